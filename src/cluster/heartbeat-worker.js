@@ -1,0 +1,80 @@
+// Renews this node's lease from a worker thread with its own database connection, so a busy
+// main event loop (a CPU-heavy chunk) does not cost the node its lease. The main thread pings
+// this worker; when the pings stop for longer than `stuckAfterMs` the main loop is stuck, and
+// the worker withholds the heartbeat so that the node loses its work (fencing keeps it safe).
+// Plain JavaScript on purpose: it must load in a worker without a TypeScript loader.
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+
+const { dialect, sqlitePath, pgConfig, nodeId, intervalMs, stuckAfterMs, sql } = workerData;
+
+let client = null;
+let lastPing = performance.now();
+let stuckReported = false;
+let stopped = false;
+
+async function connect() {
+  if (dialect === 'sqlite') {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(sqlitePath);
+    db.pragma('busy_timeout = 30000');
+    db.function('ns_now', { deterministic: false }, () => Date.now());
+    const heartbeat = db.prepare(sql.heartbeat.replace(/\$\d+/g, '?'));
+    const stopping = db.prepare(sql.stopping.replace(/\$\d+/g, '?'));
+    return {
+      beat: async () => heartbeat.all(nodeId),
+      stopping: async () => stopping.all(nodeId).map((r) => Number(r.id)),
+      close: async () => db.close(),
+    };
+  }
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ ...pgConfig, types: { getTypeParser: (oid, fmt) => (oid === 20 ? Number : pg.types.getTypeParser(oid, fmt)) } });
+  c.on('error', () => undefined);
+  await c.connect();
+  return {
+    beat: async () => (await c.query(sql.heartbeat, [nodeId])).rows,
+    stopping: async () => (await c.query(sql.stopping, [nodeId])).rows.map((r) => Number(r.id)),
+    close: async () => c.end(),
+  };
+}
+
+async function tick() {
+  if (stopped) return;
+  const lag = performance.now() - lastPing;
+  if (lag > stuckAfterMs) {
+    if (!stuckReported) parentPort.postMessage({ type: 'stuck', lagMs: Math.round(lag) });
+    stuckReported = true;
+    return;
+  }
+  stuckReported = false;
+  try {
+    client ??= await connect();
+    const rows = await client.beat();
+    if (rows.length === 0) {
+      parentPort.postMessage({ type: 'lost' });
+      return;
+    }
+    parentPort.postMessage({ type: 'beat', leaseUntil: Number(rows[0].lease_until) });
+    const ids = await client.stopping();
+    if (ids.length) parentPort.postMessage({ type: 'stopping', ids });
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', message: err?.message ?? String(err) });
+    const old = client;
+    client = null;
+    old?.close().catch(() => undefined);
+  }
+}
+
+const timer = setInterval(() => void tick(), intervalMs);
+void tick();
+
+parentPort.on('message', async (msg) => {
+  if (msg === 'ping') {
+    lastPing = performance.now();
+  } else if (msg === 'stop') {
+    stopped = true;
+    clearInterval(timer);
+    await client?.close().catch(() => undefined);
+    parentPort.close();
+  }
+});

@@ -1,0 +1,87 @@
+import { Worker } from 'node:worker_threads';
+import type { Database } from '../repository/database.ts';
+import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
+import { SQL } from '../repository/sql.ts';
+import type { LeaseOptions, NodeIdentity } from './node-identity.ts';
+import type { Logger } from '../core/logger.ts';
+
+export interface HeartbeatEvents {
+  /** The node was declared dead by a peer: everything it runs is fenced and must be dropped. */
+  onLost(): void;
+  /** Executions of this node that an operator asked to stop. */
+  onStopRequested(ids: number[]): void;
+}
+
+export interface Heartbeat {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts renewing a node's lease from a worker thread (see heartbeat-worker.js), with an
+ * event-loop watchdog fed by pings from this thread.
+ */
+export function startHeartbeat(
+  db: Database,
+  node: NodeIdentity,
+  lease: LeaseOptions,
+  events: HeartbeatEvents,
+  log: Logger,
+): Heartbeat {
+  const sqlitePath = db.dialect === 'sqlite' ? db.connectUrl.slice('sqlite:'.length) : undefined;
+  const pgConfig = db.dialect === 'postgres' ? pgClientConfig(parsePgUrl(db.connectUrl)) : undefined;
+  const worker = new Worker(new URL('./heartbeat-worker.js', import.meta.url), {
+    workerData: {
+      dialect: db.dialect,
+      sqlitePath,
+      pgConfig: pgConfig && { connectionString: pgConfig.connectionString, options: pgConfig.options, application_name: 'nightshift-heartbeat' },
+      nodeId: node.id,
+      intervalMs: lease.heartbeatMs,
+      stuckAfterMs: lease.stuckAfterMs,
+      sql: { heartbeat: SQL.heartbeat, stopping: SQL.stoppingOfNode },
+    },
+  });
+  worker.unref();
+  const ping = setInterval(() => worker.postMessage('ping'), Math.max(10, Math.min(1000, lease.heartbeatMs / 2)));
+  ping.unref();
+  let lost = false;
+  let failing = false;
+  worker.on('message', (msg: { type: string; ids?: number[]; message?: string; lagMs?: number }) => {
+    switch (msg.type) {
+      case 'beat':
+        if (failing) log.info({ node: node.name }, 'heartbeat restored');
+        failing = false;
+        break;
+      case 'lost':
+        if (!lost) {
+          lost = true;
+          log.error({ node: node.name }, `node ${node.name} was declared dead by the cluster; dropping its work`);
+          events.onLost();
+        }
+        break;
+      case 'stopping':
+        events.onStopRequested(msg.ids ?? []);
+        break;
+      case 'stuck':
+        log.error({ node: node.name, lagMs: msg.lagMs }, 'event loop blocked: withholding heartbeat');
+        break;
+      case 'error':
+        if (!failing) log.warn({ node: node.name, err: msg.message }, 'heartbeat failed; retrying');
+        failing = true;
+        break;
+    }
+  });
+  worker.on('error', (err) => log.error({ err }, 'heartbeat worker crashed'));
+  return {
+    async stop() {
+      clearInterval(ping);
+      // Keep the process alive until the worker is gone (it is unref'd while it beats).
+      worker.ref();
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage('stop');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+      await worker.terminate().catch(() => undefined);
+    },
+  };
+}

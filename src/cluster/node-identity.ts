@@ -1,0 +1,69 @@
+import { hostname } from 'node:os';
+import type { Database } from '../repository/database.ts';
+import { SQL } from '../repository/sql.ts';
+
+/** How a node keeps its lease: renew every `heartbeatMs`; declared dead after `leaseMs` without renewal. */
+export interface LeaseOptions {
+  heartbeatMs: number;
+  leaseMs: number;
+  /** A main event loop blocked for longer than this withholds the heartbeat. */
+  stuckAfterMs: number;
+}
+
+/** Defaults chosen so that a dead node's work runs again elsewhere within 5 s. */
+export const DEFAULT_LEASE: LeaseOptions = { heartbeatMs: 1000, leaseMs: 3500, stuckAfterMs: 30_000 };
+
+/** A registered node: a cluster member, or a single process running jobs (`nightshift run`). */
+export interface NodeIdentity {
+  readonly id: number;
+  readonly name: string;
+  readonly cluster: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly kind: 'node' | 'process';
+}
+
+export interface NodeRegistration {
+  name?: string;
+  cluster?: string;
+  kind: 'node' | 'process';
+  jobs: string[];
+  concurrency: number;
+  lease: LeaseOptions;
+}
+
+export function validateLease(lease: LeaseOptions): void {
+  const check = (name: string, v: number, min: number) => {
+    if (!Number.isFinite(v) || v < min || !Number.isInteger(v)) {
+      throw new Error(`${name} must be a whole number of milliseconds >= ${min}, got ${v}`);
+    }
+  };
+  check('heartbeat-ms', lease.heartbeatMs, 20);
+  check('lease-ms', lease.leaseMs, 50);
+  check('stuck-after-ms', lease.stuckAfterMs, 100);
+  if (lease.leaseMs <= lease.heartbeatMs) {
+    throw new Error(`lease-ms (${lease.leaseMs}) must be longer than heartbeat-ms (${lease.heartbeatMs})`);
+  }
+}
+
+/** Registers this process in ns_node; its lease starts now by the database's clock. */
+export async function registerNode(db: Database, reg: NodeRegistration): Promise<NodeIdentity> {
+  const host = hostname();
+  const pid = process.pid;
+  const name = reg.name ?? `${reg.kind === 'node' ? 'node' : 'run'}-${host}-${pid}`;
+  const cluster = reg.cluster ?? 'default';
+  const rows = await db.query<{ id: number }>(SQL.insertNode, [
+    name, cluster, host, pid, reg.kind, JSON.stringify(reg.jobs), reg.concurrency, reg.lease.heartbeatMs, reg.lease.leaseMs, reg.lease.leaseMs,
+  ]);
+  return { id: Number(rows[0].id), name, cluster, host, pid, kind: reg.kind };
+}
+
+/** Whether a process on this host is alive (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

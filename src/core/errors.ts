@@ -1,0 +1,57 @@
+/**
+ * Errors a user can cause and fix: bad parameters, unknown jobs, bad files, refused launches.
+ * The CLI prints their message as one line (no stack trace) and exits with code 2.
+ */
+export class NightshiftError extends Error {
+  override readonly name: string = 'NightshiftError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A request that cannot be honoured as asked: bad input, unknown names, a refused launch. */
+export class UsageError extends NightshiftError {
+  override readonly name: string = 'UsageError';
+}
+
+/** A parameter that is unknown, missing or of the wrong type. */
+export class ParameterError extends UsageError {
+  override readonly name: string = 'ParameterError';
+}
+
+/** A launch refused because of the instance's state (already complete, running, not restartable...). */
+export class LaunchRefusedError extends UsageError {
+  override readonly name: string = 'LaunchRefusedError';
+}
+
+/** Bad data in an input file; names the file and line. */
+export class ItemParseError extends NightshiftError {
+  override readonly name: string = 'ItemParseError';
+  constructor(
+    message: string,
+    readonly file: string | undefined,
+    readonly line: number | undefined,
+    readonly raw?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** This process no longer owns the execution: another node took it over. Nothing was committed. */
+export class FencedError extends NightshiftError {
+  override readonly name: string = 'FencedError';
+}
+
+/** Skip limit exceeded: the step fails. */
+export class SkipLimitExceededError extends NightshiftError {
+  override readonly name: string = 'SkipLimitExceededError';
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function isUserError(err: unknown): err is UsageError | ItemParseError {
+  return err instanceof UsageError || err instanceof ItemParseError;
+}

@@ -1,0 +1,257 @@
+import type { ChunkContext, ItemProcessor, ItemReader, ItemWriter } from './items.ts';
+import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
+import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
+import { assertExitPattern, type ExitStatus } from './status.ts';
+import { UsageError } from './errors.ts';
+import type { Tx } from '../repository/tx.ts';
+import type { Logger } from './logger.ts';
+
+/** What every step callback gets: typed parameters, the executions, and their contexts. */
+export interface StepContext<P = Record<string, unknown>> {
+  readonly params: P;
+  readonly jobExecution: JobExecution;
+  readonly stepExecution: StepExecution;
+  /** Job-level ExecutionContext: saved with every commit, carried to restarts. */
+  readonly jobContext: ExecutionContext;
+  /** Step-level ExecutionContext: saved with every commit, restored on restart. */
+  readonly stepContext: ExecutionContext;
+  /** 1 for the instance's first execution, 2 for its first restart, ... */
+  readonly executionNumber: number;
+  /** Runs SQL outside the chunk transaction against the repository's database (e.g. DDL, readers). */
+  readonly db: import('../repository/tx.ts').SqlClient;
+  /** Aborted when the step must end now (the execution was lost to another node, or the process is exiting). */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/** A tasklet's context adds the transaction its call commits in. */
+export interface TaskletContext<P> extends StepContext<P> {
+  readonly tx: Tx;
+}
+
+/** A tasklet returns 'CONTINUABLE' to be called again (each call commits), or nothing when done. */
+export type RepeatStatus = 'CONTINUABLE' | 'FINISHED';
+
+/** Selects errors: an Error subclass, or a predicate. */
+export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
+
+export type Phase = 'read' | 'process' | 'write';
+
+export interface SkipPolicy {
+  /** Errors that may be skipped; default: any error. */
+  on?: ErrorMatcher[];
+  /** Errors that are never skipped, even if `on` matches. */
+  never?: ErrorMatcher[];
+  /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
+  limit: number;
+}
+
+export interface RetryPolicy {
+  /** Errors that are retried; default: none. */
+  on: ErrorMatcher[];
+  /** Total attempts per item (process) or per chunk (write), including the first. */
+  limit: number;
+  /** Backoff before each retry: initialMs × multiplier^(n-1), capped at maxMs. */
+  backoff?: { initialMs: number; multiplier?: number; maxMs?: number };
+}
+
+/** A skipped item, as seen by skip listeners. */
+export interface SkippedItem {
+  readonly phase: Phase;
+  readonly error: unknown;
+  /** The item, for process and write skips (read skips have none). */
+  readonly item?: unknown;
+}
+
+export interface JobListener<P = Record<string, unknown>> {
+  beforeJob?(execution: JobExecution, params: P): void | Promise<void>;
+  afterJob?(execution: JobExecution, params: P): void | Promise<void>;
+}
+
+export interface StepListener<P> {
+  beforeStep?(ctx: StepContext<P>): void | Promise<void>;
+  /** May return a new ExitStatus for the step. */
+  afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
+}
+
+export interface ChunkListener<P, I, O> {
+  beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
+  afterChunk?(ctx: StepContext<P>): void | Promise<void>;
+  onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
+  beforeRead?(): void;
+  afterRead?(item: I): void;
+  onReadError?(error: unknown): void;
+  beforeProcess?(item: I): void;
+  afterProcess?(item: I, result: O | undefined): void;
+  onProcessError?(item: I, error: unknown): void;
+  beforeWrite?(items: O[]): void | Promise<void>;
+  afterWrite?(items: O[]): void | Promise<void>;
+  onWriteError?(items: O[], error: unknown): void | Promise<void>;
+  /** Called inside the chunk's transaction, so what it records commits with the chunk. */
+  onSkip?(skip: SkippedItem, chunk: ChunkContext): void | Promise<void>;
+}
+
+/** Where a transition goes: another element by name, or the end of the job. */
+export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
+
+/** Transitions on exit-status patterns (`*`, `?`, exact codes), most specific first. */
+export type Transitions = Record<string, TransitionTarget>;
+
+interface ElementBase {
+  readonly name: string;
+  /** Where to go next by exit code; without it: next element on success, fail the job on FAILED. */
+  readonly on?: Transitions;
+}
+
+interface StepBase<P> extends ElementBase {
+  readonly allowStartIfComplete?: boolean;
+  /** How many times this step may be started within one instance. */
+  readonly startLimit?: number;
+  readonly listeners?: StepListener<P>[];
+}
+
+export interface TaskletStepDefinition<P> extends StepBase<P> {
+  readonly type: 'tasklet';
+  readonly tasklet: (ctx: TaskletContext<P>) => RepeatStatus | void | Promise<RepeatStatus | void>;
+  /** Run the tasklet inside the commit's transaction (default true). */
+  readonly transactional?: boolean;
+}
+
+export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
+  readonly type: 'chunk';
+  readonly chunkSize: number | ((ctx: StepContext<P>) => number);
+  readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
+  readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
+  readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
+  readonly skip?: SkipPolicy;
+  readonly retry?: RetryPolicy;
+  /** Writer errors that do not roll the chunk back: the chunk commits as written. */
+  readonly noRollback?: ErrorMatcher[];
+  readonly chunkListeners?: ChunkListener<P, I, O>[];
+}
+
+export interface DecisionDefinition<P> extends ElementBase {
+  readonly type: 'decision';
+  /** Returns an exit code for the transitions to match. */
+  readonly decide: (ctx: { params: P; jobExecution: JobExecution; lastExitStatus: ExitStatus | undefined }) => string | Promise<string>;
+}
+
+export interface SplitDefinition<P> extends ElementBase {
+  readonly type: 'split';
+  /** Flows run in parallel; the split ends when all have ended, with the worst status. */
+  readonly flows: FlowElement<P>[][];
+}
+
+export type StepDefinition<P> = TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P>;
+
+/** A job's definition, as produced by {@link defineJob}. */
+export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
+  readonly name: string;
+  readonly description?: string;
+  readonly params: S;
+  readonly flow: FlowElement<ParamValues<S>>[];
+  readonly restartable: boolean;
+  readonly listeners: JobListener<ParamValues<S>>[];
+}
+
+/** Builders for flow elements with the job's parameter type bound. */
+export interface FlowBuilder<P> {
+  tasklet(def: Omit<TaskletStepDefinition<P>, 'type'>): TaskletStepDefinition<P>;
+  chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O>, 'type'>): ChunkStepDefinition<P, I, O>;
+  decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
+  split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
+}
+
+const builder: FlowBuilder<never> = {
+  tasklet: (def) => ({ ...def, type: 'tasklet' }),
+  chunk: (def) => ({ ...def, type: 'chunk' }),
+  decision: (def) => ({ ...def, type: 'decision' }),
+  split: (def) => ({ ...def, type: 'split' }),
+};
+
+export interface JobSpec<S extends ParamsSchema> {
+  name: string;
+  description?: string;
+  /** Parameter declarations; their types flow into every step callback. */
+  params?: S;
+  /** The job's elements in order; `on` transitions can branch between them. */
+  steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
+  /** A job that is not restartable refuses a second execution of a failed instance. */
+  restartable?: boolean;
+  listeners?: JobListener<ParamValues<S>>[];
+}
+
+const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+
+/**
+ * Defines a job. The parameter schema types every step callback's `params`.
+ *
+ * @example
+ * export const hello = defineJob({
+ *   name: 'hello',
+ *   params: { who: p.string({ default: 'world' }) },
+ *   steps: (s) => [s.tasklet({ name: 'greet', tasklet: ({ params, log }) => log.info(`hello ${params.who}`) })],
+ * });
+ */
+export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: JobSpec<S>): JobDefinition<S> {
+  if (!spec.name || !NAME.test(spec.name)) {
+    throw new UsageError(`invalid job name ${JSON.stringify(spec.name)}: use letters, digits and _ . : -`);
+  }
+  const params = (spec.params ?? {}) as S;
+  for (const key of Object.keys(params)) {
+    if (Object.hasOwn(IMPLICIT_PARAMS, key)) throw new UsageError(`job ${spec.name}: parameter name ${key} is reserved`);
+  }
+  const flow = spec.steps(builder as FlowBuilder<ParamValues<S>>);
+  validateFlow(spec.name, flow);
+  return {
+    name: spec.name,
+    description: spec.description,
+    params,
+    flow,
+    restartable: spec.restartable ?? true,
+    listeners: spec.listeners ?? [],
+  };
+}
+
+function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
+  const names = new Set<string>();
+  const all: FlowElement<P>[] = [];
+  const collect = (elements: FlowElement<P>[], where: string) => {
+    if (!Array.isArray(elements) || elements.length === 0) throw new UsageError(`job ${job}: ${where} has no steps`);
+    for (const el of elements) {
+      if (!el || !el.name || !NAME.test(el.name) || RESERVED_TARGETS.has(el.name)) {
+        throw new UsageError(`job ${job}: invalid step name ${JSON.stringify(el?.name)}`);
+      }
+      if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
+      names.add(el.name);
+      all.push(el);
+      if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
+      if (el.type === 'chunk') {
+        if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {
+          throw new UsageError(`job ${job}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
+        }
+        if (el.skip && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
+          throw new UsageError(`job ${job}: step ${el.name}: skip limit must be a non-negative integer`);
+        }
+        if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {
+          throw new UsageError(`job ${job}: step ${el.name}: retry limit must be a positive integer`);
+        }
+      }
+      if (el.type === 'decision' && !el.on) throw new UsageError(`job ${job}: decision ${el.name} needs transitions (on)`);
+    }
+  };
+  collect(flow, 'the flow');
+  for (const el of all) {
+    for (const [pattern, target] of Object.entries(el.on ?? {})) {
+      assertExitPattern(pattern, `job ${job}: step ${el.name}`);
+      if (typeof target === 'string' && !RESERVED_TARGETS.has(target) && !names.has(target)) {
+        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" goes to unknown step ${target}`);
+      }
+      if (typeof target === 'object' && 'stop' in target && !names.has(target.stop)) {
+        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
+      }
+    }
+  }
+}

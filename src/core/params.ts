@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { ParameterError } from './errors.ts';
+
+/** The value types a job parameter can have. */
+export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
+
+type KindValue = { string: string; int: number; number: number; date: Date; boolean: boolean };
+
+/** Options common to every parameter. */
+export interface ParamOptions<T> {
+  /** Used when the parameter is not given. A parameter with a default is never undefined. */
+  default?: T;
+  /** A parameter without default that must be given. */
+  required?: boolean;
+  /** Identifying parameters (the default) tell job instances apart; others do not. */
+  identifying?: boolean;
+  description?: string;
+  /** Extra validation: return an error message, or undefined when the value is fine. */
+  validate?: (value: T) => string | undefined;
+}
+
+/** A declared job parameter. `T` is the type the job sees. */
+export interface ParamSpec<T> {
+  readonly kind: ParamKind;
+  readonly default?: T;
+  readonly required: boolean;
+  readonly identifying: boolean;
+  readonly description?: string;
+  readonly validate?: (value: NonNullable<T>) => string | undefined;
+}
+
+type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }
+  ? KindValue[K]
+  : KindValue[K] | undefined;
+
+function make<K extends ParamKind>(kind: K) {
+  return <O extends ParamOptions<KindValue[K]>>(options?: O): ParamSpec<Resolved<K, O>> => ({
+    kind,
+    default: options?.default as Resolved<K, O> | undefined,
+    required: options?.required ?? false,
+    identifying: options?.identifying ?? true,
+    description: options?.description,
+    validate: options?.validate as ((value: NonNullable<Resolved<K, O>>) => string | undefined) | undefined,
+  });
+}
+
+/**
+ * Builders for job parameter declarations.
+ *
+ * @example
+ * const params = { items: p.int({ default: 1000 }), tag: p.string({ default: 'x' }), delayMs: p.int({ default: 0, identifying: false }) };
+ */
+export const p = {
+  string: make('string'),
+  int: make('int'),
+  number: make('number'),
+  date: make('date'),
+  boolean: make('boolean'),
+};
+
+/** A job's parameter declarations. */
+export type ParamsSchema = Record<string, ParamSpec<unknown>>;
+
+/** The parameter values a job sees, inferred from its schema. */
+export type ParamValues<S extends ParamsSchema> = { readonly [K in keyof S]: S[K] extends ParamSpec<infer T> ? T : never };
+
+/** Parameter values in their JSON form (dates as ISO strings), as stored and printed. */
+export type JsonParams = Record<string, string | number | boolean>;
+
+/**
+ * Parameters every job accepts without declaring them: `fireTime`, set by the scheduler, and
+ * `run.id`, set by the next-instance incrementer. Both identify the instance.
+ */
+export const IMPLICIT_PARAMS: Record<string, ParamSpec<unknown>> = {
+  fireTime: { kind: 'date', required: false, identifying: true, description: 'scheduled fire time' },
+  'run.id': { kind: 'int', required: false, identifying: true, description: 'next-instance counter' },
+};
+
+function specFor(schema: ParamsSchema, name: string): ParamSpec<unknown> | undefined {
+  return Object.hasOwn(schema, name) ? schema[name] : IMPLICIT_PARAMS[name];
+}
+
+const INT = /^[+-]?\d+$/;
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function describe(kind: ParamKind): string {
+  switch (kind) {
+    case 'int': return 'an integer';
+    case 'number': return 'a number';
+    case 'date': return 'an ISO-8601 date';
+    case 'boolean': return 'true or false';
+    default: return 'a string';
+  }
+}
+
+/** Converts one raw value (a CLI string or a JSON value) to the parameter's type. */
+function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unknown {
+  const bad = () =>
+    new ParameterError(`job ${job}: parameter ${name} must be ${describe(kind)}, got ${JSON.stringify(raw)}`);
+  switch (kind) {
+    case 'string':
+      if (typeof raw === 'string') return raw;
+      if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+      throw bad();
+    case 'int': {
+      if (typeof raw === 'number' && Number.isSafeInteger(raw)) return raw;
+      if (typeof raw === 'string' && INT.test(raw.trim())) {
+        const n = Number(raw.trim());
+        if (Number.isSafeInteger(n)) return n;
+      }
+      throw bad();
+    }
+    case 'number': {
+      if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
+      if (typeof raw === 'string' && NUMBER.test(raw.trim())) return Number(raw.trim());
+      throw bad();
+    }
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw bad();
+    case 'date': {
+      if (raw instanceof Date && !Number.isNaN(raw.getTime())) return raw;
+      if (typeof raw === 'string' && ISO_DATE.test(raw.trim())) {
+        const d = new Date(raw.trim());
+        if (!Number.isNaN(d.getTime())) return d;
+      }
+      throw bad();
+    }
+  }
+}
+
+/**
+ * Validates and types raw parameters against a job's schema, applying defaults. Unknown,
+ * missing and mistyped parameters are rejected with an error naming the parameter.
+ */
+export function resolveParams(job: string, schema: ParamsSchema, raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    const spec = specFor(schema, name);
+    if (!spec) {
+      const known = Object.keys(schema);
+      throw new ParameterError(
+        `job ${job}: unknown parameter ${name}` + (known.length ? ` (known: ${known.join(', ')})` : ' (it takes no parameters)'),
+      );
+    }
+    if (value === undefined) continue;
+    out[name] = coerce(job, name, spec.kind, value);
+  }
+  for (const [name, spec] of Object.entries(schema)) {
+    if (out[name] === undefined) {
+      if (spec.default !== undefined) out[name] = spec.default;
+      else if (spec.required) throw new ParameterError(`job ${job}: missing required parameter ${name}`);
+    }
+    if (out[name] !== undefined && spec.validate) {
+      const problem = spec.validate(out[name] as never);
+      if (problem) throw new ParameterError(`job ${job}: parameter ${name}: ${problem}`);
+    }
+  }
+  return out;
+}
+
+/** The JSON form of resolved parameters: dates become ISO-8601 UTC strings with milliseconds. */
+export function paramsToJson(values: Record<string, unknown>): JsonParams {
+  const out: JsonParams = {};
+  for (const key of Object.keys(values).sort()) {
+    const v = values[key];
+    if (v === undefined) continue;
+    out[key] = v instanceof Date ? v.toISOString() : (v as string | number | boolean);
+  }
+  return out;
+}
+
+/** Restores typed values from their JSON form (as read back from the repository). */
+export function paramsFromJson(job: string, schema: ParamsSchema, json: JsonParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(json)) {
+    const spec = specFor(schema, name);
+    out[name] = spec ? coerce(job, name, spec.kind, value) : value;
+  }
+  return out;
+}
+
+/** The identifying subset of resolved parameters, in JSON form. */
+export function identifyingParams(schema: ParamsSchema, values: Record<string, unknown>): JsonParams {
+  const ident: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) {
+    const spec = specFor(schema, name);
+    if (spec?.identifying !== false) ident[name] = value;
+  }
+  return paramsToJson(ident);
+}
+
+/** A stable key for a job instance: a hash of the identifying parameters in canonical form. */
+export function instanceKey(identifying: JsonParams): string {
+  const canonical = JSON.stringify(Object.keys(identifying).sort().map((k) => [k, identifying[k]]));
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+
+/** Parses CLI words `key=value` into a raw parameter map; the job's schema types them later. */
+export function parseKeyValues(words: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const word of words) {
+    const eq = word.indexOf('=');
+    if (eq <= 0) throw new ParameterError(`parameter ${JSON.stringify(word)} is not of the form key=value`);
+    out[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+import { UsageError } from './errors.ts';
+
+/** The lifecycle state of a job or step execution, as in Spring Batch. */
+export type BatchStatus =
+  | 'STARTING'
+  | 'STARTED'
+  | 'STOPPING'
+  | 'STOPPED'
+  | 'FAILED'
+  | 'COMPLETED'
+  | 'ABANDONED'
+  | 'UNKNOWN';
+
+export const BATCH_STATUSES: readonly BatchStatus[] = [
+  'STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN',
+];
+
+/** Statuses of an execution that is still in progress (owned or waiting to be owned). */
+export const RUNNING_STATUSES: readonly BatchStatus[] = ['STARTING', 'STARTED', 'STOPPING'];
+
+export function isRunning(status: BatchStatus): boolean {
+  return RUNNING_STATUSES.includes(status);
+}
+
+// Ordered from best to worst, for aggregating split flows and partitions.
+const SEVERITY: Record<BatchStatus, number> = {
+  COMPLETED: 0, STARTING: 1, STARTED: 2, STOPPING: 3, STOPPED: 4, FAILED: 5, ABANDONED: 6, UNKNOWN: 7,
+};
+
+export function worstStatus(statuses: Iterable<BatchStatus>): BatchStatus {
+  let worst: BatchStatus = 'COMPLETED';
+  for (const s of statuses) if (SEVERITY[s] > SEVERITY[worst]) worst = s;
+  return worst;
+}
+
+/**
+ * How an execution ended, as a code (COMPLETED, FAILED, NOOP, STOPPED or any custom code)
+ * plus a description. Distinct from BatchStatus: flows branch on exit codes.
+ */
+export interface ExitStatus {
+  readonly code: string;
+  readonly description: string;
+}
+
+export function exitStatus(code: string, description = ''): ExitStatus {
+  return { code, description };
+}
+
+export const ExitStatuses = {
+  UNKNOWN: exitStatus('UNKNOWN'),
+  EXECUTING: exitStatus('EXECUTING'),
+  COMPLETED: exitStatus('COMPLETED'),
+  NOOP: exitStatus('NOOP'),
+  FAILED: exitStatus('FAILED'),
+  STOPPED: exitStatus('STOPPED'),
+} as const;
+
+/** The default exit code for a batch status when nothing more specific was set. */
+export function exitCodeFor(status: BatchStatus): string {
+  switch (status) {
+    case 'COMPLETED': return 'COMPLETED';
+    case 'FAILED': return 'FAILED';
+    case 'STOPPED': return 'STOPPED';
+    case 'ABANDONED': return 'ABANDONED';
+    case 'STARTING':
+    case 'STARTED':
+    case 'STOPPING': return 'EXECUTING';
+    default: return 'UNKNOWN';
+  }
+}
+
+const PATTERN_CHARS = /^[A-Za-z0-9_\-.:*?]+$/;
+
+/**
+ * Validates an exit-status pattern: letters, digits, `_-.:`, and the wildcards `*` (any run)
+ * and `?` (one character).
+ */
+export function assertExitPattern(pattern: string, where: string): void {
+  if (typeof pattern !== 'string' || pattern.length === 0 || !PATTERN_CHARS.test(pattern)) {
+    throw new UsageError(
+      `${where}: invalid exit-status pattern ${JSON.stringify(pattern)} ` +
+        `(use exit codes with the wildcards * and ?, e.g. "COMPLETED", "FAIL*", "C?DE")`,
+    );
+  }
+}
+
+export function matchesExitPattern(pattern: string, code: string): boolean {
+  // Iterative glob match with backtracking on the last '*'.
+  let p = 0, c = 0, star = -1, mark = 0;
+  while (c < code.length) {
+    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === code[c])) { p++; c++; }
+    else if (p < pattern.length && pattern[p] === '*') { star = p++; mark = c; }
+    else if (star >= 0) { p = star + 1; c = ++mark; }
+    else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+/**
+ * Orders patterns from most to least specific, as Spring Batch does: exact codes first,
+ * then patterns with fewer wildcards, `*` last.
+ */
+export function patternSpecificity(pattern: string): number {
+  const stars = [...pattern].filter((ch) => ch === '*').length;
+  const questions = [...pattern].filter((ch) => ch === '?').length;
+  if (stars === 0 && questions === 0) return 0;
+  return 1 + stars * 1000 + questions * 10 - (pattern.length - stars - questions);
+}

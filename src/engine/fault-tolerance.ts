@@ -1,0 +1,68 @@
+import { ItemParseError, SkipLimitExceededError } from '../core/errors.ts';
+import type { ErrorMatcher, Phase, RetryPolicy, SkipPolicy } from '../core/job.ts';
+
+function matches(matcher: ErrorMatcher, error: unknown): boolean {
+  // A class has a prototype that is an Error (or Error itself); anything else is a predicate.
+  const proto = (matcher as { prototype?: unknown }).prototype;
+  if (proto instanceof Error || matcher === Error) return error instanceof (matcher as new () => Error);
+  return (matcher as (e: unknown) => boolean)(error);
+}
+
+export function matchesAny(matchers: readonly ErrorMatcher[] | undefined, error: unknown): boolean {
+  return !!matchers && matchers.some((m) => matches(m, error));
+}
+
+export function isSkippable(policy: SkipPolicy | undefined, error: unknown): boolean {
+  if (!policy) return false;
+  if (matchesAny(policy.never, error)) return false;
+  return policy.on ? matchesAny(policy.on, error) : true;
+}
+
+export function isRetryable(policy: RetryPolicy | undefined, error: unknown): boolean {
+  return !!policy && matchesAny(policy.on, error);
+}
+
+/** Waits before retry number `attempt` (1-based), or not at all without a backoff. */
+export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  const b = policy.backoff;
+  if (!b) return 0;
+  const delay = b.initialMs * Math.pow(b.multiplier ?? 2, attempt - 1);
+  return Math.min(delay, b.maxMs ?? 30_000);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A short, printable description of an item for error messages. */
+export function describeItem(item: unknown): string {
+  let text: string;
+  try {
+    text = typeof item === 'string' ? item : JSON.stringify(item) ?? String(item);
+  } catch {
+    text = String(item);
+  }
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+}
+
+/** Where a skipped error happened, e.g. "line 12 of people.csv" or "item {...}". */
+export function describeSkip(phase: Phase, error: unknown, item: unknown): string {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (phase === 'read') {
+    return error instanceof ItemParseError ? reason : `read error: ${reason}`;
+  }
+  return `${phase} of item ${describeItem(item)}: ${reason}`;
+}
+
+export function skipLimitError(limit: number, phase: Phase, error: unknown, item: unknown): SkipLimitExceededError {
+  return new SkipLimitExceededError(`skip limit ${limit} exceeded in ${phase}: ${describeSkip(phase, error, item)}`, );
+}

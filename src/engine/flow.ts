@@ -1,0 +1,89 @@
+import type { FlowElement, TransitionTarget } from '../core/job.ts';
+import { exitStatus, matchesExitPattern, patternSpecificity, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import type { JobRun } from './job-run.ts';
+import { executeStep, type ElementOutcome } from './step-runner.ts';
+
+/** Job-context key naming where a stopped flow continues on restart. */
+export const RESTART_AT = 'ns.restartAt';
+
+export interface FlowResult extends ElementOutcome {
+  /** For a flow that stopped: the element a restart begins at. */
+  restartAt?: string;
+}
+
+/**
+ * Runs a flow: elements in order, or along their `on` transitions. Without transitions a
+ * FAILED or STOPPED element ends the flow with that status; with transitions the most
+ * specific matching exit-code pattern decides.
+ */
+export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, startAt?: string): Promise<FlowResult> {
+  let index = startAt ? Math.max(0, elements.findIndex((e) => e.name === startAt)) : 0;
+  let last: ElementOutcome = { status: 'COMPLETED', exitStatus: exitStatus('COMPLETED') };
+  for (;;) {
+    const element = elements[index];
+    if (run.handle.stopRequested) {
+      return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', 'stopped on request'), restartAt: element.name };
+    }
+    last = await runElement(element, run, last.exitStatus);
+    if (last.status === 'STOPPED' && run.handle.stopRequested) {
+      return { ...last, restartAt: element.name };
+    }
+    const target = element.on ? pickTransition(element.on, last.exitStatus.code) : undefined;
+    if (!element.on) {
+      if (last.status === 'FAILED' || last.status === 'STOPPED' || last.status === 'ABANDONED' || last.status === 'UNKNOWN') {
+        return { ...last, restartAt: element.name };
+      }
+      if (index + 1 >= elements.length) return last;
+      index++;
+      continue;
+    }
+    if (target === undefined) {
+      return {
+        status: 'FAILED',
+        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}`),
+      };
+    }
+    if (typeof target === 'object') {
+      if ('end' in target) return { status: 'COMPLETED', exitStatus: exitStatus(target.end) };
+      if ('fail' in target) return { status: 'FAILED', exitStatus: exitStatus(target.fail, `failed by transition from ${element.name}`) };
+      return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', `stopped by transition from ${element.name}`), restartAt: target.stop };
+    }
+    if (target === 'end') return { status: 'COMPLETED', exitStatus: last.status === 'COMPLETED' ? last.exitStatus : exitStatus('COMPLETED') };
+    if (target === 'fail') return { status: 'FAILED', exitStatus: exitStatus('FAILED', `failed by transition from ${element.name} on ${last.exitStatus.code}`) };
+    if (target === 'stop') {
+      return {
+        status: 'STOPPED',
+        exitStatus: exitStatus('STOPPED', `stopped by transition from ${element.name}`),
+        restartAt: elements[index + 1]?.name,
+      };
+    }
+    const next = elements.findIndex((e) => e.name === target);
+    if (next < 0) {
+      return { status: 'FAILED', exitStatus: exitStatus('FAILED', `transition target ${target} is not in the same flow as ${element.name}`) };
+    }
+    index = next;
+  }
+}
+
+function pickTransition(on: Record<string, TransitionTarget>, code: string): TransitionTarget | undefined {
+  const patterns = Object.keys(on).sort((a, b) => patternSpecificity(a) - patternSpecificity(b));
+  const match = patterns.find((p) => matchesExitPattern(p, code));
+  return match === undefined ? undefined : on[match];
+}
+
+async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: ExitStatus): Promise<ElementOutcome> {
+  switch (element.type) {
+    case 'decision': {
+      const code = await element.decide({ params: run.params, jobExecution: run.handle.execution, lastExitStatus: lastExit });
+      return { status: 'COMPLETED', exitStatus: exitStatus(code) };
+    }
+    case 'split': {
+      const results = await Promise.all(element.flows.map((flow) => runFlow(flow, run)));
+      const status: BatchStatus = worstStatus(results.map((r) => r.status));
+      const worst = results.find((r) => r.status === status)!;
+      return { status, exitStatus: worst.exitStatus };
+    }
+    default:
+      return executeStep(element, run);
+  }
+}

@@ -1,0 +1,83 @@
+import { FencedError, errorMessage } from '../core/errors.ts';
+import type { JobDefinition } from '../core/job.ts';
+import type { ExecutionContext } from '../core/model.ts';
+import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
+import { exitStatus, type ExitStatus } from '../core/status.ts';
+import type { JobExplorer } from '../repository/job-repository.ts';
+import { SQL } from '../repository/sql.ts';
+import { rememberJobContext, runFenced } from './checkpoint.ts';
+import type { ExecutionHandle } from './execution-handle.ts';
+import { runFlow, RESTART_AT } from './flow.ts';
+
+/** Everything the steps of one running job execution share. */
+export interface JobRun<P> {
+  readonly def: JobDefinition<ParamsSchema>;
+  readonly handle: ExecutionHandle;
+  readonly explorer: JobExplorer;
+  readonly params: P;
+  readonly jobContext: ExecutionContext;
+  readonly executionNumber: number;
+}
+
+/**
+ * Runs a job execution that this process owns, from its flow's start (or its restart point)
+ * to the end, and records how it ended. A lost ownership (fencing) ends it without writing.
+ */
+export async function runJobExecution(
+  def: JobDefinition<ParamsSchema>,
+  handle: ExecutionHandle,
+  explorer: JobExplorer,
+): Promise<void> {
+  const execution = handle.execution;
+  const executions = await explorer.executionsOfInstance(execution.instanceId);
+  const jobContext: ExecutionContext = { ...execution.context };
+  rememberJobContext(handle, jobContext);
+  const run: JobRun<Record<string, unknown>> = {
+    def,
+    handle,
+    explorer,
+    params: paramsFromJson(def.name, def.params, execution.params),
+    jobContext,
+    executionNumber: executions.filter((e) => e.id <= execution.id).length,
+  };
+  handle.log.info({ params: execution.params }, `job ${def.name} execution ${execution.id} started on ${handle.nodeName}`);
+  let status: 'COMPLETED' | 'FAILED' | 'STOPPED';
+  let exit: ExitStatus;
+  try {
+    for (const l of def.listeners) await l.beforeJob?.(execution, run.params);
+    const restartAt = typeof jobContext[RESTART_AT] === 'string' ? (jobContext[RESTART_AT] as string) : undefined;
+    delete jobContext[RESTART_AT];
+    const result = await runFlow(def.flow, run, restartAt);
+    status = result.status === 'COMPLETED' ? 'COMPLETED' : result.status === 'STOPPED' ? 'STOPPED' : 'FAILED';
+    exit = result.exitStatus;
+    if (result.restartAt) jobContext[RESTART_AT] = result.restartAt;
+  } catch (error) {
+    if (error instanceof FencedError) {
+      handle.log.warn(error.message);
+      return;
+    }
+    status = 'FAILED';
+    exit = exitStatus('FAILED', errorMessage(error));
+    handle.log.error({ err: error }, `job ${def.name} failed: ${errorMessage(error)}`);
+  }
+  execution.status = status;
+  execution.exitStatus = exit;
+  try {
+    for (const l of def.listeners) await l.afterJob?.(execution, run.params);
+  } catch (error) {
+    execution.status = status = 'FAILED';
+    execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
+  }
+  try {
+    await runFenced(handle, (tx) =>
+      tx.execute(SQL.finishExecution, [
+        execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
+        execution.exitStatus.description, JSON.stringify(jobContext),
+      ]),
+    );
+    handle.log.info({ status: execution.status, exitCode: execution.exitStatus.code }, `job ${def.name} execution ${execution.id} ${execution.status}`);
+  } catch (error) {
+    if (!(error instanceof FencedError)) throw error;
+    handle.log.warn(error.message);
+  }
+}

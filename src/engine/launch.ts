@@ -1,0 +1,128 @@
+import { hostname } from 'node:os';
+import { LaunchRefusedError, UsageError } from '../core/errors.ts';
+import type { JobDefinition } from '../core/job.ts';
+import type { JobExecution } from '../core/model.ts';
+import {
+  identifyingParams, instanceKey, paramsToJson, resolveParams, type JsonParams, type ParamsSchema,
+} from '../core/params.ts';
+import { processAlive } from '../cluster/node-identity.ts';
+import { toJobExecution } from '../repository/job-repository.ts';
+import type { Database } from '../repository/database.ts';
+import { SQL } from '../repository/sql.ts';
+import type { Tx } from '../repository/tx.ts';
+
+/** Who will own a new execution: this process now, or whichever node claims it later. */
+export type LaunchOwner =
+  | { kind: 'local'; nodeId: number; nodeName: string }
+  | { kind: 'queued'; targetNode: string | null; affinityKey: string | null };
+
+interface RunningRow {
+  id: number;
+  status: string;
+  owner_node_id: number | null;
+  node_name: string | null;
+  node_status: string | null;
+  host: string | null;
+  pid: number | null;
+  lease_expired: number | boolean | null;
+}
+
+/**
+ * Creates a job execution for the given parameters, applying the instance rules in one
+ * transaction that holds the instance's lock: a completed or abandoned instance is refused, an
+ * instance running on a live node is refused, and one whose owner died is failed (naming the
+ * node) so that it can run again at once.
+ */
+export async function createExecution(
+  db: Database,
+  def: JobDefinition<ParamsSchema>,
+  rawParams: Record<string, unknown>,
+  owner: LaunchOwner,
+): Promise<JobExecution> {
+  const values = resolveParams(def.name, def.params, rawParams);
+  const ident = identifyingParams(def.params, values);
+  const key = instanceKey(ident);
+  const all = paramsToJson(values);
+  return db.transaction(async (tx) => {
+    await tx.execute(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
+    const instance = (await tx.query<{ id: number }>(SQL.lockInstance(db.dialect), [def.name, key]))[0];
+    await failOrphans(tx, instance.id, ident, def.name);
+    const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
+    const last = previous[0];
+    const described = describeParams(ident);
+    const completed = previous.find((e) => e.status === 'COMPLETED');
+    if (completed) {
+      throw new LaunchRefusedError(
+        `job ${def.name} already completed for ${described} (execution ${completed.id}); ` +
+          `change an identifying parameter to run a new instance`,
+      );
+    }
+    if (last?.status === 'ABANDONED') {
+      throw new LaunchRefusedError(`job ${def.name} instance for ${described} was abandoned (execution ${last.id}) and cannot run again`);
+    }
+    if (last && !def.restartable) {
+      throw new LaunchRefusedError(
+        `job ${def.name} is not restartable: its instance for ${described} already ran (execution ${last.id}, ${last.status})`,
+      );
+    }
+    const local = owner.kind === 'local';
+    const rows = await tx.query<{ id: number }>(SQL.insertExecution, [
+      instance.id, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
+      local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
+      local ? null : owner.targetNode, local ? null : owner.affinityKey,
+    ]);
+    return toJobExecution((await tx.query<Record<string, unknown>>(SQL.getExecution, [rows[0].id]))[0]);
+  });
+}
+
+/** Fails the instance's running executions whose owner is gone; refuses if one is really running. */
+async function failOrphans(tx: Tx, instanceId: number, ident: JsonParams, job: string): Promise<void> {
+  const running = await tx.query<RunningRow>(SQL.runningOfInstance, [instanceId]);
+  for (const r of running) {
+    const reason = ownerGone(r);
+    if (!reason) {
+      const where = r.owner_node_id === null ? 'queued, waiting for a node' : `running on node ${r.node_name}`;
+      throw new LaunchRefusedError(`job ${job} for ${describeParams(ident)} is already ${where} (execution ${r.id})`);
+    }
+    await failOrphan(tx, r, reason);
+  }
+}
+
+/** Why a running execution's owner is considered gone, or undefined while it lives. */
+export function ownerGone(r: Pick<RunningRow, 'owner_node_id' | 'node_name' | 'node_status' | 'host' | 'pid' | 'lease_expired'>): string | undefined {
+  if (r.owner_node_id === null) return undefined;
+  const name = r.node_name ?? `#${r.owner_node_id}`;
+  if (r.node_status === 'dead') return `node ${name} lost: declared dead`;
+  if (r.node_status === 'left') return `node ${name} left the cluster while running it`;
+  if (r.host === hostname() && r.pid !== null && !processAlive(Number(r.pid))) {
+    return `node ${name} died: its process ${r.pid} on ${r.host} is gone`;
+  }
+  if (r.lease_expired === true || r.lease_expired === 1) return `node ${name} lost: no heartbeat within its lease`;
+  return undefined;
+}
+
+/** Marks the owner dead (once) and fails its execution and running steps. */
+export async function failOrphan(
+  tx: Tx,
+  r: Pick<RunningRow, 'id' | 'owner_node_id' | 'node_status'>,
+  reason: string,
+): Promise<boolean> {
+  if (r.node_status === 'alive') await tx.query(SQL.declareDeadNow, [r.owner_node_id, reason]);
+  const changed = await tx.execute(SQL.failOrphan, [r.id, reason, r.owner_node_id]);
+  if (changed) await tx.execute(SQL.failOrphanSteps, [r.id, reason]);
+  return changed > 0;
+}
+
+function describeParams(ident: JsonParams): string {
+  const entries = Object.entries(ident);
+  return entries.length ? `parameters ${entries.map(([k, v]) => `${k}=${v}`).join(' ')}` : 'no identifying parameters';
+}
+
+export function requireJob(jobs: ReadonlyMap<string, JobDefinition<ParamsSchema>>, name: string): JobDefinition<ParamsSchema> {
+  const def = jobs.get(name);
+  if (!def) {
+    const known = [...jobs.keys()];
+    throw new UsageError(`unknown job ${name}` + (known.length ? ` (known: ${known.join(', ')})` : ' (the config defines no jobs)'));
+  }
+  return def;
+}

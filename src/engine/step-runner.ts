@@ -1,0 +1,121 @@
+import { FencedError, errorMessage } from '../core/errors.ts';
+import type { StepContext, StepDefinition, TaskletStepDefinition } from '../core/job.ts';
+import type { ExecutionContext, StepExecution } from '../core/model.ts';
+import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { counterParams, toStepExecution } from '../repository/job-repository.ts';
+import { SQL } from '../repository/sql.ts';
+import { commitFenced, runFenced } from './checkpoint.ts';
+import { runChunkStep } from './chunk-step.ts';
+import type { JobRun } from './job-run.ts';
+
+export interface ElementOutcome {
+  status: BatchStatus;
+  exitStatus: ExitStatus;
+}
+
+/**
+ * Runs one step of a job execution, with Spring Batch's restart rules: a step that completed
+ * in an earlier execution of the instance is not run again (its exit status is reused) unless
+ * allowStartIfComplete; a step that did not complete resumes from its saved ExecutionContext;
+ * startLimit caps how often it may start.
+ */
+export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Promise<ElementOutcome> {
+  const { handle, explorer } = run;
+  const previous = await explorer.lastStepOfInstance(handle.execution.instanceId, def.name);
+  const earlier = previous && previous.step.jobExecutionId !== handle.execution.id ? previous.step : undefined;
+  if (earlier?.status === 'COMPLETED' && !def.allowStartIfComplete) {
+    handle.log.info({ step: def.name }, `step ${def.name} already completed; skipping it`);
+    return { status: 'COMPLETED', exitStatus: earlier.exitStatus };
+  }
+  if (def.startLimit !== undefined && previous && previous.startCount >= def.startLimit) {
+    return {
+      status: 'FAILED',
+      exitStatus: exitStatus('FAILED', `step ${def.name} has reached its start limit of ${def.startLimit}`),
+    };
+  }
+  const context: ExecutionContext = earlier && earlier.status !== 'COMPLETED' ? { ...earlier.context } : {};
+  const step = await insertStep(run, def.name, context);
+  const ctx: StepContext<P> = {
+    params: run.params,
+    jobExecution: handle.execution,
+    stepExecution: step,
+    jobContext: run.jobContext,
+    stepContext: context,
+    executionNumber: run.executionNumber,
+    db: handle.db,
+    signal: handle.lost.signal,
+    log: handle.log.child({ step: def.name }),
+  };
+  ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
+
+  let status: BatchStatus;
+  let exit: ExitStatus;
+  try {
+    for (const l of def.listeners ?? []) await l.beforeStep?.(ctx);
+    const end = def.type === 'chunk' ? await runChunkStep(def, ctx, handle, step) : await runTasklet(def, ctx, run, step);
+    status = end;
+    exit = exitStatus(end);
+  } catch (error) {
+    if (error instanceof FencedError) throw error;
+    status = 'FAILED';
+    exit = exitStatus('FAILED', errorMessage(error));
+    ctx.log.error({ err: error }, `step ${def.name} failed: ${errorMessage(error)}`);
+  }
+  step.status = status;
+  step.exitStatus = exit;
+  try {
+    for (const l of def.listeners ?? []) {
+      const changed = await l.afterStep?.(ctx);
+      if (changed) step.exitStatus = exit = changed;
+    }
+  } catch (error) {
+    status = step.status = 'FAILED';
+    exit = step.exitStatus = exitStatus('FAILED', `afterStep listener failed: ${errorMessage(error)}`);
+  }
+  await runFenced(handle, async (tx) => {
+    await tx.execute(SQL.finishStep, [
+      step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description,
+    ]);
+  });
+  ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${def.name} ${status}`);
+  return { status, exitStatus: exit };
+}
+
+async function insertStep(run: JobRun<unknown>, name: string, context: ExecutionContext): Promise<StepExecution> {
+  const { handle } = run;
+  return runFenced(handle, async (tx) => {
+    const rows = await tx.query<{ id: number }>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
+    const full = await tx.query<Record<string, unknown>>(SQL.getStep, [rows[0].id]);
+    return toStepExecution(full[0]);
+  });
+}
+
+/** Calls the tasklet until it is done; each call commits with the step's checkpoint. */
+async function runTasklet<P>(
+  def: TaskletStepDefinition<P>,
+  ctx: StepContext<P>,
+  run: JobRun<P>,
+  step: StepExecution,
+): Promise<'COMPLETED' | 'STOPPED'> {
+  const { handle } = run;
+  for (;;) {
+    if (handle.stopRequested) return 'STOPPED';
+    const next = { ...step, commitCount: step.commitCount + 1 };
+    const checkpoint = () => ({ stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext });
+    let result;
+    try {
+      if (def.transactional === false) {
+        const repeat = await def.tasklet({ ...ctx, tx: handle.db });
+        result = { ...(await commitFenced(handle, async () => undefined, checkpoint)), value: repeat };
+      } else {
+        result = await commitFenced(handle, (tx) => Promise.resolve(def.tasklet({ ...ctx, tx })), checkpoint);
+      }
+    } catch (error) {
+      if (!(error instanceof FencedError)) step.rollbackCount++;
+      throw error;
+    }
+    step.commitCount++;
+    if (result.stopping) handle.stopRequested = true;
+    if (result.value !== 'CONTINUABLE') return 'COMPLETED';
+  }
+}

@@ -1,0 +1,22 @@
+import type { Dialect, SqlClient, Tx } from './tx.ts';
+
+/**
+ * A connection to the job repository's database, in one of two dialects. SQL text uses `$1`
+ * placeholders and the function `ns_now()` (epoch milliseconds from the database's clock) on
+ * both dialects, so the statements in sql.ts are shared.
+ */
+export interface Database extends SqlClient {
+  readonly dialect: Dialect;
+  /** A display form of the URL, without credentials. */
+  readonly url: string;
+  /** The URL to open another connection to the same database (e.g. from a worker thread). */
+  readonly connectUrl: string;
+  /**
+   * Runs `fn` in a transaction. On SQLite transactions are serialised in this process and start
+   * with BEGIN IMMEDIATE; on PostgreSQL each gets its own pooled connection.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export type { Dialect, SqlClient, Tx };

@@ -1,0 +1,127 @@
+import type { ExecutionContext, JobExecution, JobInstance, StepCounters, StepExecution } from '../core/model.ts';
+import type { JsonParams } from '../core/params.ts';
+import type { BatchStatus, ExitStatus } from '../core/status.ts';
+import type { Database } from './database.ts';
+import { SQL } from './sql.ts';
+import type { SqlClient } from './tx.ts';
+
+type Row = Record<string, unknown>;
+
+const time = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(Number(v)));
+const json = <T>(v: unknown, fallback: T): T => (typeof v === 'string' && v.length ? (JSON.parse(v) as T) : fallback);
+
+export function toInstance(r: Row): JobInstance {
+  return {
+    id: Number(r.id),
+    jobName: String(r.job_name),
+    key: String(r.job_key),
+    identifyingParams: json<JsonParams>(r.identifying_params, {}),
+    createTime: time(r.create_time)!,
+  };
+}
+
+export function toJobExecution(r: Row): JobExecution {
+  return {
+    id: Number(r.id),
+    instanceId: Number(r.instance_id),
+    jobName: String(r.job_name),
+    status: r.status as BatchStatus,
+    exitStatus: { code: String(r.exit_code), description: String(r.exit_description ?? '') },
+    params: json<JsonParams>(r.params, {}),
+    createTime: time(r.create_time)!,
+    startTime: time(r.start_time),
+    endTime: time(r.end_time),
+    lastUpdated: time(r.last_updated),
+    version: Number(r.version),
+    ownerNodeId: r.owner_node_id === null || r.owner_node_id === undefined ? null : Number(r.owner_node_id),
+    ownerEpoch: Number(r.owner_epoch),
+    node: (r.node_name as string | null) ?? null,
+    context: json<ExecutionContext>(r.context, {}),
+    targetNode: (r.target_node as string | null) ?? null,
+    affinityKey: (r.affinity_key as string | null) ?? null,
+  };
+}
+
+export function toStepExecution(r: Row): StepExecution {
+  return {
+    id: Number(r.id),
+    jobExecutionId: Number(r.job_execution_id),
+    stepName: String(r.step_name),
+    status: r.status as BatchStatus,
+    exitStatus: { code: String(r.exit_code), description: String(r.exit_description ?? '') },
+    readCount: Number(r.read_count),
+    writeCount: Number(r.write_count),
+    filterCount: Number(r.filter_count),
+    readSkipCount: Number(r.read_skip_count),
+    processSkipCount: Number(r.process_skip_count),
+    writeSkipCount: Number(r.write_skip_count),
+    commitCount: Number(r.commit_count),
+    rollbackCount: Number(r.rollback_count),
+    startTime: time(r.start_time),
+    endTime: time(r.end_time),
+    lastUpdated: time(r.last_updated),
+    version: Number(r.version),
+    context: json<ExecutionContext>(r.context, {}),
+    node: (r.node_name as string | null) ?? null,
+  };
+}
+
+export function counterParams(s: StepCounters): number[] {
+  return [s.readCount, s.writeCount, s.filterCount, s.readSkipCount, s.processSkipCount, s.writeSkipCount, s.commitCount, s.rollbackCount];
+}
+
+/** Filters for listing executions, newest first. */
+export interface ExecutionQuery {
+  job?: string;
+  status?: BatchStatus;
+  limit?: number;
+}
+
+/**
+ * Read access to the job repository: instances, executions and step executions. Writes that
+ * change ownership or status live with the engine and cluster code that owns those rules,
+ * using the same statements in sql.ts.
+ */
+export function createJobExplorer(db: Database) {
+  return {
+    async getExecution(id: number, client: SqlClient = db): Promise<JobExecution | undefined> {
+      const rows = await client.query<Row>(SQL.getExecution, [id]);
+      return rows.length ? toJobExecution(rows[0]) : undefined;
+    },
+    async getInstance(id: number): Promise<JobInstance | undefined> {
+      const rows = await db.query<Row>(SQL.getInstance, [id]);
+      return rows.length ? toInstance(rows[0]) : undefined;
+    },
+    async executionsOfInstance(instanceId: number, client: SqlClient = db): Promise<JobExecution[]> {
+      return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
+    },
+    async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
+      const sql = SQL.listExecutions({ job: q.job !== undefined, status: q.status !== undefined });
+      const rows = await db.query<Row>(sql, [q.limit ?? 20, q.job ?? null, q.status ?? null]);
+      return rows.map(toJobExecution);
+    },
+    async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
+      return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
+    },
+    async getStep(id: number): Promise<StepExecution | undefined> {
+      const rows = await db.query<Row>(SQL.getStep, [id]);
+      return rows.length ? toStepExecution(rows[0]) : undefined;
+    },
+    /** The newest execution of a step in an instance, with how often the step was started. */
+    async lastStepOfInstance(
+      instanceId: number,
+      stepName: string,
+    ): Promise<{ step: StepExecution; startCount: number } | undefined> {
+      const rows = await db.query<Row>(SQL.lastStepOfInstance, [instanceId, stepName]);
+      return rows.length ? { step: toStepExecution(rows[0]), startCount: Number(rows[0].start_count) } : undefined;
+    },
+    async dbNow(): Promise<number> {
+      const rows = await db.query<{ now: number }>(SQL.dbNow);
+      return Number(rows[0].now);
+    },
+  };
+}
+
+export type JobExplorer = ReturnType<typeof createJobExplorer>;
+
+export type { ExitStatus };

@@ -1,0 +1,74 @@
+import { UsageError } from '../core/errors.ts';
+import type { Database } from './database.ts';
+import { openPostgres, parsePgUrl } from './postgres.ts';
+import { migrations, SCHEMA_VERSION } from './schema.ts';
+import { openSqlite } from './sqlite.ts';
+
+/** The default repository: an SQLite file in the working directory. */
+export const DEFAULT_DB_URL = 'sqlite:nightshift.db';
+
+const PG_NOW = `CREATE OR REPLACE FUNCTION ns_now() RETURNS BIGINT LANGUAGE sql VOLATILE AS
+  $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT $$`;
+
+/**
+ * Opens the job repository's database from a URL (`sqlite:PATH` or `postgres://...`, optionally
+ * with `?schema=NAME`) and brings its schema up to date.
+ */
+export async function openDatabase(url: string = DEFAULT_DB_URL, options: { poolSize?: number } = {}): Promise<Database> {
+  let db: Database;
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH`);
+    db = openSqlite(path);
+  } else if (/^postgres(ql)?:\/\//.test(url)) {
+    db = openPostgres(url, options);
+  } else {
+    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+  }
+  try {
+    await migrate(db, url);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return db;
+}
+
+async function migrate(db: Database, url: string): Promise<void> {
+  if (db.dialect === 'postgres') {
+    const { schema } = parsePgUrl(url);
+    if (schema) {
+      try {
+        await db.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } catch (err) {
+        // Two processes creating the schema at once: one loses the race, which is fine.
+        if ((err as { code?: string }).code !== '23505') throw err;
+      }
+    }
+  }
+  const steps = migrations(db.dialect);
+  await db.transaction(async (tx) => {
+    if (db.dialect === 'postgres') {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.nightshift-migrate'))`);
+    }
+    await tx.exec(`CREATE TABLE IF NOT EXISTS ns_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    const rows = await tx.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`);
+    const current = rows.length ? Number(rows[0].value) : 0;
+    if (current > SCHEMA_VERSION) {
+      throw new UsageError(
+        `the job repository ${db.url} has schema version ${current}, newer than this Nightshift (${SCHEMA_VERSION}): upgrade Nightshift`,
+      );
+    }
+    if (db.dialect === 'postgres') await tx.exec(PG_NOW);
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      for (const statement of steps[v]) await tx.exec(statement);
+    }
+    if (current !== SCHEMA_VERSION) {
+      await tx.execute(
+        `INSERT INTO ns_meta (key, value) VALUES ('schema_version', $1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [String(SCHEMA_VERSION)],
+      );
+    }
+  });
+}

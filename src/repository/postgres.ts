@@ -1,0 +1,135 @@
+import pg from 'pg';
+import { UsageError } from '../core/errors.ts';
+import type { Database } from './database.ts';
+import type { SqlClient, Tx } from './tx.ts';
+
+// BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export interface PgTarget {
+  /** The connection string handed to pg (without our own `schema` parameter). */
+  connectionString: string;
+  /** The schema the repository lives in (default: public). */
+  schema: string | undefined;
+  display: string;
+}
+
+/** Splits our `?schema=` parameter off a postgres:// URL. */
+export function parsePgUrl(url: string): PgTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+  }
+  if (!parsed.hostname && !parsed.searchParams.get('host')) {
+    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: no host (expected postgres://USER@HOST:PORT/DB)`);
+  }
+  const schema = parsed.searchParams.get('schema') ?? undefined;
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new UsageError(`invalid database URL: schema ${JSON.stringify(schema)} is not a plain identifier`);
+  }
+  parsed.searchParams.delete('schema');
+  const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
+  return { connectionString: parsed.toString(), schema, display };
+}
+
+/** Client options for a connection to this target (pool or single client). */
+export function pgClientConfig(target: PgTarget): pg.ClientConfig {
+  return {
+    connectionString: target.connectionString,
+    types,
+    options: target.schema ? `-c search_path=${target.schema}` : undefined,
+    application_name: 'nightshift',
+  };
+}
+
+export function wrapPgClient(client: pg.PoolClient | pg.Client): SqlClient {
+  return {
+    dialect: 'postgres',
+    pg: client,
+    async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+      const res = await client.query(sql, params as unknown[]);
+      return res.rows as R[];
+    },
+    async execute(sql: string, params?: readonly unknown[]): Promise<number> {
+      const res = await client.query(sql, params as unknown[]);
+      return res.rowCount ?? 0;
+    },
+    async exec(sql: string): Promise<void> {
+      await client.query(sql);
+    },
+  };
+}
+
+export function openPostgres(url: string, options: { poolSize?: number } = {}): Database {
+  const target = parsePgUrl(url);
+  const pool = new pg.Pool({ ...pgClientConfig(target), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
+  // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
+  pool.on('error', () => undefined);
+
+  const connect = async (): Promise<pg.PoolClient> => {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      throw new UsageError(`cannot connect to ${target.display}: ${(err as Error).message || String(err)}`, { cause: err });
+    }
+  };
+
+  return {
+    dialect: 'postgres',
+    url: target.display,
+    connectUrl: url,
+    async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+      const client = await connect();
+      try {
+        return (await client.query(sql, params as unknown[])).rows as R[];
+      } finally {
+        client.release();
+      }
+    },
+    async execute(sql: string, params?: readonly unknown[]): Promise<number> {
+      const client = await connect();
+      try {
+        return (await client.query(sql, params as unknown[])).rowCount ?? 0;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      const client = await connect();
+      try {
+        await client.query(sql);
+      } finally {
+        client.release();
+      }
+    },
+    async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      const client = await connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrapPgClient(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr as Error;
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import type { Dialect } from './tx.ts';
+
+/**
+ * Every statement the repository runs, in one place. Placeholders are `$n` on both dialects;
+ * `ns_now()` is the database's clock in epoch milliseconds. Where the dialects differ the
+ * statement is a function of the dialect.
+ */
+
+const EXEC_COLS = `e.id, e.instance_id, e.job_name, e.status, e.exit_code, e.exit_description, e.params,
+  e.create_time, e.start_time, e.end_time, e.last_updated, e.version, e.owner_node_id, e.owner_epoch,
+  e.node_name, e.context, e.target_node, e.affinity_key`;
+
+const STEP_COLS = `s.id, s.job_execution_id, s.step_name, s.status, s.exit_code, s.exit_description,
+  s.read_count, s.write_count, s.filter_count, s.read_skip_count, s.process_skip_count, s.write_skip_count,
+  s.commit_count, s.rollback_count, s.start_time, s.end_time, s.last_updated, s.version, s.context, s.node_name`;
+
+const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
+
+export const SQL = {
+  // ---- nodes -------------------------------------------------------------------------------
+  insertNode: `INSERT INTO ns_node (name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms,
+      started_at, last_heartbeat, lease_until)
+    VALUES ($1, $2, $3, $4, $5, 'alive', $6, $7, $8, $9, ns_now(), ns_now(), ns_now() + $10)
+    RETURNING id, started_at`,
+  heartbeat: `UPDATE ns_node SET last_heartbeat = ns_now(), lease_until = ns_now() + lease_ms
+    WHERE id = $1 AND status = 'alive' RETURNING lease_until`,
+  leaveNode: `UPDATE ns_node SET status = 'left', ended_at = ns_now(), end_reason = $2 WHERE id = $1 AND status = 'alive'`,
+  /** Declares a node dead exactly once: only the first caller sees a row. */
+  declareDead: `UPDATE ns_node SET status = 'dead', ended_at = ns_now(), end_reason = $2
+    WHERE id = $1 AND status = 'alive' AND lease_until < ns_now() RETURNING id, name`,
+  /** For a node whose process is known to be gone (same host, no such pid): dead without waiting for the lease. */
+  declareDeadNow: `UPDATE ns_node SET status = 'dead', ended_at = ns_now(), end_reason = $2
+    WHERE id = $1 AND status = 'alive' RETURNING id, name`,
+  stoppingOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING'`,
+  getNode: `SELECT id, name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms, started_at,
+      last_heartbeat, lease_until, ended_at, end_reason, (lease_until >= ns_now()) AS lease_valid
+    FROM ns_node WHERE id = $1`,
+  dbNow: `SELECT ns_now() AS now`,
+
+  // ---- instances -------------------------------------------------------------------------------
+  insertInstance: `INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
+    VALUES ($1, $2, $3, ns_now()) ON CONFLICT (job_name, job_key) DO NOTHING`,
+  lockInstance: (d: Dialect) =>
+    `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
+     WHERE job_name = $1 AND job_key = $2${forUpdate(d)}`,
+  lockInstanceById: (d: Dialect) =>
+    `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1${forUpdate(d)}`,
+  getInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1`,
+  countInstances: `SELECT count(*) AS n FROM ns_job_instance WHERE job_name = $1`,
+  lastInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
+    WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
+
+  // ---- job executions ----------------------------------------------------------------------------
+  insertExecution: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time,
+      start_time, last_updated, owner_node_id, owner_epoch, node_name, context, target_node, affinity_key)
+    VALUES ($1, $2, $3, $4, $5, ns_now(), CASE WHEN CAST($6 AS BIGINT) IS NULL THEN NULL ELSE ns_now() END, ns_now(),
+      $6, CASE WHEN CAST($6 AS BIGINT) IS NULL THEN 0 ELSE 1 END, $7, $8, $9, $10)
+    RETURNING id`,
+  getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
+  executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
+  /** Running executions with their owner's liveness, judged by the database's clock. */
+  runningOfInstance: `SELECT e.id, e.status, e.owner_node_id, e.node_name, n.status AS node_status, n.host, n.pid,
+      (n.lease_until < ns_now()) AS lease_expired
+    FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id
+    WHERE e.instance_id = $1 AND e.status IN ('STARTING', 'STARTED', 'STOPPING')`,
+  ownerOfExecution: `SELECT e.id, e.owner_node_id, e.node_name, n.status AS node_status, n.host, n.pid,
+      (n.lease_until < ns_now()) AS lease_expired
+    FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id WHERE e.id = $1`,
+  stopAllOfNode: `UPDATE ns_job_execution SET status = 'STOPPING', last_updated = ns_now(), version = version + 1
+    WHERE owner_node_id = $1 AND status = 'STARTED'`,
+  listExecutions: (filters: { job: boolean; status: boolean }) =>
+    `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
+    (filters.job ? ` AND e.job_name = $2` : '') +
+    (filters.status ? ` AND e.status = $3` : '') +
+    ` ORDER BY e.id DESC LIMIT $1`,
+  /**
+   * The fence: proves in the chunk's own transaction that this owner still holds the execution.
+   * Zero rows means another node took it over; the caller rolls back and stops.
+   */
+  fenceExecution: `UPDATE ns_job_execution SET last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')
+    RETURNING status`,
+  saveJobContext: `UPDATE ns_job_execution SET context = $2 WHERE id = $1`,
+  finishExecution: `UPDATE ns_job_execution SET status = $4, exit_code = $5, exit_description = $6, end_time = ns_now(),
+      last_updated = ns_now(), version = version + 1, context = $7
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')`,
+  /** Fails a running execution whose owner is gone; the WHERE makes it happen once. */
+  failOrphan: `UPDATE ns_job_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING') AND owner_node_id = $3`,
+  failOrphanSteps: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING')`,
+  requestStop: `UPDATE ns_job_execution SET status = 'STOPPING', last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status = 'STARTED'`,
+  /** A queued execution that no node has taken yet stops at once. */
+  stopQueued: `UPDATE ns_job_execution SET status = 'STOPPED', exit_code = 'STOPPED', exit_description = 'stopped before it started',
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status = 'STARTING' AND owner_node_id IS NULL`,
+  abandon: `UPDATE ns_job_execution SET status = 'ABANDONED', exit_code = 'ABANDONED', exit_description = $2,
+      end_time = COALESCE(end_time, ns_now()), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status = $3`,
+  abandonSteps: `UPDATE ns_step_execution SET status = 'ABANDONED', exit_code = 'ABANDONED',
+      end_time = COALESCE(end_time, ns_now()), last_updated = ns_now(), version = version + 1
+    WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED')`,
+
+  // ---- step executions ---------------------------------------------------------------------------
+  insertStep: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated,
+      context, node_name)
+    VALUES ($1, $2, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $3, $4) RETURNING id, start_time`,
+  getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
+  stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
+  /** The newest execution of a step within an instance, and how many times the step was started. */
+  lastStepOfInstance: `SELECT ${STEP_COLS}, (SELECT count(*) FROM ns_step_execution s2
+        JOIN ns_job_execution e2 ON e2.id = s2.job_execution_id
+        WHERE e2.instance_id = $1 AND s2.step_name = $2) AS start_count
+    FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE e.instance_id = $1 AND s.step_name = $2 ORDER BY s.id DESC LIMIT 1`,
+  checkpointStep: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
+      read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,
+      context = $10, last_updated = ns_now(), version = version + 1
+    WHERE id = $1`,
+  finishStep: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
+      read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,
+      context = $10, status = $11, exit_code = $12, exit_description = $13, end_time = ns_now(),
+      last_updated = ns_now(), version = version + 1
+    WHERE id = $1`,
+} as const;

@@ -1,0 +1,118 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UsageError } from '../core/errors.ts';
+import type { Database } from './database.ts';
+import type { SqlClient, Tx } from './tx.ts';
+
+/** Rewrites `$n` placeholders to `?` and returns the parameter order they need. */
+function translate(sql: string): { text: string; order: number[] } {
+  const order: number[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+    order.push(Number(n) - 1);
+    return '?';
+  });
+  return { text, order };
+}
+
+function toSqlite(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.getTime();
+  return value;
+}
+
+/** Opens a better-sqlite3 connection set up for the repository: WAL, busy timeout, ns_now(). */
+export function openSqliteConnection(path: string): BetterSqlite3.Database {
+  const full = path === ':memory:' ? path : resolve(path);
+  if (full !== ':memory:') {
+    const dir = dirname(full);
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+  }
+  let db: BetterSqlite3.Database;
+  try {
+    db = new BetterSqlite3(full);
+    db.pragma('journal_mode = WAL');
+  } catch (err) {
+    throw new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
+  }
+  db.pragma('busy_timeout = 30000');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // One host, one clock: every process on this file shares it, so local time is safe here.
+  db.function('ns_now', { deterministic: false }, () => Date.now());
+  return db;
+}
+
+/** Serialises async work on one connection: a transaction must not interleave with other statements. */
+function createMutex() {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+export function openSqlite(path: string): Database {
+  const db = openSqliteConnection(path);
+  const cache = new Map<string, { stmt: BetterSqlite3.Statement; order: number[] }>();
+  const prepare = (sql: string) => {
+    let hit = cache.get(sql);
+    if (!hit) {
+      const { text, order } = translate(sql);
+      hit = { stmt: db.prepare(text), order };
+      cache.set(sql, hit);
+    }
+    return hit;
+  };
+  const bind = (order: number[], params: readonly unknown[] = []) => order.map((i) => toSqlite(params[i]));
+
+  const direct: SqlClient = {
+    dialect: 'sqlite',
+    sqlite: db,
+    async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+      const { stmt, order } = prepare(sql);
+      if (stmt.reader) return stmt.all(...bind(order, params)) as R[];
+      stmt.run(...bind(order, params));
+      return [];
+    },
+    async execute(sql: string, params?: readonly unknown[]): Promise<number> {
+      const { stmt, order } = prepare(sql);
+      return stmt.run(...bind(order, params)).changes;
+    },
+    async exec(sql: string): Promise<void> {
+      db.exec(sql);
+    },
+  };
+
+  const exclusive = createMutex();
+  let closed = false;
+  return {
+    dialect: 'sqlite',
+    url: `sqlite:${path}`,
+    connectUrl: `sqlite:${path === ':memory:' ? path : resolve(path)}`,
+    sqlite: db,
+    query: (sql, params) => exclusive(() => direct.query(sql, params)),
+    execute: (sql, params) => exclusive(() => direct.execute(sql, params)),
+    exec: (sql) => exclusive(() => direct.exec(sql)),
+    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      return exclusive(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn(direct);
+          db.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw err;
+        }
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await exclusive(async () => db.close());
+    },
+  };
+}
