@@ -27,6 +27,8 @@ export interface NightshiftOptions {
   lease?: Partial<LeaseOptions>;
   /** The name this process registers under while running executions. */
   nodeName?: string;
+  /** Called after every chunk commit of an execution run by this process. */
+  onProgress?: (execution: JobExecution, step: StepExecution) => void;
 }
 
 type AnyJob = JobDefinition<ParamsSchema>;
@@ -103,7 +105,7 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
   const launch = async (def: AnyJob, params: Record<string, unknown>) => {
     const me = await ensureNode();
     const execution = await createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name });
-    const handle = createHandle(db, execution, me, log);
+    const handle = createHandle(db, execution, me, log, options.onProgress && ((step) => options.onProgress!(execution, step)));
     const done = runJobExecution(def, handle, explorer)
       .then(async () => (await details(execution.id))!)
       .finally(() => running.delete(execution.id));

@@ -18,7 +18,7 @@ export interface StepContext<P = Record<string, unknown>> {
   /** 1 for the instance's first execution, 2 for its first restart, ... */
   readonly executionNumber: number;
   /** Runs SQL outside the chunk transaction against the repository's database (e.g. DDL, readers). */
-  readonly db: import('../repository/tx.ts').SqlClient;
+  readonly db: import('../repository/database.ts').Database;
   /** Aborted when the step must end now (the execution was lost to another node, or the process is exiting). */
   readonly signal: AbortSignal;
   readonly log: Logger;
@@ -37,13 +37,13 @@ export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown)
 
 export type Phase = 'read' | 'process' | 'write';
 
-export interface SkipPolicy {
+export interface SkipPolicy<P = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Errors that may be skipped; default: any error. */
   on?: ErrorMatcher[];
   /** Errors that are never skipped, even if `on` matches. */
   never?: ErrorMatcher[];
   /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
-  limit: number;
+  limit: number | ((ctx: StepContext<P>) => number);
 }
 
 export interface RetryPolicy {
@@ -123,7 +123,7 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
-  readonly skip?: SkipPolicy;
+  readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
   /** Writer errors that do not roll the chunk back: the chunk commits as written. */
   readonly noRollback?: ErrorMatcher[];
@@ -144,6 +144,13 @@ export interface SplitDefinition<P> extends ElementBase {
 
 export type StepDefinition<P> = TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P>;
+
+const JOB_BRAND = Symbol.for('nightshift.job');
+
+/** Whether a value is a job made by {@link defineJob} (e.g. among a config file's exports). */
+export function isJobDefinition(value: unknown): value is JobDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[JOB_BRAND] === true;
+}
 
 /** A job's definition, as produced by {@link defineJob}. */
 export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
@@ -205,7 +212,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
   }
   const flow = spec.steps(builder as FlowBuilder<ParamValues<S>>);
   validateFlow(spec.name, flow);
-  return {
+  const job: JobDefinition<S> = {
     name: spec.name,
     description: spec.description,
     params,
@@ -213,6 +220,8 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     restartable: spec.restartable ?? true,
     listeners: spec.listeners ?? [],
   };
+  Object.defineProperty(job, JOB_BRAND, { value: true });
+  return job;
 }
 
 function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
@@ -232,7 +241,7 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {
           throw new UsageError(`job ${job}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
         }
-        if (el.skip && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
+        if (el.skip && typeof el.skip.limit === 'number' && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
           throw new UsageError(`job ${job}: step ${el.name}: skip limit must be a non-negative integer`);
         }
         if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {

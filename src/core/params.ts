@@ -26,7 +26,8 @@ export interface ParamSpec<T> {
   readonly required: boolean;
   readonly identifying: boolean;
   readonly description?: string;
-  readonly validate?: (value: NonNullable<T>) => string | undefined;
+  /** Extra validation (method syntax keeps specs of all types assignable to ParamSpec<unknown>). */
+  validate?(value: NonNullable<T>): string | undefined;
 }
 
 type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }

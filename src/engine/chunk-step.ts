@@ -37,7 +37,7 @@ export async function runChunkStep<P, I, O>(
     beforeRead: has('beforeRead'), afterRead: has('afterRead'), onReadError: has('onReadError'),
     beforeProcess: has('beforeProcess'), afterProcess: has('afterProcess'), onProcessError: has('onProcessError'),
   };
-  const skipLimit = def.skip?.limit ?? 0;
+  const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? 0);
   const signal = handle.lost.signal;
 
   // Counters as committed; each chunk accumulates its own contribution until it commits.
@@ -106,6 +106,7 @@ export async function runChunkStep<P, I, O>(
       if (!nothingToCommit) {
         const stopping = await writeChunk(outputs);
         publish();
+        handle.onProgress?.(step);
         for (const l of listeners) await l.afterChunk?.(ctx);
         if (stopping) handle.stopRequested = true;
       }

@@ -1,4 +1,4 @@
-import type { JobExecution } from '../core/model.ts';
+import type { JobExecution, StepExecution } from '../core/model.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Database } from '../repository/database.ts';
 
@@ -17,6 +17,8 @@ export interface ExecutionHandle {
   /** Aborted when ownership is lost: nothing more may be committed. */
   readonly lost: AbortController;
   readonly log: Logger;
+  /** Called after every commit with the step's committed counters (progress displays, metrics). */
+  readonly onProgress?: (step: StepExecution) => void;
 }
 
 export function createHandle(
@@ -24,6 +26,7 @@ export function createHandle(
   execution: JobExecution,
   node: { id: number; name: string },
   log: Logger,
+  onProgress?: (step: StepExecution) => void,
 ): ExecutionHandle {
   return {
     db,
@@ -34,5 +37,6 @@ export function createHandle(
     stopRequested: false,
     lost: new AbortController(),
     log: log.child({ execution: execution.id, job: execution.jobName }),
+    onProgress,
   };
 }

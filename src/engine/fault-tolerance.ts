@@ -57,6 +57,7 @@ export function describeItem(item: unknown): string {
 /** Where a skipped error happened, e.g. "line 12 of people.csv" or "item {...}". */
 export function describeSkip(phase: Phase, error: unknown, item: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
+  if (error instanceof ItemParseError) return reason;
   if (phase === 'read') {
     return error instanceof ItemParseError ? reason : `read error: ${reason}`;
   }

@@ -1,0 +1,139 @@
+/**
+ * The example jobs: the first thing to read when writing your own.
+ *
+ * Run one with `npx nightshift run count items=5000 --config examples/nightshift.config.ts`.
+ * Their tables live in the job repository's own database, so each chunk's rows commit in the
+ * same transaction as the step's checkpoint: after any crash every item is written once.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { csvReader, defineJob, ensureTable, ItemParseError, p, rangeReader, sqlWriter } from 'nightshift';
+
+/** One tasklet step that does nothing. */
+export const noop = defineJob({
+  name: 'noop',
+  steps: (s) => [s.tasklet({ name: 'noop', tasklet: () => undefined })],
+});
+
+/** Reads the numbers 1..items and writes a row per number into count_items. */
+export const count = defineJob({
+  name: 'count',
+  params: {
+    items: p.int({ default: 1000, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
+    chunk: p.int({ default: 100, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),
+    tag: p.string({ default: 'default' }),
+    delayMs: p.int({ default: 0, identifying: false }),
+    failAt: p.int({ default: 0, identifying: false }),
+  },
+  steps: (s) => [
+    s.chunk<number>({
+      name: 'count',
+      chunkSize: ({ params }) => params.chunk,
+      reader: ({ params }) => rangeReader(1, params.items),
+      processor: async (item, { params, executionNumber }) => {
+        if (params.delayMs > 0) await sleep(params.delayMs);
+        if (params.failAt > 0 && executionNumber === 1 && item === params.failAt) {
+          throw new Error(`failing on purpose at item ${item} (failAt=${params.failAt})`);
+        }
+        return item;
+      },
+      writer: ({ params, db }) => ({
+        open: () => ensureTable(db, COUNT_ITEMS),
+        write: (items, chunk) =>
+          sqlWriter<number>({
+            table: 'count_items',
+            columns: ['tag', 'item', 'execution_id'],
+            values: (item) => [params.tag, item, chunk.jobExecutionId],
+          }).write(items, chunk),
+      }),
+    }),
+  ],
+});
+
+const COUNT_ITEMS = `CREATE TABLE IF NOT EXISTS count_items (
+  tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)`;
+
+/** A CSV row as read, with the line it came from. */
+interface Row {
+  line: number;
+  id: string;
+  name: string;
+  email: string;
+  amount: string;
+}
+
+interface Person {
+  id: number;
+  name: string;
+  email: string;
+  amount: string;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+const rawOf = (r: Row) => [r.id, r.name, r.email, r.amount].join(',');
+
+/** Why a row is rejected, or undefined when it is valid. */
+function validate(row: Row): string | undefined {
+  if (!INTEGER.test(row.id)) return `id ${JSON.stringify(row.id)} is not an integer`;
+  if (!row.email.includes('@')) return `email ${JSON.stringify(row.email)} lacks @`;
+  if (!DECIMAL.test(row.amount)) return `amount ${JSON.stringify(row.amount)} is not a decimal number`;
+  return undefined;
+}
+
+/** Imports people from a CSV file; bad rows are skipped and recorded in people_rejects. */
+export const importCsv = defineJob({
+  name: 'import-csv',
+  params: {
+    input: p.string({ required: true }),
+    chunk: p.int({ default: 1000, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),
+    skipLimit: p.int({ default: 100, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
+  },
+  steps: (s) => [
+    s.tasklet({
+      name: 'prepare-tables',
+      allowStartIfComplete: true,
+      transactional: false,
+      tasklet: async ({ db }) => {
+        await ensureTable(db, `CREATE TABLE IF NOT EXISTS people (
+          id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, amount NUMERIC NOT NULL)`);
+        await ensureTable(db, `CREATE TABLE IF NOT EXISTS people_rejects (
+          execution_id BIGINT NOT NULL, line INTEGER, reason TEXT NOT NULL, raw TEXT)`);
+      },
+    }),
+    s.chunk<Row, Person>({
+      name: 'import',
+      chunkSize: ({ params }) => params.chunk,
+      reader: ({ params }) =>
+        csvReader<Row>({
+          path: params.input,
+          expectHeader: ['id', 'name', 'email', 'amount'],
+          map: (r, line) => ({ line, id: r.id, name: r.name, email: r.email, amount: r.amount }),
+        }),
+      processor: (row, { params }) => {
+        const problem = validate(row);
+        if (problem) throw new ItemParseError(`${params.input}:${row.line}: ${problem}`, params.input, row.line, rawOf(row));
+        return { id: Number(row.id), name: row.name, email: row.email, amount: row.amount };
+      },
+      writer: () =>
+        sqlWriter<Person>({ table: 'people', columns: ['id', 'name', 'email', 'amount'], values: (p) => [p.id, p.name, p.email, p.amount] }),
+      // Bad rows (unparseable or invalid) are skipped, up to skipLimit of them.
+      skip: { on: [ItemParseError], limit: ({ params }) => params.skipLimit },
+      chunkListeners: [
+        {
+          // Runs inside the chunk's transaction: a reject is recorded exactly once.
+          onSkip: async ({ error, item }, chunk) => {
+            const e = error instanceof ItemParseError ? error : undefined;
+            const row = item as Row | undefined;
+            const reason = e ? e.message.replace(/^.*?(:\d+|, line \d+): /, '') : error instanceof Error ? error.message : String(error);
+            await chunk.tx.execute('INSERT INTO people_rejects (execution_id, line, reason, raw) VALUES ($1, $2, $3, $4)', [
+              chunk.jobExecutionId, e?.line ?? row?.line ?? null, reason, e?.raw ?? (row ? rawOf(row) : null),
+            ]);
+          },
+        },
+      ],
+    }),
+  ],
+});
+
+export default [noop, count, importCsv];

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import { isJobDefinition, type JobDefinition } from '../core/job.ts';
+
+const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
+
+export interface LoadedConfig {
+  file: string;
+  jobs: JobDefinition[];
+  /** Every export, for other parts (e.g. declared schedules). */
+  exports: Record<string, unknown>;
+}
+
+/** Finds the config file: --config, NIGHTSHIFT_CONFIG, or nightshift.config.{ts,js,mjs} here. */
+export function findConfig(explicit: string | undefined): string {
+  const given = explicit ?? process.env.NIGHTSHIFT_CONFIG;
+  if (given) {
+    const file = resolve(given);
+    if (!existsSync(file)) throw new UsageError(`config file ${given} not found`);
+    return file;
+  }
+  for (const name of DEFAULT_NAMES) {
+    const file = resolve(name);
+    if (existsSync(file)) return file;
+  }
+  throw new UsageError(`no config file: pass --config FILE, set NIGHTSHIFT_CONFIG, or create nightshift.config.ts here`);
+}
+
+/**
+ * Loads the jobs a config file exports: its default export (a job, an array of jobs, or an
+ * object with `jobs`) and every named export that is a job.
+ */
+export async function loadConfig(explicit: string | undefined): Promise<LoadedConfig> {
+  const file = findConfig(explicit);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });
+    throw new UsageError(`cannot load config ${file}: ${firstLine(errorMessage(err))}`, { cause: err });
+  }
+  const found = new Set<JobDefinition>();
+  const consider = (v: unknown) => {
+    if (isJobDefinition(v)) found.add(v);
+    else if (Array.isArray(v)) v.forEach(consider);
+  };
+  const def = mod.default;
+  consider(def);
+  if (def && typeof def === 'object' && !Array.isArray(def) && 'jobs' in def) consider((def as { jobs: unknown }).jobs);
+  for (const [name, value] of Object.entries(mod)) if (name !== 'default') consider(value);
+  if (found.size === 0) throw new UsageError(`config ${file} exports no jobs (export jobs made with defineJob)`);
+  const jobs = [...found];
+  const names = new Set<string>();
+  for (const j of jobs) {
+    if (names.has(j.name)) throw new UsageError(`config ${file} defines two jobs named ${j.name}`);
+    names.add(j.name);
+  }
+  return { file, jobs, exports: mod };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim()) ?? s;
+}

@@ -1,0 +1,253 @@
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { parseKeyValues, resolveParams } from '../core/params.ts';
+import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
+import { requireJob } from '../engine/launch.ts';
+import { createNightshift, type Nightshift } from '../operator.ts';
+import { DEFAULT_DB_URL } from '../repository/open.ts';
+import { CronError, nextFireTimes } from '../scheduler/cron.ts';
+import { loadConfig } from './config.ts';
+import { executionJson, executionsText, executionText, jobJson, table } from './output.ts';
+import { createProgress } from './progress.ts';
+import { runDemo } from './demo.ts';
+
+interface Common {
+  db?: string;
+  config?: string;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** Exit codes of the contract: 0 completed, 1 ended otherwise, 2 bad usage or input. */
+export const EXIT = { OK: 0, NOT_COMPLETED: 1, USAGE: 2 } as const;
+
+let verbose = process.argv.includes('--verbose');
+
+const common = (cmd: Command, json = true) => {
+  cmd
+    .option('--db <url>', `job repository: sqlite:PATH or postgres://... (env NIGHTSHIFT_DB, default ${DEFAULT_DB_URL})`)
+    .option('--config <file>', 'job definitions (env NIGHTSHIFT_CONFIG, default nightshift.config.ts)')
+    .option('--verbose', 'log what happens, and print stack traces of errors');
+  if (json) cmd.option('--json', 'print machine-readable JSON on stdout');
+  return cmd;
+};
+
+const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL;
+const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+function positiveInt(what: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+    throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+/** Opens the operator over the config's jobs; closes it after `fn`. */
+async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Parameters<typeof createNightshift>[0] extends infer X ? Partial<X> : never = {}): Promise<T> {
+  const config = await loadConfig(o.config);
+  const ns = await createNightshift({ db: dbUrl(o), jobs: config.jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+  try {
+    return await fn(ns);
+  } finally {
+    await ns.close();
+  }
+}
+
+/** Runs an execution in this process with a progress display and graceful stop on signals. */
+async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('../operator.ts').ExecutionDetails>): Promise<number> {
+  const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
+  const execution = await withOperator(
+    o,
+    async (ns) => {
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) process.exit(130);
+        process.stderr.write(`\n${sig}: stopping at the next chunk boundary (again to exit now)\n`);
+        ns.stopAll();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        return await launch(ns);
+      } finally {
+        progress.stop();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    },
+    { onProgress: (e, s) => progress.update(e, s) },
+  );
+  if (o.json) out(JSON.stringify(executionJson(execution), null, 2));
+  else out(executionText(execution));
+  if (execution.status !== 'COMPLETED' && !o.json) {
+    process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
+  }
+  return execution.status === 'COMPLETED' ? EXIT.OK : EXIT.NOT_COMPLETED;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('nightshift')
+    .description('Batch jobs for TypeScript: run them here on SQLite, or on a PostgreSQL cluster.')
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: () => undefined });
+
+  common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
+    const config = await loadConfig(o.config);
+    if (o.json) out(JSON.stringify(config.jobs.map(jobJson), null, 2));
+    else {
+      out(table(['job', 'parameters'], config.jobs.map((j) => [
+        j.name,
+        Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`).join(', ') || '-',
+      ])));
+    }
+    return EXIT.OK;
+  }));
+
+  common(program.command('run').description('run a new execution in this process; ends when it ends'))
+    .argument('<job>', 'job name')
+    .argument('[params...]', 'job parameters as key=value')
+    .option('--next', 'run the next instance (increments the run.id parameter)')
+    .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
+      const config = await loadConfig(o.config);
+      const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
+      const raw = parseKeyValues(words);
+      resolveParams(def.name, def.params, raw); // bad parameters fail before touching the database
+      return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
+    }));
+
+  common(program.command('restart').description("restart a FAILED/STOPPED execution's instance in this process"))
+    .argument('<executionId>')
+    .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)))));
+
+  common(program.command('stop').description('stop an execution at its next chunk boundary'), false)
+    .argument('<executionId>')
+    .action(act(async (id: string, o: Common) => {
+      const e = await withOperator(o, (ns) => ns.stop(positiveInt('execution id', id)));
+      out(`execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
+      return EXIT.OK;
+    }));
+
+  common(program.command('abandon').description('abandon a stopped or failed execution'), false)
+    .argument('<executionId>')
+    .action(act(async (id: string, o: Common) => {
+      const e = await withOperator(o, (ns) => ns.abandon(positiveInt('execution id', id)));
+      out(`execution ${e.id} is ${e.status}`);
+      return EXIT.OK;
+    }));
+
+  common(program.command('executions').description('list executions, newest first'))
+    .option('--job <name>', 'only this job')
+    .addOption(new Option('--status <status>', 'only this status').choices(BATCH_STATUSES as string[]))
+    .option('--limit <n>', 'at most this many', '20')
+    .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
+      const limit = positiveInt('--limit', o.limit);
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }));
+      out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
+      return EXIT.OK;
+    }));
+
+  common(program.command('execution').description('one execution with its steps'))
+    .argument('<id>')
+    .action(act(async (id: string, o: Common) => {
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, (ns) => ns.getExecution(n));
+      if (!e) throw new UsageError(`no execution with id ${n}`);
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
+      return EXIT.OK;
+    }));
+
+  program
+    .command('cron')
+    .description('print the next fire times of a Quartz cron expression')
+    .argument('<expression>', 'e.g. "0 0/15 9-17 ? * MON-FRI"')
+    .option('--tz <zone>', 'IANA time zone', 'UTC')
+    .option('--from <iso>', 'start instant (default now)')
+    .option('--count <n>', 'how many', '5')
+    .option('--json', 'print a JSON array of ISO-8601 UTC times')
+    .option('--verbose', 'print stack traces of errors')
+    .action(act(async (expression: string, o: { tz: string; from?: string; count: string; json?: boolean }) => {
+      const count = positiveInt('--count', o.count);
+      const from = o.from === undefined ? new Date() : new Date(o.from);
+      if (o.from !== undefined && (Number.isNaN(from.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(o.from))) {
+        throw new UsageError(`--from must be an ISO-8601 instant, got ${JSON.stringify(o.from)}`);
+      }
+      const times = nextFireTimes(expression, { from, count, timeZone: o.tz });
+      if (o.json) out(JSON.stringify(times.map((t) => t.toISOString())));
+      else if (times.length === 0) out('never fires again');
+      else {
+        const local = new Intl.DateTimeFormat('en-CA', {
+          timeZone: o.tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+          second: '2-digit', hourCycle: 'h23', weekday: 'short', timeZoneName: 'short',
+        });
+        out(times.map((t) => `${t.toISOString()}  ${local.format(t)}`).join('\n'));
+      }
+      return EXIT.OK;
+    }));
+
+  program
+    .command('demo')
+    .description('a self-contained demonstration on the embedded database')
+    .option('--dir <dir>', 'where to put its files (default: a new temporary folder)')
+    .option('--rows <n>', 'rows in the generated CSV', '200000')
+    .option('--verbose', 'print stack traces of errors')
+    .action(act(async (o: { dir?: string; rows: string }) => {
+      await runDemo({ dir: o.dir, rows: positiveInt('--rows', o.rows) });
+      return EXIT.OK;
+    }));
+
+  return program;
+}
+
+let exitCode: number = EXIT.OK;
+
+/** Wraps a command's action: its result is the exit code, and errors are reported as one line. */
+function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    try {
+      exitCode = await fn(...args);
+    } catch (err) {
+      exitCode = report(err);
+    }
+  };
+}
+
+/** Runs the CLI and returns its exit code; errors become one clear line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  verbose = argv.includes('--verbose');
+  const program = buildProgram();
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.OK;
+      process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
+      return EXIT.USAGE;
+    }
+    return report(err);
+  }
+  return exitCode;
+}
+
+function report(err: unknown): number {
+  if (isUserError(err) || err instanceof CronError) {
+    process.stderr.write(`nightshift: ${errorMessage(err)}\n`);
+    if (verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return EXIT.USAGE;
+  }
+  process.stderr.write(`nightshift: ${errorMessage(err)}\n`);
+  if (verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  else process.stderr.write('(run with --verbose for details)\n');
+  return EXIT.NOT_COMPLETED;
+}
+
+const code = await main(process.argv.slice(2));
+// Let stdout drain, then exit even if a library left a handle open.
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,31 @@
+/**
+ * Nightshift: batch jobs for TypeScript, run on one machine with SQLite or on a PostgreSQL
+ * cluster. The public API: define jobs, run them, and the built-in readers and writers.
+ */
+export { defineJob } from './core/job.ts';
+export type {
+  JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
+  TaskletStepDefinition, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
+  RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
+} from './core/job.ts';
+export { p } from './core/params.ts';
+export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';
+export type { BatchStatus, ExitStatus } from './core/status.ts';
+export { exitStatus } from './core/status.ts';
+export type { JobExecution, JobInstance, StepExecution, ExecutionContext, StepCounters } from './core/model.ts';
+export type { ItemReader, ItemStreamReader, ItemWriter, ItemStreamWriter, ItemProcessor, ChunkContext } from './core/items.ts';
+export {
+  NightshiftError, UsageError, ParameterError, LaunchRefusedError, ItemParseError, FencedError, SkipLimitExceededError,
+} from './core/errors.ts';
+export { createLogger, silentLogger, type Logger } from './core/logger.ts';
+export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails } from './operator.ts';
+export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
+export type { Database } from './repository/database.ts';
+export type { SqlClient, Tx, Dialect } from './repository/tx.ts';
+export { rangeReader } from './items/range-reader.ts';
+export { sqlWriter, insertRows, copyRows, type SqlWriterOptions } from './items/sql-writer.ts';
+export { pagingReader, cursorReader } from './items/sql-reader.ts';
+export { ensureTable } from './items/ensure-table.ts';
+export { csvReader, type CsvReaderOptions } from './items/csv-reader.ts';
+export { fixedWidthReader } from './items/fixed-width-reader.ts';
+export { jsonlReader } from './items/jsonl-reader.ts';

@@ -1,0 +1,135 @@
+import type { ItemStreamReader } from '../core/items.ts';
+import type { ExecutionContext } from '../core/model.ts';
+import pg from 'pg';
+import type { Database } from '../repository/database.ts';
+import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
+import { openSqliteConnection } from '../repository/sqlite.ts';
+import type { SqlClient } from '../repository/tx.ts';
+
+export interface PagingReaderOptions<T> {
+  /** A connection to read with (e.g. the step context's `db`). */
+  db: SqlClient;
+  /**
+   * A SELECT without ORDER BY/LIMIT; the reader adds `WHERE key > $n ORDER BY key LIMIT n`
+   * (wrapping it as a subquery), so pages stay correct while rows are inserted elsewhere.
+   */
+  select: string;
+  params?: readonly unknown[];
+  /** The unique, ordered column the pages are keyed on. */
+  key: string;
+  pageSize?: number;
+  map?: (row: Record<string, unknown>) => T;
+}
+
+/**
+ * Reads a query page by page with keyset pagination. The last key read is the restart
+ * position, so a restart continues after the last committed row without re-reading.
+ */
+export function pagingReader<T = Record<string, unknown>>(options: PagingReaderOptions<T>): ItemStreamReader<T> {
+  const pageSize = options.pageSize ?? 1000;
+  const params = options.params ?? [];
+  const sql = `SELECT * FROM (${options.select}) AS ns_page WHERE ${options.key} > $${params.length + 1} OR $${params.length + 1} IS NULL
+    ORDER BY ${options.key} LIMIT ${pageSize}`;
+  let page: Record<string, unknown>[] = [];
+  let index = 0;
+  let lastKey: unknown = null;
+  let done = false;
+  const stateKey = 'paging.lastKey';
+  return {
+    open(ctx: ExecutionContext) {
+      lastKey = ctx[stateKey] ?? null;
+    },
+    async read() {
+      if (index >= page.length) {
+        if (done) return undefined;
+        page = await options.db.query(sql, [...params, lastKey]);
+        index = 0;
+        if (page.length < pageSize) done = true;
+        if (page.length === 0) return undefined;
+      }
+      const row = page[index++];
+      lastKey = row[options.key];
+      return options.map ? options.map(row) : (row as T);
+    },
+    update(ctx) {
+      ctx[stateKey] = lastKey;
+    },
+  };
+}
+
+/**
+ * Reads a query in one pass, streaming rows over a connection of its own: a PostgreSQL
+ * server-side cursor, or an SQLite statement iterator. The position is the number of rows
+ * consumed; a restart skips that many rows (so the query must order its rows deterministically).
+ */
+export function cursorReader<T = Record<string, unknown>>(options: {
+  /** The repository database (the step context's `db`); the reader opens its own connection to it. */
+  db: Database;
+  select: string;
+  params?: readonly unknown[];
+  fetchSize?: number;
+  map?: (row: Record<string, unknown>) => T;
+}): ItemStreamReader<T> {
+  const fetchSize = options.fetchSize ?? 1000;
+  const params = options.params ?? [];
+  let position = 0;
+  let buffer: Record<string, unknown>[] = [];
+  let index = 0;
+  let exhausted = false;
+  let fetchMore: () => Promise<Record<string, unknown>[]> = async () => [];
+  let release: () => Promise<void> = async () => undefined;
+  const stateKey = 'cursor.position';
+  return {
+    async open(ctx) {
+      const skip = Number(ctx[stateKey] ?? 0);
+      if (options.db.dialect === 'sqlite') {
+        const conn = openSqliteConnection(options.db.connectUrl.slice('sqlite:'.length));
+        const rows = conn.prepare(options.select.replace(/\$\d+/g, '?')).iterate(...params) as IterableIterator<Record<string, unknown>>;
+        for (let i = 0; i < skip && !rows.next().done; i++);
+        fetchMore = async () => {
+          const out: Record<string, unknown>[] = [];
+          while (out.length < fetchSize) {
+            const r = rows.next();
+            if (r.done) break;
+            out.push(r.value);
+          }
+          return out;
+        };
+        release = async () => {
+          rows.return?.();
+          conn.close();
+        };
+      } else {
+        const client = new pg.Client(pgClientConfig(parsePgUrl(options.db.connectUrl)));
+        await client.connect();
+        await client.query('BEGIN READ ONLY');
+        await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);
+        if (skip > 0) await client.query(`MOVE FORWARD ${skip} FROM ns_cursor`);
+        fetchMore = async () => (await client.query(`FETCH ${fetchSize} FROM ns_cursor`)).rows;
+        release = async () => {
+          await client.query('COMMIT').catch(() => undefined);
+          await client.end();
+        };
+      }
+      position = skip;
+    },
+    async read() {
+      if (index >= buffer.length) {
+        if (exhausted) return undefined;
+        buffer = await fetchMore();
+        index = 0;
+        if (buffer.length < fetchSize) exhausted = true;
+        if (buffer.length === 0) return undefined;
+      }
+      position++;
+      const row = buffer[index++];
+      return options.map ? options.map(row) : (row as T);
+    },
+    update(ctx) {
+      ctx[stateKey] = position;
+    },
+    async close() {
+      await release();
+    },
+  };
+}

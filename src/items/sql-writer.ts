@@ -1,0 +1,89 @@
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
+import type { SqlClient } from '../repository/tx.ts';
+
+// Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
+const MAX_PARAMS = 30_000;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+function assertIdent(what: string, name: string): void {
+  if (!IDENT.test(name)) throw new Error(`${what} ${JSON.stringify(name)} is not a plain SQL identifier`);
+}
+
+/**
+ * Inserts rows with multi-row INSERT statements (as many rows per statement as the dialect's
+ * parameter limit allows). `suffix` is appended verbatim, e.g. `ON CONFLICT (id) DO NOTHING`.
+ */
+export async function insertRows(
+  client: SqlClient,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
+  suffix = '',
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+  let changed = 0;
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const batch = rows.slice(start, start + perStatement);
+    const params: unknown[] = [];
+    const tuples: string[] = [];
+    for (const row of batch) {
+      const marks: string[] = [];
+      for (let c = 0; c < columns.length; c++) {
+        params.push(row[c]);
+        marks.push(`$${params.length}`);
+      }
+      tuples.push(`(${marks.join(',')})`);
+    }
+    changed += await client.execute(`INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`, params);
+  }
+  return changed;
+}
+
+/** Quotes one value for PostgreSQL's COPY text format. */
+function copyText(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = v instanceof Date ? v.toISOString() : String(v);
+  return s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
+/** Loads rows with PostgreSQL's COPY ... FROM STDIN through the transaction's own connection. */
+export async function copyRows(client: SqlClient, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {
+  if (!client.pg) throw new Error('COPY needs PostgreSQL');
+  if (rows.length === 0) return 0;
+  const stream = client.pg.query(copyFrom(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
+  const lines = rows.map((r) => r.map(copyText).join('\t') + '\n').join('');
+  await pipeline(Readable.from([lines]), stream);
+  return rows.length;
+}
+
+export interface SqlWriterOptions<T> {
+  table: string;
+  columns: readonly string[];
+  /** The column values of one item, in `columns` order. */
+  values: (item: T, chunk: ChunkContext) => readonly unknown[];
+  /** Appended to each INSERT, e.g. `ON CONFLICT (id) DO NOTHING`. Not used with COPY. */
+  onConflict?: string;
+  /** On PostgreSQL, load with COPY instead of INSERT (fastest; no ON CONFLICT). */
+  copy?: boolean;
+}
+
+/**
+ * Writes each chunk into a table of the repository's database, inside the chunk's
+ * transaction: the rows and the step's checkpoint commit together, exactly once.
+ */
+export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> {
+  assertIdent('table', options.table);
+  for (const c of options.columns) assertIdent('column', c);
+  return {
+    async write(items, chunk) {
+      const rows = items.map((item) => options.values(item, chunk));
+      if (options.copy && chunk.tx.dialect === 'postgres') await copyRows(chunk.tx, options.table, options.columns, rows);
+      else await insertRows(chunk.tx, options.table, options.columns, rows, options.onConflict ?? '');
+    },
+  };
+}
