@@ -2,7 +2,9 @@ import { UsageError } from './core/errors.ts';
 import type { JobDefinition } from './core/job.ts';
 import { createLogger, type Logger } from './core/logger.ts';
 import type { JobExecution, StepExecution } from './core/model.ts';
-import type { ParamsSchema, ParamValues } from './core/params.ts';
+import { resolveParams, type ParamsSchema, type ParamValues } from './core/params.ts';
+import { isRunning } from './core/status.ts';
+import { route, type Routing } from './cluster/routing.ts';
 import { startHeartbeat, type Heartbeat } from './cluster/heartbeat.ts';
 import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './cluster/node-identity.ts';
 import { createExecution, failOrphan, ownerGone, requireJob } from './engine/launch.ts';
@@ -16,6 +18,29 @@ import { SQL } from './repository/sql.ts';
 /** A job execution with its step executions. */
 export interface ExecutionDetails extends JobExecution {
   steps: StepExecution[];
+}
+
+/** A cluster member as `nodes` shows it. */
+export interface NodeInfo {
+  name: string;
+  status: 'alive' | 'dead' | 'left';
+  lastHeartbeat: Date;
+  jobs: string[];
+  running: number[];
+  host: string;
+  pid: number;
+  concurrency: number;
+}
+
+interface NodeRow {
+  id: number;
+  name: string;
+  status: string;
+  jobs: string;
+  last_heartbeat: number;
+  host: string;
+  pid: number;
+  concurrency: number;
 }
 
 export interface NightshiftOptions {
@@ -56,6 +81,18 @@ export interface Nightshift {
   stop(executionId: number): Promise<JobExecution>;
   /** Marks a stopped or failed execution ABANDONED: its instance will not run again. */
   abandon(executionId: number): Promise<JobExecution>;
+  /**
+   * Asks the cluster to run a job: the execution is created at once (STARTING) and a live node
+   * that has the job takes it, as routed (any free node by default).
+   */
+  submit(job: string, params?: Record<string, unknown>, routing?: Routing): Promise<JobExecution>;
+  /**
+   * Waits until an execution's instance has ended: follows failovers (a failed-over execution is
+   * replaced by a new one) and resolves with the last execution.
+   */
+  waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
+  /** Cluster members and what each runs. */
+  nodes(): Promise<NodeInfo[]>;
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
   listExecutions(query?: ExecutionQuery): Promise<JobExecution[]>;
   /** Requests a graceful stop of everything this process runs. */
@@ -179,6 +216,36 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
         await tx.execute(SQL.abandonSteps, [executionId]);
       });
       return (await explorer.getExecution(executionId))!;
+    },
+    async submit(job, params = {}, routing = 'any') {
+      const def = requireJob(jobs, job);
+      resolveParams(def.name, def.params, params);
+      const decision = await route(db, def.name, routing);
+      return createExecution(db, def, params, { kind: 'queued', ...decision });
+    },
+    async waitForEnd(executionId, { pollMs = 50, timeoutMs } = {}) {
+      const first = await explorer.getExecution(executionId);
+      if (!first) throw new UsageError(`no execution with id ${executionId}`);
+      const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+      for (;;) {
+        const newest = (await explorer.executionsOfInstance(first.instanceId)).find((e) => e.id >= executionId)!;
+        if (!isRunning(newest.status)) return (await details(newest.id))!;
+        if (Date.now() > deadline) throw new Error(`execution ${executionId} did not end within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    },
+    async nodes() {
+      const rows = await db.query<NodeRow>(SQL.listNodes);
+      return Promise.all(rows.map(async (r) => ({
+        name: r.name,
+        status: r.status as NodeInfo['status'],
+        lastHeartbeat: new Date(Number(r.last_heartbeat)),
+        jobs: JSON.parse(r.jobs) as string[],
+        running: (await db.query<{ id: number }>(SQL.runningIdsOfNode, [r.id])).map((x) => Number(x.id)),
+        host: r.host,
+        pid: Number(r.pid),
+        concurrency: Number(r.concurrency),
+      })));
     },
     getExecution: details,
     listExecutions: (q) => explorer.listExecutions(q),

@@ -8,6 +8,8 @@ import { createNightshift, type Nightshift } from '../operator.ts';
 import { DEFAULT_DB_URL } from '../repository/open.ts';
 import { CronError, nextFireTimes } from '../scheduler/cron.ts';
 import { loadConfig } from './config.ts';
+import { startNode } from '../cluster/node.ts';
+import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, executionsText, executionText, jobJson, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
@@ -160,6 +162,73 @@ export function buildProgram(): Command {
       const e = await withOperator(o, (ns) => ns.getExecution(n));
       if (!e) throw new UsageError(`no execution with id ${n}`);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
+      return EXIT.OK;
+    }));
+
+  common(program.command('submit').description('ask the cluster to run a job; prints the execution id'))
+    .argument('<job>', 'job name')
+    .argument('[params...]', 'job parameters as key=value')
+    .option('--node <name>', 'run it on this node')
+    .option('--key <key>', 'affinity key: launches with the same key go to the same live node')
+    .option('--wait', 'wait until the execution ends (following failovers) and print it')
+    .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
+      if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
+      const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
+      return withOperator(o, async (ns) => {
+        const execution = await ns.submit(job, parseKeyValues(words), routing);
+        if (!o.wait) {
+          out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
+          return EXIT.OK;
+        }
+        if (!o.json) process.stderr.write(`execution ${execution.id} submitted; waiting for it to end\n`);
+        const done = await ns.waitForEnd(execution.id);
+        out(o.json ? JSON.stringify(executionJson(done), null, 2) : executionText(done));
+        return done.status === 'COMPLETED' ? EXIT.OK : EXIT.NOT_COMPLETED;
+      });
+    }));
+
+  common(program.command('node').description('run a cluster node until SIGTERM/SIGINT'), false)
+    .option('--name <name>', 'unique node name (default node-HOST-PID)')
+    .option('--concurrency <n>', 'executions run at once', '4')
+    .option('--heartbeat-ms <ms>', 'heartbeat interval', String(DEFAULT_LEASE.heartbeatMs))
+    .option('--lease-ms <ms>', 'declared dead after this long without a heartbeat', String(DEFAULT_LEASE.leaseMs))
+    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string }) => {
+      const concurrency = positiveInt('--concurrency', o.concurrency);
+      const heartbeatMs = positiveInt('--heartbeat-ms', o.heartbeatMs);
+      const leaseMs = positiveInt('--lease-ms', o.leaseMs);
+      try {
+        validateLease({ ...DEFAULT_LEASE, heartbeatMs, leaseMs });
+      } catch (err) {
+        throw new UsageError(`bad node options: ${errorMessage(err)}`);
+      }
+      const config = await loadConfig(o.config);
+      const node = await startNode({
+        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs },
+        logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void node.shutdown().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      return EXIT.OK;
+    }));
+
+  common(program.command('nodes').description('cluster members and what each runs'))
+    .action(act(async (o: Common) => {
+      const nodes = await withOperator(o, (ns) => ns.nodes());
+      if (o.json) {
+        out(JSON.stringify(nodes.map((n) => ({ name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running })), null, 2));
+      } else if (!nodes.length) out('no nodes have joined');
+      else {
+        out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
+          n.name, n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
+        ])));
+      }
       return EXIT.OK;
     }));
 

@@ -71,6 +71,7 @@ export async function createExecution(
       local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
       local ? null : owner.targetNode, local ? null : owner.affinityKey,
     ]);
+    if (!local && db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
     return toJobExecution((await tx.query<Record<string, unknown>>(SQL.getExecution, [rows[0].id]))[0]);
   });
 }

@@ -97,7 +97,10 @@ export function createJobExplorer(db: Database) {
     },
     async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
       const sql = SQL.listExecutions({ job: q.job !== undefined, status: q.status !== undefined });
-      const rows = await db.query<Row>(sql, [q.limit ?? 20, q.job ?? null, q.status ?? null]);
+      const params: unknown[] = [q.limit ?? 20];
+      if (q.job !== undefined) params.push(q.job);
+      if (q.status !== undefined) params.push(q.status);
+      const rows = await db.query<Row>(sql, params);
       return rows.map(toJobExecution);
     },
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {

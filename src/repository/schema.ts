@@ -60,6 +60,9 @@ function ddl(d: Dialect): string[] {
     )`,
     `CREATE INDEX ns_job_execution_instance ON ns_job_execution (instance_id)`,
     `CREATE INDEX ns_job_execution_job ON ns_job_execution (job_name, id)`,
+    `CREATE INDEX ns_job_execution_queued ON ns_job_execution (id) WHERE status = 'STARTING'`,
+    `CREATE INDEX ns_job_execution_affinity ON ns_job_execution (affinity_key, id) WHERE affinity_key IS NOT NULL`,
+    `CREATE INDEX ns_node_name ON ns_node (name, id)`,
     `CREATE INDEX ns_job_execution_running ON ns_job_execution (owner_node_id) WHERE status IN ('STARTING', 'STARTED', 'STOPPING')`,
     `CREATE TABLE ns_step_execution (
       id ${id},

@@ -68,11 +68,16 @@ export const SQL = {
     FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id WHERE e.id = $1`,
   stopAllOfNode: `UPDATE ns_job_execution SET status = 'STOPPING', last_updated = ns_now(), version = version + 1
     WHERE owner_node_id = $1 AND status = 'STARTED'`,
-  listExecutions: (filters: { job: boolean; status: boolean }) =>
-    `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
-    (filters.job ? ` AND e.job_name = $2` : '') +
-    (filters.status ? ` AND e.status = $3` : '') +
-    ` ORDER BY e.id DESC LIMIT $1`,
+  /** Newest first; `$1` is the limit, then one parameter per filter given, in this order. */
+  listExecutions: (filters: { job: boolean; status: boolean }) => {
+    let n = 1;
+    return (
+      `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
+      (filters.job ? ` AND e.job_name = $${++n}` : '') +
+      (filters.status ? ` AND e.status = $${++n}` : '') +
+      ` ORDER BY e.id DESC LIMIT $1`
+    );
+  },
   /**
    * The fence: proves in the chunk's own transaction that this owner still holds the execution.
    * Zero rows means another node took it over; the caller rolls back and stops.
@@ -103,6 +108,47 @@ export const SQL = {
   abandonSteps: `UPDATE ns_step_execution SET status = 'ABANDONED', exit_code = 'ABANDONED',
       end_time = COALESCE(end_time, ns_now()), last_updated = ns_now(), version = version + 1
     WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED')`,
+
+  // ---- cluster ---------------------------------------------------------------------------------
+  /**
+   * Claims queued executions for this node: jobs it has, addressed to it or to anyone. SKIP
+   * LOCKED lets nodes claim concurrently without a global lock; each claim bumps the epoch.
+   */
+  claim: (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
+      owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id IN (
+      SELECT id FROM ns_job_execution
+      WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
+        AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
+      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING id`,
+  /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
+  expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now()`,
+  runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node FROM ns_job_execution
+    WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING')`,
+  /** A queued restart of an instance, for the cluster to claim. */
+  requeue: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
+      owner_epoch, context, target_node, affinity_key)
+    SELECT instance_id, job_name, 'STARTING', 'UNKNOWN', params, ns_now(), ns_now(), 0, context, NULL, affinity_key
+    FROM ns_job_execution WHERE id = $1 RETURNING id`,
+  /** Queued work addressed by affinity to a node that died goes back to any node. */
+  releaseAffinity: `UPDATE ns_job_execution SET target_node = NULL
+    WHERE status = 'STARTING' AND owner_node_id IS NULL AND target_node = $1 AND affinity_key IS NOT NULL`,
+  listNodes: `SELECT n.id, n.name, n.status, n.kind, n.host, n.pid, n.jobs, n.concurrency, n.last_heartbeat, n.started_at,
+      n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,
+      (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected
+    FROM ns_node n WHERE n.kind = 'node' ORDER BY n.id`,
+  runningIdsOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
+  liveNodesWithJob: `SELECT n.name, n.concurrency, n.jobs,
+      (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING')) AS running_count
+    FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() ORDER BY n.name`,
+  nodeByName: `SELECT id, name, status FROM ns_node WHERE name = $1 AND kind = 'node' ORDER BY id DESC LIMIT 1`,
+  affinityHolder: `SELECT e.target_node AS node FROM ns_job_execution e
+    JOIN ns_node n ON n.name = e.target_node AND n.status = 'alive' AND n.lease_until >= ns_now()
+    WHERE e.affinity_key = $1 AND e.target_node IS NOT NULL ORDER BY e.id DESC LIMIT 1`,
+  /** Wakes idle nodes (PostgreSQL only; delivered when the transaction commits). */
+  notifyLaunch: `SELECT pg_notify('ns_launch', $1)`,
+  stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
 
   // ---- step executions ---------------------------------------------------------------------------
   insertStep: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated,

@@ -1,0 +1,203 @@
+import { EventEmitter } from 'node:events';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import type { JobDefinition } from '../core/job.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import type { ParamsSchema } from '../core/params.ts';
+import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
+import { runJobExecution } from '../engine/job-run.ts';
+import type { Database } from '../repository/database.ts';
+import { createJobExplorer } from '../repository/job-repository.ts';
+import { openDatabase } from '../repository/open.ts';
+import { SQL } from '../repository/sql.ts';
+import { reapDeadNodes } from './failover.ts';
+import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
+import { listenForLaunches } from './launch-listener.ts';
+import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
+
+export interface NodeOptions {
+  db: string | Database;
+  jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Unique name in the cluster (default node-HOST-PID). */
+  name?: string;
+  cluster?: string;
+  /** Executions (and partitions) run at once. Default 4. */
+  concurrency?: number;
+  lease?: Partial<LeaseOptions>;
+  /** Polling fallback for launches when no notification arrives. Default 1000 ms. */
+  pollMs?: number;
+  logger?: Logger;
+}
+
+/** Membership and failover events, as seen by this node. */
+export interface NodeEvents {
+  joined: [{ node: string }];
+  suspected: [{ node: string }];
+  dead: [{ node: string }];
+  left: [{ node: string }];
+  failover: [{ node: string; failedExecutionId: number; newExecutionId: number | null }];
+  /** This node was declared dead while it lived (paused, cut off): it dropped its work and rejoined. */
+  lost: [{ node: string }];
+}
+
+export interface ClusterNode extends EventEmitter<NodeEvents> {
+  readonly name: string;
+  /** Executions this node is running now. */
+  running(): number[];
+  /** Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts a cluster node: it registers, heartbeats, claims submitted work, and watches peers. */
+export async function startNode(options: NodeOptions): Promise<ClusterNode> {
+  const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
+  validateLease(lease);
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4 });
+  const log = (options.logger ?? createLogger()).child({ node: options.name });
+  const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
+  const explorer = createJobExplorer(db);
+  const emitter = new EventEmitter<NodeEvents>();
+  const running = new Map<number, ExecutionHandle>();
+  const handedOver = new Set<number>();
+  const pollMs = options.pollMs ?? 1000;
+  let shuttingDown = false;
+  let me: NodeIdentity;
+  let heartbeat: Heartbeat;
+
+  const join = async () => {
+    me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
+    heartbeat = startHeartbeat(db, me, lease, {
+      onLost: () => void rejoin(),
+      onStopRequested: (ids) => ids.forEach((id) => running.get(id) && (running.get(id)!.stopRequested = true)),
+    }, log);
+    log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
+  };
+
+  // Declared dead while alive: everything it ran now belongs to others (and is fenced). Drop it
+  // and join again as a new incarnation.
+  const rejoin = async () => {
+    const old = me;
+    for (const h of running.values()) h.lost.abort();
+    emitter.emit('lost', { node: old.name });
+    await heartbeat.stop().catch(() => undefined);
+    if (!shuttingDown) await join().catch((err) => log.error({ err: errorMessage(err) }, 'rejoin failed'));
+  };
+
+  await join();
+
+  let claiming = false;
+  let again = false;
+  const wake = () => {
+    if (shuttingDown) return;
+    if (claiming) {
+      again = true;
+      return;
+    }
+    claiming = true;
+    void (async () => {
+      try {
+        do {
+          again = false;
+          const free = concurrency - running.size;
+          if (free <= 0) break;
+          const names = [...jobs.keys()];
+          const rows = await db.transaction((tx) =>
+            tx.query<{ id: number }>(SQL.claim(db.dialect), [me.id, me.name, db.dialect === 'postgres' ? names : JSON.stringify(names), free]),
+          );
+          for (const r of rows) void runClaimed(Number(r.id));
+          if (rows.length === free) again = true;
+        } while (again && !shuttingDown);
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
+      } finally {
+        claiming = false;
+      }
+    })();
+  };
+
+  const runClaimed = async (id: number) => {
+    const execution = await explorer.getExecution(id);
+    if (!execution) return;
+    const def = jobs.get(execution.jobName)!;
+    const handle = createHandle(db, execution, me, log);
+    running.set(id, handle);
+    try {
+      await runJobExecution(def, handle, explorer);
+    } catch (err) {
+      log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
+    } finally {
+      running.delete(id);
+      if (shuttingDown && handedOver.has(id)) await handOver(id);
+      wake();
+    }
+  };
+
+  // An execution stopped because this node is leaving resumes on another node.
+  const handOver = async (id: number) => {
+    const e = await explorer.getExecution(id);
+    if (e?.status !== 'STOPPED') return;
+    await db.transaction(async (tx) => {
+      await tx.query(SQL.requeue, [id]);
+      if (db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [e.jobName]);
+    });
+    log.info({ execution: id }, `execution ${id} handed over to the cluster`);
+  };
+
+  // Membership: reap dead peers every quarter lease; report joins, suspicions and leaves.
+  const known = new Map<number, { name: string; status: string; suspected: boolean }>();
+  const watch = async () => {
+    try {
+      const { dead, failedOver } = await reapDeadNodes(db);
+      for (const node of dead) {
+        log.warn({ peer: node }, `node ${node} declared dead`);
+      }
+      for (const f of failedOver) {
+        log.warn(f, `execution ${f.failedExecutionId} of dead node ${f.node} failed over as execution ${f.newExecutionId}`);
+        emitter.emit('failover', f);
+      }
+      if (failedOver.length) wake();
+      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number }>(SQL.listNodes);
+      for (const n of nodes) {
+        const prev = known.get(n.id);
+        const suspected = n.status === 'alive' && (n.suspected === true || n.suspected === 1);
+        if (!prev && n.status === 'alive') emitter.emit('joined', { node: n.name });
+        if (prev && prev.status !== n.status) emitter.emit(n.status === 'dead' ? 'dead' : 'left', { node: n.name });
+        if (suspected && !prev?.suspected) emitter.emit('suspected', { node: n.name });
+        known.set(n.id, { name: n.name, status: n.status, suspected });
+      }
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'watching the cluster failed; will retry');
+    }
+  };
+  const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
+  const poll = setInterval(wake, pollMs);
+  const listener = listenForLaunches(db, wake, log);
+  void watch();
+  wake();
+
+  return Object.assign(emitter, {
+    get name() {
+      return me.name;
+    },
+    running: () => [...running.keys()],
+    async shutdown() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      clearInterval(poll);
+      clearInterval(monitor);
+      await listener.close();
+      for (const [id, h] of running) {
+        h.stopRequested = true;
+        handedOver.add(id);
+      }
+      if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
+      const deadline = Date.now() + 60_000;
+      while (running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await heartbeat.stop();
+      await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch(() => undefined);
+      log.info(`node ${me.name} left`);
+      if (typeof options.db !== 'object') await db.close();
+    },
+  }) as ClusterNode;
+}
