@@ -29,21 +29,19 @@ export const count = defineJob({
       name: 'count',
       chunkSize: ({ params }) => params.chunk,
       reader: ({ params }) => rangeReader(1, params.items),
-      processor: async (item, { params, executionNumber }) => {
-        if (params.delayMs > 0) await sleep(params.delayMs);
+      processor: (item, { params, executionNumber }) => {
         if (params.failAt > 0 && executionNumber === 1 && item === params.failAt) {
           throw new Error(`failing on purpose at item ${item} (failAt=${params.failAt})`);
         }
-        return item;
+        return params.delayMs > 0 ? sleep(params.delayMs, item) : item;
       },
       writer: ({ params, db }) => ({
         open: () => ensureTable(db, COUNT_ITEMS),
-        write: (items, chunk) =>
-          sqlWriter<number>({
-            table: 'count_items',
-            columns: ['tag', 'item', 'execution_id'],
-            values: (item) => [params.tag, item, chunk.jobExecutionId],
-          }).write(items, chunk),
+        ...sqlWriter<number>({
+          table: 'count_items',
+          columns: ['tag', 'item', 'execution_id'],
+          values: (item, chunk) => [params.tag, item, chunk.jobExecutionId],
+        }),
       }),
     }),
   ],

@@ -1,4 +1,4 @@
-import type { ChunkContext, ItemProcessor, ItemReader, ItemWriter } from './items.ts';
+import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
 import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
 import { assertExitPattern, type ExitStatus } from './status.ts';

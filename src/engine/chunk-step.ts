@@ -94,10 +94,20 @@ export async function runChunkStep<P, I, O>(
       } else {
         outputs = [];
         for (const item of items) {
-          const result = await processItem(item);
-          if (result.skipped) continue;
-          if (result.value === undefined) contribution.filterCount++;
-          else outputs.push(result.value);
+          // Synchronous unless the processor returns a promise or fails: no promise per item.
+          let value: O | undefined;
+          try {
+            if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
+            const r = processor(item, ctx);
+            value = isThenable(r) ? await r : r;
+            if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+          } catch (error) {
+            const result = await recoverProcess(item, error);
+            if (result.skipped) continue;
+            value = result.value;
+          }
+          if (value === undefined) contribution.filterCount++;
+          else outputs.push(value);
         }
       }
 
@@ -118,26 +128,26 @@ export async function runChunkStep<P, I, O>(
     await reader.close();
   }
 
-  async function processItem(item: I): Promise<{ skipped: boolean; value?: O }> {
+  /** After a processing error: retry as the policy allows, then skip or fail. */
+  async function recoverProcess(item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
+    let error = first;
     for (let attempt = 1; ; attempt++) {
+      if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
+      if (!(isRetryable(def.retry, error) && attempt < def.retry!.limit)) break;
+      await sleep(backoffDelay(def.retry!, attempt), signal);
       try {
         if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
-        const r = processor!(item, ctx);
-        const value = isThenable(r) ? await r : r;
+        const value = await processor!(item, ctx);
         if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
         return { skipped: false, value };
-      } catch (error) {
-        if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
-        if (isRetryable(def.retry, error) && attempt < def.retry!.limit) {
-          await sleep(backoffDelay(def.retry!, attempt), signal);
-          continue;
-        }
-        if (!checkSkip('process', error, item)) throw error;
-        contribution.processSkipCount++;
-        pendingSkips.push({ phase: 'process', error, item });
-        return { skipped: true };
+      } catch (next) {
+        error = next;
       }
     }
+    if (!checkSkip('process', error, item)) throw error;
+    contribution.processSkipCount++;
+    pendingSkips.push({ phase: 'process', error, item });
+    return { skipped: true };
   }
 
   /** Writes one chunk with retry, then item-by-item isolation if the failure is skippable. */

@@ -22,16 +22,16 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
   for (;;) {
     const element = elements[index];
     if (run.handle.stopRequested) {
-      return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', 'stopped on request'), restartAt: element.name };
+      return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', 'stopped on request') };
     }
     last = await runElement(element, run, last.exitStatus);
-    if (last.status === 'STOPPED' && run.handle.stopRequested) {
-      return { ...last, restartAt: element.name };
-    }
+    if (last.status === 'STOPPED' && run.handle.stopRequested) return last;
     const target = element.on ? pickTransition(element.on, last.exitStatus.code) : undefined;
     if (!element.on) {
+      // No restartAt: a restart walks the flow again from its start, skipping completed steps
+      // (their exit statuses route it the same way) but re-running allowStartIfComplete ones.
       if (last.status === 'FAILED' || last.status === 'STOPPED' || last.status === 'ABANDONED' || last.status === 'UNKNOWN') {
-        return { ...last, restartAt: element.name };
+        return last;
       }
       if (index + 1 >= elements.length) return last;
       index++;

@@ -50,7 +50,9 @@ export async function runJobExecution(
     const result = await runFlow(def.flow, run, restartAt);
     status = result.status === 'COMPLETED' ? 'COMPLETED' : result.status === 'STOPPED' ? 'STOPPED' : 'FAILED';
     exit = result.exitStatus;
-    if (result.restartAt) jobContext[RESTART_AT] = result.restartAt;
+    // A flow resumed at a stop transition's target keeps that restart point until it gets past it.
+    const next = result.restartAt ?? (result.status !== 'COMPLETED' ? restartAt : undefined);
+    if (next) jobContext[RESTART_AT] = next;
   } catch (error) {
     if (error instanceof FencedError) {
       handle.log.warn(error.message);

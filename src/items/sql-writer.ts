@@ -28,20 +28,32 @@ export async function insertRows(
   const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
   let changed = 0;
   for (let start = 0; start < rows.length; start += perStatement) {
-    const batch = rows.slice(start, start + perStatement);
-    const params: unknown[] = [];
-    const tuples: string[] = [];
-    for (const row of batch) {
-      const marks: string[] = [];
-      for (let c = 0; c < columns.length; c++) {
-        params.push(row[c]);
-        marks.push(`$${params.length}`);
-      }
-      tuples.push(`(${marks.join(',')})`);
+    const end = Math.min(rows.length, start + perStatement);
+    const params: unknown[] = new Array((end - start) * columns.length);
+    let k = 0;
+    for (let r = start; r < end; r++) {
+      const row = rows[r];
+      for (let c = 0; c < columns.length; c++) params[k++] = row[c];
     }
-    changed += await client.execute(`INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`, params);
+    changed += await client.execute(insertSql(table, columns, end - start, suffix), params);
   }
   return changed;
+}
+
+// Multi-row INSERT texts by shape, so a chunk does not rebuild (and re-prepare) its statement.
+const insertCache = new Map<string, string>();
+
+function insertSql(table: string, columns: readonly string[], rows: number, suffix: string): string {
+  const key = `${table}|${columns.join(',')}|${rows}|${suffix}`;
+  let sql = insertCache.get(key);
+  if (!sql) {
+    const tuples: string[] = [];
+    for (let r = 0, n = 0; r < rows; r++) tuples.push(`(${columns.map(() => `$${++n}`).join(',')})`);
+    sql = `INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`;
+    if (insertCache.size > 1000) insertCache.clear();
+    insertCache.set(key, sql);
+  }
+  return sql;
 }
 
 /** Quotes one value for PostgreSQL's COPY text format. */
@@ -81,7 +93,8 @@ export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> 
   for (const c of options.columns) assertIdent('column', c);
   return {
     async write(items, chunk) {
-      const rows = items.map((item) => options.values(item, chunk));
+      const rows = new Array<readonly unknown[]>(items.length);
+      for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
       if (options.copy && chunk.tx.dialect === 'postgres') await copyRows(chunk.tx, options.table, options.columns, rows);
       else await insertRows(chunk.tx, options.table, options.columns, rows, options.onConflict ?? '');
     },

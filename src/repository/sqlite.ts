@@ -15,6 +15,16 @@ function translate(sql: string): { text: string; order: number[] } {
   return { text, order };
 }
 
+const identity = new WeakSet<number[]>();
+function isIdentity(order: number[]): boolean {
+  if (identity.has(order)) return true;
+  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
+  identity.add(order);
+  return true;
+}
+
+const plain = (v: unknown) => typeof v === 'number' || typeof v === 'string' || v === null || typeof v === 'bigint';
+
 function toSqlite(value: unknown): unknown {
   if (value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -66,7 +76,11 @@ export function openSqlite(path: string): Database {
     }
     return hit;
   };
-  const bind = (order: number[], params: readonly unknown[] = []) => order.map((i) => toSqlite(params[i]));
+  const bind = (order: number[], params: readonly unknown[] = []): unknown[] => {
+    // The common case: placeholders in order ($1, $2, ...) and values SQLite takes as they are.
+    if (order.length === params.length && isIdentity(order) && params.every(plain)) return params as unknown[];
+    return order.map((i) => toSqlite(params[i]));
+  };
 
   const direct: SqlClient = {
     dialect: 'sqlite',

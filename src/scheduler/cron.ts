@@ -53,9 +53,6 @@ const FIELD_NAMES = [
   'year',
 ] as const;
 
-const SECOND = 0;
-const MINUTE = 1;
-const HOUR = 2;
 const DAY_OF_MONTH = 3;
 const MONTH = 4;
 const DAY_OF_WEEK = 5;
@@ -225,9 +222,6 @@ function parseField(f: number, token: string, state: SpecState, fail: (reason: s
   const min = FIELD_MIN[f];
   const max = FIELD_MAX[f];
   const isList = token.includes(',');
-  const alone = (what: string): void => {
-    if (isList) fail(`${what} cannot be combined with other values in a list`);
-  };
 
   if (token === '?') {
     if (f === DAY_OF_MONTH) state.domNoSpec = true;

@@ -1,0 +1,110 @@
+/**
+ * Chunk overhead (SPEC section 9): the `count` example job's step (in-memory reader,
+ * transactional SQL writer, chunk 1000) against a hand-written loop doing the same multi-row
+ * inserts in the same transactions on the native driver, on SQLite and on PostgreSQL.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { count } from '../examples/nightshift.config.ts';
+import { silentLogger } from '../src/core/logger.ts';
+import { createNightshift } from '../src/operator.ts';
+
+const PG = process.env.NIGHTSHIFT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DDL = 'CREATE TABLE IF NOT EXISTS count_items (tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)';
+
+function multiRowSql(rows: number, placeholder: (i: number) => string): string {
+  const tuples: string[] = [];
+  for (let r = 0; r < rows; r++) tuples.push(`(${placeholder(r * 3 + 1)},${placeholder(r * 3 + 2)},${placeholder(r * 3 + 3)})`);
+  return `INSERT INTO count_items (tag,item,execution_id) VALUES ${tuples.join(',')}`;
+}
+
+async function framework(url: string, items: number, chunk: number): Promise<number> {
+  const ns = await createNightshift({ db: url, jobs: [count], logger: silentLogger });
+  const e = await ns.run('count', { items, chunk, tag: 'bench' });
+  if (e.status !== 'COMPLETED') throw new Error(`count ended ${e.status}: ${e.exitStatus.description}`);
+  await ns.close();
+  // The step's own duration as recorded by the repository (launch and process start excluded).
+  const step = e.steps[0];
+  return step.endTime!.getTime() - step.startTime!.getTime();
+}
+
+function handSqlite(path: string, items: number, chunk: number): number {
+  const db = new BetterSqlite3(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(DDL);
+  const full = db.prepare(multiRowSql(chunk, () => '?'));
+  const t0 = performance.now();
+  for (let start = 1; start <= items; start += chunk) {
+    const n = Math.min(chunk, items - start + 1);
+    const params: unknown[] = [];
+    for (let i = start; i < start + n; i++) params.push('hand', i, 1);
+    db.exec('BEGIN IMMEDIATE');
+    (n === chunk ? full : db.prepare(multiRowSql(n, () => '?'))).run(...params);
+    db.exec('COMMIT');
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  return ms;
+}
+
+async function handPg(schema: string, items: number, chunk: number): Promise<number> {
+  const client = new pg.Client({ connectionString: PG, options: `-c search_path=${schema}` });
+  await client.connect();
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await client.query(DDL);
+  const t0 = performance.now();
+  for (let start = 1; start <= items; start += chunk) {
+    const n = Math.min(chunk, items - start + 1);
+    const params: unknown[] = [];
+    for (let i = start; i < start + n; i++) params.push('hand', i, 1);
+    await client.query('BEGIN');
+    await client.query(multiRowSql(n, (i) => `$${i}`), params);
+    await client.query('COMMIT');
+  }
+  const ms = performance.now() - t0;
+  await client.end();
+  return ms;
+}
+
+export interface Row {
+  backend: string;
+  items: number;
+  handMs: number;
+  frameworkMs: number;
+  ratio: number;
+}
+
+/** Runs each side `rounds` times alternately and keeps the median. */
+export async function benchChunkOverhead(items: number, rounds: number): Promise<Row[]> {
+  const chunk = 1000;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rows: Row[] = [];
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    const hand: number[] = [];
+    const fw: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (backend === 'sqlite') {
+        const dir = mkdtempSync(join(tmpdir(), 'ns-bench-'));
+        hand.push(handSqlite(join(dir, 'hand.db'), items, chunk));
+        fw.push(await framework(`sqlite:${join(dir, 'fw.db')}`, items, chunk));
+        rmSync(dir, { recursive: true, force: true });
+      } else {
+        const schema = `nsbench_${process.pid}_${r}`;
+        const admin = new pg.Client({ connectionString: PG });
+        await admin.connect();
+        hand.push(await handPg(`${schema}_hand`, items, chunk));
+        fw.push(await framework(`${PG}?schema=${schema}_fw`, items, chunk));
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema}_hand CASCADE; DROP SCHEMA IF EXISTS ${schema}_fw CASCADE`);
+        await admin.end();
+      }
+    }
+    const h = median(hand);
+    const f = median(fw);
+    rows.push({ backend, items, handMs: h, frameworkMs: f, ratio: f / h });
+  }
+  return rows;
+}
