@@ -29,3 +29,8 @@ export { ensureTable } from './items/ensure-table.ts';
 export { csvReader, type CsvReaderOptions } from './items/csv-reader.ts';
 export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';
+export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';
+export { compositeWriter, classifierWriter } from './items/composite-writer.ts';
+export { parseCron, nextFireTimes, CronError, type CronSchedule } from './scheduler/cron.ts';
+export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
+export type { Routing, NodeCandidate } from './cluster/routing.ts';

@@ -49,6 +49,12 @@ async function tick() {
   stuckReported = false;
   try {
     client ??= await connect();
+    if (stopped) {
+      // Stopped while connecting: close now, or the open connection would keep this worker alive.
+      await client.close().catch(() => undefined);
+      client = null;
+      return;
+    }
     const rows = await client.beat();
     if (rows.length === 0) {
       parentPort.postMessage({ type: 'lost' });

@@ -127,8 +127,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
     } finally {
+      // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
+      // closes the database, so the requeue must be committed by then.
+      if (shuttingDown && handedOver.has(id)) {
+        await handOver(id).catch((err) => log.error({ err: errorMessage(err), execution: id }, 'handing over failed'));
+      }
       running.delete(id);
-      if (shuttingDown && handedOver.has(id)) await handOver(id);
       wake();
     }
   };

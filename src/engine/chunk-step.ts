@@ -54,6 +54,8 @@ export async function runChunkStep<P, I, O>(
   const publish = () => Object.assign(step, committed);
 
   await reader.open(ctx.stepContext);
+  // A chunk that fails while reading or processing is rolled back like one that fails writing.
+  let inChunk = false;
   try {
     await writer.open?.(ctx.stepContext);
     let eof = false;
@@ -61,6 +63,7 @@ export async function runChunkStep<P, I, O>(
       if (signal.aborted) throw new FencedError(fencedMessage(handle));
       if (handle.stopRequested) return 'STOPPED';
       for (const l of listeners) await l.beforeChunk?.(ctx);
+      inChunk = true;
 
       // ---- read ----
       const items: I[] = [];
@@ -113,6 +116,7 @@ export async function runChunkStep<P, I, O>(
 
       // ---- write + checkpoint ----
       const nothingToCommit = items.length === 0 && contribution.readSkipCount === 0 && committed.commitCount > 0;
+      inChunk = false;
       if (!nothingToCommit) {
         const stopping = await writeChunk(outputs);
         publish();
@@ -122,6 +126,9 @@ export async function runChunkStep<P, I, O>(
       }
     }
     return handle.stopRequested && !eof ? 'STOPPED' : 'COMPLETED';
+  } catch (error) {
+    if (inChunk && !(error instanceof FencedError)) committed.rollbackCount++;
+    throw error;
   } finally {
     publish();
     await writer.close?.();

@@ -61,7 +61,10 @@ class FileWriter<T> implements FileItemWriter<T> {
   }
 
   async open(context: ExecutionContext): Promise<void> {
-    if (this.handle !== undefined) await this.close();
+    if (this.handle !== undefined) {
+      await this.handle.close(); // reopened: no footer
+      this.handle = undefined;
+    }
     const saved = context[this.name];
     if (saved !== undefined) {
       if (!(Number.isSafeInteger(saved) && (saved as number) >= 0)) {

@@ -28,6 +28,8 @@ function isBlank(buf: Buffer, from: number, to: number): boolean {
 class LineSplitter implements Splitter<string> {
   private rest: Buffer | undefined;
   private restStart: number;
+  /** At the start of the file, where a UTF-8 byte order mark is dropped. */
+  private atFileStart: boolean;
 
   constructor(
     private readonly file: string,
@@ -37,9 +39,17 @@ class LineSplitter implements Splitter<string> {
     private readonly maxLength: number,
   ) {
     this.restStart = offset;
+    this.atFileStart = offset === 0;
   }
 
   write(chunk: Buffer, sink: RecordSink<string>): void {
+    if (this.atFileStart) {
+      this.atFileStart = false;
+      if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
+        chunk = chunk.subarray(3);
+        this.restStart += 3;
+      }
+    }
     const buf = this.rest === undefined ? chunk : Buffer.concat([this.rest, chunk]);
     const base = this.restStart;
     let s = 0;

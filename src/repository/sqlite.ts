@@ -64,8 +64,13 @@ function createMutex() {
   };
 }
 
+// One queue per database file for the whole process: two Database objects on the same file
+// must not interleave transactions on one thread (BEGIN IMMEDIATE would wait on itself).
+const queues = new Map<string, ReturnType<typeof createMutex>>();
+
 export function openSqlite(path: string): Database {
   const db = openSqliteConnection(path);
+  const key = path === ':memory:' ? `:memory:${Math.random()}` : resolve(path);
   const cache = new Map<string, { stmt: BetterSqlite3.Statement; order: number[] }>();
   const prepare = (sql: string) => {
     let hit = cache.get(sql);
@@ -100,7 +105,8 @@ export function openSqlite(path: string): Database {
     },
   };
 
-  const exclusive = createMutex();
+  let exclusive = queues.get(key);
+  if (!exclusive) queues.set(key, (exclusive = createMutex()));
   let closed = false;
   return {
     dialect: 'sqlite',

@@ -1,0 +1,408 @@
+/**
+ * Engine conformance: skip (read, process, write with item-by-item isolation), skip limits,
+ * skip listeners recording in the chunk's transaction, retry (process and write, with backoff),
+ * no-rollback errors, and filtering. Runs unchanged on SQLite and PostgreSQL.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { defineJob, type ChunkListener, type SkipPolicy, type RetryPolicy } from '../../src/core/job.ts';
+import { backends } from '../support/backends.ts';
+import {
+  BadRecordError, FatalError, IgnorableWriteError, PoisonError, TransientError, counters, countRows, instances, numbers, range,
+  rowsOf, step, tableWriter, ZERO,
+} from '../fixtures/engine/support.ts';
+
+const SKIPS_DDL = `CREATE TABLE IF NOT EXISTS skips (phase TEXT NOT NULL, item INTEGER, message TEXT NOT NULL, execution_id BIGINT NOT NULL)`;
+
+interface SeenSkip {
+  phase: string;
+  item: unknown;
+  error: string;
+  errorClass: string;
+}
+
+/**
+ * 30 positions, chunks of 10. Positions 4 and 17 are unreadable (read skips); items 9 and 27
+ * cannot be processed (process skips); a chunk containing item 25 fails to write after
+ * inserting the items before it (write skip after isolating it).
+ */
+function skippyJob(skip: SkipPolicy, seen: SeenSkip[], events: string[] = []) {
+  const listener: ChunkListener<unknown, number, number> = {
+    async onSkip(s, chunk) {
+      const error = s.error as Error;
+      seen.push({ phase: s.phase, item: s.item, error: error.message, errorClass: error.name });
+      await chunk.tx.execute('INSERT INTO skips (phase, item, message, execution_id) VALUES ($1, $2, $3, $4)', [
+        s.phase, s.item ?? null, error.message, chunk.jobExecutionId,
+      ]);
+    },
+    onReadError: (e) => void events.push(`readError:${(e as Error).message}`),
+    onProcessError: (item, e) => void events.push(`processError:${item}:${(e as Error).name}`),
+    onWriteError: (items, e) => void events.push(`writeError:${items.join(',')}:${(e as Error).name}`),
+    onChunkError: (_ctx, e) => void events.push(`chunkError:${(e as Error).name}`),
+  };
+  return defineJob({
+    name: 'skippy',
+    steps: (s) => [
+      s.tasklet({ name: 'ddl', tasklet: ({ tx }) => tx.exec(SKIPS_DDL) }),
+      s.chunk<number, number>({
+        name: 'load',
+        chunkSize: 10,
+        reader: () => numbers(30, 'stream-reader', [4, 17]),
+        processor: (item) => {
+          if (item === 9 || item === 27) throw new PoisonError(`cannot process ${item}`);
+          return item;
+        },
+        writer: (ctx) => tableWriter('items', ctx, { poison: (i) => (i === 25 ? new BadRecordError(`cannot write ${i}`) : undefined) }),
+        skip,
+        chunkListeners: [listener],
+      }),
+    ],
+  });
+}
+
+describe.each(backends())('engine fault tolerance ($name)', (backend) => {
+  const pool = instances();
+  afterEach(() => pool.release());
+  afterAll(async () => {
+    await pool.drain();
+    await backend.cleanup();
+  });
+
+  describe('skip', () => {
+    it('skips read, process and write errors, isolating the bad item of a failed chunk', async () => {
+      const seen: SeenSkip[] = [];
+      const events: string[] = [];
+      const ns = await pool.create(backend.freshUrl('skip'), [skippyJob({ on: [BadRecordError, PoisonError], limit: 10 }, seen, events)]);
+      const e = await ns.run('skippy');
+      expect(e.status).toBe('COMPLETED');
+      const s = step(e, 'load');
+      expect(s.status).toBe('COMPLETED');
+      // 28 items read (2 unreadable positions), 2 not processable, 1 not writable: 25 written.
+      // The last chunk failed once as a whole, then committed item by item.
+      expect(counters(s)).toEqual({
+        ...ZERO, readCount: 28, readSkipCount: 2, processSkipCount: 2, writeSkipCount: 1, writeCount: 25, commitCount: 3, rollbackCount: 1,
+      });
+
+      const expected = range(1, 30).filter((i) => ![4, 17, 9, 27, 25].includes(i));
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(expected);
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 25, distinct: 25 });
+
+      // The skip listener saw each skipped item once, with its error and phase.
+      const key = (x: SeenSkip) => `${x.phase}:${x.item ?? '-'}:${x.errorClass}:${x.error}`;
+      expect(seen.map(key).sort()).toEqual([
+        'process:27:PoisonError:cannot process 27',
+        'process:9:PoisonError:cannot process 9',
+        'read:-:BadRecordError:bad record at position 17',
+        'read:-:BadRecordError:bad record at position 4',
+        'write:25:BadRecordError:cannot write 25',
+      ]);
+      // ... and what it wrote in the chunk's transaction committed exactly once.
+      const recorded = await ns.db.query<Record<string, unknown>>('SELECT phase, item, message, execution_id FROM skips');
+      expect(recorded.map((r) => `${r.phase}:${r.item ?? '-'}:${r.message}`).sort()).toEqual([
+        'process:27:cannot process 27',
+        'process:9:cannot process 9',
+        'read:-:bad record at position 17',
+        'read:-:bad record at position 4',
+        'write:25:cannot write 25',
+      ]);
+      expect(recorded.every((r) => Number(r.execution_id) === e.id)).toBe(true);
+
+      // Error listeners: every error, including the whole-chunk write failure before isolation.
+      expect(events).toEqual([
+        'readError:bad record at position 4',
+        'processError:9:PoisonError',
+        'readError:bad record at position 17',
+        'processError:27:PoisonError',
+        'writeError:23,24,25,26,28,29,30:BadRecordError',
+        'chunkError:BadRecordError',
+        'writeError:25:BadRecordError',
+      ]);
+    });
+
+    it.each([
+      { limit: 0, phase: 'read', names: ['position 4'] },
+      { limit: 2, phase: 'read', names: ['position 17'] },
+      { limit: 3, phase: 'process', names: ['item 27', 'cannot process 27'] },
+      { limit: 4, phase: 'write', names: ['item 25', 'cannot write 25'] },
+    ])('skip limit $limit exceeded in $phase: the step FAILS naming the item and error', async ({ limit, phase, names }) => {
+      const seen: SeenSkip[] = [];
+      const ns = await pool.create(backend.freshUrl('limit'), [skippyJob({ on: [BadRecordError, PoisonError], limit }, seen)]);
+      const e = await ns.run('skippy');
+      expect(e.status).toBe('FAILED');
+      const s = step(e, 'load');
+      expect(s.status).toBe('FAILED');
+      expect(s.exitStatus.code).toBe('FAILED');
+      expect(s.exitStatus.description).toContain(`skip limit ${limit} exceeded in ${phase}`);
+      for (const n of names) expect(s.exitStatus.description).toContain(n);
+      expect(e.exitStatus.description).toContain(`skip limit ${limit}`);
+      // Only committed chunks count; no committed chunk exceeds the limit.
+      expect(s.readSkipCount + s.processSkipCount + s.writeSkipCount).toBeLessThanOrEqual(limit);
+      const rows = await countRows(ns.db, 'items');
+      expect(rows.n).toBe(s.writeCount);
+      expect(rows.distinct).toBe(s.writeCount);
+      const recorded = await ns.db.query<Record<string, unknown>>('SELECT count(*) AS n FROM skips');
+      expect(Number(recorded[0].n)).toBe(s.readSkipCount + s.processSkipCount + s.writeSkipCount);
+    });
+
+    it('the skip limit message names the read error exactly', async () => {
+      const errors: unknown[] = [];
+      const job = defineJob({
+        name: 'limit-class',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 5,
+            reader: () => numbers(10, 'stream-reader', [3, 4]),
+            writer: () => () => undefined,
+            skip: { limit: 1 },
+            chunkListeners: [{ onReadError: (e) => void errors.push(e) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('limitclass'), [job]);
+      const e = await ns.run('limit-class');
+      expect(e.status).toBe('FAILED');
+      expect(step(e, 'load').exitStatus.description).toMatch(/^skip limit 1 exceeded in read: read error: bad record at position 4$/);
+      expect(errors).toHaveLength(2);
+    });
+
+    it('errors listed in `never` are not skipped even when `on` would match', async () => {
+      const job = defineJob({
+        name: 'never',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(20),
+            processor: (item) => {
+              if (item === 3) throw new PoisonError('skippable');
+              if (item === 14) throw new FatalError('fatal item 14');
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            skip: { limit: 100, never: [FatalError] },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('never'), [job]);
+      const e = await ns.run('never');
+      expect(e.status).toBe('FAILED');
+      const s = step(e, 'load');
+      expect(s.exitStatus.description).toContain('fatal item 14');
+      expect(counters(s)).toMatchObject({ readCount: 10, processSkipCount: 1, writeCount: 9, commitCount: 1 });
+    });
+
+    it('a predicate selects skippable errors', async () => {
+      const job = defineJob({
+        name: 'predicate',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 4,
+            reader: () => numbers(10),
+            processor: (item) => {
+              if (item % 5 === 0) throw new Error(`multiple of five: ${item}`);
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            skip: { limit: 5, on: [(e) => e instanceof Error && e.message.startsWith('multiple of five')] },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('pred'), [job]);
+      const e = await ns.run('predicate');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toMatchObject({ readCount: 10, processSkipCount: 2, writeCount: 8 });
+    });
+  });
+
+  describe('retry', () => {
+    function retryJob(retry: RetryPolicy, failures: number, attempts: Map<number, number[]>, skip?: SkipPolicy) {
+      return defineJob({
+        name: 'retry',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(20),
+            processor: (item) => {
+              const list = attempts.get(item) ?? [];
+              list.push(Date.now());
+              attempts.set(item, list);
+              if (item === 5 && list.length <= failures) throw new TransientError(`transient failure ${list.length} of item 5`);
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            retry,
+            skip,
+          }),
+        ],
+      });
+    }
+
+    it('a processor failing twice then succeeding completes with no skips', async () => {
+      const attempts = new Map<number, number[]>();
+      const ns = await pool.create(backend.freshUrl('retry'), [retryJob({ on: [TransientError], limit: 3 }, 2, attempts)]);
+      const e = await ns.run('retry');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 20, commitCount: 2 });
+      expect(attempts.get(5)).toHaveLength(3);
+      expect(attempts.get(6)).toHaveLength(1);
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 20, distinct: 20 });
+    });
+
+    it('waits with backoff between attempts', async () => {
+      const attempts = new Map<number, number[]>();
+      const retry = { on: [TransientError], limit: 3, backoff: { initialMs: 40, multiplier: 2 } };
+      const ns = await pool.create(backend.freshUrl('backoff'), [retryJob(retry, 2, attempts)]);
+      expect((await ns.run('retry')).status).toBe('COMPLETED');
+      const [t1, t2, t3] = attempts.get(5)!;
+      expect(t2 - t1).toBeGreaterThanOrEqual(35);
+      expect(t3 - t2).toBeGreaterThanOrEqual(75);
+    });
+
+    it('retry exhausted fails the step with the error', async () => {
+      const attempts = new Map<number, number[]>();
+      const ns = await pool.create(backend.freshUrl('exhaust'), [retryJob({ on: [TransientError], limit: 3 }, 99, attempts)]);
+      const e = await ns.run('retry');
+      expect(e.status).toBe('FAILED');
+      const s = step(e, 'load');
+      expect(s.exitStatus.description).toContain('transient failure 3 of item 5');
+      expect(attempts.get(5)).toHaveLength(3);
+      expect(counters(s)).toMatchObject({ readCount: 0, writeCount: 0, commitCount: 0, processSkipCount: 0 });
+    });
+
+    it('retry exhausted on a skippable error skips the item', async () => {
+      const attempts = new Map<number, number[]>();
+      const ns = await pool.create(backend.freshUrl('exhaustskip'), [
+        retryJob({ on: [TransientError], limit: 3 }, 99, attempts, { on: [TransientError], limit: 1 }),
+      ]);
+      const e = await ns.run('retry');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 19, processSkipCount: 1, commitCount: 2 });
+      expect(attempts.get(5)).toHaveLength(3);
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 20).filter((i) => i !== 5));
+    });
+
+    it('a write failing once is retried as a whole chunk: rolled back once, written once', async () => {
+      let failures = 0;
+      const job = defineJob({
+        name: 'write-retry',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            writer: (ctx) => tableWriter('items', ctx, {
+              poison: (i) => (i === 15 && failures++ === 0 ? new TransientError('deadlock, try again') : undefined),
+            }),
+            retry: { on: [TransientError], limit: 2 },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('wretry'), [job]);
+      const e = await ns.run('write-retry');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 1 });
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
+    });
+  });
+
+  describe('noRollback', () => {
+    it('a writer error listed in noRollback commits the chunk as written', async () => {
+      const writeErrors: string[] = [];
+      const job = defineJob({
+        name: 'no-rollback',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            writer: (ctx) => {
+              const inner = tableWriter('items', ctx);
+              return {
+                open: () => inner.open!(ctx.stepContext),
+                async write(items, chunk) {
+                  await inner.write(items, chunk);
+                  if (items.includes(15)) throw new IgnorableWriteError('audit log unavailable');
+                },
+              };
+            },
+            noRollback: [IgnorableWriteError],
+            chunkListeners: [{ onWriteError: (items, e) => void writeErrors.push(`${items[0]}..${items.at(-1)}: ${(e as Error).message}`) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('norollback'), [job]);
+      const e = await ns.run('no-rollback');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 0 });
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
+      expect(writeErrors).toEqual(['11..20: audit log unavailable']);
+    });
+
+    it('a writer error not listed in noRollback rolls the chunk back and fails the step', async () => {
+      const job = defineJob({
+        name: 'rollback',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            writer: (ctx) => tableWriter('items', ctx, { poison: (i) => (i === 15 ? new FatalError('disk on fire') : undefined) }),
+            noRollback: [IgnorableWriteError],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('rollback'), [job]);
+      const e = await ns.run('rollback');
+      expect(e.status).toBe('FAILED');
+      const s = step(e, 'load');
+      expect(s.exitStatus.description).toContain('disk on fire');
+      expect(counters(s)).toMatchObject({ readCount: 10, writeCount: 10, commitCount: 1, rollbackCount: 1 });
+      // Items 11..14 were inserted before the error, then rolled back.
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 10));
+    });
+  });
+
+  describe('filtering', () => {
+    it('a processor returning undefined filters the item', async () => {
+      const job = defineJob({
+        name: 'filter',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(35),
+            processor: (item) => (item % 3 === 0 ? undefined : item * 10),
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('filter'), [job]);
+      const e = await ns.run('filter');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 35, filterCount: 11, writeCount: 24, commitCount: 4 });
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 35).filter((i) => i % 3 !== 0).map((i) => i * 10));
+    });
+
+    it('a chunk whose items are all filtered still commits its counters', async () => {
+      const job = defineJob({
+        name: 'filter-all',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(25),
+            processor: () => undefined,
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('filterall'), [job]);
+      const e = await ns.run('filter-all');
+      expect(e.status).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 25, filterCount: 25, commitCount: 3 });
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 0, distinct: 0 });
+    });
+  });
+});

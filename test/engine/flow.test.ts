@@ -1,0 +1,390 @@
+/**
+ * Engine conformance: flows (transitions on exit-code patterns, end/fail/stop targets,
+ * deciders, parallel splits) and the order in which listeners are called. Runs unchanged on
+ * SQLite and PostgreSQL.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
+import { p } from '../../src/core/params.ts';
+import { backends } from '../support/backends.ts';
+import { deferred, instances, numbers, step, within } from '../fixtures/engine/support.ts';
+
+describe.each(backends())('engine flows and listeners ($name)', (backend) => {
+  const pool = instances();
+  afterEach(() => pool.release());
+  afterAll(async () => {
+    await pool.drain();
+    await backend.cleanup();
+  });
+
+  describe('transitions', () => {
+    it.each([
+      { mode: 'noop', visited: ['check', 'skipStep'] },
+      { mode: 'normal', visited: ['check', 'next'] },
+    ])('an afterStep exit status routes the flow ($mode)', async ({ mode, visited: expected }) => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'route',
+        params: { mode: p.string({ default: 'normal' }) },
+        steps: (s) => [
+          s.tasklet({
+            name: 'check',
+            tasklet: () => void visited.push('check'),
+            listeners: [{ afterStep: (ctx) => (ctx.params.mode === 'noop' ? { code: 'NOOP', description: 'nothing to do' } : undefined) }],
+            on: { NOOP: 'skipStep', '*': 'next' },
+          }),
+          s.tasklet({ name: 'next', tasklet: () => void visited.push('next'), on: { '*': 'end' } }),
+          s.tasklet({ name: 'skipStep', tasklet: () => void visited.push('skipStep') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('route'), [job]);
+      const e = await ns.run('route', { mode });
+      expect(e.status).toBe('COMPLETED');
+      expect(visited).toEqual(expected);
+      expect(e.steps.map((s) => s.stepName)).toEqual(expected);
+      const check = step(e, 'check');
+      expect(check.status).toBe('COMPLETED');
+      expect(check.exitStatus).toEqual(mode === 'noop' ? { code: 'NOOP', description: 'nothing to do' } : { code: 'COMPLETED', description: '' });
+    });
+
+    it('a FAILED step routed to a cleanup step makes the job COMPLETED', async () => {
+      const job = defineJob({
+        name: 'cleanup',
+        steps: (s) => [
+          s.tasklet({ name: 'work', tasklet: () => { throw new Error('work broke'); }, on: { FAILED: 'cleanup', '*': 'end' } }),
+          s.tasklet({ name: 'cleanup', tasklet: () => undefined }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('cleanup'), [job]);
+      const e = await ns.run('cleanup');
+      expect(e.status).toBe('COMPLETED');
+      expect(e.exitStatus.code).toBe('COMPLETED');
+      expect(e.steps.map((s) => [s.stepName, s.status])).toEqual([['work', 'FAILED'], ['cleanup', 'COMPLETED']]);
+      expect(step(e, 'work').exitStatus.description).toContain('work broke');
+    });
+
+    it.each<{ target: TransitionTarget; status: string; code: string; description?: string }>([
+      { target: 'end', status: 'COMPLETED', code: 'COMPLETED' },
+      { target: { end: 'PARTIAL' }, status: 'COMPLETED', code: 'PARTIAL' },
+      { target: 'fail', status: 'FAILED', code: 'FAILED', description: 'failed by transition from first' },
+      { target: { fail: 'BAD_DATA' }, status: 'FAILED', code: 'BAD_DATA', description: 'first' },
+      { target: 'stop', status: 'STOPPED', code: 'STOPPED', description: 'stopped by transition from first' },
+    ])('transition to $target ends the job $status with exit code $code', async ({ target, status, code, description }) => {
+      const job = defineJob({
+        name: 'targets',
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => undefined, on: { '*': target } }),
+          s.tasklet({ name: 'second', tasklet: () => undefined }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('targets'), [job]);
+      const e = await ns.run('targets');
+      expect(e.status).toBe(status);
+      expect(e.exitStatus.code).toBe(code);
+      if (description) expect(e.exitStatus.description).toContain(description);
+      expect(e.steps.map((s) => s.stepName)).toEqual(['first']);
+    });
+
+    it('stop: a restart continues with the next element', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'stop-next',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => void visited.push('a'), on: { '*': 'stop' } }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
+          s.tasklet({ name: 'c', tasklet: () => void visited.push('c') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('stopnext'), [job]);
+      const e1 = await ns.run('stop-next');
+      expect(e1.status).toBe('STOPPED');
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status).toBe('COMPLETED');
+      expect(e2.steps.map((s) => s.stepName)).toEqual(['b', 'c']);
+      expect(visited).toEqual(['a', 'b', 'c']);
+    });
+
+    it('stop, then a failure after the restart: the next restart still resumes past the stop', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'stop-fail',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => void visited.push('a'), on: { '*': 'stop' } }),
+          s.tasklet({
+            name: 'b',
+            tasklet: (ctx) => {
+              visited.push(`b${ctx.executionNumber}`);
+              if (ctx.executionNumber === 2) throw new Error('b fails once');
+            },
+          }),
+          s.tasklet({ name: 'c', tasklet: () => void visited.push('c') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('stopfail'), [job]);
+      const e1 = await ns.run('stop-fail');
+      const e2 = await ns.restart(e1.id);
+      const e3 = await ns.restart(e2.id);
+      expect([e1.status, e2.status, e3.status]).toEqual(['STOPPED', 'FAILED', 'COMPLETED']);
+      expect(visited).toEqual(['a', 'b2', 'b3', 'c']);
+    });
+
+    it('{ stop: step }: a restart begins at the named step', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'stop-at',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => void visited.push('a'), on: { '*': { stop: 'c' } } }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
+          s.tasklet({ name: 'c', tasklet: () => void visited.push('c') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('stopat'), [job]);
+      const e1 = await ns.run('stop-at');
+      expect(e1.status).toBe('STOPPED');
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status).toBe('COMPLETED');
+      expect(visited).toEqual(['a', 'c']);
+    });
+
+    it.each([
+      { code: 'COMPLETED', to: 'exact' },
+      { code: 'COMPLETE', to: 'prefix' },
+      { code: 'C1', to: 'question' },
+      { code: 'C12', to: 'star' },
+      { code: 'X', to: 'any' },
+    ])('pattern matching: exit code $code goes to $to (most specific pattern wins)', async ({ code, to }) => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'patterns',
+        params: { code: p.string({ required: true }) },
+        steps: (s) => [
+          s.tasklet({
+            name: 'emit',
+            tasklet: () => undefined,
+            listeners: [{ afterStep: (ctx) => ({ code: ctx.params.code, description: '' }) }],
+            on: { '*': 'any', 'C*': 'star', 'C?': 'question', 'COMP*': 'prefix', COMPLETED: 'exact' },
+          }),
+          ...['exact', 'prefix', 'question', 'star', 'any'].map((name) =>
+            s.tasklet({ name, tasklet: () => void visited.push(name), on: { '*': 'end' } }),
+          ),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('patterns'), [job]);
+      const e = await ns.run('patterns', { code });
+      expect(e.status).toBe('COMPLETED');
+      expect(visited).toEqual([to]);
+    });
+
+    it('no matching transition fails the job, naming the step and exit code', async () => {
+      const job = defineJob({
+        name: 'nomatch',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => undefined, on: { FAILED: 'b', 'X?': 'b' } }),
+          s.tasklet({ name: 'b', tasklet: () => undefined }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('nomatch'), [job]);
+      const e = await ns.run('nomatch');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('no transition from a matches exit code COMPLETED');
+      expect(e.steps.map((s) => s.stepName)).toEqual(['a']);
+    });
+
+    it('without transitions a FAILED step fails the job and later steps do not run', async () => {
+      const job = defineJob({
+        name: 'plain',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => { throw new Error('a broke'); } }),
+          s.tasklet({ name: 'b', tasklet: () => undefined }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('plain'), [job]);
+      const e = await ns.run('plain');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.code).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('a broke');
+      expect(e.steps.map((s) => s.stepName)).toEqual(['a']);
+    });
+  });
+
+  describe('decisions', () => {
+    it.each(['full', 'delta'])('a decision routes on the code it returns (%s)', async (kind) => {
+      const seen: { last?: string; kind?: string } = {};
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'decide',
+        params: { kind: p.string({ default: 'full' }) },
+        steps: (s) => [
+          s.tasklet({ name: 'prepare', tasklet: () => undefined, listeners: [{ afterStep: () => ({ code: 'PREPARED', description: '' }) }] }),
+          s.decision({
+            name: 'which',
+            decide: ({ params, lastExitStatus }) => {
+              seen.last = lastExitStatus?.code;
+              seen.kind = params.kind;
+              return params.kind.toUpperCase();
+            },
+            on: { FULL: 'fullLoad', DELTA: 'deltaLoad' },
+          }),
+          s.tasklet({ name: 'fullLoad', tasklet: () => void visited.push('fullLoad'), on: { '*': 'end' } }),
+          s.tasklet({ name: 'deltaLoad', tasklet: () => void visited.push('deltaLoad') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('decide'), [job]);
+      const e = await ns.run('decide', { kind });
+      expect(e.status).toBe('COMPLETED');
+      expect(visited).toEqual([`${kind}Load`]);
+      expect(seen).toEqual({ last: 'PREPARED', kind });
+    });
+  });
+
+  describe('splits', () => {
+    it('runs its flows in parallel, then continues', async () => {
+      const events: string[] = [];
+      const bothStarted = deferred();
+      let started = 0;
+      const first = (name: string) =>
+        async () => {
+          events.push(`start ${name}`);
+          if (++started === 2) bothStarted.resolve();
+          // Returns only once the other flow's first step started too: proves they overlap.
+          await within(bothStarted.promise, 10_000, `${name} waiting for the other flow to start`);
+          events.push(`end ${name}`);
+        };
+      const job = defineJob({
+        name: 'split',
+        steps: (s) => [
+          s.split({
+            name: 'both',
+            flows: [
+              [s.tasklet({ name: 'a1', transactional: false, tasklet: first('a1') }), s.tasklet({ name: 'a2', tasklet: () => void events.push('a2') })],
+              [
+                s.tasklet({ name: 'b1', transactional: false, tasklet: first('b1') }),
+                s.chunk<number, number>({ name: 'b2', chunkSize: 2, reader: () => numbers(5), writer: () => () => undefined }),
+              ],
+            ],
+          }),
+          s.tasklet({ name: 'join', tasklet: () => void events.push('join') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('split'), [job]);
+      const e = await ns.run('split');
+      expect(e.status).toBe('COMPLETED');
+      expect(events.slice(0, 2).sort()).toEqual(['start a1', 'start b1']);
+      expect(events.at(-1)).toBe('join');
+      expect(e.steps.map((s) => s.stepName).sort()).toEqual(['a1', 'a2', 'b1', 'b2', 'join']);
+      expect(e.steps.every((s) => s.status === 'COMPLETED')).toBe(true);
+      expect(step(e, 'b2').readCount).toBe(5);
+    });
+
+    it('a failing flow fails the split and the job', async () => {
+      const ran: string[] = [];
+      const job = defineJob({
+        name: 'split-fail',
+        steps: (s) => [
+          s.split({
+            name: 'both',
+            flows: [
+              [s.tasklet({ name: 'good', tasklet: () => void ran.push('good') })],
+              [s.tasklet({ name: 'bad', tasklet: () => { throw new Error('bad flow'); } })],
+            ],
+          }),
+          s.tasklet({ name: 'after', tasklet: () => void ran.push('after') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('splitfail'), [job]);
+      const e = await ns.run('split-fail');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('bad flow');
+      expect(ran).toEqual(['good']);
+      expect(step(e, 'bad').status).toBe('FAILED');
+      expect(step(e, 'good').status).toBe('COMPLETED');
+      expect(e.steps.some((s) => s.stepName === 'after')).toBe(false);
+    });
+  });
+
+  describe('listeners', () => {
+    it('are called in order: job, step, chunk, read, process, write', async () => {
+      const log: string[] = [];
+      const job = defineJob({
+        name: 'listen',
+        listeners: [
+          {
+            beforeJob: (e) => void log.push(`beforeJob ${e.status}`),
+            afterJob: (e) => void log.push(`afterJob ${e.status} ${e.exitStatus.code}`),
+          },
+        ],
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 2,
+            reader: () => numbers(3),
+            processor: (i) => {
+              log.push(`process ${i}`);
+              return i * 10;
+            },
+            writer: () => (items) => void log.push(`write ${items.join(',')}`),
+            listeners: [
+              {
+                beforeStep: (ctx) => void log.push(`beforeStep ${ctx.stepExecution.stepName}`),
+                afterStep: (ctx) => void log.push(`afterStep ${ctx.stepExecution.stepName} ${ctx.stepExecution.status} read=${ctx.stepExecution.readCount}`),
+              },
+            ],
+            chunkListeners: [
+              {
+                beforeChunk: () => void log.push('beforeChunk'),
+                afterChunk: (ctx) => void log.push(`afterChunk commits=${ctx.stepExecution.commitCount}`),
+                beforeRead: () => void log.push('beforeRead'),
+                afterRead: (i) => void log.push(`afterRead ${i}`),
+                beforeProcess: (i) => void log.push(`beforeProcess ${i}`),
+                afterProcess: (i, r) => void log.push(`afterProcess ${i}->${r}`),
+                beforeWrite: (items) => void log.push(`beforeWrite ${items.join(',')}`),
+                afterWrite: (items) => void log.push(`afterWrite ${items.join(',')}`),
+              },
+            ],
+          }),
+          s.tasklet({
+            name: 'tail',
+            tasklet: () => void log.push('tasklet'),
+            listeners: [{ beforeStep: () => void log.push('beforeStep tail'), afterStep: () => void log.push('afterStep tail') }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('listen'), [job]);
+      const e = await ns.run('listen');
+      expect(e.status).toBe('COMPLETED');
+      expect(log).toEqual([
+        'beforeJob STARTED',
+        'beforeStep load',
+        'beforeChunk',
+        'beforeRead', 'afterRead 1', 'beforeRead', 'afterRead 2',
+        'beforeProcess 1', 'process 1', 'afterProcess 1->10', 'beforeProcess 2', 'process 2', 'afterProcess 2->20',
+        'beforeWrite 10,20', 'write 10,20', 'afterWrite 10,20',
+        'afterChunk commits=1',
+        'beforeChunk',
+        'beforeRead', 'afterRead 3', 'beforeRead',
+        'beforeProcess 3', 'process 3', 'afterProcess 3->30',
+        'beforeWrite 30', 'write 30', 'afterWrite 30',
+        'afterChunk commits=2',
+        'afterStep load COMPLETED read=3',
+        'beforeStep tail', 'tasklet', 'afterStep tail',
+        'afterJob COMPLETED COMPLETED',
+      ]);
+    });
+
+    it('a failing afterStep listener fails the step; a failing afterJob listener fails the job', async () => {
+      const job = defineJob({
+        name: 'bad-listeners',
+        listeners: [{ afterJob: () => { throw new Error('afterJob exploded'); } }],
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => undefined, listeners: [{ afterStep: () => { throw new Error('afterStep exploded'); } }], on: { '*': 'end' } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('badlisteners'), [job]);
+      const e = await ns.run('bad-listeners');
+      expect(step(e, 'a').status).toBe('FAILED');
+      expect(step(e, 'a').exitStatus.description).toContain('afterStep exploded');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('afterJob exploded');
+    });
+  });
+});
