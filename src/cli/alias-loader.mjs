@@ -6,3 +6,14 @@ export async function resolve(specifier, context, nextResolve) {
   if (specifier === 'nightshift') return { url: index, shortCircuit: true, format: 'module' };
   return nextResolve(specifier, context);
 }
+
+// A config file (and the .ts files it imports) is an ES module even where no package.json says
+// "type": "module" (e.g. a nightshift.config.ts in a plain folder): loaded as CommonJS it fails
+// ("Cannot require() ES Module ... in a cycle"), and `import ... from 'nightshift'` only
+// resolves for ES modules.
+export async function load(url, context, nextLoad) {
+  if (url.startsWith('file:') && /\.m?ts$/.test(new URL(url).pathname) && !url.includes('/node_modules/')) {
+    return nextLoad(url, { ...context, format: 'module' });
+  }
+  return nextLoad(url, context);
+}

@@ -202,19 +202,20 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
+      // Signals that arrive while the node is still starting shut it down once it has started.
+      let stopRequested: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = () => stopRequested();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs },
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void node.shutdown().then(resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await node.shutdown();
       return EXIT.OK;
     }));
 

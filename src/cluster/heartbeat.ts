@@ -48,13 +48,13 @@ export function startHeartbeat(
   worker.on('message', (msg: { type: string; ids?: number[]; message?: string; lagMs?: number }) => {
     switch (msg.type) {
       case 'beat':
-        if (failing) log.info({ node: node.name }, 'heartbeat restored');
+        if (failing) log.info('heartbeat restored');
         failing = false;
         break;
       case 'lost':
         if (!lost) {
           lost = true;
-          log.error({ node: node.name }, `node ${node.name} was declared dead by the cluster; dropping its work`);
+          log.error(`node ${node.name} was declared dead by the cluster; dropping its work`);
           events.onLost();
         }
         break;
@@ -62,10 +62,10 @@ export function startHeartbeat(
         events.onStopRequested(msg.ids ?? []);
         break;
       case 'stuck':
-        log.error({ node: node.name, lagMs: msg.lagMs }, 'event loop blocked: withholding heartbeat');
+        log.error({ lagMs: msg.lagMs }, 'event loop blocked: withholding heartbeat');
         break;
       case 'error':
-        if (!failing) log.warn({ node: node.name, err: msg.message }, 'heartbeat failed; retrying');
+        if (!failing) log.warn({ err: msg.message }, 'heartbeat failed; retrying');
         failing = true;
         break;
     }

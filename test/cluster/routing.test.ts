@@ -1,0 +1,155 @@
+/**
+ * Routing of submitted launches through the CLI, against real `nightshift node` processes on
+ * PostgreSQL: named node, affinity key, unknown node/job, bad node options, queued work for a
+ * node that left, and the `submit --json` / `submit --wait --json` contract.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  CONFIG, cli, exactlyOnce, killAll, openCluster, pgBackend, startNodeProc, waitAlive, waitFor, type Cluster,
+} from './helpers.ts';
+
+const backend = pgBackend();
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  await killAll();
+  await cluster?.close();
+  cluster = undefined;
+});
+afterAll(async () => {
+  await killAll();
+  await backend.cleanup();
+});
+
+interface ExecJson {
+  id: number;
+  status: string;
+  node: string | null;
+  jobName: string;
+  exitStatus: { code: string; description: string | null };
+  parameters: Record<string, unknown>;
+  steps: unknown[];
+}
+
+const submit = (url: string, args: string[]) => cli(['submit', ...args, '--db', url, '--config', CONFIG]);
+
+describe('cluster routing (postgres, real node processes)', () => {
+  it('submit --node b runs on b; the same --key twice runs on the same node', async () => {
+    cluster = await openCluster(backend, 'route');
+    const { ns, url, db } = cluster;
+    startNodeProc(url, 'a');
+    startNodeProc(url, 'b');
+    await waitAlive(ns, ['a', 'b']);
+
+    const onB = await submit(url, ['count', 'items=40', 'chunk=10', 'tag=onb', '--node', 'b', '--wait', '--json']);
+    expect(onB.code, onB.stderr).toBe(0);
+    const eB = JSON.parse(onB.stdout) as ExecJson;
+    expect(eB.status).toBe('COMPLETED');
+    expect(eB.node).toBe('b');
+
+    const k1 = await submit(url, ['count', 'items=20', 'chunk=10', 'tag=k1a', '--key', 'k1', '--wait', '--json']);
+    const k2 = await submit(url, ['count', 'items=20', 'chunk=10', 'tag=k1b', '--key', 'k1', '--wait', '--json']);
+    expect(k1.code, k1.stderr).toBe(0);
+    expect(k2.code, k2.stderr).toBe(0);
+    const e1 = JSON.parse(k1.stdout) as ExecJson;
+    const e2 = JSON.parse(k2.stdout) as ExecJson;
+    expect(e1.status).toBe('COMPLETED');
+    expect(e2.status).toBe('COMPLETED');
+    expect(e1.node).toMatch(/^[ab]$/);
+    expect(e2.node).toBe(e1.node);
+    expect(await exactlyOnce(db, 'k1b', 20)).toMatchObject({ ok: true });
+  });
+
+  it('bad usage exits 2 with one clear line: unknown node, unknown job, bad lease options', async () => {
+    cluster = await openCluster(backend, 'usage');
+    const { ns, url } = cluster;
+    startNodeProc(url, 'a');
+    await waitAlive(ns, ['a']);
+
+    const [ghost, nojob, abc, short] = await Promise.all([
+      submit(url, ['count', 'tag=ghost', '--node', 'ghost']),
+      submit(url, ['nosuchjob']),
+      cli(['node', '--name', 'x', '--lease-ms', 'abc', '--db', url, '--config', CONFIG]),
+      cli(['node', '--name', 'y', '--heartbeat-ms', '1000', '--lease-ms', '500', '--db', url, '--config', CONFIG]),
+    ]);
+    expect(ghost.code).toBe(2);
+    expect(ghost.stderr).toMatch(/ghost/);
+    expect(ghost.stderr.trim().split('\n')).toHaveLength(1);
+    expect(ghost.stdout).toBe('');
+    expect(nojob.code).toBe(2);
+    expect(nojob.stderr).toMatch(/nosuchjob/);
+    expect(nojob.stderr.trim().split('\n')).toHaveLength(1);
+    expect(abc.code).toBe(2);
+    expect(abc.stderr).toMatch(/lease-ms/);
+    expect(abc.stderr).toMatch(/abc/);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/lease/);
+    expect(short.stderr).toMatch(/heartbeat/);
+    expect(short.stderr.trim().split('\n')).toHaveLength(1);
+    // Nothing was queued by the rejected submissions.
+    expect(await ns.listExecutions({})).toHaveLength(0);
+    // Neither bad node registered.
+    expect((await ns.nodes()).map((n) => n.name)).toEqual(['a']);
+  });
+
+  it('work for a node that left stays queued (STARTING) until a node of that name joins again', async () => {
+    cluster = await openCluster(backend, 'queued');
+    const { ns, url } = cluster;
+    startNodeProc(url, 'a');
+    const b = startNodeProc(url, 'b');
+    await waitAlive(ns, ['a', 'b']);
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toEqual({ code: 0, signal: null });
+    expect((await ns.nodes()).find((n) => n.name === 'b')?.status).toBe('left');
+
+    const r = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=forb', '--node', 'b', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const queued = JSON.parse(r.stdout) as ExecJson;
+    expect(queued.status).toBe('STARTING');
+    // Proof that a had every chance to claim it: a later, unaddressed submission completes on a.
+    const later = await submit(url, ['count', 'items=10', 'chunk=10', 'tag=later', '--wait', '--json']);
+    expect(later.code, later.stderr).toBe(0);
+    expect((JSON.parse(later.stdout) as ExecJson).node).toBe('a');
+    expect((await ns.explorer.getExecution(queued.id))?.status).toBe('STARTING');
+    // a polls every second; wait for another poll round via a second probe too.
+    const later2 = await submit(url, ['noop', '--wait', '--json']);
+    expect((JSON.parse(later2.stdout) as ExecJson).node).toBe('a');
+    expect((await ns.explorer.getExecution(queued.id))?.status).toBe('STARTING');
+
+    startNodeProc(url, 'b');
+    const done = await ns.waitForEnd(queued.id, { timeoutMs: 20_000 });
+    expect(done.status).toBe('COMPLETED');
+    expect(done.id).toBe(queued.id);
+    expect(done.node).toBe('b');
+  });
+
+  it('submit --json prints a STARTING execution with its id at once; --wait --json prints it COMPLETED', async () => {
+    cluster = await openCluster(backend, 'json');
+    const { ns, url } = cluster;
+    // No node yet: the submission cannot have been claimed when it is printed.
+    const r = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=json1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as ExecJson;
+    expect(Number.isInteger(e.id) && e.id > 0).toBe(true);
+    expect(e.status).toBe('STARTING');
+    expect(e.jobName).toBe('count');
+    expect(e.parameters).toMatchObject({ items: 30, chunk: 10, tag: 'json1' });
+    expect((await ns.explorer.getExecution(e.id))?.status).toBe('STARTING');
+
+    startNodeProc(url, 'a');
+    await waitAlive(ns, ['a']);
+    const w = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=json2', '--wait', '--json']);
+    expect(w.code, w.stderr).toBe(0);
+    const done = JSON.parse(w.stdout) as ExecJson;
+    expect(done.status).toBe('COMPLETED');
+    expect(done.node).toBe('a');
+    expect(done.exitStatus.code).toBe('COMPLETED');
+    expect(done.steps.length).toBe(1);
+    // The first submission is picked up by the node too.
+    const first = await waitFor(async () => {
+      const x = await ns.explorer.getExecution(e.id);
+      return x?.status === 'COMPLETED' ? x : undefined;
+    }, 20_000, `execution ${e.id} to complete`);
+    expect(first.node).toBe('a');
+  });
+});
