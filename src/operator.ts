@@ -18,6 +18,8 @@ import { SQL } from './repository/sql.ts';
 /** A job execution with its step executions. */
 export interface ExecutionDetails extends JobExecution {
   steps: StepExecution[];
+  /** For an execution this process ran and that failed: the error that failed it. */
+  failure?: unknown;
 }
 
 /** A cluster member as `nodes` shows it. */
@@ -144,7 +146,7 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
     const execution = await createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name });
     const handle = createHandle(db, execution, me, log, options.onProgress && ((step) => options.onProgress!(execution, step)));
     const done = runJobExecution(def, handle, explorer)
-      .then(async () => (await details(execution.id))!)
+      .then(async () => ({ ...(await details(execution.id))!, failure: handle.failure }))
       .finally(() => running.delete(execution.id));
     running.set(execution.id, { handle, done });
     return { execution, done };

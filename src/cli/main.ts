@@ -90,7 +90,9 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
   if (execution.status !== 'COMPLETED' && !o.json) {
     process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
   }
-  return execution.status === 'COMPLETED' ? EXIT.OK : EXIT.NOT_COMPLETED;
+  if (execution.status === 'COMPLETED') return EXIT.OK;
+  // Bad input found while running (a missing or malformed input file) is still bad input.
+  return execution.status === 'FAILED' && isUserError(execution.failure) ? EXIT.USAGE : EXIT.NOT_COMPLETED;
 }
 
 export function buildProgram(): Command {

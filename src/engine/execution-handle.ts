@@ -14,6 +14,8 @@ export interface ExecutionHandle {
   readonly epoch: number;
   /** Set when a graceful stop was requested: steps end at the next chunk boundary. */
   stopRequested: boolean;
+  /** The error that failed the first failed step, for callers in this process (e.g. the CLI's exit code). */
+  failure?: unknown;
   /** Aborted when ownership is lost: nothing more may be committed. */
   readonly lost: AbortController;
   readonly log: Logger;

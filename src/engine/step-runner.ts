@@ -59,6 +59,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     if (error instanceof FencedError) throw error;
     status = 'FAILED';
     exit = exitStatus('FAILED', errorMessage(error));
+    handle.failure ??= error;
     ctx.log.error({ err: error }, `step ${def.name} failed: ${errorMessage(error)}`);
   }
   step.status = status;

@@ -1,0 +1,160 @@
+/**
+ * Bad usage and bad input: exit 2 with exactly one clear line on stderr naming the problem and
+ * no stack trace (unless --verbose); bad files met inside a running import-csv end the execution
+ * FAILED with a description naming the file and line, and the CLI exits 2. The repository stays usable.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.ts';
+import { cliFor, expectExecutionShape, expectOneLineError, query, runCli, type CliResult, type ExecutionJson } from './run-cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'nightshift-cli-bad-'));
+const file = (name: string, content: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+const HEADER = 'id,name,email,amount\n';
+
+/** A failed import on bad input: exit 2, FAILED, the description (and the one stderr line of the text form) matching `pattern`. */
+function expectFailedRun(json: CliResult, text: CliResult, pattern: RegExp): ExecutionJson {
+  expect(json.code, json.stderr).toBe(2);
+  const e = JSON.parse(json.stdout) as ExecutionJson;
+  expectExecutionShape(e);
+  expect(e.status).toBe('FAILED');
+  expect(e.exitStatus.description).toMatch(pattern);
+  expect(json.stderr).not.toMatch(/^\s+at /m);
+  expect(text.code, text.stderr).toBe(2);
+  expect(text.stderr).not.toMatch(/^\s+at /m);
+  const lines = text.stderr.split('\n').filter((l) => l.trim());
+  expect(lines.at(-1)).toMatch(/ended FAILED: /);
+  expect(lines.at(-1)).toMatch(pattern);
+  return e;
+}
+
+describe.each(backends())('nightshift bad input on $name', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('bad CSV files inside import-csv fail the execution naming file and line', async () => {
+    const db = backend.freshUrl('cli-badfile');
+    const cli = cliFor(db);
+    const unterminated = file(`unterminated-${backend.name}.csv`, `${HEADER}1,Ann,a@x.io,1.5\n2,"Bob,b@x.io,2\n3,Cy,c@x.io,3\n`);
+    const header = file(`header-${backend.name}.csv`, 'id,nam,email,amount\n1,Ann,a@x.io,1.5\n');
+    const empty = file(`empty-${backend.name}.csv`, '');
+    const badHeaderBytes = file(`header-utf8-${backend.name}.csv`, Buffer.concat([Buffer.from('id,na'), Buffer.from([0xff]), Buffer.from('me,email,amount\n1,Ann,a@x.io,1\n')]));
+    const badRowBytes = file(`row-utf8-${backend.name}.csv`, Buffer.concat([
+      Buffer.from(`${HEADER}1,Ann,a@x.io,1\n2,B`), Buffer.from([0xc3, 0x28]), Buffer.from('b,b@x.io,2\n3,Cy,c@x.io,3\n'),
+    ]));
+    const both = async (args: string[]) => {
+      // Text first: a second run of a FAILED instance restarts it, and must fail the same way.
+      const text = await cli.run(args);
+      const json = await cli.run([...args, '--json']);
+      return [json, text] as const;
+    };
+
+    // (a) a missing input file: the execution FAILED, and the CLI exits 2 (bad input).
+    const missing = expectFailedRun(...(await both(['run', 'import-csv', 'input=/nope.csv'])), /\/nope\.csv/);
+    expect(missing.exitStatus.description).toMatch(/does not exist|not found|no such file/i);
+    // (b) a wrong header: exit 2 too, naming what was expected and what was found.
+    expectFailedRun(...(await both(['run', 'import-csv', `input=${header}`])), /expected.*"name".*found.*"nam"/);
+    expectFailedRun(...(await both(['run', 'import-csv', `input=${unterminated}`])), new RegExp(`${unterminated}.*line 3.*unterminated|unterminated.*line 3`));
+    expectFailedRun(...(await both(['run', 'import-csv', `input=${empty}`])), new RegExp(`${empty}.*empty`));
+    expectFailedRun(...(await both(['run', 'import-csv', `input=${badHeaderBytes}`])), /line 1.*UTF-8|UTF-8.*line 1|:1: .*UTF-8/);
+
+    // Invalid UTF-8 in a data row is a bad row: skipped and recorded with its line.
+    const ok = await cli.json(['run', 'import-csv', `input=${badRowBytes}`]);
+    expect(ok.status).toBe('COMPLETED');
+    expect(ok.steps!.find((s) => s.name === 'import')).toMatchObject({ readSkipCount: 1, writeCount: 2 });
+    const rejects = await query<{ line: unknown; reason: string }>(db, 'SELECT line, reason FROM people_rejects WHERE execution_id = $1', [ok.id]);
+    expect(rejects.map((r) => [Number(r.line), r.reason])).toEqual([[3, expect.stringMatching(/UTF-8/)]]);
+
+    // Nothing was half-written, and the repository still answers.
+    const list = await cli.json<ExecutionJson[]>(['executions', '--limit', '100']);
+    expect(list.filter((e) => e.status === 'FAILED')).toHaveLength(10);
+    expect(list.every((e) => e.jobName === 'import-csv' && ['FAILED', 'COMPLETED'].includes(e.status))).toBe(true);
+  });
+
+  it('usage errors touching the repository: exit 2, one line, repository still usable', async () => {
+    const db = backend.freshUrl('cli-usage');
+    const cli = cliFor(db);
+    const done = await cli.json(['run', 'count', 'items=5', 'chunk=5']);
+    const checks: [string[], RegExp][] = [
+      [['execution', '777'], /no execution with id 777/],
+      [['restart', '777'], /no execution with id 777/],
+      [['stop', '777'], /no execution with id 777/],
+      [['abandon', '777'], /no execution with id 777/],
+      [['restart', String(done.id)], new RegExp(`${done.id}.*COMPLETED.*cannot be restarted`)],
+      [['stop', String(done.id)], /not running/],
+      [['run', 'count', 'items=5', 'chunk=5'], /already completed/],
+    ];
+    const results = await Promise.all(checks.map(([args]) => cli.run(args)));
+    results.forEach((r, i) => expectOneLineError(r, checks[i][1]));
+    const list = await cli.json<ExecutionJson[]>(['executions']);
+    expect(list.map((e) => e.id)).toEqual([done.id]);
+    expect(list[0].status).toBe('COMPLETED');
+  });
+
+  it('parameter and usage errors fail before touching the repository', async () => {
+    const db = backend.freshUrl('cli-params');
+    const cli = cliFor(db);
+    const checks: [string[], RegExp][] = [
+      [['run', 'nope'], /unknown job nope/],
+      [['run', 'count', 'foo=1'], /unknown parameter foo/],
+      [['run', 'count', 'items=abc'], /\bitems\b.*\bint/],
+      [['run', 'count', 'items=1.5'], /\bitems\b.*\bint/],
+      [['run', 'count', 'items'], /items.*key=value/],
+      [['run', 'import-csv'], /\binput\b.*required|required.*\binput\b|missing.*\binput\b/i],
+      [['executions', '--limit', '0'], /--limit.*positive integer/],
+      [['executions', '--limit', 'x'], /--limit/],
+      [['executions', '--status', 'NOPE'], /NOPE/],
+      [['execution', 'abc'], /execution id.*"abc"/],
+    ];
+    const results = await Promise.all(checks.map(([args]) => cli.run(args)));
+    results.forEach((r, i) => expectOneLineError(r, checks[i][1]));
+    const json = await cli.run(['run', 'count', 'items=abc', '--json']);
+    expectOneLineError(json, /items/);
+    expect(json.stdout).toBe('');
+    expect(await cli.json<ExecutionJson[]>(['executions'])).toEqual([]);
+  });
+});
+
+describe('nightshift bad invocation', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const examples = ['--config', 'examples/nightshift.config.ts'];
+
+  it('bad --db URLs, unreachable databases and bad config files: exit 2, one line', async () => {
+    const broken = file('broken.config.ts', "import { defineJob } from 'nightshift';\nexport const x = defineJob({ name: 'x', steps: (s) => [ });\n");
+    const jobless = file('jobless.config.ts', "export const answer = 42;\nexport default { jobs: [] };\n");
+    const throwing = file('throwing.config.ts', "throw new Error('config exploded on purpose');\n");
+    const sqlite = `sqlite:${join(dir, 'ok.db')}`;
+    const checks: [string[], RegExp][] = [
+      [['executions', '--db', 'foo://x', ...examples], /foo:\/\/x/],
+      [['run', 'noop', '--db', 'foo://x', ...examples], /invalid database URL "foo:\/\/x"/],
+      [['executions', '--db', 'postgres://postgres@127.0.0.1:1/test', ...examples], /127\.0\.0\.1:1/],
+      [['run', 'noop', '--db', 'postgres://postgres@127.0.0.1:1/test', '--json', ...examples], /cannot connect|ECONNREFUSED/],
+      [['jobs', '--config', broken], /broken\.config\.ts/],
+      [['run', 'x', '--db', sqlite, '--config', broken], /cannot load config .*broken\.config\.ts/],
+      [['jobs', '--config', jobless], /jobless\.config\.ts exports no jobs/],
+      [['jobs', '--config', throwing], /config exploded on purpose/],
+      [['jobs', '--config', join(dir, 'missing.config.ts')], /missing\.config\.ts.*not found/],
+      [['frobnicate'], /frobnicate/],
+      [['jobs', '--frob', ...examples], /--frob/],
+      [['run', ...examples], /job/],
+    ];
+    const results = await Promise.all(checks.map(([args]) => runCli(args)));
+    results.forEach((r, i) => {
+      expectOneLineError(r, checks[i][1]);
+      expect(r.stdout, checks[i][0].join(' ')).toBe('');
+    });
+  });
+
+  it('--verbose may add a stack trace; the first line still names the problem', async () => {
+    const r = await runCli(['executions', '--db', 'foo://x', '--verbose', ...examples]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/invalid database URL "foo:\/\/x"/);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * `nightshift cron`, how the CLI finds its database and config (defaults in the working
+ * directory, NIGHTSHIFT_DB, NIGHTSHIFT_CONFIG, and the flags over them), and `nightshift demo`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.ts';
+import { EXAMPLES, expectOneLineError, runCli, type ExecutionJson } from './run-cli.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'nightshift-cli-misc-'));
+const dirs = { n: 0 };
+const newDir = (label: string) => {
+  const d = join(root, `${label}-${dirs.n++}`);
+  mkdirSync(d);
+  return d;
+};
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A user's config, outside this package, in TypeScript, importing from 'nightshift'. */
+const TS_CONFIG = `import { defineJob, p } from 'nightshift';
+
+const greeting: string = 'hello';
+
+export const hello = defineJob({
+  name: greeting,
+  params: { who: p.string({ default: 'world' }) },
+  steps: (s) => [s.tasklet({ name: 'greet', tasklet: () => undefined })],
+});
+`;
+
+describe('nightshift cron', () => {
+  it('prints the next fire times as ISO-8601 UTC with milliseconds', async () => {
+    const r = await runCli(['cron', '0 0/15 * * * ?', '--from', '2024-01-15T10:07:00Z', '--count', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['2024-01-15T10:15:00.000Z', '2024-01-15T10:30:00.000Z', '2024-01-15T10:45:00.000Z']);
+    expect(r.stderr).toBe('');
+
+    const [dst, dflt, text] = await Promise.all([
+      // 09:00 in New York across the start of daylight saving time (2024-03-10).
+      runCli(['cron', '0 0 9 * * ?', '--tz', 'America/New_York', '--from', '2024-03-09T00:00:00Z', '--count', '2', '--json']),
+      runCli(['cron', '0 0/15 * * * ?', '--json']),
+      runCli(['cron', '0 0/15 * * * ?', '--from', '2024-01-15T10:07:00Z', '--count', '2']),
+    ]);
+    expect(JSON.parse(dst.stdout)).toEqual(['2024-03-09T14:00:00.000Z', '2024-03-10T13:00:00.000Z']);
+    const times = JSON.parse(dflt.stdout) as string[];
+    expect(times).toHaveLength(5); // default --count
+    for (const t of times) expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:(00|15|30|45):00\.000Z$/);
+    expect(Date.parse(times[0])).toBeGreaterThan(Date.now() - 60_000);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^2024-01-15T10:15:00\.000Z/m);
+    expect(text.stdout).toMatch(/^2024-01-15T10:30:00\.000Z/m);
+  });
+
+  it('bad expressions and options: exit 2 naming the problem', async () => {
+    const checks: [string[], RegExp][] = [
+      [['cron', '0 0/75 * * * ?', '--json'], /minute/],
+      [['cron', '0 0 25 * * ?'], /hour/],
+      [['cron', '0 0 0 * FOO ?'], /month/],
+      [['cron', '0 0 0 * *'], /field|expression/],
+      [['cron', '0 0/15 * * * ?', '--tz', 'Nowhere/Zone'], /Nowhere\/Zone/],
+      [['cron', '0 0/15 * * * ?', '--from', 'yesterday'], /--from/],
+      [['cron', '0 0/15 * * * ?', '--count', '0'], /--count/],
+    ];
+    const results = await Promise.all(checks.map(([args]) => runCli(args)));
+    results.forEach((r, i) => {
+      expectOneLineError(r, checks[i][1]);
+      expect(r.stdout).toBe('');
+    });
+  });
+});
+
+describe('nightshift config and database discovery', () => {
+  it('finds nightshift.config.ts in the working directory and creates sqlite:nightshift.db there', async () => {
+    const cwd = newDir('default');
+    writeFileSync(join(cwd, 'nightshift.config.ts'), TS_CONFIG);
+    const jobs = await runCli(['jobs', '--json'], { cwd });
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout).map((j: { name: string }) => j.name)).toEqual(['hello']);
+    expect(existsSync(join(cwd, 'nightshift.db'))).toBe(false); // jobs needs no repository
+
+    const run = await runCli(['run', 'hello', 'who=you', '--json'], { cwd });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ jobName: 'hello', status: 'COMPLETED', parameters: { who: 'you' } });
+    expect(existsSync(join(cwd, 'nightshift.db'))).toBe(true);
+    const list = await runCli(['executions', '--json'], { cwd });
+    expect(JSON.parse(list.stdout)).toMatchObject([{ jobName: 'hello', status: 'COMPLETED' }]);
+    expect(readdirSync(cwd).filter((f) => !f.startsWith('nightshift.db')).sort()).toEqual(['nightshift.config.ts']);
+  });
+
+  it('finds nightshift.config.mjs too, and says so when there is no config', async () => {
+    const cwd = newDir('mjs');
+    writeFileSync(join(cwd, 'nightshift.config.mjs'), TS_CONFIG.replace(': string', ''));
+    const [jobs, none] = await Promise.all([runCli(['jobs', '--json'], { cwd }), runCli(['jobs'], { cwd: newDir('empty') })]);
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout)).toMatchObject([{ name: 'hello' }]);
+    expectOneLineError(none, /no config file/);
+  });
+
+  it('honours NIGHTSHIFT_CONFIG and NIGHTSHIFT_DB; the flags win over them', async () => {
+    const home = newDir('home');
+    const config = join(home, 'jobs.config.ts');
+    writeFileSync(config, TS_CONFIG);
+    const cwd = newDir('elsewhere');
+    const env = { NIGHTSHIFT_CONFIG: config, NIGHTSHIFT_DB: `sqlite:${join(home, 'env.db')}` };
+
+    const jobs = await runCli(['jobs', '--json'], { cwd, env });
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout)).toMatchObject([{ name: 'hello' }]);
+    const run = await runCli(['run', 'hello', '--json'], { cwd, env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(existsSync(join(home, 'env.db'))).toBe(true);
+    expect(readdirSync(cwd)).toEqual([]);
+
+    const flags = await runCli(['run', 'count', 'items=3', '--json', '--config', EXAMPLES, '--db', `sqlite:${join(cwd, 'flag.db')}`], { cwd, env });
+    expect(flags.code, flags.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'flag.db'))).toBe(true);
+    const [viaEnv, viaFlag] = await Promise.all([
+      runCli(['executions', '--json'], { cwd, env }),
+      runCli(['executions', '--json', '--db', `sqlite:${join(cwd, 'flag.db')}`], { cwd, env }),
+    ]);
+    expect((JSON.parse(viaEnv.stdout) as ExecutionJson[]).map((e) => e.jobName)).toEqual(['hello']);
+    expect((JSON.parse(viaFlag.stdout) as ExecutionJson[]).map((e) => e.jobName)).toEqual(['count']);
+  });
+
+  it.each(backends().filter((b) => b.name === 'postgres'))('NIGHTSHIFT_DB may name a PostgreSQL repository', async (backend) => {
+    try {
+      const cwd = newDir('pg');
+      writeFileSync(join(cwd, 'nightshift.config.ts'), TS_CONFIG);
+      const env = { NIGHTSHIFT_DB: backend.freshUrl('cli-env') };
+      const run = await runCli(['run', 'hello', '--json'], { cwd, env });
+      expect(run.code, run.stderr).toBe(0);
+      const list = await runCli(['executions', '--json'], { cwd, env });
+      expect(JSON.parse(list.stdout)).toMatchObject([{ jobName: 'hello', status: 'COMPLETED' }]);
+      expect(readdirSync(cwd)).toEqual(['nightshift.config.ts']);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+});
+
+describe('nightshift demo', () => {
+  it('runs the demonstration in --dir and leaves only its own files there', async () => {
+    const dir = newDir('demo');
+    const cwd = newDir('demo-cwd');
+    const r = await runCli(['demo', '--dir', dir, '--rows', '20000'], { cwd, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Nightshift demo in ${dir}`);
+    expect(r.stdout).toMatch(/generated .*people\.csv: 20000 rows, 20 of them bad/);
+    expect(r.stdout).toMatch(/^\s+20 rejected rows/m);
+    expect(r.stdout).toMatch(/line \d+: .*(integer|@|decimal|fields)/);
+    expect(r.stdout).toMatch(/FAILED: failing on purpose at item 3500/);
+    expect(r.stdout).toMatch(/committed before the failure: 3000 rows/);
+    expect(r.stdout).toMatch(/10000 rows for 10000 distinct items: each written exactly once/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(expect.arrayContaining(['demo.db', 'people.csv']));
+    expect(files.every((f) => ['demo.db', 'demo.db-wal', 'demo.db-shm', 'people.csv'].includes(f)), files.join(', ')).toBe(true);
+    expect(readdirSync(cwd)).toEqual([]);
+
+    const bad = await runCli(['demo', '--rows', '0'], { cwd });
+    expectOneLineError(bad, /--rows/);
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * The import-csv example job through the CLI: valid rows into people, one reject per bad row
+ * with its line and reason, skip counts, and the skip limit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.ts';
+import { REASON, writePeopleCsv, type BadKind } from './csv-data.ts';
+import { cliFor, expectExecutionShape, query, scalar } from './run-cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'nightshift-cli-csv-'));
+
+describe.each(backends())('nightshift run import-csv on $name', (backend) => {
+  afterAll(async () => {
+    await backend.cleanup();
+    if (backend.name === 'postgres') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('imports valid rows once and records one reject per bad row with its line and reason', async () => {
+    const db = backend.freshUrl('cli-csv');
+    const cli = cliFor(db);
+    const bad: Record<number, BadKind> = { 10: 'id', 50: 'email', 123: 'amount', 400: 'columns', 777: 'utf8', 1500: 'id', 1999: 'columns', 2000: 'amount' };
+    const csv = join(dir, `people-${backend.name}.csv`);
+    const plan = await writePeopleCsv(csv, 2000, (i) => bad[i]);
+
+    const e = await cli.json(['run', 'import-csv', `input=${csv}`, 'chunk=300']);
+    expectExecutionShape(e);
+    expect(e).toMatchObject({ jobName: 'import-csv', status: 'COMPLETED', parameters: { input: csv, chunk: 300, skipLimit: 100 } });
+    const step = e.steps!.find((s) => s.name === 'import')!;
+    expect(step).toMatchObject({
+      status: 'COMPLETED',
+      writeCount: plan.valid.size,
+      readSkipCount: plan.readSkips,
+      processSkipCount: plan.processSkips,
+      writeSkipCount: 0,
+      filterCount: 0,
+    });
+
+    const people = await query<{ id: unknown; name: string; email: string; amount: unknown }>(db, 'SELECT id, name, email, amount FROM people ORDER BY id');
+    expect(people.map((p) => Number(p.id))).toEqual([...plan.valid.keys()]);
+    for (const p of people) {
+      const want = plan.valid.get(Number(p.id))!;
+      expect({ name: p.name, email: p.email, amount: Number(p.amount) }).toEqual({ name: want.name, email: want.email, amount: Number(want.amount) });
+    }
+    expect(people.find((p) => Number(p.id) === 97)!.name).toBe('Doe, Jane "JD" 97');
+    expect(people.find((p) => Number(p.id) === 5)!.name).toBe('Two\nLines 5');
+
+    const rejects = await query<{ execution_id: unknown; line: unknown; reason: string; raw: string | null }>(
+      db, 'SELECT execution_id, line, reason, raw FROM people_rejects ORDER BY line',
+    );
+    expect(rejects.map((r) => Number(r.line))).toEqual(plan.bad.map((b) => b.line));
+    rejects.forEach((r, i) => {
+      const { kind, line } = plan.bad[i];
+      expect(Number(r.execution_id)).toBe(e.id);
+      expect(r.reason, `line ${line} (${kind})`).toMatch(REASON[kind]);
+      expect(r.raw, `line ${line} (${kind})`).toBeTruthy();
+    });
+    // The row after the two-line record is still numbered right: record 10 starts on line 12.
+    expect(plan.bad[0]).toEqual({ line: 12, kind: 'id' });
+  });
+
+  it('more bad rows than skipLimit fail the execution (exit 1) naming the line over the limit', async () => {
+    const db = backend.freshUrl('cli-csv-limit');
+    const cli = cliFor(db);
+    const bad: Record<number, BadKind> = { 20: 'email', 40: 'columns', 60: 'amount', 80: 'id', 90: 'email' };
+    const csv = join(dir, `limit-${backend.name}.csv`);
+    const plan = await writePeopleCsv(csv, 100, (i) => bad[i]);
+    const third = plan.bad[2].line;
+
+    const r = await cli.run(['run', 'import-csv', `input=${csv}`, 'chunk=10', 'skipLimit=2', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const e = JSON.parse(r.stdout);
+    expectExecutionShape(e);
+    expect(e.status).toBe('FAILED');
+    expect(e.exitStatus.code).toBe('FAILED');
+    expect(e.exitStatus.description).toMatch(new RegExp(`(line |:)${third}\\b`));
+    expect(e.exitStatus.description).toMatch(/skip limit/i);
+    // Chunks before the failing one committed; the two tolerated rejects are recorded once.
+    const rejects = await query<{ line: unknown }>(db, 'SELECT line FROM people_rejects ORDER BY line');
+    expect(rejects.map((x) => Number(x.line))).toEqual(plan.bad.slice(0, 2).map((b) => b.line));
+    // Whole chunks before the one holding record 60: a prefix of the valid rows, none from that chunk.
+    const ids = (await query<{ id: unknown }>(db, 'SELECT id FROM people ORDER BY id')).map((x) => Number(x.id));
+    expect(ids.length).toBeGreaterThanOrEqual(40);
+    expect(ids).toEqual([...plan.valid.keys()].slice(0, ids.length));
+    expect(Math.max(...ids)).toBeLessThan(60);
+    expect(await scalar(db, 'SELECT count(*) AS n FROM people')).toBe(ids.length);
+
+    // Again with the same identifying parameters (text output): the failed instance resumes from
+    // its last commit with a fresh skip count, so records 60 and 80 are tolerated and 90 exceeds it.
+    const text = await cli.run(['run', 'import-csv', `input=${csv}`, 'chunk=10', 'skipLimit=2']);
+    expect(text.code).toBe(1);
+    expect(text.stderr).not.toMatch(/^\s+at /m);
+    expect(text.stderr).toMatch(new RegExp(`ended FAILED: .*skip limit.*(line |:)${plan.bad[4].line}\\b`));
+    const after = await query<{ line: unknown }>(db, 'SELECT line FROM people_rejects ORDER BY line');
+    expect(after.map((x) => Number(x.line))).toEqual(plan.bad.slice(0, 4).map((b) => b.line));
+  });
+});
