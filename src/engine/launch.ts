@@ -39,41 +39,52 @@ export async function createExecution(
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
 ): Promise<JobExecution> {
+  return db.transaction((tx) => createExecutionIn(tx, def, rawParams, owner));
+}
+
+/**
+ * {@link createExecution} inside a transaction the caller holds, so that something else (a
+ * trigger's firing, say) commits atomically with the launch.
+ */
+export async function createExecutionIn(
+  tx: Tx,
+  def: JobDefinition<ParamsSchema>,
+  rawParams: Record<string, unknown>,
+  owner: LaunchOwner,
+): Promise<JobExecution> {
   const values = resolveParams(def.name, def.params, rawParams);
   const ident = identifyingParams(def.params, values);
   const key = instanceKey(ident);
   const all = paramsToJson(values);
-  return db.transaction(async (tx) => {
-    await tx.execute(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
-    const instance = (await tx.query<{ id: number }>(SQL.lockInstance(db.dialect), [def.name, key]))[0];
-    await failOrphans(tx, instance.id, ident, def.name);
-    const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
-    const last = previous[0];
-    const described = describeParams(ident);
-    const completed = previous.find((e) => e.status === 'COMPLETED');
-    if (completed) {
-      throw new LaunchRefusedError(
-        `job ${def.name} already completed for ${described} (execution ${completed.id}); ` +
-          `change an identifying parameter to run a new instance`,
-      );
-    }
-    if (last?.status === 'ABANDONED') {
-      throw new LaunchRefusedError(`job ${def.name} instance for ${described} was abandoned (execution ${last.id}) and cannot run again`);
-    }
-    if (last && !def.restartable) {
-      throw new LaunchRefusedError(
-        `job ${def.name} is not restartable: its instance for ${described} already ran (execution ${last.id}, ${last.status})`,
-      );
-    }
-    const local = owner.kind === 'local';
-    const rows = await tx.query<{ id: number }>(SQL.insertExecution, [
-      instance.id, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
-      local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
-      local ? null : owner.targetNode, local ? null : owner.affinityKey,
-    ]);
-    if (!local && db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
-    return toJobExecution((await tx.query<Record<string, unknown>>(SQL.getExecution, [rows[0].id]))[0]);
-  });
+  await tx.execute(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
+  const instance = (await tx.query<{ id: number }>(SQL.lockInstance(tx.dialect), [def.name, key]))[0];
+  await failOrphans(tx, instance.id, ident, def.name);
+  const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
+  const last = previous[0];
+  const described = describeParams(ident);
+  const completed = previous.find((e) => e.status === 'COMPLETED');
+  if (completed) {
+    throw new LaunchRefusedError(
+      `job ${def.name} already completed for ${described} (execution ${completed.id}); ` +
+        `change an identifying parameter to run a new instance`,
+    );
+  }
+  if (last?.status === 'ABANDONED') {
+    throw new LaunchRefusedError(`job ${def.name} instance for ${described} was abandoned (execution ${last.id}) and cannot run again`);
+  }
+  if (last && !def.restartable) {
+    throw new LaunchRefusedError(
+      `job ${def.name} is not restartable: its instance for ${described} already ran (execution ${last.id}, ${last.status})`,
+    );
+  }
+  const local = owner.kind === 'local';
+  const rows = await tx.query<{ id: number }>(SQL.insertExecution, [
+    instance.id, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
+    local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
+    local ? null : owner.targetNode, local ? null : owner.affinityKey,
+  ]);
+  if (!local && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
+  return toJobExecution((await tx.query<Record<string, unknown>>(SQL.getExecution, [rows[0].id]))[0]);
 }
 
 /** Fails the instance's running executions whose owner is gone; refuses if one is really running. */
