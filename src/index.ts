@@ -32,5 +32,9 @@ export { jsonlReader } from './items/jsonl-reader.ts';
 export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';
 export { compositeWriter, classifierWriter } from './items/composite-writer.ts';
 export { parseCron, nextFireTimes, CronError, type CronSchedule } from './scheduler/cron.ts';
+export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent } from './scheduler/scheduler.ts';
+export {
+  scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
+} from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';

@@ -6,7 +6,7 @@ import { resolveParams, type ParamsSchema, type ParamValues } from './core/param
 import { isRunning } from './core/status.ts';
 import { route, type Routing } from './cluster/routing.ts';
 import { startHeartbeat, type Heartbeat } from './cluster/heartbeat.ts';
-import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './cluster/node-identity.ts';
+import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './cluster/node-identity.ts';
 import { createExecution, failOrphan, ownerGone, requireJob } from './engine/launch.ts';
 import { createHandle, type ExecutionHandle } from './engine/execution-handle.ts';
 import { runJobExecution } from './engine/job-run.ts';
@@ -103,11 +103,11 @@ export interface Nightshift {
 }
 
 export async function createNightshift(options: NightshiftOptions): Promise<Nightshift> {
-  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db);
-  const ownsDb = typeof options.db !== 'object';
-  const log = options.logger ?? createLogger();
   const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
   validateLease(lease);
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { idleInTransactionMs: idleLimit(lease) });
+  const ownsDb = typeof options.db !== 'object';
+  const log = options.logger ?? createLogger();
   const jobs = new Map<string, AnyJob>();
   for (const job of options.jobs) {
     if (jobs.has(job.name)) throw new UsageError(`two jobs are named ${job.name}`);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
+import type { ScheduleSpec } from '../scheduler/triggers.ts';
 
 const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
 
@@ -11,6 +12,11 @@ export interface LoadedConfig {
   jobs: JobDefinition[];
   /** Every export, for other parts (e.g. declared schedules). */
   exports: Record<string, unknown>;
+  /**
+   * Declared triggers: the `schedules` export (or the default export's `schedules`), not yet
+   * validated against the jobs (nodes do that when they start; see src/scheduler).
+   */
+  schedules: ScheduleSpec[];
 }
 
 /** Finds the config file: --config, NIGHTSHIFT_CONFIG, or nightshift.config.{ts,js,mjs} here. */
@@ -57,7 +63,18 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     if (names.has(j.name)) throw new UsageError(`config ${file} defines two jobs named ${j.name}`);
     names.add(j.name);
   }
-  return { file, jobs, exports: mod };
+  return { file, jobs, exports: mod, schedules: declaredSchedules(file, mod) };
+}
+
+function declaredSchedules(file: string, mod: Record<string, unknown>): ScheduleSpec[] {
+  const def = mod.default;
+  const fromDefault = def && typeof def === 'object' && !Array.isArray(def) ? (def as { schedules?: unknown }).schedules : undefined;
+  const found = mod.schedules ?? fromDefault;
+  if (found === undefined) return [];
+  if (!Array.isArray(found) || !found.every((s) => typeof s === 'object' && s !== null && !Array.isArray(s))) {
+    throw new UsageError(`config ${file}: schedules must be an array of { name, job, cron or everyMs, ... }`);
+  }
+  return found as ScheduleSpec[];
 }
 
 function firstLine(s: string): string {

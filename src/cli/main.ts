@@ -13,6 +13,7 @@ import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, executionsText, executionText, jobJson, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
+import { addScheduleCommands, checkDeclaredSchedules } from '../scheduler/cli.ts';
 
 interface Common {
   db?: string;
@@ -204,6 +205,7 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
+      checkDeclaredSchedules(config);
       // Signals that arrive while the node is still starting shut it down once it has started.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -211,7 +213,7 @@ export function buildProgram(): Command {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       const node = await startNode({
-        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs },
+        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules,
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });
       await stopped;
@@ -262,6 +264,8 @@ export function buildProgram(): Command {
       }
       return EXIT.OK;
     }));
+
+  addScheduleCommands(program, { common, act, out, dbUrl });
 
   program
     .command('demo')

@@ -22,6 +22,8 @@ export async function reapDeadNodes(db: Database): Promise<{ dead: string[]; fai
   const failedOver: FailedOver[] = [];
   for (const node of expired) {
     await db.transaction(async (tx) => {
+      // A dead owner paused inside a transaction may still hold the row; try again next round.
+      if (db.dialect === 'postgres') await tx.exec(`SET LOCAL lock_timeout = '1s'`);
       const reason = `node ${node.name} lost: no heartbeat within its lease`;
       const won = await tx.query(SQL.declareDead, [node.id, reason]);
       if (!won.length) return;

@@ -32,6 +32,14 @@ export interface NodeRegistration {
   lease: LeaseOptions;
 }
 
+/**
+ * How long a chunk transaction may sit idle on PostgreSQL before the server ends it: about the
+ * lease, so a paused owner releases its locks by the time its lease runs out.
+ */
+export function idleLimit(lease: LeaseOptions): number {
+  return Math.max(1000, lease.leaseMs);
+}
+
 export function validateLease(lease: LeaseOptions): void {
   const check = (name: string, v: number, min: number) => {
     if (!Number.isFinite(v) || v < min || !Number.isInteger(v)) {

@@ -9,10 +9,12 @@ import type { Database } from '../repository/database.ts';
 import { createJobExplorer } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
 import { SQL } from '../repository/sql.ts';
+import { startScheduler } from '../scheduler/scheduler.ts';
+import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { reapDeadNodes } from './failover.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
-import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
+import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 export interface NodeOptions {
   db: string | Database;
@@ -26,6 +28,10 @@ export interface NodeOptions {
   /** Polling fallback for launches when no notification arrives. Default 1000 ms. */
   pollMs?: number;
   logger?: Logger;
+  /** Declared triggers (a config's `schedules`), added or replaced at start. */
+  schedules?: readonly ScheduleSpec[];
+  /** Run the scheduler loop that fires triggers (default true). */
+  scheduler?: boolean;
 }
 
 /** Membership and failover events, as seen by this node. */
@@ -53,7 +59,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateLease(lease);
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
-  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4 });
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ?? createLogger()).child({ node: options.name });
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
   const explorer = createJobExplorer(db);
@@ -179,6 +185,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const listener = listenForLaunches(db, wake, log);
   void watch();
   wake();
+  const scheduler = options.scheduler === false ? undefined
+    : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake });
 
   return Object.assign(emitter, {
     get name() {
@@ -190,6 +198,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       shuttingDown = true;
       clearInterval(poll);
       clearInterval(monitor);
+      await scheduler?.stop();
       await listener.close();
       for (const [id, h] of running) {
         h.stopRequested = true;

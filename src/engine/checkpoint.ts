@@ -4,6 +4,8 @@ import { counterParams } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
+import { isConnectionError } from '../repository/connection-errors.ts';
+import { sleep } from './fault-tolerance.ts';
 
 /** What one commit saves for a step, besides the writer's own work. */
 export interface CheckpointState {
@@ -20,54 +22,100 @@ export interface CommitResult<T> {
 }
 
 /**
- * Runs `work` and the step's checkpoint in one transaction, fenced: the first statement proves
- * this node still owns the execution (owner + epoch, status running). If it does not, nothing
- * is written and FencedError is thrown. `prepare` runs inside the transaction after `work`, to
- * fill in the state to save (counters, reader positions) once the work succeeded.
+ * Runs `work` and the step's checkpoint in one fenced transaction (see {@link runFenced}).
+ * `prepare` runs inside the transaction after `work`, to fill in the state to save (counters,
+ * reader positions) once the work succeeded. A connection lost mid-commit is retried once the
+ * database answers again; an uncertain COMMIT is resolved by the step's committed commit count.
  */
 export async function commitFenced<T>(
   handle: ExecutionHandle,
   work: (tx: Tx) => Promise<T>,
   prepare: () => CheckpointState,
 ): Promise<CommitResult<T>> {
-  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+  let expected: { stepExecutionId: number; commitCount: number; value: T } | undefined;
   let lastJobContext: string | undefined;
+  const result = await retryOnDisconnect(
+    handle,
+    () =>
+      runFenced(handle, async (tx, status) => {
+        const value = await work(tx);
+        const state = prepare();
+        expected = { stepExecutionId: state.stepExecutionId, commitCount: state.counters.commitCount, value };
+        await tx.execute(SQL.checkpointStep, [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)]);
+        const jobContext = JSON.stringify(state.jobContext);
+        lastJobContext = undefined;
+        if (jobContext !== savedJobContext.get(handle)) {
+          await tx.execute(SQL.saveJobContext, [handle.execution.id, jobContext]);
+          lastJobContext = jobContext;
+        }
+        return { value, stopping: status === 'STOPPING' };
+      }),
+    async () => {
+      if (!expected) return undefined;
+      const rows = await handle.db.query<{ commit_count: number }>(SQL.stepCommitCount, [expected.stepExecutionId]);
+      return rows.length && Number(rows[0].commit_count) === expected.commitCount ? { value: expected.value, stopping: false } : undefined;
+    },
+  );
+  if (lastJobContext !== undefined) savedJobContext.set(handle, lastJobContext);
+  return result;
+}
+
+/**
+ * Runs `work` in a transaction whose first statement is the fence: it proves this node still
+ * owns the execution (owner + epoch, status running). If it does not, nothing is written and
+ * FencedError is thrown. `work` gets the execution's status (STARTED, or STOPPING when an
+ * operator asked it to stop). On SQLite the commit also renews the node's lease: it already
+ * holds the database's only write lock, which a separate heartbeat would have to wait for.
+ */
+export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, status: string) => Promise<T>): Promise<T> {
+  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
   return handle.db.transaction(async (tx) => {
     const rows = await tx.query<{ status: string }>(SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
     if (rows.length === 0) {
       handle.lost.abort();
       throw new FencedError(fencedMessage(handle));
     }
-    const value = await work(tx);
-    const state = prepare();
-    await tx.execute(SQL.checkpointStep, [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)]);
-    const jobContext = JSON.stringify(state.jobContext);
-    if (jobContext !== savedJobContext.get(handle)) {
-      await tx.execute(SQL.saveJobContext, [handle.execution.id, jobContext]);
-      lastJobContext = jobContext;
-    }
-    return { value, stopping: rows[0].status === 'STOPPING' };
-  }).then((result) => {
-    if (lastJobContext !== undefined) savedJobContext.set(handle, lastJobContext);
-    return result;
+    if (tx.dialect === 'sqlite') await tx.query(SQL.heartbeat, [handle.nodeId]);
+    return work(tx, rows[0].status);
   });
 }
 
 /**
- * Runs `work` in a fenced transaction without a checkpoint (step and job endings). Returns
- * whether the execution is STOPPING.
+ * Runs `attempt`, and while it fails because the database is unreachable, waits (with backoff)
+ * and tries again, for as long as this node may still own the execution. Before each retry,
+ * `committedAnyway` may report that the failed attempt did commit (its outcome was unknown).
  */
-export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx) => Promise<T>): Promise<T> {
-  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
-  return handle.db.transaction(async (tx) => {
-    const rows = await tx.query<{ status: string }>(SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
-    if (rows.length === 0) {
-      handle.lost.abort();
-      throw new FencedError(fencedMessage(handle));
+export async function retryOnDisconnect<T>(
+  handle: ExecutionHandle,
+  attempt: () => Promise<T>,
+  committedAnyway: () => Promise<T | undefined> = async () => undefined,
+): Promise<T> {
+  const giveUpAt = Date.now() + RECONNECT_FOR_MS;
+  let delay = 100;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isConnectionError(err) || handle.lost.signal.aborted || Date.now() > giveUpAt) throw err;
+      handle.log.warn({ err: (err as Error).message }, 'database unreachable during a commit; retrying when it is back');
     }
-    return work(tx);
-  });
+    for (;;) {
+      await sleep(delay, handle.lost.signal);
+      delay = Math.min(delay * 2, 5000);
+      if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+      try {
+        const done = await committedAnyway();
+        if (done !== undefined) return done;
+        break;
+      } catch (err) {
+        if (!isConnectionError(err) || Date.now() > giveUpAt) throw err;
+      }
+    }
+  }
 }
+
+/** How long a running execution waits for its database to come back before failing. */
+const RECONNECT_FOR_MS = 10 * 60_000;
 
 // The job context as last committed, so an unchanged context is not rewritten every chunk.
 const savedJobContext = new WeakMap<ExecutionHandle, string>();

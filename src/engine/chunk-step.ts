@@ -161,7 +161,7 @@ export async function runChunkStep<P, I, O>(
   async function writeChunk(outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await commit(outputs, (tx, chunk) => writeAll(outputs, tx, chunk));
+        return await commit(outputs, (_tx, chunk) => writeAll(outputs, chunk));
       } catch (error) {
         if (error instanceof FencedError) throw error;
         committed.rollbackCount++;
@@ -176,7 +176,7 @@ export async function runChunkStep<P, I, O>(
     }
   }
 
-  async function writeAll(outputs: O[], tx: Tx, chunk: ChunkContext): Promise<void> {
+  async function writeAll(outputs: O[], chunk: ChunkContext): Promise<void> {
     for (const l of listeners) await l.beforeWrite?.(outputs);
     try {
       if (outputs.length > 0) await writer.write(outputs, chunk);
@@ -186,7 +186,6 @@ export async function runChunkStep<P, I, O>(
       throw error;
     }
     for (const l of listeners) await l.afterWrite?.(outputs);
-    void tx;
   }
 
   /** Isolates the failing items: each item is written under its own savepoint in one transaction. */
@@ -196,7 +195,7 @@ export async function runChunkStep<P, I, O>(
       for (const item of outputs) {
         await tx.exec('SAVEPOINT ns_item');
         try {
-          await writeAll([item], tx, chunk);
+          await writeAll([item], chunk);
           await tx.exec('RELEASE SAVEPOINT ns_item');
           written++;
         } catch (error) {

@@ -5,7 +5,7 @@ import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import { exitStatus, type ExitStatus } from '../core/status.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { rememberJobContext, runFenced } from './checkpoint.ts';
+import { rememberJobContext, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
 
@@ -71,11 +71,16 @@ export async function runJobExecution(
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
   try {
-    await runFenced(handle, (tx) =>
-      tx.execute(SQL.finishExecution, [
-        execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
-        execution.exitStatus.description, JSON.stringify(jobContext),
-      ]),
+    await retryOnDisconnect(
+      handle,
+      () =>
+        runFenced(handle, (tx) =>
+          tx.execute(SQL.finishExecution, [
+            execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
+            execution.exitStatus.description, JSON.stringify(jobContext),
+          ]),
+        ),
+      async () => ((await explorer.getExecution(execution.id))?.status === execution.status ? 1 : undefined),
     );
     handle.log.info({ status: execution.status, exitCode: execution.exitStatus.code }, `job ${def.name} execution ${execution.id} ${execution.status}`);
   } catch (error) {

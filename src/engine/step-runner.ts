@@ -4,7 +4,7 @@ import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { commitFenced, runFenced } from './checkpoint.ts';
+import { commitFenced, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
 import type { JobRun } from './job-run.ts';
 
@@ -73,22 +73,31 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     status = step.status = 'FAILED';
     exit = step.exitStatus = exitStatus('FAILED', `afterStep listener failed: ${errorMessage(error)}`);
   }
-  await runFenced(handle, async (tx) => {
-    await tx.execute(SQL.finishStep, [
-      step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description,
-    ]);
-  });
+  await retryOnDisconnect(handle, () =>
+    runFenced(handle, (tx) =>
+      tx.execute(SQL.finishStep, [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description]),
+    ),
+  );
   ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${def.name} ${status}`);
   return { status, exitStatus: exit };
 }
 
 async function insertStep(run: JobRun<unknown>, name: string, context: ExecutionContext): Promise<StepExecution> {
   const { handle } = run;
-  return runFenced(handle, async (tx) => {
-    const rows = await tx.query<{ id: number }>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
-    const full = await tx.query<Record<string, unknown>>(SQL.getStep, [rows[0].id]);
-    return toStepExecution(full[0]);
-  });
+  const load = async (id: number) => toStepExecution((await handle.db.query<Record<string, unknown>>(SQL.getStep, [id]))[0]);
+  const id = await retryOnDisconnect(
+    handle,
+    () =>
+      runFenced(handle, async (tx) => {
+        const rows = await tx.query<{ id: number }>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
+        return Number(rows[0].id);
+      }),
+    async () => {
+      const rows = await handle.db.query<{ id: number }>(SQL.startedStepOfExecution, [handle.execution.id, name]);
+      return rows.length ? Number(rows[0].id) : undefined;
+    },
+  );
+  return load(id);
 }
 
 /** Calls the tasklet until it is done; each call commits with the step's checkpoint. */

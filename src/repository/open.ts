@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.ts';
 import type { Database } from './database.ts';
-import { openPostgres, parsePgUrl } from './postgres.ts';
+import { openPostgres, parsePgUrl, type PgOptions } from './postgres.ts';
 import { migrations, SCHEMA_VERSION } from './schema.ts';
 import { openSqlite } from './sqlite.ts';
 
@@ -14,7 +14,7 @@ const PG_NOW = `CREATE OR REPLACE FUNCTION ns_now() RETURNS BIGINT LANGUAGE sql 
  * Opens the job repository's database from a URL (`sqlite:PATH` or `postgres://...`, optionally
  * with `?schema=NAME`) and brings its schema up to date.
  */
-export async function openDatabase(url: string = DEFAULT_DB_URL, options: { poolSize?: number } = {}): Promise<Database> {
+export async function openDatabase(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Promise<Database> {
   let db: Database;
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');

@@ -40,11 +40,13 @@ export function parsePgUrl(url: string): PgTarget {
 }
 
 /** Client options for a connection to this target (pool or single client). */
-export function pgClientConfig(target: PgTarget): pg.ClientConfig {
+export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}): pg.ClientConfig {
+  const all = { ...(target.schema ? { search_path: target.schema } : {}), ...settings };
+  const options = Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
   return {
     connectionString: target.connectionString,
     types,
-    options: target.schema ? `-c search_path=${target.schema}` : undefined,
+    options: options || undefined,
     application_name: 'nightshift',
   };
 }
@@ -67,9 +69,20 @@ export function wrapPgClient(client: pg.PoolClient | pg.Client): SqlClient {
   };
 }
 
-export function openPostgres(url: string, options: { poolSize?: number } = {}): Database {
+export interface PgOptions {
+  poolSize?: number;
+  /**
+   * Ends a session that sits idle inside a transaction for this long. Processes that own
+   * executions set it from their lease, so that a paused owner cannot hold an execution's row
+   * lock (and so block its takeover) for longer than that.
+   */
+  idleInTransactionMs?: number;
+}
+
+export function openPostgres(url: string, options: PgOptions = {}): Database {
   const target = parsePgUrl(url);
-  const pool = new pg.Pool({ ...pgClientConfig(target), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
+  const settings: Record<string, number> = options.idleInTransactionMs ? { idle_in_transaction_session_timeout: options.idleInTransactionMs } : {};
+  const pool = new pg.Pool({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
   // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
   pool.on('error', () => undefined);
 

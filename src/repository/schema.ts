@@ -1,5 +1,6 @@
 import type { Dialect } from './tx.ts';
 import { coreSchema } from './migrations/001-core.ts';
+import { schedulerSchema } from './migrations/002-scheduler.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -7,7 +8,7 @@ import { coreSchema } from './migrations/001-core.ts';
  * same way. JSON is stored as text. Each migration runs once, in a transaction, and bumps
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
-const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema];
+const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

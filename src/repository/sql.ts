@@ -148,6 +148,9 @@ export const SQL = {
     WHERE e.affinity_key = $1 AND e.target_node IS NOT NULL ORDER BY e.id DESC LIMIT 1`,
   /** Wakes idle nodes (PostgreSQL only; delivered when the transaction commits). */
   notifyLaunch: `SELECT pg_notify('ns_launch', $1)`,
+  /** The step execution a possibly-committed insertStep created. */
+  startedStepOfExecution: `SELECT id FROM ns_step_execution WHERE job_execution_id = $1 AND step_name = $2 AND status = 'STARTED'
+    ORDER BY id DESC LIMIT 1`,
   stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
 
   // ---- step executions ---------------------------------------------------------------------------

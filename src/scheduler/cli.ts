@@ -1,0 +1,139 @@
+import { Option, type Command } from 'commander';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import { parseKeyValues } from '../core/params.ts';
+import { table } from '../cli/output.ts';
+import { loadConfig } from '../cli/config.ts';
+import { openDatabase } from '../repository/open.ts';
+import { CronError } from './cron.ts';
+import {
+  MIN_EVERY_MS, MISFIRE_POLICIES, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
+  type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
+} from './triggers.ts';
+
+interface Common {
+  db?: string;
+  config?: string;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** What src/cli/main.ts lends the `schedule` commands. */
+export interface CliKit {
+  common: (cmd: Command, json?: boolean) => Command;
+  act: <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+  out: (text: string) => void;
+  dbUrl: (o: Common) => string;
+}
+
+function wholeMs(flag: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${flag} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = []): Promise<T> {
+  const db = await openDatabase(kit.dbUrl(o));
+  try {
+    return await fn(scheduleAdmin({ db, jobs }));
+  } finally {
+    await db.close();
+  }
+}
+
+const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${s.everyMs} ms`);
+
+/** Declared schedules of a config, validated for `nightshift node` (errors name the config). */
+export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<typeof validateSchedules>[1]; schedules: readonly ScheduleSpec[] }): void {
+  try {
+    validateSchedules(config.schedules, config.jobs);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof CronError) throw new UsageError(`config ${config.file}: ${errorMessage(err)}`, { cause: err });
+    throw err;
+  }
+}
+
+/** `nightshift schedule add|list|pause|resume|remove` (SPEC section 7). */
+export function addScheduleCommands(program: Command, kit: CliKit): void {
+  const { common, act, out } = kit;
+  const group = program.command('schedule').description('triggers that run jobs on a cron expression or a fixed interval');
+
+  common(group.command('add').description('add or replace a trigger'))
+    .argument('<name>', 'trigger name')
+    .argument('[params...]', 'job parameters as key=value')
+    .requiredOption('--job <job>', 'the job it runs')
+    .option('--cron <expr>', 'Quartz cron expression, with seconds (e.g. "0 0/15 9-17 ? * MON-FRI")')
+    .option('--tz <zone>', 'IANA time zone of --cron (default UTC)')
+    .option('--every <ms>', `fixed interval in milliseconds (>= ${MIN_EVERY_MS}); fires at multiples of it since the Unix epoch`)
+    .addOption(new Option('--misfire <policy>', 'fire times found later than the threshold: fire once now, or skip them').choices(MISFIRE_POLICIES as string[]).default('fire-once'))
+    .option('--misfire-threshold <ms>', 'a fire time later than this is a misfire', '5000')
+    .option('--no-concurrent', 'while the previous firing still runs, wait (a wait past the threshold is a misfire)')
+    .action(act(async (name: string, words: string[], o: Common & {
+      job: string; cron?: string; tz?: string; every?: string; misfire: MisfirePolicy; misfireThreshold: string; concurrent: boolean;
+    }) => {
+      if ((o.cron === undefined) === (o.every === undefined)) {
+        throw new UsageError(`schedule add: give either --cron EXPR or --every MS, not ${o.cron === undefined ? 'neither' : 'both'}`);
+      }
+      if (o.tz !== undefined && o.cron === undefined) throw new UsageError('schedule add: --tz applies to --cron only');
+      const spec: ScheduleSpec = {
+        name,
+        job: o.job,
+        cron: o.cron,
+        tz: o.tz,
+        everyMs: o.every === undefined ? undefined : wholeMs('--every', o.every, MIN_EVERY_MS),
+        params: parseKeyValues(words),
+        misfire: o.misfire,
+        misfireThresholdMs: wholeMs('--misfire-threshold', o.misfireThreshold, 0),
+        noConcurrent: o.concurrent === false,
+      };
+      const config = await loadConfig(o.config);
+      validateSchedule(spec, config.jobs); // bad input fails before touching the database
+      const { schedule, result } = await withAdmin(o, kit, (admin) => admin.add(spec), config.jobs);
+      if (o.json) out(JSON.stringify(scheduleJson(schedule), null, 2));
+      else {
+        out(`schedule ${schedule.name} ${result === 'created' ? 'added' : result}: job ${schedule.job}, ${timingText(schedule)}` +
+          (schedule.paused ? ' (paused)' : `; next fire time ${schedule.nextFireTime?.toISOString() ?? 'never'}`));
+      }
+      return 0;
+    }));
+
+  common(group.command('list').description('the triggers, with their next fire times'))
+    .action(act(async (o: Common) => {
+      const list = await withAdmin(o, kit, (admin) => admin.list());
+      if (o.json) out(JSON.stringify(list.map(scheduleJson), null, 2));
+      else if (!list.length) out('no schedules');
+      else {
+        out(table(['name', 'job', 'schedule', 'params', 'misfire', 'state', 'next fire time', 'last fire time', 'last execution'], list.map((s) => [
+          s.name, s.job, timingText(s),
+          Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+          `${s.misfire} >${s.misfireThresholdMs}ms${s.noConcurrent ? ' no-concurrent' : ''}`,
+          s.paused ? 'paused' : 'active',
+          s.nextFireTime?.toISOString() ?? 'never', s.lastFireTime?.toISOString() ?? '-', s.lastExecutionId ?? '-',
+        ])));
+      }
+      return 0;
+    }));
+
+  for (const [verb, description] of [
+    ['pause', 'stop firing a trigger until it is resumed'],
+    ['resume', 'fire a paused trigger again, from its next fire time after now'],
+    ['remove', 'delete a trigger'],
+  ] as const) {
+    common(group.command(verb).description(description), false)
+      .argument('<name>', 'trigger name')
+      .action(act(async (name: string, o: Common) => {
+        const s = await withAdmin(o, kit, async (admin) => {
+          if (verb === 'remove') {
+            await admin.remove(name);
+            return undefined;
+          }
+          return verb === 'pause' ? admin.pause(name) : admin.resume(name);
+        });
+        if (verb === 'remove') out(`schedule ${name} removed`);
+        else if (verb === 'pause') out(`schedule ${name} paused`);
+        else out(`schedule ${name} resumed; next fire time ${s?.nextFireTime?.toISOString() ?? 'never'}`);
+        return 0;
+      }));
+  }
+}

@@ -1,0 +1,76 @@
+import type { Dialect } from '../repository/tx.ts';
+
+/**
+ * Every statement the scheduler runs. As in src/repository/sql.ts: `$n` placeholders on both
+ * dialects and `ns_now()`, the database's clock in epoch milliseconds, which decides every
+ * question of time (is a trigger due, how late is it). Node clocks only decide when to wake up.
+ */
+
+export const TRIGGER_COLS = `t.name, t.job_name, t.cron_expr, t.time_zone, t.every_ms, t.params, t.misfire,
+  t.misfire_threshold_ms, t.no_concurrent, t.paused, t.next_fire_time, t.last_fire_time, t.last_execution_id,
+  t.last_instance_id, t.source, t.version, t.create_time, t.update_time`;
+
+/** `t.job_name` among the jobs this process has; the list is one parameter (`$n`). */
+const hasJob = (d: Dialect, n: number) =>
+  d === 'postgres' ? `t.job_name = ANY($${n}::text[])` : `t.job_name IN (SELECT value FROM json_each($${n}))`;
+
+/**
+ * A no-concurrent trigger whose previous firing's instance still runs (queued, running or
+ * stopping) is not due: it waits, without advancing, until that instance ends.
+ */
+const NOT_BLOCKED = `NOT (t.no_concurrent = 1 AND t.last_instance_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM ns_job_execution e
+    WHERE e.instance_id = t.last_instance_id AND e.status IN ('STARTING', 'STARTED', 'STOPPING')))`;
+
+export const SCHED_SQL = {
+  dbNow: `SELECT ns_now() AS now`,
+
+  // ---- the firing loop ---------------------------------------------------------------------------
+  /** The earliest fire time this process could fire, and the database's clock: when to wake up. */
+  nextDue: (d: Dialect) => `SELECT min(t.next_fire_time) AS next, ns_now() AS now FROM ns_trigger t
+    WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}`,
+  /**
+   * Takes one due trigger, by the database's clock, for this transaction. On PostgreSQL the row
+   * lock with SKIP LOCKED lets every node take a different due trigger at once (no global lock);
+   * the lock is re-checked against the row's newest version, so a trigger another node just
+   * fired is not due any more. On SQLite the write transaction (BEGIN IMMEDIATE) serialises.
+   */
+  claimDue: (d: Dialect) => `SELECT ${TRIGGER_COLS}, (SELECT ns_now()) AS now FROM ns_trigger t
+    WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND t.next_fire_time <= (SELECT ns_now())
+      AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}
+    ORDER BY t.next_fire_time, t.name LIMIT 1${d === 'postgres' ? ' FOR UPDATE OF t SKIP LOCKED' : ''}`,
+  /**
+   * Fires (or skips) the fire time `$2`: moves the trigger on to `$3`. The WHERE makes it happen
+   * once: zero rows means another process got there first, and the caller rolls back.
+   */
+  advance: `UPDATE ns_trigger SET next_fire_time = $3, last_fire_time = COALESCE($4, last_fire_time),
+      last_execution_id = COALESCE($5, last_execution_id), last_instance_id = COALESCE($6, last_instance_id),
+      version = version + 1
+    WHERE name = $1 AND next_fire_time = $2 AND paused = 0`,
+  /** One row per fire time handled; the primary key (trigger, fire time) allows it once. */
+  logFire: `INSERT INTO ns_trigger_fire (trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail)
+    VALUES ($1, $2, ns_now(), $3, $4, $5, $6, $7)`,
+  pruneFires: `DELETE FROM ns_trigger_fire WHERE fired_at < ns_now() - $1`,
+
+  // ---- administration ------------------------------------------------------------------------------
+  getTrigger: `SELECT ${TRIGGER_COLS} FROM ns_trigger t WHERE t.name = $1`,
+  lockTrigger: (d: Dialect) => `SELECT ${TRIGGER_COLS}, ns_now() AS now FROM ns_trigger t WHERE t.name = $1${d === 'postgres' ? ' FOR UPDATE' : ''}`,
+  listTriggers: `SELECT ${TRIGGER_COLS} FROM ns_trigger t ORDER BY t.name`,
+  insertTrigger: `INSERT INTO ns_trigger (name, job_name, cron_expr, time_zone, every_ms, params, misfire, misfire_threshold_ms,
+      no_concurrent, paused, next_fire_time, source, create_time, update_time)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, ns_now(), ns_now())
+    ON CONFLICT (name) DO NOTHING`,
+  /** Replaces a trigger's definition; its paused state and history stay. */
+  updateTrigger: `UPDATE ns_trigger SET job_name = $2, cron_expr = $3, time_zone = $4, every_ms = $5, params = $6, misfire = $7,
+      misfire_threshold_ms = $8, no_concurrent = $9, next_fire_time = $10, source = $11, update_time = ns_now(),
+      version = version + 1
+    WHERE name = $1`,
+  pause: `UPDATE ns_trigger SET paused = 1, update_time = ns_now(), version = version + 1 WHERE name = $1`,
+  resume: `UPDATE ns_trigger SET paused = 0, next_fire_time = $2, update_time = ns_now(), version = version + 1 WHERE name = $1`,
+  remove: `DELETE FROM ns_trigger WHERE name = $1`,
+  removeFires: `DELETE FROM ns_trigger_fire WHERE trigger_name = $1`,
+  firesOf: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
+    FROM ns_trigger_fire WHERE trigger_name = $1 ORDER BY fire_time DESC LIMIT $2`,
+  /** Wakes the nodes' scheduler loops (PostgreSQL only; delivered at commit). */
+  notifyTrigger: `SELECT pg_notify('ns_trigger', $1)`,
+} as const;

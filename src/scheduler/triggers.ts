@@ -1,0 +1,430 @@
+import { ParameterError, UsageError } from '../core/errors.ts';
+import type { JobDefinition } from '../core/job.ts';
+import { paramsToJson, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
+import { requireJob } from '../engine/launch.ts';
+import type { Database } from '../repository/database.ts';
+import type { Tx } from '../repository/tx.ts';
+import { CronError, parseCron, type CronSchedule } from './cron.ts';
+import { SCHED_SQL } from './sql.ts';
+
+/** What to do with fire times found more than the misfire threshold late. */
+export type MisfirePolicy = 'fire-once' | 'skip';
+export const MISFIRE_POLICIES: readonly MisfirePolicy[] = ['fire-once', 'skip'];
+
+/** Default misfire threshold: a fire time more than this late (by the database's clock) is a misfire. */
+export const DEFAULT_MISFIRE_THRESHOLD_MS = 5000;
+/** Smallest interval of a fixed-interval trigger. */
+export const MIN_EVERY_MS = 100;
+
+/**
+ * A trigger as declared (in the config's `schedules` export) or added at runtime: a cron
+ * expression in an IANA time zone, or a fixed interval, that runs a job.
+ */
+export interface ScheduleSpec {
+  /** Unique name of the trigger. */
+  name: string;
+  /** The job it runs. */
+  job: string;
+  /** A Quartz cron expression (with seconds), e.g. `0 0/15 9-17 ? * MON-FRI`. */
+  cron?: string;
+  /** The IANA time zone of `cron` (default UTC). */
+  tz?: string;
+  /** A fixed interval instead of `cron`: fires at every multiple of it since the Unix epoch. */
+  everyMs?: number;
+  /** Job parameters (typed by the job's declaration). `fireTime` is added by the scheduler. */
+  params?: Record<string, unknown>;
+  /** Default `fire-once`. */
+  misfire?: MisfirePolicy;
+  /** Default 5000 ms. */
+  misfireThresholdMs?: number;
+  /** While the previous firing's execution still runs, a due firing waits. Default false. */
+  noConcurrent?: boolean;
+}
+
+/** A validated trigger definition, in its stored form. */
+export interface TriggerDefinition {
+  name: string;
+  job: string;
+  cron: string | null;
+  tz: string | null;
+  everyMs: number | null;
+  params: JsonParams;
+  misfire: MisfirePolicy;
+  misfireThresholdMs: number;
+  noConcurrent: boolean;
+}
+
+/** A stored trigger, as `schedule list` shows it. */
+export interface Schedule extends TriggerDefinition {
+  paused: boolean;
+  /** The next fire time (null: the cron expression never fires again). */
+  nextFireTime: Date | null;
+  /** The scheduled time of the newest firing. */
+  lastFireTime: Date | null;
+  lastExecutionId: number | null;
+  /** `config` when declared in a config's `schedules`, `runtime` when added by API or CLI. */
+  source: 'config' | 'runtime';
+  createTime: Date;
+  updateTime: Date;
+}
+
+/** One handled fire time, from the fire log. */
+export interface FireRecord {
+  trigger: string;
+  /** The scheduled time (the `fireTime` parameter of the execution, when one was launched). */
+  fireTime: Date;
+  /** When it was handled, by the database's clock. */
+  firedAt: Date;
+  node: string | null;
+  /**
+   * `fired` on time (within the threshold); `misfired` fired once for a run of missed times
+   * (policy fire-once; `fireTime` is the latest of them); `skipped` a run of missed times (policy
+   * skip; `fireTime` is the latest of them); `refused` the launch was refused (see `detail`).
+   */
+  outcome: 'fired' | 'misfired' | 'skipped' | 'refused';
+  executionId: number | null;
+  /** For misfires: the first missed fire time (the run is `missedFrom`..`fireTime`). */
+  missedFrom: Date | null;
+  detail: string | null;
+}
+
+type AnyJob = JobDefinition<ParamsSchema>;
+export type JobsLike = ReadonlyMap<string, AnyJob> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export function jobMap(jobs: JobsLike): ReadonlyMap<string, AnyJob> {
+  if (jobs instanceof Map) return jobs as ReadonlyMap<string, AnyJob>;
+  return new Map((jobs as readonly AnyJob[]).map((j) => [j.name, j]));
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
+
+/**
+ * Validates a trigger against the jobs it may run. Errors are UsageErrors (or CronErrors, naming
+ * the cron field) with one line naming the problem.
+ */
+export function validateSchedule(input: ScheduleSpec, jobs: JobsLike): TriggerDefinition {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new UsageError(`a schedule must be an object with name, job and cron or everyMs, got ${JSON.stringify(input)}`);
+  }
+  const spec = input as unknown as Record<string, unknown>;
+  const name = spec.name;
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new UsageError(`schedule name ${JSON.stringify(name)} is not valid (letters, digits and . _ : @ / -, at most 128)`);
+  }
+  const known = new Set(['name', 'job', 'cron', 'tz', 'everyMs', 'params', 'misfire', 'misfireThresholdMs', 'noConcurrent']);
+  for (const k of Object.keys(spec)) if (!known.has(k)) throw new UsageError(`schedule ${name}: unknown property ${k}`);
+  if (typeof spec.job !== 'string') throw new UsageError(`schedule ${name}: job must be a job name`);
+  const def = requireJob(jobMap(jobs), spec.job);
+  const hasCron = spec.cron !== undefined && spec.cron !== null;
+  const hasEvery = spec.everyMs !== undefined && spec.everyMs !== null;
+  if (hasCron === hasEvery) throw new UsageError(`schedule ${name}: give either a cron expression or an interval (everyMs), not ${hasCron ? 'both' : 'neither'}`);
+  let cron: string | null = null;
+  let tz: string | null = null;
+  let everyMs: number | null = null;
+  if (hasCron) {
+    if (typeof spec.cron !== 'string') throw new UsageError(`schedule ${name}: cron must be a string`);
+    tz = spec.tz === undefined || spec.tz === null ? 'UTC' : (spec.tz as string);
+    if (typeof tz !== 'string') throw new UsageError(`schedule ${name}: tz must be an IANA time zone name`);
+    let schedule: CronSchedule;
+    try {
+      schedule = parseCron(spec.cron, tz);
+    } catch (err) {
+      if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`schedule ${name}: unknown time zone ${JSON.stringify(tz)}`);
+      throw err;
+    }
+    if (schedule.next(new Date()) === null) throw new UsageError(`schedule ${name}: cron expression ${JSON.stringify(spec.cron)} never fires again`);
+    cron = spec.cron;
+  } else {
+    if (spec.tz !== undefined && spec.tz !== null) throw new UsageError(`schedule ${name}: tz applies to cron expressions only, not to an interval`);
+    const every = spec.everyMs;
+    if (typeof every !== 'number' || !Number.isSafeInteger(every) || every < MIN_EVERY_MS) {
+      throw new UsageError(`schedule ${name}: the interval must be a whole number of milliseconds >= ${MIN_EVERY_MS}, got ${JSON.stringify(every)}`);
+    }
+    everyMs = every;
+  }
+  const raw = spec.params ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`schedule ${name}: params must be an object`);
+  if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError(`schedule ${name}: parameter fireTime is set by the scheduler (the scheduled time of each firing)`);
+  const resolved = resolveParams(def.name, def.params, raw as Record<string, unknown>);
+  const json = paramsToJson(resolved);
+  const params: JsonParams = {};
+  for (const k of Object.keys(raw).sort()) if (json[k] !== undefined) params[k] = json[k];
+  const misfire = spec.misfire ?? 'fire-once';
+  if (!MISFIRE_POLICIES.includes(misfire as MisfirePolicy)) {
+    throw new UsageError(`schedule ${name}: misfire policy must be fire-once or skip, got ${JSON.stringify(misfire)}`);
+  }
+  const threshold = spec.misfireThresholdMs ?? DEFAULT_MISFIRE_THRESHOLD_MS;
+  if (typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 0) {
+    throw new UsageError(`schedule ${name}: the misfire threshold must be a whole number of milliseconds >= 0, got ${JSON.stringify(threshold)}`);
+  }
+  const noConcurrent = spec.noConcurrent ?? false;
+  if (typeof noConcurrent !== 'boolean') throw new UsageError(`schedule ${name}: noConcurrent must be true or false`);
+  return { name, job: def.name, cron, tz, everyMs, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent };
+}
+
+/** Validates a list of declared schedules (names must be unique). */
+export function validateSchedules(specs: readonly ScheduleSpec[], jobs: JobsLike): TriggerDefinition[] {
+  const seen = new Set<string>();
+  return specs.map((s) => {
+    const d = validateSchedule(s, jobs);
+    if (seen.has(d.name)) throw new UsageError(`two schedules are named ${d.name}`);
+    seen.add(d.name);
+    return d;
+  });
+}
+
+// ---- timing (pure: all instants are epoch milliseconds of the database's clock) ----------------------
+
+/** The timing part of a trigger. */
+export interface Timing {
+  cron: string | null;
+  tz: string | null;
+  everyMs: number | null;
+}
+
+const cronCache = new Map<string, CronSchedule>();
+function cronOf(t: Timing): CronSchedule {
+  const key = `${t.tz ?? 'UTC'}\u0000${t.cron}`;
+  let c = cronCache.get(key);
+  if (!c) {
+    if (cronCache.size > 10_000) cronCache.clear();
+    c = parseCron(t.cron!, t.tz ?? 'UTC');
+    cronCache.set(key, c);
+  }
+  return c;
+}
+
+/** The first fire time strictly after `after`, or null if there is none. */
+export function nextAfter(t: Timing, after: number): number | null {
+  if (t.everyMs !== null) return (Math.floor(after / t.everyMs) + 1) * t.everyMs;
+  const next = cronOf(t).next(new Date(after));
+  return next === null ? null : next.getTime();
+}
+
+/** The latest fire time in [`from`, `now`], given that `from` is a fire time <= `now`. */
+export function latestAtOrBefore(t: Timing, from: number, now: number): number {
+  if (t.everyMs !== null) return Math.max(from, Math.floor(now / t.everyMs) * t.everyMs);
+  // Search backwards from now in growing windows, so a long outage costs few iterations.
+  for (let window = 60_000; ; window *= 4) {
+    const start = Math.max(from - 1, now - window);
+    let last: number | null = null;
+    for (let f = nextAfter(t, start); f !== null && f <= now; f = nextAfter(t, f)) last = f;
+    if (last !== null) return last;
+    if (start <= from - 1) return from;
+  }
+}
+
+/** What to do with a trigger found due at `now` (database time). */
+export type Decision =
+  | { action: 'fire'; fireTime: number; next: number | null; late: number }
+  | { action: 'misfire'; policy: MisfirePolicy; fireTime: number; missedFrom: number; next: number | null; late: number };
+
+/**
+ * The firing rule. A fire time at most `misfireThresholdMs` late fires (and the trigger moves to
+ * the next fire time after it, catching up one by one). A fire time more than the threshold late
+ * is a misfire: with `fire-once` the latest missed fire time fires once, with `skip` nothing
+ * fires; either way the trigger continues from the first fire time after now.
+ */
+export function decide(t: Timing & { misfire: MisfirePolicy; misfireThresholdMs: number }, cur: number, now: number): Decision {
+  const late = now - cur;
+  if (late <= t.misfireThresholdMs) return { action: 'fire', fireTime: cur, next: nextAfter(t, cur), late };
+  const latest = latestAtOrBefore(t, cur, now);
+  return { action: 'misfire', policy: t.misfire, fireTime: latest, missedFrom: cur, next: nextAfter(t, latest), late: now - latest };
+}
+
+// ---- administration ---------------------------------------------------------------------------------
+
+interface TriggerRow {
+  name: string;
+  job_name: string;
+  cron_expr: string | null;
+  time_zone: string | null;
+  every_ms: number | string | null;
+  params: string;
+  misfire: string;
+  misfire_threshold_ms: number | string;
+  no_concurrent: number | boolean;
+  paused: number | boolean;
+  next_fire_time: number | string | null;
+  last_fire_time: number | string | null;
+  last_execution_id: number | string | null;
+  last_instance_id: number | string | null;
+  source: string;
+  version: number;
+  create_time: number | string;
+  update_time: number | string;
+}
+export type { TriggerRow };
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+const date = (v: number | string | null): Date | null => (v === null ? null : new Date(Number(v)));
+const bool = (v: number | boolean) => v === true || v === 1;
+
+export function rowTiming(r: TriggerRow): Timing & { misfire: MisfirePolicy; misfireThresholdMs: number } {
+  return {
+    cron: r.cron_expr, tz: r.time_zone, everyMs: num(r.every_ms),
+    misfire: r.misfire as MisfirePolicy, misfireThresholdMs: Number(r.misfire_threshold_ms),
+  };
+}
+
+export function toSchedule(r: TriggerRow): Schedule {
+  return {
+    name: r.name,
+    job: r.job_name,
+    cron: r.cron_expr,
+    tz: r.time_zone,
+    everyMs: num(r.every_ms),
+    params: JSON.parse(r.params) as JsonParams,
+    misfire: r.misfire as MisfirePolicy,
+    misfireThresholdMs: Number(r.misfire_threshold_ms),
+    noConcurrent: bool(r.no_concurrent),
+    paused: bool(r.paused),
+    nextFireTime: date(r.next_fire_time),
+    lastFireTime: date(r.last_fire_time),
+    lastExecutionId: num(r.last_execution_id),
+    source: r.source as Schedule['source'],
+    createTime: date(r.create_time)!,
+    updateTime: date(r.update_time)!,
+  };
+}
+
+/** The JSON form of a schedule (`schedule list --json`): times as ISO-8601 UTC strings with ms. */
+export function scheduleJson(s: Schedule) {
+  return {
+    name: s.name,
+    job: s.job,
+    cron: s.cron,
+    tz: s.tz,
+    everyMs: s.everyMs,
+    params: s.params,
+    misfire: s.misfire,
+    misfireThresholdMs: s.misfireThresholdMs,
+    noConcurrent: s.noConcurrent,
+    paused: s.paused,
+    nextFireTime: s.nextFireTime?.toISOString() ?? null,
+    lastFireTime: s.lastFireTime?.toISOString() ?? null,
+    lastExecutionId: s.lastExecutionId,
+    source: s.source,
+  };
+}
+
+const sameTiming = (a: Timing, b: Timing) => a.cron === b.cron && a.tz === b.tz && a.everyMs === b.everyMs;
+
+async function notify(tx: Tx, name: string): Promise<void> {
+  if (tx.dialect === 'postgres') await tx.query(SCHED_SQL.notifyTrigger, [name]);
+}
+
+/**
+ * Inserts or replaces a trigger in a transaction. A new trigger's first fire time is the first
+ * one after now (database time). A replaced trigger keeps its paused state, its history and, if
+ * its timing did not change, its pending fire time. Returns whether it was created, changed or
+ * already identical.
+ */
+export async function upsertTrigger(tx: Tx, d: TriggerDefinition, source: Schedule['source']): Promise<'created' | 'replaced' | 'unchanged'> {
+  const now = Number((await tx.query<{ now: number | string }>(SCHED_SQL.dbNow))[0].now);
+  const values = (next: number | null) => [
+    d.name, d.job, d.cron, d.tz, d.everyMs, JSON.stringify(d.params), d.misfire, d.misfireThresholdMs, d.noConcurrent ? 1 : 0, next, source,
+  ];
+  const inserted = await tx.execute(SCHED_SQL.insertTrigger, values(nextAfter(d, now)));
+  if (inserted) {
+    await notify(tx, d.name);
+    return 'created';
+  }
+  const row = (await tx.query<TriggerRow>(SCHED_SQL.lockTrigger(tx.dialect), [d.name]))[0];
+  const old = toSchedule(row);
+  const unchanged = old.job === d.job && sameTiming(old, d) && JSON.stringify(old.params) === JSON.stringify(d.params) &&
+    old.misfire === d.misfire && old.misfireThresholdMs === d.misfireThresholdMs && old.noConcurrent === d.noConcurrent && old.source === source;
+  if (unchanged) return 'unchanged';
+  const next = sameTiming(old, d) ? num(row.next_fire_time) : nextAfter(d, now);
+  await tx.execute(SCHED_SQL.updateTrigger, values(next));
+  await notify(tx, d.name);
+  return 'replaced';
+}
+
+/** Operations on a repository's triggers: what `nightshift schedule ...` does. */
+export interface ScheduleAdmin {
+  /** Adds a trigger, or replaces the one with the same name (see {@link upsertTrigger}). */
+  add(spec: ScheduleSpec): Promise<{ schedule: Schedule; result: 'created' | 'replaced' | 'unchanged' }>;
+  list(): Promise<Schedule[]>;
+  get(name: string): Promise<Schedule | undefined>;
+  /** Stops firing until resumed (takes effect on every node at once). */
+  pause(name: string): Promise<Schedule>;
+  /** Fires again from the first fire time after now: times that passed while paused are not fired. */
+  resume(name: string): Promise<Schedule>;
+  remove(name: string): Promise<void>;
+  /** The newest handled fire times of a trigger, newest first. */
+  history(name: string, limit?: number): Promise<FireRecord[]>;
+}
+
+/**
+ * Schedule administration over a job repository. `jobs` are the jobs a trigger may run (a
+ * Nightshift operator can be passed as it is: it has `db` and `jobs`).
+ */
+export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): ScheduleAdmin {
+  const { db } = target;
+  const jobs = jobMap(target.jobs);
+  const get = async (name: string) => {
+    const rows = await db.query<TriggerRow>(SCHED_SQL.getTrigger, [name]);
+    return rows.length ? toSchedule(rows[0]) : undefined;
+  };
+  const mustGet = async (name: string) => {
+    const s = await get(name);
+    if (!s) throw new UsageError(`no schedule named ${name}`);
+    return s;
+  };
+  const locked = async (tx: Tx, name: string) => {
+    const rows = await tx.query<TriggerRow & { now: number | string }>(SCHED_SQL.lockTrigger(tx.dialect), [name]);
+    if (!rows.length) throw new UsageError(`no schedule named ${name}`);
+    return rows[0];
+  };
+  return {
+    async add(spec) {
+      const d = validateSchedule(spec, jobs);
+      const result = await db.transaction((tx) => upsertTrigger(tx, d, 'runtime'));
+      return { schedule: (await get(d.name))!, result };
+    },
+    list: async () => (await db.query<TriggerRow>(SCHED_SQL.listTriggers)).map(toSchedule),
+    get,
+    async pause(name) {
+      await db.transaction(async (tx) => {
+        await locked(tx, name);
+        await tx.execute(SCHED_SQL.pause, [name]);
+        await notify(tx, name);
+      });
+      return mustGet(name);
+    },
+    async resume(name) {
+      await db.transaction(async (tx) => {
+        const row = await locked(tx, name);
+        if (!bool(row.paused)) return;
+        await tx.execute(SCHED_SQL.resume, [name, nextAfter(rowTiming(row), Number(row.now))]);
+        await notify(tx, name);
+      });
+      return mustGet(name);
+    },
+    async remove(name) {
+      await db.transaction(async (tx) => {
+        await locked(tx, name);
+        await tx.execute(SCHED_SQL.remove, [name]);
+        await tx.execute(SCHED_SQL.removeFires, [name]);
+        await notify(tx, name);
+      });
+    },
+    async history(name, limit = 100) {
+      const rows = await db.query<{
+        trigger_name: string; fire_time: number | string; fired_at: number | string; node_name: string | null; outcome: string;
+        execution_id: number | string | null; missed_from: number | string | null; detail: string | null;
+      }>(SCHED_SQL.firesOf, [name, limit]);
+      return rows.map((r) => ({
+        trigger: r.trigger_name,
+        fireTime: date(r.fire_time)!,
+        firedAt: date(r.fired_at)!,
+        node: r.node_name,
+        outcome: r.outcome as FireRecord['outcome'],
+        executionId: num(r.execution_id),
+        missedFrom: date(r.missed_from),
+        detail: r.detail,
+      }));
+    },
+  };
+}
