@@ -141,9 +141,32 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
     return execution && { ...execution, steps: await explorer.stepsOf(id) };
   };
 
+  // This process registers as a node only while it runs executions: a refused launch leaves
+  // no registration behind.
+  let launching = 0;
+  const releaseNodeIfIdle = async () => {
+    if (launching > 0 || running.size > 0 || !registering) return;
+    const done = registering;
+    registering = undefined;
+    const me = await done;
+    await heartbeat?.stop();
+    await db.execute(SQL.leaveNode, [me.id, 'idle']).catch(() => undefined);
+    node = undefined;
+  };
+
   const launch = async (def: AnyJob, params: Record<string, unknown>) => {
-    const me = await ensureNode();
-    const execution = await createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name });
+    launching++;
+    let execution: JobExecution;
+    let me: NodeIdentity;
+    try {
+      me = await ensureNode();
+      execution = await createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name });
+    } catch (err) {
+      launching--;
+      await releaseNodeIfIdle();
+      throw err;
+    }
+    launching--;
     const handle = createHandle(db, execution, me, log, options.onProgress && ((step) => options.onProgress!(execution, step)));
     const done = runJobExecution(def, handle, explorer)
       .then(async () => ({ ...(await details(execution.id))!, failure: handle.failure }))

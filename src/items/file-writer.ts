@@ -7,7 +7,7 @@
  * wrote after it: every item ends up in the file exactly once.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import type { ItemStreamWriter } from '../core/items.ts';
+import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
 import { NightshiftError, UsageError } from '../core/errors.ts';
 
@@ -42,7 +42,7 @@ export interface FileItemWriter<T> extends ItemStreamWriter<T> {
   /** The ExecutionContext key of the committed offset. */
   readonly name: string;
   open(context: ExecutionContext): Promise<void>;
-  write(items: T[]): Promise<void>;
+  write(items: T[], chunk?: ChunkContext): Promise<void>;
   update(context: ExecutionContext): void;
   close(): Promise<void>;
 }
@@ -52,6 +52,10 @@ class FileWriter<T> implements FileItemWriter<T> {
   readonly name: string;
   private handle: FileHandle | undefined;
   private position = 0;
+  /** The offset the last committed chunk reached. */
+  private committedPosition = 0;
+  /** The chunk transaction the bytes past committedPosition belong to. */
+  private pendingChunk: ChunkContext | undefined;
   private readonly separator: string;
 
   constructor(private readonly options: FileWriterOptions<T>) {
@@ -83,14 +87,23 @@ class FileWriter<T> implements FileItemWriter<T> {
       }
       this.handle = handle;
       this.position = saved as number;
+      this.committedPosition = this.position;
     } else {
       this.handle = await openOutput(this.path, 'w', 'cannot write');
       this.position = 0;
       if (this.options.header !== undefined) await this.append(this.options.header + this.separator);
+      this.committedPosition = this.position;
     }
   }
 
-  async write(items: T[]): Promise<void> {
+  async write(items: T[], chunk?: ChunkContext): Promise<void> {
+    // Bytes of an attempt that never committed (its transaction rolled back, and the chunk is
+    // being retried or scanned in a new transaction) are dropped before writing again.
+    if (this.position > this.committedPosition && chunk !== this.pendingChunk) {
+      await this.file().truncate(this.committedPosition);
+      this.position = this.committedPosition;
+    }
+    this.pendingChunk = chunk;
     if (items.length === 0) return;
     const { format } = this.options;
     const sep = this.separator;
@@ -102,6 +115,11 @@ class FileWriter<T> implements FileItemWriter<T> {
 
   update(context: ExecutionContext): void {
     if (this.handle !== undefined) context[this.name] = this.position;
+  }
+
+  afterCommit(): void {
+    this.committedPosition = this.position;
+    this.pendingChunk = undefined;
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { csvReader } from '../../src/items/csv-reader.ts';
 import { jsonlReader } from '../../src/items/jsonl-reader.ts';
 import { UsageError } from '../../src/core/errors.ts';
 import type { ExecutionContext } from '../../src/core/model.ts';
+import type { ChunkContext } from '../../src/core/items.ts';
 import { readAll, tempFile, tempPath } from './helpers.ts';
 
 describe('fileWriter', () => {
@@ -52,6 +53,22 @@ describe('fileWriter', () => {
     await second.write(['c1']);
     await second.close();
     expect(fs.readFileSync(path, 'utf8')).toBe('HEAD\na1\na2é\nb1\nb2\nc1\nFOOT\n');
+  });
+
+  it('drops the bytes of a rolled-back attempt when the chunk is retried in a new transaction', async () => {
+    const path = tempPath();
+    const writer = fileWriter<string>({ path, format: (s) => s });
+    const attempt = () => ({ context: {} }) as unknown as ChunkContext; // one object per transaction
+    await writer.open({});
+    await writer.write(['a'], attempt());
+    writer.afterCommit?.({});
+    await writer.write(['b'], attempt()); // this transaction rolls back: no afterCommit
+    const retry = attempt();
+    await writer.write(['b'], retry);
+    await writer.write(['c'], retry); // the same transaction (item-by-item scan) keeps what it wrote
+    writer.afterCommit?.({});
+    await writer.close();
+    expect(fs.readFileSync(path, 'utf8')).toBe('a\nb\nc\n');
   });
 
   it('removes a footer written by a failed run on restart', async () => {
