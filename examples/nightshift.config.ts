@@ -47,6 +47,43 @@ export const count = defineJob({
   ],
 });
 
+/** The range 1..items split into `grid` partitions; each writes its rows like `count`. */
+export const partitionedCount = defineJob({
+  name: 'partitioned-count',
+  params: {
+    items: p.int({ default: 10000, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
+    grid: p.int({ default: 8, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),
+    tag: p.string({ default: 'default' }),
+    delayMs: p.int({ default: 0, identifying: false }),
+  },
+  steps: (s) => [
+    s.partitioned({
+      name: 'count',
+      gridSize: ({ params }) => params.grid,
+      // Contiguous ranges covering 1..items; any node of the cluster may run each one.
+      partitioner: ({ params, gridSize }) =>
+        Array.from({ length: gridSize }, (_, i) => ({
+          from: Math.floor((params.items * i) / gridSize) + 1,
+          to: Math.floor((params.items * (i + 1)) / gridSize),
+        })),
+      worker: s.chunk<number>({
+        name: 'count-range',
+        chunkSize: 100,
+        reader: ({ stepContext }) => rangeReader(Number(stepContext.from), Number(stepContext.to)),
+        processor: (item, { params }) => (params.delayMs > 0 ? sleep(params.delayMs, item) : item),
+        writer: ({ params, db }) => ({
+          open: () => ensureTable(db, COUNT_ITEMS),
+          ...sqlWriter<number>({
+            table: 'count_items',
+            columns: ['tag', 'item', 'execution_id'],
+            values: (item, chunk) => [params.tag, item, chunk.jobExecutionId],
+          }),
+        }),
+      }),
+    }),
+  ],
+});
+
 const COUNT_ITEMS = `CREATE TABLE IF NOT EXISTS count_items (
   tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)`;
 
@@ -134,4 +171,4 @@ export const importCsv = defineJob({
   ],
 });
 
-export default [noop, count, importCsv];
+export default [noop, count, importCsv, partitionedCount];

@@ -38,6 +38,12 @@ export async function reapDeadNodes(db: Database): Promise<{ dead: string[]; fai
         }
         failedOver.push({ node: node.name, failedExecutionId: r.id, newExecutionId });
       }
+      // Partitions it ran resume from their checkpoints on live nodes, while their job runs on.
+      for (const part of await tx.query<{ id: number; job_name: string }>(SQL.runningPartitionsOfNode, [node.id])) {
+        await tx.execute(SQL.failPartition, [part.id, reason]);
+        const requeued = await tx.query(SQL.requeuePartition, [part.id]);
+        if (requeued.length && db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [part.job_name]);
+      }
       await tx.execute(SQL.releaseAffinity, [node.name]);
     });
   }

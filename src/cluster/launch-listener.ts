@@ -1,10 +1,11 @@
 import pg from 'pg';
 import type { Logger } from '../core/logger.ts';
+import { partitionEvents } from '../engine/partition-worker.ts';
 import type { Database } from '../repository/database.ts';
 import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
 
 /**
- * Listens for launch notifications on a dedicated PostgreSQL connection and calls `wake` for
+ * Listens for launch notifications (and partition endings, which wake waiting managers) on a dedicated PostgreSQL connection and calls `wake` for
  * each, reconnecting with backoff when the connection drops. Polling stays the safety net.
  */
 export function listenForLaunches(db: Database, wake: () => void, log: Logger): { close(): Promise<void> } {
@@ -17,7 +18,10 @@ export function listenForLaunches(db: Database, wake: () => void, log: Logger): 
   const connect = async () => {
     if (closed) return;
     const c = new pg.Client({ ...pgClientConfig(parsePgUrl(db.connectUrl)), application_name: 'nightshift-listen' });
-    c.on('notification', () => wake());
+    c.on('notification', (n) => {
+      if (n.channel === 'ns_partition') partitionEvents.emit('ended', Number(n.payload));
+      else wake();
+    });
     c.on('error', (err) => {
       log.warn({ err: err.message }, 'launch listener connection lost; reconnecting');
       retry(c);
@@ -25,6 +29,7 @@ export function listenForLaunches(db: Database, wake: () => void, log: Logger): 
     try {
       await c.connect();
       await c.query('LISTEN ns_launch');
+      await c.query('LISTEN ns_partition');
       client = c;
       delay = 100;
       wake(); // catch up on anything submitted while disconnected

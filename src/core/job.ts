@@ -130,6 +130,34 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly chunkListeners?: ChunkListener<P, I, O>[];
 }
 
+/** Where a partitioned step's partitions run. */
+export type PartitionMode = 'local' | 'cluster';
+
+/**
+ * A step split into partitions that run concurrently: the partitioner returns one
+ * ExecutionContext per partition (e.g. a key range), and each runs `worker` (a chunk or
+ * tasklet step) as a step execution of its own, with its own counters and checkpoints. The
+ * manager step sums their counters and takes the worst status. A restart re-runs only the
+ * partitions that did not complete.
+ */
+export interface PartitionedStepDefinition<P> extends StepBase<P> {
+  readonly type: 'partitioned';
+  /** Returns the partitions' contexts; `gridSize` is a hint of how many to make. */
+  readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => ExecutionContext[] | Promise<ExecutionContext[]>;
+  readonly gridSize?: number | ((ctx: StepContext<P>) => number);
+  /** The step each partition runs; its StepContext's `stepContext` starts as the partition's context. */
+  readonly worker: TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * `cluster` (default): any live node that has the job claims partitions, this process
+   * included; `local`: only this process runs them.
+   */
+  readonly mode?: PartitionMode;
+  /** Partitions this process runs at once (default 4). */
+  readonly concurrency?: number;
+  /** Fail the step if its partitions have not all ended within this time. */
+  readonly timeoutMs?: number;
+}
+
 export interface DecisionDefinition<P> extends ElementBase {
   readonly type: 'decision';
   /** Returns an exit code for the transitions to match. */
@@ -142,7 +170,10 @@ export interface SplitDefinition<P> extends ElementBase {
   readonly flows: FlowElement<P>[][];
 }
 
-export type StepDefinition<P> = TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type StepDefinition<P> =
+  | TaskletStepDefinition<P>
+  | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  | PartitionedStepDefinition<P>;
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P>;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
@@ -166,6 +197,7 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
 export interface FlowBuilder<P> {
   tasklet(def: Omit<TaskletStepDefinition<P>, 'type'>): TaskletStepDefinition<P>;
   chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O>, 'type'>): ChunkStepDefinition<P, I, O>;
+  partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
   split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
 }
@@ -173,6 +205,7 @@ export interface FlowBuilder<P> {
 const builder: FlowBuilder<never> = {
   tasklet: (def) => ({ ...def, type: 'tasklet' }),
   chunk: (def) => ({ ...def, type: 'chunk' }),
+  partitioned: (def) => ({ ...def, type: 'partitioned' }),
   decision: (def) => ({ ...def, type: 'decision' }),
   split: (def) => ({ ...def, type: 'split' }),
 };
@@ -246,6 +279,14 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
         }
         if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {
           throw new UsageError(`job ${job}: step ${el.name}: retry limit must be a positive integer`);
+        }
+      }
+      if (el.type === 'partitioned') {
+        if (!el.worker || (el.worker.type !== 'chunk' && el.worker.type !== 'tasklet')) {
+          throw new UsageError(`job ${job}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
+        }
+        if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
+          throw new UsageError(`job ${job}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
         }
       }
       if (el.type === 'decision' && !el.on) throw new UsageError(`job ${job}: decision ${el.name} needs transitions (on)`);

@@ -44,7 +44,7 @@ export async function commitFenced<T>(
         await tx.execute(SQL.checkpointStep, [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)]);
         const jobContext = JSON.stringify(state.jobContext);
         lastJobContext = undefined;
-        if (jobContext !== savedJobContext.get(handle)) {
+        if (!handle.partition && jobContext !== savedJobContext.get(handle)) {
           await tx.execute(SQL.saveJobContext, [handle.execution.id, jobContext]);
           lastJobContext = jobContext;
         }
@@ -70,7 +70,9 @@ export async function commitFenced<T>(
 export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, status: string) => Promise<T>): Promise<T> {
   if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
   return handle.db.transaction(async (tx) => {
-    const rows = await tx.query<{ status: string }>(SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
+    const rows = handle.partition
+      ? await tx.query<{ status: string }>(SQL.fencePartition, [handle.partition.id, handle.nodeId, handle.epoch])
+      : await tx.query<{ status: string }>(SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
     if (rows.length === 0) {
       handle.lost.abort();
       throw new FencedError(fencedMessage(handle));

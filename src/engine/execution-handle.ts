@@ -1,6 +1,8 @@
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Database } from '../repository/database.ts';
+import type { JobDefinition } from '../core/job.ts';
+import type { ParamsSchema } from '../core/params.ts';
 
 /**
  * This process's hold on one running job execution: the ownership token every commit proves
@@ -9,6 +11,8 @@ import type { Database } from '../repository/database.ts';
 export interface ExecutionHandle {
   readonly db: Database;
   readonly execution: JobExecution;
+  /** The job being run (its definition). */
+  readonly job: JobDefinition<ParamsSchema>;
   readonly nodeId: number;
   readonly nodeName: string;
   readonly epoch: number;
@@ -19,6 +23,13 @@ export interface ExecutionHandle {
   /** Aborted when ownership is lost: nothing more may be committed. */
   readonly lost: AbortController;
   readonly log: Logger;
+  /**
+   * Whether a partitioned step's manager runs cluster-mode partitions itself. A cluster node
+   * turns this off: its own claim loop runs partitions within the node's concurrency.
+   */
+  managerRunsPartitions: boolean;
+  /** For a partition: the step execution whose own owner and epoch fence its commits. */
+  readonly partition?: { readonly id: number; readonly epoch: number };
   /** Called after every commit with the step's committed counters (progress displays, metrics). */
   readonly onProgress?: (step: StepExecution) => void;
 }
@@ -27,18 +38,23 @@ export function createHandle(
   db: Database,
   execution: JobExecution,
   node: { id: number; name: string },
+  job: JobDefinition<ParamsSchema>,
   log: Logger,
   onProgress?: (step: StepExecution) => void,
+  partition?: { id: number; epoch: number },
 ): ExecutionHandle {
   return {
     db,
     execution,
+    job,
     nodeId: node.id,
     nodeName: node.name,
-    epoch: execution.ownerEpoch,
+    epoch: partition ? partition.epoch : execution.ownerEpoch,
     stopRequested: false,
+    managerRunsPartitions: true,
     lost: new AbortController(),
     log: log.child({ execution: execution.id, job: execution.jobName }),
     onProgress,
+    partition,
   };
 }

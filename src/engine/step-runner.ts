@@ -7,6 +7,8 @@ import { SQL } from '../repository/sql.ts';
 import { commitFenced, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
 import type { JobRun } from './job-run.ts';
+import type { ExecutionHandle } from './execution-handle.ts';
+import { runPartitionedStep } from './partitioned-step.ts';
 
 export interface ElementOutcome {
   status: BatchStatus;
@@ -47,12 +49,25 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     log: handle.log.child({ step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
+  return runStep(def, ctx, handle, step);
+}
 
+/**
+ * Runs a started step execution: its listeners and body (tasklet, chunks or partitions), then
+ * records how it ended, fenced like every commit. Also runs each partition of a partitioned step.
+ */
+export async function runStep<P>(def: StepDefinition<P>, ctx: StepContext<P>, handle: ExecutionHandle, step: StepExecution): Promise<ElementOutcome> {
+  const context = ctx.stepContext;
   let status: BatchStatus;
   let exit: ExitStatus;
   try {
     for (const l of def.listeners ?? []) await l.beforeStep?.(ctx);
-    const end = def.type === 'chunk' ? await runChunkStep(def, ctx, handle, step) : await runTasklet(def, ctx, run, step);
+    const end =
+      def.type === 'chunk'
+        ? await runChunkStep(def, ctx, handle, step)
+        : def.type === 'tasklet'
+          ? await runTasklet(def, ctx, handle, step)
+          : await runPartitionedStep(def, ctx, handle, step);
     status = end;
     exit = exitStatus(end);
   } catch (error) {
@@ -60,7 +75,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     status = 'FAILED';
     exit = exitStatus('FAILED', errorMessage(error));
     handle.failure ??= error;
-    ctx.log.error({ err: error }, `step ${def.name} failed: ${errorMessage(error)}`);
+    ctx.log.error({ err: error }, `step ${step.stepName} failed: ${errorMessage(error)}`);
   }
   step.status = status;
   step.exitStatus = exit;
@@ -78,7 +93,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
       tx.execute(SQL.finishStep, [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description]),
     ),
   );
-  ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${def.name} ${status}`);
+  ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${step.stepName} ${status}`);
   return { status, exitStatus: exit };
 }
 
@@ -104,10 +119,9 @@ async function insertStep(run: JobRun<unknown>, name: string, context: Execution
 async function runTasklet<P>(
   def: TaskletStepDefinition<P>,
   ctx: StepContext<P>,
-  run: JobRun<P>,
+  handle: ExecutionHandle,
   step: StepExecution,
 ): Promise<'COMPLETED' | 'STOPPED'> {
-  const { handle } = run;
   for (;;) {
     if (handle.stopRequested) return 'STOPPED';
     const next = { ...step, commitCount: step.commitCount + 1 };

@@ -153,6 +153,51 @@ export const SQL = {
     ORDER BY id DESC LIMIT 1`,
   stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
 
+  // ---- partitions ------------------------------------------------------------------------------
+  insertPartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
+      manager_id, target_node)
+    VALUES ($1, $2, 'STARTING', 'UNKNOWN', ns_now(), $3, $4, $5) RETURNING id`,
+  /**
+   * Claims queued partitions of running executions, for jobs this node has (optionally only
+   * those of one manager). Like executions: SKIP LOCKED, and each claim bumps the epoch.
+   */
+  claimPartitions: (d: Dialect, oneManager: boolean) => `UPDATE ns_step_execution SET status = 'STARTED', exit_code = 'EXECUTING',
+      owner_node_id = $1, owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(),
+      version = version + 1
+    WHERE id IN (
+      SELECT s.id FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+      WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $2)
+        AND e.status IN ('STARTED', 'STOPPING')
+        AND ${d === 'postgres' ? 'e.job_name = ANY($3::text[])' : 'e.job_name IN (SELECT value FROM json_each($3))'}
+        ${oneManager ? 'AND s.manager_id = $5' : ''}
+      ORDER BY s.id LIMIT $4${d === 'postgres' ? ' FOR UPDATE OF s SKIP LOCKED' : ''})
+    RETURNING id`,
+  /** The fence of a partition: its own owner and epoch, and a job execution still running. */
+  fencePartition: `UPDATE ns_step_execution SET last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status = 'STARTED'
+      AND EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.id = job_execution_id AND e.status IN ('STARTED', 'STOPPING'))
+    RETURNING (SELECT e.status FROM ns_job_execution e WHERE e.id = job_execution_id) AS status`,
+  getPartition: `SELECT ${STEP_COLS}, s.manager_id, s.owner_epoch, s.target_node FROM ns_step_execution s WHERE s.id = $1`,
+  partitionsOfManager: `SELECT ${STEP_COLS}, s.manager_id FROM ns_step_execution s WHERE s.manager_id = $1 ORDER BY s.id`,
+  /** Every partition execution a partitioned step had in an instance, oldest first. */
+  partitionsOfInstance: `SELECT ${STEP_COLS}, s.manager_id FROM ns_step_execution s
+    JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE e.instance_id = $1 AND s.manager_id IS NOT NULL AND s.step_name LIKE $2 ORDER BY s.id`,
+  runningPartitionsOfNode: `SELECT s.id, s.job_execution_id, e.job_name FROM ns_step_execution s
+    JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE s.owner_node_id = $1 AND s.status = 'STARTED' AND s.manager_id IS NOT NULL`,
+  failPartition: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status = 'STARTED'`,
+  /** A queued retry of a partition, from its last checkpoint, while its execution still runs. */
+  requeuePartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
+      manager_id, target_node)
+    SELECT s.job_execution_id, s.step_name, 'STARTING', 'UNKNOWN', ns_now(), s.context, s.manager_id, s.target_node
+    FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE s.id = $1 AND e.status IN ('STARTED', 'STOPPING') RETURNING id`,
+  jobOfStep: `SELECT e.job_name FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id WHERE s.id = $1`,
+  notifyPartition: `SELECT pg_notify('ns_partition', $1)`,
+
   // ---- step executions ---------------------------------------------------------------------------
   insertStep: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated,
       context, node_name)

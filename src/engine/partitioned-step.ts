@@ -1,0 +1,121 @@
+import type { PartitionedStepDefinition, StepContext } from '../core/job.ts';
+import { ZERO_COUNTERS, type ExecutionContext, type StepExecution } from '../core/model.ts';
+import { isRunning, worstStatus, type BatchStatus } from '../core/status.ts';
+import { toStepExecution } from '../repository/job-repository.ts';
+import { SQL } from '../repository/sql.ts';
+import { retryOnDisconnect, runFenced } from './checkpoint.ts';
+import type { ExecutionHandle } from './execution-handle.ts';
+import { addCounters } from './chunk-step.ts';
+import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
+
+type Row = Record<string, unknown>;
+
+/** How often the manager re-reads its partitions when no notification arrives. */
+const RECHECK_MS = 250;
+
+/**
+ * The manager of a partitioned step. It queues one partition per context the partitioner
+ * returns (on a restart: only the partitions that did not complete, from their checkpoints),
+ * runs partitions itself up to its concurrency while other nodes claim the rest, and waits,
+ * woken by each partition's end. Its counters are the partitions' sums and its status the worst
+ * of theirs.
+ */
+export async function runPartitionedStep<P>(
+  def: PartitionedStepDefinition<P>,
+  ctx: StepContext<P>,
+  handle: ExecutionHandle,
+  step: StepExecution,
+): Promise<'COMPLETED' | 'STOPPED'> {
+  const db = handle.db;
+  const prefix = `${step.stepName}:partition`;
+  const plan = await planPartitions(def, ctx, handle, prefix);
+  const target = def.mode === 'local' ? handle.nodeName : null;
+  await retryOnDisconnect(handle, () =>
+    runFenced(handle, async (tx) => {
+      for (const p of plan) await tx.query(SQL.insertPartition, [handle.execution.id, p.name, JSON.stringify(p.context), step.id, target]);
+      if (tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [handle.execution.jobName]);
+    }),
+  );
+  ctx.log.info({ partitions: plan.length, mode: def.mode ?? 'cluster' }, `step ${step.stepName}: ${plan.length} partitions queued`);
+
+  const concurrency = def.concurrency ?? 4;
+  const deadline = def.timeoutMs === undefined ? Infinity : Date.now() + def.timeoutMs;
+  const mine = new Set<Promise<void>>();
+  const node = { id: handle.nodeId, name: handle.nodeName };
+  let wake: () => void = () => undefined;
+  const onEnded = (managerId: number) => managerId === step.id && wake();
+  partitionEvents.on('ended', onEnded);
+  try {
+    for (;;) {
+      if (handle.lost.signal.aborted) break;
+      const free = def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
+      for (const id of await claimPartitions(db, node, [handle.execution.jobName], free, step.id)) {
+        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log).finally(() => mine.delete(run));
+        mine.add(run);
+      }
+      const all = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
+      const partitions = latestByName(all);
+      if (partitions.every((p) => !isRunning(p.status))) return conclude(step, partitions, all);
+      if (Date.now() > deadline) {
+        const open = partitions.filter((p) => isRunning(p.status)).map((p) => p.stepName);
+        throw new Error(`partitions of step ${step.stepName} did not all end within ${def.timeoutMs} ms: ${open.join(', ')} still running`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(RECHECK_MS, Math.max(0, deadline - Date.now())));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return 'STOPPED';
+  } finally {
+    partitionEvents.off('ended', onEnded);
+    await Promise.allSettled(mine);
+  }
+}
+
+/** The partitions to queue: new ones from the partitioner, or on a restart the unfinished ones. */
+async function planPartitions<P>(
+  def: PartitionedStepDefinition<P>,
+  ctx: StepContext<P>,
+  handle: ExecutionHandle,
+  prefix: string,
+): Promise<{ name: string; context: ExecutionContext }[]> {
+  const rows = await handle.db.query<Row>(SQL.partitionsOfInstance, [handle.execution.instanceId, `${prefix}%`]);
+  const latest = latestByName(rows.map(toStepExecution));
+  if (latest.length > 0) {
+    return latest
+      .filter((p) => p.status !== 'COMPLETED')
+      .map((p) => ({ name: p.stepName, context: p.context }));
+  }
+  const gridSize = typeof def.gridSize === 'function' ? def.gridSize(ctx) : (def.gridSize ?? 4);
+  const contexts = await def.partitioner({ ...ctx, gridSize });
+  if (!Array.isArray(contexts) || contexts.length === 0) {
+    throw new Error(`the partitioner of step ${ctx.stepExecution.stepName} returned no partitions`);
+  }
+  return contexts.map((context, i) => ({ name: `${prefix}${i}`, context }));
+}
+
+/** The newest execution of each partition (a failed-over partition is replaced by a new one). */
+function latestByName(partitions: StepExecution[]): StepExecution[] {
+  const latest = new Map<string, StepExecution>();
+  for (const p of partitions) if ((latest.get(p.stepName)?.id ?? -1) < p.id) latest.set(p.stepName, p);
+  return [...latest.values()];
+}
+
+/**
+ * Sums the counters of every partition execution (a failed-over partition's committed work
+ * included) into the manager, and ends it with the worst status of each partition's newest one.
+ */
+function conclude(step: StepExecution, partitions: StepExecution[], all: StepExecution[]): 'COMPLETED' | 'STOPPED' {
+  Object.assign(step, all.reduce((sum, p) => addCounters(sum, p), { ...ZERO_COUNTERS }));
+  const worst: BatchStatus = worstStatus(partitions.map((p) => p.status));
+  if (worst === 'COMPLETED') return 'COMPLETED';
+  if (worst === 'STOPPED') return 'STOPPED';
+  const failed = partitions.filter((p) => p.status !== 'COMPLETED' && p.status !== 'STOPPED');
+  throw new Error(
+    `${failed.length} of ${partitions.length} partitions failed: ` +
+      failed.map((p) => `${p.stepName} ${p.status}${p.exitStatus.description ? ` (${p.exitStatus.description})` : ''}`).join('; '),
+  );
+}
