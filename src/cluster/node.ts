@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
+import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
@@ -85,6 +86,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const rejoin = async () => {
     const old = me;
     for (const h of running.values()) h.lost.abort();
+    for (const p of partitions.values()) p.handle?.lost.abort();
     emitter.emit('lost', { node: old.name });
     await heartbeat.stop().catch(() => undefined);
     if (!shuttingDown) await join().catch((err) => log.error({ err: errorMessage(err) }, 'rejoin failed'));
@@ -105,14 +107,17 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       try {
         do {
           again = false;
-          const free = concurrency - running.size;
+          let free = concurrency - running.size - partitions.size;
           if (free <= 0) break;
           const names = [...jobs.keys()];
           const rows = await db.transaction((tx) =>
             tx.query<{ id: number }>(SQL.claim(db.dialect), [me.id, me.name, db.dialect === 'postgres' ? names : JSON.stringify(names), free]),
           );
           for (const r of rows) void runClaimed(Number(r.id));
-          if (rows.length === free) again = true;
+          free -= rows.length;
+          const claimed = await claimPartitions(db, me, names, free);
+          for (const id of claimed) runClaimedPartition(id);
+          if (rows.length + claimed.length > 0 && free - claimed.length <= 0) again = true;
         } while (again && !shuttingDown);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
@@ -126,7 +131,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     const execution = await explorer.getExecution(id);
     if (!execution) return;
     const def = jobs.get(execution.jobName)!;
-    const handle = createHandle(db, execution, me, log);
+    const handle = createHandle(db, execution, me, def, log);
+    handle.managerRunsPartitions = false;
     running.set(id, handle);
     try {
       await runJobExecution(def, handle, explorer);
@@ -141,6 +147,36 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       running.delete(id);
       wake();
     }
+  };
+
+  // A partition of any running execution, claimed by this node like an execution.
+  const partitions = new Map<number, { handle?: ExecutionHandle; done: Promise<void> }>();
+  const runClaimedPartition = (id: number) => {
+    const entry: { handle?: ExecutionHandle; done: Promise<void> } = { done: Promise.resolve() };
+    partitions.set(id, entry);
+    entry.done = (async () => {
+      try {
+        const row = await db.query<{ job_name: string }>(SQL.jobOfStep, [id]);
+        const def = row.length ? jobs.get(row[0].job_name) : undefined;
+        if (def) await runPartition(db, me, def, id, log, (h) => (entry.handle = h));
+        if (shuttingDown) await handOverPartition(id);
+      } catch (err) {
+        log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
+      } finally {
+        partitions.delete(id);
+        wake();
+      }
+    })();
+  };
+
+  // A partition stopped because this node is leaving runs on from its checkpoint elsewhere.
+  const handOverPartition = async (id: number) => {
+    const rows = await db.query<{ status: string }>(SQL.getPartition, [id]);
+    if (rows[0]?.status !== 'STOPPED') return;
+    await db.transaction(async (tx) => {
+      await tx.query(SQL.requeuePartition, [id]);
+      if (db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, ['partition']);
+    });
   };
 
   // An execution stopped because this node is leaving resumes on another node.
@@ -204,9 +240,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         h.stopRequested = true;
         handedOver.add(id);
       }
+      for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
       if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
       const deadline = Date.now() + 60_000;
-      while (running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((running.size || partitions.size) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await heartbeat.stop();
       await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch(() => undefined);
       log.info(`node ${me.name} left`);
