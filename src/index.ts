@@ -38,3 +38,4 @@ export {
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
+export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';

@@ -5,6 +5,7 @@ import { assertExitPattern, type ExitStatus } from './status.ts';
 import { UsageError } from './errors.ts';
 import type { Tx } from '../repository/tx.ts';
 import type { Logger } from './logger.ts';
+import type { ThreadedProcessor } from '../engine/threaded-processor.ts';
 
 /** What every step callback gets: typed parameters, the executions, and their contexts. */
 export interface StepContext<P = Record<string, unknown>> {
@@ -122,6 +123,8 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
+  /** Instead of `processor`: a processor that runs in worker threads (see threadedProcessor). */
+  readonly processInThreads?: ThreadedProcessor;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
@@ -276,6 +279,9 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
         }
         if (el.skip && typeof el.skip.limit === 'number' && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
           throw new UsageError(`job ${job}: step ${el.name}: skip limit must be a non-negative integer`);
+        }
+        if (el.processor && el.processInThreads) {
+          throw new UsageError(`job ${job}: step ${el.name}: give either processor or processInThreads, not both`);
         }
         if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {
           throw new UsageError(`job ${job}: step ${el.name}: retry limit must be a positive integer`);

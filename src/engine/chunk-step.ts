@@ -7,6 +7,7 @@ import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { backoffDelay, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
+import { openThreadPool } from './threaded-processor.ts';
 
 type Listeners<P, I, O> = ChunkListener<P, I, O>[];
 
@@ -30,7 +31,16 @@ export async function runChunkStep<P, I, O>(
   }
   const reader = adaptReader(def.reader(ctx));
   const writer = toStreamWriter(def.writer(ctx));
-  const processor = def.processor;
+  const pool = def.processInThreads ? openThreadPool(def.processInThreads) : undefined;
+  // One item through whichever processor the step has (used for retries of a threaded one too).
+  const processor: ((item: I, c: StepContext<P>) => O | undefined | Promise<O | undefined>) | undefined =
+    def.processor ??
+    (pool &&
+      (async (item: I) => {
+        const [r] = await pool.process([item]);
+        if ('error' in r) throw r.error;
+        return r.value as O | undefined;
+      }));
   const listeners: Listeners<P, I, O> = def.chunkListeners ?? [];
   const has = (key: keyof ChunkListener<P, I, O>) => listeners.some((l) => typeof l[key] === 'function');
   const hooks = {
@@ -94,6 +104,20 @@ export async function runChunkStep<P, I, O>(
       let outputs: O[];
       if (!processor) {
         outputs = items as unknown as O[];
+      } else if (pool) {
+        outputs = [];
+        const results = await pool.process(items);
+        for (let i = 0; i < items.length; i++) {
+          const r = results[i];
+          let value: O | undefined;
+          if ('error' in r) {
+            const result = await recoverProcess(items[i], r.error);
+            if (result.skipped) continue;
+            value = result.value;
+          } else value = r.value as O | undefined;
+          if (value === undefined) contribution.filterCount++;
+          else outputs.push(value);
+        }
       } else {
         outputs = [];
         for (const item of items) {
@@ -131,6 +155,7 @@ export async function runChunkStep<P, I, O>(
     throw error;
   } finally {
     publish();
+    await pool?.close();
     await writer.close?.();
     await reader.close();
   }
