@@ -1,0 +1,89 @@
+/**
+ * The README's examples, run as written: the quick-start config and commands, the example-job
+ * commands, the API snippet and the cron commands. (The cluster and scheduler sections run in
+ * test/cluster and test/scheduler.)
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin/nightshift.js');
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const run = promisify(execFile);
+
+/** The fenced code blocks of a language that contain `marker`. */
+function blocks(lang: string, marker: string): string[] {
+  return [...README.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]).filter((b) => b.includes(marker));
+}
+
+/** Runs one README command line (`npx nightshift ...`) with the real bin, returning its exit code. */
+async function sh(line: string, cwd: string): Promise<{ code: number; stdout: string }> {
+  const command = line.replace(/\s+#.*$/, '').trim();
+  const words = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+  expect(words.slice(0, 2)).toEqual(['npx', 'nightshift']);
+  try {
+    const { stdout } = await run(process.execPath, [BIN, ...words.slice(2)], { cwd, env: { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined } });
+    return { code: 0, stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, stdout: e.stdout };
+  }
+}
+
+describe('README examples', () => {
+  it('the top of the README shows the demo and test commands', () => {
+    expect(README).toContain('npm ci && npx nightshift demo');
+    expect(blocks('sh', 'npm test')).toHaveLength(1);
+  });
+
+  it('the quick start runs as written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [config] = blocks('ts', "name: 'squares'");
+    writeFileSync(join(dir, 'nightshift.config.ts'), config);
+    const [commands] = blocks('sh', 'run squares');
+    const lines = commands.split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const results = [];
+    for (const line of lines) results.push(await sh(line, dir));
+    expect(results.map((r) => r.code)).toEqual(lines.map(() => 0));
+    const execution = JSON.parse(results.at(-1)!.stdout);
+    expect(execution).toMatchObject({ jobName: 'squares', status: 'COMPLETED', parameters: { upTo: 1000 } });
+    expect(execution.steps[0]).toMatchObject({ readCount: 1000, writeCount: 1000, commitCount: 20 });
+  });
+
+  it('the example-job commands end as their comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [commands] = blocks('sh', 'run count items=5000');
+    const lines = commands.split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const codes = [];
+    for (const line of lines) codes.push((await sh(line.replace('examples/', `${ROOT}/examples/`), dir)).code);
+    expect(codes).toEqual(lines.map((l) => (l.includes('exit 1') ? 1 : 0)));
+    const restarted = await sh(`npx nightshift execution 3 --json --config ${ROOT}/examples/nightshift.config.ts`, dir);
+    expect(JSON.parse(restarted.stdout).steps[0]).toMatchObject({ status: 'COMPLETED', readCount: 3800 }); // from item 1201
+  });
+
+  it('the API example prints what its comment says', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [snippet] = blocks('ts', 'createNightshift');
+    const script = snippet
+      .replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`)
+      .replace("from './examples/nightshift.config.ts'", `from '${ROOT}/examples/nightshift.config.ts'`);
+    writeFileSync(join(dir, 'api.mts'), script);
+    const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'api.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+    const expected = /console\.log\(.*\); \/\/ (\d+)/.exec(snippet)![1];
+    expect(stdout.trim()).toBe(expected);
+  });
+
+  it('the cron examples print fire times', async () => {
+    const [commands] = blocks('sh', 'nightshift cron');
+    for (const line of commands.split('\n').filter((l) => l.startsWith('npx nightshift cron'))) {
+      const r = await sh(line, ROOT);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/);
+    }
+  });
+});
