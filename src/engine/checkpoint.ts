@@ -70,16 +70,28 @@ export async function commitFenced<T>(
 export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, status: string) => Promise<T>): Promise<T> {
   if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
   return handle.db.transaction(async (tx) => {
+    const sqlite = tx.dialect === 'sqlite';
     const rows = handle.partition
-      ? await tx.query<{ status: string }>(SQL.fencePartition, [handle.partition.id, handle.nodeId, handle.epoch])
-      : await tx.query<{ status: string }>(SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
+      ? await tx.query<{ status: string }>(sqlite ? SQL.fencePartitionCheck : SQL.fencePartition, [handle.partition.id, handle.nodeId, handle.epoch])
+      : await tx.query<{ status: string }>(sqlite ? SQL.fenceExecutionCheck : SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
     if (rows.length === 0) {
       handle.lost.abort();
       throw new FencedError(fencedMessage(handle));
     }
-    if (tx.dialect === 'sqlite') await tx.query(SQL.heartbeat, [handle.nodeId]);
+    if (sqlite && leaseIsStale(handle.nodeId)) await tx.execute(SQL.heartbeat, [handle.nodeId]);
     return work(tx, rows[0].status);
   });
+}
+
+// When each node's lease was last renewed by a commit in this process (SQLite).
+const renewedAt = new Map<number, number>();
+const RENEW_EVERY_MS = 250;
+
+function leaseIsStale(nodeId: number): boolean {
+  const now = performance.now();
+  if (now - (renewedAt.get(nodeId) ?? -Infinity) < RENEW_EVERY_MS) return false;
+  renewedAt.set(nodeId, now);
+  return true;
 }
 
 /**

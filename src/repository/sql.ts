@@ -85,6 +85,12 @@ export const SQL = {
   fenceExecution: `UPDATE ns_job_execution SET last_updated = ns_now(), version = version + 1
     WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')
     RETURNING status`,
+  /**
+   * The fence on SQLite: BEGIN IMMEDIATE already excludes every other writer until COMMIT, so
+   * reading the owner is as strong as PostgreSQL's row-locking UPDATE (and writes no page).
+   */
+  fenceExecutionCheck: `SELECT status FROM ns_job_execution
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')`,
   saveJobContext: `UPDATE ns_job_execution SET context = $2 WHERE id = $1`,
   finishExecution: `UPDATE ns_job_execution SET status = $4, exit_code = $5, exit_description = $6, end_time = ns_now(),
       last_updated = ns_now(), version = version + 1, context = $7
@@ -177,6 +183,10 @@ export const SQL = {
     WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status = 'STARTED'
       AND EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.id = job_execution_id AND e.status IN ('STARTED', 'STOPPING'))
     RETURNING (SELECT e.status FROM ns_job_execution e WHERE e.id = job_execution_id) AS status`,
+  fencePartitionCheck: `SELECT (SELECT e.status FROM ns_job_execution e WHERE e.id = s.job_execution_id) AS status
+    FROM ns_step_execution s
+    WHERE s.id = $1 AND s.owner_node_id = $2 AND s.owner_epoch = $3 AND s.status = 'STARTED'
+      AND EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.id = s.job_execution_id AND e.status IN ('STARTED', 'STOPPING'))`,
   getPartition: `SELECT ${STEP_COLS}, s.manager_id, s.owner_epoch, s.target_node FROM ns_step_execution s WHERE s.id = $1`,
   partitionsOfManager: `SELECT ${STEP_COLS}, s.manager_id FROM ns_step_execution s WHERE s.manager_id = $1 ORDER BY s.id`,
   /** Every partition execution a partitioned step had in an instance, oldest first. */
