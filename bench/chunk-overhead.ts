@@ -53,6 +53,7 @@ function handSqlite(path: string, items: number, chunk: number): number {
 
 async function handPg(schema: string, items: number, chunk: number): Promise<number> {
   const client = new pg.Client({ connectionString: PG, options: `-c search_path=${schema}` });
+  client.on('error', () => undefined); // a dropped connection fails the next query instead
   await client.connect();
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await client.query(DDL);
@@ -95,6 +96,7 @@ export async function benchChunkOverhead(items: number, rounds: number): Promise
       } else {
         const schema = `nsbench_${process.pid}_${r}`;
         const admin = new pg.Client({ connectionString: PG });
+        admin.on('error', () => undefined);
         await admin.connect();
         hand.push(await handPg(`${schema}_hand`, items, chunk));
         fw.push(await framework(`${PG}?schema=${schema}_fw`, items, chunk));

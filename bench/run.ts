@@ -1,28 +1,115 @@
 /**
  * `npm run bench`: runs the benchmarks and prints ratio tables against baselines measured in the
- * same run. BENCH_ITEMS (default 1,000,000) and BENCH_ROUNDS (default 3) size them.
+ * same run, then updates their sections of bench/RESULTS.md (sections not run are kept).
+ *
+ * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
+ * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover.
+ * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000) and BENCH_ROUNDS (3) for chunk;
+ * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
+ * (10,000,000) for memory; BENCH_LAUNCH_JOBS (5,000), BENCH_LATENCY_SAMPLES (200),
+ * BENCH_CONCURRENCY (16), BENCH_PGBOSS_BATCH (100) for launch; BENCH_FAILOVER_REPS (10) for
+ * failover. BENCH_WRITE=0 leaves RESULTS.md alone.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { benchChunkOverhead } from './chunk-overhead.ts';
+import { benchCsvImport } from './csv-import.ts';
+import { benchFailover } from './failover.ts';
+import { benchLaunch } from './launch.ts';
+import { benchMemory } from './memory.ts';
+import { envInt, isConnectionLoss, secs, sleep, table } from './lib/util.ts';
 
-const items = Number(process.env.BENCH_ITEMS ?? 1_000_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = envInt('BENCH_ROUNDS', 3);
 
-const lines: string[] = [];
-const print = (s = '') => {
-  console.log(s);
-  lines.push(s);
+async function chunk(): Promise<string[]> {
+  const items = envInt('BENCH_ITEMS', 1_000_000);
+  const rows = await benchChunkOverhead(items, rounds);
+  return [
+    `## Chunk overhead: count job vs hand-written loop (${items.toLocaleString('en')} items, chunk 1000, median of ${rounds})`,
+    '',
+    ...table(['backend', 'hand loop', 'Nightshift', 'ratio', 'target'],
+      rows.map((r) => [r.backend, secs(r.handMs), secs(r.frameworkMs), `${r.ratio.toFixed(3)}x`, '<= 1.10x'])),
+  ];
+}
+
+const BENCHES: Record<string, () => Promise<string[]>> = {
+  chunk,
+  csv: () => benchCsvImport(envInt('BENCH_CSV_ROWS', 1_000_000), envInt('BENCH_CSV_ROUNDS', rounds)),
+  memory: () => benchMemory(envInt('BENCH_MEMORY_ROWS', 10_000_000)),
+  launch: () => benchLaunch({
+    jobs: envInt('BENCH_LAUNCH_JOBS', 5000),
+    samples: envInt('BENCH_LATENCY_SAMPLES', 200),
+    concurrency: envInt('BENCH_CONCURRENCY', 16),
+    pgBossBatch: envInt('BENCH_PGBOSS_BATCH', 100),
+  }),
+  failover: () => benchFailover(envInt('BENCH_FAILOVER_REPS', 10)),
 };
 
-print(`## Chunk overhead: count job vs hand-written loop (${items.toLocaleString('en')} items, chunk 1000, median of ${rounds})`);
-print();
-print('| backend | hand loop | Nightshift | ratio | target |');
-print('| --- | --- | --- | --- | --- |');
-for (const r of await benchChunkOverhead(items, rounds)) {
-  print(`| ${r.backend} | ${(r.handMs / 1000).toFixed(2)} s | ${(r.frameworkMs / 1000).toFixed(2)} s | ${r.ratio.toFixed(3)}x | <= 1.10x |`);
+const args = process.argv.slice(2).flatMap((a) => a.split(',')).filter(Boolean);
+const only = args.length ? args : (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const selected = only.length ? only : Object.keys(BENCHES);
+const unknown = selected.filter((n) => !(n in BENCHES));
+if (unknown.length) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`);
+
+const RESULTS = new URL('./RESULTS.md', import.meta.url);
+const HEADER = `# Benchmark results
+
+Each section below is the output of one \`npm run bench\` run, which replaces the sections it
+ran and keeps the others; each section names the command and date that produced it. Machine:
+this project's 2-core host, with PostgreSQL 15 on 127.0.0.1 on the same host as the benchmark,
+its workers and its database. Other processes (test suites, other engineers' work) may have
+shared the machine during a run: treat single runs as about ±15 %.
+`;
+
+const envSet = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_ONLY' && k !== 'BENCH_WRITE')
+  .map(([k, v]) => `${k}=${v} `).join('');
+const command = `${envSet}npm run bench${only.length ? ` -- ${selected.join(' ')}` : ''}`;
+
+/** Replaces (or appends) the section `name` of RESULTS.md, keeping everything else. */
+function writeSection(name: string, body: string[], load: string): void {
+  let text: string;
+  try {
+    text = readFileSync(RESULTS, 'utf8');
+  } catch {
+    text = HEADER;
+  }
+  if (!text.includes('<!-- bench:')) text = HEADER; // the old single-section format
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  const stamp = `_Produced by \`${command}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; 1-minute load average ${load}._`;
+  const section = [start, ...body, '', stamp, end].join('\n');
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  text = i >= 0 && j > i ? text.slice(0, i) + section + text.slice(j + end.length) : `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(RESULTS, text);
 }
 
-if (process.env.BENCH_WRITE !== '0') {
-  const header = `# Benchmark results\n\nProduced by \`npm run bench\` (BENCH_ITEMS=${items} BENCH_ROUNDS=${rounds}) on ${new Date().toISOString().slice(0, 10)}, on this project's 2-core machine with PostgreSQL 15 on 127.0.0.1.\n\n`;
-  writeFileSync(new URL('./RESULTS.md', import.meta.url), header + lines.join('\n') + '\n');
+/**
+ * Runs a benchmark, and again (up to twice) if PostgreSQL went away under it: other suites on
+ * this machine restart it. A section that needed a retry says so.
+ */
+async function withRetry(name: string, bench: () => Promise<string[]>): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const body = await bench();
+      return attempt === 1 ? body : [...body, '', `(Attempt ${attempt}: PostgreSQL was restarted by another process during an earlier attempt.)`];
+    } catch (err) {
+      if (attempt >= 3 || !isConnectionLoss(err)) throw err;
+      process.stderr.write(`bench ${name}: PostgreSQL went away (${(err as Error).message}); retrying in 10 s\n`);
+      await sleep(10_000);
+    }
+  }
 }
+
+const t0 = Date.now();
+for (const name of selected) {
+  process.stderr.write(`bench ${name}...\n`);
+  const started = Date.now();
+  const loadBefore = loadavg()[0].toFixed(1);
+  const body = await withRetry(name, BENCHES[name]);
+  const load = `${loadBefore} before, ${loadavg()[0].toFixed(1)} after (2 cores)`;
+  console.log(`${body.join('\n')}\n`);
+  process.stderr.write(`bench ${name}: ${secs(Date.now() - started)}\n`);
+  if (process.env.BENCH_WRITE !== '0') writeSection(name, body, load);
+}
+process.stderr.write(`all benchmarks: ${secs(Date.now() - t0)}\n`);
