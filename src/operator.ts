@@ -167,7 +167,7 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
       throw err;
     }
     launching--;
-    const handle = createHandle(db, execution, me, log, options.onProgress && ((step) => options.onProgress!(execution, step)));
+    const handle = createHandle(db, execution, me, def, log, options.onProgress && ((step) => options.onProgress!(execution, step)));
     const done = runJobExecution(def, handle, explorer)
       .then(async () => ({ ...(await details(execution.id))!, failure: handle.failure }))
       .finally(() => running.delete(execution.id));

@@ -3,11 +3,12 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import type { JobDefinition } from '../core/job.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
+import type { JobExecution } from '../core/model.ts';
 import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
 import type { Database } from '../repository/database.ts';
-import { createJobExplorer } from '../repository/job-repository.ts';
+import { createJobExplorer, toJobExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
@@ -111,9 +112,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           if (free <= 0) break;
           const names = [...jobs.keys()];
           const rows = await db.transaction((tx) =>
-            tx.query<{ id: number }>(SQL.claim(db.dialect), [me.id, me.name, db.dialect === 'postgres' ? names : JSON.stringify(names), free]),
+            tx.query<Record<string, unknown>>(SQL.claim(db.dialect), [me.id, me.name, db.dialect === 'postgres' ? names : JSON.stringify(names), free]),
           );
-          for (const r of rows) void runClaimed(Number(r.id));
+          for (const r of rows) void runClaimed(toJobExecution(r));
           free -= rows.length;
           const claimed = await claimPartitions(db, me, names, free);
           for (const id of claimed) runClaimedPartition(id);
@@ -127,9 +128,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     })();
   };
 
-  const runClaimed = async (id: number) => {
-    const execution = await explorer.getExecution(id);
-    if (!execution) return;
+  const runClaimed = async (execution: JobExecution) => {
+    const id = execution.id;
     const def = jobs.get(execution.jobName)!;
     const handle = createHandle(db, execution, me, def, log);
     handle.managerRunsPartitions = false;

@@ -56,7 +56,33 @@ export async function createExecutionIn(
   const ident = identifyingParams(def.params, values);
   const key = instanceKey(ident);
   const all = paramsToJson(values);
-  await tx.execute(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
+  const created = await tx.query<{ id: number }>(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
+  // A new instance has no executions to check; an existing one is locked and checked.
+  const { instanceId, last } = created.length
+    ? { instanceId: Number(created[0].id), last: undefined }
+    : await checkExisting(tx, def, ident, key);
+  const local = owner.kind === 'local';
+  const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [
+    instanceId, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
+    local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
+    local ? null : owner.targetNode, local ? null : owner.affinityKey,
+  ]);
+  if (!local && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
+  return toJobExecution(rows[0]);
+}
+
+/**
+ * Locks an existing instance and applies the rules for launching it again; returns its id.
+ * Refuses a completed or abandoned instance, a job that is not restartable, and an instance
+ * running on a live node; fails running executions whose owner is gone. Returns its id and
+ * newest execution (whose context a restart carries on).
+ */
+async function checkExisting(
+  tx: Tx,
+  def: JobDefinition<ParamsSchema>,
+  ident: JsonParams,
+  key: string,
+): Promise<{ instanceId: number; last: JobExecution | undefined }> {
   const instance = (await tx.query<{ id: number }>(SQL.lockInstance(tx.dialect), [def.name, key]))[0];
   await failOrphans(tx, instance.id, ident, def.name);
   const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
@@ -77,14 +103,7 @@ export async function createExecutionIn(
       `job ${def.name} is not restartable: its instance for ${described} already ran (execution ${last.id}, ${last.status})`,
     );
   }
-  const local = owner.kind === 'local';
-  const rows = await tx.query<{ id: number }>(SQL.insertExecution, [
-    instance.id, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
-    local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
-    local ? null : owner.targetNode, local ? null : owner.affinityKey,
-  ]);
-  if (!local && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
-  return toJobExecution((await tx.query<Record<string, unknown>>(SQL.getExecution, [rows[0].id]))[0]);
+  return { instanceId: Number(instance.id), last };
 }
 
 /** Fails the instance's running executions whose owner is gone; refuses if one is really running. */

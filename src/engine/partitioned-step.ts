@@ -41,6 +41,7 @@ export async function runPartitionedStep<P>(
   const concurrency = def.concurrency ?? 4;
   const deadline = def.timeoutMs === undefined ? Infinity : Date.now() + def.timeoutMs;
   const mine = new Set<Promise<void>>();
+  const handles = new Set<ExecutionHandle>();
   const node = { id: handle.nodeId, name: handle.nodeName };
   let wake: () => void = () => undefined;
   const onEnded = (managerId: number) => managerId === step.id && wake();
@@ -50,15 +51,31 @@ export async function runPartitionedStep<P>(
       if (handle.lost.signal.aborted) break;
       const free = def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
       for (const id of await claimPartitions(db, node, [handle.execution.jobName], free, step.id)) {
-        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log).finally(() => mine.delete(run));
+        let own: ExecutionHandle | undefined;
+        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, (h) => handles.add((own = h))).finally(() => {
+          mine.delete(run);
+          if (own) handles.delete(own);
+        });
         mine.add(run);
       }
       const all = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
       const partitions = latestByName(all);
       if (partitions.every((p) => !isRunning(p.status))) return conclude(step, partitions, all);
       if (Date.now() > deadline) {
-        const open = partitions.filter((p) => isRunning(p.status)).map((p) => p.stepName);
-        throw new Error(`partitions of step ${step.stepName} did not all end within ${def.timeoutMs} ms: ${open.join(', ')} still running`);
+        // End the unfinished partitions in the repository (their owners are fenced from now on),
+        // drop the ones running here, and fail the step with what the others committed.
+        const reason = `timed out: step ${step.stepName} allows its partitions ${def.timeoutMs} ms`;
+        const open = await retryOnDisconnect(handle, () =>
+          runFenced(handle, (tx) => tx.query<{ step_name: string }>(SQL.timeOutPartitions, [step.id, reason])),
+        );
+        for (const h of handles) h.lost.abort();
+        mine.clear();
+        const ended = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
+        Object.assign(step, ended.reduce((sum, p) => addCounters(sum, p), { ...ZERO_COUNTERS }));
+        throw new Error(
+          `partitions of step ${step.stepName} did not all end within ${def.timeoutMs} ms: ` +
+            `${open.map((r) => r.step_name).join(', ')} unfinished`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(RECHECK_MS, Math.max(0, deadline - Date.now())));
@@ -83,7 +100,10 @@ async function planPartitions<P>(
   prefix: string,
 ): Promise<{ name: string; context: ExecutionContext }[]> {
   const rows = await handle.db.query<Row>(SQL.partitionsOfInstance, [handle.execution.instanceId, `${prefix}%`]);
-  const latest = latestByName(rows.map(toStepExecution));
+  // LIKE is only a first filter: `_` is a wildcard (a_b matches a.b's partitions) and SQLite's
+  // LIKE ignores case. Keep this step's own partitions only.
+  const own = rows.map(toStepExecution).filter((p) => p.stepName.startsWith(prefix) && /^\d+$/.test(p.stepName.slice(prefix.length)));
+  const latest = latestByName(own);
   if (latest.length > 0) {
     return latest
       .filter((p) => p.status !== 'COMPLETED')

@@ -99,20 +99,20 @@ export async function runStep<P>(def: StepDefinition<P>, ctx: StepContext<P>, ha
 
 async function insertStep(run: JobRun<unknown>, name: string, context: ExecutionContext): Promise<StepExecution> {
   const { handle } = run;
-  const load = async (id: number) => toStepExecution((await handle.db.query<Record<string, unknown>>(SQL.getStep, [id]))[0]);
-  const id = await retryOnDisconnect(
+  return retryOnDisconnect(
     handle,
     () =>
       runFenced(handle, async (tx) => {
-        const rows = await tx.query<{ id: number }>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
-        return Number(rows[0].id);
+        const rows = await tx.query<Record<string, unknown>>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
+        return toStepExecution(rows[0]);
       }),
+    // The insert may have committed before the connection broke: then use the step it made.
     async () => {
       const rows = await handle.db.query<{ id: number }>(SQL.startedStepOfExecution, [handle.execution.id, name]);
-      return rows.length ? Number(rows[0].id) : undefined;
+      if (!rows.length) return undefined;
+      return toStepExecution((await handle.db.query<Record<string, unknown>>(SQL.getStep, [rows[0].id]))[0]);
     },
   );
-  return load(id);
 }
 
 /** Calls the tasklet until it is done; each call commits with the step's checkpoint. */

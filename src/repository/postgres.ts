@@ -86,9 +86,18 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
   pool.on('error', () => undefined);
 
+  // pg-pool listens for errors only on idle clients: a session the server ends while checked out
+  // (a restart, an idle-in-transaction timeout) would be an uncaught 'error' event. The query
+  // that was running rejects with the same error, and the broken client is discarded on release.
+  const guarded = new WeakSet<pg.PoolClient>();
   const connect = async (): Promise<pg.PoolClient> => {
     try {
-      return await pool.connect();
+      const client = await pool.connect();
+      if (!guarded.has(client)) {
+        client.on('error', () => undefined);
+        guarded.add(client);
+      }
+      return client;
     } catch (err) {
       throw new UsageError(`cannot connect to ${target.display}: ${(err as Error).message || String(err)}`, { cause: err });
     }

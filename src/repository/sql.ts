@@ -38,8 +38,9 @@ export const SQL = {
   dbNow: `SELECT ns_now() AS now`,
 
   // ---- instances -------------------------------------------------------------------------------
+  /** Returns a row only when the instance is new. */
   insertInstance: `INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
-    VALUES ($1, $2, $3, ns_now()) ON CONFLICT (job_name, job_key) DO NOTHING`,
+    VALUES ($1, $2, $3, ns_now()) ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id`,
   lockInstance: (d: Dialect) =>
     `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
      WHERE job_name = $1 AND job_key = $2${forUpdate(d)}`,
@@ -55,7 +56,7 @@ export const SQL = {
       start_time, last_updated, owner_node_id, owner_epoch, node_name, context, target_node, affinity_key)
     VALUES ($1, $2, $3, $4, $5, ns_now(), CASE WHEN CAST($6 AS BIGINT) IS NULL THEN NULL ELSE ns_now() END, ns_now(),
       $6, CASE WHEN CAST($6 AS BIGINT) IS NULL THEN 0 ELSE 1 END, $7, $8, $9, $10)
-    RETURNING id`,
+    RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
   /** Running executions with their owner's liveness, judged by the database's clock. */
@@ -80,11 +81,12 @@ export const SQL = {
   },
   /**
    * The fence: proves in the chunk's own transaction that this owner still holds the execution.
-   * Zero rows means another node took it over; the caller rolls back and stops.
+   * Zero rows means another node took it over; the caller rolls back and stops. The row lock
+   * (FOR UPDATE) makes a takeover wait for this transaction, and a takeover that committed first
+   * makes this find nothing: the two are serialised without writing a new row version.
    */
-  fenceExecution: `UPDATE ns_job_execution SET last_updated = ns_now(), version = version + 1
-    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')
-    RETURNING status`,
+  fenceExecution: `SELECT status FROM ns_job_execution
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING') FOR UPDATE`,
   /**
    * The fence on SQLite: BEGIN IMMEDIATE already excludes every other writer until COMMIT, so
    * reading the owner is as strong as PostgreSQL's row-locking UPDATE (and writes no page).
@@ -127,7 +129,7 @@ export const SQL = {
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
         AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
       ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
-    RETURNING id`,
+    RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
   expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now()`,
   runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node FROM ns_job_execution
@@ -179,10 +181,10 @@ export const SQL = {
       ORDER BY s.id LIMIT $4${d === 'postgres' ? ' FOR UPDATE OF s SKIP LOCKED' : ''})
     RETURNING id`,
   /** The fence of a partition: its own owner and epoch, and a job execution still running. */
-  fencePartition: `UPDATE ns_step_execution SET last_updated = ns_now(), version = version + 1
-    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status = 'STARTED'
-      AND EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.id = job_execution_id AND e.status IN ('STARTED', 'STOPPING'))
-    RETURNING (SELECT e.status FROM ns_job_execution e WHERE e.id = job_execution_id) AS status`,
+  fencePartition: `SELECT e.status FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE s.id = $1 AND s.owner_node_id = $2 AND s.owner_epoch = $3 AND s.status = 'STARTED'
+      AND e.status IN ('STARTED', 'STOPPING')
+    FOR UPDATE OF s`,
   fencePartitionCheck: `SELECT (SELECT e.status FROM ns_job_execution e WHERE e.id = s.job_execution_id) AS status
     FROM ns_step_execution s
     WHERE s.id = $1 AND s.owner_node_id = $2 AND s.owner_epoch = $3 AND s.status = 'STARTED'
@@ -206,12 +208,16 @@ export const SQL = {
     FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
     WHERE s.id = $1 AND e.status IN ('STARTED', 'STOPPING') RETURNING id`,
   jobOfStep: `SELECT e.job_name FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id WHERE s.id = $1`,
+  /** Ends a manager's unfinished partitions (its timeout): their owners' next commits are fenced. */
+  timeOutPartitions: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE manager_id = $1 AND status IN ('STARTING', 'STARTED') RETURNING step_name`,
   notifyPartition: `SELECT pg_notify('ns_partition', $1)`,
 
   // ---- step executions ---------------------------------------------------------------------------
   insertStep: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated,
       context, node_name)
-    VALUES ($1, $2, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $3, $4) RETURNING id, start_time`,
+    VALUES ($1, $2, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $3, $4) RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
   /** The newest execution of a step within an instance, and how many times the step was started. */

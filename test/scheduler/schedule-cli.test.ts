@@ -1,0 +1,165 @@
+/**
+ * `nightshift schedule ...` (SPEC section 7) on both backends: add/list/pause/resume/remove, the
+ * JSON shape of `schedule list --json`, and every bad input (exit 2, one stderr line naming the
+ * problem). Then a node on SQLite firing a trigger, and schedules declared in a config.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.ts';
+import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, runCli } from '../cli/run-cli.ts';
+import { openDatabase } from '../../src/repository/open.ts';
+import { byFireTime, dbNow, killAll, runsOf, startNode, untilFired, waitAlive } from './helpers.ts';
+
+const all = backends();
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await killAll();
+  for (const b of all) await b.cleanup();
+});
+
+interface ScheduleJson {
+  name: string;
+  job: string;
+  cron: string | null;
+  tz: string | null;
+  everyMs: number | null;
+  params: Record<string, unknown>;
+  misfire: string;
+  misfireThresholdMs: number;
+  noConcurrent: boolean;
+  paused: boolean;
+  nextFireTime: string | null;
+  lastFireTime: string | null;
+  lastExecutionId: number | null;
+  source: string;
+}
+
+describe.each(all)('schedule commands ($name)', (backend) => {
+  it('adds, lists, pauses, resumes, replaces and removes triggers', async () => {
+    const url = backend.freshUrl('schedcli');
+    const cli = cliFor(url);
+    const added = await cli.run(['schedule', 'add', 'nightly', '--job', 'count', '--cron', '0 30 2 * * ?', '--tz', 'Europe/Paris', 'items=50', 'tag=n']);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^schedule nightly added: job count, cron 0 30 2 \* \* \? \(Europe\/Paris\); next fire time \d{4}-.*Z\n$/);
+    const every = await cli.json<ScheduleJson>(['schedule', 'add', 'tick', '--job', 'noop', '--every', '60000', '--misfire', 'skip', '--misfire-threshold', '2000', '--no-concurrent']);
+    expect(every).toMatchObject({ name: 'tick', everyMs: 60000, cron: null, tz: null, misfire: 'skip', misfireThresholdMs: 2000, noConcurrent: true });
+
+    const list = await cli.json<ScheduleJson[]>(['schedule', 'list']);
+    expect(list.map((s) => s.name)).toEqual(['nightly', 'tick']);
+    const [nightly, tick] = list;
+    expect(Object.keys(nightly).sort()).toEqual([
+      'cron', 'everyMs', 'job', 'lastExecutionId', 'lastFireTime', 'misfire', 'misfireThresholdMs', 'name', 'nextFireTime', 'noConcurrent',
+      'params', 'paused', 'source', 'tz',
+    ]);
+    expect(nightly).toMatchObject({
+      job: 'count', cron: '0 30 2 * * ?', tz: 'Europe/Paris', everyMs: null, params: { items: 50, tag: 'n' }, misfire: 'fire-once',
+      misfireThresholdMs: 5000, noConcurrent: false, paused: false, lastFireTime: null, lastExecutionId: null, source: 'runtime',
+    });
+    expect(nightly.nextFireTime).toMatch(ISO_MS);
+    // 02:30 in Paris is 00:30 or 01:30 UTC, depending on the season.
+    expect(nightly.nextFireTime).toMatch(/T0[01]:30:00\.000Z$/);
+    expect(Date.parse(tick.nextFireTime!) % 60000).toBe(0);
+
+    const text = await cli.run(['schedule', 'list']);
+    expect(text.stdout).toMatch(/nightly\s+count\s+cron 0 30 2 \* \* \? \(Europe\/Paris\)\s+items=50 tag=n/);
+
+    expect((await cli.run(['schedule', 'pause', 'tick'])).stdout).toBe('schedule tick paused\n');
+    expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).find((s) => s.name === 'tick')!.paused).toBe(true);
+    const resumed = await cli.run(['schedule', 'resume', 'tick']);
+    expect(resumed.stdout).toMatch(/^schedule tick resumed; next fire time \d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z\n$/);
+
+    // add replaces: a paused trigger stays paused; same timing keeps the pending fire time.
+    await cli.run(['schedule', 'pause', 'nightly']);
+    const replaced = await cli.json<ScheduleJson>(['schedule', 'add', 'nightly', '--job', 'count', '--cron', '0 30 2 * * ?', '--tz', 'Europe/Paris', 'items=60']);
+    expect(replaced).toMatchObject({ paused: true, params: { items: 60 }, nextFireTime: nightly.nextFireTime });
+
+    expect((await cli.run(['schedule', 'remove', 'nightly'])).stdout).toBe('schedule nightly removed\n');
+    expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).map((s) => s.name)).toEqual(['tick']);
+    expect((await cli.run(['schedule', 'list'], { env: {} })).code).toBe(0);
+  }, 60_000);
+
+  it('rejects bad input with exit 2 and one line naming the problem', async () => {
+    const url = backend.freshUrl('schedbad');
+    const cli = cliFor(url);
+    // Each case is a process; a few at a time, to leave the machine to the suites running alongside.
+    const add = (...args: string[]) => ['schedule', 'add', 'x', ...args];
+    const cases: [string[], RegExp][] = [
+      [add('--job', 'nope', '--every', '1000'), /unknown job nope \(known: noop, count/],
+      [add('--job', 'noop', '--cron', '0 61 * * * ?'), /invalid cron expression "0 61 \* \* \* \?": minute: /],
+      [add('--job', 'noop', '--cron', '* * * * *'), /invalid cron expression "\* \* \* \* \*"/],
+      [add('--job', 'noop', '--cron', '0 0 12 ? * MON-FRIX'), /day-of-week/],
+      [add('--job', 'noop', '--cron', '0 0 * * * ?', '--tz', 'Mars/Olympus'), /unknown time zone "Mars\/Olympus"/],
+      [add('--job', 'count', '--every', '1000', 'items=many'), /parameter items must be an integer, got "many"/],
+      [add('--job', 'count', '--every', '1000', 'bogus=1'), /unknown parameter bogus/],
+      [add('--job', 'count', '--every', '1000', 'items'), /"items" is not of the form key=value/],
+      [add('--job', 'noop', '--every', '1000', 'fireTime=2024-01-01'), /fireTime is set by the scheduler/],
+      [add('--job', 'noop', '--every', 'soon'), /--every must be a whole number of milliseconds >= 100, got "soon"/],
+      [add('--job', 'noop', '--every', '10'), /--every must be a whole number of milliseconds >= 100, got "10"/],
+      [add('--job', 'noop', '--every', '1000', '--cron', '* * * * * ?'), /either --cron EXPR or --every MS, not both/],
+      [add('--job', 'noop'), /either --cron EXPR or --every MS, not neither/],
+      [add('--job', 'noop', '--every', '1000', '--tz', 'UTC'), /--tz applies to --cron only/],
+      [add('--job', 'noop', '--every', '1000', '--misfire', 'later'), /--misfire.*later.*fire-once, skip/],
+      [add('--job', 'noop', '--every', '1000', '--misfire-threshold', '-5'), /--misfire-threshold must be a whole number/],
+      [add('--every', '1000'), /required option '--job <job>'/],
+      [['schedule', 'add', 'bad name', '--job', 'noop', '--every', '1000'], /schedule name "bad name" is not valid/],
+      [['schedule', 'pause', 'ghost'], /no schedule named ghost/],
+      [['schedule', 'resume', 'ghost'], /no schedule named ghost/],
+      [['schedule', 'remove', 'ghost'], /no schedule named ghost/],
+      [['schedule', 'frobnicate'], /unknown command 'frobnicate'/],
+    ];
+    const queue = [...cases];
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) expectOneLineError(await cli.run(c[0]), c[1]);
+    }));
+    // Nothing was added by any of them.
+    expect(await cli.json(['schedule', 'list'])).toEqual([]);
+  }, 90_000);
+});
+
+describe('a node on SQLite', () => {
+  it('fires declared and added triggers', async () => {
+    const sqlite = all.find((b) => b.name === 'sqlite')!;
+    const url = sqlite.freshUrl('schedsqlite');
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-sched-'));
+    const config = join(dir, 'nightshift.config.ts');
+    writeFileSync(config, `export { default } from ${JSON.stringify(EXAMPLES)};
+export const schedules = [{ name: 'declared', job: 'count', everyMs: 1000, params: { items: 1, tag: 'declared' } }];
+`);
+    const db = await openDatabase(url);
+    try {
+      const t0 = await dbNow(db);
+      startNode(url, 'solo', { config });
+      await waitAlive(db, ['solo'], t0);
+      const cli = cliFor(url, config);
+      const added = await cli.run(['schedule', 'add', 'added', '--job', 'noop', '--cron', '* * * * * ?']);
+      expect(added.code, added.stderr).toBe(0);
+      const since = await dbNow(db);
+      await untilFired(db, 'noop', since + 3000);
+      await untilFired(db, 'count', since + 3000, 'declared');
+      const list = await cli.json<ScheduleJson[]>(['schedule', 'list']);
+      expect(list.map((s) => [s.name, s.source])).toEqual([['added', 'runtime'], ['declared', 'config']]);
+      for (const runs of [await runsOf(db, 'noop'), await runsOf(db, 'count', 'declared')]) {
+        const times = [...byFireTime(runs).keys()].sort((x, y) => x - y);
+        expect(times.length).toBeGreaterThanOrEqual(3);
+        expect(times).toEqual(times.map((_, i) => times[0] + i * 1000));
+        for (const r of runs) expect(r.createTime - r.fireTime).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+
+  it('refuses to start with an invalid declared schedule', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-sched-'));
+    const config = join(dir, 'nightshift.config.ts');
+    writeFileSync(config, `export { default } from ${JSON.stringify(EXAMPLES)};
+export const schedules = [{ name: 'broken', job: 'noop', cron: '0 0 25 * * ?' }];
+`);
+    const r = await runCli(['node', '--name', 'x', '--db', all[0].freshUrl('schedbadcfg'), '--config', config]);
+    expectOneLineError(r, /config .*nightshift\.config\.ts: invalid cron expression "0 0 25 \* \* \?": hour: /);
+  }, 30_000);
+});
