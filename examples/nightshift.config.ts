@@ -97,6 +97,7 @@ interface Row {
 }
 
 interface Person {
+  line: number;
   id: number;
   name: string;
   email: string;
@@ -106,7 +107,10 @@ interface Person {
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
-const rawOf = (r: Row) => [r.id, r.name, r.email, r.amount].join(',');
+const rawOf = (r: Row | Person) => [r.id, r.name, r.email, r.amount].join(',');
+
+/** A row whose id is already in `people` (unique violation on either database). */
+const duplicateId = (e: unknown) => ['23505', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((e as { code?: string })?.code ?? '');
 
 /** Why a row is rejected, or undefined when it is valid. */
 function validate(row: Row): string | undefined {
@@ -148,19 +152,28 @@ export const importCsv = defineJob({
       processor: (row, { params }) => {
         const problem = validate(row);
         if (problem) throw new ItemParseError(`${params.input}:${row.line}: ${problem}`, params.input, row.line, rawOf(row));
-        return { id: Number(row.id), name: row.name, email: row.email, amount: row.amount };
+        return { line: row.line, id: Number(row.id), name: row.name, email: row.email, amount: row.amount };
       },
+      // COPY on PostgreSQL (multi-row INSERT on SQLite); a chunk with a duplicate id is retried
+      // row by row, and the duplicate is skipped and recorded like any other bad row.
       writer: () =>
-        sqlWriter<Person>({ table: 'people', columns: ['id', 'name', 'email', 'amount'], values: (p) => [p.id, p.name, p.email, p.amount] }),
-      // Bad rows (unparseable or invalid) are skipped, up to skipLimit of them.
-      skip: { on: [ItemParseError], limit: ({ params }) => params.skipLimit },
+        sqlWriter<Person>({
+          table: 'people',
+          columns: ['id', 'name', 'email', 'amount'],
+          values: (p) => [p.id, p.name, p.email, p.amount],
+          copy: true,
+        }),
+      // Bad rows (unparseable, invalid or a duplicate id) are skipped, up to skipLimit of them.
+      skip: { on: [ItemParseError, duplicateId], limit: ({ params }) => params.skipLimit },
       chunkListeners: [
         {
           // Runs inside the chunk's transaction: a reject is recorded exactly once.
           onSkip: async ({ error, item }, chunk) => {
             const e = error instanceof ItemParseError ? error : undefined;
-            const row = item as Row | undefined;
-            const reason = e ? e.message.replace(/^.*?(:\d+|, line \d+): /, '') : error instanceof Error ? error.message : String(error);
+            const row = item as Row | Person | undefined;
+            const reason = e
+              ? e.message.replace(/^.*?(:\d+|, line \d+): /, '')
+              : duplicateId(error) ? `id ${row?.id} is already imported` : error instanceof Error ? error.message : String(error);
             await chunk.tx.execute('INSERT INTO people_rejects (execution_id, line, reason, raw) VALUES ($1, $2, $3, $4)', [
               chunk.jobExecutionId, e?.line ?? row?.line ?? null, reason, e?.raw ?? (row ? rawOf(row) : null),
             ]);
