@@ -1,4 +1,5 @@
 import type { Database } from '../repository/database.ts';
+import type { Tx } from '../repository/tx.ts';
 import { SQL } from '../repository/sql.ts';
 import { failOrphan } from '../engine/launch.ts';
 
@@ -10,42 +11,71 @@ export interface FailedOver {
 }
 
 /**
- * Declares dead every node whose lease ran out by the database's clock. Each declaration
+ * Declares dead every other node whose lease ran out by the database's clock. Each declaration
  * happens once in the whole cluster (the UPDATE's WHERE lets one caller win) and, in the same
  * transaction, fails the node's running executions naming the node and queues their restart,
  * so a failover can neither be lost nor happen twice. Executions of plain processes
- * (`nightshift run`) are failed but not requeued: their owner restarts them.
+ * (`nightshift run`) are failed but not requeued: their owner restarts them. Then sweeps work
+ * still marked running under an owner that is already dead or gone (declared elsewhere).
  */
-export async function reapDeadNodes(db: Database): Promise<{ dead: string[]; failedOver: FailedOver[] }> {
-  const expired = await db.query<{ id: number; name: string; kind: string }>(SQL.expiredNodes);
+export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dead: string[]; failedOver: FailedOver[] }> {
+  const expired = await db.query<{ id: number; name: string; kind: string }>(SQL.expiredNodes, [selfId]);
   const dead: string[] = [];
   const failedOver: FailedOver[] = [];
   for (const node of expired) {
     await db.transaction(async (tx) => {
-      // A dead owner paused inside a transaction may still hold the row; try again next round.
-      if (db.dialect === 'postgres') await tx.exec(`SET LOCAL lock_timeout = '1s'`);
+      await boundLockWait(tx);
       const reason = `node ${node.name} lost: no heartbeat within its lease`;
       const won = await tx.query(SQL.declareDead, [node.id, reason]);
       if (!won.length) return;
       dead.push(node.name);
-      const running = await tx.query<{ id: number; job_name: string }>(SQL.runningOfNode, [node.id]);
-      for (const r of running) {
-        await failOrphan(tx, { id: r.id, owner_node_id: node.id, node_status: 'dead' }, reason);
-        let newExecutionId: number | null = null;
-        if (node.kind === 'node') {
-          newExecutionId = Number((await tx.query<{ id: number }>(SQL.requeue, [r.id]))[0].id);
-          if (db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [r.job_name]);
-        }
-        failedOver.push({ node: node.name, failedExecutionId: r.id, newExecutionId });
+      for (const r of await tx.query<{ id: number; job_name: string }>(SQL.runningOfNode, [node.id])) {
+        const f = await failOver(tx, r, node, reason);
+        if (f) failedOver.push(f);
       }
-      // Partitions it ran resume from their checkpoints on live nodes, while their job runs on.
       for (const part of await tx.query<{ id: number; job_name: string }>(SQL.runningPartitionsOfNode, [node.id])) {
-        await tx.execute(SQL.failPartition, [part.id, reason]);
-        const requeued = await tx.query(SQL.requeuePartition, [part.id]);
-        if (requeued.length && db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [part.job_name]);
+        await failOverPartition(tx, part, reason);
       }
       await tx.execute(SQL.releaseAffinity, [node.name]);
     });
   }
+  for (const r of await db.query<{ id: number; job_name: string; node_id: number; name: string; kind: string }>(SQL.orphanedExecutions)) {
+    const f = await db.transaction(async (tx) => {
+      await boundLockWait(tx);
+      return failOver(tx, r, { id: r.node_id, name: r.name, kind: r.kind }, `node ${r.name} lost while running it`);
+    });
+    if (f) failedOver.push(f);
+  }
+  for (const part of await db.query<{ id: number; job_name: string; name: string }>(SQL.orphanedPartitions)) {
+    await db.transaction((tx) => failOverPartition(tx, part, `node ${part.name} lost while running it`));
+  }
   return { dead, failedOver };
+}
+
+// A dead owner paused inside a transaction may still hold the row; try again next round.
+async function boundLockWait(tx: Tx): Promise<void> {
+  if (tx.dialect === 'postgres') await tx.exec(`SET LOCAL lock_timeout = '1s'`);
+}
+
+/** Fails one execution of a dead node (once: only the first caller changes it) and requeues it. */
+async function failOver(
+  tx: Tx,
+  r: { id: number; job_name: string },
+  node: { id: number; name: string; kind: string },
+  reason: string,
+): Promise<FailedOver | undefined> {
+  if (!(await failOrphan(tx, { id: r.id, owner_node_id: node.id, node_status: 'dead' }, reason))) return undefined;
+  let newExecutionId: number | null = null;
+  if (node.kind === 'node') {
+    newExecutionId = Number((await tx.query<{ id: number }>(SQL.requeue, [r.id]))[0].id);
+    if (tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [r.job_name]);
+  }
+  return { node: node.name, failedExecutionId: r.id, newExecutionId };
+}
+
+/** A dead node's partition resumes from its checkpoint on a live node, while its job runs on. */
+async function failOverPartition(tx: Tx, part: { id: number; job_name: string }, reason: string): Promise<void> {
+  if (!(await tx.execute(SQL.failPartition, [part.id, reason]))) return;
+  const requeued = await tx.query(SQL.requeuePartition, [part.id]);
+  if (requeued.length && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [part.job_name]);
 }

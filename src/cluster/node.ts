@@ -194,7 +194,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const known = new Map<number, { name: string; status: string; suspected: boolean }>();
   const watch = async () => {
     try {
-      const { dead, failedOver } = await reapDeadNodes(db);
+      const { dead, failedOver } = await reapDeadNodes(db, me.id);
       for (const node of dead) {
         log.warn({ peer: node }, `node ${node} declared dead`);
       }

@@ -85,19 +85,14 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   const pool = new pg.Pool({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
   // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
   pool.on('error', () => undefined);
-
   // pg-pool listens for errors only on idle clients: a session the server ends while checked out
   // (a restart, an idle-in-transaction timeout) would be an uncaught 'error' event. The query
   // that was running rejects with the same error, and the broken client is discarded on release.
-  const guarded = new WeakSet<pg.PoolClient>();
+  pool.on('connect', (client) => client.on('error', () => undefined));
+
   const connect = async (): Promise<pg.PoolClient> => {
     try {
-      const client = await pool.connect();
-      if (!guarded.has(client)) {
-        client.on('error', () => undefined);
-        guarded.add(client);
-      }
-      return client;
+      return await pool.connect();
     } catch (err) {
       throw new UsageError(`cannot connect to ${target.display}: ${(err as Error).message || String(err)}`, { cause: err });
     }

@@ -127,11 +127,22 @@ export const SQL = {
     WHERE id IN (
       SELECT id FROM ns_job_execution
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
         AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
       ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
     RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
-  expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now()`,
+  expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() AND id <> $1`,
+  /**
+   * Running executions and partitions whose owner is already dead or gone, left behind when the
+   * owner was declared dead elsewhere (e.g. by a launch that found its process gone).
+   */
+  orphanedExecutions: `SELECT e.id, e.job_name, n.id AS node_id, n.name, n.kind FROM ns_job_execution e
+    JOIN ns_node n ON n.id = e.owner_node_id
+    WHERE e.status IN ('STARTED', 'STOPPING') AND n.status IN ('dead', 'left')`,
+  orphanedPartitions: `SELECT s.id, e.job_name, n.name FROM ns_step_execution s
+    JOIN ns_node n ON n.id = s.owner_node_id JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE s.status = 'STARTED' AND s.manager_id IS NOT NULL AND n.status IN ('dead', 'left')`,
   runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node FROM ns_job_execution
     WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING')`,
   /** A queued restart of an instance, for the cluster to claim. */
@@ -175,6 +186,7 @@ export const SQL = {
     WHERE id IN (
       SELECT s.id FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
       WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $2)
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
         AND e.status IN ('STARTED', 'STOPPING')
         AND ${d === 'postgres' ? 'e.job_name = ANY($3::text[])' : 'e.job_name IN (SELECT value FROM json_each($3))'}
         ${oneManager ? 'AND s.manager_id = $5' : ''}
