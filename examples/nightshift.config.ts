@@ -6,7 +6,7 @@
  * same transaction as the step's checkpoint: after any crash every item is written once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { csvReader, defineJob, ensureTable, ItemParseError, p, rangeReader, sqlWriter } from 'nightshift';
+import { csvReader, defineJob, ensureTable, ItemParseError, p, rangeReader, sqlWriter, type Database, type ItemStreamWriter } from 'nightshift';
 
 /** One tasklet step that does nothing. */
 export const noop = defineJob({
@@ -35,14 +35,7 @@ export const count = defineJob({
         }
         return params.delayMs > 0 ? sleep(params.delayMs, item) : item;
       },
-      writer: ({ params, db }) => ({
-        open: () => ensureTable(db, COUNT_ITEMS),
-        ...sqlWriter<number>({
-          table: 'count_items',
-          columns: ['tag', 'item', 'execution_id'],
-          values: (item, chunk) => [params.tag, item, chunk.jobExecutionId],
-        }),
-      }),
+      writer: ({ params, db }) => countItemsWriter(db, params.tag),
     }),
   ],
 });
@@ -71,21 +64,23 @@ export const partitionedCount = defineJob({
         chunkSize: 100,
         reader: ({ stepContext }) => rangeReader(Number(stepContext.from), Number(stepContext.to)),
         processor: (item, { params }) => (params.delayMs > 0 ? sleep(params.delayMs, item) : item),
-        writer: ({ params, db }) => ({
-          open: () => ensureTable(db, COUNT_ITEMS),
-          ...sqlWriter<number>({
-            table: 'count_items',
-            columns: ['tag', 'item', 'execution_id'],
-            values: (item, chunk) => [params.tag, item, chunk.jobExecutionId],
-          }),
-        }),
+        writer: ({ params, db }) => countItemsWriter(db, params.tag),
       }),
     }),
   ],
 });
 
-const COUNT_ITEMS = `CREATE TABLE IF NOT EXISTS count_items (
-  tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)`;
+/** Writes (tag, item, execution_id) rows into count_items, in the chunk's transaction. */
+function countItemsWriter(db: Database, tag: string): ItemStreamWriter<number> {
+  return {
+    open: () => ensureTable(db, 'CREATE TABLE IF NOT EXISTS count_items (tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)'),
+    ...sqlWriter<number>({
+      table: 'count_items',
+      columns: ['tag', 'item', 'execution_id'],
+      values: (item, chunk) => [tag, item, chunk.jobExecutionId],
+    }),
+  };
+}
 
 /** A CSV row as read, with the line it came from. */
 interface Row {

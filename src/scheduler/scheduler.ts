@@ -6,7 +6,7 @@ import { createExecutionIn } from '../engine/launch.ts';
 import type { Database } from '../repository/database.ts';
 import { openDatabase } from '../repository/open.ts';
 import { createDbClock, type DbClock } from './clock.ts';
-import { listenOn } from './listen.ts';
+import { listenOn } from '../cluster/listen.ts';
 import { SCHED_SQL } from './sql.ts';
 import {
   decide, jobMap, nextAfter, rowTiming, upsertTrigger, validateSchedules, type FireRecord, type JobsLike, type ScheduleSpec,
@@ -231,7 +231,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     }
   };
 
-  const listener = listenOn(db, 'ns_trigger', wake, log);
+  const listener = listenOn(db, ['ns_trigger'], { onNotify: wake, onConnect: wake }, log);
   const running = loop();
   log.info({ triggers: declared.length, clockRttMs: Number(clock.rttMs.toFixed(2)) }, 'scheduler started');
 

@@ -3,12 +3,18 @@ import type { Logger } from '../core/logger.ts';
 import type { Database } from '../repository/database.ts';
 import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
 
+export interface Listener {
+  /** A notification on one of the channels. */
+  onNotify(channel: string, payload: string | undefined): void;
+  /** After every (re)connect: catch up on anything sent while disconnected. */
+  onConnect?(): void;
+}
+
 /**
- * Listens on a PostgreSQL notification channel with a dedicated connection and calls `onNotify`
- * for each notification (and after every reconnect, to catch up), reconnecting with backoff.
- * On SQLite it does nothing: polling is the mechanism there.
+ * Listens on PostgreSQL notification channels with a dedicated connection, reconnecting with
+ * backoff when it drops. On SQLite it does nothing: polling is the mechanism there.
  */
-export function listenOn(db: Database, channel: string, onNotify: () => void, log: Logger): { close(): Promise<void> } {
+export function listenOn(db: Database, channels: string[], listener: Listener, log: Logger): { close(): Promise<void> } {
   if (db.dialect !== 'postgres') return { close: async () => undefined };
   let client: pg.Client | undefined;
   let closed = false;
@@ -17,22 +23,22 @@ export function listenOn(db: Database, channel: string, onNotify: () => void, lo
 
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ ...pgClientConfig(parsePgUrl(db.connectUrl)), application_name: `nightshift-${channel}` });
-    c.on('notification', () => onNotify());
+    const c = new pg.Client({ ...pgClientConfig(parsePgUrl(db.connectUrl)), application_name: `nightshift-${channels[0]}` });
+    c.on('notification', (n) => listener.onNotify(n.channel, n.payload));
     c.on('error', (err) => {
-      log.warn({ err: err.message, channel }, 'notification listener connection lost; reconnecting');
+      log.warn({ err: err.message, channels }, 'notification listener connection lost; reconnecting');
       retry(c);
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${channel}`);
+      for (const channel of channels) await c.query(`LISTEN ${channel}`);
       if (closed) {
         await c.end().catch(() => undefined);
         return;
       }
       client = c;
       delay = 100;
-      onNotify();
+      listener.onConnect?.();
     } catch {
       retry(c);
     }
