@@ -39,3 +39,7 @@ export {
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';
+export {
+  localProcessLauncher, type WorkerLauncher, type LaunchRequest, type LaunchedWorkers, type LocalProcessLauncherOptions,
+} from './engine/worker-launcher.ts';
+export type { PartitionWorkers } from './core/job.ts';

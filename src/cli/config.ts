@@ -63,7 +63,10 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     if (names.has(j.name)) throw new UsageError(`config ${file} defines two jobs named ${j.name}`);
     names.add(j.name);
   }
-  return { file, jobs, exports: mod, schedules: declaredSchedules(file, mod) };
+  const schedules = declaredSchedules(file, mod);
+  // Recorded for processes this one starts (a partitioned step's local workers load the same file).
+  process.env.NIGHTSHIFT_CONFIG = file;
+  return { file, jobs, exports: mod, schedules };
 }
 
 function declaredSchedules(file: string, mod: Record<string, unknown>): ScheduleSpec[] {

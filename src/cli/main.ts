@@ -195,7 +195,8 @@ export function buildProgram(): Command {
     .option('--concurrency <n>', 'executions run at once', '4')
     .option('--heartbeat-ms <ms>', 'heartbeat interval', String(DEFAULT_LEASE.heartbeatMs))
     .option('--lease-ms <ms>', 'declared dead after this long without a heartbeat', String(DEFAULT_LEASE.leaseMs))
-    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string }) => {
+    .option('--exit-with-parent', 'shut down gracefully when the process that started this one ends')
+    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean }) => {
       const concurrency = positiveInt('--concurrency', o.concurrency);
       const heartbeatMs = positiveInt('--heartbeat-ms', o.heartbeatMs);
       const leaseMs = positiveInt('--lease-ms', o.leaseMs);
@@ -212,11 +213,16 @@ export function buildProgram(): Command {
       const onSignal = () => stopRequested();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // A launched worker (see localProcessLauncher): once its parent is gone it is re-parented.
+      const parent = process.ppid;
+      const orphaned = o.exitWithParent ? setInterval(() => process.ppid !== parent && stopRequested(), 250) : undefined;
+      orphaned?.unref();
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules,
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });
       await stopped;
+      clearInterval(orphaned);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await node.shutdown();

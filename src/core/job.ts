@@ -6,6 +6,7 @@ import { UsageError } from './errors.ts';
 import type { Tx } from '../repository/tx.ts';
 import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from '../engine/threaded-processor.ts';
+import type { WorkerLauncher } from '../engine/worker-launcher.ts';
 
 /** What every step callback gets: typed parameters, the executions, and their contexts. */
 export interface StepContext<P = Record<string, unknown>> {
@@ -159,6 +160,22 @@ export interface PartitionedStepDefinition<P> extends StepBase<P> {
   readonly concurrency?: number;
   /** Fail the step if its partitions have not all ended within this time. */
   readonly timeoutMs?: number;
+  /**
+   * Extra workers started for this step (cluster mode only): after queuing the partitions the
+   * manager launches `count` workers (capped at the number of partitions), which claim
+   * partitions like any node, and stops them when all partitions have ended. Default launcher:
+   * `localProcessLauncher()` (local `nightshift node` processes).
+   */
+  readonly workers?: PartitionWorkers<P>;
+}
+
+/** The elastic workers of a partitioned step. */
+export interface PartitionWorkers<P> {
+  /** How many workers to start (0: none). */
+  readonly count: number | ((ctx: StepContext<P>) => number);
+  /** Partitions each worker runs at once (default: the step's concurrency, 4). */
+  readonly concurrency?: number;
+  readonly launcher?: WorkerLauncher;
 }
 
 export interface DecisionDefinition<P> extends ElementBase {
@@ -293,6 +310,16 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
         }
         if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
           throw new UsageError(`job ${job}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
+        }
+        if (el.workers) {
+          const { count, concurrency } = el.workers;
+          if (el.mode === 'local') throw new UsageError(`job ${job}: step ${el.name}: workers need mode 'cluster' (local partitions run only in this process)`);
+          if (typeof count !== 'function' && (!Number.isInteger(count) || count < 0)) {
+            throw new UsageError(`job ${job}: step ${el.name}: workers.count must be a non-negative integer or a function, got ${count}`);
+          }
+          if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+            throw new UsageError(`job ${job}: step ${el.name}: workers.concurrency must be a positive integer, got ${concurrency}`);
+          }
         }
       }
       if (el.type === 'decision' && !el.on) throw new UsageError(`job ${job}: decision ${el.name} needs transitions (on)`);

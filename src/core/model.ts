@@ -36,6 +36,8 @@ export interface JobExecution {
   /** Routing of a submitted (clustered) launch. */
   targetNode: string | null;
   affinityKey: string | null;
+  /** 1 for the instance's first execution, 2 for its first restart...; known when just created or claimed. */
+  executionNumber?: number;
 }
 
 /** The counters of a step execution. */

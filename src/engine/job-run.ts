@@ -17,6 +17,8 @@ export interface JobRun<P> {
   readonly params: P;
   readonly jobContext: ExecutionContext;
   readonly executionNumber: number;
+  /** Steps started in this execution (a first execution has no earlier ones to look up). */
+  readonly startedSteps: Set<string>;
 }
 
 /**
@@ -29,7 +31,9 @@ export async function runJobExecution(
   explorer: JobExplorer,
 ): Promise<void> {
   const execution = handle.execution;
-  const executions = await explorer.executionsOfInstance(execution.instanceId);
+  const executionNumber =
+    execution.executionNumber ??
+    Number((await handle.db.query<{ n: number }>(SQL.executionNumber, [execution.instanceId, execution.id]))[0].n);
   const jobContext: ExecutionContext = { ...execution.context };
   rememberJobContext(handle, jobContext);
   const run: JobRun<Record<string, unknown>> = {
@@ -38,7 +42,8 @@ export async function runJobExecution(
     explorer,
     params: paramsFromJson(def.name, def.params, execution.params),
     jobContext,
-    executionNumber: executions.filter((e) => e.id <= execution.id).length,
+    executionNumber,
+    startedSteps: new Set(),
   };
   handle.log.info({ params: execution.params }, `job ${def.name} execution ${execution.id} started on ${handle.nodeName}`);
   let status: 'COMPLETED' | 'FAILED' | 'STOPPED';

@@ -58,8 +58,8 @@ export async function createExecutionIn(
   const all = paramsToJson(values);
   const created = await tx.query<{ id: number }>(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
   // A new instance has no executions to check; an existing one is locked and checked.
-  const { instanceId, last } = created.length
-    ? { instanceId: Number(created[0].id), last: undefined }
+  const { instanceId, last, count } = created.length
+    ? { instanceId: Number(created[0].id), last: undefined, count: 0 }
     : await checkExisting(tx, def, ident, key);
   const local = owner.kind === 'local';
   const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [
@@ -68,7 +68,7 @@ export async function createExecutionIn(
     local ? null : owner.targetNode, local ? null : owner.affinityKey,
   ]);
   if (!local && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
-  return toJobExecution(rows[0]);
+  return { ...toJobExecution(rows[0]), executionNumber: count + 1 };
 }
 
 /**
@@ -82,7 +82,7 @@ async function checkExisting(
   def: JobDefinition<ParamsSchema>,
   ident: JsonParams,
   key: string,
-): Promise<{ instanceId: number; last: JobExecution | undefined }> {
+): Promise<{ instanceId: number; last: JobExecution | undefined; count: number }> {
   const instance = (await tx.query<{ id: number }>(SQL.lockInstance(tx.dialect), [def.name, key]))[0];
   await failOrphans(tx, instance.id, ident, def.name);
   const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
@@ -103,7 +103,7 @@ async function checkExisting(
       `job ${def.name} is not restartable: its instance for ${described} already ran (execution ${last.id}, ${last.status})`,
     );
   }
-  return { instanceId: Number(instance.id), last };
+  return { instanceId: Number(instance.id), last, count: previous.length };
 }
 
 /** Fails the instance's running executions whose owner is gone; refuses if one is really running. */

@@ -70,7 +70,7 @@ export async function runPartition(
   onHandle?.(handle);
   try {
     if (!def) throw new Error(`job ${job.name} has no partitioned step for partition ${step.stepName}`);
-    const executions = await explorer.executionsOfInstance(execution.instanceId);
+    const [{ n: executionNumber }] = await db.query<{ n: number }>(SQL.executionNumber, [execution.instanceId, execution.id]);
     const ctx: StepContext<unknown> = {
       params: paramsFromJson(job.name, job.params, execution.params),
       jobExecution: execution,
@@ -78,7 +78,7 @@ export async function runPartition(
       // Partitions read the job's context; only the manager's execution writes it.
       jobContext: { ...execution.context },
       stepContext: step.context,
-      executionNumber: executions.filter((e) => e.id <= execution.id).length,
+      executionNumber: Number(executionNumber),
       db,
       signal: handle.lost.signal,
       log: handle.log.child({ step: step.stepName }),

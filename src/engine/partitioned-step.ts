@@ -7,6 +7,8 @@ import { retryOnDisconnect, runFenced } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
+import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
+import { errorMessage } from '../core/errors.ts';
 
 type Row = Record<string, unknown>;
 
@@ -46,7 +48,9 @@ export async function runPartitionedStep<P>(
   let wake: () => void = () => undefined;
   const onEnded = (managerId: number) => managerId === step.id && wake();
   partitionEvents.on('ended', onEnded);
+  let workers: LaunchedWorkers | undefined;
   try {
+    workers = await launchWorkers(def, ctx, handle, plan.length, concurrency);
     for (;;) {
       if (handle.lost.signal.aborted) break;
       const free = def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
@@ -88,7 +92,39 @@ export async function runPartitionedStep<P>(
     return 'STOPPED';
   } finally {
     partitionEvents.off('ended', onEnded);
-    await Promise.allSettled(mine);
+    const stopping = workers?.stop().catch((err) => ctx.log.warn({ err: errorMessage(err) }, `step ${step.stepName}: stopping its workers failed`));
+    await Promise.allSettled([...mine, stopping]);
+  }
+}
+
+/**
+ * Starts the step's elastic workers (`def.workers`), if any: never more than there are
+ * partitions. A launch that fails is logged, and the partitions run on the nodes there are.
+ */
+async function launchWorkers<P>(
+  def: PartitionedStepDefinition<P>,
+  ctx: StepContext<P>,
+  handle: ExecutionHandle,
+  partitions: number,
+  concurrency: number,
+): Promise<LaunchedWorkers | undefined> {
+  if (!def.workers || def.mode === 'local') return undefined;
+  const { count } = def.workers;
+  const wanted = Math.min(typeof count === 'function' ? count(ctx) : count, partitions);
+  if (!(wanted >= 1)) return undefined;
+  try {
+    return await (def.workers.launcher ?? localProcessLauncher()).launch({
+      workers: Math.floor(wanted),
+      db: handle.db.connectUrl,
+      config: process.env.NIGHTSHIFT_CONFIG,
+      jobs: [handle.execution.jobName],
+      name: handle.nodeName,
+      concurrency: def.workers.concurrency ?? concurrency,
+      log: ctx.log,
+    });
+  } catch (err) {
+    ctx.log.error({ err: errorMessage(err) }, `step ${ctx.stepExecution.stepName}: launching ${wanted} workers failed; running on the nodes there are`);
+    return undefined;
   }
 }
 

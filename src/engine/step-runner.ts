@@ -23,7 +23,12 @@ export interface ElementOutcome {
  */
 export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Promise<ElementOutcome> {
   const { handle, explorer } = run;
-  const previous = await explorer.lastStepOfInstance(handle.execution.instanceId, def.name);
+  // An instance's first execution has no earlier step executions, unless it loops back.
+  const previous =
+    run.executionNumber === 1 && !run.startedSteps.has(def.name)
+      ? undefined
+      : await explorer.lastStepOfInstance(handle.execution.instanceId, def.name);
+  run.startedSteps.add(def.name);
   const earlier = previous && previous.step.jobExecutionId !== handle.execution.id ? previous.step : undefined;
   if (earlier?.status === 'COMPLETED' && !def.allowStartIfComplete) {
     handle.log.info({ step: def.name }, `step ${def.name} already completed; skipping it`);

@@ -39,6 +39,7 @@ export function toJobExecution(r: Row): JobExecution {
     context: json<ExecutionContext>(r.context, {}),
     targetNode: (r.target_node as string | null) ?? null,
     affinityKey: (r.affinity_key as string | null) ?? null,
+    ...(r.execution_number !== undefined ? { executionNumber: Number(r.execution_number) } : {}),
   };
 }
 

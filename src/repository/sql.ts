@@ -14,6 +14,13 @@ const STEP_COLS = `s.id, s.job_execution_id, s.step_name, s.status, s.exit_code,
   s.read_count, s.write_count, s.filter_count, s.read_skip_count, s.process_skip_count, s.write_skip_count,
   s.commit_count, s.rollback_count, s.start_time, s.end_time, s.last_updated, s.version, s.context, s.node_name`;
 
+/**
+ * Columns of a just-claimed execution: its row and its number in the instance. (Not for INSERT
+ * ... RETURNING: on PostgreSQL the subquery would not see the new row.)
+ */
+const RUN_COLS = `${EXEC_COLS.replace(/e\./g, '')}, (SELECT count(*) FROM ns_job_execution x
+  WHERE x.instance_id = ns_job_execution.instance_id AND x.id <= ns_job_execution.id) AS execution_number`;
+
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
 export const SQL = {
@@ -58,6 +65,7 @@ export const SQL = {
       $6, CASE WHEN CAST($6 AS BIGINT) IS NULL THEN 0 ELSE 1 END, $7, $8, $9, $10)
     RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
+  executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
   /** Running executions with their owner's liveness, judged by the database's clock. */
   runningOfInstance: `SELECT e.id, e.status, e.owner_node_id, e.node_name, n.status AS node_status, n.host, n.pid,
@@ -130,7 +138,7 @@ export const SQL = {
         AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
         AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
       ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
-    RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
+    RETURNING ${RUN_COLS}`,
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
   expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() AND id <> $1`,
   /**

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+
+/** What a partitioned step's manager asks a launcher for: extra worker nodes for its partitions. */
+export interface LaunchRequest {
+  /** How many workers to start (at least 1). */
+  readonly workers: number;
+  /** The job repository's URL (the workers join its cluster). */
+  readonly db: string;
+  /** The config file defining the jobs, when the launcher runs `nightshift node` (see localProcessLauncher). */
+  readonly config?: string;
+  /** The jobs whose partitions the workers are for. */
+  readonly jobs: readonly string[];
+  /** A name the workers' names start from (the manager's node name): worker i is `NAME-wI`. */
+  readonly name: string;
+  /** Partitions each worker runs at once. */
+  readonly concurrency: number;
+  readonly log?: Logger;
+}
+
+/** Workers a launcher started. */
+export interface LaunchedWorkers {
+  /** Their node names. */
+  readonly names: readonly string[];
+  /** Their process ids, for launchers that start local processes. */
+  readonly pids?: readonly number[];
+  /** Stops them gracefully (they stop claiming, hand over what they run, and leave) and waits until they are gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts extra workers for a partitioned step while it runs. The workers are ordinary cluster
+ * nodes that have the job: they claim queued partitions like any node. Implement this to launch
+ * them elsewhere (containers, a cloud platform); {@link localProcessLauncher} starts local processes.
+ */
+export interface WorkerLauncher {
+  launch(request: LaunchRequest): Promise<LaunchedWorkers>;
+}
+
+export interface LocalProcessLauncherOptions {
+  /** The config file the workers load (default: the request's, i.e. the file the CLI loaded; env NIGHTSHIFT_CONFIG). */
+  config?: string;
+  /** Time a worker gets to shut down gracefully after SIGTERM before it is killed (default 30 s). */
+  graceMs?: number;
+  /** Log level of the workers (default NIGHTSHIFT_LOG_LEVEL, else warn). */
+  logLevel?: string;
+  /** Extra environment for the workers. */
+  env?: Record<string, string>;
+  /** Working directory of the workers (default this process's). */
+  cwd?: string;
+}
+
+const CLI = fileURLToPath(new URL('../../bin/nightshift.js', import.meta.url));
+
+/**
+ * A launcher that starts `nightshift node` child processes on this machine (the same Node
+ * binary, the same repository, the same config file), each with `--exit-with-parent`, so they
+ * shut down if this process dies. `stop()` sends SIGTERM (a graceful shutdown) and SIGKILL after
+ * `graceMs`.
+ */
+export function localProcessLauncher(options: LocalProcessLauncherOptions = {}): WorkerLauncher {
+  const graceMs = options.graceMs ?? 30_000;
+  return {
+    async launch(request) {
+      const config = options.config ?? request.config;
+      if (!config) {
+        throw new UsageError(
+          'localProcessLauncher needs the config file that defines the job: run through the nightshift CLI, ' +
+            'set NIGHTSHIFT_CONFIG, or pass localProcessLauncher({ config })',
+        );
+      }
+      if (!Number.isInteger(request.workers) || request.workers < 1) throw new UsageError(`workers must be a positive integer, got ${request.workers}`);
+      const children: { name: string; child: ChildProcess; exited: Promise<void>; tail: () => string }[] = [];
+      let stopping = false;
+      for (let i = 1; i <= request.workers; i++) {
+        const name = `${request.name}-w${i}`;
+        const child = spawn(
+          process.execPath,
+          [CLI, 'node', '--name', name, '--db', request.db, '--config', config, '--concurrency', String(request.concurrency), '--exit-with-parent'],
+          {
+            cwd: options.cwd ?? process.cwd(),
+            env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: options.logLevel ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'warn', ...options.env },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let out = '';
+        const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4096));
+        child.stdout!.on('data', keep);
+        child.stderr!.on('data', keep);
+        const exited = new Promise<void>((resolve) => {
+          child.once('exit', (code, signal) => {
+            if (!stopping) request.log?.warn({ worker: name, code, signal, output: out.slice(-1000) }, `worker ${name} exited early`);
+            resolve();
+          });
+          child.once('error', (err) => {
+            request.log?.error({ worker: name, err: err.message }, `worker ${name} could not start`);
+            resolve();
+          });
+        });
+        children.push({ name, child, exited, tail: () => out });
+      }
+      request.log?.info({ workers: children.map((c) => ({ name: c.name, pid: c.child.pid })) }, `launched ${children.length} worker process(es)`);
+      let stopped: Promise<void> | undefined;
+      return {
+        names: children.map((c) => c.name),
+        pids: children.map((c) => c.child.pid).filter((p): p is number => p !== undefined),
+        stop() {
+          stopped ??= (async () => {
+            stopping = true;
+            await Promise.all(children.map(async ({ child, exited }) => {
+              if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+              child.kill('SIGTERM');
+              const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+              await exited;
+              clearTimeout(timer);
+            }));
+            request.log?.info(`stopped ${children.length} worker process(es)`);
+          })();
+          return stopped;
+        },
+      };
+    },
+  };
+}
