@@ -3,20 +3,24 @@
  * same run, then updates their sections of bench/RESULTS.md (sections not run are kept).
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
- * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover.
+ * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000) and BENCH_ROUNDS (3) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
  * (10,000,000) for memory; BENCH_LAUNCH_JOBS (5,000), BENCH_LATENCY_SAMPLES (200),
  * BENCH_CONCURRENCY (16), BENCH_PGBOSS_BATCH (100) for launch; BENCH_FAILOVER_REPS (10) for
- * failover. BENCH_WRITE=0 leaves RESULTS.md alone.
+ * failover; BENCH_CRON_SECONDS (120), BENCH_CRON_TRIGGERS (1,000), BENCH_CRON_LOAD_SECONDS (20)
+ * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
+ * item), BENCH_PARTITION_GRID (8) for partition. BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { benchChunkOverhead } from './chunk-overhead.ts';
+import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchFailover } from './failover.ts';
 import { benchLaunch } from './launch.ts';
 import { benchMemory } from './memory.ts';
+import { benchPartition } from './partition.ts';
 import { envInt, isConnectionLoss, secs, sleep, table } from './lib/util.ts';
 
 const rounds = envInt('BENCH_ROUNDS', 3);
@@ -43,6 +47,16 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     pgBossBatch: envInt('BENCH_PGBOSS_BATCH', 100),
   }),
   failover: () => benchFailover(envInt('BENCH_FAILOVER_REPS', 10)),
+  cron: () => benchCron({
+    seconds: envInt('BENCH_CRON_SECONDS', 120),
+    triggers: envInt('BENCH_CRON_TRIGGERS', 1000),
+    loadSeconds: envInt('BENCH_CRON_LOAD_SECONDS', 20),
+  }),
+  partition: () => benchPartition({
+    items: envInt('BENCH_PARTITION_ITEMS', 3200),
+    rounds: envInt('BENCH_PARTITION_ROUNDS', 1_000_000),
+    grid: envInt('BENCH_PARTITION_GRID', 8),
+  }),
 };
 
 const args = process.argv.slice(2).flatMap((a) => a.split(',')).filter(Boolean);

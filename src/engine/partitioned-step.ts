@@ -59,6 +59,7 @@ export async function runPartitionedStep<P>(
         const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, (h) => handles.add((own = h))).finally(() => {
           mine.delete(run);
           if (own) handles.delete(own);
+          wake(); // a slot is free now: claim the next partition without waiting for the re-check
         });
         mine.add(run);
       }
