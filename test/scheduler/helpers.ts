@@ -214,7 +214,7 @@ export async function fireLog(db: Database, trigger: string): Promise<FireRow[]>
 }
 
 /** Waits until `job` (with `tag`) has a firing with fireTime >= t. */
-export async function untilFired(db: Database, job: string, t: number, tag?: string, timeoutMs = 60_000): Promise<void> {
+export async function untilFired(db: Database, job: string, t: number, tag?: string, timeoutMs = Math.max(60_000, t - Date.now() + 30_000)): Promise<void> {
   await waitFor(async () => (await runsOf(db, job, tag)).some((r) => r.fireTime >= t), timeoutMs, `${job}${tag ? `/${tag}` : ''} fired at ${new Date(t).toISOString()}`);
 }
 
