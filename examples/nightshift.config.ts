@@ -91,18 +91,10 @@ interface Row {
   amount: string;
 }
 
-interface Person {
-  line: number;
-  id: number;
-  name: string;
-  email: string;
-  amount: string;
-}
-
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
-const rawOf = (r: Row | Person) => [r.id, r.name, r.email, r.amount].join(',');
+const rawOf = (r: Row) => [r.id, r.name, r.email, r.amount].join(',');
 
 /** A row whose id is already in `people` (unique violation on either database). */
 const duplicateId = (e: unknown) => ['23505', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((e as { code?: string })?.code ?? '');
@@ -135,7 +127,7 @@ export const importCsv = defineJob({
           execution_id BIGINT NOT NULL, line INTEGER, reason TEXT NOT NULL, raw TEXT)`);
       },
     }),
-    s.chunk<Row, Person>({
+    s.chunk<Row>({
       name: 'import',
       chunkSize: ({ params }) => params.chunk,
       reader: ({ params }) =>
@@ -144,15 +136,16 @@ export const importCsv = defineJob({
           expectHeader: ['id', 'name', 'email', 'amount'],
           map: (r, line) => ({ line, id: r.id, name: r.name, email: r.email, amount: r.amount }),
         }),
+      // Valid rows pass through as read (both databases convert the id text to an integer).
       processor: (row, { params }) => {
         const problem = validate(row);
         if (problem) throw new ItemParseError(`${params.input}:${row.line}: ${problem}`, params.input, row.line, rawOf(row));
-        return { line: row.line, id: Number(row.id), name: row.name, email: row.email, amount: row.amount };
+        return row;
       },
       // COPY on PostgreSQL (multi-row INSERT on SQLite); a chunk with a duplicate id is retried
       // row by row, and the duplicate is skipped and recorded like any other bad row.
       writer: () =>
-        sqlWriter<Person>({
+        sqlWriter<Row>({
           table: 'people',
           columns: ['id', 'name', 'email', 'amount'],
           values: (p) => [p.id, p.name, p.email, p.amount],
@@ -165,7 +158,7 @@ export const importCsv = defineJob({
           // Runs inside the chunk's transaction: a reject is recorded exactly once.
           onSkip: async ({ error, item }, chunk) => {
             const e = error instanceof ItemParseError ? error : undefined;
-            const row = item as Row | Person | undefined;
+            const row = item as Row | undefined;
             const reason = e
               ? e.message.replace(/^.*?(:\d+|, line \d+): /, '')
               : duplicateId(error) ? `id ${row?.id} is already imported` : error instanceof Error ? error.message : String(error);

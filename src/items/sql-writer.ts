@@ -56,10 +56,14 @@ function insertSql(table: string, columns: readonly string[], rows: number, suff
   return sql;
 }
 
+const COPY_SPECIAL = /[\\\t\n\r]/;
+
 /** Quotes one value for PostgreSQL's COPY text format. */
 function copyText(v: unknown): string {
   if (v === null || v === undefined) return '\\N';
+  if (typeof v === 'number') return String(v);
   const s = v instanceof Date ? v.toISOString() : String(v);
+  if (!COPY_SPECIAL.test(s)) return s;
   return s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 }
 
