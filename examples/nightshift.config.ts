@@ -130,6 +130,8 @@ export const importCsv = defineJob({
     s.chunk<Row>({
       name: 'import',
       chunkSize: ({ params }) => params.chunk,
+      // On PostgreSQL, parse the next chunk while the database loads this one.
+      readAhead: true,
       reader: ({ params }) =>
         csvReader<Row>({
           path: params.input,

@@ -132,6 +132,16 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   /** Writer errors that do not roll the chunk back: the chunk commits as written. */
   readonly noRollback?: ErrorMatcher[];
   readonly chunkListeners?: ChunkListener<P, I, O>[];
+  /**
+   * Read the next chunk while the previous one is being written and committed (PostgreSQL
+   * only; ignored on SQLite, whose writes run on this thread). Pays off when reading costs CPU
+   * (parsing a file) and writing waits on the database. The checkpoint still records the
+   * reader's position at the end of each committed chunk, so a restart resumes exactly there;
+   * items read ahead are simply read again. The reader must not depend on the previous chunk
+   * having committed, and read listeners of the next chunk may run before the previous
+   * chunk's write listeners.
+   */
+  readonly readAhead?: boolean;
 }
 
 /** Where a partitioned step's partitions run. */

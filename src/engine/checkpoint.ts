@@ -22,9 +22,11 @@ export interface CommitResult<T> {
 }
 
 /**
- * Runs `work` and the step's checkpoint in one fenced transaction (see {@link runFenced}).
- * `prepare` runs inside the transaction after `work`, to fill in the state to save (counters,
- * reader positions) once the work succeeded. A connection lost mid-commit is retried once the
+ * Runs `work` and the step's checkpoint in one fenced transaction. `prepare` runs inside the
+ * transaction after `work`, to fill in the state to save (counters, reader positions) once the
+ * work succeeded. The fence comes last, in the checkpoint's own statement (see
+ * SQL.checkpointFenced): within one transaction that proves ownership as well as coming first,
+ * and it saves a statement per chunk. A connection lost mid-commit is retried once the
  * database answers again; an uncertain COMMIT is resolved by the step's committed commit count.
  */
 export async function commitFenced<T>(
@@ -36,12 +38,17 @@ export async function commitFenced<T>(
   let lastJobContext: string | undefined;
   const result = await retryOnDisconnect(
     handle,
-    () =>
-      runFenced(handle, async (tx, status) => {
+    () => {
+      if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+      return handle.db.transaction(async (tx) => {
         const value = await work(tx);
         const state = prepare();
         expected = { stepExecutionId: state.stepExecutionId, commitCount: state.counters.commitCount, value };
-        await tx.execute(SQL.checkpointStep, [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)]);
+        const fence = fenceOf(handle, tx);
+        const rows = await tx.query<{ status: string }>(CHECKPOINT.get(fence.sql)!, [
+          ...fence.params, state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext),
+        ]);
+        const status = await fenced(handle, tx, rows);
         const jobContext = JSON.stringify(state.jobContext);
         lastJobContext = undefined;
         if (!handle.partition && jobContext !== savedJobContext.get(handle)) {
@@ -49,7 +56,8 @@ export async function commitFenced<T>(
           lastJobContext = jobContext;
         }
         return { value, stopping: status === 'STOPPING' };
-      }),
+      });
+    },
     async () => {
       if (!expected) return undefined;
       const rows = await handle.db.query<{ commit_count: number }>(SQL.stepCommitCount, [expected.stepExecutionId]);
@@ -64,23 +72,44 @@ export async function commitFenced<T>(
  * Runs `work` in a transaction whose first statement is the fence: it proves this node still
  * owns the execution (owner + epoch, status running). If it does not, nothing is written and
  * FencedError is thrown. `work` gets the execution's status (STARTED, or STOPPING when an
- * operator asked it to stop). On SQLite the commit also renews the node's lease: it already
- * holds the database's only write lock, which a separate heartbeat would have to wait for.
+ * operator asked it to stop).
  */
 export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, status: string) => Promise<T>): Promise<T> {
   if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
   return handle.db.transaction(async (tx) => {
-    const sqlite = tx.dialect === 'sqlite';
-    const rows = handle.partition
-      ? await tx.query<{ status: string }>(sqlite ? SQL.fencePartitionCheck : SQL.fencePartition, [handle.partition.id, handle.nodeId, handle.epoch])
-      : await tx.query<{ status: string }>(sqlite ? SQL.fenceExecutionCheck : SQL.fenceExecution, [handle.execution.id, handle.nodeId, handle.epoch]);
-    if (rows.length === 0) {
-      handle.lost.abort();
-      throw new FencedError(fencedMessage(handle));
-    }
-    if (sqlite && leaseIsStale(handle.nodeId)) await tx.execute(SQL.heartbeat, [handle.nodeId]);
-    return work(tx, rows[0].status);
+    const fence = fenceOf(handle, tx);
+    const status = await fenced(handle, tx, await tx.query<{ status: string }>(fence.sql, fence.params));
+    return work(tx, status);
   });
+}
+
+/**
+ * The query proving ownership: of the job execution, or of a partition's own step execution.
+ * On SQLite it only reads: BEGIN IMMEDIATE already excludes every other writer until COMMIT.
+ */
+function fenceOf(handle: ExecutionHandle, tx: Tx): { sql: string; params: unknown[] } {
+  const sqlite = tx.dialect === 'sqlite';
+  return handle.partition
+    ? { sql: sqlite ? SQL.fencePartitionCheck : SQL.fencePartition, params: [handle.partition.id, handle.nodeId, handle.epoch] }
+    : { sql: sqlite ? SQL.fenceExecutionCheck : SQL.fenceExecution, params: [handle.execution.id, handle.nodeId, handle.epoch] };
+}
+
+const CHECKPOINT = new Map<string, string>(
+  [SQL.fenceExecution, SQL.fenceExecutionCheck, SQL.fencePartition, SQL.fencePartitionCheck].map((f) => [f, SQL.checkpointFenced(f)]),
+);
+
+/**
+ * The fence's verdict: the execution's status, or FencedError (and the handle marked lost) when
+ * this node no longer owns it. On SQLite a commit also renews the node's lease: it already
+ * holds the database's only write lock, which a separate heartbeat would have to wait for.
+ */
+async function fenced(handle: ExecutionHandle, tx: Tx, rows: { status: string }[]): Promise<string> {
+  if (rows.length === 0) {
+    handle.lost.abort();
+    throw new FencedError(fencedMessage(handle));
+  }
+  if (tx.dialect === 'sqlite' && leaseIsStale(handle.nodeId)) await tx.execute(SQL.heartbeat, [handle.nodeId]);
+  return rows[0].status;
 }
 
 // When each node's lease was last renewed by a commit in this process (SQLite).

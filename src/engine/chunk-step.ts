@@ -1,7 +1,8 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { FencedError } from '../core/errors.ts';
 import { toStreamWriter, type ChunkContext } from '../core/items.ts';
 import type { ChunkListener, ChunkStepDefinition, Phase, SkippedItem, StepContext } from '../core/job.ts';
-import { ZERO_COUNTERS, skipCount, type StepCounters, type StepExecution } from '../core/model.ts';
+import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, type StepExecution } from '../core/model.ts';
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
@@ -49,15 +50,19 @@ export async function runChunkStep<P, I, O>(
   };
   const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? 0);
   const signal = handle.lost.signal;
+  // Reading ahead only overlaps anything when the write waits on another process.
+  const readAhead = def.readAhead === true && handle.db.dialect === 'postgres';
 
-  // Counters as committed; each chunk accumulates its own contribution until it commits.
+  // Counters as committed; each chunk carries its own contribution until it commits.
   const committed: StepCounters = { ...pickCounters(step) };
-  let contribution: StepCounters = { ...ZERO_COUNTERS };
-  const pendingSkips: SkippedItem[] = [];
+  // Chunks read but not committed yet (two with read-ahead): their skips count toward the limit.
+  const open = new Set<Chunk<I>>();
 
   const checkSkip = (phase: Phase, error: unknown, item: unknown) => {
     if (!isSkippable(def.skip, error)) return false;
-    if (skipCount(committed) + skipCount(contribution) + 1 > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
+    let skips = skipCount(committed) + 1;
+    for (const c of open) skips += skipCount(c.counts);
+    if (skips > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
     return true;
   };
 
@@ -66,102 +71,124 @@ export async function runChunkStep<P, I, O>(
   await reader.open(ctx.stepContext);
   // A chunk that fails while reading or processing is rolled back like one that fails writing.
   let inChunk = false;
+  let ahead: Promise<Chunk<I>> | undefined;
   try {
     await writer.open?.(ctx.stepContext);
-    let eof = false;
-    while (!eof) {
+    for (;;) {
       if (signal.aborted) throw new FencedError(fencedMessage(handle));
       if (handle.stopRequested) return 'STOPPED';
       for (const l of listeners) await l.beforeChunk?.(ctx);
       inChunk = true;
-
-      // ---- read ----
-      const items: I[] = [];
-      while (items.length < chunkSize) {
-        let item: I | undefined;
-        try {
-          if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
-          const r = reader.read();
-          item = isThenable(r) ? await r : r;
-        } catch (error) {
-          if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
-          if (!checkSkip('read', error, undefined)) throw error;
-          contribution.readSkipCount++;
-          pendingSkips.push({ phase: 'read', error });
-          continue;
-        }
-        if (item === undefined) {
-          eof = true;
-          break;
-        }
-        if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
-        items.push(item);
-        contribution.readCount++;
-        if (handle.stopRequested) break;
-      }
-
-      // ---- process ----
-      let outputs: O[];
-      if (!processor) {
-        outputs = items as unknown as O[];
-      } else if (pool) {
-        outputs = [];
-        const results = await pool.process(items);
-        for (let i = 0; i < items.length; i++) {
-          const r = results[i];
-          let value: O | undefined;
-          if ('error' in r) {
-            const result = await recoverProcess(items[i], r.error);
-            if (result.skipped) continue;
-            value = result.value;
-          } else value = r.value as O | undefined;
-          if (value === undefined) contribution.filterCount++;
-          else outputs.push(value);
-        }
-      } else {
-        outputs = [];
-        for (const item of items) {
-          // Synchronous unless the processor returns a promise or fails: no promise per item.
-          let value: O | undefined;
-          try {
-            if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
-            const r = processor(item, ctx);
-            value = isThenable(r) ? await r : r;
-            if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
-          } catch (error) {
-            const result = await recoverProcess(item, error);
-            if (result.skipped) continue;
-            value = result.value;
-          }
-          if (value === undefined) contribution.filterCount++;
-          else outputs.push(value);
-        }
-      }
-
-      // ---- write + checkpoint ----
-      const nothingToCommit = items.length === 0 && contribution.readSkipCount === 0 && committed.commitCount > 0;
+      const chunk = ahead ? await ahead : await readChunk(false);
+      ahead = undefined;
+      const outputs = await processChunk(chunk);
       inChunk = false;
-      if (!nothingToCommit) {
-        const stopping = await writeChunk(outputs);
+      // The reader ended right after the last commit: there is nothing left to record.
+      const nothingToCommit = chunk.items.length === 0 && chunk.counts.readSkipCount === 0 && committed.commitCount > 0;
+      if (nothingToCommit) open.delete(chunk);
+      else {
+        if (readAhead && !chunk.eof && !handle.stopRequested) {
+          ahead = readChunk(true);
+          ahead.catch(() => undefined); // its error surfaces when the loop awaits it
+        }
+        const stopping = await writeChunk(chunk, outputs);
         publish();
         handle.onProgress?.(step);
         for (const l of listeners) await l.afterChunk?.(ctx);
         if (stopping) handle.stopRequested = true;
       }
+      if (chunk.eof) return 'COMPLETED';
     }
-    return handle.stopRequested && !eof ? 'STOPPED' : 'COMPLETED';
   } catch (error) {
     if (inChunk && !(error instanceof FencedError)) committed.rollbackCount++;
     throw error;
   } finally {
+    // Items read ahead are dropped (a restart reads them again); the reader closes once idle.
+    if (ahead) await ahead.catch(() => undefined);
     publish();
     await pool?.close();
     await writer.close?.();
     await reader.close();
   }
 
+  /**
+   * Reads up to `chunkSize` items (fewer at the end, or when a stop is requested) and records
+   * the reader's position after the last one. Reading ahead yields to I/O now and then, so the
+   * previous chunk's commit makes progress while this one is read.
+   */
+  async function readChunk(ahead: boolean): Promise<Chunk<I>> {
+    const chunk: Chunk<I> = { items: [], counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false };
+    open.add(chunk);
+    const { items, counts } = chunk;
+    while (items.length < chunkSize) {
+      let item: I | undefined;
+      try {
+        if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
+        const r = reader.read();
+        item = isThenable(r) ? await r : r;
+      } catch (error) {
+        if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
+        if (!checkSkip('read', error, undefined)) throw error;
+        counts.readSkipCount++;
+        chunk.skips.push({ phase: 'read', error });
+        continue;
+      }
+      if (item === undefined) {
+        chunk.eof = true;
+        break;
+      }
+      if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
+      items.push(item);
+      if (handle.stopRequested) break;
+      if (ahead && items.length % YIELD_EVERY === 0) await yieldToIo();
+    }
+    counts.readCount = items.length;
+    reader.update(chunk.position);
+    return chunk;
+  }
+
+  /** Runs the chunk's items through the processor; filtered and skipped items drop out. */
+  async function processChunk(chunk: Chunk<I>): Promise<O[]> {
+    const { items, counts } = chunk;
+    if (!processor) return items as unknown as O[];
+    const outputs: O[] = [];
+    if (pool) {
+      const results = await pool.process(items);
+      for (let i = 0; i < items.length; i++) {
+        const r = results[i];
+        let value: O | undefined;
+        if ('error' in r) {
+          const result = await recoverProcess(chunk, items[i], r.error);
+          if (result.skipped) continue;
+          value = result.value;
+        } else value = r.value as O | undefined;
+        if (value === undefined) counts.filterCount++;
+        else outputs.push(value);
+      }
+      return outputs;
+    }
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      // Synchronous unless the processor returns a promise or fails: no promise per item.
+      let value: O | undefined;
+      try {
+        if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
+        const r = processor(item, ctx);
+        value = isThenable(r) ? await r : r;
+        if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+      } catch (error) {
+        const result = await recoverProcess(chunk, item, error);
+        if (result.skipped) continue;
+        value = result.value;
+      }
+      if (value === undefined) counts.filterCount++;
+      else outputs.push(value);
+    }
+    return outputs;
+  }
+
   /** After a processing error: retry as the policy allows, then skip or fail. */
-  async function recoverProcess(item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
+  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
@@ -177,16 +204,16 @@ export async function runChunkStep<P, I, O>(
       }
     }
     if (!checkSkip('process', error, item)) throw error;
-    contribution.processSkipCount++;
-    pendingSkips.push({ phase: 'process', error, item });
+    chunk.counts.processSkipCount++;
+    chunk.skips.push({ phase: 'process', error, item });
     return { skipped: true };
   }
 
   /** Writes one chunk with retry, then item-by-item isolation if the failure is skippable. */
-  async function writeChunk(outputs: O[]): Promise<boolean> {
+  async function writeChunk(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await commit(outputs, (_tx, chunk) => writeAll(outputs, chunk));
+        return await commit(chunk, outputs.length, (_tx, c) => writeAll(outputs, c));
       } catch (error) {
         if (error instanceof FencedError) throw error;
         committed.rollbackCount++;
@@ -195,7 +222,7 @@ export async function runChunkStep<P, I, O>(
           await sleep(backoffDelay(def.retry!, attempt), signal);
           continue;
         }
-        if (outputs.length > 0 && isSkippable(def.skip, error)) return scan(outputs);
+        if (outputs.length > 0 && isSkippable(def.skip, error)) return scan(chunk, outputs);
         throw error;
       }
     }
@@ -214,22 +241,22 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** Isolates the failing items: each item is written under its own savepoint in one transaction. */
-  async function scan(outputs: O[]): Promise<boolean> {
-    return commit(outputs, async (tx, chunk) => {
+  async function scan(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
+    return commit(chunk, outputs.length, async (tx, c) => {
       let written = 0;
       for (const item of outputs) {
         await tx.exec('SAVEPOINT ns_item');
         try {
-          await writeAll([item], chunk);
+          await writeAll([item], c);
           await tx.exec('RELEASE SAVEPOINT ns_item');
           written++;
         } catch (error) {
           await tx.exec('ROLLBACK TO SAVEPOINT ns_item');
           await tx.exec('RELEASE SAVEPOINT ns_item');
           if (error instanceof FencedError || !checkSkip('write', error, item)) throw error;
-          contribution.writeSkipCount++;
+          chunk.counts.writeSkipCount++;
           const skip: SkippedItem = { phase: 'write', error, item };
-          for (const l of listeners) await l.onSkip?.(skip, chunk);
+          for (const l of listeners) await l.onSkip?.(skip, c);
         }
       }
       return written;
@@ -240,41 +267,62 @@ export async function runChunkStep<P, I, O>(
    * One fenced transaction: the work, the skip listeners for this chunk's read and process
    * skips, the reader's and writer's positions, and the counters.
    */
-  async function commit(outputs: O[], work: (tx: Tx, chunk: ChunkContext) => Promise<unknown>): Promise<boolean> {
-    const before = { ...contribution };
-    const written = { n: outputs.length };
+  async function commit(
+    chunk: Chunk<I>,
+    outputs: number,
+    work: (tx: Tx, c: ChunkContext) => Promise<unknown>,
+  ): Promise<boolean> {
+    const before = { ...chunk.counts };
+    let written = outputs;
     try {
       const result = await commitFenced(
         handle,
         async (tx) => {
-          const chunk: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
-          const n = await work(tx, chunk);
-          if (typeof n === 'number') written.n = n;
-          for (const skip of pendingSkips) for (const l of listeners) await l.onSkip?.(skip, chunk);
+          const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
+          const n = await work(tx, c);
+          if (typeof n === 'number') written = n;
+          for (const skip of chunk.skips) for (const l of listeners) await l.onSkip?.(skip, c);
         },
         () => {
-          reader.update(ctx.stepContext);
+          Object.assign(ctx.stepContext, chunk.position);
           writer.update?.(ctx.stepContext);
-          const next = addCounters(committed, contribution);
-          next.writeCount += written.n;
-          next.commitCount++;
-          return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
+          return { stepExecutionId: step.id, counters: afterCommit(), stepContext: ctx.stepContext, jobContext: ctx.jobContext };
         },
       );
-      Object.assign(committed, addCounters(committed, contribution));
-      committed.writeCount += written.n;
-      committed.commitCount++;
-      contribution = { ...ZERO_COUNTERS };
-      pendingSkips.length = 0;
+      Object.assign(committed, afterCommit());
+      open.delete(chunk);
       await writer.afterCommit?.(ctx.stepContext);
       return result.stopping;
     } catch (error) {
       // Skips counted inside a failed transaction are counted again when it is redone.
-      contribution = before;
+      Object.assign(chunk.counts, before);
       throw error;
+    }
+
+    function afterCommit(): StepCounters {
+      const next = addCounters(committed, chunk.counts);
+      next.writeCount += written;
+      next.commitCount++;
+      return next;
     }
   }
 }
+
+/** One chunk on its way from the reader to its commit. */
+interface Chunk<I> {
+  items: I[];
+  /** What the chunk adds to the step's counters when it commits (writes and commits aside). */
+  counts: StepCounters;
+  /** Its read and process skips, told to the skip listeners inside its transaction. */
+  skips: SkippedItem[];
+  /** The reader's position after the chunk's last item: what its checkpoint saves. */
+  position: ExecutionContext;
+  /** The reader is exhausted. */
+  eof: boolean;
+}
+
+// How many items a read-ahead reads between yields to pending I/O.
+const YIELD_EVERY = 100;
 
 function pickCounters(s: StepCounters): StepCounters {
   return {
