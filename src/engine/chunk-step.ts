@@ -120,12 +120,19 @@ export async function runChunkStep<P, I, O>(
     const chunk: Chunk<I> = { items: [], counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false };
     open.add(chunk);
     const { items, counts } = chunk;
+    const atHand = !hooks.beforeRead && !hooks.afterRead && !ahead;
     while (items.length < chunkSize) {
       let item: I | undefined;
       try {
-        if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
-        const r = reader.read();
-        item = isThenable(r) ? await r : r;
+        if (atHand) {
+          const pending = readAtHand(chunk);
+          if (pending === undefined) break;
+          item = await pending;
+        } else {
+          if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
+          const r = reader.read();
+          item = isThenable(r) ? await r : r;
+        }
       } catch (error) {
         if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
         if (!checkSkip('read', error, undefined)) throw error;
@@ -145,6 +152,26 @@ export async function runChunkStep<P, I, O>(
     counts.readCount = items.length;
     reader.update(chunk.position);
     return chunk;
+  }
+
+  /**
+   * Reads in a tight synchronous loop while the reader hands items over at once (most do: they
+   * buffer). Returns the first promise the reader gives, or undefined when the chunk is full,
+   * the reader is exhausted or a stop was requested; a read error is thrown to the caller.
+   */
+  function readAtHand(chunk: Chunk<I>): Promise<I | undefined> | undefined {
+    const items = chunk.items;
+    while (items.length < chunkSize) {
+      const r = reader.read();
+      if (r === undefined) {
+        chunk.eof = true;
+        return undefined;
+      }
+      if (isThenable(r)) return r;
+      items.push(r);
+      if (handle.stopRequested) return undefined;
+    }
+    return undefined;
   }
 
   /** Runs the chunk's items through the processor; filtered and skipped items drop out. */
@@ -167,15 +194,26 @@ export async function runChunkStep<P, I, O>(
       }
       return outputs;
     }
+    const atHand = !hooks.beforeProcess && !hooks.afterProcess;
+    const stall: Stall = { value: undefined, error: undefined, threw: false };
     for (let i = 0; i < items.length; i++) {
+      if (atHand) {
+        i = processAtHand(items, i, outputs, counts, stall);
+        if (i === items.length) break;
+      }
       const item = items[i];
-      // Synchronous unless the processor returns a promise or fails: no promise per item.
       let value: O | undefined;
       try {
-        if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
-        const r = processor(item, ctx);
-        value = isThenable(r) ? await r : r;
-        if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+        if (atHand) {
+          // The item the tight loop stopped at: its processor already ran once.
+          if (stall.threw) throw stall.error;
+          value = await (stall.value as Promise<O | undefined>);
+        } else {
+          if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
+          const r = processor(item, ctx);
+          value = isThenable(r) ? await r : r;
+          if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+        }
       } catch (error) {
         const result = await recoverProcess(chunk, item, error);
         if (result.skipped) continue;
@@ -185,6 +223,32 @@ export async function runChunkStep<P, I, O>(
       else outputs.push(value);
     }
     return outputs;
+  }
+
+  /**
+   * Processes items from `from` in a tight synchronous loop while the processor returns at
+   * once. Returns the index of the first item whose processor returned a promise or threw (what
+   * it returned or threw is left in `stall`), or items.length when all are done.
+   */
+  function processAtHand(items: I[], from: number, outputs: O[], counts: StepCounters, stall: Stall): number {
+    const process = processor!;
+    for (let i = from; i < items.length; i++) {
+      let r: O | undefined | Promise<O | undefined>;
+      try {
+        r = process(items[i], ctx);
+      } catch (error) {
+        stall.threw = true;
+        stall.error = error;
+        return i;
+      }
+      if (r === undefined) counts.filterCount++;
+      else if (isThenable(r)) {
+        stall.threw = false;
+        stall.value = r;
+        return i;
+      } else outputs.push(r);
+    }
+    return items.length;
   }
 
   /** After a processing error: retry as the policy allows, then skip or fail. */
@@ -319,6 +383,13 @@ interface Chunk<I> {
   position: ExecutionContext;
   /** The reader is exhausted. */
   eof: boolean;
+}
+
+/** What the processor returned or threw for the item where the synchronous loop stopped. */
+interface Stall {
+  value: unknown;
+  error: unknown;
+  threw: boolean;
 }
 
 // How many items a read-ahead reads between yields to pending I/O.
