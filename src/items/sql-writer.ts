@@ -24,16 +24,33 @@ export async function insertRows(
   rows: readonly (readonly unknown[])[],
   suffix = '',
 ): Promise<number> {
-  if (rows.length === 0) return 0;
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+  return insertEach(client, table, columns, rows.length, (r) => rows[r], suffix);
+}
+
+/**
+ * {@link insertRows} of `count` rows given one by one by `row`. Each row's values go straight
+ * into the statement's parameters: nothing holds on to the row, so a short-lived array that
+ * `row` builds can be optimised away.
+ */
+async function insertEach(
+  client: SqlClient,
+  table: string,
+  columns: readonly string[],
+  count: number,
+  row: (r: number) => readonly unknown[],
+  suffix: string,
+): Promise<number> {
+  if (count === 0) return 0;
+  const width = columns.length;
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / width));
   let changed = 0;
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const end = Math.min(rows.length, start + perStatement);
-    const params: unknown[] = new Array((end - start) * columns.length);
+  for (let start = 0; start < count; start += perStatement) {
+    const end = Math.min(count, start + perStatement);
+    const params: unknown[] = new Array((end - start) * width);
     let k = 0;
     for (let r = start; r < end; r++) {
-      const row = rows[r];
-      for (let c = 0; c < columns.length; c++) params[k++] = row[c];
+      const values = row(r);
+      for (let c = 0; c < width; c++) params[k++] = values[c];
     }
     changed += await client.execute(insertSql(table, columns, end - start, suffix), params);
   }
@@ -97,10 +114,13 @@ export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> 
   for (const c of options.columns) assertIdent('column', c);
   return {
     async write(items, chunk) {
-      const rows = new Array<readonly unknown[]>(items.length);
-      for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
-      if (options.copy && chunk.tx.dialect === 'postgres') await copyRows(chunk.tx, options.table, options.columns, rows);
-      else await insertRows(chunk.tx, options.table, options.columns, rows, options.onConflict ?? '');
+      if (options.copy && chunk.tx.dialect === 'postgres') {
+        const rows = new Array<readonly unknown[]>(items.length);
+        for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
+        await copyRows(chunk.tx, options.table, options.columns, rows);
+      } else {
+        await insertEach(chunk.tx, options.table, options.columns, items.length, (i) => options.values(items[i], chunk), options.onConflict ?? '');
+      }
     },
   };
 }

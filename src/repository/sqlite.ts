@@ -23,8 +23,6 @@ function isIdentity(order: number[]): boolean {
   return true;
 }
 
-const plain = (v: unknown) => typeof v === 'number' || typeof v === 'string' || v === null || typeof v === 'bigint';
-
 function toSqlite(value: unknown): unknown {
   if (value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -81,10 +79,20 @@ export function openSqlite(path: string): Database {
     }
     return hit;
   };
-  const bind = (order: number[], params: readonly unknown[] = []): unknown[] => {
-    // The common case: placeholders in order ($1, $2, ...) and values SQLite takes as they are.
-    if (order.length === params.length && isIdentity(order) && params.every(plain)) return params as unknown[];
-    return order.map((i) => toSqlite(params[i]));
+  /**
+   * Calls `run` with the parameters in placeholder order, as SQLite binds them. The common case
+   * (placeholders in order, values SQLite takes as they are) passes them untouched; a value it
+   * refuses (a boolean, a Date) fails the binding before anything runs, and is converted.
+   */
+  const bound = <T>(order: number[], params: readonly unknown[] = [], run: (values: unknown[]) => T): T => {
+    if (order.length === params.length && isIdentity(order)) {
+      try {
+        return run(params as unknown[]);
+      } catch (err) {
+        if (!(err instanceof TypeError && /can only bind/.test(err.message))) throw err;
+      }
+    }
+    return run(order.map((i) => toSqlite(params[i])));
   };
 
   const direct: SqlClient = {
@@ -92,13 +100,13 @@ export function openSqlite(path: string): Database {
     sqlite: db,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
       const { stmt, order } = prepare(sql);
-      if (stmt.reader) return stmt.all(...bind(order, params)) as R[];
-      stmt.run(...bind(order, params));
+      if (stmt.reader) return bound(order, params, (values) => stmt.all(...values)) as R[];
+      bound(order, params, (values) => stmt.run(...values));
       return [];
     },
     async execute(sql: string, params?: readonly unknown[]): Promise<number> {
       const { stmt, order } = prepare(sql);
-      return stmt.run(...bind(order, params)).changes;
+      return bound(order, params, (values) => stmt.run(...values)).changes;
     },
     async exec(sql: string): Promise<void> {
       db.exec(sql);
