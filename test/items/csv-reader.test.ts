@@ -188,6 +188,13 @@ describe('csvReader', () => {
     const err = await readError(reader);
     expect(err).toBeInstanceOf(UnreadableFileError);
     expect(err.message).toContain(`${path}, line 3: record longer than maxRecordSize`);
+    // A long line without quotes, too.
+    const long = tempFile('a,b\n1,2\n\n' + 'x'.repeat(2000) + ',y\n4,5\n');
+    const longReader = csvReader({ path: long, maxRecordSize: 1000, chunkSize: 256 });
+    await longReader.open({});
+    await take(longReader, 1);
+    expect((await readError(longReader)).message).toBe(`${long}, line 4: record longer than maxRecordSize (1000 bytes); unterminated quote?`);
+    expect(await readAll(csv({ path: long, maxRecordSize: 0, chunkSize: 256 }))).toHaveLength(3);
   });
 
   it('rejects a record with invalid UTF-8, recoverably, and accepts multi-byte text split across chunks', async () => {
