@@ -1,6 +1,4 @@
 import { from as copyFrom } from 'pg-copy-streams';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
@@ -77,20 +75,42 @@ const COPY_SPECIAL = /[\\\t\n\r]/;
 
 /** Quotes one value for PostgreSQL's COPY text format. */
 function copyText(v: unknown): string {
+  if (typeof v === 'string') return COPY_SPECIAL.test(v) ? copyEscape(v) : v;
   if (v === null || v === undefined) return '\\N';
   if (typeof v === 'number') return String(v);
   const s = v instanceof Date ? v.toISOString() : String(v);
-  if (!COPY_SPECIAL.test(s)) return s;
+  return COPY_SPECIAL.test(s) ? copyEscape(s) : s;
+}
+
+function copyEscape(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
+/** Rows in PostgreSQL's COPY text format. */
+export function copyData(rows: readonly (readonly unknown[])[]): string {
+  const lines = new Array<string>(rows.length + 1);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    let line = row.length > 0 ? copyText(row[0]) : '';
+    for (let c = 1; c < row.length; c++) line += '\t' + copyText(row[c]);
+    lines[r] = line;
+  }
+  lines[rows.length] = '';
+  return lines.join('\n');
 }
 
 /** Loads rows with PostgreSQL's COPY ... FROM STDIN through the transaction's own connection. */
 export async function copyRows(client: SqlClient, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {
   if (!client.pg) throw new Error('COPY needs PostgreSQL');
   if (rows.length === 0) return 0;
+  const data = copyData(rows);
   const stream = client.pg.query(copyFrom(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
-  const lines = rows.map((r) => r.map(copyText).join('\t') + '\n').join('');
-  await pipeline(Readable.from([lines]), stream);
+  // One write, then the end: 'finish' comes once the server has taken the rows (or 'error').
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('finish', resolve);
+    stream.end(data);
+  });
   return rows.length;
 }
 

@@ -85,6 +85,18 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.close();
   });
 
+  it.runIf(backend.name === 'postgres')('COPY keeps \\r, a literal \\N and unicode; a failing COPY rejects and leaves the connection usable', async () => {
+    const db = await openDatabase(backend.freshUrl('copyerr'));
+    await db.exec('CREATE TABLE dst (a INTEGER PRIMARY KEY, b TEXT)');
+    const rows = [[1, 'cr\rhere'], [2, '\\N'], [3, 'Zoë 日本 🗼'], [4, '']];
+    await db.transaction((tx) => copyRows(tx, 'dst', ['a', 'b'], rows));
+    await expect(db.transaction((tx) => copyRows(tx, 'dst', ['a', 'b'], [[5, 'x'], [1, 'duplicate']]))).rejects.toThrow(/duplicate key/);
+    await db.transaction((tx) => copyRows(tx, 'dst', ['a', 'b'], [[6, 'after']]));
+    const got = await db.query<{ a: number; b: string | null }>('SELECT a, b FROM dst ORDER BY a');
+    expect(got.map((r) => [Number(r.a), r.b])).toEqual([...rows, [6, 'after']]);
+    await db.close();
+  });
+
   it('rejects table and column names that are not plain identifiers', () => {
     expect(() => sqlWriter({ table: 'dst; DROP TABLE x', columns: ['a'], values: () => [] })).toThrow(/not a plain SQL identifier/);
   });
