@@ -4,7 +4,7 @@
  * inserts in the same transactions on the native driver, on SQLite and on PostgreSQL.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -21,9 +21,27 @@ function multiRowSql(rows: number, placeholder: (i: number) => string): string {
   return `INSERT INTO count_items (tag,item,execution_id) VALUES ${tuples.join(',')}`;
 }
 
+/**
+ * CPU time of this process's main thread so far, in ms (Linux): unlike the wall time, hardly
+ * affected by other processes sharing the machine. Undefined where /proc is missing.
+ */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms ticks
+  } catch {
+    return undefined;
+  }
+}
+
+/** Main-thread CPU ms used by the most recent measured run (see {@link mainThreadCpuMs}). */
+let lastCpuMs: number | undefined;
+
 async function framework(url: string, items: number, chunk: number): Promise<number> {
   const ns = await createNightshift({ db: url, jobs: [count], logger: silentLogger });
+  const cpu0 = mainThreadCpuMs();
   const e = await ns.run('count', { items, chunk, tag: 'bench' });
+  lastCpuMs = cpu0 === undefined ? undefined : mainThreadCpuMs()! - cpu0;
   if (e.status !== 'COMPLETED') throw new Error(`count ended ${e.status}: ${e.exitStatus.description}`);
   await ns.close();
   // The step's own duration as recorded by the repository (launch and process start excluded).
@@ -37,6 +55,7 @@ function handSqlite(path: string, items: number, chunk: number): number {
   db.pragma('synchronous = NORMAL');
   db.exec(DDL);
   const full = db.prepare(multiRowSql(chunk, () => '?'));
+  const cpu0 = mainThreadCpuMs();
   const t0 = performance.now();
   for (let start = 1; start <= items; start += chunk) {
     const n = Math.min(chunk, items - start + 1);
@@ -47,6 +66,7 @@ function handSqlite(path: string, items: number, chunk: number): number {
     db.exec('COMMIT');
   }
   const ms = performance.now() - t0;
+  lastCpuMs = cpu0 === undefined ? undefined : mainThreadCpuMs()! - cpu0;
   db.close();
   return ms;
 }
@@ -57,6 +77,7 @@ async function handPg(schema: string, items: number, chunk: number): Promise<num
   await client.connect();
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await client.query(DDL);
+  const cpu0 = mainThreadCpuMs();
   const t0 = performance.now();
   for (let start = 1; start <= items; start += chunk) {
     const n = Math.min(chunk, items - start + 1);
@@ -67,6 +88,7 @@ async function handPg(schema: string, items: number, chunk: number): Promise<num
     await client.query('COMMIT');
   }
   const ms = performance.now() - t0;
+  lastCpuMs = cpu0 === undefined ? undefined : mainThreadCpuMs()! - cpu0;
   await client.end();
   return ms;
 }
@@ -77,6 +99,9 @@ export interface Row {
   handMs: number;
   frameworkMs: number;
   ratio: number;
+  /** Median main-thread CPU ms of each side (the framework's includes launching the run). */
+  handCpuMs?: number;
+  frameworkCpuMs?: number;
 }
 
 /** Runs each side `rounds` times alternately and keeps the median. */
@@ -87,11 +112,16 @@ export async function benchChunkOverhead(items: number, rounds: number): Promise
   for (const backend of ['sqlite', 'postgres'] as const) {
     const hand: number[] = [];
     const fw: number[] = [];
+    const handCpu: number[] = [];
+    const fwCpu: number[] = [];
+    const cpuOf = (into: number[]) => void (lastCpuMs !== undefined && into.push(lastCpuMs));
     for (let r = 0; r < rounds; r++) {
       if (backend === 'sqlite') {
         const dir = mkdtempSync(join(tmpdir(), 'ns-bench-'));
         hand.push(handSqlite(join(dir, 'hand.db'), items, chunk));
+        cpuOf(handCpu);
         fw.push(await framework(`sqlite:${join(dir, 'fw.db')}`, items, chunk));
+        cpuOf(fwCpu);
         rmSync(dir, { recursive: true, force: true });
       } else {
         const schema = `nsbench_${process.pid}_${r}`;
@@ -99,14 +129,17 @@ export async function benchChunkOverhead(items: number, rounds: number): Promise
         admin.on('error', () => undefined);
         await admin.connect();
         hand.push(await handPg(`${schema}_hand`, items, chunk));
+        cpuOf(handCpu);
         fw.push(await framework(`${PG}?schema=${schema}_fw`, items, chunk));
+        cpuOf(fwCpu);
         await admin.query(`DROP SCHEMA IF EXISTS ${schema}_hand CASCADE; DROP SCHEMA IF EXISTS ${schema}_fw CASCADE`);
         await admin.end();
       }
     }
     const h = median(hand);
     const f = median(fw);
-    rows.push({ backend, items, handMs: h, frameworkMs: f, ratio: f / h });
+    const cpu = handCpu.length === rounds && fwCpu.length === rounds ? { handCpuMs: median(handCpu), frameworkCpuMs: median(fwCpu) } : {};
+    rows.push({ backend, items, handMs: h, frameworkMs: f, ratio: f / h, ...cpu });
   }
   return rows;
 }
