@@ -1,7 +1,7 @@
 import type { FlowElement, TransitionTarget } from '../core/job.ts';
 import { exitStatus, matchesExitPattern, patternSpecificity, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import type { JobRun } from './job-run.ts';
-import { executeStep, type ElementOutcome } from './step-runner.ts';
+import { commitPending, executeStep, type ElementOutcome } from './step-runner.ts';
 
 /** Job-context key naming where a stopped flow continues on restart. */
 export const RESTART_AT = 'ns.restartAt';
@@ -74,11 +74,14 @@ function pickTransition(on: Record<string, TransitionTarget>, code: string): Tra
 async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: ExitStatus): Promise<ElementOutcome> {
   switch (element.type) {
     case 'decision': {
+      await commitPending(run);
       const code = await element.decide({ params: run.params, jobExecution: run.handle.execution, lastExitStatus: lastExit });
       return { status: 'COMPLETED', exitStatus: exitStatus(code) };
     }
     case 'split': {
-      const results = await Promise.all(element.flows.map((flow) => runFlow(flow, run)));
+      await commitPending(run);
+      const branch = { ...run, deferEnds: false };
+      const results = await Promise.all(element.flows.map((flow) => runFlow(flow, branch)));
       const status: BatchStatus = worstStatus(results.map((r) => r.status));
       const worst = results.find((r) => r.status === status)!;
       return { status, exitStatus: worst.exitStatus };

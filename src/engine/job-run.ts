@@ -1,13 +1,14 @@
 import { FencedError, errorMessage } from '../core/errors.ts';
 import type { JobDefinition } from '../core/job.ts';
-import type { ExecutionContext } from '../core/model.ts';
+import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
-import { exitStatus, type ExitStatus } from '../core/status.ts';
-import type { JobExplorer } from '../repository/job-repository.ts';
+import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { counterParams, type JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { rememberJobContext, retryOnDisconnect, runFenced } from './checkpoint.ts';
+import { rememberJobContext, retryOnDisconnect } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
+import { commitPending, commitWithPending, type StepEnd } from './step-runner.ts';
 
 /** Everything the steps of one running job execution share. */
 export interface JobRun<P> {
@@ -19,16 +20,24 @@ export interface JobRun<P> {
   readonly executionNumber: number;
   /** Steps started in this execution (a first execution has no earlier ones to look up). */
   readonly startedSteps: Set<string>;
+  /** Step ends not committed yet: they commit with the run's next fenced write. */
+  readonly pending: StepEnd[];
+  /** Whether a step's end may wait for the next write (not in a split, whose flows run side by side). */
+  readonly deferEnds: boolean;
+  /** The first step's execution when the claim already started it, until the flow takes it. */
+  firstStep: StepExecution | undefined;
 }
 
 /**
  * Runs a job execution that this process owns, from its flow's start (or its restart point)
  * to the end, and records how it ended. A lost ownership (fencing) ends it without writing.
+ * `firstStep` is the first step's execution when the claim started it already.
  */
 export async function runJobExecution(
   def: JobDefinition<ParamsSchema>,
   handle: ExecutionHandle,
   explorer: JobExplorer,
+  firstStep?: StepExecution,
 ): Promise<void> {
   const execution = handle.execution;
   const executionNumber =
@@ -44,6 +53,9 @@ export async function runJobExecution(
     jobContext,
     executionNumber,
     startedSteps: new Set(),
+    pending: [],
+    deferEnds: true,
+    firstStep,
   };
   handle.log.info({ params: execution.params }, `job ${def.name} execution ${execution.id} started on ${handle.nodeName}`);
   let status: 'COMPLETED' | 'FAILED' | 'STOPPED';
@@ -69,6 +81,16 @@ export async function runJobExecution(
   }
   execution.status = status;
   execution.exitStatus = exit;
+  // A stop requested before the flow began: the step started by the claim never ran.
+  if (run.firstStep) run.pending.push(endUnrun(run.firstStep, status, exit));
+  try {
+    // afterJob listeners see every step ended, as they always did.
+    if (def.listeners.some((l) => l.afterJob)) await commitPending(run);
+  } catch (error) {
+    if (!(error instanceof FencedError)) throw error;
+    handle.log.warn(error.message);
+    return;
+  }
   try {
     for (const l of def.listeners) await l.afterJob?.(execution, run.params);
   } catch (error) {
@@ -78,18 +100,26 @@ export async function runJobExecution(
   try {
     await retryOnDisconnect(
       handle,
-      () =>
-        runFenced(handle, (tx) =>
-          tx.execute(SQL.finishExecution, [
+      async () => {
+        await commitWithPending(run, {
+          sql: SQL.finishExecution,
+          endingStep: SQL.finishExecutionEndingStep,
+          params: [
             execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
             execution.exitStatus.description, JSON.stringify(jobContext),
-          ]),
-        ),
-      async () => ((await explorer.getExecution(execution.id))?.status === execution.status ? 1 : undefined),
+          ],
+        });
+        return true;
+      },
+      async () => ((await explorer.getExecution(execution.id))?.status === execution.status ? true : undefined),
     );
     handle.log.info({ status: execution.status, exitCode: execution.exitStatus.code }, `job ${def.name} execution ${execution.id} ${execution.status}`);
   } catch (error) {
     if (!(error instanceof FencedError)) throw error;
     handle.log.warn(error.message);
   }
+}
+
+function endUnrun(step: StepExecution, status: BatchStatus, exit: ExitStatus): StepEnd {
+  return [step.id, ...counterParams(step), JSON.stringify(step.context), status, exit.code, `the job ended before this step ran: ${exit.description}`];
 }

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import { LaunchRefusedError, UsageError } from '../core/errors.ts';
 import type { JobDefinition } from '../core/job.ts';
-import type { JobExecution } from '../core/model.ts';
+import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
   identifyingParams, instanceKey, paramsToJson, resolveParams, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
+import { announceLaunch } from '../cluster/announce.ts';
 import { processAlive } from '../cluster/node-identity.ts';
 import { toJobExecution } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
@@ -31,7 +32,8 @@ interface RunningRow {
  * Creates a job execution for the given parameters, applying the instance rules in one
  * transaction that holds the instance's lock: a completed or abandoned instance is refused, an
  * instance running on a live node is refused, and one whose owner died is failed (naming the
- * node) so that it can run again at once.
+ * node) so that it can run again at once. On PostgreSQL a new instance is launched in a single
+ * statement; only an existing one takes the locked path.
  */
 export async function createExecution(
   db: Database,
@@ -39,7 +41,17 @@ export async function createExecution(
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
 ): Promise<JobExecution> {
-  return db.transaction((tx) => createExecutionIn(tx, def, rawParams, owner));
+  const launch = prepareLaunch(def, rawParams, owner);
+  if (db.dialect === 'postgres') {
+    const rows = await db.query<Record<string, unknown>>(SQL.launchNewInstance, [
+      def.name, launch.key, JSON.stringify(launch.ident), ...launch.columns({}),
+    ]);
+    if (rows.length) {
+      if (owner.kind === 'queued') await announceLaunch(db, def.name);
+      return { ...toJobExecution(rows[0]), executionNumber: 1 };
+    }
+  }
+  return db.transaction((tx) => launchIn(tx, def, launch, owner));
 }
 
 /**
@@ -52,22 +64,40 @@ export async function createExecutionIn(
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
 ): Promise<JobExecution> {
+  return launchIn(tx, def, prepareLaunch(def, rawParams, owner), owner);
+}
+
+interface PreparedLaunch {
+  ident: JsonParams;
+  key: string;
+  /** The new execution's columns after instance_id and job_name, as insertExecution takes them. */
+  columns(context: ExecutionContext): unknown[];
+}
+
+function prepareLaunch(def: JobDefinition<ParamsSchema>, rawParams: Record<string, unknown>, owner: LaunchOwner): PreparedLaunch {
   const values = resolveParams(def.name, def.params, rawParams);
   const ident = identifyingParams(def.params, values);
-  const key = instanceKey(ident);
-  const all = paramsToJson(values);
-  const created = await tx.query<{ id: number }>(SQL.insertInstance, [def.name, key, JSON.stringify(ident)]);
+  const all = JSON.stringify(paramsToJson(values));
+  const local = owner.kind === 'local';
+  return {
+    ident,
+    key: instanceKey(ident),
+    columns: (context) => [
+      local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', all,
+      local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(context),
+      local ? null : owner.targetNode, local ? null : owner.affinityKey,
+    ],
+  };
+}
+
+async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: PreparedLaunch, owner: LaunchOwner): Promise<JobExecution> {
+  const created = await tx.query<{ id: number }>(SQL.insertInstance, [def.name, launch.key, JSON.stringify(launch.ident)]);
   // A new instance has no executions to check; an existing one is locked and checked.
   const { instanceId, last, count } = created.length
     ? { instanceId: Number(created[0].id), last: undefined, count: 0 }
-    : await checkExisting(tx, def, ident, key);
-  const local = owner.kind === 'local';
-  const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [
-    instanceId, def.name, local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', JSON.stringify(all),
-    local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(last?.context ?? {}),
-    local ? null : owner.targetNode, local ? null : owner.affinityKey,
-  ]);
-  if (!local && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
+    : await checkExisting(tx, def, launch.ident, launch.key);
+  const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [instanceId, def.name, ...launch.columns(last?.context ?? {})]);
+  if (owner.kind === 'queued' && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
   return { ...toJobExecution(rows[0]), executionNumber: count + 1 };
 }
 

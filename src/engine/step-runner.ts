@@ -4,7 +4,8 @@ import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { commitFenced, retryOnDisconnect, runFenced } from './checkpoint.ts';
+import type { Tx } from '../repository/tx.ts';
+import { commitFenced, fencedMessage, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
 import type { JobRun } from './job-run.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
@@ -13,6 +14,64 @@ import { runPartitionedStep } from './partitioned-step.ts';
 export interface ElementOutcome {
   status: BatchStatus;
   exitStatus: ExitStatus;
+}
+
+/** A step's end not committed yet (finishStep's parameters): it commits with the job run's next fenced write. */
+export type StepEnd = readonly unknown[];
+
+/**
+ * A statement that is its own fence: it locks the job execution's row first and writes nothing
+ * (returns no row) unless this node still owns the execution. `endingStep`, on PostgreSQL, is
+ * the same statement also ending one step, with finishStep's parameters after `params`.
+ */
+export interface FencedStatement {
+  sql: string;
+  endingStep?: string;
+  params: readonly unknown[];
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Commits the run's pending step ends now, before something that may look at them (user code
+ * other than the next step's own listeners, or steps running side by side).
+ */
+export async function commitPending(run: JobRun<unknown>): Promise<void> {
+  if (!run.pending.length) return;
+  await retryOnDisconnect(run.handle, () => runFenced(run.handle, (tx) => writePending(run, tx)));
+  run.pending.length = 0;
+}
+
+async function writePending(run: JobRun<unknown>, tx: Tx): Promise<void> {
+  for (const end of run.pending) await tx.execute(SQL.finishStep, end);
+}
+
+/**
+ * Commits `statement` with the run's pending step ends, in as few round trips as the dialect
+ * allows: one statement when nothing is pending (or, on PostgreSQL, one step end), else one
+ * transaction. Returns the statement's first row; a lost ownership writes nothing and throws
+ * FencedError.
+ */
+export async function commitWithPending(run: JobRun<unknown>, statement: FencedStatement): Promise<Row> {
+  const { handle } = run;
+  const db = handle.db;
+  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+  const [first, ...more] = run.pending;
+  const rows = !first
+    ? await db.query<Row>(statement.sql, statement.params)
+    : statement.endingStep && !more.length && db.dialect === 'postgres'
+      ? await db.query<Row>(statement.endingStep, [...statement.params, ...first])
+      : await db.transaction(async (tx) => {
+          const done = await tx.query<Row>(statement.sql, statement.params);
+          if (done.length) await writePending(run, tx);
+          return done;
+        });
+  if (!rows.length) {
+    handle.lost.abort();
+    throw new FencedError(fencedMessage(handle));
+  }
+  run.pending.length = 0;
+  return rows[0];
 }
 
 /**
@@ -41,7 +100,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     };
   }
   const context: ExecutionContext = earlier && earlier.status !== 'COMPLETED' ? { ...earlier.context } : {};
-  const step = await insertStep(run, def.name, context);
+  const step = takeFirstStep(run, def.name) ?? (await insertStep(run, def.name, context));
   const ctx: StepContext<P> = {
     params: run.params,
     jobExecution: handle.execution,
@@ -54,14 +113,22 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     log: handle.log.child({ step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
-  return runStep(def, ctx, handle, step);
+  return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined);
 }
 
 /**
  * Runs a started step execution: its listeners and body (tasklet, chunks or partitions), then
- * records how it ended, fenced like every commit. Also runs each partition of a partitioned step.
+ * records how it ended, fenced like every commit: at once, or, given `pending`, with the job
+ * run's next fenced write (the next step's start or the job's end), which saves a commit.
+ * Also runs each partition of a partitioned step.
  */
-export async function runStep<P>(def: StepDefinition<P>, ctx: StepContext<P>, handle: ExecutionHandle, step: StepExecution): Promise<ElementOutcome> {
+export async function runStep<P>(
+  def: StepDefinition<P>,
+  ctx: StepContext<P>,
+  handle: ExecutionHandle,
+  step: StepExecution,
+  pending?: StepEnd[],
+): Promise<ElementOutcome> {
   const context = ctx.stepContext;
   let status: BatchStatus;
   let exit: ExitStatus;
@@ -93,28 +160,42 @@ export async function runStep<P>(def: StepDefinition<P>, ctx: StepContext<P>, ha
     status = step.status = 'FAILED';
     exit = step.exitStatus = exitStatus('FAILED', `afterStep listener failed: ${errorMessage(error)}`);
   }
-  await retryOnDisconnect(handle, () =>
-    runFenced(handle, (tx) =>
-      tx.execute(SQL.finishStep, [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description]),
-    ),
-  );
+  const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
+  if (pending) pending.push(end);
+  else await retryOnDisconnect(handle, () => runFenced(handle, (tx) => tx.execute(SQL.finishStep, end)));
   ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${step.stepName} ${status}`);
   return { status, exitStatus: exit };
 }
 
+const START_STEP = {
+  sqlite: { sql: SQL.startStepFenced(SQL.fenceExecutionCheck) },
+  postgres: { sql: SQL.startStepFenced(SQL.fenceExecution), endingStep: SQL.startStepEndingStep(SQL.fenceExecution) },
+};
+
+/** The step's execution if the claim started it already (the flow's first step, in a first execution). */
+function takeFirstStep(run: JobRun<unknown>, name: string): StepExecution | undefined {
+  const step = run.firstStep;
+  if (step?.stepName !== name) return undefined;
+  run.firstStep = undefined;
+  return step;
+}
+
+/** Inserts the step's execution, committing the run's pending step ends with it. */
 async function insertStep(run: JobRun<unknown>, name: string, context: ExecutionContext): Promise<StepExecution> {
   const { handle } = run;
+  const start: FencedStatement = {
+    ...START_STEP[handle.db.dialect],
+    params: [handle.execution.id, handle.nodeId, handle.epoch, name, JSON.stringify(context), handle.nodeName],
+  };
   return retryOnDisconnect(
     handle,
-    () =>
-      runFenced(handle, async (tx) => {
-        const rows = await tx.query<Record<string, unknown>>(SQL.insertStep, [handle.execution.id, name, JSON.stringify(context), handle.nodeName]);
-        return toStepExecution(rows[0]);
-      }),
+    async () => toStepExecution(await commitWithPending(run, start)),
     // The insert may have committed before the connection broke: then use the step it made.
     async () => {
       const rows = await handle.db.query<{ id: number }>(SQL.startedStepOfExecution, [handle.execution.id, name]);
-      if (!rows.length) return undefined;
+      // A step looping back to itself: its previous execution, whose end is still pending, is not the new one.
+      if (!rows.length || run.pending.some((end) => end[0] === Number(rows[0].id))) return undefined;
+      run.pending.length = 0;
       return toStepExecution((await handle.db.query<Record<string, unknown>>(SQL.getStep, [rows[0].id]))[0]);
     },
   );

@@ -21,7 +21,31 @@ const STEP_COLS = `s.id, s.job_execution_id, s.step_name, s.status, s.exit_code,
 const RUN_COLS = `${EXEC_COLS.replace(/e\./g, '')}, (SELECT count(*) FROM ns_job_execution x
   WHERE x.instance_id = ns_job_execution.instance_id AND x.id <= ns_job_execution.id) AS execution_number`;
 
+/**
+ * Claims queued executions for a node: jobs it has, addressed to it or to anyone. SKIP LOCKED
+ * lets nodes claim concurrently without a global lock; each claim bumps the epoch.
+ */
+const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
+      owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id IN (
+      SELECT id FROM ns_job_execution
+      WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
+        AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
+      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING ${RUN_COLS}`;
+
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
+
+/** The SET list of a step's end, with the step id as `$n` and its other values from `$n+1`, in finishStep's order. */
+const endStep = (n: number) => `read_count = $${n + 1}, write_count = $${n + 2}, filter_count = $${n + 3},
+      read_skip_count = $${n + 4}, process_skip_count = $${n + 5}, write_skip_count = $${n + 6}, commit_count = $${n + 7},
+      rollback_count = $${n + 8}, context = $${n + 9}, status = $${n + 10}, exit_code = $${n + 11}, exit_description = $${n + 12},
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1`;
+
+const FINISH_EXECUTION = `UPDATE ns_job_execution SET status = $4, exit_code = $5, exit_description = $6, end_time = ns_now(),
+      last_updated = ns_now(), version = version + 1, context = $7
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING') RETURNING id`;
 
 export const SQL = {
   // ---- nodes -------------------------------------------------------------------------------
@@ -64,6 +88,22 @@ export const SQL = {
     VALUES ($1, $2, $3, $4, $5, ns_now(), CASE WHEN CAST($6 AS BIGINT) IS NULL THEN NULL ELSE ns_now() END, ns_now(),
       $6, CASE WHEN CAST($6 AS BIGINT) IS NULL THEN 0 ELSE 1 END, $7, $8, $9, $10)
     RETURNING ${EXEC_COLS.replace(/e\./g, '')}`,
+  /**
+   * Launches a new instance in one statement (PostgreSQL): its instance and its first execution.
+   * Returns no row when the instance already exists (nothing is written then). `$1` job, `$2`
+   * key, `$3` identifying params, `$4`..`$11` as insertExecution's `$3`..`$10`.
+   */
+  launchNewInstance: `WITH i AS (
+      INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
+      VALUES ($1, $2, $3, ns_now()) ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id
+    ), e AS (
+      INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time,
+        start_time, last_updated, owner_node_id, owner_epoch, node_name, context, target_node, affinity_key)
+      SELECT i.id, $1, $4, $5, $6, ns_now(), CASE WHEN CAST($7 AS BIGINT) IS NULL THEN NULL ELSE ns_now() END, ns_now(),
+        $7, CASE WHEN CAST($7 AS BIGINT) IS NULL THEN 0 ELSE 1 END, $8, $9, $10, $11
+      FROM i RETURNING ${EXEC_COLS.replace(/e\./g, '')}
+    )
+    SELECT * FROM e`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
@@ -102,9 +142,14 @@ export const SQL = {
   fenceExecutionCheck: `SELECT status FROM ns_job_execution
     WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')`,
   saveJobContext: `UPDATE ns_job_execution SET context = $2 WHERE id = $1`,
-  finishExecution: `UPDATE ns_job_execution SET status = $4, exit_code = $5, exit_description = $6, end_time = ns_now(),
-      last_updated = ns_now(), version = version + 1, context = $7
-    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING')`,
+  /**
+   * Ends a job execution. Its WHERE is the fence (owner, epoch, still running), and its row lock
+   * comes first in the transaction, as in every takeover: no row changed means this owner lost it.
+   */
+  finishExecution: FINISH_EXECUTION,
+  /** finishExecution and, in the same statement (PostgreSQL), a step's end: finishStep's parameters from `$8`. */
+  finishExecutionEndingStep: `WITH job AS (${FINISH_EXECUTION})
+    UPDATE ns_step_execution SET ${endStep(8)} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`,
   /** Fails a running execution whose owner is gone; the WHERE makes it happen once. */
   failOrphan: `UPDATE ns_job_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
@@ -126,19 +171,21 @@ export const SQL = {
     WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED')`,
 
   // ---- cluster ---------------------------------------------------------------------------------
+  /** Claims queued executions for this node (see CLAIM). */
+  claim: (d: Dialect) => CLAIM(d),
   /**
-   * Claims queued executions for this node: jobs it has, addressed to it or to anyone. SKIP
-   * LOCKED lets nodes claim concurrently without a global lock; each claim bumps the epoch.
+   * claim (PostgreSQL) that also starts the first step of each claimed first execution of the
+   * jobs in `$5`, whose first steps are in `$6` (same order): jobs whose flow begins with a step
+   * and that have no beforeJob listener, so that nothing would run between the claim and that
+   * step's start. Each row has the step as `first_step` (JSON), or null.
    */
-  claim: (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
-      owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
-    WHERE id IN (
-      SELECT id FROM ns_job_execution
-      WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
-        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
-        AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
-      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
-    RETURNING ${RUN_COLS}`,
+  claimStartingStep: `WITH claimed AS (${CLAIM('postgres')}), first AS (
+      INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
+      SELECT c.id, f.step, 'STARTED', 'EXECUTING', ns_now(), ns_now(), '{}', $2
+      FROM claimed c JOIN unnest($5::text[], $6::text[]) AS f (job, step) ON f.job = c.job_name
+      WHERE c.execution_number = 1
+      RETURNING ${STEP_COLS.replace(/s\./g, '')})
+    SELECT c.*, to_json(s) AS first_step FROM claimed c LEFT JOIN first s ON s.job_execution_id = c.id`,
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
   expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() AND id <> $1`,
   /**
@@ -235,9 +282,21 @@ export const SQL = {
   notifyPartition: `SELECT pg_notify('ns_partition', $1)`,
 
   // ---- step executions ---------------------------------------------------------------------------
-  insertStep: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated,
-      context, node_name)
-    VALUES ($1, $2, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $3, $4) RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
+  /**
+   * Starts a step execution of a job execution, fenced in the same statement: `fence` is
+   * fenceExecution or fenceExecutionCheck (parameters $1-$3). No row back means this owner lost
+   * the execution and nothing was written.
+   */
+  startStepFenced: (fence: string) => `WITH fence AS (${fence})
+    INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
+    SELECT $1, $4, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $5, $6 FROM fence
+    RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
+  /** startStepFenced and, in the same statement (PostgreSQL), the previous step's end: finishStep's parameters from `$7`. */
+  startStepEndingStep: (fence: string) => `WITH fence AS (${fence}), ended AS (
+      UPDATE ns_step_execution SET ${endStep(7)} FROM fence WHERE ns_step_execution.id = $7)
+    INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
+    SELECT $1, $4, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $5, $6 FROM fence
+    RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
   /** The newest execution of a step within an instance, and how many times the step was started. */
@@ -258,9 +317,5 @@ export const SQL = {
       context = $13, last_updated = ns_now(), version = version + 1
     FROM fence WHERE ns_step_execution.id = $4
     RETURNING (SELECT status FROM fence) AS status`,
-  finishStep: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
-      read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,
-      context = $10, status = $11, exit_code = $12, exit_description = $13, end_time = ns_now(),
-      last_updated = ns_now(), version = version + 1
-    WHERE id = $1`,
+  finishStep: `UPDATE ns_step_execution SET ${endStep(1)} WHERE id = $1`,
 } as const;
