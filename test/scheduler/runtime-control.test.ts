@@ -150,7 +150,8 @@ describe('triggers changed at runtime (PostgreSQL)', () => {
       // The latest missed time is the one just before the cluster came back.
       expect(m.fireTime).toBeGreaterThanOrEqual(sec(upAt));
       expect(m.fireTime).toBeLessThanOrEqual(m.firedAt);
-      expect(m.firedAt - m.fireTime).toBeLessThan(1000);
+      // The latest time missed when the firing transaction looked; it records firedAt a moment later.
+      expect(m.firedAt - m.fireTime).toBeLessThan(1000 + 250);
       const inGap = runs.filter((r) => r.fireTime >= m.missedFrom! && r.fireTime <= m.fireTime).map((r) => r.fireTime);
       if (tag === 'once') {
         expect(m.outcome).toBe('misfired');
