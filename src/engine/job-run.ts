@@ -45,11 +45,20 @@ export async function runJobExecution(
     Number((await handle.db.query<{ n: number }>(SQL.executionNumber, [execution.instanceId, execution.id]))[0].n);
   const jobContext: ExecutionContext = { ...execution.context };
   rememberJobContext(handle, jobContext);
+  // Parameters stored at launch may no longer fit the job (its definition changed since): the
+  // execution then fails like any other error, instead of staying STARTED.
+  let params: Record<string, unknown> = execution.params;
+  let badParams: unknown;
+  try {
+    params = paramsFromJson(def.name, def.params, execution.params);
+  } catch (error) {
+    badParams = error;
+  }
   const run: JobRun<Record<string, unknown>> = {
     def,
     handle,
     explorer,
-    params: paramsFromJson(def.name, def.params, execution.params),
+    params,
     jobContext,
     executionNumber,
     startedSteps: new Set(),
@@ -61,6 +70,7 @@ export async function runJobExecution(
   let status: 'COMPLETED' | 'FAILED' | 'STOPPED';
   let exit: ExitStatus;
   try {
+    if (badParams !== undefined) throw badParams;
     for (const l of def.listeners) await l.beforeJob?.(execution, run.params);
     const restartAt = typeof jobContext[RESTART_AT] === 'string' ? (jobContext[RESTART_AT] as string) : undefined;
     delete jobContext[RESTART_AT];

@@ -44,4 +44,20 @@ describe('claiming launches (postgres, in-process node)', () => {
     }
     expect(stepsAtBeforeJob).toEqual([[]]);
   });
+
+  it('fails a queued launch whose stored parameters no longer fit the job, instead of leaving it STARTED', async () => {
+    // Submitted while `n` was a string; the node's definition (deployed since) wants an int.
+    const before = defineJob({ name: 'changed', params: { n: p.string({ default: 'x' }) }, steps: (s) => [s.tasklet({ name: 'work', tasklet: () => undefined })] });
+    const after = defineJob({ name: 'changed', params: { n: p.int({ default: 0 }) }, steps: (s) => [s.tasklet({ name: 'work', tasklet: () => undefined })] });
+    const url = backend.freshUrl('changed');
+    ns = await createNightshift({ db: url, jobs: [before], logger: silentLogger });
+    const queued = await ns.submit('changed', { n: 'abc' });
+    node = await startNode({ db: url, jobs: [after], concurrency: 1, logger: silentLogger, scheduler: false });
+
+    const ended = await ns.waitForEnd(queued.id, { timeoutMs: 30_000 });
+    expect(ended.status).toBe('FAILED');
+    expect(ended.exitStatus.description).toMatch(/\bn\b/);
+    // The step the claim may have started ended with the job, not left STARTED.
+    expect(ended.steps.every((s) => s.status === 'FAILED')).toBe(true);
+  });
 });
