@@ -39,7 +39,7 @@ export async function commitFenced<T>(
   const result = await retryOnDisconnect(
     handle,
     () => {
-      if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+      assertOwned(handle);
       return handle.db.transaction(async (tx) => {
         const value = await work(tx);
         const state = prepare();
@@ -75,7 +75,7 @@ export async function commitFenced<T>(
  * operator asked it to stop).
  */
 export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, status: string) => Promise<T>): Promise<T> {
-  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+  assertOwned(handle);
   return handle.db.transaction(async (tx) => {
     const fence = fenceOf(handle, tx);
     const status = await fenced(handle, tx, await tx.query<{ status: string }>(fence.sql, fence.params));
@@ -104,10 +104,7 @@ const CHECKPOINT = new Map<string, string>(
  * holds the database's only write lock, which a separate heartbeat would have to wait for.
  */
 async function fenced(handle: ExecutionHandle, tx: Tx, rows: { status: string }[]): Promise<string> {
-  if (rows.length === 0) {
-    handle.lost.abort();
-    throw new FencedError(fencedMessage(handle));
-  }
+  if (rows.length === 0) lostOwnership(handle);
   if (tx.dialect === 'sqlite' && leaseIsStale(handle.nodeId)) await tx.execute(SQL.heartbeat, [handle.nodeId]);
   return rows[0].status;
 }
@@ -165,6 +162,17 @@ const savedJobContext = new WeakMap<ExecutionHandle, string>();
 
 export function rememberJobContext(handle: ExecutionHandle, context: ExecutionContext): void {
   savedJobContext.set(handle, JSON.stringify(context));
+}
+
+/** Throws FencedError if this node already knows it lost the execution. */
+export function assertOwned(handle: ExecutionHandle): void {
+  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+}
+
+/** A fence found another owner: marks the handle lost (its local work stops) and throws FencedError. */
+export function lostOwnership(handle: ExecutionHandle): never {
+  handle.lost.abort();
+  throw new FencedError(fencedMessage(handle));
 }
 
 export function fencedMessage(handle: ExecutionHandle): string {

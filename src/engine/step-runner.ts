@@ -5,7 +5,7 @@ import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
-import { commitFenced, fencedMessage, retryOnDisconnect, runFenced } from './checkpoint.ts';
+import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
 import type { JobRun } from './job-run.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
@@ -55,7 +55,7 @@ async function writePending(run: JobRun<unknown>, tx: Tx): Promise<void> {
 export async function commitWithPending(run: JobRun<unknown>, statement: FencedStatement): Promise<Row> {
   const { handle } = run;
   const db = handle.db;
-  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+  assertOwned(handle);
   const [first, ...more] = run.pending;
   const rows = !first
     ? await db.query<Row>(statement.sql, statement.params)
@@ -66,10 +66,7 @@ export async function commitWithPending(run: JobRun<unknown>, statement: FencedS
           if (done.length) await writePending(run, tx);
           return done;
         });
-  if (!rows.length) {
-    handle.lost.abort();
-    throw new FencedError(fencedMessage(handle));
-  }
+  if (!rows.length) lostOwnership(handle);
   run.pending.length = 0;
   return rows[0];
 }
