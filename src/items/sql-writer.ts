@@ -1,5 +1,6 @@
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
+import { keepPrepared } from '../repository/prepared.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
 // Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
@@ -22,7 +23,7 @@ export async function insertRows(
   rows: readonly (readonly unknown[])[],
   suffix = '',
 ): Promise<number> {
-  return insertEach(client, table, columns, rows.length, (r) => rows[r], suffix);
+  return insertEach(client, insertShape(table, columns, suffix), rows.length, (r) => rows[r]);
 }
 
 /**
@@ -30,45 +31,84 @@ export async function insertRows(
  * into the statement's parameters: nothing holds on to the row, so a short-lived array that
  * `row` builds can be optimised away.
  */
-async function insertEach(
-  client: SqlClient,
-  table: string,
-  columns: readonly string[],
-  count: number,
-  row: (r: number) => readonly unknown[],
-  suffix: string,
-): Promise<number> {
+async function insertEach(client: SqlClient, shape: InsertShape, count: number, row: (r: number) => readonly unknown[]): Promise<number> {
   if (count === 0) return 0;
-  const width = columns.length;
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / width));
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / shape.width));
   let changed = 0;
   for (let start = 0; start < count; start += perStatement) {
     const end = Math.min(count, start + perStatement);
-    const params: unknown[] = new Array((end - start) * width);
-    let k = 0;
-    for (let r = start; r < end; r++) {
-      const values = row(r);
-      for (let c = 0; c < width; c++) params[k++] = values[c];
-    }
-    changed += await client.execute(insertSql(table, columns, end - start, suffix), params);
+    changed += await client.execute(shape.text(end - start), flatten(start, end, shape.width, row));
   }
   return changed;
 }
 
-// Multi-row INSERT texts by shape, so a chunk does not rebuild (and re-prepare) its statement.
-const insertCache = new Map<string, string>();
-
-function insertSql(table: string, columns: readonly string[], rows: number, suffix: string): string {
-  const key = `${table}|${columns.join(',')}|${rows}|${suffix}`;
-  let sql = insertCache.get(key);
-  if (!sql) {
-    const tuples: string[] = [];
-    for (let r = 0, n = 0; r < rows; r++) tuples.push(`(${columns.map(() => `$${++n}`).join(',')})`);
-    sql = `INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`;
-    if (insertCache.size > 1000) insertCache.clear();
-    insertCache.set(key, sql);
+/**
+ * The values of rows `start` to `end` in one flat parameter list. Common widths read each row at
+ * constant indexes: V8 can then inline `row` and never build the array it returns, which is
+ * most of this loop's cost on a wide insert. Wider rows take the general loop.
+ */
+function flatten(start: number, end: number, width: number, row: (r: number) => readonly unknown[]): unknown[] {
+  const p: unknown[] = new Array((end - start) * width);
+  let k = 0;
+  let v: readonly unknown[];
+  switch (width) {
+    case 1: for (let r = start; r < end; r++) p[k++] = row(r)[0]; break;
+    case 2: for (let r = start; r < end; r++, k += 2) { v = row(r); p[k] = v[0]; p[k + 1] = v[1]; } break;
+    case 3: for (let r = start; r < end; r++, k += 3) { v = row(r); p[k] = v[0]; p[k + 1] = v[1]; p[k + 2] = v[2]; } break;
+    case 4: for (let r = start; r < end; r++, k += 4) { v = row(r); p[k] = v[0]; p[k + 1] = v[1]; p[k + 2] = v[2]; p[k + 3] = v[3]; } break;
+    case 5:
+      for (let r = start; r < end; r++, k += 5) { v = row(r); p[k] = v[0]; p[k + 1] = v[1]; p[k + 2] = v[2]; p[k + 3] = v[3]; p[k + 4] = v[4]; }
+      break;
+    case 6:
+      for (let r = start; r < end; r++, k += 6) {
+        v = row(r); p[k] = v[0]; p[k + 1] = v[1]; p[k + 2] = v[2]; p[k + 3] = v[3]; p[k + 4] = v[4]; p[k + 5] = v[5];
+      }
+      break;
+    default:
+      for (let r = start; r < end; r++) {
+        v = row(r);
+        for (let c = 0; c < width; c++) p[k++] = v[c];
+      }
   }
-  return sql;
+  return p;
+}
+
+/** The multi-row INSERT texts into one table's columns (with one suffix), by row count. */
+interface InsertShape {
+  width: number;
+  text(rows: number): string;
+}
+
+const shapes = new Map<string, InsertShape>();
+
+function insertShape(table: string, columns: readonly string[], suffix: string): InsertShape {
+  const key = `${table}|${columns.join(',')}|${suffix}`;
+  let shape = shapes.get(key);
+  if (!shape) {
+    if (shapes.size > 100) shapes.clear();
+    shapes.set(key, (shape = newInsertShape(table, columns, suffix)));
+  }
+  return shape;
+}
+
+function newInsertShape(table: string, columns: readonly string[], suffix: string): InsertShape {
+  // Texts by row count, so a chunk neither rebuilds its statement nor prepares it again.
+  const texts = new Map<number, string>();
+  return {
+    width: columns.length,
+    text(rows) {
+      let sql = texts.get(rows);
+      // A row count seen twice is a full chunk's, and comes again: keep its statement prepared
+      // (a last, shorter chunk's is not).
+      if (sql) return keepPrepared(sql);
+      const tuples: string[] = [];
+      for (let r = 0, n = 0; r < rows; r++) tuples.push(`(${columns.map(() => `$${++n}`).join(',')})`);
+      sql = `INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`;
+      if (texts.size > 100) texts.clear();
+      texts.set(rows, sql);
+      return sql;
+    },
+  };
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;
@@ -132,6 +172,7 @@ export interface SqlWriterOptions<T> {
 export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> {
   assertIdent('table', options.table);
   for (const c of options.columns) assertIdent('column', c);
+  const shape = insertShape(options.table, options.columns, options.onConflict ?? '');
   return {
     async write(items, chunk) {
       if (options.copy && chunk.tx.dialect === 'postgres') {
@@ -139,7 +180,7 @@ export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> 
         for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
         await copyRows(chunk.tx, options.table, options.columns, rows);
       } else {
-        await insertEach(chunk.tx, options.table, options.columns, items.length, (i) => options.values(items[i], chunk), options.onConflict ?? '');
+        await insertEach(chunk.tx, shape, items.length, (i) => options.values(items[i], chunk));
       }
     },
   };

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { UsageError } from '../core/errors.ts';
 import type { Database } from './database.ts';
+import { preparedName } from './prepared.ts';
 import type { SqlClient, Tx } from './tx.ts';
 
 // BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
@@ -51,17 +52,21 @@ export function pgClientConfig(target: PgTarget, settings: Record<string, string
   };
 }
 
+/** Runs one statement, as a named (kept prepared) statement when it is marked so. */
+function run(client: pg.PoolClient | pg.Client, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult> {
+  const name = preparedName(sql);
+  return name ? client.query({ name, text: sql, values: params as unknown[] }) : client.query(sql, params as unknown[]);
+}
+
 export function wrapPgClient(client: pg.PoolClient | pg.Client): SqlClient {
   return {
     dialect: 'postgres',
     pg: client,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-      const res = await client.query(sql, params as unknown[]);
-      return res.rows as R[];
+      return (await run(client, sql, params)).rows as R[];
     },
     async execute(sql: string, params?: readonly unknown[]): Promise<number> {
-      const res = await client.query(sql, params as unknown[]);
-      return res.rowCount ?? 0;
+      return (await run(client, sql, params)).rowCount ?? 0;
     },
     async exec(sql: string): Promise<void> {
       await client.query(sql);
@@ -105,7 +110,7 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
       const client = await connect();
       try {
-        return (await client.query(sql, params as unknown[])).rows as R[];
+        return (await run(client, sql, params)).rows as R[];
       } finally {
         client.release();
       }
@@ -113,7 +118,7 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
     async execute(sql: string, params?: readonly unknown[]): Promise<number> {
       const client = await connect();
       try {
-        return (await client.query(sql, params as unknown[])).rowCount ?? 0;
+        return (await run(client, sql, params)).rowCount ?? 0;
       } finally {
         client.release();
       }
