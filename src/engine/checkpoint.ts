@@ -1,6 +1,7 @@
 import { FencedError } from '../core/errors.ts';
 import type { ExecutionContext, StepCounters } from '../core/model.ts';
 import { counterParams } from '../repository/job-repository.ts';
+import { keepPrepared } from '../repository/prepared.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
@@ -24,10 +25,11 @@ export interface CommitResult<T> {
 /**
  * Runs `work` and the step's checkpoint in one fenced transaction. `prepare` runs inside the
  * transaction after `work`, to fill in the state to save (counters, reader positions) once the
- * work succeeded. The fence comes last, in the checkpoint's own statement (see
- * SQL.checkpointFenced): within one transaction that proves ownership as well as coming first,
- * and it saves a statement per chunk. A connection lost mid-commit is retried once the
- * database answers again; an uncertain COMMIT is resolved by the step's committed commit count.
+ * work succeeded. The fence comes last: within one transaction that proves ownership as well as
+ * coming first. On PostgreSQL it is part of the checkpoint's own statement (see
+ * SQL.checkpointFenced), which saves a round trip per chunk. A connection lost mid-commit is
+ * retried once the database answers again; an uncertain COMMIT is resolved by the step's
+ * committed commit count.
  */
 export async function commitFenced<T>(
   handle: ExecutionHandle,
@@ -45,10 +47,14 @@ export async function commitFenced<T>(
         const state = prepare();
         expected = { stepExecutionId: state.stepExecutionId, commitCount: state.counters.commitCount, value };
         const fence = fenceOf(handle, tx);
-        const rows = await tx.query<{ status: string }>(CHECKPOINT.get(fence.sql)!, [
-          ...fence.params, state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext),
-        ]);
-        const status = await fenced(handle, tx, rows);
+        const checkpoint = [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)];
+        let status: string;
+        if (tx.dialect === 'postgres') {
+          status = await fenced(handle, tx, await tx.query<{ status: string }>(CHECKPOINT.get(fence.sql)!, [...fence.params, ...checkpoint]));
+        } else {
+          status = await fenced(handle, tx, await tx.query<{ status: string }>(fence.sql, fence.params));
+          await tx.execute(SQL.checkpoint, checkpoint);
+        }
         const jobContext = JSON.stringify(state.jobContext);
         lastJobContext = undefined;
         if (!handle.partition && jobContext !== savedJobContext.get(handle)) {
@@ -94,8 +100,9 @@ function fenceOf(handle: ExecutionHandle, tx: Tx): { sql: string; params: unknow
     : { sql: sqlite ? SQL.fenceExecutionCheck : SQL.fenceExecution, params: [handle.execution.id, handle.nodeId, handle.epoch] };
 }
 
+// PostgreSQL's checkpoint statement for each fence: one round trip, kept prepared.
 const CHECKPOINT = new Map<string, string>(
-  [SQL.fenceExecution, SQL.fenceExecutionCheck, SQL.fencePartition, SQL.fencePartitionCheck].map((f) => [f, SQL.checkpointFenced(f)]),
+  [SQL.fenceExecution, SQL.fencePartition].map((f) => [f, keepPrepared(SQL.checkpointFenced(f))]),
 );
 
 /**

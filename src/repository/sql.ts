@@ -306,9 +306,9 @@ export const SQL = {
     FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
     WHERE e.instance_id = $1 AND s.step_name = $2 ORDER BY s.id DESC LIMIT 1`,
   /**
-   * A chunk's checkpoint and its fence in one statement, at the end of the chunk's transaction:
-   * `fence` is one of the fence queries above (parameters $1-$3). No row back means this owner
-   * lost the execution, and the caller rolls the whole chunk back. On PostgreSQL the fence's
+   * A chunk's checkpoint and its fence in one statement, at the end of the chunk's transaction
+   * (PostgreSQL): `fence` is fenceExecution or fencePartition (parameters $1-$3). No row back
+   * means this owner lost the execution, and the caller rolls the whole chunk back. The fence's
    * row lock is taken before the step row's, the order every takeover uses too.
    */
   checkpointFenced: (fence: string) => `WITH fence AS (${fence})
@@ -317,5 +317,10 @@ export const SQL = {
       context = $13, last_updated = ns_now(), version = version + 1
     FROM fence WHERE ns_step_execution.id = $4
     RETURNING (SELECT status FROM fence) AS status`,
+  /** A chunk's checkpoint on SQLite, after its fence (two local calls beat one combined statement). */
+  checkpoint: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
+      read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,
+      context = $10, last_updated = ns_now(), version = version + 1
+    WHERE id = $1`,
   finishStep: `UPDATE ns_step_execution SET ${endStep(1)} WHERE id = $1`,
 } as const;
