@@ -77,6 +77,8 @@ async function handPg(schema: string, items: number, chunk: number): Promise<num
   await client.connect();
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await client.query(DDL);
+  // A prepared statement for the full chunk, as the framework's writer keeps one.
+  const full = { name: 'hand_insert', text: multiRowSql(chunk, (i) => `$${i}`) };
   const cpu0 = mainThreadCpuMs();
   const t0 = performance.now();
   for (let start = 1; start <= items; start += chunk) {
@@ -84,7 +86,7 @@ async function handPg(schema: string, items: number, chunk: number): Promise<num
     const params: unknown[] = [];
     for (let i = start; i < start + n; i++) params.push('hand', i, 1);
     await client.query('BEGIN');
-    await client.query(multiRowSql(n, (i) => `$${i}`), params);
+    await client.query(n === chunk ? { ...full, values: params } : { text: multiRowSql(n, (i) => `$${i}`), values: params });
     await client.query('COMMIT');
   }
   const ms = performance.now() - t0;
@@ -99,17 +101,21 @@ export interface Row {
   handMs: number;
   frameworkMs: number;
   ratio: number;
+  /** The median of each round's own ratio (hand loop and framework run back to back). */
+  pairedRatio: number;
   /** Median main-thread CPU ms of each side (the framework's includes launching the run). */
   handCpuMs?: number;
   frameworkCpuMs?: number;
 }
 
+export type Backend = 'sqlite' | 'postgres';
+
 /** Runs each side `rounds` times alternately and keeps the median. */
-export async function benchChunkOverhead(items: number, rounds: number): Promise<Row[]> {
+export async function benchChunkOverhead(items: number, rounds: number, backends: readonly Backend[] = ['sqlite', 'postgres']): Promise<Row[]> {
   const chunk = 1000;
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows: Row[] = [];
-  for (const backend of ['sqlite', 'postgres'] as const) {
+  for (const backend of backends) {
     const hand: number[] = [];
     const fw: number[] = [];
     const handCpu: number[] = [];
@@ -139,7 +145,8 @@ export async function benchChunkOverhead(items: number, rounds: number): Promise
     const h = median(hand);
     const f = median(fw);
     const cpu = handCpu.length === rounds && fwCpu.length === rounds ? { handCpuMs: median(handCpu), frameworkCpuMs: median(fwCpu) } : {};
-    rows.push({ backend, items, handMs: h, frameworkMs: f, ratio: f / h, ...cpu });
+    const pairedRatio = median(fw.map((ms, r) => ms / hand[r]));
+    rows.push({ backend, items, handMs: h, frameworkMs: f, ratio: f / h, pairedRatio, ...cpu });
   }
   return rows;
 }
