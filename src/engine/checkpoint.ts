@@ -1,6 +1,7 @@
 import { FencedError } from '../core/errors.ts';
 import type { ExecutionContext, StepCounters } from '../core/model.ts';
 import { counterParams } from '../repository/job-repository.ts';
+import { FENCE_LOST_SQLSTATE } from '../repository/open.ts';
 import { keepPrepared } from '../repository/prepared.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
@@ -27,9 +28,9 @@ export interface CommitResult<T> {
  * transaction after `work`, to fill in the state to save (counters, reader positions) once the
  * work succeeded. The fence comes last: within one transaction that proves ownership as well as
  * coming first. On PostgreSQL it is part of the checkpoint's own statement (see
- * SQL.checkpointFenced), which saves a round trip per chunk. A connection lost mid-commit is
- * retried once the database answers again; an uncertain COMMIT is resolved by the step's
- * committed commit count.
+ * SQL.checkpointFenced), sent together with the COMMIT: a chunk costs one round trip more than
+ * its writer's own statements. A connection lost mid-commit is retried once the database
+ * answers again; an uncertain COMMIT is resolved by the step's committed commit count.
  */
 export async function commitFenced<T>(
   handle: ExecutionHandle,
@@ -40,29 +41,32 @@ export async function commitFenced<T>(
   let lastJobContext: string | undefined;
   const result = await retryOnDisconnect(
     handle,
-    () => {
+    async () => {
       assertOwned(handle);
-      return handle.db.transaction(async (tx) => {
-        const value = await work(tx);
-        const state = prepare();
-        expected = { stepExecutionId: state.stepExecutionId, commitCount: state.counters.commitCount, value };
-        const fence = fenceOf(handle, tx);
-        const checkpoint = [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)];
-        let status: string;
-        if (tx.dialect === 'postgres') {
-          status = await fenced(handle, tx, await tx.query<{ status: string }>(CHECKPOINT.get(fence.sql)!, [...fence.params, ...checkpoint]));
-        } else {
+      let status: string | undefined;
+      const { value, rows } = await handle.db
+        .transactionEndingWith<T, { status: string }>(async (tx) => {
+          const value = await work(tx);
+          const state = prepare();
+          expected = { stepExecutionId: state.stepExecutionId, commitCount: state.counters.commitCount, value };
+          const jobContext = JSON.stringify(state.jobContext);
+          lastJobContext = undefined;
+          if (!handle.partition && jobContext !== savedJobContext.get(handle)) {
+            await tx.execute(SQL.saveJobContext, [handle.execution.id, jobContext]);
+            lastJobContext = jobContext;
+          }
+          const fence = fenceOf(handle, tx);
+          const checkpoint = [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)];
+          // PostgreSQL: one statement, sent with the COMMIT; it fails if the fence finds nothing.
+          if (tx.dialect === 'postgres') return { value, last: { sql: CHECKPOINT.get(fence.sql)!, params: [...fence.params, ...checkpoint] } };
           status = await fenced(handle, tx, await tx.query<{ status: string }>(fence.sql, fence.params));
-          await tx.execute(SQL.checkpoint, checkpoint);
-        }
-        const jobContext = JSON.stringify(state.jobContext);
-        lastJobContext = undefined;
-        if (!handle.partition && jobContext !== savedJobContext.get(handle)) {
-          await tx.execute(SQL.saveJobContext, [handle.execution.id, jobContext]);
-          lastJobContext = jobContext;
-        }
-        return { value, stopping: status === 'STOPPING' };
-      });
+          return { value, last: { sql: SQL.checkpoint, params: checkpoint } };
+        })
+        .catch((err: unknown) => {
+          if ((err as { code?: string }).code === FENCE_LOST_SQLSTATE) lostOwnership(handle);
+          throw err;
+        });
+      return { value, stopping: (status ?? rows[0].status) === 'STOPPING' };
     },
     async () => {
       if (!expected) return undefined;

@@ -1,4 +1,4 @@
-import type { Dialect, SqlClient, Tx } from './tx.ts';
+import type { Dialect, SqlClient, Statement, Tx } from './tx.ts';
 
 /**
  * A connection to the job repository's database, in one of two dialects. SQL text uses `$1`
@@ -16,7 +16,14 @@ export interface Database extends SqlClient {
    * with BEGIN IMMEDIATE; on PostgreSQL each gets its own pooled connection.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * {@link transaction} whose last statement is the one `fn` returns, run just before COMMIT:
+   * on PostgreSQL the two go in one round trip once that statement is kept prepared on the
+   * connection (see prepared.ts). If the statement fails, nothing commits. Resolves with `fn`'s
+   * value and the statement's rows.
+   */
+  transactionEndingWith<T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>): Promise<{ value: T; rows: R[] }>;
   close(): Promise<void>;
 }
 
-export type { Dialect, SqlClient, Tx };
+export type { Dialect, SqlClient, Statement, Tx };

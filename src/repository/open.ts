@@ -10,6 +10,11 @@ export const DEFAULT_DB_URL = 'sqlite:nightshift.db';
 const PG_NOW = `CREATE OR REPLACE FUNCTION ns_now() RETURNS BIGINT LANGUAGE sql VOLATILE AS
   $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT $$`;
 
+/** Fails the statement (and so its transaction) that finds this node no longer owns an execution. */
+export const FENCE_LOST_SQLSTATE = 'NS001';
+const PG_FENCE_LOST = `CREATE OR REPLACE FUNCTION ns_fence_lost() RETURNS TEXT LANGUAGE plpgsql VOLATILE AS
+  $$ BEGIN RAISE EXCEPTION 'this node no longer owns the execution' USING ERRCODE = '${FENCE_LOST_SQLSTATE}'; END $$`;
+
 /**
  * Opens the job repository's database from a URL (`sqlite:PATH` or `postgres://...`, optionally
  * with `?schema=NAME`) and brings its schema up to date.
@@ -59,7 +64,7 @@ async function migrate(db: Database, url: string): Promise<void> {
         `the job repository ${db.url} has schema version ${current}, newer than this Nightshift (${SCHEMA_VERSION}): upgrade Nightshift`,
       );
     }
-    if (db.dialect === 'postgres') await tx.exec(PG_NOW);
+    if (db.dialect === 'postgres') await tx.exec(`${PG_NOW}; ${PG_FENCE_LOST}`);
     for (let v = current; v < SCHEMA_VERSION; v++) {
       for (const statement of steps[v]) await tx.exec(statement);
     }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { UsageError } from '../core/errors.ts';
 import type { Database } from './database.ts';
 import { preparedName } from './prepared.ts';
-import type { SqlClient, Tx } from './tx.ts';
+import type { SqlClient, Statement, Tx } from './tx.ts';
 
 // BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
 const types = {
@@ -17,6 +17,12 @@ export interface PgTarget {
   connectionString: string;
   /** The schema the repository lives in (default: public). */
   schema: string | undefined;
+  /**
+   * Whether recurring statements are kept prepared on each connection (see prepared.ts). Off
+   * with `?prepare=false`, for poolers that hand one session's statements to another
+   * connection (PgBouncer in transaction mode).
+   */
+  prepare: boolean;
   display: string;
 }
 
@@ -35,9 +41,14 @@ export function parsePgUrl(url: string): PgTarget {
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
     throw new UsageError(`invalid database URL: schema ${JSON.stringify(schema)} is not a plain identifier`);
   }
+  const prepare = parsed.searchParams.get('prepare') ?? 'true';
+  if (prepare !== 'true' && prepare !== 'false') {
+    throw new UsageError(`invalid database URL: prepare=${JSON.stringify(prepare)} must be true or false`);
+  }
   parsed.searchParams.delete('schema');
+  parsed.searchParams.delete('prepare');
   const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
-  return { connectionString: parsed.toString(), schema, display };
+  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', display };
 }
 
 /** Client options for a connection to this target (pool or single client). */
@@ -52,13 +63,55 @@ export function pgClientConfig(target: PgTarget, settings: Record<string, string
   };
 }
 
+type PgClient = pg.PoolClient | pg.Client;
+
+// The kept-prepared statements each connection has parsed.
+const parsedOn = new WeakMap<PgClient, Set<string>>();
+
+// Connections of databases opened with ?prepare=false: they run every statement unnamed.
+const unprepared = new WeakSet<PgClient>();
+
 /** Runs one statement, as a named (kept prepared) statement when it is marked so. */
-function run(client: pg.PoolClient | pg.Client, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult> {
-  const name = preparedName(sql);
-  return name ? client.query({ name, text: sql, values: params as unknown[] }) : client.query(sql, params as unknown[]);
+async function run(client: PgClient, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult> {
+  const name = unprepared.has(client) ? undefined : preparedName(sql);
+  if (!name) return client.query(sql, params as unknown[]);
+  const result = await client.query({ name, text: sql, values: params as unknown[] });
+  let parsed = parsedOn.get(client);
+  if (!parsed) parsedOn.set(client, (parsed = new Set()));
+  parsed.add(name);
+  return result;
 }
 
-export function wrapPgClient(client: pg.PoolClient | pg.Client): SqlClient {
+/**
+ * Runs a transaction's last statement and commits. Once the statement is parsed on this
+ * connection, both go in one round trip, as one simple query `EXECUTE name(...); COMMIT` with
+ * the parameters as literals; a failing statement skips the COMMIT, and the caller rolls back.
+ */
+async function runThenCommit(client: PgClient, sql: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+  const name = preparedName(sql);
+  const literals = name && parsedOn.get(client)?.has(name) ? asLiterals(params) : undefined;
+  if (literals === undefined) {
+    const result = await run(client, sql, params);
+    await client.query('COMMIT');
+    return result;
+  }
+  const [result] = (await client.query(`EXECUTE ${name}(${literals}); COMMIT`)) as unknown as pg.QueryResult[];
+  return result;
+}
+
+/** The parameters as SQL literals, or undefined if one is not a safe integer, string or null. */
+function asLiterals(params: readonly unknown[]): string | undefined {
+  const out: string[] = [];
+  for (const v of params) {
+    if (typeof v === 'string') out.push(pg.escapeLiteral(v));
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) out.push(String(v));
+    else if (v === null || v === undefined) out.push('NULL');
+    else return undefined;
+  }
+  return out.join(',');
+}
+
+export function wrapPgClient(client: PgClient): SqlClient {
   return {
     dialect: 'postgres',
     pg: client,
@@ -93,7 +146,10 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   // pg-pool listens for errors only on idle clients: a session the server ends while checked out
   // (a restart, an idle-in-transaction timeout) would be an uncaught 'error' event. The query
   // that was running rejects with the same error, and the broken client is discarded on release.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    if (!target.prepare) unprepared.add(client);
+  });
 
   const connect = async (): Promise<pg.PoolClient> => {
     try {
@@ -131,27 +187,38 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
         client.release();
       }
     },
-    async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-      const client = await connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
+    transaction: <T>(fn: (tx: Tx) => Promise<T>) =>
+      inTransaction(async (client) => {
         const result = await fn(wrapPgClient(client));
         await client.query('COMMIT');
         return result;
-      } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          broken = rollbackErr as Error;
-        }
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
+      }),
+    transactionEndingWith: <T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>) =>
+      inTransaction(async (client) => {
+        const { value, last } = await fn(wrapPgClient(client));
+        return { value, rows: (await runThenCommit(client, last.sql, last.params)).rows as R[] };
+      }),
     async close() {
       await pool.end();
     },
   };
+
+  /** BEGIN, then `body`, which ends with COMMIT; rolls back if anything fails. */
+  async function inTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      return await body(client);
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
 }

@@ -307,16 +307,18 @@ export const SQL = {
     WHERE e.instance_id = $1 AND s.step_name = $2 ORDER BY s.id DESC LIMIT 1`,
   /**
    * A chunk's checkpoint and its fence in one statement, at the end of the chunk's transaction
-   * (PostgreSQL): `fence` is fenceExecution or fencePartition (parameters $1-$3). No row back
-   * means this owner lost the execution, and the caller rolls the whole chunk back. The fence's
-   * row lock is taken before the step row's, the order every takeover uses too.
+   * (PostgreSQL): `fence` is fenceExecution or fencePartition (parameters $1-$3). If this owner
+   * lost the execution the statement fails with SQLSTATE NS001 (ns_fence_lost), so a COMMIT
+   * sent with it does not run and the whole chunk rolls back. The fence's row lock is taken
+   * before the step row's, the order every takeover uses too.
    */
-  checkpointFenced: (fence: string) => `WITH fence AS (${fence})
-    UPDATE ns_step_execution SET read_count = $5, write_count = $6, filter_count = $7,
-      read_skip_count = $8, process_skip_count = $9, write_skip_count = $10, commit_count = $11, rollback_count = $12,
-      context = $13, last_updated = ns_now(), version = version + 1
-    FROM fence WHERE ns_step_execution.id = $4
-    RETURNING (SELECT status FROM fence) AS status`,
+  checkpointFenced: (fence: string) => `WITH fence AS (${fence}), saved AS (
+      UPDATE ns_step_execution SET read_count = $5, write_count = $6, filter_count = $7,
+        read_skip_count = $8, process_skip_count = $9, write_skip_count = $10, commit_count = $11, rollback_count = $12,
+        context = $13, last_updated = ns_now(), version = version + 1
+      FROM fence WHERE ns_step_execution.id = $4
+      RETURNING fence.status)
+    SELECT COALESCE((SELECT status FROM saved), ns_fence_lost()) AS status`,
   /** A chunk's checkpoint on SQLite, after its fence (two local calls beat one combined statement). */
   checkpoint: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
       read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,

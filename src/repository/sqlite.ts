@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import type { Database } from './database.ts';
-import type { SqlClient, Tx } from './tx.ts';
+import type { SqlClient, Statement, Tx } from './tx.ts';
 
 /** Rewrites `$n` placeholders to `?` and returns the parameter order they need. */
 function translate(sql: string): { text: string; order: number[] } {
@@ -116,6 +116,18 @@ export function openSqlite(path: string): Database {
   let exclusive = queues.get(key);
   if (!exclusive) queues.set(key, (exclusive = createMutex()));
   let closed = false;
+  const transaction = <T>(fn: (tx: Tx) => Promise<T>): Promise<T> =>
+    exclusive(async () => {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(direct);
+        db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
   return {
     dialect: 'sqlite',
     url: `sqlite:${path}`,
@@ -124,19 +136,12 @@ export function openSqlite(path: string): Database {
     query: (sql, params) => exclusive(() => direct.query(sql, params)),
     execute: (sql, params) => exclusive(() => direct.execute(sql, params)),
     exec: (sql) => exclusive(() => direct.exec(sql)),
-    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-      return exclusive(async () => {
-        db.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await fn(direct);
-          db.exec('COMMIT');
-          return result;
-        } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw err;
-        }
-      });
-    },
+    transaction,
+    transactionEndingWith: <T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>) =>
+      transaction(async (tx) => {
+        const { value, last } = await fn(tx);
+        return { value, rows: await tx.query<R>(last.sql, last.params) };
+      }),
     async close() {
       if (closed) return;
       closed = true;

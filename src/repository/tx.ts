@@ -23,3 +23,9 @@ export interface SqlClient {
 
 /** A transaction: a SqlClient whose work commits or rolls back as one. */
 export type Tx = SqlClient;
+
+/** One statement and its parameters. */
+export interface Statement {
+  sql: string;
+  params: readonly unknown[];
+}

@@ -15,7 +15,7 @@ const writeChunk = (db: Database, writer: ReturnType<typeof sqlWriter<number>>, 
 const ids = async (db: Database, table: string) =>
   (await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)).map((r) => Number(r.id));
 
-describe.each(backends())('statements kept prepared, on %s', (backend) => {
+describe.each(backends())('statements kept prepared ($name)', (backend) => {
   afterAll(() => backend.cleanup());
 
   it('a recurring chunk insert survives a failed chunk and its table being recreated', async () => {
@@ -52,6 +52,74 @@ describe.each(backends())('statements kept prepared, on %s', (backend) => {
       .filter((s) => s.startsWith('INSERT INTO shapes'));
     expect(prepared).toEqual(['INSERT INTO shapes (id) VALUES ($1),($2),($3),($4) ']);
     expect(await ids(db, 'shapes')).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    await db.close();
+  });
+
+  it.runIf(backend.name === 'postgres')('PostgreSQL with ?prepare=false runs every statement unnamed', async () => {
+    const db = await openDatabase(`${backend.freshUrl('unprepared')}&prepare=false`, { poolSize: 1 });
+    await db.exec('CREATE TABLE shapes (id INTEGER PRIMARY KEY)');
+    const writer = sqlWriter<number>({ table: 'shapes', columns: ['id'], values: (id) => [id] });
+    for (let c = 0; c < 3; c++) await writeChunk(db, writer, [c * 2 + 1, c * 2 + 2]);
+    expect(await db.query('SELECT statement FROM pg_prepared_statements')).toEqual([]);
+    expect(await ids(db, 'shapes')).toEqual([1, 2, 3, 4, 5, 6]);
+    await db.close();
+    await expect(openDatabase(`${backend.freshUrl('unprepared')}&prepare=maybe`)).rejects.toThrow(
+      'invalid database URL: prepare="maybe" must be true or false',
+    );
+  });
+});
+
+describe.each(backends())('a transaction ending with a kept-prepared statement ($name)', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  type Row = { id: number; note: string | null; amount: number | null };
+  const numeric = (rows: Row[]) => rows.map((r) => ({ ...r, id: Number(r.id), amount: r.amount === null ? null : Number(r.amount) }));
+  // From the second transaction on a connection, PostgreSQL sends the statement with its COMMIT
+  // and its parameters as literals: quotes, backslashes and non-ASCII must arrive intact.
+  const awkward = `it's a \\ "quoted" \\' value: é 😀 \n`;
+
+  it('commits the work and the last statement together, whatever the parameters', async () => {
+    const db = await openDatabase(backend.freshUrl('ending'), { poolSize: 1 });
+    await db.exec('CREATE TABLE ending (id INTEGER PRIMARY KEY, note TEXT, amount DOUBLE PRECISION)');
+    const last = keepPrepared('INSERT INTO ending (id, note, amount) VALUES ($1, $2, $3) RETURNING id, note, amount');
+    const cases: Row[] = [
+      { id: 1, note: awkward, amount: 2 },
+      { id: 2, note: awkward, amount: 2.5 }, // not an integer: sent as a parameter, not a literal
+      { id: 3, note: awkward, amount: -7 },
+      { id: 4, note: null, amount: null },
+      { id: 5, note: '', amount: 0 },
+    ];
+    const returned: Row[] = [];
+    for (const c of cases) {
+      const { value, rows } = await db.transactionEndingWith<string, Row>(async (tx) => {
+        await tx.execute('INSERT INTO ending (id, note) VALUES ($1, $2)', [c.id + 100, 'work']);
+        return { value: `chunk ${c.id}`, last: { sql: last, params: [c.id, c.note, c.amount] } };
+      });
+      expect(value).toBe(`chunk ${c.id}`);
+      returned.push(...rows);
+    }
+    expect(numeric(returned)).toEqual(cases);
+    const work = cases.map((c) => ({ id: c.id + 100, note: 'work', amount: null }));
+    expect(numeric(await db.query<Row>('SELECT id, note, amount FROM ending ORDER BY id'))).toEqual([...cases, ...work]);
+    await db.close();
+  });
+
+  it('commits nothing when the last statement fails', async () => {
+    const db = await openDatabase(backend.freshUrl('ending'), { poolSize: 1 });
+    await db.exec('CREATE TABLE ending (id INTEGER PRIMARY KEY, note TEXT)');
+    const last = keepPrepared('INSERT INTO ending (id, note) VALUES ($1, $2)');
+    const attempt = (id: number, lastId: number) =>
+      db.transactionEndingWith(async (tx) => {
+        await tx.execute('INSERT INTO ending (id, note) VALUES ($1, $2)', [id, 'work']);
+        return { value: id, last: { sql: last, params: [lastId, 'last'] } };
+      });
+    await attempt(1, 2);
+    await attempt(3, 4); // by now the statement is parsed on the connection
+    // The last statement hits a duplicate key: the work before it rolls back too.
+    await expect(attempt(5, 2)).rejects.toThrow(/unique|UNIQUE/);
+    await expect(attempt(6, 6)).rejects.toThrow(/unique|UNIQUE/);
+    await attempt(7, 8);
+    expect((await db.query<{ id: number }>('SELECT id FROM ending ORDER BY id')).map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 7, 8]);
     await db.close();
   });
 });
