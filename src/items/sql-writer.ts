@@ -81,6 +81,9 @@ interface InsertShape {
 
 const shapes = new Map<string, InsertShape>();
 
+// The largest INSERT kept prepared: 2000 rows of 3 columns, or 1000 of 6.
+const PREPARE_MAX_PARAMS = 6000;
+
 function insertShape(table: string, columns: readonly string[], suffix: string): InsertShape {
   const key = `${table}|${columns.join(',')}|${suffix}`;
   let shape = shapes.get(key);
@@ -99,8 +102,9 @@ function newInsertShape(table: string, columns: readonly string[], suffix: strin
     text(rows) {
       let sql = texts.get(rows);
       // A row count seen twice is a full chunk's, and comes again: keep its statement prepared
-      // (a last, shorter chunk's is not).
-      if (sql) return keepPrepared(sql);
+      // (a last, shorter chunk's is not), unless it is large: a prepared statement holds about
+      // 0.4 kB per parameter on each PostgreSQL connection.
+      if (sql) return rows * columns.length <= PREPARE_MAX_PARAMS ? keepPrepared(sql) : sql;
       const tuples: string[] = [];
       for (let r = 0, n = 0; r < rows; r++) tuples.push(`(${columns.map(() => `$${++n}`).join(',')})`);
       sql = `INSERT INTO ${table} (${columns.join(',')}) VALUES ${tuples.join(',')} ${suffix}`;

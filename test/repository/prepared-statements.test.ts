@@ -41,17 +41,21 @@ describe.each(backends())('statements kept prepared ($name)', (backend) => {
     await db.close();
   });
 
-  it.runIf(backend.name === 'postgres')('PostgreSQL keeps a full chunk\'s insert prepared, not a one-off shorter one', async () => {
+  it.runIf(backend.name === 'postgres')('PostgreSQL keeps a full chunk\'s insert prepared, not a one-off shorter one nor a large one', async () => {
     const db = await openDatabase(backend.freshUrl('prepared'), { poolSize: 1 });
     await db.exec('CREATE TABLE shapes (id INTEGER PRIMARY KEY)');
     const writer = sqlWriter<number>({ table: 'shapes', columns: ['id'], values: (id) => [id] });
     for (let c = 0; c < 3; c++) await writeChunk(db, writer, [c * 4 + 1, c * 4 + 2, c * 4 + 3, c * 4 + 4]);
     await writeChunk(db, writer, [13, 14]);
+    // Large chunks recur too, but their statements would hold megabytes on every connection.
+    const large = (from: number) => Array.from({ length: 6001 }, (_, i) => from + i);
+    await writeChunk(db, writer, large(101));
+    await writeChunk(db, writer, large(10_101));
     const prepared = (await db.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements'))
       .map((r) => r.statement)
       .filter((s) => s.startsWith('INSERT INTO shapes'));
     expect(prepared).toEqual(['INSERT INTO shapes (id) VALUES ($1),($2),($3),($4) ']);
-    expect(await ids(db, 'shapes')).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    expect(await ids(db, 'shapes')).toEqual([...Array.from({ length: 14 }, (_, i) => i + 1), ...large(101), ...large(10_101)]);
     await db.close();
   });
 
