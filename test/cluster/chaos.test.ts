@@ -11,22 +11,12 @@
  * more jobs, bigger ones, several minutes of kills), NIGHTSHIFT_CHAOS_VERBOSE=1 (print the kill
  * timeline and every execution even when passing).
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killAll, openCluster, pgBackend, startNodeProc, waitAlive, waitFor, type Cluster, type NodeProc } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../support/rng.ts';
+import { freshPerTest, openCluster, pgBackend, startNode, waitAlive, waitFor, type NodeProc } from './helpers.ts';
 import { checkRun, describeExecutions, describeProcs } from './observe.ts';
 
-const backend = pgBackend();
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await killAll();
-  await cluster?.close();
-  cluster = undefined;
-});
-afterAll(async () => {
-  await killAll();
-  await backend.cleanup();
-});
+const newCluster = freshPerTest(pgBackend(), openCluster);
 
 const SOAK = process.env.NIGHTSHIFT_CHAOS === '1';
 const VERBOSE = process.env.NIGHTSHIFT_CHAOS_VERBOSE === '1';
@@ -42,19 +32,6 @@ const CFG = SOAK
   : { jobs: 30, items: 300, chunk: 20, delayMs: 10, concurrency: 2, chaosMs: 45_000, killGap: [2000, 5000], settleMs: 40_000, timeoutMs: 120_000 };
 /** Default lease (src/cluster/node-identity.ts): an owner whose lease ran out longer ago than this is a stall. */
 const STALL_MS = 8000;
-
-/** mulberry32: a small seeded generator, so that a schedule can be replayed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)) };
-}
 
 /** A delay of the chaos schedule (not a wait for a condition): cut short once `stop()` holds. */
 async function pause(ms: number, stop: () => boolean | Promise<boolean>): Promise<void> {
@@ -76,16 +53,15 @@ interface Kill {
 
 describe('cluster chaos (postgres, real node processes)', () => {
   it(`3 nodes, ${CFG.jobs} count jobs, a random node SIGKILLed and restarted every ${CFG.killGap[0] / 1000}-${CFG.killGap[1] / 1000} s: all COMPLETED, exactly once`, async () => {
-    const rand = rng(SEED);
+    const rand = seededRandom(SEED);
     console.log(`[chaos] seed=${SEED} (replay with NIGHTSHIFT_CHAOS_SEED=${SEED})${SOAK ? ' soak' : ''} ${JSON.stringify(CFG)}`);
-    cluster = await openCluster(backend, 'chaos');
-    const { ns, db, url } = cluster;
+    const { ns, db, url } = await newCluster('chaos');
     const names = ['a', 'b', 'c'];
     const nodeArgs = ['--concurrency', String(CFG.concurrency)];
     const current = new Map<string, NodeProc>();
     const allProcs: NodeProc[] = [];
     const spawnNode = (name: string) => {
-      const p = startNodeProc(url, name, nodeArgs);
+      const p = startNode(url, name, { args: nodeArgs });
       current.set(name, p);
       allProcs.push(p);
       return p;

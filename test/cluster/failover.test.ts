@@ -2,45 +2,23 @@
  * Failover across real `nightshift node` processes on PostgreSQL: SIGKILL of the owner (default
  * and tuned leases), SIGSTOP/SIGCONT fencing, and graceful SIGTERM hand-over.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../support/rng.ts';
 import {
-  exactlyOnce, instanceExecutions, killAll, nodesJson, openCluster, pgBackend, rowsOf, startNodeProc, waitAlive, waitFor,
-  type Cluster, type NodeProc,
+  exactlyOnce, freshPerTest, instanceExecutions, nodesJson, openCluster, pgBackend, rowsOf, startNode, waitAlive, waitFor, type NodeProc,
 } from './helpers.ts';
 
-const backend = pgBackend();
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await killAll();
-  await cluster?.close();
-  cluster = undefined;
-});
-afterAll(async () => {
-  await killAll();
-  await backend.cleanup();
-});
+const newCluster = freshPerTest(pgBackend(), openCluster);
 
 const SEED = Number(process.env.NIGHTSHIFT_CHAOS_SEED ?? Date.now() % 1_000_000);
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return (lo: number, hi: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return lo + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo + 1));
-  };
-}
 
 /**
  * Two nodes; submit a count; once its execution has committed `threshold` rows, SIGKILL the
  * owner; returns what happened, with the failover time (kill -> new execution STARTED).
  */
 async function killOwnerAndFailOver(label: string, threshold: number, nodeArgs: string[] = []) {
-  cluster = await openCluster(backend, label);
-  const { ns, db, url } = cluster;
-  const procs: Record<string, NodeProc> = { a: startNodeProc(url, 'a', nodeArgs), b: startNodeProc(url, 'b', nodeArgs) };
+  const { ns, db, url } = await newCluster(label);
+  const procs: Record<string, NodeProc> = { a: startNode(url, 'a', { args: nodeArgs }), b: startNode(url, 'b', { args: nodeArgs }) };
   await waitAlive(ns, ['a', 'b']);
   const tag = `t1_${label}`;
   const submitted = await ns.submit('count', { items: 600, chunk: 20, delayMs: 5, tag });
@@ -68,7 +46,7 @@ async function killOwnerAndFailOver(label: string, threshold: number, nodeArgs: 
 }
 
 describe('cluster failover (postgres, real node processes)', () => {
-  const rand = rng(SEED);
+  const rand = seededRandom(SEED).int;
   const thresholds = [rand(1, 150), rand(150, 350), rand(350, 520)];
 
   it.each(thresholds.map((t, i) => [i + 1, t]))('SIGKILL of the owning node, kill point %i (>= %i rows): completes elsewhere, exactly once, in < 6 s', async (round, threshold) => {
@@ -97,10 +75,9 @@ describe('cluster failover (postgres, real node processes)', () => {
   });
 
   it('SIGSTOP fencing: a paused owner that wakes after losing its lease writes nothing more', async () => {
-    cluster = await openCluster(backend, 'sigstop');
-    const { ns, db, url } = cluster;
-    const a = startNodeProc(url, 'a');
-    startNodeProc(url, 'b');
+    const { ns, db, url } = await newCluster('sigstop');
+    const a = startNode(url, 'a');
+    startNode(url, 'b');
     await waitAlive(ns, ['a', 'b']);
     const ITEMS = 1500;
     const submitted = await ns.submit('count', { items: ITEMS, chunk: 50, delayMs: 5, tag: 'stop' }, { node: 'a' });
@@ -141,10 +118,9 @@ describe('cluster failover (postgres, real node processes)', () => {
   });
 
   it('graceful SIGTERM: a exits 0, its execution STOPS and resumes on b, exactly once; a is "left"', async () => {
-    cluster = await openCluster(backend, 'sigterm');
-    const { ns, db, url } = cluster;
-    const a = startNodeProc(url, 'a');
-    startNodeProc(url, 'b');
+    const { ns, db, url } = await newCluster('sigterm');
+    const a = startNode(url, 'a');
+    startNode(url, 'b');
     await waitAlive(ns, ['a', 'b']);
     const ITEMS = 1200;
     const submitted = await ns.submit('count', { items: ITEMS, chunk: 20, delayMs: 5, tag: 'term' }, { node: 'a' });

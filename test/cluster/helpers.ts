@@ -2,74 +2,18 @@
  * Shared helpers for the cluster suites: real `nightshift node` processes, CLI calls, and
  * observations of the PostgreSQL job repository.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { backends, waitFor, type Backend } from '../support/backends.ts';
+import { CLI, CONFIG, ROOT } from '../support/node-procs.ts';
 import { count, noop } from '../../examples/nightshift.config.ts';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(ROOT, 'bin/nightshift.js');
-export const CONFIG = 'examples/nightshift.config.ts';
+export { CLI, CONFIG, ROOT, freshPerTest, killAll, startNode, type NodeProc } from '../support/node-procs.ts';
 
 export const pgBackend = (): Backend => backends().find((b) => b.name === 'postgres')!;
-
-export interface NodeProc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  /** stdout + stderr so far (the node logs there). */
-  output(): string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exit?: { code: number | null; signal: NodeJS.Signals | null };
-}
-
-const spawned = new Set<NodeProc>();
-
-/** Starts `nightshift node --name NAME` as a real OS process. */
-export function startNodeProc(url: string, name: string, extra: string[] = []): NodeProc {
-  const child = spawn(process.execPath, [CLI, 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
-    cwd: ROOT,
-    env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const proc: NodeProc = {
-    name,
-    child,
-    pid: child.pid!,
-    output: () => out,
-    exited: new Promise((r) =>
-      child.once('exit', (code, signal) => {
-        proc.exit = { code, signal };
-        spawned.delete(proc);
-        r({ code, signal });
-      }),
-    ),
-  };
-  spawned.add(proc);
-  return proc;
-}
-
-/** Kills every node process still running (SIGCONT first, in case it is paused). */
-export async function killAll(): Promise<void> {
-  const all = [...spawned];
-  for (const p of all) {
-    try {
-      p.child.kill('SIGCONT');
-      p.child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await Promise.all(all.map((p) => p.exited));
-}
 
 export interface CliResult {
   code: number | null;

@@ -16,7 +16,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killAll, openCluster, pgBackend, startNodeProc, waitAlive, waitFor, type Cluster, type NodeProc } from './helpers.ts';
+import { killAll, openCluster, pgBackend, startNode, waitAlive, waitFor, type Cluster, type NodeProc } from './helpers.ts';
 import { checkRun, countExecutions, describeExecutions, describeProcs, pgSessions, RUNNING } from './observe.ts';
 
 const ENABLED = process.env.NIGHTSHIFT_PG_RESTART === '1';
@@ -51,7 +51,7 @@ const JOB = { items: ITEMS, chunk: 20, delayMs: 5 };
 async function runThroughOutage(label: string, outage: () => Promise<string>) {
   cluster = await openCluster(backend, label);
   const { ns, db, url } = cluster;
-  const procs: NodeProc[] = [startNodeProc(url, 'a'), startNodeProc(url, 'b')];
+  const procs: NodeProc[] = [startNode(url, 'a'), startNode(url, 'b')];
   await waitAlive(ns, ['a', 'b']);
   const tags = Array.from({ length: 12 }, (_, i) => `${label}${i}`);
   for (const tag of tags.slice(0, 10)) await ns.submit('count', { ...JOB, tag });

@@ -3,23 +3,10 @@
  * PostgreSQL: named node, affinity key, unknown node/job, bad node options, queued work for a
  * node that left, and the `submit --json` / `submit --wait --json` contract.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  CONFIG, cli, exactlyOnce, killAll, openCluster, pgBackend, startNodeProc, waitAlive, waitFor, type Cluster,
-} from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { CONFIG, cli, exactlyOnce, freshPerTest, openCluster, pgBackend, startNode, waitAlive, waitFor } from './helpers.ts';
 
-const backend = pgBackend();
-let cluster: Cluster | undefined;
-
-afterEach(async () => {
-  await killAll();
-  await cluster?.close();
-  cluster = undefined;
-});
-afterAll(async () => {
-  await killAll();
-  await backend.cleanup();
-});
+const newCluster = freshPerTest(pgBackend(), openCluster);
 
 interface ExecJson {
   id: number;
@@ -35,10 +22,9 @@ const submit = (url: string, args: string[]) => cli(['submit', ...args, '--db', 
 
 describe('cluster routing (postgres, real node processes)', () => {
   it('submit --node b runs on b; the same --key twice runs on the same node', async () => {
-    cluster = await openCluster(backend, 'route');
-    const { ns, url, db } = cluster;
-    startNodeProc(url, 'a');
-    startNodeProc(url, 'b');
+    const { ns, url, db } = await newCluster('route');
+    startNode(url, 'a');
+    startNode(url, 'b');
     await waitAlive(ns, ['a', 'b']);
 
     const onB = await submit(url, ['count', 'items=40', 'chunk=10', 'tag=onb', '--node', 'b', '--wait', '--json']);
@@ -61,9 +47,8 @@ describe('cluster routing (postgres, real node processes)', () => {
   });
 
   it('bad usage exits 2 with one clear line: unknown node, unknown job, bad lease options', async () => {
-    cluster = await openCluster(backend, 'usage');
-    const { ns, url } = cluster;
-    startNodeProc(url, 'a');
+    const { ns, url } = await newCluster('usage');
+    startNode(url, 'a');
     await waitAlive(ns, ['a']);
 
     const [ghost, nojob, abc, short] = await Promise.all([
@@ -93,10 +78,9 @@ describe('cluster routing (postgres, real node processes)', () => {
   });
 
   it('work for a node that left stays queued (STARTING) until a node of that name joins again', async () => {
-    cluster = await openCluster(backend, 'queued');
-    const { ns, url } = cluster;
-    startNodeProc(url, 'a');
-    const b = startNodeProc(url, 'b');
+    const { ns, url } = await newCluster('queued');
+    startNode(url, 'a');
+    const b = startNode(url, 'b');
     await waitAlive(ns, ['a', 'b']);
     b.child.kill('SIGTERM');
     expect(await b.exited).toEqual({ code: 0, signal: null });
@@ -116,7 +100,7 @@ describe('cluster routing (postgres, real node processes)', () => {
     expect((JSON.parse(later2.stdout) as ExecJson).node).toBe('a');
     expect((await ns.explorer.getExecution(queued.id))?.status).toBe('STARTING');
 
-    startNodeProc(url, 'b');
+    startNode(url, 'b');
     const done = await ns.waitForEnd(queued.id, { timeoutMs: 20_000 });
     expect(done.status).toBe('COMPLETED');
     expect(done.id).toBe(queued.id);
@@ -124,8 +108,7 @@ describe('cluster routing (postgres, real node processes)', () => {
   });
 
   it('submit --json prints a STARTING execution with its id at once; --wait --json prints it COMPLETED', async () => {
-    cluster = await openCluster(backend, 'json');
-    const { ns, url } = cluster;
+    const { ns, url } = await newCluster('json');
     // No node yet: the submission cannot have been claimed when it is printed.
     const r = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=json1', '--json']);
     expect(r.code, r.stderr).toBe(0);
@@ -136,7 +119,7 @@ describe('cluster routing (postgres, real node processes)', () => {
     expect(e.parameters).toMatchObject({ items: 30, chunk: 10, tag: 'json1' });
     expect((await ns.explorer.getExecution(e.id))?.status).toBe('STARTING');
 
-    startNodeProc(url, 'a');
+    startNode(url, 'a');
     await waitAlive(ns, ['a']);
     const w = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=json2', '--wait', '--json']);
     expect(w.code, w.stderr).toBe(0);

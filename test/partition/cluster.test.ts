@@ -9,7 +9,7 @@ import type { StepExecution } from '../../src/core/model.ts';
 import { createNightshift, type ExecutionDetails, type Nightshift } from '../../src/operator.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { CONFIG, cli, instanceExecutions, killAll, pgBackend, startNodeProc, waitAlive, waitFor, type NodeProc } from '../cluster/helpers.ts';
+import { CONFIG, cli, instanceExecutions, killAll, pgBackend, startNode, waitAlive, waitFor, type NodeProc } from '../cluster/helpers.ts';
 import { partitionedCount } from '../../examples/nightshift.config.ts';
 import { ranges } from './fixtures/jobs.ts';
 import { counters, managerOf, onceSummary, partitionsOf, sumCounters, why } from './helpers.ts';
@@ -48,7 +48,7 @@ async function threeNodes(label: string): Promise<Env> {
   const url = backend.freshUrl(label);
   const ns = await createNightshift({ db: url, jobs: [partitionedCount], logger: silentLogger });
   const db = await openDatabase(url);
-  const procs = Object.fromEntries(NAMES.map((n) => [n, startNodeProc(url, n, NODE_ARGS)]));
+  const procs = Object.fromEntries(NAMES.map((n) => [n, startNode(url, n, { args: NODE_ARGS })]));
   env = { url, ns, db, procs };
   await waitAlive(ns, NAMES);
   return env;

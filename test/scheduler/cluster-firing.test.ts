@@ -6,26 +6,15 @@
  *
  * NIGHTSHIFT_SOAK=1 runs each phase for a minute or more instead of a few seconds.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pgBackend } from '../cluster/helpers.ts';
 import {
-  clockSkewOf, dbNow, exactlyOncePerSecond, fireLog, hasFaketime, iso, kill, killAll, latencies, openRepo, percentile, runsOf,
-  sec, skewEnv, SOAK, startNode, untilFired, untilQuiet, waitAlive, type Repo, type Run,
+  clockSkewOf, dbNow, exactlyOncePerSecond, fireLog, freshPerTest, hasFaketime, iso, kill, latencies, openRepo, percentile, runsOf,
+  sec, skewEnv, SOAK, startNode, untilFired, untilQuiet, waitAlive, type Run,
 } from './helpers.ts';
 
-const backend = pgBackend();
-let repo: Repo | undefined;
+const newRepo = freshPerTest(pgBackend(), openRepo);
 const PHASE_MS = SOAK ? 60_000 : 5_000;
-
-afterEach(async () => {
-  await killAll();
-  await repo?.close();
-  repo = undefined;
-});
-afterAll(async () => {
-  await killAll();
-  await backend.cleanup();
-});
 
 function report(label: string, lat: number[]) {
   const line = `${label}: ${lat.length} firings, latency p50 ${percentile(lat, 50)} ms, p99 ${percentile(lat, 99)} ms, max ${lat[lat.length - 1]} ms`;
@@ -46,8 +35,7 @@ function checkWindow(label: string, runs: Run[], from: number, to: number) {
 
 describe('clustered firing (PostgreSQL, 3 node processes)', () => {
   it('fires every second exactly once while a node is SIGKILLed and restarted', async () => {
-    repo = await openRepo(backend, 'schedkill');
-    const { db, url, admin } = repo;
+    const { db, url, admin } = await newRepo('schedkill');
     const t0 = await dbNow(db);
     const nodes = { a: startNode(url, 'a'), b: startNode(url, 'b'), c: startNode(url, 'c') };
     await waitAlive(db, ['a', 'b', 'c'], t0);
@@ -92,8 +80,7 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
     expect(Math.abs(clockSkewOf(ahead) - 30_000)).toBeLessThan(3000);
     expect(Math.abs(clockSkewOf(behind) + 30_000)).toBeLessThan(3000);
 
-    repo = await openRepo(backend, 'schedskew');
-    const { db, url, admin } = repo;
+    const { db, url, admin } = await newRepo('schedskew');
     const t0 = await dbNow(db);
     const nodes = { a: startNode(url, 'a', { env: ahead }), b: startNode(url, 'b', { env: behind }), c: startNode(url, 'c', { env: behind }) };
     await waitAlive(db, ['a', 'b', 'c'], t0);

@@ -3,19 +3,16 @@
  * clock under libfaketime), and observations of what the triggers launched, read straight from
  * the job repository and judged by the database's clock.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { count, noop } from '../../examples/nightshift.config.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { scheduleAdmin, type ScheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { waitFor, type Backend } from '../support/backends.ts';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(ROOT, 'bin/nightshift.js');
-export const CONFIG = 'examples/nightshift.config.ts';
+export { CONFIG, freshPerTest, kill, killAll, startNode, type NodeProc } from '../support/node-procs.ts';
+
 export const SOAK = process.env.NIGHTSHIFT_SOAK === '1';
 export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 export const hasFaketime = () => existsSync(FAKETIME_LIB);
@@ -30,57 +27,6 @@ export function clockSkewOf(env: Record<string, string>): number {
   const before = Date.now();
   const theirs = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(Date.now()))'], { env: { ...process.env, ...env } }).toString());
   return theirs - (before + Date.now()) / 2;
-}
-
-export interface NodeProc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const spawned = new Set<NodeProc>();
-
-/** Starts `nightshift node --name NAME` as a real OS process. */
-export function startNode(url: string, name: string, options: { env?: Record<string, string>; config?: string; args?: string[] } = {}): NodeProc {
-  const child = spawn(process.execPath, [CLI, 'node', '--name', name, '--db', url, '--config', options.config ?? CONFIG, ...(options.args ?? [])], {
-    cwd: ROOT,
-    env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'info', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const proc: NodeProc = {
-    name,
-    child,
-    output: () => out,
-    exited: new Promise((r) =>
-      child.once('exit', (code, signal) => {
-        spawned.delete(proc);
-        r({ code, signal });
-      }),
-    ),
-  };
-  spawned.add(proc);
-  return proc;
-}
-
-export async function kill(proc: NodeProc): Promise<void> {
-  proc.child.kill('SIGKILL');
-  await proc.exited;
-}
-
-export async function killAll(): Promise<void> {
-  const all = [...spawned];
-  for (const p of all) {
-    try {
-      p.child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await Promise.all(all.map((p) => p.exited));
 }
 
 /** A fresh repository with a raw connection and schedule administration over the example jobs. */

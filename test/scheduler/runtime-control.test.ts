@@ -5,26 +5,15 @@
  *
  * NIGHTSHIFT_SOAK=1 keeps the cluster down for a minute instead of 5 s.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pgBackend } from '../cluster/helpers.ts';
 import { runCli } from '../cli/run-cli.ts';
 import {
-  CONFIG, byFireTime, dbNow, fireLog, iso, kill, killAll, openRepo, runsOf, sec, SOAK, startNode, untilDbTime, untilFired,
-  untilQuiet, waitAlive, waitFor, type Repo,
+  CONFIG, byFireTime, dbNow, fireLog, freshPerTest, iso, kill, openRepo, runsOf, sec, SOAK, startNode, untilDbTime, untilFired,
+  untilQuiet, waitAlive, waitFor,
 } from './helpers.ts';
 
-const backend = pgBackend();
-let repo: Repo | undefined;
-
-afterEach(async () => {
-  await killAll();
-  await repo?.close();
-  repo = undefined;
-});
-afterAll(async () => {
-  await killAll();
-  await backend.cleanup();
-});
+const newRepo = freshPerTest(pgBackend(), openRepo);
 
 async function schedule(url: string, ...args: string[]) {
   const r = await runCli(['schedule', ...args, '--db', url, '--config', CONFIG]);
@@ -34,8 +23,7 @@ async function schedule(url: string, ...args: string[]) {
 
 describe('triggers changed at runtime (PostgreSQL)', () => {
   it('add, pause, resume and remove through the CLI take effect on every node', async () => {
-    repo = await openRepo(backend, 'schedctl');
-    const { db, url } = repo;
+    const { db, url } = await newRepo('schedctl');
     const t0 = await dbNow(db);
     startNode(url, 'a');
     startNode(url, 'b');
@@ -81,8 +69,7 @@ describe('triggers changed at runtime (PostgreSQL)', () => {
   }, 90_000);
 
   it('a no-concurrent trigger waits for its previous execution, and misfires past the threshold', async () => {
-    repo = await openRepo(backend, 'schednc');
-    const { db, url } = repo;
+    const { db, url } = await newRepo('schednc');
     const t0 = await dbNow(db);
     startNode(url, 'a');
     startNode(url, 'b');
@@ -113,8 +100,7 @@ describe('triggers changed at runtime (PostgreSQL)', () => {
 
   it('applies both misfire policies after the whole cluster was down', async () => {
     const DOWN_MS = SOAK ? 60_000 : 5_000;
-    repo = await openRepo(backend, 'schedmis');
-    const { db, url, admin } = repo;
+    const { db, url, admin } = await newRepo('schedmis');
     const t0 = await dbNow(db);
     const a = startNode(url, 'a');
     const b = startNode(url, 'b');
