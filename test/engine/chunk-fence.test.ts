@@ -4,7 +4,7 @@
  * out with the COMMIT), so a takeover that lands while a chunk is being written rolls the whole
  * chunk back, its rows and its checkpoint alike. Runs unchanged on SQLite and PostgreSQL.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineJob } from '../../src/core/job.ts';
 import type { ItemStreamWriter } from '../../src/core/items.ts';
 import { ensureTable } from '../../src/items/ensure-table.ts';
@@ -12,15 +12,11 @@ import { rangeReader } from '../../src/items/range-reader.ts';
 import { sqlWriter } from '../../src/items/sql-writer.ts';
 import type { Nightshift } from '../../src/operator.ts';
 import { backends } from '../support/backends.ts';
-import { instances, step } from '../fixtures/engine/support.ts';
+import { step } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 describe.each(backends())('chunk fence ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   it('a chunk whose execution is taken over while it is written commits none of it', async () => {
     const ref: { ns?: Nightshift } = {};

@@ -3,13 +3,14 @@
  * skip listeners recording in the chunk's transaction, retry (process and write, with backoff),
  * no-rollback errors, and filtering. Runs unchanged on SQLite and PostgreSQL.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineJob, type ChunkListener, type SkipPolicy, type RetryPolicy } from '../../src/core/job.ts';
 import { backends } from '../support/backends.ts';
 import {
-  BadRecordError, FatalError, IgnorableWriteError, PoisonError, TransientError, counters, countRows, instances, numbers, range,
+  BadRecordError, FatalError, IgnorableWriteError, PoisonError, TransientError, counters, countRows, numbers, range,
   rowsOf, step, tableWriter, ZERO,
 } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 const SKIPS_DDL = `CREATE TABLE IF NOT EXISTS skips (phase TEXT NOT NULL, item INTEGER, message TEXT NOT NULL, execution_id BIGINT NOT NULL)`;
 
@@ -60,12 +61,7 @@ function skippyJob(skip: SkipPolicy, seen: SeenSkip[], events: string[] = []) {
 }
 
 describe.each(backends())('engine fault tolerance ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   describe('skip', () => {
     it('skips read, process and write errors, isolating the bad item of a failed chunk', async () => {

@@ -3,19 +3,15 @@
  * deciders, parallel splits) and the order in which listeners are called. Runs unchanged on
  * SQLite and PostgreSQL.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { backends } from '../support/backends.ts';
-import { deferred, instances, numbers, step, within } from '../fixtures/engine/support.ts';
+import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 describe.each(backends())('engine flows and listeners ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   describe('transitions', () => {
     it.each([

@@ -3,14 +3,15 @@
  * (PostgreSQL; SQLite ignores the option). Whatever was read ahead, the checkpoint holds the
  * position of the committed chunk: failures, skips, stops and restarts stay exactly-once.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ItemStreamReader } from '../../src/core/items.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  BadRecordError, FatalError, countRows, counters, instances, range, rowsOf, sleep, step, tableWriter, within,
+  BadRecordError, FatalError, countRows, counters, range, rowsOf, sleep, step, tableWriter, within,
 } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 /**
  * The numbers 1..n, read asynchronously (as a file reader waits for its stream). Positions in
@@ -74,12 +75,7 @@ function readAheadJob(observed: { chunkEnd: number; readerAt: number }[]) {
 }
 
 describe.each(backends())('read-ahead ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   it('reads the next chunk during the commit on PostgreSQL only, and writes every item once', async () => {
     const observed: { chunkEnd: number; readerAt: number }[] = [];

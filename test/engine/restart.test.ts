@@ -3,7 +3,7 @@
  * (completed, next instance, restartable, startLimit, allowStartIfComplete), concurrent
  * launches of one instance, and abandon. Runs unchanged on SQLite and PostgreSQL.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LaunchRefusedError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import type { ItemStreamReader } from '../../src/core/items.ts';
@@ -13,9 +13,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  counters, countRows, deferred, holdJob, instances, numbers, range, rejection, rowsOf, sleep, step, tableWriter, within,
+  counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, within,
   type ReaderKind,
 } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 /** Like the `count` example job: numbers 1..items into count_items, failing once at `failAt`. */
 function countJob(kind: ReaderKind = 'stream-reader') {
@@ -96,12 +97,7 @@ function spawnContender(url: string) {
 }
 
 describe.each(backends())('engine restart and instance rules ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   describe('restart after a failure', () => {
     it.each<ReaderKind>(['stream-reader', 'iterable', 'async-iterable'])(

@@ -4,23 +4,19 @@
  * ended, and an owner that lost the execution in between commits neither. Runs unchanged on
  * SQLite and PostgreSQL.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineJob } from '../../src/core/job.ts';
 import type { Nightshift } from '../../src/operator.ts';
 import { backends } from '../support/backends.ts';
-import { instances, step } from '../fixtures/engine/support.ts';
+import { step } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 /** What another node's takeover does to the execution row: ownership moves to a new epoch. */
 const takeOver = (ns: Nightshift | undefined, executionId: number) =>
   ns!.db.execute('UPDATE ns_job_execution SET owner_epoch = owner_epoch + 1 WHERE id = $1', [executionId]);
 
 describe.each(backends())('engine step ends ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   it('records every step of a sequential flow ended, with its counters, before the job ends', async () => {
     const job = defineJob({

@@ -3,12 +3,13 @@
  * launch (parameters, job names) and at definition time (flows). Launch checks run on SQLite
  * and PostgreSQL; nothing is recorded for a refused launch.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { backends } from '../support/backends.ts';
-import { instances, numbers, rejection, thrown } from '../fixtures/engine/support.ts';
+import { numbers, rejection, thrown } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 
 const job = defineJob({
   name: 'typed',
@@ -23,12 +24,7 @@ const job = defineJob({
 });
 
 describe.each(backends())('engine launch validation ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   it.each([
     { params: { day: '2024-01-15', nope: 1 }, message: ['unknown parameter nope', 'known: items, ratio, day, dry, tag'] },

@@ -3,8 +3,9 @@
  * local and default (cluster) mode, a partition failing on purpose and its restart, an empty
  * partitioner, the manager's timeout, and stop/restart.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { instances, within } from '../fixtures/engine/support.ts';
+import { describe, expect, it } from 'vitest';
+import { within } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import { partitionedCount } from '../../examples/nightshift.config.ts';
 import { pcDefault, pcEmpty, pcLocal, pcTimeout, pcTwoSteps, ranges } from './fixtures/jobs.ts';
@@ -13,12 +14,7 @@ import { counters, itemRows, managerOf, onceSummary, partitionsOf, sumCounters, 
 const JOBS = [partitionedCount, pcDefault, pcLocal, pcEmpty, pcTimeout, pcTwoSteps];
 
 describe.each(backends())('partitioned steps in one process ($name)', (backend) => {
-  const pool = instances();
-  afterEach(() => pool.release());
-  afterAll(async () => {
-    await pool.drain();
-    await backend.cleanup();
-  });
+  const pool = suiteInstances(backend);
 
   it('partitioned-count items=1000 grid=4: COMPLETED, manager counters = sums of partitions, rows exactly once', async () => {
     const ns = await pool.create(backend.freshUrl('pcount'), JOBS);
