@@ -141,16 +141,23 @@ describe('cluster chaos (postgres, real node processes)', () => {
       await waitFor(async () => (await ns.nodes()).every((n) => !killedPids.has(n.pid) || n.status === 'dead'),
         15_000, 'every killed incarnation declared dead').catch(() => undefined);
       await waitFor(allDone, CFG.settleMs, 'all instances COMPLETED after the last failover').catch(() => undefined);
+      // A node restarted just before the end may still be starting (loading its config can take
+      // seconds on a busy machine): give each name's current process time to register.
+      await waitFor(async () => {
+        const registered = await ns.nodes();
+        return names.every((n) => registered.some((x) => x.pid === current.get(n)!.pid));
+      }, 30_000, 'every current node process registered').catch(() => undefined);
       sampling = false;
       await sampler;
 
       const { violations, executions } = await checkRun(db, tags, CFG.items);
       const failedOver = executions.filter((e) => e.status === 'FAILED').length;
       const nodes = await ns.nodes();
-      // Every name's newest incarnation is alive; every killed incarnation was declared dead.
+      // Every name's current process is registered and alive; every killed one was declared dead.
       for (const n of names) {
-        const inc = nodes.filter((x) => x.name === n);
-        if (inc[inc.length - 1]?.status !== 'alive') violations.push(`node ${n}: newest incarnation is ${inc[inc.length - 1]?.status}`);
+        const { pid } = current.get(n)!;
+        const inc = nodes.find((x) => x.pid === pid);
+        if (inc?.status !== 'alive') violations.push(`node ${n}: its current process (pid ${pid}) is ${inc ? inc.status : 'not registered'}`);
       }
       for (const k of kills) {
         const inc = nodes.find((x) => x.pid === k.pid);
