@@ -4,7 +4,7 @@ import { counterParams } from '../repository/job-repository.ts';
 import { FENCE_LOST_SQLSTATE } from '../repository/open.ts';
 import { keepPrepared } from '../repository/prepared.ts';
 import { SQL } from '../repository/sql.ts';
-import type { Tx } from '../repository/tx.ts';
+import type { Statement, Tx } from '../repository/tx.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
 import { sleep } from './fault-tolerance.ts';
@@ -97,7 +97,7 @@ export async function runFenced<T>(handle: ExecutionHandle, work: (tx: Tx, statu
  * The query proving ownership: of the job execution, or of a partition's own step execution.
  * On SQLite it only reads: BEGIN IMMEDIATE already excludes every other writer until COMMIT.
  */
-function fenceOf(handle: ExecutionHandle, tx: Tx): { sql: string; params: unknown[] } {
+function fenceOf(handle: ExecutionHandle, tx: Tx): Statement {
   const sqlite = tx.dialect === 'sqlite';
   return handle.partition
     ? { sql: sqlite ? SQL.fencePartitionCheck : SQL.fencePartition, params: [handle.partition.id, handle.nodeId, handle.epoch] }

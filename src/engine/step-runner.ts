@@ -4,7 +4,7 @@ import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import type { Tx } from '../repository/tx.ts';
+import type { Statement, Tx } from '../repository/tx.ts';
 import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
 import type { JobRun } from './job-run.ts';
@@ -24,10 +24,8 @@ export type StepEnd = readonly unknown[];
  * (returns no row) unless this node still owns the execution. `endingStep`, on PostgreSQL, is
  * the same statement also ending one step, with finishStep's parameters after `params`.
  */
-export interface FencedStatement {
-  sql: string;
+export interface FencedStatement extends Statement {
   endingStep?: string;
-  params: readonly unknown[];
 }
 
 type Row = Record<string, unknown>;

@@ -63,9 +63,6 @@ export const SQL = {
   declareDeadNow: `UPDATE ns_node SET status = 'dead', ended_at = ns_now(), end_reason = $2
     WHERE id = $1 AND status = 'alive' RETURNING id, name`,
   stoppingOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING'`,
-  getNode: `SELECT id, name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms, started_at,
-      last_heartbeat, lease_until, ended_at, end_reason, (lease_until >= ns_now()) AS lease_valid
-    FROM ns_node WHERE id = $1`,
   dbNow: `SELECT ns_now() AS now`,
 
   // ---- instances -------------------------------------------------------------------------------
@@ -75,10 +72,7 @@ export const SQL = {
   lockInstance: (d: Dialect) =>
     `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
      WHERE job_name = $1 AND job_key = $2${forUpdate(d)}`,
-  lockInstanceById: (d: Dialect) =>
-    `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1${forUpdate(d)}`,
   getInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1`,
-  countInstances: `SELECT count(*) AS n FROM ns_job_instance WHERE job_name = $1`,
   lastInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
     WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
 
