@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/repository/open.ts';
 import { cursorReader, pagingReader } from '../../src/items/sql-reader.ts';
 import { copyRows, insertRows, sqlWriter } from '../../src/items/sql-writer.ts';
+import { ensureTable } from '../../src/items/ensure-table.ts';
 import type { ItemStreamReader } from '../../src/core/items.ts';
 import { backends } from '../support/backends.ts';
 
@@ -94,6 +95,23 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.transaction((tx) => copyRows(tx, 'dst', ['a', 'b'], [[6, 'after']]));
     const got = await db.query<{ a: number; b: string | null }>('SELECT a, b FROM dst ORDER BY a');
     expect(got.map((r) => [Number(r.a), r.b])).toEqual([...rows, [6, 'after']]);
+    await db.close();
+  });
+
+  it('ensureTable: many sessions creating the same table at once all succeed; a clashing name still fails', async () => {
+    const db = await openDatabase(backend.freshUrl('ensure'));
+    const failures: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      const ddl = `CREATE TABLE IF NOT EXISTS raced_${round} (a INTEGER)`;
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => ensureTable(db, ddl)));
+      for (const r of results) if (r.status === 'rejected') failures.push(`round ${round}: ${(r.reason as Error).message}`);
+    }
+    expect(failures).toEqual([]);
+    for (let round = 0; round < 30; round++) expect(await db.query(`SELECT count(*) AS n FROM raced_${round}`)).toEqual([{ n: 0 }]);
+    if (backend.name === 'postgres') {
+      await db.exec("CREATE TYPE clash AS ENUM ('a')");
+      await expect(ensureTable(db, 'CREATE TABLE IF NOT EXISTS clash (a INTEGER)')).rejects.toThrow(/type "clash" already exists/);
+    }
     await db.close();
   });
 
