@@ -133,6 +133,7 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
           }
         },
       }, log);
+      await heartbeat.started;
       return node;
     })());
 

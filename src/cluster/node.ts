@@ -79,6 +79,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       onLost: () => void rejoin(),
       onStopRequested: (ids) => ids.forEach((id) => running.get(id) && (running.get(id)!.stopRequested = true)),
     }, log);
+    await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
   };
 

@@ -1,0 +1,63 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startHeartbeat } from '../../src/cluster/heartbeat.ts';
+import { DEFAULT_LEASE, registerNode } from '../../src/cluster/node-identity.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { openDatabase } from '../../src/repository/open.ts';
+import { backends } from '../support/backends.ts';
+
+const noEvents = { onLost: () => undefined, onStopRequested: () => undefined };
+
+describe.each(backends())('heartbeat thread ($name)', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('has renewed the lease by the time it reports itself started', async () => {
+    const db = await openDatabase(backend.freshUrl('heartbeat'));
+    const lease = { ...DEFAULT_LEASE, heartbeatMs: 5000, leaseMs: 20_000 };
+    const node = await registerNode(db, { kind: 'process', jobs: [], concurrency: 0, lease });
+    // Registration renewed it too: start from a lease that has run out long ago.
+    await db.execute('UPDATE ns_node SET last_heartbeat = 0, lease_until = 0 WHERE id = $1', [node.id]);
+    const heartbeat = startHeartbeat(db, node, lease, noEvents, silentLogger);
+    try {
+      const t0 = Date.now();
+      await heartbeat.started;
+      // Well before the fallback (one interval): it was the first beat that settled it.
+      expect(Date.now() - t0).toBeLessThan(lease.heartbeatMs - 1000);
+      const [row] = await db.query<{ last_heartbeat: number; lease_until: number }>(
+        'SELECT last_heartbeat, lease_until FROM ns_node WHERE id = $1', [node.id],
+      );
+      expect(Number(row.last_heartbeat)).toBeGreaterThan(0);
+      // Both are the database's clock, read twice by the same statement (a millisecond may pass).
+      expect(Number(row.lease_until) - Number(row.last_heartbeat) - lease.leaseMs).toBeGreaterThanOrEqual(0);
+      expect(Number(row.lease_until) - Number(row.last_heartbeat) - lease.leaseMs).toBeLessThan(50);
+    } finally {
+      await heartbeat.stop();
+      await db.close();
+    }
+  });
+});
+
+describe('heartbeat thread whose database is unreachable (postgres)', () => {
+  const [, backend] = backends();
+  afterAll(() => backend.cleanup());
+
+  it('still reports itself started, and logs that the heartbeat failed', async () => {
+    const db = await openDatabase(backend.freshUrl('heartbeat-down'));
+    const lease = { ...DEFAULT_LEASE, heartbeatMs: 5000, leaseMs: 20_000 };
+    const node = await registerNode(db, { kind: 'process', jobs: [], concurrency: 0, lease });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) });
+    // The worker opens its own connection from connectUrl: nothing listens on port 1.
+    const unreachable = { ...db, connectUrl: 'postgres://postgres@127.0.0.1:1/test' };
+    const heartbeat = startHeartbeat(unreachable, node, lease, noEvents, log);
+    try {
+      const t0 = Date.now();
+      await heartbeat.started;
+      expect(Date.now() - t0).toBeLessThan(lease.heartbeatMs - 1000);
+      expect(warnings).toContain('heartbeat failed; retrying');
+    } finally {
+      await heartbeat.stop();
+      await db.close();
+    }
+  });
+});
