@@ -110,6 +110,43 @@ export interface Row {
 
 export type Backend = 'sqlite' | 'postgres';
 
+/** One round's two contenders on one backend: fresh databases for both, removed by `end`. */
+interface Round {
+  /** Runs before each side. */
+  before(): Promise<void>;
+  /** The hand loop; resolves with its wall time in ms. */
+  hand(): Promise<number>;
+  frameworkUrl: string;
+  end(): Promise<void>;
+}
+
+function sqliteRound(items: number, chunk: number): Round {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-bench-'));
+  return {
+    before: async () => undefined,
+    hand: async () => handSqlite(join(dir, 'hand.db'), items, chunk),
+    frameworkUrl: `sqlite:${join(dir, 'fw.db')}`,
+    end: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function postgresRound(schema: string, items: number, chunk: number): Promise<Round> {
+  const admin = new pg.Client({ connectionString: PG });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  return {
+    // Both sides start from clean shared buffers: otherwise the second one evicts the first
+    // one's dirty pages and pays for writing them.
+    before: async () => void (await admin.query('CHECKPOINT').catch(() => undefined)),
+    hand: () => handPg(`${schema}_hand`, items, chunk),
+    frameworkUrl: `${PG}?schema=${schema}_fw`,
+    async end() {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema}_hand CASCADE; DROP SCHEMA IF EXISTS ${schema}_fw CASCADE`);
+      await admin.end();
+    },
+  };
+}
+
 /** Runs each side `rounds` times alternately and keeps the median. */
 export async function benchChunkOverhead(items: number, rounds: number, backends: readonly Backend[] = ['sqlite', 'postgres']): Promise<Row[]> {
   const chunk = 1000;
@@ -122,25 +159,21 @@ export async function benchChunkOverhead(items: number, rounds: number, backends
     const fwCpu: number[] = [];
     const cpuOf = (into: number[]) => void (lastCpuMs !== undefined && into.push(lastCpuMs));
     for (let r = 0; r < rounds; r++) {
-      if (backend === 'sqlite') {
-        const dir = mkdtempSync(join(tmpdir(), 'ns-bench-'));
-        hand.push(handSqlite(join(dir, 'hand.db'), items, chunk));
+      const round = backend === 'sqlite' ? sqliteRound(items, chunk) : await postgresRound(`nsbench_${process.pid}_${r}`, items, chunk);
+      const runHand = async () => {
+        await round.before();
+        hand.push(await round.hand());
         cpuOf(handCpu);
-        fw.push(await framework(`sqlite:${join(dir, 'fw.db')}`, items, chunk));
+      };
+      const runFramework = async () => {
+        await round.before();
+        fw.push(await framework(round.frameworkUrl, items, chunk));
         cpuOf(fwCpu);
-        rmSync(dir, { recursive: true, force: true });
-      } else {
-        const schema = `nsbench_${process.pid}_${r}`;
-        const admin = new pg.Client({ connectionString: PG });
-        admin.on('error', () => undefined);
-        await admin.connect();
-        hand.push(await handPg(`${schema}_hand`, items, chunk));
-        cpuOf(handCpu);
-        fw.push(await framework(`${PG}?schema=${schema}_fw`, items, chunk));
-        cpuOf(fwCpu);
-        await admin.query(`DROP SCHEMA IF EXISTS ${schema}_hand CASCADE; DROP SCHEMA IF EXISTS ${schema}_fw CASCADE`);
-        await admin.end();
-      }
+      };
+      // Each side runs first in every other round: whatever one run leaves behind (dirty
+      // buffers, a WAL to checkpoint, a warmer cache) must not always fall on the same side.
+      for (const run of r % 2 === 0 ? [runHand, runFramework] : [runFramework, runHand]) await run();
+      await round.end();
     }
     const h = median(hand);
     const f = median(fw);

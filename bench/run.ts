@@ -37,7 +37,7 @@ async function chunk(): Promise<string[]> {
       rows.map((r) => [r.backend, secs(r.handMs), secs(r.frameworkMs), `${r.ratio.toFixed(3)}x`, `${r.pairedRatio.toFixed(3)}x`, '<= 1.10x',
         r.handCpuMs === undefined ? 'n/a' : `${secs(r.handCpuMs)} / ${secs(r.frameworkCpuMs!)} (${(r.frameworkCpuMs! / r.handCpuMs).toFixed(2)}x)`])),
     '',
-    'Times are wall time: the hand loop\'s, and the step\'s own recorded duration. The ratio is of the two medians; each round runs the hand loop and the job back to back, and the median of those rounds\' own ratios is steadier when the machine\'s speed drifts. The CPU column is this process\'s main thread only (10 ms ticks), the framework\'s from launching the run to its end. On PostgreSQL most of the time is the database\'s.',
+    'Times are wall time: the hand loop\'s, and the step\'s own recorded duration. The ratio is of the two medians; each round runs the hand loop and the job back to back (each side first in every other round; on PostgreSQL after a CHECKPOINT), and the median of those rounds\' own ratios is steadier when the machine\'s speed drifts. The CPU column is this process\'s main thread only (10 ms ticks), the framework\'s from launching the run to its end. On PostgreSQL most of the time is the database\'s.',
   ];
 }
 
