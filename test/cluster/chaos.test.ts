@@ -28,8 +28,12 @@ const SEED = Number(process.env.NIGHTSHIFT_CHAOS_SEED ?? Date.now() % 1_000_000)
  * faults and the kills (every 2-5 s) land in the middle of running chunks.
  */
 const CFG = SOAK
-  ? { jobs: 100, items: 600, chunk: 20, delayMs: 10, concurrency: 3, chaosMs: 240_000, killGap: [1500, 5000], settleMs: 120_000, timeoutMs: 480_000 }
-  : { jobs: 30, items: 300, chunk: 20, delayMs: 10, concurrency: 2, chaosMs: 45_000, killGap: [2000, 5000], settleMs: 40_000, timeoutMs: 120_000 };
+  ? { jobs: 100, items: 600, chunk: 20, delayMs: 10, concurrency: 3, chaosMs: 240_000, killGap: [1500, 5000], settleMs: 120_000 }
+  : { jobs: 30, items: 300, chunk: 20, delayMs: 10, concurrency: 2, chaosMs: 45_000, killGap: [2000, 5000], settleMs: 40_000 };
+// Every wait below has its own deadline; the test's must outlast them all, so that a run that
+// never settles is judged (and its executions printed) rather than cut off by the timeout: the
+// chaos and one more kill, two settles, the dead-node wait, the registration wait, the checks.
+const TIMEOUT_MS = CFG.chaosMs + 10_000 + 2 * CFG.settleMs + 15_000 + 30_000 + 20_000;
 /** Default lease (src/cluster/node-identity.ts): an owner whose lease ran out longer ago than this is a stall. */
 const STALL_MS = 8000;
 
@@ -183,5 +187,5 @@ describe('cluster chaos (postgres, real node processes)', () => {
       sampling = false;
       await sampler;
     }
-  }, CFG.timeoutMs);
+  }, TIMEOUT_MS);
 });
