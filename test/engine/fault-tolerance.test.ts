@@ -381,6 +381,29 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 35).filter((i) => i % 3 !== 0).map((i) => i * 10));
     });
 
+    it('a chunk of 70000 items with filtered items in it, the last one too, hands the writer its outputs in order, without gaps', async () => {
+      const received: number[][] = [];
+      const job = defineJob({
+        name: 'filter-large',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 70_000,
+            reader: () => numbers(70_003),
+            // Item 70000, the first chunk's last, is filtered too.
+            processor: (item) => (item % 7 === 0 ? undefined : -item),
+            writer: () => (items) => void received.push(items),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('filterlarge'), [job]);
+      const e = await ns.run('filter-large');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 70_003, filterCount: 10_000, writeCount: 60_003, commitCount: 2 });
+      expect(received.map((items) => [items.length, Object.keys(items).length])).toEqual([[60_000, 60_000], [3, 3]]);
+      expect(received.flat()).toEqual(range(1, 70_003).filter((i) => i % 7 !== 0).map((i) => -i));
+    });
+
     it('a chunk whose items are all filtered still commits its counters', async () => {
       const job = defineJob({
         name: 'filter-all',
