@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { parseKeyValues, resolveParams } from '../core/params.ts';
+import { parseKeyValues, positiveInt, resolveParams } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { requireJob } from '../engine/launch.ts';
 import { createNightshift, type Nightshift } from '../operator.ts';
@@ -10,9 +10,10 @@ import { CronError, nextFireTimes } from '../scheduler/cron.ts';
 import { loadConfig } from './config.ts';
 import { startNode } from '../cluster/node.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
-import { executionJson, executionsText, executionText, jobJson, table } from './output.ts';
+import { executionJson, executionsText, executionText, jobJson, nodeJson, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
+import { createHttpApi } from '../server/http-api.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from '../scheduler/cli.ts';
 
 interface Common {
@@ -41,13 +42,6 @@ const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ?
 
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
-}
-
-function positiveInt(what: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
-    throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
 }
 
 /** Opens the operator over the config's jobs; closes it after `fn`. */
@@ -233,13 +227,38 @@ export function buildProgram(): Command {
     .action(act(async (o: Common) => {
       const nodes = await withOperator(o, (ns) => ns.nodes());
       if (o.json) {
-        out(JSON.stringify(nodes.map((n) => ({ name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running })), null, 2));
+        out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
       else {
         out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
           n.name, n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
         ])));
       }
+      return EXIT.OK;
+    }));
+
+  common(program.command('serve').description('serve the REST API and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
+    .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .action(act(async (o: Common & { port: string; host: string }) => {
+      const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
+      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+      let stopRequested: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+      process.on('SIGINT', stopRequested);
+      process.on('SIGTERM', stopRequested);
+      await withOperator(o, async (ns) => {
+        const app = createHttpApi(ns);
+        try {
+          out(`listening on ${await app.listen({ port, host: o.host })}`);
+        } catch (err) {
+          throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
+        }
+        await stopped;
+        await app.close();
+      });
+      process.off('SIGINT', stopRequested);
+      process.off('SIGTERM', stopRequested);
       return EXIT.OK;
     }));
 

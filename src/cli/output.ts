@@ -1,6 +1,6 @@
 import type { JobDefinition } from '../core/job.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
-import type { ExecutionDetails } from '../operator.ts';
+import type { ExecutionDetails, NodeInfo } from '../operator.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -39,6 +39,11 @@ export function executionJson(e: JobExecution | ExecutionDetails) {
     node: e.node,
     ...('steps' in e ? { steps: e.steps.map(stepJson) } : {}),
   };
+}
+
+/** A cluster node in the CLI's JSON shape (SPEC section 7). */
+export function nodeJson(n: NodeInfo) {
+  return { name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running };
 }
 
 export function jobJson(j: JobDefinition) {

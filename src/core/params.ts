@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ParameterError } from './errors.ts';
+import { ParameterError, UsageError } from './errors.ts';
 
 /** The value types a job parameter can have. */
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
@@ -209,4 +209,12 @@ export function parseKeyValues(words: readonly string[]): Record<string, string>
     out[word.slice(0, eq)] = word.slice(eq + 1);
   }
   return out;
+}
+
+/** A positive whole number given as text (an id, a limit), or a UsageError naming `what`. */
+export function positiveInt(what: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+    throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
 }

@@ -220,6 +220,8 @@ export const SQL = {
   startedStepOfExecution: `SELECT id FROM ns_step_execution WHERE job_execution_id = $1 AND step_name = $2 AND status = 'STARTED'
     ORDER BY id DESC LIMIT 1`,
   stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
+  /** How many executions each job has in each status (Prometheus metrics). */
+  executionCounts: `SELECT job_name, status, count(*) AS n FROM ns_job_execution GROUP BY job_name, status`,
 
   // ---- partitions ------------------------------------------------------------------------------
   insertPartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
