@@ -3,7 +3,7 @@
  * commands, the API snippet and the cron commands. (The cluster and scheduler sections run in
  * test/cluster and test/scheduler.)
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -76,6 +76,38 @@ describe('README examples', () => {
     const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'api.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
     const expected = /console\.log\(.*\); \/\/ (\d+)/.exec(snippet)![1];
     expect(stdout.trim()).toBe(expected);
+  });
+
+  it('the HTTP API example answers as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [commands] = blocks('sh', 'nightshift serve');
+    const serveLine = commands.split('\n').find((l) => l.startsWith('npx nightshift serve'))!;
+    const args = serveLine.replace(/\s*&$/, '').split(/\s+/).slice(2).map((w) => (w === '8080' ? '0' : w.replace('examples/', `${ROOT}/examples/`)));
+    const server = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((done) => server.on('close', done));
+    try {
+      const base = await new Promise<string>((found, fail) => {
+        let out = '';
+        server.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          const m = /listening on http:\/\/(\S+)/.exec(out);
+          if (m) found(m[1]);
+        });
+        void exited.then(() => fail(new Error(`serve exited before listening: ${out}`)));
+      });
+      const curls = commands.replace(/\\\n\s*/g, '').split('\n').filter((l) => l.startsWith('curl'));
+      const outputs = [];
+      for (const line of curls) {
+        const { stdout } = await run('sh', ['-c', line.replace(/\s+#.*$/, '').replaceAll('localhost:8080', base)]);
+        outputs.push(stdout);
+      }
+      expect(JSON.parse(outputs[0])).toEqual([]);
+      expect(JSON.parse(outputs[1])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000 } });
+      expect(outputs[2]).toContain('nightshift_executions{job="count",status="STARTING"} 1');
+    } finally {
+      server.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
   });
 
   it('the cron examples print fire times', async () => {
