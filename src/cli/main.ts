@@ -237,7 +237,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('serve').description('serve the REST API and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
+  common(program.command('serve').description('serve the web dashboard (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
     .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .action(act(async (o: Common & { port: string; host: string }) => {

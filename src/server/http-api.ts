@@ -6,6 +6,7 @@ import type { Nightshift } from '../operator.ts';
 import type { Routing } from '../cluster/routing.ts';
 import { executionJson, jobJson, nodeJson } from '../cli/output.ts';
 import { scheduleAdmin, scheduleJson } from '../scheduler/triggers.ts';
+import { DASHBOARD_HTML } from './dashboard.ts';
 import { createMetrics } from './metrics.ts';
 
 /**
@@ -20,6 +21,7 @@ import { createMetrics } from './metrics.ts';
  * | `POST /api/executions/:id/stop`, `.../abandon` | as the CLI's `stop` and `abandon` |
  * | `GET /api/nodes`, `GET /api/schedules` | cluster members; triggers |
  * | `GET /metrics` | Prometheus metrics |
+ * | `GET /` | the web dashboard (see dashboard.ts) |
  *
  * Bad input answers 400, an unknown job or execution 404, and a launch its instance refuses
  * (completed, or running elsewhere) 409, each with `{ error }` naming what is wrong.
@@ -81,6 +83,8 @@ export function createHttpApi(ns: Nightshift): FastifyInstance {
   app.get('/api/schedules', async () => (await scheduleAdmin({ db: ns.db, jobs: ns.jobs }).list()).map(scheduleJson));
 
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
   return app;
 }

@@ -1,6 +1,6 @@
 /**
- * `nightshift serve` as a real process: it serves the REST API and the metrics until SIGTERM,
- * and refuses a bad or busy port with exit 2 and one line naming it.
+ * `nightshift serve` as a real process: it serves the dashboard, the REST API and the metrics
+ * until SIGTERM, and refuses a bad or busy port with exit 2 and one line naming it.
  */
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ describe('nightshift serve', () => {
       const base = await waitFor(() => /listening on (http:\/\/\S+)/.exec(server.stdout())?.[1], 20_000, 'the listening line');
       const executions = (await (await fetch(`${base}/api/executions`)).json()) as { jobName: string; status: string }[];
       expect(executions).toEqual([expect.objectContaining({ jobName: 'count', status: 'COMPLETED' })]);
+      expect(await (await fetch(`${base}/`)).text()).toContain('<title>Nightshift</title>');
       const metrics = await fetch(`${base}/metrics`);
       expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
       expect(await metrics.text()).toContain('nightshift_executions{job="count",status="COMPLETED"} 1');
