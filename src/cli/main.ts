@@ -243,22 +243,28 @@ export function buildProgram(): Command {
     .action(act(async (o: Common & { port: string; host: string }) => {
       const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
       if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+      // The first signal shuts down gracefully (also one that comes while starting); a second exits now.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-      process.on('SIGINT', stopRequested);
-      process.on('SIGTERM', stopRequested);
-      await withOperator(o, async (ns) => {
-        const app = createHttpApi(ns);
-        try {
-          out(`listening on ${await app.listen({ port, host: o.host })}`);
-        } catch (err) {
-          throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
-        }
-        await stopped;
-        await app.close();
-      });
-      process.off('SIGINT', stopRequested);
-      process.off('SIGTERM', stopRequested);
+      let signals = 0;
+      const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await withOperator(o, async (ns) => {
+          const app = createHttpApi(ns);
+          try {
+            out(`listening on ${await app.listen({ port, host: o.host })}`);
+          } catch (err) {
+            throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
+          }
+          await stopped;
+          await app.close();
+        }, { logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }) });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
       return EXIT.OK;
     }));
 

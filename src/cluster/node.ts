@@ -257,7 +257,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       const deadline = Date.now() + 60_000;
       while ((running.size || partitions.size) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await heartbeat.stop();
-      await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch(() => undefined);
+      await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));
       log.info(`node ${me.name} left`);
       if (typeof options.db !== 'object') await db.close();
     },

@@ -1,8 +1,8 @@
 /**
  * The web dashboard (SPEC section 6): one page, no build step, served at `/` by the HTTP API.
- * It polls the API every two seconds: executions with the live progress of running steps,
- * failures with their reasons, nodes and schedules. Data is only ever set as text (never as
- * HTML), so job parameters and error messages cannot inject markup.
+ * It asks the API again two seconds after each refresh: executions with the live progress of
+ * running steps, failures with their reasons, nodes and schedules. Data is only ever set as text
+ * (never as HTML), so job parameters and error messages cannot inject markup.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -106,8 +106,11 @@ async function refresh() {
     document.getElementById('updated').textContent = 'cannot reach the API: ' + err.message;
   }
 }
-refresh();
-setInterval(refresh, 2000);
+// The next refresh is scheduled once this one is done, so slow answers never pile up.
+(async function loop() {
+  await refresh();
+  setTimeout(loop, 2000);
+})();
 </script>
 </body>
 </html>

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
@@ -23,43 +23,47 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
 
   it('shows executions with live progress, failures with their reasons, nodes and schedules', async () => {
     const url = sqlite.freshUrl('dashboard');
+    // Each part is closed in reverse order once the test ends, whatever failed.
+    const cleanup: (() => Promise<unknown>)[] = [];
+    onTestFinished(async () => {
+      const failures: unknown[] = [];
+      for (const step of cleanup.reverse()) await step().catch((err: unknown) => failures.push(err));
+      if (failures.length) throw failures[0];
+    });
     const ns = await createNightshift({ db: url, jobs, logger: silentLogger });
+    cleanup.push(() => ns.close());
     const node = await startNode({ db: url, jobs, name: 'dash-node', logger: silentLogger });
+    cleanup.push(() => node.shutdown());
     const app = createHttpApi(ns);
+    cleanup.push(() => app.close());
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    let running: Awaited<ReturnType<typeof ns.start>> | undefined;
-    try {
-      const done = await ns.run('count', { items: 20, tag: 'done' });
-      const failed = await ns.run('count', { items: 20, tag: 'bad', failAt: 7 });
-      await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'nightly', job: 'count', cron: '0 0 2 * * ?' });
-      running = await ns.start('count', { items: 5000, chunk: 10, delayMs: 2, tag: 'live' });
-      const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanup.push(() => browser.close());
+    const done = await ns.run('count', { items: 20, tag: 'done' });
+    const failed = await ns.run('count', { items: 20, tag: 'bad', failAt: 7 });
+    await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'nightly', job: 'count', cron: '0 0 2 * * ?' });
+    // Long enough to be still running when the test ends, however slow the machine.
+    const running = await ns.start('count', { items: 1_000_000, chunk: 10, delayMs: 2, tag: 'live' });
+    cleanup.push(async () => {
+      await ns.stop(running.execution.id);
+      expect((await running.done).status).toBe('STOPPED');
+    });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
 
-      const page = await browser.newPage();
-      await page.goto(`${base}/`);
-      const row = (table: string, key: string | number) => page.locator(`#${table} tbody tr[data-key="${key}"]`);
-      const text = async (table: string, key: string | number) => ((await row(table, key).count()) ? await row(table, key).innerText() : '');
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    const row = (table: string, key: string | number) => page.locator(`#${table} tbody tr[data-key="${key}"]`);
+    const text = async (table: string, key: string | number) => ((await row(table, key).count()) ? await row(table, key).innerText() : '');
 
-      await waitFor(async () => (await text('executions', done.id)).includes('COMPLETED'), 15_000, 'the completed execution');
-      expect(await text('executions', done.id)).toContain('read 20, written 20 (count COMPLETED)');
-      expect(await text('failures', failed.id)).toContain('failing on purpose at item 7 (failAt=7)');
-      expect(await text('nodes', 'dash-node')).toMatch(/dash-node\s+alive/);
-      expect(await text('schedules', 'nightly')).toMatch(/nightly\s+count\s+cron 0 0 2 \* \* \?\s+active/);
+    await waitFor(async () => (await text('executions', done.id)).includes('COMPLETED'), 15_000, 'the completed execution');
+    expect(await text('executions', done.id)).toContain('read 20, written 20 (count COMPLETED)');
+    expect(await text('failures', failed.id)).toContain('failing on purpose at item 7 (failAt=7)');
+    expect(await text('nodes', 'dash-node')).toMatch(/dash-node\s+alive/);
+    expect(await text('schedules', 'nightly')).toMatch(/nightly\s+count\s+cron 0 0 2 \* \* \?\s+active/);
 
-      // The running execution's count of written items grows from one refresh to the next.
-      const written = async () => Number(/written (\d+)/.exec(await text('executions', running!.execution.id))?.[1] ?? -1);
-      const first = await waitFor(async () => ((await written()) > 0 ? written() : undefined), 15_000, 'progress of the running execution');
-      await waitFor(async () => (await written()) > first, 15_000, 'the progress to move on');
-      expect(await text('executions', running.execution.id)).toContain('STARTED');
-    } finally {
-      if (running) {
-        await ns.stop(running.execution.id);
-        await running.done;
-      }
-      await browser.close();
-      await app.close();
-      await node.shutdown();
-      await ns.close();
-    }
+    // The running execution's count of written items grows from one refresh to the next.
+    const written = async () => Number(/written (\d+)/.exec(await text('executions', running.execution.id))?.[1] ?? -1);
+    const first = await waitFor(async () => ((await written()) > 0 ? written() : undefined), 15_000, 'progress of the running execution');
+    await waitFor(async () => (await written()) > first, 15_000, 'the progress to move on');
+    expect(await text('executions', running.execution.id)).toContain('STARTED');
   }, 60_000);
 });

@@ -29,8 +29,9 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
       const r = await app.inject({ method: 'GET', url });
       return { status: r.statusCode, body: r.headers['content-type']?.toString().startsWith('application/json') ? r.json() : r.body };
     };
-    const post = async (url: string, payload?: unknown) => {
-      const r = await app.inject({ method: 'POST', url, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const post = async (url: string, payload?: unknown, contentType = 'application/json') => {
+      const body = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
+      const r = await app.inject({ method: 'POST', url, headers: contentType ? { 'content-type': contentType } : {}, payload: body });
       return { status: r.statusCode, body: r.json() };
     };
     return { url, ns, app, get, post };
@@ -52,8 +53,13 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(one.body.endTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
-  it('answers bad input with 400 and unknown ids or jobs with 404, naming what is wrong', async () => {
+  it('answers bad input with 400 and unknown ids, jobs or routes with 404, naming what is wrong', async () => {
     const { get, post } = await setup('api-bad');
+    expect(await get('/api/nope')).toEqual({ status: 404, body: { error: 'no route GET /api/nope' } });
+    expect(await get('/api/executions?job=a&job=b')).toEqual({ status: 400, body: { error: 'query parameter job is given 2 times; give it once' } });
+    expect(await get('/api/executions?limit=5000')).toEqual({ status: 400, body: { error: 'limit must be at most 1000, got 5000' } });
+    expect(await post('/api/jobs/count/executions', [1])).toEqual({ status: 400, body: { error: 'the body must be a JSON object: { "params", "node" or "key" }' } });
+    expect(await post('/api/jobs/count/executions', { node: { name: 'a' } })).toEqual({ status: 400, body: { error: 'node must be a string, got {"name":"a"}' } });
     expect(await get('/api/executions/42')).toEqual({ status: 404, body: { error: 'no execution with id 42' } });
     expect(await get('/api/executions/abc')).toEqual({ status: 400, body: { error: 'execution id must be a positive integer, got "abc"' } });
     expect(await get('/api/executions?limit=0')).toEqual({ status: 400, body: { error: 'limit must be a positive integer, got "0"' } });
@@ -62,9 +68,19 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(await post('/api/jobs/count/executions', { params: { items: 'many' } })).toEqual({ status: 400, body: { error: 'job count: parameter items must be an integer, got "many"' } });
     expect((await post('/api/jobs/count/executions', { params: { itms: 5 } })).body.error).toMatch(/itms/);
     expect(await post('/api/executions/7/stop')).toEqual({ status: 404, body: { error: 'no execution with id 7' } });
-    const malformed = await (await setup('api-bad2')).app.inject({ method: 'POST', url: '/api/jobs/count/executions', headers: { 'content-type': 'application/json' }, payload: '{"params":' });
-    expect(malformed.statusCode).toBe(400);
-    expect(malformed.json().error).toMatch(/JSON/i);
+    const malformed = await post('/api/jobs/count/executions', '{"params":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatch(/^request body is not valid JSON: /);
+  });
+
+  it('takes POSTs only as JSON, so that other sites cannot send them through a browser', async () => {
+    const { get, post } = await setup('api-csrf');
+    const refused = { status: 415, body: { error: 'POST requests must have content-type application/json' } };
+    expect(await post('/api/jobs/noop/executions', 'x', 'text/plain')).toEqual(refused);
+    expect(await post('/api/jobs/noop/executions', 'params=1', 'application/x-www-form-urlencoded')).toEqual(refused);
+    expect(await post('/api/executions/1/stop', undefined, '')).toEqual(refused);
+    expect((await get('/api/executions')).body).toEqual([]);
+    expect((await post('/api/jobs/noop/executions')).status).toBe(202);
   });
 
   it('submits to the cluster (202), a node runs it; a completed instance is refused with 409', async () => {
@@ -87,7 +103,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     }
   });
 
-  it('stops a running execution and abandons it; abandoning a completed one is refused', async () => {
+  it("stops a running execution and abandons it; what an execution's state refuses is 409", async () => {
     const { ns, post } = await setup('api-stop');
     const { execution, done } = await ns.start('count', { items: 2000, chunk: 10, delayMs: 2, tag: 'stop' });
     const stopped = await post(`/api/executions/${execution.id}/stop`);
@@ -96,7 +112,10 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect((await done).status).toBe('STOPPED');
     expect((await post(`/api/executions/${execution.id}/abandon`)).body).toMatchObject({ id: execution.id, status: 'ABANDONED' });
     const completed = await ns.run('noop');
-    expect(await post(`/api/executions/${completed.id}/abandon`)).toEqual({ status: 400, body: { error: `execution ${completed.id} is COMPLETED and cannot be abandoned` } });
+    expect(await post(`/api/executions/${completed.id}/abandon`)).toEqual({ status: 409, body: { error: `execution ${completed.id} is COMPLETED and cannot be abandoned` } });
+    const refusedStop = await post(`/api/executions/${completed.id}/stop`);
+    expect(refusedStop.status).toBe(409);
+    expect(refusedStop.body.error).toContain(String(completed.id));
   });
 
   it('lists schedules, and serves Prometheus metrics counted from the repository', async () => {
