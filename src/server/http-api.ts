@@ -39,7 +39,7 @@ export function createHttpApi(ns: Nightshift): FastifyInstance {
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
-      done(Object.assign(new UsageError(`request body is not valid JSON: ${errorMessage(err)}`), { statusCode: 400 }), undefined);
+      done(new UsageError(`request body is not valid JSON: ${errorMessage(err)}`), undefined);
     }
   });
   app.addHook('onRequest', async (req, reply) => {
