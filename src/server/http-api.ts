@@ -110,7 +110,7 @@ export function createHttpApi(ns: Nightshift): FastifyInstance {
 
   app.get('/api/schedules', async () => (await scheduleAdmin({ db: ns.db, jobs: ns.jobs }).list()).map(scheduleJson));
 
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.scrape()));
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.scrape()));
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 

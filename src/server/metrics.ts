@@ -5,7 +5,6 @@ import { SQL } from '../repository/sql.ts';
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
   readonly registry: Registry;
-  readonly contentType: string;
   /** Reads the repository, then renders every metric in the text exposition format. */
   scrape(): Promise<string>;
 }
@@ -33,7 +32,6 @@ export function createMetrics(ns: Nightshift): Metrics {
   });
   return {
     registry,
-    contentType: registry.contentType,
     async scrape() {
       const [counts, members] = await Promise.all([
         ns.db.query<{ job_name: string; status: string; n: number | string }>(SQL.executionCounts),

@@ -38,7 +38,7 @@ describe.each(backends())('heartbeat thread ($name)', (backend) => {
 });
 
 describe('heartbeat thread whose database is unreachable (postgres)', () => {
-  const [, backend] = backends();
+  const backend = backends().find((b) => b.name === 'postgres')!;
   afterAll(() => backend.cleanup());
 
   it('still reports itself started, and logs that the heartbeat failed', async () => {
