@@ -13,6 +13,8 @@ import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
 
 const PG = process.env.NIGHTSHIFT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+// Both sides write the same rows: the same tag, the item, execution id 1 (the framework's first).
+const TAG = 'bench';
 const DDL = 'CREATE TABLE IF NOT EXISTS count_items (tag TEXT NOT NULL, item INTEGER NOT NULL, execution_id BIGINT NOT NULL)';
 
 function multiRowSql(rows: number, placeholder: (i: number) => string): string {
@@ -40,7 +42,7 @@ let lastCpuMs: number | undefined;
 async function framework(url: string, items: number, chunk: number): Promise<number> {
   const ns = await createNightshift({ db: url, jobs: [count], logger: silentLogger });
   const cpu0 = mainThreadCpuMs();
-  const e = await ns.run('count', { items, chunk, tag: 'bench' });
+  const e = await ns.run('count', { items, chunk, tag: TAG });
   lastCpuMs = cpu0 === undefined ? undefined : mainThreadCpuMs()! - cpu0;
   if (e.status !== 'COMPLETED') throw new Error(`count ended ${e.status}: ${e.exitStatus.description}`);
   await ns.close();
@@ -60,7 +62,7 @@ function handSqlite(path: string, items: number, chunk: number): number {
   for (let start = 1; start <= items; start += chunk) {
     const n = Math.min(chunk, items - start + 1);
     const params: unknown[] = [];
-    for (let i = start; i < start + n; i++) params.push('hand', i, 1);
+    for (let i = start; i < start + n; i++) params.push(TAG, i, 1);
     db.exec('BEGIN IMMEDIATE');
     (n === chunk ? full : db.prepare(multiRowSql(n, () => '?'))).run(...params);
     db.exec('COMMIT');
@@ -84,7 +86,7 @@ async function handPg(schema: string, items: number, chunk: number): Promise<num
   for (let start = 1; start <= items; start += chunk) {
     const n = Math.min(chunk, items - start + 1);
     const params: unknown[] = [];
-    for (let i = start; i < start + n; i++) params.push('hand', i, 1);
+    for (let i = start; i < start + n; i++) params.push(TAG, i, 1);
     await client.query('BEGIN');
     await client.query(n === chunk ? { ...full, values: params } : { text: multiRowSql(n, (i) => `$${i}`), values: params });
     await client.query('COMMIT');
