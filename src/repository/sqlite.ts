@@ -15,14 +15,6 @@ function translate(sql: string): { text: string; order: number[] } {
   return { text, order };
 }
 
-const identity = new WeakSet<number[]>();
-function isIdentity(order: number[]): boolean {
-  if (identity.has(order)) return true;
-  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
-  identity.add(order);
-  return true;
-}
-
 function toSqlite(value: unknown): unknown {
   if (value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -52,14 +44,28 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
   return db;
 }
 
-/** Serialises async work on one connection: a transaction must not interleave with other statements. */
+/**
+ * Serialises async work on one connection: a transaction must not interleave with other
+ * statements. Work that finds the connection idle starts at once.
+ */
 function createMutex() {
-  let tail: Promise<unknown> = Promise.resolve();
+  let tail: Promise<unknown> | undefined;
+  let pending = 0;
+  const settled = () => void pending--;
   return <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
+    const run = pending === 0 ? fn() : tail!.then(fn, fn);
+    pending++;
+    tail = run.then(settled, settled);
     return run;
   };
+}
+
+/** A prepared statement with the order its `?` placeholders take the `$n` parameters in. */
+interface Prepared {
+  stmt: BetterSqlite3.Statement;
+  order: number[];
+  /** Placeholders appear as $1, $2, ... in order: parameters bind as they are. */
+  inOrder: boolean;
 }
 
 // One queue per database file for the whole process: two Database objects on the same file
@@ -69,44 +75,52 @@ const queues = new Map<string, ReturnType<typeof createMutex>>();
 export function openSqlite(path: string): Database {
   const db = openSqliteConnection(path);
   const key = path === ':memory:' ? `:memory:${Math.random()}` : resolve(path);
-  const cache = new Map<string, { stmt: BetterSqlite3.Statement; order: number[] }>();
-  const prepare = (sql: string) => {
+  const cache = new Map<string, Prepared>();
+  const prepare = (sql: string): Prepared => {
     let hit = cache.get(sql);
     if (!hit) {
       const { text, order } = translate(sql);
-      hit = { stmt: db.prepare(text), order };
+      hit = { stmt: db.prepare(text), order, inOrder: order.every((n, i) => n === i) };
       cache.set(sql, hit);
     }
     return hit;
   };
+  /** The parameters in placeholder order, as SQLite binds them, with values it refuses converted. */
+  const converted = ({ order }: Prepared, params: readonly unknown[]) => order.map((i) => toSqlite(params[i]));
   /**
-   * Calls `run` with the parameters in placeholder order, as SQLite binds them. The common case
-   * (placeholders in order, values SQLite takes as they are) passes them untouched; a value it
-   * refuses (a boolean, a Date) fails the binding before anything runs, and is converted.
+   * Runs a statement: `stmt.all` for one that returns rows, else `stmt.run`. The common case
+   * (placeholders in order, values SQLite takes as they are) binds the parameters untouched; a
+   * value SQLite refuses (a boolean, a Date) fails the binding before anything runs, and the
+   * statement runs again with it converted.
    */
-  const bound = <T>(order: number[], params: readonly unknown[] = [], run: (values: unknown[]) => T): T => {
-    if (order.length === params.length && isIdentity(order)) {
+  function run(p: Prepared, params: readonly unknown[] | undefined, rows: true): unknown[];
+  function run(p: Prepared, params: readonly unknown[] | undefined, rows: false): BetterSqlite3.RunResult;
+  function run(p: Prepared, params: readonly unknown[] = [], rows: boolean): unknown[] | BetterSqlite3.RunResult {
+    if (p.inOrder && params.length === p.order.length) {
       try {
-        return run(params as unknown[]);
+        return rows ? p.stmt.all(...params) : p.stmt.run(...params);
       } catch (err) {
         if (!(err instanceof TypeError && /can only bind/.test(err.message))) throw err;
       }
     }
-    return run(order.map((i) => toSqlite(params[i])));
+    const values = converted(p, params);
+    return rows ? p.stmt.all(...values) : p.stmt.run(...values);
+  }
+  const querySync = <R>(sql: string, params?: readonly unknown[]): R[] => {
+    const p = prepare(sql);
+    if (p.stmt.reader) return run(p, params, true) as R[];
+    run(p, params, false);
+    return [];
   };
 
   const direct: SqlClient = {
     dialect: 'sqlite',
     sqlite: db,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-      const { stmt, order } = prepare(sql);
-      if (stmt.reader) return bound(order, params, (values) => stmt.all(...values)) as R[];
-      bound(order, params, (values) => stmt.run(...values));
-      return [];
+      return querySync<R>(sql, params);
     },
     async execute(sql: string, params?: readonly unknown[]): Promise<number> {
-      const { stmt, order } = prepare(sql);
-      return bound(order, params, (values) => stmt.run(...values)).changes;
+      return run(prepare(sql), params, false).changes;
     },
     async exec(sql: string): Promise<void> {
       db.exec(sql);
@@ -140,7 +154,7 @@ export function openSqlite(path: string): Database {
     transactionEndingWith: <T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>) =>
       transaction(async (tx) => {
         const { value, last } = await fn(tx);
-        return { value, rows: await tx.query<R>(last.sql, last.params) };
+        return { value, rows: querySync<R>(last.sql, last.params) };
       }),
     async close() {
       if (closed) return;
