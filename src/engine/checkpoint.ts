@@ -56,11 +56,14 @@ export async function commitFenced<T>(
             lastJobContext = jobContext;
           }
           const fence = fenceOf(handle, tx);
-          const checkpoint = [state.stepExecutionId, ...counterParams(state.counters), JSON.stringify(state.stepContext)];
+          const counters = counterParams(state.counters);
+          const context = JSON.stringify(state.stepContext);
           // PostgreSQL: one statement, sent with the COMMIT; it fails if the fence finds nothing.
-          if (tx.dialect === 'postgres') return { value, last: { sql: CHECKPOINT.get(fence.sql)!, params: [...fence.params, ...checkpoint] } };
+          if (tx.dialect === 'postgres') {
+            return { value, last: { sql: CHECKPOINT.get(fence.sql)!, params: [...fence.params, state.stepExecutionId, ...counters, context] } };
+          }
           status = await fenced(handle, tx, await tx.query<{ status: string }>(fence.sql, fence.params));
-          return { value, last: { sql: SQL.checkpoint, params: checkpoint } };
+          return { value, last: { sql: SQL.checkpoint, params: [...counters, context, state.stepExecutionId] } };
         })
         .catch((err: unknown) => {
           if ((err as { code?: string }).code === FENCE_LOST_SQLSTATE) lostOwnership(handle);

@@ -315,10 +315,13 @@ export const SQL = {
       FROM fence WHERE ns_step_execution.id = $4
       RETURNING fence.status)
     SELECT COALESCE((SELECT status FROM saved), ns_fence_lost()) AS status`,
-  /** A chunk's checkpoint on SQLite, after its fence (two local calls beat one combined statement). */
-  checkpoint: `UPDATE ns_step_execution SET read_count = $2, write_count = $3, filter_count = $4,
-      read_skip_count = $5, process_skip_count = $6, write_skip_count = $7, commit_count = $8, rollback_count = $9,
-      context = $10, last_updated = ns_now(), version = version + 1
-    WHERE id = $1`,
+  /**
+   * A chunk's checkpoint on SQLite, after its fence (two local calls beat one combined statement).
+   * Its placeholders are in order, so SQLite binds the parameters as they are.
+   */
+  checkpoint: `UPDATE ns_step_execution SET read_count = $1, write_count = $2, filter_count = $3,
+      read_skip_count = $4, process_skip_count = $5, write_skip_count = $6, commit_count = $7, rollback_count = $8,
+      context = $9, last_updated = ns_now(), version = version + 1
+    WHERE id = $10`,
   finishStep: `UPDATE ns_step_execution SET ${endStep(1)} WHERE id = $1`,
 } as const;
