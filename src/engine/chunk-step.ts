@@ -186,7 +186,7 @@ export async function runChunkStep<P, I, O>(
   async function processChunk(chunk: Chunk<I>): Promise<O[]> {
     const { items, size, counts } = chunk;
     if (!processor) return items as unknown as O[];
-    const outputs: O[] = [];
+    const outputs = collector<O>(size);
     if (pool) {
       const results = await pool.process(items);
       for (let i = 0; i < size; i++) {
@@ -198,9 +198,9 @@ export async function runChunkStep<P, I, O>(
           value = result.value;
         } else value = r.value as O | undefined;
         if (value === undefined) counts.filterCount++;
-        else outputs.push(value);
+        else outputs.list[outputs.n++] = value;
       }
-      return outputs;
+      return collected(outputs);
     }
     const atHand = !hooks.beforeProcess && !hooks.afterProcess;
     const stall: Stall = { value: undefined, error: undefined, threw: false };
@@ -228,9 +228,9 @@ export async function runChunkStep<P, I, O>(
         value = result.value;
       }
       if (value === undefined) counts.filterCount++;
-      else outputs.push(value);
+      else outputs.list[outputs.n++] = value;
     }
-    return outputs;
+    return collected(outputs);
   }
 
   /**
@@ -238,25 +238,29 @@ export async function runChunkStep<P, I, O>(
    * once. Returns the index of the first item whose processor returned a promise or threw (what
    * it returned or threw is left in `stall`), or `size` when all are done.
    */
-  function processAtHand(items: I[], from: number, size: number, outputs: O[], counts: StepCounters, stall: Stall): number {
+  function processAtHand(items: I[], from: number, size: number, outputs: Collector<O>, counts: StepCounters, stall: Stall): number {
     const process = processor!;
-    for (let i = from; i < size; i++) {
+    const list = outputs.list;
+    let n = outputs.n;
+    let i = from;
+    for (; i < size; i++) {
       let r: O | undefined | Promise<O | undefined>;
       try {
         r = process(items[i], ctx);
       } catch (error) {
         stall.threw = true;
         stall.error = error;
-        return i;
+        break;
       }
       if (r === undefined) counts.filterCount++;
       else if (isThenable(r)) {
         stall.threw = false;
         stall.value = r;
-        return i;
-      } else outputs.push(r);
+        break;
+      } else list[n++] = r;
     }
-    return size;
+    outputs.n = n;
+    return i;
   }
 
   /** After a processing error: retry as the policy allows, then skip or fail. */
@@ -393,6 +397,28 @@ interface Chunk<I> {
   position: ExecutionContext;
   /** The reader is exhausted. */
   eof: boolean;
+}
+
+/**
+ * A chunk's outputs as they are collected: the first `n` of `list`, which is sized for the whole
+ * chunk up front. Growing an array item by item copies it several times into fresh memory.
+ */
+interface Collector<O> {
+  list: O[];
+  n: number;
+}
+
+// Larger arrays created at full length are not kept as plain arrays by V8: those grow instead.
+const PRESIZE_MAX = 50_000;
+
+function collector<O>(size: number): Collector<O> {
+  return { list: size <= PRESIZE_MAX ? new Array<O>(size) : [], n: 0 };
+}
+
+/** The collected outputs as a dense array. */
+function collected<O>({ list, n }: Collector<O>): O[] {
+  if (list.length !== n) list.length = n;
+  return list;
 }
 
 /** What the processor returned or threw for the item where the synchronous loop stopped. */

@@ -404,6 +404,37 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(received.flat()).toEqual(range(1, 70_003).filter((i) => i % 7 !== 0).map((i) => -i));
     });
 
+    it('a reader and a processor that answer at once or later, item by item, keep every chunk whole and in order', async () => {
+      const received: number[][] = [];
+      let next = 1;
+      const job = defineJob({
+        name: 'mixed-sync',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 7,
+            // Every third item comes through a promise; the rest at once.
+            reader: () => ({
+              read: () => {
+                const item = next <= 40 ? next++ : undefined;
+                return item !== undefined && item % 3 === 0 ? Promise.resolve(item) : item;
+              },
+            }),
+            // Items divisible by 4 are filtered, by 5 processed later, the rest at once.
+            processor: (item) => (item % 4 === 0 ? undefined : item % 5 === 0 ? Promise.resolve(item * 10) : item * 10),
+            writer: () => (items) => void received.push([...items]),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('mixedsync'), [job]);
+      const e = await ns.run('mixed-sync');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      const expected = range(1, 40).map((i) => (i % 4 === 0 ? undefined : i * 10));
+      const chunks = Array.from({ length: 6 }, (_, c) => expected.slice(c * 7, c * 7 + 7).filter((v) => v !== undefined));
+      expect(received).toEqual(chunks);
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 40, filterCount: 10, writeCount: 30, commitCount: 6 });
+    });
+
     it('a chunk whose items are all filtered still commits its counters', async () => {
       const job = defineJob({
         name: 'filter-all',
