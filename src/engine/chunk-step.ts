@@ -350,6 +350,8 @@ export async function runChunkStep<P, I, O>(
   ): Promise<boolean> {
     const before = { ...chunk.counts };
     let written = outputs;
+    // The step's counters once this chunk commits, as its checkpoint saves them.
+    let next: StepCounters | undefined;
     try {
       const result = await commitFenced(
         handle,
@@ -362,24 +364,20 @@ export async function runChunkStep<P, I, O>(
         () => {
           Object.assign(ctx.stepContext, chunk.position);
           writer.update?.(ctx.stepContext);
-          return { stepExecutionId: step.id, counters: afterCommit(), stepContext: ctx.stepContext, jobContext: ctx.jobContext };
+          next = addCounters(committed, chunk.counts);
+          next.writeCount += written;
+          next.commitCount++;
+          return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
         },
       );
-      Object.assign(committed, afterCommit());
+      Object.assign(committed, next);
       open.delete(chunk);
-      await writer.afterCommit?.(ctx.stepContext);
+      if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
       return result.stopping;
     } catch (error) {
       // Skips counted inside a failed transaction are counted again when it is redone.
       Object.assign(chunk.counts, before);
       throw error;
-    }
-
-    function afterCommit(): StepCounters {
-      const next = addCounters(committed, chunk.counts);
-      next.writeCount += written;
-      next.commitCount++;
-      return next;
     }
   }
 }
