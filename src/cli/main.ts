@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseKeyValues, positiveInt, resolveParams } from '../core/params.ts';
@@ -82,7 +83,8 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
   );
   if (o.json) out(JSON.stringify(executionJson(execution), null, 2));
   else out(executionText(execution));
-  if (execution.status !== 'COMPLETED' && !o.json) {
+  // Also with --json: stdout carries the execution, stderr the one line saying why it did not complete.
+  if (execution.status !== 'COMPLETED') {
     process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
   }
   if (execution.status === 'COMPLETED') return EXIT.OK;
@@ -93,9 +95,12 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
 export function buildProgram(): Command {
   const program = new Command('nightshift')
     .description('Batch jobs for TypeScript: run them here on SQLite, or on a PostgreSQL cluster.')
+    .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ outputError: () => undefined });
+  // The common options may also come before the command (see act).
+  common(program);
 
   common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
     const config = await loadConfig(o.config);
@@ -125,19 +130,21 @@ export function buildProgram(): Command {
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)))));
 
-  common(program.command('stop').description('stop an execution at its next chunk boundary'), false)
+  common(program.command('stop').description('stop an execution at its next chunk boundary'))
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
-      const e = await withOperator(o, (ns) => ns.stop(positiveInt('execution id', id)));
-      out(`execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!));
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
       return EXIT.OK;
     }));
 
-  common(program.command('abandon').description('abandon a stopped or failed execution'), false)
+  common(program.command('abandon').description('abandon a stopped or failed execution'))
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
-      const e = await withOperator(o, (ns) => ns.abandon(positiveInt('execution id', id)));
-      out(`execution ${e.id} is ${e.status}`);
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!));
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
       return EXIT.OK;
     }));
 
@@ -173,6 +180,9 @@ export function buildProgram(): Command {
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
       return withOperator(o, async (ns) => {
         const execution = await ns.submit(job, parseKeyValues(words), routing);
+        if (o.node !== undefined && !(await ns.nodes()).some((n) => n.name === o.node && n.status === 'alive')) {
+          process.stderr.write(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)\n`);
+        }
         if (!o.wait) {
           out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
           return EXIT.OK;
@@ -314,9 +324,15 @@ export function buildProgram(): Command {
 
 let exitCode: number = EXIT.OK;
 
-/** Wraps a command's action: its result is the exit code, and errors are reported as one line. */
+/**
+ * Wraps a command's action: its result is the exit code, and errors are reported as one line.
+ * Options given before the command (`nightshift --db URL run ...`) count as the command's own.
+ */
 function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command;
+    const own = args[args.length - 2] as Record<string, unknown>;
+    for (const [key, value] of Object.entries(cmd.optsWithGlobals())) if (own[key] === undefined) own[key] = value;
     try {
       exitCode = await fn(...args);
     } catch (err) {
@@ -335,12 +351,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.OK;
-      process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
+      // No command at all: the help, already printed on stderr, says what to give.
+      if (err.code !== 'commander.help') process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
       return EXIT.USAGE;
     }
     return report(err);
   }
   return exitCode;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function report(err: unknown): number {

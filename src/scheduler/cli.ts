@@ -120,7 +120,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     ['resume', 'fire a paused trigger again, from its next fire time after now'],
     ['remove', 'delete a trigger'],
   ] as const) {
-    common(group.command(verb).description(description), false)
+    common(group.command(verb).description(description))
       .argument('<name>', 'trigger name')
       .action(act(async (name: string, o: Common) => {
         const s = await withAdmin(o, kit, async (admin) => {
@@ -130,7 +130,8 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
           }
           return verb === 'pause' ? admin.pause(name) : admin.resume(name);
         });
-        if (verb === 'remove') out(`schedule ${name} removed`);
+        if (o.json) out(JSON.stringify(s ? scheduleJson(s) : { name, removed: true }, null, 2));
+        else if (verb === 'remove') out(`schedule ${name} removed`);
         else if (verb === 'pause') out(`schedule ${name} paused`);
         else out(`schedule ${name} resumed; next fire time ${s?.nextFireTime?.toISOString() ?? 'never'}`);
         return 0;

@@ -25,7 +25,9 @@ function expectFailedRun(json: CliResult, text: CliResult, pattern: RegExp): Exe
   expectExecutionShape(e);
   expect(e.status).toBe('FAILED');
   expect(e.exitStatus.description).toMatch(pattern);
-  expect(json.stderr).not.toMatch(/^\s+at /m);
+  // With --json too, stderr says in one line why it failed.
+  expect(json.stderr.split('\n').filter((l) => l.trim())).toEqual([expect.stringMatching(/ended FAILED: /)]);
+  expect(json.stderr).toMatch(pattern);
   expect(text.code, text.stderr).toBe(2);
   expect(text.stderr).not.toMatch(/^\s+at /m);
   const lines = text.stderr.split('\n').filter((l) => l.trim());

@@ -35,9 +35,9 @@ describe.each(backends())('nightshift stop/abandon on $name', (backend) => {
     const run = cli.spawn(['run', 'count', `items=${items}`, 'chunk=50', 'delayMs=2', 'tag=s', '--json']);
     try {
       const id = await runningWithCommits(db, 's');
-      const stopped = await cli.run(['stop', String(id)]);
-      expect(stopped.code, stopped.stderr).toBe(0);
-      expect(stopped.stdout).toContain(`execution ${id}`);
+      const stopped = await cli.json(['stop', String(id)]);
+      expectExecutionShape(stopped);
+      expect(stopped).toMatchObject({ id, status: 'STOPPING' });
 
       const deadline = Date.now() + 15_000;
       const result = await Promise.race([run.exited, waitFor(() => Date.now() > deadline, 16_000).then(() => undefined)]);
@@ -95,6 +95,9 @@ describe.each(backends())('nightshift stop/abandon on $name', (backend) => {
     expect(abandoned.stdout).toMatch(new RegExp(`execution ${failed.id} is ABANDONED`));
     const e = await cli.json(['execution', String(failed.id)]);
     expect(e.status).toBe('ABANDONED');
+    // --json prints the abandoned execution; abandoning twice is refused.
+    const second = await cli.json(['run', 'count', 'items=30', 'chunk=10', 'failAt=15', 'tag=c'], 1);
+    expect(await cli.json(['abandon', String(second.id)])).toMatchObject({ id: second.id, status: 'ABANDONED', exitStatus: { code: 'ABANDONED' } });
 
     const [rerun, restart, again, unknownAbandon, unknownStop, other] = await Promise.all([
       cli.run(['run', 'count', 'items=30', 'chunk=10', 'tag=a']),
