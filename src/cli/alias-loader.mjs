@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 // Resolves `nightshift` to this package wherever the importing config file lives, so a config
 // outside the package uses the same module instances as the CLI that loads it.
 const index = new URL('../index.ts', import.meta.url).href;
@@ -11,9 +14,16 @@ export async function resolve(specifier, context, nextResolve) {
 // "type": "module" (e.g. a nightshift.config.ts in a plain folder): loaded as CommonJS it fails
 // ("Cannot require() ES Module ... in a cycle"), and `import ... from 'nightshift'` only
 // resolves for ES modules.
+// The same goes for a plain nightshift.config.js written with import/export in a folder whose
+// package.json does not say "type": "module" (Node 20 would load it as CommonJS).
 export async function load(url, context, nextLoad) {
-  if (url.startsWith('file:') && /\.m?ts$/.test(new URL(url).pathname) && !url.includes('/node_modules/')) {
-    return nextLoad(url, { ...context, format: 'module' });
+  if (url.startsWith('file:') && !url.includes('/node_modules/')) {
+    const path = fileURLToPath(url);
+    if (/\.m?ts$/.test(path) || (path.endsWith('.js') && context.format !== 'module' && ESM_SYNTAX.test(readFileSync(path, 'utf8')))) {
+      return nextLoad(url, { ...context, format: 'module' });
+    }
   }
   return nextLoad(url, context);
 }
+
+const ESM_SYNTAX = /^\s*(import\s*[\w{*'"]|export\s+(default|const|let|var|function|async|class|\{|\*))/m;
