@@ -2,6 +2,7 @@ import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../core/logger.ts';
 import { createNightshift } from '../operator.ts';
 import { createProgress } from './progress.ts';
@@ -98,7 +99,7 @@ export async function runDemo(options: { dir?: string; rows: number }): Promise<
     say(`   execution ${restarted.id} ${restarted.status}: read ${countStep.readCount} items (${written + 1}..10000)`);
     say(`   count_items now holds ${check.total} rows for ${check.distinct_items} distinct items: each written exactly once`);
     say();
-    say(`Explore it: npx nightshift executions --db ${db} --config examples/nightshift.config.ts`);
+    say(`Explore it: npx nightshift executions --db ${db} --config ${fileURLToPath(new URL('../../examples/nightshift.config.ts', import.meta.url))}`);
   } finally {
     progress.stop();
     await ns.close();
