@@ -2,12 +2,12 @@
  * `nightshift cron`, how the CLI finds its database and config (defaults in the working
  * directory, NIGHTSHIFT_DB, NIGHTSHIFT_CONFIG, and the flags over them), and `nightshift demo`.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.ts';
-import { EXAMPLES, expectOneLineError, runCli, type ExecutionJson } from './run-cli.ts';
+import { EXAMPLES, ROOT, expectOneLineError, runCli, type ExecutionJson } from './run-cli.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'nightshift-cli-misc-'));
 const dirs = { n: 0 };
@@ -99,6 +99,29 @@ describe('nightshift config and database discovery', () => {
     expectOneLineError(none, /no config file/);
   });
 
+  it('finds an ES-module nightshift.config.js in a folder with no package.json; a CommonJS one gets a hint', async () => {
+    const cwd = newDir('js');
+    writeFileSync(join(cwd, 'nightshift.config.js'), TS_CONFIG.replace(': string', ''));
+    const run = await runCli(['run', 'hello', '--json'], { cwd });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ jobName: 'hello', status: 'COMPLETED' });
+
+    const cjs = newDir('cjs');
+    writeFileSync(join(cjs, 'nightshift.config.js'), "const { defineJob } = require('nightshift');\nmodule.exports = [];\n");
+    expectOneLineError(await runCli(['jobs'], { cwd: cjs }), /nightshift\.config\.js.*ES module: import \{ defineJob \} from 'nightshift'/);
+  });
+
+  it('takes the common options before the command too', async () => {
+    const cwd = newDir('before');
+    const db = `sqlite:${join(cwd, 'before.db')}`;
+    const run = await runCli(['--db', db, '--config', EXAMPLES, '--json', 'run', 'count', 'items=3']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ jobName: 'count', status: 'COMPLETED' });
+    const list = await runCli(['--json', 'executions', '--db', db, '--config', EXAMPLES]);
+    expect((JSON.parse(list.stdout) as ExecutionJson[]).map((e) => e.jobName)).toEqual(['count']);
+    expect(readdirSync(cwd).filter((f) => !f.startsWith('before.db'))).toEqual([]);
+  });
+
   it('honours NIGHTSHIFT_CONFIG and NIGHTSHIFT_DB; the flags win over them', async () => {
     const home = newDir('home');
     const config = join(home, 'jobs.config.ts');
@@ -138,6 +161,19 @@ describe('nightshift config and database discovery', () => {
     } finally {
       await backend.cleanup();
     }
+  });
+});
+
+describe('nightshift without a command, and --version', () => {
+  it('prints its usage on stderr and exits 2; --version prints the version', async () => {
+    const [none, version] = await Promise.all([runCli([]), runCli(['--version'])]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/^Usage: nightshift/);
+    expect(none.stderr).not.toMatch(/outputHelp|^\s+at /m);
+    expect(version.code, version.stderr).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(version.stdout.trim()).toBe(pkg.version);
   });
 });
 
