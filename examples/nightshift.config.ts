@@ -99,6 +99,9 @@ const rawOf = (r: Row) => [r.id, r.name, r.email, r.amount].join(',');
 /** A row whose id is already in `people` (unique violation on either database). */
 const duplicateId = (e: unknown) => ['23505', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((e as { code?: string })?.code ?? '');
 
+/** A bad row, named by its file and line like the CSV reader's own errors. */
+const badRow = (input: string, row: Row, problem: string) => new ItemParseError(`${input}, line ${row.line}: ${problem}`, input, row.line, rawOf(row));
+
 /** Why a row is rejected, or undefined when it is valid. */
 function validate(row: Row): string | undefined {
   if (!INTEGER.test(row.id)) return `id ${JSON.stringify(row.id)} is not an integer`;
@@ -141,18 +144,29 @@ export const importCsv = defineJob({
       // Valid rows pass through as read (both databases convert the id text to an integer).
       processor: (row, { params }) => {
         const problem = validate(row);
-        if (problem) throw new ItemParseError(`${params.input}:${row.line}: ${problem}`, params.input, row.line, rawOf(row));
+        if (problem) throw badRow(params.input, row, problem);
         return row;
       },
       // COPY on PostgreSQL (multi-row INSERT on SQLite); a chunk with a duplicate id is retried
       // row by row, and the duplicate is skipped and recorded like any other bad row.
-      writer: () =>
-        sqlWriter<Row>({
+      writer: ({ params }) => {
+        const people = sqlWriter<Row>({
           table: 'people',
           columns: ['id', 'name', 'email', 'amount'],
           values: (p) => [p.id, p.name, p.email, p.amount],
           copy: true,
-        }),
+        });
+        return {
+          async write(rows, chunk) {
+            try {
+              await people.write(rows, chunk);
+            } catch (error) {
+              if (rows.length === 1 && duplicateId(error)) throw badRow(params.input, rows[0], `id ${rows[0].id} is already imported`);
+              throw error;
+            }
+          },
+        };
+      },
       // Bad rows (unparseable, invalid or a duplicate id) are skipped, up to skipLimit of them.
       skip: { on: [ItemParseError, duplicateId], limit: ({ params }) => params.skipLimit },
       chunkListeners: [
@@ -161,9 +175,7 @@ export const importCsv = defineJob({
           onSkip: async ({ error, item }, chunk) => {
             const e = error instanceof ItemParseError ? error : undefined;
             const row = item as Row | undefined;
-            const reason = e
-              ? e.message.replace(/^.*?(:\d+|, line \d+): /, '')
-              : duplicateId(error) ? `id ${row?.id} is already imported` : error instanceof Error ? error.message : String(error);
+            const reason = e ? e.message.replace(/^.*?, line \d+: /, '') : error instanceof Error ? error.message : String(error);
             await chunk.tx.execute('INSERT INTO people_rejects (execution_id, line, reason, raw) VALUES ($1, $2, $3, $4)', [
               chunk.jobExecutionId, e?.line ?? row?.line ?? null, reason, e?.raw ?? (row ? rawOf(row) : null),
             ]);

@@ -58,9 +58,7 @@ export function describeItem(item: unknown): string {
 export function describeSkip(phase: Phase, error: unknown, item: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
   if (error instanceof ItemParseError) return reason;
-  if (phase === 'read') {
-    return error instanceof ItemParseError ? reason : `read error: ${reason}`;
-  }
+  if (phase === 'read') return `read error: ${reason}`;
   return `${phase} of item ${describeItem(item)}: ${reason}`;
 }
 

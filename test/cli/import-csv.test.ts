@@ -2,7 +2,7 @@
  * The import-csv example job through the CLI: valid rows into people, one reject per bad row
  * with its line and reason, skip counts, and the skip limit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,32 @@ describe.each(backends())('nightshift run import-csv on $name', (backend) => {
     });
     // The row after the two-line record is still numbered right: record 10 starts on line 12.
     expect(plan.bad[0]).toEqual({ line: 12, kind: 'id' });
+  });
+
+  it('a duplicate id is a bad row named by its line; past the skip limit it fails naming that line', async () => {
+    const db = backend.freshUrl('cli-csv-dup');
+    const cli = cliFor(db);
+    // Record i is on line i + 1. Records 12 and 25 repeat the ids of records 3 and 7.
+    const idOf = (i: number) => (i === 12 ? 3 : i === 25 ? 7 : i);
+    const rows = (n: number, id: (i: number) => number) =>
+      'id,name,email,amount\n' + Array.from({ length: n }, (_, k) => `${id(k + 1)},P${k + 1},p${k + 1}@x.io,${k + 1}.5`).join('\n') + '\n';
+    const first = join(dir, `dup-${backend.name}.csv`);
+    writeFileSync(first, rows(30, idOf));
+
+    const e = await cli.json(['run', 'import-csv', `input=${first}`, 'chunk=10']);
+    expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+    expect(e.steps!.find((s) => s.name === 'import')).toMatchObject({ writeCount: 28, writeSkipCount: 2, rollbackCount: 2 });
+    const rejects = await query<{ line: unknown; reason: string }>(db, 'SELECT line, reason FROM people_rejects ORDER BY line');
+    expect(rejects.map((r) => [Number(r.line), r.reason])).toEqual([[13, 'id 3 is already imported'], [26, 'id 7 is already imported']]);
+
+    // Another file whose ids 1 and 2 are already imported, with room for one bad row only.
+    const second = join(dir, `dup2-${backend.name}.csv`);
+    writeFileSync(second, rows(5, (i) => (i <= 2 ? i : 100 + i)));
+    const r = await cli.run(['run', 'import-csv', `input=${second}`, 'skipLimit=1', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const failed = JSON.parse(r.stdout);
+    expect(failed.exitStatus.description).toMatch(new RegExp(`skip limit 1 exceeded in write: .*${second.replace(/[.]/g, '\\.')}, line 3: id 2 is already imported`));
+    expect(r.stderr.split('\n').filter((l) => l.trim())).toEqual([expect.stringMatching(/ended FAILED: skip limit 1 exceeded .*line 3/)]);
   });
 
   it('more bad rows than skipLimit fail the execution (exit 1) naming the line over the limit', async () => {
