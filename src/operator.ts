@@ -96,7 +96,9 @@ export interface Nightshift {
   /** Cluster members and what each runs. */
   nodes(): Promise<NodeInfo[]>;
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
-  listExecutions(query?: ExecutionQuery): Promise<JobExecution[]>;
+  /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
+  listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
+  listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
   /** Requests a graceful stop of everything this process runs. */
   stopAll(): void;
   close(): Promise<void>;
@@ -261,20 +263,30 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
       }
     },
     async nodes() {
-      const rows = await db.query<NodeRow>(SQL.listNodes);
-      return Promise.all(rows.map(async (r) => ({
+      const [rows, running] = await Promise.all([
+        db.query<NodeRow>(SQL.listNodes),
+        db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
+      ]);
+      const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
+      return rows.map((r) => ({
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),
         jobs: JSON.parse(r.jobs) as string[],
-        running: (await db.query<{ id: number }>(SQL.runningIdsOfNode, [r.id])).map((x) => Number(x.id)),
+        running: runningOf(Number(r.id)),
         host: r.host,
         pid: Number(r.pid),
         concurrency: Number(r.concurrency),
-      })));
+      }));
     },
     getExecution: details,
-    listExecutions: (q) => explorer.listExecutions(q),
+    async listExecutions(q: ExecutionQuery & { steps?: boolean } = {}): Promise<ExecutionDetails[]> {
+      const list = await explorer.listExecutions(q);
+      // Without steps the list is plain executions, as the second overload says.
+      if (!q.steps) return list as ExecutionDetails[];
+      const steps = await explorer.stepsOfMany(list.map((e) => e.id));
+      return list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
+    },
     stopAll() {
       for (const r of running.values()) r.handle.stopRequested = true;
       if (node) void db.execute(SQL.stopAllOfNode, [node.id]).catch(() => undefined);

@@ -107,6 +107,16 @@ export function createJobExplorer(db: Database) {
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
       return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
     },
+    /** The steps of several executions in one query, by execution id (each in step order). */
+    async stepsOfMany(jobExecutionIds: readonly number[]): Promise<Map<number, StepExecution[]>> {
+      const steps = new Map<number, StepExecution[]>(jobExecutionIds.map((id) => [id, []]));
+      if (jobExecutionIds.length === 0) return steps;
+      for (const row of await db.query<Row>(SQL.stepsOfExecutions(jobExecutionIds.length), jobExecutionIds)) {
+        const step = toStepExecution(row);
+        steps.get(step.jobExecutionId)?.push(step);
+      }
+      return steps;
+    },
     async getStep(id: number): Promise<StepExecution | undefined> {
       const rows = await db.query<Row>(SQL.getStep, [id]);
       return rows.length ? toStepExecution(rows[0]) : undefined;

@@ -206,7 +206,9 @@ export const SQL = {
       n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,
       (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected
     FROM ns_node n WHERE n.kind = 'node' ORDER BY n.id`,
-  runningIdsOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
+  /** What every node runs, for all nodes at once. */
+  runningByNode: `SELECT owner_node_id, id FROM ns_job_execution
+    WHERE owner_node_id IS NOT NULL AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
   liveNodesWithJob: `SELECT n.name, n.concurrency, n.jobs,
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING')) AS running_count
     FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() ORDER BY n.name`,
@@ -295,6 +297,10 @@ export const SQL = {
     RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
+  /** The steps of `count` executions, given as $1..$count. */
+  stepsOfExecutions: (count: number) =>
+    `SELECT ${STEP_COLS} FROM ns_step_execution s
+    WHERE s.job_execution_id IN (${Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ')}) ORDER BY s.id`,
   /** The newest execution of a step within an instance, and how many times the step was started. */
   lastStepOfInstance: `SELECT ${STEP_COLS}, (SELECT count(*) FROM ns_step_execution s2
         JOIN ns_job_execution e2 ON e2.id = s2.job_execution_id

@@ -15,7 +15,7 @@ import { createMetrics } from './metrics.ts';
  * | route | what |
  * | --- | --- |
  * | `GET /api/jobs` | the jobs this process knows |
- * | `GET /api/executions?job=&status=&limit=` | executions, newest first |
+ * | `GET /api/executions?job=&status=&limit=&steps=` | executions, newest first (`steps=1`: with their steps) |
  * | `GET /api/executions/:id` | one execution with its steps |
  * | `POST /api/jobs/:job/executions` `{ params?, node?, key? }` | submit to the cluster (202) |
  * | `POST /api/executions/:id/stop`, `.../abandon` | as the CLI's `stop` and `abandon` |
@@ -65,12 +65,15 @@ export function createHttpApi(ns: Nightshift): FastifyInstance {
     const job = single(req.query, 'job');
     const status = single(req.query, 'status');
     const limit = single(req.query, 'limit');
+    const steps = single(req.query, 'steps');
+    if (steps !== undefined && !['0', '1', 'true', 'false'].includes(steps)) throw new UsageError(`steps must be 1 or 0, got ${JSON.stringify(steps)}`);
     if (status !== undefined && !(BATCH_STATUSES as string[]).includes(status)) {
       throw new UsageError(`status must be one of ${BATCH_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
     }
     const n = limit === undefined ? 20 : positiveInt('limit', limit);
     if (n > MAX_LIMIT) throw new UsageError(`limit must be at most ${MAX_LIMIT}, got ${n}`);
-    return (await ns.listExecutions({ job, status: status as BatchStatus | undefined, limit: n })).map(executionJson);
+    const list = await ns.listExecutions({ job, status: status as BatchStatus | undefined, limit: n, steps: steps === '1' || steps === 'true' });
+    return list.map(executionJson);
   });
 
   app.get<{ Params: { id: string } }>('/api/executions/:id', async (req, reply) => {

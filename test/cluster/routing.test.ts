@@ -86,10 +86,11 @@ describe('cluster routing (postgres, real node processes)', () => {
     expect(await b.exited).toEqual({ code: 0, signal: null });
     expect((await ns.nodes()).find((n) => n.name === 'b')?.status).toBe('left');
 
-    const r = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=forb', '--node', 'b', '--json']);
+    const r = await submit(url, ['count', 'items=30', 'chunk=10', 'tag=forb', 'delayMs=30', '--node', 'b', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const queued = JSON.parse(r.stdout) as ExecJson;
     expect(queued.status).toBe('STARTING');
+    expect(r.stderr).toBe(`nightshift: node b is not alive; execution ${queued.id} waits until a node named b joins (or abandon it)\n`);
     // Proof that a had every chance to claim it: a later, unaddressed submission completes on a.
     const later = await submit(url, ['count', 'items=10', 'chunk=10', 'tag=later', '--wait', '--json']);
     expect(later.code, later.stderr).toBe(0);
@@ -101,6 +102,8 @@ describe('cluster routing (postgres, real node processes)', () => {
     expect((await ns.explorer.getExecution(queued.id))?.status).toBe('STARTING');
 
     startNode(url, 'b');
+    // While it runs, b's new incarnation lists it among what it runs.
+    await waitFor(async () => (await ns.nodes()).some((n) => n.name === 'b' && n.status === 'alive' && n.running.includes(queued.id)), 20_000, 'b running the queued execution');
     const done = await ns.waitForEnd(queued.id, { timeoutMs: 20_000 });
     expect(done.status).toBe('COMPLETED');
     expect(done.id).toBe(queued.id);

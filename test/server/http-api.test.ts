@@ -48,6 +48,13 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(list.status).toBe(200);
     expect(list.body).toEqual([expect.objectContaining({ id: done.id, jobName: 'count', status: 'COMPLETED', parameters: expect.objectContaining({ items: 30, tag: 'api' }) })]);
     expect((await get('/api/executions?status=FAILED')).body).toEqual([]);
+    // steps=1: each execution with its steps, newest first.
+    const second = await ns.run('noop');
+    const withSteps = await get('/api/executions?steps=1');
+    expect(withSteps.body.map((e: { id: number; steps: { name: string; writeCount: number }[] }) => [e.id, e.steps.map((s) => [s.name, s.writeCount])]))
+      .toEqual([[second.id, [['noop', 0]]], [done.id, [['count', 30]]]]);
+    expect((await get('/api/executions')).body.every((e: object) => !('steps' in e))).toBe(true);
+    expect(await get('/api/executions?steps=yes')).toEqual({ status: 400, body: { error: 'steps must be 1 or 0, got "yes"' } });
     const one = await get(`/api/executions/${done.id}`);
     expect(one.body).toMatchObject({ id: done.id, status: 'COMPLETED', steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 3 }] });
     expect(one.body.endTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
