@@ -4,7 +4,7 @@ import { positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { Nightshift } from '../operator.ts';
 import type { Routing } from '../cluster/routing.ts';
-import { executionJson, jobJson, nodeJson } from '../cli/output.ts';
+import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { scheduleAdmin, scheduleJson } from '../scheduler/triggers.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import { createMetrics } from './metrics.ts';

@@ -1,0 +1,70 @@
+/**
+ * The JSON shapes of executions, steps, nodes and jobs (SPEC section 7): what the CLI prints with
+ * --json and what the HTTP API answers.
+ */
+import type { JobDefinition } from './core/job.ts';
+import type { JobExecution, StepExecution } from './core/model.ts';
+import type { ExecutionDetails, NodeInfo } from './operator.ts';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A step execution in the CLI's JSON shape (SPEC section 7). */
+export function stepJson(s: StepExecution) {
+  return {
+    name: s.stepName,
+    status: s.status,
+    exitStatus: { code: s.exitStatus.code, description: s.exitStatus.description },
+    readCount: s.readCount,
+    writeCount: s.writeCount,
+    filterCount: s.filterCount,
+    readSkipCount: s.readSkipCount,
+    processSkipCount: s.processSkipCount,
+    writeSkipCount: s.writeSkipCount,
+    commitCount: s.commitCount,
+    rollbackCount: s.rollbackCount,
+    startTime: iso(s.startTime),
+    endTime: iso(s.endTime),
+    node: s.node,
+  };
+}
+
+/** An execution in the CLI's JSON shape (SPEC section 7); steps when known. */
+export function executionJson(e: JobExecution | ExecutionDetails) {
+  return {
+    id: e.id,
+    jobName: e.jobName,
+    instanceId: e.instanceId,
+    status: e.status,
+    exitStatus: { code: e.exitStatus.code, description: e.exitStatus.description },
+    parameters: e.params,
+    createTime: iso(e.createTime),
+    startTime: iso(e.startTime),
+    endTime: iso(e.endTime),
+    node: e.node,
+    ...('steps' in e ? { steps: e.steps.map(stepJson) } : {}),
+  };
+}
+
+/** A cluster node in the CLI's JSON shape (SPEC section 7). */
+export function nodeJson(n: NodeInfo) {
+  return { name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running };
+}
+
+export function jobJson(j: JobDefinition) {
+  return {
+    name: j.name,
+    description: j.description ?? null,
+    restartable: j.restartable,
+    parameters: Object.fromEntries(
+      Object.entries(j.params).map(([name, spec]) => [
+        name,
+        {
+          type: spec.kind,
+          default: spec.default instanceof Date ? spec.default.toISOString() : (spec.default ?? null),
+          required: spec.required,
+          identifying: spec.identifying,
+        },
+      ]),
+    ),
+  };
+}
