@@ -18,7 +18,8 @@ export {
   NightshiftError, UsageError, ParameterError, LaunchRefusedError, ItemParseError, FencedError, SkipLimitExceededError,
 } from './core/errors.ts';
 export { createLogger, silentLogger, type Logger } from './core/logger.ts';
-export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails } from './operator.ts';
+export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type NodeInfo } from './operator.ts';
+export type { ExecutionQuery } from './repository/job-repository.ts';
 export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
 export type { Database } from './repository/database.ts';
 export type { SqlClient, Tx, Dialect } from './repository/tx.ts';
