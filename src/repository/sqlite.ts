@@ -44,21 +44,18 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
   return db;
 }
 
-/**
- * Serialises async work on one connection: a transaction must not interleave with other
- * statements. Work that finds the connection idle starts at once.
- */
+/** Serialises async work on one connection: a transaction must not interleave with other statements. */
 function createMutex() {
-  let tail: Promise<unknown> | undefined;
-  let pending = 0;
-  const settled = () => void pending--;
+  let tail: Promise<unknown> = Promise.resolve();
   return <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = pending === 0 ? fn() : tail!.then(fn, fn);
-    pending++;
-    tail = run.then(settled, settled);
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
     return run;
   };
 }
+
+// How many prepared statements a connection keeps; the recurring ones are prepared again at once.
+const MAX_CACHED = 256;
 
 /** A prepared statement with the order its `?` placeholders take the `$n` parameters in. */
 interface Prepared {
@@ -81,6 +78,8 @@ export function openSqlite(path: string): Database {
     if (!hit) {
       const { text, order } = translate(sql);
       hit = { stmt: db.prepare(text), order, inOrder: order.every((n, i) => n === i) };
+      // Texts that vary (an INSERT per row count) must not pile up over a node's lifetime.
+      if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(sql, hit);
     }
     return hit;
