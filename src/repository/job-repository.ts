@@ -111,7 +111,7 @@ export function createJobExplorer(db: Database) {
     async stepsOfMany(jobExecutionIds: readonly number[]): Promise<Map<number, StepExecution[]>> {
       const steps = new Map<number, StepExecution[]>(jobExecutionIds.map((id) => [id, []]));
       if (jobExecutionIds.length === 0) return steps;
-      for (const row of await db.query<Row>(SQL.stepsOfExecutions(jobExecutionIds.length), jobExecutionIds)) {
+      for (const row of await db.query<Row>(SQL.stepsOfExecutions(db.dialect), [JSON.stringify(jobExecutionIds)])) {
         const step = toStepExecution(row);
         steps.get(step.jobExecutionId)?.push(step);
       }

@@ -297,10 +297,11 @@ export const SQL = {
     RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
-  /** The steps of `count` executions, given as $1..$count. */
-  stepsOfExecutions: (count: number) =>
+  /** The steps of the executions whose ids $1 lists as a JSON array: one text for any number. */
+  stepsOfExecutions: (d: Dialect) =>
     `SELECT ${STEP_COLS} FROM ns_step_execution s
-    WHERE s.job_execution_id IN (${Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ')}) ORDER BY s.id`,
+    WHERE s.job_execution_id IN (${d === 'sqlite' ? 'SELECT value FROM json_each($1)' : 'SELECT jsonb_array_elements_text($1::jsonb)::bigint'})
+    ORDER BY s.id`,
   /** The newest execution of a step within an instance, and how many times the step was started. */
   lastStepOfInstance: `SELECT ${STEP_COLS}, (SELECT count(*) FROM ns_step_execution s2
         JOIN ns_job_execution e2 ON e2.id = s2.job_execution_id
