@@ -356,6 +356,8 @@ export async function runChunkStep<P, I, O>(
       const result = await commitFenced(
         handle,
         async (tx) => {
+          // A transaction redone after a lost connection counts its skips again from the start.
+          Object.assign(chunk.counts, before);
           const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
           const n = await work(tx, c);
           if (typeof n === 'number') written = n;
