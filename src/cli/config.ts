@@ -45,7 +45,8 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });
-    const hint = /Cannot find module 'nightshift'/.test(errorMessage(err)) ? " (a config is an ES module: import { defineJob } from 'nightshift', not require)" : '';
+    const commonJs = /Cannot find module 'nightshift'|require\(\) of ES Module|ERR_REQUIRE_ESM|require is not defined/.test(errorMessage(err));
+    const hint = commonJs ? " (a config is an ES module: import { defineJob } from 'nightshift', not require)" : '';
     throw new UsageError(`cannot load config ${file}: ${firstLine(errorMessage(err))}${hint}`, { cause: err });
   }
   const found = new Set<JobDefinition>();

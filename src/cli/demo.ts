@@ -11,6 +11,9 @@ import { count, importCsv } from '../../examples/nightshift.config.ts';
 
 const say = (line = '') => process.stdout.write(line + '\n');
 
+/** `s` as one word for a POSIX shell. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 /** Writes a people CSV with a few hundred bad rows of every kind, deterministically. */
 async function generateCsv(path: string, rows: number): Promise<{ bad: number }> {
   const out = createWriteStream(path);
@@ -99,7 +102,8 @@ export async function runDemo(options: { dir?: string; rows: number }): Promise<
     say(`   execution ${restarted.id} ${restarted.status}: read ${countStep.readCount} items (${written + 1}..10000)`);
     say(`   count_items now holds ${check.total} rows for ${check.distinct_items} distinct items: each written exactly once`);
     say();
-    say(`Explore it: npx nightshift executions --db ${db} --config ${fileURLToPath(new URL('../../examples/nightshift.config.ts', import.meta.url))}`);
+    const config = fileURLToPath(new URL('../../examples/nightshift.config.ts', import.meta.url));
+    say(`Explore it: npx nightshift executions --db ${shellWord(db)} --config ${shellWord(config)}`);
   } finally {
     progress.stop();
     await ns.close();

@@ -99,9 +99,17 @@ export function buildProgram(): Command {
     .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ outputError: () => undefined });
+    .configureOutput({ outputError: () => undefined })
+    // Options before the command are the program's, after it the command's own.
+    .enablePositionalOptions()
+    .helpCommand(true);
   // The common options may also come before the command (see act).
-  common(program);
+  common(program)
+    .allowExcessArguments()
+    .action(act(async (o: Common, cmd: Command) => {
+      const [word] = cmd.args;
+      throw new UsageError(word === undefined ? 'no command given (nightshift --help lists them)' : `unknown command ${JSON.stringify(word)} (nightshift --help lists them)`);
+    }));
 
   common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
     const config = await loadConfig(o.config);
@@ -327,14 +335,22 @@ let exitCode: number = EXIT.OK;
 
 /**
  * Wraps a command's action: its result is the exit code, and errors are reported as one line.
- * Options given before the command (`nightshift --db URL run ...`) count as the command's own.
+ * Options given before the command (`nightshift --db URL run ...`) count as the command's own,
+ * when it has them.
  */
 function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
     const cmd = args[args.length - 1] as Command;
     const own = args[args.length - 2] as Record<string, unknown>;
-    for (const [key, value] of Object.entries(cmd.optsWithGlobals())) if (own[key] === undefined) own[key] = value;
     try {
+      let root = cmd;
+      while (root.parent) root = root.parent;
+      for (const option of root.options) {
+        const key = option.attributeName();
+        if (root.getOptionValue(key) === undefined) continue;
+        if (!cmd.options.some((o) => o.attributeName() === key)) throw new UsageError(`${option.long} does not apply to ${commandPath(cmd)}`);
+        own[key] ??= root.getOptionValue(key);
+      }
       exitCode = await fn(...args);
     } catch (err) {
       exitCode = report(err);
@@ -352,13 +368,19 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.OK;
-      // No command at all: the help, already printed on stderr, says what to give.
-      if (err.code !== 'commander.help') process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
+      process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
       return EXIT.USAGE;
     }
     return report(err);
   }
   return exitCode;
+}
+
+/** A command as typed, e.g. "schedule add". */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 function packageVersion(): string {

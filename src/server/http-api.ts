@@ -66,7 +66,7 @@ export function createHttpApi(ns: Nightshift): FastifyInstance {
     const status = single(req.query, 'status');
     const limit = single(req.query, 'limit');
     const steps = single(req.query, 'steps');
-    if (steps !== undefined && !['0', '1', 'true', 'false'].includes(steps)) throw new UsageError(`steps must be 1 or 0, got ${JSON.stringify(steps)}`);
+    if (steps !== undefined && !['0', '1', 'true', 'false'].includes(steps)) throw new UsageError(`steps must be 1 or 0 (or true or false), got ${JSON.stringify(steps)}`);
     if (status !== undefined && !(BATCH_STATUSES as string[]).includes(status)) {
       throw new UsageError(`status must be one of ${BATCH_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
     }

@@ -114,12 +114,16 @@ describe('nightshift config and database discovery', () => {
   it('takes the common options before the command too', async () => {
     const cwd = newDir('before');
     const db = `sqlite:${join(cwd, 'before.db')}`;
-    const run = await runCli(['--db', db, '--config', EXAMPLES, '--json', 'run', 'count', 'items=3']);
+    const run = await runCli(['--db', db, '--config', EXAMPLES, '--json', 'run', 'count', 'items=3'], { cwd });
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ jobName: 'count', status: 'COMPLETED' });
-    const list = await runCli(['--json', 'executions', '--db', db, '--config', EXAMPLES]);
+    const list = await runCli(['--json', 'executions', '--db', db, '--config', EXAMPLES], { cwd });
     expect((JSON.parse(list.stdout) as ExecutionJson[]).map((e) => e.jobName)).toEqual(['count']);
     expect(readdirSync(cwd).filter((f) => !f.startsWith('before.db'))).toEqual([]);
+    // An option the command does not have is bad usage, before or after it.
+    const [before, after] = await Promise.all([runCli(['--json', 'node'], { cwd }), runCli(['demo', '--db', db], { cwd })]);
+    expectOneLineError(before, /--json does not apply to node/);
+    expectOneLineError(after, /unknown option '--db'/);
   });
 
   it('honours NIGHTSHIFT_CONFIG and NIGHTSHIFT_DB; the flags win over them', async () => {
@@ -164,13 +168,13 @@ describe('nightshift config and database discovery', () => {
   });
 });
 
-describe('nightshift without a command, and --version', () => {
-  it('prints its usage on stderr and exits 2; --version prints the version', async () => {
-    const [none, version] = await Promise.all([runCli([]), runCli(['--version'])]);
-    expect(none.code).toBe(2);
+describe('nightshift without a command, help and --version', () => {
+  it('no command is one line and exit 2; help and --version print to stdout', async () => {
+    const [none, help, version] = await Promise.all([runCli([]), runCli(['help']), runCli(['--version'])]);
+    expectOneLineError(none, /no command given/);
     expect(none.stdout).toBe('');
-    expect(none.stderr).toMatch(/^Usage: nightshift/);
-    expect(none.stderr).not.toMatch(/outputHelp|^\s+at /m);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: nightshift/);
     expect(version.code, version.stderr).toBe(0);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(version.stdout.trim()).toBe(pkg.version);
