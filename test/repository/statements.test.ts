@@ -18,6 +18,8 @@ describe.each(backends())('statement parameters ($name)', (backend) => {
         await tx.execute('INSERT INTO t (a, b, c) VALUES ($2, $1, $3)', ['three', 3, 30]);
         await tx.execute('INSERT INTO t (a, b, c) VALUES ($1, $2, $3)', [4, undefined, 40]);
       });
+      // Hundreds of other statement texts (more than a connection keeps prepared) change nothing.
+      for (let i = 0; i < 300; i++) expect(await db.query(`SELECT ${i} AS n`)).toEqual([{ n: i }]);
       const rows = await db.query<{ a: number; b: string | null; c: number }>('SELECT a, b, c FROM t WHERE a >= $1 AND c >= $1 * 10 ORDER BY a', [1]);
       expect(rows.map((r) => [Number(r.a), r.b, Number(r.c)])).toEqual([
         [1, 'one', 10],
