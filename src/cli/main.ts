@@ -99,7 +99,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
     .showHelpAfterError(false)
-    .configureOutput({ outputError: () => undefined })
+    // Errors become one line of ours (see main), with no usage text around them.
+    .configureOutput({ outputError: () => undefined, writeErr: () => undefined })
     // Options before the command are the program's, after it the command's own.
     .enablePositionalOptions()
     .helpCommand(true);
@@ -362,13 +363,15 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
 export async function main(argv: string[]): Promise<number> {
   verbose = argv.includes('--verbose');
   const program = buildProgram();
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined, writeErr: () => undefined });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.OK;
-      process.stderr.write(`nightshift: ${err.message.replace(/^error: /, '')}\n`);
+      // A group such as `schedule` given without its command.
+      const message = err.code === 'commander.help' ? 'no command given (--help lists the commands)' : err.message.replace(/^error: /, '');
+      process.stderr.write(`nightshift: ${message}\n`);
       return EXIT.USAGE;
     }
     return report(err);

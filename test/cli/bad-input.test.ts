@@ -143,6 +143,8 @@ describe('nightshift bad invocation', () => {
       [['jobs', '--config', throwing], /config exploded on purpose/],
       [['jobs', '--config', join(dir, 'missing.config.ts')], /missing\.config\.ts.*not found/],
       [['frobnicate'], /frobnicate/],
+      [['schedule'], /no command given/],
+      [['schedule', 'frob'], /frob/],
       [['jobs', '--frob', ...examples], /--frob/],
       [['run', ...examples], /job/],
     ];
