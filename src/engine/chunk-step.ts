@@ -348,39 +348,34 @@ export async function runChunkStep<P, I, O>(
     outputs: number,
     work: (tx: Tx, c: ChunkContext) => Promise<unknown>,
   ): Promise<boolean> {
+    // Each attempt at the transaction (one redone after a lost connection too) counts the
+    // chunk's write skips from the counts as read.
     const before = { ...chunk.counts };
     let written = outputs;
     // The step's counters once this chunk commits, as its checkpoint saves them.
     let next: StepCounters | undefined;
-    try {
-      const result = await commitFenced(
-        handle,
-        async (tx) => {
-          // A transaction redone after a lost connection counts its skips again from the start.
-          Object.assign(chunk.counts, before);
-          const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
-          const n = await work(tx, c);
-          if (typeof n === 'number') written = n;
-          for (const skip of chunk.skips) for (const l of listeners) await l.onSkip?.(skip, c);
-        },
-        () => {
-          Object.assign(ctx.stepContext, chunk.position);
-          writer.update?.(ctx.stepContext);
-          next = addCounters(committed, chunk.counts);
-          next.writeCount += written;
-          next.commitCount++;
-          return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
-        },
-      );
-      Object.assign(committed, next);
-      open.delete(chunk);
-      if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
-      return result.stopping;
-    } catch (error) {
-      // Skips counted inside a failed transaction are counted again when it is redone.
-      Object.assign(chunk.counts, before);
-      throw error;
-    }
+    const result = await commitFenced(
+      handle,
+      async (tx) => {
+        Object.assign(chunk.counts, before);
+        const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
+        const n = await work(tx, c);
+        if (typeof n === 'number') written = n;
+        for (const skip of chunk.skips) for (const l of listeners) await l.onSkip?.(skip, c);
+      },
+      () => {
+        Object.assign(ctx.stepContext, chunk.position);
+        writer.update?.(ctx.stepContext);
+        next = addCounters(committed, chunk.counts);
+        next.writeCount += written;
+        next.commitCount++;
+        return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
+      },
+    );
+    Object.assign(committed, next);
+    open.delete(chunk);
+    if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
+    return result.stopping;
   }
 }
 
