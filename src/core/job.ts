@@ -96,7 +96,7 @@ export interface ChunkListener<P, I, O> {
 /** Where a transition goes: another element by name, or the end of the job. */
 export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
 
-/** Transitions on exit-status patterns (`*`, `?`, exact codes), most specific first. */
+/** Transitions on exit-status patterns (`*`, `?`, exact codes); the most specific matching pattern wins, by Spring Batch's rule (see compareExitPatterns). */
 export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {

@@ -1,5 +1,5 @@
 import type { FlowElement, TransitionTarget } from '../core/job.ts';
-import { exitStatus, matchesExitPattern, patternSpecificity, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { exitStatus, mostSpecificMatch, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import type { JobRun } from './job-run.ts';
 import { commitPending, executeStep, type ElementOutcome } from './step-runner.ts';
 
@@ -66,8 +66,7 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
 }
 
 function pickTransition(on: Record<string, TransitionTarget>, code: string): TransitionTarget | undefined {
-  const patterns = Object.keys(on).sort((a, b) => patternSpecificity(a) - patternSpecificity(b));
-  const match = patterns.find((p) => matchesExitPattern(p, code));
+  const match = mostSpecificMatch(Object.keys(on), code);
   return match === undefined ? undefined : on[match];
 }
 

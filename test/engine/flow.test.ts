@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
+import { compareExitPatterns } from '../../src/core/status.ts';
 import { backends } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -169,6 +170,55 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       const e = await ns.run('patterns', { code });
       expect(e.status).toBe('COMPLETED');
       expect(visited).toEqual([to]);
+    });
+
+    // Spring Batch's DefaultStateTransitionComparator: no `*` beats `*`; more `*` beats fewer;
+    // fewer `?` beats more; then the longer pattern; then the alphabetically smaller one. In each
+    // row both patterns match the code; the loser is listed first, so insertion order cannot decide.
+    const PRIORITY = [
+      { code: 'COMPLETED', winner: 'COMPLETED', loser: '*' },
+      { code: 'COMPLETED', winner: 'COMPLETED', loser: 'COMPLETE?' },
+      { code: 'COMPLETED', winner: 'COMPLETE?', loser: 'COMP*' },
+      { code: 'COMPLETED', winner: 'C?MPLETED', loser: 'COMP?????' },
+      { code: 'COMPLETED', winner: '?????????', loser: 'COMPLETE*' },
+      { code: 'COMPLETED', winner: 'COMP*', loser: 'C*' },
+      { code: 'COMPLETED', winner: 'COMP*', loser: 'C*D' },
+      { code: 'COMPLETED', winner: 'C*', loser: '*' },
+      { code: 'COMPLETED', winner: 'CO*', loser: 'C?*' },
+      { code: 'COMPLETED', winner: '*ED*', loser: 'C*' },
+      { code: 'COMPLETED', winner: '**', loser: '*' },
+      { code: 'COMPLETED', winner: '**', loser: '*?' },
+      { code: 'COMPLETED', winner: '*P*E*', loser: '*ED*' },
+      { code: 'CD', winner: '*D', loser: 'C*' },
+      { code: 'ED', winner: '*D*', loser: '*E*' },
+      { code: 'CAT', winner: '?A?', loser: 'C??' },
+    ];
+
+    it('pattern priority follows Spring Batch for every pair in the table', async () => {
+      const jobs = PRIORITY.map(({ code, winner, loser }, i) => {
+        const visited: string[] = [];
+        const job = defineJob({
+          name: `priority-${i}`,
+          steps: (s) => [
+            s.tasklet({
+              name: 'emit',
+              tasklet: () => undefined,
+              listeners: [{ afterStep: () => ({ code, description: '' }) }],
+              on: { [loser]: 'lose', [winner]: 'win' },
+            }),
+            s.tasklet({ name: 'lose', tasklet: () => void visited.push('lose'), on: { '*': 'end' } }),
+            s.tasklet({ name: 'win', tasklet: () => void visited.push('win'), on: { '*': 'end' } }),
+          ],
+        });
+        return { job, visited, row: `${code}: ${winner} over ${loser}` };
+      });
+      const ns = await pool.create(backend.freshUrl('priority'), jobs.map((j) => j.job));
+      const outcomes: string[] = [];
+      for (const { job, visited, row } of jobs) {
+        const e = await ns.run(job.name);
+        outcomes.push(`${row} -> ${e.status} ${visited.join(',')}`);
+      }
+      expect(outcomes).toEqual(jobs.map(({ row }) => `${row} -> COMPLETED win`));
     });
 
     it('no matching transition fails the job, naming the step and exit code', async () => {
@@ -382,5 +432,13 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(e.status).toBe('FAILED');
       expect(e.exitStatus.description).toContain('afterJob exploded');
     });
+  });
+});
+
+describe('exit-status pattern order', () => {
+  it("sorts Spring Batch's documented example from most to least specific", () => {
+    const documented = ['bar', 'foo', 'fo?', 'bar??', 'foo??', '?0?', '???', '*foo*', '*f*', 'foo*', '*'];
+    const shuffled = [...documented].reverse().sort((a, b) => (a.length % 3) - (b.length % 3));
+    expect(shuffled.sort((a, b) => compareExitPatterns(b, a))).toEqual(documented);
   });
 });
