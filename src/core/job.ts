@@ -101,7 +101,11 @@ export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {
   readonly name: string;
-  /** Where to go next by exit code; without it: next element on success, fail the job on FAILED. */
+  /**
+   * Where to go next by exit code; without it: next element on success, fail the job on FAILED.
+   * An exit code that no pattern matches: COMPLETED goes on to the next element (or ends the
+   * job COMPLETED when this is the last), any other code fails the job.
+   */
   readonly on?: Transitions;
 }
 

@@ -14,7 +14,8 @@ export interface FlowResult extends ElementOutcome {
 /**
  * Runs a flow: elements in order, or along their `on` transitions. Without transitions a
  * FAILED or STOPPED element ends the flow with that status; with transitions the most
- * specific matching exit-code pattern decides.
+ * specific matching exit-code pattern decides, and when none matches, an exit code COMPLETED
+ * goes on to the next element (or ends the flow COMPLETED) while any other code fails it.
  */
 export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, startAt?: string): Promise<FlowResult> {
   let index = startAt ? Math.max(0, elements.findIndex((e) => e.name === startAt)) : 0;
@@ -38,9 +39,17 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
       continue;
     }
     if (target === undefined) {
+      // The defaults Spring Batch's job builders add: an unmatched COMPLETED goes on as if the
+      // element had no transitions (the next element, or the end); any other code fails the job.
+      if (last.exitStatus.code === 'COMPLETED') {
+        if (index + 1 >= elements.length) return { status: 'COMPLETED', exitStatus: last.exitStatus };
+        index++;
+        continue;
+      }
+      const why = last.exitStatus.description ? `: ${last.exitStatus.description}` : '';
       return {
         status: 'FAILED',
-        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}`),
+        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}${why}`),
       };
     }
     if (typeof target === 'object') {

@@ -221,18 +221,66 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(outcomes).toEqual(jobs.map(({ row }) => `${row} -> COMPLETED win`));
     });
 
-    it('no matching transition fails the job, naming the step and exit code', async () => {
+    it('an unmatched COMPLETED goes on to the next element', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'unmatched',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => void visited.push('a'), on: { FAILED: 'c', 'X?': 'c' } }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
+          s.tasklet({ name: 'c', tasklet: () => void visited.push('c') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('unmatched'), [job]);
+      const e = await ns.run('unmatched');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect(visited).toEqual(['a', 'b', 'c']);
+    });
+
+    it('an unmatched COMPLETED of the last element ends the job COMPLETED', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'unmatched-last',
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => void visited.push('first'), on: { '*': 'last' } }),
+          s.tasklet({ name: 'recover', tasklet: () => void visited.push('recover'), on: { '*': 'end' } }),
+          s.tasklet({ name: 'last', tasklet: () => void visited.push('last'), on: { FAILED: 'recover' } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('unmatchedlast'), [job]);
+      const e = await ns.run('unmatched-last');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect(e.exitStatus.code).toBe('COMPLETED');
+      expect(visited).toEqual(['first', 'last']);
+    });
+
+    it.each([
+      { code: 'NOOP', status: 'COMPLETED', description: '' },
+      { code: 'FAILED', status: 'FAILED', description: 'a broke' },
+    ])('any other unmatched exit code ($code) fails the job, naming the step and the code', async ({ code, status, description }) => {
+      const visited: string[] = [];
       const job = defineJob({
         name: 'nomatch',
         steps: (s) => [
-          s.tasklet({ name: 'a', tasklet: () => undefined, on: { FAILED: 'b', 'X?': 'b' } }),
-          s.tasklet({ name: 'b', tasklet: () => undefined }),
+          s.tasklet({
+            name: 'a',
+            tasklet: () => {
+              if (code === 'FAILED') throw new Error('a broke');
+            },
+            listeners: [{ afterStep: () => (code === 'NOOP' ? { code, description: '' } : undefined) }],
+            on: { COMPLETED: 'b', 'X?': 'b' },
+          }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
         ],
       });
       const ns = await pool.create(backend.freshUrl('nomatch'), [job]);
       const e = await ns.run('nomatch');
       expect(e.status).toBe('FAILED');
-      expect(e.exitStatus.description).toContain('no transition from a matches exit code COMPLETED');
+      expect(e.exitStatus.code).toBe('FAILED');
+      expect(e.exitStatus.description).toContain(`no transition from a matches exit code ${code}`);
+      expect(e.exitStatus.description).toContain(description);
+      expect(step(e, 'a').status).toBe(status);
+      expect(visited).toEqual([]);
       expect(e.steps.map((s) => s.stepName)).toEqual(['a']);
     });
 
