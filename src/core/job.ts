@@ -111,7 +111,7 @@ interface ElementBase {
 
 interface StepBase<P> extends ElementBase {
   readonly allowStartIfComplete?: boolean;
-  /** How many times this step may be started within one instance. */
+  /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
   readonly listeners?: StepListener<P>[];
 }
@@ -303,6 +303,9 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
       if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
       names.add(el.name);
       all.push(el);
+      if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
+        throw new UsageError(`job ${job}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
+      }
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {

@@ -89,7 +89,12 @@ async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: 
     case 'split': {
       await commitPending(run);
       const branch = { ...run, deferEnds: false };
-      const results = await Promise.all(element.flows.map((flow) => runFlow(flow, branch)));
+      // Every flow ends before the split does, even when one throws: no step is left running
+      // after its job execution ended.
+      const settled = await Promise.allSettled(element.flows.map((flow) => runFlow(flow, branch)));
+      const thrown = settled.find((r) => r.status === 'rejected');
+      if (thrown) throw thrown.reason;
+      const results = settled.map((r) => (r as PromiseFulfilledResult<FlowResult>).value);
       const status: BatchStatus = worstStatus(results.map((r) => r.status));
       const worst = results.find((r) => r.status === status)!;
       return { status, exitStatus: worst.exitStatus };

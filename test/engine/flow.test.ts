@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { compareExitPatterns } from '../../src/core/status.ts';
-import { backends } from '../support/backends.ts';
+import { backends, waitFor } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
 
@@ -393,6 +393,38 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(step(e, 'bad').status).toBe('FAILED');
       expect(step(e, 'good').status).toBe('COMPLETED');
       expect(e.steps.some((s) => s.stepName === 'after')).toBe(false);
+    });
+    it('a flow that throws (a step at its start limit) fails the split only once the other flows ended', async () => {
+      let sawJobRunning: boolean | undefined;
+      const job = defineJob({
+        name: 'split-throw',
+        steps: (s) => [
+          s.split({
+            name: 'both',
+            flows: [
+              [s.tasklet({ name: 'gated', startLimit: 0, tasklet: () => undefined })],
+              [
+                s.tasklet({
+                  name: 'slow',
+                  transactional: false,
+                  tasklet: async ({ jobExecution, db }) => {
+                    // Waits (up to a deadline) for the job to end: it must not end while this step runs.
+                    const status = async () => (await db.query<{ status: string }>('SELECT status FROM ns_job_execution WHERE id = $1', [jobExecution.id]))[0].status;
+                    const ended = await waitFor(async () => (await status()) !== 'STARTED', 1500).catch(() => false);
+                    sawJobRunning = !ended;
+                  },
+                }),
+              ],
+            ],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('splitthrow'), [job]);
+      const e = await ns.run('split-throw');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('start limit of 0');
+      expect(sawJobRunning).toBe(true);
+      expect(e.steps.map((s) => [s.stepName, s.status])).toEqual([['slow', 'COMPLETED']]);
     });
   });
 
