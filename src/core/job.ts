@@ -133,7 +133,12 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
-  /** Writer errors that do not roll the chunk back: the chunk commits as written. */
+  /**
+   * Writer errors that do not undo the writer's work. The chunk is still rolled back and written
+   * again item by item (as when a write error is skippable), so that every other item is
+   * written; for the item whose write throws such an error, what the writer did is kept, and
+   * the item counts as a write skip when the skip policy accepts the error, else as written.
+   */
   readonly noRollback?: ErrorMatcher[];
   readonly chunkListeners?: ChunkListener<P, I, O>[];
   /**

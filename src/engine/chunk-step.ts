@@ -6,7 +6,7 @@ import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, typ
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
-import { backoffDelay, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
+import { backoffDelay, describeItem, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
 import { openThreadPool } from './threaded-processor.ts';
 
@@ -298,7 +298,9 @@ export async function runChunkStep<P, I, O>(
           await sleep(backoffDelay(def.retry!, attempt), signal);
           continue;
         }
-        if (outputs.length > 0 && isSkippable(def.skip, error)) return scan(chunk, outputs);
+        // A no-rollback error still rolls the chunk back: only item by item can the items after
+        // the failing one be written, and the failing one be told apart.
+        if (outputs.length > 0 && (isSkippable(def.skip, error) || matchesAny(def.noRollback, error))) return scan(chunk, outputs);
         throw error;
       }
     }
@@ -310,7 +312,6 @@ export async function runChunkStep<P, I, O>(
       if (outputs.length > 0) await writer.write(outputs, chunk);
     } catch (error) {
       for (const l of listeners) await l.onWriteError?.(outputs, error);
-      if (matchesAny(def.noRollback, error)) return;
       throw error;
     }
     for (const l of listeners) await l.afterWrite?.(outputs);
@@ -327,12 +328,19 @@ export async function runChunkStep<P, I, O>(
           await tx.exec('RELEASE SAVEPOINT ns_item');
           written++;
         } catch (error) {
-          await tx.exec('ROLLBACK TO SAVEPOINT ns_item');
+          // A no-rollback error keeps what the writer did for the item.
+          const keep = matchesAny(def.noRollback, error);
+          if (!keep) await tx.exec('ROLLBACK TO SAVEPOINT ns_item');
           await tx.exec('RELEASE SAVEPOINT ns_item');
-          if (error instanceof FencedError || !checkSkip('write', error, item)) throw error;
-          chunk.counts.writeSkipCount++;
-          const skip: SkippedItem = { phase: 'write', error, item };
-          for (const l of listeners) await l.onSkip?.(skip, c);
+          if (error instanceof FencedError) throw error;
+          if (checkSkip('write', error, item)) {
+            chunk.counts.writeSkipCount++;
+            const skip: SkippedItem = { phase: 'write', error, item };
+            for (const l of listeners) await l.onSkip?.(skip, c);
+          } else if (keep) {
+            written++;
+            ctx.log.warn({ err: error }, `write of item ${describeItem(item)} failed with a no-rollback error; what the writer did for it is kept`);
+          } else throw error;
         }
       }
       return written;

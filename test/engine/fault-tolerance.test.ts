@@ -339,7 +339,32 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
   });
 
   describe('noRollback', () => {
-    it('a writer error listed in noRollback commits the chunk as written', async () => {
+    it('a writer error listed in noRollback and skippable: every other item is written once, the failing one is a write skip', async () => {
+      const skipped: unknown[] = [];
+      const job = defineJob({
+        name: 'no-rollback-skip',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            // Item 15 fails before it is inserted, after the items before it in its chunk were.
+            writer: (ctx) => tableWriter('items', ctx, { poison: (i) => (i === 15 ? new IgnorableWriteError('item 15 refused') : undefined) }),
+            noRollback: [IgnorableWriteError],
+            skip: { on: [IgnorableWriteError], limit: 5 },
+            chunkListeners: [{ onSkip: (skip) => void skipped.push(skip.item) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('norollbackskip'), [job]);
+      const e = await ns.run('no-rollback-skip');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 15));
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 3, rollbackCount: 1 });
+      expect(skipped).toEqual([15]);
+    });
+
+    it('a writer error listed in noRollback and not skippable keeps what the writer did for that item; every other item is written once', async () => {
       const writeErrors: string[] = [];
       const job = defineJob({
         name: 'no-rollback',
@@ -366,9 +391,11 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('norollback'), [job]);
       const e = await ns.run('no-rollback');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 0 });
+      // The chunk with item 15 was rolled back and written again item by item; item 15's own
+      // write is kept and counted as written.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
-      expect(writeErrors).toEqual(['11..20: audit log unavailable']);
+      expect(writeErrors).toEqual(['11..20: audit log unavailable', '15..15: audit log unavailable']);
     });
 
     it('a writer error not listed in noRollback rolls the chunk back and fails the step', async () => {
