@@ -78,8 +78,9 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
               return {
                 ...inner,
                 async write(items, chunk) {
-                  // Item 8, written on its own after 3 and 6 were skipped: the connection drops once.
-                  if (items.length === 1 && items[0] === 8 && !dropped) {
+                  // Item 7, written on its own after 6 was skipped (its write skip goes with item 7's
+                  // commit): the connection drops once.
+                  if (items.length === 1 && items[0] === 7 && !dropped) {
                     dropped = true;
                     throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
                   }
@@ -95,8 +96,47 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const e = await ns.run('scan-redo');
       expect(e.status, e.exitStatus.description).toBe('COMPLETED');
       expect(dropped).toBe(true);
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 1, rollbackCount: 1 });
+      // One rollback for the chunk and one for each failing item; a commit for each item written.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 8, rollbackCount: 3 });
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual([1, 2, 4, 5, 7, 8, 9, 10]);
+    });
+
+    it('each item written item by item commits on its own: a restart after a failure in the middle writes on from there, none twice', async () => {
+      const job = defineJob({
+        name: 'scan-restart',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(20),
+            // Items 6 and 10 are filtered: the restart must find where it was among the items read.
+            processor: (item) => (item === 6 || item === 10 ? undefined : item),
+            writer: (ctx) =>
+              tableWriter('items', ctx, {
+                poison: (i) =>
+                  i === 13 ? new BadRecordError('cannot write 13') : i === 17 && ctx.executionNumber === 1 ? new FatalError('disk full at 17') : undefined,
+              }),
+            skip: { on: [BadRecordError], limit: 5 },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('scanrestart'), [job]);
+      const e1 = await ns.run('scan-restart');
+      expect(e1.status).toBe('FAILED');
+      expect(step(e1, 'load').exitStatus.description).toContain('disk full at 17');
+      const rows1 = await rowsOf(ns.db, 'items');
+      // Chunk 11..20 failed as a whole, then 11, 12, 14, 15, 16 committed one by one (13 skipped).
+      expect(rows1.map((r) => r.item)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 14, 15, 16]);
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status, e2.exitStatus.description).toBe('COMPLETED');
+      const rows2 = await rowsOf(ns.db, 'items');
+      expect(rows2.map((r) => r.item)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20]);
+      expect(rows2.filter((r) => r.execution_id === e2.id).map((r) => r.item)).toEqual([17, 18, 19, 20]);
+      // The chunk's reads, filters and skip were counted once, by the execution that first read it.
+      const [s1, s2] = [step(e1, 'load'), step(e2, 'load')];
+      expect(counters(s1)).toMatchObject({ readCount: 20, filterCount: 2, writeSkipCount: 1, writeCount: 13 });
+      expect(counters(s2)).toMatchObject({ readCount: 0, filterCount: 0, writeSkipCount: 0, writeCount: 4 });
+      expect(s2.context['ns.scan']).toBeUndefined();
     });
 
     it('skips read, process and write errors, isolating the bad item of a failed chunk', async () => {
@@ -108,9 +148,10 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const s = step(e, 'load');
       expect(s.status).toBe('COMPLETED');
       // 28 items read (2 unreadable positions), 2 not processable, 1 not writable: 25 written.
-      // The last chunk failed once as a whole, then committed item by item.
+      // The last chunk (23..30 without 27) failed once as a whole (a rollback), then each of its
+      // 7 items was written in a transaction of its own: 6 commits, and a rollback for item 25.
       expect(counters(s)).toEqual({
-        ...ZERO, readCount: 28, readSkipCount: 2, processSkipCount: 2, writeSkipCount: 1, writeCount: 25, commitCount: 3, rollbackCount: 1,
+        ...ZERO, readCount: 28, readSkipCount: 2, processSkipCount: 2, writeSkipCount: 1, writeCount: 25, commitCount: 8, rollbackCount: 2,
       });
 
       const expected = range(1, 30).filter((i) => ![4, 17, 9, 27, 25].includes(i));
@@ -360,7 +401,9 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const e = await ns.run('no-rollback-skip');
       expect(e.status, e.exitStatus.description).toBe('COMPLETED');
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 15));
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 3, rollbackCount: 1 });
+      // Chunk 11..20 rolled back once, then each of its items committed on its own: item 15's
+      // error does not roll back, so its write skip commits without a rollback of its own.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 12, rollbackCount: 1 });
       expect(skipped).toEqual([15]);
     });
 
@@ -393,7 +436,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(e.status).toBe('COMPLETED');
       // The chunk with item 15 was rolled back and written again item by item; item 15's own
       // write is kept and counted as written.
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 1 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 12, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
       expect(writeErrors).toEqual(['11..20: audit log unavailable', '15..15: audit log unavailable']);
     });
