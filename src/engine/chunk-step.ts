@@ -93,21 +93,18 @@ export async function runChunkStep<P, I, O>(
       // A resumed chunk's reads, skips and filters were counted (and told) by its first commit.
       if (resume) Object.assign(chunk, { counts: { ...ZERO_COUNTERS }, skips: [] });
       inChunk = false;
-      // The reader ended right after the last commit: there is nothing left to record.
-      const nothingToCommit = !resume && chunk.size === 0 && chunk.counts.readSkipCount === 0 && committed.commitCount > 0;
-      if (nothingToCommit) open.delete(chunk);
-      else {
-        if (readAhead && !chunk.eof && !handle.stopRequested) {
-          ahead = readChunk(true);
-          ahead.catch(() => undefined); // its error surfaces when the loop awaits it
-        }
-        const stopping = resume ? await scan(chunk, outputs) : await writeChunk(chunk, outputs);
-        resume = undefined;
-        publish();
-        handle.onProgress?.(step);
-        for (const l of listeners) await l.afterChunk?.(ctx);
-        if (stopping) handle.stopRequested = true;
+      if (readAhead && !chunk.eof && !handle.stopRequested) {
+        ahead = readChunk(true);
+        ahead.catch(() => undefined); // its error surfaces when the loop awaits it
       }
+      // A chunk that finds the end of input at once still commits, as in Spring Batch: the
+      // checkpoint records the reader's end position, and the commit is counted.
+      const stopping = resume ? await scan(chunk, outputs) : await writeChunk(chunk, outputs);
+      resume = undefined;
+      publish();
+      handle.onProgress?.(step);
+      for (const l of listeners) await l.afterChunk?.(ctx);
+      if (stopping) handle.stopRequested = true;
       if (chunk.eof) return 'COMPLETED';
     }
   } catch (error) {
@@ -310,7 +307,9 @@ export async function runChunkStep<P, I, O>(
   async function writeChunk(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const stopping = await commit(chunk, outputs.length, (_tx, c) => writeAll(outputs, c));
+        // Nothing read (the end of input, or only read errors): no write, no write listeners.
+        const work = chunk.size === 0 ? async () => 0 : (_tx: Tx, c: ChunkContext) => writeAll(outputs, c);
+        const stopping = await commit(chunk, outputs.length, work);
         open.delete(chunk);
         return stopping;
       } catch (error) {

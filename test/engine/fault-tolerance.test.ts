@@ -96,8 +96,9 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const e = await ns.run('scan-redo');
       expect(e.status, e.exitStatus.description).toBe('COMPLETED');
       expect(dropped).toBe(true);
-      // One rollback for the chunk and one for each failing item; a commit for each item written.
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 8, rollbackCount: 3 });
+      // One rollback for the chunk and one for each failing item; a commit for each item written,
+      // and one for the chunk that finds the end of input.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 9, rollbackCount: 3 });
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual([1, 2, 4, 5, 7, 8, 9, 10]);
     });
 
@@ -316,7 +317,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('retry'), [retryJob({ on: [TransientError], limit: 3 }, 2, attempts)]);
       const e = await ns.run('retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 20, commitCount: 2 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 20, commitCount: 3 });
       expect(attempts.get(5)).toHaveLength(3);
       expect(attempts.get(6)).toHaveLength(1);
       expect(await countRows(ns.db, 'items')).toEqual({ n: 20, distinct: 20 });
@@ -350,7 +351,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       ]);
       const e = await ns.run('retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 19, processSkipCount: 1, commitCount: 2 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 19, processSkipCount: 1, commitCount: 3 });
       expect(attempts.get(5)).toHaveLength(3);
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 20).filter((i) => i !== 5));
     });
@@ -374,7 +375,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('wretry'), [job]);
       const e = await ns.run('write-retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 1 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 4, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
     });
   });
@@ -403,7 +404,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 15));
       // Chunk 11..20 rolled back once, then each of its items committed on its own: item 15's
       // error does not roll back, so its write skip commits without a rollback of its own.
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 12, rollbackCount: 1 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 13, rollbackCount: 1 });
       expect(skipped).toEqual([15]);
     });
 
@@ -436,7 +437,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(e.status).toBe('COMPLETED');
       // The chunk with item 15 was rolled back and written again item by item; item 15's own
       // write is kept and counted as written.
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 12, rollbackCount: 1 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 13, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
       expect(writeErrors).toEqual(['11..20: audit log unavailable', '15..15: audit log unavailable']);
     });
@@ -462,6 +463,39 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(counters(s)).toMatchObject({ readCount: 10, writeCount: 10, commitCount: 1, rollbackCount: 1 });
       // Items 11..14 were inserted before the error, then rolled back.
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 10));
+    });
+  });
+
+  describe('counters', () => {
+    it.each([
+      { items: 0, commits: 1 },
+      { items: 25, commits: 3 },
+      { items: 30, commits: 4 },
+    ])('$items items in chunks of 10: $commits commits, the one that finds the end of input included', async ({ items, commits }) => {
+      const chunks: string[] = [];
+      const job = defineJob({
+        name: 'commits',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(items),
+            writer: (ctx) => tableWriter('items', ctx),
+            chunkListeners: [{ afterChunk: (ctx) => void chunks.push(`commits=${ctx.stepExecution.commitCount}`), beforeWrite: (list) => void chunks.push(`write ${list.length}`) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('commits'), [job]);
+      const e = await ns.run('commits');
+      expect(e.status).toBe('COMPLETED');
+      const s = step(e, 'load');
+      expect(counters(s)).toEqual({ ...ZERO, readCount: items, writeCount: items, commitCount: commits });
+      // The commit that finds the end of input saved the reader's end position.
+      expect(s.context['test.pos']).toBe(items);
+      // It writes nothing and tells no write listener, but ends a chunk like any other.
+      const sizes = range(1, Math.ceil(items / 10)).map((c) => `write ${Math.min(10, items - (c - 1) * 10)}`);
+      expect(chunks.filter((x) => x.startsWith('write'))).toEqual(sizes);
+      expect(chunks.at(-1)).toBe(`commits=${commits}`);
     });
   });
 

@@ -56,7 +56,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect((await get('/api/executions')).body.every((e: object) => !('steps' in e))).toBe(true);
     expect(await get('/api/executions?steps=yes')).toEqual({ status: 400, body: { error: 'steps must be 1 or 0 (or true or false), got "yes"' } });
     const one = await get(`/api/executions/${done.id}`);
-    expect(one.body).toMatchObject({ id: done.id, status: 'COMPLETED', steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 3 }] });
+    expect(one.body).toMatchObject({ id: done.id, status: 'COMPLETED', steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 4 }] });
     expect(one.body.endTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
