@@ -79,6 +79,8 @@ export async function runChunkStep<P, I, O>(
   // A chunk that fails while reading or processing is rolled back like one that fails writing.
   let inChunk = false;
   let ahead: Promise<Chunk<I>> | undefined;
+  // The chunk being read ahead, until the loop takes it: not part of a failure before that.
+  let aheadChunk: Chunk<I> | undefined;
   try {
     await writer.open?.(ctx.stepContext);
     for (;;) {
@@ -86,11 +88,15 @@ export async function runChunkStep<P, I, O>(
       if (handle.stopRequested) return 'STOPPED';
       for (const l of listeners) await l.beforeChunk?.(ctx);
       inChunk = true;
-      const chunk = ahead ? await ahead : await readChunk(false, resume ? resume.size : chunkSize);
-      ahead = undefined;
-      if (resume) skipDone(chunk, resume.done);
+      const next = ahead;
+      ahead = aheadChunk = undefined;
+      const chunk = next ? await next : await readChunk(false, resume ? resume.size : chunkSize);
+      if (resume) {
+        skipDone(chunk, resume.done);
+        // Its reads, skips and filters were counted (and told) by its first commit.
+        open.delete(chunk);
+      }
       const outputs = await processChunk(chunk);
-      // A resumed chunk's reads, skips and filters were counted (and told) by its first commit.
       if (resume) Object.assign(chunk, { counts: { ...ZERO_COUNTERS }, skips: [] });
       inChunk = false;
       if (readAhead && !chunk.eof && !handle.stopRequested) {
@@ -108,7 +114,12 @@ export async function runChunkStep<P, I, O>(
       if (chunk.eof) return 'COMPLETED';
     }
   } catch (error) {
-    if (inChunk && !(error instanceof FencedError)) committed.rollbackCount++;
+    if (!(error instanceof FencedError)) {
+      if (inChunk) committed.rollbackCount++;
+      // As in Spring Batch, a failed step's counters include what the chunk that failed read,
+      // filtered and skipped, though none of it committed: they explain the failure.
+      for (const part of open) if (part !== aheadChunk) addUncommitted(committed, part.counts);
+    }
     throw error;
   } finally {
     // Items read ahead are dropped (a restart reads them again); the reader closes once idle.
@@ -127,37 +138,41 @@ export async function runChunkStep<P, I, O>(
   async function readChunk(ahead: boolean, limit = chunkSize): Promise<Chunk<I>> {
     const chunk: Chunk<I> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false, base: 0 };
     open.add(chunk);
+    if (ahead) aheadChunk = chunk;
     const { items, counts } = chunk;
     const atHand = !hooks.beforeRead && !hooks.afterRead && !ahead;
-    while (chunk.size < limit) {
-      let item: I | undefined;
-      try {
-        if (atHand) {
-          const pending = readAtHand(chunk, limit);
-          if (pending === undefined) break;
-          item = await pending;
-        } else {
-          if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
-          const r = reader.read();
-          item = isThenable(r) ? await r : r;
+    try {
+      while (chunk.size < limit) {
+        let item: I | undefined;
+        try {
+          if (atHand) {
+            const pending = readAtHand(chunk, limit);
+            if (pending === undefined) break;
+            item = await pending;
+          } else {
+            if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
+            const r = reader.read();
+            item = isThenable(r) ? await r : r;
+          }
+        } catch (error) {
+          if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
+          if (!checkSkip('read', error, undefined)) throw error;
+          counts.readSkipCount++;
+          chunk.skips.push({ phase: 'read', error });
+          continue;
         }
-      } catch (error) {
-        if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
-        if (!checkSkip('read', error, undefined)) throw error;
-        counts.readSkipCount++;
-        chunk.skips.push({ phase: 'read', error });
-        continue;
+        if (item === undefined) {
+          chunk.eof = true;
+          break;
+        }
+        if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
+        items[chunk.size++] = item;
+        if (handle.stopRequested) break;
+        if (ahead && chunk.size % YIELD_EVERY === 0) await yieldToIo();
       }
-      if (item === undefined) {
-        chunk.eof = true;
-        break;
-      }
-      if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
-      items[chunk.size++] = item;
-      if (handle.stopRequested) break;
-      if (ahead && chunk.size % YIELD_EVERY === 0) await yieldToIo();
+    } finally {
+      counts.readCount = chunk.size;
     }
-    counts.readCount = chunk.size;
     reader.update(chunk.position);
     return chunk;
   }
@@ -549,6 +564,15 @@ function pickCounters(s: StepCounters): StepCounters {
     readCount: s.readCount, writeCount: s.writeCount, filterCount: s.filterCount, readSkipCount: s.readSkipCount,
     processSkipCount: s.processSkipCount, writeSkipCount: s.writeSkipCount, commitCount: s.commitCount, rollbackCount: s.rollbackCount,
   };
+}
+
+/** Adds to `into` what an uncommitted chunk read, filtered and skipped. */
+function addUncommitted(into: StepCounters, c: StepCounters): void {
+  into.readCount += c.readCount;
+  into.filterCount += c.filterCount;
+  into.readSkipCount += c.readSkipCount;
+  into.processSkipCount += c.processSkipCount;
+  into.writeSkipCount += c.writeSkipCount;
 }
 
 export function addCounters(a: StepCounters, b: StepCounters): StepCounters {
