@@ -134,7 +134,9 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
   /**
-   * Writer errors that do not undo the writer's work. The chunk is still rolled back and written
+   * Errors that do not roll anything back. A read or process error listed here that the skip
+   * policy refuses drops its item (logged as a warning, not counted as a skip) and the step
+   * goes on, as in Spring Batch. For the writer: the chunk is still rolled back and written
    * again item by item (as when a write error is skippable), so that every other item is
    * written; for the item whose write throws such an error, what the writer did is kept, and
    * the item counts as a write skip when the skip policy accepts the error, else as written.

@@ -6,7 +6,7 @@ import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, typ
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
-import { backoffDelay, describeItem, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
+import { backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
 import { openThreadPool } from './threaded-processor.ts';
 
@@ -156,9 +156,11 @@ export async function runChunkStep<P, I, O>(
           }
         } catch (error) {
           if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
-          if (!checkSkip('read', error, undefined)) throw error;
-          counts.readSkipCount++;
-          chunk.skips.push({ phase: 'read', error });
+          if (checkSkip('read', error, undefined)) {
+            counts.readSkipCount++;
+            chunk.skips.push({ phase: 'read', error });
+          } else if (matchesAny(def.noRollback, error)) ignored('read', error, undefined);
+          else throw error;
           continue;
         }
         if (item === undefined) {
@@ -312,10 +314,21 @@ export async function runChunkStep<P, I, O>(
         error = next;
       }
     }
-    if (!checkSkip('process', error, item)) throw error;
-    chunk.counts.processSkipCount++;
-    chunk.skips.push({ phase: 'process', error, item });
+    if (checkSkip('process', error, item)) {
+      chunk.counts.processSkipCount++;
+      chunk.skips.push({ phase: 'process', error, item });
+    } else if (matchesAny(def.noRollback, error)) ignored('process', error, item);
+    else throw error;
     return { skipped: true };
+  }
+
+  /**
+   * A read or process error the skip policy refuses but noRollback lists: as in Spring Batch,
+   * the item is dropped and the step goes on. No skip is counted (the skip limit is not
+   * spent); the warning says what was dropped.
+   */
+  function ignored(phase: Phase, error: unknown, item: unknown): void {
+    ctx.log.warn({ err: error }, `${describeSkip(phase, error, item)}: dropped (a no-rollback error)`);
   }
 
   /** Writes one chunk with retry, then item by item if the failure is skippable or a no-rollback one. */

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineJob, type ChunkListener, type SkipPolicy, type RetryPolicy } from '../../src/core/job.ts';
+import pino from 'pino';
 import { backends } from '../support/backends.ts';
 import {
   BadRecordError, FatalError, IgnorableWriteError, PoisonError, TransientError, counters, countRows, numbers, range,
@@ -441,6 +442,43 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 13, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
       expect(writeErrors).toEqual(['11..20: audit log unavailable', '15..15: audit log unavailable']);
+    });
+
+    it('read and process errors listed in noRollback that the skip policy refuses drop their item; the step goes on', async () => {
+      const warnings: string[] = [];
+      const job = defineJob({
+        name: 'no-rollback-read',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            // Positions 4 and 17 are unreadable.
+            reader: () => numbers(30, 'stream-reader', [4, 17]),
+            processor: (item) => {
+              if (item === 9 || item === 22) throw new PoisonError(`cannot process ${item}`);
+              if (item === 25) throw new FatalError('fatal 25');
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            noRollback: [BadRecordError, PoisonError],
+            // Only FatalError is skippable: the listed errors are not skips.
+            skip: { on: [FatalError], limit: 1 },
+          }),
+        ],
+      });
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) });
+      const ns = await pool.create(backend.freshUrl('norollbackread'), [job], { logger });
+      const e = await ns.run('no-rollback-read');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => ![4, 17, 9, 22, 25].includes(i)));
+      // The dropped items are not skips; the skip limit of 1 went to item 25 only.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 28, processSkipCount: 1, writeCount: 25, commitCount: 3 });
+      expect(warnings.filter((w) => w.includes('dropped')).sort()).toEqual([
+        'process of item 22: cannot process 22: dropped (a no-rollback error)',
+        'process of item 9: cannot process 9: dropped (a no-rollback error)',
+        'read error: bad record at position 17: dropped (a no-rollback error)',
+        'read error: bad record at position 4: dropped (a no-rollback error)',
+      ]);
     });
 
     it('a writer error not listed in noRollback rolls the chunk back and fails the step', async () => {
