@@ -128,6 +128,14 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
+  /**
+   * Whether a chunk rolled back by its writer is processed again before it is written again
+   * (retried, or written item by item), as Spring Batch does by default. Default false: each
+   * item is processed once and its result kept until it is written (Spring Batch's
+   * processorNonTransactional), which spares processors that call other services or cost
+   * much; set it when the processor's results depend on what the rolled-back writes did.
+   */
+  readonly processorTransactional?: boolean;
   /** Instead of `processor`: a processor that runs in worker threads (see threadedProcessor). */
   readonly processInThreads?: ThreadedProcessor;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;

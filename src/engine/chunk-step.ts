@@ -331,7 +331,10 @@ export async function runChunkStep<P, I, O>(
     ctx.log.warn({ err: error }, `${describeSkip(phase, error, item)}: dropped (a no-rollback error)`);
   }
 
-  /** Writes one chunk with retry, then item by item if the failure is skippable or a no-rollback one. */
+  /**
+   * Writes one chunk with retry, then item by item if the failure is skippable or a no-rollback
+   * one. With processorTransactional the chunk is processed again after each rollback.
+   */
   async function writeChunk(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -346,11 +349,14 @@ export async function runChunkStep<P, I, O>(
         for (const l of listeners) await l.onChunkError?.(ctx, error);
         if (isRetryable(def.retry, error) && attempt < def.retry!.limit) {
           await sleep(backoffDelay(def.retry!, attempt), signal);
+          if (def.processorTransactional) outputs = await reprocess(chunk);
           continue;
         }
         // A no-rollback error still rolls the chunk back: only item by item can the items after
         // the failing one be written, and the failing one be told apart.
-        if (outputs.length > 0 && (isSkippable(def.skip, error) || matchesAny(def.noRollback, error))) return scan(chunk, outputs);
+        if (outputs.length > 0 && (isSkippable(def.skip, error) || matchesAny(def.noRollback, error))) {
+          return scan(chunk, def.processorTransactional ? await reprocess(chunk) : outputs);
+        }
         throw error;
       }
     }
@@ -482,6 +488,15 @@ export async function runChunkStep<P, I, O>(
     Object.assign(committed, next);
     if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
     return result.stopping;
+  }
+
+  /** Processes a rolled-back chunk's items again, forgetting what processing them before gave. */
+  function reprocess(chunk: Chunk<I>): Promise<O[]> {
+    chunk.counts.filterCount = 0;
+    chunk.counts.processSkipCount = 0;
+    chunk.skips = chunk.skips.filter((s) => s.phase !== 'process');
+    chunk.dropped = undefined;
+    return processChunk(chunk);
   }
 
   /** Drops the first `done` items of a chunk read again to resume writing it item by item. */

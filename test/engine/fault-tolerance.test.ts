@@ -382,6 +382,45 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
     });
   });
 
+  describe('processorTransactional', () => {
+    it.each([
+      { transactional: false, retried: 1, scanned: 1 },
+      { transactional: true, retried: 2, scanned: 2 },
+    ])('processorTransactional $transactional: a rolled-back chunk is processed again only when set', async ({ transactional, retried, scanned }) => {
+      const calls = new Map<number, number>();
+      let failures = 0;
+      const job = defineJob({
+        name: 'tx-processor',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            processor: (item) => {
+              calls.set(item, (calls.get(item) ?? 0) + 1);
+              return item;
+            },
+            // Chunk 1..10 fails once (retried as a whole); chunk 21..30 fails on item 25 (written item by item).
+            writer: (ctx) => tableWriter('items', ctx, {
+              poison: (i) => (i === 5 && failures++ === 0 ? new TransientError('deadlock') : i === 25 ? new BadRecordError('bad 25') : undefined),
+            }),
+            retry: { on: [TransientError], limit: 2 },
+            skip: { on: [BadRecordError], limit: 1 },
+            processorTransactional: transactional,
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('txprocessor'), [job]);
+      const e = await ns.run('tx-processor');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 25));
+      expect(range(1, 10).map((i) => calls.get(i))).toEqual(range(1, 10).map(() => retried));
+      expect(range(11, 20).map((i) => calls.get(i))).toEqual(range(11, 20).map(() => 1));
+      expect(range(21, 30).map((i) => calls.get(i))).toEqual(range(21, 30).map(() => scanned));
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 12, rollbackCount: 3 });
+    });
+  });
+
   describe('noRollback', () => {
     it('a writer error listed in noRollback and skippable: every other item is written once, the failing one is a write skip', async () => {
       const skipped: unknown[] = [];
