@@ -72,7 +72,11 @@ export interface JobListener<P = Record<string, unknown>> {
 
 export interface StepListener<P> {
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
-  /** May return a new ExitStatus for the step. */
+  /**
+   * May return a new ExitStatus for the step. If it throws, the error is logged and the step
+   * keeps its status and the exit status it had before its afterStep listeners ran (as in
+   * Spring Batch); the listeners after it are not called.
+   */
   afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
 }
 

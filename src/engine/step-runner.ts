@@ -145,14 +145,17 @@ export async function runStep<P>(
   }
   step.status = status;
   step.exitStatus = exit;
+  const ended = exit;
   try {
     for (const l of def.listeners ?? []) {
       const changed = await l.afterStep?.(ctx);
       if (changed) step.exitStatus = exit = changed;
     }
   } catch (error) {
-    status = step.status = 'FAILED';
-    exit = step.exitStatus = exitStatus('FAILED', `afterStep listener failed: ${errorMessage(error)}`);
+    // As in Spring Batch: logged, and the step keeps its status and the exit status it had
+    // before its afterStep listeners ran (the ones after the failing listener are not called).
+    step.exitStatus = exit = ended;
+    ctx.log.error({ err: error }, `an afterStep listener of step ${step.stepName} failed: ${errorMessage(error)}; the step stays ${status}`);
   }
   const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
   if (pending) pending.push(end);

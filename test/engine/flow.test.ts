@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { compareExitPatterns } from '../../src/core/status.ts';
+import pino from 'pino';
 import { backends, waitFor } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -497,18 +498,53 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       ]);
     });
 
-    it('a failing afterStep listener fails the step; a failing afterJob listener fails the job', async () => {
+    it.each([
+      { body: 'works', status: 'COMPLETED' },
+      { body: 'fails', status: 'FAILED' },
+    ])('a failing afterStep listener is logged; the step that $body keeps its status and exit status', async ({ body, status }) => {
+      const errors: string[] = [];
+      const called: string[] = [];
       const job = defineJob({
-        name: 'bad-listeners',
-        listeners: [{ afterJob: () => { throw new Error('afterJob exploded'); } }],
+        name: 'bad-after-step',
         steps: (s) => [
-          s.tasklet({ name: 'a', tasklet: () => undefined, listeners: [{ afterStep: () => { throw new Error('afterStep exploded'); } }], on: { '*': 'end' } }),
+          s.tasklet({
+            name: 'a',
+            tasklet: () => {
+              if (body === 'fails') throw new Error('a broke');
+            },
+            listeners: [
+              { afterStep: () => (called.push('first'), { code: 'CHANGED', description: 'by the first listener' }) },
+              { afterStep: () => { called.push('second'); throw new Error('afterStep exploded'); } },
+              { afterStep: () => void called.push('third') },
+            ],
+            on: { COMPLETED: 'b', FAILED: 'recover', '*': 'fail' },
+          }),
+          s.tasklet({ name: 'b', tasklet: () => undefined, on: { '*': 'end' } }),
+          s.tasklet({ name: 'recover', tasklet: () => undefined }),
         ],
       });
-      const ns = await pool.create(backend.freshUrl('badlisteners'), [job]);
-      const e = await ns.run('bad-listeners');
-      expect(step(e, 'a').status).toBe('FAILED');
-      expect(step(e, 'a').exitStatus.description).toContain('afterStep exploded');
+      const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(String(JSON.parse(line).msg)) });
+      const ns = await pool.create(backend.freshUrl('badafterstep'), [job], { logger });
+      const e = await ns.run('bad-after-step');
+      const a = step(e, 'a');
+      expect(a.status).toBe(status);
+      expect(a.exitStatus.code).toBe(status);
+      expect(called).toEqual(['first', 'second']);
+      expect(errors).toContain(`an afterStep listener of step a failed: afterStep exploded; the step stays ${status}`);
+      // The flow routes on the exit status the step kept.
+      expect(e.status).toBe('COMPLETED');
+      expect(e.steps.map((s) => s.stepName)).toEqual(['a', body === 'works' ? 'b' : 'recover']);
+    });
+
+    it('a failing afterJob listener fails the job', async () => {
+      const job = defineJob({
+        name: 'bad-after-job',
+        listeners: [{ afterJob: () => { throw new Error('afterJob exploded'); } }],
+        steps: (s) => [s.tasklet({ name: 'a', tasklet: () => undefined })],
+      });
+      const ns = await pool.create(backend.freshUrl('badafterjob'), [job]);
+      const e = await ns.run('bad-after-job');
+      expect(step(e, 'a').status).toBe('COMPLETED');
       expect(e.status).toBe('FAILED');
       expect(e.exitStatus.description).toContain('afterJob exploded');
     });
