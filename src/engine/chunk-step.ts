@@ -83,6 +83,7 @@ export async function runChunkStep<P, I, O>(
   let aheadChunk: Chunk<I> | undefined;
   try {
     await writer.open?.(ctx.stepContext);
+    await saveOpeningState();
     for (;;) {
       if (signal.aborted) throw new FencedError(fencedMessage(handle));
       if (handle.stopRequested) return 'STOPPED';
@@ -488,6 +489,20 @@ export async function runChunkStep<P, I, O>(
     Object.assign(committed, next);
     if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
     return result.stopping;
+  }
+
+  /**
+   * Saves the reader's and writer's state as they opened, before the first chunk (as Spring
+   * Batch does): a step that fails or dies before its first commit is restarted from the state
+   * its first attempt opened with. One commit per step, not counted as one.
+   */
+  async function saveOpeningState(): Promise<void> {
+    reader.update(ctx.stepContext);
+    writer.update?.(ctx.stepContext);
+    const saved = await commitFenced(handle, async () => undefined, () => ({
+      stepExecutionId: step.id, counters: committed, stepContext: ctx.stepContext, jobContext: ctx.jobContext,
+    }));
+    if (saved.stopping) handle.stopRequested = true;
   }
 
   /** Processes a rolled-back chunk's items again, forgetting what processing them before gave. */

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, thrown, within,
+  FatalError, counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, thrown, within,
   type ReaderKind,
 } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -254,6 +254,62 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
       expect(err).toBeInstanceOf(UsageError);
       expect(err.message).toMatch(/not running.*COMPLETED/);
       expect((await rejection(ns.stop(999_999))).message).toContain('no execution with id 999999');
+    });
+  });
+
+  describe('the step context before the first chunk', () => {
+    it('is saved as the reader opened it, before the first chunk is read', async () => {
+      const reading = deferred();
+      const release = deferred();
+      const opened: string[] = [];
+      const job = defineJob({
+        name: 'opening',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: (ctx): ItemStreamReader<number> => {
+              let pos = 0;
+              let snapshot = '';
+              return {
+                open(c) {
+                  pos = Number(c['test.pos'] ?? 0);
+                  // What the reader decides when it opens, e.g. which snapshot of the data it reads.
+                  snapshot = String(c['test.snapshot'] ?? `snapshot of execution ${ctx.jobExecution.id}`);
+                  opened.push(snapshot);
+                },
+                async read() {
+                  if (pos === 0) {
+                    reading.resolve();
+                    await within(release.promise, 20_000, 'release');
+                  }
+                  if (pos === 5 && ctx.executionNumber === 1) throw new FatalError('fails before the first commit');
+                  return pos < 20 ? ++pos : undefined;
+                },
+                update(c) {
+                  c['test.pos'] = pos;
+                  c['test.snapshot'] = snapshot;
+                },
+              };
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('opening'), [job]);
+      const { execution, done } = await ns.start('opening');
+      await within(reading.promise, 10_000, 'the first read');
+      const saved = (await ns.getExecution(execution.id))!.steps[0].context;
+      release.resolve();
+      expect(saved).toMatchObject({ 'test.pos': 0, 'test.snapshot': `snapshot of execution ${execution.id}` });
+      const first = await done;
+      expect(first.status).toBe('FAILED');
+      expect(step(first, 'load').commitCount).toBe(0);
+      // The restart opens with the state the failed first attempt opened with.
+      const second = await ns.restart(first.id);
+      expect(second.status, second.exitStatus.description).toBe('COMPLETED');
+      expect(opened).toEqual([`snapshot of execution ${execution.id}`, `snapshot of execution ${execution.id}`]);
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 20, distinct: 20 });
     });
   });
 
