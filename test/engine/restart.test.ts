@@ -366,6 +366,27 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
       }
     });
 
+    it('a job without identifying parameters that COMPLETED is refused too (as in Spring Batch 6); the next instance runs', async () => {
+      const job = defineJob({
+        name: 'plain',
+        params: { note: p.string({ default: 'x', identifying: false }) },
+        steps: (s) => [s.tasklet({ name: 'a', tasklet: () => undefined })],
+      });
+      const ns = await pool.create(backend.freshUrl('noident'), [job]);
+      const e = await ns.run('plain');
+      expect(e.status).toBe('COMPLETED');
+      for (const params of [{}, { note: 'y' }]) {
+        const err = await rejection(ns.run('plain', params));
+        expect(err).toBeInstanceOf(LaunchRefusedError);
+        expect(err.message).toBe(
+          `job plain already completed for no identifying parameters (execution ${e.id}); run the next instance (run --next) to run it again`,
+        );
+      }
+      const next = await ns.runNextInstance('plain');
+      expect(next.status).toBe('COMPLETED');
+      expect(next.instanceId).not.toBe(e.instanceId);
+    });
+
     it('startLimit: the step refuses to start beyond its limit', async () => {
       const job = defineJob({
         name: 'limited',
