@@ -81,7 +81,10 @@ export interface Nightshift {
   restart(executionId: number): Promise<ExecutionDetails>;
   /** Asks a running execution to stop at its next chunk boundary (it ends STOPPED). */
   stop(executionId: number): Promise<JobExecution>;
-  /** Marks a stopped or failed execution ABANDONED: its instance will not run again. */
+  /**
+   * Marks a stopped, stopping or failed execution ABANDONED: its instance will not run again. A
+   * STOPPING execution's owner, if still running it, commits nothing after this.
+   */
   abandon(executionId: number): Promise<JobExecution>;
   /**
    * Asks the cluster to run a job: the execution is created at once (STARTING) and a live node
@@ -232,7 +235,11 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
       if (execution.status === 'COMPLETED' || execution.status === 'ABANDONED') {
         throw new UsageError(`execution ${executionId} is ${execution.status} and cannot be abandoned`);
       }
-      if (execution.status === 'STARTED' || (execution.status === 'STOPPING' && execution.ownerNodeId !== null)) {
+      // A STOPPING execution may be abandoned while its owner still runs it, as in Spring Batch:
+      // fencing makes that safe. Every commit of the owner proves the execution is still STARTED
+      // or STOPPING, in the commit's own transaction, so once ABANDONED it commits nothing more
+      // and stops at its next commit.
+      if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
         if (!gone) {
           throw new UsageError(`execution ${executionId} is running on node ${execution.node}: stop it first`);

@@ -527,6 +527,52 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
   });
 
   describe('abandon', () => {
+    it('a STOPPING execution whose owner still runs it can be abandoned: the owner commits nothing after', async () => {
+      const reading = deferred();
+      const release = deferred();
+      const job = defineJob({
+        name: 'abandon-stopping',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 5,
+            reader: () => {
+              let n = 0;
+              return {
+                async read() {
+                  // The second chunk's second item waits: the owner is alive, mid-chunk.
+                  if (n === 6) {
+                    reading.resolve();
+                    await within(release.promise, 20_000, 'release');
+                  }
+                  return n < 20 ? ++n : undefined;
+                },
+              };
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('abandonstopping'), [job]);
+      const { execution, done } = await ns.start('abandon-stopping');
+      await within(reading.promise, 10_000, 'the second chunk');
+      // Running (STARTED) on a live node: refused.
+      const running = await rejection(ns.abandon(execution.id));
+      expect(running).toBeInstanceOf(UsageError);
+      expect(running.message).toContain('stop it first');
+      expect((await ns.stop(execution.id)).status).toBe('STOPPING');
+      const abandoned = await ns.abandon(execution.id);
+      expect(abandoned.status).toBe('ABANDONED');
+      release.resolve();
+      // The owner's next commit (items 6 and 7, at the stop) is fenced: nothing of it lands.
+      const end = await within(done, 10_000, 'the owner to end');
+      expect(end.status).toBe('ABANDONED');
+      expect(end.exitStatus.description).toBe('abandoned by an operator');
+      expect(end.steps.map((s) => s.status)).toEqual(['ABANDONED']);
+      expect(counters(step(end, 'load'))).toMatchObject({ readCount: 5, writeCount: 5, commitCount: 1 });
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 5));
+    });
+
     it('a FAILED execution abandoned is ABANDONED and its instance refuses to run again', async () => {
       const ns = await pool.create(backend.freshUrl('abandon'), [countJob()]);
       const e = await ns.run('count', { items: 30, failAt: 15 });
