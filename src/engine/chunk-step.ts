@@ -91,7 +91,9 @@ export async function runChunkStep<P, I, O>(
       inChunk = true;
       const next = ahead;
       ahead = aheadChunk = undefined;
-      const chunk = next ? await next : await readChunk(false, resume ? resume.size : chunkSize);
+      // A resumed chunk is read whole even when a stop is requested: its items done are dropped
+      // by count, and the next chunk must begin where the cut-short one ended.
+      const chunk = next ? await next : await readChunk(false, resume ? resume.size : chunkSize, !resume);
       if (resume) {
         skipDone(chunk, resume.done);
         // Its reads, skips and filters were counted (and told) by its first commit.
@@ -132,11 +134,11 @@ export async function runChunkStep<P, I, O>(
   }
 
   /**
-   * Reads up to `chunkSize` items (fewer at the end, or when a stop is requested) and records
-   * the reader's position after the last one. Reading ahead yields to I/O now and then, so the
-   * previous chunk's commit makes progress while this one is read.
+   * Reads up to `limit` items (fewer at the end, or when a stop is requested and `stoppable`)
+   * and records the reader's position after the last one. Reading ahead yields to I/O now and
+   * then, so the previous chunk's commit makes progress while this one is read.
    */
-  async function readChunk(ahead: boolean, limit = chunkSize): Promise<Chunk<I>> {
+  async function readChunk(ahead: boolean, limit = chunkSize, stoppable = true): Promise<Chunk<I>> {
     const chunk: Chunk<I> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false, base: 0 };
     open.add(chunk);
     if (ahead) aheadChunk = chunk;
@@ -147,7 +149,7 @@ export async function runChunkStep<P, I, O>(
         let item: I | undefined;
         try {
           if (atHand) {
-            const pending = readAtHand(chunk, limit);
+            const pending = readAtHand(chunk, limit, stoppable);
             if (pending === undefined) break;
             item = await pending;
           } else {
@@ -170,7 +172,7 @@ export async function runChunkStep<P, I, O>(
         }
         if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
         items[chunk.size++] = item;
-        if (handle.stopRequested) break;
+        if (handle.stopRequested && stoppable) break;
         if (ahead && chunk.size % YIELD_EVERY === 0) await yieldToIo();
       }
     } finally {
@@ -185,7 +187,7 @@ export async function runChunkStep<P, I, O>(
    * buffer). Returns the first promise the reader gives, or undefined when the chunk is full,
    * the reader is exhausted or a stop was requested; a read error is thrown to the caller.
    */
-  function readAtHand(chunk: Chunk<I>, limit: number): Promise<I | undefined> | undefined {
+  function readAtHand(chunk: Chunk<I>, limit: number, stoppable: boolean): Promise<I | undefined> | undefined {
     const items = chunk.items;
     let n = chunk.size;
     try {
@@ -197,7 +199,7 @@ export async function runChunkStep<P, I, O>(
         }
         if (isThenable(r)) return r;
         items[n++] = r;
-        if (handle.stopRequested) return undefined;
+        if (handle.stopRequested && stoppable) return undefined;
       }
       return undefined;
     } finally {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineJob, type ChunkListener, type SkipPolicy, type RetryPolicy } from '../../src/core/job.ts';
+import type { ItemStreamReader } from '../../src/core/items.ts';
 import pino from 'pino';
 import { backends } from '../support/backends.ts';
 import {
@@ -139,6 +140,47 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(counters(s1)).toMatchObject({ readCount: 20, filterCount: 2, writeSkipCount: 1, writeCount: 13 });
       expect(counters(s2)).toMatchObject({ readCount: 0, filterCount: 0, writeSkipCount: 0, writeCount: 4 });
       expect(s2.context['ns.scan']).toBeUndefined();
+    });
+
+    it('a stop requested while a cut-short chunk is read again takes effect after that chunk: no item twice', async () => {
+      const holder: { ns?: Awaited<ReturnType<typeof pool.create>> } = {};
+      const job = defineJob({
+        name: 'scan-stop',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: (ctx) => {
+              const inner = numbers(20) as ItemStreamReader<number>;
+              return {
+                open: (c) => inner.open!(c),
+                update: (c) => inner.update!(c),
+                async read() {
+                  const item = inner.read();
+                  // The restart asks to stop while it reads the chunk cut short (11..20) again.
+                  if (item === 12 && ctx.executionNumber === 2) await holder.ns!.stop(ctx.jobExecution.id);
+                  return item;
+                },
+              };
+            },
+            writer: (ctx) =>
+              tableWriter('items', ctx, {
+                poison: (i) =>
+                  i === 13 ? new BadRecordError('cannot write 13') : i === 17 && ctx.executionNumber === 1 ? new FatalError('disk full at 17') : undefined,
+              }),
+            skip: { on: [BadRecordError], limit: 5 },
+          }),
+        ],
+      });
+      const ns = (holder.ns = await pool.create(backend.freshUrl('scanstop'), [job]));
+      const e1 = await ns.run('scan-stop');
+      expect(e1.status).toBe('FAILED');
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status).toBe('STOPPED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 20).filter((i) => i !== 13));
+      const e3 = await ns.restart(e2.id);
+      expect(e3.status, e3.exitStatus.description).toBe('COMPLETED');
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 19, distinct: 19 });
     });
 
     it('skips read, process and write errors, isolating the bad item of a failed chunk', async () => {
