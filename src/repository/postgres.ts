@@ -2,7 +2,7 @@ import pg from 'pg';
 import { UsageError } from '../core/errors.ts';
 import type { Database } from './database.ts';
 import { preparedName } from './prepared.ts';
-import type { SqlClient, Statement, Tx } from './tx.ts';
+import type { DriverClient, Statement, Tx } from './tx.ts';
 
 // BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
 const types = {
@@ -112,7 +112,7 @@ function asLiterals(params: readonly unknown[]): string | undefined {
   return out.join(',');
 }
 
-export function wrapPgClient(client: PgClient): SqlClient {
+export function wrapPgClient(client: PgClient): DriverClient {
   return {
     dialect: 'postgres',
     pg: client,

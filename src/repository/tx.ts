@@ -1,31 +1,25 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type pg from 'pg';
+import type { Database, SqlClient } from '../core/database.ts';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect, SqlClient, Statement, Tx } from '../core/database.ts';
 
 /**
- * A connection or transaction in the job repository's database, with one placeholder style
- * (`$1`, `$2`, ...) on both dialects.
+ * A client as this layer's drivers make it: a {@link SqlClient} that also carries the native
+ * connection under it. The native handles stay inside Nightshift: the public types name none
+ * of the drivers' types.
  */
-export interface SqlClient {
-  readonly dialect: Dialect;
-  /** Runs a statement and returns its rows. */
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
-  /** Runs a statement and returns the number of rows it changed. */
-  execute(sql: string, params?: readonly unknown[]): Promise<number>;
-  /** Runs a script of several statements without parameters (DDL). */
-  exec(sql: string): Promise<void>;
+export interface DriverClient extends SqlClient {
   /** The native better-sqlite3 connection, on SQLite. */
   readonly sqlite?: BetterSqlite3.Database;
   /** The native pg client, on PostgreSQL (for COPY and cursors). */
   readonly pg?: pg.PoolClient | pg.Client;
 }
 
-/** A transaction: a SqlClient whose work commits or rolls back as one. */
-export type Tx = SqlClient;
+/** A {@link Database} as this layer's drivers make it, with the native connection under it. */
+export type DriverDatabase = Database & DriverClient;
 
-/** One statement and its parameters. */
-export interface Statement {
-  sql: string;
-  params: readonly unknown[];
+/** The pg connection under a client this layer made on PostgreSQL; undefined on SQLite. */
+export function nativePg(client: SqlClient): pg.PoolClient | pg.Client | undefined {
+  return (client as DriverClient).pg;
 }
