@@ -1,7 +1,8 @@
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import { keepPrepared } from '../repository/prepared.ts';
-import { nativePg, type SqlClient } from '../repository/tx.ts';
+import { nativePg } from '../repository/driver-client.ts';
+import type { SqlClient } from '../repository/tx.ts';
 
 // Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
 const MAX_PARAMS = 30_000;

@@ -1,2 +1,13 @@
 // The database interface lives in core (users' steps see it); the repository implements it.
 export type { Database, Dialect, SqlClient, Statement, Tx } from '../core/database.ts';
+
+/** How `openDatabase` opens a PostgreSQL repository (SQLite ignores these). */
+export interface PgOptions {
+  poolSize?: number;
+  /**
+   * Ends a session that sits idle inside a transaction for this long. Processes that own
+   * executions set it from their lease, so that a paused owner cannot hold an execution's row
+   * lock (and so block its takeover) for longer than that.
+   */
+  idleInTransactionMs?: number;
+}

@@ -2,7 +2,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
-import type { DriverClient, DriverDatabase, Statement, Tx } from './tx.ts';
+import type { DriverClient, DriverDatabase } from './driver-client.ts';
+import type { Statement, Tx } from './tx.ts';
 
 /** Rewrites `$n` placeholders to `?` and returns the parameter order they need. */
 function translate(sql: string): { text: string; order: number[] } {
