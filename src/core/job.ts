@@ -96,18 +96,22 @@ export interface ChunkListener<P, I, O> {
 /** Where a transition goes: another element by name, or the end of the job. */
 export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
 
-/** Transitions on exit-status patterns (`*`, `?`, exact codes), most specific first. */
+/** Transitions on exit-status patterns (`*`, `?`, exact codes); the most specific matching pattern wins, by Spring Batch's rule (see compareExitPatterns). */
 export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {
   readonly name: string;
-  /** Where to go next by exit code; without it: next element on success, fail the job on FAILED. */
+  /**
+   * Where to go next by exit code; without it: next element on success, fail the job on FAILED.
+   * An exit code that no pattern matches: COMPLETED goes on to the next element (or ends the
+   * job COMPLETED when this is the last), any other code fails the job.
+   */
   readonly on?: Transitions;
 }
 
 interface StepBase<P> extends ElementBase {
   readonly allowStartIfComplete?: boolean;
-  /** How many times this step may be started within one instance. */
+  /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
   readonly listeners?: StepListener<P>[];
 }
@@ -299,6 +303,9 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
       if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
       names.add(el.name);
       all.push(el);
+      if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
+        throw new UsageError(`job ${job}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
+      }
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {

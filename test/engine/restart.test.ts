@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, within,
+  counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, thrown, within,
   type ReaderKind,
 } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -324,6 +324,33 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
       expect(e3.exitStatus.description).toContain('flaky');
       expect(e3.exitStatus.description).toContain('2');
       expect(e3.steps).toEqual([]);
+    });
+
+    it('startLimit 0: the step never starts and the job fails, whatever its transitions say', async () => {
+      const ran: string[] = [];
+      const job = defineJob({
+        name: 'never',
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => void ran.push('first') }),
+          s.tasklet({ name: 'gated', startLimit: 0, tasklet: () => void ran.push('gated'), on: { '*': 'cleanup' } }),
+          s.tasklet({ name: 'cleanup', tasklet: () => void ran.push('cleanup') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('limit0'), [job]);
+      const e = await ns.run('never');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.code).toBe('FAILED');
+      expect(e.exitStatus.description).toBe('step gated has reached its start limit of 0');
+      expect(ran).toEqual(['first']);
+      expect(e.steps.map((s) => [s.stepName, s.status])).toEqual([['first', 'COMPLETED']]);
+    });
+
+    it('a negative or fractional startLimit is refused when the job is defined', () => {
+      for (const startLimit of [-1, 1.5]) {
+        const err = thrown(() => defineJob({ name: 'bad', steps: (s) => [s.tasklet({ name: 'a', startLimit, tasklet: () => undefined })] }));
+        expect(err).toBeInstanceOf(UsageError);
+        expect(err.message).toBe(`job bad: step a: startLimit must be a non-negative integer, got ${startLimit}`);
+      }
     });
 
     it('allowStartIfComplete re-runs a completed step on restart; other completed steps are skipped', async () => {
