@@ -5,7 +5,7 @@
 export { defineJob } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
-  TaskletStepDefinition, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
+  TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
 } from './core/job.ts';
 export { p } from './core/params.ts';
@@ -33,6 +33,7 @@ export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';
 export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';
 export { compositeWriter, classifierWriter } from './items/composite-writer.ts';
+export { commandTasklet, CommandError, type CommandSpec } from './tasklets/command.ts';
 export { parseCron, nextFireTimes, CronError, type CronSchedule } from './scheduler/cron.ts';
 export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent } from './scheduler/scheduler.ts';
 export {

@@ -23,6 +23,14 @@ export interface StepContext<P = Record<string, unknown>> {
   readonly db: Database;
   /** Aborted when the step must end now (the execution was lost to another node, or the process is exiting). */
   readonly signal: AbortSignal;
+  /**
+   * Aborted when the execution is asked to stop (`nightshift stop`, `ns.stop`, SIGTERM) and
+   * when `signal` is. Chunk steps stop at their next chunk boundary by themselves; a long tasklet
+   * listens to this signal and ends early by throwing its reason (`stopSignal.throwIfAborted()`,
+   * or the AbortError of an aborted call it passed the signal to): the step ends STOPPED, its
+   * transaction rolled back, and a restart runs it again.
+   */
+  readonly stopSignal: AbortSignal;
   readonly log: Logger;
 }
 
@@ -33,6 +41,13 @@ export interface TaskletContext<P> extends StepContext<P> {
 
 /** A tasklet returns 'CONTINUABLE' to be called again (each call commits), or nothing when done. */
 export type RepeatStatus = 'CONTINUABLE' | 'FINISHED';
+
+/**
+ * What a tasklet call returns: `'CONTINUABLE'` to be called again, nothing (or `'FINISHED'`)
+ * when done, or an ExitStatus when done with that exit status (e.g. `exitStatus('NOOP')`), which
+ * the step ends with and the flow's transitions see.
+ */
+export type TaskletResult = RepeatStatus | ExitStatus | void;
 
 /** Selects errors: an Error subclass, or a predicate. */
 export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
@@ -118,7 +133,7 @@ interface StepBase<P> extends ElementBase {
 
 export interface TaskletStepDefinition<P> extends StepBase<P> {
   readonly type: 'tasklet';
-  readonly tasklet: (ctx: TaskletContext<P>) => RepeatStatus | void | Promise<RepeatStatus | void>;
+  readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
   /** Run the tasklet inside the commit's transaction (default true). */
   readonly transactional?: boolean;
 }

@@ -16,8 +16,13 @@ export interface ExecutionHandle {
   readonly nodeId: number;
   readonly nodeName: string;
   readonly epoch: number;
-  /** Set when a graceful stop was requested: steps end at the next chunk boundary. */
+  /**
+   * Set when a graceful stop was requested: steps end at the next chunk boundary. Once set it
+   * stays set (setting it false does nothing), and it aborts `stopSignal`.
+   */
   stopRequested: boolean;
+  /** Aborted when a stop is requested or ownership is lost: what long tasklets listen to. */
+  readonly stopSignal: AbortSignal;
   /** The error that failed the first failed step, for callers in this process (e.g. the CLI's exit code). */
   failure?: unknown;
   /** Aborted when ownership is lost: nothing more may be committed. */
@@ -43,6 +48,8 @@ export function createHandle(
   onProgress?: (step: StepExecution) => void,
   partition?: { id: number; epoch: number },
 ): ExecutionHandle {
+  const stop = new AbortController();
+  const lost = new AbortController();
   return {
     db,
     execution,
@@ -50,9 +57,15 @@ export function createHandle(
     nodeId: node.id,
     nodeName: node.name,
     epoch: partition ? partition.epoch : execution.ownerEpoch,
-    stopRequested: false,
+    get stopRequested() {
+      return stop.signal.aborted;
+    },
+    set stopRequested(requested: boolean) {
+      if (requested) stop.abort(new DOMException(`execution ${execution.id} was asked to stop`, 'AbortError'));
+    },
+    stopSignal: AbortSignal.any([stop.signal, lost.signal]),
     managerRunsPartitions: true,
-    lost: new AbortController(),
+    lost,
     log: log.child({ execution: execution.id, job: execution.jobName }),
     onProgress,
     partition,

@@ -83,6 +83,7 @@ export async function runPartition(
       executionNumber: Number(executionNumber),
       db,
       signal: handle.lost.signal,
+      stopSignal: handle.stopSignal,
       log: handle.log.child({ step: step.stepName }),
     };
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);

@@ -96,6 +96,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     executionNumber: run.executionNumber,
     db: handle.db,
     signal: handle.lost.signal,
+    stopSignal: handle.stopSignal,
     log: handle.log.child({ step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
@@ -126,8 +127,7 @@ export async function runStep<P>(
         : def.type === 'tasklet'
           ? await runTasklet(def, ctx, handle, step)
           : await runPartitionedStep(def, ctx, handle, step, runStep);
-    status = end;
-    exit = exitStatus(end);
+    ({ status, exitStatus: exit } = typeof end === 'string' ? { status: end, exitStatus: exitStatus(end) } : end);
   } catch (error) {
     if (error instanceof FencedError) throw error;
     status = 'FAILED';
@@ -187,13 +187,17 @@ async function insertStep(run: JobRun<unknown>, name: string, context: Execution
   );
 }
 
-/** Calls the tasklet until it is done; each call commits with the step's checkpoint. */
+/**
+ * Calls the tasklet until it is done; each call commits with the step's checkpoint. A call that
+ * throws because of a stop request (the stop signal's AbortError) ends the step STOPPED: its
+ * transaction rolls back and a restart calls the tasklet again.
+ */
 async function runTasklet<P>(
   def: TaskletStepDefinition<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
-): Promise<'COMPLETED' | 'STOPPED'> {
+): Promise<'COMPLETED' | 'STOPPED' | ElementOutcome> {
   for (;;) {
     if (handle.stopRequested) return 'STOPPED';
     const next = { ...step, commitCount: step.commitCount + 1 };
@@ -208,10 +212,27 @@ async function runTasklet<P>(
       }
     } catch (error) {
       if (!(error instanceof FencedError)) step.rollbackCount++;
+      if (stoppedBy(handle, error)) {
+        ctx.log.info(`step ${step.stepName} ended early on a stop request`);
+        const why = error === handle.stopSignal.reason ? '' : `: ${errorMessage(error)}`;
+        return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', `stopped on request while the tasklet ran${why}`) };
+      }
       throw error;
     }
     step.commitCount++;
     if (result.stopping) handle.stopRequested = true;
-    if (result.value !== 'CONTINUABLE') return 'COMPLETED';
+    const value = result.value;
+    if (value === 'CONTINUABLE') continue;
+    return isExitStatus(value) ? { status: 'COMPLETED', exitStatus: value } : 'COMPLETED';
   }
+}
+
+/** Whether a tasklet's error is its way of ending early on a stop request (not a lost execution). */
+function stoppedBy(handle: ExecutionHandle, error: unknown): boolean {
+  if (!handle.stopRequested || handle.lost.signal.aborted) return false;
+  return error === handle.stopSignal.reason || (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+function isExitStatus(value: unknown): value is ExitStatus {
+  return typeof value === 'object' && value !== null && typeof (value as ExitStatus).code === 'string';
 }
