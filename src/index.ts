@@ -2,7 +2,7 @@
  * Nightshift: batch jobs for TypeScript, run on one machine with SQLite or on a PostgreSQL
  * cluster. The public API: define jobs, run them, and the built-in readers and writers.
  */
-export { defineJob } from './core/job.ts';
+export { defineJob, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,

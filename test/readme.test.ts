@@ -110,6 +110,18 @@ describe('README examples', () => {
     }
   });
 
+  it('the tasklet example runs a command and exits as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'commandTasklet(')[0]);
+    const lines = blocks('sh', 'run nightly')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const codes = [];
+    for (const line of lines) codes.push((await sh(line, dir)).code);
+    expect(codes).toEqual(lines.map((l) => Number(/\(exit (\d+)\)/.exec(l)?.[1] ?? 0)));
+    const [published, holiday] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(published.steps.map((s: { name: string }) => s.name)).toEqual(['export', 'publish']);
+    expect(holiday).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP' }, steps: [{ name: 'export', exitStatus: { code: 'NOOP' } }] });
+  });
+
   it('the cron examples print fire times', async () => {
     const [commands] = blocks('sh', 'nightshift cron');
     for (const line of commands.split('\n').filter((l) => l.startsWith('npx nightshift cron'))) {

@@ -1,8 +1,8 @@
 import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
 import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
-import { assertExitPattern, type ExitStatus } from './status.ts';
-import { UsageError } from './errors.ts';
+import { assertExitPattern, mostSpecificMatch, type BatchStatus, type ExitStatus } from './status.ts';
+import { UsageError, isUserError } from './errors.ts';
 import type { Database, Tx } from './database.ts';
 import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from './threaded-processor.ts';
@@ -240,6 +240,8 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly flow: FlowElement<ParamValues<S>>[];
   readonly restartable: boolean;
   readonly listeners: JobListener<ParamValues<S>>[];
+  /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
+  readonly exitCodes?: Readonly<Record<string, number>>;
 }
 
 /** Builders for flow elements with the job's parameter type bound. */
@@ -269,6 +271,16 @@ export interface JobSpec<S extends ParamsSchema> {
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
   listeners?: JobListener<ParamValues<S>>[];
+  /**
+   * The CLI's process exit code for the execution's exit code, like Spring Batch's
+   * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
+   * 0-255; the most specific matching pattern wins. An exit code no pattern matches exits as
+   * usual: 0 for a COMPLETED execution, 2 for one failed by bad input, 1 otherwise.
+   *
+   * @example
+   * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }
+   */
+  exitCodes?: Readonly<Record<string, number>>;
 }
 
 const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);
@@ -301,9 +313,37 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     flow,
     restartable: spec.restartable ?? true,
     listeners: spec.listeners ?? [],
+    exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
+}
+
+function checkExitCodes(job: string, exitCodes: Readonly<Record<string, number>>): Readonly<Record<string, number>> {
+  if (typeof exitCodes !== 'object' || exitCodes === null) throw new UsageError(`job ${job}: exitCodes must be an object of exit-code patterns to numbers`);
+  for (const [pattern, code] of Object.entries(exitCodes)) {
+    assertExitPattern(pattern, `job ${job}: exitCodes`);
+    if (!Number.isInteger(code) || code < 0 || code > 255) {
+      throw new UsageError(`job ${job}: exitCodes: ${pattern} must map to a process exit code from 0 to 255, got ${JSON.stringify(code)}`);
+    }
+  }
+  return { ...exitCodes };
+}
+
+/**
+ * The process exit code for an ended execution of `job` (what `nightshift run` exits with): the
+ * job's `exitCodes` for the execution's exit code when a pattern matches, else 0 for COMPLETED,
+ * 2 for an execution failed by bad input (`failure` a UsageError or ItemParseError), 1 otherwise.
+ */
+export function processExitCode(
+  job: Pick<JobDefinition, 'exitCodes'> | undefined,
+  execution: { readonly status: BatchStatus; readonly exitStatus: ExitStatus; readonly failure?: unknown },
+): number {
+  const mapping = job?.exitCodes;
+  const match = mapping && mostSpecificMatch(Object.keys(mapping), execution.exitStatus.code);
+  if (mapping && match !== undefined) return mapping[match];
+  if (execution.status === 'COMPLETED') return 0;
+  return execution.status === 'FAILED' && isUserError(execution.failure) ? 2 : 1;
 }
 
 function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
