@@ -110,6 +110,19 @@ describe('README examples', () => {
     }
   });
 
+  it('the parameters example increments and validates as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'incrementer:')[0]);
+    const lines = blocks('sh', 'run daily --next')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const results = [];
+    for (const line of lines) results.push(await sh(line, dir));
+    expect(results.map((r) => r.code)).toEqual(lines.map((l) => Number(/# exit (\d+)/.exec(l)?.[1] ?? 0)));
+    const [first, second] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(first.parameters).toEqual({ day: '2024-01-01T00:00:00.000Z', from: 0, to: 24 });
+    expect(second.parameters).toEqual({ day: '2024-01-02T00:00:00.000Z', from: 0, to: 12 });
+    expect((await sh('npx nightshift execution 3', dir)).code).toBe(2); // the refused launch wrote nothing
+  });
+
   it('the tasklet example runs a command and exits as its comments say', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'commandTasklet(')[0]);

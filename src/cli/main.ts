@@ -1,9 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
-import { processExitCode } from '../core/job.ts';
+import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { createLogger } from '../core/logger.ts';
-import { parseKeyValues, positiveInt, resolveParams } from '../core/params.ts';
+import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { requireJob } from '../engine/launch.ts';
 import { createNightshift, type Nightshift } from '../operator.ts';
@@ -129,12 +129,12 @@ export function buildProgram(): Command {
   common(program.command('run').description('run a new execution in this process; ends when it ends'))
     .argument('<job>', 'job name')
     .argument('[params...]', 'job parameters as key=value')
-    .option('--next', 'run the next instance (increments the run.id parameter)')
+    .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
     .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
       const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
       const raw = parseKeyValues(words);
-      resolveParams(def.name, def.params, raw); // bad parameters fail before touching the database
+      if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
       return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
     }));
 

@@ -1,8 +1,8 @@
 import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
-import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
+import { IMPLICIT_PARAMS, resolveParams, type ParamsSchema, type ParamValues } from './params.ts';
 import { assertExitPattern, mostSpecificMatch, type BatchStatus, type ExitStatus } from './status.ts';
-import { UsageError, isUserError } from './errors.ts';
+import { ParameterError, UsageError, errorMessage, isUserError } from './errors.ts';
 import type { Database, Tx } from './database.ts';
 import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from './threaded-processor.ts';
@@ -232,6 +232,38 @@ export function isJobDefinition(value: unknown): value is JobDefinition {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[JOB_BRAND] === true;
 }
 
+/** A problem a job's parameter validator found: the parameters it concerns, and what is wrong with them. */
+export interface ParamsProblem<P> {
+  readonly params: readonly (keyof P & string)[];
+  readonly message: string;
+}
+
+/**
+ * Checks a job's parameters together, after each was typed and checked on its own (cross-field
+ * rules, like Spring Batch's JobParametersValidator): returns the problems it finds, or nothing.
+ */
+export type ParamsValidator<P> = (params: P) => ParamsProblem<P> | readonly ParamsProblem<P>[] | undefined | void;
+
+/** The values of the parameters every job accepts without declaring them (see IMPLICIT_PARAMS). */
+export interface ImplicitParamValues {
+  /** The next-instance counter of the default incrementer. */
+  readonly 'run.id'?: number;
+  /** A scheduled firing's time. */
+  readonly fireTime?: Date;
+}
+
+/** Parameters as a launch takes them: any of the job's own, typed, and the implicit ones. */
+export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamValues<S>[K] } & {
+  -readonly [K in keyof ImplicitParamValues]?: ImplicitParamValues[K];
+};
+
+/**
+ * Computes the next instance's parameters from those of the job's newest instance (its last
+ * execution's), or from nothing for a job that never ran, like Spring Batch's
+ * JobParametersIncrementer. Parameters given to the launch override what it returns.
+ */
+export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<S> & ImplicitParamValues) | undefined) => ParamsInput<S>;
+
 /** A job's definition, as produced by {@link defineJob}. */
 export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly name: string;
@@ -240,6 +272,10 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly flow: FlowElement<ParamValues<S>>[];
   readonly restartable: boolean;
   readonly listeners: JobListener<ParamValues<S>>[];
+  /** The job's parameter validators (see {@link JobSpec.validate}), run by {@link resolveJobParams}. */
+  readonly validators: readonly ParamsValidator<ParamValues<S>>[];
+  /** The next-instance incrementer (see {@link JobSpec.incrementer}); without it, `run.id` counts up. */
+  readonly incrementer?: ParamsIncrementer<S>;
   /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
   readonly exitCodes?: Readonly<Record<string, number>>;
 }
@@ -271,6 +307,25 @@ export interface JobSpec<S extends ParamsSchema> {
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
   listeners?: JobListener<ParamValues<S>>[];
+  /**
+   * Validators that see all parameters together (cross-field rules), after each parameter was
+   * typed and checked on its own. Every launch runs them before anything is written (run,
+   * start, restart, next instance, submit, the HTTP API, a scheduled firing); problems refuse
+   * the launch with one ParameterError naming the parameters.
+   *
+   * @example
+   * validate: ({ from, to }) => (from > to ? { params: ['from', 'to'], message: 'from must not be after to' } : undefined)
+   */
+  validate?: ParamsValidator<ParamValues<S>> | readonly ParamsValidator<ParamValues<S>>[];
+  /**
+   * How `run --next` and `runNextInstance` compute the next instance's parameters from the
+   * newest instance's. Without one, the next instance gets `run.id` one higher than the newest
+   * instance's, and the parameters given.
+   *
+   * @example
+   * incrementer: (previous) => ({ day: previous ? addDays(previous.day, 1) : new Date('2024-01-01') })
+   */
+  incrementer?: ParamsIncrementer<S>;
   /**
    * The CLI's process exit code for the execution's exit code, like Spring Batch's
    * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
@@ -314,9 +369,46 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     restartable: spec.restartable ?? true,
     listeners: spec.listeners ?? [],
     exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
+    validators: checkFunctions(spec.name, 'validate', spec.validate),
+    incrementer: checkFunctions(spec.name, 'incrementer', spec.incrementer)[0],
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
+}
+
+/** A job option that is a function or (for validators) a list of functions, as a list. */
+function checkFunctions<F>(job: string, option: string, given: F | readonly F[] | undefined): readonly F[] {
+  if (given === undefined) return [];
+  const list = Array.isArray(given) && option === 'validate' ? (given as readonly F[]) : [given as F];
+  if (list.some((f) => typeof f !== 'function')) {
+    throw new UsageError(`job ${job}: ${option} must be a function${option === 'validate' ? ' or a list of functions' : ''}`);
+  }
+  return list;
+}
+
+/**
+ * Types and checks parameters for a launch of `job`: each against its declaration (defaults
+ * applied), then all together through the job's validators. Throws one ParameterError naming
+ * every parameter at fault; returns the typed values.
+ */
+export function resolveJobParams(job: JobDefinition, raw: Record<string, unknown>): Record<string, unknown> {
+  const values = resolveParams(job.name, job.params, raw);
+  const problems: ParamsProblem<Record<string, unknown>>[] = [];
+  for (const validate of job.validators) {
+    let found;
+    try {
+      found = validate(values);
+    } catch (error) {
+      throw new ParameterError(`job ${job.name}: a parameter validator failed: ${errorMessage(error)}`, { cause: error });
+    }
+    if (found) problems.push(...(Array.isArray(found) ? found : [found as ParamsProblem<Record<string, unknown>>]));
+  }
+  if (problems.length) {
+    const describe = (p: ParamsProblem<Record<string, unknown>>) =>
+      (p.params?.length ? `${p.params.length === 1 ? 'parameter' : 'parameters'} ${p.params.join(', ')}: ` : '') + String(p.message);
+    throw new ParameterError(`job ${job.name}: ${problems.map(describe).join('; ')}`);
+  }
+  return values;
 }
 
 function checkExitCodes(job: string, exitCodes: Readonly<Record<string, number>>): Readonly<Record<string, number>> {

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { LaunchRefusedError, UsageError } from '../core/errors.ts';
-import type { JobDefinition } from '../core/job.ts';
+import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
-  identifyingParams, instanceKey, paramsToJson, resolveParams, type JsonParams, type ParamsSchema,
+  identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
 import { announceLaunch } from '../repository/announce.ts';
-import { toJobExecution } from '../repository/job-repository.ts';
+import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
@@ -74,7 +74,7 @@ interface PreparedLaunch {
 }
 
 function prepareLaunch(def: JobDefinition<ParamsSchema>, rawParams: Record<string, unknown>, owner: LaunchOwner): PreparedLaunch {
-  const values = resolveParams(def.name, def.params, rawParams);
+  const values = resolveJobParams(def, rawParams);
   const ident = identifyingParams(def.params, values);
   const all = JSON.stringify(paramsToJson(values));
   const local = owner.kind === 'local';
@@ -186,6 +186,30 @@ export async function failOrphan(
 function describeParams(ident: JsonParams): string {
   const entries = Object.entries(ident);
   return entries.length ? `parameters ${entries.map(([k, v]) => `${k}=${v}`).join(' ')}` : 'no identifying parameters';
+}
+
+/**
+ * The parameters of a job's next instance: its incrementer's answer for the newest instance's
+ * parameters (those of its last execution), or by default `run.id` one higher than the newest
+ * instance's; `given` parameters override either.
+ */
+export async function nextInstanceParams(
+  db: Database,
+  explorer: JobExplorer,
+  def: JobDefinition<ParamsSchema>,
+  given: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const rows = await db.query<{ id: number; identifying_params: string }>(SQL.lastInstance, [def.name]);
+  if (!def.incrementer) {
+    const lastRunId = rows.length ? Number(JSON.parse(rows[0].identifying_params)['run.id'] ?? 0) : 0;
+    return { ...given, 'run.id': lastRunId + 1 };
+  }
+  const last = rows.length ? (await explorer.executionsOfInstance(Number(rows[0].id)))[0] : undefined;
+  const next: unknown = def.incrementer(last && (paramsFromJson(def.name, def.params, last.params) as Parameters<typeof def.incrementer>[0]));
+  if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+    throw new UsageError(`job ${def.name}: its incrementer must return the next instance's parameters as an object, got ${JSON.stringify(next)}`);
+  }
+  return { ...next, ...given };
 }
 
 export function requireJob(jobs: ReadonlyMap<string, JobDefinition<ParamsSchema>>, name: string): JobDefinition<ParamsSchema> {
