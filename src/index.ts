@@ -2,12 +2,13 @@
  * Nightshift: batch jobs for TypeScript, run on one machine with SQLite or on a PostgreSQL
  * cluster. The public API: define jobs, run them, and the built-in readers and writers.
  */
-export { defineJob, processExitCode } from './core/job.ts';
+export { defineJob, defineFlow, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
-  ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues,
+  ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues, JobStepDefinition, FlowDefinition,
+  FlowSpec, SubflowDefinition, FlowBuilder,
 } from './core/job.ts';
 export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';

@@ -110,6 +110,18 @@ describe('README examples', () => {
     }
   });
 
+  it('the job-step example runs the child job once per region', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'defineFlow(')[0]);
+    const lines = blocks('sh', 'run nightly day=')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    for (const line of lines) expect((await sh(line, dir)).code).toBe(0);
+    const children = JSON.parse((await sh('npx nightshift executions --job load-region --json', dir)).stdout);
+    expect(children.map((e: { parameters: { region: string }; status: string }) => [e.parameters.region, e.status]).sort()).toEqual([['eu', 'COMPLETED'], ['us', 'COMPLETED']]);
+    const parent = JSON.parse((await sh('npx nightshift execution 1 --json', dir)).stdout);
+    expect(parent).toMatchObject({ jobName: 'nightly', status: 'COMPLETED' });
+    expect(parent.steps.map((s: { name: string }) => s.name).sort()).toEqual(['load-eu', 'load-us', 'report']);
+  });
+
   it('the parameters example increments and validates as its comments say', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'incrementer:')[0]);

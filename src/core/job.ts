@@ -219,11 +219,53 @@ export interface SplitDefinition<P> extends ElementBase {
   readonly flows: FlowElement<P>[][];
 }
 
+/**
+ * A step that launches another job, like Spring Batch's JobStep. The child job runs in this
+ * process as an execution of its own (its own instance, executions, steps and counters), and
+ * the step ends with the child's status and exit code. The child's parameters are computed once
+ * and kept in the step's context: a restart of the parent restarts a failed or stopped child
+ * instance with the same parameters, and does not run again a child that completed. A child
+ * instance that had already completed before the step launched it refuses the launch (the step
+ * fails), as any launch of a completed instance does.
+ */
+export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P> {
+  readonly type: 'job';
+  /** The child job; it need not be among the jobs the process was given. */
+  readonly job: JobDefinition<C>;
+  /**
+   * The child's parameters. Default: those of the parent's parameters that the child declares,
+   * and the implicit `run.id` and `fireTime` when the parent has them (so each next instance of
+   * the parent launches a new instance of the child).
+   */
+  readonly params?: (ctx: StepContext<P>) => ParamsInput<C>;
+}
+
+/** A reusable flow, made by {@link defineFlow}, that several jobs use as an element of their flows. */
+export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
+  readonly name: string;
+  /** The parameters its steps use: every job using the flow must declare them, with the same types. */
+  readonly params: S;
+  readonly elements: FlowElement<ParamValues<S>>[];
+}
+
+/**
+ * A reusable flow as one element of a job's flow (named after the flow). Its elements run in
+ * the job's execution as the job's own steps; its outcome (the status and exit code the flow
+ * ended with) goes through the element's `on` transitions like a step's.
+ */
+export interface SubflowDefinition<P> extends ElementBase {
+  readonly type: 'flow';
+  readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** For the parameter type only: the job's parameters reach the flow's steps. */
+  readonly params?: P;
+}
+
 export type StepDefinition<P> =
   | TaskletStepDefinition<P>
   | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-  | PartitionedStepDefinition<P>;
-export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P>;
+  | PartitionedStepDefinition<P>
+  | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition<P>;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
 
@@ -287,6 +329,16 @@ export interface FlowBuilder<P> {
   partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
   split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
+  /** A step that launches another job (see {@link JobStepDefinition}). */
+  job<C extends ParamsSchema>(def: Omit<JobStepDefinition<P, C>, 'type'>): JobStepDefinition<P, C>;
+  /**
+   * A reusable flow made by {@link defineFlow}, as one element named after it, with transitions
+   * on how it ended. The job must declare the parameters the flow declares, with the same types.
+   */
+  flow<S extends ParamsSchema>(def: {
+    readonly flow: FlowDefinition<S> & ([P] extends [ParamValues<S>] ? unknown : { readonly 'the job lacks parameters this flow declares, or types them differently': never });
+    readonly on?: Transitions;
+  }): SubflowDefinition<P>;
 }
 
 const builder: FlowBuilder<never> = {
@@ -295,7 +347,57 @@ const builder: FlowBuilder<never> = {
   partitioned: (def) => ({ ...def, type: 'partitioned' }),
   decision: (def) => ({ ...def, type: 'decision' }),
   split: (def) => ({ ...def, type: 'split' }),
+  job: (def) => ({ ...def, type: 'job' }),
+  flow: (def) => ({ name: def.flow?.name, flow: def.flow, on: def.on, type: 'flow' }),
 };
+
+/** Every element of a flow, depth first: those of its splits' flows and of the reusable flows it uses included. */
+export function* allElements<P>(flow: readonly FlowElement<P>[]): Generator<FlowElement<P>> {
+  for (const el of flow) {
+    yield el;
+    if (el.type === 'split') for (const f of el.flows) yield* allElements(f);
+    if (el.type === 'flow') yield* allElements(el.flow.elements as FlowElement<P>[]);
+  }
+}
+
+const FLOW_BRAND = Symbol.for('nightshift.flow');
+
+/** The parts of a reusable flow: its name, the parameters its steps use, and its elements. */
+export interface FlowSpec<S extends ParamsSchema> {
+  name: string;
+  /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
+  params?: S;
+  steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
+}
+
+/**
+ * Defines a flow once for several jobs to use as an element of their flows (`s.flow({ flow })`),
+ * with transitions on how it ended. Its steps become steps of each job that uses it, so their
+ * names must not clash with the job's own; their transitions stay within the flow.
+ *
+ * @example
+ * export const load = defineFlow({
+ *   name: 'load',
+ *   params: { input: p.string({ required: true }) },
+ *   steps: (s) => [s.tasklet({ name: 'fetch', tasklet: ({ params }) => fetchFile(params.input) }), s.chunk({ name: 'import', ... })],
+ * });
+ * // in a job: steps: (s) => [s.flow({ flow: load, on: { FAILED: 'alert', '*': 'report' } }), ...]
+ */
+export function defineFlow<S extends ParamsSchema = Record<never, never>>(spec: FlowSpec<S>): FlowDefinition<S> {
+  if (!spec.name || !NAME.test(spec.name) || RESERVED_TARGETS.has(spec.name)) {
+    throw new UsageError(`invalid flow name ${JSON.stringify(spec.name)}: use letters, digits and _ . : -`);
+  }
+  const params = (spec.params ?? {}) as S;
+  const elements = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
+  validateFlow(`flow ${spec.name}`, elements);
+  const flow: FlowDefinition<S> = { name: spec.name, params, elements };
+  Object.defineProperty(flow, FLOW_BRAND, { value: true });
+  return flow;
+}
+
+function isFlowDefinition(value: unknown): value is FlowDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
+}
 
 export interface JobSpec<S extends ParamsSchema> {
   name: string;
@@ -359,8 +461,9 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
   for (const key of Object.keys(params)) {
     if (Object.hasOwn(IMPLICIT_PARAMS, key)) throw new UsageError(`job ${spec.name}: parameter name ${key} is reserved`);
   }
-  const flow = spec.steps(builder as FlowBuilder<ParamValues<S>>);
-  validateFlow(spec.name, flow);
+  const flow = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
+  validateFlow(`job ${spec.name}`, flow);
+  checkSubflowParams(spec.name, params, flow);
   const job: JobDefinition<S> = {
     name: spec.name,
     description: spec.description,
@@ -374,6 +477,20 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
+}
+
+/** Every reusable flow in the job's flow (splits and flows included) finds its parameters declared by the job, with the same kinds. */
+function checkSubflowParams<P>(job: string, params: ParamsSchema, elements: FlowElement<P>[]): void {
+  for (const el of elements) {
+    if (el.type === 'split') el.flows.forEach((f) => checkSubflowParams(job, params, f));
+    if (el.type !== 'flow') continue;
+    for (const [name, spec] of Object.entries(el.flow.params as ParamsSchema)) {
+      const own = Object.hasOwn(params, name) ? params[name] : IMPLICIT_PARAMS[name];
+      if (!own) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} (${spec.kind}), which the job does not declare`);
+      if (own.kind !== spec.kind) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} as ${spec.kind}, but the job declares it ${own.kind}`);
+    }
+    checkSubflowParams(job, params, el.flow.elements as FlowElement<P>[]);
+  }
 }
 
 /** A job option that is a function or (for validators) a list of functions, as a list. */
@@ -438,66 +555,69 @@ export function processExitCode(
   return execution.status === 'FAILED' && isUserError(execution.failure) ? 2 : 1;
 }
 
-function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
+function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
   const names = new Set<string>();
   const all: FlowElement<P>[] = [];
   const collect = (elements: FlowElement<P>[], where: string) => {
-    if (!Array.isArray(elements) || elements.length === 0) throw new UsageError(`job ${job}: ${where} has no steps`);
+    if (!Array.isArray(elements) || elements.length === 0) throw new UsageError(`${owner}: ${where} has no steps`);
     for (const el of elements) {
+      if (el?.type === 'flow' && !isFlowDefinition(el.flow)) throw new UsageError(`${owner}: s.flow needs a flow made by defineFlow`);
       if (!el || !el.name || !NAME.test(el.name) || RESERVED_TARGETS.has(el.name)) {
-        throw new UsageError(`job ${job}: invalid step name ${JSON.stringify(el?.name)}`);
+        throw new UsageError(`${owner}: invalid step name ${JSON.stringify(el?.name)}`);
       }
-      if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
+      if (names.has(el.name)) throw new UsageError(`${owner}: duplicate step name ${el.name}`);
       names.add(el.name);
       all.push(el);
       if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
-        throw new UsageError(`job ${job}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
+        throw new UsageError(`${owner}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
       }
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
+          throw new UsageError(`${owner}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
         }
         if (el.skip && typeof el.skip.limit === 'number' && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
-          throw new UsageError(`job ${job}: step ${el.name}: skip limit must be a non-negative integer`);
+          throw new UsageError(`${owner}: step ${el.name}: skip limit must be a non-negative integer`);
         }
         if (el.processor && el.processInThreads) {
-          throw new UsageError(`job ${job}: step ${el.name}: give either processor or processInThreads, not both`);
+          throw new UsageError(`${owner}: step ${el.name}: give either processor or processInThreads, not both`);
         }
         if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: retry limit must be a positive integer`);
+          throw new UsageError(`${owner}: step ${el.name}: retry limit must be a positive integer`);
         }
       }
       if (el.type === 'partitioned') {
         if (!el.worker || (el.worker.type !== 'chunk' && el.worker.type !== 'tasklet')) {
-          throw new UsageError(`job ${job}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
+          throw new UsageError(`${owner}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
         }
         if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
+          throw new UsageError(`${owner}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
         }
         if (el.workers) {
           const { count, concurrency } = el.workers;
-          if (el.mode === 'local') throw new UsageError(`job ${job}: step ${el.name}: workers need mode 'cluster' (local partitions run only in this process)`);
+          if (el.mode === 'local') throw new UsageError(`${owner}: step ${el.name}: workers need mode 'cluster' (local partitions run only in this process)`);
           if (typeof count !== 'function' && (!Number.isInteger(count) || count < 0)) {
-            throw new UsageError(`job ${job}: step ${el.name}: workers.count must be a non-negative integer or a function, got ${count}`);
+            throw new UsageError(`${owner}: step ${el.name}: workers.count must be a non-negative integer or a function, got ${count}`);
           }
           if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-            throw new UsageError(`job ${job}: step ${el.name}: workers.concurrency must be a positive integer, got ${concurrency}`);
+            throw new UsageError(`${owner}: step ${el.name}: workers.concurrency must be a positive integer, got ${concurrency}`);
           }
         }
       }
-      if (el.type === 'decision' && !el.on) throw new UsageError(`job ${job}: decision ${el.name} needs transitions (on)`);
+      if (el.type === 'decision' && !el.on) throw new UsageError(`${owner}: decision ${el.name} needs transitions (on)`);
+      if (el.type === 'job' && !isJobDefinition(el.job)) throw new UsageError(`${owner}: job step ${el.name} needs a job made by defineJob`);
+      if (el.type === 'flow') collect(el.flow.elements as FlowElement<P>[], `flow ${el.name}`);
     }
   };
   collect(flow, 'the flow');
   for (const el of all) {
     for (const [pattern, target] of Object.entries(el.on ?? {})) {
-      assertExitPattern(pattern, `job ${job}: step ${el.name}`);
+      assertExitPattern(pattern, `${owner}: step ${el.name}`);
       if (typeof target === 'string' && !RESERVED_TARGETS.has(target) && !names.has(target)) {
-        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" goes to unknown step ${target}`);
+        throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" goes to unknown step ${target}`);
       }
       if (typeof target === 'object' && 'stop' in target && !names.has(target.stop)) {
-        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
+        throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
       }
     }
   }

@@ -37,6 +37,18 @@ export interface ExecutionHandle {
   readonly partition?: { readonly id: number; readonly epoch: number };
   /** Called after every commit with the step's committed counters (progress displays, metrics). */
   readonly onProgress?: (step: StepExecution) => void;
+  /** The executions this one's job steps are running now (child jobs, in this process). */
+  readonly children: Set<ExecutionHandle>;
+}
+
+/** The handle of execution `id` among `handles` or the child executions they run (job steps). */
+export function findHandle(handles: Iterable<ExecutionHandle>, id: number): ExecutionHandle | undefined {
+  for (const h of handles) {
+    if (h.execution.id === id) return h;
+    const child = findHandle(h.children, id);
+    if (child) return child;
+  }
+  return undefined;
 }
 
 export function createHandle(
@@ -69,5 +81,6 @@ export function createHandle(
     log: log.child({ execution: execution.id, job: execution.jobName }),
     onProgress,
     partition,
+    children: new Set(),
   };
 }

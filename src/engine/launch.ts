@@ -39,8 +39,9 @@ export async function createExecution(
   def: JobDefinition<ParamsSchema>,
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
+  parentExecutionId?: number,
 ): Promise<JobExecution> {
-  const launch = prepareLaunch(def, rawParams, owner);
+  const launch = prepareLaunch(def, rawParams, owner, parentExecutionId);
   if (db.dialect === 'postgres') {
     const rows = await db.query<Record<string, unknown>>(SQL.launchNewInstance, [
       def.name, launch.key, JSON.stringify(launch.ident), ...launch.columns({}),
@@ -73,17 +74,33 @@ interface PreparedLaunch {
   columns(context: ExecutionContext): unknown[];
 }
 
-function prepareLaunch(def: JobDefinition<ParamsSchema>, rawParams: Record<string, unknown>, owner: LaunchOwner): PreparedLaunch {
+/**
+ * Job-context key of a child execution (launched by a job step): its parent execution's id. A
+ * failover does not requeue such an execution; the parent's restart restarts it.
+ */
+export const PARENT_EXECUTION = 'ns.parentExecution';
+
+function prepareLaunch(
+  def: JobDefinition<ParamsSchema>,
+  rawParams: Record<string, unknown>,
+  owner: LaunchOwner,
+  parentExecutionId?: number,
+): PreparedLaunch {
   const values = resolveJobParams(def, rawParams);
   const ident = identifyingParams(def.params, values);
   const all = JSON.stringify(paramsToJson(values));
   const local = owner.kind === 'local';
+  // The carried-over context names this launch's parent, if any (not an earlier execution's).
+  const contextOf = (carried: ExecutionContext) => {
+    const { [PARENT_EXECUTION]: _earlier, ...context } = carried;
+    return JSON.stringify(parentExecutionId === undefined ? context : { ...context, [PARENT_EXECUTION]: parentExecutionId });
+  };
   return {
     ident,
     key: instanceKey(ident),
     columns: (context) => [
       local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', all,
-      local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(context),
+      local ? owner.nodeId : null, local ? owner.nodeName : null, contextOf(context),
       local ? null : owner.targetNode, local ? null : owner.affinityKey,
     ],
   };

@@ -7,6 +7,7 @@ import { SQL } from '../repository/sql.ts';
 import type { Statement, Tx } from '../repository/tx.ts';
 import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
+import { runJobStep } from './job-step.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
@@ -100,7 +101,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     log: handle.log.child({ step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
-  return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined);
+  return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined, run);
 }
 
 /**
@@ -115,6 +116,7 @@ export async function runStep<P>(
   handle: ExecutionHandle,
   step: StepExecution,
   pending?: StepEnd[],
+  run?: JobRun<P>,
 ): Promise<ElementOutcome> {
   const context = ctx.stepContext;
   let status: BatchStatus;
@@ -126,7 +128,9 @@ export async function runStep<P>(
         ? await runChunkStep(def, ctx, handle, step)
         : def.type === 'tasklet'
           ? await runTasklet(def, ctx, handle, step)
-          : await runPartitionedStep(def, ctx, handle, step, runStep);
+          : def.type === 'job'
+            ? await runJobStep(def, ctx, handle, step, run)
+            : await runPartitionedStep(def, ctx, handle, step, runStep);
     ({ status, exitStatus: exit } = typeof end === 'string' ? { status: end, exitStatus: exitStatus(end) } : end);
   } catch (error) {
     if (error instanceof FencedError) throw error;

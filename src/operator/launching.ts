@@ -3,7 +3,7 @@ import type { Database } from '../core/database.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { resolveJobParams } from '../core/job.ts';
-import { createHandle } from '../engine/execution-handle.ts';
+import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { createExecution, failOrphan, nextInstanceParams, ownerGone, requireJob } from '../engine/launch.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
@@ -76,8 +76,8 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     async stop(executionId) {
       const execution = await explorer.getExecution(executionId);
       if (!execution) throw new UsageError(`no execution with id ${executionId}`);
-      const local = lease.running.get(executionId);
-      if (local) local.handle.stopRequested = true;
+      const local = findHandle([...lease.running.values()].map((r) => r.handle), executionId);
+      if (local) local.stopRequested = true;
       if (execution.status === 'STARTING') await db.execute(SQL.stopQueued, [executionId]);
       else if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
