@@ -113,12 +113,12 @@ describe('README examples', () => {
   it('the job-step example runs the child job once per region', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'defineFlow(')[0]);
-    const lines = blocks('sh', 'run nightly day=')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const lines = blocks('sh', 'run all-regions')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
     for (const line of lines) expect((await sh(line, dir)).code).toBe(0);
     const children = JSON.parse((await sh('npx nightshift executions --job load-region --json', dir)).stdout);
     expect(children.map((e: { parameters: { region: string }; status: string }) => [e.parameters.region, e.status]).sort()).toEqual([['eu', 'COMPLETED'], ['us', 'COMPLETED']]);
     const parent = JSON.parse((await sh('npx nightshift execution 1 --json', dir)).stdout);
-    expect(parent).toMatchObject({ jobName: 'nightly', status: 'COMPLETED' });
+    expect(parent).toMatchObject({ jobName: 'all-regions', status: 'COMPLETED' });
     expect(parent.steps.map((s: { name: string }) => s.name).sort()).toEqual(['load-eu', 'load-us', 'report']);
   });
 
@@ -138,7 +138,7 @@ describe('README examples', () => {
   it('the tasklet example runs a command and exits as its comments say', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'commandTasklet(')[0]);
-    const lines = blocks('sh', 'run nightly')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const lines = blocks('sh', 'run nightly day=holiday')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
     const codes = [];
     for (const line of lines) codes.push((await sh(line, dir)).code);
     expect(codes).toEqual(lines.map((l) => Number(/\(exit (\d+)\)/.exec(l)?.[1] ?? 0)));
