@@ -253,11 +253,9 @@ export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
  * the job's execution as the job's own steps; its outcome (the status and exit code the flow
  * ended with) goes through the element's `on` transitions like a step's.
  */
-export interface SubflowDefinition<P> extends ElementBase {
+export interface SubflowDefinition extends ElementBase {
   readonly type: 'flow';
   readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** For the parameter type only: the job's parameters reach the flow's steps. */
-  readonly params?: P;
 }
 
 export type StepDefinition<P> =
@@ -265,7 +263,7 @@ export type StepDefinition<P> =
   | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
   | PartitionedStepDefinition<P>
   | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition<P>;
+export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
 
@@ -338,7 +336,7 @@ export interface FlowBuilder<P> {
   flow<S extends ParamsSchema>(def: {
     readonly flow: FlowDefinition<S> & ([P] extends [ParamValues<S>] ? unknown : { readonly 'the job lacks parameters this flow declares, or types them differently': never });
     readonly on?: Transitions;
-  }): SubflowDefinition<P>;
+  }): SubflowDefinition;
 }
 
 const builder: FlowBuilder<never> = {

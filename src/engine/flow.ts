@@ -85,8 +85,8 @@ function pickTransition(on: Record<string, TransitionTarget>, code: string): Tra
 }
 
 /** Whether a reusable flow holds an element of that name (in its splits and flows too). */
-function contains<P>(flow: SubflowDefinition<P>, name: string): boolean {
-  for (const el of allElements(flow.flow.elements as FlowElement<P>[])) if (el.name === name) return true;
+function contains(flow: SubflowDefinition, name: string): boolean {
+  for (const el of allElements(flow.flow.elements as FlowElement<unknown>[])) if (el.name === name) return true;
   return false;
 }
 
