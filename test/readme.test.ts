@@ -111,6 +111,43 @@ describe('README examples', () => {
     }
   });
 
+  it('the job-step example runs the child job once per region', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'defineFlow(')[0]);
+    const lines = blocks('sh', 'run all-regions')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    for (const line of lines) expect((await sh(line, dir)).code).toBe(0);
+    const children = JSON.parse((await sh('npx nightshift executions --job load-region --json', dir)).stdout);
+    expect(children.map((e: { parameters: { region: string }; status: string }) => [e.parameters.region, e.status]).sort()).toEqual([['eu', 'COMPLETED'], ['us', 'COMPLETED']]);
+    const parent = JSON.parse((await sh('npx nightshift execution 1 --json', dir)).stdout);
+    expect(parent).toMatchObject({ jobName: 'all-regions', status: 'COMPLETED' });
+    expect(parent.steps.map((s: { name: string }) => s.name).sort()).toEqual(['load-eu', 'load-us', 'report']);
+  });
+
+  it('the parameters example increments and validates as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'incrementer:')[0]);
+    const lines = blocks('sh', 'run daily --next')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const results = [];
+    for (const line of lines) results.push(await sh(line, dir));
+    expect(results.map((r) => r.code)).toEqual(lines.map((l) => Number(/# exit (\d+)/.exec(l)?.[1] ?? 0)));
+    const [first, second] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(first.parameters).toEqual({ day: '2024-01-01T00:00:00.000Z', from: 0, to: 24 });
+    expect(second.parameters).toEqual({ day: '2024-01-02T00:00:00.000Z', from: 0, to: 12 });
+    expect((await sh('npx nightshift execution 3', dir)).code).toBe(2); // the refused launch wrote nothing
+  });
+
+  it('the tasklet example runs a command and exits as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'commandTasklet(')[0]);
+    const lines = blocks('sh', 'run nightly day=holiday')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const codes = [];
+    for (const line of lines) codes.push((await sh(line, dir)).code);
+    expect(codes).toEqual(lines.map((l) => Number(/\(exit (\d+)\)/.exec(l)?.[1] ?? 0)));
+    const [published, holiday] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(published.steps.map((s: { name: string }) => s.name)).toEqual(['export', 'publish']);
+    expect(holiday).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP' }, steps: [{ name: 'export', exitStatus: { code: 'NOOP' } }] });
+  });
+
   it('the cron examples print fire times', async () => {
     const [commands] = blocks('sh', 'nightshift cron');
     for (const line of commands.split('\n').filter((l) => l.startsWith('npx nightshift cron'))) {

@@ -1,8 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { createLogger } from '../core/logger.ts';
-import { parseKeyValues, positiveInt, resolveParams } from '../core/params.ts';
+import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { requireJob } from '../engine/launch.ts';
 import { createNightshift, type Nightshift } from '../operator.ts';
@@ -60,6 +61,7 @@ async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, ex
 /** Runs an execution in this process with a progress display and graceful stop on signals. */
 async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('../operator.ts').ExecutionDetails>): Promise<number> {
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
+  let jobs: Nightshift['jobs'] = new Map();
   const execution = await withOperator(
     o,
     async (ns) => {
@@ -72,6 +74,7 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      jobs = ns.jobs;
       try {
         return await launch(ns);
       } finally {
@@ -88,9 +91,8 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
   if (execution.status !== 'COMPLETED') {
     process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
   }
-  if (execution.status === 'COMPLETED') return EXIT.OK;
-  // Bad input found while running (a missing or malformed input file) is still bad input.
-  return execution.status === 'FAILED' && isUserError(execution.failure) ? EXIT.USAGE : EXIT.NOT_COMPLETED;
+  // The job's exitCodes first; bad input found while running (a missing input file) is still bad input.
+  return processExitCode(jobs.get(execution.jobName), execution);
 }
 
 export function buildProgram(): Command {
@@ -127,12 +129,12 @@ export function buildProgram(): Command {
   common(program.command('run').description('run a new execution in this process; ends when it ends'))
     .argument('<job>', 'job name')
     .argument('[params...]', 'job parameters as key=value')
-    .option('--next', 'run the next instance (increments the run.id parameter)')
+    .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
     .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
       const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
       const raw = parseKeyValues(words);
-      resolveParams(def.name, def.params, raw); // bad parameters fail before touching the database
+      if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
       return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
     }));
 
@@ -200,7 +202,7 @@ export function buildProgram(): Command {
         if (!o.json) process.stderr.write(`execution ${execution.id} submitted; waiting for it to end\n`);
         const done = await ns.waitForEnd(execution.id);
         out(o.json ? JSON.stringify(executionJson(done), null, 2) : executionText(done));
-        return done.status === 'COMPLETED' ? EXIT.OK : EXIT.NOT_COMPLETED;
+        return processExitCode(ns.jobs.get(done.jobName), done);
       });
     }));
 

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import type { FlowElement, JobDefinition } from '../core/job.ts';
+import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
-import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
+import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
 import { runStep } from '../engine/step-runner.ts';
@@ -78,7 +78,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
     heartbeat = startHeartbeat(db, me, lease, {
       onLost: () => void rejoin(),
-      onStopRequested: (ids) => ids.forEach((id) => running.get(id) && (running.get(id)!.stopRequested = true)),
+      onStopRequested: (ids) => ids.forEach((id) => {
+        const h = findHandle(running.values(), id);
+        if (h) h.stopRequested = true;
+      }),
     }, log);
     await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
@@ -266,12 +269,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 }
 
 function hasPartitions<P>(flow: readonly FlowElement<P>[]): boolean {
-  return flow.some((e) => e.type === 'partitioned' || (e.type === 'split' && e.flows.some(hasPartitions)));
+  for (const e of allElements(flow)) if (e.type === 'partitioned') return true;
+  return false;
 }
 
 /** The job and its first step, when a claim may start that step itself (see SQL.claimStartingStep). */
 function startableInClaim(job: JobDefinition<ParamsSchema>): { job: string; step: string }[] {
   const first = job.flow[0];
-  if (!first || first.type === 'decision' || first.type === 'split' || job.listeners.some((l) => l.beforeJob)) return [];
+  if (!first || first.type === 'decision' || first.type === 'split' || first.type === 'flow' || job.listeners.some((l) => l.beforeJob)) return [];
   return [{ job: job.name, step: first.name }];
 }

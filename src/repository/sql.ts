@@ -186,13 +186,13 @@ export const SQL = {
    * Running executions and partitions whose owner is already dead or gone, left behind when the
    * owner was declared dead elsewhere (e.g. by a launch that found its process gone).
    */
-  orphanedExecutions: `SELECT e.id, e.job_name, n.id AS node_id, n.name, n.kind FROM ns_job_execution e
+  orphanedExecutions: `SELECT e.id, e.job_name, e.context, n.id AS node_id, n.name, n.kind FROM ns_job_execution e
     JOIN ns_node n ON n.id = e.owner_node_id
     WHERE e.status IN ('STARTED', 'STOPPING') AND n.status IN ('dead', 'left')`,
   orphanedPartitions: `SELECT s.id, e.job_name, n.name FROM ns_step_execution s
     JOIN ns_node n ON n.id = s.owner_node_id JOIN ns_job_execution e ON e.id = s.job_execution_id
     WHERE s.status = 'STARTED' AND s.manager_id IS NOT NULL AND n.status IN ('dead', 'left')`,
-  runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node FROM ns_job_execution
+  runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node, context FROM ns_job_execution
     WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING')`,
   /** A queued restart of an instance, for the cluster to claim. */
   requeue: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
