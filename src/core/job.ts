@@ -221,7 +221,16 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly flow: FlowElement<ParamValues<S>>[];
   readonly restartable: boolean;
   readonly listeners: JobListener<ParamValues<S>>[];
+  readonly summary?: JobSummary;
 }
+
+/**
+ * Reads what a job recorded about one of its executions beyond the step counters (the rows it
+ * rejected and why, say) as a small JSON object, for the execution's details in the HTTP API and
+ * console. It runs where the details are read, against the job repository's database.
+ */
+export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: StepContext['db'] }) =>
+  Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
 
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
@@ -250,6 +259,8 @@ export interface JobSpec<S extends ParamsSchema> {
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
   listeners?: JobListener<ParamValues<S>>[];
+  /** What the execution details show as its summary (e.g. rejected rows); see {@link JobSummary}. */
+  summary?: JobSummary;
 }
 
 const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);
@@ -282,6 +293,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     flow,
     restartable: spec.restartable ?? true,
     listeners: spec.listeners ?? [],
+    ...(spec.summary ? { summary: spec.summary } : {}),
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
