@@ -100,6 +100,9 @@ export interface ExecutionPage {
   nextCursor: number | null;
 }
 
+/** How far the creation order of executions may differ from the order of their ids. */
+const ID_ORDER_MARGIN_MS = 60_000;
+
 /** How many execution ids a parameter-text search looks at per page. */
 export const SEARCH_WINDOW = 20_000;
 
@@ -115,30 +118,61 @@ export function createJobExplorer(db: Database) {
   /** One page of executions, newest first, with the cursor of the next. */
   async function pageExecutions(q: ExecutionQuery = {}): Promise<ExecutionPage> {
     const limit = q.limit ?? 20;
+    // Several statuses: one index range each ((status, id)), merged here.
+    if (q.statuses && q.statuses.length > 1) {
+      const pages = await Promise.all([...new Set(q.statuses)].map((status) => pageExecutions({ ...q, statuses: undefined, status, limit })));
+      const all = pages.flatMap((p) => p.executions).sort((a, b) => b.id - a.id);
+      const executions = all.slice(0, limit);
+      const more = all.length > limit || pages.some((p) => p.nextCursor !== null);
+      return { executions, nextCursor: more && executions.length ? executions[executions.length - 1].id : null };
+    }
+    if (q.statuses?.length === 1) {
+      if (q.status !== undefined && q.status !== q.statuses[0]) return { executions: [], nextCursor: null };
+      q = { ...q, status: q.statuses[0] };
+    }
     let minId: number | undefined;
+    let maxId: number | undefined;
+    // A time range becomes a range of ids, with a margin for inserts that a concurrent one reordered.
+    if (q.from !== undefined) {
+      const rows = await db.query<{ id: number }>(SQL.firstIdFrom, [q.from.getTime() - ID_ORDER_MARGIN_MS]);
+      if (!rows.length) return { executions: [], nextCursor: null };
+      minId = Number(rows[0].id);
+    }
+    if (q.to !== undefined) {
+      const rows = await db.query<{ id: number }>(SQL.lastIdBefore, [q.to.getTime() + ID_ORDER_MARGIN_MS]);
+      if (!rows.length) return { executions: [], nextCursor: null };
+      maxId = Number(rows[0].id);
+    }
+    let searchFloor: number | undefined;
     if (q.text !== undefined) {
-      const top = q.before ?? Number((await db.query<{ id: number | null }>(SQL.maxExecutionId))[0]?.id ?? 0) + 1;
-      minId = Math.max(1, top - SEARCH_WINDOW);
+      const top = Math.min(
+        q.before ?? Infinity,
+        maxId === undefined ? Infinity : maxId + 1,
+        Number((await db.query<{ id: number | null }>(SQL.maxExecutionId))[0]?.id ?? 0) + 1,
+      );
+      searchFloor = Math.max(1, top - SEARCH_WINDOW);
+      minId = Math.max(minId ?? 1, searchFloor);
     }
     const given = {
-      job: q.job !== undefined, status: q.status !== undefined, statuses: q.statuses !== undefined, node: q.node !== undefined,
-      from: q.from !== undefined, to: q.to !== undefined, before: q.before !== undefined, minId: minId !== undefined, text: q.text !== undefined,
+      job: q.job !== undefined, status: q.status !== undefined, node: q.node !== undefined, from: q.from !== undefined, to: q.to !== undefined,
+      before: q.before !== undefined, minId: minId !== undefined, maxId: maxId !== undefined, text: q.text !== undefined,
     };
     const params: unknown[] = [limit + 1];
     if (given.job) params.push(q.job);
     if (given.status) params.push(q.status);
-    if (given.statuses) params.push(JSON.stringify(q.statuses));
     if (given.node) params.push(q.node);
     if (given.from) params.push(q.from!.getTime());
     if (given.to) params.push(q.to!.getTime());
     if (given.before) params.push(q.before);
     if (given.minId) params.push(minId);
+    if (given.maxId) params.push(maxId);
     if (given.text) params.push(containing(q.text!));
-    const rows = (await db.query<Row>(SQL.listExecutions(db.dialect, given), params)).map(toJobExecution);
+    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toJobExecution);
     const executions = rows.slice(0, limit);
-    // A full page goes on after its last row; a search window that ended below the page goes on
-    // below the window.
-    const nextCursor = rows.length > limit ? executions[limit - 1].id : minId !== undefined && minId > 1 ? minId : null;
+    // A full page goes on after its last row; a search window that ended short of the page goes on
+    // below the window (unless the time range ends there too).
+    const windowEnded = searchFloor !== undefined && searchFloor > 1 && searchFloor === minId;
+    const nextCursor = rows.length > limit ? executions[limit - 1].id : windowEnded ? searchFloor! : null;
     return { executions, nextCursor };
   }
 

@@ -40,18 +40,14 @@ const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', e
 export interface ExecutionFilters {
   job?: boolean;
   status?: boolean;
-  statuses?: boolean;
   node?: boolean;
   from?: boolean;
   to?: boolean;
   before?: boolean;
   minId?: boolean;
+  maxId?: boolean;
   text?: boolean;
 }
-
-/** The texts in the JSON array parameter `$n`, as a list for IN (...). */
-const jsonTexts = (d: Dialect, n: number) =>
-  d === 'postgres' ? `SELECT jsonb_array_elements_text($${n}::jsonb)` : `SELECT value FROM json_each($${n})`;
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
@@ -131,28 +127,35 @@ export const SQL = {
     WHERE owner_node_id = $1 AND status = 'STARTED'`,
   /**
    * Newest first; `$1` is the limit, then one parameter per filter given, in this order. Every
-   * filter keeps the read on an index ending in `id` (see migration 4), so a page costs one index
-   * range however long the history is; `minId` bounds the parameter-text search (which no index
-   * can serve) to a window of ids. `statuses` is a JSON array of statuses.
+   * filter keeps the read on an index ending in `id` (see migration 4), or on a range of ids:
+   * `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search (which no
+   * index can serve), so a page costs one index range however long the history is.
    */
-  listExecutions: (d: Dialect, filters: ExecutionFilters) => {
+  listExecutions: (filters: ExecutionFilters) => {
     let n = 1;
     const f = filters;
     return (
       `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
       (f.job ? ` AND e.job_name = $${++n}` : '') +
       (f.status ? ` AND e.status = $${++n}` : '') +
-      (f.statuses ? ` AND e.status IN (${jsonTexts(d, ++n)})` : '') +
       (f.node ? ` AND e.node_name = $${++n}` : '') +
       (f.from ? ` AND e.create_time >= $${++n}` : '') +
       (f.to ? ` AND e.create_time < $${++n}` : '') +
       (f.before ? ` AND e.id < $${++n}` : '') +
       (f.minId ? ` AND e.id >= $${++n}` : '') +
+      (f.maxId ? ` AND e.id <= $${++n}` : '') +
       (f.text ? ` AND lower(e.params) LIKE $${++n} ESCAPE '\\'` : '') +
       ` ORDER BY e.id DESC LIMIT $1`
     );
   },
   maxExecutionId: `SELECT max(id) AS id FROM ns_job_execution`,
+  /**
+   * The first execution created at or after `$1`, and the last created before `$1`: ids and
+   * creation times rise together (up to the little a concurrent insert can reorder them), so a
+   * time range becomes a range of ids, which the primary key reads newest first.
+   */
+  firstIdFrom: `SELECT id FROM ns_job_execution WHERE create_time >= $1 ORDER BY create_time, id LIMIT 1`,
+  lastIdBefore: `SELECT id FROM ns_job_execution WHERE create_time < $1 ORDER BY create_time DESC, id DESC LIMIT 1`,
   /**
    * Executions whose row changed at or after `$1` (database time), oldest change first, at most
    * `$2`: what the live-events poll reads (index on last_updated).

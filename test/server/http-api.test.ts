@@ -105,6 +105,13 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
 
     const idsOf = async (query: string) => ((await get(`/api/executions?${query}`)).body as { id: number }[]).map((e) => e.id);
     expect(await idsOf('status=FAILED,STOPPED')).toEqual([failed.id]);
+    // Several statuses page together, newest first.
+    const everything = await idsOf('limit=100');
+    expect(everything).toHaveLength(8);
+    const mixed = await get('/api/executions?status=FAILED,COMPLETED&limit=4');
+    expect(mixed.body.map((e: { id: number }) => e.id)).toEqual(everything.slice(0, 4));
+    expect(await idsOf(`status=FAILED,COMPLETED&limit=4&cursor=${mixed.headers['x-next-cursor']}`)).toEqual(everything.slice(4));
+    expect(await idsOf(`status=FAILED,STOPPED,ABANDONED&limit=1`)).toEqual([failed.id]);
     expect(await idsOf('job=count&status=COMPLETED')).toEqual([first.id]);
     expect(await idsOf('q=customer-4')).toEqual([first.id]);
     expect(await idsOf('q=50%25')).toEqual([]); // the pattern characters are text
