@@ -24,6 +24,7 @@ export interface ServeCommandOptions {
   tokensFile?: string;
   allowedHosts?: string;
   requestTimeout: string;
+  trustProxy?: boolean;
 }
 
 /** The environment variable of extra allowed Host names (comma-separated, like --allowed-hosts). */
@@ -71,7 +72,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   try {
     const ns = await createNightshift({ db: o.db, jobs: config.jobs, logger: log });
     try {
-      const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, logger: log });
+      const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy: o.trustProxy, logger: log });
       let address: string;
       try {
         address = await app.listen({ port, host: o.host });
