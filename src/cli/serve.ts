@@ -2,13 +2,18 @@
  * `nightshift serve`: the REST API, the web console and Prometheus metrics until SIGTERM/SIGINT
  * (SPEC sections 7 and 7a). Everything is checked before the database is opened: the port, the
  * tokens (from env NIGHTSHIFT_API_TOKENS and --tokens-file), and that `--insecure-no-auth`
- * serves on a loopback address only. Bad input is a UsageError: one line, exit 2.
+ * serves on a loopback address only. Bad input is a UsageError: one line, exit 2. A database
+ * that cannot be reached is not bad input: the server starts and answers 503 until it can.
  */
 import { statSync } from 'node:fs';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { positiveInt } from '../core/params.ts';
 import { createNightshift } from '../operator.ts';
+import { isConnectionError } from '../repository/connection-errors.ts';
+import { openDatabaseWhenReachable } from '../repository/open.ts';
+import { SQL } from '../repository/sql.ts';
+import { describeError } from '../server/errors.ts';
 import { createHttpApi } from '../server/http-api.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
 import { loadConfig } from './config.ts';
@@ -69,8 +74,17 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The server starts while its database is unreachable too: it answers 503 (and its probes say
+  // so) until the database answers, and brings the schema up to date then.
+  const db = openDatabaseWhenReachable(o.db);
   try {
-    const ns = await createNightshift({ db: o.db, jobs: config.jobs, logger: log });
+    try {
+      await db.query(SQL.dbNow);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      log.error({ err: describeError(err) }, 'the job repository is unreachable: answering 503 until it answers');
+    }
+    const ns = await createNightshift({ db, jobs: config.jobs, logger: log });
     try {
       const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy: o.trustProxy, logger: log });
       let address: string;
@@ -88,6 +102,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
       await ns.close();
     }
   } finally {
+    await db.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -2,13 +2,14 @@
  * The checks every request passes before its route runs, in this order:
  *
  * 1. Host: a `Host` header that is not allowed answers 403, so a page on another site that
- *    rebinds its DNS name to this server's address (DNS rebinding) reaches nothing. Probes
- *    (`/healthz`, `/readyz`) skip it: load balancers and Kubernetes call them by address.
+ *    rebinds its DNS name to this server's address (DNS rebinding) reaches nothing. This holds
+ *    for the probes too: a load balancer or Kubernetes probe that calls by address sends an
+ *    allowed Host (`httpHeaders: [{ name: Host, value: localhost }]`), or the address is allowed.
  * 2. Origin: a request that changes something must come from this server's own pages or from
  *    a client that is not a browser (`Origin` absent or same, `Sec-Fetch-Site` absent, `none` or
  *    `same-origin`), and POST/PUT bodies must be JSON (415), which no cross-site form can send.
  * 3. Authentication: every route but the public ones (the console's page and assets, the
- *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); repeated failures
+ *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); repeated wrong tokens
  *    from one address are refused for a while (429).
  * 4. Role: a viewer on a route that acts answers 403.
  *
@@ -32,8 +33,6 @@ export const SESSION_COOKIE = 'nightshift_session';
 export interface RouteSecurity {
   /** Served without a token (the console's page and assets, the probes). */
   public?: boolean;
-  /** A probe: also served whatever the Host header says. */
-  probe?: boolean;
   /** The role the route needs (default viewer: any valid token). */
   role?: Role;
   /** Only a bearer token proves it, not a session cookie (logging in). */
@@ -71,7 +70,7 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
 
   app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
-    if (!config.probe && !o.hostAllowed(req.headers.host)) {
+    if (!o.hostAllowed(req.headers.host)) {
       return deny(reply, 403, `host ${JSON.stringify(hostName(req.headers.host) ?? '')} is not allowed (allowed hosts are set with --allowed-hosts)`);
     }
     if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {

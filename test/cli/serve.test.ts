@@ -144,7 +144,7 @@ describe('nightshift serve', () => {
     }
   });
 
-  it('answers 503 while its PostgreSQL is unreachable, with the details in its log only, and recovers', async () => {
+  it('starts and answers 503 while its PostgreSQL is unreachable, with the details in its log only, and recovers', async () => {
     const proxy = await startTcpProxy('127.0.0.1', Number(new URL(PG_BASE).port || 5432));
     const schema = new URL(postgres.freshUrl('serve-down')).searchParams.get('schema')!;
     const url = new URL(PG_BASE);
@@ -152,11 +152,17 @@ describe('nightshift serve', () => {
     url.password = 'hunter2-db-password';
     url.searchParams.set('schema', schema);
     const cli = cliFor(url.toString());
+    // Unreachable from the start: serve starts anyway, and creates its schema once it can.
+    await proxy.cut();
     const server = cli.spawn(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
     try {
       const base = await listening(server);
       const viewer = { headers: bearer('victor-viewer-secret') };
-      expect((await fetch(`${base}/api/executions`, viewer)).status).toBe(200);
+      expect((await fetch(`${base}/healthz`)).status).toBe(503);
+      expect((await fetch(`${base}/api/jobs/noop/executions`, { method: 'POST', headers: { ...bearer('alice-operator-secret'), 'content-type': 'application/json' }, body: '{}' })).status).toBe(503);
+      await proxy.restore();
+      await waitFor(async () => (await fetch(`${base}/api/executions`, viewer)).status === 200, 20_000, 'the API once the database answers');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
       await proxy.cut();
       for (const path of ['/api/executions', '/api/nodes', '/api/schedules']) {
         const r = await fetch(`${base}${path}`, viewer);

@@ -110,7 +110,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     ]));
   });
 
-  it('refuses a Host that is not allowed (DNS rebinding), but not on the probes', async () => {
+  it('refuses a Host that is not allowed (DNS rebinding), on every route', async () => {
     const { app } = await setup('sec-host', { host: '10.1.2.3', allowedHosts: ['.example.com', 'ops.internal'] });
     const status = async (host: string, url = '/api/executions') => (await app.inject({ url, headers: { ...VIEWER, host } })).statusCode;
     for (const host of ['localhost', 'localhost:8080', '127.0.0.1:9', '[::1]:8080', '10.1.2.3:8080', 'a.example.com', 'example.com', 'OPS.internal:443']) {
@@ -122,8 +122,8 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const refused = await app.inject({ url: '/', headers: { host: 'attacker.test:8080' } });
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toEqual({ error: 'host "attacker.test" is not allowed (allowed hosts are set with --allowed-hosts)' });
-    expect(await status('10.0.0.7:8080', '/healthz')).toBe(200);
-    expect(await status('10.0.0.7:8080', '/readyz')).toBe(200);
+    for (const url of ['/healthz', '/readyz', '/metrics', '/favicon.ico', '/api/openapi.json']) expect(await status('10.0.0.7:8080', url), url).toBe(403);
+    expect(await status('localhost:8080', '/healthz')).toBe(200);
     const anyHost = (await setup('sec-host-any', { allowedHosts: ['*'] })).app;
     expect((await anyHost.inject({ url: '/api/jobs', headers: { ...VIEWER, host: 'whatever.test' } })).statusCode).toBe(200);
   });

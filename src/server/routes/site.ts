@@ -56,14 +56,14 @@ export async function siteRoutes(app: FastifyInstance, { ns, log, stopping, metr
       clearTimeout(timer);
     }
   };
-  const probe = { public: true, probe: true } as const;
+  const probe = { public: true } as const;
   const health = { 200: ref('Health'), 503: ref('Health') };
 
   app.get('/healthz', {
     config: probe,
     schema: {
       summary: 'Liveness: 200 when the job repository answers, 503 when it does not',
-      description: 'Needs no token and accepts any Host header (probes call it by address).',
+      description: 'Needs no token. Like every route it checks the Host header: a probe that calls by address sends Host: localhost.',
       tags: ['probes'],
       security: [],
       response: health,
@@ -74,7 +74,7 @@ export async function siteRoutes(app: FastifyInstance, { ns, log, stopping, metr
     config: probe,
     schema: {
       summary: 'Readiness: 200 while this server takes requests',
-      description: '503 when the job repository does not answer, or while the server shuts down. Needs no token and accepts any Host header.',
+      description: '503 when the job repository does not answer, or while the server shuts down. Needs no token.',
       tags: ['probes'],
       security: [],
       response: health,
