@@ -1,17 +1,18 @@
 /**
- * The checks every request passes before its route runs, in this order:
+ * The checks every request passes before its route runs, in this order (so that a request
+ * without a token answers 401 and a viewer's action 403, whatever else is wrong with them):
  *
  * 1. Host: a `Host` header that is not allowed answers 403, so a page on another site that
  *    rebinds its DNS name to this server's address (DNS rebinding) reaches nothing. This holds
  *    for the probes too: a load balancer or Kubernetes probe that calls by address sends an
  *    allowed Host (`httpHeaders: [{ name: Host, value: localhost }]`), or the address is allowed.
- * 2. Origin: a request that changes something must come from this server's own pages or from
- *    a client that is not a browser (`Origin` absent or same, `Sec-Fetch-Site` absent, `none` or
- *    `same-origin`), and POST/PUT bodies must be JSON (415), which no cross-site form can send.
- * 3. Authentication: every route but the public ones (the console's page and assets, the
+ * 2. Authentication: every route but the public ones (the console's page and assets, the
  *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); repeated wrong tokens
  *    from one address are refused for a while (429).
- * 4. Role: a viewer on a route that acts answers 403.
+ * 3. Role: a viewer on a route that acts answers 403.
+ * 4. Origin: a request that changes something must come from this server's own pages or from
+ *    a client that is not a browser (`Origin` absent or same, `Sec-Fetch-Site` absent, `none` or
+ *    `same-origin`), and POST/PUT bodies must be JSON (415), which no cross-site form can send.
  *
  * Actions (routes with `config.audit`) are recorded in the audit log just before their answer
  * is sent, whatever it is: who, what, on what, from where, and how it ended.
@@ -73,13 +74,20 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
     if (!o.hostAllowed(req.headers.host)) {
       return deny(reply, 403, `host ${JSON.stringify(hostName(req.headers.host) ?? '')} is not allowed (allowed hosts are set with --allowed-hosts)`);
     }
+    if (!config.public) {
+      const denied = await authorize(req, reply, config);
+      if (denied) return denied;
+    }
     if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
       if (crossOrigin(req)) return deny(reply, 403, 'requests from another origin cannot change anything');
       if (['POST', 'PUT', 'PATCH'].includes(req.method) && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
         return deny(reply, 415, `${req.method} requests must have content-type application/json`);
       }
     }
-    if (config.public) return;
+  });
+
+  /** Authentication and role; answers (and returns the reply) when they refuse. */
+  async function authorize(req: FastifyRequest, reply: FastifyReply, config: RouteSecurity) {
     if (failures.blocked(req.ip)) {
       reply.header('retry-after', '60');
       return deny(reply, 429, 'too many failed authentications from this address; try again in a minute');
@@ -95,7 +103,8 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
     if (config.role === 'operator' && principal.role !== 'operator') {
       return deny(reply, 403, `token ${principal.name} is a viewer: this needs the operator role`);
     }
-  });
+    return undefined;
+  }
 
   app.addHook('onSend', async (req, reply, payload) => {
     const audit = req.routeOptions.config.audit;

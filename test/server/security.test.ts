@@ -93,6 +93,9 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
       }
     }
     expect((await app.inject({ url: '/api/nope' })).statusCode).toBe(401);
+    // Who asks comes first: no token is 401 and a viewer's action 403, whatever the body.
+    expect((await app.inject({ method: 'POST', url: '/api/executions/1/stop', headers: { 'content-type': 'text/plain' }, payload: 'x' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/api/executions/1/stop', headers: VIEWER })).statusCode).toBe(403);
     // Actions: every POST, PUT and DELETE but logging in and out.
     const actions = guarded.filter((o) => o.method !== 'GET' && o.path !== '/api/session');
     expect(actions).toHaveLength(10);
@@ -102,7 +105,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
       expect(r.json()).toEqual({ error: 'token victor is a viewer: this needs the operator role' });
     }
     const audit = (await app.inject({ url: `/api/audit?actor=victor&limit=100`, headers: VIEWER })).json() as { action: string; outcome: string; role: string }[];
-    expect(audit).toHaveLength(actions.length);
+    expect(audit).toHaveLength(actions.length + 1);
     expect(audit.every((a) => a.outcome === 'forbidden' && a.role === 'viewer')).toBe(true);
     expect(new Set(audit.map((a) => a.action))).toEqual(new Set([
       'execution.restart', 'execution.stop', 'execution.abandon', 'job.submit', 'node.drain', 'schedule.put', 'schedule.remove', 'schedule.pause',
