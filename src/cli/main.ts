@@ -16,7 +16,7 @@ import { executionsText, executionText, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
 import type { ServeCommandOptions } from './serve.ts';
-import { addScheduleCommands, checkDeclaredSchedules } from '../scheduler/cli.ts';
+import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
 interface Common {
   db?: string;

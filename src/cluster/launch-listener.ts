@@ -1,7 +1,7 @@
 import type { Logger } from '../core/logger.ts';
 import { partitionEvents } from '../engine/partition-worker.ts';
 import type { Database } from '../repository/database.ts';
-import { listenOn } from './listen.ts';
+import { listenOn } from '../repository/listen.ts';
 
 /**
  * Wakes a node's claim loop on launch notifications (and waiting partition managers when a

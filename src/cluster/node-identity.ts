@@ -65,13 +65,3 @@ export async function registerNode(db: Database, reg: NodeRegistration): Promise
   ]);
   return { id: Number(rows[0].id), name, cluster, host, pid, kind: reg.kind };
 }
-
-/** Whether a process on this host is alive (signal 0 probes without signalling). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -7,6 +7,7 @@ import type { JobExecution, StepExecution } from '../core/model.ts';
 import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
+import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
@@ -181,7 +182,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       try {
         const row = await db.query<{ job_name: string }>(SQL.jobOfStep, [id]);
         const def = row.length ? jobs.get(row[0].job_name) : undefined;
-        if (def) await runPartition(db, me, def, id, log, (h) => (entry.handle = h));
+        if (def) await runPartition(db, me, def, id, log, runStep, (h) => (entry.handle = h));
         if (shuttingDown || draining) await handOverPartition(id);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');

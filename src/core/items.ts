@@ -1,5 +1,5 @@
 import type { ExecutionContext } from './model.ts';
-import type { Tx } from '../repository/tx.ts';
+import type { Tx } from './database.ts';
 
 /**
  * A reader with an explicit lifecycle. `read` returns `undefined` at the end of input.

@@ -3,10 +3,10 @@ import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
 import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
 import { assertExitPattern, type ExitStatus } from './status.ts';
 import { UsageError } from './errors.ts';
-import type { Tx } from '../repository/tx.ts';
+import type { Database, Tx } from './database.ts';
 import type { Logger } from './logger.ts';
-import type { ThreadedProcessor } from '../engine/threaded-processor.ts';
-import type { WorkerLauncher } from '../engine/worker-launcher.ts';
+import type { ThreadedProcessor } from './threaded-processor.ts';
+import type { WorkerLauncher } from './worker-launcher.ts';
 
 /** What every step callback gets: typed parameters, the executions, and their contexts. */
 export interface StepContext<P = Record<string, unknown>> {
@@ -20,7 +20,7 @@ export interface StepContext<P = Record<string, unknown>> {
   /** 1 for the instance's first execution, 2 for its first restart, ... */
   readonly executionNumber: number;
   /** Runs SQL outside the chunk transaction against the repository's database (e.g. DDL, readers). */
-  readonly db: import('../repository/database.ts').Database;
+  readonly db: Database;
   /** Aborted when the step must end now (the execution was lost to another node, or the process is exiting). */
   readonly signal: AbortSignal;
   readonly log: Logger;

@@ -1,7 +1,7 @@
 import type { FlowElement, TransitionTarget } from '../core/job.ts';
 import { exitStatus, matchesExitPattern, patternSpecificity, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
-import type { JobRun } from './job-run.ts';
-import { commitPending, executeStep, type ElementOutcome } from './step-runner.ts';
+import type { ElementOutcome, JobRun } from './run-types.ts';
+import { commitPending, executeStep } from './step-runner.ts';
 
 /** Job-context key naming where a stopped flow continues on restart. */
 export const RESTART_AT = 'ns.restartAt';

@@ -8,25 +8,8 @@ import { SQL } from '../repository/sql.ts';
 import { rememberJobContext, retryOnDisconnect } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
-import { commitPending, commitWithPending, type StepEnd } from './step-runner.ts';
-
-/** Everything the steps of one running job execution share. */
-export interface JobRun<P> {
-  readonly def: JobDefinition<ParamsSchema>;
-  readonly handle: ExecutionHandle;
-  readonly explorer: JobExplorer;
-  readonly params: P;
-  readonly jobContext: ExecutionContext;
-  readonly executionNumber: number;
-  /** Steps started in this execution (a first execution has no earlier ones to look up). */
-  readonly startedSteps: Set<string>;
-  /** Step ends not committed yet: they commit with the run's next fenced write. */
-  readonly pending: StepEnd[];
-  /** Whether a step's end may wait for the next write (not in a split, whose flows run side by side). */
-  readonly deferEnds: boolean;
-  /** The first step's execution when the claim already started it, until the flow takes it. */
-  firstStep: StepExecution | undefined;
-}
+import type { JobRun, StepEnd } from './run-types.ts';
+import { commitPending, commitWithPending } from './step-runner.ts';
 
 /**
  * Runs a job execution that this process owns, from its flow's start (or its restart point)

@@ -5,8 +5,7 @@ import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
   identifyingParams, instanceKey, paramsToJson, resolveParams, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
-import { announceLaunch } from '../cluster/announce.ts';
-import { processAlive } from '../cluster/node-identity.ts';
+import { announceLaunch } from '../repository/announce.ts';
 import { toJobExecution } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
@@ -160,6 +159,16 @@ export function ownerGone(r: Pick<RunningRow, 'owner_node_id' | 'node_name' | 'n
   }
   if (r.lease_expired === true || r.lease_expired === 1) return `node ${name} lost: no heartbeat within its lease`;
   return undefined;
+}
+
+/** Whether a process on this host is alive (signal 0 probes without signalling). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Marks the owner dead (once) and fails its execution and running steps. */

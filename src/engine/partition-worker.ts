@@ -7,7 +7,7 @@ import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import { createHandle, type ExecutionHandle } from './execution-handle.ts';
-import { runStep } from './step-runner.ts';
+import type { RunStep } from './run-types.ts';
 
 /** Partition endings seen by this process (local runs and cluster notifications), by manager id. */
 export const partitionEvents = new EventEmitter<{ ended: [managerId: number] }>();
@@ -49,7 +49,8 @@ export async function claimPartitions(
 
 /**
  * Runs one claimed partition: the partitioned step's worker step, as a step execution of its
- * own, fenced on the partition's owner and epoch. Tells the manager when it has ended.
+ * own (run by `runStep`), fenced on the partition's owner and epoch. Tells the manager when it
+ * has ended.
  */
 export async function runPartition(
   db: Database,
@@ -57,6 +58,7 @@ export async function runPartition(
   job: JobDefinition<ParamsSchema>,
   partitionId: number,
   log: Logger,
+  runStep: RunStep,
   onHandle?: (handle: ExecutionHandle) => void,
 ): Promise<void> {
   const explorer = createJobExplorer(db);

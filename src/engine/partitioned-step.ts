@@ -5,6 +5,7 @@ import { toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import { retryOnDisconnect, runFenced } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
+import type { RunStep } from './run-types.ts';
 import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
 import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
@@ -27,6 +28,7 @@ export async function runPartitionedStep<P>(
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
+  runStep: RunStep,
 ): Promise<'COMPLETED' | 'STOPPED'> {
   const db = handle.db;
   const prefix = `${step.stepName}:partition`;
@@ -56,7 +58,7 @@ export async function runPartitionedStep<P>(
       const free = def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
       for (const id of await claimPartitions(db, node, [handle.execution.jobName], free, step.id)) {
         let own: ExecutionHandle | undefined;
-        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, (h) => handles.add((own = h))).finally(() => {
+        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, runStep, (h) => handles.add((own = h))).finally(() => {
           mine.delete(run);
           if (own) handles.delete(own);
           wake(); // a slot is free now: claim the next partition without waiting for the re-check

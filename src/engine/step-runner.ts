@@ -7,17 +7,9 @@ import { SQL } from '../repository/sql.ts';
 import type { Statement, Tx } from '../repository/tx.ts';
 import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
-import type { JobRun } from './job-run.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
-
-export interface ElementOutcome {
-  status: BatchStatus;
-  exitStatus: ExitStatus;
-}
-
-/** A step's end not committed yet (finishStep's parameters): it commits with the job run's next fenced write. */
-export type StepEnd = readonly unknown[];
+import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
 
 /**
  * A statement that is its own fence: it locks the job execution's row first and writes nothing
@@ -134,7 +126,7 @@ export async function runStep<P>(
         ? await runChunkStep(def, ctx, handle, step)
         : def.type === 'tasklet'
           ? await runTasklet(def, ctx, handle, step)
-          : await runPartitionedStep(def, ctx, handle, step);
+          : await runPartitionedStep(def, ctx, handle, step, runStep);
     status = end;
     exit = exitStatus(end);
   } catch (error) {

@@ -1,18 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
+import type { ThreadedProcessor } from '../core/threaded-processor.ts';
 
-/**
- * A processor that runs in worker threads, for CPU-bound work: a module and the name of the
- * function it exports (item → result, or undefined to filter). Items and results cross threads
- * by structured clone; an error comes back as a {@link ThreadedProcessError} with the original
- * error's name and message.
- */
-export interface ThreadedProcessor {
-  readonly module: string;
-  readonly exportName: string;
-  readonly threads: number;
-}
+export type { ThreadedProcessor };
 
 /**
  * Declares a processor that runs in `threads` worker threads (default: the machine's cores).

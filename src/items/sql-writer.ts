@@ -1,6 +1,7 @@
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import { keepPrepared } from '../repository/prepared.ts';
+import { nativePg } from '../repository/driver-client.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
 // Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
@@ -160,10 +161,11 @@ export function copyData(rows: readonly (readonly unknown[])[]): string {
 
 /** Loads rows with PostgreSQL's COPY ... FROM STDIN through the transaction's own connection. */
 export async function copyRows(client: SqlClient, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<number> {
-  if (!client.pg) throw new Error('COPY needs PostgreSQL');
+  const pg = nativePg(client);
+  if (!pg) throw new Error('COPY needs PostgreSQL');
   if (rows.length === 0) return 0;
   const data = copyData(rows);
-  const stream = client.pg.query(copyFrom(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
+  const stream = pg.query(copyFrom(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
   // One write, then the end: 'finish' comes once the server has taken the rows (or 'error').
   await new Promise<void>((resolve, reject) => {
     stream.once('error', reject);

@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.ts';
-import type { Database } from './database.ts';
-import { openPostgres, parsePgUrl, type PgOptions } from './postgres.ts';
+import type { Database, PgOptions } from './database.ts';
+import { openPostgres, parsePgUrl } from './postgres.ts';
 import { migrations, SCHEMA_VERSION } from './schema.ts';
 import { openSqlite } from './sqlite.ts';
 

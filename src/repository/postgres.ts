@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { UsageError } from '../core/errors.ts';
-import type { Database } from './database.ts';
 import { preparedName } from './prepared.ts';
-import type { SqlClient, Statement, Tx } from './tx.ts';
+import type { Database, PgOptions } from './database.ts';
+import type { DriverClient } from './driver-client.ts';
+import type { Statement, Tx } from './tx.ts';
 
 // BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
 const types = {
@@ -112,7 +113,7 @@ function asLiterals(params: readonly unknown[]): string | undefined {
   return out.join(',');
 }
 
-export function wrapPgClient(client: PgClient): SqlClient {
+export function wrapPgClient(client: PgClient): DriverClient {
   return {
     dialect: 'postgres',
     pg: client,
@@ -126,16 +127,6 @@ export function wrapPgClient(client: PgClient): SqlClient {
       await client.query(sql);
     },
   };
-}
-
-export interface PgOptions {
-  poolSize?: number;
-  /**
-   * Ends a session that sits idle inside a transaction for this long. Processes that own
-   * executions set it from their lease, so that a paused owner cannot hold an execution's row
-   * lock (and so block its takeover) for longer than that.
-   */
-  idleInTransactionMs?: number;
 }
 
 export function openPostgres(url: string, options: PgOptions = {}): Database {

@@ -2,8 +2,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
-import type { Database } from './database.ts';
-import type { SqlClient, Statement, Tx } from './tx.ts';
+import type { DriverClient, DriverDatabase } from './driver-client.ts';
+import type { Statement, Tx } from './tx.ts';
 
 /** Rewrites `$n` placeholders to `?` and returns the parameter order they need. */
 function translate(sql: string): { text: string; order: number[] } {
@@ -69,7 +69,7 @@ interface Prepared {
 // must not interleave transactions on one thread (BEGIN IMMEDIATE would wait on itself).
 const queues = new Map<string, ReturnType<typeof createMutex>>();
 
-export function openSqlite(path: string): Database {
+export function openSqlite(path: string): DriverDatabase {
   const db = openSqliteConnection(path);
   const key = path === ':memory:' ? `:memory:${Math.random()}` : resolve(path);
   const cache = new Map<string, Prepared>();
@@ -112,7 +112,7 @@ export function openSqlite(path: string): Database {
     return [];
   };
 
-  const direct: SqlClient = {
+  const direct: DriverClient = {
     dialect: 'sqlite',
     sqlite: db,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {

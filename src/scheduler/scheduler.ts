@@ -6,7 +6,7 @@ import { createExecutionIn } from '../engine/launch.ts';
 import type { Database } from '../repository/database.ts';
 import { openDatabase } from '../repository/open.ts';
 import { createDbClock, type DbClock } from './clock.ts';
-import { listenOn } from '../cluster/listen.ts';
+import { listenOn } from '../repository/listen.ts';
 import { SCHED_SQL } from './sql.ts';
 import {
   decide, jobMap, nextAfter, rowTiming, upsertTrigger, validateSchedules, type FireRecord, type JobsLike, type ScheduleSpec,

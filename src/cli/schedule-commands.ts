@@ -1,14 +1,14 @@
 import { Option, type Command } from 'commander';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { parseKeyValues } from '../core/params.ts';
-import { table } from '../cli/output.ts';
-import { loadConfig } from '../cli/config.ts';
+import { table } from './output.ts';
+import { loadConfig } from './config.ts';
 import { openDatabase } from '../repository/open.ts';
-import { CronError } from './cron.ts';
+import { CronError } from '../scheduler/cron.ts';
 import {
   MIN_EVERY_MS, MISFIRE_POLICIES, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
   type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
-} from './triggers.ts';
+} from '../scheduler/triggers.ts';
 
 interface Common {
   db?: string;

@@ -1,5 +1,5 @@
-import type { Database } from '../repository/database.ts';
-import { SQL } from '../repository/sql.ts';
+import type { Database } from './database.ts';
+import { SQL } from './sql.ts';
 
 // One announcer per database (submitting processes), see announceLaunch.
 const announcers = new WeakMap<Database, (job: string) => Promise<void>>();

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../core/logger.ts';
-import type { Database } from '../repository/database.ts';
-import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
+import type { Database } from './database.ts';
+import { parsePgUrl, pgClientConfig } from './postgres.ts';
 
 export interface Listener {
   /** A notification on one of the channels. */

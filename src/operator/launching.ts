@@ -1,0 +1,116 @@
+import { route } from '../cluster/routing.ts';
+import type { Database } from '../core/database.ts';
+import { UsageError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { resolveParams } from '../core/params.ts';
+import { createHandle } from '../engine/execution-handle.ts';
+import { runJobExecution } from '../engine/job-run.ts';
+import { createExecution, failOrphan, ownerGone, requireJob } from '../engine/launch.ts';
+import type { JobExplorer } from '../repository/job-repository.ts';
+import { SQL } from '../repository/sql.ts';
+import type { ProcessLease } from './lease.ts';
+import type { AnyJob, ExecutionDetails, Nightshift, NightshiftOptions } from './types.ts';
+
+/** How an operator starts, restarts, submits, stops and abandons executions. */
+export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'stop' | 'abandon'>;
+
+/** What launching works with. */
+export interface LaunchingParts {
+  readonly db: Database;
+  readonly explorer: JobExplorer;
+  readonly jobs: ReadonlyMap<string, AnyJob>;
+  readonly log: Logger;
+  /** The lease the executions this process runs are owned under. */
+  readonly lease: ProcessLease;
+  /** Reads an execution with its steps (what `done` resolves with). */
+  readonly details: (id: number) => Promise<ExecutionDetails | undefined>;
+  readonly onProgress?: NightshiftOptions['onProgress'];
+}
+
+export function createLaunching({ db, explorer, jobs, log, lease, details, onProgress }: LaunchingParts): Launching {
+  const launch = (def: AnyJob, params: Record<string, unknown>) =>
+    lease.launch(
+      (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
+      (execution, me) => {
+        const handle = createHandle(db, execution, me, def, log, onProgress && ((step) => onProgress(execution, step)));
+        const done = runJobExecution(def, handle, explorer).then(async () => ({ ...(await details(execution.id))!, failure: handle.failure }));
+        return { handle, done };
+      },
+    );
+
+  async function orphanReason(executionId: number): Promise<string | undefined> {
+    const rows = await db.query<Parameters<typeof ownerGone>[0] & { id: number }>(SQL.ownerOfExecution, [executionId]);
+    return rows.length ? ownerGone(rows[0]) : undefined;
+  }
+
+  return {
+    async run(job, params = {}) {
+      return (await launch(requireJob(jobs, job), params)).done;
+    },
+    async start(job, params = {}) {
+      return launch(requireJob(jobs, job), params);
+    },
+    async runNextInstance(job, params = {}) {
+      const def = requireJob(jobs, job);
+      const rows = await db.query<{ identifying_params: string }>(SQL.lastInstance, [def.name]);
+      const lastRunId = rows.length ? Number(JSON.parse(rows[0].identifying_params)['run.id'] ?? 0) : 0;
+      return (await launch(def, { ...params, 'run.id': lastRunId + 1 })).done;
+    },
+    async restart(executionId) {
+      const execution = await explorer.getExecution(executionId);
+      if (!execution) throw new UsageError(`no execution with id ${executionId}`);
+      const def = requireJob(jobs, execution.jobName);
+      if (execution.status === 'COMPLETED') {
+        throw new UsageError(`execution ${executionId} of job ${execution.jobName} is COMPLETED: a completed instance cannot be restarted`);
+      }
+      if (execution.status === 'ABANDONED') {
+        throw new UsageError(`execution ${executionId} of job ${execution.jobName} was ABANDONED and cannot be restarted`);
+      }
+      const newest = (await explorer.executionsOfInstance(execution.instanceId))[0];
+      if (newest && newest.id !== execution.id && newest.status !== 'FAILED' && newest.status !== 'STOPPED') {
+        throw new UsageError(`execution ${executionId} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
+      }
+      return (await launch(def, execution.params)).done;
+    },
+    async stop(executionId) {
+      const execution = await explorer.getExecution(executionId);
+      if (!execution) throw new UsageError(`no execution with id ${executionId}`);
+      const local = lease.running.get(executionId);
+      if (local) local.handle.stopRequested = true;
+      if (execution.status === 'STARTING') await db.execute(SQL.stopQueued, [executionId]);
+      else if (execution.status === 'STARTED') {
+        const gone = await orphanReason(executionId);
+        if (gone) await db.transaction((tx) => failOrphan(tx, { id: executionId, owner_node_id: execution.ownerNodeId, node_status: 'alive' }, gone));
+        else await db.execute(SQL.requestStop, [executionId]);
+      } else if (execution.status !== 'STOPPING') {
+        throw new UsageError(`execution ${executionId} is not running (it is ${execution.status})`);
+      }
+      return (await explorer.getExecution(executionId))!;
+    },
+    async abandon(executionId) {
+      const execution = await explorer.getExecution(executionId);
+      if (!execution) throw new UsageError(`no execution with id ${executionId}`);
+      if (execution.status === 'COMPLETED' || execution.status === 'ABANDONED') {
+        throw new UsageError(`execution ${executionId} is ${execution.status} and cannot be abandoned`);
+      }
+      if (execution.status === 'STARTED' || (execution.status === 'STOPPING' && execution.ownerNodeId !== null)) {
+        const gone = await orphanReason(executionId);
+        if (!gone) {
+          throw new UsageError(`execution ${executionId} is running on node ${execution.node}: stop it first`);
+        }
+      }
+      await db.transaction(async (tx) => {
+        const changed = await tx.execute(SQL.abandon, [executionId, 'abandoned by an operator', execution.status]);
+        if (!changed) throw new UsageError(`execution ${executionId} changed while abandoning it; try again`);
+        await tx.execute(SQL.abandonSteps, [executionId]);
+      });
+      return (await explorer.getExecution(executionId))!;
+    },
+    async submit(job, params = {}, routing = 'any') {
+      const def = requireJob(jobs, job);
+      resolveParams(def.name, def.params, params);
+      const decision = await route(db, def.name, routing);
+      return createExecution(db, def, params, { kind: 'queued', ...decision });
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import type { Database } from '../core/database.ts';
+import { UsageError } from '../core/errors.ts';
+import { isRunning } from '../core/status.ts';
+import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
+import { SQL } from '../repository/sql.ts';
+import type { ExecutionDetails, Nightshift, NodeInfo } from './types.ts';
+
+/** What an operator reads from the repository. */
+export type Queries = Pick<Nightshift, 'getExecution' | 'listExecutions' | 'nodes' | 'waitForEnd'>;
+
+interface NodeRow {
+  id: number;
+  name: string;
+  status: string;
+  jobs: string;
+  last_heartbeat: number;
+  host: string;
+  pid: number;
+  concurrency: number;
+}
+
+export function createQueries(db: Database, explorer: JobExplorer): Queries {
+  const details = async (id: number): Promise<ExecutionDetails | undefined> => {
+    const execution = await explorer.getExecution(id);
+    return execution && { ...execution, steps: await explorer.stepsOf(id) };
+  };
+  return {
+    getExecution: details,
+    async listExecutions(q: ExecutionQuery & { steps?: boolean } = {}): Promise<ExecutionDetails[]> {
+      const list = await explorer.listExecutions(q);
+      // Without steps the list is plain executions, as the second overload says.
+      if (!q.steps) return list as ExecutionDetails[];
+      const steps = await explorer.stepsOfMany(list.map((e) => e.id));
+      return list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
+    },
+    async nodes() {
+      const [rows, running] = await Promise.all([
+        db.query<NodeRow>(SQL.listNodes),
+        db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
+      ]);
+      const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
+      return rows.map((r) => ({
+        name: r.name,
+        status: r.status as NodeInfo['status'],
+        lastHeartbeat: new Date(Number(r.last_heartbeat)),
+        jobs: JSON.parse(r.jobs) as string[],
+        running: runningOf(Number(r.id)),
+        host: r.host,
+        pid: Number(r.pid),
+        concurrency: Number(r.concurrency),
+      }));
+    },
+    async waitForEnd(executionId, { pollMs = 50, timeoutMs } = {}) {
+      const first = await explorer.getExecution(executionId);
+      if (!first) throw new UsageError(`no execution with id ${executionId}`);
+      const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+      for (;;) {
+        const newest = (await explorer.executionsOfInstance(first.instanceId)).find((e) => e.id >= executionId)!;
+        if (!isRunning(newest.status)) return (await details(newest.id))!;
+        if (Date.now() > deadline) throw new Error(`execution ${executionId} did not end within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import type { LeaseOptions } from '../cluster/node-identity.ts';
+import type { Routing } from '../cluster/routing.ts';
+import type { Database } from '../core/database.ts';
+import type { JobDefinition } from '../core/job.ts';
+import type { Logger } from '../core/logger.ts';
+import type { JobExecution, StepExecution } from '../core/model.ts';
+import type { ParamsSchema, ParamValues } from '../core/params.ts';
+import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
+
+/** A job execution with its step executions. */
+export interface ExecutionDetails extends JobExecution {
+  steps: StepExecution[];
+  /** For an execution this process ran and that failed: the error that failed it. */
+  failure?: unknown;
+}
+
+/** A cluster member as `nodes` shows it. */
+export interface NodeInfo {
+  name: string;
+  status: 'alive' | 'dead' | 'left';
+  lastHeartbeat: Date;
+  jobs: string[];
+  running: number[];
+  host: string;
+  pid: number;
+  concurrency: number;
+}
+
+export interface NightshiftOptions {
+  /** `sqlite:PATH` (default `sqlite:nightshift.db`), `postgres://...`, or an open Database. */
+  db?: string | Database;
+  jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  logger?: Logger;
+  /** Heartbeat and lease of this process while it runs executions. */
+  lease?: Partial<LeaseOptions>;
+  /** The name this process registers under while running executions. */
+  nodeName?: string;
+  /** Called after every chunk commit of an execution run by this process. */
+  onProgress?: (execution: JobExecution, step: StepExecution) => void;
+}
+
+/** A job definition, whatever its parameters. */
+export type AnyJob = JobDefinition<ParamsSchema>;
+/** The parameters a job takes, all optional, as `run` and `start` accept them. */
+export type ParamsOf<J> = J extends JobDefinition<infer S> ? Partial<Record<keyof ParamValues<S>, unknown>> : Record<string, unknown>;
+
+/**
+ * The job operator of one process: launches, restarts, stops and abandons executions, and
+ * queries the repository. Executions it starts run in this process, which registers itself
+ * and keeps a lease while they run.
+ */
+export interface Nightshift {
+  readonly db: Database;
+  readonly explorer: JobExplorer;
+  readonly jobs: ReadonlyMap<string, AnyJob>;
+  readonly log: Logger;
+  /** Runs a new execution of a job in this process and resolves when it has ended. */
+  run(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
+  /** Starts a new execution and resolves once it exists; `done` resolves when it ends. */
+  start(job: string, params?: Record<string, unknown>): Promise<{ execution: JobExecution; done: Promise<ExecutionDetails> }>;
+  /** Runs the next instance of a job: its `run.id` is one more than the newest instance's. */
+  runNextInstance(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
+  /** Restarts the instance of a FAILED or STOPPED execution in this process. */
+  restart(executionId: number): Promise<ExecutionDetails>;
+  /** Asks a running execution to stop at its next chunk boundary (it ends STOPPED). */
+  stop(executionId: number): Promise<JobExecution>;
+  /** Marks a stopped or failed execution ABANDONED: its instance will not run again. */
+  abandon(executionId: number): Promise<JobExecution>;
+  /**
+   * Asks the cluster to run a job: the execution is created at once (STARTING) and a live node
+   * that has the job takes it, as routed (any free node by default).
+   */
+  submit(job: string, params?: Record<string, unknown>, routing?: Routing): Promise<JobExecution>;
+  /**
+   * Waits until an execution's instance has ended: follows failovers (a failed-over execution is
+   * replaced by a new one) and resolves with the last execution.
+   */
+  waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
+  /** Cluster members and what each runs. */
+  nodes(): Promise<NodeInfo[]>;
+  getExecution(id: number): Promise<ExecutionDetails | undefined>;
+  /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
+  listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
+  listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
+  /** Requests a graceful stop of everything this process runs. */
+  stopAll(): void;
+  close(): Promise<void>;
+}
