@@ -28,9 +28,9 @@ import { nodeOverviewJson } from './views.ts';
 
 export type EventName = 'ready' | 'execution' | 'node' | 'schedule' | 'schedule-removed' | 'resync' | 'status';
 
-/** A connected client: how to send it an event, and how to end its stream. */
+/** A connected client: how to send it an event (its data as JSON), and how to end its stream. */
 export interface Subscriber {
-  send(event: EventName, data: unknown, id: number): void;
+  send(event: EventName, json: string, id: number): void;
   end(): void;
 }
 
@@ -79,7 +79,10 @@ export function createEventHub(o: EventHubOptions): EventHub {
 
   const emit = (event: EventName, data: unknown) => {
     eventId++;
-    for (const s of subscribers) s.send(event, data, eventId);
+    if (!subscribers.size) return;
+    // Serialised once, however many clients listen.
+    const json = JSON.stringify(data);
+    for (const s of subscribers) s.send(event, json, eventId);
   };
 
   const poll = async () => {
@@ -139,7 +142,7 @@ export function createEventHub(o: EventHubOptions): EventHub {
       await poll();
       if (repository !== 'ok') emit('status', { repository: (repository = 'ok') });
       for (const s of pending) {
-        s.send('ready', { pollMs }, ++eventId);
+        s.send('ready', JSON.stringify({ pollMs }), ++eventId);
         subscribers.add(s);
       }
       pending.clear();

@@ -43,10 +43,10 @@ export async function liveRoutes(app: FastifyInstance, { hub }: ApiContext) {
       res.end();
     };
     const unsubscribe = hub.subscribe({
-      send(event, data, id) {
+      send(event, json, id) {
         if (ended) return;
         if (res.writableLength > MAX_BUFFERED) return end();
-        res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        res.write(`id: ${id}\nevent: ${event}\ndata: ${json}\n\n`);
       },
       end,
     });
