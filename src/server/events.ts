@@ -68,6 +68,8 @@ export function createEventHub(o: EventHubOptions): EventHub {
   const subscribers = new Set<Subscriber>();
   // Connected, but not sent `ready` yet (see above).
   const pending = new Set<Subscriber>();
+  // Pending clients told that the repository is unavailable.
+  const told = new WeakSet<Subscriber>();
   const sent = { executions: new Map<number, { sig: string; poll: number }>(), nodes: new Map<string, string>(), schedules: new Map<string, string>() };
   let since: number | undefined;
   let polls = 0;
@@ -150,6 +152,12 @@ export function createEventHub(o: EventHubOptions): EventHub {
       if (repository === 'ok') {
         o.log.warn({ err: errorMessage(err) }, 'live events: reading the repository failed; will retry');
         emit('status', { repository: (repository = 'unavailable') });
+      }
+      // Clients still waiting for `ready` learn why it does not come.
+      for (const s of pending) {
+        if (told.has(s)) continue;
+        told.add(s);
+        s.send('status', JSON.stringify({ repository }), ++eventId);
       }
     } finally {
       running = false;
