@@ -143,6 +143,11 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
       security: [{ bearer: [] }, { session: [] }],
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // Each operation says which role it needs (x-nightshift-role: none, viewer or operator), for clients that offer actions.
+    transform: ({ schema, url, route }) => {
+      const config = (route.config ?? {}) as { public?: boolean; role?: string };
+      return { schema: { ...schema, 'x-nightshift-role': config.public ? 'none' : (config.role ?? 'viewer') } as typeof schema, url };
+    },
   });
   void app.register(guardPlugin, { db: ns.db, log, authenticator: auth, hostAllowed: hostAllowList(options.host, options.allowedHosts) });
   addSchemas(app);

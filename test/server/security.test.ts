@@ -74,8 +74,10 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
 
   it('answers 401 without a token or with a wrong one on every API route and /metrics; a viewer on every action 403, recorded', async () => {
     const { app } = await setup('sec-tokens');
-    const doc = (await app.inject({ url: '/api/openapi.json', headers: VIEWER })).json() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-    const ops = Object.entries(doc.paths).flatMap(([path, o]) => Object.entries(o).map(([method, op]) => ({ method: method.toUpperCase(), path, open: Array.isArray(op.security) && op.security.length === 0 })));
+    const doc = (await app.inject({ url: '/api/openapi.json', headers: VIEWER })).json() as { paths: Record<string, Record<string, { security?: unknown[]; 'x-nightshift-role': string }>> };
+    const ops = Object.entries(doc.paths).flatMap(([path, o]) => Object.entries(o).map(([method, op]) => ({
+      method: method.toUpperCase(), path, open: Array.isArray(op.security) && op.security.length === 0, role: op['x-nightshift-role'],
+    })));
     let client = 0;
     // Each request from its own address: wrong tokens from one address are soon refused (429).
     const send = (method: string, path: string, headers: Record<string, string>) =>
@@ -99,6 +101,10 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     // Actions: every POST, PUT and DELETE but logging in and out.
     const actions = guarded.filter((o) => o.method !== 'GET' && o.path !== '/api/session');
     expect(actions).toHaveLength(10);
+    // The document says which role each operation needs.
+    expect(actions.every((o) => o.role === 'operator')).toBe(true);
+    expect(ops.filter((o) => o.role === 'operator')).toHaveLength(10);
+    expect(ops.filter((o) => o.open).every((o) => o.role === 'none')).toBe(true);
     for (const o of actions) {
       const r = await send(o.method, o.path, VIEWER);
       expect(r.statusCode, `${o.method} ${o.path}`).toBe(403);
