@@ -122,7 +122,7 @@ export async function benchApiLoad(o: { seconds: number; clients: number; window
       '',
       ...table(['the job (`count`, chunk 100, on a `nightshift node`)', 'items written/s'], [
         [`${o.windowSeconds} s before the load`, int(before)],
-        [`during the ${o.seconds} s of load`, `**${int(duringRate)}** (${((duringRate / before) * 100).toFixed(0)} % of before)`],
+        [`during the ${o.seconds} s of load`, `**${int(duringRate)}** (${((duringRate / ((before + after) / 2)) * 100).toFixed(0)} % of the mean of before and after)`],
         [`${o.windowSeconds} s after the load`, int(after)],
       ]),
       '',
