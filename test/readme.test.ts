@@ -52,7 +52,8 @@ describe('README examples', () => {
     expect(results.map((r) => r.code)).toEqual(lines.map(() => 0));
     const execution = JSON.parse(results.at(-1)!.stdout);
     expect(execution).toMatchObject({ jobName: 'squares', status: 'COMPLETED', parameters: { upTo: 1000 } });
-    expect(execution.steps[0]).toMatchObject({ readCount: 1000, writeCount: 1000, commitCount: 20 });
+    // 20 chunks of 50, and the commit that finds the end of input.
+    expect(execution.steps[0]).toMatchObject({ readCount: 1000, writeCount: 1000, commitCount: 21 });
   });
 
   it('the example-job commands end as their comments say', async () => {

@@ -149,7 +149,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('abandon').description('abandon a stopped or failed execution'))
+  common(program.command('abandon').description('abandon a stopped, stopping or failed execution'))
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);

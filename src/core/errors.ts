@@ -47,6 +47,11 @@ export class SkipLimitExceededError extends NightshiftError {
   override readonly name: string = 'SkipLimitExceededError';
 }
 
+/** A step has been started as often as its startLimit allows: the job fails, whatever its transitions say. */
+export class StartLimitExceededError extends NightshiftError {
+  override readonly name: string = 'StartLimitExceededError';
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

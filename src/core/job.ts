@@ -72,7 +72,11 @@ export interface JobListener<P = Record<string, unknown>> {
 
 export interface StepListener<P> {
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
-  /** May return a new ExitStatus for the step. */
+  /**
+   * May return a new ExitStatus for the step. If it throws, the error is logged and the step
+   * keeps its status and the exit status it had before its afterStep listeners ran (as in
+   * Spring Batch); the listeners after it are not called.
+   */
   afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
 }
 
@@ -96,18 +100,22 @@ export interface ChunkListener<P, I, O> {
 /** Where a transition goes: another element by name, or the end of the job. */
 export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
 
-/** Transitions on exit-status patterns (`*`, `?`, exact codes), most specific first. */
+/** Transitions on exit-status patterns (`*`, `?`, exact codes); the most specific matching pattern wins, by Spring Batch's rule (see compareExitPatterns). */
 export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {
   readonly name: string;
-  /** Where to go next by exit code; without it: next element on success, fail the job on FAILED. */
+  /**
+   * Where to go next by exit code; without it: next element on success, fail the job on FAILED.
+   * An exit code that no pattern matches: COMPLETED goes on to the next element (or ends the
+   * job COMPLETED when this is the last), any other code fails the job.
+   */
   readonly on?: Transitions;
 }
 
 interface StepBase<P> extends ElementBase {
   readonly allowStartIfComplete?: boolean;
-  /** How many times this step may be started within one instance. */
+  /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
   readonly listeners?: StepListener<P>[];
 }
@@ -124,12 +132,27 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
+  /**
+   * Whether a chunk rolled back by its writer is processed again before it is written again
+   * (retried, or written item by item), as Spring Batch does by default. Default false: each
+   * item is processed once and its result kept until it is written (Spring Batch's
+   * processorNonTransactional), which spares processors that call other services or cost
+   * much; set it when the processor's results depend on what the rolled-back writes did.
+   */
+  readonly processorTransactional?: boolean;
   /** Instead of `processor`: a processor that runs in worker threads (see threadedProcessor). */
   readonly processInThreads?: ThreadedProcessor;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
-  /** Writer errors that do not roll the chunk back: the chunk commits as written. */
+  /**
+   * Errors that do not roll anything back. A read or process error listed here that the skip
+   * policy refuses drops its item (logged as a warning, not counted as a skip) and the step
+   * goes on, as in Spring Batch. For the writer: the chunk is still rolled back and written
+   * again item by item (as when a write error is skippable), so that every other item is
+   * written; for the item whose write throws such an error, what the writer did is kept, and
+   * the item counts as a write skip when the skip policy accepts the error, else as written.
+   */
   readonly noRollback?: ErrorMatcher[];
   readonly chunkListeners?: ChunkListener<P, I, O>[];
   /**
@@ -311,6 +334,9 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
       if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
       names.add(el.name);
       all.push(el);
+      if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
+        throw new UsageError(`job ${job}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
+      }
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {

@@ -98,12 +98,42 @@ export function matchesExitPattern(pattern: string, code: string): boolean {
 }
 
 /**
- * Orders patterns from most to least specific, as Spring Batch does: exact codes first,
- * then patterns with fewer wildcards, `*` last.
+ * Compares two exit-status patterns by specificity, with Spring Batch's rule (its
+ * DefaultStateTransitionComparator): negative when `a` is the more generic one. When several
+ * patterns match an exit code, the most specific wins:
+ *
+ * - a pattern without `*` is more specific than any pattern with one;
+ * - between patterns with `*`, the one with more `*` is the more specific (`**` beats `*`);
+ * - then the one with fewer `?`;
+ * - then, for patterns with wildcards, the longer one;
+ * - then the alphabetically smaller one (`CAT?` beats `DOG?`).
+ *
+ * So `COMPLETED` > `COMPLETE?` > `C??` > `*ED*` > `C*` > `*`.
  */
-export function patternSpecificity(pattern: string): number {
-  const stars = [...pattern].filter((ch) => ch === '*').length;
-  const questions = [...pattern].filter((ch) => ch === '?').length;
-  if (stars === 0 && questions === 0) return 0;
-  return 1 + stars * 1000 + questions * 10 - (pattern.length - stars - questions);
+export function compareExitPatterns(a: string, b: string): number {
+  if (a === b) return 0;
+  const starsA = count(a, '*');
+  const starsB = count(b, '*');
+  if ((starsA > 0) !== (starsB > 0)) return starsA > 0 ? -1 : 1;
+  if (starsA !== starsB) return starsA < starsB ? -1 : 1;
+  const questionsA = count(a, '?');
+  const questionsB = count(b, '?');
+  if (questionsA !== questionsB) return questionsA > questionsB ? -1 : 1;
+  if (a.length !== b.length && (starsA > 0 || questionsA > 0)) return a.length < b.length ? -1 : 1;
+  return a < b ? 1 : -1;
+}
+
+function count(text: string, ch: string): number {
+  let n = 0;
+  for (const c of text) if (c === ch) n++;
+  return n;
+}
+
+/** The most specific of `patterns` that matches `code` (see {@link compareExitPatterns}), if any. */
+export function mostSpecificMatch(patterns: Iterable<string>, code: string): string | undefined {
+  let best: string | undefined;
+  for (const p of patterns) {
+    if (matchesExitPattern(p, code) && (best === undefined || compareExitPatterns(p, best) > 0)) best = p;
+  }
+  return best;
 }

@@ -6,7 +6,7 @@ import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, typ
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
-import { backoffDelay, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
+import { backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
 import { openThreadPool } from './threaded-processor.ts';
 
@@ -58,8 +58,9 @@ export async function runChunkStep<P, I, O>(
 
   // Counters as committed; each chunk carries its own contribution until it commits.
   const committed: StepCounters = { ...pickCounters(step) };
-  // Chunks read but not committed yet (two with read-ahead): their skips count toward the limit.
-  const open = new Set<Chunk<I>>();
+  // Chunks (or parts of one being written item by item) read but not committed yet (two with
+  // read-ahead): their skips count toward the limit.
+  const open = new Set<Part>();
 
   const checkSkip = (phase: Phase, error: unknown, item: unknown) => {
     if (!isSkippable(def.skip, error)) return false;
@@ -72,38 +73,56 @@ export async function runChunkStep<P, I, O>(
   const publish = () => Object.assign(step, committed);
 
   await reader.open(ctx.stepContext);
+  // A chunk whose item-by-item write was cut short (a crash, a failure): it is read again and
+  // written on from the first item not done yet.
+  let resume = scanMark(ctx.stepContext[SCAN]);
   // A chunk that fails while reading or processing is rolled back like one that fails writing.
   let inChunk = false;
   let ahead: Promise<Chunk<I>> | undefined;
+  // The chunk being read ahead, until the loop takes it: not part of a failure before that.
+  let aheadChunk: Chunk<I> | undefined;
   try {
     await writer.open?.(ctx.stepContext);
+    await saveOpeningState();
     for (;;) {
       if (signal.aborted) throw new FencedError(fencedMessage(handle));
       if (handle.stopRequested) return 'STOPPED';
       for (const l of listeners) await l.beforeChunk?.(ctx);
       inChunk = true;
-      const chunk = ahead ? await ahead : await readChunk(false);
-      ahead = undefined;
-      const outputs = await processChunk(chunk);
-      inChunk = false;
-      // The reader ended right after the last commit: there is nothing left to record.
-      const nothingToCommit = chunk.size === 0 && chunk.counts.readSkipCount === 0 && committed.commitCount > 0;
-      if (nothingToCommit) open.delete(chunk);
-      else {
-        if (readAhead && !chunk.eof && !handle.stopRequested) {
-          ahead = readChunk(true);
-          ahead.catch(() => undefined); // its error surfaces when the loop awaits it
-        }
-        const stopping = await writeChunk(chunk, outputs);
-        publish();
-        handle.onProgress?.(step);
-        for (const l of listeners) await l.afterChunk?.(ctx);
-        if (stopping) handle.stopRequested = true;
+      const next = ahead;
+      ahead = aheadChunk = undefined;
+      // A resumed chunk is read whole even when a stop is requested: its items done are dropped
+      // by count, and the next chunk must begin where the cut-short one ended.
+      const chunk = next ? await next : await readChunk(false, resume ? resume.size : chunkSize, !resume);
+      if (resume) {
+        skipDone(chunk, resume.done);
+        // Its reads, skips and filters were counted (and told) by its first commit.
+        open.delete(chunk);
       }
+      const outputs = await processChunk(chunk);
+      if (resume) Object.assign(chunk, { counts: { ...ZERO_COUNTERS }, skips: [] });
+      inChunk = false;
+      if (readAhead && !chunk.eof && !handle.stopRequested) {
+        ahead = readChunk(true);
+        ahead.catch(() => undefined); // its error surfaces when the loop awaits it
+      }
+      // A chunk that finds the end of input at once still commits, as in Spring Batch: the
+      // checkpoint records the reader's end position, and the commit is counted.
+      const stopping = resume ? await scan(chunk, outputs) : await writeChunk(chunk, outputs);
+      resume = undefined;
+      publish();
+      handle.onProgress?.(step);
+      for (const l of listeners) await l.afterChunk?.(ctx);
+      if (stopping) handle.stopRequested = true;
       if (chunk.eof) return 'COMPLETED';
     }
   } catch (error) {
-    if (inChunk && !(error instanceof FencedError)) committed.rollbackCount++;
+    if (!(error instanceof FencedError)) {
+      if (inChunk) committed.rollbackCount++;
+      // As in Spring Batch, a failed step's counters include what the chunk that failed read,
+      // filtered and skipped, though none of it committed: they explain the failure.
+      for (const part of open) if (part !== aheadChunk) addUncommitted(committed, part.counts);
+    }
     throw error;
   } finally {
     // Items read ahead are dropped (a restart reads them again); the reader closes once idle.
@@ -115,44 +134,50 @@ export async function runChunkStep<P, I, O>(
   }
 
   /**
-   * Reads up to `chunkSize` items (fewer at the end, or when a stop is requested) and records
-   * the reader's position after the last one. Reading ahead yields to I/O now and then, so the
-   * previous chunk's commit makes progress while this one is read.
+   * Reads up to `limit` items (fewer at the end, or when a stop is requested and `stoppable`)
+   * and records the reader's position after the last one. Reading ahead yields to I/O now and
+   * then, so the previous chunk's commit makes progress while this one is read.
    */
-  async function readChunk(ahead: boolean): Promise<Chunk<I>> {
-    const chunk: Chunk<I> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false };
+  async function readChunk(ahead: boolean, limit = chunkSize, stoppable = true): Promise<Chunk<I>> {
+    const chunk: Chunk<I> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false, base: 0 };
     open.add(chunk);
+    if (ahead) aheadChunk = chunk;
     const { items, counts } = chunk;
     const atHand = !hooks.beforeRead && !hooks.afterRead && !ahead;
-    while (chunk.size < chunkSize) {
-      let item: I | undefined;
-      try {
-        if (atHand) {
-          const pending = readAtHand(chunk);
-          if (pending === undefined) break;
-          item = await pending;
-        } else {
-          if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
-          const r = reader.read();
-          item = isThenable(r) ? await r : r;
+    try {
+      while (chunk.size < limit) {
+        let item: I | undefined;
+        try {
+          if (atHand) {
+            const pending = readAtHand(chunk, limit, stoppable);
+            if (pending === undefined) break;
+            item = await pending;
+          } else {
+            if (hooks.beforeRead) for (const l of listeners) l.beforeRead?.();
+            const r = reader.read();
+            item = isThenable(r) ? await r : r;
+          }
+        } catch (error) {
+          if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
+          if (checkSkip('read', error, undefined)) {
+            counts.readSkipCount++;
+            chunk.skips.push({ phase: 'read', error });
+          } else if (matchesAny(def.noRollback, error)) ignored('read', error, undefined);
+          else throw error;
+          continue;
         }
-      } catch (error) {
-        if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
-        if (!checkSkip('read', error, undefined)) throw error;
-        counts.readSkipCount++;
-        chunk.skips.push({ phase: 'read', error });
-        continue;
+        if (item === undefined) {
+          chunk.eof = true;
+          break;
+        }
+        if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
+        items[chunk.size++] = item;
+        if (handle.stopRequested && stoppable) break;
+        if (ahead && chunk.size % YIELD_EVERY === 0) await yieldToIo();
       }
-      if (item === undefined) {
-        chunk.eof = true;
-        break;
-      }
-      if (hooks.afterRead) for (const l of listeners) l.afterRead?.(item);
-      items[chunk.size++] = item;
-      if (handle.stopRequested) break;
-      if (ahead && chunk.size % YIELD_EVERY === 0) await yieldToIo();
+    } finally {
+      counts.readCount = chunk.size;
     }
-    counts.readCount = chunk.size;
     reader.update(chunk.position);
     return chunk;
   }
@@ -162,11 +187,11 @@ export async function runChunkStep<P, I, O>(
    * buffer). Returns the first promise the reader gives, or undefined when the chunk is full,
    * the reader is exhausted or a stop was requested; a read error is thrown to the caller.
    */
-  function readAtHand(chunk: Chunk<I>): Promise<I | undefined> | undefined {
+  function readAtHand(chunk: Chunk<I>, limit: number, stoppable: boolean): Promise<I | undefined> | undefined {
     const items = chunk.items;
     let n = chunk.size;
     try {
-      while (n < chunkSize) {
+      while (n < limit) {
         const r = reader.read();
         if (r === undefined) {
           chunk.eof = true;
@@ -174,7 +199,7 @@ export async function runChunkStep<P, I, O>(
         }
         if (isThenable(r)) return r;
         items[n++] = r;
-        if (handle.stopRequested) return undefined;
+        if (handle.stopRequested && stoppable) return undefined;
       }
       return undefined;
     } finally {
@@ -194,11 +219,16 @@ export async function runChunkStep<P, I, O>(
         let value: O | undefined;
         if ('error' in r) {
           const result = await recoverProcess(chunk, items[i], r.error);
-          if (result.skipped) continue;
+          if (result.skipped) {
+            dropped(chunk, i);
+            continue;
+          }
           value = result.value;
         } else value = r.value as O | undefined;
-        if (value === undefined) counts.filterCount++;
-        else outputs.list[outputs.n++] = value;
+        if (value === undefined) {
+          counts.filterCount++;
+          dropped(chunk, i);
+        } else outputs.list[outputs.n++] = value;
       }
       return collected(outputs);
     }
@@ -206,7 +236,7 @@ export async function runChunkStep<P, I, O>(
     const stall: Stall = { value: undefined, error: undefined, threw: false };
     for (let i = 0; i < size; i++) {
       if (atHand) {
-        i = processAtHand(items, i, size, outputs, counts, stall);
+        i = processAtHand(chunk, i, outputs, stall);
         if (i === size) break;
       }
       const item = items[i];
@@ -224,11 +254,16 @@ export async function runChunkStep<P, I, O>(
         }
       } catch (error) {
         const result = await recoverProcess(chunk, item, error);
-        if (result.skipped) continue;
+        if (result.skipped) {
+          dropped(chunk, i);
+          continue;
+        }
         value = result.value;
       }
-      if (value === undefined) counts.filterCount++;
-      else outputs.list[outputs.n++] = value;
+      if (value === undefined) {
+        counts.filterCount++;
+        dropped(chunk, i);
+      } else outputs.list[outputs.n++] = value;
     }
     return collected(outputs);
   }
@@ -238,7 +273,8 @@ export async function runChunkStep<P, I, O>(
    * once. Returns the index of the first item whose processor returned a promise or threw (what
    * it returned or threw is left in `stall`), or `size` when all are done.
    */
-  function processAtHand(items: I[], from: number, size: number, outputs: Collector<O>, counts: StepCounters, stall: Stall): number {
+  function processAtHand(chunk: Chunk<I>, from: number, outputs: Collector<O>, stall: Stall): number {
+    const { items, size, counts } = chunk;
     const process = processor!;
     const list = outputs.list;
     let n = outputs.n;
@@ -252,8 +288,10 @@ export async function runChunkStep<P, I, O>(
         stall.error = error;
         break;
       }
-      if (r === undefined) counts.filterCount++;
-      else if (isThenable(r)) {
+      if (r === undefined) {
+        counts.filterCount++;
+        dropped(chunk, i);
+      } else if (isThenable(r)) {
         stall.threw = false;
         stall.value = r;
         break;
@@ -279,26 +317,49 @@ export async function runChunkStep<P, I, O>(
         error = next;
       }
     }
-    if (!checkSkip('process', error, item)) throw error;
-    chunk.counts.processSkipCount++;
-    chunk.skips.push({ phase: 'process', error, item });
+    if (checkSkip('process', error, item)) {
+      chunk.counts.processSkipCount++;
+      chunk.skips.push({ phase: 'process', error, item });
+    } else if (matchesAny(def.noRollback, error)) ignored('process', error, item);
+    else throw error;
     return { skipped: true };
   }
 
-  /** Writes one chunk with retry, then item-by-item isolation if the failure is skippable. */
+  /**
+   * A read or process error the skip policy refuses but noRollback lists: as in Spring Batch,
+   * the item is dropped and the step goes on. No skip is counted (the skip limit is not
+   * spent); the warning says what was dropped.
+   */
+  function ignored(phase: Phase, error: unknown, item: unknown): void {
+    ctx.log.warn({ err: error }, `${describeSkip(phase, error, item)}: dropped (a no-rollback error)`);
+  }
+
+  /**
+   * Writes one chunk with retry, then item by item if the failure is skippable or a no-rollback
+   * one. With processorTransactional the chunk is processed again after each rollback.
+   */
   async function writeChunk(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await commit(chunk, outputs.length, (_tx, c) => writeAll(outputs, c));
+        // Nothing read (the end of input, or only read errors): no write, no write listeners.
+        const work = chunk.size === 0 ? async () => 0 : (_tx: Tx, c: ChunkContext) => writeAll(outputs, c);
+        const stopping = await commit(chunk, outputs.length, work);
+        open.delete(chunk);
+        return stopping;
       } catch (error) {
         if (error instanceof FencedError) throw error;
         committed.rollbackCount++;
         for (const l of listeners) await l.onChunkError?.(ctx, error);
         if (isRetryable(def.retry, error) && attempt < def.retry!.limit) {
           await sleep(backoffDelay(def.retry!, attempt), signal);
+          if (def.processorTransactional) outputs = await reprocess(chunk);
           continue;
         }
-        if (outputs.length > 0 && isSkippable(def.skip, error)) return scan(chunk, outputs);
+        // A no-rollback error still rolls the chunk back: only item by item can the items after
+        // the failing one be written, and the failing one be told apart.
+        if (outputs.length > 0 && (isSkippable(def.skip, error) || matchesAny(def.noRollback, error))) {
+          return scan(chunk, def.processorTransactional ? await reprocess(chunk) : outputs);
+        }
         throw error;
       }
     }
@@ -310,88 +371,205 @@ export async function runChunkStep<P, I, O>(
       if (outputs.length > 0) await writer.write(outputs, chunk);
     } catch (error) {
       for (const l of listeners) await l.onWriteError?.(outputs, error);
-      if (matchesAny(def.noRollback, error)) return;
       throw error;
     }
     for (const l of listeners) await l.afterWrite?.(outputs);
   }
 
-  /** Isolates the failing items: each item is written under its own savepoint in one transaction. */
+  /**
+   * Writes the chunk item by item, each item in a transaction of its own with the step's
+   * checkpoint, to isolate the failing items: a failing item's transaction rolls back (one
+   * rollback each) and the item is skipped if the policy allows. The first commit carries the
+   * chunk's reads, skips and filters, a skipped item's write skip goes with the next commit, and
+   * the last commit records the reader's position after the chunk. Until then each checkpoint
+   * keeps the position before the chunk and marks how many of its items are done, so a restart
+   * reads the chunk again and writes on from there: no item is written twice.
+   */
   async function scan(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
-    return commit(chunk, outputs.length, async (tx, c) => {
-      let written = 0;
-      for (const item of outputs) {
-        await tx.exec('SAVEPOINT ns_item');
-        try {
-          await writeAll([item], c);
-          await tx.exec('RELEASE SAVEPOINT ns_item');
-          written++;
-        } catch (error) {
-          await tx.exec('ROLLBACK TO SAVEPOINT ns_item');
-          await tx.exec('RELEASE SAVEPOINT ns_item');
-          if (error instanceof FencedError || !checkSkip('write', error, item)) throw error;
-          chunk.counts.writeSkipCount++;
-          const skip: SkippedItem = { phase: 'write', error, item };
-          for (const l of listeners) await l.onSkip?.(skip, c);
-        }
+    const drops = chunk.dropped ?? [];
+    let part: Part = { counts: chunk.counts, skips: chunk.skips, position: undefined };
+    open.delete(chunk);
+    open.add(part);
+    let stopping = false;
+    let done = false; // the last commit (with the chunk's end position) went through
+    let input = 0; // index in the chunk's items of the next output
+    let d = 0;
+    for (let j = 0; j < outputs.length; j++) {
+      while (d < drops.length && drops[d] === input) {
+        input++;
+        d++;
       }
-      return written;
-    });
+      input++;
+      const item = outputs[j];
+      const last = j === outputs.length - 1;
+      if (last) part.position = chunk.position;
+      const mark: ScanMark | null = last ? null : { size: chunk.base + chunk.size, done: chunk.base + input };
+      try {
+        stopping = (await commit(part, 1, (_tx, c) => writeOne(part, item, c), mark)) || stopping;
+        open.delete(part);
+        part = { counts: { ...ZERO_COUNTERS }, skips: [], position: undefined };
+        open.add(part);
+        done = last;
+      } catch (error) {
+        if (error instanceof FencedError) throw error;
+        committed.rollbackCount++;
+        if (!checkSkip('write', error, item)) throw error;
+        part.counts.writeSkipCount++;
+        part.skips.push({ phase: 'write', error, item });
+      }
+    }
+    if (!done) {
+      // The last item was skipped (or there was none to write): the chunk still ends with a commit.
+      part.position = chunk.position;
+      stopping = (await commit(part, 0, async () => 0, null)) || stopping;
+    }
+    open.delete(part);
+    return stopping;
+  }
+
+  /** One item of a chunk written item by item; a no-rollback error keeps what the writer did. */
+  async function writeOne(part: Part, item: O, c: ChunkContext): Promise<number> {
+    try {
+      await writeAll([item], c);
+      return 1;
+    } catch (error) {
+      if (error instanceof FencedError || !matchesAny(def.noRollback, error)) throw error;
+      if (checkSkip('write', error, item)) {
+        part.counts.writeSkipCount++;
+        const skip: SkippedItem = { phase: 'write', error, item };
+        for (const l of listeners) await l.onSkip?.(skip, c);
+        return 0;
+      }
+      ctx.log.warn({ err: error }, `write of item ${describeItem(item)} failed with a no-rollback error; what the writer did for it is kept`);
+      return 1;
+    }
   }
 
   /**
-   * One fenced transaction: the work, the skip listeners for this chunk's read and process
-   * skips, the reader's and writer's positions, and the counters.
+   * One fenced transaction: the work, the skip listeners for the part's read and process skips
+   * (and write skips of items rolled back before), the reader's and writer's positions, and the
+   * counters. `mark` records (or, null, clears) how far a chunk written item by item got.
    */
   async function commit(
-    chunk: Chunk<I>,
+    part: Part,
     outputs: number,
     work: (tx: Tx, c: ChunkContext) => Promise<unknown>,
+    mark?: ScanMark | null,
   ): Promise<boolean> {
     // Each attempt at the transaction (one redone after a lost connection too) counts the
-    // chunk's write skips from the counts as read.
-    const before = { ...chunk.counts };
+    // part's write skips from the counts as they were before it.
+    const before = { ...part.counts };
     let written = outputs;
-    // The step's counters once this chunk commits, as its checkpoint saves them.
+    // The step's counters once this part commits, as its checkpoint saves them.
     let next: StepCounters | undefined;
-    const result = await commitFenced(
-      handle,
-      async (tx) => {
-        Object.assign(chunk.counts, before);
-        const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
-        const n = await work(tx, c);
-        if (typeof n === 'number') written = n;
-        for (const skip of chunk.skips) for (const l of listeners) await l.onSkip?.(skip, c);
-      },
-      () => {
-        Object.assign(ctx.stepContext, chunk.position);
-        writer.update?.(ctx.stepContext);
-        next = addCounters(committed, chunk.counts);
-        next.writeCount += written;
-        next.commitCount++;
-        return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
-      },
-    );
+    let result;
+    try {
+      result = await commitFenced(
+        handle,
+        async (tx) => {
+          Object.assign(part.counts, before);
+          const c: ChunkContext = { tx, context: ctx.stepContext, jobExecutionId: handle.execution.id, stepExecutionId: step.id };
+          const n = await work(tx, c);
+          if (typeof n === 'number') written = n;
+          for (const skip of part.skips) for (const l of listeners) await l.onSkip?.(skip, c);
+        },
+        () => {
+          if (part.position) Object.assign(ctx.stepContext, part.position);
+          if (mark) ctx.stepContext[SCAN] = mark;
+          else if (mark === null) delete ctx.stepContext[SCAN];
+          writer.update?.(ctx.stepContext);
+          next = addCounters(committed, part.counts);
+          next.writeCount += written;
+          next.commitCount++;
+          return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
+        },
+      );
+    } catch (error) {
+      Object.assign(part.counts, before);
+      throw error;
+    }
     Object.assign(committed, next);
-    open.delete(chunk);
     if (writer.afterCommit) await writer.afterCommit(ctx.stepContext);
     return result.stopping;
   }
+
+  /**
+   * Saves the reader's and writer's state as they opened, before the first chunk (as Spring
+   * Batch does): a step that fails or dies before its first commit is restarted from the state
+   * its first attempt opened with. One commit per step, not counted as one.
+   */
+  async function saveOpeningState(): Promise<void> {
+    reader.update(ctx.stepContext);
+    writer.update?.(ctx.stepContext);
+    const saved = await commitFenced(handle, async () => undefined, () => ({
+      stepExecutionId: step.id, counters: committed, stepContext: ctx.stepContext, jobContext: ctx.jobContext,
+    }));
+    if (saved.stopping) handle.stopRequested = true;
+  }
+
+  /** Processes a rolled-back chunk's items again, forgetting what processing them before gave. */
+  function reprocess(chunk: Chunk<I>): Promise<O[]> {
+    chunk.counts.filterCount = 0;
+    chunk.counts.processSkipCount = 0;
+    chunk.skips = chunk.skips.filter((s) => s.phase !== 'process');
+    chunk.dropped = undefined;
+    return processChunk(chunk);
+  }
+
+  /** Drops the first `done` items of a chunk read again to resume writing it item by item. */
+  function skipDone(chunk: Chunk<I>, done: number): void {
+    const n = Math.min(done, chunk.size);
+    chunk.items = chunk.items.slice(n, chunk.size);
+    chunk.size -= n;
+    chunk.base = n;
+  }
+}
+
+/** Step-context key of a chunk being written item by item: see {@link ScanMark}. */
+const SCAN = 'ns.scan';
+
+/**
+ * How far a chunk written item by item got: its items read again from the position before it
+ * (`size` of them), the first `done` are written or skipped already.
+ */
+interface ScanMark {
+  size: number;
+  done: number;
+}
+
+function scanMark(value: unknown): ScanMark | undefined {
+  const m = value as Partial<ScanMark> | undefined;
+  return m && Number.isInteger(m.size) && Number.isInteger(m.done) ? { size: m.size!, done: m.done! } : undefined;
+}
+
+/** Records that a chunk's item at `index` has no output (filtered or skipped): indexes ascend. */
+function dropped(chunk: { dropped?: number[] }, index: number): void {
+  (chunk.dropped ??= []).push(index);
+}
+
+/** What one commit adds to the step: a chunk, or part of one written item by item. */
+interface Part {
+  /** What it adds to the step's counters when it commits (writes and commits aside). */
+  counts: StepCounters;
+  /** Its read and process skips (and write skips of items rolled back), told to the skip listeners inside its transaction. */
+  skips: SkippedItem[];
+  /** The reader's position it records (the chunk's end), or undefined to keep the one before. */
+  position: ExecutionContext | undefined;
 }
 
 /** One chunk on its way from the reader to its commit. */
-interface Chunk<I> {
+interface Chunk<I> extends Part {
   /** Its items are the first `size`; the array may be reused from chunk to chunk (see itemBuffer). */
   items: I[];
   size: number;
-  /** What the chunk adds to the step's counters when it commits (writes and commits aside). */
-  counts: StepCounters;
-  /** Its read and process skips, told to the skip listeners inside its transaction. */
-  skips: SkippedItem[];
   /** The reader's position after the chunk's last item: what its checkpoint saves. */
   position: ExecutionContext;
   /** The reader is exhausted. */
   eof: boolean;
+  /** How many items read were dropped before `items` (done already, in a chunk being resumed). */
+  base: number;
+  /** Indexes (in `items`) of the items the processor filtered or skipped, ascending; none if undefined. */
+  dropped?: number[];
 }
 
 /**
@@ -431,6 +609,15 @@ function pickCounters(s: StepCounters): StepCounters {
     readCount: s.readCount, writeCount: s.writeCount, filterCount: s.filterCount, readSkipCount: s.readSkipCount,
     processSkipCount: s.processSkipCount, writeSkipCount: s.writeSkipCount, commitCount: s.commitCount, rollbackCount: s.rollbackCount,
   };
+}
+
+/** Adds to `into` what an uncommitted chunk read, filtered and skipped. */
+function addUncommitted(into: StepCounters, c: StepCounters): void {
+  into.readCount += c.readCount;
+  into.filterCount += c.filterCount;
+  into.readSkipCount += c.readSkipCount;
+  into.processSkipCount += c.processSkipCount;
+  into.writeSkipCount += c.writeSkipCount;
 }
 
 export function addCounters(a: StepCounters, b: StepCounters): StepCounters {

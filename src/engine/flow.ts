@@ -1,5 +1,5 @@
 import type { FlowElement, TransitionTarget } from '../core/job.ts';
-import { exitStatus, matchesExitPattern, patternSpecificity, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { exitStatus, mostSpecificMatch, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import type { ElementOutcome, JobRun } from './run-types.ts';
 import { commitPending, executeStep } from './step-runner.ts';
 
@@ -14,7 +14,8 @@ export interface FlowResult extends ElementOutcome {
 /**
  * Runs a flow: elements in order, or along their `on` transitions. Without transitions a
  * FAILED or STOPPED element ends the flow with that status; with transitions the most
- * specific matching exit-code pattern decides.
+ * specific matching exit-code pattern decides, and when none matches, an exit code COMPLETED
+ * goes on to the next element (or ends the flow COMPLETED) while any other code fails it.
  */
 export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, startAt?: string): Promise<FlowResult> {
   let index = startAt ? Math.max(0, elements.findIndex((e) => e.name === startAt)) : 0;
@@ -38,9 +39,17 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
       continue;
     }
     if (target === undefined) {
+      // The defaults Spring Batch's job builders add: an unmatched COMPLETED goes on as if the
+      // element had no transitions (the next element, or the end); any other code fails the job.
+      if (last.exitStatus.code === 'COMPLETED') {
+        if (index + 1 >= elements.length) return { status: 'COMPLETED', exitStatus: last.exitStatus };
+        index++;
+        continue;
+      }
+      const why = last.exitStatus.description ? `: ${last.exitStatus.description}` : '';
       return {
         status: 'FAILED',
-        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}`),
+        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}${why}`),
       };
     }
     if (typeof target === 'object') {
@@ -66,8 +75,7 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
 }
 
 function pickTransition(on: Record<string, TransitionTarget>, code: string): TransitionTarget | undefined {
-  const patterns = Object.keys(on).sort((a, b) => patternSpecificity(a) - patternSpecificity(b));
-  const match = patterns.find((p) => matchesExitPattern(p, code));
+  const match = mostSpecificMatch(Object.keys(on), code);
   return match === undefined ? undefined : on[match];
 }
 
@@ -81,7 +89,12 @@ async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: 
     case 'split': {
       await commitPending(run);
       const branch = { ...run, deferEnds: false };
-      const results = await Promise.all(element.flows.map((flow) => runFlow(flow, branch)));
+      // Every flow ends before the split does, even when one throws: no step is left running
+      // after its job execution ended.
+      const settled = await Promise.allSettled(element.flows.map((flow) => runFlow(flow, branch)));
+      const thrown = settled.find((r) => r.status === 'rejected');
+      if (thrown) throw thrown.reason;
+      const results = settled.map((r) => (r as PromiseFulfilledResult<FlowResult>).value);
       const status: BatchStatus = worstStatus(results.map((r) => r.status));
       const worst = results.find((r) => r.status === status)!;
       return { status, exitStatus: worst.exitStatus };

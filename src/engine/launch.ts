@@ -117,12 +117,14 @@ async function checkExisting(
   const previous = (await tx.query<Record<string, unknown>>(SQL.executionsOfInstance, [instance.id])).map(toJobExecution);
   const last = previous[0];
   const described = describeParams(ident);
+  // Also without identifying parameters: Spring Batch 5 ran such an instance again, Spring
+  // Batch 6 refuses it like any other (its issue 4755), as SPEC section 1 says.
   const completed = previous.find((e) => e.status === 'COMPLETED');
   if (completed) {
-    throw new LaunchRefusedError(
-      `job ${def.name} already completed for ${described} (execution ${completed.id}); ` +
-        `change an identifying parameter to run a new instance`,
-    );
+    const hint = Object.keys(ident).length
+      ? 'change an identifying parameter to run a new instance'
+      : 'run the next instance (run --next) to run it again';
+    throw new LaunchRefusedError(`job ${def.name} already completed for ${described} (execution ${completed.id}); ${hint}`);
   }
   if (last?.status === 'ABANDONED') {
     throw new LaunchRefusedError(`job ${def.name} instance for ${described} was abandoned (execution ${last.id}) and cannot run again`);

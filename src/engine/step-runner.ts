@@ -1,4 +1,4 @@
-import { FencedError, errorMessage } from '../core/errors.ts';
+import { FencedError, StartLimitExceededError, errorMessage } from '../core/errors.ts';
 import type { StepContext, StepDefinition, TaskletStepDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
@@ -65,7 +65,7 @@ export async function commitWithPending(run: JobRun<unknown>, statement: FencedS
  * Runs one step of a job execution, with Spring Batch's restart rules: a step that completed
  * in an earlier execution of the instance is not run again (its exit status is reused) unless
  * allowStartIfComplete; a step that did not complete resumes from its saved ExecutionContext;
- * startLimit caps how often it may start.
+ * startLimit caps how often it may start (StartLimitExceededError fails the job).
  */
 export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Promise<ElementOutcome> {
   const { handle, explorer } = run;
@@ -80,11 +80,10 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     handle.log.info({ step: def.name }, `step ${def.name} already completed; skipping it`);
     return { status: 'COMPLETED', exitStatus: earlier.exitStatus };
   }
-  if (def.startLimit !== undefined && previous && previous.startCount >= def.startLimit) {
-    return {
-      status: 'FAILED',
-      exitStatus: exitStatus('FAILED', `step ${def.name} has reached its start limit of ${def.startLimit}`),
-    };
+  // As in Spring Batch, a step at its limit is not started and the job fails: transitions do
+  // not route around it. A limit of 0 refuses even the first start.
+  if (def.startLimit !== undefined && (previous?.startCount ?? 0) >= def.startLimit) {
+    throw new StartLimitExceededError(`step ${def.name} has reached its start limit of ${def.startLimit}`);
   }
   const context: ExecutionContext = earlier && earlier.status !== 'COMPLETED' ? { ...earlier.context } : {};
   const step = takeFirstStep(run, def.name) ?? (await insertStep(run, def.name, context));
@@ -138,14 +137,17 @@ export async function runStep<P>(
   }
   step.status = status;
   step.exitStatus = exit;
+  const ended = exit;
   try {
     for (const l of def.listeners ?? []) {
       const changed = await l.afterStep?.(ctx);
       if (changed) step.exitStatus = exit = changed;
     }
   } catch (error) {
-    status = step.status = 'FAILED';
-    exit = step.exitStatus = exitStatus('FAILED', `afterStep listener failed: ${errorMessage(error)}`);
+    // As in Spring Batch: logged, and the step keeps its status and the exit status it had
+    // before its afterStep listeners ran (the ones after the failing listener are not called).
+    step.exitStatus = exit = ended;
+    ctx.log.error({ err: error }, `an afterStep listener of step ${step.stepName} failed: ${errorMessage(error)}; the step stays ${status}`);
   }
   const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
   if (pending) pending.push(end);

@@ -93,7 +93,11 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       if (execution.status === 'COMPLETED' || execution.status === 'ABANDONED') {
         throw new UsageError(`execution ${executionId} is ${execution.status} and cannot be abandoned`);
       }
-      if (execution.status === 'STARTED' || (execution.status === 'STOPPING' && execution.ownerNodeId !== null)) {
+      // A STOPPING execution may be abandoned while its owner still runs it, as in Spring Batch:
+      // fencing makes that safe. Every commit of the owner proves the execution is still STARTED
+      // or STOPPING, in the commit's own transaction, so once ABANDONED it commits nothing more
+      // and stops at its next commit.
+      if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
         if (!gone) {
           throw new UsageError(`execution ${executionId} is running on node ${execution.node}: stop it first`);

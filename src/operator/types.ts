@@ -64,7 +64,10 @@ export interface Nightshift {
   restart(executionId: number): Promise<ExecutionDetails>;
   /** Asks a running execution to stop at its next chunk boundary (it ends STOPPED). */
   stop(executionId: number): Promise<JobExecution>;
-  /** Marks a stopped or failed execution ABANDONED: its instance will not run again. */
+  /**
+   * Marks a stopped, stopping or failed execution ABANDONED: its instance will not run again. A
+   * STOPPING execution's owner, if still running it, commits nothing after this.
+   */
   abandon(executionId: number): Promise<JobExecution>;
   /**
    * Asks the cluster to run a job: the execution is created at once (STARTING) and a live node

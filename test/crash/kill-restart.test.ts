@@ -4,7 +4,9 @@
  * 1. SIGKILL at random points (before the execution row exists, before the first commit, in
  *    the middle of a chunk, between chunks), then `restart` (sometimes killed again): every
  *    item is written exactly once, every killed execution ends FAILED naming its dead node,
- *    and the step counters add up.
+ *    and the step counters add up. The same while chunks are written item by item (each item
+ *    committing on its own after a skippable write error): every good item once, each skip
+ *    counted once.
  * 2. A paused process (SIGSTOP) is alive for the pid check, so only the lease (DB clock) can
  *    hand its execution over; once resumed (SIGCONT) it is fenced and writes nothing more.
  * 3. A processor that blocks the event loop for longer than the lease keeps its execution:
@@ -237,6 +239,7 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
   let db: Database;
   let count: ReturnType<typeof observer>;
   let busy: ReturnType<typeof observer>;
+  let scanny: ReturnType<typeof observer>;
   const tmp = mkdtempSync(join(tmpdir(), 'nightshift-crash-'));
 
   beforeAll(async () => {
@@ -244,6 +247,7 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
     db = await openDatabase(url, { poolSize: 2 });
     count = observer(db, 'count', 'count_items');
     busy = observer(db, 'busy', 'busy_items');
+    scanny = observer(db, 'scanny', 'scan_items');
   });
 
   afterEach(async () => {
@@ -379,6 +383,49 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
       await chaosRound(`k${round}`, r.int(1, 2 ** 31) ^ (backend.name === 'postgres' ? 0x5bd1e995 : 0));
     }
   }, ROUNDS * 45_000 + 30_000);
+
+  it.sequential(`SIGKILL while chunks are written item by item, then restart: every good item once (seed ${SEED})`, async () => {
+    const r = seededRandom(SEED + 13);
+    const [items, badEvery] = [600, 13];
+    const good = items - Math.floor(items / badEvery);
+    for (let round = 1; round <= Math.max(1, Math.ceil(ROUNDS / 6)); round++) {
+      const tag = `scan${round}`;
+      const procs: Proc[] = [];
+      for (let attempt = 1; ; attempt++) {
+        const latest = (await scanny.executions(tag)).at(-1);
+        if (latest?.status === 'COMPLETED') break;
+        if (attempt > 6) expect.fail(`round ${tag} did not complete\n${procs.map(describeProc).join('\n')}\n${describeExecutions(await scanny.executions(tag))}`);
+        const args = latest ? ['restart', String(latest.id)] : ['run', 'scanny', `items=${items}`, 'chunk=30', `tag=${tag}`, `badEvery=${badEvery}`];
+        const proc = run([...args, ...common(FIXTURES)]);
+        procs.push(proc);
+        if (attempt <= 2) {
+          // Once the rows reach a random count, plus a jitter: mostly inside an item-by-item write.
+          const target = (await scanny.rows(tag)) + r.int(1, Math.max(1, good - (await scanny.rows(tag)) - 1));
+          await Promise.race([waitFor(async () => proc.exit !== undefined || (await scanny.rows(tag)) >= target, 60_000, `${target} rows`), proc.exited]);
+          const jitter = r.int(0, 40);
+          await Promise.race([sleep(jitter), proc.exited]);
+          signal(proc, 'SIGKILL', `at >= ${target} rows + ${jitter} ms`);
+        }
+        const exit = await exitWithin(proc, 90_000);
+        if (!proc.killed && exit.code !== 0) expect.fail(`${proc.label} exited ${exit.code}\n${procs.map(describeProc).join('\n')}`);
+      }
+      const execs = await scanny.executions(tag);
+      const stats = await scanny.itemStats(tag);
+      const skips = await db.query<{ n: unknown }>(
+        `SELECT coalesce(sum(s.write_skip_count), 0) AS n FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+         WHERE e.id IN (${execs.map((e) => Number(e.id)).join(',')})`,
+      );
+      const bad = await db.query<{ n: unknown }>(`SELECT count(*) AS n FROM scan_items WHERE tag = $1 AND item % ${badEvery} = 0`, [tag]);
+      const v = new Verdict();
+      v.check(stats.n === good && stats.distinct === good, `scan_items has ${stats.n} rows (${stats.distinct} distinct) for ${tag}, expected ${good}`);
+      v.check(Number(bad[0].n) === 0, `scan_items has ${bad[0].n} unwritable items`);
+      const written = execs.reduce((a, e) => a + e.steps.reduce((b, s) => b + s.write_count, 0), 0);
+      v.check(written === good, `the steps' writeCount adds up to ${written}, expected ${good}`);
+      v.check(Number(skips[0].n) === items - good, `the steps' writeSkipCount adds up to ${skips[0].n}, expected ${items - good}`);
+      for (const e of execs) v.check(!RUNNING.has(e.status), `execution ${e.id} is left ${e.status}`);
+      await v.done(async () => `round ${tag} on ${backend.name}\nprocesses:\n${procs.map(describeProc).join('\n')}\nexecutions:\n${describeExecutions(execs)}`);
+    }
+  }, 240_000);
 
   it.sequential('a process killed very early (while starting, before its execution exists, or before its first commit) is just run again', async () => {
     // A repository nobody has opened yet: the kills land while the CLI starts, opens (and

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineJob, type ChunkListener, type SkipPolicy, type RetryPolicy } from '../../src/core/job.ts';
+import type { ItemStreamReader } from '../../src/core/items.ts';
+import pino from 'pino';
 import { backends } from '../support/backends.ts';
 import {
   BadRecordError, FatalError, IgnorableWriteError, PoisonError, TransientError, counters, countRows, numbers, range,
@@ -78,8 +80,9 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
               return {
                 ...inner,
                 async write(items, chunk) {
-                  // Item 8, written on its own after 3 and 6 were skipped: the connection drops once.
-                  if (items.length === 1 && items[0] === 8 && !dropped) {
+                  // Item 7, written on its own after 6 was skipped (its write skip goes with item 7's
+                  // commit): the connection drops once.
+                  if (items.length === 1 && items[0] === 7 && !dropped) {
                     dropped = true;
                     throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
                   }
@@ -95,8 +98,89 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const e = await ns.run('scan-redo');
       expect(e.status, e.exitStatus.description).toBe('COMPLETED');
       expect(dropped).toBe(true);
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 1, rollbackCount: 1 });
+      // One rollback for the chunk and one for each failing item; a commit for each item written,
+      // and one for the chunk that finds the end of input.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 10, writeSkipCount: 2, writeCount: 8, commitCount: 9, rollbackCount: 3 });
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual([1, 2, 4, 5, 7, 8, 9, 10]);
+    });
+
+    it('each item written item by item commits on its own: a restart after a failure in the middle writes on from there, none twice', async () => {
+      const job = defineJob({
+        name: 'scan-restart',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(20),
+            // Items 6 and 10 are filtered: the restart must find where it was among the items read.
+            processor: (item) => (item === 6 || item === 10 ? undefined : item),
+            writer: (ctx) =>
+              tableWriter('items', ctx, {
+                poison: (i) =>
+                  i === 13 ? new BadRecordError('cannot write 13') : i === 17 && ctx.executionNumber === 1 ? new FatalError('disk full at 17') : undefined,
+              }),
+            skip: { on: [BadRecordError], limit: 5 },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('scanrestart'), [job]);
+      const e1 = await ns.run('scan-restart');
+      expect(e1.status).toBe('FAILED');
+      expect(step(e1, 'load').exitStatus.description).toContain('disk full at 17');
+      const rows1 = await rowsOf(ns.db, 'items');
+      // Chunk 11..20 failed as a whole, then 11, 12, 14, 15, 16 committed one by one (13 skipped).
+      expect(rows1.map((r) => r.item)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 14, 15, 16]);
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status, e2.exitStatus.description).toBe('COMPLETED');
+      const rows2 = await rowsOf(ns.db, 'items');
+      expect(rows2.map((r) => r.item)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20]);
+      expect(rows2.filter((r) => r.execution_id === e2.id).map((r) => r.item)).toEqual([17, 18, 19, 20]);
+      // The chunk's reads, filters and skip were counted once, by the execution that first read it.
+      const [s1, s2] = [step(e1, 'load'), step(e2, 'load')];
+      expect(counters(s1)).toMatchObject({ readCount: 20, filterCount: 2, writeSkipCount: 1, writeCount: 13 });
+      expect(counters(s2)).toMatchObject({ readCount: 0, filterCount: 0, writeSkipCount: 0, writeCount: 4 });
+      expect(s2.context['ns.scan']).toBeUndefined();
+    });
+
+    it('a stop requested while a cut-short chunk is read again takes effect after that chunk: no item twice', async () => {
+      const holder: { ns?: Awaited<ReturnType<typeof pool.create>> } = {};
+      const job = defineJob({
+        name: 'scan-stop',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: (ctx) => {
+              const inner = numbers(20) as ItemStreamReader<number>;
+              return {
+                open: (c) => inner.open!(c),
+                update: (c) => inner.update!(c),
+                async read() {
+                  const item = inner.read();
+                  // The restart asks to stop while it reads the chunk cut short (11..20) again.
+                  if (item === 12 && ctx.executionNumber === 2) await holder.ns!.stop(ctx.jobExecution.id);
+                  return item;
+                },
+              };
+            },
+            writer: (ctx) =>
+              tableWriter('items', ctx, {
+                poison: (i) =>
+                  i === 13 ? new BadRecordError('cannot write 13') : i === 17 && ctx.executionNumber === 1 ? new FatalError('disk full at 17') : undefined,
+              }),
+            skip: { on: [BadRecordError], limit: 5 },
+          }),
+        ],
+      });
+      const ns = (holder.ns = await pool.create(backend.freshUrl('scanstop'), [job]));
+      const e1 = await ns.run('scan-stop');
+      expect(e1.status).toBe('FAILED');
+      const e2 = await ns.restart(e1.id);
+      expect(e2.status).toBe('STOPPED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 20).filter((i) => i !== 13));
+      const e3 = await ns.restart(e2.id);
+      expect(e3.status, e3.exitStatus.description).toBe('COMPLETED');
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 19, distinct: 19 });
     });
 
     it('skips read, process and write errors, isolating the bad item of a failed chunk', async () => {
@@ -108,9 +192,10 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const s = step(e, 'load');
       expect(s.status).toBe('COMPLETED');
       // 28 items read (2 unreadable positions), 2 not processable, 1 not writable: 25 written.
-      // The last chunk failed once as a whole, then committed item by item.
+      // The last chunk (23..30 without 27) failed once as a whole (a rollback), then each of its
+      // 7 items was written in a transaction of its own: 6 commits, and a rollback for item 25.
       expect(counters(s)).toEqual({
-        ...ZERO, readCount: 28, readSkipCount: 2, processSkipCount: 2, writeSkipCount: 1, writeCount: 25, commitCount: 3, rollbackCount: 1,
+        ...ZERO, readCount: 28, readSkipCount: 2, processSkipCount: 2, writeSkipCount: 1, writeCount: 25, commitCount: 8, rollbackCount: 2,
       });
 
       const expected = range(1, 30).filter((i) => ![4, 17, 9, 27, 25].includes(i));
@@ -219,7 +304,8 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(e.status).toBe('FAILED');
       const s = step(e, 'load');
       expect(s.exitStatus.description).toContain('fatal item 14');
-      expect(counters(s)).toMatchObject({ readCount: 10, processSkipCount: 1, writeCount: 9, commitCount: 1 });
+      // The failed chunk (11..20) counts its reads and its rollback.
+      expect(counters(s)).toMatchObject({ readCount: 20, processSkipCount: 1, writeCount: 9, commitCount: 1, rollbackCount: 1 });
     });
 
     it('a predicate selects skippable errors', async () => {
@@ -275,7 +361,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('retry'), [retryJob({ on: [TransientError], limit: 3 }, 2, attempts)]);
       const e = await ns.run('retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 20, commitCount: 2 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 20, commitCount: 3 });
       expect(attempts.get(5)).toHaveLength(3);
       expect(attempts.get(6)).toHaveLength(1);
       expect(await countRows(ns.db, 'items')).toEqual({ n: 20, distinct: 20 });
@@ -299,7 +385,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const s = step(e, 'load');
       expect(s.exitStatus.description).toContain('transient failure 3 of item 5');
       expect(attempts.get(5)).toHaveLength(3);
-      expect(counters(s)).toMatchObject({ readCount: 0, writeCount: 0, commitCount: 0, processSkipCount: 0 });
+      expect(counters(s)).toEqual({ ...ZERO, readCount: 10, rollbackCount: 1 });
     });
 
     it('retry exhausted on a skippable error skips the item', async () => {
@@ -309,7 +395,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       ]);
       const e = await ns.run('retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 19, processSkipCount: 1, commitCount: 2 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 20, writeCount: 19, processSkipCount: 1, commitCount: 3 });
       expect(attempts.get(5)).toHaveLength(3);
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 20).filter((i) => i !== 5));
     });
@@ -333,13 +419,79 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('wretry'), [job]);
       const e = await ns.run('write-retry');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 1 });
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 4, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
     });
   });
 
+  describe('processorTransactional', () => {
+    it.each([
+      { transactional: false, retried: 1, scanned: 1 },
+      { transactional: true, retried: 2, scanned: 2 },
+    ])('processorTransactional $transactional: a rolled-back chunk is processed again only when set', async ({ transactional, retried, scanned }) => {
+      const calls = new Map<number, number>();
+      let failures = 0;
+      const job = defineJob({
+        name: 'tx-processor',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            processor: (item) => {
+              calls.set(item, (calls.get(item) ?? 0) + 1);
+              return item;
+            },
+            // Chunk 1..10 fails once (retried as a whole); chunk 21..30 fails on item 25 (written item by item).
+            writer: (ctx) => tableWriter('items', ctx, {
+              poison: (i) => (i === 5 && failures++ === 0 ? new TransientError('deadlock') : i === 25 ? new BadRecordError('bad 25') : undefined),
+            }),
+            retry: { on: [TransientError], limit: 2 },
+            skip: { on: [BadRecordError], limit: 1 },
+            processorTransactional: transactional,
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('txprocessor'), [job]);
+      const e = await ns.run('tx-processor');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 25));
+      expect(range(1, 10).map((i) => calls.get(i))).toEqual(range(1, 10).map(() => retried));
+      expect(range(11, 20).map((i) => calls.get(i))).toEqual(range(11, 20).map(() => 1));
+      expect(range(21, 30).map((i) => calls.get(i))).toEqual(range(21, 30).map(() => scanned));
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 12, rollbackCount: 3 });
+    });
+  });
+
   describe('noRollback', () => {
-    it('a writer error listed in noRollback commits the chunk as written', async () => {
+    it('a writer error listed in noRollback and skippable: every other item is written once, the failing one is a write skip', async () => {
+      const skipped: unknown[] = [];
+      const job = defineJob({
+        name: 'no-rollback-skip',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30),
+            // Item 15 fails before it is inserted, after the items before it in its chunk were.
+            writer: (ctx) => tableWriter('items', ctx, { poison: (i) => (i === 15 ? new IgnorableWriteError('item 15 refused') : undefined) }),
+            noRollback: [IgnorableWriteError],
+            skip: { on: [IgnorableWriteError], limit: 5 },
+            chunkListeners: [{ onSkip: (skip) => void skipped.push(skip.item) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('norollbackskip'), [job]);
+      const e = await ns.run('no-rollback-skip');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => i !== 15));
+      // Chunk 11..20 rolled back once, then each of its items committed on its own: item 15's
+      // error does not roll back, so its write skip commits without a rollback of its own.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 29, writeSkipCount: 1, commitCount: 13, rollbackCount: 1 });
+      expect(skipped).toEqual([15]);
+    });
+
+    it('a writer error listed in noRollback and not skippable keeps what the writer did for that item; every other item is written once', async () => {
       const writeErrors: string[] = [];
       const job = defineJob({
         name: 'no-rollback',
@@ -366,9 +518,48 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('norollback'), [job]);
       const e = await ns.run('no-rollback');
       expect(e.status).toBe('COMPLETED');
-      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 3, rollbackCount: 0 });
+      // The chunk with item 15 was rolled back and written again item by item; item 15's own
+      // write is kept and counted as written.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 30, writeCount: 30, commitCount: 13, rollbackCount: 1 });
       expect(await countRows(ns.db, 'items')).toEqual({ n: 30, distinct: 30 });
-      expect(writeErrors).toEqual(['11..20: audit log unavailable']);
+      expect(writeErrors).toEqual(['11..20: audit log unavailable', '15..15: audit log unavailable']);
+    });
+
+    it('read and process errors listed in noRollback that the skip policy refuses drop their item; the step goes on', async () => {
+      const warnings: string[] = [];
+      const job = defineJob({
+        name: 'no-rollback-read',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            // Positions 4 and 17 are unreadable.
+            reader: () => numbers(30, 'stream-reader', [4, 17]),
+            processor: (item) => {
+              if (item === 9 || item === 22) throw new PoisonError(`cannot process ${item}`);
+              if (item === 25) throw new FatalError('fatal 25');
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            noRollback: [BadRecordError, PoisonError],
+            // Only FatalError is skippable: the listed errors are not skips.
+            skip: { on: [FatalError], limit: 1 },
+          }),
+        ],
+      });
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) });
+      const ns = await pool.create(backend.freshUrl('norollbackread'), [job], { logger });
+      const e = await ns.run('no-rollback-read');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 30).filter((i) => ![4, 17, 9, 22, 25].includes(i)));
+      // The dropped items are not skips; the skip limit of 1 went to item 25 only.
+      expect(counters(step(e, 'load'))).toEqual({ ...ZERO, readCount: 28, processSkipCount: 1, writeCount: 25, commitCount: 3 });
+      expect(warnings.filter((w) => w.includes('dropped')).sort()).toEqual([
+        'process of item 22: cannot process 22: dropped (a no-rollback error)',
+        'process of item 9: cannot process 9: dropped (a no-rollback error)',
+        'read error: bad record at position 17: dropped (a no-rollback error)',
+        'read error: bad record at position 4: dropped (a no-rollback error)',
+      ]);
     });
 
     it('a writer error not listed in noRollback rolls the chunk back and fails the step', async () => {
@@ -389,9 +580,42 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(e.status).toBe('FAILED');
       const s = step(e, 'load');
       expect(s.exitStatus.description).toContain('disk on fire');
-      expect(counters(s)).toMatchObject({ readCount: 10, writeCount: 10, commitCount: 1, rollbackCount: 1 });
+      expect(counters(s)).toEqual({ ...ZERO, readCount: 20, writeCount: 10, commitCount: 1, rollbackCount: 1 });
       // Items 11..14 were inserted before the error, then rolled back.
       expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 10));
+    });
+  });
+
+  describe('counters', () => {
+    it.each([
+      { items: 0, commits: 1 },
+      { items: 25, commits: 3 },
+      { items: 30, commits: 4 },
+    ])('$items items in chunks of 10: $commits commits, the one that finds the end of input included', async ({ items, commits }) => {
+      const chunks: string[] = [];
+      const job = defineJob({
+        name: 'commits',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(items),
+            writer: (ctx) => tableWriter('items', ctx),
+            chunkListeners: [{ afterChunk: (ctx) => void chunks.push(`commits=${ctx.stepExecution.commitCount}`), beforeWrite: (list) => void chunks.push(`write ${list.length}`) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('commits'), [job]);
+      const e = await ns.run('commits');
+      expect(e.status).toBe('COMPLETED');
+      const s = step(e, 'load');
+      expect(counters(s)).toEqual({ ...ZERO, readCount: items, writeCount: items, commitCount: commits });
+      // The commit that finds the end of input saved the reader's end position.
+      expect(s.context['test.pos']).toBe(items);
+      // It writes nothing and tells no write listener, but ends a chunk like any other.
+      const sizes = range(1, Math.ceil(items / 10)).map((c) => `write ${Math.min(10, items - (c - 1) * 10)}`);
+      expect(chunks.filter((x) => x.startsWith('write'))).toEqual(sizes);
+      expect(chunks.at(-1)).toBe(`commits=${commits}`);
     });
   });
 

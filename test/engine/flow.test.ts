@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
-import { backends } from '../support/backends.ts';
+import { compareExitPatterns } from '../../src/core/status.ts';
+import pino from 'pino';
+import { backends, waitFor } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
 
@@ -171,18 +173,115 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(visited).toEqual([to]);
     });
 
-    it('no matching transition fails the job, naming the step and exit code', async () => {
+    // Spring Batch's DefaultStateTransitionComparator: no `*` beats `*`; more `*` beats fewer;
+    // fewer `?` beats more; then the longer pattern; then the alphabetically smaller one. In each
+    // row both patterns match the code; the loser is listed first, so insertion order cannot decide.
+    const PRIORITY = [
+      { code: 'COMPLETED', winner: 'COMPLETED', loser: '*' },
+      { code: 'COMPLETED', winner: 'COMPLETED', loser: 'COMPLETE?' },
+      { code: 'COMPLETED', winner: 'COMPLETE?', loser: 'COMP*' },
+      { code: 'COMPLETED', winner: 'C?MPLETED', loser: 'COMP?????' },
+      { code: 'COMPLETED', winner: '?????????', loser: 'COMPLETE*' },
+      { code: 'COMPLETED', winner: 'COMP*', loser: 'C*' },
+      { code: 'COMPLETED', winner: 'COMP*', loser: 'C*D' },
+      { code: 'COMPLETED', winner: 'C*', loser: '*' },
+      { code: 'COMPLETED', winner: 'CO*', loser: 'C?*' },
+      { code: 'COMPLETED', winner: '*ED*', loser: 'C*' },
+      { code: 'COMPLETED', winner: '**', loser: '*' },
+      { code: 'COMPLETED', winner: '**', loser: '*?' },
+      { code: 'COMPLETED', winner: '*P*E*', loser: '*ED*' },
+      { code: 'CD', winner: '*D', loser: 'C*' },
+      { code: 'ED', winner: '*D*', loser: '*E*' },
+      { code: 'CAT', winner: '?A?', loser: 'C??' },
+    ];
+
+    it('pattern priority follows Spring Batch for every pair in the table', async () => {
+      const jobs = PRIORITY.map(({ code, winner, loser }, i) => {
+        const visited: string[] = [];
+        const job = defineJob({
+          name: `priority-${i}`,
+          steps: (s) => [
+            s.tasklet({
+              name: 'emit',
+              tasklet: () => undefined,
+              listeners: [{ afterStep: () => ({ code, description: '' }) }],
+              on: { [loser]: 'lose', [winner]: 'win' },
+            }),
+            s.tasklet({ name: 'lose', tasklet: () => void visited.push('lose'), on: { '*': 'end' } }),
+            s.tasklet({ name: 'win', tasklet: () => void visited.push('win'), on: { '*': 'end' } }),
+          ],
+        });
+        return { job, visited, row: `${code}: ${winner} over ${loser}` };
+      });
+      const ns = await pool.create(backend.freshUrl('priority'), jobs.map((j) => j.job));
+      const outcomes: string[] = [];
+      for (const { job, visited, row } of jobs) {
+        const e = await ns.run(job.name);
+        outcomes.push(`${row} -> ${e.status} ${visited.join(',')}`);
+      }
+      expect(outcomes).toEqual(jobs.map(({ row }) => `${row} -> COMPLETED win`));
+    });
+
+    it('an unmatched COMPLETED goes on to the next element', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'unmatched',
+        steps: (s) => [
+          s.tasklet({ name: 'a', tasklet: () => void visited.push('a'), on: { FAILED: 'c', 'X?': 'c' } }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
+          s.tasklet({ name: 'c', tasklet: () => void visited.push('c') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('unmatched'), [job]);
+      const e = await ns.run('unmatched');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect(visited).toEqual(['a', 'b', 'c']);
+    });
+
+    it('an unmatched COMPLETED of the last element ends the job COMPLETED', async () => {
+      const visited: string[] = [];
+      const job = defineJob({
+        name: 'unmatched-last',
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => void visited.push('first'), on: { '*': 'last' } }),
+          s.tasklet({ name: 'recover', tasklet: () => void visited.push('recover'), on: { '*': 'end' } }),
+          s.tasklet({ name: 'last', tasklet: () => void visited.push('last'), on: { FAILED: 'recover' } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('unmatchedlast'), [job]);
+      const e = await ns.run('unmatched-last');
+      expect(e.status, e.exitStatus.description).toBe('COMPLETED');
+      expect(e.exitStatus.code).toBe('COMPLETED');
+      expect(visited).toEqual(['first', 'last']);
+    });
+
+    it.each([
+      { code: 'NOOP', status: 'COMPLETED', description: '' },
+      { code: 'FAILED', status: 'FAILED', description: 'a broke' },
+    ])('any other unmatched exit code ($code) fails the job, naming the step and the code', async ({ code, status, description }) => {
+      const visited: string[] = [];
       const job = defineJob({
         name: 'nomatch',
         steps: (s) => [
-          s.tasklet({ name: 'a', tasklet: () => undefined, on: { FAILED: 'b', 'X?': 'b' } }),
-          s.tasklet({ name: 'b', tasklet: () => undefined }),
+          s.tasklet({
+            name: 'a',
+            tasklet: () => {
+              if (code === 'FAILED') throw new Error('a broke');
+            },
+            listeners: [{ afterStep: () => (code === 'NOOP' ? { code, description: '' } : undefined) }],
+            on: { COMPLETED: 'b', 'X?': 'b' },
+          }),
+          s.tasklet({ name: 'b', tasklet: () => void visited.push('b') }),
         ],
       });
       const ns = await pool.create(backend.freshUrl('nomatch'), [job]);
       const e = await ns.run('nomatch');
       expect(e.status).toBe('FAILED');
-      expect(e.exitStatus.description).toContain('no transition from a matches exit code COMPLETED');
+      expect(e.exitStatus.code).toBe('FAILED');
+      expect(e.exitStatus.description).toContain(`no transition from a matches exit code ${code}`);
+      expect(e.exitStatus.description).toContain(description);
+      expect(step(e, 'a').status).toBe(status);
+      expect(visited).toEqual([]);
       expect(e.steps.map((s) => s.stepName)).toEqual(['a']);
     });
 
@@ -296,6 +395,38 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(step(e, 'good').status).toBe('COMPLETED');
       expect(e.steps.some((s) => s.stepName === 'after')).toBe(false);
     });
+    it('a flow that throws (a step at its start limit) fails the split only once the other flows ended', async () => {
+      let sawJobRunning: boolean | undefined;
+      const job = defineJob({
+        name: 'split-throw',
+        steps: (s) => [
+          s.split({
+            name: 'both',
+            flows: [
+              [s.tasklet({ name: 'gated', startLimit: 0, tasklet: () => undefined })],
+              [
+                s.tasklet({
+                  name: 'slow',
+                  transactional: false,
+                  tasklet: async ({ jobExecution, db }) => {
+                    // Waits (up to a deadline) for the job to end: it must not end while this step runs.
+                    const status = async () => (await db.query<{ status: string }>('SELECT status FROM ns_job_execution WHERE id = $1', [jobExecution.id]))[0].status;
+                    const ended = await waitFor(async () => (await status()) !== 'STARTED', 1500).catch(() => false);
+                    sawJobRunning = !ended;
+                  },
+                }),
+              ],
+            ],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('splitthrow'), [job]);
+      const e = await ns.run('split-throw');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('start limit of 0');
+      expect(sawJobRunning).toBe(true);
+      expect(e.steps.map((s) => [s.stepName, s.status])).toEqual([['slow', 'COMPLETED']]);
+    });
   });
 
   describe('listeners', () => {
@@ -367,20 +498,63 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       ]);
     });
 
-    it('a failing afterStep listener fails the step; a failing afterJob listener fails the job', async () => {
+    it.each([
+      { body: 'works', status: 'COMPLETED' },
+      { body: 'fails', status: 'FAILED' },
+    ])('a failing afterStep listener is logged; the step that $body keeps its status and exit status', async ({ body, status }) => {
+      const errors: string[] = [];
+      const called: string[] = [];
       const job = defineJob({
-        name: 'bad-listeners',
-        listeners: [{ afterJob: () => { throw new Error('afterJob exploded'); } }],
+        name: 'bad-after-step',
         steps: (s) => [
-          s.tasklet({ name: 'a', tasklet: () => undefined, listeners: [{ afterStep: () => { throw new Error('afterStep exploded'); } }], on: { '*': 'end' } }),
+          s.tasklet({
+            name: 'a',
+            tasklet: () => {
+              if (body === 'fails') throw new Error('a broke');
+            },
+            listeners: [
+              { afterStep: () => (called.push('first'), { code: 'CHANGED', description: 'by the first listener' }) },
+              { afterStep: () => { called.push('second'); throw new Error('afterStep exploded'); } },
+              { afterStep: () => void called.push('third') },
+            ],
+            on: { COMPLETED: 'b', FAILED: 'recover', '*': 'fail' },
+          }),
+          s.tasklet({ name: 'b', tasklet: () => undefined, on: { '*': 'end' } }),
+          s.tasklet({ name: 'recover', tasklet: () => undefined }),
         ],
       });
-      const ns = await pool.create(backend.freshUrl('badlisteners'), [job]);
-      const e = await ns.run('bad-listeners');
-      expect(step(e, 'a').status).toBe('FAILED');
-      expect(step(e, 'a').exitStatus.description).toContain('afterStep exploded');
+      const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(String(JSON.parse(line).msg)) });
+      const ns = await pool.create(backend.freshUrl('badafterstep'), [job], { logger });
+      const e = await ns.run('bad-after-step');
+      const a = step(e, 'a');
+      expect(a.status).toBe(status);
+      expect(a.exitStatus.code).toBe(status);
+      expect(called).toEqual(['first', 'second']);
+      expect(errors).toContain(`an afterStep listener of step a failed: afterStep exploded; the step stays ${status}`);
+      // The flow routes on the exit status the step kept.
+      expect(e.status).toBe('COMPLETED');
+      expect(e.steps.map((s) => s.stepName)).toEqual(['a', body === 'works' ? 'b' : 'recover']);
+    });
+
+    it('a failing afterJob listener fails the job', async () => {
+      const job = defineJob({
+        name: 'bad-after-job',
+        listeners: [{ afterJob: () => { throw new Error('afterJob exploded'); } }],
+        steps: (s) => [s.tasklet({ name: 'a', tasklet: () => undefined })],
+      });
+      const ns = await pool.create(backend.freshUrl('badafterjob'), [job]);
+      const e = await ns.run('bad-after-job');
+      expect(step(e, 'a').status).toBe('COMPLETED');
       expect(e.status).toBe('FAILED');
       expect(e.exitStatus.description).toContain('afterJob exploded');
     });
+  });
+});
+
+describe('exit-status pattern order', () => {
+  it("sorts Spring Batch's documented example from most to least specific", () => {
+    const documented = ['bar', 'foo', 'fo?', 'bar??', 'foo??', '?0?', '???', '*foo*', '*f*', 'foo*', '*'];
+    const shuffled = [...documented].reverse().sort((a, b) => (a.length % 3) - (b.length % 3));
+    expect(shuffled.sort((a, b) => compareExitPatterns(b, a))).toEqual(documented);
   });
 });

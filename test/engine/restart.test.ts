@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, within,
+  FatalError, counters, countRows, deferred, holdJob, numbers, range, rejection, rowsOf, sleep, step, tableWriter, thrown, within,
   type ReaderKind,
 } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -111,8 +111,9 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
         const s1 = step(first, 'load');
         expect(s1.status).toBe('FAILED');
         expect(s1.exitStatus.description).toContain('boom at item 25');
-        // Only the two committed chunks (1..20) count; the failed chunk (21..25) left no trace.
-        expect(counters(s1)).toMatchObject({ readCount: 20, writeCount: 20, filterCount: 0, commitCount: 2 });
+        // The two committed chunks (1..20) wrote; the failed chunk (21..30) left no row, but its
+        // reads and its rollback count, as in Spring Batch.
+        expect(counters(s1)).toMatchObject({ readCount: 30, writeCount: 20, filterCount: 0, commitCount: 2, rollbackCount: 1 });
         expect((await rowsOf(ns.db, 'count_items')).map((r) => r.item)).toEqual(range(1, 20));
 
         const second = await ns.restart(first.id);
@@ -123,7 +124,8 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
         const s2 = step(second, 'load');
         expect(s2.status).toBe('COMPLETED');
         expect(counters(s2)).toMatchObject({ readCount: 25, writeCount: 25, filterCount: 0, commitCount: 3, rollbackCount: 0 });
-        expect(s1.readCount + s2.readCount).toBe(45);
+        // Items 21..30 were read by both executions (the first rolled them back); written once.
+        expect(s1.readCount + s2.readCount).toBe(55);
         expect(s1.writeCount + s2.writeCount).toBe(45);
         expect(s1.commitCount + s2.commitCount).toBe(5);
 
@@ -255,6 +257,62 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
     });
   });
 
+  describe('the step context before the first chunk', () => {
+    it('is saved as the reader opened it, before the first chunk is read', async () => {
+      const reading = deferred();
+      const release = deferred();
+      const opened: string[] = [];
+      const job = defineJob({
+        name: 'opening',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: (ctx): ItemStreamReader<number> => {
+              let pos = 0;
+              let snapshot = '';
+              return {
+                open(c) {
+                  pos = Number(c['test.pos'] ?? 0);
+                  // What the reader decides when it opens, e.g. which snapshot of the data it reads.
+                  snapshot = String(c['test.snapshot'] ?? `snapshot of execution ${ctx.jobExecution.id}`);
+                  opened.push(snapshot);
+                },
+                async read() {
+                  if (pos === 0) {
+                    reading.resolve();
+                    await within(release.promise, 20_000, 'release');
+                  }
+                  if (pos === 5 && ctx.executionNumber === 1) throw new FatalError('fails before the first commit');
+                  return pos < 20 ? ++pos : undefined;
+                },
+                update(c) {
+                  c['test.pos'] = pos;
+                  c['test.snapshot'] = snapshot;
+                },
+              };
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('opening'), [job]);
+      const { execution, done } = await ns.start('opening');
+      await within(reading.promise, 10_000, 'the first read');
+      const saved = (await ns.getExecution(execution.id))!.steps[0].context;
+      release.resolve();
+      expect(saved).toMatchObject({ 'test.pos': 0, 'test.snapshot': `snapshot of execution ${execution.id}` });
+      const first = await done;
+      expect(first.status).toBe('FAILED');
+      expect(step(first, 'load').commitCount).toBe(0);
+      // The restart opens with the state the failed first attempt opened with.
+      const second = await ns.restart(first.id);
+      expect(second.status, second.exitStatus.description).toBe('COMPLETED');
+      expect(opened).toEqual([`snapshot of execution ${execution.id}`, `snapshot of execution ${execution.id}`]);
+      expect(await countRows(ns.db, 'items')).toEqual({ n: 20, distinct: 20 });
+    });
+  });
+
   describe('instance rules', () => {
     it('refuses a COMPLETED instance, with or without different non-identifying parameters', async () => {
       const ns = await pool.create(backend.freshUrl('done'), [countJob()]);
@@ -308,6 +366,27 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
       }
     });
 
+    it('a job without identifying parameters that COMPLETED is refused too (as in Spring Batch 6); the next instance runs', async () => {
+      const job = defineJob({
+        name: 'plain',
+        params: { note: p.string({ default: 'x', identifying: false }) },
+        steps: (s) => [s.tasklet({ name: 'a', tasklet: () => undefined })],
+      });
+      const ns = await pool.create(backend.freshUrl('noident'), [job]);
+      const e = await ns.run('plain');
+      expect(e.status).toBe('COMPLETED');
+      for (const params of [{}, { note: 'y' }]) {
+        const err = await rejection(ns.run('plain', params));
+        expect(err).toBeInstanceOf(LaunchRefusedError);
+        expect(err.message).toBe(
+          `job plain already completed for no identifying parameters (execution ${e.id}); run the next instance (run --next) to run it again`,
+        );
+      }
+      const next = await ns.runNextInstance('plain');
+      expect(next.status).toBe('COMPLETED');
+      expect(next.instanceId).not.toBe(e.instanceId);
+    });
+
     it('startLimit: the step refuses to start beyond its limit', async () => {
       const job = defineJob({
         name: 'limited',
@@ -324,6 +403,33 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
       expect(e3.exitStatus.description).toContain('flaky');
       expect(e3.exitStatus.description).toContain('2');
       expect(e3.steps).toEqual([]);
+    });
+
+    it('startLimit 0: the step never starts and the job fails, whatever its transitions say', async () => {
+      const ran: string[] = [];
+      const job = defineJob({
+        name: 'never',
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => void ran.push('first') }),
+          s.tasklet({ name: 'gated', startLimit: 0, tasklet: () => void ran.push('gated'), on: { '*': 'cleanup' } }),
+          s.tasklet({ name: 'cleanup', tasklet: () => void ran.push('cleanup') }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('limit0'), [job]);
+      const e = await ns.run('never');
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.code).toBe('FAILED');
+      expect(e.exitStatus.description).toBe('step gated has reached its start limit of 0');
+      expect(ran).toEqual(['first']);
+      expect(e.steps.map((s) => [s.stepName, s.status])).toEqual([['first', 'COMPLETED']]);
+    });
+
+    it('a negative or fractional startLimit is refused when the job is defined', () => {
+      for (const startLimit of [-1, 1.5]) {
+        const err = thrown(() => defineJob({ name: 'bad', steps: (s) => [s.tasklet({ name: 'a', startLimit, tasklet: () => undefined })] }));
+        expect(err).toBeInstanceOf(UsageError);
+        expect(err.message).toBe(`job bad: step a: startLimit must be a non-negative integer, got ${startLimit}`);
+      }
     });
 
     it('allowStartIfComplete re-runs a completed step on restart; other completed steps are skipped', async () => {
@@ -421,6 +527,52 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
   });
 
   describe('abandon', () => {
+    it('a STOPPING execution whose owner still runs it can be abandoned: the owner commits nothing after', async () => {
+      const reading = deferred();
+      const release = deferred();
+      const job = defineJob({
+        name: 'abandon-stopping',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 5,
+            reader: () => {
+              let n = 0;
+              return {
+                async read() {
+                  // The second chunk's second item waits: the owner is alive, mid-chunk.
+                  if (n === 6) {
+                    reading.resolve();
+                    await within(release.promise, 20_000, 'release');
+                  }
+                  return n < 20 ? ++n : undefined;
+                },
+              };
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('abandonstopping'), [job]);
+      const { execution, done } = await ns.start('abandon-stopping');
+      await within(reading.promise, 10_000, 'the second chunk');
+      // Running (STARTED) on a live node: refused.
+      const running = await rejection(ns.abandon(execution.id));
+      expect(running).toBeInstanceOf(UsageError);
+      expect(running.message).toContain('stop it first');
+      expect((await ns.stop(execution.id)).status).toBe('STOPPING');
+      const abandoned = await ns.abandon(execution.id);
+      expect(abandoned.status).toBe('ABANDONED');
+      release.resolve();
+      // The owner's next commit (items 6 and 7, at the stop) is fenced: nothing of it lands.
+      const end = await within(done, 10_000, 'the owner to end');
+      expect(end.status).toBe('ABANDONED');
+      expect(end.exitStatus.description).toBe('abandoned by an operator');
+      expect(end.steps.map((s) => s.status)).toEqual(['ABANDONED']);
+      expect(counters(step(end, 'load'))).toMatchObject({ readCount: 5, writeCount: 5, commitCount: 1 });
+      expect((await rowsOf(ns.db, 'items')).map((r) => r.item)).toEqual(range(1, 5));
+    });
+
     it('a FAILED execution abandoned is ABANDONED and its instance refuses to run again', async () => {
       const ns = await pool.create(backend.freshUrl('abandon'), [countJob()]);
       const e = await ns.run('count', { items: 30, failAt: 15 });

@@ -44,7 +44,7 @@ describe.each(backends())('threaded processors on $name', (backend) => {
     expect(threads.written.map(({ n, sq }) => [n, sq])).toEqual(inline.written.map(({ n, sq }) => [n, sq]));
     expect(new Set(threads.written.map((o) => o.thread)).has(0)).toBe(false);
     expect(new Set(threads.written.map((o) => o.thread)).size).toBe(2);
-    expect(a.steps[0]).toMatchObject({ readCount: 100, writeCount: 100, commitCount: 4 });
+    expect(a.steps[0]).toMatchObject({ readCount: 100, writeCount: 100, commitCount: 5 });
   });
 
   it('apply the skip policy to errors thrown in a thread, and filter undefined results', async () => {

@@ -78,7 +78,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const one = await get(`/api/executions/${done.id}`, 'victor');
     expect(one.body).toMatchObject({
       id: done.id, status: 'COMPLETED', context: {}, skips: { read: 0, process: 0, write: 0 }, summary: null,
-      steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 3, context: expect.any(Object) }],
+      steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 4, context: expect.any(Object) }],
     });
     expect(one.body.endTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(one.headers['cache-control']).toBe('no-store');
