@@ -8,7 +8,7 @@ export type {
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
   ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues, JobStepDefinition, FlowDefinition,
-  FlowSpec, SubflowDefinition, FlowBuilder,
+  FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
 export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';
@@ -42,7 +42,8 @@ export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
-export { createHttpApi } from './server/http-api.ts';
+export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
+export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
 export { createMetrics } from './server/metrics.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';

@@ -84,7 +84,10 @@ describe('README examples', () => {
     const [commands] = blocks('sh', 'nightshift serve');
     const serveLine = commands.split('\n').find((l) => l.startsWith('npx nightshift serve'))!;
     const args = serveLine.replace(/\s*&$/, '').split(/\s+/).slice(2).map((w) => (w === '8080' ? '0' : w.replace('examples/', `${ROOT}/examples/`)));
-    const server = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The tokens the block exports.
+    const tokens = /^export NIGHTSHIFT_API_TOKENS='([^']+)'$/m.exec(commands)![1];
+    const env = { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined, NIGHTSHIFT_API_TOKENS: tokens };
+    const server = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((done) => server.on('close', done));
     try {
       const base = await new Promise<string>((found, fail) => {

@@ -16,7 +16,7 @@ import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
-import { createHttpApi } from '../server/http-api.ts';
+import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
 interface Common {
@@ -259,36 +259,15 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('serve').description('serve the web dashboard (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
+  common(program.command('serve').description('serve the web console (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
     .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .action(act(async (o: Common & { port: string; host: string }) => {
-      const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
-      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-      // The first signal shuts down gracefully (also one that comes while starting); a second exits now.
-      let stopRequested: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-      let signals = 0;
-      const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        await withOperator(o, async (ns) => {
-          const app = createHttpApi(ns);
-          try {
-            out(`listening on ${await app.listen({ port, host: o.host })}`);
-          } catch (err) {
-            throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
-          }
-          await stopped;
-          await app.close();
-        }, { logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }) });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-      return EXIT.OK;
-    }));
+    .option('--tokens-file <file>', 'API tokens, one NAME:ROLE:SECRET per line (besides env NIGHTSHIFT_API_TOKENS)')
+    .option('--allowed-hosts <names>', 'more Host names to serve, comma-separated (.domain for its subdomains, * for any; env NIGHTSHIFT_ALLOWED_HOSTS)')
+    .option('--request-timeout <ms>', 'a request not received within this time is answered 408 and closed', '10000')
+    .option('--trust-proxy', "take the client's address from X-Forwarded-For (behind a proxy you trust)")
+    .option('--insecure-no-auth', 'serve without API tokens, on a loopback address only')
+    .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o) }, out)));
 
   program
     .command('cron')

@@ -11,6 +11,7 @@ import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
+import { requestDrain } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
@@ -46,12 +47,20 @@ export interface NodeEvents {
   failover: [{ node: string; failedExecutionId: number; newExecutionId: number | null }];
   /** This node was declared dead while it lived (paused, cut off): it dropped its work and rejoined. */
   lost: [{ node: string }];
+  /** An operator asked this node to drain: it takes no more work and hands over what it runs. */
+  draining: [{ node: string }];
 }
 
 export interface ClusterNode extends EventEmitter<NodeEvents> {
   readonly name: string;
   /** Executions this node is running now. */
   running(): number[];
+  /**
+   * Drains this node: like {@link shutdown} it stops claiming work and stops its running steps at
+   * a chunk boundary to hand them over to other nodes, but it stays up (and alive) until shut
+   * down. An operator can ask for the same through the repository (`POST /api/nodes/NAME/drain`).
+   */
+  drain(): Promise<void>;
   /** Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave. */
   shutdown(): Promise<void>;
 }
@@ -71,6 +80,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const handedOver = new Set<number>();
   const pollMs = options.pollMs ?? 1000;
   let shuttingDown = false;
+  // Drained (see drain below): no more claims, running work handed over, still a member.
+  let draining = false;
   let me: NodeIdentity;
   let heartbeat: Heartbeat;
 
@@ -116,7 +127,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let claiming = false;
   let again = false;
   const wake = () => {
-    if (shuttingDown) return;
+    if (shuttingDown || draining) return;
     if (claiming) {
       again = true;
       return;
@@ -135,7 +146,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
           if (rows.length + claimed.length > 0 && free - claimed.length <= 0) again = true;
-        } while (again && !shuttingDown);
+        } while (again && !shuttingDown && !draining);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
       } finally {
@@ -157,7 +168,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } finally {
       // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
       // closes the database, so the requeue must be committed by then.
-      if (shuttingDown && handedOver.has(id)) {
+      if ((shuttingDown || draining) && handedOver.has(id)) {
         await handOver(id).catch((err) => log.error({ err: errorMessage(err), execution: id }, 'handing over failed'));
       }
       running.delete(id);
@@ -175,7 +186,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         const row = await db.query<{ job_name: string }>(SQL.jobOfStep, [id]);
         const def = row.length ? jobs.get(row[0].job_name) : undefined;
         if (def) await runPartition(db, me, def, id, log, runStep, (h) => (entry.handle = h));
-        if (shuttingDown) await handOverPartition(id);
+        if (shuttingDown || draining) await handOverPartition(id);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
       } finally {
@@ -219,7 +230,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         emitter.emit('failover', f);
       }
       if (failedOver.length) wake();
-      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number }>(SQL.listNodes);
+      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown }>(
+        SQL.listNodes,
+      );
+      if (nodes.some((n) => Number(n.id) === me.id && n.drain_requested_at !== null)) void drainHere();
       for (const n of nodes) {
         const prev = known.get(n.id);
         const suspected = n.status === 'alive' && (n.suspected === true || n.suspected === 1);
@@ -232,19 +246,40 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       log.warn({ err: errorMessage(err) }, 'watching the cluster failed; will retry');
     }
   };
+  // Stops taking work and hands over what runs here, as shutdown does, but stays a member.
+  let scheduler: Awaited<ReturnType<typeof startScheduler>> | undefined = undefined;
+  const drainHere = async () => {
+    if (draining || shuttingDown) return;
+    draining = true;
+    clearInterval(poll);
+    log.info({ running: [...running.keys()], partitions: [...partitions.keys()] }, `node ${me.name} draining: it takes no more work and hands over what it runs`);
+    emitter.emit('draining', { node: me.name });
+    for (const [id, h] of running) {
+      h.stopRequested = true;
+      handedOver.add(id);
+    }
+    for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
+    if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
+    await scheduler?.stop();
+  };
   const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
   const poll = setInterval(wake, pollMs);
   const listener = listenForLaunches(db, wake, log);
   void watch();
   wake();
-  const scheduler = options.scheduler === false ? undefined
+  scheduler = options.scheduler === false ? undefined
     : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake });
+  if (draining) await scheduler?.stop();
 
   return Object.assign(emitter, {
     get name() {
       return me.name;
     },
     running: () => [...running.keys()],
+    async drain() {
+      await requestDrain(db, me.name);
+      await drainHere();
+    },
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;

@@ -337,7 +337,16 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly incrementer?: ParamsIncrementer<S>;
   /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
   readonly exitCodes?: Readonly<Record<string, number>>;
+  readonly summary?: JobSummary;
 }
+
+/**
+ * Reads what a job recorded about one of its executions beyond the step counters (the rows it
+ * rejected and why, say) as a small JSON object, for the execution's details in the HTTP API and
+ * console. It runs where the details are read, against the job repository's database.
+ */
+export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: StepContext['db'] }) =>
+  Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
 
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
@@ -455,6 +464,8 @@ export interface JobSpec<S extends ParamsSchema> {
    * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }
    */
   exitCodes?: Readonly<Record<string, number>>;
+  /** What the execution details show as its summary (e.g. rejected rows); see {@link JobSummary}. */
+  summary?: JobSummary;
 }
 
 const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);
@@ -491,6 +502,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
     validators: checkFunctions(spec.name, 'validate', spec.validate),
     incrementer: checkFunctions(spec.name, 'incrementer', spec.incrementer)[0],
+    ...(spec.summary ? { summary: spec.summary } : {}),
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
