@@ -2,6 +2,22 @@ import type { ExecutionContext } from './model.ts';
 import type { Tx } from './database.ts';
 
 /**
+ * How far a reader is through its input, as it reports it (see {@link ItemStreamReader.progress}).
+ */
+export interface ReadProgress {
+  /** What `done` and `total` count: items, or bytes of the input (a file). */
+  readonly unit: 'items' | 'bytes';
+  /**
+   * How much of the input lies before the reader's position (after a restart, including what
+   * earlier executions read). Required for bytes; for items it may be left out, and the engine
+   * then counts the items read (and read errors skipped).
+   */
+  readonly done?: number;
+  /** How much there is in all, when known. */
+  readonly total?: number;
+}
+
+/**
  * A reader with an explicit lifecycle. `read` returns `undefined` at the end of input.
  * `open` restores the position from the step's ExecutionContext on restart; `update` saves the
  * position into it just before each commit.
@@ -11,6 +27,13 @@ export interface ItemStreamReader<T> {
   read(): T | undefined | Promise<T | undefined>;
   update?(context: ExecutionContext): void;
   close?(): void | Promise<void>;
+  /**
+   * Optional: how far the reader is, and how much it expects in all. Called after `open` and
+   * right after each `update` (so `done` matches the position saved); it must be cheap. The
+   * engine saves it with each commit in the step's ExecutionContext (`ns.progress`), where
+   * progress displays read it.
+   */
+  progress?(): ReadProgress | undefined;
 }
 
 /**

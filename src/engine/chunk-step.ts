@@ -8,6 +8,7 @@ import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
+import { openProgress } from './progress.ts';
 import { openThreadPool } from './threaded-processor.ts';
 
 type Listeners<P, I, O> = ChunkListener<P, I, O>[];
@@ -73,6 +74,7 @@ export async function runChunkStep<P, I, O>(
   const publish = () => Object.assign(step, committed);
 
   await reader.open(ctx.stepContext);
+  const progress = openProgress(reader, ctx.stepContext);
   // A chunk whose item-by-item write was cut short (a crash, a failure): it is read again and
   // written on from the first item not done yet.
   let resume = scanMark(ctx.stepContext[SCAN]);
@@ -481,6 +483,7 @@ export async function runChunkStep<P, I, O>(
           next = addCounters(committed, part.counts);
           next.writeCount += written;
           next.commitCount++;
+          progress.commit(ctx.stepContext, next);
           return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
         },
       );

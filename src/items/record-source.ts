@@ -9,7 +9,7 @@
  */
 import { readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { ItemStreamReader } from '../core/items.ts';
+import type { ItemStreamReader, ReadProgress } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
 import { ItemParseError, NightshiftError, UsageError } from '../core/errors.ts';
 import { Utf8Checker } from './utf8.ts';
@@ -264,12 +264,17 @@ export interface FileItemReader<T> extends ItemStreamReader<T> {
   read(): T | undefined | Promise<T | undefined>;
   update(context: ExecutionContext): void;
   close(): Promise<void>;
+  /** Bytes: the position in the file (all of it once the end is read) of the file's size. */
+  progress(): ReadProgress | undefined;
 }
 
 class FileRecordReader<R, T> implements FileItemReader<T> {
   lastLine = 0;
   private handle: FileHandle | undefined;
   private source: RecordSource<R> | undefined;
+  /** The file's size when opened, and whether reading reached its end. */
+  private size = 0;
+  private exhausted = false;
   private readonly offsetKey: string;
   private readonly lineKey: string;
   private readonly chunkSize: number;
@@ -309,6 +314,8 @@ class FileRecordReader<R, T> implements FileItemReader<T> {
       }
       this.source = new RecordSource(this.path, handle, this.format.splitter(start.offset, start.line), start.offset, start.line, this.chunkSize);
       this.handle = handle;
+      this.size = size;
+      this.exhausted = false;
       this.lastLine = 0;
     } catch (err) {
       await handle.close();
@@ -321,8 +328,13 @@ class FileRecordReader<R, T> implements FileItemReader<T> {
     if (source === undefined) throw new NightshiftError(`reader for ${this.path} read before open() or after close()`);
     const more = source.advance();
     if (more === true) return this.emit(source);
-    if (more === false) return undefined;
-    return more.then((ok) => (ok ? this.emit(source) : undefined));
+    if (more === false) return this.end();
+    return more.then((ok) => (ok ? this.emit(source) : this.end()));
+  }
+
+  private end(): undefined {
+    this.exhausted = true;
+    return undefined;
   }
 
   private emit(source: RecordSource<R>): T {
@@ -345,6 +357,13 @@ class FileRecordReader<R, T> implements FileItemReader<T> {
     if (source === undefined) return;
     context[this.offsetKey] = source.end;
     context[this.lineKey] = source.nextLine;
+  }
+
+  progress(): ReadProgress | undefined {
+    const source = this.source;
+    if (source === undefined) return undefined;
+    // Blank lines after the last record are read too: at the end, all of the file is done.
+    return { unit: 'bytes', done: this.exhausted ? Math.max(this.size, source.end) : source.end, total: this.size };
   }
 
   async close(): Promise<void> {

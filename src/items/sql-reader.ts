@@ -1,4 +1,4 @@
-import type { ItemStreamReader } from '../core/items.ts';
+import type { ItemStreamReader, ReadProgress } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
 import pg from 'pg';
 import type { Database } from '../repository/database.ts';
@@ -19,6 +19,17 @@ export interface PagingReaderOptions<T> {
   key: string;
   pageSize?: number;
   map?: (row: Record<string, unknown>) => T;
+  /**
+   * Count the query's rows once at open (`SELECT count(*)` over it), so that progress displays
+   * show done of total. Default false: the count is a second pass over the query.
+   */
+  countTotal?: boolean;
+}
+
+/** The number of rows `select` returns, for a reader's expected total. */
+async function countRows(db: SqlClient, select: string, params: readonly unknown[]): Promise<number> {
+  const rows = await db.query<{ n: number | string | bigint }>(`SELECT count(*) AS n FROM (${select}) AS ns_count`, params);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /**
@@ -34,10 +45,12 @@ export function pagingReader<T = Record<string, unknown>>(options: PagingReaderO
   let index = 0;
   let lastKey: unknown = null;
   let done = false;
+  let total: number | undefined;
   const stateKey = 'paging.lastKey';
   return {
-    open(ctx: ExecutionContext) {
+    async open(ctx: ExecutionContext) {
       lastKey = ctx[stateKey] ?? null;
+      if (options.countTotal) total = await countRows(options.db, options.select, params);
     },
     async read() {
       if (index >= page.length) {
@@ -54,6 +67,8 @@ export function pagingReader<T = Record<string, unknown>>(options: PagingReaderO
     update(ctx) {
       ctx[stateKey] = lastKey;
     },
+    // Items: the engine counts them (this reader's position is a key, not a count).
+    progress: (): ReadProgress => ({ unit: 'items', total }),
   };
 }
 
@@ -69,6 +84,8 @@ export function cursorReader<T = Record<string, unknown>>(options: {
   params?: readonly unknown[];
   fetchSize?: number;
   map?: (row: Record<string, unknown>) => T;
+  /** Count the query's rows once at open, for progress displays (see PagingReaderOptions). */
+  countTotal?: boolean;
 }): ItemStreamReader<T> {
   const fetchSize = options.fetchSize ?? 1000;
   const params = options.params ?? [];
@@ -76,12 +93,14 @@ export function cursorReader<T = Record<string, unknown>>(options: {
   let buffer: Record<string, unknown>[] = [];
   let index = 0;
   let exhausted = false;
+  let total: number | undefined;
   let fetchMore: () => Promise<Record<string, unknown>[]> = async () => [];
   let release: () => Promise<void> = async () => undefined;
   const stateKey = 'cursor.position';
   return {
     async open(ctx) {
       const skip = Number(ctx[stateKey] ?? 0);
+      if (options.countTotal) total = await countRows(options.db, options.select, params);
       if (options.db.dialect === 'sqlite') {
         const conn = openSqliteConnection(options.db.connectUrl.slice('sqlite:'.length));
         const rows = conn.prepare(options.select.replace(/\$\d+/g, '?')).iterate(...params) as IterableIterator<Record<string, unknown>>;
@@ -128,6 +147,7 @@ export function cursorReader<T = Record<string, unknown>>(options: {
     update(ctx) {
       ctx[stateKey] = position;
     },
+    progress: (): ReadProgress => ({ unit: 'items', done: position, total }),
     async close() {
       await release();
     },

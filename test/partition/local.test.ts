@@ -92,6 +92,28 @@ describe.each(backends())('partitioned steps in one process ($name)', (backend) 
       .toEqual(partitionsOf(first).map((p) => [p.stepName, p.status, p.readCount]).sort());
   });
 
+  it('several partitions failing: the summary counts and names every one of them', async () => {
+    const ns = await pool.create(backend.freshUrl('failmany'), JOBS);
+    for (const job of ['pc-default', 'pc-local']) {
+      // 6 partitions of 100 items; items 50, 150, 399 and 600 fail partitions 0, 1, 3 and 5, in
+      // their first or their last chunk (pc-local runs 2 at a time, pc-default 4).
+      const e = await ns.run(job, { items: 600, grid: 6, tag: job, failItems: '50,150,399,600' });
+      expect(e.status).toBe('FAILED');
+      const parts = Object.fromEntries(partitionsOf(e).map((p) => [p.stepName, p.status]));
+      expect(parts, job).toEqual({
+        'count:partition0': 'FAILED', 'count:partition1': 'FAILED', 'count:partition2': 'COMPLETED',
+        'count:partition3': 'FAILED', 'count:partition4': 'COMPLETED', 'count:partition5': 'FAILED',
+      });
+      const description = managerOf(e).exitStatus.description;
+      expect(description, job).toMatch(/^4 of 6 partitions failed: /);
+      for (const i of [0, 1, 3, 5]) expect(description, job).toContain(`count:partition${i} FAILED`);
+      for (const i of [2, 4]) expect(description, job).not.toContain(`count:partition${i}`);
+      // The job's exit description and the stored manager say the same.
+      expect(e.exitStatus.description, job).toContain('4 of 6 partitions failed');
+      expect(managerOf((await ns.getExecution(e.id))!).exitStatus.description, job).toBe(description);
+    }
+  });
+
   it('two partitioned steps whose names differ only where LIKE has a wildcard (a.b, a_b) each run their own partitions', async () => {
     const ns = await pool.create(backend.freshUrl('twosteps'), JOBS);
     const e = await ns.run('pc-two-steps', { items: 200 });
