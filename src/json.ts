@@ -4,12 +4,16 @@
  */
 import type { JobDefinition } from './core/job.ts';
 import type { JobExecution, StepExecution } from './core/model.ts';
+import { progressOf, progressOfSteps, type StepProgress } from './core/progress.ts';
 import type { ExecutionDetails, NodeInfo } from './operator.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-/** A step execution in the CLI's JSON shape (SPEC section 7). */
-export function stepJson(s: StepExecution) {
+/**
+ * A step execution in the CLI's JSON shape (SPEC section 7), plus its progress: its own, or the
+ * one given (a partitioned step's, summed from its partitions).
+ */
+export function stepJson(s: StepExecution, progress: StepProgress | null = progressOf(s.context)) {
   return {
     name: s.stepName,
     status: s.status,
@@ -25,6 +29,7 @@ export function stepJson(s: StepExecution) {
     startTime: iso(s.startTime),
     endTime: iso(s.endTime),
     node: s.node,
+    progress,
   };
 }
 
@@ -41,8 +46,14 @@ export function executionJson(e: JobExecution | ExecutionDetails) {
     startTime: iso(e.startTime),
     endTime: iso(e.endTime),
     node: e.node,
-    ...('steps' in e ? { steps: e.steps.map(stepJson) } : {}),
+    ...('steps' in e ? { steps: stepsJson(e.steps) } : {}),
   };
+}
+
+/** An execution's steps, flat (partitions among them): a partitioned step's progress sums its partitions'. */
+function stepsJson(steps: StepExecution[]) {
+  const progress = progressOfSteps(steps);
+  return steps.map((s, i) => stepJson(s, progress[i]));
 }
 
 /** A cluster node in the CLI's JSON shape (SPEC section 7). */

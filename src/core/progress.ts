@@ -2,7 +2,8 @@
  * A chunk step's progress as the engine saves it with each commit, in the step's
  * ExecutionContext under a reserved key, and the reading and summing of it for displays.
  */
-import type { ExecutionContext } from './model.ts';
+import type { ExecutionContext, StepExecution } from './model.ts';
+import { PARTITION_SUFFIX, latestPartitions } from './partitions.ts';
 
 /** The step-context key of a chunk step's progress. */
 export const PROGRESS_KEY = 'ns.progress';
@@ -45,4 +46,28 @@ export function sumProgress(parts: readonly (StepProgress | null)[]): StepProgre
   }
   if (sum && unknown) sum.total = null;
   return sum;
+}
+
+/** A partitioned step's progress: the sum of its partitions' newest executions'. */
+export function partitionedProgress(partitions: readonly Pick<StepExecution, 'id' | 'stepName' | 'context'>[]): StepProgress | null {
+  return sumProgress(latestPartitions(partitions).map((p) => progressOf(p.context)));
+}
+
+/**
+ * The progress of each of an execution's steps, given flat (partitions among them, as the CLI
+ * lists them): a step's own, or for a partitioned step's manager its partitions' sum.
+ */
+export function progressOfSteps(steps: readonly StepExecution[]): (StepProgress | null)[] {
+  const partitions = new Map<string, StepExecution[]>();
+  for (const s of steps) {
+    if (!PARTITION_SUFFIX.test(s.stepName)) continue;
+    const manager = s.stepName.replace(PARTITION_SUFFIX, '');
+    const list = partitions.get(manager);
+    if (list) list.push(s);
+    else partitions.set(manager, [s]);
+  }
+  return steps.map((s) => {
+    const parts = partitions.get(s.stepName);
+    return parts ? partitionedProgress(parts) : progressOf(s.context);
+  });
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { FencedError, errorMessage } from '../core/errors.ts';
 import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition, type StepContext } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
+import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
@@ -12,8 +13,6 @@ import type { RunStep } from './run-types.ts';
 /** Partition endings seen by this process (local runs and cluster notifications), by manager id. */
 export const partitionEvents = new EventEmitter<{ ended: [managerId: number] }>();
 partitionEvents.setMaxListeners(0);
-
-const PARTITION_SUFFIX = /:partition\d+$/;
 
 /** Finds the partitioned step a partition belongs to, by the partition's step name. */
 export function partitionedStepOf(job: JobDefinition<ParamsSchema>, partitionName: string): PartitionedStepDefinition<unknown> | undefined {

@@ -10,6 +10,7 @@ import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
 import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
 import { errorMessage } from '../core/errors.ts';
+import { latestPartitions } from '../core/partitions.ts';
 
 type Row = Record<string, unknown>;
 
@@ -66,7 +67,7 @@ export async function runPartitionedStep<P>(
         mine.add(run);
       }
       const all = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
-      const partitions = latestByName(all);
+      const partitions = latestPartitions(all);
       if (partitions.every((p) => !isRunning(p.status))) return conclude(step, partitions, all);
       if (Date.now() > deadline) {
         // End the unfinished partitions in the repository (their owners are fenced from now on),
@@ -142,7 +143,7 @@ async function planPartitions<P>(
   // LIKE is only a first filter: `_` is a wildcard (a_b matches a.b's partitions) and SQLite's
   // LIKE ignores case. Keep this step's own partitions only.
   const own = rows.map(toStepExecution).filter((p) => p.stepName.startsWith(prefix) && /^\d+$/.test(p.stepName.slice(prefix.length)));
-  const latest = latestByName(own);
+  const latest = latestPartitions(own);
   if (latest.length > 0) {
     return latest
       .filter((p) => p.status !== 'COMPLETED')
@@ -154,13 +155,6 @@ async function planPartitions<P>(
     throw new Error(`the partitioner of step ${ctx.stepExecution.stepName} returned no partitions`);
   }
   return contexts.map((context, i) => ({ name: `${prefix}${i}`, context }));
-}
-
-/** The newest execution of each partition (a failed-over partition is replaced by a new one). */
-function latestByName(partitions: StepExecution[]): StepExecution[] {
-  const latest = new Map<string, StepExecution>();
-  for (const p of partitions) if ((latest.get(p.stepName)?.id ?? -1) < p.id) latest.set(p.stepName, p);
-  return [...latest.values()];
 }
 
 /**

@@ -29,8 +29,26 @@ const counters = {
   commitCount: int, rollbackCount: int,
 };
 
+const amount = { type: 'integer', minimum: 0 } as const;
+
+/** A chunk step's progress (see StepProgress in src/core/progress.ts). */
+const progress: Schema = {
+  type: ['object', 'null'],
+  description:
+    "a chunk step's progress as of its last commit: done of total items, or bytes of its input file; for a partitioned step " +
+    "the sums of its partitions' (total null while any partition's is unknown). Null for a step that records none (a tasklet)",
+  properties: {
+    unit: { type: 'string', enum: ['items', 'bytes'] },
+    done: amount,
+    total: { ...amount, type: ['integer', 'null'], description: 'null when unknown' },
+  },
+  required: ['unit', 'done', 'total'],
+  additionalProperties: false,
+};
+
 const step = {
   name: str, status: str, exitStatus: { $ref: 'ExitStatus#' }, ...counters, startTime: nullable(time), endTime: nullable(time), node: nullable(str),
+  progress,
 };
 
 const execution = {

@@ -6,6 +6,7 @@
 import type { JobDefinition } from '../core/job.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import type { ParamsSchema } from '../core/params.ts';
+import { partitionedProgress } from '../core/progress.ts';
 import { executionJson, jobJson, stepJson } from '../json.ts';
 import type { AuditRecord } from '../repository/audit.ts';
 import type { NodeOverview } from '../repository/nodes.ts';
@@ -13,7 +14,11 @@ import type { Principal } from './auth.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-const stepDetailJson = (s: StepExecution) => ({ ...stepJson(s), id: s.id, context: s.context });
+const stepDetailJson = (s: StepExecution, partitions: StepExecution[] = []) => ({
+  ...stepJson(s, partitions.length ? partitionedProgress(partitions) : undefined),
+  id: s.id,
+  context: s.context,
+});
 
 /**
  * One execution with everything the details page shows: its steps with their partitions grouped
@@ -30,8 +35,8 @@ export function executionDetailJson(
   return {
     ...executionJson(e),
     steps: tree.map(({ step, partitions }) => ({
-      ...stepDetailJson(step),
-      ...(partitions.length ? { partitions: partitions.map(stepDetailJson) } : {}),
+      ...stepDetailJson(step, partitions),
+      ...(partitions.length ? { partitions: partitions.map((p) => stepDetailJson(p)) } : {}),
     })),
     context: e.context,
     lastUpdated: iso(e.lastUpdated),

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
-import { count, noop } from '../../examples/nightshift.config.ts';
+import { count, noop, partitionedCount } from '../../examples/nightshift.config.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { startNode } from '../../src/cluster/node.ts';
@@ -17,7 +17,7 @@ import { backends, waitFor } from '../support/backends.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const [sqlite] = backends().filter((b) => b.name === 'sqlite');
-const jobs = [noop, count];
+const jobs = [noop, count, partitionedCount];
 
 describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
   afterAll(() => sqlite.cleanup());
@@ -40,7 +40,8 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     cleanup.push(() => browser.close());
     const done = await ns.run('count', { items: 20, tag: 'done' });
-    const failed = await ns.run('count', { items: 20, tag: 'bad', failAt: 7 });
+    const failed = await ns.run('count', { items: 20, chunk: 5, tag: 'bad', failAt: 7 });
+    const partitioned = await ns.run('partitioned-count', { items: 40, grid: 4, tag: 'parts' });
     await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'nightly', job: 'count', cron: '0 0 2 * * ?' });
     // Long enough to be still running when the test ends, however slow the machine.
     const running = await ns.start('count', { items: 1_000_000, chunk: 10, delayMs: 2, tag: 'live' });
@@ -69,7 +70,10 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
     const text = async (table: string, key: string | number) => ((await row(table, key).count()) ? await row(table, key).innerText() : '');
 
     await waitFor(async () => (await text('executions', done.id)).includes('COMPLETED'), 15_000, 'the completed execution');
-    expect(await text('executions', done.id)).toContain('read 20, written 20 (count COMPLETED)');
+    expect(await text('executions', done.id)).toContain('read 20, written 20 (count COMPLETED): count 100% (20 of 20 items)');
+    expect(await text('executions', failed.id)).toContain(': count 25% (5 of 20 items)');
+    // A partitioned job's items are counted once (its manager's sums), not again for each partition.
+    expect(await text('executions', partitioned.id)).toContain('read 40, written 40 (count COMPLETED): count 100% (40 of 40 items)');
     expect(await text('failures', failed.id)).toContain('failing on purpose at item 7 (failAt=7)');
     expect(await text('nodes', 'dash-node')).toMatch(/dash-node\s+alive/);
     expect(await text('schedules', 'nightly')).toMatch(/nightly\s+count\s+cron 0 0 2 \* \* \?\s+active/);

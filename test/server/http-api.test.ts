@@ -245,6 +245,39 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(details.steps.map((st: { name: string }) => st.name)).toEqual(['prepare-tables', 'import']);
   });
 
+  it("gives each step's progress; a partitioned step's is its partitions' sum, and nothing is counted twice", async () => {
+    const { ns, get } = await setup('api-progress');
+    type Progress = { unit: string; done: number; total: number | null } | null;
+    type Step = { name: string; readCount: number; progress: Progress; partitions?: Step[] };
+    // A plain job: done of total items, as of the last commit; a failed run, then its restart.
+    const failed = await ns.run('count', { items: 50, chunk: 10, tag: 'progress', failAt: 27 });
+    expect(failed.status).toBe('FAILED');
+    expect((await get(`/api/executions/${failed.id}`)).body.steps[0].progress).toEqual({ unit: 'items', done: 20, total: 50 });
+    const restarted = await ns.restart(failed.id);
+    const plain = (await get(`/api/executions/${restarted.id}`, 'victor')).body;
+    expect(plain.steps.map((st: Step) => [st.name, st.progress])).toEqual([['count', { unit: 'items', done: 50, total: 50 }]]);
+    // The list (steps=1, the CLI shape) carries the same.
+    const listed = (await get('/api/executions?job=count&steps=1')).body as { id: number; steps: Step[] }[];
+    expect(listed.find((e) => e.id === restarted.id)!.steps[0].progress).toEqual({ unit: 'items', done: 50, total: 50 });
+    // A tasklet records none.
+    const noopRun = await ns.run('noop');
+    expect((await get(`/api/executions/${noopRun.id}`)).body.steps[0].progress).toBeNull();
+
+    // A partitioned job: 4 partitions of 25; the manager's progress sums them once.
+    const parts = await ns.run('partitioned-count', { items: 100, grid: 4, tag: 'progress-parts' });
+    const detail = (await get(`/api/executions/${parts.id}`)).body;
+    const [manager] = detail.steps as Step[];
+    expect(manager.partitions!.map((p) => p.progress)).toEqual(Array(4).fill({ unit: 'items', done: 25, total: 25 }));
+    expect(manager.progress).toEqual({ unit: 'items', done: 100, total: 100 });
+    expect(manager.readCount).toBe(100);
+    // Flat, as the list and the live events give it: the manager's sum, and each partition's own.
+    const flat = ((await get('/api/executions?job=partitioned-count&steps=1')).body as { id: number; steps: Step[] }[]).find((e) => e.id === parts.id)!;
+    expect(flat.steps.find((st) => st.name === 'count')!.progress).toEqual({ unit: 'items', done: 100, total: 100 });
+    expect(flat.steps.filter((st) => st.name !== 'count').map((st) => st.progress)).toEqual(Array(4).fill({ unit: 'items', done: 25, total: 25 }));
+    // The metrics count the partitioned job's execution once.
+    expect(String((await get('/metrics')).body)).toContain('nightshift_executions{job="partitioned-count",status="COMPLETED"} 1\n');
+  });
+
   it('adds, pauses, resumes, fires now, lists the firings of and removes schedules; a paused one has no next fire time', async () => {
     const { ns, get, send, post, node, audit } = await setup('api-schedules');
     const put = (name: string, body: unknown) => send('PUT', `/api/schedules/${name}`, { body });

@@ -29,23 +29,35 @@ function fill(id, rows, empty) {
   }
 }
 
-/** Items read and written so far by an execution's steps, with skips, and a bar for the share written. */
+/**
+ * Items read and written so far by an execution's steps, with skips, and a bar for the progress
+ * of its current step (done of total, when the reader knows its total). A partitioned step's
+ * counters and progress already sum its partitions': those are not counted again.
+ */
 function progress(e) {
   if (!e.steps || !e.steps.length) return cell('');
-  const sum = (k) => e.steps.reduce((n, s) => n + (s[k] || 0), 0);
+  const steps = e.steps.filter((s) => !/:partition\d+$/.test(s.name));
+  const sum = (k) => steps.reduce((n, s) => n + (s[k] || 0), 0);
   const read = sum('readCount'), written = sum('writeCount');
   const skipped = sum('readSkipCount') + sum('processSkipCount') + sum('writeSkipCount');
+  const current = steps.filter((s) => s.progress).pop();
+  const p = current && current.progress;
+  const share = p && p.total ? Math.min(1, p.done / p.total) : p && p.total === 0 ? 1 : null;
   const box = document.createElement('div');
   const text = document.createElement('div');
   text.className = 'progress-text';
   text.textContent = 'read ' + read + ', written ' + written + (skipped ? ', skipped ' + skipped : '') +
-    ' (' + e.steps.map((s) => s.name + ' ' + s.status).join(', ') + ')';
-  const bar = document.createElement('div');
-  bar.className = 'bar';
-  const done = document.createElement('div');
-  done.style.width = (read ? Math.round((100 * written) / read) : 0) + '%';
-  bar.append(done);
-  box.append(text, bar);
+    ' (' + steps.map((s) => s.name + ' ' + s.status).join(', ') + ')' +
+    (share !== null ? ': ' + current.name + ' ' + Math.floor(100 * share) + '% (' + p.done + ' of ' + p.total + ' ' + p.unit + ')' : '');
+  box.append(text);
+  if (share !== null) {
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    const done = document.createElement('div');
+    done.style.width = Math.floor(100 * share) + '%';
+    bar.append(done);
+    box.append(bar);
+  }
   return cell(box);
 }
 
