@@ -4,6 +4,7 @@ import { allElements, type FlowElement, type JobDefinition, type PartitionedStep
 import type { Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
+import type { StepExecution } from '../core/model.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -40,7 +41,7 @@ export async function claimPartitions(
 /**
  * Runs one claimed partition: the partitioned step's worker step, as a step execution of its
  * own (run by `runStep`), fenced on the partition's owner and epoch. Tells the manager when it
- * has ended.
+ * has ended, and `onProgress` (the manager's, when it runs the partition) after each commit.
  */
 export async function runPartition(
   db: Database,
@@ -50,6 +51,7 @@ export async function runPartition(
   log: Logger,
   runStep: RunStep,
   onHandle?: (handle: ExecutionHandle) => void,
+  onProgress?: (step: StepExecution) => void,
 ): Promise<void> {
   const explorer = createJobExplorer(db);
   const row = (await db.query<Record<string, unknown>>(SQL.getPartition, [partitionId]))[0];
@@ -58,7 +60,7 @@ export async function runPartition(
   const managerId = Number(row.manager_id);
   const execution = (await explorer.getExecution(step.jobExecutionId))!;
   const def = partitionedStepOf(job, step.stepName);
-  const handle = createHandle(db, execution, node, job, log, undefined, { id: partitionId, epoch: Number(row.owner_epoch) });
+  const handle = createHandle(db, execution, node, job, log, onProgress, { id: partitionId, epoch: Number(row.owner_epoch) });
   onHandle?.(handle);
   try {
     if (!def) throw new Error(`job ${job.name} has no partitioned step for partition ${step.stepName}`);

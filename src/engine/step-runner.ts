@@ -88,6 +88,8 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
   }
   const context: ExecutionContext = earlier && earlier.status !== 'COMPLETED' ? { ...earlier.context } : {};
   const step = takeFirstStep(run, def.name) ?? (await insertStep(run, def.name, context));
+  // The live context, as a partition's is: what onProgress listeners see (e.g. ns.progress).
+  step.context = context;
   const ctx: StepContext<P> = {
     params: run.params,
     jobExecution: handle.execution,
