@@ -483,6 +483,7 @@ export async function runChunkStep<P, I, O>(
           next.commitCount++;
           return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
         },
+        ctx.stepContext,
       );
     } catch (error) {
       Object.assign(part.counts, before);
@@ -503,7 +504,7 @@ export async function runChunkStep<P, I, O>(
     writer.update?.(ctx.stepContext);
     const saved = await commitFenced(handle, async () => undefined, () => ({
       stepExecutionId: step.id, counters: committed, stepContext: ctx.stepContext, jobContext: ctx.jobContext,
-    }));
+    }), ctx.stepContext);
     if (saved.stopping) handle.stopRequested = true;
   }
 
