@@ -83,6 +83,11 @@ export interface StepListener<P> {
 export interface ChunkListener<P, I, O> {
   beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
   afterChunk?(ctx: StepContext<P>): void | Promise<void>;
+  /**
+   * Told of each rollback the step's rollback counter counts, as in Spring Batch: a chunk that
+   * fails while it is read, processed or written, each attempt at writing it that fails, and
+   * each item whose own transaction rolls back while the chunk is written item by item.
+   */
   onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
   beforeRead?(): void;
   afterRead?(item: I): void;

@@ -118,7 +118,10 @@ export async function runChunkStep<P, I, O>(
     }
   } catch (error) {
     if (!(error instanceof FencedError)) {
-      if (inChunk) committed.rollbackCount++;
+      if (inChunk) {
+        committed.rollbackCount++;
+        await tellChunkError(error);
+      }
       // As in Spring Batch, a failed step's counters include what the chunk that failed read,
       // filtered and skipped, though none of it committed: they explain the failure.
       for (const part of open) if (part !== aheadChunk) addUncommitted(committed, part.counts);
@@ -326,6 +329,18 @@ export async function runChunkStep<P, I, O>(
   }
 
   /**
+   * Tells the chunk listeners that the chunk failed while it was read or processed (its rollback
+   * is counted). A listener failing here is logged: the chunk's own error fails the step.
+   */
+  async function tellChunkError(error: unknown): Promise<void> {
+    try {
+      for (const l of listeners) await l.onChunkError?.(ctx, error);
+    } catch (err) {
+      ctx.log.error({ err }, `an onChunkError listener of step ${def.name} failed`);
+    }
+  }
+
+  /**
    * A read or process error the skip policy refuses but noRollback lists: as in Spring Batch,
    * the item is dropped and the step goes on. No skip is counted (the skip limit is not
    * spent); the warning says what was dropped.
@@ -412,7 +427,9 @@ export async function runChunkStep<P, I, O>(
         done = last;
       } catch (error) {
         if (error instanceof FencedError) throw error;
+        // The item's own transaction rolled back: counted, and told, like a chunk's.
         committed.rollbackCount++;
+        for (const l of listeners) await l.onChunkError?.(ctx, error);
         if (!checkSkip('write', error, item)) throw error;
         part.counts.writeSkipCount++;
         part.skips.push({ phase: 'write', error, item });
