@@ -6,7 +6,8 @@ export { defineJob } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
-  RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
+  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, JobListener, StepListener,
+  ChunkListener, RepeatStatus, Phase,
 } from './core/job.ts';
 export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';

@@ -6,7 +6,9 @@ import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, typ
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
-import { backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
+import {
+  backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, policyAllows, skipLimitError, sleep, tellRetry,
+} from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
 import { openThreadPool } from './threaded-processor.ts';
 
@@ -48,7 +50,8 @@ export async function runChunkStep<P, I, O>(
     beforeRead: has('beforeRead'), afterRead: has('afterRead'), onReadError: has('onReadError'),
     beforeProcess: has('beforeProcess'), afterProcess: has('afterProcess'), onProcessError: has('onProcessError'),
   };
-  const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? 0);
+  // A skip policy with a policy function and no limit has no limit but the function's own.
+  const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? (def.skip?.policy ? Infinity : 0));
   const signal = handle.lost.signal;
   // Reading ahead only overlaps anything when the write waits on another process.
   const readAhead = def.readAhead === true && handle.db.dialect === 'postgres';
@@ -64,9 +67,10 @@ export async function runChunkStep<P, I, O>(
 
   const checkSkip = (phase: Phase, error: unknown, item: unknown) => {
     if (!isSkippable(def.skip, error)) return false;
-    let skips = skipCount(committed) + 1;
+    let skips = skipCount(committed);
     for (const c of open) skips += skipCount(c.counts);
-    if (skips > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
+    if (!policyAllows(def.skip, { error, phase, skipCount: skips, item })) return false;
+    if (skips + 1 > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
     return true;
   };
 
@@ -304,13 +308,19 @@ export async function runChunkStep<P, I, O>(
     return i;
   }
 
-  /** After a processing error: retry as the policy allows, then skip or fail. */
+  /** After a processing error: retry as the policy allows (telling its listeners), then skip or fail. */
   async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
-      if (!(isRetryable(def.retry, error) && attempt < def.retry!.limit)) break;
-      await sleep(backoffDelay(def.retry!, attempt), signal);
+      if (!isRetryable(def.retry, error)) break;
+      const retry = def.retry!;
+      if (attempt >= retry.limit) {
+        await tellRetry(retry, 'onRetryExhausted', { phase: 'process', error, attempt, item });
+        break;
+      }
+      await tellRetry(retry, 'onRetry', { phase: 'process', error, attempt, item });
+      await sleep(backoffDelay(retry, attempt), signal);
       try {
         if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
         const value = await processor!(item, ctx);
@@ -365,10 +375,15 @@ export async function runChunkStep<P, I, O>(
         if (error instanceof FencedError) throw error;
         committed.rollbackCount++;
         for (const l of listeners) await l.onChunkError?.(ctx, error);
-        if (isRetryable(def.retry, error) && attempt < def.retry!.limit) {
-          await sleep(backoffDelay(def.retry!, attempt), signal);
-          if (def.processorTransactional) outputs = await reprocess(chunk);
-          continue;
+        if (isRetryable(def.retry, error)) {
+          const retry = def.retry!;
+          if (attempt < retry.limit) {
+            await tellRetry(retry, 'onRetry', { phase: 'write', error, attempt, items: outputs });
+            await sleep(backoffDelay(retry, attempt), signal);
+            if (def.processorTransactional) outputs = await reprocess(chunk);
+            continue;
+          }
+          await tellRetry(retry, 'onRetryExhausted', { phase: 'write', error, attempt, items: outputs });
         }
         // A no-rollback error still rolls the chunk back: only item by item can the items after
         // the failing one be written, and the failing one be told apart.
