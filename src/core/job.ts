@@ -223,6 +223,21 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly processorTransactional?: boolean;
   /** Instead of `processor`: a processor that runs in worker threads (see threadedProcessor). */
   readonly processInThreads?: ThreadedProcessor;
+  /**
+   * How many items of a chunk the processor works on at once (default 1: one after another),
+   * like Spring Batch's AsyncItemProcessor: for processors that wait on I/O (HTTP calls,
+   * lookups). The writer still gets the chunk's outputs in the items' order, and the chunk
+   * still commits as a whole with its checkpoint. Each item is retried and skipped on its own;
+   * the skip limit counts every skip, those of items in flight too. An item that fails for good
+   * (not skippable) starts no more items; once those in flight have settled the chunk fails, and
+   * nothing of it is written. Process listeners of different items may interleave. At most
+   * `chunkSize` items are in flight.
+   *
+   * @example
+   * processor: (order) => fetchCustomer(order.customerId).then((c) => ({ ...order, country: c.country })),
+   * processConcurrency: 16,
+   */
+  readonly processConcurrency?: number;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
@@ -457,9 +472,9 @@ function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
   }
 }
 
-/** The chunk step options of the policy hooks. */
+/** The chunk step options of concurrent processing and the policy hooks. */
 function validateChunkOptions<P>(where: string, el: ChunkStepDefinition<P, unknown, unknown>): void {
-  const { skip, retry } = el;
+  const { skip, retry, processConcurrency } = el;
   if (skip && skip.limit === undefined && typeof skip.policy !== 'function') {
     throw new UsageError(`${where}: skip needs a limit or a policy function`);
   }
@@ -468,5 +483,12 @@ function validateChunkOptions<P>(where: string, el: ChunkStepDefinition<P, unkno
   }
   if (retry?.listeners !== undefined && !Array.isArray(retry.listeners)) {
     throw new UsageError(`${where}: retry listeners must be an array of { onRetry, onRetryExhausted } objects`);
+  }
+  if (processConcurrency !== undefined) {
+    if (!Number.isInteger(processConcurrency) || processConcurrency < 1) {
+      throw new UsageError(`${where}: processConcurrency must be a positive integer, got ${processConcurrency}`);
+    }
+    if (el.processInThreads) throw new UsageError(`${where}: give processConcurrency or processInThreads, not both (threads already process items in parallel)`);
+    if (!el.processor) throw new UsageError(`${where}: processConcurrency needs a processor`);
   }
 }

@@ -52,6 +52,7 @@ export async function runChunkStep<P, I, O>(
   };
   // A skip policy with a policy function and no limit has no limit but the function's own.
   const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? (def.skip?.policy ? Infinity : 0));
+  const concurrency = def.processConcurrency ?? 1;
   const signal = handle.lost.signal;
   // Reading ahead only overlaps anything when the write waits on another process.
   const readAhead = def.readAhead === true && handle.db.dialect === 'postgres';
@@ -65,6 +66,8 @@ export async function runChunkStep<P, I, O>(
   // read-ahead): their skips count toward the limit.
   const open = new Set<Part>();
 
+  // Synchronous from the count to the caller's increment: skips decided side by side (items
+  // processed concurrently) each see the others.
   const checkSkip = (phase: Phase, error: unknown, item: unknown) => {
     if (!isSkippable(def.skip, error)) return false;
     let skips = skipCount(committed);
@@ -218,6 +221,7 @@ export async function runChunkStep<P, I, O>(
   async function processChunk(chunk: Chunk<I>): Promise<O[]> {
     const { items, size, counts } = chunk;
     if (!processor) return items as unknown as O[];
+    if (concurrency > 1) return processConcurrently(chunk);
     const outputs = collector<O>(size);
     if (pool) {
       const results = await pool.process(items);
@@ -227,6 +231,7 @@ export async function runChunkStep<P, I, O>(
         if ('error' in r) {
           const result = await recoverProcess(chunk, items[i], r.error);
           if (result.skipped) {
+            if (result.skip) chunk.skips.push(result.skip);
             dropped(chunk, i);
             continue;
           }
@@ -262,6 +267,7 @@ export async function runChunkStep<P, I, O>(
       } catch (error) {
         const result = await recoverProcess(chunk, item, error);
         if (result.skipped) {
+          if (result.skip) chunk.skips.push(result.skip);
           dropped(chunk, i);
           continue;
         }
@@ -308,8 +314,66 @@ export async function runChunkStep<P, I, O>(
     return i;
   }
 
-  /** After a processing error: retry as the policy allows (telling its listeners), then skip or fail. */
-  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
+  /**
+   * Processes the chunk's items with up to `processConcurrency` of them in flight, each with its
+   * own retries; the outputs (and the process skips, for the skip listeners) keep the items'
+   * order. An item that fails for good starts no more items: the chunk fails with its error once
+   * the items in flight have settled, their filters and skips counted as the failed chunk's.
+   */
+  async function processConcurrently(chunk: Chunk<I>): Promise<O[]> {
+    const { items, size, counts } = chunk;
+    const outcomes = new Array<Processed<O> | undefined>(size);
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async () => {
+      while (next < size && !failure) {
+        // This node lost the execution: its commit would be refused, so start nothing more.
+        if (signal.aborted) failure = { error: new FencedError(fencedMessage(handle)) };
+        else {
+          const i = next++;
+          try {
+            outcomes[i] = await processOne(chunk, items[i]);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, size) }, lane));
+    const outputs = collector<O>(size);
+    for (let i = 0; i < size; i++) {
+      const o = outcomes[i];
+      if (o === undefined) continue; // not started or failed: the chunk fails
+      if (o.skipped) {
+        if (o.skip) chunk.skips.push(o.skip);
+        dropped(chunk, i);
+      } else if (o.value === undefined) {
+        counts.filterCount++;
+        dropped(chunk, i);
+      } else outputs.list[outputs.n++] = o.value;
+    }
+    if (failure) throw failure.error;
+    return collected(outputs);
+  }
+
+  /** One item through the processor and its listeners, with retries and skips. */
+  async function processOne(chunk: Chunk<I>, item: I): Promise<Processed<O>> {
+    try {
+      if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
+      const r = processor!(item, ctx);
+      const value = isThenable(r) ? await r : r;
+      if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+      return { skipped: false, value };
+    } catch (error) {
+      return recoverProcess(chunk, item, error);
+    }
+  }
+
+  /**
+   * After a processing error: retry as the policy allows (telling its listeners), then skip
+   * (counted here; the caller records the skip for the listeners) or fail.
+   */
+  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<Processed<O>> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
@@ -332,10 +396,13 @@ export async function runChunkStep<P, I, O>(
     }
     if (checkSkip('process', error, item)) {
       chunk.counts.processSkipCount++;
-      chunk.skips.push({ phase: 'process', error, item });
-    } else if (matchesAny(def.noRollback, error)) ignored('process', error, item);
-    else throw error;
-    return { skipped: true };
+      return { skipped: true, skip: { phase: 'process', error, item } };
+    }
+    if (matchesAny(def.noRollback, error)) {
+      ignored('process', error, item);
+      return { skipped: true };
+    }
+    throw error;
   }
 
   /**
@@ -574,6 +641,9 @@ function scanMark(value: unknown): ScanMark | undefined {
   const m = value as Partial<ScanMark> | undefined;
   return m && Number.isInteger(m.size) && Number.isInteger(m.done) ? { size: m.size!, done: m.done! } : undefined;
 }
+
+/** How processing one item ended: its value (undefined: filtered), or dropped (a skip, or a no-rollback error). */
+type Processed<O> = { skipped: false; value: O | undefined } | { skipped: true; skip?: SkippedItem };
 
 /** Records that a chunk's item at `index` has no output (filtered or skipped): indexes ascend. */
 function dropped(chunk: { dropped?: number[] }, index: number): void {
