@@ -46,7 +46,7 @@ export async function commitFenced<T>(
 ): Promise<CommitResult<T>> {
   const before = stepContext && { ...stepContext };
   try {
-    return await commitFencedOnce(handle, work, prepare);
+    return await commitRetryingDisconnects(handle, work, prepare);
   } catch (error) {
     if (stepContext) restoreContext(stepContext, before!);
     throw error;
@@ -59,7 +59,8 @@ function restoreContext(context: ExecutionContext, saved: ExecutionContext): voi
   Object.assign(context, saved);
 }
 
-async function commitFencedOnce<T>(
+/** The transaction of {@link commitFenced}, tried again while the database is unreachable. */
+async function commitRetryingDisconnects<T>(
   handle: ExecutionHandle,
   work: (tx: Tx) => Promise<T>,
   prepare: () => CheckpointState,
