@@ -5,6 +5,7 @@ const layers = [
   ['core', 'model, job definitions, params, statuses, errors and the interfaces the layers above implement', '^src/core/'],
   ['repository', 'the database: connections, schema, SQL, LISTEN/NOTIFY', '^src/repository/'],
   ['items', 'readers and writers', '^src/items/'],
+  ['tasklets', 'reusable tasklets (system commands)', '^src/tasklets/'],
   ['engine', 'running jobs, steps, chunks and partitions', '^src/engine/'],
   ['scheduler', 'cron triggers and firing', '^src/scheduler/'],
   ['cluster', 'nodes, leases, failover, routing', '^src/cluster/'],

@@ -3,7 +3,7 @@
  * same run, then updates their sections of bench/RESULTS.md (sections not run are kept).
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
- * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition,
+ * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
  * concurrency.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
@@ -12,11 +12,14 @@
  * BENCH_CONCURRENCY (16), BENCH_PGBOSS_BATCH (100) for launch; BENCH_FAILOVER_REPS (10) for
  * failover; BENCH_CRON_SECONDS (120), BENCH_CRON_TRIGGERS (1,000), BENCH_CRON_LOAD_SECONDS (20)
  * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
- * item), BENCH_PARTITION_GRID (8) for partition; BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100),
- * BENCH_PROCESS_DELAY_MS (5) for concurrency. BENCH_WRITE=0 leaves RESULTS.md alone.
+ * item), BENCH_PARTITION_GRID (8) for partition; BENCH_API_SECONDS (15), BENCH_API_CLIENTS (200),
+ * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
+ * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency.
+ * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { benchApiLoad } from './api-load.ts';
 import { benchChunkOverhead, type Backend } from './chunk-overhead.ts';
 import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
@@ -64,6 +67,11 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     items: envInt('BENCH_PARTITION_ITEMS', 3200),
     rounds: envInt('BENCH_PARTITION_ROUNDS', 1_000_000),
     grid: envInt('BENCH_PARTITION_GRID', 8),
+  }),
+  api: () => benchApiLoad({
+    seconds: envInt('BENCH_API_SECONDS', 15),
+    clients: envInt('BENCH_API_CLIENTS', 200),
+    windowSeconds: envInt('BENCH_API_WINDOW_SECONDS', 10),
   }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),

@@ -184,6 +184,16 @@ export const importCsv = defineJob({
       ],
     }),
   ],
+  // What an execution's details show besides its counters (GET /api/executions/ID): the rows it
+  // rejected, and why.
+  summary: async ({ execution, db }) => {
+    const [{ n }] = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM people_rejects WHERE execution_id = $1', [execution.id]);
+    const first = await db.query<{ line: number | null; reason: string }>(
+      'SELECT line, reason FROM people_rejects WHERE execution_id = $1 ORDER BY line LIMIT 10',
+      [execution.id],
+    );
+    return { rejected: Number(n), firstRejects: first.map((r) => ({ line: r.line === null ? null : Number(r.line), reason: r.reason })) };
+  },
 });
 
 export default [noop, count, importCsv, partitionedCount];

@@ -2,12 +2,13 @@
  * Nightshift: batch jobs for TypeScript, run on one machine with SQLite or on a PostgreSQL
  * cluster. The public API: define jobs, run them, and the built-in readers and writers.
  */
-export { defineJob } from './core/job.ts';
+export { defineJob, defineFlow, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
-  TaskletStepDefinition, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
+  TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, JobListener, StepListener,
-  ChunkListener, RepeatStatus, Phase,
+  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues,
+  JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
 export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';
@@ -34,13 +35,15 @@ export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';
 export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';
 export { compositeWriter, classifierWriter } from './items/composite-writer.ts';
+export { commandTasklet, CommandError, type CommandSpec } from './tasklets/command.ts';
 export { parseCron, nextFireTimes, CronError, type CronSchedule } from './scheduler/cron.ts';
 export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent } from './scheduler/scheduler.ts';
 export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
-export { createHttpApi } from './server/http-api.ts';
+export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
+export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
 export { createMetrics } from './server/metrics.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';

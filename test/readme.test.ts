@@ -95,7 +95,10 @@ describe('README examples', () => {
     const [commands] = blocks('sh', 'nightshift serve');
     const serveLine = commands.split('\n').find((l) => l.startsWith('npx nightshift serve'))!;
     const args = serveLine.replace(/\s*&$/, '').split(/\s+/).slice(2).map((w) => (w === '8080' ? '0' : w.replace('examples/', `${ROOT}/examples/`)));
-    const server = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The tokens the block exports.
+    const tokens = /^export NIGHTSHIFT_API_TOKENS='([^']+)'$/m.exec(commands)![1];
+    const env = { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined, NIGHTSHIFT_API_TOKENS: tokens };
+    const server = spawn(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((done) => server.on('close', done));
     try {
       const base = await new Promise<string>((found, fail) => {
@@ -120,6 +123,43 @@ describe('README examples', () => {
       server.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
+  });
+
+  it('the job-step example runs the child job once per region', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'defineFlow(')[0]);
+    const lines = blocks('sh', 'run all-regions')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    for (const line of lines) expect((await sh(line, dir)).code).toBe(0);
+    const children = JSON.parse((await sh('npx nightshift executions --job load-region --json', dir)).stdout);
+    expect(children.map((e: { parameters: { region: string }; status: string }) => [e.parameters.region, e.status]).sort()).toEqual([['eu', 'COMPLETED'], ['us', 'COMPLETED']]);
+    const parent = JSON.parse((await sh('npx nightshift execution 1 --json', dir)).stdout);
+    expect(parent).toMatchObject({ jobName: 'all-regions', status: 'COMPLETED' });
+    expect(parent.steps.map((s: { name: string }) => s.name).sort()).toEqual(['load-eu', 'load-us', 'report']);
+  });
+
+  it('the parameters example increments and validates as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'incrementer:')[0]);
+    const lines = blocks('sh', 'run daily --next')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const results = [];
+    for (const line of lines) results.push(await sh(line, dir));
+    expect(results.map((r) => r.code)).toEqual(lines.map((l) => Number(/# exit (\d+)/.exec(l)?.[1] ?? 0)));
+    const [first, second] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(first.parameters).toEqual({ day: '2024-01-01T00:00:00.000Z', from: 0, to: 24 });
+    expect(second.parameters).toEqual({ day: '2024-01-02T00:00:00.000Z', from: 0, to: 12 });
+    expect((await sh('npx nightshift execution 3', dir)).code).toBe(2); // the refused launch wrote nothing
+  });
+
+  it('the tasklet example runs a command and exits as its comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'commandTasklet(')[0]);
+    const lines = blocks('sh', 'run nightly day=holiday')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const codes = [];
+    for (const line of lines) codes.push((await sh(line, dir)).code);
+    expect(codes).toEqual(lines.map((l) => Number(/\(exit (\d+)\)/.exec(l)?.[1] ?? 0)));
+    const [published, holiday] = await Promise.all([1, 2].map(async (id) => JSON.parse((await sh(`npx nightshift execution ${id} --json`, dir)).stdout)));
+    expect(published.steps.map((s: { name: string }) => s.name)).toEqual(['export', 'publish']);
+    expect(holiday).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP' }, steps: [{ name: 'export', exitStatus: { code: 'NOOP' } }] });
   });
 
   it('the cron examples print fire times', async () => {

@@ -1,8 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { createLogger } from '../core/logger.ts';
-import { parseKeyValues, positiveInt, resolveParams } from '../core/params.ts';
+import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { requireJob } from '../engine/launch.ts';
 import { createNightshift, type Nightshift } from '../operator.ts';
@@ -15,7 +16,7 @@ import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table } from './output.ts';
 import { createProgress } from './progress.ts';
 import { runDemo } from './demo.ts';
-import { createHttpApi } from '../server/http-api.ts';
+import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
 interface Common {
@@ -60,6 +61,7 @@ async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, ex
 /** Runs an execution in this process with a progress display and graceful stop on signals. */
 async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('../operator.ts').ExecutionDetails>): Promise<number> {
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
+  let jobs: Nightshift['jobs'] = new Map();
   const execution = await withOperator(
     o,
     async (ns) => {
@@ -72,6 +74,7 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      jobs = ns.jobs;
       try {
         return await launch(ns);
       } finally {
@@ -88,9 +91,8 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
   if (execution.status !== 'COMPLETED') {
     process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
   }
-  if (execution.status === 'COMPLETED') return EXIT.OK;
-  // Bad input found while running (a missing or malformed input file) is still bad input.
-  return execution.status === 'FAILED' && isUserError(execution.failure) ? EXIT.USAGE : EXIT.NOT_COMPLETED;
+  // The job's exitCodes first; bad input found while running (a missing input file) is still bad input.
+  return processExitCode(jobs.get(execution.jobName), execution);
 }
 
 export function buildProgram(): Command {
@@ -127,12 +129,12 @@ export function buildProgram(): Command {
   common(program.command('run').description('run a new execution in this process; ends when it ends'))
     .argument('<job>', 'job name')
     .argument('[params...]', 'job parameters as key=value')
-    .option('--next', 'run the next instance (increments the run.id parameter)')
+    .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
     .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
       const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
       const raw = parseKeyValues(words);
-      resolveParams(def.name, def.params, raw); // bad parameters fail before touching the database
+      if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
       return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
     }));
 
@@ -200,7 +202,7 @@ export function buildProgram(): Command {
         if (!o.json) process.stderr.write(`execution ${execution.id} submitted; waiting for it to end\n`);
         const done = await ns.waitForEnd(execution.id);
         out(o.json ? JSON.stringify(executionJson(done), null, 2) : executionText(done));
-        return done.status === 'COMPLETED' ? EXIT.OK : EXIT.NOT_COMPLETED;
+        return processExitCode(ns.jobs.get(done.jobName), done);
       });
     }));
 
@@ -257,36 +259,15 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('serve').description('serve the web dashboard (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
+  common(program.command('serve').description('serve the web console (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
     .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .action(act(async (o: Common & { port: string; host: string }) => {
-      const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
-      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-      // The first signal shuts down gracefully (also one that comes while starting); a second exits now.
-      let stopRequested: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-      let signals = 0;
-      const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        await withOperator(o, async (ns) => {
-          const app = createHttpApi(ns);
-          try {
-            out(`listening on ${await app.listen({ port, host: o.host })}`);
-          } catch (err) {
-            throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
-          }
-          await stopped;
-          await app.close();
-        }, { logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }) });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-      return EXIT.OK;
-    }));
+    .option('--tokens-file <file>', 'API tokens, one NAME:ROLE:SECRET per line (besides env NIGHTSHIFT_API_TOKENS)')
+    .option('--allowed-hosts <names>', 'more Host names to serve, comma-separated (.domain for its subdomains, * for any; env NIGHTSHIFT_ALLOWED_HOSTS)')
+    .option('--request-timeout <ms>', 'a request not received within this time is answered 408 and closed', '10000')
+    .option('--trust-proxy', "take the client's address from X-Forwarded-For (behind a proxy you trust)")
+    .option('--insecure-no-auth', 'serve without API tokens, on a loopback address only')
+    .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o) }, out)));
 
   program
     .command('cron')

@@ -109,7 +109,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
           Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
           `${s.misfire} >${s.misfireThresholdMs}ms${s.noConcurrent ? ' no-concurrent' : ''}`,
           s.paused ? 'paused' : 'active',
-          s.nextFireTime?.toISOString() ?? 'never', s.lastFireTime?.toISOString() ?? '-', s.lastExecutionId ?? '-',
+          s.paused ? '-' : s.nextFireTime?.toISOString() ?? 'never', s.lastFireTime?.toISOString() ?? '-', s.lastExecutionId ?? '-',
         ])));
       }
       return 0;

@@ -1,7 +1,7 @@
 import type { Database } from '../repository/database.ts';
 import type { Tx } from '../repository/tx.ts';
 import { SQL } from '../repository/sql.ts';
-import { failOrphan } from '../engine/launch.ts';
+import { PARENT_EXECUTION, failOrphan } from '../engine/launch.ts';
 
 export interface FailedOver {
   node: string;
@@ -15,7 +15,8 @@ export interface FailedOver {
  * happens once in the whole cluster (the UPDATE's WHERE lets one caller win) and, in the same
  * transaction, fails the node's running executions naming the node and queues their restart,
  * so a failover can neither be lost nor happen twice. Executions of plain processes
- * (`nightshift run`) are failed but not requeued: their owner restarts them. Then sweeps work
+ * (`nightshift run`) are failed but not requeued: their owner restarts them; nor are child
+ * executions of job steps: their parent's restart restarts them. Then sweeps work
  * still marked running under an owner that is already dead or gone (declared elsewhere).
  */
 export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dead: string[]; failedOver: FailedOver[] }> {
@@ -29,7 +30,7 @@ export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dea
       const won = await tx.query(SQL.declareDead, [node.id, reason]);
       if (!won.length) return;
       dead.push(node.name);
-      for (const r of await tx.query<{ id: number; job_name: string }>(SQL.runningOfNode, [node.id])) {
+      for (const r of await tx.query<{ id: number; job_name: string; context: string }>(SQL.runningOfNode, [node.id])) {
         const f = await failOver(tx, r, node, reason);
         if (f) failedOver.push(f);
       }
@@ -39,7 +40,7 @@ export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dea
       await tx.execute(SQL.releaseAffinity, [node.name]);
     });
   }
-  for (const r of await db.query<{ id: number; job_name: string; node_id: number; name: string; kind: string }>(SQL.orphanedExecutions)) {
+  for (const r of await db.query<{ id: number; job_name: string; context: string; node_id: number; name: string; kind: string }>(SQL.orphanedExecutions)) {
     const f = await db.transaction(async (tx) => {
       await boundLockWait(tx);
       return failOver(tx, r, { id: r.node_id, name: r.name, kind: r.kind }, `node ${r.name} lost while running it`);
@@ -60,13 +61,13 @@ async function boundLockWait(tx: Tx): Promise<void> {
 /** Fails one execution of a dead node (once: only the first caller changes it) and requeues it. */
 async function failOver(
   tx: Tx,
-  r: { id: number; job_name: string },
+  r: { id: number; job_name: string; context: string },
   node: { id: number; name: string; kind: string },
   reason: string,
 ): Promise<FailedOver | undefined> {
   if (!(await failOrphan(tx, { id: r.id, owner_node_id: node.id, node_status: 'dead' }, reason))) return undefined;
   let newExecutionId: number | null = null;
-  if (node.kind === 'node') {
+  if (node.kind === 'node' && !isChildExecution(r.context)) {
     newExecutionId = Number((await tx.query<{ id: number }>(SQL.requeue, [r.id]))[0].id);
     if (tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [r.job_name]);
   }
@@ -78,4 +79,12 @@ async function failOverPartition(tx: Tx, part: { id: number; job_name: string },
   if (!(await tx.execute(SQL.failPartition, [part.id, reason]))) return;
   const requeued = await tx.query(SQL.requeuePartition, [part.id]);
   if (requeued.length && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [part.job_name]);
+}
+
+function isChildExecution(context: string): boolean {
+  try {
+    return (JSON.parse(context) as Record<string, unknown>)[PARENT_EXECUTION] !== undefined;
+  } catch {
+    return false;
+  }
 }

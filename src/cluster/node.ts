@@ -1,16 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import type { FlowElement, JobDefinition } from '../core/job.ts';
+import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
-import { createHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
+import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
 import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
+import { requestDrain } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
@@ -46,12 +47,20 @@ export interface NodeEvents {
   failover: [{ node: string; failedExecutionId: number; newExecutionId: number | null }];
   /** This node was declared dead while it lived (paused, cut off): it dropped its work and rejoined. */
   lost: [{ node: string }];
+  /** An operator asked this node to drain: it takes no more work and hands over what it runs. */
+  draining: [{ node: string }];
 }
 
 export interface ClusterNode extends EventEmitter<NodeEvents> {
   readonly name: string;
   /** Executions this node is running now. */
   running(): number[];
+  /**
+   * Drains this node: like {@link shutdown} it stops claiming work and stops its running steps at
+   * a chunk boundary to hand them over to other nodes, but it stays up (and alive) until shut
+   * down. An operator can ask for the same through the repository (`POST /api/nodes/NAME/drain`).
+   */
+  drain(): Promise<void>;
   /** Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave. */
   shutdown(): Promise<void>;
 }
@@ -71,6 +80,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const handedOver = new Set<number>();
   const pollMs = options.pollMs ?? 1000;
   let shuttingDown = false;
+  // Drained (see drain below): no more claims, running work handed over, still a member.
+  let draining = false;
   let me: NodeIdentity;
   let heartbeat: Heartbeat;
 
@@ -78,7 +89,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
     heartbeat = startHeartbeat(db, me, lease, {
       onLost: () => void rejoin(),
-      onStopRequested: (ids) => ids.forEach((id) => running.get(id) && (running.get(id)!.stopRequested = true)),
+      onStopRequested: (ids) => ids.forEach((id) => {
+        const h = findHandle(running.values(), id);
+        if (h) h.stopRequested = true;
+      }),
     }, log);
     await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
@@ -113,7 +127,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let claiming = false;
   let again = false;
   const wake = () => {
-    if (shuttingDown) return;
+    if (shuttingDown || draining) return;
     if (claiming) {
       again = true;
       return;
@@ -132,7 +146,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
           if (rows.length + claimed.length > 0 && free - claimed.length <= 0) again = true;
-        } while (again && !shuttingDown);
+        } while (again && !shuttingDown && !draining);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
       } finally {
@@ -154,7 +168,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } finally {
       // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
       // closes the database, so the requeue must be committed by then.
-      if (shuttingDown && handedOver.has(id)) {
+      if ((shuttingDown || draining) && handedOver.has(id)) {
         await handOver(id).catch((err) => log.error({ err: errorMessage(err), execution: id }, 'handing over failed'));
       }
       running.delete(id);
@@ -172,7 +186,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         const row = await db.query<{ job_name: string }>(SQL.jobOfStep, [id]);
         const def = row.length ? jobs.get(row[0].job_name) : undefined;
         if (def) await runPartition(db, me, def, id, log, runStep, (h) => (entry.handle = h));
-        if (shuttingDown) await handOverPartition(id);
+        if (shuttingDown || draining) await handOverPartition(id);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
       } finally {
@@ -216,7 +230,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         emitter.emit('failover', f);
       }
       if (failedOver.length) wake();
-      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number }>(SQL.listNodes);
+      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown }>(
+        SQL.listNodes,
+      );
+      if (nodes.some((n) => Number(n.id) === me.id && n.drain_requested_at !== null)) void drainHere();
       for (const n of nodes) {
         const prev = known.get(n.id);
         const suspected = n.status === 'alive' && (n.suspected === true || n.suspected === 1);
@@ -229,19 +246,40 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       log.warn({ err: errorMessage(err) }, 'watching the cluster failed; will retry');
     }
   };
+  // Stops taking work and hands over what runs here, as shutdown does, but stays a member.
+  let scheduler: Awaited<ReturnType<typeof startScheduler>> | undefined = undefined;
+  const drainHere = async () => {
+    if (draining || shuttingDown) return;
+    draining = true;
+    clearInterval(poll);
+    log.info({ running: [...running.keys()], partitions: [...partitions.keys()] }, `node ${me.name} draining: it takes no more work and hands over what it runs`);
+    emitter.emit('draining', { node: me.name });
+    for (const [id, h] of running) {
+      h.stopRequested = true;
+      handedOver.add(id);
+    }
+    for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
+    if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
+    await scheduler?.stop();
+  };
   const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
   const poll = setInterval(wake, pollMs);
   const listener = listenForLaunches(db, wake, log);
   void watch();
   wake();
-  const scheduler = options.scheduler === false ? undefined
+  scheduler = options.scheduler === false ? undefined
     : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake });
+  if (draining) await scheduler?.stop();
 
   return Object.assign(emitter, {
     get name() {
       return me.name;
     },
     running: () => [...running.keys()],
+    async drain() {
+      await requestDrain(db, me.name);
+      await drainHere();
+    },
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
@@ -266,12 +304,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 }
 
 function hasPartitions<P>(flow: readonly FlowElement<P>[]): boolean {
-  return flow.some((e) => e.type === 'partitioned' || (e.type === 'split' && e.flows.some(hasPartitions)));
+  for (const e of allElements(flow)) if (e.type === 'partitioned') return true;
+  return false;
 }
 
 /** The job and its first step, when a claim may start that step itself (see SQL.claimStartingStep). */
 function startableInClaim(job: JobDefinition<ParamsSchema>): { job: string; step: string }[] {
   const first = job.flow[0];
-  if (!first || first.type === 'decision' || first.type === 'split' || job.listeners.some((l) => l.beforeJob)) return [];
+  if (!first || first.type === 'decision' || first.type === 'split' || first.type === 'flow' || job.listeners.some((l) => l.beforeJob)) return [];
   return [{ job: job.name, step: first.name }];
 }

@@ -1,8 +1,8 @@
 import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
-import { IMPLICIT_PARAMS, type ParamsSchema, type ParamValues } from './params.ts';
-import { assertExitPattern, type ExitStatus } from './status.ts';
-import { UsageError } from './errors.ts';
+import { IMPLICIT_PARAMS, resolveParams, type ParamsSchema, type ParamValues } from './params.ts';
+import { assertExitPattern, mostSpecificMatch, type BatchStatus, type ExitStatus } from './status.ts';
+import { ParameterError, UsageError, errorMessage, isUserError } from './errors.ts';
 import type { Database, Tx } from './database.ts';
 import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from './threaded-processor.ts';
@@ -23,6 +23,14 @@ export interface StepContext<P = Record<string, unknown>> {
   readonly db: Database;
   /** Aborted when the step must end now (the execution was lost to another node, or the process is exiting). */
   readonly signal: AbortSignal;
+  /**
+   * Aborted when the execution is asked to stop (`nightshift stop`, `ns.stop`, SIGTERM) and
+   * when `signal` is. Chunk steps stop at their next chunk boundary by themselves; a long tasklet
+   * listens to this signal and ends early by throwing its reason (`stopSignal.throwIfAborted()`,
+   * or the AbortError of an aborted call it passed the signal to): the step ends STOPPED, its
+   * transaction rolled back, and a restart runs it again.
+   */
+  readonly stopSignal: AbortSignal;
   readonly log: Logger;
 }
 
@@ -33,6 +41,13 @@ export interface TaskletContext<P> extends StepContext<P> {
 
 /** A tasklet returns 'CONTINUABLE' to be called again (each call commits), or nothing when done. */
 export type RepeatStatus = 'CONTINUABLE' | 'FINISHED';
+
+/**
+ * What a tasklet call returns: `'CONTINUABLE'` to be called again, nothing (or `'FINISHED'`)
+ * when done, or an ExitStatus when done with that exit status (e.g. `exitStatus('NOOP')`), which
+ * the step ends with and the flow's transitions see.
+ */
+export type TaskletResult = RepeatStatus | ExitStatus | void;
 
 /** Selects errors: an Error subclass, or a predicate. */
 export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
@@ -203,7 +218,7 @@ interface StepBase<P> extends ElementBase {
 
 export interface TaskletStepDefinition<P> extends StepBase<P> {
   readonly type: 'tasklet';
-  readonly tasklet: (ctx: TaskletContext<P>) => RepeatStatus | void | Promise<RepeatStatus | void>;
+  readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
   /** Run the tasklet inside the commit's transaction (default true). */
   readonly transactional?: boolean;
 }
@@ -319,11 +334,51 @@ export interface SplitDefinition<P> extends ElementBase {
   readonly flows: FlowElement<P>[][];
 }
 
+/**
+ * A step that launches another job, like Spring Batch's JobStep. The child job runs in this
+ * process as an execution of its own (its own instance, executions, steps and counters), and
+ * the step ends with the child's status and exit code. The child's parameters are computed once
+ * and kept in the step's context: a restart of the parent restarts a failed or stopped child
+ * instance with the same parameters, and does not run again a child that completed. A child
+ * instance that had already completed before the step launched it refuses the launch (the step
+ * fails), as any launch of a completed instance does.
+ */
+export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P> {
+  readonly type: 'job';
+  /** The child job; it need not be among the jobs the process was given. */
+  readonly job: JobDefinition<C>;
+  /**
+   * The child's parameters. Default: those of the parent's parameters that the child declares,
+   * and the implicit `run.id` and `fireTime` when the parent has them (so each next instance of
+   * the parent launches a new instance of the child).
+   */
+  readonly params?: (ctx: StepContext<P>) => ParamsInput<C>;
+}
+
+/** A reusable flow, made by {@link defineFlow}, that several jobs use as an element of their flows. */
+export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
+  readonly name: string;
+  /** The parameters its steps use: every job using the flow must declare them, with the same types. */
+  readonly params: S;
+  readonly elements: FlowElement<ParamValues<S>>[];
+}
+
+/**
+ * A reusable flow as one element of a job's flow (named after the flow). Its elements run in
+ * the job's execution as the job's own steps; its outcome (the status and exit code the flow
+ * ended with) goes through the element's `on` transitions like a step's.
+ */
+export interface SubflowDefinition extends ElementBase {
+  readonly type: 'flow';
+  readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
 export type StepDefinition<P> =
   | TaskletStepDefinition<P>
   | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-  | PartitionedStepDefinition<P>;
-export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P>;
+  | PartitionedStepDefinition<P>
+  | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
 
@@ -331,6 +386,38 @@ const JOB_BRAND = Symbol.for('nightshift.job');
 export function isJobDefinition(value: unknown): value is JobDefinition {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[JOB_BRAND] === true;
 }
+
+/** A problem a job's parameter validator found: the parameters it concerns, and what is wrong with them. */
+export interface ParamsProblem<P> {
+  readonly params: readonly (keyof P & string)[];
+  readonly message: string;
+}
+
+/**
+ * Checks a job's parameters together, after each was typed and checked on its own (cross-field
+ * rules, like Spring Batch's JobParametersValidator): returns the problems it finds, or nothing.
+ */
+export type ParamsValidator<P> = (params: P) => ParamsProblem<P> | readonly ParamsProblem<P>[] | undefined | void;
+
+/** The values of the parameters every job accepts without declaring them (see IMPLICIT_PARAMS). */
+export interface ImplicitParamValues {
+  /** The next-instance counter of the default incrementer. */
+  readonly 'run.id'?: number;
+  /** A scheduled firing's time. */
+  readonly fireTime?: Date;
+}
+
+/** Parameters as a launch takes them: any of the job's own, typed, and the implicit ones. */
+export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamValues<S>[K] } & {
+  -readonly [K in keyof ImplicitParamValues]?: ImplicitParamValues[K];
+};
+
+/**
+ * Computes the next instance's parameters from those of the job's newest instance (its last
+ * execution's), or from nothing for a job that never ran, like Spring Batch's
+ * JobParametersIncrementer. Parameters given to the launch override what it returns.
+ */
+export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<S> & ImplicitParamValues) | undefined) => ParamsInput<S>;
 
 /** A job's definition, as produced by {@link defineJob}. */
 export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
@@ -340,7 +427,22 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly flow: FlowElement<ParamValues<S>>[];
   readonly restartable: boolean;
   readonly listeners: JobListener<ParamValues<S>>[];
+  /** The job's parameter validators (see {@link JobSpec.validate}), run by {@link resolveJobParams}. */
+  readonly validators: readonly ParamsValidator<ParamValues<S>>[];
+  /** The next-instance incrementer (see {@link JobSpec.incrementer}); without it, `run.id` counts up. */
+  readonly incrementer?: ParamsIncrementer<S>;
+  /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
+  readonly exitCodes?: Readonly<Record<string, number>>;
+  readonly summary?: JobSummary;
 }
+
+/**
+ * Reads what a job recorded about one of its executions beyond the step counters (the rows it
+ * rejected and why, say) as a small JSON object, for the execution's details in the HTTP API and
+ * console. It runs where the details are read, against the job repository's database.
+ */
+export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: StepContext['db'] }) =>
+  Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
 
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
@@ -349,6 +451,16 @@ export interface FlowBuilder<P> {
   partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
   split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
+  /** A step that launches another job (see {@link JobStepDefinition}). */
+  job<C extends ParamsSchema>(def: Omit<JobStepDefinition<P, C>, 'type'>): JobStepDefinition<P, C>;
+  /**
+   * A reusable flow made by {@link defineFlow}, as one element named after it, with transitions
+   * on how it ended. The job must declare the parameters the flow declares, with the same types.
+   */
+  flow<S extends ParamsSchema>(def: {
+    readonly flow: FlowDefinition<S> & ([P] extends [ParamValues<S>] ? unknown : { readonly 'the job lacks parameters this flow declares, or types them differently': never });
+    readonly on?: Transitions;
+  }): SubflowDefinition;
 }
 
 const builder: FlowBuilder<never> = {
@@ -357,7 +469,57 @@ const builder: FlowBuilder<never> = {
   partitioned: (def) => ({ ...def, type: 'partitioned' }),
   decision: (def) => ({ ...def, type: 'decision' }),
   split: (def) => ({ ...def, type: 'split' }),
+  job: (def) => ({ ...def, type: 'job' }),
+  flow: (def) => ({ name: def.flow?.name, flow: def.flow, on: def.on, type: 'flow' }),
 };
+
+/** Every element of a flow, depth first: those of its splits' flows and of the reusable flows it uses included. */
+export function* allElements<P>(flow: readonly FlowElement<P>[]): Generator<FlowElement<P>> {
+  for (const el of flow) {
+    yield el;
+    if (el.type === 'split') for (const f of el.flows) yield* allElements(f);
+    if (el.type === 'flow') yield* allElements(el.flow.elements as FlowElement<P>[]);
+  }
+}
+
+const FLOW_BRAND = Symbol.for('nightshift.flow');
+
+/** The parts of a reusable flow: its name, the parameters its steps use, and its elements. */
+export interface FlowSpec<S extends ParamsSchema> {
+  name: string;
+  /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
+  params?: S;
+  steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
+}
+
+/**
+ * Defines a flow once for several jobs to use as an element of their flows (`s.flow({ flow })`),
+ * with transitions on how it ended. Its steps become steps of each job that uses it, so their
+ * names must not clash with the job's own; their transitions stay within the flow.
+ *
+ * @example
+ * export const load = defineFlow({
+ *   name: 'load',
+ *   params: { input: p.string({ required: true }) },
+ *   steps: (s) => [s.tasklet({ name: 'fetch', tasklet: ({ params }) => fetchFile(params.input) }), s.chunk({ name: 'import', ... })],
+ * });
+ * // in a job: steps: (s) => [s.flow({ flow: load, on: { FAILED: 'alert', '*': 'report' } }), ...]
+ */
+export function defineFlow<S extends ParamsSchema = Record<never, never>>(spec: FlowSpec<S>): FlowDefinition<S> {
+  if (!spec.name || !NAME.test(spec.name) || RESERVED_TARGETS.has(spec.name)) {
+    throw new UsageError(`invalid flow name ${JSON.stringify(spec.name)}: use letters, digits and _ . : -`);
+  }
+  const params = (spec.params ?? {}) as S;
+  const elements = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
+  validateFlow(`flow ${spec.name}`, elements);
+  const flow: FlowDefinition<S> = { name: spec.name, params, elements };
+  Object.defineProperty(flow, FLOW_BRAND, { value: true });
+  return flow;
+}
+
+function isFlowDefinition(value: unknown): value is FlowDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
+}
 
 export interface JobSpec<S extends ParamsSchema> {
   name: string;
@@ -369,6 +531,37 @@ export interface JobSpec<S extends ParamsSchema> {
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
   listeners?: JobListener<ParamValues<S>>[];
+  /**
+   * Validators that see all parameters together (cross-field rules), after each parameter was
+   * typed and checked on its own. Every launch runs them before anything is written (run,
+   * start, restart, next instance, submit, the HTTP API, a scheduled firing); problems refuse
+   * the launch with one ParameterError naming the parameters.
+   *
+   * @example
+   * validate: ({ from, to }) => (from > to ? { params: ['from', 'to'], message: 'from must not be after to' } : undefined)
+   */
+  validate?: ParamsValidator<ParamValues<S>> | readonly ParamsValidator<ParamValues<S>>[];
+  /**
+   * How `run --next` and `runNextInstance` compute the next instance's parameters from the
+   * newest instance's. Without one, the next instance gets `run.id` one higher than the newest
+   * instance's, and the parameters given.
+   *
+   * @example
+   * incrementer: (previous) => ({ day: previous ? addDays(previous.day, 1) : new Date('2024-01-01') })
+   */
+  incrementer?: ParamsIncrementer<S>;
+  /**
+   * The CLI's process exit code for the execution's exit code, like Spring Batch's
+   * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
+   * 0-255; the most specific matching pattern wins. An exit code no pattern matches exits as
+   * usual: 0 for a COMPLETED execution, 2 for one failed by bad input, 1 otherwise.
+   *
+   * @example
+   * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }
+   */
+  exitCodes?: Readonly<Record<string, number>>;
+  /** What the execution details show as its summary (e.g. rejected rows); see {@link JobSummary}. */
+  summary?: JobSummary;
 }
 
 const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);
@@ -392,8 +585,9 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
   for (const key of Object.keys(params)) {
     if (Object.hasOwn(IMPLICIT_PARAMS, key)) throw new UsageError(`job ${spec.name}: parameter name ${key} is reserved`);
   }
-  const flow = spec.steps(builder as FlowBuilder<ParamValues<S>>);
-  validateFlow(spec.name, flow);
+  const flow = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
+  validateFlow(`job ${spec.name}`, flow);
+  checkSubflowParams(spec.name, params, flow);
   const job: JobDefinition<S> = {
     name: spec.name,
     description: spec.description,
@@ -401,72 +595,155 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
     flow,
     restartable: spec.restartable ?? true,
     listeners: spec.listeners ?? [],
+    exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
+    validators: checkFunctions(spec.name, 'validate', spec.validate),
+    incrementer: checkFunctions(spec.name, 'incrementer', spec.incrementer)[0],
+    ...(spec.summary ? { summary: spec.summary } : {}),
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
 }
 
-function validateFlow<P>(job: string, flow: FlowElement<P>[]): void {
+/** Every reusable flow in the job's flow (splits and flows included) finds its parameters declared by the job, with the same kinds. */
+function checkSubflowParams<P>(job: string, params: ParamsSchema, elements: FlowElement<P>[]): void {
+  for (const el of elements) {
+    if (el.type === 'split') el.flows.forEach((f) => checkSubflowParams(job, params, f));
+    if (el.type !== 'flow') continue;
+    for (const [name, spec] of Object.entries(el.flow.params as ParamsSchema)) {
+      const own = Object.hasOwn(params, name) ? params[name] : IMPLICIT_PARAMS[name];
+      if (!own) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} (${spec.kind}), which the job does not declare`);
+      if (own.kind !== spec.kind) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} as ${spec.kind}, but the job declares it ${own.kind}`);
+    }
+    checkSubflowParams(job, params, el.flow.elements as FlowElement<P>[]);
+  }
+}
+
+/** A job option that is a function or (for validators) a list of functions, as a list. */
+function checkFunctions<F>(job: string, option: string, given: F | readonly F[] | undefined): readonly F[] {
+  if (given === undefined) return [];
+  const list = Array.isArray(given) && option === 'validate' ? (given as readonly F[]) : [given as F];
+  if (list.some((f) => typeof f !== 'function')) {
+    throw new UsageError(`job ${job}: ${option} must be a function${option === 'validate' ? ' or a list of functions' : ''}`);
+  }
+  return list;
+}
+
+/**
+ * Types and checks parameters for a launch of `job`: each against its declaration (defaults
+ * applied), then all together through the job's validators. Throws one ParameterError naming
+ * every parameter at fault; returns the typed values.
+ */
+export function resolveJobParams(job: JobDefinition, raw: Record<string, unknown>): Record<string, unknown> {
+  const values = resolveParams(job.name, job.params, raw);
+  const problems: ParamsProblem<Record<string, unknown>>[] = [];
+  for (const validate of job.validators) {
+    let found;
+    try {
+      found = validate(values);
+    } catch (error) {
+      throw new ParameterError(`job ${job.name}: a parameter validator failed: ${errorMessage(error)}`, { cause: error });
+    }
+    if (found) problems.push(...(Array.isArray(found) ? found : [found as ParamsProblem<Record<string, unknown>>]));
+  }
+  if (problems.length) {
+    const describe = (p: ParamsProblem<Record<string, unknown>>) =>
+      (p.params?.length ? `${p.params.length === 1 ? 'parameter' : 'parameters'} ${p.params.join(', ')}: ` : '') + String(p.message);
+    throw new ParameterError(`job ${job.name}: ${problems.map(describe).join('; ')}`);
+  }
+  return values;
+}
+
+function checkExitCodes(job: string, exitCodes: Readonly<Record<string, number>>): Readonly<Record<string, number>> {
+  if (typeof exitCodes !== 'object' || exitCodes === null) throw new UsageError(`job ${job}: exitCodes must be an object of exit-code patterns to numbers`);
+  for (const [pattern, code] of Object.entries(exitCodes)) {
+    assertExitPattern(pattern, `job ${job}: exitCodes`);
+    if (!Number.isInteger(code) || code < 0 || code > 255) {
+      throw new UsageError(`job ${job}: exitCodes: ${pattern} must map to a process exit code from 0 to 255, got ${JSON.stringify(code)}`);
+    }
+  }
+  return { ...exitCodes };
+}
+
+/**
+ * The process exit code for an ended execution of `job` (what `nightshift run` exits with): the
+ * job's `exitCodes` for the execution's exit code when a pattern matches, else 0 for COMPLETED,
+ * 2 for an execution failed by bad input (`failure` a UsageError or ItemParseError), 1 otherwise.
+ */
+export function processExitCode(
+  job: Pick<JobDefinition, 'exitCodes'> | undefined,
+  execution: { readonly status: BatchStatus; readonly exitStatus: ExitStatus; readonly failure?: unknown },
+): number {
+  const mapping = job?.exitCodes;
+  const match = mapping && mostSpecificMatch(Object.keys(mapping), execution.exitStatus.code);
+  if (mapping && match !== undefined) return mapping[match];
+  if (execution.status === 'COMPLETED') return 0;
+  return execution.status === 'FAILED' && isUserError(execution.failure) ? 2 : 1;
+}
+
+function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
   const names = new Set<string>();
   const all: FlowElement<P>[] = [];
   const collect = (elements: FlowElement<P>[], where: string) => {
-    if (!Array.isArray(elements) || elements.length === 0) throw new UsageError(`job ${job}: ${where} has no steps`);
+    if (!Array.isArray(elements) || elements.length === 0) throw new UsageError(`${owner}: ${where} has no steps`);
     for (const el of elements) {
+      if (el?.type === 'flow' && !isFlowDefinition(el.flow)) throw new UsageError(`${owner}: s.flow needs a flow made by defineFlow`);
       if (!el || !el.name || !NAME.test(el.name) || RESERVED_TARGETS.has(el.name)) {
-        throw new UsageError(`job ${job}: invalid step name ${JSON.stringify(el?.name)}`);
+        throw new UsageError(`${owner}: invalid step name ${JSON.stringify(el?.name)}`);
       }
-      if (names.has(el.name)) throw new UsageError(`job ${job}: duplicate step name ${el.name}`);
+      if (names.has(el.name)) throw new UsageError(`${owner}: duplicate step name ${el.name}`);
       names.add(el.name);
       all.push(el);
       if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
-        throw new UsageError(`job ${job}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
+        throw new UsageError(`${owner}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
       }
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
+          throw new UsageError(`${owner}: step ${el.name}: chunkSize must be a positive integer, got ${el.chunkSize}`);
         }
         if (el.skip && typeof el.skip.limit === 'number' && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
-          throw new UsageError(`job ${job}: step ${el.name}: skip limit must be a non-negative integer`);
+          throw new UsageError(`${owner}: step ${el.name}: skip limit must be a non-negative integer`);
         }
-        validateChunkOptions(`job ${job}: step ${el.name}`, el);
+        validateChunkOptions(`${owner}: step ${el.name}`, el);
         if (el.processor && el.processInThreads) {
-          throw new UsageError(`job ${job}: step ${el.name}: give either processor or processInThreads, not both`);
+          throw new UsageError(`${owner}: step ${el.name}: give either processor or processInThreads, not both`);
         }
         if (el.retry && (!Number.isInteger(el.retry.limit) || el.retry.limit < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: retry limit must be a positive integer`);
+          throw new UsageError(`${owner}: step ${el.name}: retry limit must be a positive integer`);
         }
       }
       if (el.type === 'partitioned') {
         if (!el.worker || (el.worker.type !== 'chunk' && el.worker.type !== 'tasklet')) {
-          throw new UsageError(`job ${job}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
+          throw new UsageError(`${owner}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
         }
         if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
-          throw new UsageError(`job ${job}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
+          throw new UsageError(`${owner}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
         }
         if (el.workers) {
           const { count, concurrency } = el.workers;
-          if (el.mode === 'local') throw new UsageError(`job ${job}: step ${el.name}: workers need mode 'cluster' (local partitions run only in this process)`);
+          if (el.mode === 'local') throw new UsageError(`${owner}: step ${el.name}: workers need mode 'cluster' (local partitions run only in this process)`);
           if (typeof count !== 'function' && (!Number.isInteger(count) || count < 0)) {
-            throw new UsageError(`job ${job}: step ${el.name}: workers.count must be a non-negative integer or a function, got ${count}`);
+            throw new UsageError(`${owner}: step ${el.name}: workers.count must be a non-negative integer or a function, got ${count}`);
           }
           if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-            throw new UsageError(`job ${job}: step ${el.name}: workers.concurrency must be a positive integer, got ${concurrency}`);
+            throw new UsageError(`${owner}: step ${el.name}: workers.concurrency must be a positive integer, got ${concurrency}`);
           }
         }
       }
-      if (el.type === 'decision' && !el.on) throw new UsageError(`job ${job}: decision ${el.name} needs transitions (on)`);
+      if (el.type === 'decision' && !el.on) throw new UsageError(`${owner}: decision ${el.name} needs transitions (on)`);
+      if (el.type === 'job' && !isJobDefinition(el.job)) throw new UsageError(`${owner}: job step ${el.name} needs a job made by defineJob`);
+      if (el.type === 'flow') collect(el.flow.elements as FlowElement<P>[], `flow ${el.name}`);
     }
   };
   collect(flow, 'the flow');
   for (const el of all) {
     for (const [pattern, target] of Object.entries(el.on ?? {})) {
-      assertExitPattern(pattern, `job ${job}: step ${el.name}`);
+      assertExitPattern(pattern, `${owner}: step ${el.name}`);
       if (typeof target === 'string' && !RESERVED_TARGETS.has(target) && !names.has(target)) {
-        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" goes to unknown step ${target}`);
+        throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" goes to unknown step ${target}`);
       }
       if (typeof target === 'object' && 'stop' in target && !names.has(target.stop)) {
-        throw new UsageError(`job ${job}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
+        throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
       }
     }
   }

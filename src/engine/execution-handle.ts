@@ -16,8 +16,13 @@ export interface ExecutionHandle {
   readonly nodeId: number;
   readonly nodeName: string;
   readonly epoch: number;
-  /** Set when a graceful stop was requested: steps end at the next chunk boundary. */
+  /**
+   * Set when a graceful stop was requested: steps end at the next chunk boundary. Once set it
+   * stays set (setting it false does nothing), and it aborts `stopSignal`.
+   */
   stopRequested: boolean;
+  /** Aborted when a stop is requested or ownership is lost: what long tasklets listen to. */
+  readonly stopSignal: AbortSignal;
   /** The error that failed the first failed step, for callers in this process (e.g. the CLI's exit code). */
   failure?: unknown;
   /** Aborted when ownership is lost: nothing more may be committed. */
@@ -32,6 +37,18 @@ export interface ExecutionHandle {
   readonly partition?: { readonly id: number; readonly epoch: number };
   /** Called after every commit with the step's committed counters (progress displays, metrics). */
   readonly onProgress?: (step: StepExecution) => void;
+  /** The executions this one's job steps are running now (child jobs, in this process). */
+  readonly children: Set<ExecutionHandle>;
+}
+
+/** The handle of execution `id` among `handles` or the child executions they run (job steps). */
+export function findHandle(handles: Iterable<ExecutionHandle>, id: number): ExecutionHandle | undefined {
+  for (const h of handles) {
+    if (h.execution.id === id) return h;
+    const child = findHandle(h.children, id);
+    if (child) return child;
+  }
+  return undefined;
 }
 
 export function createHandle(
@@ -43,6 +60,8 @@ export function createHandle(
   onProgress?: (step: StepExecution) => void,
   partition?: { id: number; epoch: number },
 ): ExecutionHandle {
+  const stop = new AbortController();
+  const lost = new AbortController();
   return {
     db,
     execution,
@@ -50,11 +69,18 @@ export function createHandle(
     nodeId: node.id,
     nodeName: node.name,
     epoch: partition ? partition.epoch : execution.ownerEpoch,
-    stopRequested: false,
+    get stopRequested() {
+      return stop.signal.aborted;
+    },
+    set stopRequested(requested: boolean) {
+      if (requested) stop.abort(new DOMException(`execution ${execution.id} was asked to stop`, 'AbortError'));
+    },
+    stopSignal: AbortSignal.any([stop.signal, lost.signal]),
     managerRunsPartitions: true,
-    lost: new AbortController(),
+    lost,
     log: log.child({ execution: execution.id, job: execution.jobName }),
     onProgress,
     partition,
+    children: new Set(),
   };
 }

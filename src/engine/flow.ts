@@ -1,4 +1,4 @@
-import type { FlowElement, TransitionTarget } from '../core/job.ts';
+import { allElements, type FlowElement, type SubflowDefinition, type TransitionTarget } from '../core/job.ts';
 import { exitStatus, mostSpecificMatch, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import type { ElementOutcome, JobRun } from './run-types.ts';
 import { commitPending, executeStep } from './step-runner.ts';
@@ -18,15 +18,20 @@ export interface FlowResult extends ElementOutcome {
  * goes on to the next element (or ends the flow COMPLETED) while any other code fails it.
  */
 export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, startAt?: string): Promise<FlowResult> {
-  let index = startAt ? Math.max(0, elements.findIndex((e) => e.name === startAt)) : 0;
-  let last: ElementOutcome = { status: 'COMPLETED', exitStatus: exitStatus('COMPLETED') };
+  // A restart point inside a reusable flow resumes at that flow, which resumes at the point.
+  let index = startAt ? Math.max(0, elements.findIndex((e) => e.name === startAt || (e.type === 'flow' && contains(e, startAt)))) : 0;
+  let resumeInside = startAt !== undefined && elements[index]?.name !== startAt ? startAt : undefined;
+  let last: FlowResult = { status: 'COMPLETED', exitStatus: exitStatus('COMPLETED') };
   for (;;) {
     const element = elements[index];
     if (run.handle.stopRequested) {
       return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', 'stopped on request') };
     }
-    last = await runElement(element, run, last.exitStatus);
+    last = await runElement(element, run, last.exitStatus, resumeInside);
+    resumeInside = undefined;
     if (last.status === 'STOPPED' && run.handle.stopRequested) return last;
+    // A reusable flow stopped by one of its own transitions stops the job; a restart resumes inside it.
+    if (last.status === 'STOPPED' && last.restartAt) return last;
     const target = element.on ? pickTransition(element.on, last.exitStatus.code) : undefined;
     if (!element.on) {
       // No restartAt: a restart walks the flow again from its start, skipping completed steps
@@ -79,8 +84,16 @@ function pickTransition(on: Record<string, TransitionTarget>, code: string): Tra
   return match === undefined ? undefined : on[match];
 }
 
-async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: ExitStatus): Promise<ElementOutcome> {
+/** Whether a reusable flow holds an element of that name (in its splits and flows too). */
+function contains(flow: SubflowDefinition, name: string): boolean {
+  for (const el of allElements(flow.flow.elements as FlowElement<unknown>[])) if (el.name === name) return true;
+  return false;
+}
+
+async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: ExitStatus, resumeAt: string | undefined): Promise<FlowResult> {
   switch (element.type) {
+    case 'flow':
+      return runFlow(element.flow.elements as FlowElement<P>[], run, resumeAt);
     case 'decision': {
       await commitPending(run);
       const code = await element.decide({ params: run.params, jobExecution: run.handle.execution, lastExitStatus: lastExit });

@@ -48,6 +48,7 @@ export async function runJobExecution(
     pending: [],
     deferEnds: true,
     firstStep,
+    runJob: runJobExecution,
   };
   handle.log.info({ params: execution.params }, `job ${def.name} execution ${execution.id} started on ${handle.nodeName}`);
   let status: 'COMPLETED' | 'FAILED' | 'STOPPED';

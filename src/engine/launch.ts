@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { LaunchRefusedError, UsageError } from '../core/errors.ts';
-import type { JobDefinition } from '../core/job.ts';
+import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
-  identifyingParams, instanceKey, paramsToJson, resolveParams, type JsonParams, type ParamsSchema,
+  identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
 import { announceLaunch } from '../repository/announce.ts';
-import { toJobExecution } from '../repository/job-repository.ts';
+import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Tx } from '../repository/tx.ts';
@@ -39,8 +39,9 @@ export async function createExecution(
   def: JobDefinition<ParamsSchema>,
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
+  parentExecutionId?: number,
 ): Promise<JobExecution> {
-  const launch = prepareLaunch(def, rawParams, owner);
+  const launch = prepareLaunch(def, rawParams, owner, parentExecutionId);
   if (db.dialect === 'postgres') {
     const rows = await db.query<Record<string, unknown>>(SQL.launchNewInstance, [
       def.name, launch.key, JSON.stringify(launch.ident), ...launch.columns({}),
@@ -73,17 +74,33 @@ interface PreparedLaunch {
   columns(context: ExecutionContext): unknown[];
 }
 
-function prepareLaunch(def: JobDefinition<ParamsSchema>, rawParams: Record<string, unknown>, owner: LaunchOwner): PreparedLaunch {
-  const values = resolveParams(def.name, def.params, rawParams);
+/**
+ * Job-context key of a child execution (launched by a job step): its parent execution's id. A
+ * failover does not requeue such an execution; the parent's restart restarts it.
+ */
+export const PARENT_EXECUTION = 'ns.parentExecution';
+
+function prepareLaunch(
+  def: JobDefinition<ParamsSchema>,
+  rawParams: Record<string, unknown>,
+  owner: LaunchOwner,
+  parentExecutionId?: number,
+): PreparedLaunch {
+  const values = resolveJobParams(def, rawParams);
   const ident = identifyingParams(def.params, values);
   const all = JSON.stringify(paramsToJson(values));
   const local = owner.kind === 'local';
+  // The carried-over context names this launch's parent, if any (not an earlier execution's).
+  const contextOf = (carried: ExecutionContext) => {
+    const { [PARENT_EXECUTION]: _earlier, ...context } = carried;
+    return JSON.stringify(parentExecutionId === undefined ? context : { ...context, [PARENT_EXECUTION]: parentExecutionId });
+  };
   return {
     ident,
     key: instanceKey(ident),
     columns: (context) => [
       local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', all,
-      local ? owner.nodeId : null, local ? owner.nodeName : null, JSON.stringify(context),
+      local ? owner.nodeId : null, local ? owner.nodeName : null, contextOf(context),
       local ? null : owner.targetNode, local ? null : owner.affinityKey,
     ],
   };
@@ -188,6 +205,30 @@ export async function failOrphan(
 function describeParams(ident: JsonParams): string {
   const entries = Object.entries(ident);
   return entries.length ? `parameters ${entries.map(([k, v]) => `${k}=${v}`).join(' ')}` : 'no identifying parameters';
+}
+
+/**
+ * The parameters of a job's next instance: its incrementer's answer for the newest instance's
+ * parameters (those of its last execution), or by default `run.id` one higher than the newest
+ * instance's; `given` parameters override either.
+ */
+export async function nextInstanceParams(
+  db: Database,
+  explorer: JobExplorer,
+  def: JobDefinition<ParamsSchema>,
+  given: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const rows = await db.query<{ id: number; identifying_params: string }>(SQL.lastInstance, [def.name]);
+  if (!def.incrementer) {
+    const lastRunId = rows.length ? Number(JSON.parse(rows[0].identifying_params)['run.id'] ?? 0) : 0;
+    return { ...given, 'run.id': lastRunId + 1 };
+  }
+  const last = rows.length ? (await explorer.executionsOfInstance(Number(rows[0].id)))[0] : undefined;
+  const next: unknown = def.incrementer(last && (paramsFromJson(def.name, def.params, last.params) as Parameters<typeof def.incrementer>[0]));
+  if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+    throw new UsageError(`job ${def.name}: its incrementer must return the next instance's parameters as an object, got ${JSON.stringify(next)}`);
+  }
+  return { ...next, ...given };
 }
 
 export function requireJob(jobs: ReadonlyMap<string, JobDefinition<ParamsSchema>>, name: string): JobDefinition<ParamsSchema> {

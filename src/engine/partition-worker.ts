@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { FencedError, errorMessage } from '../core/errors.ts';
-import type { FlowElement, JobDefinition, PartitionedStepDefinition, StepContext } from '../core/job.ts';
+import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition, type StepContext } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { Database } from '../repository/database.ts';
@@ -18,17 +18,8 @@ const PARTITION_SUFFIX = /:partition\d+$/;
 /** Finds the partitioned step a partition belongs to, by the partition's step name. */
 export function partitionedStepOf(job: JobDefinition<ParamsSchema>, partitionName: string): PartitionedStepDefinition<unknown> | undefined {
   const manager = partitionName.replace(PARTITION_SUFFIX, '');
-  const search = (elements: FlowElement<unknown>[]): PartitionedStepDefinition<unknown> | undefined => {
-    for (const el of elements) {
-      if (el.type === 'partitioned' && el.name === manager) return el;
-      if (el.type === 'split') for (const flow of el.flows) {
-        const found = search(flow);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  return search(job.flow as FlowElement<unknown>[]);
+  for (const el of allElements(job.flow as FlowElement<unknown>[])) if (el.type === 'partitioned' && el.name === manager) return el;
+  return undefined;
 }
 
 /** Claims queued partitions for this node: of any manager, or of one. */
@@ -83,6 +74,7 @@ export async function runPartition(
       executionNumber: Number(executionNumber),
       db,
       signal: handle.lost.signal,
+      stopSignal: handle.stopSignal,
       log: handle.log.child({ step: step.stepName }),
     };
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);

@@ -23,7 +23,12 @@ export interface JobRun<P> {
   readonly deferEnds: boolean;
   /** The first step's execution when the claim already started it, until the flow takes it. */
   firstStep: StepExecution | undefined;
+  /** Runs a child job's execution to its end (job-run's runJobExecution), for job steps. */
+  readonly runJob: RunJob;
 }
+
+/** Runs a job execution this process owns to its end and records how it ended (job-run's runJobExecution). */
+export type RunJob = (def: JobDefinition<ParamsSchema>, handle: ExecutionHandle, explorer: JobExplorer) => Promise<void>;
 
 export interface ElementOutcome {
   status: BatchStatus;

@@ -7,6 +7,7 @@ import { SQL } from '../repository/sql.ts';
 import type { Statement, Tx } from '../repository/tx.ts';
 import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
 import { runChunkStep } from './chunk-step.ts';
+import { runJobStep } from './job-step.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
@@ -96,10 +97,11 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     executionNumber: run.executionNumber,
     db: handle.db,
     signal: handle.lost.signal,
+    stopSignal: handle.stopSignal,
     log: handle.log.child({ step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
-  return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined);
+  return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined, run);
 }
 
 /**
@@ -114,6 +116,7 @@ export async function runStep<P>(
   handle: ExecutionHandle,
   step: StepExecution,
   pending?: StepEnd[],
+  run?: JobRun<P>,
 ): Promise<ElementOutcome> {
   const context = ctx.stepContext;
   let status: BatchStatus;
@@ -125,9 +128,10 @@ export async function runStep<P>(
         ? await runChunkStep(def, ctx, handle, step)
         : def.type === 'tasklet'
           ? await runTasklet(def, ctx, handle, step)
-          : await runPartitionedStep(def, ctx, handle, step, runStep);
-    status = end;
-    exit = exitStatus(end);
+          : def.type === 'job'
+            ? await runJobStep(def, ctx, handle, step, run)
+            : await runPartitionedStep(def, ctx, handle, step, runStep);
+    ({ status, exitStatus: exit } = typeof end === 'string' ? { status: end, exitStatus: exitStatus(end) } : end);
   } catch (error) {
     if (error instanceof FencedError) throw error;
     status = 'FAILED';
@@ -190,13 +194,17 @@ async function insertStep(run: JobRun<unknown>, name: string, context: Execution
   );
 }
 
-/** Calls the tasklet until it is done; each call commits with the step's checkpoint. */
+/**
+ * Calls the tasklet until it is done; each call commits with the step's checkpoint. A call that
+ * throws because of a stop request (the stop signal's AbortError) ends the step STOPPED: its
+ * transaction rolls back and a restart calls the tasklet again.
+ */
 async function runTasklet<P>(
   def: TaskletStepDefinition<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
-): Promise<'COMPLETED' | 'STOPPED'> {
+): Promise<'COMPLETED' | 'STOPPED' | ElementOutcome> {
   for (;;) {
     if (handle.stopRequested) return 'STOPPED';
     const next = { ...step, commitCount: step.commitCount + 1 };
@@ -211,10 +219,27 @@ async function runTasklet<P>(
       }
     } catch (error) {
       if (!(error instanceof FencedError)) step.rollbackCount++;
+      if (stoppedBy(handle, error)) {
+        ctx.log.info(`step ${step.stepName} ended early on a stop request`);
+        const why = error === handle.stopSignal.reason ? '' : `: ${errorMessage(error)}`;
+        return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', `stopped on request while the tasklet ran${why}`) };
+      }
       throw error;
     }
     step.commitCount++;
     if (result.stopping) handle.stopRequested = true;
-    if (result.value !== 'CONTINUABLE') return 'COMPLETED';
+    const value = result.value;
+    if (value === 'CONTINUABLE') continue;
+    return isExitStatus(value) ? { status: 'COMPLETED', exitStatus: value } : 'COMPLETED';
   }
+}
+
+/** Whether a tasklet's error is its way of ending early on a stop request (not a lost execution). */
+function stoppedBy(handle: ExecutionHandle, error: unknown): boolean {
+  if (!handle.stopRequested || handle.lost.signal.aborted) return false;
+  return error === handle.stopSignal.reason || (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+function isExitStatus(value: unknown): value is ExitStatus {
+  return typeof value === 'object' && value !== null && typeof (value as ExitStatus).code === 'string';
 }

@@ -2,10 +2,10 @@ import { route } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { resolveParams } from '../core/params.ts';
-import { createHandle } from '../engine/execution-handle.ts';
+import { resolveJobParams } from '../core/job.ts';
+import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
-import { createExecution, failOrphan, ownerGone, requireJob } from '../engine/launch.ts';
+import { createExecution, failOrphan, nextInstanceParams, ownerGone, requireJob } from '../engine/launch.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ProcessLease } from './lease.ts';
@@ -28,8 +28,10 @@ export interface LaunchingParts {
 }
 
 export function createLaunching({ db, explorer, jobs, log, lease, details, onProgress }: LaunchingParts): Launching {
-  const launch = (def: AnyJob, params: Record<string, unknown>) =>
-    lease.launch(
+  const launch = (def: AnyJob, params: Record<string, unknown>) => {
+    // Bad parameters are refused before anything is written, this process's registration included.
+    resolveJobParams(def, params);
+    return lease.launch(
       (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
       (execution, me) => {
         const handle = createHandle(db, execution, me, def, log, onProgress && ((step) => onProgress(execution, step)));
@@ -37,6 +39,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
         return { handle, done };
       },
     );
+  };
 
   async function orphanReason(executionId: number): Promise<string | undefined> {
     const rows = await db.query<Parameters<typeof ownerGone>[0] & { id: number }>(SQL.ownerOfExecution, [executionId]);
@@ -52,9 +55,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     },
     async runNextInstance(job, params = {}) {
       const def = requireJob(jobs, job);
-      const rows = await db.query<{ identifying_params: string }>(SQL.lastInstance, [def.name]);
-      const lastRunId = rows.length ? Number(JSON.parse(rows[0].identifying_params)['run.id'] ?? 0) : 0;
-      return (await launch(def, { ...params, 'run.id': lastRunId + 1 })).done;
+      return (await launch(def, await nextInstanceParams(db, explorer, def, params))).done;
     },
     async restart(executionId) {
       const execution = await explorer.getExecution(executionId);
@@ -75,8 +76,8 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     async stop(executionId) {
       const execution = await explorer.getExecution(executionId);
       if (!execution) throw new UsageError(`no execution with id ${executionId}`);
-      const local = lease.running.get(executionId);
-      if (local) local.handle.stopRequested = true;
+      const local = findHandle([...lease.running.values()].map((r) => r.handle), executionId);
+      if (local) local.stopRequested = true;
       if (execution.status === 'STARTING') await db.execute(SQL.stopQueued, [executionId]);
       else if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
@@ -112,7 +113,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     },
     async submit(job, params = {}, routing = 'any') {
       const def = requireJob(jobs, job);
-      resolveParams(def.name, def.params, params);
+      resolveJobParams(def, params);
       const decision = await route(db, def.name, routing);
       return createExecution(db, def, params, { kind: 'queued', ...decision });
     },

@@ -3,7 +3,7 @@ import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type Nod
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobExecution } from '../core/model.ts';
-import type { ExecutionHandle } from '../engine/execution-handle.ts';
+import { findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ExecutionDetails } from './types.ts';
 
@@ -64,8 +64,8 @@ export function createProcessLease(
         },
         onStopRequested: (ids) => {
           for (const id of ids) {
-            const r = running.get(id);
-            if (r) r.handle.stopRequested = true;
+            const h = findHandle([...running.values()].map((r) => r.handle), id);
+            if (h) h.stopRequested = true;
           }
         },
       }, log);

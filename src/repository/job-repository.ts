@@ -75,8 +75,39 @@ export function counterParams(s: StepCounters): number[] {
 export interface ExecutionQuery {
   job?: string;
   status?: BatchStatus;
+  /** Any of these statuses (with `status`, both must hold). */
+  statuses?: readonly BatchStatus[];
+  /** The node that ran (or runs) the execution. */
+  node?: string;
+  /** Created at or after this time. */
+  from?: Date;
+  /** Created before this time. */
+  to?: Date;
+  /** Executions with an id below this one: the cursor of the next page. */
+  before?: number;
+  /**
+   * Text contained in the parameters (their JSON form), ignoring case. No index can serve it, so
+   * one page looks at a window of at most {@link SEARCH_WINDOW} ids and says where to go on.
+   */
+  text?: string;
   limit?: number;
 }
+
+/** A page of executions, newest first, and the cursor of the next page (null: there is none). */
+export interface ExecutionPage {
+  executions: JobExecution[];
+  /** Pass as `before` for the next page. */
+  nextCursor: number | null;
+}
+
+/** How far the creation order of executions may differ from the order of their ids. */
+const ID_ORDER_MARGIN_MS = 60_000;
+
+/** How many execution ids a parameter-text search looks at per page. */
+export const SEARCH_WINDOW = 20_000;
+
+/** A LIKE pattern for text contained anywhere, with the pattern characters escaped. */
+const containing = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
  * Read access to the job repository: instances, executions and step executions. Writes that
@@ -84,6 +115,67 @@ export interface ExecutionQuery {
  * using the same statements in sql.ts.
  */
 export function createJobExplorer(db: Database) {
+  /** One page of executions, newest first, with the cursor of the next. */
+  async function pageExecutions(q: ExecutionQuery = {}): Promise<ExecutionPage> {
+    const limit = q.limit ?? 20;
+    // Several statuses: one index range each ((status, id)), merged here.
+    if (q.statuses && q.statuses.length > 1) {
+      const pages = await Promise.all([...new Set(q.statuses)].map((status) => pageExecutions({ ...q, statuses: undefined, status, limit })));
+      const all = pages.flatMap((p) => p.executions).sort((a, b) => b.id - a.id);
+      const executions = all.slice(0, limit);
+      const more = all.length > limit || pages.some((p) => p.nextCursor !== null);
+      return { executions, nextCursor: more && executions.length ? executions[executions.length - 1].id : null };
+    }
+    if (q.statuses?.length === 1) {
+      if (q.status !== undefined && q.status !== q.statuses[0]) return { executions: [], nextCursor: null };
+      q = { ...q, status: q.statuses[0] };
+    }
+    let minId: number | undefined;
+    let maxId: number | undefined;
+    // A time range becomes a range of ids, with a margin for inserts that a concurrent one reordered.
+    if (q.from !== undefined) {
+      const rows = await db.query<{ id: number }>(SQL.firstIdFrom, [q.from.getTime() - ID_ORDER_MARGIN_MS]);
+      if (!rows.length) return { executions: [], nextCursor: null };
+      minId = Number(rows[0].id);
+    }
+    if (q.to !== undefined) {
+      const rows = await db.query<{ id: number }>(SQL.lastIdBefore, [q.to.getTime() + ID_ORDER_MARGIN_MS]);
+      if (!rows.length) return { executions: [], nextCursor: null };
+      maxId = Number(rows[0].id);
+    }
+    let searchFloor: number | undefined;
+    if (q.text !== undefined) {
+      const top = Math.min(
+        q.before ?? Infinity,
+        maxId === undefined ? Infinity : maxId + 1,
+        Number((await db.query<{ id: number | null }>(SQL.maxExecutionId))[0]?.id ?? 0) + 1,
+      );
+      searchFloor = Math.max(1, top - SEARCH_WINDOW);
+      minId = Math.max(minId ?? 1, searchFloor);
+    }
+    const given = {
+      job: q.job !== undefined, status: q.status !== undefined, node: q.node !== undefined, from: q.from !== undefined, to: q.to !== undefined,
+      before: q.before !== undefined, minId: minId !== undefined, maxId: maxId !== undefined, text: q.text !== undefined,
+    };
+    const params: unknown[] = [limit + 1];
+    if (given.job) params.push(q.job);
+    if (given.status) params.push(q.status);
+    if (given.node) params.push(q.node);
+    if (given.from) params.push(q.from!.getTime());
+    if (given.to) params.push(q.to!.getTime());
+    if (given.before) params.push(q.before);
+    if (given.minId) params.push(minId);
+    if (given.maxId) params.push(maxId);
+    if (given.text) params.push(containing(q.text!));
+    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toJobExecution);
+    const executions = rows.slice(0, limit);
+    // A full page goes on after its last row; a search window that ended short of the page goes on
+    // below the window (unless the time range ends there too).
+    const windowEnded = searchFloor !== undefined && searchFloor > 1 && searchFloor === minId;
+    const nextCursor = rows.length > limit ? executions[limit - 1].id : windowEnded ? searchFloor! : null;
+    return { executions, nextCursor };
+  }
+
   return {
     async getExecution(id: number, client: SqlClient = db): Promise<JobExecution | undefined> {
       const rows = await client.query<Row>(SQL.getExecution, [id]);
@@ -97,13 +189,9 @@ export function createJobExplorer(db: Database) {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
     async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
-      const sql = SQL.listExecutions({ job: q.job !== undefined, status: q.status !== undefined });
-      const params: unknown[] = [q.limit ?? 20];
-      if (q.job !== undefined) params.push(q.job);
-      if (q.status !== undefined) params.push(q.status);
-      const rows = await db.query<Row>(sql, params);
-      return rows.map(toJobExecution);
+      return (await pageExecutions(q)).executions;
     },
+    pageExecutions,
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
       return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
     },
@@ -116,6 +204,14 @@ export function createJobExplorer(db: Database) {
         steps.get(step.jobExecutionId)?.push(step);
       }
       return steps;
+    },
+    /** The steps of an execution in start order, each with its partitions (oldest first) when it has any. */
+    async stepTree(jobExecutionId: number): Promise<{ step: StepExecution; partitions: StepExecution[] }[]> {
+      const rows = await db.query<Row>(SQL.stepTreeOfExecution, [jobExecutionId]);
+      const tree = new Map<number, { step: StepExecution; partitions: StepExecution[] }>();
+      for (const r of rows) if (r.manager_id === null || r.manager_id === undefined) tree.set(Number(r.id), { step: toStepExecution(r), partitions: [] });
+      for (const r of rows) if (r.manager_id !== null && r.manager_id !== undefined) tree.get(Number(r.manager_id))?.partitions.push(toStepExecution(r));
+      return [...tree.values()];
     },
     async getStep(id: number): Promise<StepExecution | undefined> {
       const rows = await db.query<Row>(SQL.getStep, [id]);

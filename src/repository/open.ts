@@ -20,16 +20,7 @@ const PG_FENCE_LOST = `CREATE OR REPLACE FUNCTION ns_fence_lost() RETURNS TEXT L
  * with `?schema=NAME`) and brings its schema up to date.
  */
 export async function openDatabase(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Promise<Database> {
-  let db: Database;
-  if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!path) throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH`);
-    db = openSqlite(path);
-  } else if (/^postgres(ql)?:\/\//.test(url)) {
-    db = openPostgres(url, options);
-  } else {
-    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
-  }
+  const db = open(url, options);
   try {
     await migrate(db, url);
   } catch (err) {
@@ -37,6 +28,44 @@ export async function openDatabase(url: string = DEFAULT_DB_URL, options: PgOpti
     throw err;
   }
   return db;
+}
+
+/** The database of a URL, not migrated (a PostgreSQL pool connects on its first statement). */
+function open(url: string, options: PgOptions): Database {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH`);
+    return openSqlite(path);
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
+  throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+}
+
+/**
+ * Opens the job repository's database without connecting yet: the schema is brought up to date
+ * by the first statement, and again by the next one while the database cannot be reached. For a
+ * server that must start (and answer 503) while its database is down. A malformed URL still
+ * fails at once.
+ */
+export function openDatabaseWhenReachable(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Database {
+  const db = open(url, options);
+  let ready: Promise<void> | undefined;
+  const migrated = () =>
+    (ready ??= migrate(db, url).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    }));
+  return {
+    dialect: db.dialect,
+    url: db.url,
+    connectUrl: db.connectUrl,
+    query: async (sql, params) => (await migrated(), db.query(sql, params)),
+    execute: async (sql, params) => (await migrated(), db.execute(sql, params)),
+    exec: async (sql) => (await migrated(), db.exec(sql)),
+    transaction: async (fn) => (await migrated(), db.transaction(fn)),
+    transactionEndingWith: async (fn) => (await migrated(), db.transactionEndingWith(fn)),
+    close: () => db.close(),
+  };
 }
 
 async function migrate(db: Database, url: string): Promise<void> {

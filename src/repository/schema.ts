@@ -2,6 +2,7 @@ import type { Dialect } from './tx.ts';
 import { coreSchema } from './migrations/001-core.ts';
 import { schedulerSchema } from './migrations/002-scheduler.ts';
 import { partitionSchema } from './migrations/003-partitions.ts';
+import { operationsSchema } from './migrations/004-operations.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -9,7 +10,7 @@ import { partitionSchema } from './migrations/003-partitions.ts';
  * same way. JSON is stored as text. Each migration runs once, in a transaction, and bumps
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
-const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema, partitionSchema];
+const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema, partitionSchema, operationsSchema];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -30,10 +30,24 @@ const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', e
     WHERE id IN (
       SELECT id FROM ns_job_execution
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
-        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
+          AND n.drain_requested_at IS NULL)
         AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
       ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
     RETURNING ${RUN_COLS}`;
+
+/** The filters of an execution list that are given (see SQL.listExecutions). */
+export interface ExecutionFilters {
+  job?: boolean;
+  status?: boolean;
+  node?: boolean;
+  from?: boolean;
+  to?: boolean;
+  before?: boolean;
+  minId?: boolean;
+  maxId?: boolean;
+  text?: boolean;
+}
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
@@ -111,16 +125,45 @@ export const SQL = {
     FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id WHERE e.id = $1`,
   stopAllOfNode: `UPDATE ns_job_execution SET status = 'STOPPING', last_updated = ns_now(), version = version + 1
     WHERE owner_node_id = $1 AND status = 'STARTED'`,
-  /** Newest first; `$1` is the limit, then one parameter per filter given, in this order. */
-  listExecutions: (filters: { job: boolean; status: boolean }) => {
+  /**
+   * Newest first; `$1` is the limit, then one parameter per filter given, in this order. Every
+   * filter keeps the read on an index ending in `id` (see migration 4), or on a range of ids:
+   * `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search (which no
+   * index can serve), so a page costs one index range however long the history is.
+   */
+  listExecutions: (filters: ExecutionFilters) => {
     let n = 1;
+    const f = filters;
     return (
       `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
-      (filters.job ? ` AND e.job_name = $${++n}` : '') +
-      (filters.status ? ` AND e.status = $${++n}` : '') +
+      (f.job ? ` AND e.job_name = $${++n}` : '') +
+      (f.status ? ` AND e.status = $${++n}` : '') +
+      (f.node ? ` AND e.node_name = $${++n}` : '') +
+      (f.from ? ` AND e.create_time >= $${++n}` : '') +
+      (f.to ? ` AND e.create_time < $${++n}` : '') +
+      (f.before ? ` AND e.id < $${++n}` : '') +
+      (f.minId ? ` AND e.id >= $${++n}` : '') +
+      (f.maxId ? ` AND e.id <= $${++n}` : '') +
+      (f.text ? ` AND lower(e.params) LIKE $${++n} ESCAPE '\\'` : '') +
       ` ORDER BY e.id DESC LIMIT $1`
     );
   },
+  maxExecutionId: `SELECT max(id) AS id FROM ns_job_execution`,
+  /**
+   * The first execution created at or after `$1`, and the last created before `$1`: ids and
+   * creation times rise together (up to the little a concurrent insert can reorder them), so a
+   * time range becomes a range of ids, which the primary key reads newest first.
+   */
+  firstIdFrom: `SELECT id FROM ns_job_execution WHERE create_time >= $1 ORDER BY create_time, id LIMIT 1`,
+  lastIdBefore: `SELECT id FROM ns_job_execution WHERE create_time < $1 ORDER BY create_time DESC, id DESC LIMIT 1`,
+  /**
+   * Executions whose row changed at or after `$1` (database time), oldest change first, at most
+   * `$2`: what the live-events poll reads (index on last_updated).
+   */
+  changedExecutions: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.last_updated >= $1 ORDER BY e.last_updated LIMIT $2`,
+  /** Executions a node is running now (the partial index on running executions' owners). */
+  activeExecutions: `SELECT ${EXEC_COLS} FROM ns_job_execution e
+    WHERE e.status IN ('STARTING', 'STARTED', 'STOPPING') AND e.owner_node_id IS NOT NULL ORDER BY e.id`,
   /**
    * The fence: proves in the chunk's own transaction that this owner still holds the execution.
    * Zero rows means another node took it over; the caller rolls back and stops. The row lock
@@ -186,13 +229,13 @@ export const SQL = {
    * Running executions and partitions whose owner is already dead or gone, left behind when the
    * owner was declared dead elsewhere (e.g. by a launch that found its process gone).
    */
-  orphanedExecutions: `SELECT e.id, e.job_name, n.id AS node_id, n.name, n.kind FROM ns_job_execution e
+  orphanedExecutions: `SELECT e.id, e.job_name, e.context, n.id AS node_id, n.name, n.kind FROM ns_job_execution e
     JOIN ns_node n ON n.id = e.owner_node_id
     WHERE e.status IN ('STARTED', 'STOPPING') AND n.status IN ('dead', 'left')`,
   orphanedPartitions: `SELECT s.id, e.job_name, n.name FROM ns_step_execution s
     JOIN ns_node n ON n.id = s.owner_node_id JOIN ns_job_execution e ON e.id = s.job_execution_id
     WHERE s.status = 'STARTED' AND s.manager_id IS NOT NULL AND n.status IN ('dead', 'left')`,
-  runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node FROM ns_job_execution
+  runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node, context FROM ns_job_execution
     WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING')`,
   /** A queued restart of an instance, for the cluster to claim. */
   requeue: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
@@ -204,17 +247,37 @@ export const SQL = {
     WHERE status = 'STARTING' AND owner_node_id IS NULL AND target_node = $1 AND affinity_key IS NOT NULL`,
   listNodes: `SELECT n.id, n.name, n.status, n.kind, n.host, n.pid, n.jobs, n.concurrency, n.last_heartbeat, n.started_at,
       n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,
-      (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected
+      (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected, n.drain_requested_at
     FROM ns_node n WHERE n.kind = 'node' ORDER BY n.id`,
+  /**
+   * Nodes that are alive or ended at most `$1` ms ago, with their heartbeat's age and the time
+   * left on their lease, both by the database's clock.
+   */
+  recentNodes: `SELECT n.id, n.name, n.status, n.host, n.pid, n.jobs, n.concurrency, n.heartbeat_ms, n.lease_ms,
+      n.last_heartbeat, n.started_at, n.ended_at, n.end_reason, n.drain_requested_at,
+      ns_now() - n.last_heartbeat AS heartbeat_age, n.lease_until - ns_now() AS lease_left,
+      (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected
+    FROM ns_node n WHERE n.kind = 'node' AND (n.status = 'alive' OR n.ended_at >= ns_now() - $1) ORDER BY n.id`,
+  /** The partitions every node runs, for all nodes at once. */
+  runningPartitionsByNode: `SELECT owner_node_id, id, job_execution_id FROM ns_step_execution
+    WHERE status = 'STARTED' AND manager_id IS NOT NULL AND owner_node_id IS NOT NULL ORDER BY id`,
+  /**
+   * Asks the live node of this name to drain: it takes no more work from now on (claims check
+   * this column), and hands over what it runs once it sees the request.
+   */
+  requestDrain: `UPDATE ns_node SET drain_requested_at = COALESCE(drain_requested_at, ns_now())
+    WHERE id IN (SELECT id FROM ns_node WHERE name = $1 AND kind = 'node' AND status = 'alive') RETURNING id`,
+  drainRequested: `SELECT drain_requested_at FROM ns_node WHERE id = $1`,
   /** What every node runs, for all nodes at once. */
   runningByNode: `SELECT owner_node_id, id FROM ns_job_execution
     WHERE owner_node_id IS NOT NULL AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
   liveNodesWithJob: `SELECT n.name, n.concurrency, n.jobs,
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING')) AS running_count
-    FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() ORDER BY n.name`,
+    FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
+    ORDER BY n.name`,
   nodeByName: `SELECT id, name, status FROM ns_node WHERE name = $1 AND kind = 'node' ORDER BY id DESC LIMIT 1`,
   affinityHolder: `SELECT e.target_node AS node FROM ns_job_execution e
-    JOIN ns_node n ON n.name = e.target_node AND n.status = 'alive' AND n.lease_until >= ns_now()
+    JOIN ns_node n ON n.name = e.target_node AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
     WHERE e.affinity_key = $1 AND e.target_node IS NOT NULL ORDER BY e.id DESC LIMIT 1`,
   /** Wakes idle nodes (PostgreSQL only; delivered when the transaction commits). */
   notifyLaunch: `SELECT pg_notify('ns_launch', $1)`,
@@ -224,6 +287,21 @@ export const SQL = {
   stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
   /** How many executions each job has in each status (Prometheus metrics). */
   executionCounts: `SELECT job_name, status, count(*) AS n FROM ns_job_execution GROUP BY job_name, status`,
+
+  // ---- audit -----------------------------------------------------------------------------------
+  insertAudit: `INSERT INTO ns_audit (at, actor, role, action, target, detail, remote, outcome, status_code, message)
+    VALUES (ns_now(), $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, at`,
+  /** Newest first; `$1` is the limit, then one parameter per filter given, in this order. */
+  listAudit: (f: { actor: boolean; action: boolean; before: boolean }) => {
+    let n = 1;
+    return (
+      `SELECT id, at, actor, role, action, target, detail, remote, outcome, status_code, message FROM ns_audit WHERE 1 = 1` +
+      (f.actor ? ` AND actor = $${++n}` : '') +
+      (f.action ? ` AND action = $${++n}` : '') +
+      (f.before ? ` AND id < $${++n}` : '') +
+      ` ORDER BY id DESC LIMIT $1`
+    );
+  },
 
   // ---- partitions ------------------------------------------------------------------------------
   insertPartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
@@ -239,7 +317,8 @@ export const SQL = {
     WHERE id IN (
       SELECT s.id FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
       WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $2)
-        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now())
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
+          AND n.drain_requested_at IS NULL)
         AND e.status IN ('STARTED', 'STOPPING')
         AND ${d === 'postgres' ? 'e.job_name = ANY($3::text[])' : 'e.job_name IN (SELECT value FROM json_each($3))'}
         ${oneManager ? 'AND s.manager_id = $5' : ''}
@@ -297,6 +376,8 @@ export const SQL = {
     RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
+  /** The steps and partitions of an execution, each partition with its manager step's id. */
+  stepTreeOfExecution: `SELECT ${STEP_COLS}, s.manager_id FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
   /** The steps of the executions whose ids $1 lists as a JSON array: one text for any number. */
   stepsOfExecutions: (d: Dialect) =>
     `SELECT ${STEP_COLS} FROM ns_step_execution s

@@ -71,6 +71,11 @@ export const SCHED_SQL = {
   removeFires: `DELETE FROM ns_trigger_fire WHERE trigger_name = $1`,
   firesOf: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
     FROM ns_trigger_fire WHERE trigger_name = $1 ORDER BY fire_time DESC LIMIT $2`,
+  /** The newest handled fire times of all triggers (index on fired_at). */
+  recentFires: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
+    FROM ns_trigger_fire ORDER BY fired_at DESC, trigger_name LIMIT $1`,
+  /** A firing asked for by an operator: the trigger's last execution, which no-concurrent waits for. */
+  recordManualFire: `UPDATE ns_trigger SET last_execution_id = $2, last_instance_id = $3, version = version + 1 WHERE name = $1`,
   /** Wakes the nodes' scheduler loops (PostgreSQL only; delivered at commit). */
   notifyTrigger: `SELECT pg_notify('ns_trigger', $1)`,
 } as const;

@@ -1,7 +1,8 @@
 import { ParameterError, UsageError } from '../core/errors.ts';
 import type { JobDefinition } from '../core/job.ts';
 import { paramsToJson, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
-import { requireJob } from '../engine/launch.ts';
+import type { JobExecution } from '../core/model.ts';
+import { createExecutionIn, requireJob } from '../engine/launch.ts';
 import type { Database } from '../repository/database.ts';
 import type { Tx } from '../repository/tx.ts';
 import { CronError, parseCron, type CronSchedule } from './cron.ts';
@@ -57,7 +58,7 @@ export interface TriggerDefinition {
 /** A stored trigger, as `schedule list` shows it. */
 export interface Schedule extends TriggerDefinition {
   paused: boolean;
-  /** The next fire time (null: the cron expression never fires again). */
+  /** The next fire time (null: paused, or the cron expression never fires again). */
   nextFireTime: Date | null;
   /** The scheduled time of the newest firing. */
   lastFireTime: Date | null;
@@ -79,9 +80,10 @@ export interface FireRecord {
   /**
    * `fired` on time (within the threshold); `misfired` fired once for a run of missed times
    * (policy fire-once; `fireTime` is the latest of them); `skipped` a run of missed times (policy
-   * skip; `fireTime` is the latest of them); `refused` the launch was refused (see `detail`).
+   * skip; `fireTime` is the latest of them); `refused` the launch was refused (see `detail`);
+   * `manual` an operator fired it now (`fireTime` is when, by the database's clock).
    */
-  outcome: 'fired' | 'misfired' | 'skipped' | 'refused';
+  outcome: 'fired' | 'misfired' | 'skipped' | 'refused' | 'manual';
   executionId: number | null;
   /** For misfires: the first missed fire time (the run is `missedFrom`..`fireTime`). */
   missedFrom: Date | null;
@@ -279,7 +281,8 @@ export function toSchedule(r: TriggerRow): Schedule {
     misfireThresholdMs: Number(r.misfire_threshold_ms),
     noConcurrent: bool(r.no_concurrent),
     paused: bool(r.paused),
-    nextFireTime: date(r.next_fire_time),
+    // A paused trigger keeps its stored fire time (which resume replaces), but will not fire then.
+    nextFireTime: bool(r.paused) ? null : date(r.next_fire_time),
     lastFireTime: date(r.last_fire_time),
     lastExecutionId: num(r.last_execution_id),
     source: r.source as Schedule['source'],
@@ -352,8 +355,16 @@ export interface ScheduleAdmin {
   /** Fires again from the first fire time after now: times that passed while paused are not fired. */
   resume(name: string): Promise<Schedule>;
   remove(name: string): Promise<void>;
+  /**
+   * Fires a trigger now, whatever its timing or paused state: its job is queued for the cluster
+   * with the trigger's parameters and `fireTime` = now (database time), and the fire log records
+   * it (outcome `manual`, `detail` naming `by`). Its next scheduled fire time does not move.
+   */
+  fireNow(name: string, by?: string): Promise<JobExecution>;
   /** The newest handled fire times of a trigger, newest first. */
   history(name: string, limit?: number): Promise<FireRecord[]>;
+  /** The newest handled fire times of all triggers, newest first. */
+  recentFires(limit?: number): Promise<FireRecord[]>;
 }
 
 /**
@@ -410,21 +421,50 @@ export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): Schedul
         await notify(tx, name);
       });
     },
-    async history(name, limit = 100) {
-      const rows = await db.query<{
-        trigger_name: string; fire_time: number | string; fired_at: number | string; node_name: string | null; outcome: string;
-        execution_id: number | string | null; missed_from: number | string | null; detail: string | null;
-      }>(SCHED_SQL.firesOf, [name, limit]);
-      return rows.map((r) => ({
-        trigger: r.trigger_name,
-        fireTime: date(r.fire_time)!,
-        firedAt: date(r.fired_at)!,
-        node: r.node_name,
-        outcome: r.outcome as FireRecord['outcome'],
-        executionId: num(r.execution_id),
-        missedFrom: date(r.missed_from),
-        detail: r.detail,
-      }));
+    async fireNow(name, by) {
+      return db.transaction(async (tx) => {
+        const row = await locked(tx, name);
+        const now = Number(row.now);
+        const params = { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(now) };
+        const execution = await createExecutionIn(tx, requireJob(jobs, row.job_name), params, { kind: 'queued', targetNode: null, affinityKey: null });
+        await tx.execute(SCHED_SQL.logFire, [name, now, null, 'manual', execution.id, null, by ? `fired now by ${by}` : 'fired now']);
+        await tx.execute(SCHED_SQL.recordManualFire, [name, execution.id, execution.instanceId]);
+        return execution;
+      });
     },
+    history: async (name, limit = 100) => (await db.query<FireRow>(SCHED_SQL.firesOf, [name, limit])).map(toFireRecord),
+    recentFires: async (limit = 100) => (await db.query<FireRow>(SCHED_SQL.recentFires, [limit])).map(toFireRecord),
+  };
+}
+
+interface FireRow {
+  trigger_name: string; fire_time: number | string; fired_at: number | string; node_name: string | null; outcome: string;
+  execution_id: number | string | null; missed_from: number | string | null; detail: string | null;
+}
+
+function toFireRecord(r: FireRow): FireRecord {
+  return {
+    trigger: r.trigger_name,
+    fireTime: date(r.fire_time)!,
+    firedAt: date(r.fired_at)!,
+    node: r.node_name,
+    outcome: r.outcome as FireRecord['outcome'],
+    executionId: num(r.execution_id),
+    missedFrom: date(r.missed_from),
+    detail: r.detail,
+  };
+}
+
+/** A fire log record in JSON: times as ISO-8601 UTC strings with ms. */
+export function fireJson(f: FireRecord) {
+  return {
+    trigger: f.trigger,
+    fireTime: f.fireTime.toISOString(),
+    firedAt: f.firedAt.toISOString(),
+    node: f.node,
+    outcome: f.outcome,
+    executionId: f.executionId,
+    missedFrom: f.missedFrom?.toISOString() ?? null,
+    detail: f.detail,
   };
 }

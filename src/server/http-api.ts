@@ -1,138 +1,173 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { LaunchRefusedError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
-import { positiveInt } from '../core/params.ts';
-import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 import type { Nightshift } from '../operator.ts';
-import type { Routing } from '../cluster/routing.ts';
-import { executionJson, jobJson, nodeJson } from '../json.ts';
-import { scheduleAdmin, scheduleJson } from '../scheduler/triggers.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { scheduleAdmin } from '../scheduler/triggers.ts';
+import { createAuthenticator, DEFAULT_SESSION_TTL_MS } from './auth.ts';
+import type { ApiContext } from './context.ts';
+import { errorHandler } from './errors.ts';
+import { createEventHub } from './events.ts';
+import { guardPlugin, hostAllowList, SESSION_COOKIE } from './guard.ts';
 import { createMetrics } from './metrics.ts';
+import { executionRoutes } from './routes/executions.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { liveRoutes } from './routes/live.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { siteRoutes } from './routes/site.ts';
+import { addSchemas } from './schemas.ts';
+import type { ApiToken } from './tokens.ts';
+import { AJV_OPTIONS, schemaErrorFormatter } from './validation.ts';
+
+/** Options of {@link createHttpApi}. */
+export interface HttpApiOptions {
+  /**
+   * The API tokens (see loadTokens), or `'none'` to serve without authentication: every request
+   * then acts as an operator named `anonymous`. Only for a server on a loopback address.
+   */
+  tokens: readonly ApiToken[] | 'none';
+  /** The address the server listens on: allowed as a Host header besides localhost, 127.0.0.1 and [::1]. */
+  host?: string;
+  /** More Host names to allow: exact, `.domain` (with its subdomains), or `*` for any. */
+  allowedHosts?: readonly string[];
+  /** How long a login session lasts. Default 12 h. */
+  sessionTtlMs?: number;
+  /** A request whose head and body have not arrived within this time is answered 408 and closed. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** A request the server has not answered within this time is answered 503. Default 30 s. */
+  handlerTimeoutMs?: number;
+  /** The largest request body, in bytes (answered 413). Default 1.5 MiB. */
+  bodyLimit?: number;
+  /** How often the live-events stream looks at the repository. Default 1000 ms. */
+  eventsPollMs?: number;
+  /** Take the client's address from X-Forwarded-For (behind a proxy you trust). Default false. */
+  trustProxy?: boolean;
+  /** The server log (default: the operator's). Secrets never reach it. */
+  logger?: Logger;
+}
+
+/** The largest request body by default: above the largest parameter value (64 KiB) by far, below 2 MB. */
+export const DEFAULT_BODY_LIMIT = 1.5 * 1024 * 1024;
 
 /**
- * The REST API over one operator (SPEC section 6), in the CLI's JSON shapes:
+ * The HTTP API over one operator: REST and JSON in the CLI's shapes, described by the OpenAPI
+ * document at `GET /api/openapi.json`, with the web console at `/`, Prometheus metrics at
+ * `/metrics`, live events at `/api/events`, and probes at `/healthz` and `/readyz`.
  *
- * | route | what |
- * | --- | --- |
- * | `GET /api/jobs` | the jobs this process knows |
- * | `GET /api/executions?job=&status=&limit=&steps=` | executions, newest first (`steps=1`: with their steps) |
- * | `GET /api/executions/:id` | one execution with its steps |
- * | `POST /api/jobs/:job/executions` `{ params?, node?, key? }` | submit to the cluster (202) |
- * | `POST /api/executions/:id/stop`, `.../abandon` | as the CLI's `stop` and `abandon` |
- * | `GET /api/nodes`, `GET /api/schedules` | cluster members; triggers |
- * | `GET /metrics` | Prometheus metrics |
- * | `GET /` | the web dashboard (see dashboard.ts) |
- *
- * Bad input answers 400, an unknown route, job or execution 404, what the state of an execution
- * or instance refuses (a completed instance launched again, a running execution abandoned) 409,
- * each with `{ error }` naming what is wrong. POSTs must be `application/json` (their body may be
- * empty): a web page cannot send that to another origin without asking first, so other sites
- * cannot submit or stop anything through a visitor's browser.
+ * Secure by default (SPEC section 7a): every route but the console's files and the probes needs
+ * a bearer token or a session cookie; actions need the operator role and are recorded in the
+ * audit log; Host headers are checked against an allow-list; requests that change something must
+ * be same-origin and JSON; the answers carry a strict Content-Security-Policy and the other
+ * security headers; bodies, parameters and request times are bounded. When the job repository is
+ * unreachable the API answers 503 with a generic message, and the details go to the log.
  */
-export function createHttpApi(ns: Nightshift): FastifyInstance {
-  const app = Fastify({ logger: false });
-  const metrics = createMetrics(ns);
+export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyInstance {
+  if (options?.tokens === undefined) {
+    throw new UsageError("createHttpApi needs tokens (see loadTokens), or tokens: 'none' to serve without authentication");
+  }
+  const log = (options.logger ?? ns.log).child({ component: 'http' });
+  const requestTimeout = options.requestTimeoutMs ?? 10_000;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    requestTimeout,
+    handlerTimeout: options.handlerTimeoutMs ?? 30_000,
+    keepAliveTimeout: 10_000,
+    routerOptions: { maxParamLength: 300 },
+    trustProxy: options.trustProxy ?? false,
+    // Node checks request timeouts this often (30 s by default), and waits this long for headers.
+    http: { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: requestTimeout },
+    ajv: AJV_OPTIONS,
+    schemaErrorFormatter,
+  });
+  const auth = createAuthenticator(options.tokens, options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
+  const schedules = scheduleAdmin({ db: ns.db, jobs: ns.jobs });
+  const hub = createEventHub({ db: ns.db, explorer: ns.explorer, schedules, log, pollMs: options.eventsPollMs });
+  let stopping = false;
+  const context: ApiContext = { ns, schedules, auth, hub, log, stopping: () => stopping };
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    if (body === '') return done(null, undefined);
+    if ((body as string).trim() === '') return done(null, {});
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
       done(new UsageError(`request body is not valid JSON: ${errorMessage(err)}`), undefined);
     }
   });
+
+  void app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+    frameguard: { action: 'deny' },
+    // Served over plain HTTP by default; a TLS-terminating proxy in front sets HSTS.
+    strictTransportSecurity: false,
+  });
+  void app.register(cookie);
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Nightshift API',
+        version: packageVersion(),
+        description:
+          'The REST API of a Nightshift cluster (SPEC sections 6, 7 and 7a). Every route but the console files and the probes ' +
+          'needs `Authorization: Bearer SECRET` or a session cookie (POST /api/session). Actions need the operator role, and ' +
+          'are recorded in the audit log. Errors are `{ "error": "..." }` naming what is wrong.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'an API token (NAME:ROLE:SECRET; send SECRET)' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'a session from POST /api/session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // Each operation says which role it needs (x-nightshift-role: none, viewer or operator), for clients that offer actions.
+    transform: ({ schema, url, route }) => {
+      const config = (route.config ?? {}) as { public?: boolean; role?: string };
+      return { schema: { ...schema, 'x-nightshift-role': config.public ? 'none' : (config.role ?? 'viewer') } as typeof schema, url };
+    },
+  });
+  void app.register(guardPlugin, { db: ns.db, log, authenticator: auth, hostAllowed: hostAllowList(options.host, options.allowedHosts) });
+  addSchemas(app);
   app.addHook('onRequest', async (req, reply) => {
-    if (req.method === 'POST' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-      return reply.code(415).send({ error: 'POST requests must have content-type application/json' });
-    }
+    if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+  });
+  app.addHook('preClose', async () => {
+    stopping = true;
+    hub.close();
   });
 
-  app.setNotFoundHandler((req, reply) => notFound(reply, `no route ${req.method} ${req.url.split('?')[0]}`));
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof LaunchRefusedError || err instanceof StateConflict) return reply.code(409).send({ error: errorMessage(err) });
-    if (isUserError(err)) return reply.code(400).send({ error: errorMessage(err) });
-    // Fastify's own 4xx (an unsupported media type, a body too large).
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) return reply.code(status).send({ error: errorMessage(err) });
-    ns.log.error({ err }, 'HTTP API request failed');
-    return reply.code(500).send({ error: 'internal error; the server log has the details' });
-  });
+  const metrics = createMetrics(ns);
+  for (const routes of [executionRoutes, jobRoutes, nodeRoutes, scheduleRoutes, sessionRoutes, liveRoutes]) void app.register(routes, context);
+  void app.register(siteRoutes, { ...context, metrics });
 
-  app.get('/api/jobs', async () => [...ns.jobs.values()].map(jobJson));
-
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/api/executions', async (req) => {
-    const job = single(req.query, 'job');
-    const status = single(req.query, 'status');
-    const limit = single(req.query, 'limit');
-    const steps = single(req.query, 'steps');
-    if (steps !== undefined && !['0', '1', 'true', 'false'].includes(steps)) throw new UsageError(`steps must be 1 or 0 (or true or false), got ${JSON.stringify(steps)}`);
-    if (status !== undefined && !(BATCH_STATUSES as string[]).includes(status)) {
-      throw new UsageError(`status must be one of ${BATCH_STATUSES.join(', ')}, got ${JSON.stringify(status)}`);
-    }
-    const n = limit === undefined ? 20 : positiveInt('limit', limit);
-    if (n > MAX_LIMIT) throw new UsageError(`limit must be at most ${MAX_LIMIT}, got ${n}`);
-    const list = await ns.listExecutions({ job, status: status as BatchStatus | undefined, limit: n, steps: steps === '1' || steps === 'true' });
-    return list.map(executionJson);
-  });
-
-  app.get<{ Params: { id: string } }>('/api/executions/:id', async (req, reply) => {
-    const e = await ns.getExecution(positiveInt('execution id', req.params.id));
-    return e ? executionJson(e) : notFound(reply, `no execution with id ${req.params.id}`);
-  });
-
-  app.post<{ Params: { job: string }; Body: unknown }>('/api/jobs/:job/executions', async (req, reply) => {
-    if (!ns.jobs.has(req.params.job)) return notFound(reply, `unknown job ${JSON.stringify(req.params.job)}`);
-    const body = req.body ?? {};
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UsageError('the body must be a JSON object: { "params", "node" or "key" }');
-    const { params = {}, node, key } = body as { params?: unknown; node?: unknown; key?: unknown };
-    if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new UsageError('params must be an object of parameter values');
-    for (const [name, v] of [['node', node], ['key', key]] as const) {
-      if (v !== undefined && typeof v !== 'string') throw new UsageError(`${name} must be a string, got ${JSON.stringify(v)}`);
-    }
-    if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
-    const routing: Routing = node !== undefined ? { node: node as string } : key !== undefined ? { affinityKey: key as string } : 'any';
-    const execution = await ns.submit(req.params.job, params as Record<string, unknown>, routing);
-    return reply.code(202).send({ ...executionJson(execution), steps: [] });
-  });
-
-  for (const action of ['stop', 'abandon'] as const) {
-    app.post<{ Params: { id: string } }>(`/api/executions/:id/${action}`, async (req, reply) => {
-      const id = positiveInt('execution id', req.params.id);
-      if (!(await ns.getExecution(id))) return notFound(reply, `no execution with id ${id}`);
-      try {
-        return executionJson(await ns[action](id));
-      } catch (err) {
-        // The execution exists: what the operator refuses is its state (ended, or still running).
-        throw err instanceof UsageError ? new StateConflict(errorMessage(err)) : err;
-      }
-    });
-  }
-
-  app.get('/api/nodes', async () => (await ns.nodes()).map((n) => ({ ...nodeJson(n), host: n.host, pid: n.pid, concurrency: n.concurrency })));
-
-  app.get('/api/schedules', async () => (await scheduleAdmin({ db: ns.db, jobs: ns.jobs }).list()).map(scheduleJson));
-
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.scrape()));
-
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
-
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setErrorHandler(errorHandler(log));
   return app;
 }
 
-/** The most executions one list request returns. */
-const MAX_LIMIT = 1000;
-
-/** A request the state of an execution refuses (answered 409). */
-class StateConflict extends Error {}
-
-function notFound(reply: FastifyReply, error: string) {
-  return reply.code(404).send({ error });
-}
-
-/** A query parameter given at most once. */
-function single(query: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = query[name];
-  if (Array.isArray(v)) throw new UsageError(`query parameter ${name} is given ${v.length} times; give it once`);
-  return v;
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

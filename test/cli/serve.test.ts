@@ -1,29 +1,58 @@
 /**
- * `nightshift serve` as a real process: it serves the dashboard, the REST API and the metrics
- * until SIGTERM, and refuses a bad or busy port with exit 2 and one line naming it.
+ * `nightshift serve` as a real process (SPEC section 7a): it needs API tokens (or
+ * --insecure-no-auth on a loopback address), serves the console, the REST API and the metrics
+ * until SIGTERM, closes a request whose body does not arrive in time, answers 503 while its
+ * database is unreachable, and refuses bad options with exit 2 and one line naming them.
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backends, waitFor } from '../support/backends.ts';
-import { cliFor } from './run-cli.ts';
+import { backends, PG_BASE, waitFor } from '../support/backends.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { cliFor, expectOneLineError, type CliChild } from './run-cli.ts';
 
-const [sqlite] = backends().filter((b) => b.name === 'sqlite');
+const [sqlite, postgres] = backends();
+const TOKENS = 'alice:operator:alice-operator-secret,victor:viewer:victor-viewer-secret';
+const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` });
+
+/** Waits for serve's "listening on URL" line; returns the URL. */
+const listening = (server: CliChild) => waitFor(() => /listening on (http:\/\/\S+)/.exec(server.stdout())?.[1], 30_000, `the listening line (stderr: ${server.stderr()})`);
 
 describe('nightshift serve', () => {
-  afterAll(() => sqlite.cleanup());
+  afterAll(async () => {
+    await sqlite.cleanup();
+    await postgres.cleanup();
+  });
 
-  it('serves the API and /metrics, and exits 0 on SIGTERM', async () => {
+  it('serves the API and /metrics to token holders, the console and /healthz to anyone, and exits 0 on SIGTERM', async () => {
     const cli = cliFor(sqlite.freshUrl('serve'));
     expect((await cli.run(['run', 'count', 'items=7'])).code).toBe(0);
-    const server = cli.spawn(['serve', '--port', '0']);
+    const server = cli.spawn(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
     try {
-      const base = await waitFor(() => /listening on (http:\/\/\S+)/.exec(server.stdout())?.[1], 20_000, 'the listening line');
-      const executions = (await (await fetch(`${base}/api/executions`)).json()) as { jobName: string; status: string }[];
+      const base = await listening(server);
+      expect((await fetch(`${base}/api/executions`)).status).toBe(401);
+      expect((await fetch(`${base}/api/executions`, { headers: bearer('nope') })).status).toBe(401);
+      const executions = (await (await fetch(`${base}/api/executions`, { headers: bearer('victor-viewer-secret') })).json()) as { jobName: string; status: string }[];
       expect(executions).toEqual([expect.objectContaining({ jobName: 'count', status: 'COMPLETED' })]);
-      expect(await (await fetch(`${base}/`)).text()).toContain('<title>Nightshift</title>');
-      const metrics = await fetch(`${base}/metrics`);
+      const page = await fetch(`${base}/`);
+      expect(await page.text()).toContain('<title>Nightshift</title>');
+      expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/favicon.ico`)).status).toBe(200);
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      const metrics = await fetch(`${base}/metrics`, { headers: bearer('victor-viewer-secret') });
       expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
       expect(await metrics.text()).toContain('nightshift_executions{job="count",status="COMPLETED"} 1');
+      // A viewer cannot act; an operator can, and the audit log names them.
+      const submit = (secret: string) => fetch(`${base}/api/jobs/count/executions`, { method: 'POST', headers: { ...bearer(secret), 'content-type': 'application/json' }, body: '{"params":{"items":3}}' });
+      expect((await submit('victor-viewer-secret')).status).toBe(403);
+      expect((await submit('alice-operator-secret')).status).toBe(202);
+      const audit = (await (await fetch(`${base}/api/audit`, { headers: bearer('victor-viewer-secret') })).json()) as { actor: string; outcome: string }[];
+      expect(audit.map((a) => [a.actor, a.outcome])).toEqual([['alice', 'ok'], ['victor', 'forbidden']]);
+      // The tokens' secrets never reach the log.
+      expect(server.stderr()).not.toMatch(/secret/);
       server.child.kill('SIGTERM');
       const end = await server.exited;
       expect(end.code, end.stderr).toBe(0);
@@ -32,20 +61,147 @@ describe('nightshift serve', () => {
     }
   });
 
+  it('takes tokens from --tokens-file; serves without them only with --insecure-no-auth on a loopback address', async () => {
+    const cli = cliFor(sqlite.freshUrl('serve-file'));
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-tokens-'));
+    const file = join(dir, 'tokens');
+    writeFileSync(file, '# who may use the API\nalice:operator:alice-file-secret\n\nvictor:viewer:victor-file-secret\n');
+    chmodSync(file, 0o600);
+    const withFile = cli.spawn(['serve', '--port', '0', '--tokens-file', file]);
+    const open = cli.spawn(['serve', '--port', '0', '--insecure-no-auth']);
+    try {
+      const base = await listening(withFile);
+      expect((await fetch(`${base}/api/jobs`, { headers: bearer('victor-file-secret') })).status).toBe(200);
+      expect((await fetch(`${base}/api/jobs`)).status).toBe(401);
+      const openBase = await listening(open);
+      expect((await fetch(`${openBase}/api/jobs`)).status).toBe(200);
+      const me = (await (await fetch(`${openBase}/api/session`)).json()) as { name: string };
+      expect(me.name).toBe('anonymous');
+      // Still no DNS rebinding: a foreign Host is refused.
+      const rebound = await rawRequest(Number(new URL(openBase).port), 'GET /api/jobs HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n');
+      expect(rebound).toMatch(/^HTTP\/1\.1 403 /);
+      expect(open.stderr()).toMatch(/serving without authentication/);
+    } finally {
+      for (const s of [withFile, open]) s.child.kill('SIGTERM');
+      for (const s of [withFile, open]) expect((await s.exited).code).toBe(0);
+    }
+  });
+
+  it('refuses to start without tokens, with a malformed token, or without authentication off loopback: exit 2, one line', async () => {
+    const cli = cliFor(sqlite.freshUrl('serve-refuse'));
+    const results = await Promise.all([
+      cli.run(['serve', '--port', '0']),
+      cli.run(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: 'alice:admin:hush-hush-secret' } }),
+      cli.run(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: 'alice:operator:a1,hush-hush-secret' } }),
+      cli.run(['serve', '--port', '0', '--host', '0.0.0.0', '--insecure-no-auth']),
+      cli.run(['serve', '--port', '0', '--insecure-no-auth'], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } }),
+      cli.run(['serve', '--port', '0', '--tokens-file', '/nonexistent/tokens']),
+    ]);
+    expectOneLineError(results[0], /^nightshift: no API token is configured: set NIGHTSHIFT_API_TOKENS=NAME:ROLE:SECRET .* or serve without authentication on this machine only with --insecure-no-auth$/);
+    expectOneLineError(results[1], /^nightshift: NIGHTSHIFT_API_TOKENS entry 1 \(alice\): role must be viewer or operator, got "admin"$/);
+    expectOneLineError(results[2], /^nightshift: NIGHTSHIFT_API_TOKENS entry 2: expected NAME:ROLE:SECRET$/);
+    expectOneLineError(results[3], /^nightshift: --insecure-no-auth serves on a loopback address only \(127\.0\.0\.1, ::1 or localhost\), not 0\.0\.0\.0$/);
+    expectOneLineError(results[4], /^nightshift: --insecure-no-auth serves without tokens, but tokens are configured/);
+    expectOneLineError(results[5], /^nightshift: cannot read the tokens file \/nonexistent\/tokens: /);
+    for (const r of results) expect(r.stderr).not.toContain('hush-hush-secret');
+  });
+
   it('refuses a bad port, and one already in use, with exit 2 and one line', async () => {
     const cli = cliFor(sqlite.freshUrl('serve-bad'));
-    const bad = await cli.run(['serve', '--port', '70000']);
+    const env = { NIGHTSHIFT_API_TOKENS: TOKENS };
+    const bad = await cli.run(['serve', '--port', '70000'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('nightshift: --port must be at most 65535, got 70000');
     const busy = createServer();
     await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
     const port = (busy.address() as { port: number }).port;
     try {
-      const taken = await cli.run(['serve', '--port', String(port)]);
+      const taken = await cli.run(['serve', '--port', String(port)], { env });
       expect(taken.code).toBe(2);
       expect(taken.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^nightshift: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))]);
     } finally {
       busy.close();
     }
   });
+
+  it('closes a request whose body does not arrive within the request timeout', async () => {
+    const cli = cliFor(sqlite.freshUrl('serve-slow'));
+    const server = cli.spawn(['serve', '--port', '0', '--request-timeout', '1000'], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
+    try {
+      const port = Number(new URL(await listening(server)).port);
+      const started = Date.now();
+      // The head says 1000 bytes of body; only a few come, and then nothing.
+      const answer = await rawRequest(port, 'POST /api/jobs/noop/executions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer alice-operator-secret\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"par', 20_000);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      // Nothing was submitted.
+      const list = await fetch(`http://127.0.0.1:${port}/api/executions`, { headers: bearer('victor-viewer-secret') });
+      expect(await list.json()).toEqual([]);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('starts and answers 503 while its PostgreSQL is unreachable, with the details in its log only, and recovers', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(PG_BASE).port || 5432));
+    const schema = new URL(postgres.freshUrl('serve-down')).searchParams.get('schema')!;
+    const url = new URL(PG_BASE);
+    url.host = `127.0.0.1:${proxy.port}`;
+    url.password = 'hunter2-db-password';
+    url.searchParams.set('schema', schema);
+    const cli = cliFor(url.toString());
+    // Unreachable from the start: serve starts anyway, and creates its schema once it can.
+    await proxy.cut();
+    const server = cli.spawn(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
+    try {
+      const base = await listening(server);
+      const viewer = { headers: bearer('victor-viewer-secret') };
+      expect((await fetch(`${base}/healthz`)).status).toBe(503);
+      expect((await fetch(`${base}/api/jobs/noop/executions`, { method: 'POST', headers: { ...bearer('alice-operator-secret'), 'content-type': 'application/json' }, body: '{}' })).status).toBe(503);
+      await proxy.restore();
+      await waitFor(async () => (await fetch(`${base}/api/executions`, viewer)).status === 200, 20_000, 'the API once the database answers');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      await proxy.cut();
+      for (const path of ['/api/executions', '/api/nodes', '/api/schedules']) {
+        const r = await fetch(`${base}${path}`, viewer);
+        expect(r.status, path).toBe(503);
+        expect(await r.json()).toEqual({ error: 'the job repository is unavailable; try again later' });
+      }
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(503);
+      expect(await health.text()).not.toMatch(/postgres|127\.0\.0\.1|ECONN/);
+      const log = await waitFor(() => (/ECONNREFUSED|Connection terminated/.test(server.stderr()) ? server.stderr() : undefined), 10_000, 'the details in the log');
+      expect(log).toMatch(/^\{.*"level":50/m);
+      expect(log).not.toContain('hunter2-db-password');
+      expect(log).not.toContain('secret');
+      await proxy.restore();
+      await waitFor(async () => (await fetch(`${base}/api/executions`, viewer)).status === 200, 20_000, 'the API to recover');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    } finally {
+      server.child.kill('SIGKILL');
+      await proxy.close();
+    }
+  });
 });
+
+/** Sends raw bytes over HTTP/1.1 and resolves with what comes back until the server closes. */
+function rawRequest(port: number, text: string, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server did not close the connection within ${timeoutMs} ms; got ${JSON.stringify(answer)}`));
+    }, timeoutMs);
+    socket.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    socket.on('error', () => undefined);
+  });
+}

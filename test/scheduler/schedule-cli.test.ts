@@ -72,17 +72,21 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     const resumed = await cli.run(['schedule', 'resume', 'tick']);
     expect(resumed.stdout).toMatch(/^schedule tick resumed; next fire time \d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z\n$/);
 
-    // add replaces: a paused trigger stays paused; same timing keeps the pending fire time.
-    expect(await cli.json<ScheduleJson>(['schedule', 'pause', 'nightly'])).toMatchObject({ name: 'nightly', paused: true });
+    // add replaces: same timing keeps the pending fire time; a paused trigger stays paused, and
+    // shows no next fire time while paused.
+    const kept = await cli.json<ScheduleJson>(['schedule', 'add', 'nightly', '--job', 'count', '--cron', '0 30 2 * * ?', '--tz', 'Europe/Paris', 'items=55']);
+    expect(kept).toMatchObject({ paused: false, params: { items: 55 }, nextFireTime: nightly.nextFireTime });
+    expect(await cli.json<ScheduleJson>(['schedule', 'pause', 'nightly'])).toMatchObject({ name: 'nightly', paused: true, nextFireTime: null });
     const replaced = await cli.json<ScheduleJson>(['schedule', 'add', 'nightly', '--job', 'count', '--cron', '0 30 2 * * ?', '--tz', 'Europe/Paris', 'items=60']);
-    expect(replaced).toMatchObject({ paused: true, params: { items: 60 }, nextFireTime: nightly.nextFireTime });
+    expect(replaced).toMatchObject({ paused: true, params: { items: 60 }, nextFireTime: null });
+    expect((await cli.run(['schedule', 'list'])).stdout).toMatch(/nightly\s+count\s+.*paused\s+-\s/);
 
     expect((await cli.run(['schedule', 'remove', 'nightly'])).stdout).toBe('schedule nightly removed\n');
     expect(await cli.json(['schedule', 'remove', 'tick'])).toEqual({ name: 'tick', removed: true });
     await cli.run(['schedule', 'add', 'tick', '--job', 'noop', '--every', '60000']);
     expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).map((s) => s.name)).toEqual(['tick']);
     expect((await cli.run(['schedule', 'list'], { env: {} })).code).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('rejects bad input with exit 2 and one line naming the problem', async () => {
     const url = backend.freshUrl('schedbad');

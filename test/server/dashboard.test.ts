@@ -1,7 +1,8 @@
 /**
- * The web dashboard in a real browser (Debian's chromium, driven by playwright-core): it shows
- * executions with live progress, failures with their reasons, nodes and schedules, from a
- * real repository that a node and an in-process run are changing.
+ * The web dashboard in a real browser (Debian's chromium, driven by playwright-core): after
+ * logging in with an API token it shows executions with live progress, failures with their
+ * reasons, nodes and schedules, from a real repository that a node and an in-process run are
+ * changing, under the server's Content-Security-Policy (no inline script).
  */
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -34,7 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
     cleanup.push(() => ns.close());
     const node = await startNode({ db: url, jobs, name: 'dash-node', logger: silentLogger });
     cleanup.push(() => node.shutdown());
-    const app = createHttpApi(ns);
+    const app = createHttpApi(ns, { tokens: [{ name: 'victor', role: 'viewer', secret: 'victor-viewer-secret' }] });
     cleanup.push(() => app.close());
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     cleanup.push(() => browser.close());
@@ -50,7 +51,20 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
 
     const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && !/401/.test(m.text()) && problems.push(m.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(`${base}/`);
+    // Not logged in: the login form; a wrong token is refused, the right one opens the dashboard.
+    await page.locator('#login-form').waitFor({ state: 'visible', timeout: 15_000 });
+    await page.fill('#token', 'wrong');
+    await page.click('#login-form button');
+    await waitFor(async () => (await page.locator('#login-error').innerText()) === 'the API token is not valid', 15_000, 'the login error');
+    await page.fill('#token', 'victor-viewer-secret');
+    await page.click('#login-form button');
+    await waitFor(async () => (await page.locator('#who').innerText()) === 'signed in as victor (viewer)', 15_000, 'the login');
+    const [session] = (await page.context().cookies()).filter((c) => c.name === 'nightshift_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     const row = (table: string, key: string | number) => page.locator(`#${table} tbody tr[data-key="${key}"]`);
     const text = async (table: string, key: string | number) => ((await row(table, key).count()) ? await row(table, key).innerText() : '');
 
@@ -65,5 +79,10 @@ describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
     const first = await waitFor(async () => ((await written()) > 0 ? written() : undefined), 15_000, 'progress of the running execution');
     await waitFor(async () => (await written()) > first, 15_000, 'the progress to move on');
     expect(await text('executions', running.execution.id)).toContain('STARTED');
+    expect(problems).toEqual([]);
+    // Logging out ends the session: the login form again.
+    await page.click('#logout');
+    await page.locator('#login-form').waitFor({ state: 'visible', timeout: 15_000 });
+    expect((await page.context().cookies()).filter((c) => c.name === 'nightshift_session')).toEqual([]);
   }, 60_000);
 });

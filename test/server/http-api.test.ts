@@ -1,139 +1,336 @@
 /**
- * The REST API and the Prometheus metrics (SPEC section 6) over a real repository, on both
- * backends: requests go through Fastify's router in-process; a node started here runs what the
- * API submits.
+ * The REST API and the Prometheus metrics (SPEC sections 6 and 7a) over a real repository, on
+ * both backends: requests go through Fastify's router in-process with real tokens; nodes started
+ * here run what the API submits.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { count, noop } from '../../examples/nightshift.config.ts';
+import { count, importCsv, noop, partitionedCount } from '../../examples/nightshift.config.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
-import { startNode } from '../../src/cluster/node.ts';
-import { createHttpApi } from '../../src/server/http-api.ts';
+import { startNode, type ClusterNode } from '../../src/cluster/node.ts';
+import { createHttpApi, type HttpApiOptions } from '../../src/server/http-api.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
-import { backends } from '../support/backends.ts';
+import { backends, waitFor } from '../support/backends.ts';
 
-const jobs = [noop, count];
+const jobs = [noop, count, partitionedCount, importCsv];
+
+export const TOKENS: HttpApiOptions['tokens'] = [
+  { name: 'alice', role: 'operator', secret: 'alice-operator-secret' },
+  { name: 'victor', role: 'viewer', secret: 'victor-viewer-secret' },
+];
+const SECRET = { alice: 'alice-operator-secret', victor: 'victor-viewer-secret' } as const;
 
 describe.each(backends())('HTTP API ($name)', (backend) => {
-  const opened: Nightshift[] = [];
+  const opened: (Nightshift | ClusterNode)[] = [];
   afterAll(async () => {
-    for (const ns of opened) await ns.close();
+    for (const x of opened.reverse()) await ('shutdown' in x ? x.shutdown() : x.close());
     await backend.cleanup();
   });
-  const setup = async (label: string) => {
+  const setup = async (label: string, options: Partial<HttpApiOptions> = {}) => {
     const url = backend.freshUrl(label);
     const ns = await createNightshift({ db: url, jobs, logger: silentLogger });
     opened.push(ns);
-    const app = createHttpApi(ns);
-    const get = async (url: string) => {
-      const r = await app.inject({ method: 'GET', url });
-      return { status: r.statusCode, body: r.headers['content-type']?.toString().startsWith('application/json') ? r.json() : r.body };
+    const app = createHttpApi(ns, { tokens: TOKENS, ...options });
+    const send = async (method: string, path: string, o: { as?: keyof typeof SECRET; body?: unknown; contentType?: string } = {}) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${SECRET[o.as ?? 'alice']}` };
+      if (method !== 'GET' && method !== 'DELETE') headers['content-type'] = o.contentType ?? 'application/json';
+      const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+      const r = await app.inject({ method: method as 'GET', url: path, headers, payload });
+      const json = r.headers['content-type']?.toString().startsWith('application/json');
+      return { status: r.statusCode, body: json ? r.json() : r.body, headers: r.headers };
     };
-    const post = async (url: string, payload?: unknown, contentType = 'application/json') => {
-      const body = payload === undefined ? '' : typeof payload === 'string' ? payload : JSON.stringify(payload);
-      const r = await app.inject({ method: 'POST', url, headers: contentType ? { 'content-type': contentType } : {}, payload: body });
-      return { status: r.statusCode, body: r.json() };
+    const get = (path: string, as?: keyof typeof SECRET) => send('GET', path, { as });
+    const post = (path: string, body?: unknown, as?: keyof typeof SECRET) => send('POST', path, { body, as });
+    const node = async (name: string, extra: Partial<Parameters<typeof startNode>[0]> = {}) => {
+      const n = await startNode({ db: url, jobs, name: `${name}-${backend.name}`, pollMs: 100, logger: silentLogger, lease: { heartbeatMs: 200, leaseMs: 1500 }, ...extra });
+      opened.push(n);
+      return n;
     };
-    return { url, ns, app, get, post };
+    const audit = async (action?: string) => (await get(`/api/audit${action ? `?action=${action}` : ''}`)).body as { actor: string; action: string; target: string; outcome: string; remote: string; at: string; statusCode: number; detail: Record<string, unknown> | null }[];
+    return { url, ns, app, send, get, post, node, audit };
   };
 
-  it('lists jobs, and executions with their steps in the CLI JSON shapes', async () => {
+  it('lists jobs with their parameter schemas, and executions with their steps in the CLI JSON shapes', async () => {
     const { ns, get } = await setup('api-read');
     const done = await ns.run('count', { items: 30, chunk: 10, tag: 'api' });
-    expect((await get('/api/jobs')).body).toContainEqual(expect.objectContaining({
+    const jobList = (await get('/api/jobs', 'victor')).body;
+    expect(jobList).toContainEqual(expect.objectContaining({
       name: 'count',
-      parameters: expect.objectContaining({ items: { type: 'int', default: 1000, required: false, identifying: true } }),
+      parameters: expect.objectContaining({
+        items: { type: 'int', default: 1000, required: false, identifying: true, description: null },
+        delayMs: { type: 'int', default: 0, required: false, identifying: false, description: null },
+      }),
+      steps: [{ name: 'count', type: 'chunk' }],
     }));
-    const list = await get('/api/executions?job=count&status=COMPLETED');
+    expect((await get('/api/jobs/import-csv')).body.parameters.input).toEqual({ type: 'string', default: null, required: true, identifying: true, description: null });
+    const list = await get('/api/executions?job=count&status=COMPLETED', 'victor');
     expect(list.status).toBe(200);
     expect(list.body).toEqual([expect.objectContaining({ id: done.id, jobName: 'count', status: 'COMPLETED', parameters: expect.objectContaining({ items: 30, tag: 'api' }) })]);
     expect((await get('/api/executions?status=FAILED')).body).toEqual([]);
-    // steps=1: each execution with its steps, newest first.
     const second = await ns.run('noop');
     const withSteps = await get('/api/executions?steps=1');
     expect(withSteps.body.map((e: { id: number; steps: { name: string; writeCount: number }[] }) => [e.id, e.steps.map((s) => [s.name, s.writeCount])]))
       .toEqual([[second.id, [['noop', 0]]], [done.id, [['count', 30]]]]);
     expect((await get('/api/executions')).body.every((e: object) => !('steps' in e))).toBe(true);
-    expect(await get('/api/executions?steps=yes')).toEqual({ status: 400, body: { error: 'steps must be 1 or 0 (or true or false), got "yes"' } });
-    const one = await get(`/api/executions/${done.id}`);
-    expect(one.body).toMatchObject({ id: done.id, status: 'COMPLETED', steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 4 }] });
+    const one = await get(`/api/executions/${done.id}`, 'victor');
+    expect(one.body).toMatchObject({
+      id: done.id, status: 'COMPLETED', context: {}, skips: { read: 0, process: 0, write: 0 }, summary: null,
+      steps: [{ name: 'count', status: 'COMPLETED', readCount: 30, writeCount: 30, commitCount: 4, context: expect.any(Object) }],
+    });
     expect(one.body.endTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(one.headers['cache-control']).toBe('no-store');
+  });
+
+  it('filters executions by job, statuses, node, time and parameter text, and pages them by cursor, stable under inserts', async () => {
+    const { ns, get } = await setup('api-page');
+    const first = await ns.run('count', { items: 3, tag: 'Customer-42' });
+    const failed = await ns.run('count', { items: 3, tag: 'b', failAt: 2 });
+    const ids = [first.id, failed.id];
+    for (let i = 0; i < 5; i++) ids.push((await ns.run('noop', { 'run.id': i + 1 })).id);
+    const newestFirst = [...ids].reverse();
+    const page1 = await get('/api/executions?limit=3');
+    expect(page1.body.map((e: { id: number }) => e.id)).toEqual(newestFirst.slice(0, 3));
+    const cursor = page1.headers['x-next-cursor'];
+    expect(page1.headers.link).toBe(`</api/executions?limit=3&cursor=${cursor}>; rel="next"`);
+    // An execution added between two pages does not shift the next page.
+    await ns.run('noop', { 'run.id': 99 });
+    const page2 = await get(`/api/executions?limit=3&cursor=${cursor}`);
+    expect(page2.body.map((e: { id: number }) => e.id)).toEqual(newestFirst.slice(3, 6));
+    const page3 = await get(`/api/executions?limit=3&cursor=${page2.headers['x-next-cursor']}`);
+    expect(page3.body.map((e: { id: number }) => e.id)).toEqual(newestFirst.slice(6));
+    expect(page3.headers['x-next-cursor']).toBeUndefined();
+
+    const idsOf = async (query: string) => ((await get(`/api/executions?${query}`)).body as { id: number }[]).map((e) => e.id);
+    expect(await idsOf('status=FAILED,STOPPED')).toEqual([failed.id]);
+    // Several statuses page together, newest first.
+    const everything = await idsOf('limit=100');
+    expect(everything).toHaveLength(8);
+    const mixed = await get('/api/executions?status=FAILED,COMPLETED&limit=4');
+    expect(mixed.body.map((e: { id: number }) => e.id)).toEqual(everything.slice(0, 4));
+    expect(await idsOf(`status=FAILED,COMPLETED&limit=4&cursor=${mixed.headers['x-next-cursor']}`)).toEqual(everything.slice(4));
+    expect(await idsOf(`status=FAILED,STOPPED,ABANDONED&limit=1`)).toEqual([failed.id]);
+    expect(await idsOf('job=count&status=COMPLETED')).toEqual([first.id]);
+    expect(await idsOf('q=customer-4')).toEqual([first.id]);
+    expect(await idsOf('q=50%25')).toEqual([]); // the pattern characters are text
+    expect(await idsOf(`node=${encodeURIComponent(first.node!)}&job=count`)).toEqual([failed.id, first.id]);
+    expect(await idsOf('node=nobody')).toEqual([]);
+    const from = new Date(first.createTime.getTime() + 1).toISOString();
+    expect(await idsOf(`job=count&from=${from}`)).toEqual(failed.createTime > first.createTime ? [failed.id] : []);
+    expect(await idsOf(`job=count&to=${first.createTime.toISOString()}`)).toEqual([]);
+    expect(await idsOf(`job=count&to=${new Date(first.createTime.getTime() + 1).toISOString()}`)).toEqual([first.id]);
   });
 
   it('answers bad input with 400 and unknown ids, jobs or routes with 404, naming what is wrong', async () => {
     const { get, post } = await setup('api-bad');
-    expect(await get('/api/nope')).toEqual({ status: 404, body: { error: 'no route GET /api/nope' } });
-    expect(await get('/api/executions?job=a&job=b')).toEqual({ status: 400, body: { error: 'query parameter job is given 2 times; give it once' } });
-    expect(await get('/api/executions?limit=5000')).toEqual({ status: 400, body: { error: 'limit must be at most 1000, got 5000' } });
-    expect(await post('/api/jobs/count/executions', [1])).toEqual({ status: 400, body: { error: 'the body must be a JSON object: { "params", "node" or "key" }' } });
-    expect(await post('/api/jobs/count/executions', { node: { name: 'a' } })).toEqual({ status: 400, body: { error: 'node must be a string, got {"name":"a"}' } });
-    expect(await get('/api/executions/42')).toEqual({ status: 404, body: { error: 'no execution with id 42' } });
-    expect(await get('/api/executions/abc')).toEqual({ status: 400, body: { error: 'execution id must be a positive integer, got "abc"' } });
-    expect(await get('/api/executions?limit=0')).toEqual({ status: 400, body: { error: 'limit must be a positive integer, got "0"' } });
-    expect((await get('/api/executions?status=DONE')).body.error).toMatch(/^status must be one of STARTING, .* got "DONE"$/);
-    expect(await post('/api/jobs/nope/executions', {})).toEqual({ status: 404, body: { error: 'unknown job "nope"' } });
-    expect(await post('/api/jobs/count/executions', { params: { items: 'many' } })).toEqual({ status: 400, body: { error: 'job count: parameter items must be an integer, got "many"' } });
-    expect((await post('/api/jobs/count/executions', { params: { itms: 5 } })).body.error).toMatch(/itms/);
-    expect(await post('/api/executions/7/stop')).toEqual({ status: 404, body: { error: 'no execution with id 7' } });
+    expect(await get('/api/nope')).toMatchObject({ status: 404, body: { error: 'no route GET /api/nope' } });
+    const bad = async (path: string, error: string | RegExp) => {
+      const r = await get(path);
+      expect(r.status, path).toBe(400);
+      if (typeof error === 'string') expect(r.body.error).toBe(error);
+      else expect(r.body.error).toMatch(error);
+    };
+    await bad('/api/executions?job=a&job=b', 'query parameter job is given 2 times; give it once');
+    await bad('/api/executions?limit=5000', 'limit must be at most 1000, got 5000');
+    await bad('/api/executions?limit=0', 'limit must be at least 1, got 0');
+    await bad('/api/executions?steps=yes', 'steps must be one of 0, 1, true, false, got "yes"');
+    await bad('/api/executions?status=DONE', /^status must be one of STARTING, .* got "DONE"$/);
+    await bad('/api/executions?from=yesterday', 'from must be an ISO-8601 time such as 2024-01-15T10:00:00Z, got "yesterday"');
+    await bad('/api/executions?colour=red', 'unknown query parameter colour');
+    await bad('/api/executions/abc', 'execution id must be an integer, got "abc"');
+    expect(await get('/api/executions/42')).toMatchObject({ status: 404, body: { error: 'no execution with id 42' } });
+    expect(await post('/api/jobs/count/executions', [1])).toMatchObject({ status: 400, body: { error: 'the body must be an object, got [1]' } });
+    expect(await post('/api/jobs/count/executions', { node: { name: 'a' } })).toMatchObject({ status: 400, body: { error: 'node must be a string, got {"name":"a"}' } });
+    expect(await post('/api/jobs/count/executions', { nodes: 'a' })).toMatchObject({ status: 400, body: { error: 'the body has an unknown property nodes' } });
+    expect(await post('/api/jobs/count/executions', { node: 'a', key: 'b' })).toMatchObject({ status: 400, body: { error: 'give either node or key, not both' } });
+    expect(await post('/api/jobs/nope/executions', {})).toMatchObject({ status: 404, body: { error: 'unknown job "nope"' } });
+    expect(await post('/api/jobs/count/executions', { params: { items: 'many' } })).toMatchObject({ status: 400, body: { error: 'job count: parameter items must be an integer, got "many"' } });
+    expect(await post('/api/jobs/count/executions', { params: { items: null } })).toMatchObject({ status: 400, body: { error: 'job count: parameter items must be an integer, got null' } });
+    expect((await post('/api/jobs/count/executions', { params: { itms: 5 } })).body.error).toMatch(/unknown parameter itms/);
+    expect(await post('/api/executions/7/stop')).toMatchObject({ status: 404, body: { error: 'no execution with id 7' } });
     const malformed = await post('/api/jobs/count/executions', '{"params":');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error).toMatch(/^request body is not valid JSON: /);
   });
 
-  it('takes POSTs only as JSON, so that other sites cannot send them through a browser', async () => {
-    const { get, post } = await setup('api-csrf');
-    const refused = { status: 415, body: { error: 'POST requests must have content-type application/json' } };
-    expect(await post('/api/jobs/noop/executions', 'x', 'text/plain')).toEqual(refused);
-    expect(await post('/api/jobs/noop/executions', 'params=1', 'application/x-www-form-urlencoded')).toEqual(refused);
-    expect(await post('/api/executions/1/stop', undefined, '')).toEqual(refused);
-    expect((await get('/api/executions')).body).toEqual([]);
-    expect((await post('/api/jobs/noop/executions')).status).toBe(202);
-  });
-
   it('submits to the cluster (202), a node runs it; a completed instance is refused with 409', async () => {
-    const { url, ns, get, post } = await setup('api-submit');
-    const node = await startNode({ db: url, jobs, name: `api-node-${backend.name}`, pollMs: 100, logger: silentLogger });
-    try {
-      const submitted = await post('/api/jobs/count/executions', { params: { items: 25, chunk: 10, tag: 'submitted' } });
-      expect(submitted.status).toBe(202);
-      expect(submitted.body).toMatchObject({ jobName: 'count', status: 'STARTING', steps: [] });
-      const done = await ns.waitForEnd(submitted.body.id, { timeoutMs: 30_000 });
-      expect(done).toMatchObject({ status: 'COMPLETED', node: `api-node-${backend.name}` });
-      expect((await get(`/api/executions/${done.id}`)).body.steps[0]).toMatchObject({ writeCount: 25 });
-      const again = await post('/api/jobs/count/executions', { params: { items: 25, chunk: 10, tag: 'submitted' } });
-      expect(again.status).toBe(409);
-      expect(again.body.error).toMatch(/COMPLETED|completed/);
-      const nodes = await get('/api/nodes');
-      expect(nodes.body).toContainEqual(expect.objectContaining({ name: `api-node-${backend.name}`, status: 'alive', jobs: ['noop', 'count'] }));
-    } finally {
-      await node.shutdown();
-    }
+    const { ns, get, post, node, audit } = await setup('api-submit');
+    const n = await node('api-node');
+    const submitted = await post('/api/jobs/count/executions', { params: { items: 25, chunk: 10, tag: 'submitted' } });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body).toMatchObject({ jobName: 'count', status: 'STARTING', steps: [] });
+    const done = await ns.waitForEnd(submitted.body.id, { timeoutMs: 30_000 });
+    expect(done).toMatchObject({ status: 'COMPLETED', node: n.name });
+    expect((await get(`/api/executions/${done.id}`)).body.steps[0]).toMatchObject({ writeCount: 25 });
+    const again = await post('/api/jobs/count/executions', { params: { items: 25, chunk: 10, tag: 'submitted' } });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatch(/already completed/);
+    const routed = await post('/api/jobs/noop/executions', { key: 'customer-7' });
+    expect(routed.status).toBe(202);
+    expect((await ns.waitForEnd(routed.body.id, { timeoutMs: 30_000 })).node).toBe(n.name);
+    const nodes = (await get('/api/nodes', 'victor')).body;
+    expect(nodes).toContainEqual(expect.objectContaining({
+      name: n.name, status: 'alive', jobs: jobs.map((j) => j.name), concurrency: 4, draining: false, suspected: false, running: [], leaseMs: 1500, heartbeatMs: 200,
+    }));
+    const mine = nodes.find((x: { name: string }) => x.name === n.name);
+    expect(mine.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+    expect(mine.heartbeatAgeMs).toBeLessThan(1500);
+    expect(mine.leaseLeftMs).toBeGreaterThan(0);
+    const submits = await audit('job.submit');
+    expect(submits.map((a) => [a.actor, a.target, a.outcome, a.statusCode])).toEqual([
+      ['alice', 'job noop', 'ok', 202], ['alice', 'job count', 'refused', 409], ['alice', 'job count', 'ok', 202],
+    ]);
+    expect(submits[2].detail).toEqual({ params: { items: 25, chunk: 10, tag: 'submitted' }, execution: submitted.body.id });
+    expect(submits[0].detail).toEqual({ params: {}, key: 'customer-7', execution: routed.body.id });
   });
 
-  it("stops a running execution and abandons it; what an execution's state refuses is 409", async () => {
-    const { ns, post } = await setup('api-stop');
-    const { execution, done } = await ns.start('count', { items: 2000, chunk: 10, delayMs: 2, tag: 'stop' });
+  it("stops a running execution, restarts it on the cluster, abandons one; what an execution's state refuses is 409", async () => {
+    const { ns, post, node, audit } = await setup('api-stop');
+    const { execution, done } = await ns.start('count', { items: 400, chunk: 10, delayMs: 2, tag: 'stop' });
     const stopped = await post(`/api/executions/${execution.id}/stop`);
     expect(stopped.status).toBe(200);
     expect(stopped.body.id).toBe(execution.id);
     expect((await done).status).toBe('STOPPED');
-    expect((await post(`/api/executions/${execution.id}/abandon`)).body).toMatchObject({ id: execution.id, status: 'ABANDONED' });
-    const completed = await ns.run('noop');
-    expect(await post(`/api/executions/${completed.id}/abandon`)).toEqual({ status: 409, body: { error: `execution ${completed.id} is COMPLETED and cannot be abandoned` } });
-    const refusedStop = await post(`/api/executions/${completed.id}/stop`);
-    expect(refusedStop.status).toBe(409);
-    expect(refusedStop.body.error).toContain(String(completed.id));
+    expect((await post(`/api/executions/${execution.id}/stop`)).status).toBe(409);
+    // Restart goes to the cluster: a node resumes it from its checkpoint.
+    const restarted = await post(`/api/executions/${execution.id}/restart`);
+    expect(restarted).toMatchObject({ status: 202, body: { jobName: 'count', status: 'STARTING', instanceId: execution.instanceId } });
+    expect((await post(`/api/executions/${execution.id}/restart`)).body.error).toBe(`execution ${execution.id} is not the latest of its instance: execution ${restarted.body.id} is STARTING`);
+    await node('api-restarter');
+    const resumed = await ns.waitForEnd(restarted.body.id, { timeoutMs: 30_000 });
+    expect(resumed.status).toBe('COMPLETED');
+    expect(resumed.steps[0].readCount + (await ns.getExecution(execution.id))!.steps[0].readCount).toBe(400);
+    expect(await post(`/api/executions/${resumed.id}/restart`)).toMatchObject({ status: 409, body: { error: `execution ${resumed.id} is COMPLETED: only a FAILED or STOPPED execution can be restarted` } });
+
+    const other = await ns.start('count', { items: 400, chunk: 10, delayMs: 2, tag: 'abandon' });
+    await ns.stop(other.execution.id);
+    await other.done;
+    expect((await post(`/api/executions/${other.execution.id}/abandon`)).body).toMatchObject({ id: other.execution.id, status: 'ABANDONED' });
+    expect(await post(`/api/executions/${resumed.id}/abandon`)).toMatchObject({ status: 409, body: { error: `execution ${resumed.id} is COMPLETED and cannot be abandoned` } });
+    const log = await audit();
+    expect(log.map((a) => [a.action, a.target, a.outcome])).toEqual([
+      ['execution.abandon', `execution ${resumed.id}`, 'refused'],
+      ['execution.abandon', `execution ${other.execution.id}`, 'ok'],
+      ['execution.restart', `execution ${resumed.id}`, 'refused'],
+      ['execution.restart', `execution ${execution.id}`, 'refused'],
+      ['execution.restart', `execution ${execution.id}`, 'ok'],
+      ['execution.stop', `execution ${execution.id}`, 'refused'],
+      ['execution.stop', `execution ${execution.id}`, 'ok'],
+    ]);
+    expect(log.every((a) => a.actor === 'alice' && a.remote === '127.0.0.1' && /Z$/.test(a.at))).toBe(true);
+  });
+
+  it('shows partitions under their manager step, the ExecutionContexts, and the summary the job records', async () => {
+    const { ns, get } = await setup('api-detail');
+    const done = await ns.run('partitioned-count', { items: 40, grid: 4, tag: 'parts' });
+    const detail = (await get(`/api/executions/${done.id}`)).body;
+    expect(detail.steps).toHaveLength(1);
+    const [manager] = detail.steps;
+    expect(manager).toMatchObject({ name: 'count', status: 'COMPLETED' });
+    expect(manager.partitions.map((p: { name: string }) => p.name).sort()).toEqual([0, 1, 2, 3].map((i) => `count:partition${i}`));
+    expect(manager.partitions.map((p: { context: { from: number } }) => p.context.from).sort((a: number, b: number) => a - b)).toEqual([1, 11, 21, 31]);
+    expect(manager.partitions.reduce((n: number, p: { writeCount: number }) => n + p.writeCount, 0)).toBe(40);
+    // import-csv's summary(): the rows it rejected, and why.
+    const input = join(mkdtempSync(join(tmpdir(), 'nightshift-api-')), 'people.csv');
+    writeFileSync(input, 'id,name,email,amount\n1,Ann,ann@x.org,1.5\nx,Bob,bob@x.org,2\n3,Cy,cy-at-x.org,3\n4,Di,di@x.org,4\n');
+    const imported = await ns.run('import-csv', { input });
+    const details = (await get(`/api/executions/${imported.id}`)).body;
+    expect(details).toMatchObject({
+      status: 'COMPLETED',
+      skips: { read: 0, process: 2, write: 0 },
+      summary: { rejected: 2, firstRejects: [{ line: 3, reason: 'id "x" is not an integer' }, { line: 4, reason: 'email "cy-at-x.org" lacks @' }] },
+    });
+    expect(details.steps.map((st: { name: string }) => st.name)).toEqual(['prepare-tables', 'import']);
+  });
+
+  it('adds, pauses, resumes, fires now, lists the firings of and removes schedules; a paused one has no next fire time', async () => {
+    const { ns, get, send, post, node, audit } = await setup('api-schedules');
+    const put = (name: string, body: unknown) => send('PUT', `/api/schedules/${name}`, { body });
+    const created = await put('nightly', { job: 'count', cron: '0 0 2 * * ?', tz: 'Europe/Paris', params: { items: 5 } });
+    expect(created).toMatchObject({ status: 201, body: { name: 'nightly', job: 'count', paused: false, params: { items: 5 }, source: 'runtime' } });
+    expect(created.body.nextFireTime).toMatch(/^\d{4}-\d\d-\d\dT0[01]:00:00\.000Z$/);
+    expect((await put('nightly', { job: 'count', cron: '0 0 2 * * ?', tz: 'Europe/Paris', params: { items: 6 } })).status).toBe(200);
+    expect(await put('bad', { job: 'count', cron: '0 61 * * * ?' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/minute/) } });
+    expect(await put('bad', { job: 'count', every: 5 })).toMatchObject({ status: 400, body: { error: 'the body has an unknown property every' } });
+    expect((await get('/api/schedules', 'victor')).body).toEqual([expect.objectContaining({ name: 'nightly', paused: false })]);
+    const paused = await post('/api/schedules/nightly/pause');
+    expect(paused.body).toMatchObject({ paused: true, nextFireTime: null });
+    expect((await get('/api/schedules/nightly')).body).toMatchObject({ paused: true, nextFireTime: null });
+    const resumed = await post('/api/schedules/nightly/resume');
+    expect(resumed.body.nextFireTime).toMatch(/T0[01]:00:00\.000Z$/);
+    await node('api-sched', { scheduler: false });
+    const fired = await post('/api/schedules/nightly/trigger');
+    expect(fired).toMatchObject({ status: 202, body: { jobName: 'count', status: 'STARTING', parameters: { items: 6 } } });
+    expect((await ns.waitForEnd(fired.body.id, { timeoutMs: 30_000 })).status).toBe('COMPLETED');
+    const firings = (await get('/api/schedules/nightly/firings')).body;
+    expect(firings).toEqual([expect.objectContaining({ trigger: 'nightly', outcome: 'manual', executionId: fired.body.id, detail: 'fired now by alice' })]);
+    expect(firings[0].fireTime).toBe(fired.body.parameters.fireTime);
+    expect((await get('/api/firings')).body).toEqual(firings);
+    expect((await get('/api/schedules/nightly')).body.nextFireTime).toBe(resumed.body.nextFireTime);
+    expect(await post('/api/schedules/nope/pause')).toMatchObject({ status: 404, body: { error: 'no schedule named nope' } });
+    expect((await send('DELETE', '/api/schedules/nightly')).status).toBe(204);
+    expect((await get('/api/schedules')).body).toEqual([]);
+    expect((await send('DELETE', '/api/schedules/nightly')).status).toBe(404);
+    expect((await audit()).filter((a) => a.action.startsWith('schedule.')).map((a) => [a.action, a.target, a.outcome]).reverse()).toEqual([
+      ['schedule.put', 'schedule nightly', 'ok'], ['schedule.put', 'schedule nightly', 'ok'], ['schedule.put', 'schedule bad', 'refused'],
+      ['schedule.put', 'schedule bad', 'refused'], ['schedule.pause', 'schedule nightly', 'ok'], ['schedule.resume', 'schedule nightly', 'ok'],
+      ['schedule.trigger', 'schedule nightly', 'ok'], ['schedule.pause', 'schedule nope', 'refused'], ['schedule.remove', 'schedule nightly', 'ok'],
+      ['schedule.remove', 'schedule nightly', 'refused'],
+    ]);
+  });
+
+  it('drains a node: it takes no more work, hands its running execution to another node, and stays up', async () => {
+    const { ns, get, post, node, audit } = await setup('api-drain');
+    const a = await node('drain-a', { concurrency: 1 });
+    const submitted = await post('/api/jobs/count/executions', { params: { items: 300, chunk: 10, delayMs: 5, tag: 'drain' }, node: a.name });
+    await waitFor(async () => (await ns.getExecution(submitted.body.id))?.steps[0]?.writeCount, 20_000, 'the execution to make progress on node a');
+    const drained = await post(`/api/nodes/${encodeURIComponent(a.name)}/drain`);
+    expect(drained).toMatchObject({ status: 202, body: { name: a.name, status: 'alive', draining: true } });
+    // Handed over: the execution stops at a chunk boundary and is queued again for any node.
+    await waitFor(async () => (await ns.getExecution(submitted.body.id))?.status === 'STOPPED', 20_000, 'the drained execution to stop');
+    const b = await node('drain-b');
+    const done = await ns.waitForEnd(submitted.body.id, { timeoutMs: 30_000 });
+    expect(done).toMatchObject({ status: 'COMPLETED', node: b.name });
+    // Node a is still a member, still draining, and takes nothing new.
+    const late = await post('/api/jobs/noop/executions', {});
+    expect((await ns.waitForEnd(late.body.id, { timeoutMs: 30_000 })).node).toBe(b.name);
+    expect((await get('/api/nodes')).body).toContainEqual(expect.objectContaining({ name: a.name, status: 'alive', draining: true, running: [] }));
+    expect(await post('/api/nodes/nobody/drain')).toMatchObject({ status: 404, body: { error: 'no live node named nobody' } });
+    expect((await audit('node.drain')).map((x) => [x.actor, x.target, x.outcome])).toEqual([['alice', 'node nobody', 'refused'], ['alice', `node ${a.name}`, 'ok']]);
+  });
+
+  it('streams execution and node changes as server-sent events, from one poll for all clients', async () => {
+    const { ns, app, node } = await setup('api-events', { eventsPollMs: 100 });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const clients = await Promise.all([0, 1].map(() => openEvents(`${base}/api/events`, SECRET.victor)));
+    try {
+      await Promise.all(clients.map((c) => c.next('ready')));
+      const done = await ns.run('count', { items: 20, chunk: 10, tag: 'sse' });
+      for (const c of clients) {
+        const e = await c.next('execution', (d) => d.id === done.id && d.status === 'COMPLETED');
+        expect(e).toMatchObject({ jobName: 'count', steps: [{ name: 'count', writeCount: 20 }] });
+      }
+      const n = await node('sse-node');
+      expect(await clients[0].next('node', (d) => d.name === n.name)).toMatchObject({ status: 'alive', draining: false });
+      await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'sse', job: 'noop', everyMs: 3_600_000 });
+      expect(await clients[1].next('schedule', (d) => d.name === 'sse')).toMatchObject({ job: 'noop', paused: false });
+    } finally {
+      for (const c of clients) c.close();
+      await app.close();
+    }
   });
 
   it('lists schedules, and serves Prometheus metrics counted from the repository', async () => {
-    const { url, ns, get } = await setup('api-metrics');
+    const { ns, get, node } = await setup('api-metrics');
     await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'nightly', job: 'count', cron: '0 0 2 * * ?', params: { items: 5 } });
     expect((await get('/api/schedules')).body).toEqual([expect.objectContaining({ name: 'nightly', job: 'count', cron: '0 0 2 * * ?', paused: false })]);
     await ns.run('count', { items: 5, tag: 'm1' });
     await ns.run('count', { items: 5, tag: 'm2' });
     await ns.run('count', { items: 5, tag: 'm3', failAt: 3 });
     const scrape = async () => {
-      const metrics = await get('/metrics');
+      const metrics = await get('/metrics', 'victor');
       expect(metrics.status).toBe(200);
       return String(metrics.body);
     };
@@ -142,14 +339,44 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(text).toContain('nightshift_executions{job="count",status="FAILED"} 1');
     expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 0$/m);
     expect(text).toMatch(/^process_cpu_seconds_total \d/m);
-    const node = await startNode({ db: url, jobs, name: `metrics-node-${backend.name}`, logger: silentLogger });
-    try {
-      text = await scrape();
-      expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 1$/m);
-      expect(text).toContain(`nightshift_node_running_executions{node="metrics-node-${backend.name}"} 0`);
-    } finally {
-      await node.shutdown();
-    }
+    const n = await node('metrics-node');
+    text = await scrape();
+    expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 1$/m);
+    expect(text).toContain(`nightshift_node_running_executions{node="${n.name}"} 0`);
+    await n.shutdown();
     expect(await scrape()).toMatch(/^nightshift_nodes\{status="left"\} 1$/m);
   });
 });
+
+/** A server-sent-events client: waits for the next event of a kind whose data matches. */
+async function openEvents(url: string, secret: string) {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers: { authorization: `Bearer ${secret}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+  const events: { event: string; data: Record<string, unknown> }[] = [];
+  let buffer = '';
+  void (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
+        }
+      }
+    } catch {
+      // closed
+    }
+  })();
+  return {
+    next: (event: string, match: (d: Record<string, unknown>) => boolean = () => true) =>
+      waitFor(() => events.find((e) => e.event === event && match(e.data))?.data, 20_000, `a ${event} event`),
+    close: () => controller.abort(),
+  };
+}

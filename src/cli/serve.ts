@@ -1,0 +1,110 @@
+/**
+ * `nightshift serve`: the REST API, the web console and Prometheus metrics until SIGTERM/SIGINT
+ * (SPEC sections 7 and 7a). Everything is checked before the database is opened: the port, the
+ * tokens (from env NIGHTSHIFT_API_TOKENS and --tokens-file), and that `--insecure-no-auth`
+ * serves on a loopback address only. Bad input is a UsageError: one line, exit 2. A database
+ * that cannot be reached is not bad input: the server starts and answers 503 until it can.
+ */
+import { statSync } from 'node:fs';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { positiveInt } from '../core/params.ts';
+import { createNightshift } from '../operator.ts';
+import { isConnectionError } from '../repository/connection-errors.ts';
+import { openDatabaseWhenReachable } from '../repository/open.ts';
+import { SQL } from '../repository/sql.ts';
+import { describeError } from '../server/errors.ts';
+import { createHttpApi } from '../server/http-api.ts';
+import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
+import { loadConfig } from './config.ts';
+
+/** The serve command's options, as given. */
+export interface ServeCommandOptions {
+  /** The job repository's URL. */
+  db: string;
+  config?: string;
+  port: string;
+  host: string;
+  insecureNoAuth?: boolean;
+  tokensFile?: string;
+  allowedHosts?: string;
+  requestTimeout: string;
+  trustProxy?: boolean;
+}
+
+/** The environment variable of extra allowed Host names (comma-separated, like --allowed-hosts). */
+export const ALLOWED_HOSTS_ENV = 'NIGHTSHIFT_ALLOWED_HOSTS';
+
+/** Whether an address is this machine's loopback (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h);
+}
+
+/** Runs `serve` until a signal; returns the exit code. */
+export async function serveCommand(o: ServeCommandOptions, out: (line: string) => void): Promise<number> {
+  const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const requestTimeoutMs = positiveInt('--request-timeout', o.requestTimeout);
+  const tokens = loadTokens({ env: process.env[TOKENS_ENV], file: o.tokensFile });
+  if (o.insecureNoAuth) {
+    if (tokens.length) {
+      throw new UsageError(`--insecure-no-auth serves without tokens, but tokens are configured (${TOKENS_ENV} or --tokens-file): give one or the other`);
+    }
+    if (!isLoopback(o.host)) {
+      throw new UsageError(`--insecure-no-auth serves on a loopback address only (127.0.0.1, ::1 or localhost), not ${o.host}`);
+    }
+  } else if (!tokens.length) {
+    throw new UsageError(
+      `no API token is configured: set ${TOKENS_ENV}=NAME:ROLE:SECRET (ROLE viewer or operator) or give --tokens-file FILE, ` +
+        'or serve without authentication on this machine only with --insecure-no-auth',
+    );
+  }
+  const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
+  const log = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+  if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
+    log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
+  }
+  const config = await loadConfig(o.config);
+
+  // The first signal shuts down gracefully (also one that comes while starting); a second exits now.
+  let stopRequested: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  let signals = 0;
+  const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // The server starts while its database is unreachable too: it answers 503 (and its probes say
+  // so) until the database answers, and brings the schema up to date then.
+  const db = openDatabaseWhenReachable(o.db);
+  try {
+    try {
+      await db.query(SQL.dbNow);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      log.error({ err: describeError(err) }, 'the job repository is unreachable: answering 503 until it answers');
+    }
+    const ns = await createNightshift({ db, jobs: config.jobs, logger: log });
+    try {
+      const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy: o.trustProxy, logger: log });
+      let address: string;
+      try {
+        address = await app.listen({ port, host: o.host });
+      } catch (err) {
+        throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
+      }
+      out(`listening on ${address}`);
+      if (o.insecureNoAuth) log.warn('serving without authentication (--insecure-no-auth): anyone who can reach this address can act');
+      log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts }, 'serving the API, the console and the metrics');
+      await stopped;
+      await app.close();
+    } finally {
+      await ns.close();
+    }
+  } finally {
+    await db.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return 0;
+}

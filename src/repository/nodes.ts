@@ -1,0 +1,81 @@
+import type { Database } from './database.ts';
+import { SQL } from './sql.ts';
+
+/** A cluster node as an operations console shows it; ages and lease by the database's clock. */
+export interface NodeOverview {
+  name: string;
+  status: 'alive' | 'dead' | 'left';
+  host: string;
+  pid: number;
+  jobs: string[];
+  /** Executions and partitions it runs at once. */
+  concurrency: number;
+  heartbeatMs: number;
+  leaseMs: number;
+  lastHeartbeat: Date;
+  /** Milliseconds since its last heartbeat. */
+  heartbeatAgeMs: number;
+  /** Milliseconds left on its lease (negative: expired). */
+  leaseLeftMs: number;
+  /** Alive, but two heartbeats late. */
+  suspected: boolean;
+  /** Asked to drain: it takes no more work and hands over what it runs. */
+  draining: boolean;
+  drainRequestedAt: Date | null;
+  startedAt: Date;
+  endedAt: Date | null;
+  endReason: string | null;
+  /** Executions it runs now. */
+  running: number[];
+  /** Partitions (step executions) it runs now, with their executions. */
+  runningPartitions: { id: number; executionId: number }[];
+}
+
+const date = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
+const bool = (v: unknown) => v === true || v === 1 || v === '1';
+
+/** Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs. */
+export async function recentNodes(db: Database, withinMs: number): Promise<NodeOverview[]> {
+  const [rows, executions, partitions] = await Promise.all([
+    db.query<Record<string, unknown>>(SQL.recentNodes, [withinMs]),
+    db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
+    db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
+  ]);
+  return rows.map((r) => {
+    const id = Number(r.id);
+    return {
+      name: String(r.name),
+      status: r.status as NodeOverview['status'],
+      host: String(r.host),
+      pid: Number(r.pid),
+      jobs: JSON.parse(String(r.jobs)) as string[],
+      concurrency: Number(r.concurrency),
+      heartbeatMs: Number(r.heartbeat_ms),
+      leaseMs: Number(r.lease_ms),
+      lastHeartbeat: date(r.last_heartbeat)!,
+      heartbeatAgeMs: Number(r.heartbeat_age),
+      leaseLeftMs: Number(r.lease_left),
+      suspected: r.status === 'alive' && bool(r.suspected),
+      draining: r.drain_requested_at !== null && r.drain_requested_at !== undefined,
+      drainRequestedAt: date(r.drain_requested_at),
+      startedAt: date(r.started_at)!,
+      endedAt: date(r.ended_at),
+      endReason: (r.end_reason as string | null) ?? null,
+      running: executions.filter((x) => Number(x.owner_node_id) === id).map((x) => Number(x.id)),
+      runningPartitions: partitions
+        .filter((x) => Number(x.owner_node_id) === id)
+        .map((x) => ({ id: Number(x.id), executionId: Number(x.job_execution_id) })),
+    };
+  });
+}
+
+/** Asks the live node of this name to drain; false when no live node has that name. */
+export async function requestDrain(db: Database, name: string): Promise<boolean> {
+  return (await db.query(SQL.requestDrain, [name])).length > 0;
+}
+
+/** Whether an operator asked this node (by id) to drain. */
+export async function drainRequested(db: Database, nodeId: number): Promise<boolean> {
+  const rows = await db.query<{ drain_requested_at: unknown }>(SQL.drainRequested, [nodeId]);
+  return rows.length > 0 && rows[0].drain_requested_at !== null;
+}

@@ -1,0 +1,280 @@
+/**
+ * Engine conformance: tasklets. A tasklet may end with an exit status of its own; a long tasklet
+ * sees a stop request (from this process or, through the heartbeat, from another) on its
+ * stopSignal and ends the step STOPPED, restartable; and the system-command tasklet runs a
+ * command without a shell, with a working directory, environment, timeout that kills the
+ * process tree, exit-code mapping, and its output in the log, bounded. Runs unchanged on SQLite
+ * and PostgreSQL.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { defineJob } from '../../src/core/job.ts';
+import { exitStatus } from '../../src/core/status.ts';
+import { commandTasklet } from '../../src/tasklets/command.ts';
+import { backends, waitFor } from '../support/backends.ts';
+import { deferred, step, thrown } from '../fixtures/engine/support.ts';
+import { suiteInstances } from '../fixtures/engine/suite.ts';
+
+const NODE = process.execPath;
+
+/** A logger that keeps every record, for tests that look at what a step logged. */
+function capturingLogger() {
+  const records: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line)) });
+  return { logger, records, lines: (stream: string) => records.filter((r) => r.stream === stream).map((r) => String(r.msg)) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.each(backends())('tasklets ($name)', (backend) => {
+  const pool = suiteInstances(backend);
+
+  it('a tasklet that returns an exit status ends its step with it, and the flow routes on it', async () => {
+    const job = defineJob({
+      name: 'noop-route',
+      steps: (s) => [
+        s.tasklet({ name: 'check', tasklet: () => exitStatus('NOOP', 'nothing new'), on: { NOOP: 'skipped', '*': 'work' } }),
+        s.tasklet({ name: 'work', tasklet: () => undefined, on: { '*': 'end' } }),
+        s.tasklet({ name: 'skipped', tasklet: () => undefined }),
+      ],
+    });
+    const ns = await pool.create(backend.freshUrl('noop'), [job]);
+    const e = await ns.run('noop-route');
+    expect(e.status).toBe('COMPLETED');
+    expect(e.steps.map((s) => s.stepName)).toEqual(['check', 'skipped']);
+    expect(step(e, 'check')).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP', description: 'nothing new' }, commitCount: 1 });
+  });
+
+  describe('a long tasklet and a stop request', () => {
+    const longJob = (started: () => void, runs: string[]) =>
+      defineJob({
+        name: 'long',
+        steps: (s) => [
+          s.tasklet({ name: 'before', tasklet: () => void runs.push('before') }),
+          s.tasklet({
+            name: 'wait',
+            transactional: false,
+            tasklet: async ({ stopSignal, executionNumber }) => {
+              runs.push(`wait#${executionNumber}`);
+              if (executionNumber > 1) return;
+              started();
+              await delay(60_000, undefined, { signal: stopSignal });
+            },
+          }),
+          s.tasklet({ name: 'after', tasklet: () => void runs.push('after') }),
+        ],
+      });
+
+    it('a stop from another process reaches the tasklet through the heartbeat: STOPPED, and the restart runs it again', async () => {
+      const url = backend.freshUrl('stop-remote');
+      const started = deferred();
+      const runs: string[] = [];
+      const job = longJob(started.resolve, runs);
+      const runner = await pool.create(url, [job], { lease: { heartbeatMs: 100, leaseMs: 3000 } });
+      const operator = await pool.create(url, [job]);
+      const { execution, done } = await runner.start('long');
+      await started.promise;
+      const t0 = Date.now();
+      expect((await operator.stop(execution.id)).status).toBe('STOPPING');
+      const stopped = await done;
+      expect(Date.now() - t0).toBeLessThan(20_000); // not the tasklet's full minute
+      expect(stopped.status).toBe('STOPPED');
+      expect(step(stopped, 'wait')).toMatchObject({ status: 'STOPPED', exitStatus: { code: 'STOPPED' } });
+      expect(step(stopped, 'wait').exitStatus.description).toContain('stopped on request');
+      expect(stopped.steps.map((s) => s.stepName)).toEqual(['before', 'wait']);
+
+      const restarted = await runner.restart(execution.id);
+      expect(restarted.status).toBe('COMPLETED');
+      expect(restarted.steps.map((s) => [s.stepName, s.status])).toEqual([['wait', 'COMPLETED'], ['after', 'COMPLETED']]);
+      expect(runs).toEqual(['before', 'wait#1', 'wait#2', 'after']);
+    });
+
+    it('a stop from this process aborts the signal at once', async () => {
+      const started = deferred();
+      const runs: string[] = [];
+      const ns = await pool.create(backend.freshUrl('stop-local'), [longJob(started.resolve, runs)]);
+      const { execution, done } = await ns.start('long');
+      await started.promise;
+      await ns.stop(execution.id);
+      const e = await done;
+      expect(e.status).toBe('STOPPED');
+      expect(step(e, 'wait').status).toBe('STOPPED');
+    });
+
+    it('a tasklet that throws an ordinary error while a stop is pending still fails', async () => {
+      const started = deferred();
+      const job = defineJob({
+        name: 'broken',
+        steps: (s) => [
+          s.tasklet({
+            name: 'work',
+            transactional: false,
+            tasklet: async ({ stopSignal }) => {
+              started.resolve();
+              await new Promise((resolve) => stopSignal.addEventListener('abort', resolve));
+              throw new Error('cleanup broke');
+            },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('broken'), [job]);
+      const { execution, done } = await ns.start('broken');
+      await started.promise;
+      await ns.stop(execution.id);
+      const e = await done;
+      expect(step(e, 'work')).toMatchObject({ status: 'FAILED', exitStatus: { code: 'FAILED', description: 'cleanup broke' } });
+    });
+  });
+
+  describe('commandTasklet', () => {
+    it('runs a command with arguments, a working directory and an environment; its exit code maps to the exit status', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nightshift-cmd-'));
+      const log = capturingLogger();
+      const script = 'console.log(JSON.stringify({ args: process.argv.slice(1), cwd: process.cwd(), greeting: process.env.GREETING, home: process.env.HOME ?? null })); process.exit(3)';
+      const job = defineJob({
+        name: 'cmd',
+        steps: (s) => [
+          s.tasklet({
+            name: 'run',
+            ...commandTasklet({ command: NODE, args: ['-e', script, 'a b', '$(touch pwned)', '; echo no'], cwd: dir, env: { GREETING: 'hi', HOME: undefined }, timeoutMs: 30_000, exitCodes: { 3: 'PARTIAL' } }),
+            on: { PARTIAL: 'partial', '*': 'fail' },
+          }),
+          s.tasklet({ name: 'partial', tasklet: () => undefined }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd'), [job], { logger: log.logger });
+      const e = await ns.run('cmd');
+      expect(e.status).toBe('COMPLETED');
+      expect(step(e, 'run')).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'PARTIAL' } });
+      expect(step(e, 'run').exitStatus.description).toContain('exited with code 3');
+      const printed = JSON.parse(log.lines('stdout')[0]);
+      // No shell: every argument arrives as it was given, and nothing in it ran.
+      expect(printed).toEqual({ args: ['a b', '$(touch pwned)', '; echo no'], cwd: dir, greeting: 'hi', home: null });
+      expect(existsSync(join(dir, 'pwned'))).toBe(false);
+    });
+
+    it('a nonzero exit code fails the step, naming the command, the code and its last error line', async () => {
+      const job = defineJob({
+        name: 'cmd-fail',
+        steps: (s) => [
+          s.tasklet({ name: 'run', ...commandTasklet({ command: NODE, args: ['-e', 'console.error("disk full"); process.exit(2)'], timeoutMs: 30_000 }) }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-fail'), [job]);
+      const e = await ns.run('cmd-fail');
+      expect(e.status).toBe('FAILED');
+      expect(step(e, 'run').status).toBe('FAILED');
+      expect(step(e, 'run').exitStatus.description).toBe(`command ${JSON.stringify(NODE)} exited with code 2: disk full`);
+    });
+
+    it('a command that runs too long is killed with every process it started, and the step fails saying so', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nightshift-cmd-'));
+      const pidFile = join(dir, 'grandchild.pid');
+      // The command starts a grandchild that ignores SIGTERM, so only the SIGKILL after the grace period ends it.
+      const grandchild = 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)';
+      const parent = `const c = require("child_process").spawn(process.execPath, ["-e", ${JSON.stringify(grandchild)}], { stdio: "ignore" });
+        require("fs").writeFileSync(${JSON.stringify(pidFile)}, String(c.pid)); setInterval(() => {}, 1000)`;
+      const job = defineJob({
+        name: 'cmd-slow',
+        steps: (s) => [s.tasklet({ name: 'run', ...commandTasklet({ command: NODE, args: ['-e', parent], timeoutMs: 1500, killGraceMs: 300 }) })],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-slow'), [job]);
+      const e = await ns.run('cmd-slow');
+      expect(e.status).toBe('FAILED');
+      expect(step(e, 'run').exitStatus.description).toBe(
+        `command ${JSON.stringify(NODE)} did not finish within 1500 ms; it was killed with every process it started`,
+      );
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      await waitFor(() => !alive(pid), 10_000, `grandchild ${pid} to be killed`);
+    });
+
+    it('a command that is not found fails the step with a clear description', async () => {
+      const job = defineJob({
+        name: 'cmd-missing',
+        steps: (s) => [s.tasklet({ name: 'run', ...commandTasklet({ command: 'nightshift-no-such-command', timeoutMs: 10_000 }) })],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-missing'), [job]);
+      const e = await ns.run('cmd-missing');
+      expect(e.status).toBe('FAILED');
+      expect(step(e, 'run').exitStatus.description).toBe('command "nightshift-no-such-command" not found on PATH');
+    });
+
+    it('a working directory that does not exist fails the step naming it', async () => {
+      const job = defineJob({
+        name: 'cmd-cwd',
+        steps: (s) => [s.tasklet({ name: 'run', ...commandTasklet({ command: NODE, args: ['-e', '0'], cwd: '/nonexistent/dir', timeoutMs: 10_000 }) })],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-cwd'), [job]);
+      const e = await ns.run('cmd-cwd');
+      expect(step(e, 'run').exitStatus.description).toBe(`command ${JSON.stringify(NODE)}: working directory "/nonexistent/dir" does not exist`);
+    });
+
+    it('a stop request kills the command and ends the step STOPPED; the restart runs it again', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nightshift-cmd-'));
+      const marker = join(dir, 'started');
+      const job = defineJob({
+        name: 'cmd-stop',
+        steps: (s) => [
+          s.tasklet({
+            name: 'run',
+            ...commandTasklet(({ executionNumber }) => ({
+              command: NODE,
+              args: ['-e', executionNumber === 1 ? `require("fs").writeFileSync(${JSON.stringify(marker)}, String(process.pid)); setInterval(() => {}, 1000)` : '0'],
+              timeoutMs: 60_000,
+            })),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-stop'), [job]);
+      const { execution, done } = await ns.start('cmd-stop');
+      const pid = Number(await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8'), 20_000, 'the command to start'));
+      await ns.stop(execution.id);
+      const e = await done;
+      expect(e.status).toBe('STOPPED');
+      expect(step(e, 'run').status).toBe('STOPPED');
+      await waitFor(() => !alive(pid), 10_000, 'the command to be killed');
+      const again = await ns.restart(execution.id);
+      expect(again.status).toBe('COMPLETED');
+    });
+
+    it('logs the output line by line up to maxLogBytes, and says how much it left out', async () => {
+      const log = capturingLogger();
+      const job = defineJob({
+        name: 'cmd-chatty',
+        steps: (s) => [
+          s.tasklet({
+            name: 'run',
+            ...commandTasklet({ command: NODE, args: ['-e', 'for (let i = 0; i < 5000; i++) console.log("line " + i); console.error("oops")'], timeoutMs: 30_000, maxLogBytes: 1000 }),
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('cmd-chatty'), [job], { logger: log.logger });
+      const e = await ns.run('cmd-chatty');
+      expect(e.status).toBe('COMPLETED');
+      const out = log.lines('stdout');
+      expect(out[0]).toBe('line 0');
+      expect(out.join('\n').length).toBeLessThanOrEqual(1000);
+      expect(out.length).toBeGreaterThan(50);
+      const note = log.records.find((r) => String(r.msg).startsWith('command output beyond 1000 bytes was not logged'));
+      expect(note).toBeDefined();
+      expect(log.records.find((r) => r.stream === 'stdout')).toMatchObject({ step: 'run', job: 'cmd-chatty' });
+    });
+
+    it('refuses a spec without a timeout or command when the job is defined', () => {
+      const spec = { command: 'true' } as unknown as Parameters<typeof commandTasklet>[0];
+      expect(thrown(() => commandTasklet(spec)).message).toBe('commandTasklet "true": timeoutMs must be a positive integer of milliseconds, got undefined');
+      expect(thrown(() => commandTasklet({ command: ' ', timeoutMs: 5 })).message).toBe('commandTasklet: command must be a non-empty string');
+    });
+  });
+});
