@@ -15,7 +15,8 @@ import type { Nightshift } from '../../src/operator.ts';
 import { threadedProcessor } from '../../src/engine/threaded-processor.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import {
-  FatalError, PoisonError, TransientError, counters, countRows, numbers, range, rowsOf, sleep, step, tableWriter, thrown, ZERO,
+  FatalError, PoisonError, TransientError, counters, countRows, deferred, numbers, range, rowsOf, sleep, step, tableWriter, thrown,
+  within, ZERO,
 } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
 
@@ -82,6 +83,7 @@ describe.each(backends())('concurrent processing ($name)', (backend) => {
     const events: string[] = [];
     const skipped: unknown[] = [];
     const queries: Pick<SkipQuery, 'item' | 'skipCount'>[] = [];
+    const sevenDecided = deferred();
     const job = defineJob({
       name: 'tolerant',
       steps: (s) => [
@@ -93,8 +95,8 @@ describe.each(backends())('concurrent processing ($name)', (backend) => {
             const times = attempts.get(item) ?? [];
             times.push(Date.now());
             attempts.set(item, times);
-            // Item 3 waits so that the skips of items 4 and 7 are decided before its own.
-            await sleep(item === 3 ? 30 : 1);
+            // Item 3 is still in flight when the skips of items 4 and 7 are decided.
+            await (item === 3 ? within(sevenDecided.promise, 10_000, "item 7's skip") : sleep(1));
             if (item === 3 || item === 4 || item === 7 || item === 23) throw new PoisonError(`cannot process ${item}`);
             if (item === 12 && times.length <= 2) throw new TransientError(`busy ${times.length}`);
             return item;
@@ -102,7 +104,15 @@ describe.each(backends())('concurrent processing ($name)', (backend) => {
           processConcurrency: 5,
           writer: (ctx) => tableWriter('items', ctx),
           retry: { on: [TransientError], limit: 3, backoff: { initialMs: 30, multiplier: 2 } },
-          skip: { on: [PoisonError], limit: 4, policy: ({ item, skipCount }) => (queries.push({ item, skipCount }), true) },
+          skip: {
+            on: [PoisonError],
+            limit: 4,
+            policy: ({ item, skipCount }) => {
+              queries.push({ item, skipCount });
+              if (item === 7) sevenDecided.resolve();
+              return true;
+            },
+          },
           chunkListeners: [
             {
               beforeProcess: (item) => void events.push(`before ${item}`),
@@ -292,8 +302,8 @@ describe.each(backends())('concurrent processing ($name)', (backend) => {
           partitioner: () => [{ part: 1 }],
           worker: s.chunk<number, number>({
             name: 'load-part',
-            chunkSize: 200,
-            reader: () => numbers(200),
+            chunkSize: 400,
+            reader: () => numbers(400),
             processor: (item) => g.run(async () => (started++, await sleep(50), item)),
             processConcurrency: 2,
             writer: (ctx) => tableWriter('items', ctx),
@@ -305,9 +315,10 @@ describe.each(backends())('concurrent processing ($name)', (backend) => {
     const e = await ns.run('timed-out');
     expect(e.status).toBe('FAILED');
     expect(step(e, 'load').exitStatus.description).toContain('did not all end within 300 ms');
-    // Without the check, the chunk's 200 items (5 s) would all be processed before its commit is refused.
-    await waitFor(() => g.now === 0, 10_000, 'the items in flight to settle');
-    expect(started).toBeLessThan(100);
+    // Without the check, the chunk's 400 items (10 s) would all be processed before its commit is
+    // refused; with it, about 2 items per 50 ms until the timeout.
+    await waitFor(() => g.now === 0, 20_000, 'the items in flight to settle');
+    expect(started).toBeLessThan(200);
     expect(await countRows(ns.db, 'items')).toEqual({ n: 0, distinct: 0 });
   });
 });
