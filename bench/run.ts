@@ -3,7 +3,8 @@
  * same run, then updates their sections of bench/RESULTS.md (sections not run are kept).
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
- * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api.
+ * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
+ * concurrency.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -12,13 +13,15 @@
  * failover; BENCH_CRON_SECONDS (120), BENCH_CRON_TRIGGERS (1,000), BENCH_CRON_LOAD_SECONDS (20)
  * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
  * item), BENCH_PARTITION_GRID (8) for partition; BENCH_API_SECONDS (15), BENCH_API_CLIENTS (200),
- * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api.
+ * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
+ * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { benchApiLoad } from './api-load.ts';
 import { benchChunkOverhead, type Backend } from './chunk-overhead.ts';
+import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchFailover } from './failover.ts';
@@ -69,6 +72,11 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     seconds: envInt('BENCH_API_SECONDS', 15),
     clients: envInt('BENCH_API_CLIENTS', 200),
     windowSeconds: envInt('BENCH_API_WINDOW_SECONDS', 10),
+  }),
+  concurrency: () => benchConcurrency({
+    items: envInt('BENCH_PROCESS_ITEMS', 2000),
+    chunk: envInt('BENCH_PROCESS_CHUNK', 100),
+    delayMs: envInt('BENCH_PROCESS_DELAY_MS', 5),
   }),
 };
 

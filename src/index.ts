@@ -6,9 +6,9 @@ export { defineJob, defineFlow, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
-  RetryPolicy, ErrorMatcher, SkippedItem, JobListener, StepListener, ChunkListener, RepeatStatus, Phase,
-  ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues, JobStepDefinition, FlowDefinition,
-  FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
+  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, JobListener, StepListener,
+  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues,
+  JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
 export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';

@@ -79,6 +79,17 @@ describe('README examples', () => {
     expect(stdout.trim()).toBe(expected);
   });
 
+  it('the concurrent processing example prints what its comment says', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [snippet] = blocks('ts', 'processConcurrency:');
+    writeFileSync(join(dir, 'enrich.mts'), snippet.replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`));
+    const { stdout, stderr } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'enrich.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+    const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
+    expect(stdout.trim()).toBe(expected);
+    // The retry listener gave up on each unknown customer (id 7 succeeded on its retry).
+    expect(stderr.trim().split('\n')).toEqual([250, 500, 750, 1000].map((id) => `giving up on ${id}: Error: no customer ${id}`));
+  });
+
   it('the HTTP API example answers as its comments say', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     const [commands] = blocks('sh', 'nightshift serve');

@@ -54,13 +54,82 @@ export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown)
 
 export type Phase = 'read' | 'process' | 'write';
 
-export interface SkipPolicy<P = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+/** What a skip policy's `policy` function is asked about one error: see {@link SkipPolicy}. */
+export interface SkipQuery {
+  readonly error: unknown;
+  readonly phase: Phase;
+  /**
+   * Skips so far in this step execution, this one not included: those committed, and those of
+   * the chunks read but not committed yet (as Spring Batch's `shouldSkip(t, skipCount)` sees it).
+   */
+  readonly skipCount: number;
+  /** The item, for process and write errors (a read error has none). */
+  readonly item?: unknown;
+}
+
+interface SkipMatchers {
   /** Errors that may be skipped; default: any error. */
   on?: ErrorMatcher[];
   /** Errors that are never skipped, even if `on` matches. */
   never?: ErrorMatcher[];
-  /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
-  limit: number | ((ctx: StepContext<P>) => number);
+}
+
+/**
+ * Which failed items are skipped. An error is skipped when `on` matches it and `never` does not,
+ * `policy` (if given) returns true, and the skip stays within `limit`. Give a `limit`, a
+ * `policy`, or both; with a policy alone there is no limit but the policy's own.
+ *
+ * @example
+ * skip: { on: [BadRecordError], limit: 100 }
+ * skip: { on: [LookupError], policy: ({ skipCount, phase }) => phase === 'process' && skipCount < 10 }
+ */
+export type SkipPolicy<P = any> = SkipMatchers & // eslint-disable-line @typescript-eslint/no-explicit-any
+  (
+    | {
+        /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
+        limit: number | ((ctx: StepContext<P>) => number);
+        /** See {@link SkipDecider}. */
+        policy?: SkipDecider;
+      }
+    | {
+        /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
+        limit?: number | ((ctx: StepContext<P>) => number);
+        /** See {@link SkipDecider}. */
+        policy: SkipDecider;
+      }
+  );
+
+/**
+ * Decides whether an error that `on`/`never` allow is skipped, seeing how many items the step
+ * skipped so far, like Spring Batch's SkipPolicy. Returning false lets the error take its
+ * course (it fails the step, unless `noRollback` lists it). Called once per failing item, in the
+ * chunk step's own flow: it must answer at once (no promise), and an error it throws fails the
+ * step.
+ */
+export type SkipDecider = (query: SkipQuery) => boolean;
+
+/** A retry about to happen, or retries given up: what a {@link RetryListener} is told. */
+export interface RetryEvent {
+  /** A process retry is of one item; a write retry, of the whole chunk. */
+  readonly phase: 'process' | 'write';
+  readonly error: unknown;
+  /** The attempt that failed: 1 for the first (so a retry is attempt number `attempt + 1`). */
+  readonly attempt: number;
+  /** The item, when a process attempt failed. */
+  readonly item?: unknown;
+  /** The chunk's items (the processor's outputs), when a write attempt failed. */
+  readonly items?: readonly unknown[];
+}
+
+/**
+ * Told about retries, like Spring Batch's RetryListener. A listener may be async (the retry
+ * waits for it); an error it throws fails the step.
+ */
+export interface RetryListener {
+  /** Before each retry (and its backoff), with the error of the attempt that failed. */
+  onRetry?(event: RetryEvent): void | Promise<void>;
+  /** When an error the policy retries fails the last attempt `limit` allows; it is then skipped or fails the step. */
+  onRetryExhausted?(event: RetryEvent): void | Promise<void>;
 }
 
 export interface RetryPolicy {
@@ -70,6 +139,13 @@ export interface RetryPolicy {
   limit: number;
   /** Backoff before each retry: initialMs × multiplier^(n-1), capped at maxMs. */
   backoff?: { initialMs: number; multiplier?: number; maxMs?: number };
+  /**
+   * Told before each retry and when the retries are exhausted.
+   *
+   * @example
+   * listeners: [{ onRetry: ({ error, attempt, item }) => log.warn({ err: error, item }, `attempt ${attempt} failed; retrying`) }]
+   */
+  listeners?: RetryListener[];
 }
 
 /** A skipped item, as seen by skip listeners. */
@@ -98,6 +174,11 @@ export interface StepListener<P> {
 export interface ChunkListener<P, I, O> {
   beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
   afterChunk?(ctx: StepContext<P>): void | Promise<void>;
+  /**
+   * Told of each rollback the step's rollback counter counts, as in Spring Batch: a chunk that
+   * fails while it is read, processed or written, each attempt at writing it that fails, and
+   * each item whose own transaction rolls back while the chunk is written item by item.
+   */
   onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
   beforeRead?(): void;
   afterRead?(item: I): void;
@@ -157,6 +238,21 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly processorTransactional?: boolean;
   /** Instead of `processor`: a processor that runs in worker threads (see threadedProcessor). */
   readonly processInThreads?: ThreadedProcessor;
+  /**
+   * How many items of a chunk the processor works on at once (default 1: one after another),
+   * like Spring Batch's AsyncItemProcessor: for processors that wait on I/O (HTTP calls,
+   * lookups). The writer still gets the chunk's outputs in the items' order, and the chunk
+   * still commits as a whole with its checkpoint. Each item is retried and skipped on its own;
+   * the skip limit counts every skip, those of items in flight too. An item that fails for good
+   * (not skippable) starts no more items; once those in flight have settled the chunk fails, and
+   * nothing of it is written. Process listeners of different items may interleave. At most
+   * `chunkSize` items are in flight.
+   *
+   * @example
+   * processor: (order) => fetchCustomer(order.customerId).then((c) => ({ ...order, country: c.country })),
+   * processConcurrency: 16,
+   */
+  readonly processConcurrency?: number;
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
   readonly skip?: SkipPolicy<P>;
   readonly retry?: RetryPolicy;
@@ -608,6 +704,7 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
         if (el.skip && typeof el.skip.limit === 'number' && (!Number.isInteger(el.skip.limit) || el.skip.limit < 0)) {
           throw new UsageError(`${owner}: step ${el.name}: skip limit must be a non-negative integer`);
         }
+        validateChunkOptions(`${owner}: step ${el.name}`, el);
         if (el.processor && el.processInThreads) {
           throw new UsageError(`${owner}: step ${el.name}: give either processor or processInThreads, not both`);
         }
@@ -649,5 +746,26 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
         throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
       }
     }
+  }
+}
+
+/** The chunk step options of concurrent processing and the policy hooks. */
+function validateChunkOptions<P>(where: string, el: ChunkStepDefinition<P, unknown, unknown>): void {
+  const { skip, retry, processConcurrency } = el;
+  if (skip && skip.limit === undefined && typeof skip.policy !== 'function') {
+    throw new UsageError(`${where}: skip needs a limit or a policy function`);
+  }
+  if (skip?.policy !== undefined && typeof skip.policy !== 'function') {
+    throw new UsageError(`${where}: skip policy must be a function ({ error, phase, skipCount, item }) => boolean`);
+  }
+  if (retry?.listeners !== undefined && !Array.isArray(retry.listeners)) {
+    throw new UsageError(`${where}: retry listeners must be an array of { onRetry, onRetryExhausted } objects`);
+  }
+  if (processConcurrency !== undefined) {
+    if (!Number.isInteger(processConcurrency) || processConcurrency < 1) {
+      throw new UsageError(`${where}: processConcurrency must be a positive integer, got ${processConcurrency}`);
+    }
+    if (el.processInThreads) throw new UsageError(`${where}: give processConcurrency or processInThreads, not both (threads already process items in parallel)`);
+    if (!el.processor) throw new UsageError(`${where}: processConcurrency needs a processor`);
   }
 }

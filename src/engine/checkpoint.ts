@@ -31,8 +31,36 @@ export interface CommitResult<T> {
  * SQL.checkpointFenced), sent together with the COMMIT: a chunk costs one round trip more than
  * its writer's own statements. A connection lost mid-commit is retried once the database
  * answers again; an uncertain COMMIT is resolved by the step's committed commit count.
+ *
+ * `stepContext` is the step's ExecutionContext in memory, which `work` and `prepare` may advance
+ * (reader positions, a tasklet's own state). If the transaction does not commit (an error in the
+ * work, or the COMMIT itself refused: a deferred constraint, a full disk), it is put back as it
+ * was, as Spring Batch does: else the step's end would save a context ahead of what committed,
+ * and a restart would pass over the rolled-back work.
  */
 export async function commitFenced<T>(
+  handle: ExecutionHandle,
+  work: (tx: Tx) => Promise<T>,
+  prepare: () => CheckpointState,
+  stepContext?: ExecutionContext,
+): Promise<CommitResult<T>> {
+  const before = stepContext && { ...stepContext };
+  try {
+    return await commitRetryingDisconnects(handle, work, prepare);
+  } catch (error) {
+    if (stepContext) restoreContext(stepContext, before!);
+    throw error;
+  }
+}
+
+/** Makes `context` hold exactly what `saved` holds (the same object: the step's code keeps it). */
+function restoreContext(context: ExecutionContext, saved: ExecutionContext): void {
+  for (const key of Object.keys(context)) if (!Object.hasOwn(saved, key)) delete context[key];
+  Object.assign(context, saved);
+}
+
+/** The transaction of {@link commitFenced}, tried again while the database is unreachable. */
+async function commitRetryingDisconnects<T>(
   handle: ExecutionHandle,
   work: (tx: Tx) => Promise<T>,
   prepare: () => CheckpointState,

@@ -6,7 +6,9 @@ import { ZERO_COUNTERS, skipCount, type ExecutionContext, type StepCounters, typ
 import type { Tx } from '../repository/tx.ts';
 import { commitFenced, fencedMessage } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
-import { backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, skipLimitError, sleep } from './fault-tolerance.ts';
+import {
+  backoffDelay, describeItem, describeSkip, isRetryable, isSkippable, matchesAny, policyAllows, skipLimitError, sleep, tellRetry,
+} from './fault-tolerance.ts';
 import { adaptReader, isThenable } from './reader-adapter.ts';
 import { openProgress } from './progress.ts';
 import { openThreadPool } from './threaded-processor.ts';
@@ -49,7 +51,9 @@ export async function runChunkStep<P, I, O>(
     beforeRead: has('beforeRead'), afterRead: has('afterRead'), onReadError: has('onReadError'),
     beforeProcess: has('beforeProcess'), afterProcess: has('afterProcess'), onProcessError: has('onProcessError'),
   };
-  const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? 0);
+  // A skip policy with a policy function and no limit has no limit but the function's own.
+  const skipLimit = typeof def.skip?.limit === 'function' ? def.skip.limit(ctx) : (def.skip?.limit ?? (def.skip?.policy ? Infinity : 0));
+  const concurrency = def.processConcurrency ?? 1;
   const signal = handle.lost.signal;
   // Reading ahead only overlaps anything when the write waits on another process.
   const readAhead = def.readAhead === true && handle.db.dialect === 'postgres';
@@ -63,11 +67,14 @@ export async function runChunkStep<P, I, O>(
   // read-ahead): their skips count toward the limit.
   const open = new Set<Part>();
 
+  // Synchronous from the count to the caller's increment: skips decided side by side (items
+  // processed concurrently) each see the others.
   const checkSkip = (phase: Phase, error: unknown, item: unknown) => {
     if (!isSkippable(def.skip, error)) return false;
-    let skips = skipCount(committed) + 1;
+    let skips = skipCount(committed);
     for (const c of open) skips += skipCount(c.counts);
-    if (skips > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
+    if (!policyAllows(def.skip, { error, phase, skipCount: skips, item })) return false;
+    if (skips + 1 > skipLimit) throw skipLimitError(skipLimit, phase, error, item);
     return true;
   };
 
@@ -120,7 +127,10 @@ export async function runChunkStep<P, I, O>(
     }
   } catch (error) {
     if (!(error instanceof FencedError)) {
-      if (inChunk) committed.rollbackCount++;
+      if (inChunk) {
+        committed.rollbackCount++;
+        await tellChunkError(error);
+      }
       // As in Spring Batch, a failed step's counters include what the chunk that failed read,
       // filtered and skipped, though none of it committed: they explain the failure.
       for (const part of open) if (part !== aheadChunk) addUncommitted(committed, part.counts);
@@ -213,6 +223,7 @@ export async function runChunkStep<P, I, O>(
   async function processChunk(chunk: Chunk<I>): Promise<O[]> {
     const { items, size, counts } = chunk;
     if (!processor) return items as unknown as O[];
+    if (concurrency > 1) return processConcurrently(chunk);
     const outputs = collector<O>(size);
     if (pool) {
       const results = await pool.process(items);
@@ -222,6 +233,7 @@ export async function runChunkStep<P, I, O>(
         if ('error' in r) {
           const result = await recoverProcess(chunk, items[i], r.error);
           if (result.skipped) {
+            if (result.skip) chunk.skips.push(result.skip);
             dropped(chunk, i);
             continue;
           }
@@ -257,6 +269,7 @@ export async function runChunkStep<P, I, O>(
       } catch (error) {
         const result = await recoverProcess(chunk, item, error);
         if (result.skipped) {
+          if (result.skip) chunk.skips.push(result.skip);
           dropped(chunk, i);
           continue;
         }
@@ -303,13 +316,77 @@ export async function runChunkStep<P, I, O>(
     return i;
   }
 
-  /** After a processing error: retry as the policy allows, then skip or fail. */
-  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<{ skipped: boolean; value?: O }> {
+  /**
+   * Processes the chunk's items with up to `processConcurrency` of them in flight, each with its
+   * own retries; the outputs (and the process skips, for the skip listeners) keep the items'
+   * order. An item that fails for good starts no more items: the chunk fails with its error once
+   * the items in flight have settled, their filters and skips counted as the failed chunk's.
+   */
+  async function processConcurrently(chunk: Chunk<I>): Promise<O[]> {
+    const { items, size, counts } = chunk;
+    const outcomes = new Array<Processed<O> | undefined>(size);
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async () => {
+      while (next < size && !failure) {
+        // This node lost the execution: its commit would be refused, so start nothing more.
+        if (signal.aborted) failure = { error: new FencedError(fencedMessage(handle)) };
+        else {
+          const i = next++;
+          try {
+            outcomes[i] = await processOne(chunk, items[i]);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, size) }, lane));
+    const outputs = collector<O>(size);
+    for (let i = 0; i < size; i++) {
+      const o = outcomes[i];
+      if (o === undefined) continue; // not started or failed: the chunk fails
+      if (o.skipped) {
+        if (o.skip) chunk.skips.push(o.skip);
+        dropped(chunk, i);
+      } else if (o.value === undefined) {
+        counts.filterCount++;
+        dropped(chunk, i);
+      } else outputs.list[outputs.n++] = o.value;
+    }
+    if (failure) throw failure.error;
+    return collected(outputs);
+  }
+
+  /** One item through the processor and its listeners, with retries and skips. */
+  async function processOne(chunk: Chunk<I>, item: I): Promise<Processed<O>> {
+    try {
+      if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
+      const r = processor!(item, ctx);
+      const value = isThenable(r) ? await r : r;
+      if (hooks.afterProcess) for (const l of listeners) l.afterProcess?.(item, value);
+      return { skipped: false, value };
+    } catch (error) {
+      return recoverProcess(chunk, item, error);
+    }
+  }
+
+  /**
+   * After a processing error: retry as the policy allows (telling its listeners), then skip
+   * (counted here; the caller records the skip for the listeners) or fail.
+   */
+  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<Processed<O>> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
-      if (!(isRetryable(def.retry, error) && attempt < def.retry!.limit)) break;
-      await sleep(backoffDelay(def.retry!, attempt), signal);
+      if (!isRetryable(def.retry, error)) break;
+      const retry = def.retry!;
+      if (attempt >= retry.limit) {
+        await tellRetry(retry, 'onRetryExhausted', { phase: 'process', error, attempt, item });
+        break;
+      }
+      await tellRetry(retry, 'onRetry', { phase: 'process', error, attempt, item });
+      await sleep(backoffDelay(retry, attempt), signal);
       try {
         if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
         const value = await processor!(item, ctx);
@@ -321,10 +398,25 @@ export async function runChunkStep<P, I, O>(
     }
     if (checkSkip('process', error, item)) {
       chunk.counts.processSkipCount++;
-      chunk.skips.push({ phase: 'process', error, item });
-    } else if (matchesAny(def.noRollback, error)) ignored('process', error, item);
-    else throw error;
-    return { skipped: true };
+      return { skipped: true, skip: { phase: 'process', error, item } };
+    }
+    if (matchesAny(def.noRollback, error)) {
+      ignored('process', error, item);
+      return { skipped: true };
+    }
+    throw error;
+  }
+
+  /**
+   * Tells the chunk listeners that the chunk failed while it was read or processed (its rollback
+   * is counted). A listener failing here is logged: the chunk's own error fails the step.
+   */
+  async function tellChunkError(error: unknown): Promise<void> {
+    try {
+      for (const l of listeners) await l.onChunkError?.(ctx, error);
+    } catch (err) {
+      ctx.log.error({ err }, `an onChunkError listener of step ${def.name} failed`);
+    }
   }
 
   /**
@@ -352,10 +444,15 @@ export async function runChunkStep<P, I, O>(
         if (error instanceof FencedError) throw error;
         committed.rollbackCount++;
         for (const l of listeners) await l.onChunkError?.(ctx, error);
-        if (isRetryable(def.retry, error) && attempt < def.retry!.limit) {
-          await sleep(backoffDelay(def.retry!, attempt), signal);
-          if (def.processorTransactional) outputs = await reprocess(chunk);
-          continue;
+        if (isRetryable(def.retry, error)) {
+          const retry = def.retry!;
+          if (attempt < retry.limit) {
+            await tellRetry(retry, 'onRetry', { phase: 'write', error, attempt, items: outputs });
+            await sleep(backoffDelay(retry, attempt), signal);
+            if (def.processorTransactional) outputs = await reprocess(chunk);
+            continue;
+          }
+          await tellRetry(retry, 'onRetryExhausted', { phase: 'write', error, attempt, items: outputs });
         }
         // A no-rollback error still rolls the chunk back: only item by item can the items after
         // the failing one be written, and the failing one be told apart.
@@ -414,7 +511,9 @@ export async function runChunkStep<P, I, O>(
         done = last;
       } catch (error) {
         if (error instanceof FencedError) throw error;
+        // The item's own transaction rolled back: counted, and told, like a chunk's.
         committed.rollbackCount++;
+        for (const l of listeners) await l.onChunkError?.(ctx, error);
         if (!checkSkip('write', error, item)) throw error;
         part.counts.writeSkipCount++;
         part.skips.push({ phase: 'write', error, item });
@@ -486,6 +585,7 @@ export async function runChunkStep<P, I, O>(
           progress.commit(ctx.stepContext, next);
           return { stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext };
         },
+        ctx.stepContext,
       );
     } catch (error) {
       Object.assign(part.counts, before);
@@ -506,7 +606,7 @@ export async function runChunkStep<P, I, O>(
     writer.update?.(ctx.stepContext);
     const saved = await commitFenced(handle, async () => undefined, () => ({
       stepExecutionId: step.id, counters: committed, stepContext: ctx.stepContext, jobContext: ctx.jobContext,
-    }));
+    }), ctx.stepContext);
     if (saved.stopping) handle.stopRequested = true;
   }
 
@@ -544,6 +644,9 @@ function scanMark(value: unknown): ScanMark | undefined {
   const m = value as Partial<ScanMark> | undefined;
   return m && Number.isInteger(m.size) && Number.isInteger(m.done) ? { size: m.size!, done: m.done! } : undefined;
 }
+
+/** How processing one item ended: its value (undefined: filtered), or dropped (a skip, or a no-rollback error). */
+type Processed<O> = { skipped: false; value: O | undefined } | { skipped: true; skip?: SkippedItem };
 
 /** Records that a chunk's item at `index` has no output (filtered or skipped): indexes ascend. */
 function dropped(chunk: { dropped?: number[] }, index: number): void {

@@ -1,5 +1,5 @@
 import { ItemParseError, SkipLimitExceededError } from '../core/errors.ts';
-import type { ErrorMatcher, Phase, RetryPolicy, SkipPolicy } from '../core/job.ts';
+import type { ErrorMatcher, Phase, RetryEvent, RetryListener, RetryPolicy, SkipPolicy, SkipQuery } from '../core/job.ts';
 
 function matches(matcher: ErrorMatcher, error: unknown): boolean {
   // A class has a prototype that is an Error (or Error itself); anything else is a predicate.
@@ -20,6 +20,25 @@ export function isSkippable(policy: SkipPolicy | undefined, error: unknown): boo
 
 export function isRetryable(policy: RetryPolicy | undefined, error: unknown): boolean {
   return !!policy && matchesAny(policy.on, error);
+}
+
+/**
+ * The skip policy's `policy` function's answer for an error `on`/`never` allow (true without
+ * one). A promise is refused: the answer must come at once, or skips decided side by side
+ * would both see the same skip count.
+ */
+export function policyAllows(policy: SkipPolicy | undefined, query: SkipQuery): boolean {
+  const decide = policy?.policy;
+  if (!decide) return true;
+  const answer: unknown = decide(query);
+  if (typeof answer === 'boolean') return answer;
+  const got = answer !== null && typeof (answer as { then?: unknown }).then === 'function' ? 'a promise' : JSON.stringify(answer) ?? String(answer);
+  throw new TypeError(`the skip policy function must return true or false, got ${got}`);
+}
+
+/** Tells the retry policy's listeners about a retry, or about retries given up. */
+export async function tellRetry(policy: RetryPolicy, what: keyof RetryListener, event: RetryEvent): Promise<void> {
+  for (const l of policy.listeners ?? []) await l[what]?.(event);
 }
 
 /** Waits before retry number `attempt` (1-based), or not at all without a backoff. */

@@ -215,9 +215,9 @@ async function runTasklet<P>(
     try {
       if (def.transactional === false) {
         const repeat = await def.tasklet({ ...ctx, tx: handle.db });
-        result = { ...(await commitFenced(handle, async () => undefined, checkpoint)), value: repeat };
+        result = { ...(await commitFenced(handle, async () => undefined, checkpoint, ctx.stepContext)), value: repeat };
       } else {
-        result = await commitFenced(handle, (tx) => Promise.resolve(def.tasklet({ ...ctx, tx })), checkpoint);
+        result = await commitFenced(handle, (tx) => Promise.resolve(def.tasklet({ ...ctx, tx })), checkpoint, ctx.stepContext);
       }
     } catch (error) {
       if (!(error instanceof FencedError)) step.rollbackCount++;

@@ -222,7 +222,8 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       ]);
       expect(recorded.every((r) => Number(r.execution_id) === e.id)).toBe(true);
 
-      // Error listeners: every error, including the whole-chunk write failure before isolation.
+      // Error listeners: every error, including the whole-chunk write failure before isolation;
+      // onChunkError for each rollback, item 25's own included (as in Spring Batch).
       expect(events).toEqual([
         'readError:bad record at position 4',
         'processError:9:PoisonError',
@@ -231,6 +232,7 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
         'writeError:23,24,25,26,28,29,30:BadRecordError',
         'chunkError:BadRecordError',
         'writeError:25:BadRecordError',
+        'chunkError:BadRecordError',
       ]);
     });
 
@@ -306,6 +308,40 @@ describe.each(backends())('engine fault tolerance ($name)', (backend) => {
       expect(s.exitStatus.description).toContain('fatal item 14');
       // The failed chunk (11..20) counts its reads and its rollback.
       expect(counters(s)).toMatchObject({ readCount: 20, processSkipCount: 1, writeCount: 9, commitCount: 1, rollbackCount: 1 });
+    });
+
+    it.each([
+      { phase: 'read', failAt: 14 },
+      { phase: 'process', failAt: 16 },
+    ])('a chunk failing in $phase rolls back: onChunkError is told, and a listener failing there does not hide the error', async ({ phase, failAt }) => {
+      const told: string[] = [];
+      const job = defineJob({
+        name: 'chunk-error',
+        steps: (s) => [
+          s.chunk<number, number>({
+            name: 'load',
+            chunkSize: 10,
+            reader: () => numbers(30, 'stream-reader', phase === 'read' ? [failAt] : []),
+            processor: (item) => {
+              if (item === failAt) throw new FatalError(`fatal ${item}`);
+              return item;
+            },
+            writer: (ctx) => tableWriter('items', ctx),
+            chunkListeners: [
+              { onChunkError: (ctx, e) => void told.push(`${(e as Error).message} after ${ctx.stepExecution.commitCount} commits`) },
+              { onChunkError: () => { throw new Error('listener broke'); } },
+            ],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('chunkerror'), [job]);
+      const e = await ns.run('chunk-error');
+      expect(e.status).toBe('FAILED');
+      const s = step(e, 'load');
+      const message = phase === 'read' ? `bad record at position ${failAt}` : `fatal ${failAt}`;
+      expect(s.exitStatus.description).toContain(message);
+      expect(told).toEqual([`${message} after 1 commits`]);
+      expect(counters(s)).toMatchObject({ writeCount: 10, commitCount: 1, rollbackCount: 1 });
     });
 
     it('a predicate selects skippable errors', async () => {
