@@ -5,7 +5,8 @@ import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, type JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { rememberJobContext, retryOnDisconnect } from './checkpoint.ts';
+import { fencedMessage, rememberJobContext, retryOnDisconnect } from './checkpoint.ts';
+import { sleep } from './fault-tolerance.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
 import type { JobRun, StepEnd } from './run-types.ts';
@@ -91,8 +92,8 @@ export async function runJobExecution(
     execution.status = status = 'FAILED';
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
-  try {
-    await retryOnDisconnect(
+  const recordEnd = () =>
+    retryOnDisconnect(
       handle,
       async () => {
         await commitWithPending(run, {
@@ -107,12 +108,41 @@ export async function runJobExecution(
       },
       async () => ((await explorer.getExecution(execution.id))?.status === execution.status ? true : undefined),
     );
+  try {
+    try {
+      await recordEnd();
+    } catch (error) {
+      if (error instanceof FencedError) throw error;
+      // The end could not be committed for another reason than a lost connection (a refused
+      // COMMIT, a full disk): this process still owns the execution, so nothing else would ever
+      // end it. Record it FAILED instead, naming why, after a pause for a passing cause.
+      handle.log.error({ err: error }, `job ${def.name} execution ${execution.id}: recording its end (${execution.status}) failed: ${errorMessage(error)}`);
+      execution.status = 'FAILED';
+      execution.exitStatus = exitStatus('FAILED', `recording the end (${status}) failed: ${errorMessage(error)}`);
+      await endAfterRefusal(handle, recordEnd);
+    }
     handle.log.info({ status: execution.status, exitCode: execution.exitStatus.code }, `job ${def.name} execution ${execution.id} ${execution.status}`);
   } catch (error) {
     if (!(error instanceof FencedError)) throw error;
     handle.log.warn(error.message);
   }
 }
+
+/** Tries `recordEnd` a few times, a little longer apart each time; rethrows the last failure. */
+async function endAfterRefusal(handle: ExecutionHandle, recordEnd: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await sleep(250 * 2 ** attempt, handle.lost.signal);
+    if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+    try {
+      await recordEnd();
+      return;
+    } catch (error) {
+      if (error instanceof FencedError || attempt >= END_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const END_ATTEMPTS = 4;
 
 function endUnrun(step: StepExecution, status: BatchStatus, exit: ExitStatus): StepEnd {
   return [step.id, ...counterParams(step), JSON.stringify(step.context), status, exit.code, `the job ended before this step ran: ${exit.description}`];
