@@ -28,6 +28,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import type { Database } from '../../src/repository/database.ts';
+import { lostNodePattern } from '../support/failover-description.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import { CLI, ROOT } from '../support/node-procs.ts';
@@ -350,7 +351,7 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
     const killedPids = new Set(procs.filter((p) => p.killed && p.exit?.signal === 'SIGKILL').map((p) => p.pid));
     for (const e of execs.slice(0, -1)) {
       v.check(e.status === 'FAILED', `earlier execution ${e.id} is ${e.status}, expected FAILED`);
-      v.check(/died|lost/.test(e.exit_description ?? '') && !!e.node_name && (e.exit_description ?? '').includes(e.node_name),
+      v.check(!!e.node_name && lostNodePattern(e.node_name).test(e.exit_description ?? ''),
         `killed execution ${e.id}'s description does not name its dead node ${e.node_name}: ${JSON.stringify(e.exit_description)}`);
       v.check(e.pid !== null && killedPids.has(e.pid), `execution ${e.id} ended early but its process ${e.pid} was not one we killed`);
       for (const s of e.steps) {
