@@ -35,6 +35,7 @@ import { CLI, ROOT } from '../support/node-procs.ts';
 import { seededRandom } from '../support/rng.ts';
 import { count as countJob } from '../../examples/nightshift.config.ts';
 import { busy as busyJob } from './fixtures/nightshift.config.ts';
+import { itWhen } from '../support/skip.ts';
 
 const EXAMPLES = join(ROOT, 'examples/nightshift.config.ts');
 const FIXTURES = join(ROOT, 'test/crash/fixtures/nightshift.config.ts');
@@ -651,7 +652,7 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
   // server ends its idle transaction after about the lease (idle_in_transaction_session_timeout),
   // so the takeover proceeds. (SQLite: a paused process holding the write lock stops every
   // writer for busy_timeout; not covered.)
-  (backend.name === 'postgres' ? it.sequential : it.skip)(
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: a transaction paused with its row locks', it.sequential)(
     'a process paused inside a chunk transaction does not block the takeover, and cannot commit that chunk when resumed',
     async () => {
       const tag = 'paused-tx';

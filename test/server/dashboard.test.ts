@@ -14,12 +14,14 @@ import { startNode } from '../../src/cluster/node.ts';
 import { createHttpApi } from '../../src/server/http-api.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { backends, waitFor } from '../support/backends.ts';
+import { skipAllUnless } from '../support/skip.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const [sqlite] = backends().filter((b) => b.name === 'sqlite');
 const jobs = [noop, count, partitionedCount];
 
-describe.skipIf(!existsSync(CHROMIUM))('web dashboard (chromium)', () => {
+describe('web dashboard (chromium)', () => {
+  skipAllUnless(existsSync(CHROMIUM), `no browser at ${CHROMIUM} (apt-get install chromium)`);
   afterAll(() => sqlite.cleanup());
 
   it('shows executions with live progress, failures with their reasons, nodes and schedules', async () => {

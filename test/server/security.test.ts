@@ -17,6 +17,7 @@ import { loadTokens } from '../../src/server/tokens.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { backends, PG_BASE } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { itWhen } from '../support/skip.ts';
 
 const jobs = [noop, count];
 const TOKENS: HttpApiOptions['tokens'] = [
@@ -255,7 +256,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(await ns.listExecutions()).toHaveLength(1);
   });
 
-  it.runIf(backend.name === 'postgres')('answers 503 with a generic body while the repository is unreachable, logs the details, and recovers', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: an unreachable server')('answers 503 with a generic body while the repository is unreachable, logs the details, and recovers', async () => {
     const proxy = await startTcpProxy('127.0.0.1', Number(new URL(PG_BASE).port || 5432));
     opened.push(proxy);
     const schema = new URL(backend.freshUrl('sec-down')).searchParams.get('schema');
