@@ -30,7 +30,7 @@ export const SCHED_SQL = {
   nextDue: (d: Dialect) => `SELECT min(t.next_fire_time) AS next, ns_now() AS now FROM ns_trigger t
     WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}`,
   /**
-   * Takes one due trigger, by the database's clock, for this transaction. On PostgreSQL the row
+   * Takes up to `$2` due triggers, by the database's clock, for this transaction. On PostgreSQL the row
    * lock with SKIP LOCKED lets every node take a different due trigger at once (no global lock);
    * the lock is re-checked against the row's newest version, so a trigger another node just
    * fired is not due any more. On SQLite the write transaction (BEGIN IMMEDIATE) serialises.
@@ -38,7 +38,7 @@ export const SCHED_SQL = {
   claimDue: (d: Dialect) => `SELECT ${TRIGGER_COLS}, (SELECT ns_now()) AS now FROM ns_trigger t
     WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND t.next_fire_time <= (SELECT ns_now())
       AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}
-    ORDER BY t.next_fire_time, t.name LIMIT 1${d === 'postgres' ? ' FOR UPDATE OF t SKIP LOCKED' : ''}`,
+    ORDER BY t.next_fire_time, t.name LIMIT $2${d === 'postgres' ? ' FOR UPDATE OF t SKIP LOCKED' : ''}`,
   /**
    * Fires (or skips) the fire time `$2`: moves the trigger on to `$3`. The WHERE makes it happen
    * once: zero rows means another process got there first, and the caller rolls back.
