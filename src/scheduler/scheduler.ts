@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { JsonParams } from '../core/params.ts';
-import { createExecutionIn } from '../engine/launch.ts';
+import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
+import { SQL } from '../repository/sql.ts';
 import type { Database } from '../repository/database.ts';
 import type { Tx } from '../repository/tx.ts';
 import { openDatabase } from '../repository/open.ts';
@@ -130,42 +131,114 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     });
 
   type Duplicate = { name: string; cur: number; next: number | null };
+  type DueRow = TriggerRow & { now: number | string };
 
-  /**
-   * Handles one taken trigger's due fire time inside the firing transaction: launches (or skips)
-   * it, records it in the fire log and moves the trigger on. Throws LostRace when another process
-   * moved the trigger first.
-   */
-  const fireRow = async (tx: Tx, row: TriggerRow & { now: number | string }, seen: (d: Duplicate) => void): Promise<FireEvent> => {
+  /** What a batch does with one taken trigger: its decision, and the launch it will try. */
+  interface Plan {
+    row: DueRow;
+    now: number;
+    cur: number;
+    d: ReturnType<typeof decide>;
+    outcome: FireRecord['outcome'];
+    detail: string | null;
+    params?: Record<string, unknown>;
+    execution?: { id: number; instanceId: number };
+  }
+
+  const planOf = (row: DueRow): Plan => {
     const now = Number(row.now);
     const cur = Number(row.next_fire_time);
-    const timing = rowTiming(row);
-    const d = decide(timing, cur, now);
-    seen({ name: row.name, cur, next: nextAfter(timing, cur) });
+    const d = decide(rowTiming(row), cur, now);
     const launch = d.action === 'fire' || d.policy === 'fire-once';
-    let outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
-    let execution: { id: number; instanceId: number } | undefined;
-    let detail: string | null = null;
-    if (launch) {
+    const outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
+    const params = launch ? { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) } : undefined;
+    return { row, now, cur, d, outcome, detail: null, params };
+  };
+
+  /**
+   * A refused launch (the instance already ran, the parameters no longer fit the job) is
+   * recorded and the trigger moves on; anything else rolls the firing back.
+   */
+  const refuse = (plan: Plan, err: unknown) => {
+    if (!(err instanceof UsageError)) throw err;
+    plan.outcome = 'refused';
+    plan.detail = errorMessage(err);
+  };
+
+  const eventOf = (p: Plan): FireEvent => ({
+    trigger: p.row.name, job: p.row.job_name, fireTime: new Date(p.d.fireTime), outcome: p.outcome,
+    executionId: p.execution?.id ?? null, lateMs: p.now - p.d.fireTime,
+  });
+
+  /** One trigger after another, a few statements each: SQLite, where a statement is a function call. */
+  const fireEach = async (tx: Tx, plans: Plan[]) => {
+    for (const p of plans) {
+      if (p.params) {
+        try {
+          p.execution = await createExecutionIn(tx, jobs.get(p.row.job_name)!, p.params, QUEUED);
+        } catch (err) {
+          refuse(p, err);
+        }
+      }
+      await tx.execute(SCHED_SQL.logFire, [
+        p.row.name, p.d.fireTime, nodeName, p.outcome, p.execution?.id ?? null, p.d.action === 'misfire' ? p.d.missedFrom : null, p.detail,
+      ]);
+      const changed = await tx.execute(SCHED_SQL.advance, [
+        p.row.name, p.cur, p.d.next, p.execution ? p.d.fireTime : null, p.execution?.id ?? null, p.execution?.instanceId ?? null,
+      ]);
+      if (changed !== 1) throw new LostRace();
+    }
+  };
+
+  /**
+   * The whole batch in a fixed number of statements, whatever its size: PostgreSQL, where each
+   * statement is a round trip. New instances and their executions go in with one statement; an
+   * instance that exists already (or twice in the batch) takes the locked path of a single launch.
+   */
+  const fireTogether = async (tx: Tx, plans: Plan[]) => {
+    const fresh: { plan: Plan; launch: PreparedLaunch }[] = [];
+    const again: Plan[] = [];
+    const keys = new Set<string>();
+    for (const p of plans) {
+      if (!p.params) continue;
       try {
-        const params = { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) };
-        execution = await createExecutionIn(tx, jobs.get(row.job_name)!, params, QUEUED);
+        const launch = prepareLaunch(jobs.get(p.row.job_name)!, p.params, QUEUED);
+        const key = `${p.row.job_name}\u0000${launch.key}`;
+        if (keys.has(key)) again.push(p);
+        else {
+          keys.add(key);
+          fresh.push({ plan: p, launch });
+        }
       } catch (err) {
-        // A refused launch (the instance already ran, the parameters no longer fit the job)
-        // is recorded and the trigger moves on; anything else rolls the firing back.
-        if (!(err instanceof UsageError)) throw err;
-        outcome = 'refused';
-        detail = errorMessage(err);
+        refuse(p, err);
       }
     }
-    await tx.execute(SCHED_SQL.logFire, [
-      row.name, d.fireTime, nodeName, outcome, execution?.id ?? null, d.action === 'misfire' ? d.missedFrom : null, detail,
+    if (fresh.length) {
+      const rows = await tx.query<{ idx: number; id: number | string; instance_id: number | string }>(SQL.submitNewInstances, [
+        fresh.map((_, i) => i), fresh.map((f) => f.plan.row.job_name), fresh.map((f) => f.launch.key),
+        fresh.map((f) => JSON.stringify(f.launch.ident)), fresh.map((f) => f.launch.columns({})[2]), fresh.map((f) => f.launch.columns({})[5]),
+      ]);
+      for (const r of rows) fresh[Number(r.idx)].plan.execution = { id: Number(r.id), instanceId: Number(r.instance_id) };
+      again.push(...fresh.filter((f) => !f.plan.execution).map((f) => f.plan));
+      for (const job of new Set(fresh.filter((f) => f.plan.execution).map((f) => f.plan.row.job_name))) await tx.query(SQL.notifyLaunch, [job]);
+    }
+    for (const p of again) {
+      try {
+        p.execution = await createExecutionIn(tx, jobs.get(p.row.job_name)!, p.params!, QUEUED);
+      } catch (err) {
+        refuse(p, err);
+      }
+    }
+    const col = <T>(f: (p: Plan) => T) => plans.map(f);
+    await tx.execute(SCHED_SQL.logFires, [
+      col((p) => p.row.name), nodeName, col((p) => p.d.fireTime), col((p) => p.outcome), col((p) => p.execution?.id ?? null),
+      col((p) => (p.d.action === 'misfire' ? p.d.missedFrom : null)), col((p) => p.detail),
     ]);
-    const changed = await tx.execute(SCHED_SQL.advance, [
-      row.name, cur, d.next, execution ? d.fireTime : null, execution?.id ?? null, execution?.instanceId ?? null,
+    const changed = await tx.execute(SCHED_SQL.advanceMany, [
+      col((p) => p.row.name), col((p) => p.cur), col((p) => p.d.next), col((p) => (p.execution ? p.d.fireTime : null)),
+      col((p) => p.execution?.id ?? null), col((p) => p.execution?.instanceId ?? null),
     ]);
-    if (changed !== 1) throw new LostRace();
-    return { trigger: row.name, job: row.job_name, fireTime: new Date(d.fireTime), outcome, executionId: execution?.id ?? null, lateMs: now - d.fireTime };
+    if (changed !== plans.length) throw new LostRace();
   };
 
   const report = (e: FireEvent) => {
@@ -182,14 +255,16 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
    * an already handled fire time is retried one trigger at a time, which sorts that out.
    */
   const fire = async (limit: number): Promise<number | 'lost'> => {
-    const events: FireEvent[] = [];
+    let plans: Plan[] = [];
     let last: Duplicate | undefined;
     try {
       await db.transaction(async (tx) => {
-        events.length = 0;
         if (tx.dialect === 'postgres') await tx.exec(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_TX_TIMEOUT}'`);
-        const rows = await tx.query<TriggerRow & { now: number | string }>(SCHED_SQL.claimDue(tx.dialect), [jobsParam, limit]);
-        for (const row of rows) events.push(await fireRow(tx, row, (d) => (last = d)));
+        const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect), [jobsParam, limit]);
+        plans = rows.map(planOf);
+        if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
+        if (!plans.length) return;
+        await (tx.dialect === 'postgres' ? fireTogether(tx, plans) : fireEach(tx, plans));
       });
     } catch (err) {
       const race = err instanceof LostRace || isUniqueViolation(err);
@@ -205,8 +280,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       }
       throw err;
     }
-    for (const e of events) report(e);
-    return events.length;
+    for (const p of plans) report(eventOf(p));
+    return plans.length;
   };
 
   const drain = async () => {
