@@ -29,7 +29,7 @@ const JSON_BODY = { 'content-type': 'application/json' };
 
 /** A request for each documented operation, with its path parameters filled in. */
 function sampleUrl(path: string): string {
-  return path.replace('{id}', '1').replace('{job}', 'count').replace('{name}', 'nightly').replace('{file}', 'dashboard.js');
+  return path.replace('{id}', '1').replace('{job}', 'count').replace('{name}', 'nightly').replace('{file}', 'app.js');
 }
 
 const [sqlite] = backends().filter((b) => b.name === 'sqlite');
@@ -170,9 +170,16 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(page.body).not.toMatch(/\son\w+=|<style/);
-    const script = await app.inject({ url: '/assets/dashboard.js' });
-    expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(script.body).toContain("fetch('api/session'");
+    // The page's only script is a module file; the libraries it imports are served as files too.
+    expect(page.body).toContain('<script type="module" src="assets/app.js"></script>');
+    for (const file of ['app.js', 'preact.js', 'preact-hooks.js', 'htm.js', 'uplot.js']) {
+      const script = await app.inject({ url: `/assets/${file}` });
+      expect(script.statusCode, file).toBe(200);
+      expect(script.headers['content-type'], file).toBe('text/javascript; charset=utf-8');
+      // Every import is relative: a browser resolves it without an import map (an inline script).
+      expect(script.body, file).not.toMatch(/(?:^|[;}\s])(?:import\s*[\w{}*,\s]*\s*from|import|export\s*[\w{}*,\s]*\s*from)\s*["'](?![./])/);
+    }
+    expect((await app.inject({ url: '/assets/console.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
     expect((await app.inject({ url: '/favicon.ico' })).headers['content-type']).toBe('image/svg+xml');
     expect((await app.inject({ url: '/assets/nope.js' })).statusCode).toBe(404);
     const api = await app.inject({ url: '/api/jobs', headers: VIEWER });
