@@ -2,7 +2,7 @@
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
 import { ConfirmButton, Empty, Json, Loading, Progress, Status, Timeline } from './components.js';
-import { api, duration, go, html, isRunning, number, paramText, span, time, useLoad, useNow } from './lib.js';
+import { api, currentStep, duration, go, html, isRunning, number, paramText, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
 const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
@@ -81,21 +81,34 @@ const COUNTERS = [
   ['readCount', 'read'],
   ['writeCount', 'written'],
   ['filterCount', 'filtered'],
-  ['readSkipCount', 'read skips'],
-  ['processSkipCount', 'process skips'],
-  ['writeSkipCount', 'write skips'],
+  ['skips', 'skipped'],
   ['commitCount', 'commits'],
   ['rollbackCount', 'rollbacks'],
 ];
 
+const skipsOf = (s) => s.readSkipCount + s.processSkipCount + s.writeSkipCount;
+const counter = (s, k) => (k === 'skips' ? skipsOf(s) : s[k]);
+const skipTitle = (s) => s.readSkipCount + ' in reading, ' + s.processSkipCount + ' in processing, ' + s.writeSkipCount + ' in writing';
+
 function StepRow({ s, e, now, partition }) {
   return html`<tr class=${partition ? 'partition-row' : ''} data-step=${s.name}>
-    <th scope="row">${partition ? '↳ ' : ''}${s.name}</th><td><${Status} status=${s.status} /></td><td>${s.node || '—'}</td>
+    <th scope="row" class="nowrap">${partition ? '↳ ' : ''}${s.name}</th><td><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
     <td class="nowrap">${duration(span(s.startTime, s.endTime, now))}</td>
-    ${COUNTERS.map(([k]) => html`<td class="num">${number(s[k])}</td>`)}
+    ${COUNTERS.map(([k]) => html`<td class="num" title=${k === 'skips' ? skipTitle(s) : undefined}>${number(counter(s, k))}</td>`)}
     <td class="progress-cell"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
     <td class="exit">${s.exitStatus.code}${s.exitStatus.description ? html`<div class="desc">${s.exitStatus.description}</div>` : null}</td>
   </tr>`;
+}
+
+/** The step the execution is at, with its progress, rate and ETA, while it runs. */
+function Current({ e }) {
+  const step = currentStep(e);
+  if (!isRunning(e.status) || !step) return null;
+  return html`<section class="card wide" aria-labelledby="current-h" id="current">
+    <h2 id="current-h">Now: step ${step.name}</h2>
+    <${Progress} progress=${step.progress} stepKey=${e.id + '/' + step.name} startTime=${step.startTime} running />
+    <p class="muted small">${number(step.readCount)} read, ${number(step.writeCount)} written${skipsOf(step) ? ', ' + number(skipsOf(step)) + ' skipped' : ''}, ${number(step.commitCount)} commits${step.node ? ' · on ' + step.node : ''}</p>
+  </section>`;
 }
 
 export function ExecutionDetail({ id, session }) {
@@ -105,10 +118,12 @@ export function ExecutionDetail({ id, session }) {
     <div class="title-row"><h1>Execution #${e.id} <span class="muted">${e.jobName}</span></h1><${Status} status=${e.status} /></div>
     ${session.role === 'operator' ? html`<${Actions} e=${e} reload=${reload} />` : null}
     <div class="grid">
+      <${Current} e=${e} />
       <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
         <dl class="facts">
           <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a> (instance ${e.instanceId})</dd>
           <dt>Node</dt><dd>${e.node || '—'}${e.targetNode ? ' (asked for ' + e.targetNode + ')' : ''}</dd>
+          ${e.affinityKey ? html`<dt>Affinity key</dt><dd>${e.affinityKey}</dd>` : null}
           <dt>Created</dt><dd>${time(e.createTime)}</dd><dt>Started</dt><dd>${time(e.startTime)}</dd><dt>Ended</dt><dd>${time(e.endTime)}</dd>
           <dt>Duration</dt><dd>${duration(span(e.startTime, e.endTime, now))}</dd>
           <dt>Exit</dt><dd><strong>${e.exitStatus.code}</strong></dd>
@@ -128,7 +143,7 @@ export function ExecutionDetail({ id, session }) {
           <thead><tr><th>Step</th><th>Status</th><th>Node</th><th>Duration</th>${COUNTERS.map(([, l]) => html`<th class="num">${l}</th>`)}<th>Progress</th><th>Exit</th></tr></thead>
           <tbody>${e.steps.length
             ? e.steps.map((s) => html`<${StepRow} s=${s} e=${e} now=${now} />${(s.partitions || []).map((p) => html`<${StepRow} s=${p} e=${e} now=${now} partition />`)}`)
-            : html`<${Empty} cols="14">No step has run yet.</${Empty}>`}</tbody></table></div>
+            : html`<${Empty} cols="12">No step has run yet.</${Empty}>`}</tbody></table></div>
       </section>
       ${e.summary ? html`<section class="card wide" aria-labelledby="sum-h"><h2 id="sum-h">Summary</h2><${Json} value=${e.summary} /></section>` : null}
       <section class="card wide" aria-labelledby="ctx-h"><h2 id="ctx-h">ExecutionContext</h2>
