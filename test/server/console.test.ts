@@ -10,7 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, waitFor } from '../support/backends.ts';
 import { CHROMIUM, OPERATOR, VIEWER, call, hasChromium, logIn, shoot, startServe, type Server } from '../support/console.ts';
-import { killAll, startNode, type NodeProc } from '../support/node-procs.ts';
+import { killAll, startNode } from '../support/node-procs.ts';
 
 const pg = backends().find((b) => b.name === 'postgres')!;
 
@@ -25,7 +25,6 @@ interface Execution {
 
 let server: Server;
 let browser: Browser;
-let nodes: NodeProc[] = [];
 const contexts: BrowserContext[] = [];
 
 const api = <T = unknown>(method: string, path: string, body?: unknown, secret = OPERATOR.secret) => call<T>(server.base, secret, method, path, body);
@@ -70,7 +69,7 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
   beforeAll(async () => {
     const url = pg.freshUrl('console');
     // All at once: the schema is brought up under an advisory lock, by whichever comes first.
-    nodes = ['node-a', 'node-b'].map((name) => startNode(url, name, { args: ['--concurrency', '3'] }));
+    for (const name of ['node-a', 'node-b']) startNode(url, name, { args: ['--concurrency', '3'] });
     [server, browser] = await Promise.all([startServe(url), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
     await waitFor(async () => (await api<{ status: string }[]>('GET', '/api/nodes')).json.filter((n) => n.status === 'alive').length === 2, 30_000, 'both nodes alive');
   }, 45_000);
