@@ -42,7 +42,7 @@ async function execution(id: number): Promise<Execution> {
 const ended = (id: number, statuses: string[], timeoutMs = 20_000) =>
   waitFor(async () => {
     const e = await execution(id);
-    return statuses.includes(e.status) && e;
+    return statuses.includes(e.status) ? e : null;
   }, timeoutMs, `execution ${id} to be ${statuses.join(' or ')}`);
 
 /** A new browser session (its own cookies) whose page errors fail the test. */
