@@ -155,7 +155,10 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
     const id = Number(/(\d+)$/.exec(page.url())![1]);
 
     // Progress moves, live: done of total, a rate and an ETA.
-    const first = await waitFor(async () => (await doneOf(page)) > 0 && doneOf(page), 20_000, 'progress');
+    const first = await waitFor(async () => {
+      const done = await doneOf(page);
+      return done > 0 ? done : null;
+    }, 20_000, 'progress');
     await waitFor(async () => (await doneOf(page)) > first, 10_000, 'progress to move');
     const text = await page.locator('#steps .progress-text').first().textContent();
     expect(text).toMatch(/of 1,000,000 \(\d+%\)/);
