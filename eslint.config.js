@@ -17,7 +17,7 @@ export default tseslint.config(
     files: ['src/server/assets/**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['window', 'document', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'ResizeObserver', 'addEventListener', 'removeEventListener', 'scrollTo', 'requestAnimationFrame']
+        ['window', 'document', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'ResizeObserver', 'addEventListener', 'removeEventListener', 'scrollTo', 'requestAnimationFrame', 'MutationObserver']
           .map((name) => [name, 'readonly']),
       ),
     },

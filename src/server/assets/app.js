@@ -119,4 +119,30 @@ function App() {
   return html`<${Shell} session=${session} onLogout=${logout} />`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+/**
+ * On a phone, list tables show each row as a card: every cell is labelled with its column's
+ * heading (a data-label the style sheet shows before the cell), kept up to date as rows change.
+ */
+function labelCells(root) {
+  for (const table of root.querySelectorAll('table.stack')) {
+    const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+    for (const row of table.tBodies[0] ? table.tBodies[0].rows : []) {
+      [...row.cells].forEach((cell, i) => {
+        if (cell.colSpan === 1 && heads[i] && cell.dataset.label !== heads[i]) cell.dataset.label = heads[i];
+      });
+    }
+  }
+}
+
+const root = document.getElementById('app');
+let labelling = false;
+new MutationObserver(() => {
+  if (labelling) return;
+  labelling = true;
+  requestAnimationFrame(() => {
+    labelling = false;
+    labelCells(root);
+  });
+}).observe(root, { childList: true, subtree: true });
+
+render(html`<${App} />`, root);

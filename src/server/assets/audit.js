@@ -21,7 +21,7 @@ export function Audit({ query }) {
       <label>Action <input name="action" value=${form.action} placeholder="e.g. execution.stop" onInput=${(ev) => setForm({ ...form, action: ev.currentTarget.value })} size="16" /></label>
       <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => (setForm({ actor: '', action: '' }), go('audit'))}>Clear</button></div>
     </form>
-    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table id="audit">
+    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack" id="audit">
       <thead><tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th>From</th><th>Outcome</th></tr></thead>
       <tbody>${data.length
         ? data.map((a) => html`<tr><td class="nowrap">${time(a.at)}</td><td>${a.actor || '—'}${a.role ? html` <span class="muted">(${a.role})</span>` : null}</td>

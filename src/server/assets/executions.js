@@ -41,7 +41,7 @@ export function ExecutionList({ query, jobs }) {
       <label>to <input name="to" type="datetime-local" value=${form.to} onInput=${set('to')} /></label>
       <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => go('executions')}>Clear</button></div>
     </form>
-    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table id="executions">
+    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack" id="executions">
       <thead><tr><th>Id</th><th>Job</th><th>Status</th><th>Parameters</th><th>Node</th><th>Created</th><th>Duration</th><th>Exit</th></tr></thead>
       <tbody>${data.length
         ? data.map((e) => html`<tr data-id=${e.id}>

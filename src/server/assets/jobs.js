@@ -6,7 +6,7 @@ import { api, duration, go, html, paramText, span, time, useLoad } from './lib.j
 
 export function JobList({ jobs }) {
   return html`<h1>Jobs</h1>
-    <div class="table-wrap"><table id="jobs">
+    <div class="table-wrap"><table class="stack" id="jobs">
       <thead><tr><th>Job</th><th>Description</th><th>Parameters</th><th>Steps</th></tr></thead>
       <tbody>${jobs.length
         ? jobs.map((j) => html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td>${j.description || ''}</td>
@@ -95,7 +95,7 @@ function History({ name }) {
           : html`<p class="muted">The trend shows once two executions have finished.</p>`}
       </section>
       <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
-        <div class="table-wrap"><table id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
+        <div class="table-wrap"><table class="stack" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
         <tbody>${list.length
           ? list.map((e) => html`<tr><td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><${Status} status=${e.status} /></td><td class="params">${paramText(e.parameters)}</td>
               <td class="nowrap">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)

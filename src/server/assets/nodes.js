@@ -11,7 +11,7 @@ export function Nodes({ session }) {
     reload();
   };
   return html`<h1>Nodes</h1>
-    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table id="nodes">
+    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="nodes">
       <thead><tr><th>Name</th><th>Status</th><th>Host</th><th>Heartbeat</th><th>Lease left</th><th>Running</th><th>Partitions</th><th>Jobs</th><th>Started</th>${operator ? html`<th>Actions</th>` : null}</tr></thead>
       <tbody>${list.length
         ? list.map((n) => html`<tr data-name=${n.name}><th scope="row">${n.name}</th>

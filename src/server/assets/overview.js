@@ -38,7 +38,7 @@ function Running() {
   const now = useNow();
   return html`<section class="card wide" aria-labelledby="running-h">
     <h2 id="running-h">Running now</h2>
-    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table id="running">
+    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="running">
       <thead><tr><th>Execution</th><th>Job</th><th>Node</th><th>Step</th><th class="grow">Progress</th><th>Running for</th></tr></thead>
       <tbody>${list.length
         ? list.map((e) => {

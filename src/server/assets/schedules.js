@@ -40,7 +40,7 @@ export function Schedules({ session }) {
   const operator = session.role === 'operator';
   return html`<h1>Schedules</h1>
     <${Notice} error=${error} />
-    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table id="schedules">
+    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="schedules">
       <thead><tr><th>Name</th><th>Job</th><th>Timing</th><th>Parameters</th><th>State</th><th>Next fire time</th><th>Last fired</th>${operator ? html`<th>Actions</th>` : null}</tr></thead>
       <tbody>${list.length
         ? list.map((s) => html`<tr data-name=${s.name}><th scope="row">${s.name}</th><td><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></td>
@@ -51,7 +51,7 @@ export function Schedules({ session }) {
             ${operator ? html`<td><${Actions} s=${s} reload=${reload} setError=${setError} /></td>` : null}</tr>`)
         : html`<${Empty} cols="8">No schedule. Add one with <code>nightshift schedule add</code> or PUT /api/schedules/NAME.</${Empty}>`}</tbody></table></div>`}</${Loading}>
     <h2>Recent firings</h2>
-    <${Loading} state=${fires}>${(list) => html`<div class="table-wrap"><table id="firings">
+    <${Loading} state=${fires}>${(list) => html`<div class="table-wrap"><table class="stack" id="firings">
       <thead><tr><th>Schedule</th><th>Fire time</th><th>Fired at</th><th>Node</th><th>Outcome</th><th>Execution</th></tr></thead>
       <tbody>${list.length
         ? list.map((f) => html`<tr><td>${f.trigger}</td><td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
