@@ -274,7 +274,7 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
     await open(page, `#/executions/${running}`);
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
     await page.locator('dialog[open]').waitFor();
-    await shoot(page, 'confirm-stop');
+    await shoot(page, 'confirm-stop', { fullPage: false });
     await page.keyboard.press('Escape');
     await page.locator('dialog[open]').waitFor({ state: 'detached' });
     expect((await api('POST', `/api/executions/${running}/stop`, {})).status).toBe(200);

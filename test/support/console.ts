@@ -88,14 +88,14 @@ export async function logIn(page: Page, base: string, secret: string): Promise<v
 }
 
 /** Saves a screenshot of the page as it is, at a desktop and at a phone width. */
-export async function shoot(page: Page, name: string): Promise<void> {
+export async function shoot(page: Page, name: string, { fullPage = true } = {}): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
   const size = page.viewportSize();
   for (const [label, width, height] of [['desktop', 1280, 800], ['phone', 390, 844]] as const) {
     await page.setViewportSize({ width, height });
     // Let charts and layout follow the new width.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
+    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage });
   }
   if (size) await page.setViewportSize(size);
 }

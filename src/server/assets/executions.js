@@ -117,7 +117,7 @@ export function ExecutionDetail({ id, session }) {
   return html`<${Loading} state=${state}>${(e) => html`
     <div class="title-row"><h1>Execution #${e.id} <span class="muted">${e.jobName}</span></h1><${Status} status=${e.status} /></div>
     ${session.role === 'operator' ? html`<${Actions} e=${e} reload=${reload} />` : null}
-    <div class="grid">
+    <div class="grid two">
       <${Current} e=${e} />
       <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
         <dl class="facts">

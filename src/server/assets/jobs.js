@@ -83,12 +83,12 @@ function LaunchForm({ job }) {
   </form>`;
 }
 
-function History({ name }) {
+function History({ name, wide }) {
   const [state] = useLoad(async () => (await api('api/executions?limit=50&job=' + encodeURIComponent(name))).data, [name], (k, e) => k === 'execution' && e.jobName === name, 2000);
   return html`<${Loading} state=${state}>${(list) => {
     const done = list.filter((e) => e.startTime && e.endTime).reverse();
     const data = [done.map((e) => Date.parse(e.startTime) / 1000), done.map((e) => (Date.parse(e.endTime) - Date.parse(e.startTime)) / 1000)];
-    return html`<section class="card wide" aria-labelledby="trend-h"><h2 id="trend-h">Duration trend</h2>
+    return html`<section class=${wide ? 'card wide' : 'card'} aria-labelledby="trend-h"><h2 id="trend-h">Duration trend</h2>
         ${done.length >= 2
           ? html`<${Chart} label=${'Durations of the last ' + done.length + ' finished executions, in seconds'} yLabel="seconds" data=${data}
               series=${[{ label: 'duration (s)', stroke: '#8a4fbf', width: 2, points: { show: true, size: 6 } }]} height=${180} />`
@@ -109,8 +109,8 @@ export function JobDetail({ name, session }) {
   return html`<${Loading} state=${state}>${(job) => html`<h1>Job ${job.name}</h1>
     ${job.description ? html`<p>${job.description}</p>` : null}
     <p class="muted small">Steps: ${job.steps.map((s) => s.name + ' (' + s.type + ')').join(' → ')}${job.restartable ? '' : ' · not restartable'}</p>
-    <div class="grid">
+    <div class="grid two">
       ${session.role === 'operator' ? html`<section class="card">${html`<${LaunchForm} job=${job} />`}</section>` : null}
-      <${History} name=${job.name} />
+      <${History} name=${job.name} wide=${session.role !== 'operator'} />
     </div>`}</${Loading}>`;
 }
