@@ -92,7 +92,9 @@ function Shell({ session, onLogout }) {
       <div class="who">
         <span class=${'live l-' + live} role="status" title="Live updates from the event stream">${LIVE_TEXT[live]}</span>
         <span id="who">${session.name} <span class="role">${session.role}</span></span>
-        <button type="button" id="logout" class="secondary small" onClick=${onLogout}>Log out</button>
+        ${session.via === 'none'
+          ? html`<span class="role" title="serve --insecure-no-auth: anyone who reaches this address can act">no authentication</span>`
+          : html`<button type="button" id="logout" class="secondary small" onClick=${onLogout}>Log out</button>`}
       </div>
     </header>
     <main id="main" ref=${main} tabindex="-1">${page}</main>`;
