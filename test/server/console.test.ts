@@ -233,6 +233,27 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
     expect(problems).toEqual([]);
   }, 40_000);
 
+  it('updates from the event stream: no request while nothing changes, and a new execution shows without reloading', async () => {
+    const { page, problems } = await newPage();
+    const requests: number[] = [];
+    page.on('request', (r) => /\/api\/(?!events)/.test(r.url()) && requests.push(Date.now()));
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/executions');
+    await page.locator('#executions tbody tr').first().waitFor();
+    // Quiet: once the page has loaded, nothing is asked while nothing changes.
+    await waitFor(() => requests.length > 0 && Date.now() - requests[requests.length - 1] > 1500, 15_000, 'the page to settle');
+    const before = requests.length;
+    await waitFor(() => Date.now() - requests[requests.length - 1] > 3000, 10_000, 'three quiet seconds');
+    expect(requests.length).toBe(before);
+    // A change: the page reads the list again (once, not once per event) and shows it.
+    const id = await submit('noop', {});
+    await page.locator(`#executions tr[data-id="${id}"]`).waitFor({ timeout: 10_000 });
+    await ended(id, ['COMPLETED']);
+    await page.locator(`#executions tr[data-id="${id}"] .status`, { hasText: 'COMPLETED' }).waitFor({ timeout: 10_000 });
+    expect(requests.length - before).toBeLessThanOrEqual(4);
+    expect(problems).toEqual([]);
+  }, 40_000);
+
   it('is usable by keyboard, and every page looks right at 1280×800 and at phone width (screenshots)', async () => {
     // Something running, so that the overview shows live progress.
     const running = await submit('count', { items: 1_000_000, chunk: 20, delayMs: 2, tag: 'screens' });
