@@ -85,6 +85,7 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
   it('logs in with a token (a wrong one is refused); a viewer sees everything but has no action, and the API answers it 403', async () => {
     const failed = await submit('count', { items: 30, chunk: 5, tag: 'viewer-failed', failAt: 12 });
     await ended(failed, ['FAILED']);
+    await ended(await submit('count', { items: 5, tag: 'viewer-newer' }), ['COMPLETED']);
     expect((await api('PUT', '/api/schedules/nightly', { job: 'count', cron: '0 0 2 * * ?', params: { tag: 'nightly' } })).status).toBe(201);
 
     const { page, problems } = await newPage();
@@ -130,6 +131,27 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
     expect(fromPage).toEqual([403, 403, 403, 403]);
     expect((await api('POST', `/api/executions/${failed}/restart`, {}, VIEWER.secret)).status).toBe(403);
     expect((await execution(failed)).status).toBe('FAILED');
+
+    // The list pages by cursor: older, older, and back.
+    await open(page, '#/executions?limit=1');
+    const ids = () => page.locator('#executions tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    await page.locator('#executions tbody tr[data-id]').first().waitFor();
+    const first = await ids();
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await expect.poll(ids).not.toEqual(first);
+    const second = await ids();
+    expect(Number(second[0])).toBeLessThan(Number(first[0]));
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await expect.poll(ids).toEqual(first);
+    expect(await page.getByRole('button', { name: '← Newer' }).count()).toBe(0);
+    // The filters narrow it: a status, then text in the parameters.
+    await open(page, '#/executions');
+    await page.getByLabel('Status').selectOption('FAILED');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(ids).toEqual([String(failed)]);
+    await page.getByLabel('Parameters contain').fill('no-such-text');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.locator('#executions td.empty').waitFor();
 
     // Logging out ends the session: the login page again, and the API answers 401.
     await page.locator('#logout').click();

@@ -12,9 +12,11 @@ const toIso = (local) => (local ? new Date(local + 'Z').toISOString() : '');
 export function ExecutionList({ query, jobs }) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
   const cursor = query.get('cursor') || '';
+  // The page size: 25, or as the address says (?limit=N).
+  const limit = query.get('limit') || '';
   const key = query.toString();
   const [state] = useLoad(async () => {
-    const qs = new URLSearchParams({ limit: '25' });
+    const qs = new URLSearchParams({ limit: limit || '25' });
     for (const k of FILTERS) if (filters[k]) qs.set(k, k === 'from' || k === 'to' ? toIso(filters[k]) : filters[k]);
     if (cursor) qs.set('cursor', cursor);
     return api('api/executions?' + qs);
@@ -28,7 +30,7 @@ export function ExecutionList({ query, jobs }) {
   const set = (k) => (ev) => setForm({ ...form, [k]: ev.currentTarget.value });
   const submit = (ev) => {
     ev.preventDefault();
-    go('executions', form);
+    go('executions', { ...form, limit });
   };
   const pages = (query.get('pages') || '').split(',').filter(Boolean);
   return html`<h1>Executions</h1>
@@ -50,8 +52,8 @@ export function ExecutionList({ query, jobs }) {
             <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
         : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>
       <nav class="pager" aria-label="Pages">
-        ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}
-        ${next ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, cursor: next, pages: [...pages, cursor].filter((p, i) => p || i).join(',') })}>Older →</button>` : null}
+        ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}
+        ${next ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: next, pages: [...pages, cursor].filter(Boolean).join(',') })}>Older →</button>` : null}
       </nav>`}</${Loading}>`;
 }
 
