@@ -156,7 +156,7 @@ export function Timeline({ execution, now }) {
                 (b) => html`<li class=${'tl-bar ' + b.kind + ' s-' + b.status.toLowerCase()} data-node=${node} data-kind=${b.kind} data-name=${b.name}
                   style=${{ left: pct(b.start), width: `max(3px, calc(${pct(b.end)} - ${pct(b.start)}))` }}
                   title=${b.name + ' on ' + node + ': ' + b.status + ', ' + duration(span(b.startTime, b.endTime, now))}>
-                  <span>${b.name.replace(/^.*:(partition\d+)$/, '$1')} · ${b.status}</span>
+                  ${b.name.replace(/^.*:(partition\d+)$/, '$1')}<span class="tl-status"> · ${b.status}</span>
                 </li>`,
               )}
             </ul></li>`,
