@@ -71,8 +71,8 @@ describe.skipIf(!hasChromium)('web console (chromium, postgres, real serve and n
     // All at once: the schema is brought up under an advisory lock, by whichever comes first.
     for (const name of ['node-a', 'node-b']) startNode(url, name, { args: ['--concurrency', '3'] });
     [server, browser] = await Promise.all([startServe(url), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
-    await waitFor(async () => (await api<{ status: string }[]>('GET', '/api/nodes')).json.filter((n) => n.status === 'alive').length === 2, 30_000, 'both nodes alive');
-  }, 45_000);
+    await waitFor(async () => (await api<{ status: string }[]>('GET', '/api/nodes')).json.filter((n) => n.status === 'alive').length === 2, 45_000, 'both nodes alive');
+  }, 100_000);
 
   afterAll(async () => {
     for (const c of contexts) await c.close().catch(() => {});

@@ -30,7 +30,7 @@ export interface Server {
 }
 
 /** Starts `nightshift serve --port 0` with the test tokens; resolves once it listens. */
-export async function startServe(db: string, timeoutMs = 20_000): Promise<Server> {
+export async function startServe(db: string, timeoutMs = 45_000): Promise<Server> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db, '--config', CONFIG], {
     cwd: ROOT,
     env: { ...process.env, NIGHTSHIFT_API_TOKENS: TOKENS, NIGHTSHIFT_LOG_LEVEL: 'warn' },
@@ -39,7 +39,10 @@ export async function startServe(db: string, timeoutMs = 20_000): Promise<Server
   let out = '';
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not listen within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const on = (d: Buffer) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
