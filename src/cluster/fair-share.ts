@@ -30,6 +30,9 @@ export function evenShare(nodes: readonly NodeLoad[], me: number, queued: number
   return mine;
 }
 
+/** Queued work is counted up to this many items: beyond it, every node's share is all its free slots. */
+const COUNT_LIMIT = 1000;
+
 /** What a node needs to know about itself to find its share. */
 export interface ShareOf {
   id: number;
@@ -47,13 +50,12 @@ export interface ShareOf {
  */
 export async function claimShare(db: Database, node: ShareOf, free: number): Promise<number> {
   if (free <= 0) return 0;
-  const peers = await db.query<{ id: number | string; concurrency: number | string; load: number | string }>(SQL.peersWithLoad, [node.id]);
-  const nodes = peers.map((p) => ({ id: Number(p.id), concurrency: Number(p.concurrency), load: Number(p.load) }));
+  const rows = await db.query<{
+    id: number | string; concurrency: number | string; load: number | string; shared: number | string; mine: number | string; stale: boolean | number;
+  }>(SQL.spreadState(db.dialect), [node.id, node.jobs, COUNT_LIMIT, node.name, node.staleMs]);
+  const nodes = rows.map((p) => ({ id: Number(p.id), concurrency: Number(p.concurrency), load: Number(p.load) }));
   if (!nodes.some((n) => n.id === node.id) || nodes.length === 1) return free;
-  const room = nodes.reduce((sum, n) => sum + Math.max(0, n.concurrency - n.load), 0);
-  const [q] = await db.query<{ shared: number | string; mine: number | string; stale: boolean | number }>(SQL.queuedWork(db.dialect), [
-    node.jobs, room, node.name, node.staleMs,
-  ]);
+  const q = rows[0];
   if (q.stale === true || q.stale === 1) return free;
   return Math.min(free, evenShare(nodes, node.id, Number(q.shared)) + Number(q.mine));
 }

@@ -298,32 +298,32 @@ export const SQL = {
     FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
     ORDER BY n.name`,
   /**
-   * The live nodes that run the same jobs as node `$1` (itself included), with what each runs now:
-   * executions and partitions. What an even spread is computed over (see cluster/fair-share).
+   * What an even spread is computed from (see cluster/fair-share), in one statement: the live
+   * nodes that run the same jobs as node `$1` (itself included), each with what it runs now
+   * (executions and partitions); and on every row, the queued work of the jobs in `$2`
+   * (executions and partitions, each counted up to `$3`) for any node (`shared`) and addressed to
+   * the node named `$4` (`mine`), and whether any work for any node has waited longer than `$5`
+   * ms (`stale`).
    */
-  peersWithLoad: `SELECT n.id, n.concurrency,
-      (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
-      + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
-        AS load
-    FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
-      AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`,
-  /**
-   * Queued work of the jobs in `$1` (executions and partitions), counted up to `$2` each: for any
-   * node (`shared`), and addressed to the node named `$3` (`mine`); and whether any work for any
-   * node has waited longer than `$4` ms (`stale`).
-   */
-  queuedWork: (d: Dialect) => {
-    const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($1::text[])` : `${col} IN (SELECT value FROM json_each($1))`);
+  spreadState: (d: Dialect) => {
+    const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
     const executions = (target: string) => `FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL AND ${target}
       AND ${jobs('job_name')}`;
     const partitions = (target: string) => `FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
       WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND ${target} AND e.status IN ('STARTED', 'STOPPING')
       AND ${jobs('e.job_name')}`;
-    const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $2) q)`;
-    return `SELECT ${count(executions('target_node IS NULL'))} + ${count(partitions('s.target_node IS NULL'))} AS shared,
-      ${count(executions('target_node = $3'))} + ${count(partitions('s.target_node = $3'))} AS mine,
-      (EXISTS (SELECT 1 ${executions('target_node IS NULL')} AND last_updated < ns_now() - $4)
-        OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $4)) AS stale`;
+    const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $3) q)`;
+    return `SELECT n.id, n.concurrency,
+      (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
+      + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
+        AS load,
+      w.shared, w.mine, w.stale
+    FROM ns_node n CROSS JOIN (SELECT ${count(executions('target_node IS NULL'))} + ${count(partitions('s.target_node IS NULL'))} AS shared,
+      ${count(executions('target_node = $4'))} + ${count(partitions('s.target_node = $4'))} AS mine,
+      (EXISTS (SELECT 1 ${executions('target_node IS NULL')} AND last_updated < ns_now() - $5)
+        OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $5)) AS stale) w
+    WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
+      AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`;
   },
   nodeByName: `SELECT id, name, status FROM ns_node WHERE name = $1 AND kind = 'node' ORDER BY id DESC LIMIT 1`,
   affinityHolder: `SELECT e.target_node AS node FROM ns_job_execution e
