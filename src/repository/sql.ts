@@ -121,18 +121,18 @@ export const SQL = {
   submitNewInstances: `WITH input AS (
       SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
         AS t (idx, job_name, job_key, ident, params, context)
-    ), i AS (
+    ), now AS (SELECT ns_now() AS t), i AS (
       INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
-      SELECT job_name, job_key, ident, ns_now() FROM input ORDER BY idx
+      SELECT job_name, job_key, ident, now.t FROM input, now ORDER BY idx
       ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id, job_name, job_key
     ), e AS (
       INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
         owner_epoch, context)
-      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, ns_now(), ns_now(), 0, input.context
-      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key ORDER BY input.idx
+      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, now.t, now.t, 0, input.context
+      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key CROSS JOIN now ORDER BY input.idx
       RETURNING id, instance_id
     )
-    SELECT input.idx, e.id, e.instance_id FROM e JOIN i ON i.id = e.instance_id
+    SELECT input.idx, e.id FROM e JOIN i ON i.id = e.instance_id
       JOIN input ON input.job_name = i.job_name AND input.job_key = i.job_key`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
