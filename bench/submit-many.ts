@@ -132,5 +132,6 @@ export async function benchSubmitMany(o: SubmitManyOptions): Promise<string[]> {
         i === 0 ? '>= 30,000/s' : ''])),
     '',
     'Each Nightshift launch is a job instance and a queued (STARTING) execution with its parameters, checked against the job\'s declaration, with the instance rules applied (a duplicate is refused per item); one statement per 5,000 new instances on PostgreSQL (multi-row INSERT over unnest), one transaction per 5,000 on SQLite. graphile-worker and pg-boss insert one job row each. Each system writes into a fresh schema (a fresh file for SQLite).',
+    'Where Nightshift\'s time goes: PostgreSQL\'s work. A launch writes two rows (instance and execution) and eleven index entries (the execution table\'s indexes serve the history and claim queries), and checks the execution\'s foreign key; this process\'s own CPU is a small part of the time.',
   ];
 }
