@@ -78,6 +78,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateLease(lease);
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
+  const spread = options.spread ?? 'even';
+  if (spread !== 'even' && spread !== 'first-come') throw new UsageError(`spread must be even or first-come, got ${JSON.stringify(spread)}`);
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ?? createLogger()).child({ node: options.name });
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
@@ -123,7 +125,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // On PostgreSQL the claim itself starts the first step of jobs that begin with one and have no
   // beforeJob listener: a round trip and a commit less per launch.
   const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
-  const spreadEvenly = (options.spread ?? 'even') === 'even';
+  const spreadEvenly = spread === 'even';
   const staleMs = Math.max(2 * pollMs, 500);
   const share = (free: number) => (spreadEvenly ? claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, free) : free);
   const claim = (free: number) =>
