@@ -1,6 +1,7 @@
 /** The even share's arithmetic: each queued item to the least-loaded node with a free slot. */
 import { describe, expect, it } from 'vitest';
 import { evenShare } from '../../src/cluster/fair-share.ts';
+import { startNode } from '../../src/cluster/node.ts';
 
 const nodes = (...loads: [number, number][]) => loads.map(([load, concurrency], i) => ({ id: i + 1, load, concurrency }));
 
@@ -19,5 +20,9 @@ describe('evenShare', () => {
   it('a share once claimed leaves the others\' shares as they were', () => {
     // Node 2 claimed its 2 of 6; nodes 1 and 3 computing afterwards still get 2 each of the 4 left.
     expect([1, 3].map((me) => evenShare(nodes([0, 4], [2, 4], [0, 4]), me, 4))).toEqual([2, 2]);
+  });
+
+  it('startNode refuses an unknown spread, naming it, before touching the database', async () => {
+    await expect(startNode({ db: 'sqlite:/nonexistent-dir/x.db', jobs: [], spread: 'random' as never })).rejects.toThrow(/spread must be even or first-come, got "random"/);
   });
 });
