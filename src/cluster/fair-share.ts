@@ -33,6 +33,17 @@ export function evenShare(nodes: readonly NodeLoad[], me: number, queued: number
 /** Queued work is counted up to this many items: beyond it, every node's share is all its free slots. */
 const COUNT_LIMIT = 1000;
 
+/**
+ * How many of `queued` items node `me` may claim: its {@link evenShare}, and at least one while it
+ * runs nothing. An idle node taking one item keeps the spread within one (it is idle no more), and
+ * lets whichever idle node wakes first start a lone launch, rather than the one the even share names.
+ */
+export function claimLimit(nodes: readonly NodeLoad[], me: number, queued: number): number {
+  const share = evenShare(nodes, me, queued);
+  const self = nodes.find((n) => n.id === me);
+  return self && self.load === 0 && queued > 0 && self.concurrency > 0 ? Math.max(share, 1) : share;
+}
+
 /** What a node needs to know about itself to find its share. */
 export interface ShareOf {
   id: number;
@@ -57,5 +68,5 @@ export async function claimShare(db: Database, node: ShareOf, free: number): Pro
   if (!nodes.some((n) => n.id === node.id) || nodes.length === 1) return free;
   const q = rows[0];
   if (q.stale === true || q.stale === 1) return free;
-  return Math.min(free, evenShare(nodes, node.id, Number(q.shared)) + Number(q.mine));
+  return Math.min(free, claimLimit(nodes, node.id, Number(q.shared)) + Number(q.mine));
 }

@@ -13,7 +13,19 @@ import { createNightshift } from '../../src/operator.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { backends, waitFor } from '../support/backends.ts';
 
-const job = defineJob({ name: 'tick', params: { n: p.int({ required: true }) }, steps: (s) => [s.tasklet({ name: 'tick', tasklet: () => undefined })] });
+// Execution n=1 runs until the test releases it, so the node is busy (not idle) while n=2 waits.
+let release: () => void = () => undefined;
+let released = Promise.resolve();
+const hold = () => (released = new Promise<void>((r) => (release = r)));
+// Held in a job listener, outside any transaction (a SQLite transaction would hold the whole file).
+const job = defineJob({
+  name: 'tick',
+  params: { n: p.int({ required: true }) },
+  listeners: [{ beforeJob: async (_e, params: { n: number }) => {
+    if (params.n === 1) await released;
+  } }],
+  steps: (s) => [s.tasklet({ name: 'tick', tasklet: () => undefined })],
+});
 
 describe.each(backends())('even spread on $name', (backend) => {
   afterAll(() => backend.cleanup());
@@ -24,11 +36,16 @@ describe.each(backends())('even spread on $name', (backend) => {
     try {
       // A peer with the same jobs and a long lease, that never claims anything.
       await ns.db.query(SQL.insertNode, ['silent-peer', 'default', hostname(), process.pid, 'node', JSON.stringify(['tick']), 4, 1000, 600_000, 600_000]);
+      hold();
       const node = await startNode({ db: url, jobs: [job], name: 'worker', pollMs: 100, scheduler: false, logger: silentLogger });
       try {
         const results = await ns.submitMany([{ job: 'tick', params: { n: 1 } }, { job: 'tick', params: { n: 2 } }]);
         const ids = results.map((r) => ('executionId' in r ? r.executionId : Number.NaN));
-        // Its even share is one of the two at first (the peer has the lower id); the other follows once stale.
+        // Its even share is one of the two at first (the peer has the lower id); the other follows once stale,
+        // while the first still runs.
+        await waitFor(async () => (await ns.getExecution(ids[1]))?.status === 'COMPLETED', 20_000, 'the second execution completed');
+        expect((await ns.getExecution(ids[0]))?.status).toBe('STARTED');
+        release();
         const done = await waitFor(async () => {
           const list = await Promise.all(ids.map((id) => ns.getExecution(id)));
           return list.every((e) => e?.status === 'COMPLETED') ? list : undefined;
@@ -38,6 +55,7 @@ describe.each(backends())('even spread on $name', (backend) => {
         // Stale after max(2 polls, 500 ms) of waiting.
         expect(second - first).toBeGreaterThanOrEqual(400);
       } finally {
+        release();
         await node.shutdown();
       }
     } finally {
