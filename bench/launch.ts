@@ -68,7 +68,9 @@ async function nightshift(o: LaunchOptions): Promise<System> {
   const schema = schemaName('launch_ns');
   const url = schemaUrl(schema);
   const ns = await createNightshift({ db: url, jobs: [noop, count], logger: silentLogger });
-  const nodes = ['bench-a', 'bench-b'].map((name) => startNode(url, name, ['--concurrency', String(o.concurrency)]));
+  // BENCH_SPREAD=first-come compares the nodes' claiming without the even spread.
+  const spread = process.env.BENCH_SPREAD ? ['--spread', process.env.BENCH_SPREAD] : [];
+  const nodes = ['bench-a', 'bench-b'].map((name) => startNode(url, name, ['--concurrency', String(o.concurrency), ...spread]));
   await until('2 nodes alive', async () => (await ns.nodes()).filter((n) => n.status === 'alive').length === 2, 60_000, 100);
   const submit = (i: number) => ns.submit('noop', { 'run.id': i });
   return {

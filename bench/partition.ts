@@ -85,6 +85,37 @@ async function clusterRun(o: PartitionBenchOptions, workers: number, launched = 
   }
 }
 
+/**
+ * Where `grid` partitions land on 3 nodes with room for all of them (concurrency 4 each; the
+ * manager's execution takes one slot of the node that runs it), with the nodes claiming by
+ * `spread`: partitions per node, counted as soon as all are claimed.
+ */
+async function spreadRun(o: PartitionBenchOptions, spread: 'even' | 'first-come'): Promise<Map<string, number>> {
+  const schema = schemaName(`partspread${spread === 'even' ? 'e' : 'f'}`);
+  const url = schemaUrl(schema);
+  const ns = await createNightshift({ db: url, jobs: JOBS, logger: silentLogger });
+  const args = ['--config', FIXTURE, '--concurrency', '4', '--spread', spread];
+  const procs = ['ps-a', 'ps-b', 'ps-c'].map((n) => startNode(url, n, args));
+  try {
+    await until('3 nodes alive', async () => (await ns.nodes()).filter((n) => n.status === 'alive').length === 3, 60_000, 50);
+    const submitted = await ns.submit('cpu-partitioned', { ...o, tag: `spread-${spread}`, workers: 1 });
+    const sql = `SELECT node_name FROM ns_step_execution WHERE job_execution_id = $1 AND manager_id IS NOT NULL AND node_name IS NOT NULL`;
+    const rows = await until(`${o.grid} partitions claimed`, async () => {
+      const r = await ns.db.query<{ node_name: string }>(sql, [submitted.id]);
+      return r.length >= o.grid ? r : undefined;
+    }, 120_000, 20);
+    const counts = new Map(['ps-a', 'ps-b', 'ps-c'].map((n) => [n, 0]));
+    for (const r of rows) counts.set(r.node_name, (counts.get(r.node_name) ?? 0) + 1);
+    const done = await ns.waitForEnd(submitted.id, { timeoutMs: 300_000 });
+    if (done.status !== 'COMPLETED') throw new Error(`spread run (${spread}) ended ${done.status}: ${done.exitStatus.description}`);
+    return counts;
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await ns.close();
+    await dropSchemas(schema);
+  }
+}
+
 /** The same work in this process: one chunk step, and `grid` partitions run one at a time. */
 async function localRuns(o: PartitionBenchOptions): Promise<{ plain: Run; partitioned: Run }> {
   const schema = schemaName('partlocal');
@@ -116,6 +147,12 @@ export async function benchPartition(o: PartitionBenchOptions): Promise<string[]
   note(`partition: 2 workers ${secs(two.ms)}`);
   const elastic = await clusterRun(o, 0, 2);
   note(`partition: 2 launched workers ${secs(elastic.ms)}`);
+  const spreadItems = { ...o, items: Math.max(6, Math.round(o.items / 4)), grid: 6 };
+  const spreads: { how: 'even' | 'first-come'; counts: Map<string, number> }[] = [];
+  for (const how of ['even', 'first-come'] as const) {
+    for (let k = 0; k < 3; k++) spreads.push({ how, counts: await spreadRun(spreadItems, how) });
+  }
+  note(`partition: spread ${spreads.map((r) => `${r.how} ${[...r.counts.values()].join('/')}`).join(', ')}`);
   const { plain, partitioned } = await localRuns(o);
   const sums = new Set([one, two, elastic, plain, partitioned].map((r) => r.checksum));
   if (sums.size !== 1) throw new Error(`checksums differ between runs: ${[...sums].join(', ')}`);
@@ -128,6 +165,13 @@ export async function benchPartition(o: PartitionBenchOptions): Promise<string[]
       ['2 worker nodes (concurrency 1 each)', secs(two.ms), `**${(one.ms / two.ms).toFixed(2)}x**`, spreadText(two), '>= 1.8x'],
       ['2 workers launched by the step (`workers: { count: 2, concurrency: 1 }`, start-up included)', secs(elastic.ms), `${(one.ms / elastic.ms).toFixed(2)}x`, spreadText(elastic), ''],
     ]),
+    '',
+    ...table(['spread: 6 partitions on 3 nodes × concurrency 4', 'partitions per node (a/b/c), 3 runs', 'most minus fewest', 'target'],
+      (['even', 'first-come'] as const).map((how) => {
+        const runs = spreads.filter((r) => r.how === how).map((r) => [...r.counts.values()]);
+        const gap = Math.max(...runs.map((c) => Math.max(...c) - Math.min(...c)));
+        return [how === 'even' ? '`--spread even` (default)' : '`--spread first-come` (before)', runs.map((c) => c.join('/')).join(', '), String(gap), how === 'even' ? '<= 1' : ''];
+      })),
     '',
     ...table(['same work in one process', 'step', 'ratio', 'target'], [
       ['one chunk step', secs(plain.ms), '1.00x', ''],

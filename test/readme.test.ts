@@ -79,6 +79,23 @@ describe('README examples', () => {
     expect(stdout.trim()).toBe(expected);
   });
 
+  it('the bulk submit examples answer as their comments say', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [commands] = blocks('sh', 'submit-many');
+    const [printf, line] = commands.trim().split('\n');
+    await run('bash', ['-c', printf], { cwd: dir });
+    const r = await sh(line.replace('examples/', `${ROOT}/examples/`), dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(/# (.+)$/.exec(line)![1]);
+    const [snippet] = blocks('ts', 'submitMany(');
+    const script = snippet
+      .replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`)
+      .replace("from './examples/nightshift.config.ts'", `from '${ROOT}/examples/nightshift.config.ts'`);
+    writeFileSync(join(dir, 'bulk.mts'), script);
+    const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'bulk.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+    expect(stdout.trim()).toBe(/\/\/ (\[.+)$/m.exec(snippet)![1]);
+  });
+
   it('the concurrent processing example prints what its comment says', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     const [snippet] = blocks('ts', 'processConcurrency:');

@@ -232,7 +232,8 @@ export function buildProgram(): Command {
     .option('--heartbeat-ms <ms>', 'heartbeat interval', String(DEFAULT_LEASE.heartbeatMs))
     .option('--lease-ms <ms>', 'declared dead after this long without a heartbeat', String(DEFAULT_LEASE.leaseMs))
     .option('--exit-with-parent', 'shut down gracefully when the process that started this one ends')
-    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean }) => {
+    .addOption(new Option('--spread <how>', 'even: claim at most an even share of queued work while peers have free slots; first-come: all it has room for').choices(['even', 'first-come']).default('even'))
+    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come' }) => {
       const concurrency = positiveInt('--concurrency', o.concurrency);
       const heartbeatMs = positiveInt('--heartbeat-ms', o.heartbeatMs);
       const leaseMs = positiveInt('--lease-ms', o.leaseMs);
@@ -254,7 +255,7 @@ export function buildProgram(): Command {
       const orphaned = o.exitWithParent ? setInterval(() => process.ppid !== parent && stopRequested(), 250) : undefined;
       orphaned?.unref();
       const node = await startNode({
-        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules,
+        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });
       await stopped;

@@ -15,6 +15,7 @@ import { requestDrain } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
+import { claimShare } from './fair-share.ts';
 import { reapDeadNodes } from './failover.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
@@ -36,6 +37,12 @@ export interface NodeOptions {
   schedules?: readonly ScheduleSpec[];
   /** Run the scheduler loop that fires triggers (default true). */
   scheduler?: boolean;
+  /**
+   * How queued work is shared among the live nodes that run the same jobs. `even` (default): a
+   * node claims at most its even share while others have free slots (work left waiting for two
+   * polls is anyone's); `first-come`: a node claims all it has room for.
+   */
+  spread?: 'even' | 'first-come';
 }
 
 /** Membership and failover events, as seen by this node. */
@@ -71,6 +78,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateLease(lease);
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
+  const spread = options.spread ?? 'even';
+  if (spread !== 'even' && spread !== 'first-come') throw new UsageError(`spread must be even or first-come, got ${JSON.stringify(spread)}`);
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ?? createLogger()).child({ node: options.name });
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
@@ -116,6 +125,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // On PostgreSQL the claim itself starts the first step of jobs that begin with one and have no
   // beforeJob listener: a round trip and a commit less per launch.
   const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
+  const spreadEvenly = spread === 'even';
+  const staleMs = Math.max(2 * pollMs, 500);
+  const share = (free: number) => (spreadEvenly ? claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, free) : free);
   const claim = (free: number) =>
     firstSteps.length
       ? db.query<Record<string, unknown>>(SQL.claimStartingStep, [
@@ -137,15 +149,19 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       try {
         do {
           again = false;
-          let free = concurrency - running.size - partitions.size;
+          const room = concurrency - running.size - partitions.size;
+          if (room <= 0) break;
+          let free = await share(room);
           if (free <= 0) break;
+          const cap = free;
           // One statement: it commits on its own, without a transaction around it.
           const rows = await claim(free);
           for (const r of rows) void runClaimed(toJobExecution(r), r.first_step ? toStepExecution(r.first_step as Record<string, unknown>) : undefined);
           free -= rows.length;
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
-          if (rows.length + claimed.length > 0 && free - claimed.length <= 0) again = true;
+          // All it asked for: there may be more (and a new share) now.
+          if (rows.length + claimed.length > 0 && rows.length + claimed.length >= cap) again = true;
         } while (again && !shuttingDown && !draining);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');

@@ -121,18 +121,18 @@ export const SQL = {
   submitNewInstances: `WITH input AS (
       SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
         AS t (idx, job_name, job_key, ident, params, context)
-    ), i AS (
+    ), now AS (SELECT ns_now() AS t), i AS (
       INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
-      SELECT job_name, job_key, ident, ns_now() FROM input ORDER BY idx
+      SELECT job_name, job_key, ident, now.t FROM input, now ORDER BY idx
       ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id, job_name, job_key
     ), e AS (
       INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
         owner_epoch, context)
-      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, ns_now(), ns_now(), 0, input.context
-      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key ORDER BY input.idx
+      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, now.t, now.t, 0, input.context
+      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key CROSS JOIN now ORDER BY input.idx
       RETURNING id, instance_id
     )
-    SELECT input.idx, e.id, e.instance_id FROM e JOIN i ON i.id = e.instance_id
+    SELECT input.idx, e.id FROM e JOIN i ON i.id = e.instance_id
       JOIN input ON input.job_name = i.job_name AND input.job_key = i.job_key`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
@@ -297,6 +297,34 @@ export const SQL = {
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING')) AS running_count
     FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
     ORDER BY n.name`,
+  /**
+   * What an even spread is computed from (see cluster/fair-share), in one statement: the live
+   * nodes that run the same jobs as node `$1` (itself included), each with what it runs now
+   * (executions and partitions); and on every row, the queued work of the jobs in `$2`
+   * (executions and partitions, each counted up to `$3`) for any node (`shared`) and addressed to
+   * the node named `$4` (`mine`), and whether any work for any node has waited longer than `$5`
+   * ms (`stale`).
+   */
+  spreadState: (d: Dialect) => {
+    const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
+    const executions = (target: string) => `FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL AND ${target}
+      AND ${jobs('job_name')}`;
+    const partitions = (target: string) => `FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+      WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND ${target} AND e.status IN ('STARTED', 'STOPPING')
+      AND ${jobs('e.job_name')}`;
+    const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $3) q)`;
+    return `SELECT n.id, n.concurrency,
+      (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
+      + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
+        AS load,
+      w.shared, w.mine, w.stale
+    FROM ns_node n CROSS JOIN (SELECT ${count(executions('target_node IS NULL'))} + ${count(partitions('s.target_node IS NULL'))} AS shared,
+      ${count(executions('target_node = $4'))} + ${count(partitions('s.target_node = $4'))} AS mine,
+      (EXISTS (SELECT 1 ${executions('target_node IS NULL')} AND last_updated < ns_now() - $5)
+        OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $5)) AS stale) w
+    WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
+      AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`;
+  },
   nodeByName: `SELECT id, name, status FROM ns_node WHERE name = $1 AND kind = 'node' ORDER BY id DESC LIMIT 1`,
   affinityHolder: `SELECT e.target_node AS node FROM ns_job_execution e
     JOIN ns_node n ON n.name = e.target_node AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
