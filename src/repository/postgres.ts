@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
@@ -33,10 +34,15 @@ export function parsePgUrl(url: string): PgTarget {
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
   }
   if (!parsed.hostname && !parsed.searchParams.get('host')) {
-    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: no host (expected postgres://USER@HOST:PORT/DB)`);
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: no host (expected postgres://USER@HOST:PORT/DB)`);
+  }
+  // Without one, the driver would pick a database by itself (the user's, often "postgres") and
+  // Nightshift would create its tables there.
+  if (parsed.pathname === '' || parsed.pathname === '/') {
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: no database name (expected postgres://USER@HOST:PORT/DB)`);
   }
   const schema = parsed.searchParams.get('schema') ?? undefined;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
