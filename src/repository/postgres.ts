@@ -30,6 +30,11 @@ export interface PgTarget {
 
 /** Splits our `?schema=` parameter off a postgres:// URL. */
 export function parsePgUrl(url: string): PgTarget {
+  // A second @ means an @ not percent-encoded in the user name or password: the parser would
+  // take the password's tail for the host, and print it in every message.
+  if ((url.split('?')[0].match(/@/g) ?? []).length > 1) {
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: more than one @ (write an @ in the user name or password as %40)`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
