@@ -27,6 +27,7 @@ export const evil = defineJob({
 `);
 
 /** No raw control character (but newlines) in `text`. */
+// eslint-disable-next-line no-control-regex -- looking for control characters is the point
 const expectNoControls = (text: string) => expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
 
 describe.each(backends())('hostile input on $name', (backend) => {
