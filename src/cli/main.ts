@@ -225,7 +225,7 @@ export function buildProgram(): Command {
           const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
           out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
         } else {
-          for (const r of failed) if ('error' in r) process.stderr.write(`${name}:${items[r.index].line}: ${r.error}\n`);
+          for (const r of failed) if ('error' in r) process.stderr.write(`${terminalText(`${name}:${items[r.index].line}: ${r.error}`)}\n`);
           out(`${results.length - failed.length} submitted, ${failed.length} refused`);
         }
         return failed.length ? EXIT.NOT_COMPLETED : EXIT.OK;

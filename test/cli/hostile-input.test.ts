@@ -51,6 +51,11 @@ describe.each(backends())('hostile input on $name', (backend) => {
     expectOneLineError(await cli.run(['run', 'noop', `fireTime=${future}`]), /job noop: parameter fireTime is set by the scheduler/);
     expectOneLineError(await cli.run(['submit', 'noop', `fireTime=${future}`]), /job noop: parameter fireTime is set by the scheduler/);
     expectOneLineError(await cli.run(['run', 'noop', '--next', `fireTime=${future}`]), /parameter fireTime is set by the scheduler/);
+    const file = join(dir, `forged-${backend.name}.jsonl`);
+    writeFileSync(file, `{"job":"noop","params":{"fireTime":"${future}"}}\n{"job":"count","params":{"items":1,"fireTime":"${future}"}}\n`);
+    const many = await cli.run(['submit-many', file]);
+    expect(many.code, many.stderr).toBe(1);
+    expect(many.stderr.split('\n').filter((l) => l.includes('parameter fireTime is set by the scheduler'))).toHaveLength(2);
     expect(await scalar(url, 'SELECT count(*) FROM ns_job_instance')).toBe(0);
 
     // A firing's own instance may run again with its fireTime: a stopped firing, re-run by hand.
