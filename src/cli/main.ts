@@ -13,7 +13,7 @@ import { loadConfig } from './config.ts';
 import { startNode } from '../cluster/node.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
-import { executionsText, executionText, table } from './output.ts';
+import { executionsText, executionText, table, terminalText } from './output.ts';
 import { createProgress } from './progress.ts';
 import { readSubmitFile } from './submit-file.ts';
 import { runDemo } from './demo.ts';
@@ -26,6 +26,10 @@ interface Common {
   verbose?: boolean;
   json?: boolean;
 }
+
+/** The most executions `executions --limit` lists (as the API's), and the most fire times `cron --count` prints. */
+const MAX_EXECUTIONS_LIMIT = 1000;
+const MAX_CRON_COUNT = 10_000;
 
 /** Exit codes of the contract: 0 completed, 1 ended otherwise, 2 bad usage or input. */
 export const EXIT = { OK: 0, NOT_COMPLETED: 1, USAGE: 2 } as const;
@@ -44,8 +48,10 @@ const common = (cmd: Command, json = true) => {
 const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL;
 const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
 
+/** Writes to stdout, control characters escaped (see terminalText). */
 function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  const safe = terminalText(text, true);
+  process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
 }
 
 /** Opens the operator over the config's jobs; closes it after `fn`. */
@@ -90,9 +96,9 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('..
   else out(executionText(execution));
   // Also with --json: stdout carries the execution, stderr the one line saying why it did not complete.
   if (execution.status !== 'COMPLETED') {
-    process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${execution.exitStatus.description}` : ''}\n`);
+    process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${terminalText(execution.exitStatus.description)}` : ''}\n`);
   }
-  // The job's exitCodes first; bad input found while running (a missing input file) is still bad input.
+  // The job's exitCodes first; then the execution's status (a FAILED execution exits 1, whatever failed it).
   return processExitCode(jobs.get(execution.jobName), execution);
 }
 
@@ -166,7 +172,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--status <status>', 'only this status').choices(BATCH_STATUSES as string[]))
     .option('--limit <n>', 'at most this many', '20')
     .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
-      const limit = positiveInt('--limit', o.limit);
+      const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
       const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }));
       out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
       return EXIT.OK;
@@ -194,7 +200,7 @@ export function buildProgram(): Command {
       return withOperator(o, async (ns) => {
         const execution = await ns.submit(job, parseKeyValues(words), routing);
         if (o.node !== undefined && !(await ns.nodes()).some((n) => n.name === o.node && n.status === 'alive')) {
-          process.stderr.write(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)\n`);
+          process.stderr.write(terminalText(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
         }
         if (!o.wait) {
           out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
@@ -219,7 +225,7 @@ export function buildProgram(): Command {
           const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
           out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
         } else {
-          for (const r of failed) if ('error' in r) process.stderr.write(`${name}:${items[r.index].line}: ${r.error}\n`);
+          for (const r of failed) if ('error' in r) process.stderr.write(`${terminalText(`${name}:${items[r.index].line}: ${r.error}`)}\n`);
           out(`${results.length - failed.length} submitted, ${failed.length} refused`);
         }
         return failed.length ? EXIT.NOT_COMPLETED : EXIT.OK;
@@ -300,7 +306,7 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON array of ISO-8601 UTC times')
     .option('--verbose', 'print stack traces of errors')
     .action(act(async (expression: string, o: { tz: string; from?: string; count: string; json?: boolean }) => {
-      const count = positiveInt('--count', o.count);
+      const count = positiveInt('--count', o.count, MAX_CRON_COUNT);
       const from = o.from === undefined ? new Date() : new Date(o.from);
       if (o.from !== undefined && (Number.isNaN(from.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(o.from))) {
         throw new UsageError(`--from must be an ISO-8601 instant, got ${JSON.stringify(o.from)}`);
@@ -373,7 +379,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.exitCode === 0) return EXIT.OK;
       // A group such as `schedule` given without its command.
       const message = err.code === 'commander.help' ? 'no command given (--help lists the commands)' : err.message.replace(/^error: /, '');
-      process.stderr.write(`nightshift: ${message}\n`);
+      process.stderr.write(`nightshift: ${terminalText(message)}\n`);
       return EXIT.USAGE;
     }
     return report(err);
@@ -394,12 +400,12 @@ function packageVersion(): string {
 
 function report(err: unknown): number {
   if (isUserError(err) || err instanceof CronError) {
-    process.stderr.write(`nightshift: ${errorMessage(err)}\n`);
-    if (verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
+    if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
     return EXIT.USAGE;
   }
-  process.stderr.write(`nightshift: ${errorMessage(err)}\n`);
-  if (verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
+  if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
   else process.stderr.write('(run with --verbose for details)\n');
   return EXIT.NOT_COMPLETED;
 }

@@ -1,10 +1,29 @@
 /** The CLI's text output: tables and execution summaries. */
 import type { JobExecution } from '../core/model.ts';
 import type { ExecutionDetails } from '../operator.ts';
+import { redactUrls } from '../core/redact.ts';
+
+// C0 controls (ESC among them), DEL, C1 controls (CSI among them), and the bidirectional
+// overrides that make text read differently from what it is.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex -- as above
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * Text made safe for an operator's terminal: every control character (an escape sequence's ESC
+ * among them) shown as `\uXXXX`, and the passwords of URLs hidden. Everything the CLI prints
+ * goes through it; `lines` keeps newlines (for whole outputs, whose values were escaped already).
+ * The `\uXXXX` form keeps JSON output valid JSON with the same values.
+ */
+export function terminalText(text: string, lines = false): string {
+  return redactUrls(text).replace(lines ? CONTROL_BUT_NEWLINE : CONTROL, escaped);
+}
 
 /** Prints rows as an aligned text table. */
 export function table(headers: string[], rows: (string | number | null)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? '-' : terminalText(String(c)))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
@@ -13,13 +32,13 @@ const secs = (e: { startTime: Date | null; endTime: Date | null }) =>
   e.startTime && e.endTime ? `${((e.endTime.getTime() - e.startTime.getTime()) / 1000).toFixed(1)}s` : null;
 
 export function executionText(e: ExecutionDetails): string {
-  const params = Object.entries(e.params).map(([k, v]) => `${k}=${v}`).join(' ');
+  const params = terminalText(Object.entries(e.params).map(([k, v]) => `${k}=${v}`).join(' '));
   const lines = [
     `execution ${e.id}  job ${e.jobName}  instance ${e.instanceId}  ${e.status} (${e.exitStatus.code})`,
     `  parameters: ${params || '(none)'}`,
-    `  node: ${e.node ?? '-'}   started: ${e.startTime?.toISOString() ?? '-'}   ended: ${e.endTime?.toISOString() ?? '-'}`,
+    `  node: ${terminalText(e.node ?? '-')}   started: ${e.startTime?.toISOString() ?? '-'}   ended: ${e.endTime?.toISOString() ?? '-'}`,
   ];
-  if (e.exitStatus.description) lines.push(`  exit description: ${e.exitStatus.description}`);
+  if (e.exitStatus.description) lines.push(`  exit description: ${terminalText(e.exitStatus.description)}`);
   if (e.steps.length) {
     lines.push(
       '',
@@ -31,7 +50,7 @@ export function executionText(e: ExecutionDetails): string {
         ]),
       ).replace(/^/gm, '  '),
     );
-    for (const s of e.steps) if (s.exitStatus.description) lines.push(`  ${s.stepName}: ${s.exitStatus.description}`);
+    for (const s of e.steps) if (s.exitStatus.description) lines.push(`  ${s.stepName}: ${terminalText(s.exitStatus.description)}`);
   }
   return lines.join('\n');
 }

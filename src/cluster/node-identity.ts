@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { UsageError } from '../core/errors.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 
@@ -54,10 +55,20 @@ export function validateLease(lease: LeaseOptions): void {
   }
 }
 
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
+
+/** Refuses a node name that is not letters, digits and _ . : @ - (as job names), so that no name can carry terminal escapes or spaces. */
+export function validateNodeName(name: string | undefined): void {
+  if (name !== undefined && (typeof name !== 'string' || !NODE_NAME.test(name))) {
+    throw new UsageError(`invalid node name ${JSON.stringify(name)}: use letters, digits and _ . : @ - (at most 200, starting with a letter or digit)`);
+  }
+}
+
 /** Registers this process in ns_node; its lease starts now by the database's clock. */
 export async function registerNode(db: Database, reg: NodeRegistration): Promise<NodeIdentity> {
   const host = hostname();
   const pid = process.pid;
+  validateNodeName(reg.name);
   const name = reg.name ?? `${reg.kind === 'node' ? 'node' : 'run'}-${host}-${pid}`;
   const cluster = reg.cluster ?? 'default';
   const rows = await db.query<{ id: number }>(SQL.insertNode, [

@@ -19,7 +19,7 @@ import { claimShare } from './fair-share.ts';
 import { reapDeadNodes } from './failover.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
-import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
+import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 export interface NodeOptions {
   db: string | Database;
@@ -74,6 +74,7 @@ export interface ClusterNode extends EventEmitter<NodeEvents> {
 
 /** Starts a cluster node: it registers, heartbeats, claims submitted work, and watches peers. */
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
+  validateNodeName(options.name);
   const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
   validateLease(lease);
   const concurrency = options.concurrency ?? 4;

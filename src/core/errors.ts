@@ -24,6 +24,14 @@ export class LaunchRefusedError extends UsageError {
   override readonly name: string = 'LaunchRefusedError';
 }
 
+/**
+ * The job repository's file is damaged (SQLite: SQLITE_CORRUPT, SQLITE_NOTADB, a failed quick
+ * check). Nothing is read from or written to it; the CLI exits 2 naming the file.
+ */
+export class RepositoryCorruptError extends UsageError {
+  override readonly name: string = 'RepositoryCorruptError';
+}
+
 /** Bad data in an input file; names the file and line. */
 export class ItemParseError extends NightshiftError {
   override readonly name: string = 'ItemParseError';

@@ -2,7 +2,7 @@ import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
 import { IMPLICIT_PARAMS, resolveParams, type ParamsSchema, type ParamValues } from './params.ts';
 import { assertExitPattern, mostSpecificMatch, type BatchStatus, type ExitStatus } from './status.ts';
-import { ParameterError, UsageError, errorMessage, isUserError } from './errors.ts';
+import { ParameterError, UsageError, errorMessage } from './errors.ts';
 import type { Database, Tx } from './database.ts';
 import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from './threaded-processor.ts';
@@ -666,8 +666,10 @@ function checkExitCodes(job: string, exitCodes: Readonly<Record<string, number>>
 
 /**
  * The process exit code for an ended execution of `job` (what `nightshift run` exits with): the
- * job's `exitCodes` for the execution's exit code when a pattern matches, else 0 for COMPLETED,
- * 2 for an execution failed by bad input (`failure` a UsageError or ItemParseError), 1 otherwise.
+ * job's `exitCodes` for the execution's exit code when a pattern matches, else 0 for COMPLETED
+ * and 1 otherwise, whatever failed it: once an execution exists its status decides (SPEC section
+ * 7); 2 is for bad usage found before any execution exists. A missing or malformed input file
+ * fails the execution like a skip limit does, so both exit 1.
  */
 export function processExitCode(
   job: Pick<JobDefinition, 'exitCodes'> | undefined,
@@ -677,7 +679,7 @@ export function processExitCode(
   const match = mapping && mostSpecificMatch(Object.keys(mapping), execution.exitStatus.code);
   if (mapping && match !== undefined) return mapping[match];
   if (execution.status === 'COMPLETED') return 0;
-  return execution.status === 'FAILED' && isUserError(execution.failure) ? 2 : 1;
+  return 1;
 }
 
 function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {

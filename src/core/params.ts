@@ -78,7 +78,8 @@ export const IMPLICIT_PARAMS: Record<string, ParamSpec<unknown>> = {
 };
 
 function specFor(schema: ParamsSchema, name: string): ParamSpec<unknown> | undefined {
-  return Object.hasOwn(schema, name) ? schema[name] : IMPLICIT_PARAMS[name];
+  if (Object.hasOwn(schema, name)) return schema[name];
+  return Object.hasOwn(IMPLICIT_PARAMS, name) ? IMPLICIT_PARAMS[name] : undefined;
 }
 
 const INT = /^[+-]?\d+$/;
@@ -138,7 +139,8 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
  * missing and mistyped parameters are rejected with an error naming the parameter.
  */
 export function resolveParams(job: string, schema: ParamsSchema, raw: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // A null-prototype map: a parameter named __proto__ or constructor is a plain entry here.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, value] of Object.entries(raw)) {
     const spec = specFor(schema, name);
     if (!spec) {
@@ -151,7 +153,7 @@ export function resolveParams(job: string, schema: ParamsSchema, raw: Record<str
     out[name] = coerce(job, name, spec.kind, value);
   }
   for (const [name, spec] of Object.entries(schema)) {
-    if (out[name] === undefined) {
+    if (!Object.hasOwn(out, name) || out[name] === undefined) {
       if (spec.default !== undefined) out[name] = spec.default;
       else if (spec.required) throw new ParameterError(`job ${job}: missing required parameter ${name}`);
     }
@@ -176,7 +178,7 @@ export function paramsToJson(values: Record<string, unknown>): JsonParams {
 
 /** Restores typed values from their JSON form (as read back from the repository). */
 export function paramsFromJson(job: string, schema: ParamsSchema, json: JsonParams): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, value] of Object.entries(json)) {
     const spec = specFor(schema, name);
     out[name] = spec ? coerce(job, name, spec.kind, value) : value;
@@ -202,7 +204,8 @@ export function instanceKey(identifying: JsonParams): string {
 
 /** Parses CLI words `key=value` into a raw parameter map; the job's schema types them later. */
 export function parseKeyValues(words: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A null-prototype map, so that `__proto__=x` is a parameter like any other (and is refused as unknown).
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const word of words) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new ParameterError(`parameter ${JSON.stringify(word)} is not of the form key=value`);
@@ -211,10 +214,11 @@ export function parseKeyValues(words: readonly string[]): Record<string, string>
   return out;
 }
 
-/** A positive whole number given as text (an id, a limit), or a UsageError naming `what`. */
-export function positiveInt(what: string, raw: string): number {
+/** A positive whole number given as text (an id, a limit), at most `max`, or a UsageError naming `what`. */
+export function positiveInt(what: string, raw: string, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
     throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(raw)}`);
   }
+  if (Number(raw) > max) throw new UsageError(`${what} must be at most ${max}, got ${raw}`);
   return Number(raw);
 }

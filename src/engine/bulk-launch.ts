@@ -4,7 +4,7 @@ import type { ParamsSchema } from '../core/params.ts';
 import { announceLaunch } from '../repository/announce.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
-import { createExecution, prepareLaunch, requireJob, type PreparedLaunch } from './launch.ts';
+import { createExecution, prepareLaunch, refuseForgedFireTime, requireJob, type PreparedLaunch } from './launch.ts';
 
 /** One launch of a batch: a job and its parameters (as `submit` takes them). */
 export interface SubmitItem {
@@ -63,9 +63,12 @@ export async function submitMany(
     }
   });
 
-  const existing: Ready[] = [];
-  for (let from = 0; from < ready.length; from += SUBMIT_BATCH) {
-    const batch = ready.slice(from, from + SUBMIT_BATCH);
+  // An item with a fireTime may only run a scheduled firing's instance again (see
+  // refuseForgedFireTime): it never takes the path that creates instances.
+  const existing: Ready[] = ready.filter((r) => hasFireTime(r.params));
+  const fresh = ready.filter((r) => !hasFireTime(r.params));
+  for (let from = 0; from < fresh.length; from += SUBMIT_BATCH) {
+    const batch = fresh.slice(from, from + SUBMIT_BATCH);
     const created = await insertNew(db, batch);
     for (const r of batch) {
       const id = created.get(r.index);
@@ -79,6 +82,7 @@ export async function submitMany(
   // Existing instances: submit's own rules, each in its own transaction.
   for (const r of existing) {
     try {
+      await refuseForgedFireTime(db, r.def, r.params);
       const e = await createExecution(db, r.def, r.params, { kind: 'queued', targetNode: null, affinityKey: null });
       results[r.index] = { index: r.index, executionId: e.id };
     } catch (err) {
@@ -87,6 +91,8 @@ export async function submitMany(
   }
   return results as SubmitResult[];
 }
+
+const hasFireTime = (params: Record<string, unknown>) => Object.hasOwn(params, 'fireTime') && params.fireTime !== undefined;
 
 /** Inserts the instances of a batch that are new, each with its queued execution: item index to execution id. */
 async function insertNew(db: Database, batch: readonly Ready[]): Promise<Map<number, number>> {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { LaunchRefusedError, UsageError } from '../core/errors.ts';
+import { LaunchRefusedError, ParameterError, UsageError } from '../core/errors.ts';
 import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
@@ -212,6 +212,22 @@ function describeParams(ident: JsonParams): string {
  * parameters (those of its last execution), or by default `run.id` one higher than the newest
  * instance's; `given` parameters override either.
  */
+/**
+ * `fireTime` names a scheduled firing (SPEC section 7): a launch through run, submit or the API
+ * may carry one only to run the instance of a firing that exists already (a failed firing run
+ * again), never to create an instance, which would make the scheduler's own firing at that time
+ * be refused as already run. Backfilling a fire time that never fired is not a launch's business.
+ */
+export async function refuseForgedFireTime(db: Database, def: JobDefinition<ParamsSchema>, params: Record<string, unknown>): Promise<void> {
+  if (!Object.hasOwn(params, 'fireTime') || params.fireTime === undefined) return;
+  const key = instanceKey(identifyingParams(def.params, resolveJobParams(def, params)));
+  if ((await db.query(SQL.findInstance, [def.name, key])).length) return;
+  throw new ParameterError(
+    `job ${def.name}: parameter fireTime is set by the scheduler for its firings; a launch may give it only to run a firing's instance again ` +
+      "(restart a failed firing; to fire a trigger now, POST /api/schedules/NAME/trigger)",
+  );
+}
+
 export async function nextInstanceParams(
   db: Database,
   explorer: JobExplorer,

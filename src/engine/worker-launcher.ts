@@ -44,10 +44,12 @@ export function localProcessLauncher(options: LocalProcessLauncherOptions = {}):
         const name = `${request.name}-w${i}`;
         const child = spawn(
           process.execPath,
-          [CLI, 'node', '--name', name, '--db', request.db, '--config', config, '--concurrency', String(request.concurrency), '--exit-with-parent'],
+          [CLI, 'node', '--name', name, '--config', config, '--concurrency', String(request.concurrency), '--exit-with-parent'],
           {
             cwd: options.cwd ?? process.cwd(),
-            env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: options.logLevel ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'warn', ...options.env },
+            // The repository's URL goes through the environment: on a command line its password
+            // would be readable by anyone on the host (ps, /proc/PID/cmdline).
+            env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: options.logLevel ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'warn', ...options.env, NIGHTSHIFT_DB: request.db },
             stdio: ['ignore', 'pipe', 'pipe'],
           },
         );

@@ -26,7 +26,13 @@ function isBlank(buf: Buffer, from: number, to: number): boolean {
 }
 
 class LineSplitter implements Splitter<string> {
-  private rest: Buffer | undefined;
+  /**
+   * The start of a line not yet ended, as the chunks it came in: joined once, when its newline
+   * (or the end of the file) arrives, so that a long line costs time linear in its length.
+   */
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  /** The file offset of the pending line's first byte (or of the next byte, with none pending). */
   private restStart: number;
   /** At the start of the file, where a UTF-8 byte order mark is dropped. */
   private atFileStart: boolean;
@@ -50,23 +56,45 @@ class LineSplitter implements Splitter<string> {
         this.restStart += 3;
       }
     }
-    const buf = this.rest === undefined ? chunk : Buffer.concat([this.rest, chunk]);
-    const base = this.restStart;
     let s = 0;
-    for (let nl = buf.indexOf(NL, 0); nl >= 0; nl = buf.indexOf(NL, s)) {
-      this.emit(buf, s, nl, base + nl + 1, sink);
+    let nl = chunk.indexOf(NL, 0);
+    if (this.pendingLength > 0) {
+      if (nl < 0) {
+        this.hold(chunk);
+        return;
+      }
+      // The pending line ends in this chunk: one join of its pieces.
+      const head = this.pendingLength;
+      const buf = Buffer.concat([...this.pending, chunk.subarray(0, nl + 1)], head + nl + 1);
+      this.pending = [];
+      this.pendingLength = 0;
+      this.emit(buf, 0, head + nl, this.restStart + head + nl + 1, sink);
+      this.restStart += head;
+      s = nl + 1;
+      nl = chunk.indexOf(NL, s);
+    }
+    const base = this.restStart;
+    for (; nl >= 0; nl = chunk.indexOf(NL, s)) {
+      this.emit(chunk, s, nl, base + nl + 1, sink);
       s = nl + 1;
     }
     this.restStart = base + s;
-    this.rest = s < buf.length ? buf.subarray(s) : undefined;
-    if (this.rest !== undefined && this.rest.length > this.maxLength) this.tooLong();
+    if (s < chunk.length) this.hold(chunk.subarray(s));
   }
 
   end(sink: RecordSink<string>): void {
-    const rest = this.rest;
-    if (rest === undefined) return;
-    this.rest = undefined;
+    if (this.pendingLength === 0) return;
+    const rest = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
     this.emit(rest, 0, rest.length, this.restStart + rest.length, sink);
+  }
+
+  /** Keeps a piece of the line not yet ended. */
+  private hold(piece: Buffer): void {
+    this.pending.push(piece);
+    this.pendingLength += piece.length;
+    if (this.pendingLength > this.maxLength) this.tooLong();
   }
 
   private emit(buf: Buffer, s: number, e: number, end: number, sink: RecordSink<string>): void {

@@ -6,7 +6,7 @@ import { resolveJobParams } from '../core/job.ts';
 import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
-import { createExecution, failOrphan, nextInstanceParams, ownerGone, requireJob } from '../engine/launch.ts';
+import { createExecution, failOrphan, nextInstanceParams, ownerGone, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ProcessLease } from './lease.ts';
@@ -29,9 +29,10 @@ export interface LaunchingParts {
 }
 
 export function createLaunching({ db, explorer, jobs, log, lease, details, onProgress }: LaunchingParts): Launching {
-  const launch = (def: AnyJob, params: Record<string, unknown>) => {
+  const launch = async (def: AnyJob, params: Record<string, unknown>, given = true) => {
     // Bad parameters are refused before anything is written, this process's registration included.
     resolveJobParams(def, params);
+    if (given) await refuseForgedFireTime(db, def, params);
     return lease.launch(
       (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
       (execution, me) => {
@@ -72,7 +73,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       if (newest && newest.id !== execution.id && newest.status !== 'FAILED' && newest.status !== 'STOPPED') {
         throw new UsageError(`execution ${executionId} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
       }
-      return (await launch(def, execution.params)).done;
+      return (await launch(def, execution.params, false)).done;
     },
     async stop(executionId) {
       const execution = await explorer.getExecution(executionId);
@@ -115,6 +116,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     async submit(job, params = {}, routing = 'any') {
       const def = requireJob(jobs, job);
       resolveJobParams(def, params);
+      await refuseForgedFireTime(db, def, params);
       const decision = await route(db, def.name, routing);
       return createExecution(db, def, params, { kind: 'queued', ...decision });
     },

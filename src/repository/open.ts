@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.ts';
+import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
 import { openPostgres, parsePgUrl } from './postgres.ts';
 import { migrations, SCHEMA_VERSION } from './schema.ts';
@@ -38,7 +39,7 @@ function open(url: string, options: PgOptions): Database {
     return openSqlite(path);
   }
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
-  throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+  throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 }
 
 /**

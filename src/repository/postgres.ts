@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
@@ -29,14 +30,24 @@ export interface PgTarget {
 
 /** Splits our `?schema=` parameter off a postgres:// URL. */
 export function parsePgUrl(url: string): PgTarget {
+  // A second @ means an @ not percent-encoded in the user name or password: the parser would
+  // take the password's tail for the host, and print it in every message.
+  if ((url.split('?')[0].match(/@/g) ?? []).length > 1) {
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: more than one @ (write an @ in the user name or password as %40)`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
   }
   if (!parsed.hostname && !parsed.searchParams.get('host')) {
-    throw new UsageError(`invalid database URL ${JSON.stringify(url)}: no host (expected postgres://USER@HOST:PORT/DB)`);
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: no host (expected postgres://USER@HOST:PORT/DB)`);
+  }
+  // Without one, the driver would pick a database by itself (the user's, often "postgres") and
+  // Nightshift would create its tables there.
+  if (parsed.pathname === '' || parsed.pathname === '/') {
+    throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: no database name (expected postgres://USER@HOST:PORT/DB)`);
   }
   const schema = parsed.searchParams.get('schema') ?? undefined;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {

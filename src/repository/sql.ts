@@ -86,6 +86,7 @@ export const SQL = {
   lockInstance: (d: Dialect) =>
     `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
      WHERE job_name = $1 AND job_key = $2${forUpdate(d)}`,
+  findInstance: `SELECT id FROM ns_job_instance WHERE job_name = $1 AND job_key = $2`,
   getInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1`,
   lastInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
     WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,

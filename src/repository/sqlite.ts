@@ -1,7 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from '../core/errors.ts';
+import { RepositoryCorruptError, UsageError } from '../core/errors.ts';
 import type { DriverClient, DriverDatabase } from './driver-client.ts';
 import type { Statement, Tx } from './tx.ts';
 
@@ -29,12 +29,16 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
     const dir = dirname(full);
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
   }
+  const size = full === ':memory:' ? 0 : fileSize(full);
   let db: BetterSqlite3.Database;
   try {
     db = new BetterSqlite3(full);
+    // Before anything could write to it (journal_mode writes the header).
+    if (size > 0) checkIntact(db, full, size);
     db.pragma('journal_mode = WAL');
   } catch (err) {
-    throw new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
+    if (err instanceof RepositoryCorruptError) throw err;
+    throw asCorrupt(err, full) ?? new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
   }
   db.pragma('busy_timeout = 30000');
   db.pragma('synchronous = NORMAL');
@@ -42,6 +46,40 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
   // One host, one clock: every process on this file shares it, so local time is safe here.
   db.function('ns_now', { deterministic: false }, () => Date.now());
   return db;
+}
+
+/** Files up to this size get a full `PRAGMA quick_check` at open (a few ms per MB); bigger ones a schema check. */
+export const QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+const corruptMessage = (path: string, what: string) =>
+  `the job repository ${path} is corrupt (${what}); nothing was read from or written to it: restore it from a backup, or move it away to start a new one`;
+
+/** A RepositoryCorruptError for a driver error that says the file is damaged, else undefined. */
+function asCorrupt(err: unknown, path: string): RepositoryCorruptError | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !/^SQLITE_(CORRUPT|NOTADB)/.test(code)) return undefined;
+  return new RepositoryCorruptError(corruptMessage(path, `${code}: ${(err as Error).message}`), { cause: err });
+}
+
+/**
+ * Reads the schema (which a damaged header or first page fails) and, for a file small enough that
+ * it is cheap, runs `PRAGMA quick_check`: a damaged repository gives wrong answers (an execution
+ * that "does not exist") and would take new runs, so it is refused at open.
+ */
+function checkIntact(db: BetterSqlite3.Database, path: string, size: number): void {
+  db.prepare('SELECT count(*) FROM sqlite_master').get();
+  if (size > QUICK_CHECK_MAX_BYTES) return;
+  const rows = db.pragma('quick_check(3)') as { quick_check: string }[];
+  const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
+  if (problems.length) throw new RepositoryCorruptError(corruptMessage(path, `quick_check: ${problems.join('; ').slice(0, 300)}`));
 }
 
 /** Serialises async work on one connection: a transaction must not interleave with other statements. */
@@ -129,8 +167,17 @@ export function openSqlite(path: string): DriverDatabase {
   let exclusive = queues.get(key);
   if (!exclusive) queues.set(key, (exclusive = createMutex()));
   let closed = false;
+  const where = path === ':memory:' ? path : resolve(path);
+  /** Runs `fn`, turning a driver error that says the file is damaged into a RepositoryCorruptError. */
+  const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asCorrupt(err, where) ?? err;
+    }
+  };
   const transaction = <T>(fn: (tx: Tx) => Promise<T>): Promise<T> =>
-    exclusive(async () => {
+    exclusive(() => guarded(async () => {
       db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(direct);
@@ -140,15 +187,15 @@ export function openSqlite(path: string): DriverDatabase {
         if (db.inTransaction) db.exec('ROLLBACK');
         throw err;
       }
-    });
+    }));
   return {
     dialect: 'sqlite',
     url: `sqlite:${path}`,
     connectUrl: `sqlite:${path === ':memory:' ? path : resolve(path)}`,
     sqlite: db,
-    query: (sql, params) => exclusive(() => direct.query(sql, params)),
-    execute: (sql, params) => exclusive(() => direct.execute(sql, params)),
-    exec: (sql) => exclusive(() => direct.exec(sql)),
+    query: (sql, params) => exclusive(() => guarded(() => direct.query(sql, params))),
+    execute: (sql, params) => exclusive(() => guarded(() => direct.execute(sql, params))),
+    exec: (sql) => exclusive(() => guarded(() => direct.exec(sql))),
     transaction,
     transactionEndingWith: <T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>) =>
       transaction(async (tx) => {

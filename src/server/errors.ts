@@ -3,6 +3,7 @@ import { LaunchRefusedError, UsageError, errorMessage, isUserError } from '../co
 import type { Logger } from '../core/logger.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
 import { CronError } from '../scheduler/cron.ts';
+import { redactUrls } from '../core/redact.ts';
 
 /** An answer with a status and one line saying why (`{ "error": "..." }`). */
 export class HttpError extends Error {
@@ -33,8 +34,6 @@ export function isRepositoryUnavailable(err: unknown): boolean {
   return false;
 }
 
-/** Hides the password of any URL in a text (`postgres://user:secret@host` becomes `postgres://user:***@host`). */
-export const redactUrls = (text: string) => text.replace(/(\/\/[^:/@\s]*):[^@\s/]*@/g, '$1:***@');
 
 /**
  * What the server log gets of an error: its type, message, code, cause and stack, with the

@@ -1,7 +1,8 @@
 /**
  * Bad usage and bad input: exit 2 with exactly one clear line on stderr naming the problem and
  * no stack trace (unless --verbose); bad files met inside a running import-csv end the execution
- * FAILED with a description naming the file and line, and the CLI exits 2. The repository stays usable.
+ * FAILED with a description naming the file and line, and the CLI exits 1 as for any execution that
+ * ended otherwise (SPEC section 7: once an execution exists, its status decides). The repository stays usable.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,9 +19,9 @@ const file = (name: string, content: string | Buffer) => {
 };
 const HEADER = 'id,name,email,amount\n';
 
-/** A failed import on bad input: exit 2, FAILED, the description (and the one stderr line of the text form) matching `pattern`. */
+/** A failed import on bad input: exit 1, FAILED, the description (and the one stderr line of the text form) matching `pattern`. */
 function expectFailedRun(json: CliResult, text: CliResult, pattern: RegExp): ExecutionJson {
-  expect(json.code, json.stderr).toBe(2);
+  expect(json.code, json.stderr).toBe(1);
   const e = JSON.parse(json.stdout) as ExecutionJson;
   expectExecutionShape(e);
   expect(e.status).toBe('FAILED');
@@ -28,7 +29,7 @@ function expectFailedRun(json: CliResult, text: CliResult, pattern: RegExp): Exe
   // With --json too, stderr says in one line why it failed.
   expect(json.stderr.split('\n').filter((l) => l.trim())).toEqual([expect.stringMatching(/ended FAILED: /)]);
   expect(json.stderr).toMatch(pattern);
-  expect(text.code, text.stderr).toBe(2);
+  expect(text.code, text.stderr).toBe(1);
   expect(text.stderr).not.toMatch(/^\s+at /m);
   const lines = text.stderr.split('\n').filter((l) => l.trim());
   expect(lines.at(-1)).toMatch(/ended FAILED: /);
@@ -56,10 +57,10 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
       return [json, text] as const;
     };
 
-    // (a) a missing input file: the execution FAILED, and the CLI exits 2 (bad input).
+    // (a) a missing input file: the execution FAILED, and the CLI exits 1 (as a skip limit does).
     const missing = expectFailedRun(...(await both(['run', 'import-csv', 'input=/nope.csv'])), /\/nope\.csv/);
     expect(missing.exitStatus.description).toMatch(/does not exist|not found|no such file/i);
-    // (b) a wrong header: exit 2 too, naming what was expected and what was found.
+    // (b) a wrong header: exit 1 too, naming what was expected and what was found.
     expectFailedRun(...(await both(['run', 'import-csv', `input=${header}`])), /expected.*"name".*found.*"nam"/);
     expectFailedRun(...(await both(['run', 'import-csv', `input=${unterminated}`])), new RegExp(`${unterminated}.*line 3.*unterminated|unterminated.*line 3`));
     expectFailedRun(...(await both(['run', 'import-csv', `input=${empty}`])), new RegExp(`${empty}.*empty`));

@@ -1,7 +1,8 @@
 /**
  * The CLI's exit code through a job's `exitCodes` mapping (Spring Batch's ExitCodeMapper), with
  * the real `nightshift` process on both backends: mapped exit codes, patterns, and the
- * contract's defaults (0 COMPLETED, 1 otherwise, 2 bad usage or input) where nothing matches.
+ * contract's defaults where nothing matches: 0 COMPLETED, 1 an execution that ended otherwise
+ * (whatever failed it, bad input met while running too), 2 bad usage before any execution exists.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +55,7 @@ describe.each(backends())('CLI exit codes from the job exit status ($name)', (ba
       [['run', 'outcome', 'code=PARTIAL_LATE'], 5, 'PARTIAL_LATE'],
       [['run', 'outcome', 'code=COMPLETED'], 0, 'COMPLETED'],
       [['run', 'outcome', 'code=ODD'], 1, 'FAILED'], // no transition takes ODD: the job fails
-      [['run', 'outcome', 'code=BAD_INPUT'], 2, 'FAILED'],
+      [['run', 'outcome', 'code=BAD_INPUT'], 1, 'FAILED'], // an execution exists: its status decides
     ];
     for (const [args, code, exitCode] of cases) {
       const r = await cli.run([...args, '--json']);
