@@ -16,6 +16,7 @@ import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { reapDeadNodes } from './failover.ts';
+import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
@@ -36,6 +37,10 @@ export interface NodeOptions {
   schedules?: readonly ScheduleSpec[];
   /** Run the scheduler loop that fires triggers (default true). */
   scheduler?: boolean;
+  /** Ended node incarnations are deleted this long after they ended (default 7 days). */
+  nodeRetentionMs?: HousekeepingOptions['nodeRetentionMs'];
+  /** Automatic history retention (`prune` with these rules, every `everyMs`); off unless given. */
+  retention?: HousekeepingOptions['retention'];
 }
 
 /** Membership and failover events, as seen by this node. */
@@ -69,6 +74,7 @@ export interface ClusterNode extends EventEmitter<NodeEvents> {
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
   validateLease(lease);
+  validateHousekeeping(options);
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4, idleInTransactionMs: idleLimit(lease) });
@@ -264,6 +270,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   };
   const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
   const poll = setInterval(wake, pollMs);
+  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log);
   const listener = listenForLaunches(db, wake, log);
   void watch();
   wake();
@@ -285,6 +292,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       shuttingDown = true;
       clearInterval(poll);
       clearInterval(monitor);
+      await housekeeping.stop();
       await scheduler?.stop();
       await listener.close();
       for (const [id, h] of running) {
