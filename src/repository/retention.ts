@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
+import { ID_ORDER_MARGIN_MS } from './job-repository.ts';
 import { SQL } from './sql.ts';
 
 /** What `prune` deletes: see {@link pruneHistory}. */
@@ -75,8 +76,9 @@ export async function pruneHistory(db: Database, o: PruneOptions): Promise<Prune
     }
   }
 
-  // Executions created before the cutoff are a range of ids (created-time index), walked by primary key.
-  const last = await db.query<{ id: number }>(SQL.lastIdBefore, [cutoff]);
+  // Executions created before the cutoff are a range of ids (created-time index), walked by primary
+  // key; the margin covers ids that concurrent inserts took out of creation order.
+  const last = await db.query<{ id: number }>(SQL.lastIdBefore, [cutoff + ID_ORDER_MARGIN_MS]);
   const first = await db.query<{ id: number | null }>(SQL.minExecutionId);
   if (last.length && first[0]?.id !== null && first[0]?.id !== undefined) {
     const top = Number(last[0].id);
