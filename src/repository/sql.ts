@@ -23,12 +23,14 @@ const RUN_COLS = `${EXEC_COLS.replace(/e\./g, '')}, (SELECT count(*) FROM ns_job
 
 /**
  * Claims queued executions for a node: jobs it has, addressed to it or to anyone. SKIP LOCKED
- * lets nodes claim concurrently without a global lock; each claim bumps the epoch.
+ * lets nodes claim concurrently without a global lock; each claim bumps the epoch. On SQLite the
+ * queue's partial index is named: once ANALYZE has run, SQLite would otherwise read the whole
+ * history in id order hoping to meet a queued row early (an empty queue: every row).
  */
 const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
       owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE id IN (
-      SELECT id FROM ns_job_execution
+      SELECT id FROM ns_job_execution${d === 'sqlite' ? ' INDEXED BY ns_job_execution_queued' : ''}
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
         AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
           AND n.drain_requested_at IS NULL)
