@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency.
+ * concurrency, history.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -14,7 +14,8 @@
  * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
  * item), BENCH_PARTITION_GRID (8) for partition; BENCH_API_SECONDS (15), BENCH_API_CLIENTS (200),
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
- * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency.
+ * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
+ * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchFailover } from './failover.ts';
+import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
@@ -72,6 +74,11 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     seconds: envInt('BENCH_API_SECONDS', 15),
     clients: envInt('BENCH_API_CLIENTS', 200),
     windowSeconds: envInt('BENCH_API_WINDOW_SECONDS', 10),
+  }),
+  history: () => benchHistory({
+    executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),
+    reps: envInt('BENCH_HISTORY_REPS', 30),
+    backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),

@@ -1,0 +1,143 @@
+/**
+ * History: the queries the CLI, API, console, metrics and claim path run, timed on an empty
+ * repository and again after seeding past executions (set-based SQL, not the engine), on SQLite
+ * and PostgreSQL. Goal (issue 17): each stays within 1.2x of the empty repository, or under 5 ms.
+ * Also the repository's size per execution, and how fast prune deletes.
+ */
+import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNightshift } from '../src/operator.ts';
+import type { Database } from '../src/repository/database.ts';
+import { createJobExplorer } from '../src/repository/job-repository.ts';
+import { recentNodes } from '../src/repository/nodes.ts';
+import { openDatabase } from '../src/repository/open.ts';
+import { pruneHistory } from '../src/repository/retention.ts';
+import { SQL } from '../src/repository/sql.ts';
+import { createMetrics } from '../src/server/metrics.ts';
+import { seedHistory } from '../test/support/history.ts';
+import { dropSchemas, int, note, schemaName, schemaUrl, table } from './lib/util.ts';
+
+type Op = { name: string; run: () => Promise<unknown> };
+
+function operations(db: Database, scrape: () => Promise<string>, nodeId: number, newestId: () => number): Op[] {
+  const explorer = createJobExplorer(db);
+  const jobs = db.dialect === 'postgres' ? ['job1', 'job2'] : JSON.stringify(['job1', 'job2']);
+  const page = (q: Parameters<typeof explorer.pageExecutions>[0]) => () => explorer.pageExecutions(q);
+  const hourAgo = () => new Date(Date.now() - 3_600_000);
+  return [
+    { name: 'list newest 20 (`executions`, console)', run: page({}) },
+    { name: 'list by job', run: page({ job: 'job3' }) },
+    { name: 'list by status FAILED', run: page({ status: 'FAILED' }) },
+    { name: 'list by statuses FAILED,STOPPED', run: page({ statuses: ['FAILED', 'STOPPED'] }) },
+    { name: 'list by job and status', run: page({ job: 'job3', status: 'FAILED' }) },
+    { name: 'list by node', run: page({ node: 'node2' }) },
+    { name: 'list in the last hour', run: page({ from: hourAgo() }) },
+    { name: 'parameter text search (one window)', run: page({ text: 'in-99' }) },
+    { name: 'one execution with its steps', run: async () => Promise.all([explorer.getExecution(newestId() - 7), explorer.stepsOf(newestId() - 7)]) },
+    { name: 'live events poll (changed in the last second)', run: () => db.query(SQL.changedExecutions, [Date.now() - 1000, 500]) },
+    { name: 'running executions (console)', run: () => db.query(SQL.activeExecutions) },
+    { name: 'nodes (API, console)', run: () => recentNodes(db, 3_600_000) },
+    { name: 'Prometheus scrape', run: scrape },
+    { name: 'claim, queue empty', run: () => db.query(SQL.claim(db.dialect), [nodeId, 'bench-node', jobs, 8]) },
+  ];
+}
+
+async function timeOps(ops: Op[], reps: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const op of ops) {
+    for (let i = 0; i < 3; i++) await op.run();
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now();
+      await op.run();
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    out.set(op.name, times[Math.floor(times.length / 2)]);
+  }
+  return out;
+}
+
+async function sizeBytes(db: Database, file: string | undefined): Promise<number> {
+  if (file) return statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+  const rows = await db.query<{ n: string }>(`SELECT sum(pg_total_relation_size(c.oid)) AS n FROM pg_class c
+    WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+      AND c.relname IN ('ns_job_instance', 'ns_job_execution', 'ns_step_execution')`);
+  return Number(rows[0].n);
+}
+
+interface BackendResult {
+  backend: string;
+  rows: { name: string; empty: number; full: number }[];
+  bytesPerExecution: number;
+  seedSeconds: number;
+  prune: { executions: number; ms: number };
+}
+
+async function one(backend: 'sqlite' | 'postgres', count: number, reps: number): Promise<BackendResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'nightshift-bench-history-'));
+  const schema = schemaName('history');
+  const file = backend === 'sqlite' ? join(dir, 'history.db') : undefined;
+  const url = file ? `sqlite:${file}` : schemaUrl(schema);
+  const db = await openDatabase(url);
+  const ns = await createNightshift({ db, jobs: [] });
+  try {
+    const metrics = createMetrics(ns);
+    const [{ id: nodeId }] = await db.query<{ id: number }>(`INSERT INTO ns_node (name, cluster, host, pid, kind, status, jobs, concurrency,
+        heartbeat_ms, lease_ms, started_at, last_heartbeat, lease_until) VALUES ('bench-node', 'c', 'h', 1, 'node', 'alive', '["job1","job2"]', 8,
+        1000, 10000, ns_now(), ns_now(), ns_now() + 86400000) RETURNING id`);
+    let newest = 8;
+    // The empty repository: a handful of executions, so that "one execution" finds one.
+    await seedHistory(db, { count: 10, newestAgeMs: 0 });
+    if (backend === 'postgres') await db.exec('ANALYZE');
+    const ops = operations(db, () => metrics.scrape(), Number(nodeId), () => newest);
+    const empty = await timeOps(ops, reps);
+    const before = await sizeBytes(db, file);
+    note(`history ${backend}: seeding ${int(count)} executions`);
+    const t = performance.now();
+    const { lastId } = await seedHistory(db, { count, newestAgeMs: 0, spacingMs: 100 });
+    const seedSeconds = (performance.now() - t) / 1000;
+    newest = lastId;
+    await db.exec('ANALYZE');
+    const bytesPerExecution = ((await sizeBytes(db, file)) - before) / count;
+    const full = await timeOps(ops, reps);
+    // Prune: the oldest tenth of history (seeded 100 ms apart: older than count*0.9*100 ms).
+    const tp = performance.now();
+    const pruned = await pruneHistory(db, { olderThanMs: Math.floor(count * 0.9) * 100, nodes: false });
+    const pruneMs = performance.now() - tp;
+    return {
+      backend,
+      rows: ops.map((o) => ({ name: o.name, empty: empty.get(o.name)!, full: full.get(o.name)! })),
+      bytesPerExecution,
+      seedSeconds,
+      prune: { executions: pruned.executions, ms: pruneMs },
+    };
+  } finally {
+    await ns.close();
+    await db.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    if (backend === 'postgres') await dropSchemas(schema);
+  }
+}
+
+export async function benchHistory(o: { executions: number; reps: number; backends: ('sqlite' | 'postgres')[] }): Promise<string[]> {
+  const results: BackendResult[] = [];
+  for (const b of o.backends) results.push(await one(b, o.executions, o.reps));
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  const lines: string[] = [`## History: hot queries with ${int(o.executions)} past executions vs an almost empty repository (median of ${o.reps})`, ''];
+  for (const r of results) {
+    const ok = r.rows.filter((x) => x.full <= 5 || x.full <= 1.2 * x.empty).length;
+    lines.push(`### ${r.backend}: ${ok} of ${r.rows.length} within 1.2x or under 5 ms`, '');
+    lines.push(...table(['query', 'empty', `${int(o.executions)} executions`, 'ratio', 'goal met'],
+      r.rows.map((x) => [x.name, ms(x.empty), ms(x.full), `${(x.full / x.empty).toFixed(2)}x`, x.full <= 5 || x.full <= 1.2 * x.empty ? 'yes' : 'NO'])));
+    lines.push('',
+      `Size: ${int(r.bytesPerExecution)} bytes per execution (its instance, execution and one step execution, with every index), ` +
+      `${r.backend === 'sqlite' ? 'database file and WAL' : 'pg_total_relation_size of the three tables'}. Seeding took ${r.seedSeconds.toFixed(1)} s. ` +
+      `\`prune\` deleted ${int(r.prune.executions)} executions in ${(r.prune.ms / 1000).toFixed(1)} s ` +
+      `(${int(r.prune.executions / (r.prune.ms / 1000))} executions/s, batches of 1,000).`, '');
+  }
+  lines.push('The repository is seeded with set-based SQL (test/support/history.ts): one instance, one execution and one step execution per past run, 10 jobs, 5 nodes, every 47th FAILED and every 97th STOPPED. "Empty" holds 10 executions. The scrape is the whole `/metrics` (it includes the process\'s default metrics). The claim runs with an alive node and an empty queue, the idle poll of every node.');
+  return lines;
+}
