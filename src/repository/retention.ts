@@ -145,6 +145,15 @@ export async function foldExecutionCounts(db: Database, limit = FOLD_LIMIT): Pro
   });
 }
 
+/**
+ * Folds the count deltas only when at least `backlog` are pending (one cheap probe otherwise):
+ * for readers such as the metrics scrape, where nodes fold every second anyway.
+ */
+export async function foldExecutionCountsIfBacklog(db: Database, backlog = 1000): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  if ((await db.query(SQL.countDeltaBacklog, [backlog - 1])).length) await foldExecutionCounts(db);
+}
+
 /** How many executions each job has in each status, from the counters (never a scan of history). */
 export async function executionCounts(db: Database): Promise<{ job: string; status: BatchStatus; count: number }[]> {
   const rows = await db.query<{ job_name: string; status: string; n: number | string }>(SQL.executionCounts);

@@ -321,6 +321,8 @@ export const SQL = {
       SELECT job_name, status, n FROM ns_execution_count
       UNION ALL SELECT job_name, status, n FROM ns_execution_count_delta) c
     GROUP BY job_name, status HAVING sum(n) <> 0 ORDER BY job_name, status`,
+  /** A row when more than `$1` count deltas wait to be folded. */
+  countDeltaBacklog: `SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT 1 OFFSET $1`,
   /** Only one folder at a time (PostgreSQL); the others skip, their deltas are folded by it. */
   tryFoldLock: `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.nightshift-fold')) AS ok`,
   /**

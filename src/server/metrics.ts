@@ -1,6 +1,6 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Nightshift } from '../operator.ts';
-import { executionCounts, foldExecutionCounts } from '../repository/retention.ts';
+import { executionCounts, foldExecutionCountsIfBacklog } from '../repository/retention.ts';
 
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
@@ -34,8 +34,9 @@ export function createMetrics(ns: Nightshift): Metrics {
     registry,
     async scrape() {
       // The counters kept as executions change state (never a GROUP BY over history), and the
-      // newest incarnation of each node name.
-      await foldExecutionCounts(ns.db);
+      // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
+      // scrape folds only a backlog (no node running), so that its own reads stay short.
+      await foldExecutionCountsIfBacklog(ns.db);
       const [counts, members] = await Promise.all([executionCounts(ns.db), ns.nodes()]);
       // All data first, then every gauge set with no await in between: scrapes that overlap
       // cannot mix their counts.
