@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many.
+ * concurrency, submit-many, history.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -16,6 +16,7 @@
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
  * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
+ * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchFailover } from './failover.ts';
+import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
@@ -79,6 +81,11 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     jobs: envInt('BENCH_SUBMIT_JOBS', 100_000),
     batch: envInt('BENCH_SUBMIT_BATCH', 10_000),
     singles: envInt('BENCH_SUBMIT_SINGLES', 5000),
+  }),
+  history: () => benchHistory({
+    executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),
+    reps: envInt('BENCH_HISTORY_REPS', 30),
+    backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),

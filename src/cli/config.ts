@@ -4,6 +4,9 @@ import { pathToFileURL } from 'node:url';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
+import type { RetentionOptions } from '../cluster/housekeeping.ts';
+import { parseDuration } from '../core/duration.ts';
+import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 
 const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
 
@@ -17,6 +20,13 @@ export interface LoadedConfig {
    * validated against the jobs (nodes do that when they start; see src/scheduler).
    */
   schedules: ScheduleSpec[];
+  /**
+   * Automatic retention on the nodes: the `retention` export (or the default export's), e.g.
+   * `{ olderThan: '30d', statuses: ['COMPLETED'], keepLast: 100, includeRestartable: false,
+   * every: '1h', nodes: '7d' }`. `nodes` is how long ended node incarnations are kept.
+   */
+  retention?: RetentionOptions;
+  nodeRetentionMs?: number;
 }
 
 /** Finds the config file: --config, NIGHTSHIFT_CONFIG, or nightshift.config.{ts,js,mjs} here. */
@@ -66,9 +76,10 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     names.add(j.name);
   }
   const schedules = declaredSchedules(file, mod);
+  const { retention, nodeRetentionMs } = declaredRetention(file, mod);
   // Recorded for processes this one starts (a partitioned step's local workers load the same file).
   process.env.NIGHTSHIFT_CONFIG = file;
-  return { file, jobs, exports: mod, schedules };
+  return { file, jobs, exports: mod, schedules, retention, nodeRetentionMs };
 }
 
 function declaredSchedules(file: string, mod: Record<string, unknown>): ScheduleSpec[] {
@@ -84,4 +95,47 @@ function declaredSchedules(file: string, mod: Record<string, unknown>): Schedule
 
 function firstLine(s: string): string {
   return s.split('\n').find((l) => l.trim()) ?? s;
+}
+
+function declaredRetention(file: string, mod: Record<string, unknown>): { retention?: RetentionOptions; nodeRetentionMs?: number } {
+  const def = mod.default;
+  const found = mod.retention ?? (def && typeof def === 'object' && !Array.isArray(def) ? (def as { retention?: unknown }).retention : undefined);
+  if (found === undefined) return {};
+  const where = `config ${file}: retention`;
+  if (typeof found !== 'object' || found === null || Array.isArray(found)) throw new UsageError(`${where} must be an object such as { olderThan: '30d' }`);
+  const r = found as Record<string, unknown>;
+  const known = ['olderThan', 'statuses', 'keepLast', 'includeRestartable', 'every', 'nodes'];
+  for (const k of Object.keys(r)) if (!known.includes(k)) throw new UsageError(`${where}: unknown setting ${JSON.stringify(k)} (known: ${known.join(', ')})`);
+  const duration = (k: string) => {
+    const v = r[k];
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+    if (typeof v === 'string') return parseDuration(`${where}.${k}`, v);
+    throw new UsageError(`${where}.${k} must be a duration such as '30d' or milliseconds, got ${JSON.stringify(v)}`);
+  };
+  const nodeRetentionMs = r.nodes === undefined ? undefined : duration('nodes');
+  if (r.olderThan === undefined) {
+    if (Object.keys(r).some((k) => k !== 'nodes')) throw new UsageError(`${where}.olderThan is missing (how old history is deleted, e.g. '30d')`);
+    return { nodeRetentionMs };
+  }
+  let statuses: BatchStatus[] | undefined;
+  if (r.statuses !== undefined) {
+    if (!Array.isArray(r.statuses) || !r.statuses.every((s) => typeof s === 'string' && BATCH_STATUSES.includes(s as BatchStatus))) {
+      throw new UsageError(`${where}.statuses must be an array of statuses (${BATCH_STATUSES.join(', ')})`);
+    }
+    statuses = r.statuses as BatchStatus[];
+  }
+  if (r.keepLast !== undefined && !(typeof r.keepLast === 'number' && Number.isSafeInteger(r.keepLast) && r.keepLast >= 0)) {
+    throw new UsageError(`${where}.keepLast must be a whole number of 0 or more`);
+  }
+  if (r.includeRestartable !== undefined && typeof r.includeRestartable !== 'boolean') throw new UsageError(`${where}.includeRestartable must be true or false`);
+  return {
+    nodeRetentionMs,
+    retention: {
+      olderThanMs: duration('olderThan'),
+      statuses,
+      keepLast: r.keepLast as number | undefined,
+      includeRestartable: r.includeRestartable as boolean | undefined,
+      everyMs: r.every === undefined ? undefined : duration('every'),
+    },
+  };
 }

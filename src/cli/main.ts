@@ -7,7 +7,9 @@ import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { requireJob } from '../engine/launch.ts';
 import { createNightshift, type Nightshift } from '../operator.ts';
-import { DEFAULT_DB_URL } from '../repository/open.ts';
+import { DEFAULT_DB_URL, openDatabase } from '../repository/open.ts';
+import { pruneHistory } from '../repository/retention.ts';
+import { parseDuration } from '../core/duration.ts';
 import { CronError, nextFireTimes } from '../scheduler/cron.ts';
 import { loadConfig } from './config.ts';
 import { startNode } from '../cluster/node.ts';
@@ -49,6 +51,19 @@ const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL
 const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
 
 /** Writes to stdout, control characters escaped (see terminalText). */
+/** A comma-separated list of batch statuses, any case. */
+function parseStatuses(what: string, text: string): BatchStatus[] {
+  return text.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean).map((s) => {
+    if (!BATCH_STATUSES.includes(s as BatchStatus)) throw new UsageError(`${what}: unknown status ${JSON.stringify(s)} (one of ${BATCH_STATUSES.join(', ')})`);
+    return s as BatchStatus;
+  });
+}
+
+function nonNegativeInt(what: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(Number(text))) throw new UsageError(`${what}: expected a whole number of 0 or more, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 function out(text: string): void {
   const safe = terminalText(text, true);
   process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
@@ -262,6 +277,7 @@ export function buildProgram(): Command {
       orphaned?.unref();
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
+        retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });
       await stopped;
@@ -272,9 +288,10 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('nodes').description('cluster members and what each runs'))
-    .action(act(async (o: Common) => {
-      const nodes = await withOperator(o, (ns) => ns.nodes());
+  common(program.command('nodes').description('cluster members and what each runs (the newest incarnation of each name)'))
+    .option('--all', 'every incarnation of each node name still kept, oldest first')
+    .action(act(async (o: Common & { all?: boolean }) => {
+      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }));
       if (o.json) {
         out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
@@ -282,6 +299,31 @@ export function buildProgram(): Command {
         out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
           n.name, n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
         ])));
+      }
+      return EXIT.OK;
+    }));
+
+  common(program.command('prune').description('delete old history in short batches; never running work, nor restartable instances unless asked'))
+    .requiredOption('--older-than <duration>', 'executions that ended longer ago than this, e.g. 30d, 12h (also node incarnations that ended then)')
+    .option('--status <S,...>', 'only executions with one of these statuses, e.g. COMPLETED,ABANDONED')
+    .option('--keep-last <n>', 'keep the newest N executions of each job, however old')
+    .option('--include-restartable', 'also instances that could still be restarted (their newest execution FAILED, STOPPED or UNKNOWN)')
+    .option('--batch-size <n>', 'executions deleted per transaction', '1000')
+    .action(act(async (o: Common & { olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string }) => {
+      const options = {
+        olderThanMs: parseDuration('--older-than', o.olderThan),
+        statuses: o.status === undefined ? undefined : parseStatuses('--status', o.status),
+        keepLast: o.keepLast === undefined ? undefined : nonNegativeInt('--keep-last', o.keepLast),
+        includeRestartable: o.includeRestartable === true,
+        batchSize: positiveInt('--batch-size', o.batchSize),
+      };
+      const db = await openDatabase(dbUrl(o));
+      try {
+        const r = await pruneHistory(db, options);
+        out(o.json ? JSON.stringify(r, null, 2)
+          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} node incarnations`);
+      } finally {
+        await db.close();
       }
       return EXIT.OK;
     }));

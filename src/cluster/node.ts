@@ -17,6 +17,7 @@ import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare } from './fair-share.ts';
 import { reapDeadNodes } from './failover.ts';
+import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
@@ -43,6 +44,10 @@ export interface NodeOptions {
    * polls is anyone's); `first-come`: a node claims all it has room for.
    */
   spread?: 'even' | 'first-come';
+  /** Ended node incarnations are deleted this long after they ended (default 7 days). */
+  nodeRetentionMs?: HousekeepingOptions['nodeRetentionMs'];
+  /** Automatic history retention (`prune` with these rules, every `everyMs`); off unless given. */
+  retention?: HousekeepingOptions['retention'];
 }
 
 /** Membership and failover events, as seen by this node. */
@@ -77,6 +82,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateNodeName(options.name);
   const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
   validateLease(lease);
+  validateHousekeeping(options);
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
   const spread = options.spread ?? 'even';
@@ -281,6 +287,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   };
   const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
   const poll = setInterval(wake, pollMs);
+  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log);
   const listener = listenForLaunches(db, wake, log);
   void watch();
   wake();
@@ -302,6 +309,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       shuttingDown = true;
       clearInterval(poll);
       clearInterval(monitor);
+      await housekeeping.stop();
       await scheduler?.stop();
       await listener.close();
       for (const [id, h] of running) {

@@ -33,13 +33,15 @@ export function createQueries(db: Database, explorer: JobExplorer): Queries {
       const steps = await explorer.stepsOfMany(list.map((e) => e.id));
       return list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
     },
-    async nodes() {
+    async nodes({ all = false }: { all?: boolean } = {}) {
       const [rows, running] = await Promise.all([
         db.query<NodeRow>(SQL.listNodes),
         db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
       ]);
       const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
-      return rows.map((r) => ({
+      // Rows come oldest first: the last row of a name is its newest incarnation.
+      const newest = new Map(rows.map((r) => [r.name, Number(r.id)]));
+      return rows.filter((r) => all || newest.get(r.name) === Number(r.id)).map((r) => ({
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),

@@ -88,8 +88,12 @@ export interface Nightshift {
    * replaced by a new one) and resolves with the last execution.
    */
   waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
-  /** Cluster members and what each runs. */
-  nodes(): Promise<NodeInfo[]>;
+  /**
+   * Cluster members and what each runs: the newest incarnation of each node name (a node that
+   * restarts under its name is a new incarnation), or with `all: true` every incarnation kept
+   * (ended ones are kept for the nodes' `nodeRetentionMs`, or until `prune`).
+   */
+  nodes(options?: { all?: boolean }): Promise<NodeInfo[]>;
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
   /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
   listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;

@@ -101,7 +101,7 @@ export interface ExecutionPage {
 }
 
 /** How far the creation order of executions may differ from the order of their ids. */
-const ID_ORDER_MARGIN_MS = 60_000;
+export const ID_ORDER_MARGIN_MS = 60_000;
 
 /** How many execution ids a parameter-text search looks at per page. */
 export const SEARCH_WINDOW = 20_000;

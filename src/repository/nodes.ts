@@ -34,14 +34,18 @@ export interface NodeOverview {
 const date = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
 const bool = (v: unknown) => v === true || v === 1 || v === '1';
 
-/** Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs. */
-export async function recentNodes(db: Database, withinMs: number): Promise<NodeOverview[]> {
+/**
+ * Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs:
+ * the newest incarnation of each name, or with `all` every incarnation.
+ */
+export async function recentNodes(db: Database, withinMs: number, all = false): Promise<NodeOverview[]> {
   const [rows, executions, partitions] = await Promise.all([
     db.query<Record<string, unknown>>(SQL.recentNodes, [withinMs]),
     db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
     db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
   ]);
-  return rows.map((r) => {
+  const newest = new Map(rows.map((r) => [String(r.name), Number(r.id)]));
+  return rows.filter((r) => all || newest.get(String(r.name)) === Number(r.id)).map((r) => {
     const id = Number(r.id);
     return {
       name: String(r.name),

@@ -23,12 +23,14 @@ const RUN_COLS = `${EXEC_COLS.replace(/e\./g, '')}, (SELECT count(*) FROM ns_job
 
 /**
  * Claims queued executions for a node: jobs it has, addressed to it or to anyone. SKIP LOCKED
- * lets nodes claim concurrently without a global lock; each claim bumps the epoch.
+ * lets nodes claim concurrently without a global lock; each claim bumps the epoch. On SQLite the
+ * queue's partial index is named: once ANALYZE has run, SQLite would otherwise read the whole
+ * history in id order hoping to meet a queued row early (an empty queue: every row).
  */
 const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
       owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE id IN (
-      SELECT id FROM ns_job_execution
+      SELECT id FROM ns_job_execution${d === 'sqlite' ? ' INDEXED BY ns_job_execution_queued' : ''}
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
         AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
           AND n.drain_requested_at IS NULL)
@@ -50,6 +52,10 @@ export interface ExecutionFilters {
 }
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
+
+/** The ids in a JSON array parameter, as a subquery's rows. */
+const jsonIds = (d: Dialect, p: string) =>
+  d === 'sqlite' ? `SELECT value FROM json_each(${p})` : `SELECT jsonb_array_elements_text(${p}::jsonb)::bigint`;
 
 /** The SET list of a step's end, with the step id as `$n` and its other values from `$n+1`, in finishStep's order. */
 const endStep = (n: number) => `read_count = $${n + 1}, write_count = $${n + 2}, filter_count = $${n + 3},
@@ -336,8 +342,68 @@ export const SQL = {
   startedStepOfExecution: `SELECT id FROM ns_step_execution WHERE job_execution_id = $1 AND step_name = $2 AND status = 'STARTED'
     ORDER BY id DESC LIMIT 1`,
   stepCommitCount: `SELECT commit_count FROM ns_step_execution WHERE id = $1`,
-  /** How many executions each job has in each status (Prometheus metrics). */
-  executionCounts: `SELECT job_name, status, count(*) AS n FROM ns_job_execution GROUP BY job_name, status`,
+  /**
+   * How many executions each job has in each status (metrics, console): the counter rows and the
+   * deltas not folded into them yet, in one snapshot (see migration 5). Never reads history.
+   */
+  executionCounts: `SELECT job_name, status, sum(n) AS n FROM (
+      SELECT job_name, status, n FROM ns_execution_count
+      UNION ALL SELECT job_name, status, n FROM ns_execution_count_delta) c
+    GROUP BY job_name, status HAVING sum(n) <> 0 ORDER BY job_name, status`,
+  /** A row when more than `$1` count deltas wait to be folded. */
+  countDeltaBacklog: `SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT 1 OFFSET $1`,
+  /** Only one folder at a time (PostgreSQL); the others skip, their deltas are folded by it. */
+  tryFoldLock: `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.nightshift-fold')) AS ok`,
+  /**
+   * Moves the oldest `$1` count deltas into the counter rows (PostgreSQL), in counter order so
+   * that folders never deadlock. Each delta is deleted in the transaction that adds it.
+   */
+  foldExecutionCounts: `WITH moved AS (
+      DELETE FROM ns_execution_count_delta WHERE id IN (SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT $1)
+      RETURNING job_name, status, n)
+    INSERT INTO ns_execution_count (job_name, status, n)
+    SELECT job_name, status, sum(n) FROM moved GROUP BY job_name, status ORDER BY job_name, status
+    ON CONFLICT (job_name, status) DO UPDATE SET n = ns_execution_count.n + excluded.n`,
+
+  // ---- retention -------------------------------------------------------------------------------
+  minExecutionId: `SELECT min(id) AS id FROM ns_job_execution`,
+  /** The id of the `$2`+1-th newest execution of job `$1`: what keep-last N keeps is above it. */
+  keepLastFloor: `SELECT id FROM ns_job_execution WHERE job_name = $1 ORDER BY id DESC LIMIT 1 OFFSET $2`,
+  /**
+   * Executions with ids in [`$1`, `$2`] (a primary-key range) that ended before `$3`, are not
+   * running, have one of the given statuses (`$4`...), and whose instance's newest execution has
+   * none of the protected statuses (running work, and restartable work unless asked): so a
+   * restartable instance keeps all its executions, whose steps its restart reads.
+   */
+  pruneCandidates: (statuses: number, protectedStatuses: readonly string[]) => `SELECT e.id, e.job_name, e.instance_id
+    FROM ns_job_execution e
+    WHERE e.id >= $1 AND e.id <= $2 AND e.status NOT IN ('STARTING', 'STARTED', 'STOPPING')
+      AND COALESCE(e.end_time, e.create_time) < $3
+      ${statuses ? `AND e.status IN (${Array.from({ length: statuses }, (_, i) => `$${i + 4}`).join(', ')})` : ''}
+      AND (SELECT l.status FROM ns_job_execution l WHERE l.instance_id = e.instance_id ORDER BY l.id DESC LIMIT 1)
+        NOT IN (${protectedStatuses.map((s) => `'${s}'`).join(', ')})
+    ORDER BY e.id`,
+  /** Locks the instances of a batch (PostgreSQL), so no restart adds an execution while it is pruned. */
+  lockInstances: (d: Dialect) => `SELECT id FROM ns_job_instance WHERE id IN (${jsonIds(d, '$1')}) ORDER BY id${forUpdate(d)}`,
+  /** Of the executions `$1` (JSON ids), those still prunable now that their instances are locked. */
+  stillPrunable: (d: Dialect, protectedStatuses: readonly string[]) => `SELECT e.id FROM ns_job_execution e
+    WHERE e.id IN (${jsonIds(d, '$1')}) AND e.status NOT IN ('STARTING', 'STARTED', 'STOPPING')
+      AND (SELECT l.status FROM ns_job_execution l WHERE l.instance_id = e.instance_id ORDER BY l.id DESC LIMIT 1)
+        NOT IN (${protectedStatuses.map((s) => `'${s}'`).join(', ')})`,
+  deleteStepsOf: (d: Dialect) => `DELETE FROM ns_step_execution WHERE job_execution_id IN (${jsonIds(d, '$1')})`,
+  deleteExecutions: (d: Dialect) => `DELETE FROM ns_job_execution WHERE id IN (${jsonIds(d, '$1')})`,
+  /** Instances of `$1` (JSON ids) that no execution is left of. */
+  deleteEmptyInstances: (d: Dialect) => `DELETE FROM ns_job_instance WHERE id IN (${jsonIds(d, '$1')})
+    AND NOT EXISTS (SELECT 1 FROM ns_job_execution x WHERE x.instance_id = ns_job_instance.id)`,
+  /**
+   * Up to `$2` node incarnations that ended more than `$1` ms ago and own no running execution
+   * or partition (their failover must still find them).
+   */
+  pruneNodes: `DELETE FROM ns_node WHERE id IN (
+      SELECT n.id FROM ns_node n WHERE n.ended_at IS NOT NULL AND n.ended_at < ns_now() - $1 AND n.status <> 'alive'
+        AND NOT EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTING', 'STARTED', 'STOPPING'))
+        AND NOT EXISTS (SELECT 1 FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
+      ORDER BY n.ended_at LIMIT $2)`,
 
   // ---- audit -----------------------------------------------------------------------------------
   insertAudit: `INSERT INTO ns_audit (at, actor, role, action, target, detail, remote, outcome, status_code, message)

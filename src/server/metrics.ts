@@ -1,6 +1,6 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Nightshift } from '../operator.ts';
-import { SQL } from '../repository/sql.ts';
+import { executionCounts, foldExecutionCountsIfBacklog } from '../repository/retention.ts';
 
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
@@ -23,7 +23,7 @@ export function createMetrics(ns: Nightshift): Metrics {
     labelNames: ['job', 'status'],
     registers: [registry],
   });
-  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes, by status (alive, dead, left)', labelNames: ['status'], registers: [registry] });
+  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes (the newest incarnation of each name), by status (alive, dead, left)', labelNames: ['status'], registers: [registry] });
   const running = new Gauge({
     name: 'nightshift_node_running_executions',
     help: 'Executions each live node is running',
@@ -33,14 +33,15 @@ export function createMetrics(ns: Nightshift): Metrics {
   return {
     registry,
     async scrape() {
-      const [counts, members] = await Promise.all([
-        ns.db.query<{ job_name: string; status: string; n: number | string }>(SQL.executionCounts),
-        ns.nodes(),
-      ]);
+      // The counters kept as executions change state (never a GROUP BY over history), and the
+      // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
+      // scrape folds only a backlog (no node running), so that its own reads stay short.
+      await foldExecutionCountsIfBacklog(ns.db);
+      const [counts, members] = await Promise.all([executionCounts(ns.db), ns.nodes()]);
       // All data first, then every gauge set with no await in between: scrapes that overlap
       // cannot mix their counts.
       executions.reset();
-      for (const r of counts) executions.set({ job: r.job_name, status: r.status }, Number(r.n));
+      for (const r of counts) executions.set({ job: r.job, status: r.status }, r.count);
       nodes.reset();
       for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
       running.reset();

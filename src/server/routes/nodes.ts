@@ -8,19 +8,22 @@ import { nodeOverviewJson } from '../views.ts';
 const nameParam = { type: 'object', properties: { name: { type: 'string', title: 'node name' } }, required: ['name'] } as const;
 
 export async function nodeRoutes(app: FastifyInstance, { ns }: ApiContext) {
-  app.get<{ Querystring: { withinMs: number } }>('/api/nodes', {
+  app.get<{ Querystring: { withinMs: number; all: boolean } }>('/api/nodes', {
     schema: {
-      summary: 'Live nodes and those that ended recently',
+      summary: 'Live nodes and those that ended recently (the newest incarnation of each name unless all=true)',
       description: "Each node's heartbeat age and lease (by the database's clock), what it runs, its concurrency, and whether it is draining.",
       tags: ['nodes'],
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { withinMs: { type: 'integer', minimum: 0, maximum: 30 * 86_400_000, default: 3_600_000, description: 'also nodes that ended at most this long ago' } },
+        properties: {
+          withinMs: { type: 'integer', minimum: 0, maximum: 30 * 86_400_000, default: 3_600_000, description: 'also nodes that ended at most this long ago' },
+          all: { type: 'boolean', default: false, description: 'every incarnation of each node name, not only the newest' },
+        },
       },
       response: { 200: { type: 'array', items: ref('Node') }, ...errors(400, 401, 503) },
     },
-  }, async (req) => (await recentNodes(ns.db, req.query.withinMs)).map(nodeOverviewJson));
+  }, async (req) => (await recentNodes(ns.db, req.query.withinMs, req.query.all)).map(nodeOverviewJson));
 
   app.post<{ Params: { name: string } }>('/api/nodes/:name/drain', {
     config: { role: 'operator', audit: { action: 'node.drain', target: (req) => `node ${(req.params as { name: string }).name}` } },

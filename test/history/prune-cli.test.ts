@@ -1,0 +1,89 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/repository/open.ts';
+import { seedHistory } from '../support/history.ts';
+import { EXAMPLES, ROOT, runCli } from '../cli/run-cli.ts';
+
+const dirs: string[] = [];
+const freshDb = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nightshift-prune-cli-'));
+  dirs.push(dir);
+  return `sqlite:${join(dir, 'ns.db')}`;
+};
+
+/** The README's prune commands, as written. */
+const readmePruneLines = () =>
+  [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((m) => m[1]).filter((b) => b.includes('nightshift prune'))
+    .flatMap((b) => b.split('\n')).filter((l) => l.startsWith('npx nightshift prune'));
+
+describe('nightshift prune and nodes --all (CLI)', () => {
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('prunes old history as the README shows, keeping restartable instances, and reports what it deleted', async () => {
+    const db = freshDb();
+    const repo = await openDatabase(db);
+    await seedHistory(repo, { count: 470, jobs: 2, newestAgeMs: 40 * 86_400_000 });
+    await seedHistory(repo, { count: 10, jobs: 2, newestAgeMs: 0 });
+    await repo.close();
+    const [first, second] = readmePruneLines();
+    expect(first).toBe('npx nightshift prune --older-than 30d --keep-last 100');
+    const words = (l: string) => l.split(/\s+/).slice(2);
+    const r1 = await runCli([...words(first), '--json'], { env: { NIGHTSHIFT_DB: db } });
+    expect(r1.stderr).toBe('');
+    expect(r1.code).toBe(0);
+    const out = JSON.parse(r1.stdout) as { executions: number; batches: number };
+    // 470 old: 10 FAILED (every 47th) and 4 STOPPED (every 97th, none both) are restartable; each job
+    // keeps its newest 100, which are the 5 recent ones and 95 old ones.
+    const check = await openDatabase(db);
+    const left = await check.query<{ status: string; n: number }>(`SELECT status, count(*) AS n FROM ns_job_execution GROUP BY status ORDER BY status`);
+    await check.close();
+    const total = left.reduce((a, r) => a + Number(r.n), 0);
+    expect(out.executions).toBe(480 - total);
+    expect(left.find((r) => r.status === 'FAILED')?.n).toBe(10);
+    expect(left.find((r) => r.status === 'STOPPED')?.n).toBe(4);
+    expect(total).toBeGreaterThanOrEqual(200);
+    // Without --keep-last, the old COMPLETED executions that were kept go too; the restartable stay.
+    const r2 = await runCli(words(second), { env: { NIGHTSHIFT_DB: db } });
+    expect(r2.code).toBe(0);
+    expect((JSON.parse(r2.stdout) as { executions: number }).executions).toBe(total - 10 - 14);
+    const r3 = await runCli(['prune', '--older-than', '1d', '--db', db]);
+    expect(r3.stdout).toBe('deleted 0 executions (0 step executions, 0 instances) in 0 batches, and 0 node incarnations\n');
+  });
+
+  it('refuses a bad duration, an unknown status and a running status with exit code 2 and one line', async () => {
+    const db = freshDb();
+    for (const [args, message] of [
+      [['--older-than', 'soon'], /--older-than: expected a duration such as 30d/],
+      [['--older-than', '1d', '--status', 'DONE'], /--status: unknown status "DONE"/],
+      [['--older-than', '1d', '--status', 'STARTED'], /STARTED executions are running work and are never pruned/],
+      [['--older-than', '1d', '--keep-last', '-3'], /--keep-last: expected a whole number/],
+    ] as const) {
+      const r = await runCli(['prune', ...args, '--db', db]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('nodes shows the newest incarnation of each name; --all shows every one', async () => {
+    const db = freshDb();
+    const repo = await openDatabase(db);
+    const add = (name: string, status: string) => repo.execute(
+      `INSERT INTO ns_node (name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms, started_at, last_heartbeat, lease_until, ended_at)
+       VALUES ($1, 'c', 'h', 1, 'node', $2, '[]', 1, 1000, 5000, ns_now(), ns_now(), ns_now() + 60000, CASE WHEN $2 = 'alive' THEN NULL ELSE ns_now() END)`,
+      [name, status]);
+    await add('a', 'dead');
+    await add('b', 'left');
+    await add('a', 'dead');
+    await add('a', 'alive');
+    await repo.close();
+    const newest = await runCli(['nodes', '--json', '--db', db, '--config', EXAMPLES]);
+    expect(newest.code, newest.stderr).toBe(0);
+    expect((JSON.parse(newest.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['b:left', 'a:alive']);
+    const all = await runCli(['nodes', '--all', '--json', '--db', db, '--config', EXAMPLES]);
+    expect((JSON.parse(all.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['a:dead', 'b:left', 'a:dead', 'a:alive']);
+  });
+});

@@ -1,0 +1,90 @@
+import type { Dialect } from '../../src/repository/database.ts';
+import { SQL } from '../../src/repository/sql.ts';
+
+/** A statement the CLI, API, console, metrics or claim path runs, with typical parameters. */
+export interface HotQuery {
+  name: string;
+  sql: string;
+  params: unknown[];
+  /**
+   * SQLite: the plan may scan executions in primary-key order (`SCAN e`), because the statement
+   * reads newest first and stops at its LIMIT (the plan does not show the LIMIT).
+   */
+  orderedScan?: boolean;
+  /**
+   * It sorts only a bounded set: running or queued rows (read through their partial index), or
+   * the rows of one execution or instance (read through their parent's index), never history.
+   */
+  boundedSort?: boolean;
+}
+
+/**
+ * The hot queries over history, for a repository seeded by seedHistory (`job0`.., `node0`..,
+ * execution ids up to `lastId`). `now` is about when the newest execution was created.
+ */
+export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQuery[] {
+  const list = (f: Parameters<typeof SQL.listExecutions>[0]) => SQL.listExecutions(f);
+  const jobs = d === 'postgres' ? ['job1', 'job2'] : JSON.stringify(['job1', 'job2']);
+  return [
+    { name: 'list newest 20', sql: list({}), params: [21], orderedScan: true },
+    { name: 'list next page', sql: list({ before: true }), params: [21, o.lastId - 500], orderedScan: true },
+    { name: 'list by job', sql: list({ job: true }), params: [21, 'job3'] },
+    { name: 'list by status', sql: list({ status: true }), params: [21, 'FAILED'] },
+    { name: 'list by job and status', sql: list({ job: true, status: true }), params: [21, 'job3', 'FAILED'] },
+    { name: 'list by node', sql: list({ node: true }), params: [21, 'node2'] },
+    { name: 'list by status and node', sql: list({ status: true, node: true }), params: [21, 'STOPPED', 'node2'] },
+    { name: 'time range: first id from', sql: SQL.firstIdFrom, params: [o.now - 3_600_000] },
+    { name: 'time range: last id before', sql: SQL.lastIdBefore, params: [o.now - 1_800_000] },
+    { name: 'list in a time range', sql: list({ minId: true, maxId: true }), params: [21, o.lastId - 3600, o.lastId - 1800] },
+    { name: 'parameter text search (one window)', sql: list({ minId: true, text: true }), params: [21, o.lastId - 20_000, '%in-99%'] },
+    { name: 'newest execution id', sql: SQL.maxExecutionId, params: [] },
+    { name: 'execution by id', sql: SQL.getExecution, params: [o.lastId - 7] },
+    { name: 'steps of an execution', sql: SQL.stepsOfExecution, params: [o.lastId - 7], boundedSort: true },
+    { name: 'executions of an instance', sql: SQL.executionsOfInstance, params: [o.lastId - 7], boundedSort: true },
+    { name: 'live events: changed since', sql: SQL.changedExecutions, params: [o.now - 1000, 500] },
+    { name: 'running executions (console)', sql: SQL.activeExecutions, params: [], boundedSort: true },
+    { name: 'what every node runs', sql: SQL.runningByNode, params: [], boundedSort: true },
+    { name: 'metrics: counts by job and status', sql: SQL.executionCounts, params: [] },
+    { name: 'claim queued executions', sql: SQL.claim(d), params: [1, 'node0', jobs, 8] },
+    { name: 'orphaned executions', sql: SQL.orphanedExecutions, params: [] },
+    { name: 'prune: keep-last floor of a job', sql: SQL.keepLastFloor, params: ['job3', 99] },
+    { name: 'prune: one batch of candidates', sql: SQL.pruneCandidates(0, ['STARTING', 'STARTED', 'STOPPING', 'FAILED', 'STOPPED']), params: [1, 1000, o.now], boundedSort: true },
+  ];
+}
+
+const HISTORY_TABLES = ['ns_job_execution', 'ns_step_execution', 'ns_job_instance'];
+const ALIASES = ['e', 'x', 'l', 's', 's2'];
+/** Partial indexes that hold only queued or running rows: reading all of one is not reading history. */
+const LIVE_INDEXES = ['ns_job_execution_queued', 'ns_job_execution_running', 'ns_step_execution_queued', 'ns_step_execution_owner'];
+
+/** What is wrong with a plan: a sequential scan or a sort of history; empty when none. */
+export async function planProblems(
+  query: (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>,
+  d: Dialect,
+  q: HotQuery,
+): Promise<{ plan: string; problems: string[] }> {
+  if (d === 'postgres') {
+    const rows = await query(`EXPLAIN ${q.sql}`, q.params);
+    const plan = rows.map((r) => String(r['QUERY PLAN'])).join('\n');
+    const problems = HISTORY_TABLES.filter((t) => new RegExp(`Seq Scan on ${t}\\b`).test(plan)).map((t) => `sequential scan of ${t}`);
+    const sortsCounters = /^\s*SELECT job_name, status, sum\(n\)/.test(q.sql);
+    if (/(^|\s|>)Sort\b/m.test(plan) && !q.boundedSort && !sortsCounters) problems.push('sorts rows read from history');
+    return { plan, problems };
+  }
+  const rows = await query(`EXPLAIN QUERY PLAN ${q.sql}`, q.params);
+  const plan = rows.map((r) => String(r.detail)).join('\n');
+  const problems: string[] = [];
+  for (const line of plan.split('\n')) {
+    const scan = /^SCAN (\w+)(?: AS (\w+))?(.*)$/.exec(line.trim());
+    if (scan) {
+      const [, table, alias, rest] = scan;
+      const isHistory = HISTORY_TABLES.includes(table) || ALIASES.includes(alias ?? table);
+      const live = LIVE_INDEXES.some((i) => (rest ?? '').includes(`INDEX ${i}`));
+      const orderedByKey = q.orderedScan && (rest ?? '').trim() === '';
+      if (isHistory && !live && !orderedByKey) problems.push(`scan: ${line.trim()}`);
+    }
+    const sortsCounters = /^\s*SELECT job_name, status, sum\(n\)/.test(q.sql);
+    if (/USE TEMP B-TREE FOR ORDER BY/.test(line) && !q.boundedSort && !sortsCounters) problems.push(`sort: ${line.trim()}`);
+  }
+  return { plan, problems };
+}
