@@ -24,8 +24,16 @@ export interface PgTarget {
    * connection (PgBouncer in transaction mode).
    */
   prepare: boolean;
+  /**
+   * The `application_name` of this process's sessions (`?application_name=` in the URL, default
+   * `nightshift`); each kind of connection adds its own suffix (see {@link pgClientConfig}).
+   */
+  appName: string;
   display: string;
 }
+
+/** The kinds of connection Nightshift opens besides its pool, as named in `pg_stat_activity`. */
+export type ConnectionKind = 'heartbeat' | 'listen' | 'cursor';
 
 /** Splits our `?schema=` parameter off a postgres:// URL. */
 export function parsePgUrl(url: string): PgTarget {
@@ -46,21 +54,26 @@ export function parsePgUrl(url: string): PgTarget {
   if (prepare !== 'true' && prepare !== 'false') {
     throw new UsageError(`invalid database URL: prepare=${JSON.stringify(prepare)} must be true or false`);
   }
+  const appName = parsed.searchParams.get('application_name') || 'nightshift';
   parsed.searchParams.delete('schema');
   parsed.searchParams.delete('prepare');
+  parsed.searchParams.delete('application_name');
   const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
-  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', display };
+  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, display };
 }
 
-/** Client options for a connection to this target (pool or single client). */
-export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}): pg.ClientConfig {
+/**
+ * Client options for a connection to this target: the pool's, or a dedicated connection of one
+ * `kind`, named `APP-KIND` in `pg_stat_activity` so that operators (and tests) can tell them apart.
+ */
+export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}, kind?: ConnectionKind): pg.ClientConfig {
   const all = { ...(target.schema ? { search_path: target.schema } : {}), ...settings };
   const options = Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
   return {
     connectionString: target.connectionString,
     types,
     options: options || undefined,
-    application_name: 'nightshift',
+    application_name: (kind ? `${target.appName}-${kind}` : target.appName).slice(0, 63),
   };
 }
 
