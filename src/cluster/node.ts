@@ -15,7 +15,7 @@ import { requestDrain } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
-import { reapDeadNodes } from './failover.ts';
+import { reapDeadNodes, releaseExecution } from './failover.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
@@ -165,6 +165,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       await runJobExecution(def, handle, explorer, firstStep);
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
+      // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
+      if (!handle.lost.signal.aborted) {
+        await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`)
+          .then((f) => f && log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run'))
+          .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
+      }
     } finally {
       // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
       // closes the database, so the requeue must be committed by then.

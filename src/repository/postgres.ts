@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { UsageError } from '../core/errors.ts';
+import { connectionErrorText, isCapacityError, isConnectionError } from './connection-errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
 import type { DriverClient } from './driver-client.ts';
@@ -79,6 +80,12 @@ export function pgClientConfig(target: PgTarget, settings: Record<string, string
 
 type PgClient = pg.PoolClient | pg.Client;
 
+/**
+ * How long a statement waits for a connection while the server turns connections away (too many
+ * clients, starting up, shutting down) or, once it was reached, is unreachable.
+ */
+export const DEFAULT_CONNECT_RETRY_MS = 30_000;
+
 // The kept-prepared statements each connection has parsed.
 const parsedOn = new WeakMap<PgClient, Set<string>>();
 
@@ -126,6 +133,34 @@ function asLiterals(params: readonly unknown[]): string | undefined {
   return out.join(',');
 }
 
+/**
+ * Connects a dedicated connection of one `kind` (a cursor's), retrying the server's capacity
+ * errors like the pool does. `onError` hears the session's 'error' events (a terminated
+ * backend): without a listener they would crash the process.
+ */
+export async function connectDedicated(url: string, kind: ConnectionKind, onError: (err: Error) => void, retryMs = DEFAULT_CONNECT_RETRY_MS): Promise<pg.Client> {
+  const target = parsePgUrl(url);
+  const started = performance.now();
+  let delay = 50;
+  for (;;) {
+    const client = new pg.Client(pgClientConfig(target, {}, kind));
+    client.on('error', onError);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const waited = performance.now() - started;
+      if (!isCapacityError(err) || waited + delay > retryMs) {
+        const after = isCapacityError(err) && retryMs > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
+        throw new UsageError(`cannot connect to ${target.display}: ${connectionErrorText(err)}${after}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
 export function wrapPgClient(client: PgClient): DriverClient {
   return {
     dialect: 'postgres',
@@ -160,11 +195,30 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   let kept: Kept | undefined;
   // Chunk transactions here follow one another at once: each COMMIT also begins the next.
   let backToBack = false;
+  // Whether this pool ever connected: until then a refused connection is more likely a wrong
+  // URL than an outage, and fails at once; the server's capacity errors are retried regardless.
+  let reached = false;
+  const retryFor = options.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
   const connect = async (): Promise<pg.PoolClient> => {
-    try {
-      return await pool.connect();
-    } catch (err) {
-      throw new UsageError(`cannot connect to ${target.display}: ${(err as Error).message || String(err)}`, { cause: err });
+    const started = performance.now();
+    let delay = 50;
+    for (;;) {
+      try {
+        const client = await pool.connect();
+        reached = true;
+        return client;
+      } catch (err) {
+        const waited = performance.now() - started;
+        const transient = isCapacityError(err) || (reached && isConnectionError(err));
+        if (!transient || waited + delay > retryFor) {
+          const cause = connectionErrorText(err);
+          const after = transient && retryFor > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
+          throw new UsageError(`cannot connect to ${target.display}: ${cause}${after}`, { cause: err });
+        }
+        // Jittered, so that nodes turned away together do not all come back at once.
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+        delay = Math.min(delay * 2, 2000);
+      }
     }
   };
 
