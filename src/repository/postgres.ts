@@ -30,6 +30,8 @@ export interface PgTarget {
    * `nightshift`); each kind of connection adds its own suffix (see {@link pgClientConfig}).
    */
   appName: string;
+  /** `?connect_retry_ms=`: see PgOptions.connectRetryMs. */
+  connectRetryMs: number | undefined;
   display: string;
 }
 
@@ -56,11 +58,16 @@ export function parsePgUrl(url: string): PgTarget {
     throw new UsageError(`invalid database URL: prepare=${JSON.stringify(prepare)} must be true or false`);
   }
   const appName = parsed.searchParams.get('application_name') || 'nightshift';
+  const retry = parsed.searchParams.get('connect_retry_ms');
+  if (retry !== null && !/^\d{1,9}$/.test(retry)) {
+    throw new UsageError(`invalid database URL: connect_retry_ms=${JSON.stringify(retry)} must be a whole number of milliseconds`);
+  }
+  parsed.searchParams.delete('connect_retry_ms');
   parsed.searchParams.delete('schema');
   parsed.searchParams.delete('prepare');
   parsed.searchParams.delete('application_name');
   const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
-  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, display };
+  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, connectRetryMs: retry === null ? undefined : Number(retry), display };
 }
 
 /**
@@ -138,8 +145,9 @@ function asLiterals(params: readonly unknown[]): string | undefined {
  * errors like the pool does. `onError` hears the session's 'error' events (a terminated
  * backend): without a listener they would crash the process.
  */
-export async function connectDedicated(url: string, kind: ConnectionKind, onError: (err: Error) => void, retryMs = DEFAULT_CONNECT_RETRY_MS): Promise<pg.Client> {
+export async function connectDedicated(url: string, kind: ConnectionKind, onError: (err: Error) => void): Promise<pg.Client> {
   const target = parsePgUrl(url);
+  const retryMs = target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
   const started = performance.now();
   let delay = 50;
   for (;;) {
@@ -198,7 +206,7 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   // Whether this pool ever connected: until then a refused connection is more likely a wrong
   // URL than an outage, and fails at once; the server's capacity errors are retried regardless.
   let reached = false;
-  const retryFor = options.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
+  const retryFor = options.connectRetryMs ?? target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
   const connect = async (): Promise<pg.PoolClient> => {
     const started = performance.now();
     let delay = 50;
