@@ -6,7 +6,7 @@ import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
-import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
+import { claimPartitions, releasePartition, runPartition } from '../engine/partition-worker.ts';
 import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
@@ -195,6 +195,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         if (shuttingDown || draining) await handOverPartition(id);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
+        await releasePartition(db, me, id, `partition ${id} could not start on node ${me.name}: ${errorMessage(err)}`, log);
       } finally {
         partitions.delete(id);
         wake();

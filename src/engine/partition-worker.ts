@@ -92,12 +92,14 @@ export async function runPartition(
     };
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);
     await runStep(def.worker, ctx, handle, step);
+    // Ended without recording its end (fenced because its execution ended meanwhile, say).
+    await releasePartition(db, node, partitionId, `partition ${step.stepName} stopped on node ${node.name} without an end`, handle.log);
   } catch (err) {
     if (err instanceof FencedError) handle.log.warn(err.message);
-    else {
-      handle.log.error({ err: errorMessage(err) }, `partition ${step.stepName} could not run`);
-      await releasePartition(db, node, partitionId, `partition ${step.stepName} could not run on node ${node.name}: ${errorMessage(err)}`, handle.log);
-    }
+    else handle.log.error({ err: errorMessage(err) }, `partition ${step.stepName} could not run`);
+    // Whatever stopped it (no connection, its execution ended meanwhile), a partition this node
+    // no longer runs must not stay STARTED under its name: a no-op if it ended or changed owner.
+    await releasePartition(db, node, partitionId, `partition ${step.stepName} could not run on node ${node.name}: ${errorMessage(err)}`, handle.log);
   } finally {
     partitionEvents.emit('ended', managerId);
     if (db.dialect === 'postgres') await db.query(SQL.notifyPartition, [String(managerId)]).catch(() => undefined);

@@ -125,4 +125,38 @@ describe('at the connection limit (postgres)', () => {
       await killAll();
     }
   });
+
+  it('a node that cannot get connections for claimed work releases it: nothing stays STARTED on a live node', { timeout: 240_000 }, async () => {
+    const { url, adminUrl } = await limitedRole(4, 'limrel');
+    await (await openDatabase(url)).close();
+    const ns = await createNightshift({ db: adminUrl, jobs: [noop, count, partitionedCount], logger: silentLogger });
+    const db = await openDatabase(adminUrl);
+    try {
+      // Heartbeat + LISTEN leave the pool 2 connections for 6 slots, and it waits only 100 ms.
+      const node = startNode(`${url}&connect_retry_ms=100`, 'starved', { args: ['--concurrency', '6'] });
+      await waitFor(async () => (await ns.nodes()).some((n) => n.name === 'starved' && n.status === 'alive'), 30_000, 'node starved alive');
+      const first = await ns.submit('partitioned-count', { items: 3000, grid: 12, tag: 'rel', delayMs: 1 });
+      // Its instance ends (COMPLETED, or FAILED for want of connections: both are honest), and
+      // then no step or execution is left STARTED under the live node's name.
+      const ended = await waitFor(async () => {
+        const all = await ns.explorer.executionsOfInstance(first.instanceId);
+        return all.every((x) => !['STARTING', 'STARTED', 'STOPPING'].includes(x.status)) ? all[0] : undefined;
+      }, 150_000, 'the instance to end');
+      const strandedOn = () => db.query<{ id: number; step_name: string }>(
+        `SELECT id, step_name FROM ns_step_execution WHERE status IN ('STARTED', 'STOPPING') AND owner_node_id IS NOT NULL`);
+      await waitFor(async () => (await strandedOn()).length === 0, 30_000, 'no partition left STARTED').catch(async (err) => {
+        throw new Error(`${String(err)}: ${JSON.stringify(await strandedOn())}`);
+      });
+      expect((await ns.nodes()).find((n) => n.name === 'starved')).toMatchObject({ status: 'alive', running: [] });
+      if (ended.status === 'FAILED') expect(ended.exitStatus.description.match(/too many connections/g)).toHaveLength(1);
+      else expect((await exactlyOnce(db, 'rel', 3000)).ok).toBe(true);
+      // stop and abandon act on what is left: the ended execution can be abandoned.
+      if (ended.status === 'FAILED') expect((await ns.abandon(ended.id)).status).toBe('ABANDONED');
+      expect(node.exit).toBeUndefined();
+    } finally {
+      await ns.close();
+      await db.close();
+      await killAll();
+    }
+  });
 });
