@@ -107,7 +107,7 @@ describe('at the connection limit (postgres)', () => {
     const db = await openDatabase(adminUrl);
     try {
       // concurrency 6 wants a pool of 10, beside its heartbeat and LISTEN connections: 12 > 5.
-      const node = startNode(url, 'tight', { args: ['--concurrency', '6'] });
+      const node = startNode(url, 'tight', { args: ['--concurrency', '6', '--lease-ms', '15000'] });
       await waitFor(async () => (await ns.nodes()).some((n) => n.name === 'tight' && n.status === 'alive'), 30_000, 'node tight alive');
       const e = await ns.submit('partitioned-count', { items: 6000, grid: 12, tag: 'lim', delayMs: 2 });
       const end = await waitFor(async () => {
@@ -133,7 +133,7 @@ describe('at the connection limit (postgres)', () => {
     const db = await openDatabase(adminUrl);
     try {
       // Heartbeat + LISTEN leave the pool 2 connections for 6 slots, and it waits only 100 ms.
-      const node = startNode(`${url}&connect_retry_ms=100`, 'starved', { args: ['--concurrency', '6'] });
+      const node = startNode(`${url}&connect_retry_ms=100`, 'starved', { args: ['--concurrency', '6', '--lease-ms', '15000'] });
       await waitFor(async () => (await ns.nodes()).some((n) => n.name === 'starved' && n.status === 'alive'), 30_000, 'node starved alive');
       const first = await ns.submit('partitioned-count', { items: 3000, grid: 12, tag: 'rel', delayMs: 1 });
       // Its instance ends (COMPLETED, or FAILED for want of connections: both are honest), and

@@ -8,19 +8,18 @@
  * sessions on the shared server are touched.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
-import { PG_BASE, waitFor } from '../support/backends.ts';
+import { waitFor } from '../support/backends.ts';
+import { FAULTS_CONFIG, faultsBackend, namedUrl, terminate, sessions } from './support.ts';
 import { killAll, startNode } from '../support/node-procs.ts';
-import { pgBackend, rowsOf } from '../cluster/helpers.ts';
+import { rowsOf } from '../cluster/helpers.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { count, cursorCount, noop } from './fixtures/nightshift.config.ts';
 
-export const FAULTS_CONFIG = 'test/faults/fixtures/nightshift.config.ts';
 
-const backend = pgBackend();
+const backend = faultsBackend;
 let ns: Nightshift | undefined;
 let db: Database | undefined;
 
@@ -32,44 +31,12 @@ afterEach(async () => {
 });
 afterAll(() => backend.cleanup());
 
-/** Terminates this test's sessions whose application_name matches `like`; returns how many. */
-export async function terminate(appLike: string, extra = ''): Promise<number> {
-  const c = new pg.Client({ connectionString: PG_BASE });
-  await c.connect();
-  try {
-    const r = await c.query(
-      `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid() ${extra}`,
-      [appLike],
-    );
-    return r.rows.filter((x: { ok: boolean }) => x.ok).length;
-  } finally {
-    await c.end();
-  }
-}
-
-/** How many sessions are named `app`. */
-export async function sessions(app: string): Promise<number> {
-  const c = new pg.Client({ connectionString: PG_BASE });
-  await c.connect();
-  try {
-    return Number((await c.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1`, [app])).rows[0].n);
-  } finally {
-    await c.end();
-  }
-}
-
-/** A fresh repository URL whose sessions are named `app`, `app-heartbeat`, `app-listen`, `app-cursor`. */
-export function namedUrl(label: string): { url: string; app: string } {
-  const app = `nsf_${label}_${process.pid}_${Date.now().toString(36)}`;
-  return { url: `${backend.freshUrl(label)}&application_name=${app}`, app };
-}
-
 describe('connection loss on postgres', () => {
   it('each kind of connection the server terminates: the node lives, only the affected step fails', async () => {
     const { url, app } = namedUrl('connloss');
     ns = await createNightshift({ db: url, jobs: [noop, count, cursorCount], logger: silentLogger });
     db = await openDatabase(url);
-    const node = startNode(url, 'a', { config: FAULTS_CONFIG, args: ['--concurrency', '4'] });
+    const node = startNode(url, 'a', { config: FAULTS_CONFIG, args: ['--concurrency', '4', '--lease-ms', '15000'] });
     await waitFor(async () => (await ns!.nodes()).some((n) => n.name === 'a' && n.status === 'alive'), 30_000, 'node a alive');
 
     // One LISTEN connection per process, shared by the launch listener and the scheduler.
