@@ -127,7 +127,7 @@ describe('at the connection limit (postgres)', () => {
   });
 
   it('a node that cannot get connections for claimed work releases it: nothing stays STARTED on a live node', { timeout: 240_000 }, async () => {
-    const { url, adminUrl } = await limitedRole(4, 'limrel');
+    const { role, url, adminUrl } = await limitedRole(4, 'limrel');
     await (await openDatabase(url)).close();
     const ns = await createNightshift({ db: adminUrl, jobs: [noop, count, partitionedCount], logger: silentLogger });
     const db = await openDatabase(adminUrl);
@@ -136,6 +136,12 @@ describe('at the connection limit (postgres)', () => {
       const node = startNode(`${url}&connect_retry_ms=100`, 'starved', { args: ['--concurrency', '6', '--lease-ms', '15000'] });
       await waitFor(async () => (await ns.nodes()).some((n) => n.name === 'starved' && n.status === 'alive'), 30_000, 'node starved alive');
       const first = await ns.submit('partitioned-count', { items: 3000, grid: 12, tag: 'rel', delayMs: 1 });
+      // Work it claimed and could not run is released, naming the node and the cause; then the
+      // starvation ends (the role gets more connections).
+      await waitFor(async () => (await db.query(
+        `SELECT id FROM ns_step_execution WHERE exit_description LIKE '%on node starved%' UNION ALL
+         SELECT id FROM ns_job_execution WHERE exit_description LIKE '%too many connections%'`)).length > 0, 60_000, 'claimed work released or failed');
+      await admin((c) => c.query(`ALTER ROLE ${role} CONNECTION LIMIT 30`));
       // Its instance ends (COMPLETED, or FAILED for want of connections: both are honest), and
       // then no step or execution is left STARTED under the live node's name.
       const ended = await waitFor(async () => {
