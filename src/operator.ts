@@ -6,6 +6,7 @@ import { createLaunching } from './operator/launching.ts';
 import { createProcessLease, leaseOptions } from './operator/lease.ts';
 import { createQueries } from './operator/queries.ts';
 import { openOperatorRepository } from './operator/repository.ts';
+import { createLeaseSweep } from './operator/sweep.ts';
 import type { AnyJob, Nightshift, NightshiftOptions } from './operator/types.ts';
 
 export type { ExecutionDetails, Nightshift, NightshiftOptions, NodeInfo, ParamsOf } from './operator/types.ts';
@@ -22,7 +23,7 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
   const log = options.logger ?? createLogger();
   const explorer = createJobExplorer(db);
   const processLease = createProcessLease(db, { lease, nodeName: options.nodeName, jobs }, log);
-  const queries = createQueries(db, explorer);
+  const queries = createQueries(db, explorer, createLeaseSweep(db, log, lease.heartbeatMs));
   const launching = createLaunching({ db, explorer, jobs, log, lease: processLease, details: queries.getExecution, onProgress: options.onProgress });
   return {
     db,

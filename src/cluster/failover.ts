@@ -1,6 +1,7 @@
 import type { Database } from '../repository/database.ts';
 import type { Tx } from '../repository/tx.ts';
 import { SQL } from '../repository/sql.ts';
+import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import { PARENT_EXECUTION, failOrphan } from '../engine/launch.ts';
 
 export interface FailedOver {
@@ -87,4 +88,28 @@ function isChildExecution(context: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * An execution this live node claimed but could not run to a recorded end (it could not connect,
+ * or could not record the failure): failed, naming the node and the cause, if it is still this
+ * node's, and queued again from its last checkpoint, so that the repository never says a live
+ * node runs what it does not (and `stop` and `abandon` act on it). Keeps trying while the
+ * database turns connections away, for at most `forMs`.
+ */
+export async function releaseExecution(
+  db: Database,
+  node: { id: number; name: string },
+  executionId: number,
+  reason: string,
+  forMs = 5 * 60_000,
+): Promise<FailedOver | undefined> {
+  return retryingConnectionErrors(
+    () =>
+      db.transaction(async (tx) => {
+        const [r] = await tx.query<{ id: number; job_name: string; context: string }>(SQL.runningOfNodeById, [node.id, executionId]);
+        return r ? failOver(tx, r, { ...node, kind: 'node' }, reason) : undefined;
+      }),
+    forMs,
+  );
 }

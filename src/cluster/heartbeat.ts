@@ -34,12 +34,12 @@ export function startHeartbeat(
   log: Logger,
 ): Heartbeat {
   const sqlitePath = db.dialect === 'sqlite' ? db.connectUrl.slice('sqlite:'.length) : undefined;
-  const pgConfig = db.dialect === 'postgres' ? pgClientConfig(parsePgUrl(db.connectUrl)) : undefined;
+  const pgConfig = db.dialect === 'postgres' ? pgClientConfig(parsePgUrl(db.connectUrl), {}, 'heartbeat') : undefined;
   const worker = new Worker(new URL('./heartbeat-worker.js', import.meta.url), {
     workerData: {
       dialect: db.dialect,
       sqlitePath,
-      pgConfig: pgConfig && { connectionString: pgConfig.connectionString, options: pgConfig.options, application_name: 'nightshift-heartbeat' },
+      pgConfig: pgConfig && { connectionString: pgConfig.connectionString, options: pgConfig.options, application_name: pgConfig.application_name },
       nodeId: node.id,
       intervalMs: lease.heartbeatMs,
       stuckAfterMs: lease.stuckAfterMs,

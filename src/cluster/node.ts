@@ -6,7 +6,7 @@ import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
-import { claimPartitions, runPartition } from '../engine/partition-worker.ts';
+import { claimPartitions, releasePartition, runPartition } from '../engine/partition-worker.ts';
 import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
@@ -16,7 +16,7 @@ import { SQL } from '../repository/sql.ts';
 import { startScheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare } from './fair-share.ts';
-import { reapDeadNodes } from './failover.ts';
+import { reapDeadNodes, releaseExecution } from './failover.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
@@ -188,6 +188,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       await runJobExecution(def, handle, explorer, firstStep);
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
+      // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
+      if (!handle.lost.signal.aborted) {
+        await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`)
+          .then((f) => f && log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run'))
+          .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
+      }
     } finally {
       // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
       // closes the database, so the requeue must be committed by then.
@@ -212,6 +218,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         if (shuttingDown || draining) await handOverPartition(id);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
+        await releasePartition(db, me, id, `partition ${id} could not start on node ${me.name}: ${errorMessage(err)}`, log);
       } finally {
         partitions.delete(id);
         wake();

@@ -4,7 +4,8 @@ import { allElements, type FlowElement, type JobDefinition, type PartitionedStep
 import type { Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
-import type { StepExecution } from '../core/model.ts';
+import type { JobExecution, StepExecution } from '../core/model.ts';
+import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -54,11 +55,22 @@ export async function runPartition(
   onProgress?: (step: StepExecution) => void,
 ): Promise<void> {
   const explorer = createJobExplorer(db);
-  const row = (await db.query<Record<string, unknown>>(SQL.getPartition, [partitionId]))[0];
+  let row: Record<string, unknown> | undefined;
+  let execution: JobExecution | undefined;
+  try {
+    row = (await db.query<Record<string, unknown>>(SQL.getPartition, [partitionId]))[0];
+    execution = row && (await explorer.getExecution(Number(row.job_execution_id)));
+  } catch (err) {
+    // Claimed, but it could not even be read (no connection): not this node's to keep.
+    log.error({ err: errorMessage(err), partition: partitionId }, 'a claimed partition could not start');
+    await releasePartition(db, node, partitionId, `partition ${partitionId} could not start on node ${node.name}: ${errorMessage(err)}`, log);
+    partitionEvents.emit('ended', Number(row?.manager_id ?? 0));
+    return;
+  }
   if (!row) return;
   const step = toStepExecution(row);
   const managerId = Number(row.manager_id);
-  const execution = (await explorer.getExecution(step.jobExecutionId))!;
+  if (!execution) return;
   const def = partitionedStepOf(job, step.stepName);
   const handle = createHandle(db, execution, node, job, log, onProgress, { id: partitionId, epoch: Number(row.owner_epoch) });
   onHandle?.(handle);
@@ -80,11 +92,40 @@ export async function runPartition(
     };
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);
     await runStep(def.worker, ctx, handle, step);
+    // Ended without recording its end (fenced because its execution ended meanwhile, say).
+    await releasePartition(db, node, partitionId, `partition ${step.stepName} stopped on node ${node.name} without an end`, handle.log);
   } catch (err) {
     if (err instanceof FencedError) handle.log.warn(err.message);
     else handle.log.error({ err: errorMessage(err) }, `partition ${step.stepName} could not run`);
+    // Whatever stopped it (no connection, its execution ended meanwhile), a partition this node
+    // no longer runs must not stay STARTED under its name: a no-op if it ended or changed owner.
+    await releasePartition(db, node, partitionId, `partition ${step.stepName} could not run on node ${node.name}: ${errorMessage(err)}`, handle.log);
   } finally {
     partitionEvents.emit('ended', managerId);
     if (db.dialect === 'postgres') await db.query(SQL.notifyPartition, [String(managerId)]).catch(() => undefined);
+  }
+}
+
+/** How long releasing a partition this node cannot run keeps trying while connections fail. */
+const RELEASE_FOR_MS = 5 * 60_000;
+
+/**
+ * A partition this node claimed but could not run to a recorded end (it could not connect, or
+ * could not record the failure): fails it, if it is still this node's, and queues its retry from
+ * its last checkpoint, so that the repository never says a live node runs what it does not.
+ */
+export async function releasePartition(db: Database, node: { id: number; name: string }, partitionId: number, reason: string, log: Logger): Promise<void> {
+  try {
+    await retryingConnectionErrors(
+      () =>
+        db.transaction(async (tx) => {
+          if (!(await tx.execute(SQL.releasePartition, [partitionId, reason, node.id]))) return;
+          const requeued = await tx.query(SQL.requeuePartition, [partitionId]);
+          if (requeued.length && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, ['partition']);
+        }),
+      RELEASE_FOR_MS,
+    );
+  } catch (err) {
+    log.error({ err: errorMessage(err), partition: partitionId }, 'could not release a partition this node cannot run');
   }
 }

@@ -1,8 +1,7 @@
 import type { ItemStreamReader, ReadProgress } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
-import pg from 'pg';
 import type { Database } from '../repository/database.ts';
-import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
+import { connectDedicated } from '../repository/postgres.ts';
 import { openSqliteConnection } from '../repository/sqlite.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
@@ -119,15 +118,31 @@ export function cursorReader<T = Record<string, unknown>>(options: {
           conn.close();
         };
       } else {
-        const client = new pg.Client(pgClientConfig(parsePgUrl(options.db.connectUrl)));
-        await client.connect();
-        await client.query('BEGIN READ ONLY');
-        await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);
-        if (skip > 0) await client.query(`MOVE FORWARD ${skip} FROM ns_cursor`);
-        fetchMore = async () => (await client.query(`FETCH ${fetchSize} FROM ns_cursor`)).rows;
+        // A session the server ends (pg_terminate_backend, a restart, a timeout) is an 'error'
+        // event: unheard, it would crash the process. The statement running then rejects with
+        // the same error, which fails (or retries) only this step.
+        let lost: Error | undefined;
+        const client = await connectDedicated(options.db.connectUrl, 'cursor', (err) => (lost ??= err));
+        try {
+          await client.query('BEGIN READ ONLY');
+          await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);
+          if (skip > 0) await client.query(`MOVE FORWARD ${skip} FROM ns_cursor`);
+        } catch (err) {
+          await client.end().catch(() => undefined);
+          throw err;
+        }
+        fetchMore = async () => {
+          try {
+            return (await client.query(`FETCH ${fetchSize} FROM ns_cursor`)).rows;
+          } catch (err) {
+            // Name the cause the session ended with, not pg's "not queryable" that follows it.
+            if (!lost) throw err;
+            throw Object.assign(new Error(`the cursor reader's connection was lost: ${lost.message}`, { cause: lost }), { code: (lost as { code?: string }).code });
+          }
+        };
         release = async () => {
           await client.query('COMMIT').catch(() => undefined);
-          await client.end();
+          await client.end().catch(() => undefined);
         };
       }
       position = skip;

@@ -19,14 +19,17 @@ interface NodeRow {
   concurrency: number;
 }
 
-export function createQueries(db: Database, explorer: JobExplorer): Queries {
+/** `beforeRead` runs before each read (the sweep of expired leases, see sweep.ts). */
+export function createQueries(db: Database, explorer: JobExplorer, beforeRead: () => Promise<void> = async () => undefined): Queries {
   const details = async (id: number): Promise<ExecutionDetails | undefined> => {
+    await beforeRead();
     const execution = await explorer.getExecution(id);
     return execution && { ...execution, steps: await explorer.stepsOf(id) };
   };
   return {
     getExecution: details,
     async listExecutions(q: ExecutionQuery & { steps?: boolean } = {}): Promise<ExecutionDetails[]> {
+      await beforeRead();
       const list = await explorer.listExecutions(q);
       // Without steps the list is plain executions, as the second overload says.
       if (!q.steps) return list as ExecutionDetails[];
@@ -34,6 +37,7 @@ export function createQueries(db: Database, explorer: JobExplorer): Queries {
       return list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
     },
     async nodes({ all = false }: { all?: boolean } = {}) {
+      await beforeRead();
       const [rows, running] = await Promise.all([
         db.query<NodeRow>(SQL.listNodes),
         db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
@@ -57,6 +61,7 @@ export function createQueries(db: Database, explorer: JobExplorer): Queries {
       if (!first) throw new UsageError(`no execution with id ${executionId}`);
       const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
       for (;;) {
+        await beforeRead();
         const newest = (await explorer.executionsOfInstance(first.instanceId)).find((e) => e.id >= executionId)!;
         if (!isRunning(newest.status)) return (await details(newest.id))!;
         if (Date.now() > deadline) throw new Error(`execution ${executionId} did not end within ${timeoutMs} ms`);

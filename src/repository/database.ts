@@ -10,4 +10,10 @@ export interface PgOptions {
    * lock (and so block its takeover) for longer than that.
    */
   idleInTransactionMs?: number;
+  /**
+   * How long getting a connection retries, with backoff, while the server turns connections
+   * away (`too many clients`, starting up or shutting down) or, once it was reached, cannot be
+   * reached (refused, reset). Default 30 s; then the statement fails with the cause.
+   */
+  connectRetryMs?: number;
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
+import { connectionErrorText, isCapacityError, isConnectionError } from './connection-errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
 import type { DriverClient } from './driver-client.ts';
@@ -25,8 +26,18 @@ export interface PgTarget {
    * connection (PgBouncer in transaction mode).
    */
   prepare: boolean;
+  /**
+   * The `application_name` of this process's sessions (`?application_name=` in the URL, default
+   * `nightshift`); each kind of connection adds its own suffix (see {@link pgClientConfig}).
+   */
+  appName: string;
+  /** `?connect_retry_ms=`: see PgOptions.connectRetryMs. */
+  connectRetryMs: number | undefined;
   display: string;
 }
+
+/** The kinds of connection Nightshift opens besides its pool, as named in `pg_stat_activity`. */
+export type ConnectionKind = 'heartbeat' | 'listen' | 'cursor';
 
 /** Splits our `?schema=` parameter off a postgres:// URL. */
 export function parsePgUrl(url: string): PgTarget {
@@ -57,25 +68,41 @@ export function parsePgUrl(url: string): PgTarget {
   if (prepare !== 'true' && prepare !== 'false') {
     throw new UsageError(`invalid database URL: prepare=${JSON.stringify(prepare)} must be true or false`);
   }
+  const appName = parsed.searchParams.get('application_name') || 'nightshift';
+  const retry = parsed.searchParams.get('connect_retry_ms');
+  if (retry !== null && !/^\d{1,9}$/.test(retry)) {
+    throw new UsageError(`invalid database URL: connect_retry_ms=${JSON.stringify(retry)} must be a whole number of milliseconds`);
+  }
+  parsed.searchParams.delete('connect_retry_ms');
   parsed.searchParams.delete('schema');
   parsed.searchParams.delete('prepare');
+  parsed.searchParams.delete('application_name');
   const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
-  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', display };
+  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, connectRetryMs: retry === null ? undefined : Number(retry), display };
 }
 
-/** Client options for a connection to this target (pool or single client). */
-export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}): pg.ClientConfig {
+/**
+ * Client options for a connection to this target: the pool's, or a dedicated connection of one
+ * `kind`, named `APP-KIND` in `pg_stat_activity` so that operators (and tests) can tell them apart.
+ */
+export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}, kind?: ConnectionKind): pg.ClientConfig {
   const all = { ...(target.schema ? { search_path: target.schema } : {}), ...settings };
   const options = Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
   return {
     connectionString: target.connectionString,
     types,
     options: options || undefined,
-    application_name: 'nightshift',
+    application_name: (kind ? `${target.appName}-${kind}` : target.appName).slice(0, 63),
   };
 }
 
 type PgClient = pg.PoolClient | pg.Client;
+
+/**
+ * How long a statement waits for a connection while the server turns connections away (too many
+ * clients, starting up, shutting down) or, once it was reached, is unreachable.
+ */
+export const DEFAULT_CONNECT_RETRY_MS = 30_000;
 
 // The kept-prepared statements each connection has parsed.
 const parsedOn = new WeakMap<PgClient, Set<string>>();
@@ -124,6 +151,35 @@ function asLiterals(params: readonly unknown[]): string | undefined {
   return out.join(',');
 }
 
+/**
+ * Connects a dedicated connection of one `kind` (a cursor's), retrying the server's capacity
+ * errors like the pool does. `onError` hears the session's 'error' events (a terminated
+ * backend): without a listener they would crash the process.
+ */
+export async function connectDedicated(url: string, kind: ConnectionKind, onError: (err: Error) => void): Promise<pg.Client> {
+  const target = parsePgUrl(url);
+  const retryMs = target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
+  const started = performance.now();
+  let delay = 50;
+  for (;;) {
+    const client = new pg.Client(pgClientConfig(target, {}, kind));
+    client.on('error', onError);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const waited = performance.now() - started;
+      if (!isCapacityError(err) || waited + delay > retryMs) {
+        const after = isCapacityError(err) && retryMs > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
+        throw new UsageError(`cannot connect to ${target.display}: ${connectionErrorText(err)}${after}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
 export function wrapPgClient(client: PgClient): DriverClient {
   return {
     dialect: 'postgres',
@@ -158,11 +214,30 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   let kept: Kept | undefined;
   // Chunk transactions here follow one another at once: each COMMIT also begins the next.
   let backToBack = false;
+  // Whether this pool ever connected: until then a refused connection is more likely a wrong
+  // URL than an outage, and fails at once; the server's capacity errors are retried regardless.
+  let reached = false;
+  const retryFor = options.connectRetryMs ?? target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
   const connect = async (): Promise<pg.PoolClient> => {
-    try {
-      return await pool.connect();
-    } catch (err) {
-      throw new UsageError(`cannot connect to ${target.display}: ${(err as Error).message || String(err)}`, { cause: err });
+    const started = performance.now();
+    let delay = 50;
+    for (;;) {
+      try {
+        const client = await pool.connect();
+        reached = true;
+        return client;
+      } catch (err) {
+        const waited = performance.now() - started;
+        const transient = isCapacityError(err) || (reached && isConnectionError(err));
+        if (!transient || waited + delay > retryFor) {
+          const cause = connectionErrorText(err);
+          const after = transient && retryFor > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
+          throw new UsageError(`cannot connect to ${target.display}: ${cause}${after}`, { cause: err });
+        }
+        // Jittered, so that nodes turned away together do not all come back at once.
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+        delay = Math.min(delay * 2, 2000);
+      }
     }
   };
 

@@ -266,6 +266,9 @@ export const SQL = {
     WHERE s.status = 'STARTED' AND s.manager_id IS NOT NULL AND n.status IN ('dead', 'left')`,
   runningOfNode: `SELECT id, instance_id, job_name, params, affinity_key, target_node, context FROM ns_job_execution
     WHERE owner_node_id = $1 AND status IN ('STARTED', 'STOPPING')`,
+  /** One execution, if the node still runs it. */
+  runningOfNodeById: `SELECT id, job_name, context FROM ns_job_execution
+    WHERE owner_node_id = $1 AND id = $2 AND status IN ('STARTED', 'STOPPING')`,
   /** A queued restart of an instance, for the cluster to claim. */
   requeue: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
       owner_epoch, context, target_node, affinity_key)
@@ -462,6 +465,10 @@ export const SQL = {
   failPartition: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE id = $1 AND status = 'STARTED'`,
+  /** A partition this node claimed and could not run (see releasePartition): failed, if still its own. */
+  releasePartition: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING') AND owner_node_id = $3`,
   /** A queued retry of a partition, from its last checkpoint, while its execution still runs. */
   requeuePartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
       manager_id, target_node)
