@@ -67,6 +67,13 @@ describe('README examples', () => {
     expect((await runScript(snippet, 'audited.mts')).trim()).toBe(shown.trim());
   });
 
+  it('the external-writes example runs as written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [line] = blocks('sh', 'run sync-orders')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    expect((await sh(line.replace('examples/', `${ROOT}/examples/`), dir)).code).toBe(0);
+    expect(JSON.parse((await sh(`npx nightshift execution 1 --json --config ${ROOT}/examples/external-writes/nightshift.config.ts`, dir)).stdout)).toMatchObject({ status: 'COMPLETED' });
+  });
+
   it('the quick start runs as written', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     const [config] = blocks('ts', "name: 'squares'");
