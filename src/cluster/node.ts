@@ -20,8 +20,11 @@ import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
+/** What {@link startNode} takes. */
 export interface NodeOptions {
+  /** The job repository (PostgreSQL for a cluster): a URL, or an open Database. */
   db: string | Database;
+  /** The jobs this node runs: it claims only executions of these. */
   jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Unique name in the cluster (default node-HOST-PID). */
   name?: string;
@@ -51,7 +54,9 @@ export interface NodeEvents {
   draining: [{ node: string }];
 }
 
+/** A running cluster node (see {@link startNode}); it emits {@link NodeEvents}. */
 export interface ClusterNode extends EventEmitter<NodeEvents> {
+  /** The node's name in the cluster. */
   readonly name: string;
   /** Executions this node is running now. */
   running(): number[];

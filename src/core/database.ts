@@ -47,5 +47,6 @@ export interface Database extends SqlClient {
    * statement's rows.
    */
   transactionEndingWith<T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>): Promise<{ value: T; rows: R[] }>;
+  /** Closes every connection (the pool on PostgreSQL). */
   close(): Promise<void>;
 }

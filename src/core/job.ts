@@ -52,6 +52,7 @@ export type TaskletResult = RepeatStatus | ExitStatus | void;
 /** Selects errors: an Error subclass, or a predicate. */
 export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
 
+/** The part of a chunk step an item failed in: reading it, processing it, or writing its chunk. */
 export type Phase = 'read' | 'process' | 'write';
 
 /** What a skip policy's `policy` function is asked about one error: see {@link SkipPolicy}. */
@@ -67,7 +68,8 @@ export interface SkipQuery {
   readonly item?: unknown;
 }
 
-interface SkipMatchers {
+/** Which errors a skip policy considers at all (see {@link SkipPolicy}). */
+export interface SkipMatchers {
   /** Errors that may be skipped; default: any error. */
   on?: ErrorMatcher[];
   /** Errors that are never skipped, even if `on` matches. */
@@ -132,6 +134,13 @@ export interface RetryListener {
   onRetryExhausted?(event: RetryEvent): void | Promise<void>;
 }
 
+/**
+ * Which failed items (process) or chunks (write) are tried again before being skipped or failing
+ * the step, and how long to wait in between. Read errors are not retried.
+ *
+ * @example
+ * retry: { on: [TimeoutError], limit: 3, backoff: { initialMs: 100, multiplier: 2, maxMs: 2000 } }
+ */
 export interface RetryPolicy {
   /** Errors that are retried; default: none. */
   on: ErrorMatcher[];
@@ -156,12 +165,26 @@ export interface SkippedItem {
   readonly item?: unknown;
 }
 
+/**
+ * Told when a job execution begins and ends (`defineJob({ listeners })`), like Spring Batch's
+ * JobExecutionListener. Several listeners are called in the order given.
+ */
 export interface JobListener<P = Record<string, unknown>> {
+  /** Before the first step runs (on a restart too). An error it throws fails the execution. */
   beforeJob?(execution: JobExecution, params: P): void | Promise<void>;
+  /**
+   * After the last step, with the execution's `status` and `exitStatus` set, before its end is
+   * recorded: an error it throws fails the execution (and a restart calls it again).
+   */
   afterJob?(execution: JobExecution, params: P): void | Promise<void>;
 }
 
+/**
+ * Told when a step execution begins and ends (the `listeners` of any step), like Spring Batch's
+ * StepExecutionListener. Several listeners are called in the order given, `afterStep` too.
+ */
 export interface StepListener<P> {
+  /** Before the step opens its reader and writer. An error it throws fails the step. */
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
   /**
    * May return a new ExitStatus for the step. If it throws, the error is logged and the step
@@ -171,8 +194,17 @@ export interface StepListener<P> {
   afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
 }
 
+/**
+ * Told what a chunk step does with each chunk and item (`chunkListeners`): Spring Batch's
+ * ChunkListener, ItemReadListener, ItemProcessListener, ItemWriteListener and SkipListener in
+ * one. Several listeners are called in the order given. Read and process methods are
+ * synchronous; the others may return a promise, which is awaited. An error thrown by a
+ * listener fails the step, except in `onChunkError` (logged).
+ */
 export interface ChunkListener<P, I, O> {
+  /** Before a chunk's first item is read. */
   beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
+  /** After the chunk's transaction committed (also for the last chunk, which may be empty). */
   afterChunk?(ctx: StepContext<P>): void | Promise<void>;
   /**
    * Told of each rollback the step's rollback counter counts, as in Spring Batch: a chunk that
@@ -180,14 +212,23 @@ export interface ChunkListener<P, I, O> {
    * each item whose own transaction rolls back while the chunk is written item by item.
    */
   onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
+  /** Before each call of the reader, the one that finds the end of input included. */
   beforeRead?(): void;
+  /** After the reader returned an item. */
   afterRead?(item: I): void;
+  /** When the reader threw (before the error is retried, skipped or fails the step). */
   onReadError?(error: unknown): void;
+  /** Before the processor is called with an item (again before each retry). */
   beforeProcess?(item: I): void;
+  /** After the processor returned; `result` is `undefined` when it filtered the item. */
   afterProcess?(item: I, result: O | undefined): void;
+  /** When the processor threw for an item (each failed attempt). */
   onProcessError?(item: I, error: unknown): void;
+  /** Before the writer is called, inside the chunk's transaction (for each attempt, and each item written item by item). */
   beforeWrite?(items: O[]): void | Promise<void>;
+  /** After the writer returned, inside the chunk's transaction, before its commit. */
   afterWrite?(items: O[]): void | Promise<void>;
+  /** When the writer threw; the transaction then rolls back. */
   onWriteError?(items: O[], error: unknown): void | Promise<void>;
   /** Called inside the chunk's transaction, so what it records commits with the chunk. */
   onSkip?(skip: SkippedItem, chunk: ChunkContext): void | Promise<void>;
@@ -216,17 +257,31 @@ interface StepBase<P> extends ElementBase {
   readonly listeners?: StepListener<P>[];
 }
 
+/**
+ * A step that calls one function (`s.tasklet`), like Spring Batch's TaskletStep: each call runs
+ * in a transaction that commits with the step's checkpoint, and a call returning `'CONTINUABLE'`
+ * is followed by another.
+ */
 export interface TaskletStepDefinition<P> extends StepBase<P> {
   readonly type: 'tasklet';
+  /** The work: called once, or again while it returns `'CONTINUABLE'`; each call commits. */
   readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
   /** Run the tasklet inside the commit's transaction (default true). */
   readonly transactional?: boolean;
 }
 
+/**
+ * A step that reads items, processes them and writes them in chunks (`s.chunk`): each chunk's
+ * writes commit in one transaction with the step's checkpoint (counters, reader position,
+ * ExecutionContext), so a restart resumes after the last committed chunk.
+ */
 export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
   readonly type: 'chunk';
+  /** Items per chunk (and per transaction). */
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
+  /** Makes the step's reader; called once per step execution. */
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
+  /** Turns an item into what is written; returning `undefined` filters it out (counted as filtered). */
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
   /**
    * Whether a chunk rolled back by its writer is processed again before it is written again
@@ -253,8 +308,11 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    * processConcurrency: 16,
    */
   readonly processConcurrency?: number;
+  /** Makes the step's writer; called once per step execution. It writes each chunk through `chunk.tx`. */
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
+  /** Which failed items are skipped instead of failing the step. */
   readonly skip?: SkipPolicy<P>;
+  /** Which failed items or chunks are tried again first. */
   readonly retry?: RetryPolicy;
   /**
    * Errors that do not roll anything back. A read or process error listed here that the skip
@@ -265,6 +323,7 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    * the item counts as a write skip when the skip policy accepts the error, else as written.
    */
   readonly noRollback?: ErrorMatcher[];
+  /** Listeners to each chunk and item (see {@link ChunkListener}). */
   readonly chunkListeners?: ChunkListener<P, I, O>[];
   /**
    * Read the next chunk while the previous one is being written and committed (PostgreSQL
@@ -292,6 +351,7 @@ export interface PartitionedStepDefinition<P> extends StepBase<P> {
   readonly type: 'partitioned';
   /** Returns the partitions' contexts; `gridSize` is a hint of how many to make. */
   readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => ExecutionContext[] | Promise<ExecutionContext[]>;
+  /** How many partitions the partitioner is asked for (its `gridSize`); default 4. */
   readonly gridSize?: number | ((ctx: StepContext<P>) => number);
   /** The step each partition runs; its StepContext's `stepContext` starts as the partition's context. */
   readonly worker: TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -322,12 +382,14 @@ export interface PartitionWorkers<P> {
   readonly launcher?: WorkerLauncher;
 }
 
+/** A flow element that runs no step and only picks an exit code for the transitions (`s.decision`), like Spring Batch's JobExecutionDecider. */
 export interface DecisionDefinition<P> extends ElementBase {
   readonly type: 'decision';
   /** Returns an exit code for the transitions to match. */
   readonly decide: (ctx: { params: P; jobExecution: JobExecution; lastExitStatus: ExitStatus | undefined }) => string | Promise<string>;
 }
 
+/** A flow element that runs several flows at once (`s.split`); splits may nest. */
 export interface SplitDefinition<P> extends ElementBase {
   readonly type: 'split';
   /** Flows run in parallel; the split ends when all have ended, with the worst status. */
@@ -373,11 +435,13 @@ export interface SubflowDefinition extends ElementBase {
   readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+/** Any kind of step: tasklet, chunk, partitioned, or job step. */
 export type StepDefinition<P> =
   | TaskletStepDefinition<P>
   | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
   | PartitionedStepDefinition<P>
   | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** One element of a job's flow: a step, a decision, a split, or a reusable flow. */
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
@@ -427,7 +491,7 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly flow: FlowElement<ParamValues<S>>[];
   readonly restartable: boolean;
   readonly listeners: JobListener<ParamValues<S>>[];
-  /** The job's parameter validators (see {@link JobSpec.validate}), run by {@link resolveJobParams}. */
+  /** The job's parameter validators (see {@link JobSpec.validate}), run by `resolveJobParams` at every launch. */
   readonly validators: readonly ParamsValidator<ParamValues<S>>[];
   /** The next-instance incrementer (see {@link JobSpec.incrementer}); without it, `run.id` counts up. */
   readonly incrementer?: ParamsIncrementer<S>;
@@ -446,10 +510,15 @@ export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: 
 
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
+  /** A tasklet step (see {@link TaskletStepDefinition}). */
   tasklet(def: Omit<TaskletStepDefinition<P>, 'type'>): TaskletStepDefinition<P>;
+  /** A chunk step reading `I` and writing `O` (see {@link ChunkStepDefinition}). */
   chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O>, 'type'>): ChunkStepDefinition<P, I, O>;
+  /** A partitioned step (see {@link PartitionedStepDefinition}). */
   partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
+  /** A decision (see {@link DecisionDefinition}). */
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
+  /** A split (see {@link SplitDefinition}). */
   split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
   /** A step that launches another job (see {@link JobStepDefinition}). */
   job<C extends ParamsSchema>(def: Omit<JobStepDefinition<P, C>, 'type'>): JobStepDefinition<P, C>;
@@ -489,6 +558,7 @@ export interface FlowSpec<S extends ParamsSchema> {
   name: string;
   /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
   params?: S;
+  /** The flow's elements in order, made with the builder `s`. */
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
 }
 
@@ -521,8 +591,11 @@ function isFlowDefinition(value: unknown): value is FlowDefinition {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
 }
 
+/** What {@link defineJob} takes: the job's name, parameters, steps and options. */
 export interface JobSpec<S extends ParamsSchema> {
+  /** The job's name: letters, digits and `_ . : -`; unique among the jobs a process is given. */
   name: string;
+  /** Shown by `nightshift jobs`, the HTTP API and the dashboard. */
   description?: string;
   /** Parameter declarations; their types flow into every step callback. */
   params?: S;
@@ -530,6 +603,7 @@ export interface JobSpec<S extends ParamsSchema> {
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
+  /** Told when each execution begins and ends (see {@link JobListener}). */
   listeners?: JobListener<ParamValues<S>>[];
   /**
    * Validators that see all parameters together (cross-field rules), after each parameter was

@@ -14,4 +14,5 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
   );
 }
 
+/** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -4,7 +4,8 @@ import { ParameterError, UsageError } from './errors.ts';
 /** The value types a job parameter can have. */
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
 
-type KindValue = { string: string; int: number; number: number; date: Date; boolean: boolean };
+/** The TypeScript type of each parameter kind's values. */
+export type KindValue = { string: string; int: number; number: number; date: Date; boolean: boolean };
 
 /** Options common to every parameter. */
 export interface ParamOptions<T> {
@@ -30,7 +31,8 @@ export interface ParamSpec<T> {
   validate?(value: NonNullable<T>): string | undefined;
 }
 
-type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }
+/** A parameter's value type: optional unless it has a default or is required. */
+export type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }
   ? KindValue[K]
   : KindValue[K] | undefined;
 
@@ -52,10 +54,15 @@ function make<K extends ParamKind>(kind: K) {
  * const params = { items: p.int({ default: 1000 }), tag: p.string({ default: 'x' }), delayMs: p.int({ default: 0, identifying: false }) };
  */
 export const p = {
+  /** A string parameter, taken as given. */
   string: make('string'),
+  /** An integer parameter (`items=5000`); a value with a fraction or a non-number is refused. */
   int: make('int'),
+  /** A number parameter (`ratio=0.25`). */
   number: make('number'),
+  /** A date parameter: an ISO-8601 date or date-time (`day=2024-01-15`), a Date in callbacks. */
   date: make('date'),
+  /** A boolean parameter: `true` or `false`. */
   boolean: make('boolean'),
 };
 

@@ -42,6 +42,10 @@ export interface ExitStatus {
   readonly description: string;
 }
 
+/**
+ * Makes an ExitStatus, e.g. for a tasklet to end its step with (`return exitStatus('NOOP', 'nothing new')`)
+ * or for an `afterStep` listener to replace the step's.
+ */
 export function exitStatus(code: string, description = ''): ExitStatus {
   return { code, description };
 }

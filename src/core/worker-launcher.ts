@@ -33,5 +33,6 @@ export interface LaunchedWorkers {
  * them elsewhere (containers, a cloud platform); `localProcessLauncher` starts local processes.
  */
 export interface WorkerLauncher {
+  /** Starts `request.workers` workers; resolves once they were started, with how to stop them. */
   launch(request: LaunchRequest): Promise<LaunchedWorkers>;
 }

@@ -26,6 +26,7 @@ export interface NodeInfo {
   concurrency: number;
 }
 
+/** What {@link createNightshift} takes: the repository, the jobs, and this process's settings. */
 export interface NightshiftOptions {
   /** `sqlite:PATH` (default `sqlite:nightshift.db`), `postgres://...`, or an open Database. */
   db?: string | Database;
@@ -81,11 +82,14 @@ export interface Nightshift {
   waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
   /** Cluster members and what each runs. */
   nodes(): Promise<NodeInfo[]>;
+  /** One execution with its steps, or undefined. */
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
   /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
   listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
+  /** Executions, newest first, without their steps. */
   listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
   /** Requests a graceful stop of everything this process runs. */
   stopAll(): void;
+  /** Stops what this process runs (STOPPED, restartable), ends its lease and closes the repository. */
   close(): Promise<void>;
 }

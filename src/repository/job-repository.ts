@@ -87,7 +87,7 @@ export interface ExecutionQuery {
   before?: number;
   /**
    * Text contained in the parameters (their JSON form), ignoring case. No index can serve it, so
-   * one page looks at a window of at most {@link SEARCH_WINDOW} ids and says where to go on.
+   * one page looks at a window of at most `SEARCH_WINDOW` ids and says where to go on.
    */
   text?: string;
   limit?: number;
@@ -177,21 +177,27 @@ export function createJobExplorer(db: Database) {
   }
 
   return {
+    /** One job execution, or undefined. */
     async getExecution(id: number, client: SqlClient = db): Promise<JobExecution | undefined> {
       const rows = await client.query<Row>(SQL.getExecution, [id]);
       return rows.length ? toJobExecution(rows[0]) : undefined;
     },
+    /** One job instance, or undefined. */
     async getInstance(id: number): Promise<JobInstance | undefined> {
       const rows = await db.query<Row>(SQL.getInstance, [id]);
       return rows.length ? toInstance(rows[0]) : undefined;
     },
+    /** The executions of a job instance, oldest first. */
     async executionsOfInstance(instanceId: number, client: SqlClient = db): Promise<JobExecution[]> {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
+    /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
     async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
       return (await pageExecutions(q)).executions;
     },
+    /** One page of executions, newest first, with the cursor of the next page (`before`). */
     pageExecutions,
+    /** The step executions of a job execution, in start order. */
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
       return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
     },
@@ -213,6 +219,7 @@ export function createJobExplorer(db: Database) {
       for (const r of rows) if (r.manager_id !== null && r.manager_id !== undefined) tree.get(Number(r.manager_id))?.partitions.push(toStepExecution(r));
       return [...tree.values()];
     },
+    /** One step execution, or undefined. */
     async getStep(id: number): Promise<StepExecution | undefined> {
       const rows = await db.query<Row>(SQL.getStep, [id]);
       return rows.length ? toStepExecution(rows[0]) : undefined;
@@ -225,6 +232,7 @@ export function createJobExplorer(db: Database) {
       const rows = await db.query<Row>(SQL.lastStepOfInstance, [instanceId, stepName]);
       return rows.length ? { step: toStepExecution(rows[0]), startCount: Number(rows[0].start_count) } : undefined;
     },
+    /** The database's clock, in epoch milliseconds (what leases and triggers are judged by). */
     async dbNow(): Promise<number> {
       const rows = await db.query<{ now: number }>(SQL.dbNow);
       return Number(rows[0].now);

@@ -13,6 +13,7 @@ import {
   type TriggerRow,
 } from './triggers.ts';
 
+/** What {@link startScheduler} takes. */
 export interface SchedulerOptions {
   /** The job repository: an open Database, or a URL. */
   db: string | Database;
@@ -46,6 +47,7 @@ export interface FireEvent {
   lateMs: number;
 }
 
+/** A running scheduler loop (see {@link startScheduler}). */
 export interface Scheduler {
   /** Looks at the triggers now (e.g. after a change). */
   wake(): void;

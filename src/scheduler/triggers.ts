@@ -91,7 +91,8 @@ export interface FireRecord {
 }
 
 type AnyJob = JobDefinition<ParamsSchema>;
-export type JobsLike = ReadonlyMap<string, AnyJob> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Jobs by name, or a list of jobs. */
+export type JobsLike = ReadonlyMap<string, JobDefinition<ParamsSchema>> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function jobMap(jobs: JobsLike): ReadonlyMap<string, AnyJob> {
   if (jobs instanceof Map) return jobs as ReadonlyMap<string, AnyJob>;
@@ -346,14 +347,17 @@ export async function upsertTrigger(tx: Tx, d: TriggerDefinition, source: Schedu
 
 /** Operations on a repository's triggers: what `nightshift schedule ...` does. */
 export interface ScheduleAdmin {
-  /** Adds a trigger, or replaces the one with the same name (see {@link upsertTrigger}). */
+  /** Adds a trigger, or replaces the one with the same name (see `upsertTrigger`). */
   add(spec: ScheduleSpec): Promise<{ schedule: Schedule; result: 'created' | 'replaced' | 'unchanged' }>;
+  /** Every trigger, by name, with its next fire time. */
   list(): Promise<Schedule[]>;
+  /** One trigger, or undefined. */
   get(name: string): Promise<Schedule | undefined>;
   /** Stops firing until resumed (takes effect on every node at once). */
   pause(name: string): Promise<Schedule>;
   /** Fires again from the first fire time after now: times that passed while paused are not fired. */
   resume(name: string): Promise<Schedule>;
+  /** Deletes a trigger (a declared one too, until a node starts with it in its config again). */
   remove(name: string): Promise<void>;
   /**
    * Fires a trigger now, whatever its timing or paused state: its job is queued for the cluster
