@@ -10,8 +10,11 @@ import type { WorkerLauncher } from './worker-launcher.ts';
 
 /** What every step callback gets: typed parameters, the executions, and their contexts. */
 export interface StepContext<P = Record<string, unknown>> {
+  /** The job's parameters, typed by its schema. */
   readonly params: P;
+  /** The running job execution. */
   readonly jobExecution: JobExecution;
+  /** The running step execution, with its counters so far. */
   readonly stepExecution: StepExecution;
   /** Job-level ExecutionContext: saved with every commit, carried to restarts. */
   readonly jobContext: ExecutionContext;
@@ -31,11 +34,13 @@ export interface StepContext<P = Record<string, unknown>> {
    * transaction rolled back, and a restart runs it again.
    */
   readonly stopSignal: AbortSignal;
+  /** A logger bound to the job, execution and step. */
   readonly log: Logger;
 }
 
 /** A tasklet's context adds the transaction its call commits in. */
 export interface TaskletContext<P> extends StepContext<P> {
+  /** The call's transaction in the repository's database; it commits with the step's checkpoint (unless `transactional: false`). */
   readonly tx: Tx;
 }
 
@@ -57,7 +62,9 @@ export type Phase = 'read' | 'process' | 'write';
 
 /** What a skip policy's `policy` function is asked about one error: see {@link SkipPolicy}. */
 export interface SkipQuery {
+  /** What was thrown. */
   readonly error: unknown;
+  /** Where it was thrown. */
   readonly phase: Phase;
   /**
    * Skips so far in this step execution, this one not included: those committed, and those of
@@ -114,6 +121,7 @@ export type SkipDecider = (query: SkipQuery) => boolean;
 export interface RetryEvent {
   /** A process retry is of one item; a write retry, of the whole chunk. */
   readonly phase: 'process' | 'write';
+  /** The error of the attempt that failed. */
   readonly error: unknown;
   /** The attempt that failed: 1 for the first (so a retry is attempt number `attempt + 1`). */
   readonly attempt: number;
@@ -147,7 +155,14 @@ export interface RetryPolicy {
   /** Total attempts per item (process) or per chunk (write), including the first. */
   limit: number;
   /** Backoff before each retry: initialMs × multiplier^(n-1), capped at maxMs. */
-  backoff?: { initialMs: number; multiplier?: number; maxMs?: number };
+  backoff?: {
+    /** Wait before the first retry. */
+    initialMs: number;
+    /** Factor applied to the wait before each further retry (default 2). */
+    multiplier?: number;
+    /** Longest wait. */
+    maxMs?: number;
+  };
   /**
    * Told before each retry and when the retries are exhausted.
    *
@@ -159,7 +174,9 @@ export interface RetryPolicy {
 
 /** A skipped item, as seen by skip listeners. */
 export interface SkippedItem {
+  /** Where the item failed. */
   readonly phase: Phase;
+  /** What was thrown. */
   readonly error: unknown;
   /** The item, for process and write skips (read skips have none). */
   readonly item?: unknown;
@@ -235,12 +252,26 @@ export interface ChunkListener<P, I, O> {
 }
 
 /** Where a transition goes: another element by name, or the end of the job. */
-export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
+export type TransitionTarget =
+  | string
+  | {
+      /** End the job COMPLETED with this exit code. */
+      end: string;
+    }
+  | {
+      /** End the job FAILED with this exit code. */
+      fail: string;
+    }
+  | {
+      /** Stop the job (STOPPED); a restart resumes at the element of this name. */
+      stop: string;
+    };
 
 /** Transitions on exit-status patterns (`*`, `?`, exact codes); the most specific matching pattern wins, by Spring Batch's rule (see compareExitPatterns). */
 export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {
+  /** The element's name, unique in the job: letters, digits and `_ . : -`. */
   readonly name: string;
   /**
    * Where to go next by exit code; without it: next element on success, fail the job on FAILED.
@@ -251,9 +282,11 @@ interface ElementBase {
 }
 
 interface StepBase<P> extends ElementBase {
+  /** Run the step again on a restart even if it COMPLETED in an earlier execution. */
   readonly allowStartIfComplete?: boolean;
   /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
+  /** Told when the step begins and ends (see {@link StepListener}). */
   readonly listeners?: StepListener<P>[];
 }
 
@@ -263,6 +296,7 @@ interface StepBase<P> extends ElementBase {
  * is followed by another.
  */
 export interface TaskletStepDefinition<P> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'tasklet';
   /** The work: called once, or again while it returns `'CONTINUABLE'`; each call commits. */
   readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
@@ -276,6 +310,7 @@ export interface TaskletStepDefinition<P> extends StepBase<P> {
  * ExecutionContext), so a restart resumes after the last committed chunk.
  */
 export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'chunk';
   /** Items per chunk (and per transaction). */
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
@@ -348,6 +383,7 @@ export type PartitionMode = 'local' | 'cluster';
  * partitions that did not complete.
  */
 export interface PartitionedStepDefinition<P> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'partitioned';
   /** Returns the partitions' contexts; `gridSize` is a hint of how many to make. */
   readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => ExecutionContext[] | Promise<ExecutionContext[]>;
@@ -379,11 +415,13 @@ export interface PartitionWorkers<P> {
   readonly count: number | ((ctx: StepContext<P>) => number);
   /** Partitions each worker runs at once (default: the step's concurrency, 4). */
   readonly concurrency?: number;
+  /** Starts and stops the workers (default `localProcessLauncher()`: local `nightshift node` processes). */
   readonly launcher?: WorkerLauncher;
 }
 
 /** A flow element that runs no step and only picks an exit code for the transitions (`s.decision`), like Spring Batch's JobExecutionDecider. */
 export interface DecisionDefinition<P> extends ElementBase {
+  /** The element's kind. */
   readonly type: 'decision';
   /** Returns an exit code for the transitions to match. */
   readonly decide: (ctx: { params: P; jobExecution: JobExecution; lastExitStatus: ExitStatus | undefined }) => string | Promise<string>;
@@ -391,6 +429,7 @@ export interface DecisionDefinition<P> extends ElementBase {
 
 /** A flow element that runs several flows at once (`s.split`); splits may nest. */
 export interface SplitDefinition<P> extends ElementBase {
+  /** The element's kind. */
   readonly type: 'split';
   /** Flows run in parallel; the split ends when all have ended, with the worst status. */
   readonly flows: FlowElement<P>[][];
@@ -406,6 +445,7 @@ export interface SplitDefinition<P> extends ElementBase {
  * fails), as any launch of a completed instance does.
  */
 export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'job';
   /** The child job; it need not be among the jobs the process was given. */
   readonly job: JobDefinition<C>;
@@ -419,9 +459,11 @@ export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P
 
 /** A reusable flow, made by {@link defineFlow}, that several jobs use as an element of their flows. */
 export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
+  /** The flow's name; the element using it in a job is named after it. */
   readonly name: string;
   /** The parameters its steps use: every job using the flow must declare them, with the same types. */
   readonly params: S;
+  /** The flow's elements in order. */
   readonly elements: FlowElement<ParamValues<S>>[];
 }
 
@@ -431,7 +473,9 @@ export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
  * ended with) goes through the element's `on` transitions like a step's.
  */
 export interface SubflowDefinition extends ElementBase {
+  /** The element's kind. */
   readonly type: 'flow';
+  /** The reusable flow. */
   readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
@@ -453,7 +497,9 @@ export function isJobDefinition(value: unknown): value is JobDefinition {
 
 /** A problem a job's parameter validator found: the parameters it concerns, and what is wrong with them. */
 export interface ParamsProblem<P> {
+  /** The parameters at fault. */
   readonly params: readonly (keyof P & string)[];
+  /** What is wrong with them. */
   readonly message: string;
 }
 
@@ -485,11 +531,17 @@ export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<
 
 /** A job's definition, as produced by {@link defineJob}. */
 export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
+  /** The job's name. */
   readonly name: string;
+  /** What the job does, for people. */
   readonly description?: string;
+  /** The parameter declarations. */
   readonly params: S;
+  /** The job's elements in order. */
   readonly flow: FlowElement<ParamValues<S>>[];
+  /** Whether a failed or stopped instance may run again. */
   readonly restartable: boolean;
+  /** The job listeners, in order. */
   readonly listeners: JobListener<ParamValues<S>>[];
   /** The job's parameter validators (see {@link JobSpec.validate}), run by `resolveJobParams` at every launch. */
   readonly validators: readonly ParamsValidator<ParamValues<S>>[];
@@ -497,6 +549,7 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly incrementer?: ParamsIncrementer<S>;
   /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
   readonly exitCodes?: Readonly<Record<string, number>>;
+  /** Reads the execution summary the HTTP API shows (see {@link JobSummary}). */
   readonly summary?: JobSummary;
 }
 
@@ -555,6 +608,7 @@ const FLOW_BRAND = Symbol.for('nightshift.flow');
 
 /** The parts of a reusable flow: its name, the parameters its steps use, and its elements. */
 export interface FlowSpec<S extends ParamsSchema> {
+  /** The flow's name: letters, digits and `_ . : -`. */
   name: string;
   /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
   params?: S;
