@@ -5,7 +5,18 @@ import { ParameterError, UsageError } from './errors.ts';
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
 
 /** The TypeScript type of each parameter kind's values. */
-export type KindValue = { string: string; int: number; number: number; date: Date; boolean: boolean };
+export type KindValue = {
+  /** `p.string` */
+  string: string;
+  /** `p.int` */
+  int: number;
+  /** `p.number` */
+  number: number;
+  /** `p.date` */
+  date: Date;
+  /** `p.boolean` */
+  boolean: boolean;
+};
 
 /** Options common to every parameter. */
 export interface ParamOptions<T> {
@@ -15,6 +26,7 @@ export interface ParamOptions<T> {
   required?: boolean;
   /** Identifying parameters (the default) tell job instances apart; others do not. */
   identifying?: boolean;
+  /** What the parameter means, shown by `nightshift jobs` and the API. */
   description?: string;
   /** Extra validation: return an error message, or undefined when the value is fine. */
   validate?: (value: T) => string | undefined;
@@ -22,17 +34,30 @@ export interface ParamOptions<T> {
 
 /** A declared job parameter. `T` is the type the job sees. */
 export interface ParamSpec<T> {
+  /** How values are parsed and checked. */
   readonly kind: ParamKind;
+  /** The value when none is given. */
   readonly default?: T;
+  /** Whether a launch must give it. */
   readonly required: boolean;
+  /** Whether it tells job instances apart. */
   readonly identifying: boolean;
+  /** What the parameter means. */
   readonly description?: string;
   /** Extra validation (method syntax keeps specs of all types assignable to ParamSpec<unknown>). */
   validate?(value: NonNullable<T>): string | undefined;
 }
 
 /** A parameter's value type: optional unless it has a default or is required. */
-export type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }
+export type Resolved<K extends ParamKind, O> = O extends
+  | {
+      /** Any default. */
+      default: unknown;
+    }
+  | {
+      /** Required. */
+      required: true;
+    }
   ? KindValue[K]
   : KindValue[K] | undefined;
 
