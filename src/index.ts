@@ -41,7 +41,7 @@ export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent }
 export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
-export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
+export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent } from './cluster/node.ts';
 export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
 export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
 export { createMetrics } from './server/metrics.ts';

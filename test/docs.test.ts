@@ -1,7 +1,7 @@
 /**
  * The API reference (`npm run docs`): TypeDoc builds it from the TSDoc of the public entry point
  * (src/index.ts), and its validation (typedoc.json: notDocumented, notExported, invalidLink,
- * treated as errors) fails the build when an exported symbol, or a method of one, has no
+ * treated as errors) fails the build when an exported symbol, or a method or property of one, has no
  * documentation, or when the API names a type that is not exported.
  */
 import { execFile } from 'node:child_process';

@@ -58,7 +58,9 @@ export interface ChunkContext {
   readonly tx: Tx;
   /** The step's ExecutionContext, as it will be committed with this chunk. */
   readonly context: ExecutionContext;
+  /** The running job execution's id. */
   readonly jobExecutionId: number;
+  /** The running step execution's id. */
   readonly stepExecutionId: number;
 }
 

@@ -38,7 +38,9 @@ export function worstStatus(statuses: Iterable<BatchStatus>): BatchStatus {
  * plus a description. Distinct from BatchStatus: flows branch on exit codes.
  */
 export interface ExitStatus {
+  /** The code transitions and `exitCodes` match on. */
   readonly code: string;
+  /** Why, for people: a failure's message, or empty. */
   readonly description: string;
 }
 

@@ -14,6 +14,7 @@ export interface LaunchRequest {
   readonly name: string;
   /** Partitions each worker runs at once. */
   readonly concurrency: number;
+  /** Where the launcher logs what it starts and stops. */
   readonly log?: Logger;
 }
 

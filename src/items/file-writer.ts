@@ -188,6 +188,7 @@ export type CsvColumn<T> = (keyof T & string) | {
 
 /** Options of {@link csvWriter}. */
 export interface CsvWriterOptions<T> extends Omit<FileWriterBaseOptions, 'header'> {
+  /** The columns, in order: the header row and each item's values. */
   columns: CsvColumn<T>[];
   /** Write a header line with the column names. Default true. */
   header?: boolean;

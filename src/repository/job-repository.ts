@@ -73,7 +73,9 @@ export function counterParams(s: StepCounters): number[] {
 
 /** Filters for listing executions, newest first. */
 export interface ExecutionQuery {
+  /** Executions of this job. */
   job?: string;
+  /** Executions in this status. */
   status?: BatchStatus;
   /** Any of these statuses (with `status`, both must hold). */
   statuses?: readonly BatchStatus[];
@@ -90,11 +92,13 @@ export interface ExecutionQuery {
    * one page looks at a window of at most `SEARCH_WINDOW` ids and says where to go on.
    */
   text?: string;
+  /** Most executions returned (default 20). */
   limit?: number;
 }
 
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
+  /** The page's executions, newest first. */
   executions: JobExecution[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
@@ -212,7 +216,14 @@ export function createJobExplorer(db: Database) {
       return steps;
     },
     /** The steps of an execution in start order, each with its partitions (oldest first) when it has any. */
-    async stepTree(jobExecutionId: number): Promise<{ step: StepExecution; partitions: StepExecution[] }[]> {
+    async stepTree(jobExecutionId: number): Promise<
+      {
+        /** A step of the execution (for a partitioned step, its manager). */
+        step: StepExecution;
+        /** Its partitions' step executions, oldest first (none for other steps). */
+        partitions: StepExecution[];
+      }[]
+    > {
       const rows = await db.query<Row>(SQL.stepTreeOfExecution, [jobExecutionId]);
       const tree = new Map<number, { step: StepExecution; partitions: StepExecution[] }>();
       for (const r of rows) if (r.manager_id === null || r.manager_id === undefined) tree.set(Number(r.id), { step: toStepExecution(r), partitions: [] });
@@ -228,7 +239,15 @@ export function createJobExplorer(db: Database) {
     async lastStepOfInstance(
       instanceId: number,
       stepName: string,
-    ): Promise<{ step: StepExecution; startCount: number } | undefined> {
+    ): Promise<
+      | {
+          /** The newest execution of the step. */
+          step: StepExecution;
+          /** How many times the step was started in the instance. */
+          startCount: number;
+        }
+      | undefined
+    > {
       const rows = await db.query<Row>(SQL.lastStepOfInstance, [instanceId, stepName]);
       return rows.length ? { step: toStepExecution(rows[0]), startCount: Number(rows[0].start_count) } : undefined;
     },

@@ -23,6 +23,7 @@ export interface SchedulerOptions {
   schedules?: readonly ScheduleSpec[];
   /** Recorded in the fire log as the process that fired. */
   nodeName?: string;
+  /** Where the loop logs firings and misfires. */
   logger?: Logger;
   /** Longest sleep between two looks at the triggers (the safety net under notifications). Default 1000 ms. */
   pollMs?: number;
@@ -38,10 +39,15 @@ export interface SchedulerOptions {
 
 /** A committed firing decision. */
 export interface FireEvent {
+  /** The trigger's name. */
   trigger: string;
+  /** Its job. */
   job: string;
+  /** The scheduled time handled. */
   fireTime: Date;
+  /** What happened (see {@link FireRecord.outcome}). */
   outcome: FireRecord['outcome'];
+  /** The execution launched, if any. */
   executionId: number | null;
   /** Database time of the decision minus the scheduled time, in ms. */
   lateMs: number;
