@@ -46,6 +46,7 @@ export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
 export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
 export { createMetrics } from './server/metrics.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
+export type { SubmitItem, SubmitResult } from './engine/bulk-launch.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';
 export {
   localProcessLauncher, type WorkerLauncher, type LaunchRequest, type LaunchedWorkers, type LocalProcessLauncherOptions,
