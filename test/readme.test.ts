@@ -102,7 +102,7 @@ describe('README examples', () => {
 
   it('the API example prints what its comment says', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
-    const [snippet] = blocks('ts', 'createNightshift');
+    const snippet = blocks('ts', 'createNightshift').find((b) => b.includes('./examples/nightshift.config.ts'))!;
     const script = snippet
       .replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`)
       .replace("from './examples/nightshift.config.ts'", `from '${ROOT}/examples/nightshift.config.ts'`);
