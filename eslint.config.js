@@ -12,4 +12,14 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // The console's scripts run in the browser.
+    files: ['src/server/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'ResizeObserver', 'addEventListener', 'removeEventListener', 'scrollTo', 'requestAnimationFrame', 'MutationObserver']
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );
