@@ -41,7 +41,7 @@ export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent }
 export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
-export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
+export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent } from './cluster/node.ts';
 export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
 export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
 export { createMetrics } from './server/metrics.ts';
@@ -52,3 +52,21 @@ export {
   localProcessLauncher, type WorkerLauncher, type LaunchRequest, type LaunchedWorkers, type LocalProcessLauncherOptions,
 } from './engine/worker-launcher.ts';
 export type { PartitionWorkers } from './core/job.ts';
+
+// Types the API above names, exported so that applications can name them too.
+export type { SkipMatchers, PartitionedStepDefinition, PartitionMode } from './core/job.ts';
+export type { ParamOptions, Resolved, KindValue } from './core/params.ts';
+export type { ReadProgress } from './core/items.ts';
+export type { Statement } from './core/database.ts';
+export type { PgOptions } from './repository/database.ts';
+export type { ExecutionPage } from './repository/job-repository.ts';
+export type { PagingReaderOptions } from './items/sql-reader.ts';
+export type { FileItemReader } from './items/record-source.ts';
+export type { FixedWidthReaderOptions, FixedWidthField } from './items/fixed-width-reader.ts';
+export type { JsonlReaderOptions } from './items/jsonl-reader.ts';
+export type { FileItemWriter, FileWriterOptions, CsvWriterOptions, CsvColumn, JsonlWriterOptions } from './items/file-writer.ts';
+export type { DbClock } from './scheduler/clock.ts';
+export type { JobsLike, TriggerDefinition } from './scheduler/triggers.ts';
+export type { LeaseOptions } from './cluster/node-identity.ts';
+export type { AnyJob } from './operator/types.ts';
+export type { Metrics } from './server/metrics.ts';

@@ -35,10 +35,43 @@ async function sh(line: string, cwd: string): Promise<{ code: number; stdout: st
   }
 }
 
+/** Runs a README script as a module (`nightshift` resolving to this checkout) in a fresh folder; returns its stdout. */
+async function runScript(snippet: string, file: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+  writeFileSync(join(dir, file), snippet.replaceAll("from 'nightshift'", `from '${ROOT}/src/index.ts'`));
+  const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, file)], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+  return stdout;
+}
+
 describe('README examples', () => {
   it('the top of the README shows the demo and test commands', () => {
     expect(README).toContain('npm ci && npx nightshift demo');
     expect(blocks('sh', 'npm test')).toHaveLength(1);
+  });
+
+  it('the installing examples, in JavaScript and in TypeScript, print what their comments say', async () => {
+    for (const [lang, marker, file] of [['js', '// app.mjs', 'app.mjs'], ['ts', '// src/jobs.ts', 'jobs.mts']]) {
+      const [snippet] = blocks(lang, marker);
+      const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
+      expect((await runScript(snippet, file)).trim(), file).toBe(expected);
+    }
+  });
+
+  it('the listeners example calls its listeners as the README shows', async () => {
+    const [snippet] = blocks('ts', "name: 'audited'");
+    const [shown] = blocks('text', 'beforeJob #1');
+    expect(snippet).toBeDefined();
+    for (const method of ['beforeJob', 'afterJob', 'beforeStep', 'afterStep', 'beforeChunk', 'afterChunk', 'onChunkError', 'afterRead', 'onReadError', 'afterProcess', 'onProcessError', 'beforeWrite', 'afterWrite', 'onWriteError', 'onSkip', 'onRetry']) {
+      expect(snippet).toContain(`${method}:`);
+    }
+    expect((await runScript(snippet, 'audited.mts')).trim()).toBe(shown.trim());
+  });
+
+  it('the external-writes example runs as written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [line] = blocks('sh', 'run sync-orders')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    expect((await sh(line.replace('examples/', `${ROOT}/examples/`), dir)).code).toBe(0);
+    expect(JSON.parse((await sh(`npx nightshift execution 1 --json --config ${ROOT}/examples/external-writes/nightshift.config.ts`, dir)).stdout)).toMatchObject({ status: 'COMPLETED' });
   });
 
   it('the quick start runs as written', async () => {
@@ -69,7 +102,7 @@ describe('README examples', () => {
 
   it('the API example prints what its comment says', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
-    const [snippet] = blocks('ts', 'createNightshift');
+    const snippet = blocks('ts', 'createNightshift').find((b) => b.includes('./examples/nightshift.config.ts'))!;
     const script = snippet
       .replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`)
       .replace("from './examples/nightshift.config.ts'", `from '${ROOT}/examples/nightshift.config.ts'`);

@@ -5,7 +5,9 @@ import { SQL } from '../repository/sql.ts';
 
 /** How a node keeps its lease: renew every `heartbeatMs`; declared dead after `leaseMs` without renewal. */
 export interface LeaseOptions {
+  /** How often the process renews its lease. */
   heartbeatMs: number;
+  /** How long a lease lasts after each renewal: a process silent for longer is declared dead. */
   leaseMs: number;
   /** A main event loop blocked for longer than this withholds the heartbeat. */
   stuckAfterMs: number;

@@ -22,17 +22,23 @@ import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
+/** What {@link startNode} takes. */
 export interface NodeOptions {
+  /** The job repository (PostgreSQL for a cluster): a URL, or an open Database. */
   db: string | Database;
+  /** The jobs this node runs: it claims only executions of these. */
   jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Unique name in the cluster (default node-HOST-PID). */
   name?: string;
+  /** The cluster name recorded with the node's identity (default `default`). */
   cluster?: string;
   /** Executions (and partitions) run at once. Default 4. */
   concurrency?: number;
+  /** Heartbeat, lease and stuck-loop limits (defaults 1000 ms, 3500 ms, 30 s). */
   lease?: Partial<LeaseOptions>;
   /** Polling fallback for launches when no notification arrives. Default 1000 ms. */
   pollMs?: number;
+  /** Where the node logs (default: pino JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL). */
   logger?: Logger;
   /** Declared triggers (a config's `schedules`), added or replaced at start. */
   schedules?: readonly ScheduleSpec[];
@@ -52,18 +58,40 @@ export interface NodeOptions {
 
 /** Membership and failover events, as seen by this node. */
 export interface NodeEvents {
-  joined: [{ node: string }];
-  suspected: [{ node: string }];
-  dead: [{ node: string }];
-  left: [{ node: string }];
-  failover: [{ node: string; failedExecutionId: number; newExecutionId: number | null }];
+  /** A node (this one or a peer) is seen alive for the first time. */
+  joined: [NodeEvent];
+  /** A peer missed two heartbeats (by the database's clock) but its lease has not run out yet. */
+  suspected: [NodeEvent];
+  /** A peer missed its lease and was declared dead, by the database's clock. */
+  dead: [NodeEvent];
+  /** A peer shut down gracefully. */
+  left: [NodeEvent];
+  /** An execution of a dead node was failed and queued again to resume elsewhere. */
+  failover: [
+    {
+      /** The dead node. */
+      node: string;
+      /** The execution that was marked FAILED. */
+      failedExecutionId: number;
+      /** The execution queued to resume it, or null when it is not resumed on its own (a one-shot process's execution, or a child of a job step, which its parent's restart resumes). */
+      newExecutionId: number | null;
+    },
+  ];
   /** This node was declared dead while it lived (paused, cut off): it dropped its work and rejoined. */
-  lost: [{ node: string }];
+  lost: [NodeEvent];
   /** An operator asked this node to drain: it takes no more work and hands over what it runs. */
-  draining: [{ node: string }];
+  draining: [NodeEvent];
 }
 
+/** The node a membership event is about. */
+export interface NodeEvent {
+  /** The node's name. */
+  node: string;
+}
+
+/** A running cluster node (see {@link startNode}); it emits {@link NodeEvents}. */
 export interface ClusterNode extends EventEmitter<NodeEvents> {
+  /** The node's name in the cluster. */
   readonly name: string;
   /** Executions this node is running now. */
   running(): number[];

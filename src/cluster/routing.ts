@@ -4,8 +4,11 @@ import { SQL } from '../repository/sql.ts';
 
 /** A live node that could run a job, as routing sees it. */
 export interface NodeCandidate {
+  /** The node's name. */
   name: string;
+  /** How many executions it runs at once. */
   concurrency: number;
+  /** How many it runs now. */
   running: number;
 }
 
@@ -17,8 +20,14 @@ export type Routing =
   | 'any'
   | 'round-robin'
   | 'least-loaded'
-  | { node: string }
-  | { affinityKey: string }
+  | {
+      /** Run on the node of this name (waiting for it to join if it is not alive). */
+      node: string;
+    }
+  | {
+      /** Launches with the same key go to the same live node. */
+      affinityKey: string;
+    }
   | ((candidates: NodeCandidate[], job: string) => string | undefined);
 
 export interface RouteDecision {

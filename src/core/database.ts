@@ -6,6 +6,7 @@ export type Dialect = 'sqlite' | 'postgres';
  * (`$1`, `$2`, ...) on both dialects.
  */
 export interface SqlClient {
+  /** Which SQL dialect the database speaks. */
   readonly dialect: Dialect;
   /** Runs a statement and returns its rows. */
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
@@ -20,7 +21,9 @@ export type Tx = SqlClient;
 
 /** One statement and its parameters. */
 export interface Statement {
+  /** The SQL text, with `$1` placeholders. */
   sql: string;
+  /** The placeholders' values. */
   params: readonly unknown[];
 }
 
@@ -30,6 +33,7 @@ export interface Statement {
  * both dialects.
  */
 export interface Database extends SqlClient {
+  /** Which SQL dialect the database speaks. */
   readonly dialect: Dialect;
   /** A display form of the URL, without credentials. */
   readonly url: string;
@@ -46,6 +50,12 @@ export interface Database extends SqlClient {
    * the connection. If the statement fails, nothing commits. Resolves with `fn`'s value and the
    * statement's rows.
    */
-  transactionEndingWith<T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>): Promise<{ value: T; rows: R[] }>;
+  transactionEndingWith<T, R>(fn: (tx: Tx) => Promise<{ value: T; last: Statement }>): Promise<{
+    /** What `fn` returned as its value. */
+    value: T;
+    /** The rows of the last statement. */
+    rows: R[];
+  }>;
+  /** Closes every connection (the pool on PostgreSQL). */
   close(): Promise<void>;
 }

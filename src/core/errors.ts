@@ -3,6 +3,7 @@
  * The CLI prints their message as one line (no stack trace) and exits with code 2.
  */
 export class NightshiftError extends Error {
+  /** `'NightshiftError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'NightshiftError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -11,16 +12,19 @@ export class NightshiftError extends Error {
 
 /** A request that cannot be honoured as asked: bad input, unknown names, a refused launch. */
 export class UsageError extends NightshiftError {
+  /** `'UsageError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'UsageError';
 }
 
 /** A parameter that is unknown, missing or of the wrong type. */
 export class ParameterError extends UsageError {
+  /** `'ParameterError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'ParameterError';
 }
 
 /** A launch refused because of the instance's state (already complete, running, not restartable...). */
 export class LaunchRefusedError extends UsageError {
+  /** `'LaunchRefusedError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'LaunchRefusedError';
 }
 
@@ -34,11 +38,15 @@ export class RepositoryCorruptError extends UsageError {
 
 /** Bad data in an input file; names the file and line. */
 export class ItemParseError extends NightshiftError {
+  /** `'ItemParseError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'ItemParseError';
   constructor(
     message: string,
+    /** The input file, when known. */
     readonly file: string | undefined,
+    /** The 1-based line on which the bad record starts, when known. */
     readonly line: number | undefined,
+    /** The record's text as read. */
     readonly raw?: string,
   ) {
     super(message);
@@ -47,16 +55,19 @@ export class ItemParseError extends NightshiftError {
 
 /** This process no longer owns the execution: another node took it over. Nothing was committed. */
 export class FencedError extends NightshiftError {
+  /** `'FencedError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'FencedError';
 }
 
 /** Skip limit exceeded: the step fails. */
 export class SkipLimitExceededError extends NightshiftError {
+  /** `'SkipLimitExceededError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'SkipLimitExceededError';
 }
 
 /** A step has been started as often as its startLimit allows: the job fails, whatever its transitions say. */
 export class StartLimitExceededError extends NightshiftError {
+  /** `'StartLimitExceededError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'StartLimitExceededError';
 }
 

@@ -23,9 +23,13 @@ export interface ReadProgress {
  * position into it just before each commit.
  */
 export interface ItemStreamReader<T> {
+  /** Before the first read: restore the position saved in `context` (empty on a first run). */
   open?(context: ExecutionContext): void | Promise<void>;
+  /** The next item, or `undefined` at the end of input. */
   read(): T | undefined | Promise<T | undefined>;
+  /** Save the position after the items read so far into `context`, which commits with the chunk. */
   update?(context: ExecutionContext): void;
+  /** After the step's last chunk, or when it fails: release files, cursors and connections. */
   close?(): void | Promise<void>;
   /**
    * Optional: how far the reader is, and how much it expects in all. Called after `open` and
@@ -54,17 +58,23 @@ export interface ChunkContext {
   readonly tx: Tx;
   /** The step's ExecutionContext, as it will be committed with this chunk. */
   readonly context: ExecutionContext;
+  /** The running job execution's id. */
   readonly jobExecutionId: number;
+  /** The running step execution's id. */
   readonly stepExecutionId: number;
 }
 
 /** A writer with an explicit lifecycle. `update` records restart state (e.g. a byte offset). */
 export interface ItemStreamWriter<T> {
+  /** Before the first chunk: prepare the target (create a table, reopen a file at its committed offset from `context`). */
   open?(context: ExecutionContext): void | Promise<void>;
+  /** Writes one chunk's items; what it does through `chunk.tx` commits with the checkpoint. */
   write(items: T[], chunk: ChunkContext): void | Promise<void>;
+  /** Save restart state (e.g. a byte offset) into `context` just before each commit. */
   update?(context: ExecutionContext): void;
   /** Called after the chunk's transaction committed (e.g. to flush a file). */
   afterCommit?(context: ExecutionContext): void | Promise<void>;
+  /** After the step's last chunk, or when it fails. */
   close?(): void | Promise<void>;
 }
 

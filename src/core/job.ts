@@ -10,8 +10,11 @@ import type { WorkerLauncher } from './worker-launcher.ts';
 
 /** What every step callback gets: typed parameters, the executions, and their contexts. */
 export interface StepContext<P = Record<string, unknown>> {
+  /** The job's parameters, typed by its schema. */
   readonly params: P;
+  /** The running job execution. */
   readonly jobExecution: JobExecution;
+  /** The running step execution, with its counters so far. */
   readonly stepExecution: StepExecution;
   /** Job-level ExecutionContext: saved with every commit, carried to restarts. */
   readonly jobContext: ExecutionContext;
@@ -31,11 +34,13 @@ export interface StepContext<P = Record<string, unknown>> {
    * transaction rolled back, and a restart runs it again.
    */
   readonly stopSignal: AbortSignal;
+  /** A logger bound to the job, execution and step. */
   readonly log: Logger;
 }
 
 /** A tasklet's context adds the transaction its call commits in. */
 export interface TaskletContext<P> extends StepContext<P> {
+  /** The call's transaction in the repository's database; it commits with the step's checkpoint (unless `transactional: false`). */
   readonly tx: Tx;
 }
 
@@ -52,11 +57,14 @@ export type TaskletResult = RepeatStatus | ExitStatus | void;
 /** Selects errors: an Error subclass, or a predicate. */
 export type ErrorMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
 
+/** The part of a chunk step an item failed in: reading it, processing it, or writing its chunk. */
 export type Phase = 'read' | 'process' | 'write';
 
 /** What a skip policy's `policy` function is asked about one error: see {@link SkipPolicy}. */
 export interface SkipQuery {
+  /** What was thrown. */
   readonly error: unknown;
+  /** Where it was thrown. */
   readonly phase: Phase;
   /**
    * Skips so far in this step execution, this one not included: those committed, and those of
@@ -67,7 +75,8 @@ export interface SkipQuery {
   readonly item?: unknown;
 }
 
-interface SkipMatchers {
+/** Which errors a skip policy considers at all (see {@link SkipPolicy}). */
+export interface SkipMatchers {
   /** Errors that may be skipped; default: any error. */
   on?: ErrorMatcher[];
   /** Errors that are never skipped, even if `on` matches. */
@@ -112,6 +121,7 @@ export type SkipDecider = (query: SkipQuery) => boolean;
 export interface RetryEvent {
   /** A process retry is of one item; a write retry, of the whole chunk. */
   readonly phase: 'process' | 'write';
+  /** The error of the attempt that failed. */
   readonly error: unknown;
   /** The attempt that failed: 1 for the first (so a retry is attempt number `attempt + 1`). */
   readonly attempt: number;
@@ -132,13 +142,27 @@ export interface RetryListener {
   onRetryExhausted?(event: RetryEvent): void | Promise<void>;
 }
 
+/**
+ * Which failed items (process) or chunks (write) are tried again before being skipped or failing
+ * the step, and how long to wait in between. Read errors are not retried.
+ *
+ * @example
+ * retry: { on: [TimeoutError], limit: 3, backoff: { initialMs: 100, multiplier: 2, maxMs: 2000 } }
+ */
 export interface RetryPolicy {
   /** Errors that are retried; default: none. */
   on: ErrorMatcher[];
   /** Total attempts per item (process) or per chunk (write), including the first. */
   limit: number;
   /** Backoff before each retry: initialMs × multiplier^(n-1), capped at maxMs. */
-  backoff?: { initialMs: number; multiplier?: number; maxMs?: number };
+  backoff?: {
+    /** Wait before the first retry. */
+    initialMs: number;
+    /** Factor applied to the wait before each further retry (default 2). */
+    multiplier?: number;
+    /** Longest wait. */
+    maxMs?: number;
+  };
   /**
    * Told before each retry and when the retries are exhausted.
    *
@@ -150,18 +174,34 @@ export interface RetryPolicy {
 
 /** A skipped item, as seen by skip listeners. */
 export interface SkippedItem {
+  /** Where the item failed. */
   readonly phase: Phase;
+  /** What was thrown. */
   readonly error: unknown;
   /** The item, for process and write skips (read skips have none). */
   readonly item?: unknown;
 }
 
+/**
+ * Told when a job execution begins and ends (`defineJob({ listeners })`), like Spring Batch's
+ * JobExecutionListener. Several listeners are called in the order given.
+ */
 export interface JobListener<P = Record<string, unknown>> {
+  /** Before the first step runs (on a restart too). An error it throws fails the execution. */
   beforeJob?(execution: JobExecution, params: P): void | Promise<void>;
+  /**
+   * After the last step, with the execution's `status` and `exitStatus` set, before its end is
+   * recorded: an error it throws fails the execution (and a restart calls it again).
+   */
   afterJob?(execution: JobExecution, params: P): void | Promise<void>;
 }
 
+/**
+ * Told when a step execution begins and ends (the `listeners` of any step), like Spring Batch's
+ * StepExecutionListener. Several listeners are called in the order given, `afterStep` too.
+ */
 export interface StepListener<P> {
+  /** Before the step opens its reader and writer. An error it throws fails the step. */
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
   /**
    * May return a new ExitStatus for the step. If it throws, the error is logged and the step
@@ -171,8 +211,17 @@ export interface StepListener<P> {
   afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
 }
 
+/**
+ * Told what a chunk step does with each chunk and item (`chunkListeners`): Spring Batch's
+ * ChunkListener, ItemReadListener, ItemProcessListener, ItemWriteListener and SkipListener in
+ * one. Several listeners are called in the order given. Read and process methods are
+ * synchronous; the others may return a promise, which is awaited. An error thrown by a
+ * listener fails the step, except in `onChunkError` (logged).
+ */
 export interface ChunkListener<P, I, O> {
+  /** Before a chunk's first item is read. */
   beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
+  /** After the chunk's transaction committed (also for the last chunk, which may be empty). */
   afterChunk?(ctx: StepContext<P>): void | Promise<void>;
   /**
    * Told of each rollback the step's rollback counter counts, as in Spring Batch: a chunk that
@@ -180,26 +229,49 @@ export interface ChunkListener<P, I, O> {
    * each item whose own transaction rolls back while the chunk is written item by item.
    */
   onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
+  /** Before each call of the reader, the one that finds the end of input included. */
   beforeRead?(): void;
+  /** After the reader returned an item. */
   afterRead?(item: I): void;
+  /** When the reader threw (before the error is retried, skipped or fails the step). */
   onReadError?(error: unknown): void;
+  /** Before the processor is called with an item (again before each retry). */
   beforeProcess?(item: I): void;
+  /** After the processor returned; `result` is `undefined` when it filtered the item. */
   afterProcess?(item: I, result: O | undefined): void;
+  /** When the processor threw for an item (each failed attempt). */
   onProcessError?(item: I, error: unknown): void;
+  /** Before the writer is called, inside the chunk's transaction (for each attempt, and each item written item by item). */
   beforeWrite?(items: O[]): void | Promise<void>;
+  /** After the writer returned, inside the chunk's transaction, before its commit. */
   afterWrite?(items: O[]): void | Promise<void>;
+  /** When the writer threw; the transaction then rolls back. */
   onWriteError?(items: O[], error: unknown): void | Promise<void>;
   /** Called inside the chunk's transaction, so what it records commits with the chunk. */
   onSkip?(skip: SkippedItem, chunk: ChunkContext): void | Promise<void>;
 }
 
 /** Where a transition goes: another element by name, or the end of the job. */
-export type TransitionTarget = string | { end: string } | { fail: string } | { stop: string };
+export type TransitionTarget =
+  | string
+  | {
+      /** End the job COMPLETED with this exit code. */
+      end: string;
+    }
+  | {
+      /** End the job FAILED with this exit code. */
+      fail: string;
+    }
+  | {
+      /** Stop the job (STOPPED); a restart resumes at the element of this name. */
+      stop: string;
+    };
 
 /** Transitions on exit-status patterns (`*`, `?`, exact codes); the most specific matching pattern wins, by Spring Batch's rule (see compareExitPatterns). */
 export type Transitions = Record<string, TransitionTarget>;
 
 interface ElementBase {
+  /** The element's name, unique in the job: letters, digits and `_ . : -`. */
   readonly name: string;
   /**
    * Where to go next by exit code; without it: next element on success, fail the job on FAILED.
@@ -210,23 +282,41 @@ interface ElementBase {
 }
 
 interface StepBase<P> extends ElementBase {
+  /** Run the step again on a restart even if it COMPLETED in an earlier execution. */
   readonly allowStartIfComplete?: boolean;
   /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
+  /** Told when the step begins and ends (see {@link StepListener}). */
   readonly listeners?: StepListener<P>[];
 }
 
+/**
+ * A step that calls one function (`s.tasklet`), like Spring Batch's TaskletStep: each call runs
+ * in a transaction that commits with the step's checkpoint, and a call returning `'CONTINUABLE'`
+ * is followed by another.
+ */
 export interface TaskletStepDefinition<P> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'tasklet';
+  /** The work: called once, or again while it returns `'CONTINUABLE'`; each call commits. */
   readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
   /** Run the tasklet inside the commit's transaction (default true). */
   readonly transactional?: boolean;
 }
 
+/**
+ * A step that reads items, processes them and writes them in chunks (`s.chunk`): each chunk's
+ * writes commit in one transaction with the step's checkpoint (counters, reader position,
+ * ExecutionContext), so a restart resumes after the last committed chunk.
+ */
 export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'chunk';
+  /** Items per chunk (and per transaction). */
   readonly chunkSize: number | ((ctx: StepContext<P>) => number);
+  /** Makes the step's reader; called once per step execution. */
   readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
+  /** Turns an item into what is written; returning `undefined` filters it out (counted as filtered). */
   readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
   /**
    * Whether a chunk rolled back by its writer is processed again before it is written again
@@ -253,8 +343,11 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    * processConcurrency: 16,
    */
   readonly processConcurrency?: number;
+  /** Makes the step's writer; called once per step execution. It writes each chunk through `chunk.tx`. */
   readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
+  /** Which failed items are skipped instead of failing the step. */
   readonly skip?: SkipPolicy<P>;
+  /** Which failed items or chunks are tried again first. */
   readonly retry?: RetryPolicy;
   /**
    * Errors that do not roll anything back. A read or process error listed here that the skip
@@ -265,6 +358,7 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    * the item counts as a write skip when the skip policy accepts the error, else as written.
    */
   readonly noRollback?: ErrorMatcher[];
+  /** Listeners to each chunk and item (see {@link ChunkListener}). */
   readonly chunkListeners?: ChunkListener<P, I, O>[];
   /**
    * Read the next chunk while the previous one is being written and committed (PostgreSQL
@@ -289,9 +383,11 @@ export type PartitionMode = 'local' | 'cluster';
  * partitions that did not complete.
  */
 export interface PartitionedStepDefinition<P> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'partitioned';
   /** Returns the partitions' contexts; `gridSize` is a hint of how many to make. */
   readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => ExecutionContext[] | Promise<ExecutionContext[]>;
+  /** How many partitions the partitioner is asked for (its `gridSize`); default 4. */
   readonly gridSize?: number | ((ctx: StepContext<P>) => number);
   /** The step each partition runs; its StepContext's `stepContext` starts as the partition's context. */
   readonly worker: TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -319,16 +415,21 @@ export interface PartitionWorkers<P> {
   readonly count: number | ((ctx: StepContext<P>) => number);
   /** Partitions each worker runs at once (default: the step's concurrency, 4). */
   readonly concurrency?: number;
+  /** Starts and stops the workers (default `localProcessLauncher()`: local `nightshift node` processes). */
   readonly launcher?: WorkerLauncher;
 }
 
+/** A flow element that runs no step and only picks an exit code for the transitions (`s.decision`), like Spring Batch's JobExecutionDecider. */
 export interface DecisionDefinition<P> extends ElementBase {
+  /** The element's kind. */
   readonly type: 'decision';
   /** Returns an exit code for the transitions to match. */
   readonly decide: (ctx: { params: P; jobExecution: JobExecution; lastExitStatus: ExitStatus | undefined }) => string | Promise<string>;
 }
 
+/** A flow element that runs several flows at once (`s.split`); splits may nest. */
 export interface SplitDefinition<P> extends ElementBase {
+  /** The element's kind. */
   readonly type: 'split';
   /** Flows run in parallel; the split ends when all have ended, with the worst status. */
   readonly flows: FlowElement<P>[][];
@@ -344,6 +445,7 @@ export interface SplitDefinition<P> extends ElementBase {
  * fails), as any launch of a completed instance does.
  */
 export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P> {
+  /** The element's kind. */
   readonly type: 'job';
   /** The child job; it need not be among the jobs the process was given. */
   readonly job: JobDefinition<C>;
@@ -357,9 +459,11 @@ export interface JobStepDefinition<P, C extends ParamsSchema> extends StepBase<P
 
 /** A reusable flow, made by {@link defineFlow}, that several jobs use as an element of their flows. */
 export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
+  /** The flow's name; the element using it in a job is named after it. */
   readonly name: string;
   /** The parameters its steps use: every job using the flow must declare them, with the same types. */
   readonly params: S;
+  /** The flow's elements in order. */
   readonly elements: FlowElement<ParamValues<S>>[];
 }
 
@@ -369,15 +473,19 @@ export interface FlowDefinition<S extends ParamsSchema = ParamsSchema> {
  * ended with) goes through the element's `on` transitions like a step's.
  */
 export interface SubflowDefinition extends ElementBase {
+  /** The element's kind. */
   readonly type: 'flow';
+  /** The reusable flow. */
   readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+/** Any kind of step: tasklet, chunk, partitioned, or job step. */
 export type StepDefinition<P> =
   | TaskletStepDefinition<P>
   | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
   | PartitionedStepDefinition<P>
   | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** One element of a job's flow: a step, a decision, a split, or a reusable flow. */
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
 const JOB_BRAND = Symbol.for('nightshift.job');
@@ -389,7 +497,9 @@ export function isJobDefinition(value: unknown): value is JobDefinition {
 
 /** A problem a job's parameter validator found: the parameters it concerns, and what is wrong with them. */
 export interface ParamsProblem<P> {
+  /** The parameters at fault. */
   readonly params: readonly (keyof P & string)[];
+  /** What is wrong with them. */
   readonly message: string;
 }
 
@@ -421,18 +531,25 @@ export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<
 
 /** A job's definition, as produced by {@link defineJob}. */
 export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
+  /** The job's name. */
   readonly name: string;
+  /** What the job does, for people. */
   readonly description?: string;
+  /** The parameter declarations. */
   readonly params: S;
+  /** The job's elements in order. */
   readonly flow: FlowElement<ParamValues<S>>[];
+  /** Whether a failed or stopped instance may run again. */
   readonly restartable: boolean;
+  /** The job listeners, in order. */
   readonly listeners: JobListener<ParamValues<S>>[];
-  /** The job's parameter validators (see {@link JobSpec.validate}), run by {@link resolveJobParams}. */
+  /** The job's parameter validators (see {@link JobSpec.validate}), run by `resolveJobParams` at every launch. */
   readonly validators: readonly ParamsValidator<ParamValues<S>>[];
   /** The next-instance incrementer (see {@link JobSpec.incrementer}); without it, `run.id` counts up. */
   readonly incrementer?: ParamsIncrementer<S>;
   /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
   readonly exitCodes?: Readonly<Record<string, number>>;
+  /** Reads the execution summary the HTTP API shows (see {@link JobSummary}). */
   readonly summary?: JobSummary;
 }
 
@@ -446,10 +563,15 @@ export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: 
 
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
+  /** A tasklet step (see {@link TaskletStepDefinition}). */
   tasklet(def: Omit<TaskletStepDefinition<P>, 'type'>): TaskletStepDefinition<P>;
+  /** A chunk step reading `I` and writing `O` (see {@link ChunkStepDefinition}). */
   chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O>, 'type'>): ChunkStepDefinition<P, I, O>;
+  /** A partitioned step (see {@link PartitionedStepDefinition}). */
   partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
+  /** A decision (see {@link DecisionDefinition}). */
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
+  /** A split (see {@link SplitDefinition}). */
   split(def: Omit<SplitDefinition<P>, 'type'>): SplitDefinition<P>;
   /** A step that launches another job (see {@link JobStepDefinition}). */
   job<C extends ParamsSchema>(def: Omit<JobStepDefinition<P, C>, 'type'>): JobStepDefinition<P, C>;
@@ -486,9 +608,11 @@ const FLOW_BRAND = Symbol.for('nightshift.flow');
 
 /** The parts of a reusable flow: its name, the parameters its steps use, and its elements. */
 export interface FlowSpec<S extends ParamsSchema> {
+  /** The flow's name: letters, digits and `_ . : -`. */
   name: string;
   /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
   params?: S;
+  /** The flow's elements in order, made with the builder `s`. */
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
 }
 
@@ -521,8 +645,11 @@ function isFlowDefinition(value: unknown): value is FlowDefinition {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
 }
 
+/** What {@link defineJob} takes: the job's name, parameters, steps and options. */
 export interface JobSpec<S extends ParamsSchema> {
+  /** The job's name: letters, digits and `_ . : -`; unique among the jobs a process is given. */
   name: string;
+  /** Shown by `nightshift jobs`, the HTTP API and the dashboard. */
   description?: string;
   /** Parameter declarations; their types flow into every step callback. */
   params?: S;
@@ -530,6 +657,7 @@ export interface JobSpec<S extends ParamsSchema> {
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
+  /** Told when each execution begins and ends (see {@link JobListener}). */
   listeners?: JobListener<ParamValues<S>>[];
   /**
    * Validators that see all parameters together (cross-field rules), after each parameter was

@@ -20,6 +20,7 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
   );
 }
 
+/** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
 export const silentLogger: Logger = pino({ level: 'silent' });
 
 /** `value` with the URL passwords of its strings hidden (objects a few levels deep; errors by message and stack). */

@@ -6,35 +6,53 @@ export type ExecutionContext = Record<string, unknown>;
 
 /** A job name plus its identifying parameters. */
 export interface JobInstance {
+  /** The instance's id in the repository. */
   readonly id: number;
+  /** The job's name. */
   readonly jobName: string;
+  /** A hash of the identifying parameters: one instance per job name and key. */
   readonly key: string;
+  /** The parameters that identify the instance, in JSON form. */
   readonly identifyingParams: JsonParams;
+  /** When its first execution was created. */
   readonly createTime: Date;
 }
 
 /** One attempt to run a job instance. */
 export interface JobExecution {
+  /** The execution's id (what the CLI and the API take). */
   readonly id: number;
+  /** The job instance it is an attempt at. */
   readonly instanceId: number;
+  /** The job's name. */
   readonly jobName: string;
+  /** Where the execution is in its life: STARTING (queued), STARTED, ..., COMPLETED. */
   status: BatchStatus;
+  /** How it ended (or is ending): an exit code the flow routed on, and a description. */
   exitStatus: ExitStatus;
   /** All parameters of this attempt (identifying and not), in JSON form. */
   readonly params: JsonParams;
+  /** When it was created (launched or submitted). */
   readonly createTime: Date;
+  /** When a process began running it, or null while queued. */
   startTime: Date | null;
+  /** When it ended, or null while it runs. */
   endTime: Date | null;
+  /** When its row last changed. */
   lastUpdated: Date | null;
+  /** Incremented by each change of its row (optimistic locking). */
   version: number;
   /** The node (process) that owns the execution while it runs, and the ownership epoch that fences it. */
   ownerNodeId: number | null;
+  /** The ownership epoch: incremented each time the execution changes owner; every commit checks it. */
   ownerEpoch: number;
   /** Name of the owning node, when known. */
   node: string | null;
+  /** The job-level ExecutionContext as last committed. */
   context: ExecutionContext;
   /** Routing of a submitted (clustered) launch. */
   targetNode: string | null;
+  /** The affinity key of a submitted launch (`--key`): the same key goes to the same live node. */
   affinityKey: string | null;
   /** 1 for the instance's first execution, 2 for its first restart...; known when just created or claimed. */
   executionNumber?: number;
@@ -42,13 +60,21 @@ export interface JobExecution {
 
 /** The counters of a step execution. */
 export interface StepCounters {
+  /** Items read (read errors skipped not included). */
   readCount: number;
+  /** Items written in committed chunks. */
   writeCount: number;
+  /** Items the processor filtered out (returned `undefined` for). */
   filterCount: number;
+  /** Read errors skipped. */
   readSkipCount: number;
+  /** Items skipped because processing them failed. */
   processSkipCount: number;
+  /** Items skipped because writing them failed (found when the chunk was written item by item). */
   writeSkipCount: number;
+  /** Transactions committed: one per chunk (the one finding the end of input included), one per item written item by item, one per tasklet call. */
   commitCount: number;
+  /** Transactions rolled back: failed chunks, failed write attempts, items whose own write failed. */
   rollbackCount: number;
 }
 
@@ -59,16 +85,27 @@ export const ZERO_COUNTERS: Readonly<StepCounters> = Object.freeze({
 
 /** One attempt to run a step. */
 export interface StepExecution extends StepCounters {
+  /** The step execution's id. */
   readonly id: number;
+  /** The job execution it belongs to. */
   readonly jobExecutionId: number;
+  /** The step's name (a partition's is `step:partitionN`). */
   readonly stepName: string;
+  /** Where the step is in its life: STARTED, then COMPLETED, FAILED, STOPPED, ... */
   status: BatchStatus;
+  /** How it ended: the exit code transitions route on, and a description. */
   exitStatus: ExitStatus;
+  /** When it began. */
   startTime: Date | null;
+  /** When it ended, or null while it runs. */
   endTime: Date | null;
+  /** When its row last changed (each commit). */
   lastUpdated: Date | null;
+  /** Incremented by each commit of the step. */
   version: number;
+  /** The step-level ExecutionContext as last committed (the reader's position, ...). */
   context: ExecutionContext;
+  /** The node that ran it, when known. */
   node: string | null;
 }
 

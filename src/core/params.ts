@@ -4,7 +4,19 @@ import { ParameterError, UsageError } from './errors.ts';
 /** The value types a job parameter can have. */
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
 
-type KindValue = { string: string; int: number; number: number; date: Date; boolean: boolean };
+/** The TypeScript type of each parameter kind's values. */
+export type KindValue = {
+  /** `p.string` */
+  string: string;
+  /** `p.int` */
+  int: number;
+  /** `p.number` */
+  number: number;
+  /** `p.date` */
+  date: Date;
+  /** `p.boolean` */
+  boolean: boolean;
+};
 
 /** Options common to every parameter. */
 export interface ParamOptions<T> {
@@ -14,6 +26,7 @@ export interface ParamOptions<T> {
   required?: boolean;
   /** Identifying parameters (the default) tell job instances apart; others do not. */
   identifying?: boolean;
+  /** What the parameter means, shown by `nightshift jobs` and the API. */
   description?: string;
   /** Extra validation: return an error message, or undefined when the value is fine. */
   validate?: (value: T) => string | undefined;
@@ -21,16 +34,30 @@ export interface ParamOptions<T> {
 
 /** A declared job parameter. `T` is the type the job sees. */
 export interface ParamSpec<T> {
+  /** How values are parsed and checked. */
   readonly kind: ParamKind;
+  /** The value when none is given. */
   readonly default?: T;
+  /** Whether a launch must give it. */
   readonly required: boolean;
+  /** Whether it tells job instances apart. */
   readonly identifying: boolean;
+  /** What the parameter means. */
   readonly description?: string;
   /** Extra validation (method syntax keeps specs of all types assignable to ParamSpec<unknown>). */
   validate?(value: NonNullable<T>): string | undefined;
 }
 
-type Resolved<K extends ParamKind, O> = O extends { default: unknown } | { required: true }
+/** A parameter's value type: optional unless it has a default or is required. */
+export type Resolved<K extends ParamKind, O> = O extends
+  | {
+      /** Any default. */
+      default: unknown;
+    }
+  | {
+      /** Required. */
+      required: true;
+    }
   ? KindValue[K]
   : KindValue[K] | undefined;
 
@@ -52,10 +79,15 @@ function make<K extends ParamKind>(kind: K) {
  * const params = { items: p.int({ default: 1000 }), tag: p.string({ default: 'x' }), delayMs: p.int({ default: 0, identifying: false }) };
  */
 export const p = {
+  /** A string parameter, taken as given. */
   string: make('string'),
+  /** An integer parameter (`items=5000`); a value with a fraction or a non-number is refused. */
   int: make('int'),
+  /** A number parameter (`ratio=0.25`). */
   number: make('number'),
+  /** A date parameter: an ISO-8601 date or date-time (`day=2024-01-15`), a Date in callbacks. */
   date: make('date'),
+  /** A boolean parameter: `true` or `false`. */
   boolean: make('boolean'),
 };
 

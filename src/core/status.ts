@@ -38,10 +38,16 @@ export function worstStatus(statuses: Iterable<BatchStatus>): BatchStatus {
  * plus a description. Distinct from BatchStatus: flows branch on exit codes.
  */
 export interface ExitStatus {
+  /** The code transitions and `exitCodes` match on. */
   readonly code: string;
+  /** Why, for people: a failure's message, or empty. */
   readonly description: string;
 }
 
+/**
+ * Makes an ExitStatus, e.g. for a tasklet to end its step with (`return exitStatus('NOOP', 'nothing new')`)
+ * or for an `afterStep` listener to replace the step's.
+ */
 export function exitStatus(code: string, description = ''): ExitStatus {
   return { code, description };
 }

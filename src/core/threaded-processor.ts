@@ -5,7 +5,10 @@
  * error's name and message.
  */
 export interface ThreadedProcessor {
+  /** The module (file URL or path) that exports the processor function, loaded in each thread. */
   readonly module: string;
+  /** The name of that export. */
   readonly exportName: string;
+  /** How many worker threads process a chunk's items. */
   readonly threads: number;
 }

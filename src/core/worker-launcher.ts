@@ -14,6 +14,7 @@ export interface LaunchRequest {
   readonly name: string;
   /** Partitions each worker runs at once. */
   readonly concurrency: number;
+  /** Where the launcher logs what it starts and stops. */
   readonly log?: Logger;
 }
 
@@ -33,5 +34,6 @@ export interface LaunchedWorkers {
  * them elsewhere (containers, a cloud platform); `localProcessLauncher` starts local processes.
  */
 export interface WorkerLauncher {
+  /** Starts `request.workers` workers; resolves once they were started, with how to stop them. */
   launch(request: LaunchRequest): Promise<LaunchedWorkers>;
 }

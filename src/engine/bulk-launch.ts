@@ -8,12 +8,26 @@ import { createExecution, prepareLaunch, refuseForgedFireTime, requireJob, type 
 
 /** One launch of a batch: a job and its parameters (as `submit` takes them). */
 export interface SubmitItem {
+  /** The job's name. */
   job: string;
+  /** Its parameters, typed and checked as for `submit`. */
   params?: Record<string, unknown>;
 }
 
 /** What became of one item of a batch: its queued execution, or why it was refused. */
-export type SubmitResult = { index: number; executionId: number } | { index: number; error: string };
+export type SubmitResult =
+  | {
+      /** The item's position in the batch. */
+      index: number;
+      /** The execution queued for it (STARTING). */
+      executionId: number;
+    }
+  | {
+      /** The item's position in the batch. */
+      index: number;
+      /** Why it was refused (a bad parameter, a completed instance, ...). */
+      error: string;
+    };
 
 /** How many new instances one statement (or one SQLite transaction) inserts. */
 export const SUBMIT_BATCH = 5000;

@@ -20,8 +20,10 @@ export function threadedProcessor(module: string | URL, options: { exportName?: 
 
 /** An error thrown by a threaded processor, as it crossed back from its thread. */
 export class ThreadedProcessError extends Error {
+  /** Always `'ThreadedProcessError'`. */
   override readonly name = 'ThreadedProcessError';
   constructor(
+    /** The `name` of the error the processor threw in its thread (its class does not cross threads). */
     readonly originalName: string,
     message: string,
   ) {

@@ -5,6 +5,7 @@ import type { WorkerLauncher } from '../core/worker-launcher.ts';
 
 export type { LaunchRequest, LaunchedWorkers, WorkerLauncher } from '../core/worker-launcher.ts';
 
+/** What {@link localProcessLauncher} takes. */
 export interface LocalProcessLauncherOptions {
   /** The config file the workers load (default: the request's, i.e. the file the CLI loaded; env NIGHTSHIFT_CONFIG). */
   config?: string;

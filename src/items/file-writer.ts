@@ -38,12 +38,17 @@ export interface FileWriterOptions<T> extends FileWriterBaseOptions {
 
 /** A restartable file writer. */
 export interface FileItemWriter<T> extends ItemStreamWriter<T> {
+  /** The file written. */
   readonly path: string;
   /** The ExecutionContext key of the committed offset. */
   readonly name: string;
+  /** Opens the file and truncates it back to the offset committed in `context` (drops what an uncommitted attempt wrote). */
   open(context: ExecutionContext): Promise<void>;
+  /** Appends the chunk's items, after dropping the bytes of an earlier attempt at a chunk that did not commit. */
   write(items: T[], chunk?: ChunkContext): Promise<void>;
+  /** Saves the file's offset after this chunk's bytes, which commits with the chunk. */
   update(context: ExecutionContext): void;
+  /** Writes the footer, if any, and closes the file. */
   close(): Promise<void>;
 }
 
@@ -174,10 +179,16 @@ export function fileWriter<T>(options: FileWriterOptions<T>): FileItemWriter<T> 
 }
 
 /** A CSV column: a property name, or a header and a function computing the value. */
-export type CsvColumn<T> = (keyof T & string) | { header: string; value: (item: T) => unknown };
+export type CsvColumn<T> = (keyof T & string) | {
+  /** The column's header. */
+  header: string;
+  /** The column's value for an item. */
+  value: (item: T) => unknown;
+};
 
 /** Options of {@link csvWriter}. */
 export interface CsvWriterOptions<T> extends Omit<FileWriterBaseOptions, 'header'> {
+  /** The columns, in order: the header row and each item's values. */
   columns: CsvColumn<T>[];
   /** Write a header line with the column names. Default true. */
   header?: boolean;

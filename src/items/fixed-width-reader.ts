@@ -7,10 +7,27 @@ import { lineReader, type LineReaderOptions } from './line-source.ts';
  * A field of a fixed-width record, in characters (UTF-16 code units): either `start` (0-based)
  * and `length`, or `from` and `to` (1-based, inclusive, as in "columns 1-10").
  */
-export type FixedWidthField = { name: string; start: number; length: number } | { name: string; from: number; to: number };
+export type FixedWidthField =
+  | {
+      /** The field's name in the record. */
+      name: string;
+      /** Its first character, 0-based. */
+      start: number;
+      /** Its length in characters. */
+      length: number;
+    }
+  | {
+      /** The field's name in the record. */
+      name: string;
+      /** Its first column, 1-based. */
+      from: number;
+      /** Its last column, 1-based, inclusive. */
+      to: number;
+    };
 
 /** Options of {@link fixedWidthReader}. */
 export interface FixedWidthReaderOptions<T> extends LineReaderOptions {
+  /** The fields each line is cut into. */
   fields: FixedWidthField[];
   /** Trim spaces around each value. Default true. */
   trim?: boolean;

@@ -260,9 +260,13 @@ export interface FileItemReader<T> extends ItemStreamReader<T> {
    * ItemParseError, starts (0 before the first read).
    */
   readonly lastLine: number;
+  /** Opens the file and moves to the byte offset saved in `context` (the start on a first run). */
   open(context: ExecutionContext): Promise<void>;
+  /** The next record, or `undefined` at the end of the file; a bad record throws an ItemParseError naming its line. */
   read(): T | undefined | Promise<T | undefined>;
+  /** Saves the byte offset and line after the records read so far. */
   update(context: ExecutionContext): void;
+  /** Closes the file. */
   close(): Promise<void>;
   /** Bytes: the position in the file (all of it once the end is read) of the file's size. */
   progress(): ReadProgress | undefined;

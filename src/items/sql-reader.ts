@@ -5,6 +5,7 @@ import { connectDedicated } from '../repository/postgres.ts';
 import { openSqliteConnection } from '../repository/sqlite.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
+/** What {@link pagingReader} reads: a query, its parameters, and the key it pages on. */
 export interface PagingReaderOptions<T> {
   /** A connection to read with (e.g. the step context's `db`). */
   db: SqlClient;
@@ -13,10 +14,13 @@ export interface PagingReaderOptions<T> {
    * (wrapping it as a subquery), so pages stay correct while rows are inserted elsewhere.
    */
   select: string;
+  /** The values of the query's `$1`, `$2`, ... placeholders. */
   params?: readonly unknown[];
   /** The unique, ordered column the pages are keyed on. */
   key: string;
+  /** Rows per page query (default 1000). */
   pageSize?: number;
+  /** Turns a row into an item (default: the row itself). */
   map?: (row: Record<string, unknown>) => T;
   /**
    * Count the query's rows once at open (`SELECT count(*)` over it), so that progress displays

@@ -175,8 +175,11 @@ export async function copyRows(client: SqlClient, table: string, columns: readon
   return rows.length;
 }
 
+/** What {@link sqlWriter} writes: a table, its columns, and each item's values. */
 export interface SqlWriterOptions<T> {
+  /** The table, in the repository's database (schema-qualified if need be). */
   table: string;
+  /** The columns written, in the order `values` gives them. */
   columns: readonly string[];
   /** The column values of one item, in `columns` order. */
   values: (item: T, chunk: ChunkContext) => readonly unknown[];

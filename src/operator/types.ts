@@ -10,6 +10,7 @@ import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.t
 
 /** A job execution with its step executions. */
 export interface ExecutionDetails extends JobExecution {
+  /** Its step executions, in start order. */
   steps: StepExecution[];
   /** For an execution this process ran and that failed: the error that failed it. */
   failure?: unknown;
@@ -17,20 +18,31 @@ export interface ExecutionDetails extends JobExecution {
 
 /** A cluster member as `nodes` shows it. */
 export interface NodeInfo {
+  /** The node's name. */
   name: string;
+  /** `alive` while its lease holds; `dead` once declared dead; `left` after a graceful shutdown. */
   status: 'alive' | 'dead' | 'left';
+  /** Its newest heartbeat, by the database's clock. */
   lastHeartbeat: Date;
+  /** The jobs it runs. */
   jobs: string[];
+  /** The executions it runs now. */
   running: number[];
+  /** The machine it runs on. */
   host: string;
+  /** Its process id on that machine. */
   pid: number;
+  /** How many executions it runs at once. */
   concurrency: number;
 }
 
+/** What {@link createNightshift} takes: the repository, the jobs, and this process's settings. */
 export interface NightshiftOptions {
   /** `sqlite:PATH` (default `sqlite:nightshift.db`), `postgres://...`, or an open Database. */
   db?: string | Database;
+  /** The jobs this process may launch and run. */
   jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Where this process and its executions log (default: JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL, else info). */
   logger?: Logger;
   /** Heartbeat and lease of this process while it runs executions. */
   lease?: Partial<LeaseOptions>;
@@ -51,14 +63,23 @@ export type ParamsOf<J> = J extends JobDefinition<infer S> ? Partial<Record<keyo
  * and keeps a lease while they run.
  */
 export interface Nightshift {
+  /** The job repository's database (e.g. for a job's own tables). */
   readonly db: Database;
+  /** Read-only queries over instances, executions and steps. */
   readonly explorer: JobExplorer;
+  /** The jobs this process was given, by name. */
   readonly jobs: ReadonlyMap<string, AnyJob>;
+  /** This process's logger. */
   readonly log: Logger;
   /** Runs a new execution of a job in this process and resolves when it has ended. */
   run(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
   /** Starts a new execution and resolves once it exists; `done` resolves when it ends. */
-  start(job: string, params?: Record<string, unknown>): Promise<{ execution: JobExecution; done: Promise<ExecutionDetails> }>;
+  start(job: string, params?: Record<string, unknown>): Promise<{
+    /** The new execution, as created. */
+    execution: JobExecution;
+    /** Resolves when the execution has ended. */
+    done: Promise<ExecutionDetails>;
+  }>;
   /** Runs the next instance of a job: its `run.id` is one more than the newest instance's. */
   runNextInstance(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
   /** Restarts the instance of a FAILED or STOPPED execution in this process. */
@@ -94,11 +115,14 @@ export interface Nightshift {
    * (ended ones are kept for the nodes' `nodeRetentionMs`, or until `prune`).
    */
   nodes(options?: { all?: boolean }): Promise<NodeInfo[]>;
+  /** One execution with its steps, or undefined. */
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
   /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
   listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
+  /** Executions, newest first, without their steps. */
   listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
   /** Requests a graceful stop of everything this process runs. */
   stopAll(): void;
+  /** Stops what this process runs (STOPPED, restartable), ends its lease and closes the repository. */
   close(): Promise<void>;
 }

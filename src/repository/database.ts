@@ -3,6 +3,7 @@ export type { Database, Dialect, SqlClient, Statement, Tx } from '../core/databa
 
 /** How `openDatabase` opens a PostgreSQL repository (SQLite ignores these). */
 export interface PgOptions {
+  /** Most connections the pool opens (default 10). */
   poolSize?: number;
   /**
    * Ends a session that sits idle inside a transaction for this long. Processes that own

@@ -73,7 +73,9 @@ export function counterParams(s: StepCounters): number[] {
 
 /** Filters for listing executions, newest first. */
 export interface ExecutionQuery {
+  /** Executions of this job. */
   job?: string;
+  /** Executions in this status. */
   status?: BatchStatus;
   /** Any of these statuses (with `status`, both must hold). */
   statuses?: readonly BatchStatus[];
@@ -87,14 +89,16 @@ export interface ExecutionQuery {
   before?: number;
   /**
    * Text contained in the parameters (their JSON form), ignoring case. No index can serve it, so
-   * one page looks at a window of at most {@link SEARCH_WINDOW} ids and says where to go on.
+   * one page looks at a window of at most `SEARCH_WINDOW` ids and says where to go on.
    */
   text?: string;
+  /** Most executions returned (default 20). */
   limit?: number;
 }
 
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
+  /** The page's executions, newest first. */
   executions: JobExecution[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
@@ -177,21 +181,27 @@ export function createJobExplorer(db: Database) {
   }
 
   return {
+    /** One job execution, or undefined. */
     async getExecution(id: number, client: SqlClient = db): Promise<JobExecution | undefined> {
       const rows = await client.query<Row>(SQL.getExecution, [id]);
       return rows.length ? toJobExecution(rows[0]) : undefined;
     },
+    /** One job instance, or undefined. */
     async getInstance(id: number): Promise<JobInstance | undefined> {
       const rows = await db.query<Row>(SQL.getInstance, [id]);
       return rows.length ? toInstance(rows[0]) : undefined;
     },
+    /** The executions of a job instance, oldest first. */
     async executionsOfInstance(instanceId: number, client: SqlClient = db): Promise<JobExecution[]> {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
+    /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
     async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
       return (await pageExecutions(q)).executions;
     },
+    /** One page of executions, newest first, with the cursor of the next page (`before`). */
     pageExecutions,
+    /** The step executions of a job execution, in start order. */
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
       return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
     },
@@ -206,13 +216,21 @@ export function createJobExplorer(db: Database) {
       return steps;
     },
     /** The steps of an execution in start order, each with its partitions (oldest first) when it has any. */
-    async stepTree(jobExecutionId: number): Promise<{ step: StepExecution; partitions: StepExecution[] }[]> {
+    async stepTree(jobExecutionId: number): Promise<
+      {
+        /** A step of the execution (for a partitioned step, its manager). */
+        step: StepExecution;
+        /** Its partitions' step executions, oldest first (none for other steps). */
+        partitions: StepExecution[];
+      }[]
+    > {
       const rows = await db.query<Row>(SQL.stepTreeOfExecution, [jobExecutionId]);
       const tree = new Map<number, { step: StepExecution; partitions: StepExecution[] }>();
       for (const r of rows) if (r.manager_id === null || r.manager_id === undefined) tree.set(Number(r.id), { step: toStepExecution(r), partitions: [] });
       for (const r of rows) if (r.manager_id !== null && r.manager_id !== undefined) tree.get(Number(r.manager_id))?.partitions.push(toStepExecution(r));
       return [...tree.values()];
     },
+    /** One step execution, or undefined. */
     async getStep(id: number): Promise<StepExecution | undefined> {
       const rows = await db.query<Row>(SQL.getStep, [id]);
       return rows.length ? toStepExecution(rows[0]) : undefined;
@@ -221,10 +239,19 @@ export function createJobExplorer(db: Database) {
     async lastStepOfInstance(
       instanceId: number,
       stepName: string,
-    ): Promise<{ step: StepExecution; startCount: number } | undefined> {
+    ): Promise<
+      | {
+          /** The newest execution of the step. */
+          step: StepExecution;
+          /** How many times the step was started in the instance. */
+          startCount: number;
+        }
+      | undefined
+    > {
       const rows = await db.query<Row>(SQL.lastStepOfInstance, [instanceId, stepName]);
       return rows.length ? { step: toStepExecution(rows[0]), startCount: Number(rows[0].start_count) } : undefined;
     },
+    /** The database's clock, in epoch milliseconds (what leases and triggers are judged by). */
     async dbNow(): Promise<number> {
       const rows = await db.query<{ now: number }>(SQL.dbNow);
       return Number(rows[0].now);

@@ -15,6 +15,7 @@ import {
   type TriggerRow,
 } from './triggers.ts';
 
+/** What {@link startScheduler} takes. */
 export interface SchedulerOptions {
   /** The job repository: an open Database, or a URL. */
   db: string | Database;
@@ -24,6 +25,7 @@ export interface SchedulerOptions {
   schedules?: readonly ScheduleSpec[];
   /** Recorded in the fire log as the process that fired. */
   nodeName?: string;
+  /** Where the loop logs firings and misfires. */
   logger?: Logger;
   /** Longest sleep between two looks at the triggers (the safety net under notifications). Default 1000 ms. */
   pollMs?: number;
@@ -44,15 +46,21 @@ export interface SchedulerOptions {
 
 /** A committed firing decision. */
 export interface FireEvent {
+  /** The trigger's name. */
   trigger: string;
+  /** Its job. */
   job: string;
+  /** The scheduled time handled. */
   fireTime: Date;
+  /** What happened (see {@link FireRecord.outcome}). */
   outcome: FireRecord['outcome'];
+  /** The execution launched, if any. */
   executionId: number | null;
   /** Database time of the decision minus the scheduled time, in ms. */
   lateMs: number;
 }
 
+/** A running scheduler loop (see {@link startScheduler}). */
 export interface Scheduler {
   /** Looks at the triggers now (e.g. after a change). */
   wake(): void;

@@ -44,38 +44,53 @@ export interface ScheduleSpec {
 
 /** A validated trigger definition, in its stored form. */
 export interface TriggerDefinition {
+  /** The trigger's unique name. */
   name: string;
+  /** The job each firing launches. */
   job: string;
+  /** A Quartz cron expression (seconds first), or null for an interval trigger. */
   cron: string | null;
+  /** The IANA time zone the cron expression is read in (null: UTC). */
   tz: string | null;
+  /** The interval of an interval trigger, in ms (fires at multiples of it since the epoch), or null. */
   everyMs: number | null;
+  /** The job parameters of every firing (`fireTime` is added). */
   params: JsonParams;
+  /** What to do with fire times found later than the threshold. */
   misfire: MisfirePolicy;
+  /** How late a fire time may be found and still fire normally. */
   misfireThresholdMs: number;
+  /** Wait while the previous firing's instance is still queued or running. */
   noConcurrent: boolean;
 }
 
 /** A stored trigger, as `schedule list` shows it. */
 export interface Schedule extends TriggerDefinition {
+  /** Paused triggers do not fire. */
   paused: boolean;
   /** The next fire time (null: paused, or the cron expression never fires again). */
   nextFireTime: Date | null;
   /** The scheduled time of the newest firing. */
   lastFireTime: Date | null;
+  /** The execution the newest firing launched. */
   lastExecutionId: number | null;
   /** `config` when declared in a config's `schedules`, `runtime` when added by API or CLI. */
   source: 'config' | 'runtime';
+  /** When the trigger was added. */
   createTime: Date;
+  /** When it was last replaced, paused or resumed. */
   updateTime: Date;
 }
 
 /** One handled fire time, from the fire log. */
 export interface FireRecord {
+  /** The trigger's name. */
   trigger: string;
   /** The scheduled time (the `fireTime` parameter of the execution, when one was launched). */
   fireTime: Date;
   /** When it was handled, by the database's clock. */
   firedAt: Date;
+  /** The node that handled it. */
   node: string | null;
   /**
    * `fired` on time (within the threshold); `misfired` fired once for a run of missed times
@@ -84,14 +99,17 @@ export interface FireRecord {
    * `manual` an operator fired it now (`fireTime` is when, by the database's clock).
    */
   outcome: 'fired' | 'misfired' | 'skipped' | 'refused' | 'manual';
+  /** The execution it launched, if any. */
   executionId: number | null;
   /** For misfires: the first missed fire time (the run is `missedFrom`..`fireTime`). */
   missedFrom: Date | null;
+  /** Why a launch was refused, or who fired it by hand. */
   detail: string | null;
 }
 
 type AnyJob = JobDefinition<ParamsSchema>;
-export type JobsLike = ReadonlyMap<string, AnyJob> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Jobs by name, or a list of jobs. */
+export type JobsLike = ReadonlyMap<string, JobDefinition<ParamsSchema>> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function jobMap(jobs: JobsLike): ReadonlyMap<string, AnyJob> {
   if (jobs instanceof Map) return jobs as ReadonlyMap<string, AnyJob>;
@@ -346,14 +364,22 @@ export async function upsertTrigger(tx: Tx, d: TriggerDefinition, source: Schedu
 
 /** Operations on a repository's triggers: what `nightshift schedule ...` does. */
 export interface ScheduleAdmin {
-  /** Adds a trigger, or replaces the one with the same name (see {@link upsertTrigger}). */
-  add(spec: ScheduleSpec): Promise<{ schedule: Schedule; result: 'created' | 'replaced' | 'unchanged' }>;
+  /** Adds a trigger, or replaces the one with the same name (see `upsertTrigger`). */
+  add(spec: ScheduleSpec): Promise<{
+    /** The trigger as stored. */
+    schedule: Schedule;
+    /** Whether it was new, replaced one with the same name, or was the same already. */
+    result: 'created' | 'replaced' | 'unchanged';
+  }>;
+  /** Every trigger, by name, with its next fire time. */
   list(): Promise<Schedule[]>;
+  /** One trigger, or undefined. */
   get(name: string): Promise<Schedule | undefined>;
   /** Stops firing until resumed (takes effect on every node at once). */
   pause(name: string): Promise<Schedule>;
   /** Fires again from the first fire time after now: times that passed while paused are not fired. */
   resume(name: string): Promise<Schedule>;
+  /** Deletes a trigger (a declared one too, until a node starts with it in its config again). */
   remove(name: string): Promise<void>;
   /**
    * Fires a trigger now, whatever its timing or paused state: its job is queued for the cluster

@@ -4,6 +4,7 @@ import { executionCounts, foldExecutionCountsIfBacklog } from '../repository/ret
 
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
+  /** The prom-client registry holding the metrics (add your own to it). */
   readonly registry: Registry;
   /** Reads the repository, then renders every metric in the text exposition format. */
   scrape(): Promise<string>;

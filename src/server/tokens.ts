@@ -8,8 +8,11 @@ export const ROLES: readonly Role[] = ['viewer', 'operator'];
 
 /** An API token: its name (recorded in the audit log), its role, and its secret. */
 export interface ApiToken {
+  /** Who uses it: what the audit log records. */
   readonly name: string;
+  /** `viewer` reads; `operator` also acts. */
   readonly role: Role;
+  /** The bearer secret; never logged. */
   readonly secret: string;
 }
 

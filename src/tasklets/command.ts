@@ -31,6 +31,7 @@ export interface CommandSpec {
 
 /** A command that could not run, failed, or was killed. */
 export class CommandError extends NightshiftError {
+  /** `'CommandError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'CommandError';
 }
 
