@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 // Resolves `nightshift` to this package wherever the importing config file lives, so a config
-// outside the package uses the same module instances as the CLI that loads it.
-const index = new URL('../index.ts', import.meta.url).href;
+// outside the package uses the same module instances as the CLI that loads it. This file is
+// copied as is into dist/: there the entry is index.js, in the repository's src/ index.ts.
+const source = new URL('../index.ts', import.meta.url);
+const index = (existsSync(fileURLToPath(source)) ? source : new URL('../index.js', import.meta.url)).href;
 
 export async function resolve(specifier, context, nextResolve) {
   if (specifier === 'nightshift') return { url: index, shortCircuit: true, format: 'module' };

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
+import { prepareImport } from './loaders.ts';
 
 const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
 
@@ -42,6 +43,7 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
   const file = findConfig(explicit);
   let mod: Record<string, unknown>;
   try {
+    await prepareImport(file);
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });

@@ -1,8 +1,8 @@
 import type { ItemStreamReader, ReadProgress } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
-import pg from 'pg';
 import type { Database } from '../repository/database.ts';
 import { parsePgUrl, pgClientConfig } from '../repository/postgres.ts';
+import { loadPg } from '../repository/drivers.ts';
 import { openSqliteConnection } from '../repository/sqlite.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
@@ -119,7 +119,7 @@ export function cursorReader<T = Record<string, unknown>>(options: {
           conn.close();
         };
       } else {
-        const client = new pg.Client(pgClientConfig(parsePgUrl(options.db.connectUrl)));
+        const client = new (loadPg().Client)(pgClientConfig(parsePgUrl(options.db.connectUrl)));
         await client.connect();
         await client.query('BEGIN READ ONLY');
         await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);

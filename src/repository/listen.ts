@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from './drivers.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Database } from './database.ts';
 import { parsePgUrl, pgClientConfig } from './postgres.ts';
@@ -23,7 +24,7 @@ export function listenOn(db: Database, channels: string[], listener: Listener, l
 
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ ...pgClientConfig(parsePgUrl(db.connectUrl)), application_name: `nightshift-${channels[0]}` });
+    const c = new (loadPg().Client)({ ...pgClientConfig(parsePgUrl(db.connectUrl)), application_name: `nightshift-${channels[0]}` });
     c.on('notification', (n) => listener.onNotify(n.channel, n.payload));
     c.on('error', (err) => {
       log.warn({ err: err.message, channels }, 'notification listener connection lost; reconnecting');

@@ -1,4 +1,5 @@
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { loadBetterSqlite3 } from './drivers.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
@@ -31,7 +32,7 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
   }
   let db: BetterSqlite3.Database;
   try {
-    db = new BetterSqlite3(full);
+    db = new (loadBetterSqlite3())(full);
     db.pragma('journal_mode = WAL');
   } catch (err) {
     throw new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
