@@ -16,6 +16,8 @@ const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+// The example jobs `nightshift demo` runs; they import 'nightshift', i.e. the build above.
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.examples.json')], { stdio: 'inherit' });
 
 let copied = 0;
 for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
