@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency.
+ * concurrency, startup.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -14,7 +14,8 @@
  * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
  * item), BENCH_PARTITION_GRID (8) for partition; BENCH_API_SECONDS (15), BENCH_API_CLIENTS (200),
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
- * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency.
+ * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
+ * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { benchFailover } from './failover.ts';
 import { benchLaunch } from './launch.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
+import { benchStartup } from './startup.ts';
 import { envInt, isConnectionLoss, secs, sleep, table } from './lib/util.ts';
 
 const rounds = envInt('BENCH_ROUNDS', 3);
@@ -73,6 +75,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     clients: envInt('BENCH_API_CLIENTS', 200),
     windowSeconds: envInt('BENCH_API_WINDOW_SECONDS', 10),
   }),
+  startup: () => benchStartup(envInt('BENCH_STARTUP_RUNS', 15)),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),
     chunk: envInt('BENCH_PROCESS_CHUNK', 100),
