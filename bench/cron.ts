@@ -23,8 +23,8 @@ import { dropSchemas, int, note, quantile, schemaName, schemaUrl, sleep, table, 
 export interface CronOptions {
   /** Scheduled seconds of the latency window (one trigger). */
   seconds: number;
-  /** Triggers of the throughput run, each firing every second. */
-  triggers: number;
+  /** Trigger counts of the throughput runs (one run each), each trigger firing every second. */
+  triggers: readonly number[];
   /** Scheduled seconds of the throughput window. */
   loadSeconds: number;
 }
@@ -224,11 +224,15 @@ async function loadRun(triggers: number, loadSeconds: number) {
   }
 }
 
+/** The issue's bar for a rate: no duplicate, no miss, p99 lateness under 100 ms. */
+const holds = (r: Awaited<ReturnType<typeof loadRun>>) => r.duplicates === 0 && r.misses === 0 && quantile(r.create, 0.99) < 100;
+
 /** Runs both phases; Markdown lines. */
 export async function benchCron(o: CronOptions): Promise<string[]> {
   const lat = await latencyRun(o.seconds);
-  const load = await loadRun(o.triggers, o.loadSeconds);
-  const expected = o.triggers * o.loadSeconds;
+  const loads = [];
+  for (const n of o.triggers) loads.push(await loadRun(n, o.loadSeconds));
+  const best = loads.filter(holds).reduce((m, r) => Math.max(m, r.triggers), 0);
   return [
     `## Scheduler firing: 3 \`nightshift node\` processes, triggers every second`,
     '',
@@ -244,17 +248,20 @@ export async function benchCron(o: CronOptions): Promise<string[]> {
       [`**${lat.duplicates}** (target 0)`, `**${lat.misses}** of ${lat.seconds} (target 0)`, outcomeText(lat.log), lat.nodes],
     ]),
     '',
-    `### Throughput: ${int(o.triggers)} triggers (\`every 1000 ms\`, job \`noop\` with \`run.id=i\`), ${o.loadSeconds} scheduled seconds (${int(expected)} fire times)`,
+    `### Throughput: N triggers (\`every 1000 ms\`, job \`noop\` with \`run.id=i\`), ${o.loadSeconds} scheduled seconds each, fired in batches`,
     '',
-    ...table(['offered', 'fired (fire-log rows/s in the window)', 'busiest second', 'lateness p50 / p99 / max', 'duplicates', 'misses', 'fire log (window)', 'runs completed by the end'], [[
-      `${int(o.triggers)}/s`, `**${int(load.firesPerSec)}/s**`, `${int(load.peak)}`, q3(load.create), `**${load.duplicates}**`,
-      `**${int(load.misses)}** of ${int(expected)}`, outcomeText(load.log),
-      `${int(load.completed)} of ${int(load.firings.length)} (${int(load.backlog)} still queued)`,
-    ]]),
+    ...table(['offered', 'fired (fire-log rows/s in the window)', 'busiest second', 'lateness p50 / p99 / max', 'duplicates', 'misses', 'fire log (window)', 'runs completed by the end', '0 dup, 0 miss, p99 < 100 ms'],
+      loads.map((load) => [
+        `${int(load.triggers)}/s`, `**${int(load.firesPerSec)}/s**`, `${int(load.peak)}`, q3(load.create), `**${load.duplicates}**`,
+        `**${int(load.misses)}** of ${int(load.triggers * o.loadSeconds)}`, outcomeText(load.log),
+        `${int(load.completed)} of ${int(load.firings.length)} (${int(load.backlog)} still queued)`, holds(load) ? 'yes' : 'no',
+      ])),
+    '',
+    `Highest offered rate at which all three hold in this run: **${best ? `${int(best)} triggers/s` : 'none of those tried'}**.`,
     '',
     'Latency and lateness are the execution\'s createTime (`ns_now()` in the firing transaction) minus its fireTime, by the database\'s clock, for the first execution of each fire time, as in test/scheduler/cluster-firing.test.ts. ' +
       'Duplicates: executions beyond the first for one (trigger, fire time); misses: scheduled (trigger, second) pairs in the window without an execution (a fire time handled more than 5 s late is a misfire: fire-once launches only the latest missed one). ' +
       `Throughput counts fire-log rows whose \`fired_at\` falls in the window, ÷ its ${o.loadSeconds} s; the window starts 3 s after the last trigger was added, and is judged ${MISFIRE_MS / 1000 + 1.5} s after its last fire time. ` +
-      'Nodes run at their default concurrency (4); running the launched no-op jobs is not what is measured (see the launch benchmark for that rate).',
+      'Each node fires up to 100 due triggers per transaction (`fireBatchSize`). Nodes run at their default concurrency (4); running the launched no-op jobs is not what is measured (see the launch benchmark for that rate).',
   ];
 }

@@ -43,6 +43,7 @@ export {
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents } from './cluster/node.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
+export type { SubmitItem, SubmitResult } from './engine/bulk-launch.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';
 export {
   localProcessLauncher, type WorkerLauncher, type LaunchRequest, type LaunchedWorkers, type LocalProcessLauncherOptions,

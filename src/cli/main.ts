@@ -11,6 +11,7 @@ import { loadConfig } from './config.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table } from './output.ts';
+import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
@@ -210,6 +211,25 @@ export function buildProgram(): Command {
         const done = await ns.waitForEnd(execution.id);
         out(o.json ? JSON.stringify(executionJson(done), null, 2) : executionText(done));
         return processExitCode(ns.jobs.get(done.jobName), done);
+      });
+    }));
+
+  common(program.command('submit-many').description('ask the cluster to run many launches read from a file of JSON lines'))
+    .argument('<file>', 'one {"job": NAME, "params": {...}} per line; - reads standard input')
+    .action(act(async (file: string, o: Common) => {
+      const items = readSubmitFile(file);
+      const name = file === '-' ? 'stdin' : file;
+      return withOperator(o, async (ns) => {
+        const results = await ns.submitMany(items);
+        const failed = results.filter((r) => 'error' in r);
+        if (o.json) {
+          const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
+          out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
+        } else {
+          for (const r of failed) if ('error' in r) process.stderr.write(`${name}:${items[r.index].line}: ${r.error}\n`);
+          out(`${results.length - failed.length} submitted, ${failed.length} refused`);
+        }
+        return failed.length ? EXIT.NOT_COMPLETED : EXIT.OK;
       });
     }));
 

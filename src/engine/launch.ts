@@ -67,7 +67,7 @@ export async function createExecutionIn(
   return launchIn(tx, def, prepareLaunch(def, rawParams, owner), owner);
 }
 
-interface PreparedLaunch {
+export interface PreparedLaunch {
   ident: JsonParams;
   key: string;
   /** The new execution's columns after instance_id and job_name, as insertExecution takes them. */
@@ -80,7 +80,7 @@ interface PreparedLaunch {
  */
 export const PARENT_EXECUTION = 'ns.parentExecution';
 
-function prepareLaunch(
+export function prepareLaunch(
   def: JobDefinition<ParamsSchema>,
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,

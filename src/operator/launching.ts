@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { resolveJobParams } from '../core/job.ts';
 import { createHandle, findHandle } from '../engine/execution-handle.ts';
+import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { createExecution, failOrphan, nextInstanceParams, ownerGone, requireJob } from '../engine/launch.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
@@ -12,7 +13,7 @@ import type { ProcessLease } from './lease.ts';
 import type { AnyJob, ExecutionDetails, Nightshift, NightshiftOptions } from './types.ts';
 
 /** How an operator starts, restarts, submits, stops and abandons executions. */
-export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'stop' | 'abandon'>;
+export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'submitMany' | 'stop' | 'abandon'>;
 
 /** What launching works with. */
 export interface LaunchingParts {
@@ -116,6 +117,10 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       resolveJobParams(def, params);
       const decision = await route(db, def.name, routing);
       return createExecution(db, def, params, { kind: 'queued', ...decision });
+    },
+    async submitMany(items) {
+      if (!Array.isArray(items)) throw new UsageError('submitMany takes an array of { job, params } items');
+      return submitMany(db, jobs, items);
     },
   };
 }

@@ -5,6 +5,7 @@ import type { JobDefinition } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import type { ParamsSchema, ParamValues } from '../core/params.ts';
+import type { SubmitItem, SubmitResult } from '../engine/bulk-launch.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
 
 /** A job execution with its step executions. */
@@ -74,6 +75,14 @@ export interface Nightshift {
    * that has the job takes it, as routed (any free node by default).
    */
   submit(job: string, params?: Record<string, unknown>, routing?: Routing): Promise<JobExecution>;
+  /**
+   * Submits many launches at once, for any free node: each item as `submit` would, but the new
+   * instances go in with one statement per batch of 5,000. Each item gets its own result, in
+   * order: `{ index, executionId }` or `{ index, error }`; an unknown job, bad parameters or a
+   * duplicate (within the batch, or an existing instance submit would refuse) fails only that
+   * item.
+   */
+  submitMany(items: readonly SubmitItem[]): Promise<SubmitResult[]>;
   /**
    * Waits until an execution's instance has ended: follows failovers (a failed-over execution is
    * replaced by a new one) and resolves with the last execution.

@@ -112,6 +112,28 @@ export const SQL = {
       FROM i RETURNING ${EXEC_COLS.replace(/e\./g, '')}
     )
     SELECT * FROM e`,
+  /**
+   * Submits a batch of new instances in one statement (PostgreSQL): one instance and one queued
+   * execution per row of the arrays (`$1` item index, `$2` job, `$3` key, `$4` identifying
+   * params, `$5` params, `$6` context). An instance that already exists gets nothing (no row back
+   * for its index); the caller takes it through the locked path.
+   */
+  submitNewInstances: `WITH input AS (
+      SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        AS t (idx, job_name, job_key, ident, params, context)
+    ), i AS (
+      INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
+      SELECT job_name, job_key, ident, ns_now() FROM input ORDER BY idx
+      ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id, job_name, job_key
+    ), e AS (
+      INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
+        owner_epoch, context)
+      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, ns_now(), ns_now(), 0, input.context
+      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key ORDER BY input.idx
+      RETURNING id, instance_id
+    )
+    SELECT input.idx, e.id, e.instance_id FROM e JOIN i ON i.id = e.instance_id
+      JOIN input ON input.job_name = i.job_name AND input.job_key = i.job_key`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,

@@ -2,8 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { JsonParams } from '../core/params.ts';
-import { createExecutionIn } from '../engine/launch.ts';
+import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
+import { SQL } from '../repository/sql.ts';
 import type { Database } from '../repository/database.ts';
+import type { Tx } from '../repository/tx.ts';
 import { openDatabase } from '../repository/open.ts';
 import { createDbClock, type DbClock } from './clock.ts';
 import { listenOn } from '../repository/listen.ts';
@@ -31,6 +33,11 @@ export interface SchedulerOptions {
   fireConcurrency?: number;
   /** Fire-log rows older than this are deleted. Default 7 days. */
   fireLogRetentionMs?: number;
+  /**
+   * Due triggers this process fires in one transaction, when many are due at once. Default 100.
+   * Larger batches fire more triggers a second; each batch commits or rolls back whole.
+   */
+  fireBatchSize?: number;
   /** Called after each committed firing, misfire or refusal. */
   onFire?: (event: FireEvent) => void;
 }
@@ -74,11 +81,11 @@ function isUniqueViolation(err: unknown): boolean {
  *
  * Every process computes when the earliest trigger is due and sleeps until then, by its estimate
  * of the database's clock. Whether a trigger is due, and how late it is, is decided by the
- * database (`ns_now()`) in the statement that takes it. Firing takes the trigger's row (`FOR
- * UPDATE SKIP LOCKED`: processes take different due triggers at once, nobody queues on a global
- * lock), launches the job with `fireTime` = the scheduled time through the cluster's launch queue,
+ * database (`ns_now()`) in the statement that takes it. Firing takes a batch of due triggers' rows
+ * (`FOR UPDATE SKIP LOCKED`: processes take different due triggers at once, nobody queues on a
+ * global lock) and, for each, launches the job with `fireTime` = the scheduled time through the cluster's launch queue,
  * records the fire time in the fire log (unique per trigger and fire time) and moves the trigger
- * to its next fire time with `UPDATE ... WHERE next_fire_time = $cur`, all in one transaction:
+ * to its next fire time with `UPDATE ... WHERE next_fire_time = $cur`, the batch in one transaction:
  * each fire time launches exactly one execution, and a process that dies half-way launches none.
  */
 export async function startScheduler(options: SchedulerOptions): Promise<Scheduler> {
@@ -91,6 +98,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   const resyncMs = options.resyncMs ?? 10_000;
   const retention = options.fireLogRetentionMs ?? 7 * 24 * 3600_000;
   const workers = Math.max(1, options.fireConcurrency ?? (db.dialect === 'postgres' ? 2 : 1));
+  const batchSize = Math.max(1, Math.floor(options.fireBatchSize ?? 100));
   const nodeName = options.nodeName ?? null;
   const names = [...jobs.keys()];
   const jobsParam = db.dialect === 'postgres' ? names : JSON.stringify(names);
@@ -122,73 +130,163 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       wakeSleeper = done;
     });
 
-  /** Fires at most one due trigger; 'none' when nothing due could be taken. */
-  const fireOne = async (): Promise<'fired' | 'none' | 'lost'> => {
-    let event: FireEvent | undefined;
-    let duplicate: { name: string; cur: number; next: number | null } | undefined;
-    try {
-      const taken = await db.transaction(async (tx) => {
-        if (tx.dialect === 'postgres') await tx.exec(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_TX_TIMEOUT}'`);
-        const rows = await tx.query<TriggerRow & { now: number | string }>(SCHED_SQL.claimDue(tx.dialect), [jobsParam]);
-        if (!rows.length) return false;
-        const row = rows[0];
-        const now = Number(row.now);
-        const cur = Number(row.next_fire_time);
-        const timing = rowTiming(row);
-        const d = decide(timing, cur, now);
-        duplicate = { name: row.name, cur, next: nextAfter(timing, cur) };
-        const launch = d.action === 'fire' || d.policy === 'fire-once';
-        let outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
-        let execution: { id: number; instanceId: number } | undefined;
-        let detail: string | null = null;
-        if (launch) {
-          try {
-            const params = { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) };
-            execution = await createExecutionIn(tx, jobs.get(row.job_name)!, params, QUEUED);
-          } catch (err) {
-            // A refused launch (the instance already ran, the parameters no longer fit the job)
-            // is recorded and the trigger moves on; anything else rolls the firing back.
-            if (!(err instanceof UsageError)) throw err;
-            outcome = 'refused';
-            detail = errorMessage(err);
-          }
+  type Duplicate = { name: string; cur: number; next: number | null };
+  type DueRow = TriggerRow & { now: number | string };
+
+  /** What a batch does with one taken trigger: its decision, and the launch it will try. */
+  interface Plan {
+    row: DueRow;
+    now: number;
+    cur: number;
+    d: ReturnType<typeof decide>;
+    outcome: FireRecord['outcome'];
+    detail: string | null;
+    params?: Record<string, unknown>;
+    execution?: { id: number; instanceId: number };
+  }
+
+  const planOf = (row: DueRow): Plan => {
+    const now = Number(row.now);
+    const cur = Number(row.next_fire_time);
+    const d = decide(rowTiming(row), cur, now);
+    const launch = d.action === 'fire' || d.policy === 'fire-once';
+    const outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
+    const params = launch ? { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) } : undefined;
+    return { row, now, cur, d, outcome, detail: null, params };
+  };
+
+  /**
+   * A refused launch (the instance already ran, the parameters no longer fit the job) is
+   * recorded and the trigger moves on; anything else rolls the firing back.
+   */
+  const refuse = (plan: Plan, err: unknown) => {
+    if (!(err instanceof UsageError)) throw err;
+    plan.outcome = 'refused';
+    plan.detail = errorMessage(err);
+  };
+
+  const eventOf = (p: Plan): FireEvent => ({
+    trigger: p.row.name, job: p.row.job_name, fireTime: new Date(p.d.fireTime), outcome: p.outcome,
+    executionId: p.execution?.id ?? null, lateMs: p.now - p.d.fireTime,
+  });
+
+  /** One trigger after another, a few statements each: SQLite, where a statement is a function call. */
+  const fireEach = async (tx: Tx, plans: Plan[]) => {
+    for (const p of plans) {
+      if (p.params) {
+        try {
+          p.execution = await createExecutionIn(tx, jobs.get(p.row.job_name)!, p.params, QUEUED);
+        } catch (err) {
+          refuse(p, err);
         }
-        await tx.execute(SCHED_SQL.logFire, [
-          row.name, d.fireTime, nodeName, outcome, execution?.id ?? null, d.action === 'misfire' ? d.missedFrom : null, detail,
-        ]);
-        const changed = await tx.execute(SCHED_SQL.advance, [
-          row.name, cur, d.next, execution ? d.fireTime : null, execution?.id ?? null, execution?.instanceId ?? null,
-        ]);
-        if (changed !== 1) throw new LostRace();
-        event = {
-          trigger: row.name, job: row.job_name, fireTime: new Date(d.fireTime), outcome, executionId: execution?.id ?? null, lateMs: now - d.fireTime,
-        };
-        return true;
-      });
-      if (!taken) return 'none';
-    } catch (err) {
-      if (err instanceof LostRace) return 'lost';
-      if (isUniqueViolation(err) && duplicate) {
-        // This fire time was handled already (possible only if the database's clock went back
-        // across a change of the trigger): never fire it twice, move past it.
-        log.warn({ schedule: duplicate.name, fireTime: new Date(duplicate.cur).toISOString() }, 'fire time already handled; skipping it');
-        await db.execute(SCHED_SQL.advance, [duplicate.name, duplicate.cur, duplicate.next, null, null, null]);
-        return 'lost';
       }
-      throw err;
+      await tx.execute(SCHED_SQL.logFire, [
+        p.row.name, p.d.fireTime, nodeName, p.outcome, p.execution?.id ?? null, p.d.action === 'misfire' ? p.d.missedFrom : null, p.detail,
+      ]);
+      const changed = await tx.execute(SCHED_SQL.advance, [
+        p.row.name, p.cur, p.d.next, p.execution ? p.d.fireTime : null, p.execution?.id ?? null, p.execution?.instanceId ?? null,
+      ]);
+      if (changed !== 1) throw new LostRace();
     }
-    const e = event!;
+  };
+
+  /**
+   * The whole batch in a fixed number of statements, whatever its size: PostgreSQL, where each
+   * statement is a round trip. New instances and their executions go in with one statement; an
+   * instance that exists already (or twice in the batch) takes the locked path of a single launch.
+   */
+  const fireTogether = async (tx: Tx, plans: Plan[]) => {
+    const fresh: { plan: Plan; launch: PreparedLaunch }[] = [];
+    const again: Plan[] = [];
+    const keys = new Set<string>();
+    for (const p of plans) {
+      if (!p.params) continue;
+      try {
+        const launch = prepareLaunch(jobs.get(p.row.job_name)!, p.params, QUEUED);
+        const key = `${p.row.job_name}\u0000${launch.key}`;
+        if (keys.has(key)) again.push(p);
+        else {
+          keys.add(key);
+          fresh.push({ plan: p, launch });
+        }
+      } catch (err) {
+        refuse(p, err);
+      }
+    }
+    if (fresh.length) {
+      const rows = await tx.query<{ idx: number; id: number | string; instance_id: number | string }>(SQL.submitNewInstances, [
+        fresh.map((_, i) => i), fresh.map((f) => f.plan.row.job_name), fresh.map((f) => f.launch.key),
+        fresh.map((f) => JSON.stringify(f.launch.ident)), fresh.map((f) => f.launch.columns({})[2]), fresh.map((f) => f.launch.columns({})[5]),
+      ]);
+      for (const r of rows) fresh[Number(r.idx)].plan.execution = { id: Number(r.id), instanceId: Number(r.instance_id) };
+      again.push(...fresh.filter((f) => !f.plan.execution).map((f) => f.plan));
+      for (const job of new Set(fresh.filter((f) => f.plan.execution).map((f) => f.plan.row.job_name))) await tx.query(SQL.notifyLaunch, [job]);
+    }
+    for (const p of again) {
+      try {
+        p.execution = await createExecutionIn(tx, jobs.get(p.row.job_name)!, p.params!, QUEUED);
+      } catch (err) {
+        refuse(p, err);
+      }
+    }
+    const col = <T>(f: (p: Plan) => T) => plans.map(f);
+    await tx.execute(SCHED_SQL.logFires, [
+      col((p) => p.row.name), nodeName, col((p) => p.d.fireTime), col((p) => p.outcome), col((p) => p.execution?.id ?? null),
+      col((p) => (p.d.action === 'misfire' ? p.d.missedFrom : null)), col((p) => p.detail),
+    ]);
+    const changed = await tx.execute(SCHED_SQL.advanceMany, [
+      col((p) => p.row.name), col((p) => p.cur), col((p) => p.d.next), col((p) => (p.execution ? p.d.fireTime : null)),
+      col((p) => p.execution?.id ?? null), col((p) => p.execution?.instanceId ?? null),
+    ]);
+    if (changed !== plans.length) throw new LostRace();
+  };
+
+  const report = (e: FireEvent) => {
     const msg = `schedule ${e.trigger}: ${e.outcome} ${e.fireTime.toISOString()}`;
     if (e.outcome === 'fired') log.debug({ ...e, fireTime: e.fireTime.toISOString() }, msg);
     else if (e.outcome === 'refused') log.warn({ ...e, fireTime: e.fireTime.toISOString() }, msg);
     else log.info({ ...e, fireTime: e.fireTime.toISOString() }, msg);
     options.onFire?.(e);
-    return 'fired';
+  };
+
+  /**
+   * Fires up to `limit` due triggers in one transaction: all of them commit, or none. How many
+   * fired; 'lost' when another process moved a trigger first. A batch that fails on a race or on
+   * an already handled fire time is retried one trigger at a time, which sorts that out.
+   */
+  const fire = async (limit: number): Promise<number | 'lost'> => {
+    let plans: Plan[] = [];
+    let last: Duplicate | undefined;
+    try {
+      await db.transaction(async (tx) => {
+        if (tx.dialect === 'postgres') await tx.exec(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_TX_TIMEOUT}'`);
+        const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect), [jobsParam, limit]);
+        plans = rows.map(planOf);
+        if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
+        if (!plans.length) return;
+        await (tx.dialect === 'postgres' ? fireTogether(tx, plans) : fireEach(tx, plans));
+      });
+    } catch (err) {
+      const race = err instanceof LostRace || isUniqueViolation(err);
+      if (race && limit > 1) return fire(1);
+      if (err instanceof LostRace) return 'lost';
+      if (isUniqueViolation(err) && last) {
+        // This fire time was handled already (possible only if the database's clock went back
+        // across a change of the trigger): never fire it twice, move past it.
+        const dup = last;
+        log.warn({ schedule: dup.name, fireTime: new Date(dup.cur).toISOString() }, 'fire time already handled; skipping it');
+        await db.execute(SCHED_SQL.advance, [dup.name, dup.cur, dup.next, null, null, null]);
+        return 'lost';
+      }
+      throw err;
+    }
+    for (const p of plans) report(eventOf(p));
+    return plans.length;
   };
 
   const drain = async () => {
     while (!stopped) {
-      if ((await fireOne()) === 'none') return;
+      if ((await fire(batchSize)) === 0) return;
     }
   };
 

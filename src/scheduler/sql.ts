@@ -30,7 +30,7 @@ export const SCHED_SQL = {
   nextDue: (d: Dialect) => `SELECT min(t.next_fire_time) AS next, ns_now() AS now FROM ns_trigger t
     WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}`,
   /**
-   * Takes one due trigger, by the database's clock, for this transaction. On PostgreSQL the row
+   * Takes up to `$2` due triggers, by the database's clock, for this transaction. On PostgreSQL the row
    * lock with SKIP LOCKED lets every node take a different due trigger at once (no global lock);
    * the lock is re-checked against the row's newest version, so a trigger another node just
    * fired is not due any more. On SQLite the write transaction (BEGIN IMMEDIATE) serialises.
@@ -38,7 +38,7 @@ export const SCHED_SQL = {
   claimDue: (d: Dialect) => `SELECT ${TRIGGER_COLS}, (SELECT ns_now()) AS now FROM ns_trigger t
     WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND t.next_fire_time <= (SELECT ns_now())
       AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}
-    ORDER BY t.next_fire_time, t.name LIMIT 1${d === 'postgres' ? ' FOR UPDATE OF t SKIP LOCKED' : ''}`,
+    ORDER BY t.next_fire_time, t.name LIMIT $2${d === 'postgres' ? ' FOR UPDATE OF t SKIP LOCKED' : ''}`,
   /**
    * Fires (or skips) the fire time `$2`: moves the trigger on to `$3`. The WHERE makes it happen
    * once: zero rows means another process got there first, and the caller rolls back.
@@ -47,6 +47,22 @@ export const SCHED_SQL = {
       last_execution_id = COALESCE($5, last_execution_id), last_instance_id = COALESCE($6, last_instance_id),
       version = version + 1
     WHERE name = $1 AND next_fire_time = $2 AND paused = 0`,
+  /**
+   * A batch's fire times moved on in one statement (PostgreSQL): one row per array element (`$1`
+   * name, `$2` the fire time handled, `$3` the next, `$4` last fire time or null, `$5` execution,
+   * `$6` instance). Fewer rows changed than elements means another process got there first.
+   */
+  advanceMany: `UPDATE ns_trigger t SET next_fire_time = v.next, last_fire_time = COALESCE(v.last_fire, t.last_fire_time),
+      last_execution_id = COALESCE(v.execution_id, t.last_execution_id), last_instance_id = COALESCE(v.instance_id, t.last_instance_id),
+      version = t.version + 1
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+      AS v (name, cur, next, last_fire, execution_id, instance_id)
+    WHERE t.name = v.name AND t.next_fire_time = v.cur AND t.paused = 0`,
+  /** A batch's fire-log rows in one statement (PostgreSQL); `$2` is the node. */
+  logFires: `INSERT INTO ns_trigger_fire (trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail)
+    SELECT v.name, v.fire_time, ns_now(), $2, v.outcome, v.execution_id, v.missed_from, v.detail
+    FROM unnest($1::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+      AS v (name, fire_time, outcome, execution_id, missed_from, detail)`,
   /** One row per fire time handled; the primary key (trigger, fire time) allows it once. */
   logFire: `INSERT INTO ns_trigger_fire (trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail)
     VALUES ($1, $2, ns_now(), $3, $4, $5, $6, $7)`,

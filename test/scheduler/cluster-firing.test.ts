@@ -15,6 +15,7 @@ import {
 
 const newRepo = freshPerTest(pgBackend(), openRepo);
 const PHASE_MS = SOAK ? 60_000 : 5_000;
+const BULK = 20;
 
 function report(label: string, lat: number[]) {
   const line = `${label}: ${lat.length} firings, latency p50 ${percentile(lat, 50)} ms, p99 ${percentile(lat, 99)} ms, max ${lat[lat.length - 1]} ms`;
@@ -34,13 +35,15 @@ function checkWindow(label: string, runs: Run[], from: number, to: number) {
 }
 
 describe('clustered firing (PostgreSQL, 3 node processes)', () => {
-  it('fires every second exactly once while a node is SIGKILLed and restarted', async () => {
+  it('fires every second exactly once, in batches, while a node is SIGKILLed and restarted', async () => {
     const { db, url, admin } = await newRepo('schedkill');
     const t0 = await dbNow(db);
     const nodes = { a: startNode(url, 'a'), b: startNode(url, 'b'), c: startNode(url, 'c') };
     await waitAlive(db, ['a', 'b', 'c'], t0);
     await admin.add({ name: 'every-second', job: 'noop', everyMs: 1000 });
     await admin.add({ name: 'cron-second', job: 'count', cron: '* * * * * ?', params: { items: 1, tag: 'cron' } });
+    // Many triggers due in the same second: the nodes fire them in batches (one transaction each).
+    for (let i = 0; i < BULK; i++) await admin.add({ name: `bulk-${i}`, job: 'noop', everyMs: 1000, params: { 'run.id': i } });
     const from = sec(await dbNow(db)) + 2000;
 
     await untilFired(db, 'noop', from + PHASE_MS);
@@ -57,11 +60,22 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
     const pausedAt = await dbNow(db);
     // A fire time just before the pause may legitimately not have fired yet: stop the window 1 s earlier.
     const to = sec(pausedAt) - 1000;
+    for (let i = 0; i < BULK; i++) await admin.pause(`bulk-${i}`);
     await untilQuiet(db);
 
-    const noopRuns = await runsOf(db, 'noop');
+    const allNoop = await runsOf(db, 'noop');
+    const noopRuns = allNoop.filter((r) => r.params['run.id'] === undefined);
     const cronRuns = await runsOf(db, 'count', 'cron');
     const lat = [...checkWindow('every 1000 ms', noopRuns, from, to), ...checkWindow('cron * * * * * ?', cronRuns, from, to)].sort((x, y) => x - y);
+    for (let i = 0; i < BULK; i++) {
+      const runs = allNoop.filter((r) => r.params['run.id'] === i);
+      expect(exactlyOncePerSecond(runs, from, to), `bulk-${i}: exactly one instance per second`).toEqual([]);
+    }
+    // Rows one transaction inserted share its id (xmin): fewer transactions than firings proves batches.
+    const tx = await db.query<{ fires: number | string; txs: number | string }>(
+      `SELECT count(*) AS fires, count(DISTINCT xmin::text) AS txs FROM ns_trigger_fire WHERE trigger_name LIKE 'bulk-%'`,
+    );
+    expect(Number(tx[0].txs)).toBeLessThan(Number(tx[0].fires) / 4);
     report(`both triggers, ${iso(from)}..${iso(to)}, b killed at ${iso(killedAt)}, restarted ${iso(restartAt)}`, lat);
     // Nothing fired after the pause, and every instance completed (failover included).
     expect([...noopRuns, ...cronRuns].filter((r) => r.createTime > pausedAt)).toEqual([]);

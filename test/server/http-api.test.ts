@@ -186,6 +186,43 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(submits[0].detail).toEqual({ params: {}, key: 'customer-7', execution: routed.body.id });
   });
 
+  it('submits a batch: each item answered on its own, audited once, then run by a node; a viewer may not', async () => {
+    const { ns, post, send, node, audit } = await setup('api-batch');
+    await ns.run('noop', { 'run.id': 1 });
+    const items = [
+      { job: 'count', params: { items: 5, chunk: 5, tag: 'b1' } },
+      { job: 'noop', params: { 'run.id': 1 } },
+      { job: 'count', params: { items: 'many' } },
+      { job: 'nosuch' },
+      { job: 'count', params: { items: 5, chunk: 5, tag: 'b1' } },
+      { job: 'count', params: { items: 6, chunk: 5, tag: 'b2' } },
+    ];
+    expect((await post('/api/executions/batch', { items }, 'victor')).status).toBe(403);
+    expect(await ns.listExecutions({ status: 'STARTING' })).toEqual([]);
+    const r = await post('/api/executions/batch', { items });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ submitted: 2, failed: 4 });
+    expect(r.body.results.map((x: { index: number; executionId?: number }) => [x.index, typeof x.executionId])).toEqual([
+      [0, 'number'], [1, 'undefined'], [2, 'undefined'], [3, 'undefined'], [4, 'undefined'], [5, 'number'],
+    ]);
+    expect(r.body.results[1].error).toMatch(/already completed/);
+    expect(r.body.results[2].error).toMatch(/items/);
+    expect(r.body.results[3].error).toMatch(/unknown job nosuch/);
+    expect(r.body.results[4].error).toMatch(/item 0/);
+    const bad = await post('/api/executions/batch', { items: [{ params: {} }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/job/);
+    const batches = await audit('job.submitMany');
+    expect(batches.map((a) => [a.actor, a.outcome, a.statusCode])).toEqual([['alice', 'refused', 400], ['alice', 'ok', 202], ['victor', 'forbidden', 403]]);
+    expect(batches[1].detail).toEqual({ items: 6, submitted: 2, failed: 4 });
+    const n = await node('batch-node');
+    for (const id of [r.body.results[0].executionId, r.body.results[5].executionId]) {
+      expect(await ns.waitForEnd(id, { timeoutMs: 30_000 })).toMatchObject({ status: 'COMPLETED', node: n.name });
+    }
+    const spec = (await send('GET', '/api/openapi.json')).body;
+    expect(spec.paths['/api/executions/batch'].post.summary).toMatch(/many launches/);
+  });
+
   it("stops a running execution, restarts it on the cluster, abandons one; what an execution's state refuses is 409", async () => {
     const { ns, post, node, audit } = await setup('api-stop');
     const { execution, done } = await ns.start('count', { items: 400, chunk: 10, delayMs: 2, tag: 'stop' });

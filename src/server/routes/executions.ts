@@ -3,6 +3,7 @@ import { UsageError, errorMessage } from '../../core/errors.ts';
 import type { JobExecution } from '../../core/model.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
 import type { Routing } from '../../cluster/routing.ts';
+import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
@@ -11,6 +12,8 @@ import { executionDetailJson } from '../views.ts';
 
 /** The most executions one list request returns. */
 export const MAX_LIMIT = 1000;
+/** The most launches one batch submission takes. */
+export const MAX_BATCH = 10_000;
 /** How long a job's summary() may take before the details are answered without it. */
 const SUMMARY_TIMEOUT_MS = 2000;
 
@@ -206,5 +209,67 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     const execution = await ns.submit(job, params, routing);
     req.auditDetail.execution = execution.id;
     return reply.code(202).send({ ...executionJson(execution), steps: [] });
+  });
+
+  app.post<{ Body: { items: SubmitItem[] } }>('/api/executions/batch', {
+    config: { role: 'operator', audit: { action: 'job.submitMany', target: () => 'executions' } },
+    schema: {
+      summary: 'Submit many launches to the cluster at once',
+      description:
+        `Queues up to ${MAX_BATCH} launches, each as \`POST /api/jobs/JOB/executions\` would, with one statement per batch ` +
+        'of new instances. Each item is answered on its own, in order: `{ index, executionId }` when it was queued, ' +
+        '`{ index, error }` when it was refused (an unknown job, bad parameters, the same instance earlier in the batch, ' +
+        'or an existing instance that is completed, abandoned, queued or running). A refused item does not fail the ' +
+        'others. Recorded once in the audit log, with the counts. Needs the operator role.',
+      tags: ['jobs', 'executions'],
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['items'],
+        properties: {
+          items: {
+            type: 'array',
+            maxItems: MAX_BATCH,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['job'],
+              properties: {
+                job: { type: 'string', minLength: 1, maxLength: 200, description: 'job name' },
+                params: paramsBody,
+              },
+            },
+          },
+        },
+      },
+      response: {
+        202: {
+          type: 'object',
+          required: ['submitted', 'failed', 'results'],
+          properties: {
+            submitted: { type: 'integer', description: 'items queued' },
+            failed: { type: 'integer', description: 'items refused' },
+            results: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['index'],
+                properties: {
+                  index: { type: 'integer', description: "the item's position in `items`, from 0" },
+                  executionId: { type: 'integer', description: 'the queued execution' },
+                  error: { type: 'string', description: 'why this item was refused' },
+                },
+              },
+            },
+          },
+        },
+        ...errors(400, 401, 403, 413, 415, 503),
+      },
+    },
+  }, async (req, reply) => {
+    const results = await ns.submitMany(req.body.items);
+    const failed = results.filter((r) => 'error' in r).length;
+    req.auditDetail = { items: results.length, submitted: results.length - failed, failed };
+    return reply.code(202).send({ submitted: results.length - failed, failed, results });
   });
 }

@@ -1,0 +1,130 @@
+/**
+ * submitMany: many launches queued at once, each item answered on its own. Duplicates (of an
+ * existing instance and within the batch), bad parameters and unknown jobs fail only their item;
+ * the good items commit; the queued executions are then claimed and run by a node. Runs unchanged
+ * on SQLite and PostgreSQL.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { startNode } from '../../src/cluster/node.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { defineJob } from '../../src/core/job.ts';
+import { p } from '../../src/core/params.ts';
+import { createNightshift } from '../../src/operator.ts';
+import { SUBMIT_BATCH } from '../../src/engine/bulk-launch.ts';
+import { backends, waitFor } from '../support/backends.ts';
+
+function greetJob(ran: string[]) {
+  return defineJob({
+    name: 'greet',
+    params: { who: p.string({ required: true }), times: p.int({ default: 1 }), note: p.string({ default: '', identifying: false }) },
+    validate: [({ times }) => (times < 1 ? { params: ['times'], message: 'must be at least 1' } : undefined)],
+    steps: (s) => [s.tasklet({ name: 'hello', tasklet: ({ params }) => void ran.push(params.who) })],
+  });
+}
+
+describe.each(backends())('submitMany on $name', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('answers each item: duplicates, bad parameters and unknown jobs fail only their item; the rest commit and run', async () => {
+    const url = backend.freshUrl('submitmany');
+    const ran: string[] = [];
+    const job = greetJob(ran);
+    const ns = await createNightshift({ db: url, jobs: [job], logger: silentLogger });
+    try {
+      // Already in the repository: a completed instance (refused) and a failed one (restarted, as submit does).
+      await ns.run('greet', { who: 'done' });
+      const queued = await ns.submit('greet', { who: 'queued' });
+
+      const results = await ns.submitMany([
+        { job: 'greet', params: { who: 'a' } },
+        { job: 'greet', params: { who: 'done' } },
+        { job: 'greet', params: { who: 'b', times: 'x' } },
+        { job: 'greet', params: { who: 'a', note: 'same instance' } },
+        { job: 'nosuch', params: {} },
+        { job: 'greet', params: { who: 'c', times: 0 } },
+        { job: 'greet', params: { who: 'queued' } },
+        { job: 'greet', params: { who: 'd', times: 2 } },
+      ]);
+      expect(results.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      const ok = results.filter((r) => 'executionId' in r).map((r) => r.index);
+      expect(ok).toEqual([0, 7]);
+      const error = (i: number) => {
+        const r = results[i];
+        return 'error' in r ? r.error : '';
+      };
+      expect(error(1)).toMatch(/already completed/);
+      expect(error(2)).toMatch(/times/);
+      expect(error(3)).toMatch(/item 0/);
+      expect(error(4)).toMatch(/unknown job nosuch/);
+      expect(error(5)).toMatch(/times.*at least 1/);
+      expect(error(6)).toMatch(new RegExp(`queued.*execution ${queued.id}`));
+
+      // Exactly the good items committed: one queued execution each, nothing for the refused ones.
+      const listed = await ns.listExecutions({ status: 'STARTING' });
+      expect(listed.map((e) => e.params.who).sort()).toEqual(['a', 'd', 'queued']);
+      const a = results[0] as { executionId: number };
+      const e = (await ns.getExecution(a.executionId))!;
+      expect(e).toMatchObject({ jobName: 'greet', status: 'STARTING', params: { who: 'a', times: 1, note: '' } });
+      const instances = await ns.db.query<{ n: number | string }>('SELECT count(*) AS n FROM ns_job_instance');
+      expect(Number(instances[0].n)).toBe(4); // done, queued, a, d
+
+      // A node claims and runs them.
+      const node = await startNode({ db: url, jobs: [job], name: 'n1', pollMs: 50, scheduler: false, logger: silentLogger });
+      try {
+        await waitFor(async () => (await ns.listExecutions({ status: 'COMPLETED' })).length === 4, 20_000, 'the submitted executions to complete');
+      } finally {
+        await node.shutdown();
+      }
+      expect(ran.sort()).toEqual(['a', 'd', 'done', 'queued']);
+      expect((await ns.getExecution(a.executionId))!.node).toBe('n1');
+    } finally {
+      await ns.close();
+    }
+  });
+
+  it('a failed instance in a batch is restarted as submit would (a new execution of the same instance)', async () => {
+    const url = backend.freshUrl('submitmanyfail');
+    let fail = true;
+    const job = defineJob({
+      name: 'flaky',
+      params: { k: p.string({ required: true }) },
+      steps: (s) => [s.tasklet({ name: 'go', tasklet: () => {
+        if (fail) throw new Error('first time fails');
+      } })],
+    });
+    const ns = await createNightshift({ db: url, jobs: [job], logger: silentLogger });
+    try {
+      const failed = await ns.run('flaky', { k: 'x' });
+      expect(failed.status).toBe('FAILED');
+      fail = false;
+      const results = await ns.submitMany([{ job: 'flaky', params: { k: 'x' } }, { job: 'flaky', params: { k: 'y' } }]);
+      expect(results.every((r) => 'executionId' in r)).toBe(true);
+      const restarted = (await ns.getExecution((results[0] as { executionId: number }).executionId))!;
+      expect(restarted.instanceId).toBe(failed.instanceId);
+      expect(restarted.status).toBe('STARTING');
+    } finally {
+      await ns.close();
+    }
+  });
+
+  it('a batch larger than one statement submits every item once, in order', async () => {
+    const url = backend.freshUrl('submitmanybig');
+    const ns = await createNightshift({ db: url, jobs: [greetJob([])], logger: silentLogger });
+    try {
+      const n = SUBMIT_BATCH + 7;
+      const items = Array.from({ length: n }, (_, i) => ({ job: 'greet', params: { who: `w${i}` } }));
+      items[SUBMIT_BATCH + 3] = { job: 'greet', params: { who: 'w1' } };
+      const results = await ns.submitMany(items);
+      expect(results).toHaveLength(n);
+      expect(results.filter((r) => 'error' in r).map((r) => r.index)).toEqual([SUBMIT_BATCH + 3]);
+      const ids = results.filter((r): r is { index: number; executionId: number } => 'executionId' in r).map((r) => r.executionId);
+      expect(new Set(ids).size).toBe(n - 1);
+      const count = await ns.db.query<{ n: number | string }>(`SELECT count(*) AS n FROM ns_job_execution WHERE status = 'STARTING'`);
+      expect(Number(count[0].n)).toBe(n - 1);
+      const rows = await ns.db.query<{ params: string; id: number | string }>('SELECT id, params FROM ns_job_execution WHERE id = $1', [ids[42]]);
+      expect(JSON.parse(rows[0].params)).toMatchObject({ who: 'w42' });
+    } finally {
+      await ns.close();
+    }
+  });
+});
