@@ -127,9 +127,13 @@ async function provideBetterSqlite3(runtime: NodeRuntime, project: string): Prom
       // -O0 (after gyp's -O3 on the command line, so it wins): SQLite's 9 MB amalgamation compiles
       // several times faster, and a test does not need its speed.
       await sh(runtime.bin, [gyp, 'rebuild', '--release', `--nodedir=${runtime.nodedir}`, '--jobs=2'], {
-        cwd: pkgDir, env: envFor(runtime, { CFLAGS: '-O0', CXXFLAGS: '-O0' }), timeoutMs: 900_000,
+        // npm hands its own nodedir setting (an .npmrc's) to children as npm_config_nodedir, which
+        // node-gyp prefers to --nodedir: name this Node's headers there too.
+        cwd: pkgDir, env: envFor(runtime, { CFLAGS: '-O0', CXXFLAGS: '-O0', npm_config_nodedir: runtime.nodedir }), timeoutMs: 900_000,
       }),
     );
+    // A binary built against other headers would load nowhere: check it before caching it.
+    must(`loading the compiled better-sqlite3 with Node ${runtime.version}`, await sh(runtime.bin, ['-e', `process.dlopen({ exports: {} }, ${JSON.stringify(target)})`], { cwd: pkgDir }));
     mkdirSync(cacheDir, { recursive: true });
     copyFileSync(target, cached);
     source = cached;
