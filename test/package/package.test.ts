@@ -162,7 +162,7 @@ describe('the packed package', () => {
       const c = await node(['app.cjs']);
       expect(c.code, c.stderr).toBe(0);
       expect(c.stdout.trim()).toBe('function function');
-    });
+    }, 120_000);
 
     it('a strict TypeScript app compiles with zero errors and runs with plain node; a misused parameter does not compile', async () => {
       mkdirSync(join(dir, 'src'), { recursive: true });
@@ -183,7 +183,7 @@ describe('the packed package', () => {
       expect(bad.code).not.toBe(0);
       expect(bad.stdout).toMatch(/src\/wrong\.ts\(10,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
       expect(bad.stdout.trim().split('\n')).toHaveLength(1);
-    });
+    }, 300_000);
 
     it('npx nightshift runs a .ts config and a .js config, and the demo', async () => {
       mkdirSync(join(dir, 'configs/ts'), { recursive: true });
@@ -208,6 +208,6 @@ describe('the packed package', () => {
       const list = await npx(['nightshift', 'executions', '--json', '--db', 'sqlite:by-flag.db']);
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout)).toMatchObject([{ jobName: 'hello', status: 'COMPLETED' }]);
-    });
+    }, 300_000);
   });
 });
