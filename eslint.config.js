@@ -18,4 +18,14 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The console's scripts run in the browser.
+    files: ['src/server/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'ResizeObserver', 'addEventListener', 'removeEventListener', 'scrollTo', 'requestAnimationFrame', 'MutationObserver']
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -18,6 +18,7 @@ export default defineConfig({
     minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    // The skip summary: how many tests were skipped and why; a skip without a reason fails.
+    reporters: ['default', './test/support/skip-reporter.ts'],
   },
 });

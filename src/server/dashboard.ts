@@ -1,12 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 
 /**
- * The web dashboard (SPEC section 6): one page, no build step, served at `/` by the HTTP API.
- * Its script and style are files under ./assets (the Content-Security-Policy allows no inline
- * script or style); the script asks the API again two seconds after each refresh: executions
- * with the live progress of running steps, failures with their reasons, nodes and schedules.
- * When the API answers 401 it shows a login form that exchanges an API token for a session
- * cookie (POST /api/session).
+ * The web console (SPEC section 6): one page served at `/`, whose script is a set of ES modules
+ * under ./assets, with no build step. The view library (Preact with htm templates) and the chart
+ * library (uPlot) are runtime dependencies, read from their packages at start-up and served from
+ * `/assets/` like the console's own files: no CDN, and no inline script or style (the
+ * Content-Security-Policy allows neither). The page routes by its URL's hash (`#/executions/12`),
+ * reads the API with the session cookie that its login form obtains (POST /api/session), and
+ * refreshes what it shows when the event stream (/api/events) says something changed.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -14,31 +17,15 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Nightshift</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
 <link rel="icon" href="favicon.ico" type="image/svg+xml">
-<link rel="stylesheet" href="assets/dashboard.css">
-<script src="assets/dashboard.js" defer></script>
+<link rel="stylesheet" href="assets/uplot.css">
+<link rel="stylesheet" href="assets/console.css">
+<script type="module" src="assets/app.js"></script>
 </head>
 <body>
-<header><h1>Nightshift</h1><span id="who"></span><button id="logout" type="button" hidden>Log out</button></header>
-<section id="login" hidden>
-<form id="login-form">
-<label for="token">API token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required>
-<button type="submit">Log in</button>
-<div id="login-error" role="alert"></div>
-</form>
-</section>
-<main id="main">
-<div id="updated">loading…</div>
-<h2>Executions</h2>
-<table id="executions"><thead><tr><th>id</th><th>job</th><th>status</th><th>node</th><th>started</th><th>ended</th><th>progress</th></tr></thead><tbody></tbody></table>
-<h2>Failures</h2>
-<table id="failures"><thead><tr><th>id</th><th>job</th><th>ended</th><th>reason</th></tr></thead><tbody></tbody></table>
-<h2>Nodes</h2>
-<table id="nodes"><thead><tr><th>name</th><th>status</th><th>last heartbeat</th><th>running</th><th>jobs</th></tr></thead><tbody></tbody></table>
-<h2>Schedules</h2>
-<table id="schedules"><thead><tr><th>name</th><th>job</th><th>schedule</th><th>state</th><th>next fire time</th><th>last execution</th></tr></thead><tbody></tbody></table>
-</main>
+<div id="app"><p class="boot">Loading the Nightshift console…</p></div>
+<noscript>The Nightshift console needs JavaScript. The API is at /api (see /api/openapi.json).</noscript>
 </body>
 </html>
 `;
@@ -49,11 +36,42 @@ export interface Asset {
   readonly body: Buffer;
 }
 
-const asset = (file: string, type: string): Asset => ({ type, body: readFileSync(new URL(`./assets/${file}`, import.meta.url)) });
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+const requireFrom = createRequire(import.meta.url);
+
+/** A file of an installed package, found from its resolved entry point (`entry`) and a path relative to it. */
+const fromPackage = (entry: string, relative: string) => readFileSync(join(dirname(requireFrom.resolve(entry)), relative));
+
+/**
+ * The libraries, under the names the console's modules import them by. Preact's hooks import
+ * `preact` by its bare name, which a browser cannot resolve without an import map (an inline
+ * script): that import is rewritten to the served file.
+ */
+function libraries(): [string, Asset][] {
+  const js = TYPES['.js'];
+  const hooks = fromPackage('preact/hooks', 'hooks.mjs').toString('utf8').replace(/from\s*(["'])preact\1/g, 'from"./preact.js"');
+  if (/from\s*["']preact["']/.test(hooks)) throw new Error('preact/hooks: could not rewrite its import of preact');
+  return [
+    ['preact.js', { type: js, body: fromPackage('preact', 'preact.mjs') }],
+    ['preact-hooks.js', { type: js, body: Buffer.from(hooks) }],
+    ['htm.js', { type: js, body: fromPackage('htm', 'htm.mjs') }],
+    ['uplot.js', { type: js, body: fromPackage('uplot', 'uPlot.esm.js') }],
+    ['uplot.css', { type: TYPES['.css'], body: fromPackage('uplot', 'uPlot.min.css') }],
+  ];
+}
+
+/** The console's own files: every script, style and image in ./assets. */
+function ownFiles(): [string, Asset][] {
+  const dir = new URL('./assets/', import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => TYPES[extname(f)])
+    .map((f) => [f, { type: TYPES[extname(f)], body: readFileSync(new URL(f, dir)) }]);
+}
 
 /** The console's files, by the name they are served under (`/assets/NAME`, and the icon). */
-export const ASSETS: ReadonlyMap<string, Asset> = new Map([
-  ['dashboard.js', asset('dashboard.js', 'text/javascript; charset=utf-8')],
-  ['dashboard.css', asset('dashboard.css', 'text/css; charset=utf-8')],
-  ['favicon.svg', asset('favicon.svg', 'image/svg+xml')],
-]);
+export const ASSETS: ReadonlyMap<string, Asset> = new Map([...libraries(), ...ownFiles()]);

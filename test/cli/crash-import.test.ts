@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/repository/open.ts';
 import { backends, waitFor } from '../support/backends.ts';
+import { lostNodePattern } from '../support/failover-description.ts';
 import { writePeopleCsv, type BadKind } from './csv-data.ts';
 import { cliFor, query } from './run-cli.ts';
 
@@ -58,7 +59,7 @@ describe.each(backends())('nightshift import-csv killed and restarted on $name',
 
     const dead = await cli.json(['execution', String(killedId)]);
     expect(dead.status).toBe('FAILED');
-    expect(dead.exitStatus.description).toMatch(/died|lost/);
+    expect(dead.exitStatus.description).toMatch(lostNodePattern(dead.node!));
     expect(dead.exitStatus.description).toContain(String(run.pid));
     expect(dead.exitStatus.description).toContain(dead.node!);
 

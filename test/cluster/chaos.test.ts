@@ -93,6 +93,11 @@ describe('cluster chaos (postgres, real node processes)', () => {
     // Sampler: an execution running for a dead owner, or for one whose lease ran out long ago.
     const stalls: string[] = [];
     let maxOverdue = 0;
+    // Samples that ran (a query error while nodes die is no finding, but a sampler that never
+    // succeeds has checked nothing: the counts are asserted below).
+    let samples = 0;
+    let sampleErrors = 0;
+    let lastSampleError: unknown;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
@@ -108,8 +113,10 @@ describe('cluster chaos (postgres, real node processes)', () => {
             if (r.node_status !== 'alive') stalls.push(`${Date.now() - t0} ms: execution #${r.id} ${r.status} for node ${r.node_name}, which is ${r.node_status}`);
             else if (overdue > STALL_MS) stalls.push(`${Date.now() - t0} ms: execution #${r.id} ${r.status} for node ${r.node_name}, whose lease ran out ${overdue} ms ago and nobody reaped it`);
           }
-        } catch {
-          // a sampling error is not a finding
+          samples++;
+        } catch (err) {
+          sampleErrors++;
+          lastSampleError = err;
         }
         await new Promise((r) => setTimeout(r, 300));
       }
@@ -173,13 +180,15 @@ describe('cluster chaos (postgres, real node processes)', () => {
       console.log(
         `[chaos] seed=${SEED}: ${kills.length} kills (${ownedAtKill} running executions killed), ${failedOver} FAILED executions, ` +
           `${executions.length} executions for ${tags.length} instances; chaos ${chaosEnd} ms, all done at ${elapsed} ms; ` +
-          `max overdue lease seen ${maxOverdue} ms; ${violations.length} violations`,
+          `max overdue lease seen ${maxOverdue} ms; ${samples} stall samples (${sampleErrors} failed); ${violations.length} violations`,
       );
       const timeline = kills.map((k) => `  ${k.at} ms: SIGKILL ${k.node} (pid ${k.pid}) owning [${k.owned.join(', ')}], restarted ${k.restartAfterMs} ms later`).join('\n');
       if (violations.length || VERBOSE) {
         console.log(`[chaos] kills:\n${timeline}\n[chaos] executions:\n${describeExecutions(executions)}\n` +
           `[chaos] node processes:\n${describeProcs(allProcs)}`);
       }
+      expect(samples, `the stall sampler never succeeded (${sampleErrors} errors, last: ${String(lastSampleError)})`).toBeGreaterThan(0);
+      expect(sampleErrors, `most stall samples failed (last: ${String(lastSampleError)})`).toBeLessThan(samples);
       expect(kills.length, 'the chaos killed no node').toBeGreaterThan(0);
       expect(ownedAtKill, 'no kill hit a node while it ran an execution').toBeGreaterThan(0);
       expect(violations, `seed ${SEED}: ${violations.length} violations`).toEqual([]);

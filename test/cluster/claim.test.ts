@@ -9,7 +9,7 @@ import { defineJob } from '../../src/core/job.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { p } from '../../src/core/params.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
-import { pgBackend } from './helpers.ts';
+import { pgBackend, waitFor } from './helpers.ts';
 
 const backend = pgBackend();
 let node: ClusterNode | undefined;
@@ -43,6 +43,47 @@ describe('claiming launches (postgres, in-process node)', () => {
       expect(e.steps.map((s) => [s.stepName, s.status, s.commitCount, s.node])).toEqual([['work', 'COMPLETED', 1, node.name]]);
     }
     expect(stepsAtBeforeJob).toEqual([[]]);
+  });
+
+  it('starts the first step in the same transaction as the claim when nothing comes before it', async () => {
+    // Each job's only step waits at a gate, so its rows can be read while it runs: the claim's
+    // UPDATE of the execution and the INSERT of the first step carry the same transaction id
+    // (xmin) exactly when the claim started the step; a beforeJob listener forces two.
+    const gates = new Map<string, () => void>();
+    const reached = new Set<string>();
+    const gated = (job: string) => () => new Promise<void>((resolve) => {
+      reached.add(job);
+      gates.set(job, resolve);
+    });
+    const plain = defineJob({ name: 'plain', steps: (s) => [s.tasklet({ name: 'work', tasklet: gated('plain') })] });
+    const watched = defineJob({
+      name: 'watched',
+      listeners: [{ beforeJob: () => undefined }],
+      steps: (s) => [s.tasklet({ name: 'work', tasklet: gated('watched') })],
+    });
+    const url = backend.freshUrl('claimtx');
+    ns = await createNightshift({ db: url, jobs: [plain, watched], logger: silentLogger });
+    node = await startNode({ db: url, jobs: [plain, watched], concurrency: 4, logger: silentLogger, scheduler: false });
+    const submitted = await Promise.all([ns.submit('plain'), ns.submit('watched')]);
+    await waitFor(() => reached.size === 2, 20_000, 'both steps running');
+
+    const xmins = async (id: number) => {
+      const [row] = await ns!.db.query<{ e: string; s: string; steps: number | string }>(
+        `SELECT e.xmin::text AS e, s.xmin::text AS s, (SELECT count(*) FROM ns_step_execution x WHERE x.job_execution_id = e.id) AS steps
+         FROM ns_job_execution e JOIN ns_step_execution s ON s.job_execution_id = e.id WHERE e.id = $1`,
+        [id],
+      );
+      return { ...row, steps: Number(row.steps) };
+    };
+    const [p1, w1] = [await xmins(submitted[0].id), await xmins(submitted[1].id)];
+    for (const g of gates.values()) g();
+    const ended = await Promise.all(submitted.map((e) => ns!.waitForEnd(e.id, { timeoutMs: 30_000 })));
+
+    expect(ended.map((e) => e.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    expect(p1.steps).toBe(1);
+    expect(p1.s, 'plain: the first step was inserted by the claim\'s transaction').toBe(p1.e);
+    expect(w1.steps).toBe(1);
+    expect(w1.s, 'watched: its beforeJob ran between the claim and the first step').not.toBe(w1.e);
   });
 
   it('fails a queued launch whose stored parameters no longer fit the job, instead of leaving it STARTED', async () => {

@@ -3,6 +3,7 @@
  * and tuned leases), SIGSTOP/SIGCONT fencing, and graceful SIGTERM hand-over.
  */
 import { describe, expect, it } from 'vitest';
+import { lostNodePattern } from '../support/failover-description.ts';
 import { seededRandom } from '../support/rng.ts';
 import {
   exactlyOnce, freshPerTest, instanceExecutions, nodesJson, openCluster, pgBackend, rowsOf, startNode, waitAlive, waitFor, type NodeProc,
@@ -57,8 +58,7 @@ describe('cluster failover (postgres, real node processes)', () => {
     expect(r.next.node).toBe(r.survivor);
     expect(r.once).toMatchObject({ ok: true, total: 600, distinct: 600 });
     expect(r.killed.status).toBe('FAILED');
-    expect(r.killed.exitStatus.description ?? '').toMatch(new RegExp(`node ${r.owner} lost|${r.owner}.*died|died`));
-    expect(r.killed.exitStatus.description ?? '').toContain(r.owner);
+    expect(r.killed.exitStatus.description ?? '').toMatch(lostNodePattern(r.owner));
     const killedNodes = r.nodes.filter((n) => n.name === r.owner);
     expect(killedNodes.map((n) => n.status)).toEqual(['dead']);
     expect(r.nodes.find((n) => n.name === r.survivor)?.status).toBe('alive');
@@ -93,7 +93,7 @@ describe('cluster failover (postgres, real node processes)', () => {
     expect(done.node).toBe('b');
     const old = (await ns.explorer.getExecution(submitted.id))!;
     expect(old.status).toBe('FAILED');
-    expect(old.exitStatus.description).toMatch(/node a lost/);
+    expect(old.exitStatus.description).toMatch(lostNodePattern('a'));
     const before = await rowsOf(db, { executionId: submitted.id });
     console.log(`[failover sigstop] b completed ${Date.now() - stoppedAt} ms after SIGSTOP; old execution rows=${before}`);
 

@@ -79,14 +79,11 @@ export async function openCluster(backend: Backend, label: string): Promise<Clus
 
 /** Rows in count_items for a tag (0 while the table does not exist yet). */
 export async function rowsOf(db: Database, where: { tag?: string; executionId?: number }): Promise<number> {
-  try {
-    const rows = where.executionId !== undefined
-      ? await db.query<{ n: number | string }>('SELECT count(*) AS n FROM count_items WHERE execution_id = $1', [where.executionId])
-      : await db.query<{ n: number | string }>('SELECT count(*) AS n FROM count_items WHERE tag = $1', [where.tag]);
-    return Number(rows[0].n);
-  } catch {
-    return 0;
-  }
+  // A query error is thrown, never read as "0 rows": waitFor retries it, and a direct check fails.
+  const rows = where.executionId !== undefined
+    ? await db.query<{ n: number | string }>('SELECT count(*) AS n FROM count_items WHERE execution_id = $1', [where.executionId])
+    : await db.query<{ n: number | string }>('SELECT count(*) AS n FROM count_items WHERE tag = $1', [where.tag]);
+  return Number(rows[0].n);
 }
 
 /** Asserts-friendly summary: items written for a tag, and whether each of 1..n is there exactly once. */

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killAll, openCluster, pgBackend, startNode, waitAlive, waitFor, type Cluster, type NodeProc } from './helpers.ts';
 import { checkRun, countExecutions, describeExecutions, describeProcs, pgSessions, RUNNING } from './observe.ts';
+import { skipAllUnless } from '../support/skip.ts';
 
 const ENABLED = process.env.NIGHTSHIFT_PG_RESTART === '1';
 const run = promisify(execFile);
@@ -115,7 +116,8 @@ async function runThroughOutage(label: string, outage: () => Promise<string>) {
   return { violations };
 }
 
-describe.runIf(ENABLED)('PostgreSQL outages under a running cluster (NIGHTSHIFT_PG_RESTART=1; restarts the server)', () => {
+describe('PostgreSQL outages under a running cluster (NIGHTSHIFT_PG_RESTART=1; restarts the server)', () => {
+  skipAllUnless(ENABLED, 'restarts the PostgreSQL server: npm run test:chaos runs it (NIGHTSHIFT_PG_RESTART=1)');
   afterEach(async () => {
     await ensurePgUp();
     await killAll();

@@ -21,8 +21,8 @@ interface ExecJson {
 const submit = (url: string, args: string[]) => cli(['submit', ...args, '--db', url, '--config', CONFIG]);
 
 describe('cluster routing (postgres, real node processes)', () => {
-  it('submit --node b runs on b; the same --key twice runs on the same node', async () => {
-    const { ns, url, db } = await newCluster('route');
+  it('submit --node b runs on b', async () => {
+    const { ns, url } = await newCluster('route');
     startNode(url, 'a');
     startNode(url, 'b');
     await waitAlive(ns, ['a', 'b']);
@@ -32,18 +32,32 @@ describe('cluster routing (postgres, real node processes)', () => {
     const eB = JSON.parse(onB.stdout) as ExecJson;
     expect(eB.status).toBe('COMPLETED');
     expect(eB.node).toBe('b');
+  });
 
-    const k1 = await submit(url, ['count', 'items=20', 'chunk=10', 'tag=k1a', '--key', 'k1', '--wait', '--json']);
-    const k2 = await submit(url, ['count', 'items=20', 'chunk=10', 'tag=k1b', '--key', 'k1', '--wait', '--json']);
-    expect(k1.code, k1.stderr).toBe(0);
-    expect(k2.code, k2.stderr).toBe(0);
-    const e1 = JSON.parse(k1.stdout) as ExecJson;
-    const e2 = JSON.parse(k2.stdout) as ExecJson;
-    expect(e1.status).toBe('COMPLETED');
-    expect(e2.status).toBe('COMPLETED');
-    expect(e1.node).toMatch(/^[ab]$/);
-    expect(e2.node).toBe(e1.node);
-    expect(await exactlyOnce(db, 'k1b', 20)).toMatchObject({ ok: true });
+  it('--key: each key follows its first placement (on b), though routing alone now prefers a', async () => {
+    const { ns, url, db } = await newCluster('affinity');
+    const keys = ['k1', 'k2', 'k3'];
+    const run = async (key: string, tag: string) => {
+      const r = await submit(url, ['count', 'items=20', 'chunk=10', `tag=${tag}`, '--key', key, '--wait', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const e = JSON.parse(r.stdout) as ExecJson;
+      expect(e.status, `${key} (${tag})`).toBe('COMPLETED');
+      return e.node;
+    };
+    // Only b is alive: the first placement of every key lands on b.
+    startNode(url, 'b');
+    await waitAlive(ns, ['b']);
+    expect(await Promise.all(keys.map((k) => run(k, `${k}_first`)))).toEqual(keys.map(() => 'b'));
+
+    // a joins. Both are idle, and a tie goes to a (by name): a key never placed before lands on a,
+    // so any key that lands on b again is there because it followed its first placement.
+    startNode(url, 'a');
+    await waitAlive(ns, ['a', 'b']);
+    expect(await run('fresh', 'fresh'), 'a new key with both nodes idle').toBe('a');
+    for (const k of keys) expect(await run(k, `${k}_again`), `key ${k} after a joined`).toBe('b');
+    // Its first placement on a sticks too.
+    expect(await run('fresh', 'fresh_again')).toBe('a');
+    for (const k of keys) expect(await exactlyOnce(db, `${k}_again`, 20)).toMatchObject({ ok: true });
   });
 
   it('bad usage exits 2 with one clear line: unknown node, unknown job, bad lease options', async () => {

@@ -5,6 +5,7 @@ import { copyRows, insertRows, sqlWriter } from '../../src/items/sql-writer.ts';
 import { ensureTable } from '../../src/items/ensure-table.ts';
 import type { ItemStreamReader } from '../../src/core/items.ts';
 import { backends } from '../support/backends.ts';
+import { itWhen } from '../support/skip.ts';
 
 async function drain<T>(reader: ItemStreamReader<T>, max = Infinity): Promise<T[]> {
   const out: T[] = [];
@@ -76,7 +77,7 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.close();
   });
 
-  it.runIf(backend.name === 'postgres')('COPY loads rows with tabs, newlines, backslashes and nulls intact', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: COPY')('COPY loads rows with tabs, newlines, backslashes and nulls intact', async () => {
     const db = await openDatabase(backend.freshUrl('copy'));
     await db.exec('CREATE TABLE dst (a INTEGER, b TEXT)');
     const rows = [[1, 'tab\there'], [2, 'new\nline'], [3, 'back\\slash'], [4, null]];
@@ -86,7 +87,7 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.close();
   });
 
-  it.runIf(backend.name === 'postgres')('COPY keeps \\r, a literal \\N and unicode; a failing COPY rejects and leaves the connection usable', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: COPY')('COPY keeps \\r, a literal \\N and unicode; a failing COPY rejects and leaves the connection usable', async () => {
     const db = await openDatabase(backend.freshUrl('copyerr'));
     await db.exec('CREATE TABLE dst (a INTEGER PRIMARY KEY, b TEXT)');
     const rows = [[1, 'cr\rhere'], [2, '\\N'], [3, 'Zoë 日本 🗼'], [4, '']];

@@ -34,17 +34,13 @@ export interface ItemRow {
   execution_id: number;
 }
 
-/** count_items rows of a tag, by item. */
+/** count_items rows of a tag, by item. A query error is thrown, never read as "no rows". */
 export async function itemRows(db: Database, tag: string): Promise<ItemRow[]> {
-  try {
-    const rows = await db.query<{ item: number | string; execution_id: number | string }>(
-      'SELECT item, execution_id FROM count_items WHERE tag = $1 ORDER BY item, execution_id',
-      [tag],
-    );
-    return rows.map((r) => ({ item: Number(r.item), execution_id: Number(r.execution_id) }));
-  } catch {
-    return [];
-  }
+  const rows = await db.query<{ item: number | string; execution_id: number | string }>(
+    'SELECT item, execution_id FROM count_items WHERE tag = $1 ORDER BY item, execution_id',
+    [tag],
+  );
+  return rows.map((r) => ({ item: Number(r.item), execution_id: Number(r.execution_id) }));
 }
 
 /** Whether each of 1..n is in count_items (for the tag) exactly once, with a summary for messages. */

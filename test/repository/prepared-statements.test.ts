@@ -5,6 +5,7 @@ import { openDatabase } from '../../src/repository/open.ts';
 import { keepPrepared, preparedName } from '../../src/repository/prepared.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { backends } from '../support/backends.ts';
+import { itWhen } from '../support/skip.ts';
 
 /** Writes `items` with `writer` in one transaction of `db`, as a chunk would. */
 const writeChunk = (db: Database, writer: ReturnType<typeof sqlWriter<number>>, items: number[]) =>
@@ -41,7 +42,7 @@ describe.each(backends())('statements kept prepared ($name)', (backend) => {
     await db.close();
   });
 
-  it.runIf(backend.name === 'postgres')('PostgreSQL keeps a full chunk\'s insert prepared, not a one-off shorter one nor a large one', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: prepared statements')('PostgreSQL keeps a full chunk\'s insert prepared, not a one-off shorter one nor a large one', async () => {
     const db = await openDatabase(backend.freshUrl('prepared'), { poolSize: 1 });
     await db.exec('CREATE TABLE shapes (id INTEGER PRIMARY KEY)');
     const writer = sqlWriter<number>({ table: 'shapes', columns: ['id'], values: (id) => [id] });
@@ -59,7 +60,7 @@ describe.each(backends())('statements kept prepared ($name)', (backend) => {
     await db.close();
   });
 
-  it.runIf(backend.name === 'postgres')('PostgreSQL with ?prepare=false runs every statement unnamed', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: prepared statements')('PostgreSQL with ?prepare=false runs every statement unnamed', async () => {
     const db = await openDatabase(`${backend.freshUrl('unprepared')}&prepare=false`, { poolSize: 1 });
     await db.exec('CREATE TABLE shapes (id INTEGER PRIMARY KEY)');
     const writer = sqlWriter<number>({ table: 'shapes', columns: ['id'], values: (id) => [id] });

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/repository/open.ts';
 import { backends } from '../support/backends.ts';
+import { itWhen } from '../support/skip.ts';
 
 // Both dialects take the same `$n` placeholders. SQLite binds positionally, so its dialect
 // reorders the parameters when the placeholders are out of order or repeated, and converts the
@@ -32,7 +33,7 @@ describe.each(backends())('statement parameters ($name)', (backend) => {
     }
   });
 
-  it.runIf(backend.name === 'sqlite')('convert booleans and dates, whatever the placeholder order', async () => {
+  itWhen(backend.name === 'sqlite', 'SQLite only: its type conversions')('convert booleans and dates, whatever the placeholder order', async () => {
     const db = await openDatabase(backend.freshUrl('convert'));
     try {
       await db.exec('CREATE TABLE t (flag INTEGER, at INTEGER, n INTEGER)');

@@ -12,6 +12,7 @@ import {
   clockSkewOf, dbNow, exactlyOncePerSecond, fireLog, freshPerTest, hasFaketime, iso, kill, latencies, openRepo, percentile, runsOf,
   sec, skewEnv, SOAK, startNode, untilFired, untilQuiet, waitAlive, type Run,
 } from './helpers.ts';
+import { itWhen } from '../support/skip.ts';
 
 const newRepo = freshPerTest(pgBackend(), openRepo);
 const PHASE_MS = SOAK ? 60_000 : 5_000;
@@ -87,7 +88,7 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
     expect(new Set(log.map((f) => f.node)).size).toBeGreaterThan(1);
   }, SOAK ? 600_000 : 90_000);
 
-  it.skipIf(!hasFaketime())('fires on time by the database clock with node clocks skewed by +-30 s', async () => {
+  itWhen(hasFaketime(), 'libfaketime is not installed (apt-get install faketime)')('fires on time by the database clock with node clocks skewed by +-30 s', async () => {
     const ahead = skewEnv('+30s');
     const behind = skewEnv('-30s');
     // libfaketime must really move Node's clock, or this test would prove nothing.

@@ -6,6 +6,8 @@
  * away (503 with a generic body; the details in the log).
  */
 import pino from 'pino';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
@@ -17,6 +19,7 @@ import { loadTokens } from '../../src/server/tokens.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { backends, PG_BASE } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { itWhen } from '../support/skip.ts';
 
 const jobs = [noop, count];
 const TOKENS: HttpApiOptions['tokens'] = [
@@ -29,7 +32,7 @@ const JSON_BODY = { 'content-type': 'application/json' };
 
 /** A request for each documented operation, with its path parameters filled in. */
 function sampleUrl(path: string): string {
-  return path.replace('{id}', '1').replace('{job}', 'count').replace('{name}', 'nightly').replace('{file}', 'dashboard.js');
+  return path.replace('{id}', '1').replace('{job}', 'count').replace('{name}', 'nightly').replace('{file}', 'app.js');
 }
 
 const [sqlite] = backends().filter((b) => b.name === 'sqlite');
@@ -170,9 +173,16 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(page.body).not.toMatch(/\son\w+=|<style/);
-    const script = await app.inject({ url: '/assets/dashboard.js' });
-    expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(script.body).toContain("fetch('api/session'");
+    // The page's only script is a module file; the libraries it imports are served as files too.
+    expect(page.body).toContain('<script type="module" src="assets/app.js"></script>');
+    for (const file of ['app.js', 'preact.js', 'preact-hooks.js', 'htm.js', 'uplot.js']) {
+      const script = await app.inject({ url: `/assets/${file}` });
+      expect(script.statusCode, file).toBe(200);
+      expect(script.headers['content-type'], file).toBe('text/javascript; charset=utf-8');
+      // Every import is relative: a browser resolves it without an import map (an inline script).
+      expect(script.body, file).not.toMatch(/(?:^|[;}\s])(?:import\s*[\w{}*,\s]*\s*from|import|export\s*[\w{}*,\s]*\s*from)\s*["'](?![./])/);
+    }
+    expect((await app.inject({ url: '/assets/console.css' })).headers['content-type']).toBe('text/css; charset=utf-8');
     expect((await app.inject({ url: '/favicon.ico' })).headers['content-type']).toBe('image/svg+xml');
     expect((await app.inject({ url: '/assets/nope.js' })).statusCode).toBe(404);
     const api = await app.inject({ url: '/api/jobs', headers: VIEWER });
@@ -194,6 +204,36 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(put.json()).toEqual({ error: 'parameter tag is 100000 characters long; at most 65536 are allowed' });
     expect(await ns.listExecutions()).toEqual([]);
     expect((await app.inject({ url: `/api/executions?q=${'q'.repeat(201)}`, headers: VIEWER })).json()).toEqual({ error: 'q is 201 characters long; at most 200 are allowed' });
+  });
+
+  it('closes a request whose body trickles in slower than the request timeout (408), and serves others meanwhile', async () => {
+    const { app } = await setup('sec-slow', { requestTimeoutMs: 1000 });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now())));
+    const started = Date.now();
+    socket.write(
+      'POST /api/jobs/count/executions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer alice-operator-secret\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"params":',
+    );
+    // A byte every 200 ms: never idle, but never done either (a slowloris body).
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    try {
+      // Meanwhile the server answers everyone else.
+      expect((await fetch(`${base}/healthz`, { headers: { host: 'localhost' } })).status).toBe(200);
+      const closedAt = await Promise.race([closed, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('the slow request is still open after 8 s')), 8000))]);
+      expect(closedAt - started).toBeGreaterThanOrEqual(900);
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+    const list = await app.inject({ url: '/api/executions', headers: VIEWER });
+    expect(list.json()).toEqual([]);
   });
 
   it('logs in with a token for an HttpOnly, SameSite=Strict session cookie that the API accepts; logs out; records logins', async () => {
@@ -255,7 +295,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(await ns.listExecutions()).toHaveLength(1);
   });
 
-  it.runIf(backend.name === 'postgres')('answers 503 with a generic body while the repository is unreachable, logs the details, and recovers', async () => {
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: an unreachable server')('answers 503 with a generic body while the repository is unreachable, logs the details, and recovers', async () => {
     const proxy = await startTcpProxy('127.0.0.1', Number(new URL(PG_BASE).port || 5432));
     opened.push(proxy);
     const schema = new URL(backend.freshUrl('sec-down')).searchParams.get('schema');

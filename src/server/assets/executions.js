@@ -1,0 +1,157 @@
+// Executions: the filterable, cursor-paged list, and one execution's details with its timeline,
+// counters, failure, ExecutionContexts and actions.
+import { useState } from './preact-hooks.js';
+import { ConfirmButton, Empty, Json, Loading, Progress, Status, Timeline } from './components.js';
+import { api, currentStep, duration, go, html, isRunning, number, paramText, span, time, useLoad, useNow } from './lib.js';
+
+const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
+const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
+
+const toIso = (local) => (local ? new Date(local + 'Z').toISOString() : '');
+
+export function ExecutionList({ query, jobs }) {
+  const filters = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
+  const cursor = query.get('cursor') || '';
+  // The page size: 25, or as the address says (?limit=N).
+  const limit = query.get('limit') || '';
+  const key = query.toString();
+  const [state] = useLoad(async () => {
+    const qs = new URLSearchParams({ limit: limit || '25' });
+    for (const k of FILTERS) if (filters[k]) qs.set(k, k === 'from' || k === 'to' ? toIso(filters[k]) : filters[k]);
+    if (cursor) qs.set('cursor', cursor);
+    return api('api/executions?' + qs);
+  }, [key], cursor ? null : (k) => k === 'execution', 2000);
+  const [form, setForm] = useState(filters);
+  const [formKey, setFormKey] = useState(key);
+  if (formKey !== key) {
+    setFormKey(key);
+    setForm(filters);
+  }
+  const set = (k) => (ev) => setForm({ ...form, [k]: ev.currentTarget.value });
+  const submit = (ev) => {
+    ev.preventDefault();
+    go('executions', { ...form, limit });
+  };
+  const pages = (query.get('pages') || '').split(',').filter(Boolean);
+  return html`<h1>Executions</h1>
+    <form class="filters" onSubmit=${submit} aria-label="Filter executions">
+      <label>Job <select name="job" value=${form.job} onChange=${set('job')}><option value="">any</option>${(jobs || []).map((j) => html`<option value=${j.name}>${j.name}</option>`)}</select></label>
+      <label>Status <select name="status" value=${form.status} onChange=${set('status')}><option value="">any</option>${STATUSES.map((s) => html`<option>${s}</option>`)}</select></label>
+      <label>Node <input name="node" value=${form.node} onInput=${set('node')} size="10" /></label>
+      <label>Parameters contain <input name="q" value=${form.q} onInput=${set('q')} size="12" /></label>
+      <label>Created from (UTC) <input name="from" type="datetime-local" value=${form.from} onInput=${set('from')} /></label>
+      <label>to <input name="to" type="datetime-local" value=${form.to} onInput=${set('to')} /></label>
+      <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => go('executions')}>Clear</button></div>
+    </form>
+    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack" id="executions">
+      <thead><tr><th>Id</th><th>Job</th><th>Status</th><th>Parameters</th><th>Node</th><th>Created</th><th>Duration</th><th>Exit</th></tr></thead>
+      <tbody>${data.length
+        ? data.map((e) => html`<tr data-id=${e.id}>
+            <td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td><${Status} status=${e.status} /></td>
+            <td class="params">${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap">${time(e.createTime)}</td>
+            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+        : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>
+      <nav class="pager" aria-label="Pages">
+        ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}
+        ${next ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: next, pages: [...pages, cursor].filter(Boolean).join(',') })}>Older →</button>` : null}
+      </nav>`}</${Loading}>`;
+}
+
+function Actions({ e, reload }) {
+  const act = (action) => async () => {
+    await api('api/executions/' + e.id + '/' + action, { method: 'POST' });
+    reload();
+  };
+  const restart = async () => {
+    const { data } = await api('api/executions/' + e.id + '/restart', { method: 'POST' });
+    go('executions/' + data.id);
+  };
+  return html`<div class="actions" id="actions">
+    ${e.status === 'FAILED' || e.status === 'STOPPED'
+      ? html`<${ConfirmButton} label="Restart" message=${'Restart job ' + e.jobName + ' from where execution #' + e.id + ' stopped: a new execution of the same instance, on the cluster.'} run=${restart} />`
+      : null}
+    ${e.status === 'STARTING' || e.status === 'STARTED'
+      ? html`<${ConfirmButton} label="Stop" danger message=${'Stop execution #' + e.id + ' at its next chunk boundary. It can be restarted later.'} run=${act('stop')} />`
+      : null}
+    ${['STOPPED', 'FAILED', 'STOPPING', 'UNKNOWN'].includes(e.status)
+      ? html`<${ConfirmButton} label="Abandon" danger message=${'Abandon execution #' + e.id + ': it will never be restarted.'} run=${act('abandon')} />`
+      : null}
+  </div>`;
+}
+
+const COUNTERS = [
+  ['readCount', 'read'],
+  ['writeCount', 'written'],
+  ['filterCount', 'filtered'],
+  ['skips', 'skipped'],
+  ['commitCount', 'commits'],
+  ['rollbackCount', 'rollbacks'],
+];
+
+const skipsOf = (s) => s.readSkipCount + s.processSkipCount + s.writeSkipCount;
+const counter = (s, k) => (k === 'skips' ? skipsOf(s) : s[k]);
+const skipTitle = (s) => s.readSkipCount + ' in reading, ' + s.processSkipCount + ' in processing, ' + s.writeSkipCount + ' in writing';
+
+function StepRow({ s, e, now, partition }) {
+  return html`<tr class=${partition ? 'partition-row' : ''} data-step=${s.name}>
+    <th scope="row" class="nowrap">${partition ? '↳ ' : ''}${s.name}</th><td><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
+    <td class="nowrap">${duration(span(s.startTime, s.endTime, now))}</td>
+    ${COUNTERS.map(([k]) => html`<td class="num" title=${k === 'skips' ? skipTitle(s) : undefined}>${number(counter(s, k))}</td>`)}
+    <td class="progress-cell"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
+    <td class="exit">${s.exitStatus.code}${s.exitStatus.description ? html`<div class="desc">${s.exitStatus.description}</div>` : null}</td>
+  </tr>`;
+}
+
+/** The step the execution is at, with its progress, rate and ETA, while it runs. */
+function Current({ e }) {
+  const step = currentStep(e);
+  if (!isRunning(e.status) || !step) return null;
+  return html`<section class="card wide" aria-labelledby="current-h" id="current">
+    <h2 id="current-h">Now: step ${step.name}</h2>
+    <${Progress} progress=${step.progress} stepKey=${e.id + '/' + step.name} startTime=${step.startTime} running />
+    <p class="muted small">${number(step.readCount)} read, ${number(step.writeCount)} written${skipsOf(step) ? ', ' + number(skipsOf(step)) + ' skipped' : ''}, ${number(step.commitCount)} commits${step.node ? ' · on ' + step.node : ''}</p>
+  </section>`;
+}
+
+export function ExecutionDetail({ id, session }) {
+  const [state, reload] = useLoad(async () => (await api('api/executions/' + id)).data, [id], (k, d) => k === 'execution' && String(d.id) === String(id), 1000);
+  const now = useNow();
+  return html`<${Loading} state=${state}>${(e) => html`
+    <div class="title-row"><h1>Execution #${e.id} <span class="muted">${e.jobName}</span></h1><${Status} status=${e.status} /></div>
+    ${session.role === 'operator' ? html`<${Actions} e=${e} reload=${reload} />` : null}
+    <div class="grid two">
+      <${Current} e=${e} />
+      <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
+        <dl class="facts">
+          <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a> (instance ${e.instanceId})</dd>
+          <dt>Node</dt><dd>${e.node || '—'}${e.targetNode ? ' (asked for ' + e.targetNode + ')' : ''}</dd>
+          ${e.affinityKey ? html`<dt>Affinity key</dt><dd>${e.affinityKey}</dd>` : null}
+          <dt>Created</dt><dd>${time(e.createTime)}</dd><dt>Started</dt><dd>${time(e.startTime)}</dd><dt>Ended</dt><dd>${time(e.endTime)}</dd>
+          <dt>Duration</dt><dd>${duration(span(e.startTime, e.endTime, now))}</dd>
+          <dt>Exit</dt><dd><strong>${e.exitStatus.code}</strong></dd>
+          <dt>Skipped</dt><dd>${number(e.skips.read)} read, ${number(e.skips.process)} process, ${number(e.skips.write)} write</dd>
+        </dl>
+      </section>
+      <section class="card" aria-labelledby="params-h"><h2 id="params-h">Parameters</h2>
+        <dl class="facts" id="parameters">${Object.entries(e.parameters).map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === 'string' ? v : JSON.stringify(v)}</dd>`)}</dl>
+      </section>
+      ${e.exitStatus.description
+        ? html`<section class=${'card wide' + (e.status === 'FAILED' ? ' failure' : '')} aria-labelledby="exit-h"><h2 id="exit-h">${e.status === 'FAILED' ? 'Failure' : 'Exit description'}</h2>
+            <pre class="exit-description">${e.exitStatus.description}</pre></section>`
+        : null}
+      <section class="card wide" aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2><${Timeline} execution=${e} now=${now} /></section>
+      <section class="card wide" aria-labelledby="steps-h"><h2 id="steps-h">Steps</h2>
+        <div class="table-wrap"><table id="steps" class="steps">
+          <thead><tr><th>Step</th><th>Status</th><th>Node</th><th>Duration</th>${COUNTERS.map(([, l]) => html`<th class="num">${l}</th>`)}<th>Progress</th><th>Exit</th></tr></thead>
+          <tbody>${e.steps.length
+            ? e.steps.map((s) => html`<${StepRow} s=${s} e=${e} now=${now} />${(s.partitions || []).map((p) => html`<${StepRow} s=${p} e=${e} now=${now} partition />`)}`)
+            : html`<${Empty} cols="12">No step has run yet.</${Empty}>`}</tbody></table></div>
+      </section>
+      ${e.summary ? html`<section class="card wide" aria-labelledby="sum-h"><h2 id="sum-h">Summary</h2><${Json} value=${e.summary} /></section>` : null}
+      <section class="card wide" aria-labelledby="ctx-h"><h2 id="ctx-h">ExecutionContext</h2>
+        <h3>Job</h3><${Json} value=${e.context} />
+        ${e.steps.map((s) => html`<${Json} value=${s.context} summary=${'Step ' + s.name} />${(s.partitions || []).map((p) => html`<${Json} value=${p.context} summary=${'Partition ' + p.name} />`)}`)}
+      </section>
+    </div>`}</${Loading}>`;
+}
+

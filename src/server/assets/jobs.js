@@ -1,0 +1,116 @@
+// Jobs: the list, and one job's launch form (typed inputs from its parameter schema), its
+// history and its duration trend.
+import { useState } from './preact-hooks.js';
+import { Chart, Empty, Loading, Notice, Status } from './components.js';
+import { api, duration, go, html, paramText, span, time, useLoad } from './lib.js';
+
+export function JobList({ jobs }) {
+  return html`<h1>Jobs</h1>
+    <div class="table-wrap"><table class="stack" id="jobs">
+      <thead><tr><th>Job</th><th>Description</th><th>Parameters</th><th>Steps</th></tr></thead>
+      <tbody>${jobs.length
+        ? jobs.map((j) => html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td>${j.description || ''}</td>
+            <td>${Object.keys(j.parameters).join(', ') || '—'}</td><td>${(j.steps || []).map((s) => s.name).join(' → ')}</td></tr>`)
+        : html`<${Empty} cols="4">No job is defined.</${Empty}>`}</tbody></table></div>`;
+}
+
+/** The form value of a parameter's default. */
+function initial(p) {
+  if (p.default == null) return p.type === 'boolean' ? false : '';
+  if (p.type === 'date') return String(p.default).slice(0, 19);
+  return p.default;
+}
+
+/** The JSON value of a form field, by the parameter's type; undefined when left empty. */
+function valueOf(p, v) {
+  if (p.type === 'boolean') return Boolean(v);
+  if (v === '' || v == null) return undefined;
+  if (p.type === 'int' || p.type === 'number') return Number(v);
+  if (p.type === 'date') return new Date(v.length <= 19 ? v + 'Z' : v).toISOString();
+  return String(v);
+}
+
+function Field({ name, p, value, onChange }) {
+  const id = 'param-' + name;
+  const common = { id, name, required: p.required && p.default == null };
+  const hint = [p.type, p.required ? 'required' : 'optional', p.identifying ? 'identifying' : 'not identifying', p.default != null ? 'default ' + p.default : null]
+    .filter(Boolean)
+    .join(', ');
+  let input;
+  if (p.type === 'boolean') input = html`<input type="checkbox" ...${common} checked=${value} onChange=${(ev) => onChange(ev.currentTarget.checked)} />`;
+  else if (p.type === 'int' || p.type === 'number')
+    input = html`<input type="number" step=${p.type === 'int' ? '1' : 'any'} inputmode=${p.type === 'int' ? 'numeric' : 'decimal'} ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
+  else if (p.type === 'date') input = html`<input type="datetime-local" step="1" ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
+  else input = html`<input type="text" ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
+  return html`<div class="field"><label for=${id}>${name}</label>${input}<div class="hint" id=${id + '-hint'}>${hint}${p.description ? ' — ' + p.description : ''}</div></div>`;
+}
+
+function LaunchForm({ job }) {
+  const params = Object.entries(job.parameters);
+  const [values, setValues] = useState(Object.fromEntries(params.map(([n, p]) => [n, initial(p)])));
+  const [routing, setRouting] = useState({ node: '', key: '' });
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (ev) => {
+    ev.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { params: {} };
+      for (const [n, p] of params) {
+        const v = valueOf(p, values[n]);
+        if (v !== undefined) body.params[n] = v;
+      }
+      if (routing.node) body.node = routing.node;
+      if (routing.key) body.key = routing.key;
+      const { data } = await api('api/jobs/' + encodeURIComponent(job.name) + '/executions', { method: 'POST', body });
+      go('executions/' + data.id);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="launch" id="launch-form" onSubmit=${submit} aria-labelledby="launch-h">
+    <h2 id="launch-h">Launch</h2>
+    ${params.length ? params.map(([n, p]) => html`<${Field} name=${n} p=${p} value=${values[n]} onChange=${(v) => setValues({ ...values, [n]: v })} />`) : html`<p class="muted">This job takes no parameters.</p>`}
+    <details><summary>Routing</summary>
+      <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">run it on this node only</div></div>
+      <div class="field"><label for="route-key">Affinity key</label><input id="route-key" value=${routing.key} onInput=${(ev) => setRouting({ ...routing, key: ev.currentTarget.value })} /><div class="hint">requests with the same key go to the same node</div></div>
+    </details>
+    <${Notice} error=${error} />
+    <button type="submit" class="primary" disabled=${busy}>${busy ? 'Submitting…' : 'Launch ' + job.name}</button>
+  </form>`;
+}
+
+function History({ name, wide }) {
+  const [state] = useLoad(async () => (await api('api/executions?limit=50&job=' + encodeURIComponent(name))).data, [name], (k, e) => k === 'execution' && e.jobName === name, 2000);
+  return html`<${Loading} state=${state}>${(list) => {
+    const done = list.filter((e) => e.startTime && e.endTime).reverse();
+    const data = [done.map((e) => Date.parse(e.startTime) / 1000), done.map((e) => (Date.parse(e.endTime) - Date.parse(e.startTime)) / 1000)];
+    return html`<section class=${wide ? 'card wide' : 'card'} aria-labelledby="trend-h"><h2 id="trend-h">Duration trend</h2>
+        ${done.length >= 2
+          ? html`<${Chart} label=${'Durations of the last ' + done.length + ' finished executions, in seconds'} yLabel="seconds" data=${data}
+              series=${[{ label: 'duration (s)', stroke: '#8a4fbf', width: 2, points: { show: true, size: 6 } }]} height=${180} />`
+          : html`<p class="muted">The trend shows once two executions have finished.</p>`}
+      </section>
+      <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
+        <div class="table-wrap"><table class="stack" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
+        <tbody>${list.length
+          ? list.map((e) => html`<tr><td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><${Status} status=${e.status} /></td><td class="params">${paramText(e.parameters)}</td>
+              <td class="nowrap">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+          : html`<${Empty} cols="6">Never run.</${Empty}>`}</tbody></table></div>
+      </section>`;
+  }}</${Loading}>`;
+}
+
+export function JobDetail({ name, session }) {
+  const [state] = useLoad(async () => (await api('api/jobs/' + encodeURIComponent(name))).data, [name]);
+  return html`<${Loading} state=${state}>${(job) => html`<h1>Job ${job.name}</h1>
+    ${job.description ? html`<p>${job.description}</p>` : null}
+    <p class="muted small">Steps: ${job.steps.map((s) => s.name + ' (' + s.type + ')').join(' → ')}${job.restartable ? '' : ' · not restartable'}</p>
+    <div class="grid two">
+      ${session.role === 'operator' ? html`<section class="card">${html`<${LaunchForm} job=${job} />`}</section>` : null}
+      <${History} name=${job.name} wide=${session.role !== 'operator'} />
+    </div>`}</${Loading}>`;
+}

@@ -1,0 +1,108 @@
+// The overview: what runs now with its progress, recent failures, throughput over the last hour,
+// the nodes and the next firings.
+import { Chart, Empty, Loading, Progress, Status } from './components.js';
+import { api, currentStep, duration, html, isRunning, number, span, time, topSteps, useLoad, useNow } from './lib.js';
+
+const HOUR = 3600_000;
+const BUCKET = 60_000;
+
+/**
+ * Items written per minute over the last hour, from the recent executions: each execution's
+ * items are spread evenly over the time it ran.
+ */
+function throughput(executions, now) {
+  const start = Math.floor((now - HOUR) / BUCKET) * BUCKET;
+  const n = Math.ceil((now - start) / BUCKET);
+  const xs = Array.from({ length: n }, (_, i) => (start + i * BUCKET) / 1000);
+  const ys = new Array(n).fill(0);
+  for (const e of executions) {
+    if (!e.startTime) continue;
+    const a = Date.parse(e.startTime);
+    const b = e.endTime ? Date.parse(e.endTime) : now;
+    const written = topSteps(e.steps).reduce((sum, s) => sum + s.writeCount, 0);
+    if (!written || b < start) continue;
+    const len = Math.max(1, b - a);
+    for (let i = Math.max(0, Math.floor((a - start) / BUCKET)); i < n && start + i * BUCKET < b; i++) {
+      const lo = Math.max(a, start + i * BUCKET);
+      const hi = Math.min(b, start + (i + 1) * BUCKET);
+      if (hi > lo) ys[i] += (written * (hi - lo)) / len;
+    }
+  }
+  return [xs, ys.map((y) => Math.round(y))];
+}
+
+const executionEvents = (kind) => kind === 'execution';
+
+function Running() {
+  const [state] = useLoad(async () => (await api('api/executions?status=STARTING,STARTED,STOPPING&steps=1&limit=50')).data, [], executionEvents);
+  const now = useNow();
+  return html`<section class="card wide" aria-labelledby="running-h">
+    <h2 id="running-h">Running now</h2>
+    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="running">
+      <thead><tr><th>Execution</th><th>Job</th><th>Node</th><th>Step</th><th class="grow">Progress</th><th>Running for</th></tr></thead>
+      <tbody>${list.length
+        ? list.map((e) => {
+            const step = currentStep(e);
+            return html`<tr data-id=${e.id}>
+              <td><a href=${'#/executions/' + e.id}>#${e.id}</a> <${Status} status=${e.status} /></td>
+              <td>${e.jobName}</td><td>${e.node || '—'}</td><td>${step ? step.name : '—'}</td>
+              <td><${Progress} progress=${step && step.progress} stepKey=${e.id + '/' + (step && step.name)} startTime=${step && step.startTime} running=${isRunning(e.status)} /></td>
+              <td>${duration(span(e.startTime, null, now))}</td></tr>`;
+          })
+        : html`<${Empty} cols="6">Nothing runs now.</${Empty}>`}</tbody></table></div>`}</${Loading}>
+  </section>`;
+}
+
+function Failures() {
+  const [state] = useLoad(async () => (await api('api/executions?status=FAILED&limit=8')).data, [], (k, e) => k === 'execution' && e.status === 'FAILED', 2000);
+  return html`<section class="card" aria-labelledby="failures-h">
+    <h2 id="failures-h">Recent failures</h2>
+    <${Loading} state=${state}>${(list) => html`<ul class="plain" id="failures">${list.length
+      ? list.map((e) => html`<li><a href=${'#/executions/' + e.id}>#${e.id} ${e.jobName}</a> <span class="muted">${time(e.endTime)}</span>
+          <div class="reason">${e.exitStatus.description || e.exitStatus.code}</div></li>`)
+      : html`<li class="muted">No failures.</li>`}</ul>`}</${Loading}>
+  </section>`;
+}
+
+function Throughput() {
+  const [state] = useLoad(async () => (await api('api/executions?steps=1&limit=200')).data, [], executionEvents, 5000);
+  const now = useNow(15_000);
+  return html`<section class="card wide" aria-labelledby="tp-h">
+    <h2 id="tp-h">Throughput, last hour</h2>
+    <${Loading} state=${state}>${(list) => {
+      const data = throughput(list, now);
+      const total = data[1].reduce((a, b) => a + b, 0);
+      return html`<${Chart} label=${'Items written per minute over the last hour: ' + number(total) + ' in all'} yLabel="items/min"
+        series=${[{ label: 'items written per minute', stroke: '#2f5fb3', fill: 'rgba(47,95,179,0.12)', width: 2, points: { show: false } }]} data=${data} height=${180} />`;
+    }}</${Loading}>
+  </section>`;
+}
+
+function Nodes() {
+  const [state] = useLoad(async () => (await api('api/nodes')).data, [], (k) => k === 'node', 2000);
+  return html`<section class="card" aria-labelledby="nodes-h">
+    <h2 id="nodes-h">Nodes</h2>
+    <${Loading} state=${state}>${(list) => html`<ul class="plain" id="overview-nodes">${list.length
+      ? list.map((n) => html`<li><span class=${'dot n-' + n.status}></span><strong>${n.name}</strong> <span class="muted">${n.status}${n.draining ? ', draining' : ''}</span>
+          <div class="muted small">${n.running.length} of ${n.concurrency ?? '?'} running · heartbeat ${duration(n.heartbeatAgeMs)} ago</div></li>`)
+      : html`<li class="muted">No node has joined.</li>`}</ul>`}</${Loading}>
+  </section>`;
+}
+
+function NextFirings() {
+  const [state] = useLoad(async () => (await api('api/schedules')).data, [], (k) => k === 'schedule' || k === 'schedule-removed', 2000);
+  return html`<section class="card" aria-labelledby="next-h">
+    <h2 id="next-h">Next firings</h2>
+    <${Loading} state=${state}>${(list) => {
+      const next = list.filter((s) => !s.paused && s.nextFireTime).sort((a, b) => a.nextFireTime.localeCompare(b.nextFireTime)).slice(0, 8);
+      return html`<ul class="plain" id="next-firings">${next.length
+        ? next.map((s) => html`<li><strong>${s.name}</strong> <span class="muted">runs ${s.job}</span><div class="small">${time(s.nextFireTime)} UTC</div></li>`)
+        : html`<li class="muted">No active schedule.</li>`}</ul>`;
+    }}</${Loading}>
+  </section>`;
+}
+
+export function Overview() {
+  return html`<h1>Overview</h1><p class="muted small">Times are UTC. Updated live.</p>
+    <div class="grid"><${Running} /><${Throughput} /><${Failures} /><${Nodes} /><${NextFirings} /></div>`;
+}

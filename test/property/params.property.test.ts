@@ -1,0 +1,111 @@
+/**
+ * Property tests of parameter parsing (src/core/params.ts): every value of each kind survives its
+ * text form and its JSON form, every malformed value and unknown name is refused with an error
+ * naming the parameter, and `key=value` words split at the first `=`.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ParameterError } from '../../src/core/errors.ts';
+import { p, paramsFromJson, paramsToJson, parseKeyValues, resolveParams, type ParamsSchema } from '../../src/core/params.ts';
+import { PROTOTYPE_NAMES, propertyOptions } from '../support/property.ts';
+
+const schema: ParamsSchema = {
+  s: p.string(),
+  i: p.int(),
+  n: p.number(),
+  d: p.date(),
+  b: p.boolean(),
+};
+
+/** The ParameterError `fn` throws (fails the property when it throws nothing or something else). */
+function refusal(fn: () => unknown): ParameterError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ParameterError) return err;
+    throw new Error(`expected a ParameterError, got ${String(err)}`);
+  }
+  throw new Error('expected a ParameterError, nothing was thrown');
+}
+
+const resolve = (raw: Record<string, unknown>) => resolveParams('j', schema, raw);
+const dates = fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true });
+/** Names that are not parameters of the schema (names inherited from Object.prototype: see PROTOTYPE_NAMES). */
+const unknownNames = fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !Object.hasOwn(schema, k) && !['fireTime', 'run.id'].includes(k) && !PROTOTYPE_NAMES.has(k));
+
+describe('parameter parsing (property-based)', () => {
+  it('each kind reads back what its text form and its JSON form say', () => {
+    // (-0 has no text form of its own: String(-0) is "0".)
+    fc.assert(
+      fc.property(fc.string(), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true }).map((n) => (Object.is(n, -0) ? 0 : n)), dates, fc.boolean(), (s, i, n, d, b) => {
+        const fromText = resolve({ s, i: String(i), n: String(n), d: d.toISOString(), b: String(b) });
+        expect(fromText).toEqual({ s, i, n, d, b });
+        expect(Object.is(fromText.n, n)).toBe(true);
+        // What is stored (JSON) reads back to the same values.
+        expect(paramsFromJson('j', schema, JSON.parse(JSON.stringify(paramsToJson(fromText))))).toEqual(fromText);
+        // Typed values are taken as they are.
+        expect(resolve({ s, i, n, d, b })).toEqual(fromText);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('integers are read with surrounding spaces and a plus sign', () => {
+    fc.assert(
+      fc.property(fc.maxSafeInteger(), fc.constantFrom('', ' ', '\t', '  '), fc.constantFrom('', '+'), (i, pad, sign) => {
+        const text = `${pad}${i >= 0 ? sign : ''}${i}${pad}`;
+        expect(resolve({ i: text }).i).toBe(i);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('a value that is not of the kind is refused, naming the parameter and the value', () => {
+    const notInt = fc.string().filter((t) => !/^[+-]?\d+$/.test(t.trim()) || !Number.isSafeInteger(Number(t.trim())));
+    const notNumber = fc.string().filter((t) => !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t.trim()));
+    const notBoolean = fc.string().filter((t) => t !== 'true' && t !== 'false');
+    const notDate = fc.string().filter((t) => Number.isNaN(new Date(t.trim()).getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(t.trim()));
+    const cases = fc.oneof(
+      notInt.map((v) => ['i', v, 'an integer'] as const),
+      fc.constantFrom(1.5, -0.25, 2 ** 53, Infinity, NaN, true, null, [1], { x: 1 }).map((v) => ['i', v, 'an integer'] as const),
+      notNumber.map((v) => ['n', v, 'a number'] as const),
+      fc.constantFrom(Infinity, -Infinity, NaN, true, null, [1]).map((v) => ['n', v, 'a number'] as const),
+      notBoolean.map((v) => ['b', v, 'true or false'] as const),
+      fc.constantFrom(0, 1, null, 'TRUE', 'yes').map((v) => ['b', v, 'true or false'] as const),
+      notDate.map((v) => ['d', v, 'an ISO-8601 date'] as const),
+      fc.constantFrom(null, [1], { x: 1 }).map((v) => ['s', v, 'a string'] as const),
+    );
+    fc.assert(
+      fc.property(cases, ([name, value, kind]) => {
+        const err = refusal(() => resolve({ [name]: value }));
+        expect(err.message).toBe(`job j: parameter ${name} must be ${kind}, got ${JSON.stringify(value)}`);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('an unknown name is refused, naming it', () => {
+    fc.assert(
+      fc.property(unknownNames, fc.string(), (name, value) => {
+        expect(refusal(() => resolve({ [name]: value })).message).toContain(`unknown parameter ${name}`);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('key=value words split at the first "=", keep the rest of the value as it is, and refuse words without a key', () => {
+    const keys = fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !k.includes('=') && !PROTOTYPE_NAMES.has(k));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(keys, fc.string()), { selector: ([k]) => k, maxLength: 6 }), (pairs) => {
+        expect(parseKeyValues(pairs.map(([k, v]) => `${k}=${v}`))).toEqual(Object.fromEntries(pairs));
+      }),
+      propertyOptions(),
+    );
+    fc.assert(
+      fc.property(fc.string().filter((w) => w.indexOf('=') <= 0), (word) => {
+        expect(refusal(() => parseKeyValues([word])).message).toBe(`parameter ${JSON.stringify(word)} is not of the form key=value`);
+      }),
+      propertyOptions(),
+    );
+  });
+});

@@ -1,0 +1,360 @@
+/**
+ * The web console in a real browser (Debian's Chromium driven by playwright-core), against a real
+ * `nightshift serve` process and two real `nightshift node` processes on PostgreSQL: logging in
+ * with a token, a viewer who sees everything and can act on nothing, an operator who launches a
+ * job from its form, watches its progress, stops it, restarts it and finds it all in the audit
+ * log, a partitioned job's timeline across both nodes, markup in user-controlled fields shown as
+ * text, and screenshots of every page at desktop and phone widths (test-output/console/).
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, waitFor } from '../support/backends.ts';
+import { CHROMIUM, OPERATOR, VIEWER, call, hasChromium, logIn, shoot, startServe, type Server } from '../support/console.ts';
+import { skipAllUnless } from '../support/skip.ts';
+import { killAll, startNode } from '../support/node-procs.ts';
+
+const pg = backends().find((b) => b.name === 'postgres')!;
+
+/** Markup that would run or show if any field were rendered as HTML. */
+const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b>`;
+
+interface Execution {
+  id: number;
+  status: string;
+  steps: { name: string; node: string | null; partitions?: { node: string | null }[] }[];
+}
+
+let server: Server;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+const api = <T = unknown>(method: string, path: string, body?: unknown, secret = OPERATOR.secret) => call<T>(server.base, secret, method, path, body);
+
+async function submit(job: string, params: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<number> {
+  const r = await api<{ id: number }>('POST', `/api/jobs/${job}/executions`, { params, ...extra });
+  expect(r.status, JSON.stringify(r.json)).toBe(202);
+  return r.json.id;
+}
+
+async function execution(id: number): Promise<Execution> {
+  return (await api<Execution>('GET', `/api/executions/${id}`)).json;
+}
+
+const ended = (id: number, statuses: string[], timeoutMs = 20_000) =>
+  waitFor(async () => {
+    const e = await execution(id);
+    return statuses.includes(e.status) ? e : null;
+  }, timeoutMs, `execution ${id} to be ${statuses.join(' or ')}`);
+
+/** A new browser session (its own cookies) whose page errors fail the test. */
+async function newPage(): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  // 401 before logging in and 403 when the test probes the API are expected answers.
+  page.on('console', (m) => m.type() === 'error' && !/status of 40[13]/.test(m.text()) && problems.push(m.text()));
+  return { page, problems };
+}
+
+const open = async (page: Page, hash: string) => {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.locator('main h1').first().waitFor();
+};
+
+/** The number in a progress element's data-done, or -1 when there is none yet. */
+const doneOf = async (page: Page) => Number((await page.locator('#steps .progress').first().getAttribute('data-done', { timeout: 500 }).catch(() => null)) ?? -1);
+
+describe('web console (chromium, postgres, real serve and node processes)', () => {
+  skipAllUnless(hasChromium, `no browser at ${CHROMIUM} (apt-get install chromium)`);
+  beforeAll(async () => {
+    if (!hasChromium) return; // every test is skipped, with the reason above
+    const url = pg.freshUrl('console');
+    // All at once: the schema is brought up under an advisory lock, by whichever comes first.
+    for (const name of ['node-a', 'node-b']) startNode(url, name, { args: ['--concurrency', '3'] });
+    [server, browser] = await Promise.all([startServe(url), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
+    await waitFor(async () => (await api<{ status: string }[]>('GET', '/api/nodes')).json.filter((n) => n.status === 'alive').length === 2, 45_000, 'both nodes alive');
+  }, 100_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await server?.stop();
+    await killAll();
+    await pg.cleanup();
+  }, 30_000);
+
+  it('logs in with a token (a wrong one is refused); a viewer sees everything but has no action, and the API answers it 403', async () => {
+    const failed = await submit('count', { items: 30, chunk: 5, tag: 'viewer-failed', failAt: 12 });
+    await ended(failed, ['FAILED']);
+    await ended(await submit('count', { items: 5, tag: 'viewer-newer' }), ['COMPLETED']);
+    expect((await api('PUT', '/api/schedules/nightly', { job: 'count', cron: '0 0 2 * * ?', params: { tag: 'nightly' } })).status).toBe(201);
+
+    const { page, problems } = await newPage();
+    await page.goto(`${server.base}/`);
+    await page.locator('#token').fill('not-a-token');
+    await page.locator('#login-form button[type=submit]').click();
+    await expect.poll(() => page.locator('#login-form [role=alert]').textContent()).toContain('not valid');
+    await logIn(page, server.base, VIEWER.secret);
+    expect(await page.locator('#who').textContent()).toContain('viewer');
+
+    // Everything is visible...
+    await open(page, `#/executions/${failed}`);
+    await page.locator('.title-row .status', { hasText: 'FAILED' }).waitFor();
+    expect(await page.locator('pre.exit-description').textContent()).toMatch(/12/);
+    await open(page, '#/schedules');
+    await page.locator('#schedules tr[data-name=nightly]').waitFor();
+    await open(page, '#/nodes');
+    await page.locator('#nodes tr[data-name=node-a]').waitFor();
+    await page.locator('#nodes tr[data-name=node-b]').waitFor();
+    await open(page, '#/jobs/count');
+    await page.locator('#history a', { hasText: `#${failed}` }).waitFor();
+    await open(page, '#/audit');
+    await page.locator('#audit td', { hasText: 'job.submit' }).first().waitFor();
+    // ... and nothing can be done: no action anywhere,
+    await open(page, `#/executions/${failed}`);
+    await page.locator('#steps').waitFor();
+    expect(await page.locator('#actions').count()).toBe(0);
+    expect(await page.getByRole('button', { name: /restart|abandon|stop/i }).count()).toBe(0);
+    await open(page, '#/jobs/count');
+    await page.locator('#history').waitFor();
+    expect(await page.locator('#launch-form').count()).toBe(0);
+    await open(page, '#/schedules');
+    await page.locator('#schedules tr[data-name=nightly]').waitFor();
+    expect(await page.getByRole('button', { name: /pause|trigger|remove/i }).count()).toBe(0);
+    await open(page, '#/nodes');
+    await page.locator('#nodes tr[data-name=node-a]').waitFor();
+    expect(await page.getByRole('button', { name: /drain/i }).count()).toBe(0);
+    // and the API refuses the viewer's session (the cookie) and token alike.
+    const fromPage = await page.evaluate(async (id) => {
+      const post = (path: string) => fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then((r) => r.status);
+      return [await post(`api/executions/${id}/restart`), await post(`api/executions/${id}/abandon`), await post('api/jobs/noop/executions'), await post('api/schedules/nightly/pause')];
+    }, failed);
+    expect(fromPage).toEqual([403, 403, 403, 403]);
+    expect((await api('POST', `/api/executions/${failed}/restart`, {}, VIEWER.secret)).status).toBe(403);
+    expect((await execution(failed)).status).toBe('FAILED');
+
+    // The list pages by cursor: older, older, and back.
+    await open(page, '#/executions?limit=1');
+    const ids = () => page.locator('#executions tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    await page.locator('#executions tbody tr[data-id]').first().waitFor();
+    const first = await ids();
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await expect.poll(ids).not.toEqual(first);
+    const second = await ids();
+    expect(Number(second[0])).toBeLessThan(Number(first[0]));
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await expect.poll(ids).toEqual(first);
+    expect(await page.getByRole('button', { name: '← Newer' }).count()).toBe(0);
+    // The filters narrow it: a status, then text in the parameters.
+    await open(page, '#/executions');
+    await page.getByLabel('Status').selectOption('FAILED');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(ids).toEqual([String(failed)]);
+    await page.getByLabel('Parameters contain').fill('no-such-text');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.locator('#executions td.empty').waitFor();
+
+    // Logging out ends the session: the login page again, and the API answers 401.
+    await page.locator('#logout').click();
+    await page.locator('#login-form').waitFor();
+    expect(await page.evaluate(() => fetch('api/executions').then((r) => r.status))).toBe(401);
+    expect(problems).toEqual([]);
+  }, 40_000);
+
+  it('an operator launches a job from its form, watches its progress move, stops it, restarts it, and sees it in the audit log', async () => {
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, '#/jobs/count');
+    const form = page.locator('#launch-form');
+    // Typed inputs from the schema: numbers for ints, defaults filled in.
+    expect(await form.locator('#param-items').getAttribute('type')).toBe('number');
+    expect(await form.locator('#param-items').inputValue()).toBe('1000');
+    await form.locator('#param-items').fill('1000000');
+    await form.locator('#param-chunk').fill('20');
+    await form.locator('#param-delayMs').fill('2');
+    await form.locator('#param-tag').fill('operator-run');
+    await form.getByRole('button', { name: 'Launch count' }).click();
+    await page.waitForURL(/#\/executions\/\d+$/);
+    const id = Number(/(\d+)$/.exec(page.url())![1]);
+
+    // Progress moves, live: done of total, a rate and an ETA.
+    const first = await waitFor(async () => {
+      const done = await doneOf(page);
+      return done > 0 ? done : null;
+    }, 20_000, 'progress');
+    await waitFor(async () => (await doneOf(page)) > first, 10_000, 'progress to move');
+    const text = await page.locator('#steps .progress-text').first().textContent();
+    expect(text).toMatch(/of 1,000,000 \(\d+%\)/);
+    expect(text).toMatch(/items\/s/);
+    expect(text).toMatch(/ETA/);
+
+    // Stop, with a confirmation.
+    await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
+    const dialog = page.locator('dialog[open]');
+    await dialog.getByText('next chunk boundary').waitFor();
+    await dialog.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('.title-row .status', { hasText: 'STOPPED' }).waitFor({ timeout: 15_000 });
+    const stoppedAt = await doneOf(page);
+
+    // Restart: a new execution of the instance, which goes on from where the first stopped.
+    await page.locator('#actions').getByRole('button', { name: 'Restart' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Restart' }).click();
+    await page.waitForURL((u) => /#\/executions\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
+    const restarted = Number(/(\d+)$/.exec(page.url())![1]);
+    await waitFor(async () => (await doneOf(page)) > stoppedAt, 20_000, 'the restarted execution to go on');
+    await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Stop' }).click();
+    await page.locator('.title-row .status', { hasText: 'STOPPED' }).waitFor({ timeout: 15_000 });
+
+    // The audit log names who did each of it.
+    await open(page, '#/audit');
+    const rows = page.locator('#audit tbody tr');
+    await rows.filter({ hasText: `execution ${restarted}` }).filter({ hasText: 'execution.stop' }).waitFor();
+    const audit = (await rows.allTextContents()).filter((t) => t.includes('olga'));
+    expect(audit.some((t) => t.includes('job.submit') && t.includes('job count') && t.includes('operator-run'))).toBe(true);
+    expect(audit.some((t) => t.includes('execution.stop') && t.includes(`execution ${id}`))).toBe(true);
+    expect(audit.some((t) => t.includes('execution.restart') && t.includes(`execution ${id}`))).toBe(true);
+    expect(audit.some((t) => t.includes('execution.stop') && t.includes(`execution ${restarted}`))).toBe(true);
+    expect(audit.some((t) => t.includes('login'))).toBe(true);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("shows a partitioned job's timeline with its partitions on both nodes", async () => {
+    const id = await submit('partitioned-count', { items: 2400, grid: 8, delayMs: 2, tag: 'timeline' });
+    const done = await ended(id, ['COMPLETED'], 40_000);
+    const partitionNodes = new Set(done.steps.flatMap((s) => (s.partitions ?? []).map((p) => p.node)));
+    expect([...partitionNodes].sort(), 'the cluster spread the partitions').toEqual(['node-a', 'node-b']);
+
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, `#/executions/${id}`);
+    const bars = page.locator('.timeline .tl-bar.partition');
+    await expect.poll(() => bars.count()).toBe(8);
+    const shown = new Set(await bars.evaluateAll((els) => els.map((e) => e.getAttribute('data-node'))));
+    expect([...shown].sort()).toEqual(['node-a', 'node-b']);
+    expect(await page.locator('.timeline .tl-lane').count()).toBe(2);
+    // Counted once: the manager's written count is the partitions' sum, not twice it.
+    expect(await page.locator('#steps tbody tr').first().locator('td.num').nth(1).textContent()).toBe('2,400');
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('shows markup in user-controlled fields as text, on every page', async () => {
+    const id = await submit('count', { items: 10, tag: XSS }, { key: XSS });
+    await ended(id, ['COMPLETED']);
+    expect((await api('PUT', '/api/schedules/markup', { job: 'count', cron: '0 0 3 * * ?', params: { tag: XSS } })).status).toBe(201);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    for (const hash of ['#/executions', `#/executions/${id}`, '#/jobs/count', '#/schedules', '#/audit', `#/executions?q=${encodeURIComponent('<b>bold</b>')}`]) {
+      await open(page, hash);
+      await page.getByText('<b>bold</b>').first().waitFor({ timeout: 10_000 }).catch(() => {
+        throw new Error(`${hash}: the markup is not shown as text`);
+      });
+      expect(await page.locator('main img[src=x], main b', { hasText: 'bold' }).count(), hash).toBe(0);
+      expect(await page.locator('main img[src=x]').count(), hash).toBe(0);
+      expect(await page.evaluate(() => (window as { __xss?: number }).__xss), hash).toBeUndefined();
+    }
+    expect(problems).toEqual([]);
+  }, 40_000);
+
+  it('updates from the event stream: no request while nothing changes, and a new execution shows without reloading', async () => {
+    const { page, problems } = await newPage();
+    const requests: number[] = [];
+    page.on('request', (r) => /\/api\/(?!events)/.test(r.url()) && requests.push(Date.now()));
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/executions');
+    await page.locator('#executions tbody tr').first().waitFor();
+    // Quiet: once the page has loaded, nothing is asked while nothing changes.
+    await waitFor(() => requests.length > 0 && Date.now() - requests[requests.length - 1] > 1500, 15_000, 'the page to settle');
+    const before = requests.length;
+    await waitFor(() => Date.now() - requests[requests.length - 1] > 3000, 10_000, 'three quiet seconds');
+    expect(requests.length).toBe(before);
+    // A change: the page reads the list again (once, not once per event) and shows it.
+    const id = await submit('noop', {});
+    await page.locator(`#executions tr[data-id="${id}"]`).waitFor({ timeout: 10_000 });
+    await ended(id, ['COMPLETED']);
+    await page.locator(`#executions tr[data-id="${id}"] .status`, { hasText: 'COMPLETED' }).waitFor({ timeout: 10_000 });
+    expect(requests.length - before).toBeLessThanOrEqual(4);
+    expect(problems).toEqual([]);
+  }, 40_000);
+
+  it('is usable by keyboard, and every page looks right at 1280×800 and at phone width (screenshots)', async () => {
+    // Something running, so that the overview shows live progress.
+    const running = await submit('count', { items: 1_000_000, chunk: 20, delayMs: 2, tag: 'screens' });
+    const { page, problems } = await newPage();
+    await page.goto(`${server.base}/`);
+    await page.locator('#login-form').waitFor();
+    await shoot(page, 'login');
+    // Keyboard: the token field has focus; Enter logs in; Tab reaches the skip link, then the nav.
+    await page.keyboard.type(OPERATOR.secret);
+    await page.keyboard.press('Enter');
+    await page.locator('#who').waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).toBe('solid');
+    await page.evaluate(() => (document.activeElement as HTMLElement).blur());
+    await waitFor(async () => (await page.locator('#running .progress[data-done]').count()) > 0, 20_000, 'the overview to show progress');
+    await shoot(page, 'overview');
+    const { json: list } = await api<{ id: number; jobName: string; status: string }[]>('GET', '/api/executions?limit=100');
+    const partitioned = list.find((e) => e.jobName === 'partitioned-count')!;
+    const failed = list.find((e) => e.status === 'FAILED')!;
+    const pages: [string, string, string][] = [
+      ['executions', '#/executions', '#executions'],
+      ['execution-running', `#/executions/${running}`, '#steps .progress'],
+      ['execution-partitioned', `#/executions/${partitioned.id}`, '.timeline'],
+      ['execution-failed', `#/executions/${failed.id}`, 'pre.exit-description'],
+      ['jobs', '#/jobs', '#jobs'],
+      ['job', '#/jobs/count', '#history'],
+      ['schedules', '#/schedules', '#schedules'],
+      ['nodes', '#/nodes', '#nodes'],
+      ['audit', '#/audit', '#audit'],
+    ];
+    for (const [name, hash, ready] of pages) {
+      await open(page, hash);
+      await page.locator(ready).first().waitFor();
+      await shoot(page, name);
+    }
+    // A confirmation dialog, as it looks.
+    await open(page, `#/executions/${running}`);
+    await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
+    await page.locator('dialog[open]').waitFor();
+    await shoot(page, 'confirm-stop', { fullPage: false });
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    expect((await api('POST', `/api/executions/${running}/stop`, {})).status).toBe(200);
+    await ended(running, ['STOPPED']);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
+    expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, '#/schedules');
+    const row = page.locator('#schedules tr[data-name=hourly]');
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.getByText('— (paused)').waitFor();
+    expect((await api<{ paused: boolean; nextFireTime: string | null }>('GET', '/api/schedules/hourly')).json).toMatchObject({ paused: true });
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await row.getByText('active').waitFor();
+    await row.getByRole('button', { name: 'Trigger now' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Trigger now' }).click();
+    await page.waitForURL(/#\/executions\/\d+$/);
+    await page.locator('.title-row', { hasText: 'noop' }).waitFor();
+    await open(page, '#/schedules');
+    await page.locator('#firings td', { hasText: 'manual' }).waitFor();
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api('GET', '/api/schedules/hourly')).status).toBe(404);
+
+    await open(page, '#/nodes');
+    const node = page.locator('#nodes tr[data-name=node-b]');
+    await node.getByRole('button', { name: 'Drain' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Drain' }).click();
+    await node.getByText(/draining|left/).waitFor({ timeout: 15_000 });
+    expect(problems).toEqual([]);
+  }, 40_000);
+});
