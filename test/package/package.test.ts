@@ -11,9 +11,9 @@
  * and that the tarball holds only the build, bin, README, LICENSE and package.json.
  * dist/ must be built first (`npm test` builds it).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envFor, installProject, nodeRuntime, packOnce, ROOT, sh, type NodeRuntime } from './install.ts';
 
 /** Node 20 is this process's (the project's own); 22 and 24 are installed from npm for the test. */
@@ -122,6 +122,7 @@ export const hello = defineJob({
 const JS_CONFIG_FILE = TS_CONFIG_FILE.replace("name: 'hello'", "name: 'hello-js'");
 
 describe('the packed package', () => {
+  afterAll(async () => rmSync(dirname((await packOnce()).tarball), { recursive: true, force: true }));
   it('holds only the build, bin, README, LICENSE and package.json', async () => {
     const { files } = await packOnce();
     const outside = files.filter((f) => !/^(dist\/|bin\/nightshift\.js$|README\.md$|LICENSE$|package\.json$)/.test(f));
@@ -146,6 +147,9 @@ describe('the packed package', () => {
       dir = await installProject(runtime, tarball, [`typescript@${devVersion('typescript')}`, `@types/node@${devVersion('@types/node')}`]);
       env = envFor(runtime, { NIGHTSHIFT_LOG_LEVEL: 'silent' });
     }, 1_200_000);
+    afterAll(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
 
     it('engines accept this Node', async () => {
       const r = await node(['-p', `require('node:module').createRequire(process.cwd() + '/')('nightshift/package.json').engines.node`]);
