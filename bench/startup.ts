@@ -6,8 +6,8 @@
  * before it ran its build) and `node -e 0` are measured alongside.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { envFor, installProject, nodeRuntime, packOnce, ROOT } from '../test/package/install.ts';
 import { secs, table } from './lib/util.ts';
 
@@ -60,6 +60,8 @@ export async function benchStartup(runs: number): Promise<string[]> {
     ['`nightshift --version`, from source through tsx (the old way)', '0.8 s', time([source, '--version'], dir, env, runs), ''],
     ['`nightshift run noop --next`, from source through tsx (the old way)', '1.0 s', time([source, 'run', 'noop', '--next', '--db', 'sqlite:startup-src.db'], dir, env, runs), ''],
   ];
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(tarball), { recursive: true, force: true });
   const ms = (t: number) => (t < 1000 ? `${Math.round(t)} ms` : secs(t));
   return [
     `## Start-up of the nightshift command (installed from the packed tarball; median of ${runs})`,
