@@ -12,6 +12,12 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  // require('nightshift')'s entry (src/require.cjs) is CommonJS by nature.
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   {
     // The console's scripts run in the browser.
     files: ['src/server/assets/**/*.js'],

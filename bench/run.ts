@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, history.
+ * concurrency, submit-many, history, startup.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -17,6 +17,7 @@
  * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
  * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
+ * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { benchLaunch } from './launch.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
 import { benchSubmitMany } from './submit-many.ts';
+import { benchStartup } from './startup.ts';
 import { envInt, isConnectionLoss, secs, sleep, table } from './lib/util.ts';
 
 const rounds = envInt('BENCH_ROUNDS', 3);
@@ -87,6 +89,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     reps: envInt('BENCH_HISTORY_REPS', 30),
     backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
+  startup: () => benchStartup(envInt('BENCH_STARTUP_RUNS', 15)),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),
     chunk: envInt('BENCH_PROCESS_CHUNK', 100),

@@ -42,9 +42,6 @@ export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent } from './cluster/node.ts';
-export { createHttpApi, type HttpApiOptions } from './server/http-api.ts';
-export { loadTokens, type ApiToken, type Role } from './server/tokens.ts';
-export { createMetrics } from './server/metrics.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
 export type { SubmitItem, SubmitResult } from './engine/bulk-launch.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';

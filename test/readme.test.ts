@@ -15,6 +15,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin/nightshift.js');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const run = promisify(execFile);
+/** Node flags that run a TypeScript file with 'nightshift' resolving to the source (scripts/dev-alias.mjs). */
+const TSX_FROM_SOURCE = ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, '--import', pathToFileURL(join(ROOT, 'scripts/dev-alias.mjs')).href];
 
 /** The fenced code blocks of a language that contain `marker`. */
 function blocks(lang: string, marker: string): string[] {
@@ -107,7 +109,7 @@ describe('README examples', () => {
       .replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`)
       .replace("from './examples/nightshift.config.ts'", `from '${ROOT}/examples/nightshift.config.ts'`);
     writeFileSync(join(dir, 'api.mts'), script);
-    const { stdout } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'api.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+    const { stdout } = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'api.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
     const expected = /console\.log\(.*\); \/\/ (\d+)/.exec(snippet)![1];
     expect(stdout.trim()).toBe(expected);
   });
@@ -133,7 +135,7 @@ describe('README examples', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     const [snippet] = blocks('ts', 'processConcurrency:');
     writeFileSync(join(dir, 'enrich.mts'), snippet.replace("from 'nightshift'", `from '${ROOT}/src/index.ts'`));
-    const { stdout, stderr } = await run(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(dir, 'enrich.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+    const { stdout, stderr } = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'enrich.mts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
     const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
     expect(stdout.trim()).toBe(expected);
     // The retry listener gave up on each unknown customer (id 7 succeeded on its retry).

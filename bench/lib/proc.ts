@@ -56,7 +56,7 @@ export function startNode(url: string, name: string, extra: readonly string[] = 
 
 /** Runs a TypeScript file of bench/ in a new Node process (through tsx), with IPC. */
 export function startScript(file: string, args: readonly string[] = [], env: Record<string, string> = {}): Proc {
-  return wrap(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', file), ...args], {
+  return wrap(spawn(process.execPath, ['--import', 'tsx', '--import', join(ROOT, 'scripts/dev-alias.mjs'), join(ROOT, 'bench', file), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

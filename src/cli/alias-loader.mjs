@@ -1,12 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 // Resolves `nightshift` to this package wherever the importing config file lives, so a config
-// outside the package uses the same module instances as the CLI that loads it.
-const index = new URL('../index.ts', import.meta.url).href;
+// outside the package uses the same module instances as the CLI that loads it. This file is
+// copied as is into dist/: there the entry is index.js, in the repository's src/ index.ts.
+const ext = existsSync(fileURLToPath(new URL('../index.ts', import.meta.url))) ? 'ts' : 'js';
+const entries = new Map([
+  ['nightshift', new URL(`../index.${ext}`, import.meta.url).href],
+  ['nightshift/server', new URL(`../server/index.${ext}`, import.meta.url).href],
+]);
 
 export async function resolve(specifier, context, nextResolve) {
-  if (specifier === 'nightshift') return { url: index, shortCircuit: true, format: 'module' };
+  const entry = entries.get(specifier);
+  if (entry !== undefined) return { url: entry, shortCircuit: true, format: 'module' };
   return nextResolve(specifier, context);
 }
 

@@ -7,6 +7,7 @@ import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import type { RetentionOptions } from '../cluster/housekeeping.ts';
 import { parseDuration } from '../core/duration.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
+import { prepareImport } from './loaders.ts';
 
 const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
 
@@ -52,6 +53,7 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
   const file = findConfig(explicit);
   let mod: Record<string, unknown>;
   try {
+    await prepareImport(file);
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });

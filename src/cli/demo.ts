@@ -1,13 +1,30 @@
-import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLogger } from '../core/logger.ts';
 import { createNightshift } from '../operator.ts';
 import { createProgress } from './progress.ts';
 import { executionText } from './output.ts';
-import { count, importCsv } from '../../examples/nightshift.config.ts';
+import { prepareImport } from './loaders.ts';
+import type { JobDefinition } from '../core/job.ts';
+
+/**
+ * The example jobs the demo runs (examples/nightshift.config.ts): in the repository the source,
+ * in the published package its build (dist/examples/nightshift.config.js).
+ */
+function examplesConfig(): string {
+  const built = fileURLToPath(new URL('../examples/nightshift.config.js', import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL('../../examples/nightshift.config.ts', import.meta.url));
+}
+
+async function exampleJobs(): Promise<JobDefinition[]> {
+  const file = examplesConfig();
+  await prepareImport(file);
+  const mod = (await import(pathToFileURL(file).href)) as { count: JobDefinition; importCsv: JobDefinition };
+  return [mod.count, mod.importCsv];
+}
 
 const say = (line = '') => process.stdout.write(line + '\n');
 
@@ -65,7 +82,7 @@ export async function runDemo(options: { dir?: string; rows: number }): Promise<
   const progress = createProgress(process.stderr);
   const ns = await createNightshift({
     db,
-    jobs: [count, importCsv],
+    jobs: await exampleJobs(),
     logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'silent' }),
     onProgress: (e, s) => progress.update(e, s),
   });
@@ -102,8 +119,7 @@ export async function runDemo(options: { dir?: string; rows: number }): Promise<
     say(`   execution ${restarted.id} ${restarted.status}: read ${countStep.readCount} items (${written + 1}..10000)`);
     say(`   count_items now holds ${check.total} rows for ${check.distinct_items} distinct items: each written exactly once`);
     say();
-    const config = fileURLToPath(new URL('../../examples/nightshift.config.ts', import.meta.url));
-    say(`Explore it: npx nightshift executions --db ${shellWord(db)} --config ${shellWord(config)}`);
+    say(`Explore it: npx nightshift executions --db ${shellWord(db)}`);
   } finally {
     progress.stop();
     await ns.close();

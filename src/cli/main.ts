@@ -2,23 +2,17 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import { processExitCode, resolveJobParams } from '../core/job.ts';
-import { createLogger } from '../core/logger.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
-import { requireJob } from '../engine/launch.ts';
-import { createNightshift, type Nightshift } from '../operator.ts';
-import { DEFAULT_DB_URL, openDatabase } from '../repository/open.ts';
-import { pruneHistory } from '../repository/retention.ts';
+import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
+import { DEFAULT_DB_URL } from '../repository/open.ts';
+import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
-import { CronError, nextFireTimes } from '../scheduler/cron.ts';
 import { loadConfig } from './config.ts';
-import { startNode } from '../cluster/node.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
-import { createProgress } from './progress.ts';
 import { readSubmitFile } from './submit-file.ts';
-import { runDemo } from './demo.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
@@ -69,10 +63,18 @@ function out(text: string): void {
   process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
 }
 
-/** Opens the operator over the config's jobs; closes it after `fn`. */
-async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Parameters<typeof createNightshift>[0] extends infer X ? Partial<X> : never = {}): Promise<T> {
-  const config = await loadConfig(o.config);
-  const ns = await createNightshift({ db: dbUrl(o), jobs: config.jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+// Modules only some commands need load when one of them runs (start-up time: `--version`, and
+// `run` on SQLite, load neither the cluster, the server, the progress bars nor the other driver).
+
+/**
+ * Opens the operator over the config's jobs; closes it after `fn`. A command that only reads or
+ * changes the repository (`repositoryOnly`) needs no config: it loads one only when one is named
+ * (--config or NIGHTSHIFT_CONFIG).
+ */
+async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, repositoryOnly = false): Promise<T> {
+  const jobs = repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
+  const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
+  const ns = await createNightshift({ db: dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
   try {
     return await fn(ns);
   } finally {
@@ -80,8 +82,11 @@ async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, ex
   }
 }
 
+const configNamed = (o: Common) => o.config !== undefined || !!process.env.NIGHTSHIFT_CONFIG;
+
 /** Runs an execution in this process with a progress display and graceful stop on signals. */
-async function runHere(o: Common, launch: (ns: Nightshift) => Promise<import('../operator.ts').ExecutionDetails>): Promise<number> {
+async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionDetails>): Promise<number> {
+  const { createProgress } = await import('./progress.ts');
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
   let jobs: Nightshift['jobs'] = new Map();
   const execution = await withOperator(
@@ -154,6 +159,7 @@ export function buildProgram(): Command {
     .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
     .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
+      const { requireJob } = await import('../engine/launch.ts');
       const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
       const raw = parseKeyValues(words);
       if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
@@ -168,7 +174,7 @@ export function buildProgram(): Command {
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!));
+      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, true);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
       return EXIT.OK;
     }));
@@ -177,7 +183,7 @@ export function buildProgram(): Command {
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!));
+      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, true);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
       return EXIT.OK;
     }));
@@ -188,7 +194,7 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'at most this many', '20')
     .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
       const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
-      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }));
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, true);
       out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
       return EXIT.OK;
     }));
@@ -197,7 +203,7 @@ export function buildProgram(): Command {
     .argument('<id>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, (ns) => ns.getExecution(n));
+      const e = await withOperator(o, (ns) => ns.getExecution(n), {}, true);
       if (!e) throw new UsageError(`no execution with id ${n}`);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
       return EXIT.OK;
@@ -275,6 +281,7 @@ export function buildProgram(): Command {
       const parent = process.ppid;
       const orphaned = o.exitWithParent ? setInterval(() => process.ppid !== parent && stopRequested(), 250) : undefined;
       orphaned?.unref();
+      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
@@ -291,7 +298,7 @@ export function buildProgram(): Command {
   common(program.command('nodes').description('cluster members and what each runs (the newest incarnation of each name)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
-      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }));
+      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, true);
       if (o.json) {
         out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
@@ -317,6 +324,7 @@ export function buildProgram(): Command {
         includeRestartable: o.includeRestartable === true,
         batchSize: positiveInt('--batch-size', o.batchSize),
       };
+      const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
       const db = await openDatabase(dbUrl(o));
       try {
         const r = await pruneHistory(db, options);
@@ -353,6 +361,7 @@ export function buildProgram(): Command {
       if (o.from !== undefined && (Number.isNaN(from.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(o.from))) {
         throw new UsageError(`--from must be an ISO-8601 instant, got ${JSON.stringify(o.from)}`);
       }
+      const { nextFireTimes } = await import('../scheduler/cron.ts');
       const times = nextFireTimes(expression, { from, count, timeZone: o.tz });
       if (o.json) out(JSON.stringify(times.map((t) => t.toISOString())));
       else if (times.length === 0) out('never fires again');
@@ -375,6 +384,7 @@ export function buildProgram(): Command {
     .option('--rows <n>', 'rows in the generated CSV', '200000')
     .option('--verbose', 'print stack traces of errors')
     .action(act(async (o: { dir?: string; rows: string }) => {
+      const { runDemo } = await import('./demo.ts');
       await runDemo({ dir: o.dir, rows: positiveInt('--rows', o.rows) });
       return EXIT.OK;
     }));

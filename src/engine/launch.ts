@@ -139,7 +139,7 @@ async function checkExisting(
   const completed = previous.find((e) => e.status === 'COMPLETED');
   if (completed) {
     const hint = Object.keys(ident).length
-      ? 'change an identifying parameter to run a new instance'
+      ? 'change an identifying parameter, or run the next instance (run --next), to run a new instance'
       : 'run the next instance (run --next) to run it again';
     throw new LaunchRefusedError(`job ${def.name} already completed for ${described} (execution ${completed.id}); ${hint}`);
   }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { Piscina } from 'piscina';
+import { createRequire } from 'node:module';
+import type { Piscina as PiscinaPool } from 'piscina';
 import type { ThreadedProcessor } from '../core/threaded-processor.ts';
 
 export type { ThreadedProcessor };
@@ -35,6 +36,8 @@ type SliceResult = { ok: true; value: unknown } | { ok: false; name: string; mes
 
 /** A pool of threads for one step execution; `process` splits a chunk over them. */
 export function openThreadPool(spec: ThreadedProcessor) {
+  // piscina (CommonJS) loads with the first thread pool, not with every import of nightshift.
+  const { Piscina } = createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaPool };
   const pool = new Piscina({
     filename: new URL('./processor-thread.mjs', import.meta.url).href,
     minThreads: spec.threads,

@@ -1,7 +1,7 @@
-import { from as copyFrom } from 'pg-copy-streams';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import { keepPrepared } from '../repository/prepared.ts';
 import { nativePg } from '../repository/driver-client.ts';
+import { loadCopyFrom } from '../repository/drivers.ts';
 import type { SqlClient } from '../repository/tx.ts';
 
 // Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
@@ -165,7 +165,7 @@ export async function copyRows(client: SqlClient, table: string, columns: readon
   if (!pg) throw new Error('COPY needs PostgreSQL');
   if (rows.length === 0) return 0;
   const data = copyData(rows);
-  const stream = pg.query(copyFrom(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
+  const stream = pg.query(loadCopyFrom()(`COPY ${table} (${columns.join(',')}) FROM STDIN`));
   // One write, then the end: 'finish' comes once the server has taken the rows (or 'error').
   await new Promise<void>((resolve, reject) => {
     stream.once('error', reject);

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from './drivers.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Database } from './database.ts';
 import { parsePgUrl, pgClientConfig } from './postgres.ts';
@@ -80,7 +81,7 @@ async function addChannels(s: Shared, c: pg.Client, sub: Subscription): Promise<
 
 async function connect(key: string, s: Shared): Promise<void> {
   if (s.closed) return;
-  const c = new pg.Client(pgClientConfig(parsePgUrl(key), {}, 'listen'));
+  const c = new (loadPg().Client)(pgClientConfig(parsePgUrl(key), {}, 'listen'));
   c.on('notification', (n) => {
     for (const sub of s.subscribers) if (sub.channels.includes(n.channel)) sub.listener.onNotify(n.channel, n.payload);
   });

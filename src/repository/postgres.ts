@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from './drivers.ts';
 import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
 import { connectionErrorText, isCapacityError, isConnectionError } from './connection-errors.ts';
@@ -11,7 +12,7 @@ import type { Statement, Tx } from './tx.ts';
 const types = {
   getTypeParser(oid: number, format?: string) {
     if (oid === 20) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
+    return loadPg().types.getTypeParser(oid, format as 'text');
   },
 };
 
@@ -143,7 +144,7 @@ async function runThenCommit(client: PgClient, sql: string, params: readonly unk
 function asLiterals(params: readonly unknown[]): string | undefined {
   const out: string[] = [];
   for (const v of params) {
-    if (typeof v === 'string') out.push(pg.escapeLiteral(v));
+    if (typeof v === 'string') out.push(loadPg().escapeLiteral(v));
     else if (typeof v === 'number' && Number.isSafeInteger(v)) out.push(String(v));
     else if (v === null || v === undefined) out.push('NULL');
     else return undefined;
@@ -162,7 +163,7 @@ export async function connectDedicated(url: string, kind: ConnectionKind, onErro
   const started = performance.now();
   let delay = 50;
   for (;;) {
-    const client = new pg.Client(pgClientConfig(target, {}, kind));
+    const client = new (loadPg().Client)(pgClientConfig(target, {}, kind));
     client.on('error', onError);
     try {
       await client.connect();
@@ -199,7 +200,7 @@ export function wrapPgClient(client: PgClient): DriverClient {
 export function openPostgres(url: string, options: PgOptions = {}): Database {
   const target = parsePgUrl(url);
   const settings: Record<string, number> = options.idleInTransactionMs ? { idle_in_transaction_session_timeout: options.idleInTransactionMs } : {};
-  const pool = new pg.Pool({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
+  const pool = new (loadPg().Pool)({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
   // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
   pool.on('error', () => undefined);
   // pg-pool listens for errors only on idle clients: a session the server ends while checked out

@@ -1,4 +1,5 @@
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { loadBetterSqlite3 } from './drivers.ts';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { RepositoryCorruptError, UsageError } from '../core/errors.ts';
@@ -32,7 +33,7 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
   const size = full === ':memory:' ? 0 : fileSize(full);
   let db: BetterSqlite3.Database;
   try {
-    db = new BetterSqlite3(full);
+    db = new (loadBetterSqlite3())(full);
     // Before anything could write to it (journal_mode writes the header).
     if (size > 0) checkIntact(db, full, size);
     db.pragma('journal_mode = WAL');

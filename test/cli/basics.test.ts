@@ -91,7 +91,7 @@ describe.each(backends())('nightshift CLI basics on $name', (backend) => {
       cli.run(['restart', String(restarted.id)]),
       cli.run(['restart', String(failed.id), '--json']),
     ]);
-    expectOneLineError(again, /already completed/);
+    expectOneLineError(again, /already completed.*run --next/);
     expect(again.stdout).toBe('');
     expectOneLineError(againJson, /already completed/);
     expect(againJson.stdout).toBe('');

@@ -111,6 +111,36 @@ describe('nightshift config and database discovery', () => {
     expectOneLineError(await runCli(['jobs'], { cwd: cjs }), /nightshift\.config\.js.*ES module: import \{ defineJob \} from 'nightshift'/);
   });
 
+  it('commands that only read or change the repository need no config file', async () => {
+    const made = newDir('made');
+    const db = `sqlite:${join(made, 'repo.db')}`;
+    const run = await runCli(['run', 'count', 'items=3', '--json', '--db', db, '--config', EXAMPLES], { cwd: made });
+    expect(run.code, run.stderr).toBe(0);
+    const id = String((JSON.parse(run.stdout) as ExecutionJson).id);
+    // A folder with no config, the database given by --db or NIGHTSHIFT_DB.
+    const cwd = newDir('no-config');
+    const env = { NIGHTSHIFT_DB: db };
+    const [executions, execution, nodes, schedules, stop, abandon] = await Promise.all([
+      runCli(['executions', '--json'], { cwd, env }),
+      runCli(['execution', id, '--json', '--db', db], { cwd }),
+      runCli(['nodes', '--json'], { cwd, env }),
+      runCli(['schedule', 'list', '--json'], { cwd, env }),
+      runCli(['stop', id], { cwd, env }),
+      runCli(['abandon', id], { cwd, env }),
+    ]);
+    for (const r of [executions, execution, nodes, schedules]) expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(executions.stdout) as ExecutionJson[]).map((e) => [e.jobName, e.status])).toEqual([['count', 'COMPLETED']]);
+    expect(JSON.parse(execution.stdout)).toMatchObject({ id: Number(id), jobName: 'count', status: 'COMPLETED' });
+    expect(JSON.parse(nodes.stdout)).toEqual([]);
+    expect(JSON.parse(schedules.stdout)).toEqual([]);
+    // A completed execution cannot be stopped or abandoned: the repository said so, not "no config file".
+    for (const r of [stop, abandon]) {
+      expect(r.stderr).not.toMatch(/config/);
+      expect(r.stdout + r.stderr).toMatch(/COMPLETED|completed/);
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   it('takes the common options before the command too', async () => {
     const cwd = newDir('before');
     const db = `sqlite:${join(cwd, 'before.db')}`;

