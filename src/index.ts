@@ -42,6 +42,8 @@ export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
 export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent } from './cluster/node.ts';
+export type { RetentionOptions } from './cluster/housekeeping.ts';
+export { pruneHistory, type PruneOptions, type PruneResult } from './repository/retention.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
 export type { SubmitItem, SubmitResult } from './engine/bulk-launch.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';

@@ -5,6 +5,7 @@ import { ID_ORDER_MARGIN_MS } from './job-repository.ts';
 import { SQL } from './sql.ts';
 
 /** What `prune` deletes: see {@link pruneHistory}. */
+/** Which history a prune deletes (running and, by default, restartable work is always kept). */
 export interface PruneOptions {
   /** Executions that ended (or, never started, were created) more than this long ago. */
   olderThanMs: number;
@@ -25,10 +26,15 @@ export interface PruneOptions {
   onBatch?: (deleted: PruneResult) => void;
 }
 
+/** What a prune deleted. */
 export interface PruneResult {
+  /** Job executions deleted. */
   executions: number;
+  /** Step executions (partitions included) deleted with them. */
   steps: number;
+  /** Job instances left with no executions, deleted. */
   instances: number;
+  /** Ended node incarnations deleted. */
   nodes: number;
   /** Transactions that deleted executions. */
   batches: number;
