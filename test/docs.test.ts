@@ -1,6 +1,6 @@
 /**
- * The API reference (`npm run docs`): TypeDoc builds it from the TSDoc of the public entry point
- * (src/index.ts), and its validation (typedoc.json: notDocumented, notExported, invalidLink,
+ * The API reference (`npm run docs`): TypeDoc builds it from the TSDoc of the public entry points
+ * (src/index.ts, and src/server/index.ts for nightshift/server), and its validation (typedoc.json: notDocumented, notExported, invalidLink,
  * treated as errors) fails the build when an exported symbol, or a method or property of one, has no
  * documentation, or when the API names a type that is not exported.
  */
@@ -25,13 +25,15 @@ describe('API reference', () => {
     expect(output).not.toMatch(/\[(warning|error)\]/);
     expect('code' in result ? result.code : 0).toBe(0);
     expect(existsSync(join(out, 'index.html'))).toBe(true);
-    expect(readFileSync(join(out, 'functions/defineJob.html'), 'utf8')).toContain('Defines a job');
-    expect(existsSync(join(out, 'interfaces/ChunkListener.html'))).toBe(true);
+    expect(readFileSync(join(out, 'functions/index.defineJob.html'), 'utf8')).toContain('Defines a job');
+    expect(existsSync(join(out, 'interfaces/index.ChunkListener.html'))).toBe(true);
+    // The nightshift/server subpath has its own module in the reference.
+    expect(readFileSync(join(out, 'functions/server.createHttpApi.html'), 'utf8')).toContain('createHttpApi');
   });
 
   it('npm run docs writes into a folder git ignores', () => {
     const config = JSON.parse(readFileSync(join(ROOT, 'typedoc.json'), 'utf8')) as { out: string; entryPoints: string[] };
-    expect(config.entryPoints).toEqual(['src/index.ts']);
+    expect(config.entryPoints).toEqual(['src/index.ts', 'src/server/index.ts']);
     expect(readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n')).toContain(`${config.out}/`);
   });
 });

@@ -139,7 +139,7 @@ export const SQL = {
       FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key CROSS JOIN now ORDER BY input.idx
       RETURNING id, instance_id
     )
-    SELECT input.idx, e.id FROM e JOIN i ON i.id = e.instance_id
+    SELECT input.idx, e.id, e.instance_id FROM e JOIN i ON i.id = e.instance_id
       JOIN input ON input.job_name = i.job_name AND input.job_key = i.job_key`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,

@@ -303,6 +303,8 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     url.host = `127.0.0.1:${proxy.port}`;
     url.password = 'hunter2-db-password';
     url.searchParams.set('schema', schema!);
+    // As `serve` does: connection errors are retried briefly, so that an outage answers 503 soon.
+    url.searchParams.set('connect_retry_ms', '1000');
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
     const { ns, app } = await setup('sec-down', { logger }, url.toString());
