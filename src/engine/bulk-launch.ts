@@ -2,7 +2,7 @@ import { errorMessage } from '../core/errors.ts';
 import type { JobDefinition } from '../core/job.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { announceLaunch } from '../repository/announce.ts';
-import type { Database } from '../repository/database.ts';
+import type { Database, SqlClient } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 import { createExecution, prepareLaunch, refuseForgedFireTime, requireJob, type PreparedLaunch } from './launch.ts';
 
@@ -109,22 +109,41 @@ export async function submitMany(
 const hasFireTime = (params: Record<string, unknown>) => Object.hasOwn(params, 'fireTime') && params.fireTime !== undefined;
 
 /** Inserts the instances of a batch that are new, each with its queued execution: item index to execution id. */
+/**
+ * PostgreSQL: new instances, each with its queued execution, in one statement, for launches
+ * already prepared (`prepareLaunch` with a queued owner). Returns, per array index, the new
+ * execution and its instance; an instance that exists already gets nothing back, and the caller
+ * takes it through the locked path of a single launch. Runs in `client`'s transaction, if any.
+ */
+export async function insertNewQueued(
+  client: SqlClient,
+  items: readonly { job: string; launch: PreparedLaunch }[],
+): Promise<Map<number, { id: number; instanceId: number }>> {
+  const created = new Map<number, { id: number; instanceId: number }>();
+  if (!items.length) return created;
+  const columns = items.map((r) => r.launch.columns({}));
+  const rows = await client.query<{ idx: number; id: number | string; instance_id: number | string }>(SQL.submitNewInstances, [
+    items.map((_, i) => i),
+    items.map((r) => r.job),
+    items.map((r) => r.launch.key),
+    items.map((r) => JSON.stringify(r.launch.ident)),
+    columns.map((c) => c[2]),
+    columns.map((c) => c[5]),
+  ]);
+  for (const row of rows) created.set(Number(row.idx), { id: Number(row.id), instanceId: Number(row.instance_id) });
+  return created;
+}
+
+/** Inserts the instances of a batch that are new, each with its queued execution: item index to execution id. */
 async function insertNew(db: Database, batch: readonly Ready[]): Promise<Map<number, number>> {
   const created = new Map<number, number>();
   if (!batch.length) return created;
-  const columns = batch.map((r) => r.launch.columns({}));
   if (db.dialect === 'postgres') {
-    const rows = await db.query<{ idx: number; id: number | string }>(SQL.submitNewInstances, [
-      batch.map((r) => r.index),
-      batch.map((r) => r.def.name),
-      batch.map((r) => r.launch.key),
-      batch.map((r) => JSON.stringify(r.launch.ident)),
-      columns.map((c) => c[2]),
-      columns.map((c) => c[5]),
-    ]);
-    for (const row of rows) created.set(Number(row.idx), Number(row.id));
+    const ids = await insertNewQueued(db, batch.map((r) => ({ job: r.def.name, launch: r.launch })));
+    for (const [i, e] of ids) created.set(batch[i].index, e.id);
     return created;
   }
+  const columns = batch.map((r) => r.launch.columns({}));
   await db.transaction(async (tx) => {
     for (const [i, r] of batch.entries()) {
       const instance = await tx.query<{ id: number }>(SQL.insertInstance, [r.def.name, r.launch.key, JSON.stringify(r.launch.ident)]);

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { JsonParams } from '../core/params.ts';
+import { insertNewQueued } from '../engine/bulk-launch.ts';
 import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Database } from '../repository/database.ts';
@@ -222,11 +223,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       }
     }
     if (fresh.length) {
-      const rows = await tx.query<{ idx: number; id: number | string; instance_id: number | string }>(SQL.submitNewInstances, [
-        fresh.map((_, i) => i), fresh.map((f) => f.plan.row.job_name), fresh.map((f) => f.launch.key),
-        fresh.map((f) => JSON.stringify(f.launch.ident)), fresh.map((f) => f.launch.columns({})[2]), fresh.map((f) => f.launch.columns({})[5]),
-      ]);
-      for (const r of rows) fresh[Number(r.idx)].plan.execution = { id: Number(r.id), instanceId: Number(r.instance_id) };
+      const created = await insertNewQueued(tx, fresh.map((f) => ({ job: f.plan.row.job_name, launch: f.launch })));
+      for (const [i, e] of created) fresh[i].plan.execution = e;
       again.push(...fresh.filter((f) => !f.plan.execution).map((f) => f.plan));
       for (const job of new Set(fresh.filter((f) => f.plan.execution).map((f) => f.plan.row.job_name))) await tx.query(SQL.notifyLaunch, [job]);
     }

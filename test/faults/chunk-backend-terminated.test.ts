@@ -7,25 +7,15 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import pino from 'pino';
 import { createNightshift } from '../../src/operator.ts';
 import { defineJob, p, rangeReader, sqlWriter, ensureTable } from '../../src/index.ts';
-import { PG_BASE, waitFor } from '../support/backends.ts';
+import { admin } from '../support/pg-admin.ts';
+import { waitFor } from '../support/backends.ts';
 import { exactlyOnce, pgBackend } from '../cluster/helpers.ts';
 
 const backend = pgBackend();
 afterAll(() => backend.cleanup());
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG_BASE });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 const ITEMS = 200;
 const CHUNK = 10;

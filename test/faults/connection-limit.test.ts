@@ -9,7 +9,8 @@ import pg from 'pg';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { PG_BASE, waitFor } from '../support/backends.ts';
+import { admin } from '../support/pg-admin.ts';
+import { waitFor } from '../support/backends.ts';
 import { killAll, startNode } from '../support/node-procs.ts';
 import { EXAMPLES, runCli } from '../cli/run-cli.ts';
 import { exactlyOnce, pgBackend } from '../cluster/helpers.ts';
@@ -20,16 +21,6 @@ const CHAOS = process.env.NIGHTSHIFT_CHAOS === '1';
 
 const backend = pgBackend();
 const roles: string[] = [];
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG_BASE });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 /** A login role limited to `limit` connections, and a fresh repository URL that connects as it. */
 async function limitedRole(limit: number, label: string): Promise<{ role: string; url: string; adminUrl: string }> {
