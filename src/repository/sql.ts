@@ -83,6 +83,32 @@ export const SQL = {
   declareDeadNow: `UPDATE ns_node SET status = 'dead', ended_at = ns_now(), end_reason = $2
     WHERE id = $1 AND status = 'alive' RETURNING id, name`,
   stoppingOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING'`,
+  /**
+   * What a cluster node's heartbeat thread reads after each beat, in one statement, so that the
+   * node's own recurring checks cost the same however many nodes there are (each part is one
+   * index probe or range that holds only what changed): `$1` the node's id, `$2` its job names
+   * (an array on PostgreSQL, JSON on SQLite), `$3` its name, `$4` how close (ms) to running out
+   * a peer's lease makes it late (2 heartbeats missed at this node's settings). It returns the
+   * executions an operator asked this node to stop (`stopping`, JSON ids), whether one asked it to
+   * drain, the membership version (the newest node id, and the newest end of any incarnation:
+   * a join or an end changes it), whether any peer is late or expired (`late`, on the index of
+   * live nodes' leases), and whether work this node could claim is queued (`queued`, on the
+   * queued-work indexes). Reads only: the heartbeat itself writes one row.
+   */
+  nodeProbe: (d: Dialect) => {
+    const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
+    return `SELECT
+      (SELECT ${d === 'postgres' ? 'json_agg(id)' : 'json_group_array(id)'} FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING') AS stopping,
+      (SELECT drain_requested_at FROM ns_node WHERE id = $1) AS drain_requested_at,
+      (SELECT max(id) FROM ns_node) AS last_joined,
+      (SELECT max(ended_at) FROM ns_node WHERE ended_at IS NOT NULL) AS last_ended,
+      EXISTS (SELECT 1 FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() + $4 AND id <> $1) AS late,
+      (EXISTS (SELECT 1 FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
+          AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})
+        OR EXISTS (SELECT 1 FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+          WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $3)
+            AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued`;
+  },
   dbNow: `SELECT ns_now() AS now`,
 
   // ---- instances -------------------------------------------------------------------------------
@@ -277,6 +303,13 @@ export const SQL = {
   /** Queued work addressed by affinity to a node that died goes back to any node. */
   releaseAffinity: `UPDATE ns_job_execution SET target_node = NULL
     WHERE status = 'STARTING' AND owner_node_id IS NULL AND target_node = $1 AND affinity_key IS NOT NULL`,
+  /**
+   * The nodes a member watches (see listNodes): alive ones, and those that ended at or after `$1`
+   * (database time), on the indexes of live nodes' leases and of ends, not the whole history.
+   */
+  watchNodes: `SELECT n.id, n.name, n.status, n.kind, (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected,
+      n.drain_requested_at, n.ended_at, ns_now() AS now
+    FROM ns_node n WHERE n.kind = 'node' AND (n.status = 'alive' OR n.ended_at >= $1) ORDER BY n.id`,
   listNodes: `SELECT n.id, n.name, n.status, n.kind, n.host, n.pid, n.jobs, n.concurrency, n.last_heartbeat, n.started_at,
       n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,
       (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected, n.drain_requested_at
