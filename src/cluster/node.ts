@@ -188,7 +188,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // beforeJob listener: a round trip and a commit less per launch.
   const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
   const spreadEvenly = spread === 'even';
-  const staleMs = Math.max(2 * pollMs, 500);
+  // Without notifications on PostgreSQL the heartbeat's probe wakes the node (see watch): a
+  // launch may wait a heartbeat before anyone looks, which must not make it stale already.
+  const staleMs = Math.max(2 * pollMs, options.listen === false && db.dialect === 'postgres' ? 2 * lease.heartbeatMs : 0, 500);
   const share = (free: number) => (spreadEvenly ? claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, free) : free);
   const claim = (free: number) =>
     firstSteps.length
@@ -387,10 +389,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const monitor = setInterval(() => {
     if (peerLate || membershipChanged || performance.now() - watchedAt >= FULL_WATCH_MS) void watch();
   }, Math.max(20, Math.floor(lease.leaseMs / 4)));
-  // A poll while the probe sees nothing to claim would find nothing: every tenth still runs.
+  // On PostgreSQL a poll while the probe sees nothing to claim would find nothing (every tenth
+  // still runs): an idle node's pool stays unused. SQLite polls are local and its only wake-up.
   let quietPolls = 0;
   const poll = setInterval(() => {
-    if (queuedSeen || ++quietPolls % 10 === 0) wake();
+    if (queuedSeen || db.dialect !== 'postgres' || ++quietPolls % 10 === 0) wake();
   }, pollMs);
   const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log);
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, wake, log);

@@ -1,0 +1,11 @@
+import { openDatabase } from '/work/wt/manynodes/src/repository/open.ts';
+import { SQL } from '/work/wt/manynodes/src/repository/sql.ts';
+const db = await openDatabase('sqlite:/tmp/mn-probe.db');
+const Database = (await import('better-sqlite3')).default;
+const raw = new Database('/tmp/mn-probe.db');
+raw.function('ns_now', { deterministic: false }, () => Date.now());
+const order: number[] = [];
+const st = raw.prepare(SQL.nodeProbe('sqlite').replace(/\$(\d+)/g, (_m, n) => (order.push(Number(n) - 1), '?')));
+const params = [1, JSON.stringify(['tick']), 'worker', 1500];
+console.log(st.get(...order.map((i) => params[i])));
+await db.close();
