@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, history, startup.
+ * concurrency, submit-many, history, startup, many-nodes.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -18,6 +18,9 @@
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
  * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
+ * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
+ * BENCH_MANY_NODES_CONCURRENCY (2), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
+ * `--no-listen --no-scheduler --pool-size 3 --pool-idle-ms 250`) for many-nodes.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +33,7 @@ import { benchCsvImport } from './csv-import.ts';
 import { benchFailover } from './failover.ts';
 import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
+import { benchManyNodes, DEFAULT_NODE_ARGS } from './many-nodes.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
 import { benchSubmitMany } from './submit-many.ts';
@@ -90,6 +94,13 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
   startup: () => benchStartup(envInt('BENCH_STARTUP_RUNS', 15)),
+  'many-nodes': () => benchManyNodes({
+    sizes: (process.env.BENCH_MANY_NODES ?? '10,50').split(',').map((n) => Number(n.trim())).filter((n) => n > 0),
+    rate: envInt('BENCH_MANY_NODES_RATE', 200),
+    seconds: envInt('BENCH_MANY_NODES_SECONDS', 20),
+    concurrency: envInt('BENCH_MANY_NODES_CONCURRENCY', 2),
+    nodeArgs: process.env.BENCH_MANY_NODES_ARGS !== undefined ? process.env.BENCH_MANY_NODES_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_ARGS,
+  }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),
     chunk: envInt('BENCH_PROCESS_CHUNK', 100),

@@ -79,6 +79,7 @@ async function tick() {
         membership: `${p.last_joined ?? ''}/${p.last_ended ?? ''}`,
         late: p.late === true || p.late === 1,
         queued: p.queued === true || p.queued === 1,
+        countsPending: p.counts_pending === true || p.counts_pending === 1,
       });
     } else {
       const ids = await client.stopping();

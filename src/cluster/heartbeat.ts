@@ -31,6 +31,8 @@ export interface ProbeResult {
   late: boolean;
   /** Work this node could claim is queued. */
   queued: boolean;
+  /** Execution count deltas wait to be folded (PostgreSQL). */
+  countsPending: boolean;
 }
 
 export interface Heartbeat {
@@ -103,7 +105,7 @@ export function startHeartbeat(
         events.onStopRequested(msg.ids ?? []);
         break;
       case 'probe':
-        if (!lost) events.onProbe?.({ drainRequested: !!msg.drainRequested, membership: String(msg.membership), late: !!msg.late, queued: !!msg.queued });
+        if (!lost) events.onProbe?.({ drainRequested: !!msg.drainRequested, membership: String(msg.membership), late: !!msg.late, queued: !!msg.queued, countsPending: !!msg.countsPending });
         break;
       case 'stuck':
         log.error({ lagMs: msg.lagMs }, 'event loop blocked: withholding heartbeat');

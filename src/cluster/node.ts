@@ -313,8 +313,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let membership: string | undefined;
   let membershipChanged = true;
   let peerLate = false;
-  // Whether the last probe saw work this node could claim (polls without it are skipped).
+  // Whether the last probe saw work this node could claim (polls without it are skipped), and
+  // execution count deltas to fold (see housekeeping).
   let queuedSeen = true;
+  let countsPending = true;
   let watching = false;
   let watchedAt = -Infinity;
   // The database time of the last look: ends since then are reported.
@@ -328,6 +330,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     }
     if (peerLate || membershipChanged) void watch();
     queuedSeen = p.queued;
+    countsPending = p.countsPending;
     if (p.queued) wake();
   };
   const watch = async () => {
@@ -395,7 +398,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const poll = setInterval(() => {
     if (queuedSeen || db.dialect !== 'postgres' || ++quietPolls % 10 === 0) wake();
   }, pollMs);
-  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log);
+  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log, () => countsPending);
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, wake, log);
   void watch();
   wake();

@@ -93,7 +93,8 @@ export const SQL = {
    * drain, the membership version (the newest node id, and the newest end of any incarnation:
    * a join or an end changes it), whether any peer is late or expired (`late`, on the index of
    * live nodes' leases), and whether work this node could claim is queued (`queued`, on the
-   * queued-work indexes). Reads only: the heartbeat itself writes one row.
+   * queued-work indexes), and whether execution count deltas wait to be folded
+   * (`counts_pending`, PostgreSQL; see migration 5). Reads only: the heartbeat itself writes one row.
    */
   nodeProbe: (d: Dialect) => {
     const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
@@ -107,7 +108,8 @@ export const SQL = {
           AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})
         OR EXISTS (SELECT 1 FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
           WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $3)
-            AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued`;
+            AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued,
+      ${d === 'postgres' ? 'EXISTS (SELECT 1 FROM ns_execution_count_delta ORDER BY id LIMIT 1)' : 'false'} AS counts_pending`;
   },
   dbNow: `SELECT ns_now() AS now`,
 
