@@ -109,7 +109,7 @@ export const SQL = {
         OR EXISTS (SELECT 1 FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
           WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $3)
             AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued,
-      ${d === 'postgres' ? 'EXISTS (SELECT 1 FROM ns_execution_count_delta ORDER BY id LIMIT 1)' : 'false'} AS counts_pending`;
+      ${d === 'postgres' ? '(SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT 1) IS NOT NULL' : 'false'} AS counts_pending`;
   },
   dbNow: `SELECT ns_now() AS now`,
 

@@ -112,6 +112,8 @@ describe('many nodes (postgres)', () => {
         FROM ns_job_instance i`);
       await db.exec(`INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context)
         SELECT id, 'noop', 'COMPLETED', 'X', ns_now(), '{}' FROM ns_job_execution`);
+      // A backlog of execution count deltas, as a busy cluster has between folds.
+      await db.exec(`INSERT INTO ns_execution_count_delta (job_name, status, n) SELECT 'noop', 'COMPLETED', 1 FROM generate_series(1, 5000)`);
       await db.exec('ANALYZE');
       const me = Number((await db.query<{ id: number }>(`SELECT max(id) AS id FROM ns_node`))[0].id);
       const statements: [string, string, unknown[]][] = [
