@@ -19,8 +19,8 @@
  * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
- * BENCH_MANY_NODES_CONCURRENCY (2), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
- * `--no-listen --no-scheduler --pool-size 3 --pool-idle-ms 250`) for many-nodes.
+ * BENCH_MANY_NODES_CONCURRENCY (1), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
+ * `--no-listen --no-scheduler --pool-size 1 --pool-idle-ms 100`) for many-nodes.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -98,7 +98,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     sizes: (process.env.BENCH_MANY_NODES ?? '10,50').split(',').map((n) => Number(n.trim())).filter((n) => n > 0),
     rate: envInt('BENCH_MANY_NODES_RATE', 200),
     seconds: envInt('BENCH_MANY_NODES_SECONDS', 20),
-    concurrency: envInt('BENCH_MANY_NODES_CONCURRENCY', 2),
+    concurrency: envInt('BENCH_MANY_NODES_CONCURRENCY', 1),
     nodeArgs: process.env.BENCH_MANY_NODES_ARGS !== undefined ? process.env.BENCH_MANY_NODES_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_ARGS,
   }),
   concurrency: () => benchConcurrency({
