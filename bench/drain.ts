@@ -18,7 +18,7 @@ import { noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
 import { startPeerClient, startPeerWorker } from './lib/peers.ts';
-import { peerVersion, startNode, type Proc } from './lib/proc.ts';
+import { ensurePeers, peerVersion, startNode, type Proc } from './lib/proc.ts';
 import { dropSchemas, int, note, PG, schemaClient, schemaName, schemaUrl, secs, table, until } from './lib/util.ts';
 
 export interface DrainOptions {
@@ -197,8 +197,25 @@ async function measure(start: () => Promise<System>, o: DrainOptions): Promise<M
   }
 }
 
+/** Warns when the Nightshift nodes' pools (concurrency + 4 connections each) may not fit in PostgreSQL's free connections. */
+async function checkConnections(o: DrainOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: PG });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const max = Number((await client.query<{ max_connections: string }>('SHOW max_connections')).rows[0].max_connections);
+    const used = await countOf(client, 'SELECT count(*) AS n FROM pg_stat_activity');
+    const need = WORKERS * (o.nsConcurrency + 4);
+    if (need > max - used - 5) note(`drain: the ${WORKERS} Nightshift nodes may open up to ${need} connections; PostgreSQL allows ${max}, ${used} in use now`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Runs the four settings one after another; Markdown lines. */
 export async function benchDrain(o: DrainOptions): Promise<string[]> {
+  ensurePeers(); // before any timing: the first run installs them
+  await checkConnections(o);
   const results: Measured[] = [];
   for (const start of [() => nightshift(o), () => graphileWorker(o, false), () => graphileWorker(o, true), () => pgBoss(o)]) {
     results.push(await measure(start, o));

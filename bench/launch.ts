@@ -16,7 +16,7 @@ import { count, noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
 import { startPeerClient, startPeerWorker, type PeerClient } from './lib/peers.ts';
-import { peerVersion, startNode, type Proc } from './lib/proc.ts';
+import { ensurePeers, peerVersion, startNode, type Proc } from './lib/proc.ts';
 import { dropSchemas, epochMs, int, note, quantile, schemaClient, schemaName, schemaUrl, secs, sleep, table, until } from './lib/util.ts';
 
 /** Concurrent submitters, the same for every system. */
@@ -180,6 +180,7 @@ async function measure(start: (o: LaunchOptions) => Promise<System>, o: LaunchOp
 
 /** Runs the three systems one after another; Markdown lines. */
 export async function benchLaunch(o: LaunchOptions): Promise<string[]> {
+  ensurePeers(); // before any timing: the first run installs them
   const results: Measured[] = [];
   for (const start of [nightshift, graphileWorker, pgBoss]) results.push(await measure(start, o));
   const rate = (m: Measured) => (o.jobs / m.totalMs) * 1000;

@@ -12,7 +12,7 @@ import { noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
 import { startPeerClient, type PeerSystem } from './lib/peers.ts';
-import { peerVersion } from './lib/proc.ts';
+import { ensurePeers, peerVersion } from './lib/proc.ts';
 import { dropSchemas, int, note, schemaClient, schemaName, schemaUrl, secs, table } from './lib/util.ts';
 
 export interface SubmitManyOptions {
@@ -90,6 +90,7 @@ async function peerBulk(system: PeerSystem, o: SubmitManyOptions): Promise<Row> 
 
 /** Markdown lines. */
 export async function benchSubmitMany(o: SubmitManyOptions): Promise<string[]> {
+  ensurePeers(); // before any timing: the first run installs them
   const rows: Row[] = [];
   const pgSchema = schemaName('bulk_ns');
   const singlesSchema = schemaName('bulk_ns1');
