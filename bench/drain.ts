@@ -103,7 +103,7 @@ async function graphileWorker(o: DrainOptions, localQueue: boolean): Promise<Sys
   const counter = await schemaClient(schema);
   const pool = `pool ${o.concurrency + 1} connections`;
   return {
-    name: `graphile-worker ${peerVersion('graphile-worker')}`,
+    name: `graphile-worker ${peerVersion('graphile-worker')}${localQueue ? ', local queue batching' : ''}`,
     settings: localQueue
       ? `${WORKERS} processes × concurrency ${o.concurrency}, ${pool}, local queue size ${o.localQueue}, completeJobBatchDelay 0, failJobBatchDelay 0; \`addJobs\`, ${int(o.batch)} per call`
       : `${WORKERS} processes × concurrency ${o.concurrency}, ${pool}, otherwise defaults; \`addJobs\`, ${int(o.batch)} per call`,
