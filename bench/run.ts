@@ -16,8 +16,8 @@
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
  * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
- * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16: Nightshift node
- * concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
+ * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
+ * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
  * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
  * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
@@ -91,7 +91,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   drain: () => benchDrain({
     jobs: envInt('BENCH_DRAIN_JOBS', 20_000),
     batch: envInt('BENCH_DRAIN_BATCH', 5000),
-    nsConcurrency: envInt('BENCH_DRAIN_NS_CONCURRENCY', 16),
+    nsConcurrency: (process.env.BENCH_DRAIN_NS_CONCURRENCY ?? '16,64').split(',').map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n > 0),
     concurrency: envInt('BENCH_DRAIN_CONCURRENCY', 16),
     localQueue: envInt('BENCH_DRAIN_LOCAL_QUEUE', 500),
     pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
