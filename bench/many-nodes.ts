@@ -124,7 +124,7 @@ async function runSize(n: number, o: ManyNodesOptions, statements: boolean, with
         const name = `mn-${k}`;
         nodes.set(name, startNode(url, name, ['--concurrency', String(o.concurrency), ...o.nodeArgs]));
       }
-      await until(`${Math.min(n, i + 5)} nodes alive`, async () => (await aliveCount(ns)) >= Math.min(n, i + 5), 120_000, 200);
+      await until(`${Math.min(n, i + 5)} nodes alive`, async () => (await aliveCount(ns)) >= Math.min(n, i + 5), 300_000, 200);
     }
     const startMs = performance.now() - t0;
     note(`many-nodes ${n}: all alive after ${secs(startMs)}`);
