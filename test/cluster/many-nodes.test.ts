@@ -50,7 +50,7 @@ describe('many nodes (postgres)', () => {
         streak = s.length === 1 && s[0] === `${app}-heartbeat` ? streak + 1 : 0;
         if (streak < 5) await new Promise((r) => setTimeout(r, 100));
         return streak >= 5;
-      }, 20_000, 'only the heartbeat connection open');
+      }, 60_000, 'only the heartbeat connection open');
       expect(await sessionsOf(app)).not.toContain(`${app}-listen`);
       const e = await c.ns.submit('noop', {});
       const done = await waitFor(async () => {
@@ -63,7 +63,7 @@ describe('many nodes (postgres)', () => {
     } finally {
       await c.close();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('a node learns of joins, late and dead peers, and a drain request through its heartbeat probe', async () => {
     const url = backend.freshUrl('manynodes_events');
