@@ -156,8 +156,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const claimNames = db.dialect === 'postgres' ? names : JSON.stringify(names);
   // Set once the node is up (see watch); probes that come earlier are dropped.
   const probes: { handle?: (p: ProbeResult) => void } = {};
+  // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
+  // see FIRST_LEASE_MS); the node claims nothing before.
+  let beaten = false;
 
   const join = async () => {
+    beaten = false;
     me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
     heartbeat = startHeartbeat(db, me, lease, {
       onLost: () => void rejoin(),
@@ -211,7 +215,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let claiming = false;
   let again = false;
   const wake = () => {
-    if (shuttingDown || draining) return;
+    if (shuttingDown || draining || !beaten) return;
     if (claiming) {
       again = true;
       return;
@@ -331,6 +335,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // The database time of the last look: ends since then are reported.
   let lastLook = Number.MAX_SAFE_INTEGER;
   probes.handle = (p) => {
+    beaten = true;
     if (p.drainRequested) void drainHere();
     peerLate = p.late;
     if (p.membership !== membership) {
