@@ -10,6 +10,8 @@ export interface HeartbeatEvents {
   onLost(): void;
   /** Executions of this node that an operator asked to stop. */
   onStopRequested(ids: number[]): void;
+  /** After each renewal of the lease. */
+  onBeat?(): void;
   /** After each beat of a node started with a {@link NodeProbe}: what SQL.nodeProbe read. */
   onProbe?(probe: ProbeResult): void;
 }
@@ -93,6 +95,7 @@ export function startHeartbeat(
       case 'beat':
         if (failing) log.info('heartbeat restored');
         failing = false;
+        if (!lost) events.onBeat?.();
         break;
       case 'lost':
         if (!lost) {

@@ -169,6 +169,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         const h = findHandle(running.values(), id);
         if (h) h.stopRequested = true;
       }),
+      onBeat: () => (beaten = true),
       onProbe: (p) => probes.handle?.(p),
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
@@ -335,7 +336,6 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // The database time of the last look: ends since then are reported.
   let lastLook = Number.MAX_SAFE_INTEGER;
   probes.handle = (p) => {
-    beaten = true;
     if (p.drainRequested) void drainHere();
     peerLate = p.late;
     if (p.membership !== membership) {
