@@ -345,7 +345,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     if (peerLate || membershipChanged) void watch();
     queuedSeen = p.queued;
     countsPending = p.countsPending;
-    if (p.queued) wake();
+    // Without notifications the probe is what wakes the node; with them, polls do (while queued).
+    if (p.queued && options.listen === false) wake();
   };
   const watch = async () => {
     if (watching || shuttingDown) return;
