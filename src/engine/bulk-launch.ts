@@ -56,8 +56,8 @@ const QUEUED = { kind: 'queued', targetNode: null, affinityKey: null } as const;
 
 /**
  * Queues many executions for the cluster, as many `submit` calls would, but with one statement
- * per {@link SUBMIT_BATCH} new instances (PostgreSQL: a multi-row INSERT over unnest; SQLite: one
- * transaction). Each item is answered on its own and never fails the batch:
+ * per {@link SUBMIT_BATCH} new instances (PostgreSQL: a multi-row INSERT over unnest; SQLite: three
+ * set-based statements in one transaction). Each item is answered on its own and never fails the batch:
  * - an unknown job or bad parameters: an error for that item, nothing written for it;
  * - the same instance twice in the batch: the first is submitted, the later ones are refused;
  * - an instance that already exists: it takes submit's own locked path, in a transaction of its
@@ -214,13 +214,15 @@ async function insertNew(db: Database, batch: readonly Ready[], reserved: Reserv
     for (const [i, e] of ids) created.set(batch[i].index, e.id);
     return created;
   }
-  const columns = batch.map((r) => r.launch.columns({}));
+  // SQLite: one transaction, three statements for the whole batch.
+  const input = JSON.stringify(batch.map((r) => [r.def.name, r.launch.key, JSON.stringify(r.launch.ident), r.launch.params, r.launch.context({})]));
+  const { instances, executions, created: createdRows } = SQL.submitNewInstancesSqlite;
   await db.transaction(async (tx) => {
-    for (const [i, r] of batch.entries()) {
-      const instance = await tx.query<{ id: number }>(SQL.insertInstance, [r.def.name, r.launch.key, JSON.stringify(r.launch.ident)]);
-      if (!instance.length) continue;
-      const rows = await tx.query<{ id: number }>(SQL.insertExecution, [Number(instance[0].id), r.def.name, ...columns[i]]);
-      created.set(r.index, Number(rows[0].id));
+    const before = Number((await tx.query<{ id: number | null }>(SQL.maxInstanceId))[0].id ?? 0);
+    await tx.execute(instances, [input]);
+    await tx.execute(executions, [input, before]);
+    for (const row of await tx.query<{ idx: number; id: number }>(createdRows, [input, before])) {
+      created.set(batch[Number(row.idx)].index, Number(row.id));
     }
   });
   return created;

@@ -153,6 +153,28 @@ export const SQL = {
     )
     SELECT input.idx, e.id, input.instance_id FROM e JOIN input ON input.id = e.id`,
   /**
+   * The SQLite counterpart of submitNewInstances, in three statements of one transaction (each
+   * statement journals a page once, where a statement per row journalled every page it touched):
+   * `$1` is a JSON array of `[job, key, identifying params, params, context]`, one per item.
+   * First the instances that are new (in the items' order; ids above `$2`, the highest id before),
+   * then an execution for each of them, then `(idx, id, instance_id)` of each new execution.
+   */
+  submitNewInstancesSqlite: {
+    instances: `INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
+      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ns_now() FROM json_each($1) j WHERE true ORDER BY j.key
+      ON CONFLICT (job_name, job_key) DO NOTHING`,
+    executions: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
+        owner_epoch, context)
+      SELECT i.id, i.job_name, 'STARTING', 'UNKNOWN', j.value ->> 3, i.create_time, i.create_time, 0, j.value ->> 4
+      FROM json_each($1) j JOIN ns_job_instance i ON i.job_name = j.value ->> 0 AND i.job_key = j.value ->> 1
+      WHERE i.id > $2 ORDER BY j.key`,
+    created: `SELECT j.key AS idx, e.id, i.id AS instance_id
+      FROM json_each($1) j JOIN ns_job_instance i ON i.job_name = j.value ->> 0 AND i.job_key = j.value ->> 1
+      JOIN ns_job_execution e ON e.instance_id = i.id
+      WHERE i.id > $2`,
+  },
+  maxInstanceId: `SELECT max(id) AS id FROM ns_job_instance`,
+  /**
    * `$1` instance ids and as many execution ids (PostgreSQL), each as an array literal, in
    * ascending order: a batch of submitNewInstances numbered before the next batch is, though
    * the two may then insert at the same time.
