@@ -14,7 +14,7 @@ import { drainSchema } from './migrations/008-drain.ts';
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
-  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, drainSchema, bulkSubmitSchema,
+  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, bulkSubmitSchema, drainSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
