@@ -19,6 +19,11 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The schema version a migration brings the repository to (its place in the list). */
+export function versionOf(migration: (d: Dialect) => string[]): number {
+  return MIGRATIONS.indexOf(migration) + 1;
+}
+
 /** Migrations by target version; index 0 brings an empty database to version 1. */
 export function migrations(d: Dialect): string[][] {
   return MIGRATIONS.map((m) => m(d));

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { SCHEMA_VERSION } from '../../src/repository/schema.ts';
+import { bulkSubmitSchema } from '../../src/repository/migrations/007-bulk-submit.ts';
+import { SCHEMA_VERSION, versionOf } from '../../src/repository/schema.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { backends } from '../support/backends.ts';
 
@@ -35,7 +36,7 @@ describe.each(backends())('queued executions and the node indexes ($name)', (bac
     let db = await openDatabase(url);
     try {
       for (const statement of BEFORE) await db.exec(statement);
-      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(SCHEMA_VERSION - 1)]);
+      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(bulkSubmitSchema) - 1)]);
       const node = Number((await db.query<{ id: number }>(SQL.insertNode, ['n1', 'c', 'h', 1, 'node', '["j"]', 4, 1000, 3500, 3500]))[0].id);
       const execution = async (who: string, status: string, owned: boolean) => {
         const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, ['j', who, '{}']))[0].id);
