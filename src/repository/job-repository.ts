@@ -2,7 +2,7 @@ import type { ExecutionContext, JobExecution, JobInstance, StepCounters, StepExe
 import type { JsonParams } from '../core/params.ts';
 import type { BatchStatus, ExitStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
-import { SQL } from './sql.ts';
+import { ENDED_NOT_COMPLETED, SQL } from './sql.ts';
 import type { SqlClient } from './tx.ts';
 
 type Row = Record<string, unknown>;
@@ -88,8 +88,9 @@ export interface ExecutionQuery {
   /** Executions with an id below this one: the cursor of the next page. */
   before?: number;
   /**
-   * Text contained in the parameters (their JSON form), ignoring case. No index can serve it, so
-   * one page looks at a window of at most `SEARCH_WINDOW` ids and says where to go on.
+   * Text contained in the parameters (their JSON form), ignoring case. No index serves it within
+   * the latency goal (see README, History and retention), so one page looks at a window of at
+   * most `SEARCH_WINDOW` ids and says where to go on.
    */
   text?: string;
   /** Most executions returned (default 20). */
@@ -160,6 +161,7 @@ export function createJobExplorer(db: Database) {
     const given = {
       job: q.job !== undefined, status: q.status !== undefined, node: q.node !== undefined, from: q.from !== undefined, to: q.to !== undefined,
       before: q.before !== undefined, minId: minId !== undefined, maxId: maxId !== undefined, text: q.text !== undefined,
+      endedNotCompleted: q.node !== undefined && (ENDED_NOT_COMPLETED as readonly string[]).includes(q.status ?? ''),
     };
     const params: unknown[] = [limit + 1];
     if (given.job) params.push(q.job);
