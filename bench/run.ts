@@ -16,7 +16,7 @@
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
  * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
- * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
+ * BENCH_HISTORY_SIZES (1000000,10000000: past executions, each size timed in turn), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
@@ -85,7 +85,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     singles: envInt('BENCH_SUBMIT_SINGLES', 5000),
   }),
   history: () => benchHistory({
-    executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),
+    sizes: (process.env.BENCH_HISTORY_SIZES ?? process.env.BENCH_HISTORY_EXECUTIONS ?? '1000000,10000000').split(',').map(Number),
     reps: envInt('BENCH_HISTORY_REPS', 30),
     backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),

@@ -10,6 +10,13 @@ export interface SeedOptions {
   /** Milliseconds between two executions' creation (default 1000). */
   spacingMs?: number;
   /**
+   * The newest seeded execution was created at this epoch time (instead of `newestAgeMs` ago);
+   * with `firstId`, lets older history be added below rows already seeded.
+   */
+  newestAt?: number;
+  /** Id of the first execution and instance (default: above every id in use). */
+  firstId?: number;
+  /**
    * Bulk load, for millions of rows: drop the history tables' secondary indexes (and on SQLite the
    * counter triggers; on PostgreSQL skip the foreign-key and counter triggers for the session),
    * insert, then build the indexes again and add the counts in one statement. The same rows,
@@ -28,12 +35,12 @@ const BATCH = 1_000_000;
  * 47th execution FAILED (its instance restartable), every 97th STOPPED, the rest COMPLETED; they
  * ran on `node0`..`node4`, with parameters `{"n": i, "file": "in-i.csv"}`.
  */
-export async function seedHistory(db: Database, o: SeedOptions): Promise<{ firstId: number; lastId: number }> {
+export async function seedHistory(db: Database, o: SeedOptions): Promise<{ firstId: number; lastId: number; oldestAt: number }> {
   const jobs = o.jobs ?? 10;
   const spacing = o.spacingMs ?? 1000;
-  const base = Date.now() - (o.newestAgeMs ?? 86_400_000);
+  const base = o.newestAt ?? Date.now() - (o.newestAgeMs ?? 86_400_000);
   const max = async (table: string) => Number((await db.query<{ m: number | null }>(`SELECT max(id) AS m FROM ${table}`))[0].m ?? 0);
-  const from = Math.max(await max('ns_job_execution'), await max('ns_job_instance')) + 1;
+  const from = o.firstId ?? Math.max(await max('ns_job_execution'), await max('ns_job_instance')) + 1;
   const to = from + o.count - 1;
   const stepFrom = (await max('ns_step_execution')) + 1 - from;
   const pg = db.dialect === 'postgres';
@@ -96,5 +103,5 @@ export async function seedHistory(db: Database, o: SeedOptions): Promise<{ first
       }
     }
   });
-  return { firstId: from, lastId: to };
+  return { firstId: from, lastId: to, oldestAt: base - (to - from) * spacing };
 }
