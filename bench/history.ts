@@ -36,8 +36,8 @@ function operations(db: Database, scrape: () => Promise<unknown>, nodeId: number
     { name: 'list by status and node, none match', run: page({ status: 'FAILED', node: 'node-gone' }) },
     { name: 'list in the last hour', run: page({ from: hourAgo() }) },
     { name: 'parameter text search, many match', run: page({ text: 'in-99' }) },
-    // One execution 30,000 below the newest: older than the window a search without an index reads.
-    { name: 'parameter text search, one match', run: page({ text: `"in-${newestId() - 30_000}.csv"` }) },
+    // One execution 30,000 below the newest: older than the window a page of the search reads.
+    { name: 'parameter text search, one match beyond the first window', run: page({ text: `"in-${newestId() - 30_000}.csv"` }) },
     { name: 'one execution with its steps', run: async () => Promise.all([explorer.getExecution(newestId() - 7), explorer.stepsOf(newestId() - 7)]) },
     { name: 'live events poll (changed in the last second)', run: () => db.query(SQL.changedExecutions, [Date.now() - 1000, 500]) },
     { name: 'running executions (console)', run: () => db.query(SQL.activeExecutions) },
