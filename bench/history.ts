@@ -38,6 +38,11 @@ function operations(db: Database, scrape: () => Promise<unknown>, nodeId: number
     { name: 'parameter text search, many match', run: page({ text: 'in-99' }) },
     // One execution 30,000 below the newest: older than the window a page of the search reads.
     { name: 'parameter text search, one match beyond the first window', run: page({ text: `"in-${newestId() - 30_000}.csv"` }) },
+    { name: 'console overview: newest 200 with their steps', run: async () => {
+      const page = await explorer.pageExecutions({ limit: 200 });
+      return explorer.stepsOfMany(page.executions.map((e) => e.id));
+    } },
+    { name: 'execution detail: its step tree', run: () => explorer.stepTree(newestId() - 7) },
     { name: 'one execution with its steps', run: async () => Promise.all([explorer.getExecution(newestId() - 7), explorer.stepsOf(newestId() - 7)]) },
     { name: 'live events poll (changed in the last second)', run: () => db.query(SQL.changedExecutions, [Date.now() - 1000, 500]) },
     { name: 'running executions (console)', run: () => db.query(SQL.activeExecutions) },

@@ -47,6 +47,8 @@ export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQ
     { name: 'newest execution id', sql: SQL.maxExecutionId, params: [] },
     { name: 'execution by id', sql: SQL.getExecution, params: [o.lastId - 7] },
     { name: 'steps of an execution', sql: SQL.stepsOfExecution, params: [o.lastId - 7], boundedSort: true },
+    { name: 'step tree of an execution', sql: SQL.stepTreeOfExecution, params: [o.lastId - 7], boundedSort: true },
+    { name: 'steps of 200 executions', sql: SQL.stepsOfExecutions(d), params: [JSON.stringify(Array.from({ length: 200 }, (_, i) => o.lastId - i))], boundedSort: true },
     { name: 'executions of an instance', sql: SQL.executionsOfInstance, params: [o.lastId - 7], boundedSort: true },
     { name: 'live events: changed since', sql: SQL.changedExecutions, params: [o.now - 1000, 500] },
     { name: 'running executions (console)', sql: SQL.activeExecutions, params: [], boundedSort: true },
