@@ -177,8 +177,11 @@ export const SQL = {
       (f.job ? ` AND e.job_name = $${++n}` : '') +
       (f.status ? ` AND e.status = $${++n}` : '') +
       (f.node ? ` AND e.node_name = $${++n}` : '') +
-      (f.from ? ` AND e.create_time >= $${++n}` : '') +
-      (f.to ? ` AND e.create_time < $${++n}` : '') +
+      // The times only filter the range of ids they became (`+ 0`: no index on create_time may
+      // serve them). Read by (create_time, id), a range would have to be sorted by id, which a
+      // planner taking ids and times for independent chose for short ranges.
+      (f.from ? ` AND e.create_time + 0 >= $${++n}` : '') +
+      (f.to ? ` AND e.create_time + 0 < $${++n}` : '') +
       (f.before ? ` AND e.id < $${++n}` : '') +
       (f.minId ? ` AND e.id >= $${++n}` : '') +
       (f.maxId ? ` AND e.id <= $${++n}` : '') +
