@@ -108,8 +108,12 @@ export interface ExecutionPage {
 /** How far the creation order of executions may differ from the order of their ids. */
 export const ID_ORDER_MARGIN_MS = 60_000;
 
-/** How many execution ids a parameter-text search looks at per page. */
-export const SEARCH_WINDOW = 20_000;
+/**
+ * How many execution ids a parameter-text search looks at per page: what fits the history goal's
+ * 5 ms (a page that finds too few reads the whole window: 20,000 took 9-12 ms on SQLite and
+ * 10-35 ms on a loaded PostgreSQL at 1-10 million executions).
+ */
+export const SEARCH_WINDOW = 5_000;
 
 /** A LIKE pattern for text contained anywhere, with the pattern characters escaped. */
 const containing = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
