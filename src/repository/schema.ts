@@ -4,6 +4,7 @@ import { schedulerSchema } from './migrations/002-scheduler.ts';
 import { partitionSchema } from './migrations/003-partitions.ts';
 import { operationsSchema } from './migrations/004-operations.ts';
 import { historySchema } from './migrations/005-history.ts';
+import { historyFiltersSchema } from './migrations/006-history-filters.ts';
 import { bulkSubmitSchema } from './migrations/007-bulk-submit.ts';
 import { drainSchema } from './migrations/008-drain.ts';
 
@@ -14,7 +15,7 @@ import { drainSchema } from './migrations/008-drain.ts';
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
-  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, bulkSubmitSchema, drainSchema,
+  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

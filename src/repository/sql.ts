@@ -51,7 +51,15 @@ export interface ExecutionFilters {
   minId?: boolean;
   maxId?: boolean;
   text?: boolean;
+  /**
+   * The status given is one of ENDED_NOT_COMPLETED: the query says so as well, so that a status
+   * and node filter reads the partial index of migration 6.
+   */
+  endedNotCompleted?: boolean;
 }
+
+/** The statuses of the partial index `ns_job_execution_node_ended` (migration 6), in its order. */
+export const ENDED_NOT_COMPLETED = ['FAILED', 'STOPPED', 'ABANDONED', 'UNKNOWN'] as const;
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
@@ -196,9 +204,10 @@ export const SQL = {
     WHERE owner_node_id = $1 AND status = 'STARTED'`,
   /**
    * Newest first; `$1` is the limit, then one parameter per filter given, in this order. Every
-   * filter keeps the read on an index ending in `id` (see migration 4), or on a range of ids:
-   * `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search (which no
-   * index can serve), so a page costs one index range however long the history is.
+   * filter keeps the read on an index ending in `id` (see migrations 4 and 6), or on a range of
+   * ids: `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search
+   * (which no index serves within the goal), so a page costs one index range however long the
+   * history is.
    */
   listExecutions: (filters: ExecutionFilters) => {
     let n = 1;
@@ -208,12 +217,16 @@ export const SQL = {
       (f.job ? ` AND e.job_name = $${++n}` : '') +
       (f.status ? ` AND e.status = $${++n}` : '') +
       (f.node ? ` AND e.node_name = $${++n}` : '') +
-      (f.from ? ` AND e.create_time >= $${++n}` : '') +
-      (f.to ? ` AND e.create_time < $${++n}` : '') +
+      // The times only filter the range of ids they became (`+ 0`: no index on create_time may
+      // serve them). Read by (create_time, id), a range would have to be sorted by id, which a
+      // planner taking ids and times for independent chose for short ranges.
+      (f.from ? ` AND e.create_time + 0 >= $${++n}` : '') +
+      (f.to ? ` AND e.create_time + 0 < $${++n}` : '') +
       (f.before ? ` AND e.id < $${++n}` : '') +
       (f.minId ? ` AND e.id >= $${++n}` : '') +
       (f.maxId ? ` AND e.id <= $${++n}` : '') +
       (f.text ? ` AND lower(e.params) LIKE $${++n} ESCAPE '\\'` : '') +
+      (f.endedNotCompleted ? ` AND e.status IN (${ENDED_NOT_COMPLETED.map((s) => `'${s}'`).join(', ')})` : '') +
       ` ORDER BY e.id DESC LIMIT $1`
     );
   },
