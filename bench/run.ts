@@ -19,7 +19,7 @@
  * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
  * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
  * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
- * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
+ * BENCH_HISTORY_SIZES (1000000,10000000: past executions, each size timed in turn), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
  * BENCH_MANY_NODES_CONCURRENCY (1), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
@@ -101,7 +101,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
   }),
   history: () => benchHistory({
-    executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),
+    sizes: (process.env.BENCH_HISTORY_SIZES ?? process.env.BENCH_HISTORY_EXECUTIONS ?? '1000000,10000000').split(',').map(Number),
     reps: envInt('BENCH_HISTORY_REPS', 30),
     backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
