@@ -145,6 +145,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const explorer = createJobExplorer(db);
   const emitter = new EventEmitter<NodeEvents>();
   const running = new Map<number, ExecutionHandle>();
+  // The executions of `running` that still hold a slot of `concurrency` (their end not yet being written).
+  const working = new Set<number>();
   const handedOver = new Set<number>();
   const pollMs = options.pollMs ?? 1000;
   let shuttingDown = false;
@@ -222,11 +224,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       return;
     }
     claiming = true;
-    void (async () => {
+    // From the next turn of the event loop: executions that end together free their slots
+    // together, and one claim takes work for all of them.
+    setImmediate(async () => {
       try {
         do {
           again = false;
-          const room = concurrency - running.size - partitions.size;
+          const room = concurrency - working.size - partitions.size;
           if (room <= 0) break;
           let free = await share(room);
           if (free <= 0) break;
@@ -246,7 +250,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       } finally {
         claiming = false;
       }
-    })();
+    });
   };
 
   const runClaimed = async (execution: JobExecution, firstStep: StepExecution | undefined) => {
@@ -255,6 +259,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     const handle = createHandle(db, execution, me, def, log);
     handle.managerRunsPartitions = false;
     running.set(id, handle);
+    working.add(id);
+    // Once only its end remains to be written (grouped with others'), its slot takes new work.
+    handle.onFinishing = () => {
+      if (working.delete(id)) wake();
+    };
     try {
       await runJobExecution(def, handle, explorer, firstStep);
     } catch (err) {
@@ -272,6 +281,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         await handOver(id).catch((err) => log.error({ err: errorMessage(err), execution: id }, 'handing over failed'));
       }
       running.delete(id);
+      working.delete(id);
       wake();
     }
   };

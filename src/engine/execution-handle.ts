@@ -37,6 +37,8 @@ export interface ExecutionHandle {
   readonly partition?: { readonly id: number; readonly epoch: number };
   /** Called after every commit with the step's committed counters (progress displays, metrics). */
   readonly onProgress?: (step: StepExecution) => void;
+  /** Called once the execution's own work is done and only the writing of its end remains. */
+  onFinishing?: () => void;
   /** The executions this one's job steps are running now (child jobs, in this process). */
   readonly children: Set<ExecutionHandle>;
 }

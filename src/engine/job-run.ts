@@ -92,6 +92,7 @@ export async function runJobExecution(
     execution.status = status = 'FAILED';
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
+  handle.onFinishing?.();
   const recordEnd = () =>
     retryOnDisconnect(
       handle,
