@@ -179,8 +179,9 @@ async function recorded(ns: Nightshift, from: number, to: number): Promise<numbe
  * minus T: an upper bound (a poll's period, about 5 ms plus its own time, is added). Rows not seen
  * within 3 s count as infinitely late.
  */
-async function observeVisible(ns: Nightshift, from: number, to: number, perSecond: number): Promise<number[]> {
+async function observeVisible(ns: Nightshift, from: number, to: number, perSecond: number): Promise<{ late: number[]; gaps: number[] }> {
   const out: number[] = [];
+  const gaps: number[] = [];
   let now = await dbNow(ns);
   for (let t = from; t <= to; t += 1000) {
     if (now < t) await sleep(t - now - 1);
@@ -188,6 +189,7 @@ async function observeVisible(ns: Nightshift, from: number, to: number, perSecon
     for (;;) {
       const [r] = await ns.db.query<{ now: string | number; n: string | number }>(
         'SELECT ns_now() AS now, count(*) AS n FROM ns_trigger_fire WHERE fired_at >= $1 AND fire_time = $1', [t]);
+      if (seen > 0) gaps.push(Number(r.now) - now);
       now = Number(r.now);
       for (const n = Number(r.n); seen < n; seen++) out.push(now - t);
       if (seen >= perSecond) break;
@@ -198,7 +200,7 @@ async function observeVisible(ns: Nightshift, from: number, to: number, perSecon
       await sleep(5);
     }
   }
-  return out.sort((a, b) => a - b);
+  return { late: out.sort((a, b) => a - b), gaps: gaps.sort((a, b) => a - b) };
 }
 
 const outcomeText = (rows: FireLogRow[]) => rows.map((r) => `${r.outcome} ${int(r.n)}`).join(', ') || 'none';
@@ -247,7 +249,7 @@ async function loadRun(triggers: number, loadSeconds: number, processes: 'nodes'
     const observed = observeVisible(c.ns, from, to, triggers);
     // Every fire time of the window is settled once the misfire threshold has passed after it.
     await c.untilDb(to + MISFIRE_MS + 1500);
-    const visible = await observed;
+    const { late: visible, gaps } = await observed;
     await c.ns.db.transaction(async (tx) => {
       await tx.execute('UPDATE ns_trigger SET paused = 1, version = version + 1');
       await tx.query(`SELECT pg_notify('ns_trigger', 'bench')`);
@@ -265,10 +267,10 @@ async function loadRun(triggers: number, loadSeconds: number, processes: 'nodes'
     const backlog = all.filter((r) => r.status === 'STARTING').length;
     const fires = Number(rate[0].n);
     const res = {
-      ...j, late, visible, triggers, loadSeconds, log, completed, backlog,
+      ...j, late, visible, gaps, triggers, loadSeconds, log, completed, backlog,
       firesPerSec: fires / loadSeconds, peak: Number(rate[0].peak ?? 0),
     };
-    note(`cron load: ${res.firesPerSec.toFixed(0)} fires/s (peak ${res.peak}), lateness recorded ${q3(late)}, visible ${q3(visible)}, ${j.duplicates} duplicates, ${j.misses} misses`);
+    note(`cron load: ${res.firesPerSec.toFixed(0)} fires/s (peak ${res.peak}), lateness recorded ${q3(late)}, visible ${q3(visible)} (polls ${ms(quantile(gaps, 0.5))} apart), ${j.duplicates} duplicates, ${j.misses} misses`);
     return res;
   } finally {
     await c.close();
@@ -323,7 +325,7 @@ export async function benchCron(o: CronOptions): Promise<string[]> {
       'A firing transaction may take its triggers and launch their executions up to 300 ms before their fire time (`fireAheadMs`), and commits at the fire time, so an execution\'s createTime can precede its fireTime. ' +
       'Duplicates: executions beyond the first for one (trigger, fire time); misses: scheduled (trigger, second) pairs in the window without an execution (a fire time handled more than 5 s late is a misfire: fire-once launches only the latest missed one). ' +
       `Throughput counts fire-log rows whose \`fired_at\` falls in the window, ÷ its ${o.loadSeconds} s; the window starts 3 s after the last trigger was added, and is judged ${MISFIRE_MS / 1000 + 1.5} s after its last fire time. ` +
-      'Each process runs 4 firing transactions at once (`fireConcurrency`) of up to 100 triggers each (`fireBatchSize`). ' +
+      'Each process runs 4 firing transactions at once (`fireConcurrency`) of up to 250 triggers each (`fireBatchSize`). ' +
       (processes === 'nodes'
         ? 'Nodes run at their default concurrency (4); running the launched no-op jobs is not what is measured (see the launch benchmark for that rate), but it competes with firing for the 2 cores.'
         : 'Nothing runs the launched jobs (BENCH_CRON_PROCESSES=schedulers): this measures firing alone.'),

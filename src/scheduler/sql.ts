@@ -45,11 +45,18 @@ export const SCHED_SQL = {
    * whose fire time is within `$4` ms of the first one it took (the batch commits at its latest
    * fire time). On SQLite (`$3` is 0 there) the write transaction (BEGIN IMMEDIATE) serialises.
    * On PostgreSQL it also bounds how long the transaction may sit idle (`$5`, e.g. '5s': a paused
-   * process loses its batch), without a round trip of its own.
+   * process loses its batch), and lets its COMMIT return before the WAL is flushed
+   * (synchronous_commit off, for this transaction only), without a round trip of its own. That
+   * cannot break exactly once: a crash of the server loses a suffix of the WAL, so it loses a
+   * firing whole (launches, fire log and the trigger's move, which then fires again) and never
+   * half; and nothing acts on a launch before a node's claim of it commits, synchronously, which
+   * flushes the WAL up to and past the firing.
    */
   claimDue: (d: Dialect) => d === 'postgres'
     ? keepPrepared(`WITH first AS (
-        SELECT t.next_fire_time AS at, set_config('idle_in_transaction_session_timeout', $5, true) AS idle_limit FROM ns_trigger t
+        SELECT t.next_fire_time AS at, set_config('idle_in_transaction_session_timeout', $5, true) AS idle_limit,
+          set_config('synchronous_commit', 'off', true) AS async_commit
+        FROM ns_trigger t
         WHERE t.paused = 0 AND t.next_fire_time IS NOT NULL AND t.next_fire_time <= (SELECT ns_now()) + $3
           AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}
         ORDER BY t.next_fire_time, t.name LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
