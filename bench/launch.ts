@@ -1,23 +1,23 @@
 /**
  * Launch throughput and latency (SPEC section 9, issue 4): no-op jobs through Nightshift's
- * `submit` with 2 `nightshift node` processes, side by side with graphile-worker 0.17 and
- * pg-boss 10 (2 worker processes each) on the same PostgreSQL, each system in its own schema
- * and run alone.
+ * `submit` with 2 `nightshift node` processes, side by side with graphile-worker 0.18 and
+ * pg-boss 12 (2 worker processes each, under bench/peers' Node 22) on the same PostgreSQL, each
+ * system in its own schema and run alone.
  *
- * - Throughput: PRODUCERS concurrent submitters in this process enqueue N jobs; the clock runs
- *   from the first submit until one count query finds every job completed (polled every 20 ms).
+ * - Throughput: PRODUCERS concurrent submitters enqueue N jobs one call each (Nightshift's in
+ *   this process; a peer's in its client process, bench/peers/client.mjs); the clock runs from
+ *   the first submit until one count query finds every job completed (polled every 20 ms).
  * - Latency: on the idle system, one job at a time, from just before the enqueue call to the
  *   start of its handler (Nightshift: the noop step's recorded start; the others: the handler
  *   reports its start over IPC). Same host, same clock.
  */
-import { makeWorkerUtils } from 'graphile-worker';
 import type pg from 'pg';
-import PgBoss from 'pg-boss';
 import { count, noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
-import { nextMessage, startNode, startScript, type Proc } from './lib/proc.ts';
-import { dropSchemas, epochMs, int, note, PG, quantile, schemaClient, schemaName, schemaUrl, secs, sleep, table, until } from './lib/util.ts';
+import { startPeerClient, startPeerWorker, type PeerClient } from './lib/peers.ts';
+import { ensurePeers, peerVersion, startNode, type Proc } from './lib/proc.ts';
+import { dropSchemas, epochMs, int, note, quantile, schemaClient, schemaName, schemaUrl, secs, sleep, table, until } from './lib/util.ts';
 
 /** Concurrent submitters, the same for every system. */
 const PRODUCERS = 8;
@@ -34,14 +34,12 @@ export interface LaunchOptions {
 interface System {
   name: string;
   settings: string;
-  /** Enqueues no-op job `i` (distinct identifying parameters per i). */
-  enqueue(i: number): Promise<unknown>;
+  /** Enqueues no-op jobs 1..jobs from PRODUCERS concurrent callers, one call each; resolves with the ms it took. */
+  submit(jobs: number): Promise<number>;
   /** Jobs enqueued so far that have not completed (one query). */
   remaining(): Promise<number>;
   /** Enqueues job `i` and resolves with the ms from before the enqueue to its handler's start. */
   sample(i: number): Promise<number>;
-  /** Pause between latency samples: random over a polling period, so samples are not phase-locked to it. */
-  gapMs?: () => number;
   close(): Promise<void>;
 }
 
@@ -76,7 +74,14 @@ async function nightshift(o: LaunchOptions): Promise<System> {
   return {
     name: 'Nightshift',
     settings: `2 \`nightshift node\` × concurrency ${o.concurrency}, \`ns.submit\``,
-    enqueue: submit,
+    async submit(jobs) {
+      let next = 1;
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: PRODUCERS }, async () => {
+        while (next <= jobs) await submit(next++);
+      }));
+      return performance.now() - t0;
+    },
     remaining: async () => Number((await ns.db.query<{ n: string }>(`SELECT count(*) AS n FROM ns_job_execution WHERE status <> 'COMPLETED'`))[0].n),
     async sample(i) {
       const t0 = epochMs();
@@ -95,28 +100,30 @@ async function nightshift(o: LaunchOptions): Promise<System> {
   };
 }
 
+/** A peer's latency sample: the client enqueues job `i` marked for it, its worker reports the handler's start. */
+async function peerSample(inbox: ReturnType<typeof latencyInbox>, client: PeerClient, i: number): Promise<number> {
+  let t0 = 0;
+  const started = await inbox.startOf(i, async () => (t0 = await client.sample(i)));
+  return started - t0;
+}
+
 async function graphileWorker(o: LaunchOptions): Promise<System> {
   const schema = schemaName('launch_gw');
-  const utils = await makeWorkerUtils({ connectionString: PG, schema });
-  await utils.migrate();
+  const client = await startPeerClient('graphile', schema);
   const counter = await schemaClient(schema);
-  const workers = [0, 1].map(() => startScript('workers/graphile.ts', [schema, String(o.concurrency)]));
-  await Promise.all(workers.map((w) => nextMessage<{ ready?: boolean }>(w, (m) => m.ready === true, 60_000)));
+  const workers = (await Promise.all([0, 1].map(() => startPeerWorker('graphile-worker.mjs', [schema, String(o.concurrency)])))).map((w) => w.proc);
   const inbox = latencyInbox(workers);
   return {
-    name: 'graphile-worker 0.17',
-    settings: `2 processes × concurrency ${o.concurrency}, \`addJob\``,
-    enqueue: (i) => utils.addJob('noop', { i }),
+    name: `graphile-worker ${peerVersion('graphile-worker')}`,
+    settings: `2 processes × concurrency ${o.concurrency}, pool ${o.concurrency + 1} connections, otherwise defaults (no local queue), \`addJob\``,
+    submit: (jobs) => client.singles(1, jobs, PRODUCERS),
     // Completed jobs are deleted.
     remaining: () => countOf(counter, 'SELECT count(*) AS n FROM _private_jobs'),
-    async sample(i) {
-      const t0 = epochMs();
-      return (await inbox.startOf(i, () => utils.addJob('noop', { i, lat: i }))) - t0;
-    },
+    sample: (i) => peerSample(inbox, client, i),
     async close() {
       await Promise.all(workers.map((w) => w.stop()));
       await counter.end();
-      await utils.release();
+      await client.close();
       await dropSchemas(schema);
     },
   };
@@ -124,29 +131,20 @@ async function graphileWorker(o: LaunchOptions): Promise<System> {
 
 async function pgBoss(o: LaunchOptions): Promise<System> {
   const schema = schemaName('launch_pb');
-  const loops = 1;
-  const boss = new PgBoss({ connectionString: PG, schema, supervise: false, schedule: false });
-  boss.on('error', (err) => note(`pg-boss (producer) error: ${err.message}`));
-  await boss.start();
-  await boss.createQueue('noop');
+  const client = await startPeerClient('pgboss', schema, { notify: true });
   const counter = await schemaClient(schema);
-  const workers = [0, 1].map(() => startScript('workers/pgboss.ts', [schema, String(o.pgBossBatch), String(loops)]));
-  await Promise.all(workers.map((w) => nextMessage<{ ready?: boolean }>(w, (m) => m.ready === true, 60_000)));
+  const workers = (await Promise.all([0, 1].map(() => startPeerWorker('pg-boss-worker.mjs', [schema, String(o.pgBossBatch), '1'])))).map((w) => w.proc);
   const inbox = latencyInbox(workers);
   return {
-    name: 'pg-boss 10',
-    settings: `2 processes × ${loops} \`work()\` loop, batchSize ${o.pgBossBatch}, polling 0.5 s (its minimum), \`send\``,
-    enqueue: (i) => boss.send('noop', { i }),
+    name: `pg-boss ${peerVersion('pg-boss')}`,
+    settings: `2 processes × 1 \`work()\` loop, batchSize ${o.pgBossBatch}, burstWhenBatchFull, LISTEN/NOTIFY wake-up (queue \`notify\`), polling 0.5 s, \`send\``,
+    submit: (jobs) => client.singles(1, jobs, PRODUCERS),
     remaining: () => countOf(counter, `SELECT count(*) AS n FROM job WHERE state <> 'completed'`),
-    async sample(i) {
-      const t0 = epochMs();
-      return (await inbox.startOf(i, () => boss.send('noop', { i, lat: i }))) - t0;
-    },
-    gapMs: () => Math.random() * 500,
+    sample: (i) => peerSample(inbox, client, i),
     async close() {
       await Promise.all(workers.map((w) => w.stop()));
       await counter.end();
-      await boss.stop({ graceful: false, wait: true });
+      await client.close();
       await dropSchemas(schema);
     },
   };
@@ -162,12 +160,8 @@ interface Measured {
 async function measure(start: (o: LaunchOptions) => Promise<System>, o: LaunchOptions): Promise<Measured> {
   const system = await start(o);
   try {
-    let next = 1;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: PRODUCERS }, async () => {
-      while (next <= o.jobs) await system.enqueue(next++);
-    }));
-    const submitMs = performance.now() - t0;
+    const submitMs = await system.submit(o.jobs);
     await until(`${system.name}: ${o.jobs} jobs completed`, async () => (await system.remaining()) === 0, 1_200_000, 20);
     const totalMs = performance.now() - t0;
     note(`launch: ${system.name} ${int(o.jobs)} jobs in ${secs(totalMs)} (submitted in ${secs(submitMs)})`);
@@ -175,7 +169,7 @@ async function measure(start: (o: LaunchOptions) => Promise<System>, o: LaunchOp
     for (let k = 0; k < o.samples + 5; k++) {
       const ms = await system.sample(o.jobs + 1 + k);
       if (k >= 5) latencies.push(ms); // the first few warm up
-      await sleep(system.gapMs?.() ?? 10);
+      await sleep(10);
     }
     note(`launch: ${system.name} latency p50 ${quantile(latencies, 0.5).toFixed(1)} ms`);
     return { system, totalMs, submitMs, latencies };
@@ -186,6 +180,7 @@ async function measure(start: (o: LaunchOptions) => Promise<System>, o: LaunchOp
 
 /** Runs the three systems one after another; Markdown lines. */
 export async function benchLaunch(o: LaunchOptions): Promise<string[]> {
+  ensurePeers(); // before any timing: the first run installs them
   const results: Measured[] = [];
   for (const start of [nightshift, graphileWorker, pgBoss]) results.push(await measure(start, o));
   const rate = (m: Measured) => (o.jobs / m.totalMs) * 1000;
@@ -202,6 +197,6 @@ export async function benchLaunch(o: LaunchOptions): Promise<string[]> {
       ])),
     '',
     'Launches/s: jobs ÷ time from the first submit until a count query finds all completed. Latency: enqueue call to handler start on an idle system, one job at a time.',
-    'pg-boss 10 has no LISTEN/NOTIFY wake-up: each `work()` loop polls (0.5 s at the least) and waits out the interval even after a full batch, so it is bound by batchSize ÷ 0.5 s per loop. graphile-worker 0.17 uses LISTEN/NOTIFY and no local queue batching (that came in 0.18).',
+    'graphile-worker and pg-boss run under Node 22 (bench/peers), their submitters in a client process of their own; Nightshift\'s submitters run in this process. graphile-worker wakes its workers with LISTEN/NOTIFY (its local queue batching is measured in the drain section); pg-boss 12 does with `useListenNotify` and a queue created with `notify`, and fetches again at once after a full batch (burstWhenBatchFull).',
   ];
 }

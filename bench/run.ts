@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, history, startup.
+ * concurrency, submit-many, drain, history, startup.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -17,6 +17,9 @@
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
  * BENCH_PROCESS_ITEMS (2,000), BENCH_PROCESS_CHUNK (100), BENCH_PROCESS_DELAY_MS (5) for concurrency;
  * BENCH_SUBMIT_JOBS (100,000), BENCH_SUBMIT_BATCH (10,000 items per call), BENCH_SUBMIT_SINGLES (5,000) for submit-many.
+ * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
+ * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
+ * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
  * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
@@ -28,6 +31,7 @@ import { benchChunkOverhead, type Backend } from './chunk-overhead.ts';
 import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
+import { benchDrain } from './drain.ts';
 import { benchFailover } from './failover.ts';
 import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
@@ -85,6 +89,14 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     jobs: envInt('BENCH_SUBMIT_JOBS', 100_000),
     batch: envInt('BENCH_SUBMIT_BATCH', 10_000),
     singles: envInt('BENCH_SUBMIT_SINGLES', 5000),
+  }),
+  drain: () => benchDrain({
+    jobs: envInt('BENCH_DRAIN_JOBS', 20_000),
+    batch: envInt('BENCH_DRAIN_BATCH', 5000),
+    nsConcurrency: (process.env.BENCH_DRAIN_NS_CONCURRENCY ?? '16,64').split(',').map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n > 0),
+    concurrency: envInt('BENCH_DRAIN_CONCURRENCY', 16),
+    localQueue: envInt('BENCH_DRAIN_LOCAL_QUEUE', 500),
+    pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
   }),
   history: () => benchHistory({
     executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),

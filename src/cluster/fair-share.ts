@@ -54,19 +54,35 @@ export interface ShareOf {
   staleMs: number;
 }
 
+/** A node's share of the queued work, and how deep the queue was when it was computed. */
+export interface Share {
+  /** How many queued items to claim now. */
+  take: number;
+  /**
+   * Queued items beyond what every live node has room for (0 when unknown): while the queue is
+   * this deep, every node's share is all its free slots and the spread need not be read again.
+   */
+  surplus: number;
+  /** Live nodes sharing the queue (what draws the surplus down). */
+  nodes: number;
+}
+
 /**
  * How many queued items this node should claim now, at most `free`: its even share of the work
  * queued for any node (among the live nodes with the same jobs), plus what is addressed to it.
  * Work that waited longer than `staleMs` (a peer that does not claim its share) is up to `free`.
  */
-export async function claimShare(db: Database, node: ShareOf, free: number): Promise<number> {
-  if (free <= 0) return 0;
+export async function claimShare(db: Database, node: ShareOf, free: number): Promise<Share> {
+  if (free <= 0) return { take: 0, surplus: 0, nodes: 1 };
   const rows = await db.query<{
     id: number | string; concurrency: number | string; load: number | string; shared: number | string; mine: number | string; stale: boolean | number;
   }>(SQL.spreadState(db.dialect), [node.id, node.jobs, COUNT_LIMIT, node.name, node.staleMs]);
   const nodes = rows.map((p) => ({ id: Number(p.id), concurrency: Number(p.concurrency), load: Number(p.load) }));
-  if (!nodes.some((n) => n.id === node.id) || nodes.length === 1) return free;
+  if (!nodes.some((n) => n.id === node.id)) return { take: free, surplus: 0, nodes: 1 };
+  const queued = Number(rows[0].shared);
+  const room = nodes.reduce((sum, n) => sum + Math.max(0, n.concurrency - n.load), 0);
+  const surplus = Math.max(0, queued - room);
   const q = rows[0];
-  if (q.stale === true || q.stale === 1) return free;
-  return Math.min(free, claimLimit(nodes, node.id, Number(q.shared)) + Number(q.mine));
+  if (nodes.length === 1 || q.stale === true || q.stale === 1) return { take: free, surplus, nodes: nodes.length };
+  return { take: Math.min(free, claimLimit(nodes, node.id, queued) + Number(q.mine)), surplus, nodes: nodes.length };
 }

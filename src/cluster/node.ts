@@ -162,7 +162,15 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
   const spreadEvenly = spread === 'even';
   const staleMs = Math.max(2 * pollMs, 500);
-  const share = (free: number) => (spreadEvenly ? claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, free) : free);
+  // While the queue is deeper than every live node has room for, each takes all it has room for:
+  // the spread is read again only once the claims since may have drawn that surplus down.
+  let deep = { surplus: 0, nodes: 1 };
+  const share = async (room: number) => {
+    if (!spreadEvenly || deep.surplus > 0) return room;
+    const s = await claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, room);
+    deep = { surplus: s.surplus, nodes: s.nodes };
+    return s.take;
+  };
   const claim = (free: number) =>
     firstSteps.length
       ? db.query<Record<string, unknown>>(SQL.claimStartingStep, [
@@ -191,6 +199,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           const cap = free;
           // One statement: it commits on its own, without a transaction around it.
           const rows = await claim(free);
+          deep.surplus = rows.length < free ? 0 : deep.surplus - rows.length * deep.nodes;
           for (const r of rows) void runClaimed(toJobExecution(r), r.first_step ? toStepExecution(r.first_step as Record<string, unknown>) : undefined);
           free -= rows.length;
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];

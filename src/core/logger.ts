@@ -20,6 +20,34 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
   );
 }
 
+/**
+ * `log.child(bindings)`, made when first needed: a run creates a child logger per execution and
+ * step, and most of them never write a line at the usual levels (pino's child is costly to make).
+ */
+export function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(log, {
+    get(_target, key) {
+      if (!child && typeof key === 'string') {
+        // A disabled level's call needs no child; nor does a question about levels (the child's are the parent's).
+        if (key in log.levels.values && !log.isLevelEnabled(key)) return noop;
+        if (PARENT_KEYS.has(key)) return bound(log, key);
+      }
+      child ??= log.child(bindings);
+      return bound(child, key);
+    },
+  });
+}
+
+const PARENT_KEYS = new Set(['levels', 'level', 'levelVal', 'isLevelEnabled']);
+
+function bound(target: Logger, key: string | symbol): unknown {
+  const value: unknown = Reflect.get(target, key, target);
+  return typeof value === 'function' ? value.bind(target) : value;
+}
+
+const noop = () => undefined;
+
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
 export const silentLogger: Logger = pino({ level: 'silent' });
 

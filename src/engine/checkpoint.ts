@@ -206,6 +206,11 @@ export function rememberJobContext(handle: ExecutionHandle, context: ExecutionCo
   savedJobContext.set(handle, JSON.stringify(context));
 }
 
+/** Whether the job's context differs from what was last committed for this execution (not a partition's). */
+export function jobContextChanged(handle: ExecutionHandle, context: ExecutionContext): boolean {
+  return !handle.partition && JSON.stringify(context) !== savedJobContext.get(handle);
+}
+
 /** Throws FencedError if this node already knows it lost the execution. */
 export function assertOwned(handle: ExecutionHandle): void {
   if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));

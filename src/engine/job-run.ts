@@ -99,6 +99,7 @@ export async function runJobExecution(
         await commitWithPending(run, {
           sql: SQL.finishExecution,
           endingStep: SQL.finishExecutionEndingStep,
+          endingSteps: SQL.finishExecutionsEndingSteps,
           params: [
             execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
             execution.exitStatus.description, JSON.stringify(jobContext),

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { FencedError, errorMessage } from '../core/errors.ts';
 import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition, type StepContext } from '../core/job.ts';
-import type { Logger } from '../core/logger.ts';
+import { lazyChild, type Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
@@ -88,7 +88,7 @@ export async function runPartition(
       db,
       signal: handle.lost.signal,
       stopSignal: handle.stopSignal,
-      log: handle.log.child({ step: step.stepName }),
+      log: lazyChild(handle.log, { step: step.stepName }),
     };
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);
     await runStep(def.worker, ctx, handle, step);

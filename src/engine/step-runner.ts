@@ -1,11 +1,14 @@
+import { lazyChild } from '../core/logger.ts';
 import { FencedError, StartLimitExceededError, errorMessage } from '../core/errors.ts';
 import type { StepContext, StepDefinition, TaskletStepDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
+import { runGrouped } from '../repository/grouped-statement.ts';
 import { SQL } from '../repository/sql.ts';
 import type { Statement, Tx } from '../repository/tx.ts';
-import { assertOwned, commitFenced, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
+import { assertOwned, jobContextChanged, lostOwnership, retryOnDisconnect, runFenced } from './checkpoint.ts';
+import { commitLazily } from './lazy-commit.ts';
 import { runChunkStep } from './chunk-step.ts';
 import { runJobStep } from './job-step.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
@@ -19,6 +22,8 @@ import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
  */
 export interface FencedStatement extends Statement {
   endingStep?: string;
+  /** `endingStep` over arrays, for many executions at once: such calls are grouped (see runGrouped). */
+  endingSteps?: string;
 }
 
 type Row = Record<string, unknown>;
@@ -51,7 +56,9 @@ export async function commitWithPending(run: JobRun<unknown>, statement: FencedS
   const rows = !first
     ? await db.query<Row>(statement.sql, statement.params)
     : statement.endingStep && !more.length && db.dialect === 'postgres'
-      ? await db.query<Row>(statement.endingStep, [...statement.params, ...first])
+      ? statement.endingSteps
+        ? await runGrouped(db, { sql: { one: statement.endingStep, many: statement.endingSteps } }, [...statement.params, ...first])
+        : await db.query<Row>(statement.endingStep, [...statement.params, ...first])
       : await db.transaction(async (tx) => {
           const done = await tx.query<Row>(statement.sql, statement.params);
           if (done.length) await writePending(run, tx);
@@ -100,7 +107,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     db: handle.db,
     signal: handle.lost.signal,
     stopSignal: handle.stopSignal,
-    log: handle.log.child({ step: def.name }),
+    log: lazyChild(handle.log, { step: def.name }),
   };
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
   return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined, run);
@@ -129,7 +136,7 @@ export async function runStep<P>(
       def.type === 'chunk'
         ? await runChunkStep(def, ctx, handle, step)
         : def.type === 'tasklet'
-          ? await runTasklet(def, ctx, handle, step)
+          ? await runTasklet(def, ctx, handle, step, pending !== undefined)
           : def.type === 'job'
             ? await runJobStep(def, ctx, handle, step, run)
             : await runPartitionedStep(def, ctx, handle, step, runStep);
@@ -206,19 +213,24 @@ async function runTasklet<P>(
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
+  deferLast: boolean,
 ): Promise<'COMPLETED' | 'STOPPED' | ElementOutcome> {
   for (;;) {
     if (handle.stopRequested) return 'STOPPED';
     const next = { ...step, commitCount: step.commitCount + 1 };
     const checkpoint = () => ({ stepExecutionId: step.id, counters: next, stepContext: ctx.stepContext, jobContext: ctx.jobContext });
+    // The last call's checkpoint may wait for the step's end (written with the next fenced write),
+    // unless the call committed work of its own or changed the job's context.
+    const mayDefer = (value: unknown) => deferLast && value !== 'CONTINUABLE' && !jobContextChanged(handle, ctx.jobContext);
     let result;
     try {
-      if (def.transactional === false) {
-        const repeat = await def.tasklet({ ...ctx, tx: handle.db });
-        result = { ...(await commitFenced(handle, async () => undefined, checkpoint, ctx.stepContext)), value: repeat };
-      } else {
-        result = await commitFenced(handle, (tx) => Promise.resolve(def.tasklet({ ...ctx, tx })), checkpoint, ctx.stepContext);
-      }
+      result = await commitLazily(
+        handle,
+        async (tx) => def.tasklet({ ...ctx, tx: def.transactional === false ? handle.db : tx }),
+        checkpoint,
+        ctx.stepContext,
+        mayDefer,
+      );
     } catch (error) {
       if (!(error instanceof FencedError)) step.rollbackCount++;
       if (stoppedBy(handle, error)) {

@@ -4,6 +4,7 @@ import { schedulerSchema } from './migrations/002-scheduler.ts';
 import { partitionSchema } from './migrations/003-partitions.ts';
 import { operationsSchema } from './migrations/004-operations.ts';
 import { historySchema } from './migrations/005-history.ts';
+import { drainSchema } from './migrations/008-drain.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -11,7 +12,7 @@ import { historySchema } from './migrations/005-history.ts';
  * same way. JSON is stored as text. Each migration runs once, in a transaction, and bumps
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
-const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema];
+const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, drainSchema];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

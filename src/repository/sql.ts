@@ -23,19 +23,21 @@ const RUN_COLS = `${EXEC_COLS.replace(/e\./g, '')}, (SELECT count(*) FROM ns_job
 
 /**
  * Claims queued executions for a node: jobs it has, addressed to it or to anyone. SKIP LOCKED
- * lets nodes claim concurrently without a global lock; each claim bumps the epoch. On SQLite the
+ * lets nodes claim concurrently without a global lock; each claim bumps the epoch. On PostgreSQL
+ * `= ANY(ARRAY(...))` looks the claimed ids up one by one: a join with them may scan the whole
+ * table while it is small, and the claim runs often. On SQLite the
  * queue's partial index is named: once ANALYZE has run, SQLite would otherwise read the whole
  * history in id order hoping to meet a queued row early (an empty queue: every row).
  */
 const CLAIM = (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
       owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
-    WHERE id IN (
+    WHERE id ${d === 'postgres' ? '= ANY(ARRAY(' : 'IN ('}
       SELECT id FROM ns_job_execution${d === 'sqlite' ? ' INDEXED BY ns_job_execution_queued' : ''}
       WHERE status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
         AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
           AND n.drain_requested_at IS NULL)
         AND ${d === 'postgres' ? 'job_name = ANY($3::text[])' : 'job_name IN (SELECT value FROM json_each($3))'}
-      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
+      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED))' : ')'}
     RETURNING ${RUN_COLS}`;
 
 /** The filters of an execution list that are given (see SQL.listExecutions). */
@@ -216,6 +218,29 @@ export const SQL = {
   /** finishExecution and, in the same statement (PostgreSQL), a step's end: finishStep's parameters from `$8`. */
   finishExecutionEndingStep: `WITH job AS (${FINISH_EXECUTION})
     UPDATE ns_step_execution SET ${endStep(8)} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`,
+  /**
+   * finishExecutionEndingStep for many executions at once (PostgreSQL): parameter `$n` is the
+   * array of every execution's `$n` of finishExecutionEndingStep. Each execution is fenced on its
+   * own (owner, epoch, running); the rows are the ids of those that ended.
+   */
+  finishExecutionsEndingSteps: `WITH v AS (
+      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+        $15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[])
+        AS v (id, node, epoch, status, exit_code, exit_description, context, step_id, read_count, write_count,
+          filter_count, read_skip_count, process_skip_count, write_skip_count, commit_count, rollback_count,
+          step_context, step_status, step_exit_code, step_exit_description)
+      ORDER BY id),
+    job AS (UPDATE ns_job_execution e SET status = v.status, exit_code = v.exit_code, exit_description = v.exit_description,
+        end_time = ns_now(), last_updated = ns_now(), version = e.version + 1, context = v.context
+      FROM v WHERE e.id = v.id AND e.owner_node_id = v.node AND e.owner_epoch = v.epoch AND e.status IN ('STARTED', 'STOPPING')
+      RETURNING e.id)
+    UPDATE ns_step_execution s SET read_count = v.read_count, write_count = v.write_count, filter_count = v.filter_count,
+      read_skip_count = v.read_skip_count, process_skip_count = v.process_skip_count, write_skip_count = v.write_skip_count,
+      commit_count = v.commit_count, rollback_count = v.rollback_count, context = v.step_context, status = v.step_status,
+      exit_code = v.step_exit_code, exit_description = v.step_exit_description, end_time = ns_now(), last_updated = ns_now(),
+      version = s.version + 1
+    FROM job JOIN v ON v.id = job.id WHERE s.id = v.step_id RETURNING job.id`,
   /** Fails a running execution whose owner is gone; the WHERE makes it happen once. */
   failOrphan: `UPDATE ns_job_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1

@@ -8,12 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { defineJob } from '../../src/core/job.ts';
 import type { Nightshift } from '../../src/operator.ts';
 import { backends } from '../support/backends.ts';
-import { step } from '../fixtures/engine/support.ts';
+import { step, takeOver } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
-
-/** What another node's takeover does to the execution row: ownership moves to a new epoch. */
-const takeOver = (ns: Nightshift | undefined, executionId: number) =>
-  ns!.db.execute('UPDATE ns_job_execution SET owner_epoch = owner_epoch + 1 WHERE id = $1', [executionId]);
 
 describe.each(backends())('engine step ends ($name)', (backend) => {
   const pool = suiteInstances(backend);
@@ -83,7 +79,14 @@ describe.each(backends())('engine step ends ($name)', (backend) => {
     const ref: { ns?: Nightshift } = {};
     const job = defineJob({
       name: 'lostlast',
-      steps: (s) => [s.tasklet({ name: 'only', tasklet: () => undefined, listeners: [{ afterStep: async (ctx) => void (await takeOver(ref.ns, ctx.jobExecution.id)) }] })],
+      steps: (s) => [
+        s.tasklet({
+          name: 'only',
+          // It uses its transaction, so its call commits with the step's checkpoint at once.
+          tasklet: async ({ tx }) => void (await tx.query('SELECT 1')),
+          listeners: [{ afterStep: async (ctx) => void (await takeOver(ref.ns, ctx.jobExecution.id)) }],
+        }),
+      ],
     });
     ref.ns = await pool.create(backend.freshUrl('lostlast'), [job]);
     const e = await ref.ns.run('lostlast');
@@ -91,5 +94,18 @@ describe.each(backends())('engine step ends ($name)', (backend) => {
     expect(e.endTime).toBeNull();
     expect(step(e, 'only').status).toBe('STARTED');
     expect(step(e, 'only').commitCount).toBe(1);
+  });
+
+  it('a last tasklet call that used no transaction leaves its checkpoint to the step end, which a lost owner does not write', async () => {
+    const ref: { ns?: Nightshift } = {};
+    const job = defineJob({
+      name: 'lostunused',
+      steps: (s) => [s.tasklet({ name: 'only', tasklet: () => undefined, listeners: [{ afterStep: async (ctx) => void (await takeOver(ref.ns, ctx.jobExecution.id)) }] })],
+    });
+    ref.ns = await pool.create(backend.freshUrl('lostunused'), [job]);
+    const e = await ref.ns.run('lostunused');
+    expect(e.status).toBe('STARTED');
+    expect(step(e, 'only').status).toBe('STARTED');
+    expect(step(e, 'only').commitCount).toBe(0);
   });
 });

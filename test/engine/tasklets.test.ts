@@ -16,8 +16,9 @@ import { defineJob } from '../../src/core/job.ts';
 import { exitStatus } from '../../src/core/status.ts';
 import { commandTasklet } from '../../src/tasklets/command.ts';
 import { backends, waitFor } from '../support/backends.ts';
-import { deferred, step, thrown } from '../fixtures/engine/support.ts';
+import { deferred, step, takeOver, thrown } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
+import type { Nightshift } from '../../src/operator.ts';
 
 const NODE = process.execPath;
 
@@ -54,6 +55,58 @@ describe.each(backends())('tasklets ($name)', (backend) => {
     expect(e.status).toBe('COMPLETED');
     expect(e.steps.map((s) => s.stepName)).toEqual(['check', 'skipped']);
     expect(step(e, 'check')).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP', description: 'nothing new' }, commitCount: 1 });
+  });
+
+  describe('the transaction of a tasklet call, begun when the call first uses it', () => {
+    const table = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (k TEXT PRIMARY KEY, n INTEGER NOT NULL)`;
+
+    it('commits what the call wrote with the checkpoint, once per call; a call that throws writes nothing and puts its step context back', async () => {
+      let calls = 0;
+      const job = defineJob({
+        name: 'lazy-writes',
+        steps: (s) => [
+          s.tasklet({
+            name: 'write',
+            tasklet: async ({ tx, stepContext }) => {
+              calls++;
+              stepContext.reached = calls;
+              await tx.execute(`INSERT INTO lazy_writes (k, n) VALUES ($1, $2)`, [`call-${calls}`, calls]);
+              if (calls === 2) throw new Error('second call fails after its write');
+              return calls < 3 ? 'CONTINUABLE' : undefined;
+            },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('lazywrites'), [job]);
+      await ns.db.exec(table('lazy_writes'));
+      const failed = await ns.run('lazy-writes');
+      expect(failed.status).toBe('FAILED');
+      expect(step(failed, 'write')).toMatchObject({ commitCount: 1, rollbackCount: 1, context: { reached: 1 } });
+      expect(await ns.db.query(`SELECT k FROM lazy_writes ORDER BY k`)).toEqual([{ k: 'call-1' }]);
+      const restarted = await ns.restart(failed.id);
+      expect(restarted.status).toBe('COMPLETED');
+      expect(await ns.db.query(`SELECT k FROM lazy_writes ORDER BY k`)).toEqual([{ k: 'call-1' }, { k: 'call-3' }]);
+    });
+
+    it('a last call that used no transaction but changed the job context commits that context at once', async () => {
+      const ref: { ns?: Nightshift } = {};
+      const job = defineJob({
+        name: 'lazy-jobctx',
+        steps: (s) => [
+          s.tasklet({
+            name: 'mark',
+            tasklet: ({ jobContext }) => void (jobContext.marked = 'yes'),
+            // The owner loses the execution before the step's end is written: only what committed stays.
+            listeners: [{ afterStep: async (ctx) => void (await takeOver(ref.ns, ctx.jobExecution.id)) }],
+          }),
+        ],
+      });
+      ref.ns = await pool.create(backend.freshUrl('lazyjobctx'), [job]);
+      const e = await ref.ns.run('lazy-jobctx');
+      expect(e.status).toBe('STARTED');
+      expect(e.context).toEqual({ marked: 'yes' });
+      expect(step(e, 'mark').commitCount).toBe(1);
+    });
   });
 
   describe('a long tasklet and a stop request', () => {
