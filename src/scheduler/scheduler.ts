@@ -37,10 +37,12 @@ export interface SchedulerOptions {
    */
   fireConcurrency?: number;
   /**
-   * PostgreSQL: how long before a fire time a firing transaction may take its trigger, launch its
-   * execution and move the trigger on, so that at the fire time only the fire-log row and the
-   * COMMIT are left: what the cluster launches becomes visible at the fire time (never before; the
-   * database's clock decides), not a transaction later. Meanwhile the trigger's row is locked: a
+   * PostgreSQL: at most how long before a fire time a firing transaction may take its trigger,
+   * launch its execution and move the trigger on, so that at the fire time only the fire-log row
+   * and the COMMIT are left: what the cluster launches becomes visible at the fire time (never
+   * before; the database's clock decides), not a transaction later. Within this bound a process
+   * takes its batches about twice as long ahead as preparing one has taken lately (at least
+   * 50 ms): little on a quiet host, more under load. Meanwhile the trigger's row is locked: a
    * change to it (pause, update) waits for the firing. Default 500 ms; 0 fires only triggers
    * already due. SQLite (one writer at a time) always uses 0.
    */
@@ -95,6 +97,9 @@ const BATCH_SPREAD_MS = 10;
  * back (under load its timers fire tens of ms late).
  */
 const SEND_EARLY_MS = 20;
+/** The least look-ahead (when batches are quick to prepare), and how fast the estimate of that decays per batch. */
+const MIN_AHEAD_MS = 50;
+const PREP_DECAY = 0.9;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 class LostRace extends Error {}
@@ -136,7 +141,14 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   const resyncMs = options.resyncMs ?? 10_000;
   const retention = options.fireLogRetentionMs ?? 7 * 24 * 3600_000;
   const workers = Math.max(1, options.fireConcurrency ?? (db.dialect === 'postgres' ? 4 : 1));
-  const ahead = db.dialect === 'postgres' ? Math.max(0, Math.floor(options.fireAheadMs ?? 500)) : 0;
+  const maxAhead = db.dialect === 'postgres' ? Math.max(0, Math.floor(options.fireAheadMs ?? 500)) : 0;
+  // How long preparing a batch (claim to the trigger's move) took lately: a decaying maximum,
+  // quick to rise under load and slow to fall. The look-ahead follows it.
+  let prepMs = maxAhead / 2;
+  const notePrep = (ms: number) => {
+    prepMs = Math.max(ms, prepMs * PREP_DECAY);
+  };
+  const ahead = () => (maxAhead === 0 ? 0 : Math.min(maxAhead, Math.max(MIN_AHEAD_MS, Math.ceil(2 * prepMs) + SEND_EARLY_MS)));
   const batchSize = Math.max(1, Math.floor(options.fireBatchSize ?? 250));
   const nodeName = options.nodeName ?? null;
   const names = [...jobs.keys()];
@@ -245,7 +257,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
    * statement is a round trip. New instances and their executions go in with one statement; an
    * instance that exists already (or twice in the batch) takes the locked path of a single launch.
    */
-  const fireTogether = async (tx: Tx, plans: Plan[]): Promise<Statement> => {
+  const fireTogether = async (tx: Tx, plans: Plan[], started: number): Promise<Statement> => {
     const fresh: { plan: Plan; launch: PreparedLaunch }[] = [];
     const again: Plan[] = [];
     const keys = new Set<string>();
@@ -282,6 +294,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       col((p) => p.execution?.id ?? null), col((p) => p.execution?.instanceId ?? null), launched,
     ]);
     if (Number(n) !== plans.length) throw new LostRace();
+    notePrep(performance.now() - started);
     // A batch taken ahead of its fire time has written everything but its fire log: that, and the
     // COMMIT, wait for the fire time (the statement itself sleeps until the database's clock has
     // passed it).
@@ -313,14 +326,15 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     try {
       const claim = async (tx: Tx) => {
         const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect),
-          tx.dialect === 'postgres' ? [jobsParam, limit, ahead, BATCH_SPREAD_MS, IDLE_TX_TIMEOUT] : [jobsParam, limit, 0]);
+          tx.dialect === 'postgres' ? [jobsParam, limit, ahead(), BATCH_SPREAD_MS, IDLE_TX_TIMEOUT] : [jobsParam, limit, 0]);
         plans = rows.map(planOf);
         if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
       };
       if (db.dialect === 'postgres') {
+        const started = performance.now();
         const { rows } = await db.transactionEndingWith<void, { at: number | string | null }>(async (tx) => {
           await claim(tx);
-          return { value: undefined, last: plans.length ? await fireTogether(tx, plans) : { sql: SCHED_SQL.nothing, params: [null] } };
+          return { value: undefined, last: plans.length ? await fireTogether(tx, plans, started) : { sql: SCHED_SQL.nothing, params: [null] } };
         });
         const at = Number(rows[0]?.at);
         for (const p of plans) p.at = Number.isFinite(at) ? at : p.d.fireTime;
@@ -371,18 +385,19 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           await db.execute(SCHED_SQL.pruneFires, [retention]);
         }
         while ((await fire(batchSize)) !== 0) if (stopped) return;
+        const window = ahead();
         const plan = (await db.query<{ next: number | string | null; beyond: number | string | null }>(
-          SCHED_SQL.nextDue(db.dialect), [jobsParam, ahead]))[0];
+          SCHED_SQL.nextDue(db.dialect), [jobsParam, window]))[0];
         let delay = pollMs;
         const next = plan?.next === null || plan?.next === undefined ? null : Number(plan.next);
         const beyond = plan?.beyond === null || plan?.beyond === undefined ? null : Number(plan.beyond);
-        if (next !== null && next <= clock.now() + ahead) {
+        if (next !== null && next <= clock.now() + window) {
           // Due (or within the window), but another lane or process holds it (it is firing it):
           // look again once that firing should have committed, then more often.
           const held = next - clock.now();
           delay = held > 0 ? Math.ceil(held) + 5 : Math.min(100, 2 << Math.min(contended++, 6));
         } else contended = 0;
-        if (beyond !== null) delay = Math.min(delay, Math.max(1, Math.ceil(beyond - ahead - clock.now())));
+        if (beyond !== null) delay = Math.min(delay, Math.max(1, Math.ceil(beyond - window - clock.now())));
         failures = 0;
         await sleep(Math.min(pollMs, delay), seen);
       } catch (err) {

@@ -69,14 +69,14 @@ describe.each(backends())('batched firing ($name)', (backend) => {
     if (backend.name !== 'postgres') return;
     const r = await open('batchahead');
     for (let i = 0; i < 30; i++) await r.admin.add({ name: `t${String(i).padStart(2, '0')}`, job: 'noop', everyMs: HOUR, params: { 'run.id': i } });
-    // All due together, 1.5 to 2.5 s from now by the database's clock.
-    const due = Math.floor(((await dbNow(r.db)) + 2500) / 1000) * 1000;
+    // All due together, 2.5 to 3.5 s from now by the database's clock; taken up to 2 s ahead.
+    const due = Math.floor(((await dbNow(r.db)) + 3500) / 1000) * 1000;
     await r.db.execute('UPDATE ns_trigger SET next_fire_time = $1', [due]);
     const events: FireEvent[] = [];
     // Its lanes look at the triggers many times before the fire time: none of that may fail.
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
-    const scheduler = await startScheduler({ db: r.db, jobs: [noop, count], logger, fireAheadMs: 1000, onFire: (e) => events.push(e) });
+    const scheduler = await startScheduler({ db: r.db, jobs: [noop, count], logger, fireAheadMs: 2000, onFire: (e) => events.push(e) });
     try {
       // Another session looks all along: nothing the triggers launched is visible before its fire time.
       let seenEarly = 0;
