@@ -322,7 +322,7 @@ export async function benchCron(o: CronOptions): Promise<string[]> {
     '',
     'Lateness recorded: the fire log\'s `fired_at` (`ns_now()` in the firing transaction\'s last statement, just before its COMMIT) minus the fire time, by the database\'s clock. ' +
       'Visible: when another session first saw the firing committed (the benchmark polls the fire log every 5 ms from each scheduled second; an upper bound). ' +
-      'A firing transaction may take its triggers and launch their executions ahead of their fire time (about twice what preparing a batch took lately, at most 500 ms: `fireAheadMs`), and commits at the fire time, so an execution\'s createTime can precede its fireTime. ' +
+      'A firing transaction may take its triggers and launch their executions ahead of their fire time (about twice what preparing a batch took lately, 250 to 500 ms: `fireAheadMs`), and commits at the fire time, so an execution\'s createTime can precede its fireTime. ' +
       'Duplicates: executions beyond the first for one (trigger, fire time); misses: scheduled (trigger, second) pairs in the window without an execution (a fire time handled more than 5 s late is a misfire: fire-once launches only the latest missed one). ' +
       `Throughput counts fire-log rows whose \`fired_at\` falls in the window, ÷ its ${o.loadSeconds} s; the window starts 3 s after the last trigger was added, and is judged ${MISFIRE_MS / 1000 + 1.5} s after its last fire time. ` +
       'Each process runs 4 firing transactions at once (`fireConcurrency`) of up to 250 triggers each (`fireBatchSize`). ' +

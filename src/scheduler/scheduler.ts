@@ -42,7 +42,7 @@ export interface SchedulerOptions {
    * and the COMMIT are left: what the cluster launches becomes visible at the fire time (never
    * before; the database's clock decides), not a transaction later. Within this bound a process
    * takes its batches about twice as long ahead as preparing one has taken lately (at least
-   * 50 ms): little on a quiet host, more under load. Meanwhile the trigger's row is locked: a
+   * 250 ms, as preparing varies a lot on a busy host). Meanwhile the trigger's row is locked: a
    * change to it (pause, update) waits for the firing. Default 500 ms; 0 fires only triggers
    * already due. SQLite (one writer at a time) always uses 0.
    */
@@ -98,7 +98,7 @@ const BATCH_SPREAD_MS = 10;
  */
 const SEND_EARLY_MS = 20;
 /** The least look-ahead (when batches are quick to prepare), and how fast the estimate of that decays per batch. */
-const MIN_AHEAD_MS = 50;
+const MIN_AHEAD_MS = 250;
 const PREP_DECAY = 0.9;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
