@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, drain, history, startup.
+ * concurrency, submit-many, drain, history, startup, many-nodes.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -20,8 +20,11 @@
  * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
  * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
  * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
- * BENCH_HISTORY_EXECUTIONS (1,000,000), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
+ * BENCH_HISTORY_SIZES (1000000,10000000: past executions, each size timed in turn), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
+ * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
+ * BENCH_MANY_NODES_CONCURRENCY (1), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
+ * `--no-listen --no-scheduler --pool-size 1 --pool-idle-ms 100`) for many-nodes.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +38,7 @@ import { benchDrain } from './drain.ts';
 import { benchFailover } from './failover.ts';
 import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
+import { benchManyNodes, DEFAULT_NODE_ARGS } from './many-nodes.ts';
 import { benchMemory } from './memory.ts';
 import { benchPartition } from './partition.ts';
 import { benchSubmitMany } from './submit-many.ts';
@@ -99,11 +103,18 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
   }),
   history: () => benchHistory({
-    executions: envInt('BENCH_HISTORY_EXECUTIONS', 1_000_000),
+    sizes: (process.env.BENCH_HISTORY_SIZES ?? process.env.BENCH_HISTORY_EXECUTIONS ?? '1000000,10000000').split(',').map(Number),
     reps: envInt('BENCH_HISTORY_REPS', 30),
     backends: (process.env.BENCH_HISTORY_BACKENDS ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[],
   }),
   startup: () => benchStartup(envInt('BENCH_STARTUP_RUNS', 15)),
+  'many-nodes': () => benchManyNodes({
+    sizes: (process.env.BENCH_MANY_NODES ?? '10,50').split(',').map((n) => Number(n.trim())).filter((n) => n > 0),
+    rate: envInt('BENCH_MANY_NODES_RATE', 200),
+    seconds: envInt('BENCH_MANY_NODES_SECONDS', 20),
+    concurrency: envInt('BENCH_MANY_NODES_CONCURRENCY', 1),
+    nodeArgs: process.env.BENCH_MANY_NODES_ARGS !== undefined ? process.env.BENCH_MANY_NODES_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_ARGS,
+  }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),
     chunk: envInt('BENCH_PROCESS_CHUNK', 100),

@@ -260,8 +260,18 @@ export function buildProgram(): Command {
     .option('--lease-ms <ms>', 'declared dead after this long without a heartbeat', String(DEFAULT_LEASE.leaseMs))
     .option('--exit-with-parent', 'shut down gracefully when the process that started this one ends')
     .addOption(new Option('--spread <how>', 'even: claim at most an even share of queued work while peers have free slots; first-come: all it has room for').choices(['even', 'first-come']).default('even'))
-    .action(act(async (o: Common & { name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come' }) => {
+    .option('--no-listen', 'hold no LISTEN connection: learn of queued work from the heartbeat thread (each beat) and polls')
+    .option('--pool-size <n>', 'most pooled connections (PostgreSQL; default concurrency + 4)')
+    .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
+    .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
+    .action(act(async (o: Common & {
+      name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
+      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean;
+    }) => {
       const concurrency = positiveInt('--concurrency', o.concurrency);
+      const poolSize = o.poolSize === undefined ? undefined : positiveInt('--pool-size', o.poolSize);
+      const poolIdleMs = positiveInt('--pool-idle-ms', o.poolIdleMs);
+      if (poolIdleMs < 10) throw new UsageError(`--pool-idle-ms must be at least 10, got ${poolIdleMs}`);
       const heartbeatMs = positiveInt('--heartbeat-ms', o.heartbeatMs);
       const leaseMs = positiveInt('--lease-ms', o.leaseMs);
       try {
@@ -284,6 +294,7 @@ export function buildProgram(): Command {
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
+        listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
         logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
       });

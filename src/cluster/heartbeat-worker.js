@@ -2,11 +2,14 @@
 // main event loop (a CPU-heavy chunk) does not cost the node its lease. The main thread pings
 // this worker; when the pings stop for longer than `stuckAfterMs` the main loop is stuck, and
 // the worker withholds the heartbeat so that the node loses its work (fencing keeps it safe).
+// For a cluster node it also reads, on the same connection, what the node's recurring checks
+// need (SQL.nodeProbe: stop and drain requests, membership changes, late peers, queued work), so
+// that an idle node's pool can close its connections.
 // Plain JavaScript on purpose: it must load in a worker without a TypeScript loader.
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 
-const { dialect, sqlitePath, pgConfig, nodeId, intervalMs, stuckAfterMs, sql } = workerData;
+const { dialect, sqlitePath, pgConfig, nodeId, intervalMs, stuckAfterMs, sql, probe } = workerData;
 
 let client = null;
 let lastPing = performance.now();
@@ -21,9 +24,13 @@ async function connect() {
     db.function('ns_now', { deterministic: false }, () => Date.now());
     const heartbeat = db.prepare(sql.heartbeat.replace(/\$\d+/g, '?'));
     const stopping = db.prepare(sql.stopping.replace(/\$\d+/g, '?'));
+    // The probe uses a parameter more than once: each `$n` becomes a `?`, bound in this order.
+    const order = [];
+    const probed = probe && db.prepare(probe.sql.replace(/\$(\d+)/g, (_m, n) => (order.push(Number(n) - 1), '?')));
     return {
       beat: async () => heartbeat.all(nodeId),
       stopping: async () => stopping.all(nodeId).map((r) => Number(r.id)),
+      probe: async () => probed.get(...order.map((i) => probeParams()[i])),
       close: async () => db.close(),
     };
   }
@@ -34,6 +41,7 @@ async function connect() {
   return {
     beat: async () => (await c.query(sql.heartbeat, [nodeId])).rows,
     stopping: async () => (await c.query(sql.stopping, [nodeId])).rows.map((r) => Number(r.id)),
+    probe: async () => (await c.query({ name: 'ns_probe', text: probe.sql, values: probeParams() })).rows[0],
     close: async () => c.end(),
   };
 }
@@ -61,14 +69,38 @@ async function tick() {
       return;
     }
     parentPort.postMessage({ type: 'beat', leaseUntil: Number(rows[0].lease_until) });
-    const ids = await client.stopping();
-    if (ids.length) parentPort.postMessage({ type: 'stopping', ids });
+    if (probe) {
+      const p = await client.probe();
+      const ids = parseIds(p.stopping);
+      if (ids.length) parentPort.postMessage({ type: 'stopping', ids });
+      parentPort.postMessage({
+        type: 'probe',
+        drainRequested: p.drain_requested_at !== null && p.drain_requested_at !== undefined,
+        membership: `${p.last_joined ?? ''}/${p.last_ended ?? ''}`,
+        late: p.late === true || p.late === 1,
+        queued: p.queued === true || p.queued === 1,
+        countsPending: p.counts_pending === true || p.counts_pending === 1,
+      });
+    } else {
+      const ids = await client.stopping();
+      if (ids.length) parentPort.postMessage({ type: 'stopping', ids });
+    }
   } catch (err) {
     parentPort.postMessage({ type: 'error', message: err?.message ?? String(err) });
     const old = client;
     client = null;
     old?.close().catch(() => undefined);
   }
+}
+
+function probeParams() {
+  return [nodeId, probe.jobs, probe.name, probe.lateMs];
+}
+
+/** JSON ids as PostgreSQL's json_agg (parsed, or null) or SQLite's json_group_array (text) give them. */
+function parseIds(v) {
+  const ids = typeof v === 'string' ? JSON.parse(v) : v;
+  return Array.isArray(ids) ? ids.map(Number) : [];
 }
 
 const timer = setInterval(() => void tick(), intervalMs);

@@ -10,6 +10,31 @@ export interface HeartbeatEvents {
   onLost(): void;
   /** Executions of this node that an operator asked to stop. */
   onStopRequested(ids: number[]): void;
+  /** After each renewal of the lease. */
+  onBeat?(): void;
+  /** After each beat of a node started with a {@link NodeProbe}: what SQL.nodeProbe read. */
+  onProbe?(probe: ProbeResult): void;
+}
+
+/** What a cluster node's heartbeat thread reads after each beat (see SQL.nodeProbe). */
+export interface NodeProbe {
+  /** The node's job names, as its claim takes them (an array on PostgreSQL, JSON on SQLite). */
+  jobs: unknown;
+  /** A peer whose lease runs out within this many ms is late (or expired). */
+  lateMs: number;
+}
+
+/** A probe's answer. */
+export interface ProbeResult {
+  drainRequested: boolean;
+  /** Changes when a node joins or an incarnation ends. */
+  membership: string;
+  /** A peer is late (two heartbeats missed) or its lease ran out. */
+  late: boolean;
+  /** Work this node could claim is queued. */
+  queued: boolean;
+  /** Execution count deltas wait to be folded (PostgreSQL). */
+  countsPending: boolean;
 }
 
 export interface Heartbeat {
@@ -32,6 +57,7 @@ export function startHeartbeat(
   lease: LeaseOptions,
   events: HeartbeatEvents,
   log: Logger,
+  probe?: NodeProbe,
 ): Heartbeat {
   const sqlitePath = db.dialect === 'sqlite' ? db.connectUrl.slice('sqlite:'.length) : undefined;
   const pgConfig = db.dialect === 'postgres' ? pgClientConfig(parsePgUrl(db.connectUrl), {}, 'heartbeat') : undefined;
@@ -44,6 +70,7 @@ export function startHeartbeat(
       intervalMs: lease.heartbeatMs,
       stuckAfterMs: lease.stuckAfterMs,
       sql: { heartbeat: SQL.heartbeat, stopping: SQL.stoppingOfNode },
+      probe: probe && { sql: SQL.nodeProbe(db.dialect), jobs: probe.jobs, name: node.name, lateMs: probe.lateMs },
     },
     // Plain JavaScript needs no loader. Inheriting this process's flags would boot a TypeScript
     // loader (tsx) in the worker too: about 100 ms of CPU, spent while the first chunks run.
@@ -62,12 +89,13 @@ export function startHeartbeat(
   worker.once('exit', () => markStarted());
   // A first beat that takes longer than a heartbeat interval holds up nothing beyond that.
   setTimeout(() => markStarted(), lease.heartbeatMs).unref();
-  worker.on('message', (msg: { type: string; ids?: number[]; message?: string; lagMs?: number }) => {
+  worker.on('message', (msg: { type: string; ids?: number[]; message?: string; lagMs?: number } & Partial<ProbeResult>) => {
     markStarted();
     switch (msg.type) {
       case 'beat':
         if (failing) log.info('heartbeat restored');
         failing = false;
+        if (!lost) events.onBeat?.();
         break;
       case 'lost':
         if (!lost) {
@@ -78,6 +106,9 @@ export function startHeartbeat(
         break;
       case 'stopping':
         events.onStopRequested(msg.ids ?? []);
+        break;
+      case 'probe':
+        if (!lost) events.onProbe?.({ drainRequested: !!msg.drainRequested, membership: String(msg.membership), late: !!msg.late, queued: !!msg.queued, countsPending: !!msg.countsPending });
         break;
       case 'stuck':
         log.error({ lagMs: msg.lagMs }, 'event loop blocked: withholding heartbeat');

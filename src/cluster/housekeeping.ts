@@ -39,7 +39,7 @@ export function validateHousekeeping(o: HousekeepingOptions): { nodeRetentionMs:
  * folding the execution counters' deltas (PostgreSQL), deleting old node incarnations, and, when
  * configured, pruning history in short batches.
  */
-export function startHousekeeping(db: Database, o: HousekeepingOptions, log: Logger): { stop(): Promise<void> } {
+export function startHousekeeping(db: Database, o: HousekeepingOptions, log: Logger, foldDue: () => boolean = () => true): { stop(): Promise<void> } {
   const { nodeRetentionMs, everyMs } = validateHousekeeping(o);
   const busy = new Set<string>();
   const pending = new Set<Promise<void>>();
@@ -54,7 +54,9 @@ export function startHousekeeping(db: Database, o: HousekeepingOptions, log: Log
       });
     pending.add(p);
   };
-  const fold = task('counters', () => foldExecutionCounts(db));
+  // `foldDue`: whether deltas wait (a node learns it from its heartbeat's probe), so that an idle node does not use its pool.
+  const counters = task('counters', () => foldExecutionCounts(db));
+  const fold = () => foldDue() && counters();
   const nodes = task('nodes', async () => {
     const n = await pruneNodes(db, nodeRetentionMs);
     if (n) log.info({ nodes: n }, `deleted ${n} node incarnations that ended over ${nodeRetentionMs} ms ago`);

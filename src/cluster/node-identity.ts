@@ -66,6 +66,15 @@ export function validateNodeName(name: string | undefined): void {
   }
 }
 
+/**
+ * A cluster node's first lease lasts at least this long: it must cover starting the heartbeat
+ * thread (a thread, the driver, a connection), which on a loaded host (many nodes starting at
+ * once) can take longer than a lease, and a node declared dead before its first beat would
+ * rejoin only to miss it again. A node owns nothing until it has joined (its first beat), so
+ * the longer first lease delays no failover; its first beat shortens it to `leaseMs`.
+ */
+export const FIRST_LEASE_MS = 15_000;
+
 /** Registers this process in ns_node; its lease starts now by the database's clock. */
 export async function registerNode(db: Database, reg: NodeRegistration): Promise<NodeIdentity> {
   const host = hostname();
@@ -74,7 +83,8 @@ export async function registerNode(db: Database, reg: NodeRegistration): Promise
   const name = reg.name ?? `${reg.kind === 'node' ? 'node' : 'run'}-${host}-${pid}`;
   const cluster = reg.cluster ?? 'default';
   const rows = await db.query<{ id: number }>(SQL.insertNode, [
-    name, cluster, host, pid, reg.kind, JSON.stringify(reg.jobs), reg.concurrency, reg.lease.heartbeatMs, reg.lease.leaseMs, reg.lease.leaseMs,
+    name, cluster, host, pid, reg.kind, JSON.stringify(reg.jobs), reg.concurrency, reg.lease.heartbeatMs, reg.lease.leaseMs,
+    reg.kind === 'node' ? Math.max(reg.lease.leaseMs, FIRST_LEASE_MS) : reg.lease.leaseMs,
   ]);
   return { id: Number(rows[0].id), name, cluster, host, pid, kind: reg.kind };
 }

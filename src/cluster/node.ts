@@ -18,7 +18,7 @@ import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare } from './fair-share.ts';
 import { reapDeadNodes, releaseExecution } from './failover.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
-import { startHeartbeat, type Heartbeat } from './heartbeat.ts';
+import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
@@ -38,6 +38,24 @@ export interface NodeOptions {
   lease?: Partial<LeaseOptions>;
   /** Polling fallback for launches when no notification arrives. Default 1000 ms. */
   pollMs?: number;
+  /**
+   * Hold a LISTEN connection (PostgreSQL) that wakes the node at once when work is submitted, a
+   * partition ends or a trigger changes (default true). With `false` the node holds one
+   * connection less and learns of queued work from its heartbeat thread, which looks at every
+   * beat (so a launch waits up to one heartbeat, 1 s by default), and from its polls; its
+   * scheduler polls every second. For many nodes on a small `max_connections`, and behind a
+   * pooler in transaction mode (which cannot LISTEN). See the README's connection budget.
+   */
+  listen?: boolean;
+  /** Most connections the node's pool opens (PostgreSQL; default concurrency + 4). */
+  poolSize?: number;
+  /**
+   * How long a pooled connection may sit idle before it is closed (PostgreSQL; default
+   * 10,000 ms). An idle node's own checks run on its heartbeat connection, so with a value below
+   * its poll and scheduler intervals (and `scheduler: false`) an idle node holds its heartbeat
+   * connection only; each burst of work then opens a connection again.
+   */
+  poolIdleMs?: number;
   /** Where the node logs (default: pino JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL). */
   logger?: Logger;
   /** Declared triggers (a config's `schedules`), added or replaced at start. */
@@ -115,7 +133,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a positive integer, got ${concurrency}`);
   const spread = options.spread ?? 'even';
   if (spread !== 'even' && spread !== 'first-come') throw new UsageError(`spread must be even or first-come, got ${JSON.stringify(spread)}`);
-  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize: concurrency + 4, idleInTransactionMs: idleLimit(lease) });
+  const poolSize = options.poolSize ?? concurrency + 4;
+  if (!Number.isInteger(poolSize) || poolSize < 1) throw new UsageError(`poolSize must be a positive integer, got ${poolSize}`);
+  const poolIdleMs = options.poolIdleMs;
+  if (poolIdleMs !== undefined && (!Number.isInteger(poolIdleMs) || poolIdleMs < 10)) {
+    throw new UsageError(`poolIdleMs must be a whole number of milliseconds >= 10, got ${poolIdleMs}`);
+  }
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ?? createLogger()).child({ node: options.name });
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
   const explorer = createJobExplorer(db);
@@ -128,8 +152,16 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let draining = false;
   let me: NodeIdentity;
   let heartbeat: Heartbeat;
+  const names = [...jobs.keys()];
+  const claimNames = db.dialect === 'postgres' ? names : JSON.stringify(names);
+  // Set once the node is up (see watch); probes that come earlier are dropped.
+  const probes: { handle?: (p: ProbeResult) => void } = {};
+  // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
+  // see FIRST_LEASE_MS); the node claims nothing before.
+  let beaten = false;
 
   const join = async () => {
+    beaten = false;
     me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
     heartbeat = startHeartbeat(db, me, lease, {
       onLost: () => void rejoin(),
@@ -137,7 +169,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         const h = findHandle(running.values(), id);
         if (h) h.stopRequested = true;
       }),
-    }, log);
+      onBeat: () => (beaten = true),
+      onProbe: (p) => probes.handle?.(p),
+    }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
   };
@@ -155,13 +189,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
   await join();
 
-  const names = [...jobs.keys()];
-  const claimNames = db.dialect === 'postgres' ? names : JSON.stringify(names);
   // On PostgreSQL the claim itself starts the first step of jobs that begin with one and have no
   // beforeJob listener: a round trip and a commit less per launch.
   const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
   const spreadEvenly = spread === 'even';
-  const staleMs = Math.max(2 * pollMs, 500);
+  // Without notifications on PostgreSQL the heartbeat's probe wakes the node (see watch): a
+  // launch may wait a heartbeat before anyone looks, which must not make it stale already.
+  const staleMs = Math.max(2 * pollMs, options.listen === false && db.dialect === 'postgres' ? 2 * lease.heartbeatMs : 0, 500);
   // While the queue is deeper than every live node has room for, each takes all it has room for:
   // the spread is read again only once the claims since may have drawn that surplus down.
   let deep = { surplus: 0, nodes: 1 };
@@ -182,7 +216,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let claiming = false;
   let again = false;
   const wake = () => {
-    if (shuttingDown || draining) return;
+    if (shuttingDown || draining || !beaten) return;
     if (claiming) {
       again = true;
       return;
@@ -284,9 +318,41 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     log.info({ execution: id }, `execution ${id} handed over to the cluster`);
   };
 
-  // Membership: reap dead peers every quarter lease; report joins, suspicions and leaves.
+  // Membership: reap dead peers, report joins, suspicions and leaves, sweep work left running by
+  // owners that ended. The heartbeat thread's probe (one indexed read per beat, on its own
+  // connection; see SQL.nodeProbe) says when to look, so that a node's recurring cost does not
+  // grow with the number of nodes: every quarter lease while a peer is late or expired, once
+  // after a join or an end, at once for a drain request; and every FULL_WATCH_MS regardless.
   const known = new Map<number, { name: string; status: string; suspected: boolean }>();
+  let membership: string | undefined;
+  let membershipChanged = true;
+  let peerLate = false;
+  // Whether the last probe saw work this node could claim (polls without it are skipped), and
+  // execution count deltas to fold (see housekeeping).
+  let queuedSeen = true;
+  let countsPending = true;
+  let watching = false;
+  let watchedAt = -Infinity;
+  // The database time of the last look: ends since then are reported.
+  let lastLook = Number.MAX_SAFE_INTEGER;
+  probes.handle = (p) => {
+    if (p.drainRequested) void drainHere();
+    peerLate = p.late;
+    if (p.membership !== membership) {
+      membership = p.membership;
+      membershipChanged = true;
+    }
+    if (peerLate || membershipChanged) void watch();
+    queuedSeen = p.queued;
+    countsPending = p.countsPending;
+    // Without notifications the probe is what wakes the node; with them, polls do (while queued).
+    if (p.queued && options.listen === false) wake();
+  };
   const watch = async () => {
+    if (watching || shuttingDown) return;
+    watching = true;
+    membershipChanged = false;
+    watchedAt = performance.now();
     try {
       const { dead, failedOver } = await reapDeadNodes(db, me.id);
       for (const node of dead) {
@@ -297,20 +363,29 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         emitter.emit('failover', f);
       }
       if (failedOver.length) wake();
-      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown }>(
-        SQL.listNodes,
+      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown; now: number }>(
+        SQL.watchNodes, [lastLook],
       );
+      if (nodes.length) lastLook = Number(nodes[0].now) - 1000;
       if (nodes.some((n) => Number(n.id) === me.id && n.drain_requested_at !== null)) void drainHere();
+      const seen = new Set<number>();
       for (const n of nodes) {
-        const prev = known.get(n.id);
+        const id = Number(n.id);
+        seen.add(id);
+        const prev = known.get(id);
         const suspected = n.status === 'alive' && (n.suspected === true || n.suspected === 1);
         if (!prev && n.status === 'alive') emitter.emit('joined', { node: n.name });
         if (prev && prev.status !== n.status) emitter.emit(n.status === 'dead' ? 'dead' : 'left', { node: n.name });
         if (suspected && !prev?.suspected) emitter.emit('suspected', { node: n.name });
-        known.set(n.id, { name: n.name, status: n.status, suspected });
+        known.set(id, { name: n.name, status: n.status, suspected });
       }
+      // Ended longer ago (and reported then): forget them.
+      for (const [id, k] of known) if (!seen.has(id) && k.status !== 'alive') known.delete(id);
     } catch (err) {
+      membershipChanged = true;
       log.warn({ err: errorMessage(err) }, 'watching the cluster failed; will retry');
+    } finally {
+      watching = false;
     }
   };
   // Stops taking work and hands over what runs here, as shutdown does, but stays a member.
@@ -329,14 +404,21 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
     await scheduler?.stop();
   };
-  const monitor = setInterval(() => void watch(), Math.max(20, Math.floor(lease.leaseMs / 4)));
-  const poll = setInterval(wake, pollMs);
-  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log);
-  const listener = listenForLaunches(db, wake, log);
+  const monitor = setInterval(() => {
+    if (peerLate || membershipChanged || performance.now() - watchedAt >= FULL_WATCH_MS) void watch();
+  }, Math.max(20, Math.floor(lease.leaseMs / 4)));
+  // On PostgreSQL a poll while the probe sees nothing to claim would find nothing (every tenth
+  // still runs): an idle node's pool stays unused. SQLite polls are local and its only wake-up.
+  let quietPolls = 0;
+  const poll = setInterval(() => {
+    if (queuedSeen || db.dialect !== 'postgres' || ++quietPolls % 10 === 0) wake();
+  }, pollMs);
+  const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log, () => countsPending);
+  const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, wake, log);
   void watch();
   wake();
   scheduler = options.scheduler === false ? undefined
-    : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake });
+    : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake, listen: options.listen });
   if (draining) await scheduler?.stop();
 
   return Object.assign(emitter, {
@@ -371,6 +453,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     },
   }) as ClusterNode;
 }
+
+/** The longest a node goes without a full look at the cluster's membership (see watch). */
+const FULL_WATCH_MS = 30_000;
 
 function hasPartitions<P>(flow: readonly FlowElement<P>[]): boolean {
   for (const e of allElements(flow)) if (e.type === 'partitioned') return true;

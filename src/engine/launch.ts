@@ -70,8 +70,12 @@ export async function createExecutionIn(
 export interface PreparedLaunch {
   ident: JsonParams;
   key: string;
+  /** All the parameters, in their stored JSON form. */
+  params: string;
   /** The new execution's columns after instance_id and job_name, as insertExecution takes them. */
   columns(context: ExecutionContext): unknown[];
+  /** The new execution's context (JSON) when it carries on `carried`: naming this launch's parent, if any. */
+  context(carried: ExecutionContext): string;
 }
 
 /**
@@ -79,6 +83,34 @@ export interface PreparedLaunch {
  * failover does not requeue such an execution; the parent's restart restarts it.
  */
 export const PARENT_EXECUTION = 'ns.parentExecution';
+
+/** A checked launch, ready to insert. A class: bulk submit prepares one per item, and its methods are shared. */
+class Prepared implements PreparedLaunch {
+  constructor(
+    readonly ident: JsonParams,
+    readonly key: string,
+    readonly params: string,
+    private readonly owner: LaunchOwner,
+    private readonly parentExecutionId: number | undefined,
+  ) {}
+
+  columns(context: ExecutionContext): unknown[] {
+    const owner = this.owner;
+    const local = owner.kind === 'local';
+    return [
+      local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', this.params,
+      local ? owner.nodeId : null, local ? owner.nodeName : null, this.context(context),
+      local ? null : owner.targetNode, local ? null : owner.affinityKey,
+    ];
+  }
+
+  /** The carried-over context names this launch's parent, if any (not an earlier execution's). */
+  context(carried: ExecutionContext): string {
+    if (this.parentExecutionId === undefined && !Object.hasOwn(carried, PARENT_EXECUTION)) return JSON.stringify(carried);
+    const { [PARENT_EXECUTION]: _earlier, ...context } = carried;
+    return JSON.stringify(this.parentExecutionId === undefined ? context : { ...context, [PARENT_EXECUTION]: this.parentExecutionId });
+  }
+}
 
 export function prepareLaunch(
   def: JobDefinition<ParamsSchema>,
@@ -88,22 +120,7 @@ export function prepareLaunch(
 ): PreparedLaunch {
   const values = resolveJobParams(def, rawParams);
   const ident = identifyingParams(def.params, values);
-  const all = JSON.stringify(paramsToJson(values));
-  const local = owner.kind === 'local';
-  // The carried-over context names this launch's parent, if any (not an earlier execution's).
-  const contextOf = (carried: ExecutionContext) => {
-    const { [PARENT_EXECUTION]: _earlier, ...context } = carried;
-    return JSON.stringify(parentExecutionId === undefined ? context : { ...context, [PARENT_EXECUTION]: parentExecutionId });
-  };
-  return {
-    ident,
-    key: instanceKey(ident),
-    columns: (context) => [
-      local ? 'STARTED' : 'STARTING', local ? 'EXECUTING' : 'UNKNOWN', all,
-      local ? owner.nodeId : null, local ? owner.nodeName : null, contextOf(context),
-      local ? null : owner.targetNode, local ? null : owner.affinityKey,
-    ],
-  };
+  return new Prepared(ident, instanceKey(ident), JSON.stringify(paramsToJson(values)), owner, parentExecutionId);
 }
 
 async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: PreparedLaunch, owner: LaunchOwner): Promise<JobExecution> {

@@ -5,6 +5,8 @@ export type { Database, Dialect, SqlClient, Statement, Tx } from '../core/databa
 export interface PgOptions {
   /** Most connections the pool opens (default 10). */
   poolSize?: number;
+  /** A pooled connection idle for this long is closed (default 10,000 ms). */
+  idleTimeoutMs?: number;
   /**
    * Ends a session that sits idle inside a transaction for this long. Processes that own
    * executions set it from their lease, so that a paused owner cannot hold an execution's row

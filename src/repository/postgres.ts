@@ -200,7 +200,7 @@ export function wrapPgClient(client: PgClient): DriverClient {
 export function openPostgres(url: string, options: PgOptions = {}): Database {
   const target = parsePgUrl(url);
   const settings: Record<string, number> = options.idleInTransactionMs ? { idle_in_transaction_session_timeout: options.idleInTransactionMs } : {};
-  const pool = new (loadPg().Pool)({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: 10_000 });
+  const pool = new (loadPg().Pool)({ ...pgClientConfig(target, settings), max: options.poolSize ?? 10, idleTimeoutMillis: options.idleTimeoutMs ?? 10_000 });
   // An idle client that errors (e.g. the server restarted) is dropped; the next query reconnects.
   pool.on('error', () => undefined);
   // pg-pool listens for errors only on idle clients: a session the server ends while checked out

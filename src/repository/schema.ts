@@ -4,6 +4,8 @@ import { schedulerSchema } from './migrations/002-scheduler.ts';
 import { partitionSchema } from './migrations/003-partitions.ts';
 import { operationsSchema } from './migrations/004-operations.ts';
 import { historySchema } from './migrations/005-history.ts';
+import { historyFiltersSchema } from './migrations/006-history-filters.ts';
+import { bulkSubmitSchema } from './migrations/007-bulk-submit.ts';
 import { drainSchema } from './migrations/008-drain.ts';
 
 /**
@@ -12,9 +14,16 @@ import { drainSchema } from './migrations/008-drain.ts';
  * same way. JSON is stored as text. Each migration runs once, in a transaction, and bumps
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
-const MIGRATIONS: ((d: Dialect) => string[])[] = [coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, drainSchema];
+const MIGRATIONS: ((d: Dialect) => string[])[] = [
+  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema,
+];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The schema version a migration brings the repository to (its place in the list). */
+export function versionOf(migration: (d: Dialect) => string[]): number {
+  return MIGRATIONS.indexOf(migration) + 1;
+}
 
 /** Migrations by target version; index 0 brings an empty database to version 1. */
 export function migrations(d: Dialect): string[][] {

@@ -51,7 +51,15 @@ export interface ExecutionFilters {
   minId?: boolean;
   maxId?: boolean;
   text?: boolean;
+  /**
+   * The status given is one of ENDED_NOT_COMPLETED: the query says so as well, so that a status
+   * and node filter reads the partial index of migration 6.
+   */
+  endedNotCompleted?: boolean;
 }
+
+/** The statuses of the partial index `ns_job_execution_node_ended` (migration 6), in its order. */
+export const ENDED_NOT_COMPLETED = ['FAILED', 'STOPPED', 'ABANDONED', 'UNKNOWN'] as const;
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
@@ -85,6 +93,34 @@ export const SQL = {
   declareDeadNow: `UPDATE ns_node SET status = 'dead', ended_at = ns_now(), end_reason = $2
     WHERE id = $1 AND status = 'alive' RETURNING id, name`,
   stoppingOfNode: `SELECT id FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING'`,
+  /**
+   * What a cluster node's heartbeat thread reads after each beat, in one statement, so that the
+   * node's own recurring checks cost the same however many nodes there are (each part is one
+   * index probe or range that holds only what changed): `$1` the node's id, `$2` its job names
+   * (an array on PostgreSQL, JSON on SQLite), `$3` its name, `$4` how close (ms) to running out
+   * a peer's lease makes it late (2 heartbeats missed at this node's settings). It returns the
+   * executions an operator asked this node to stop (`stopping`, JSON ids), whether one asked it to
+   * drain, the membership version (the newest node id, and the newest end of any incarnation:
+   * a join or an end changes it), whether any peer is late or expired (`late`, on the index of
+   * live nodes' leases), and whether work this node could claim is queued (`queued`, on the
+   * queued-work indexes), and whether execution count deltas wait to be folded
+   * (`counts_pending`, PostgreSQL; see migration 5). Reads only: the heartbeat itself writes one row.
+   */
+  nodeProbe: (d: Dialect) => {
+    const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
+    return `SELECT
+      (SELECT ${d === 'postgres' ? 'json_agg(id)' : 'json_group_array(id)'} FROM ns_job_execution WHERE owner_node_id = $1 AND status = 'STOPPING') AS stopping,
+      (SELECT drain_requested_at FROM ns_node WHERE id = $1) AS drain_requested_at,
+      (SELECT max(id) FROM ns_node) AS last_joined,
+      (SELECT max(ended_at) FROM ns_node WHERE ended_at IS NOT NULL) AS last_ended,
+      EXISTS (SELECT 1 FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() + $4 AND id <> $1) AS late,
+      (EXISTS (SELECT 1 FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
+          AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})
+        OR EXISTS (SELECT 1 FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+          WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $3)
+            AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued,
+      ${d === 'postgres' ? '(SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT 1) IS NOT NULL' : 'false'} AS counts_pending`;
+  },
   dbNow: `SELECT ns_now() AS now`,
 
   // ---- instances -------------------------------------------------------------------------------
@@ -125,24 +161,62 @@ export const SQL = {
    * Submits a batch of new instances in one statement (PostgreSQL): one instance and one queued
    * execution per row of the arrays (`$1` item index, `$2` job, `$3` key, `$4` identifying
    * params, `$5` params, `$6` context). An instance that already exists gets nothing (no row back
-   * for its index); the caller takes it through the locked path.
+   * for its index); the caller takes it through the locked path. The keys of one batch must be
+   * distinct.
+   * - Each row takes its instance and execution ids first, in the items' order: from `$7` and
+   *   `$8` (see reserveSubmitIds) when given, else from the sequences. So the statement joins its
+   *   parts on integers (not on the text key), a later item's instance is newer (`lastInstance`)
+   *   and its execution is claimed later. A row whose instance exists leaves gaps in the ids.
+   * - Instances go in in key order: concurrent batches lock the keys they share in the same order,
+   *   so they wait for each other instead of deadlocking.
    */
   submitNewInstances: `WITH input AS (
-      SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-        AS t (idx, job_name, job_key, ident, params, context)
+      SELECT t.idx, t.job_name, t.job_key, t.ident, t.params, t.context,
+        COALESCE(t.instance_id, nextval('ns_job_instance_id_seq')) AS instance_id,
+        COALESCE(t.id, nextval('ns_job_execution_id_seq')) AS id
+      FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+        AS t (idx, job_name, job_key, ident, params, context, instance_id, id)
     ), now AS (SELECT ns_now() AS t), i AS (
-      INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
-      SELECT job_name, job_key, ident, now.t FROM input, now ORDER BY idx
-      ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id, job_name, job_key
+      INSERT INTO ns_job_instance (id, job_name, job_key, identifying_params, create_time)
+      SELECT instance_id, job_name, job_key, ident, now.t FROM input, now ORDER BY job_name, job_key
+      ON CONFLICT (job_name, job_key) DO NOTHING RETURNING id
     ), e AS (
-      INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
+      INSERT INTO ns_job_execution (id, instance_id, job_name, status, exit_code, params, create_time, last_updated,
         owner_epoch, context)
-      SELECT i.id, input.job_name, 'STARTING', 'UNKNOWN', input.params, now.t, now.t, 0, input.context
-      FROM input JOIN i ON i.job_name = input.job_name AND i.job_key = input.job_key CROSS JOIN now ORDER BY input.idx
-      RETURNING id, instance_id
+      SELECT input.id, input.instance_id, input.job_name, 'STARTING', 'UNKNOWN', input.params, now.t, now.t, 0, input.context
+      FROM input JOIN i ON i.id = input.instance_id CROSS JOIN now ORDER BY input.id
+      RETURNING id
     )
-    SELECT input.idx, e.id, e.instance_id FROM e JOIN i ON i.id = e.instance_id
-      JOIN input ON input.job_name = i.job_name AND input.job_key = i.job_key`,
+    SELECT input.idx, e.id, input.instance_id FROM e JOIN input ON input.id = e.id`,
+  /**
+   * The SQLite counterpart of submitNewInstances, in three statements of one transaction (each
+   * statement journals a page once, where a statement per row journalled every page it touched):
+   * `$1` is a JSON array of `[job, key, identifying params, params, context]`, one per item.
+   * First the instances that are new (in the items' order; ids above `$2`, the highest id before),
+   * then an execution for each of them, then `(idx, id, instance_id)` of each new execution.
+   */
+  submitNewInstancesSqlite: {
+    instances: `INSERT INTO ns_job_instance (job_name, job_key, identifying_params, create_time)
+      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ns_now() FROM json_each($1) j WHERE true ORDER BY j.key
+      ON CONFLICT (job_name, job_key) DO NOTHING`,
+    executions: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time, last_updated,
+        owner_epoch, context)
+      SELECT i.id, i.job_name, 'STARTING', 'UNKNOWN', j.value ->> 3, i.create_time, i.create_time, 0, j.value ->> 4
+      FROM json_each($1) j JOIN ns_job_instance i ON i.job_name = j.value ->> 0 AND i.job_key = j.value ->> 1
+      WHERE i.id > $2 ORDER BY j.key`,
+    created: `SELECT j.key AS idx, e.id, i.id AS instance_id
+      FROM json_each($1) j JOIN ns_job_instance i ON i.job_name = j.value ->> 0 AND i.job_key = j.value ->> 1
+      JOIN ns_job_execution e ON e.instance_id = i.id
+      WHERE i.id > $2`,
+  },
+  maxInstanceId: `SELECT max(id) AS id FROM ns_job_instance`,
+  /**
+   * `$1` instance ids and as many execution ids (PostgreSQL), each as an array literal, in
+   * ascending order: a batch of submitNewInstances numbered before the next batch is, though
+   * the two may then insert at the same time.
+   */
+  reserveSubmitIds: `SELECT array_agg(i ORDER BY i)::text AS instances, array_agg(e ORDER BY e)::text AS executions
+    FROM (SELECT nextval('ns_job_instance_id_seq') AS i, nextval('ns_job_execution_id_seq') AS e FROM generate_series(1, $1)) ids`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
@@ -158,9 +232,10 @@ export const SQL = {
     WHERE owner_node_id = $1 AND status = 'STARTED'`,
   /**
    * Newest first; `$1` is the limit, then one parameter per filter given, in this order. Every
-   * filter keeps the read on an index ending in `id` (see migration 4), or on a range of ids:
-   * `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search (which no
-   * index can serve), so a page costs one index range however long the history is.
+   * filter keeps the read on an index ending in `id` (see migrations 4 and 6), or on a range of
+   * ids: `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search
+   * (which no index serves within the goal), so a page costs one index range however long the
+   * history is.
    */
   listExecutions: (filters: ExecutionFilters) => {
     let n = 1;
@@ -170,12 +245,16 @@ export const SQL = {
       (f.job ? ` AND e.job_name = $${++n}` : '') +
       (f.status ? ` AND e.status = $${++n}` : '') +
       (f.node ? ` AND e.node_name = $${++n}` : '') +
-      (f.from ? ` AND e.create_time >= $${++n}` : '') +
-      (f.to ? ` AND e.create_time < $${++n}` : '') +
+      // The times only filter the range of ids they became (`+ 0`: no index on create_time may
+      // serve them). Read by (create_time, id), a range would have to be sorted by id, which a
+      // planner taking ids and times for independent chose for short ranges.
+      (f.from ? ` AND e.create_time + 0 >= $${++n}` : '') +
+      (f.to ? ` AND e.create_time + 0 < $${++n}` : '') +
       (f.before ? ` AND e.id < $${++n}` : '') +
       (f.minId ? ` AND e.id >= $${++n}` : '') +
       (f.maxId ? ` AND e.id <= $${++n}` : '') +
       (f.text ? ` AND lower(e.params) LIKE $${++n} ESCAPE '\\'` : '') +
+      (f.endedNotCompleted ? ` AND e.status IN (${ENDED_NOT_COMPLETED.map((s) => `'${s}'`).join(', ')})` : '') +
       ` ORDER BY e.id DESC LIMIT $1`
     );
   },
@@ -302,6 +381,13 @@ export const SQL = {
   /** Queued work addressed by affinity to a node that died goes back to any node. */
   releaseAffinity: `UPDATE ns_job_execution SET target_node = NULL
     WHERE status = 'STARTING' AND owner_node_id IS NULL AND target_node = $1 AND affinity_key IS NOT NULL`,
+  /**
+   * The nodes a member watches (see listNodes): alive ones, and those that ended at or after `$1`
+   * (database time), on the indexes of live nodes' leases and of ends, not the whole history.
+   */
+  watchNodes: `SELECT n.id, n.name, n.status, n.kind, (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected,
+      n.drain_requested_at, n.ended_at, ns_now() AS now
+    FROM ns_node n WHERE n.kind = 'node' AND (n.status = 'alive' OR n.ended_at >= $1) ORDER BY n.id`,
   listNodes: `SELECT n.id, n.name, n.status, n.kind, n.host, n.pid, n.jobs, n.concurrency, n.last_heartbeat, n.started_at,
       n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,
       (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected, n.drain_requested_at

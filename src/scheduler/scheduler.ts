@@ -56,6 +56,8 @@ export interface SchedulerOptions {
   fireBatchSize?: number;
   /** Called after each committed firing, misfire or refusal. */
   onFire?: (event: FireEvent) => void;
+  /** LISTEN for trigger changes (PostgreSQL; default true). With false it polls (`pollMs`) only. */
+  listen?: boolean;
 }
 
 /** A committed firing decision. */
@@ -408,7 +410,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     }
   };
 
-  const listener = listenOn(db, ['ns_trigger'], { onNotify: wake, onConnect: wake }, log);
+  const listener = options.listen === false ? { close: async () => undefined } : listenOn(db, ['ns_trigger'], { onNotify: wake, onConnect: wake }, log);
   const running = Promise.all(Array.from({ length: workers }, (_, i) => lane(i === 0)));
   log.info({ triggers: declared.length, clockRttMs: Number(clock.rttMs.toFixed(2)) }, 'scheduler started');
 

@@ -7,11 +7,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startNode } from '../../src/cluster/node.ts';
 import { silentLogger } from '../../src/core/logger.ts';
-import { defineJob } from '../../src/core/job.ts';
+import { defineJob, type JobDefinition } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { createNightshift } from '../../src/operator.ts';
-import { SUBMIT_BATCH } from '../../src/engine/bulk-launch.ts';
+import { insertNewQueued, SUBMIT_BATCH } from '../../src/engine/bulk-launch.ts';
+import { prepareLaunch } from '../../src/engine/launch.ts';
+import { SQL } from '../../src/repository/sql.ts';
 import { backends, waitFor } from '../support/backends.ts';
+import { itWhen } from '../support/skip.ts';
 
 function greetJob(ran: string[]) {
   return defineJob({
@@ -127,4 +130,77 @@ describe.each(backends())('submitMany on $name', (backend) => {
       await ns.close();
     }
   });
+
+  it('numbers instances and executions in the items\' order across statements (the claim order, the newest instance)', async () => {
+    const url = backend.freshUrl('submitmanyorder');
+    const ns = await createNightshift({ db: url, jobs: [greetJob([])], logger: silentLogger });
+    try {
+      // Three statements' worth, which PostgreSQL inserts two at a time; an existing instance in the middle.
+      await ns.submit('greet', { who: 'w7000' });
+      const n = 2 * SUBMIT_BATCH + 11;
+      const results = await ns.submitMany(Array.from({ length: n }, (_, i) => ({ job: 'greet', params: { who: `w${i}` } })));
+      const ids = results.map((r) => ('executionId' in r ? r.executionId : undefined));
+      expect(ids.filter((id) => id === undefined)).toHaveLength(1);
+      const submitted = ids.filter((id): id is number => id !== undefined);
+      expect(submitted).toEqual([...submitted].sort((a, b) => a - b));
+      const rows = await ns.db.query<{ id: number | string; instance_id: number | string; params: string }>(
+        `SELECT id, instance_id, params FROM ns_job_execution WHERE status = 'STARTING' ORDER BY id`);
+      const instances = rows.map((r) => Number(r.instance_id));
+      expect(instances.slice(1)).toEqual([...instances.slice(1)].sort((a, b) => a - b));
+      expect(rows.slice(1).map((r) => JSON.parse(r.params).who)).toEqual(
+        Array.from({ length: n }, (_, i) => `w${i}`).filter((w) => w !== 'w7000'));
+      // The newest instance is the last item's (what `run --next` starts from).
+      const newest = await ns.db.query<{ identifying_params: string }>(SQL.lastInstance, ['greet']);
+      expect(JSON.parse(newest[0].identifying_params)).toEqual({ who: `w${n - 1}`, times: 1 });
+    } finally {
+      await ns.close();
+    }
+  }, 60_000);
+
+  it('two batches sharing instances, submitted at once in opposite orders: each instance is queued once', async () => {
+    const url = backend.freshUrl('submitmanyrace');
+    const ns = await createNightshift({ db: url, jobs: [greetJob([])], logger: silentLogger });
+    try {
+      const items = Array.from({ length: 600 }, (_, i) => ({ job: 'greet', params: { who: `r${i}` } }));
+      const [forward, backward] = await Promise.all([ns.submitMany(items), ns.submitMany([...items].reverse())]);
+      for (let i = 0; i < items.length; i++) {
+        const pair = [forward[i], backward[items.length - 1 - i]];
+        expect(pair.filter((r) => 'executionId' in r), `item ${i}`).toHaveLength(1);
+        const refused = pair.find((r) => 'error' in r) as { error: string };
+        expect(refused.error).toMatch(/already queued/);
+      }
+      const count = await ns.db.query<{ n: number | string }>(`SELECT count(*) AS n FROM ns_job_execution`);
+      expect(Number(count[0].n)).toBe(items.length);
+    } finally {
+      await ns.close();
+    }
+  }, 60_000);
+
+  itWhen(backend.name === 'postgres', 'PostgreSQL only: SQLite has one writer at a time')(
+    'a batch locks its instances in key order: a concurrent launch of the same instances waits, never deadlocks', async () => {
+      const url = backend.freshUrl('submitmanylocks');
+      const job = greetJob([]);
+      const ns = await createNightshift({ db: url, jobs: [job], logger: silentLogger });
+      try {
+        const launch = (who: string) => ({ job: 'greet', launch: prepareLaunch(job as unknown as JobDefinition, { who }, { kind: 'queued', targetNode: null, affinityKey: null }) });
+        const [low, high] = ['k1', 'k2', 'k3'].map(launch).sort((a, b) => (a.launch.key < b.launch.key ? -1 : 1));
+        // Another transaction holds the lower key; the batch lists the higher one first. Taken in
+        // the items' order, the batch would hold the higher key while it waits for the lower, and
+        // the other transaction's launch of the higher key would close the cycle.
+        let batch: Promise<Map<number, { id: number }>> | undefined;
+        await ns.db.transaction(async (tx) => {
+          await insertNewQueued(tx, [low]);
+          batch = insertNewQueued(ns.db, [high, low]);
+          batch.catch(() => undefined); // awaited below
+          await waitFor(async () => (await ns.db.query(`SELECT 1 FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ns_job_instance%'`)).length > 0, 10_000, 'the batch to wait for the lower key');
+          expect((await insertNewQueued(tx, [high])).size).toBe(1);
+        });
+        expect((await batch!).size).toBe(0); // both exist now: the caller takes the locked path
+        const count = await ns.db.query<{ n: number | string }>(`SELECT count(*) AS n FROM ns_job_execution`);
+        expect(Number(count[0].n)).toBe(2);
+      } finally {
+        await ns.close();
+      }
+    }, 30_000);
 });

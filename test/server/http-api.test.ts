@@ -117,6 +117,10 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(await idsOf('q=50%25')).toEqual([]); // the pattern characters are text
     expect(await idsOf(`node=${encodeURIComponent(first.node!)}&job=count`)).toEqual([failed.id, first.id]);
     expect(await idsOf('node=nobody')).toEqual([]);
+    // A node and an ended status (the partial index of migration 6), and a running or COMPLETED one.
+    expect(await idsOf(`node=${encodeURIComponent(failed.node!)}&status=FAILED`)).toEqual([failed.id]);
+    expect(await idsOf('node=nobody&status=FAILED')).toEqual([]);
+    expect(await idsOf(`node=${encodeURIComponent(first.node!)}&status=COMPLETED&job=count`)).toEqual([first.id]);
     const from = new Date(first.createTime.getTime() + 1).toISOString();
     expect(await idsOf(`job=count&from=${from}`)).toEqual(failed.createTime > first.createTime ? [failed.id] : []);
     expect(await idsOf(`job=count&to=${first.createTime.toISOString()}`)).toEqual([]);

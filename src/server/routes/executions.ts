@@ -5,6 +5,7 @@ import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
 import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
+import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
@@ -53,7 +54,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       description:
         'A page of executions in the CLI shape, newest first. Paging is by cursor and stable while executions are added: ' +
         'when there is a next page, `Link` (rel="next") and `X-Next-Cursor` say how to get it. A parameter-text search (`q`) ' +
-        'looks at 20000 executions per page at most, so a page may be short and still have a next one.',
+        `looks at ${SEARCH_WINDOW} executions per page at most, so a page may be short and still have a next one.`,
       tags: ['executions'],
       querystring: {
         type: 'object',
