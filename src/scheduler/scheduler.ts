@@ -32,8 +32,9 @@ export interface SchedulerOptions {
   /** How often to re-measure the offset to the database's clock. Default 10 s. */
   resyncMs?: number;
   /**
-   * Firing transactions this process runs at once (each takes a batch of triggers, so each holds
-   * a connection). Default 4 on PostgreSQL, 1 on SQLite.
+   * Firing transactions this process runs at once when many triggers are due (each takes a batch
+   * of triggers and holds a connection; only one looks at the triggers while few are due).
+   * Default 4 on PostgreSQL, 1 on SQLite.
    */
   fireConcurrency?: number;
   /**
@@ -330,6 +331,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect),
           tx.dialect === 'postgres' ? [jobsParam, limit, ahead(), BATCH_SPREAD_MS, IDLE_TX_TIMEOUT] : [jobsParam, limit, 0]);
         plans = rows.map(planOf);
+        // A full batch: there may be more due at once, for the other lanes.
+        if (plans.length >= limit) callHelpers();
         if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
       };
       if (db.dialect === 'postgres') {
@@ -366,23 +369,45 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
   let lastSync = performance.now();
   let lastPrune = -Infinity;
+  // The other lanes wait, without polling (an idle process looks at the triggers once per wake-up),
+  // until the first lane takes a full batch: then they take the next ones while it holds its own.
+  const parked = new Set<() => void>();
+  const callHelpers = () => {
+    for (const p of [...parked]) p();
+  };
+  const helper = async () => {
+    while (!stopped) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          parked.delete(done);
+          resolve();
+        };
+        parked.add(done);
+      });
+      try {
+        while (!stopped && (await fire(batchSize)) !== 0);
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'scheduler: firing failed; the first lane will retry');
+      }
+    }
+  };
   /**
-   * One firing lane: fires batch after batch while triggers are due (or due within the look-ahead
-   * window), then sleeps until the next one is. Lanes run side by side, each in its own
-   * transaction: while one holds a batch taken ahead until its fire time, the others take the
-   * next batches (SKIP LOCKED).
+   * The first firing lane: fires batch after batch while triggers are due (or due within the
+   * look-ahead window), then sleeps until the next one is. The other lanes join in when it takes a
+   * full batch, each in its own transaction: while one holds a batch taken ahead until its fire
+   * time, the others take the next batches (SKIP LOCKED).
    */
-  const lane = async (first: boolean) => {
+  const lane = async () => {
     let failures = 0;
     let contended = 0;
     while (!stopped) {
       const seen = generation;
       try {
-        if (first && performance.now() - lastSync > resyncMs) {
+        if (performance.now() - lastSync > resyncMs) {
           await clock.sync();
           lastSync = performance.now();
         }
-        if (first && performance.now() - lastPrune > PRUNE_EVERY_MS) {
+        if (performance.now() - lastPrune > PRUNE_EVERY_MS) {
           lastPrune = performance.now();
           await db.execute(SCHED_SQL.pruneFires, [retention]);
         }
@@ -411,7 +436,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   };
 
   const listener = options.listen === false ? { close: async () => undefined } : listenOn(db, ['ns_trigger'], { onNotify: wake, onConnect: wake }, log);
-  const running = Promise.all(Array.from({ length: workers }, (_, i) => lane(i === 0)));
+  const running = Promise.all(Array.from({ length: workers }, (_, i) => (i === 0 ? lane() : helper())));
   log.info({ triggers: declared.length, clockRttMs: Number(clock.rttMs.toFixed(2)) }, 'scheduler started');
 
   return {
@@ -421,6 +446,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       if (stopped) return;
       stopped = true;
       wake();
+      callHelpers();
       await listener.close();
       await running;
       if (ownsDb) await db.close();
