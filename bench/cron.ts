@@ -17,7 +17,7 @@ import { noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createNightshift, type Nightshift } from '../src/operator.ts';
 import { scheduleAdmin } from '../src/scheduler/triggers.ts';
-import { startNode, type Proc } from './lib/proc.ts';
+import { nextMessage, startNode, startScript, type Proc } from './lib/proc.ts';
 import { dropSchemas, int, note, quantile, schemaName, schemaUrl, sleep, table, until } from './lib/util.ts';
 
 export interface CronOptions {
@@ -27,6 +27,12 @@ export interface CronOptions {
   triggers: readonly number[];
   /** Scheduled seconds of the throughput window. */
   loadSeconds: number;
+  /**
+   * What the 3 processes are: `nodes` (default), `nightshift node` processes that fire and also run
+   * the launched jobs; `schedulers`, processes that only fire (`startScheduler`), the launched jobs
+   * left queued.
+   */
+  processes?: 'nodes' | 'schedulers';
 }
 
 const NODES = ['cron-a', 'cron-b', 'cron-c'];
@@ -41,21 +47,23 @@ async function dbNow(ns: Nightshift): Promise<number> {
   return Number((await ns.db.query<{ now: number | string }>('SELECT ns_now() AS now'))[0].now);
 }
 
-/** A fresh schema with 3 nodes alive; `close` stops them and drops the schema. */
-async function cluster(label: string) {
+/** A fresh schema with 3 nodes (or scheduler processes) alive; `close` stops them and drops the schema. */
+async function cluster(label: string, processes: 'nodes' | 'schedulers') {
   const schema = schemaName(label);
   const url = schemaUrl(schema);
   const ns = await createNightshift({ db: url, jobs: [noop], logger: silentLogger });
-  const nodes: Proc[] = NODES.map((n) => startNode(url, n));
+  const nodes: Proc[] = NODES.map((n) => (processes === 'nodes' ? startNode(url, n) : startScript('workers/scheduler.ts', [url, n])));
   const died = () => {
     const dead = nodes.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
     if (dead) throw new Error(`node process ${dead.pid} exited during the benchmark:\n${dead.output()}`);
   };
   try {
-    await until('3 nodes alive', async () => {
-      died();
-      return (await ns.nodes()).filter((n) => n.status === 'alive').length === NODES.length;
-    }, 60_000, 100);
+    if (processes === 'nodes') {
+      await until('3 nodes alive', async () => {
+        died();
+        return (await ns.nodes()).filter((n) => n.status === 'alive').length === NODES.length;
+      }, 60_000, 100);
+    } else await Promise.all(nodes.map((p) => nextMessage<{ ready?: boolean }>(p, (m) => m.ready === true, 60_000)));
   } catch (err) {
     await Promise.all(nodes.map((p) => p.stop()));
     await ns.close();
@@ -154,11 +162,52 @@ async function outcomes(ns: Nightshift, from: number, to: number): Promise<FireL
     'SELECT outcome, count(*) AS n FROM ns_trigger_fire WHERE fire_time BETWEEN $1 AND $2 GROUP BY outcome ORDER BY outcome', [from, to],
   )).map((r) => ({ outcome: r.outcome, n: Number(r.n) }));
 }
+/**
+ * Recorded lateness of each firing in [from, to]: the fire log's `fired_at` (the database's clock at
+ * the firing transaction's last statement, just before its COMMIT) minus the fire time.
+ */
+async function recorded(ns: Nightshift, from: number, to: number): Promise<number[]> {
+  return (await ns.db.query<{ late: string | number }>(
+    `SELECT fired_at - fire_time AS late FROM ns_trigger_fire WHERE fire_time BETWEEN $1 AND $2 AND outcome = 'fired' ORDER BY 1`, [from, to],
+  )).map((r) => Number(r.late));
+}
+
+/**
+ * When each firing became visible to other sessions: from each scheduled second T in [from, to],
+ * polls the fire log (committed rows only) every few ms until the \`perSecond\` rows of T are
+ * there. The k-th row's lateness is the database's clock at the first poll that counted k rows,
+ * minus T: an upper bound (a poll's period, about 5 ms plus its own time, is added). Rows not seen
+ * within 3 s count as infinitely late.
+ */
+async function observeVisible(ns: Nightshift, from: number, to: number, perSecond: number): Promise<{ late: number[]; gaps: number[] }> {
+  const out: number[] = [];
+  const gaps: number[] = [];
+  let now = await dbNow(ns);
+  for (let t = from; t <= to; t += 1000) {
+    if (now < t) await sleep(t - now - 1);
+    let seen = 0;
+    for (;;) {
+      const [r] = await ns.db.query<{ now: string | number; n: string | number }>(
+        'SELECT ns_now() AS now, count(*) AS n FROM ns_trigger_fire WHERE fired_at >= $1 AND fire_time = $1', [t]);
+      if (seen > 0) gaps.push(Number(r.now) - now);
+      now = Number(r.now);
+      for (const n = Number(r.n); seen < n; seen++) out.push(now - t);
+      if (seen >= perSecond) break;
+      if (now - t > 3000) {
+        for (; seen < perSecond; seen++) out.push(Infinity);
+        break;
+      }
+      await sleep(5);
+    }
+  }
+  return { late: out.sort((a, b) => a - b), gaps: gaps.sort((a, b) => a - b) };
+}
+
 const outcomeText = (rows: FireLogRow[]) => rows.map((r) => `${r.outcome} ${int(r.n)}`).join(', ') || 'none';
 
 /** Phase 1: one trigger every second. */
-async function latencyRun(seconds: number) {
-  const c = await cluster('cron_lat');
+async function latencyRun(seconds: number, processes: 'nodes' | 'schedulers') {
+  const c = await cluster('cron_lat', processes);
   try {
     await c.admin.add({ name: 'every-second', job: 'noop', everyMs: 1000 });
     const from = sec(await dbNow(c.ns)) + 2000;
@@ -167,23 +216,24 @@ async function latencyRun(seconds: number) {
     await c.untilDb(to + 1500, (now) => note(`cron latency: ${Math.round((now - from) / 1000)} of ${seconds} s`));
     await until('the last fire time of the window fired', async () => (await runs(c.ns, false)).some((r) => r.fireTime >= to), 10_000, 100).catch(() => undefined);
     await c.admin.pause('every-second');
-    await until('all executions ended', async () => Number((await c.ns.db.query<{ n: string }>(
+    if (processes === 'nodes') await until('all executions ended', async () => Number((await c.ns.db.query<{ n: string }>(
       `SELECT count(*) AS n FROM ns_job_execution WHERE status IN ('STARTING', 'STARTED', 'STOPPING')`))[0].n) === 0, 30_000, 100).catch(() => undefined);
     const all = await runs(c.ns, true);
     const j = judge(all, from, to, [null]);
+    const late = await recorded(c.ns, from, to);
     const log = await outcomes(c.ns, from, to);
     const byNode = await c.ns.db.query<{ node_name: string; n: string }>(
       'SELECT node_name, count(*) AS n FROM ns_trigger_fire WHERE fire_time BETWEEN $1 AND $2 GROUP BY node_name ORDER BY node_name', [from, to]);
-    note(`cron latency: create p50 ${ms(quantile(j.create, 0.5))} p99 ${ms(quantile(j.create, 0.99))}, ${j.duplicates} duplicates, ${j.misses} misses`);
-    return { ...j, seconds, log, nodes: byNode.map((r) => `${r.node_name} ${r.n}`).join(', ') };
+    note(`cron latency: fired p50 ${ms(quantile(late, 0.5))} p99 ${ms(quantile(late, 0.99))}, ${j.duplicates} duplicates, ${j.misses} misses`);
+    return { ...j, late, seconds, log, nodes: byNode.map((r) => `${r.node_name} ${r.n}`).join(', ') };
   } finally {
     await c.close();
   }
 }
 
 /** Phase 2: `triggers` triggers every second. */
-async function loadRun(triggers: number, loadSeconds: number) {
-  const c = await cluster('cron_load');
+async function loadRun(triggers: number, loadSeconds: number, processes: 'nodes' | 'schedulers') {
+  const c = await cluster('cron_load', processes);
   try {
     const t0 = performance.now();
     let next = 0;
@@ -196,8 +246,10 @@ async function loadRun(triggers: number, loadSeconds: number) {
     note(`cron load: ${int(triggers)} triggers added in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const from = sec(await dbNow(c.ns)) + 3000; // the first seconds ramp up
     const to = from + (loadSeconds - 1) * 1000;
+    const observed = observeVisible(c.ns, from, to, triggers);
     // Every fire time of the window is settled once the misfire threshold has passed after it.
     await c.untilDb(to + MISFIRE_MS + 1500);
+    const { late: visible, gaps } = await observed;
     await c.ns.db.transaction(async (tx) => {
       await tx.execute('UPDATE ns_trigger SET paused = 1, version = version + 1');
       await tx.query(`SELECT pg_notify('ns_trigger', 'bench')`);
@@ -209,37 +261,46 @@ async function loadRun(triggers: number, loadSeconds: number) {
     const all = await runs(c.ns, false);
     const keys = Array.from({ length: triggers }, (_, i) => i);
     const j = judge(all, from, to, keys);
+    const late = await recorded(c.ns, from, to);
     const log = await outcomes(c.ns, from, to);
     const completed = j.firings.filter((r) => r.status === 'COMPLETED').length;
     const backlog = all.filter((r) => r.status === 'STARTING').length;
     const fires = Number(rate[0].n);
     const res = {
-      ...j, triggers, loadSeconds, log, completed, backlog,
+      ...j, late, visible, gaps, triggers, loadSeconds, log, completed, backlog,
       firesPerSec: fires / loadSeconds, peak: Number(rate[0].peak ?? 0),
     };
-    note(`cron load: ${res.firesPerSec.toFixed(0)} fires/s (peak ${res.peak}), lateness p50 ${ms(quantile(j.create, 0.5))}, ${j.duplicates} duplicates, ${j.misses} misses`);
+    note(`cron load: ${res.firesPerSec.toFixed(0)} fires/s (peak ${res.peak}), lateness recorded ${q3(late)}, visible ${q3(visible)} (polls ${ms(quantile(gaps, 0.5))} apart), ${j.duplicates} duplicates, ${j.misses} misses`);
     return res;
   } finally {
     await c.close();
   }
 }
 
-/** The issue's bar for a rate: no duplicate, no miss, p99 lateness under 100 ms. */
-const holds = (r: Awaited<ReturnType<typeof loadRun>>) => r.duplicates === 0 && r.misses === 0 && quantile(r.create, 0.99) < 100;
+/**
+ * The issue's bar for a rate: no duplicate, no miss, p99 lateness under 100 ms, both as recorded
+ * (the fire log) and as seen by another session (the commit).
+ */
+const holds = (r: Awaited<ReturnType<typeof loadRun>>) =>
+  r.duplicates === 0 && r.misses === 0 && quantile(r.late, 0.99) < 100 && quantile(r.visible, 0.99) < 100;
 
 /** Runs both phases; Markdown lines. */
 export async function benchCron(o: CronOptions): Promise<string[]> {
-  const lat = await latencyRun(o.seconds);
+  const processes = o.processes ?? 'nodes';
+  const lat = await latencyRun(o.seconds, processes);
   const loads = [];
-  for (const n of o.triggers) loads.push(await loadRun(n, o.loadSeconds));
+  for (const n of o.triggers) loads.push(await loadRun(n, o.loadSeconds, processes));
   const best = loads.filter(holds).reduce((m, r) => Math.max(m, r.triggers), 0);
+  const who = processes === 'nodes'
+    ? '3 `nightshift node` processes (they fire, and run the launched jobs)'
+    : '3 scheduler-only processes (`startScheduler`; the launched jobs stay queued)';
   return [
-    `## Scheduler firing: 3 \`nightshift node\` processes, triggers every second`,
+    `## Scheduler firing: ${who}, triggers every second`,
     '',
     `### Latency: 1 trigger (\`every 1000 ms\`, job \`noop\`), ${lat.seconds} scheduled seconds`,
     '',
     ...table(['measure (minus the scheduled fire time, database clock)', 'firings', 'p50 / p99 / max', 'target', 'anchor'], [
-      ['execution created (the firing transaction)', lat.create.length, `**${q3(lat.create)}**`, 'p99 < 100 ms', 'Quartz 2.3.2: p50 4 ms / p99 40 ms'],
+      ['fired (the fire log\'s `fired_at`: the firing transaction\'s last statement)', lat.late.length, `**${q3(lat.late)}**`, 'p99 < 100 ms', 'Quartz 2.3.2: p50 4 ms / p99 40 ms'],
       ['execution started (a node took it from the launch queue)', lat.start.length, q3(lat.start), '', ''],
       ['its step started', lat.step.length, q3(lat.step), '', ''],
     ]),
@@ -250,18 +311,23 @@ export async function benchCron(o: CronOptions): Promise<string[]> {
     '',
     `### Throughput: N triggers (\`every 1000 ms\`, job \`noop\` with \`run.id=i\`), ${o.loadSeconds} scheduled seconds each, fired in batches`,
     '',
-    ...table(['offered', 'fired (fire-log rows/s in the window)', 'busiest second', 'lateness p50 / p99 / max', 'duplicates', 'misses', 'fire log (window)', 'runs completed by the end', '0 dup, 0 miss, p99 < 100 ms'],
+    ...table(['offered', 'fired (fire-log rows/s in the window)', 'busiest second', 'lateness recorded p50 / p99 / max', 'visible p50 / p99 / max', 'duplicates', 'misses', 'fire log (window)', 'runs completed by the end', '0 dup, 0 miss, p99 < 100 ms'],
       loads.map((load) => [
-        `${int(load.triggers)}/s`, `**${int(load.firesPerSec)}/s**`, `${int(load.peak)}`, q3(load.create), `**${load.duplicates}**`,
+        `${int(load.triggers)}/s`, `**${int(load.firesPerSec)}/s**`, `${int(load.peak)}`, `**${q3(load.late)}**`, q3(load.visible), `**${load.duplicates}**`,
         `**${int(load.misses)}** of ${int(load.triggers * o.loadSeconds)}`, outcomeText(load.log),
         `${int(load.completed)} of ${int(load.firings.length)} (${int(load.backlog)} still queued)`, holds(load) ? 'yes' : 'no',
       ])),
     '',
     `Highest offered rate at which all three hold in this run: **${best ? `${int(best)} triggers/s` : 'none of those tried'}**.`,
     '',
-    'Latency and lateness are the execution\'s createTime (`ns_now()` in the firing transaction) minus its fireTime, by the database\'s clock, for the first execution of each fire time, as in test/scheduler/cluster-firing.test.ts. ' +
+    'Lateness recorded: the fire log\'s `fired_at` (`ns_now()` in the firing transaction\'s last statement, just before its COMMIT) minus the fire time, by the database\'s clock. ' +
+      'Visible: when another session first saw the firing committed (the benchmark polls the fire log every 5 ms from each scheduled second; an upper bound). ' +
+      'A firing transaction may take its triggers and launch their executions ahead of their fire time (about twice what preparing a batch took lately, 250 to 500 ms: `fireAheadMs`), and commits at the fire time, so an execution\'s createTime can precede its fireTime. ' +
       'Duplicates: executions beyond the first for one (trigger, fire time); misses: scheduled (trigger, second) pairs in the window without an execution (a fire time handled more than 5 s late is a misfire: fire-once launches only the latest missed one). ' +
       `Throughput counts fire-log rows whose \`fired_at\` falls in the window, ÷ its ${o.loadSeconds} s; the window starts 3 s after the last trigger was added, and is judged ${MISFIRE_MS / 1000 + 1.5} s after its last fire time. ` +
-      'Each node fires up to 100 due triggers per transaction (`fireBatchSize`). Nodes run at their default concurrency (4); running the launched no-op jobs is not what is measured (see the launch benchmark for that rate).',
+      'Each process runs 4 firing transactions at once (`fireConcurrency`) of up to 250 triggers each (`fireBatchSize`). ' +
+      (processes === 'nodes'
+        ? 'Nodes run at their default concurrency (4); running the launched no-op jobs is not what is measured (see the launch benchmark for that rate), but it competes with firing for the 2 cores.'
+        : 'Nothing runs the launched jobs (BENCH_CRON_PROCESSES=schedulers): this measures firing alone.'),
   ];
 }

@@ -10,7 +10,8 @@
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
  * (10,000,000) for memory; BENCH_LAUNCH_JOBS (5,000), BENCH_LATENCY_SAMPLES (200),
  * BENCH_CONCURRENCY (16), BENCH_PGBOSS_BATCH (100) for launch; BENCH_FAILOVER_REPS (10) for
- * failover; BENCH_CRON_SECONDS (120), BENCH_CRON_TRIGGERS (250,500,1000,2000: one throughput run per count), BENCH_CRON_LOAD_SECONDS (20)
+ * failover; BENCH_CRON_SECONDS (120), BENCH_CRON_TRIGGERS (250,500,1000,2000: one throughput run per count), BENCH_CRON_LOAD_SECONDS (20),
+ * BENCH_CRON_PROCESSES (nodes: `nightshift node` processes that also run the jobs; schedulers: firing only)
  * for cron; BENCH_PARTITION_ITEMS (3,200), BENCH_PARTITION_ROUNDS (1,000,000 hash rounds per
  * item), BENCH_PARTITION_GRID (8) for partition; BENCH_API_SECONDS (15), BENCH_API_CLIENTS (200),
  * BENCH_API_WINDOW_SECONDS (10: the job's throughput before and after the load) for api;
@@ -76,6 +77,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     seconds: envInt('BENCH_CRON_SECONDS', 120),
     triggers: (process.env.BENCH_CRON_TRIGGERS ?? '250,500,1000,2000').split(',').map((n) => Number(n.trim())).filter((n) => n > 0),
     loadSeconds: envInt('BENCH_CRON_LOAD_SECONDS', 20),
+    processes: process.env.BENCH_CRON_PROCESSES === 'schedulers' ? 'schedulers' : 'nodes',
   }),
   partition: () => benchPartition({
     items: envInt('BENCH_PARTITION_ITEMS', 3200),

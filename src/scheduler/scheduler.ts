@@ -4,9 +4,8 @@ import { createLogger, type Logger } from '../core/logger.ts';
 import type { JsonParams } from '../core/params.ts';
 import { insertNewQueued } from '../engine/bulk-launch.ts';
 import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
-import { SQL } from '../repository/sql.ts';
 import type { Database } from '../repository/database.ts';
-import type { Tx } from '../repository/tx.ts';
+import type { Statement, Tx } from '../repository/tx.ts';
 import { openDatabase } from '../repository/open.ts';
 import { createDbClock, type DbClock } from './clock.ts';
 import { listenOn } from '../repository/listen.ts';
@@ -32,12 +31,27 @@ export interface SchedulerOptions {
   pollMs?: number;
   /** How often to re-measure the offset to the database's clock. Default 10 s. */
   resyncMs?: number;
-  /** Firings this process performs at once when many triggers are due. Default 2 on PostgreSQL, 1 on SQLite. */
+  /**
+   * Firing transactions this process runs at once when many triggers are due (each takes a batch
+   * of triggers and holds a connection; only one looks at the triggers while few are due).
+   * Default 4 on PostgreSQL, 1 on SQLite.
+   */
   fireConcurrency?: number;
+  /**
+   * PostgreSQL: at most how long before a fire time a firing transaction may take its trigger,
+   * launch its execution and move the trigger on, so that at the fire time only the fire-log row
+   * and the COMMIT are left: what the cluster launches becomes visible at the fire time (never
+   * before; the database's clock decides), not a transaction later. Within this bound a process
+   * takes its batches about twice as long ahead as preparing one has taken lately (at least
+   * 250 ms, as preparing varies a lot on a busy host). Meanwhile the trigger's row is locked: a
+   * change to it (pause, update) waits for the firing. Default 500 ms; 0 fires only triggers
+   * already due. SQLite (one writer at a time) always uses 0.
+   */
+  fireAheadMs?: number;
   /** Fire-log rows older than this are deleted. Default 7 days. */
   fireLogRetentionMs?: number;
   /**
-   * Due triggers this process fires in one transaction, when many are due at once. Default 100.
+   * Due triggers this process fires in one transaction, when many are due at once. Default 250.
    * Larger batches fire more triggers a second; each batch commits or rolls back whole.
    */
   fireBatchSize?: number;
@@ -75,6 +89,20 @@ export interface Scheduler {
 
 /** A session stuck inside a firing transaction (a paused process) loses it after this long. */
 const IDLE_TX_TIMEOUT = '5s';
+/**
+ * A batch taken ahead of time commits at its latest fire time: it takes triggers whose fire times
+ * are at most this far apart (or already due), so none of them fires later than that for it.
+ */
+const BATCH_SPREAD_MS = 10;
+/**
+ * A batch's last statement goes out this long before its fire time, and the database sleeps out
+ * the rest: the firing then waits on the database's timer, not on this process getting the CPU
+ * back (under load its timers fire tens of ms late).
+ */
+const SEND_EARLY_MS = 20;
+/** The least look-ahead (when batches are quick to prepare), and how fast the estimate of that decays per batch. */
+const MIN_AHEAD_MS = 250;
+const PREP_DECAY = 0.9;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 class LostRace extends Error {}
@@ -98,6 +126,13 @@ function isUniqueViolation(err: unknown): boolean {
  * records the fire time in the fire log (unique per trigger and fire time) and moves the trigger
  * to its next fire time with `UPDATE ... WHERE next_fire_time = $cur`, the batch in one transaction:
  * each fire time launches exactly one execution, and a process that dies half-way launches none.
+ *
+ * On PostgreSQL several lanes (`fireConcurrency`) fire side by side, and a batch may be taken up to
+ * `fireAheadMs` before its fire time: its launches and the trigger's move are written then, and
+ * only the fire-log row and the COMMIT wait for the fire time (the database sleeps out any error
+ * of this process's clock estimate first), so nothing becomes visible early, and a large batch is
+ * not a transaction late. A process that dies meanwhile rolls its batch back; its rows unlock and
+ * another process fires them.
  */
 export async function startScheduler(options: SchedulerOptions): Promise<Scheduler> {
   const jobs = jobMap(options.jobs);
@@ -108,8 +143,16 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   const pollMs = options.pollMs ?? 1000;
   const resyncMs = options.resyncMs ?? 10_000;
   const retention = options.fireLogRetentionMs ?? 7 * 24 * 3600_000;
-  const workers = Math.max(1, options.fireConcurrency ?? (db.dialect === 'postgres' ? 2 : 1));
-  const batchSize = Math.max(1, Math.floor(options.fireBatchSize ?? 100));
+  const workers = Math.max(1, options.fireConcurrency ?? (db.dialect === 'postgres' ? 4 : 1));
+  const maxAhead = db.dialect === 'postgres' ? Math.max(0, Math.floor(options.fireAheadMs ?? 500)) : 0;
+  // How long preparing a batch (claim to the trigger's move) took lately: a decaying maximum,
+  // quick to rise under load and slow to fall. The look-ahead follows it.
+  let prepMs = maxAhead / 2;
+  const notePrep = (ms: number) => {
+    prepMs = Math.max(ms, prepMs * PREP_DECAY);
+  };
+  const ahead = () => (maxAhead === 0 ? 0 : Math.min(maxAhead, Math.max(MIN_AHEAD_MS, Math.ceil(2 * prepMs) + SEND_EARLY_MS)));
+  const batchSize = Math.max(1, Math.floor(options.fireBatchSize ?? 250));
   const nodeName = options.nodeName ?? null;
   const names = [...jobs.keys()];
   const jobsParam = db.dialect === 'postgres' ? names : JSON.stringify(names);
@@ -123,22 +166,31 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   await clock.sync();
 
   let stopped = false;
-  let kicked = false;
-  let wakeSleeper: (() => void) | undefined;
+  // Each wake() starts a new generation: a lane that looked at the triggers in an older one does
+  // not go to sleep on what it saw.
+  let generation = 0;
+  const sleepers = new Set<() => void>();
   const wake = () => {
-    kicked = true;
-    wakeSleeper?.();
+    generation++;
+    for (const s of [...sleepers]) s();
   };
-  const sleep = (ms: number) =>
+  const sleep = (ms: number, seen: number) =>
     new Promise<void>((resolve) => {
-      if (kicked || stopped) return resolve();
+      if (generation !== seen || stopped) return resolve();
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
-        wakeSleeper = undefined;
+        sleepers.delete(done);
         resolve();
       }
-      wakeSleeper = done;
+      sleepers.add(done);
+    });
+  /** Resolves once this process's estimate of the database's clock reaches `t` (it may be a little early). */
+  const untilDb = (t: number) =>
+    new Promise<void>((resolve) => {
+      const ms = t - clock.now();
+      if (ms <= 0) resolve();
+      else setTimeout(resolve, Math.ceil(ms));
     });
 
   type Duplicate = { name: string; cur: number; next: number | null };
@@ -150,6 +202,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     now: number;
     cur: number;
     d: ReturnType<typeof decide>;
+    /** The database's clock when the firing's last statement ran. */
+    at: number;
     outcome: FireRecord['outcome'];
     detail: string | null;
     params?: Record<string, unknown>;
@@ -163,7 +217,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const launch = d.action === 'fire' || d.policy === 'fire-once';
     const outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
     const params = launch ? { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) } : undefined;
-    return { row, now, cur, d, outcome, detail: null, params };
+    return { row, now, cur, d, at: now, outcome, detail: null, params };
   };
 
   /**
@@ -178,7 +232,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
   const eventOf = (p: Plan): FireEvent => ({
     trigger: p.row.name, job: p.row.job_name, fireTime: new Date(p.d.fireTime), outcome: p.outcome,
-    executionId: p.execution?.id ?? null, lateMs: p.now - p.d.fireTime,
+    executionId: p.execution?.id ?? null, lateMs: p.at - p.d.fireTime,
   });
 
   /** One trigger after another, a few statements each: SQLite, where a statement is a function call. */
@@ -206,7 +260,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
    * statement is a round trip. New instances and their executions go in with one statement; an
    * instance that exists already (or twice in the batch) takes the locked path of a single launch.
    */
-  const fireTogether = async (tx: Tx, plans: Plan[]) => {
+  const fireTogether = async (tx: Tx, plans: Plan[], started: number): Promise<Statement> => {
     const fresh: { plan: Plan; launch: PreparedLaunch }[] = [];
     const again: Plan[] = [];
     const keys = new Set<string>();
@@ -228,7 +282,6 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       const created = await insertNewQueued(tx, fresh.map((f) => ({ job: f.plan.row.job_name, launch: f.launch })));
       for (const [i, e] of created) fresh[i].plan.execution = e;
       again.push(...fresh.filter((f) => !f.plan.execution).map((f) => f.plan));
-      for (const job of new Set(fresh.filter((f) => f.plan.execution).map((f) => f.plan.row.job_name))) await tx.query(SQL.notifyLaunch, [job]);
     }
     for (const p of again) {
       try {
@@ -238,15 +291,23 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       }
     }
     const col = <T>(f: (p: Plan) => T) => plans.map(f);
-    await tx.execute(SCHED_SQL.logFires, [
-      col((p) => p.row.name), nodeName, col((p) => p.d.fireTime), col((p) => p.outcome), col((p) => p.execution?.id ?? null),
-      col((p) => (p.d.action === 'misfire' ? p.d.missedFrom : null)), col((p) => p.detail),
-    ]);
-    const changed = await tx.execute(SCHED_SQL.advanceMany, [
+    const launched = [...new Set(fresh.filter((f) => f.plan.execution).map((f) => f.plan.row.job_name))];
+    const [{ n }] = await tx.query<{ n: number | string }>(SCHED_SQL.advanceMany, [
       col((p) => p.row.name), col((p) => p.cur), col((p) => p.d.next), col((p) => (p.execution ? p.d.fireTime : null)),
-      col((p) => p.execution?.id ?? null), col((p) => p.execution?.instanceId ?? null),
+      col((p) => p.execution?.id ?? null), col((p) => p.execution?.instanceId ?? null), launched,
     ]);
-    if (changed !== plans.length) throw new LostRace();
+    if (Number(n) !== plans.length) throw new LostRace();
+    notePrep(performance.now() - started);
+    // A batch taken ahead of its fire time has written everything but its fire log: that, and the
+    // COMMIT, wait for the fire time (the statement itself sleeps until the database's clock has
+    // passed it).
+    const due = Math.max(...plans.map((p) => p.d.fireTime));
+    await untilDb(due - SEND_EARLY_MS);
+    const rows = plans.map((p) => ({
+      name: p.row.name, fire_time: p.d.fireTime, outcome: p.outcome, execution_id: p.execution?.id ?? null,
+      missed_from: p.d.action === 'misfire' ? p.d.missedFrom : null, detail: p.detail,
+    }));
+    return { sql: SCHED_SQL.logFires, params: [JSON.stringify(rows), nodeName, due] };
   };
 
   const report = (e: FireEvent) => {
@@ -266,14 +327,28 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     let plans: Plan[] = [];
     let last: Duplicate | undefined;
     try {
-      await db.transaction(async (tx) => {
-        if (tx.dialect === 'postgres') await tx.exec(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_TX_TIMEOUT}'`);
-        const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect), [jobsParam, limit]);
+      const claim = async (tx: Tx) => {
+        const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect),
+          tx.dialect === 'postgres' ? [jobsParam, limit, ahead(), BATCH_SPREAD_MS, IDLE_TX_TIMEOUT] : [jobsParam, limit, 0]);
         plans = rows.map(planOf);
+        // A full batch: there may be more due at once, for the other lanes.
+        if (plans.length >= limit) callHelpers();
         if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
-        if (!plans.length) return;
-        await (tx.dialect === 'postgres' ? fireTogether(tx, plans) : fireEach(tx, plans));
-      });
+      };
+      if (db.dialect === 'postgres') {
+        const started = performance.now();
+        const { rows } = await db.transactionEndingWith<void, { at: number | string | null }>(async (tx) => {
+          await claim(tx);
+          return { value: undefined, last: plans.length ? await fireTogether(tx, plans, started) : { sql: SCHED_SQL.nothing, params: [null] } };
+        });
+        const at = Number(rows[0]?.at);
+        for (const p of plans) p.at = Number.isFinite(at) ? at : p.d.fireTime;
+      } else {
+        await db.transaction(async (tx) => {
+          await claim(tx);
+          if (plans.length) await fireEach(tx, plans);
+        });
+      }
     } catch (err) {
       const race = err instanceof LostRace || isUniqueViolation(err);
       if (race && limit > 1) return fire(1);
@@ -292,19 +367,41 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     return plans.length;
   };
 
-  const drain = async () => {
+  let lastSync = performance.now();
+  let lastPrune = -Infinity;
+  // The other lanes wait, without polling (an idle process looks at the triggers once per wake-up),
+  // until the first lane takes a full batch: then they take the next ones while it holds its own.
+  const parked = new Set<() => void>();
+  const callHelpers = () => {
+    for (const p of [...parked]) p();
+  };
+  const helper = async () => {
     while (!stopped) {
-      if ((await fire(batchSize)) === 0) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          parked.delete(done);
+          resolve();
+        };
+        parked.add(done);
+      });
+      try {
+        while (!stopped && (await fire(batchSize)) !== 0);
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'scheduler: firing failed; the first lane will retry');
+      }
     }
   };
-
-  const loop = async () => {
-    let lastSync = performance.now();
-    let lastPrune = -Infinity;
+  /**
+   * The first firing lane: fires batch after batch while triggers are due (or due within the
+   * look-ahead window), then sleeps until the next one is. The other lanes join in when it takes a
+   * full batch, each in its own transaction: while one holds a batch taken ahead until its fire
+   * time, the others take the next batches (SKIP LOCKED).
+   */
+  const lane = async () => {
     let failures = 0;
     let contended = 0;
     while (!stopped) {
-      kicked = false;
+      const seen = generation;
       try {
         if (performance.now() - lastSync > resyncMs) {
           await clock.sync();
@@ -314,31 +411,32 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           lastPrune = performance.now();
           await db.execute(SCHED_SQL.pruneFires, [retention]);
         }
-        await Promise.all(Array.from({ length: workers }, drain));
-        const plan = (await db.query<{ next: number | string | null }>(SCHED_SQL.nextDue(db.dialect), [jobsParam]))[0];
+        while ((await fire(batchSize)) !== 0) if (stopped) return;
+        const window = ahead();
+        const plan = (await db.query<{ next: number | string | null; beyond: number | string | null }>(
+          SCHED_SQL.nextDue(db.dialect), [jobsParam, window]))[0];
         let delay = pollMs;
-        if (plan?.next !== null && plan?.next !== undefined) {
-          const until = Number(plan.next) - clock.now();
-          if (until > 0) {
-            contended = 0;
-            delay = Math.min(pollMs, Math.ceil(until));
-          } else {
-            // Due, but another process holds it (it is firing it): look again very soon.
-            delay = Math.min(100, 2 << Math.min(contended++, 6));
-          }
-        }
+        const next = plan?.next === null || plan?.next === undefined ? null : Number(plan.next);
+        const beyond = plan?.beyond === null || plan?.beyond === undefined ? null : Number(plan.beyond);
+        if (next !== null && next <= clock.now() + window) {
+          // Due (or within the window), but another lane or process holds it (it is firing it):
+          // look again once that firing should have committed, then more often.
+          const held = next - clock.now();
+          delay = held > 0 ? Math.ceil(held) + 5 : Math.min(100, 2 << Math.min(contended++, 6));
+        } else contended = 0;
+        if (beyond !== null) delay = Math.min(delay, Math.max(1, Math.ceil(beyond - window - clock.now())));
         failures = 0;
-        await sleep(delay);
+        await sleep(Math.min(pollMs, delay), seen);
       } catch (err) {
         failures++;
         log.warn({ err: errorMessage(err) }, 'scheduler: looking at the triggers failed; will retry');
-        await sleep(Math.min(5000, 50 * 2 ** Math.min(failures, 7)));
+        await sleep(Math.min(5000, 50 * 2 ** Math.min(failures, 7)), seen);
       }
     }
   };
 
   const listener = options.listen === false ? { close: async () => undefined } : listenOn(db, ['ns_trigger'], { onNotify: wake, onConnect: wake }, log);
-  const running = loop();
+  const running = Promise.all(Array.from({ length: workers }, (_, i) => (i === 0 ? lane() : helper())));
   log.info({ triggers: declared.length, clockRttMs: Number(clock.rttMs.toFixed(2)) }, 'scheduler started');
 
   return {
@@ -347,7 +445,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     async stop() {
       if (stopped) return;
       stopped = true;
-      wakeSleeper?.();
+      wake();
+      callHelpers();
       await listener.close();
       await running;
       if (ownsDb) await db.close();

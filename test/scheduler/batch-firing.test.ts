@@ -3,6 +3,7 @@
  * what one trigger of a batch meets (a refused launch, parameters that no longer fit, a fire time
  * handled already) is recorded for that trigger while the others of the batch still fire once.
  */
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { startScheduler, type FireEvent } from '../../src/scheduler/scheduler.ts';
@@ -62,6 +63,44 @@ describe.each(backends())('batched firing ($name)', (backend) => {
     // Every trigger moved on to its next fire time.
     const next = await r.db.query<{ next_fire_time: number | string; last_execution_id: number | null }>('SELECT next_fire_time, last_execution_id FROM ns_trigger');
     expect(next.every((t) => Number(t.next_fire_time) > due && t.last_execution_id !== null)).toBe(true);
+  });
+
+  it('takes a batch ahead of its fire time and makes it visible at the fire time, never before (PostgreSQL)', async () => {
+    if (backend.name !== 'postgres') return;
+    const r = await open('batchahead');
+    for (let i = 0; i < 30; i++) await r.admin.add({ name: `t${String(i).padStart(2, '0')}`, job: 'noop', everyMs: HOUR, params: { 'run.id': i } });
+    // All due together, 2.5 to 3.5 s from now by the database's clock; taken up to 2 s ahead.
+    const due = Math.floor(((await dbNow(r.db)) + 3500) / 1000) * 1000;
+    await r.db.execute('UPDATE ns_trigger SET next_fire_time = $1', [due]);
+    const events: FireEvent[] = [];
+    // Its lanes look at the triggers many times before the fire time: none of that may fail.
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const scheduler = await startScheduler({ db: r.db, jobs: [noop, count], logger, fireAheadMs: 2000, onFire: (e) => events.push(e) });
+    try {
+      // Another session looks all along: nothing the triggers launched is visible before its fire time.
+      let seenEarly = 0;
+      let looks = 0;
+      await waitFor(async () => {
+        const [v] = await r.db.query<{ now: number | string; n: number | string }>(
+          'SELECT ns_now() AS now, count(*) AS n FROM ns_job_execution');
+        looks++;
+        if (Number(v.now) < due) seenEarly += Number(v.n);
+        return events.length >= 30;
+      }, 30_000, '30 firings');
+      expect(looks).toBeGreaterThan(10);
+      expect(seenEarly).toBe(0);
+    } finally {
+      await scheduler.stop();
+    }
+    // The executions were written ahead (inside the firing transaction), the fire log at the fire time.
+    const runs = await r.db.query<{ create_time: number | string }>('SELECT create_time FROM ns_job_execution');
+    expect(runs).toHaveLength(30);
+    expect(Math.min(...runs.map((x) => Number(x.create_time)))).toBeLessThan(due);
+    const fires = await r.db.query<{ fire_time: number | string; fired_at: number | string }>('SELECT fire_time, fired_at FROM ns_trigger_fire');
+    expect(fires.every((f) => Number(f.fire_time) === due && Number(f.fired_at) >= due)).toBe(true);
+    expect(events.every((e) => e.outcome === 'fired' && e.lateMs >= 0)).toBe(true);
+    expect(warnings).toEqual([]);
   });
 
   it('records a refused launch for its trigger and fires the rest of the batch', async () => {

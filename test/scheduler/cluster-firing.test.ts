@@ -2,7 +2,8 @@
  * Clustered firing across real `nightshift node` processes on PostgreSQL: every scheduled second
  * starts exactly one job instance while a node is SIGKILLed and restarted, and while the nodes'
  * clocks are skewed by +-30 s (libfaketime). Latency is measured by the database's clock: the
- * execution's createTime (ns_now() in the firing transaction) minus its fireTime.
+ * fire log's firedAt (ns_now() in the firing transaction's last statement, before its COMMIT)
+ * minus the fire time; no execution starts before its fire time.
  *
  * NIGHTSHIFT_SOAK=1 runs each phase for a minute or more instead of a few seconds.
  */
@@ -10,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { pgBackend } from '../cluster/helpers.ts';
 import {
   clockSkewOf, dbNow, exactlyOncePerSecond, fireLog, freshPerTest, hasFaketime, iso, kill, latencies, openRepo, percentile, runsOf,
-  sec, skewEnv, SOAK, startNode, untilFired, untilQuiet, waitAlive, type Run,
+  sec, skewEnv, SOAK, startNode, untilFired, untilQuiet, waitAlive, type FireRow, type Run,
 } from './helpers.ts';
 import { itWhen } from '../support/skip.ts';
 
@@ -25,12 +26,14 @@ function report(label: string, lat: number[]) {
 }
 
 /** Common checks for one trigger's firings over [from, to]. */
-function checkWindow(label: string, runs: Run[], from: number, to: number) {
+function checkWindow(label: string, runs: Run[], log: FireRow[], from: number, to: number) {
   expect(exactlyOncePerSecond(runs, from, to), `${label}: exactly one instance per second`).toEqual([]);
-  const lat = latencies(runs, from, to);
+  const lat = latencies(runs, log, from, to);
   report(label, lat);
-  // Never early by the database's clock, and never late enough to be a misfire.
+  // Never early by the database's clock (neither the firing nor, as the commit comes after it,
+  // a node's start of what it launched), and never late enough to be a misfire.
   expect(lat[0], `${label}: earliest firing`).toBeGreaterThanOrEqual(0);
+  expect(runs.filter((r) => r.startTime !== null && r.startTime < r.fireTime), `${label}: started before the fire time`).toEqual([]);
   expect(lat[lat.length - 1], `${label}: latest firing`).toBeLessThan(5000);
   return lat;
 }
@@ -67,7 +70,10 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
     const allNoop = await runsOf(db, 'noop');
     const noopRuns = allNoop.filter((r) => r.params['run.id'] === undefined);
     const cronRuns = await runsOf(db, 'count', 'cron');
-    const lat = [...checkWindow('every 1000 ms', noopRuns, from, to), ...checkWindow('cron * * * * * ?', cronRuns, from, to)].sort((x, y) => x - y);
+    const everyLog = await fireLog(db, 'every-second');
+    const cronLog = await fireLog(db, 'cron-second');
+    const lat = [...checkWindow('every 1000 ms', noopRuns, everyLog, from, to), ...checkWindow('cron * * * * * ?', cronRuns, cronLog, from, to)]
+      .sort((x, y) => x - y);
     for (let i = 0; i < BULK; i++) {
       const runs = allNoop.filter((r) => r.params['run.id'] === i);
       expect(exactlyOncePerSecond(runs, from, to), `bulk-${i}: exactly one instance per second`).toEqual([]);
@@ -83,7 +89,7 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
     const completed = new Set([...noopRuns, ...cronRuns].filter((r) => r.status === 'COMPLETED').map((r) => r.instanceId));
     expect([...noopRuns, ...cronRuns].filter((r) => !completed.has(r.instanceId))).toEqual([]);
     // The fire log agrees: on time, no misfires, and fired by more than one node.
-    const log = [...(await fireLog(db, 'every-second')), ...(await fireLog(db, 'cron-second'))];
+    const log = [...everyLog, ...cronLog];
     expect(log.filter((f) => f.outcome !== 'fired')).toEqual([]);
     expect(new Set(log.map((f) => f.node)).size).toBeGreaterThan(1);
   }, SOAK ? 600_000 : 90_000);
@@ -114,13 +120,16 @@ describe('clustered firing (PostgreSQL, 3 node processes)', () => {
 
     const noopRuns = await runsOf(db, 'noop');
     const everyRuns = await runsOf(db, 'count', 'every');
-    checkWindow('skewed, cron', noopRuns, from, to);
-    checkWindow('skewed, every', everyRuns, from, to);
-    const behindOnly = [...latencies(noopRuns, sec(killedAt) + 1000, to), ...latencies(everyRuns, sec(killedAt) + 1000, to)].sort((x, y) => x - y);
+    const cronLog = await fireLog(db, 'cron-second');
+    const everyLog = await fireLog(db, 'every-second');
+    checkWindow('skewed, cron', noopRuns, cronLog, from, to);
+    checkWindow('skewed, every', everyRuns, everyLog, from, to);
+    const behindOnly = [...latencies(noopRuns, cronLog, sec(killedAt) + 1000, to), ...latencies(everyRuns, everyLog, sec(killedAt) + 1000, to)]
+      .sort((x, y) => x - y);
     report('only nodes 30 s behind', behindOnly);
     expect(behindOnly.length).toBeGreaterThanOrEqual(2 * Math.floor(PHASE_MS / 1000) - 2);
     expect(percentile(behindOnly, 50)).toBeLessThan(1000);
-    const log = [...(await fireLog(db, 'cron-second')), ...(await fireLog(db, 'every-second'))];
+    const log = [...cronLog, ...everyLog];
     expect(log.filter((f) => f.outcome !== 'fired')).toEqual([]);
     void nodes;
   }, SOAK ? 600_000 : 90_000);

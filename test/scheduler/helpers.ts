@@ -126,11 +126,17 @@ export function exactlyOncePerSecond(runs: Run[], from: number, to: number): str
   return problems;
 }
 
-/** Latency (execution createTime - fireTime, by the database's clock) of the first execution per fire time in [from, to]. */
-export function latencies(runs: Run[], from = -Infinity, to = Infinity): number[] {
+/**
+ * Latency of the first execution per fire time in [from, to], by the database's clock: its
+ * fire-log row's firedAt (the firing transaction's last statement, just before its COMMIT)
+ * minus the fire time. (Its createTime may be earlier: a batch can be written ahead of its fire
+ * time, and commits at it.) An execution without a fire-log row counts as infinitely late.
+ */
+export function latencies(runs: Run[], log: FireRow[], from = -Infinity, to = Infinity): number[] {
+  const firedAt = new Map(log.filter((f) => f.executionId !== null).map((f) => [f.executionId!, f.firedAt]));
   return [...byFireTime(runs).entries()]
     .filter(([t]) => t >= from && t <= to)
-    .map(([t, f]) => f.first.createTime - t)
+    .map(([t, f]) => (firedAt.get(f.first.id) ?? Infinity) - t)
     .sort((a, b) => a - b);
 }
 
