@@ -136,7 +136,9 @@ async function runThenCommit(client: PgClient, sql: string, params: readonly unk
     await client.query(commit);
     return result;
   }
-  const [result] = (await client.query(`EXECUTE ${name}(${literals}); ${commit}`)) as unknown as pg.QueryResult[];
+  // A statement without parameters is executed without parentheses: `EXECUTE name()` is a syntax error.
+  const call = params.length ? `EXECUTE ${name}(${literals})` : `EXECUTE ${name}`;
+  const [result] = (await client.query(`${call}; ${commit}`)) as unknown as pg.QueryResult[];
   return result;
 }
 

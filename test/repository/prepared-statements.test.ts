@@ -109,6 +109,21 @@ describe.each(backends())('a transaction ending with a kept-prepared statement (
     await db.close();
   });
 
+  it('a last statement without parameters commits with its transaction too, once it is parsed', async () => {
+    const db = await openDatabase(backend.freshUrl('noparams'), { poolSize: 1 });
+    await db.exec('CREATE TABLE ending (id INTEGER PRIMARY KEY, note TEXT)');
+    const last = keepPrepared(`UPDATE ending SET note = 'last' WHERE note = 'work' RETURNING id`);
+    for (const id of [1, 2, 3]) {
+      const { rows } = await db.transactionEndingWith<undefined, { id: number }>(async (tx) => {
+        await tx.execute('INSERT INTO ending (id, note) VALUES ($1, $2)', [id, 'work']);
+        return { value: undefined, last: { sql: last, params: [] } };
+      });
+      expect(rows.map((r) => Number(r.id))).toEqual([id]);
+    }
+    expect(await db.query('SELECT id, note FROM ending ORDER BY id')).toEqual([1, 2, 3].map((id) => ({ id, note: 'last' })));
+    await db.close();
+  });
+
   it('commits nothing when the last statement fails', async () => {
     const db = await openDatabase(backend.freshUrl('ending'), { poolSize: 1 });
     await db.exec('CREATE TABLE ending (id INTEGER PRIMARY KEY, note TEXT)');
