@@ -9,6 +9,7 @@ import { p } from '../../src/core/params.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { reapDeadNodes } from '../../src/cluster/failover.ts';
 import { startNode } from '../../src/cluster/node.ts';
+import { SQL } from '../../src/repository/sql.ts';
 import { registerNode } from '../../src/cluster/node-identity.ts';
 import { createExecution } from '../../src/engine/launch.ts';
 import type { ExecutionDetails, Nightshift } from '../../src/operator.ts';
@@ -218,6 +219,8 @@ describe.each(backends())('job steps, reusable flows and nested splits ($name)',
     const ns = await pool.create(url, [parent]);
     // A cluster node that ran the parent and its child, and then stopped heartbeating.
     const ghost = await registerNode(ns.db, { name: `ghost-${backend.name}`, kind: 'node', jobs: ['parent-work'], concurrency: 1, lease: { heartbeatMs: 20, leaseMs: 50, stuckAfterMs: 1000 } });
+    // Its one beat: a node owns work only after its first beat, which cuts the first (long) lease to leaseMs.
+    await ns.db.execute(SQL.heartbeat, [ghost.id]);
     const owner = { kind: 'local' as const, nodeId: ghost.id, nodeName: ghost.name };
     const parentExecution = await createExecution(ns.db, ns.jobs.get('parent-work')!, {}, owner);
     const childExecution = await createExecution(ns.db, child as unknown as JobDefinition, { batch: 7 }, owner, parentExecution.id);
