@@ -230,15 +230,20 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       try {
         do {
           again = false;
+          if (shuttingDown || draining) break;
           const room = concurrency - working.size - partitions.size;
           if (room <= 0) break;
           let free = await share(room);
-          if (free <= 0) break;
+          // A wake while the share was read (an end committed meanwhile) asks for another look.
+          if (free <= 0) continue;
+          if (shuttingDown || draining) break;
           const cap = free;
           // One statement: it commits on its own, without a transaction around it.
           const rows = await claim(free);
           deep.surplus = rows.length < free ? 0 : deep.surplus - rows.length * deep.nodes;
           for (const r of rows) void runClaimed(toJobExecution(r), r.first_step ? toStepExecution(r.first_step as Record<string, unknown>) : undefined);
+          // Claimed while this node began to leave or drain: handed over like the rest.
+          if (shuttingDown || draining) for (const r of rows) stopAndHandOver(Number(r.id));
           free -= rows.length;
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
@@ -251,6 +256,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         claiming = false;
       }
     });
+  };
+
+  const stopAndHandOver = (id: number) => {
+    const h = running.get(id);
+    if (!h) return;
+    h.stopRequested = true;
+    handedOver.add(id);
   };
 
   const runClaimed = async (execution: JobExecution, firstStep: StepExecution | undefined) => {
@@ -455,7 +467,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
       if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
       const deadline = Date.now() + 60_000;
-      while ((running.size || partitions.size) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await heartbeat.stop();
       await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));
       log.info(`node ${me.name} left`);

@@ -197,7 +197,7 @@ export async function retryOnDisconnect<T>(
 }
 
 /** How long a running execution waits for its database to come back before failing. */
-const RECONNECT_FOR_MS = 10 * 60_000;
+export const RECONNECT_FOR_MS = 10 * 60_000;
 
 // The job context as last committed, so an unchanged context is not rewritten every chunk.
 const savedJobContext = new WeakMap<ExecutionHandle, string>();

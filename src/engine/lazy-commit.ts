@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '../core/model.ts';
 import type { Tx } from '../repository/tx.ts';
-import { commitFenced, type CheckpointState, type CommitResult } from './checkpoint.ts';
+import { UsageError } from '../core/errors.ts';
+import { commitFenced, RECONNECT_FOR_MS, type CheckpointState, type CommitResult } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 
 /** What {@link commitLazily} did with the checkpoint. */
@@ -34,6 +35,8 @@ export async function commitLazily<T>(
   mayDefer: (value: T) => boolean,
 ): Promise<LazyCommitResult<T>> {
   const before = { ...stepContext };
+  // Calls made again after lost connections share one deadline, as the retries of one commit do.
+  const giveUpAt = Date.now() + RECONNECT_FOR_MS;
   for (;;) {
     const lazy = lazyTransaction<T>(handle, prepare, stepContext);
     try {
@@ -41,19 +44,22 @@ export async function commitLazily<T>(
       try {
         value = await call(lazy.tx);
       } catch (error) {
+        lazy.close();
         await lazy.rollback(error);
         throw error;
       }
+      lazy.close();
       if (lazy.used()) return { ...(await lazy.commit(value)), deferred: false };
       if (mayDefer(value)) return { value, stopping: false, deferred: true };
       return { ...(await commitFenced(handle, async () => value, prepare, stepContext)), deferred: false };
     } catch (error) {
-      if (error instanceof CallAgain) {
-        restore(stepContext, before);
-        continue;
-      }
       restore(stepContext, before);
-      throw error;
+      if (!(error instanceof CallAgain)) throw error;
+      if (Date.now() > giveUpAt) {
+        throw new Error(`the tasklet's transaction kept losing its connection for ${RECONNECT_FOR_MS / 60_000} minutes; giving up`);
+      }
+    } finally {
+      lazy.close();
     }
   }
 }
@@ -93,14 +99,20 @@ function lazyTransaction<T>(handle: ExecutionHandle, prepare: () => CheckpointSt
     opened.catch(failed);
     return real;
   };
+  // After the call ended, its transaction is gone: a late use (something the call left running)
+  // fails instead of beginning one that nothing would end, or running inside another.
+  let closed = false;
+  const live = (): Promise<Tx> =>
+    closed ? Promise.reject(new UsageError('a tasklet used its transaction (tx) after its call ended; await all work on tx before returning')) : open();
   const tx: Tx = {
     dialect: handle.db.dialect,
-    query: (sql, params) => open().then((t) => t.query(sql, params)),
-    execute: (sql, params) => open().then((t) => t.execute(sql, params)),
-    exec: (sql) => open().then((t) => t.exec(sql)),
+    query: (sql, params) => live().then((t) => (closed ? live() : t)).then((t) => t.query(sql, params)),
+    execute: (sql, params) => live().then((t) => (closed ? live() : t)).then((t) => t.execute(sql, params)),
+    exec: (sql) => live().then((t) => (closed ? live() : t)).then((t) => t.exec(sql)),
   };
   return {
     tx,
+    close: () => void (closed = true),
     used: () => opened !== undefined,
     /** Commits the call's transaction (it began) with `value`. */
     commit(value: T): Promise<CommitResult<T>> {

@@ -16,7 +16,7 @@ import { defineJob } from '../../src/core/job.ts';
 import { exitStatus } from '../../src/core/status.ts';
 import { commandTasklet } from '../../src/tasklets/command.ts';
 import { backends, waitFor } from '../support/backends.ts';
-import { deferred, step, takeOver, thrown } from '../fixtures/engine/support.ts';
+import { deferred, step, takeOver, thrown, within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
 import type { Nightshift } from '../../src/operator.ts';
 
@@ -86,6 +86,26 @@ describe.each(backends())('tasklets ($name)', (backend) => {
       const restarted = await ns.restart(failed.id);
       expect(restarted.status).toBe('COMPLETED');
       expect(await ns.db.query(`SELECT k FROM lazy_writes ORDER BY k`)).toEqual([{ k: 'call-1' }, { k: 'call-3' }]);
+    });
+
+    it('a use of tx after the call ended fails with a clear error and holds nothing', async () => {
+      const late = deferred<string>();
+      const job = defineJob({
+        name: 'lazy-late',
+        steps: (s) => [
+          s.tasklet({
+            name: 'leak',
+            tasklet: ({ tx }) => {
+              setTimeout(() => void tx.query('SELECT 1').then(() => late.resolve('ran'), (e: Error) => late.resolve(e.message)), 50);
+            },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('lazylate'), [job]);
+      expect((await ns.run('lazy-late')).status).toBe('COMPLETED');
+      expect(await within(late.promise, 5000, 'the late use')).toMatch(/used its transaction \(tx\) after its call ended/);
+      // Nothing was left holding the database: the next run goes through.
+      expect((await ns.run('lazy-late', { 'run.id': 2 })).status).toBe('COMPLETED');
     });
 
     it('a last call that used no transaction but changed the job context commits that context at once', async () => {
