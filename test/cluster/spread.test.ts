@@ -47,7 +47,7 @@ async function perNode(db: Database, sql: string, params: unknown[]): Promise<nu
 }
 
 describe('even spread over live nodes (postgres, 3 real node processes)', () => {
-  it('6 partitions land 2/2/2', async () => {
+  it('6 partitions and their manager spread within one over 3 nodes (2/2/2 with the manager on the first)', async () => {
     const { ns, db } = await threeNodes('spread-part');
     // Long enough partitions that none ends (and frees its slot) before all six are taken.
     const e = await ns.submit('partitioned-count', { items: 600, grid: 6, tag: 'spread', delayMs: 10 });
@@ -55,7 +55,14 @@ describe('even spread over live nodes (postgres, 3 real node processes)', () => 
       AND s.status <> 'STARTING'`;
     await waitFor(async () => (await db.query(partitions, [e.id])).length === 6, 30_000, 'all 6 partitions claimed');
     const spread = await perNode(db, partitions, [e.id]);
-    expect(spread, `partitions per node a/b/c`).toEqual([2, 2, 2]);
+    expect(spread.reduce((a, b) => a + b)).toBe(6);
+    // The manager's execution runs on one node and takes a slot there, as each partition does:
+    // the spread evens the load, so that node takes one partition fewer unless it is node a, which
+    // wins ties (lowest id). Loads end within one of each other: 3/2/2 with the manager.
+    const manager = (await ns.getExecution(e.id))!.node;
+    const load = spread.map((n, i) => n + (NAMES[i] === manager ? 1 : 0));
+    expect(Math.max(...load) - Math.min(...load), `partitions per node a/b/c ${spread}, manager on ${manager}`).toBeLessThanOrEqual(1);
+    if (manager === 'a') expect(spread).toEqual([2, 2, 2]);
     const done = await ns.waitForEnd(e.id, { timeoutMs: 60_000 });
     expect(done.status).toBe('COMPLETED');
   });
