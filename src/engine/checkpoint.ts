@@ -54,7 +54,7 @@ export async function commitFenced<T>(
 }
 
 /** Makes `context` hold exactly what `saved` holds (the same object: the step's code keeps it). */
-function restoreContext(context: ExecutionContext, saved: ExecutionContext): void {
+export function restoreContext(context: ExecutionContext, saved: ExecutionContext): void {
   for (const key of Object.keys(context)) if (!Object.hasOwn(saved, key)) delete context[key];
   Object.assign(context, saved);
 }

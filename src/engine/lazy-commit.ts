@@ -1,7 +1,7 @@
 import type { ExecutionContext } from '../core/model.ts';
 import type { Tx } from '../repository/tx.ts';
 import { UsageError } from '../core/errors.ts';
-import { commitFenced, RECONNECT_FOR_MS, type CheckpointState, type CommitResult } from './checkpoint.ts';
+import { commitFenced, RECONNECT_FOR_MS, restoreContext, type CheckpointState, type CommitResult } from './checkpoint.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 
 /** What {@link commitLazily} did with the checkpoint. */
@@ -53,7 +53,7 @@ export async function commitLazily<T>(
       if (mayDefer(value)) return { value, stopping: false, deferred: true };
       return { ...(await commitFenced(handle, async () => value, prepare, stepContext)), deferred: false };
     } catch (error) {
-      restore(stepContext, before);
+      restoreContext(stepContext, before);
       if (!(error instanceof CallAgain)) throw error;
       if (Date.now() > giveUpAt) {
         throw new Error(`the tasklet's transaction kept losing its connection for ${RECONNECT_FOR_MS / 60_000} minutes; giving up`);
@@ -62,12 +62,6 @@ export async function commitLazily<T>(
       lazy.close();
     }
   }
-}
-
-/** Makes `context` hold exactly what `saved` holds (the same object: the step's code keeps it). */
-function restore(context: ExecutionContext, saved: ExecutionContext): void {
-  for (const key of Object.keys(context)) if (!Object.hasOwn(saved, key)) delete context[key];
-  Object.assign(context, saved);
 }
 
 type Outcome<T> = { value: T } | { error: unknown };
