@@ -39,20 +39,44 @@ export function connectionErrorText(err: unknown): string {
   return `${message}${code}`;
 }
 
+export interface RetryOptions {
+  /** How long to keep trying, counted from the first attempt. */
+  forMs: number;
+  /** Whether a failure may pass if tried again. Others are thrown at once. */
+  transient: (err: unknown) => boolean;
+  /** The error to throw once the time is up (default: the last failure itself). */
+  giveUp?: (err: unknown, waitedMs: number) => unknown;
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/**
+ * Runs `attempt`, and while it fails transiently, tries again with jittered exponential backoff
+ * (so that processes turned away together do not all come back at once) until `forMs` have
+ * passed since the first attempt. The last wait is cut to the time that is left, so the whole
+ * window is used: giving up early because the next wait would overshoot would make a configured
+ * retry time shorter than it says.
+ */
+export async function retrying<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const started = performance.now();
+  let delay = options.firstDelayMs ?? 50;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const waited = performance.now() - started;
+      if (!options.transient(err) || waited >= options.forMs) throw options.giveUp ? options.giveUp(err, waited) : err;
+      const wait = Math.min(delay * (0.5 + Math.random() / 2), options.forMs - waited);
+      await new Promise((r) => setTimeout(r, wait));
+      delay = Math.min(delay * 2, options.maxDelayMs ?? 2000);
+    }
+  }
+}
+
 /**
  * Runs `fn`, and while it fails with a connection error, tries again with backoff, for at most
  * `forMs`; then throws the last error.
  */
-export async function retryingConnectionErrors<T>(fn: () => Promise<T>, forMs: number): Promise<T> {
-  const giveUpAt = performance.now() + forMs;
-  let delay = 100;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isConnectionError(err) || performance.now() + delay > giveUpAt) throw err;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
-    }
-  }
+export function retryingConnectionErrors<T>(fn: () => Promise<T>, forMs: number): Promise<T> {
+  return retrying(fn, { forMs, transient: isConnectionError, firstDelayMs: 100, maxDelayMs: 5000 });
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { loadPg } from './drivers.ts';
 import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
-import { connectionErrorText, isCapacityError, isConnectionError } from './connection-errors.ts';
+import { connectionErrorText, isCapacityError, isConnectionError, retrying } from './connection-errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
 import type { DriverClient } from './driver-client.ts';
@@ -161,26 +161,27 @@ function asLiterals(params: readonly unknown[]): string | undefined {
  */
 export async function connectDedicated(url: string, kind: ConnectionKind, onError: (err: Error) => void): Promise<pg.Client> {
   const target = parsePgUrl(url);
-  const retryMs = target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
-  const started = performance.now();
-  let delay = 50;
-  for (;;) {
-    const client = new (loadPg().Client)(pgClientConfig(target, {}, kind));
-    client.on('error', onError);
-    try {
-      await client.connect();
-      return client;
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      const waited = performance.now() - started;
-      if (!isCapacityError(err) || waited + delay > retryMs) {
-        const after = isCapacityError(err) && retryMs > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
-        throw new UsageError(`cannot connect to ${target.display}: ${connectionErrorText(err)}${after}`, { cause: err });
+  const forMs = target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
+  return retrying(
+    async () => {
+      const client = new (loadPg().Client)(pgClientConfig(target, {}, kind));
+      client.on('error', onError);
+      try {
+        await client.connect();
+        return client;
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
       }
-      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
-      delay = Math.min(delay * 2, 2000);
-    }
-  }
+    },
+    { forMs, transient: isCapacityError, giveUp: (err, waited) => cannotConnect(target.display, err, isCapacityError(err) && forMs > 0 ? waited : undefined) },
+  );
+}
+
+/** `cannot connect to <url>: <cause>`, saying how long it was retried when it was. */
+function cannotConnect(display: string, err: unknown, retriedMs: number | undefined): UsageError {
+  const after = retriedMs === undefined ? '' : ` (still failing after ${Math.round(retriedMs / 100) / 10} s of retries)`;
+  return new UsageError(`cannot connect to ${display}: ${connectionErrorText(err)}${after}`, { cause: err });
 }
 
 export function wrapPgClient(client: PgClient): DriverClient {
@@ -221,28 +222,16 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   // URL than an outage, and fails at once; the server's capacity errors are retried regardless.
   let reached = false;
   const retryFor = options.connectRetryMs ?? target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
-  const connect = async (): Promise<pg.PoolClient> => {
-    const started = performance.now();
-    let delay = 50;
-    for (;;) {
-      try {
+  const transient = (err: unknown): boolean => isCapacityError(err) || (reached && isConnectionError(err));
+  const connect = (): Promise<pg.PoolClient> =>
+    retrying(
+      async () => {
         const client = await pool.connect();
         reached = true;
         return client;
-      } catch (err) {
-        const waited = performance.now() - started;
-        const transient = isCapacityError(err) || (reached && isConnectionError(err));
-        if (!transient || waited + delay > retryFor) {
-          const cause = connectionErrorText(err);
-          const after = transient && retryFor > 0 ? ` (still failing after ${Math.round(waited / 100) / 10} s of retries)` : '';
-          throw new UsageError(`cannot connect to ${target.display}: ${cause}${after}`, { cause: err });
-        }
-        // Jittered, so that nodes turned away together do not all come back at once.
-        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
-        delay = Math.min(delay * 2, 2000);
-      }
-    }
-  };
+      },
+      { forMs: retryFor, transient, giveUp: (err, waited) => cannotConnect(target.display, err, transient(err) && retryFor > 0 ? waited : undefined) },
+    );
 
   return {
     dialect: 'postgres',

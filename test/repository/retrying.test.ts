@@ -1,0 +1,50 @@
+/**
+ * The retry loop behind every connection wait: it keeps trying for the whole configured time
+ * (counted from the first attempt), no less, and not much more.
+ */
+import { describe, expect, it } from 'vitest';
+import { isCapacityError, retrying } from '../../src/repository/connection-errors.ts';
+
+const tooMany = (): Error => Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+
+describe('retrying', () => {
+  it('retries a transient failure for the whole window, then gives up with the time it waited', async () => {
+    let attempts = 0;
+    const t0 = performance.now();
+    const err = await retrying(
+      async () => {
+        attempts++;
+        throw tooMany();
+      },
+      { forMs: 1500, transient: isCapacityError, giveUp: (e, waited) => Object.assign(new Error('gave up'), { cause: e, waited }) },
+    ).catch((e: Error & { waited: number }) => e);
+    const took = performance.now() - t0;
+    expect(err.message).toBe('gave up');
+    expect(err.waited).toBeGreaterThanOrEqual(1500);
+    expect(took).toBeGreaterThanOrEqual(1500);
+    expect(took).toBeLessThan(2500);
+    // 50, 100, 200, 400, 800 ms backoff (jittered down by at most half): at least 5 attempts.
+    expect(attempts).toBeGreaterThanOrEqual(5);
+  });
+
+  it('throws a failure that is not transient at once, and returns as soon as an attempt succeeds', async () => {
+    let attempts = 0;
+    const wrong = new Error('password authentication failed');
+    await expect(retrying(async () => { attempts++; throw wrong; }, { forMs: 10_000, transient: isCapacityError })).rejects.toBe(wrong);
+    expect(attempts).toBe(1);
+
+    attempts = 0;
+    const value = await retrying(async () => {
+      if (++attempts < 3) throw tooMany();
+      return 'connected';
+    }, { forMs: 10_000, transient: isCapacityError });
+    expect(value).toBe('connected');
+    expect(attempts).toBe(3);
+  });
+
+  it('with no time to retry, makes exactly one attempt', async () => {
+    let attempts = 0;
+    await expect(retrying(async () => { attempts++; throw tooMany(); }, { forMs: 0, transient: isCapacityError })).rejects.toMatchObject({ code: '53300' });
+    expect(attempts).toBe(1);
+  });
+});
