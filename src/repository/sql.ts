@@ -429,8 +429,9 @@ export const SQL = {
    * nodes that run the same jobs as node `$1` (itself included), each with what it runs now
    * (executions and partitions); and on every row, the queued work of the jobs in `$2`
    * (executions and partitions, each counted up to `$3`) for any node (`shared`) and addressed to
-   * the node named `$4` (`mine`), and whether any work for any node has waited longer than `$5`
-   * ms (`stale`).
+   * the node named `$4` (`mine`), and whether work for any node has waited longer than `$5` ms
+   * (`stale`): the first execution in the queue's order (on PostgreSQL read by ns_queued_since,
+   * migration 9, so that a deep queue is not read whole), or any partition.
    */
   spreadState: (d: Dialect) => {
     const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
@@ -447,7 +448,7 @@ export const SQL = {
       w.shared, w.mine, w.stale
     FROM ns_node n CROSS JOIN (SELECT ${count(executions('target_node IS NULL'))} + ${count(partitions('s.target_node IS NULL'))} AS shared,
       ${count(executions('target_node = $4'))} + ${count(partitions('s.target_node = $4'))} AS mine,
-      (EXISTS (SELECT 1 ${executions('target_node IS NULL')} AND last_updated < ns_now() - $5)
+      (${d === 'postgres' ? 'ns_queued_since($2::text[])' : `(SELECT last_updated ${executions('target_node IS NULL')} ORDER BY id LIMIT 1)`} < ns_now() - $5
         OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $5)) AS stale) w
     WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
       AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`;

@@ -81,4 +81,11 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     const ended = await ns.db.query<{ id: string }>(SQL.finishExecutionsEndingSteps, params);
     expect(ended.map((r) => r.id)).toEqual(col((r) => r.id));
   });
+
+  it('the even spread reads a bounded part of the queue, whatever its depth', async () => {
+    // Counts stop at 1,000 queued (COUNT_LIMIT); the work addressed to the node and the queue's
+    // age are looked up, not scanned for.
+    const spread = await buffers(SQL.spreadState('postgres'), [nodeId, ['noop'], 1000, 'plan-node', 30_000]);
+    expect(spread).toBeLessThan(80);
+  });
 });

@@ -25,5 +25,17 @@ export function claimOrderSchema(d: Dialect): string[] {
           AND nd.drain_requested_at IS NULL)
       ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED
     $body$`,
+    // When the first execution queued for any node (of these jobs) was queued or requeued: how
+    // long work has waited, for the even spread (cluster/fair-share), read the same way.
+    `CREATE OR REPLACE FUNCTION ns_queued_since(jobs TEXT[]) RETURNS BIGINT LANGUAGE sql STABLE
+    SET enable_sort = off SET enable_bitmapscan = off
+    AS $body$
+      SELECT last_updated FROM ns_job_execution
+      WHERE status = 'STARTING' AND owner_node_id IS NULL AND target_node IS NULL AND job_name = ANY($1)
+      ORDER BY id LIMIT 1
+    $body$`,
+    // Work addressed to a node, which the spread counts apart: rare, so a small index.
+    `CREATE INDEX ns_job_execution_queued_for ON ns_job_execution (target_node, id)
+      WHERE status = 'STARTING' AND target_node IS NOT NULL`,
   ];
 }
