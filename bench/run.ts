@@ -101,6 +101,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     concurrency: envInt('BENCH_DRAIN_CONCURRENCY', 16),
     localQueue: envInt('BENCH_DRAIN_LOCAL_QUEUE', 500),
     pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
+    peers: process.env.BENCH_DRAIN_PEERS !== '0',
   }),
   history: () => benchHistory({
     sizes: (process.env.BENCH_HISTORY_SIZES ?? process.env.BENCH_HISTORY_EXECUTIONS ?? '1000000,10000000').split(',').map(Number),

@@ -1,6 +1,6 @@
 import { idleLimit } from './cluster/node-identity.ts';
 import { UsageError } from './core/errors.ts';
-import { createLogger } from './core/logger.ts';
+import { createLogger, redactingLogger } from './core/logger.ts';
 import { createJobExplorer } from './repository/job-repository.ts';
 import { createLaunching } from './operator/launching.ts';
 import { createProcessLease, leaseOptions } from './operator/lease.ts';
@@ -20,7 +20,8 @@ export async function createNightshift(options: NightshiftOptions): Promise<Nigh
   const jobs = jobsByName(options.jobs);
   const repository = await openOperatorRepository(options.db, idleLimit(lease));
   const { db } = repository;
-  const log = options.logger ?? createLogger();
+  // A user's logger gets Nightshift's lines with URL passwords hidden, as Nightshift's own logger does.
+  const log = options.logger ? redactingLogger(options.logger) : createLogger();
   const explorer = createJobExplorer(db);
   const processLease = createProcessLease(db, { lease, nodeName: options.nodeName, jobs }, log);
   const queries = createQueries(db, explorer, createLeaseSweep(db, log, lease.heartbeatMs));

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
+import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
@@ -56,7 +56,7 @@ export interface NodeOptions {
    * connection only; each burst of work then opens a connection again.
    */
   poolIdleMs?: number;
-  /** Where the node logs (default: pino JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL). */
+  /** Where the node logs (default: pino JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL). A logger of yours gets the node's lines with URL passwords hidden. */
   logger?: Logger;
   /** Declared triggers (a config's `schedules`), added or replaced at start. */
   schedules?: readonly ScheduleSpec[];
@@ -140,7 +140,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     throw new UsageError(`poolIdleMs must be a whole number of milliseconds >= 10, got ${poolIdleMs}`);
   }
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease) });
-  const log = (options.logger ?? createLogger()).child({ node: options.name });
+  const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ node: options.name });
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
   const explorer = createJobExplorer(db);
   const emitter = new EventEmitter<NodeEvents>();

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { redactUrls } from './redact.ts';
+import { redactArgs, redactUrls, redactValue } from './redact.ts';
 
 /** The structured logger Nightshift writes to (pino). */
 export type Logger = pino.Logger;
@@ -13,11 +13,62 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
     {
       level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined,
       // No database password reaches a log line, whichever field or message holds the URL.
-      hooks: { logMethod(args, method) { method.apply(this, args.map((a) => (typeof a === 'string' ? redactUrls(a) : a)) as Parameters<typeof method>); } },
+      hooks: { logMethod: redactHook },
       formatters: { log: (object) => redactDeep(object) as Record<string, unknown> },
     },
     pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/** pino's logMethod hook of Nightshift's own loggers: hides the URL passwords of a call's arguments (message, object, error). */
+function redactHook(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+  method.apply(this, redactArgs(args));
+}
+
+// The loggers that hide URL passwords themselves: redactingLogger's wrappers and silentLogger.
+const REDACTING = new WeakSet<object>();
+
+/**
+ * `log`, if it hides URL passwords itself (a logger of {@link createLogger}, its children, or
+ * what this function returned); else a view of it that does, for the lines Nightshift writes
+ * through a logger the user gave. The view hides them in the arguments of each call (message,
+ * interpolated values, the merged object, errors: see redactValue) and in the bindings of its
+ * children, then calls the user's logger, whose level, bindings, serializers and destination
+ * apply unchanged; the user's logger itself is not changed, and their own calls to it are not
+ * touched. A call at a disabled level does no work.
+ */
+export function redactingLogger(log: Logger): Logger {
+  if (REDACTING.has(log) || ownHook(log)) return log;
+  const methods = new Map<string | symbol, { of: unknown; fn: unknown }>();
+  const view = new Proxy(log, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      // Level methods change when the level does (pino swaps in a no-op): look the method up at each call.
+      const cached = methods.get(key);
+      if (cached && (cached.of === value || (typeof key === 'string' && key in target.levels.values))) return cached.fn;
+      let fn: unknown;
+      if (key === 'child') {
+        fn = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as pino.Bindings, options));
+      } else if (typeof key === 'string' && key in target.levels.values) {
+        fn = (...args: Parameters<pino.LogFn>) => {
+          if (target.isLevelEnabled(key)) (Reflect.get(target, key, target) as pino.LogFn).apply(target, redactArgs(args));
+        };
+      } else {
+        fn = (value as (...a: unknown[]) => unknown).bind(target);
+      }
+      methods.set(key, { of: value, fn });
+      return fn;
+    },
+  });
+  REDACTING.add(view);
+  return view;
+}
+
+/** Whether `log` is a logger of createLogger or a child of one (pino's children share their root's hooks). */
+function ownHook(log: Logger): boolean {
+  const hooks = (log as unknown as Record<symbol, { logMethod?: unknown } | undefined>)[pino.symbols.hooksSym];
+  return hooks?.logMethod === redactHook;
 }
 
 /**
@@ -50,6 +101,7 @@ const noop = () => undefined;
 
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+REDACTING.add(silentLogger);
 
 /** `value` with the URL passwords of its strings hidden (objects a few levels deep; errors by message and stack). */
 function redactDeep(value: unknown, depth = 0): unknown {

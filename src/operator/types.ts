@@ -42,7 +42,11 @@ export interface NightshiftOptions {
   db?: string | Database;
   /** The jobs this process may launch and run. */
   jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** Where this process and its executions log (default: JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL, else info). */
+  /**
+   * Where this process and its executions log (default: JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL, else info).
+   * A logger of yours gets Nightshift's lines with the passwords of URLs hidden, at its own level
+   * and with its bindings; the instance is not changed, and your own calls to it are not touched.
+   */
   logger?: Logger;
   /** Heartbeat and lease of this process while it runs executions. */
   lease?: Partial<LeaseOptions>;

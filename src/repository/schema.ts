@@ -7,6 +7,7 @@ import { historySchema } from './migrations/005-history.ts';
 import { historyFiltersSchema } from './migrations/006-history-filters.ts';
 import { bulkSubmitSchema } from './migrations/007-bulk-submit.ts';
 import { drainSchema } from './migrations/008-drain.ts';
+import { claimOrderSchema } from './migrations/009-claim-order.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -15,7 +16,7 @@ import { drainSchema } from './migrations/008-drain.ts';
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
-  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema,
+  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
+import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
 import type { JsonParams } from '../core/params.ts';
 import { insertNewQueued } from '../engine/bulk-launch.ts';
 import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
@@ -25,7 +25,7 @@ export interface SchedulerOptions {
   schedules?: readonly ScheduleSpec[];
   /** Recorded in the fire log as the process that fired. */
   nodeName?: string;
-  /** Where the loop logs firings and misfires. */
+  /** Where the loop logs firings and misfires (URL passwords hidden, also in a logger of yours). */
   logger?: Logger;
   /** Longest sleep between two looks at the triggers (the safety net under notifications). Default 1000 ms. */
   pollMs?: number;
@@ -139,7 +139,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   const declared = validateSchedules(options.schedules ?? [], jobs);
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db);
   const ownsDb = typeof options.db !== 'object';
-  const log = (options.logger ?? createLogger()).child({ component: 'scheduler' });
+  const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ component: 'scheduler' });
   const pollMs = options.pollMs ?? 1000;
   const resyncMs = options.resyncMs ?? 10_000;
   const retention = options.fireLogRetentionMs ?? 7 * 24 * 3600_000;

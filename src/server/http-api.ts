@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
+import { redactingLogger, type Logger } from '../core/logger.ts';
 import type { Nightshift } from '../operator.ts';
 import { scheduleAdmin } from '../scheduler/triggers.ts';
 import { createAuthenticator, DEFAULT_SESSION_TTL_MS } from './auth.ts';
@@ -70,7 +70,7 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
   if (options?.tokens === undefined) {
     throw new UsageError("createHttpApi needs tokens (see loadTokens), or tokens: 'none' to serve without authentication");
   }
-  const log = (options.logger ?? ns.log).child({ component: 'http' });
+  const log = redactingLogger(options.logger ?? ns.log).child({ component: 'http' });
   const requestTimeout = options.requestTimeoutMs ?? 10_000;
   const app = Fastify({
     logger: false,

@@ -1,0 +1,84 @@
+/**
+ * The drain's two hot statements read what they take and no more, even right after a bulk
+ * submit that the planner's statistics have not seen (they still say the queue is empty): a
+ * claim of 16 reads 16 queued rows, not the whole queue sorted, and a grouped end finds its
+ * executions by id, not by combining the status and running indexes. Measured as the buffers
+ * each statement touches, with the unforced statement beside it to show the trap is real.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/core/logger.ts';
+import { createNightshift, type Nightshift } from '../../src/operator.ts';
+import { SQL } from '../../src/repository/sql.ts';
+import { noop } from '../../examples/nightshift.config.ts';
+import { pgBackend } from './helpers.ts';
+
+const backend = pgBackend();
+const QUEUED = 5000;
+let ns: Nightshift;
+let nodeId: number;
+
+/**
+ * Shared buffers the statement touches, run inside a transaction that is rolled back; the second
+ * of two runs, so that reading the catalog to plan it does not count.
+ */
+async function buffers(sql: string, params: unknown[]): Promise<number> {
+  await once(sql, params);
+  return once(sql, params);
+}
+
+async function once(sql: string, params: unknown[]): Promise<number> {
+  return ns.db.transaction(async (tx) => {
+    const [row] = await tx.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }] }>(
+      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
+    const plan = row['QUERY PLAN'][0].Plan;
+    await tx.exec('ROLLBACK; BEGIN');
+    return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+  });
+}
+
+beforeAll(async () => {
+  ns = await createNightshift({ db: backend.freshUrl('claimplan'), jobs: [noop], logger: silentLogger });
+  await ns.db.exec('ANALYZE');
+  const items = Array.from({ length: QUEUED }, (_, k) => ({ job: 'noop', params: { 'run.id': k + 1 } }));
+  expect((await ns.submitMany(items)).filter((r) => 'error' in r)).toEqual([]);
+  const [node] = await ns.db.query<{ id: string }>(SQL.insertNode, ['plan-node', 'default', 'localhost', process.pid, 'node', ['noop'], 16, 1000, 60_000, 60_000]);
+  nodeId = Number(node.id);
+}, 120_000);
+afterAll(async () => {
+  await ns?.close();
+  await backend.cleanup();
+});
+
+describe('the drain statements right after a bulk submit (postgres)', () => {
+  it('a claim of 16 reads 16 queued rows in id order, not the whole queue', async () => {
+    const claim = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 16)`, [nodeId, 'plan-node', ['noop', 'other']]);
+    const unforced = await buffers(`SELECT id FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
+      AND (target_node IS NULL OR target_node = $1) AND job_name = ANY($2::text[]) ORDER BY id LIMIT 16 FOR UPDATE SKIP LOCKED`,
+    ['plan-node', ['noop', 'other']]);
+    expect(unforced, 'the planner reads the whole queue here, or this test shows nothing').toBeGreaterThan(QUEUED / 100);
+    expect(claim).toBeLessThan(unforced / 4);
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution`);
+    const claimed = await ns.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: string }>(SQL.claim('postgres'), [nodeId, 'plan-node', ['noop'], 16]);
+      await tx.exec('ROLLBACK; BEGIN');
+      return rows.map((r) => Number(r.id));
+    });
+    expect(claimed).toEqual(Array.from({ length: 16 }, (_, k) => Number(first.id) + k));
+  });
+
+  it('a grouped end finds its executions by id', async () => {
+    const claimed = await ns.db.query<{ id: string; owner_epoch: string; first_step: { id: number } }>(SQL.claimStartingStep, [nodeId, 'plan-node', ['noop'], 16, ['noop'], ['noop']]);
+    expect(claimed).toHaveLength(16);
+    const col = <T>(f: (r: (typeof claimed)[number]) => T): T[] => claimed.map(f);
+    const params = [
+      col((r) => r.id), col(() => nodeId), col((r) => r.owner_epoch), col(() => 'COMPLETED'), col(() => 'COMPLETED'), col(() => ''), col(() => '{}'),
+      col((r) => r.first_step.id), ...Array.from({ length: 8 }, () => col(() => 0)), col(() => '{}'), col(() => 'COMPLETED'), col(() => 'COMPLETED'), col(() => ''),
+    ];
+    const [row] = await ns.db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${SQL.finishExecutionsEndingSteps}`, params);
+    const plan = JSON.stringify(row['QUERY PLAN']);
+    expect(plan).not.toContain('BitmapAnd');
+    expect(plan).not.toContain('ns_job_execution_status');
+    const ended = await ns.db.query<{ id: string }>(SQL.finishExecutionsEndingSteps, params);
+    expect(ended.map((r) => r.id)).toEqual(col((r) => r.id));
+  });
+});
