@@ -18,7 +18,8 @@ export interface FailedOver {
  * so a failover can neither be lost nor happen twice. Executions of plain processes
  * (`nightshift run`) are failed but not requeued: their owner restarts them; nor are child
  * executions of job steps: their parent's restart restarts them. Then sweeps work
- * still marked running under an owner that is already dead or gone (declared elsewhere).
+ * still marked running under an owner that is already dead or gone (declared elsewhere), and
+ * partitions still queued under an execution that has ended.
  */
 export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dead: string[]; failedOver: FailedOver[] }> {
   const expired = await db.query<{ id: number; name: string; kind: string }>(SQL.expiredNodes, [selfId]);
@@ -51,8 +52,13 @@ export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dea
   for (const part of await db.query<{ id: number; job_name: string; name: string }>(SQL.orphanedPartitions)) {
     await db.transaction((tx) => failOverPartition(tx, part, `node ${part.name} lost while running it`));
   }
+  // Every end of an execution ends its queued partitions; this ends those an older version left.
+  await db.execute(SQL.endStaleQueuedPartitions, [STALE_QUEUED_BATCH]);
   return { dead, failedOver };
 }
+
+/** At most this many stale queued partitions are ended per sweep. */
+const STALE_QUEUED_BATCH = 1000;
 
 // A dead owner paused inside a transaction may still hold the row; try again next round.
 async function boundLockWait(tx: Tx): Promise<void> {

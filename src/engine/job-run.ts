@@ -1,5 +1,5 @@
 import { FencedError, errorMessage } from '../core/errors.ts';
-import type { JobDefinition } from '../core/job.ts';
+import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
@@ -11,6 +11,7 @@ import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
 import type { JobRun, StepEnd } from './run-types.ts';
 import { commitPending, commitWithPending } from './step-runner.ts';
+import { endQueuedPartitions } from './partition-worker.ts';
 
 /**
  * Runs a job execution that this process owns, from its flow's start (or its restart point)
@@ -93,6 +94,7 @@ export async function runJobExecution(
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
   handle.onFinishing?.();
+  const partitioned = hasPartitionedStep(def);
   const recordEnd = () =>
     retryOnDisconnect(
       handle,
@@ -105,6 +107,10 @@ export async function runJobExecution(
             execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
             execution.exitStatus.description, JSON.stringify(jobContext),
           ],
+          // Partitions no node claimed end with their execution, in the same transaction: none
+          // stays queued under an ended execution (each manager ends its own too; this is the
+          // guarantee, whatever ended the flow).
+          ...(partitioned ? { also: [endQueuedPartitions(execution.id, execution.status)] } : {}),
         });
         return true;
       },
@@ -148,4 +154,9 @@ const END_ATTEMPTS = 4;
 
 function endUnrun(step: StepExecution, status: BatchStatus, exit: ExitStatus): StepEnd {
   return [step.id, ...counterParams(step), JSON.stringify(step.context), status, exit.code, `the job ended before this step ran: ${exit.description}`];
+}
+
+function hasPartitionedStep(def: JobDefinition<ParamsSchema>): boolean {
+  for (const el of allElements(def.flow as FlowElement<unknown>[])) if (el.type === 'partitioned') return true;
+  return false;
 }

@@ -9,6 +9,7 @@ import { announceLaunch } from '../repository/announce.ts';
 import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
+import { endQueuedPartitions } from './partition-worker.ts';
 import type { Tx } from '../repository/tx.ts';
 
 /** Who will own a new execution: this process now, or whichever node claims it later. */
@@ -215,7 +216,12 @@ export async function failOrphan(
 ): Promise<boolean> {
   if (r.node_status === 'alive') await tx.query(SQL.declareDeadNow, [r.owner_node_id, reason]);
   const changed = await tx.execute(SQL.failOrphan, [r.id, reason, r.owner_node_id]);
-  if (changed) await tx.execute(SQL.failOrphanSteps, [r.id, reason]);
+  if (changed) {
+    // Its queued partitions first, naming why they never ran; then its running steps.
+    const end = endQueuedPartitions(r.id, 'FAILED', `failed: ${reason}`);
+    await tx.execute(end.sql, end.params);
+    await tx.execute(SQL.failOrphanSteps, [r.id, reason]);
+  }
   return changed > 0;
 }
 

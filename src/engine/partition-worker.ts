@@ -5,6 +5,8 @@ import { lazyChild, type Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
+import type { BatchStatus } from '../core/status.ts';
+import type { Statement } from '../repository/tx.ts';
 import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
@@ -104,6 +106,20 @@ export async function runPartition(
     partitionEvents.emit('ended', managerId);
     if (db.dialect === 'postgres') await db.query(SQL.notifyPartition, [String(managerId)]).catch(() => undefined);
   }
+}
+
+/**
+ * The statement that ends the partitions of execution `executionId` still queued when it ends
+ * (or stops) as `status`: STOPPED when it stopped, else FAILED, which (like STOPPED) a restart of
+ * the instance runs again from the partition's context; ABANDONED only with an abandoned execution.
+ */
+export function endQueuedPartitions(executionId: number, status: BatchStatus, why = `ended ${status}`): Statement {
+  return { sql: SQL.endQueuedPartitions, params: [executionId, queuedEndStatus(status), `not run: job execution ${executionId} ${why}`] };
+}
+
+/** What a queued partition becomes when its execution ends as `status`. */
+export function queuedEndStatus(status: BatchStatus): 'STOPPED' | 'FAILED' | 'ABANDONED' {
+  return status === 'STOPPED' || status === 'STOPPING' ? 'STOPPED' : status === 'ABANDONED' ? 'ABANDONED' : 'FAILED';
 }
 
 /** How long releasing a partition this node cannot run keeps trying while connections fail. */

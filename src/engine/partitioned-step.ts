@@ -9,7 +9,7 @@ import type { RunStep } from './run-types.ts';
 import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
 import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
-import { errorMessage } from '../core/errors.ts';
+import { FencedError, errorMessage } from '../core/errors.ts';
 import { latestPartitions } from '../core/partitions.ts';
 
 type Row = Record<string, unknown>;
@@ -52,11 +52,21 @@ export async function runPartitionedStep<P>(
   const onEnded = (managerId: number) => managerId === step.id && wake();
   partitionEvents.on('ended', onEnded);
   let workers: LaunchedWorkers | undefined;
+  // Set once every partition has ended, or been ended (the timeout): nothing is left queued.
+  let settled = false;
+  const endQueued = (status: 'STOPPED' | 'FAILED', why: string) =>
+    retryOnDisconnect(handle, () =>
+      runFenced(handle, (tx) => tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, status, `not run: ${why}`])),
+    );
   try {
     workers = await launchWorkers(def, ctx, handle, plan.length, concurrency);
     for (;;) {
       if (handle.lost.signal.aborted) break;
-      const free = def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
+      // Asked to stop: no partition starts any more; the queued ones end STOPPED (a stop request
+      // ended those queued then already; these were queued again since, after a failover), and
+      // the running ones stop at their next chunk.
+      const stopping = handle.stopRequested;
+      const free = stopping ? 0 : def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
       for (const id of await claimPartitions(db, node, [handle.execution.jobName], free, step.id)) {
         let own: ExecutionHandle | undefined;
         const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, runStep, (h) => handles.add((own = h)), handle.onProgress).finally(() => {
@@ -68,10 +78,18 @@ export async function runPartitionedStep<P>(
       }
       const all = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
       const partitions = latestPartitions(all);
-      if (partitions.every((p) => !isRunning(p.status))) return conclude(step, partitions, all);
+      if (stopping && partitions.some((p) => p.status === 'STARTING')) {
+        await endQueued('STOPPED', `job execution ${handle.execution.id} was stopped`);
+        continue;
+      }
+      if (partitions.every((p) => !isRunning(p.status))) {
+        settled = true;
+        return conclude(step, partitions, all);
+      }
       if (Date.now() > deadline) {
         // End the unfinished partitions in the repository (their owners are fenced from now on),
         // drop the ones running here, and fail the step with what the others committed.
+        settled = true;
         const reason = `timed out: step ${step.stepName} allows its partitions ${def.timeoutMs} ms`;
         const open = await retryOnDisconnect(handle, () =>
           runFenced(handle, (tx) => tx.query<{ step_name: string }>(SQL.timeOutPartitions, [step.id, reason])),
@@ -94,6 +112,15 @@ export async function runPartitionedStep<P>(
       });
     }
     return 'STOPPED';
+  } catch (error) {
+    // The step fails before its partitions all ended (its workers' count, its repository reads):
+    // the queued ones would wait under an ended step, claimable while the job runs on.
+    if (!settled && !(error instanceof FencedError)) {
+      await endQueued('FAILED', `step ${step.stepName} of job execution ${handle.execution.id} failed: ${errorMessage(error)}`).catch((err: unknown) =>
+        ctx.log.warn({ err: errorMessage(err) }, `step ${step.stepName}: ending its queued partitions failed`),
+      );
+    }
+    throw error;
   } finally {
     partitionEvents.off('ended', onEnded);
     const stopping = workers?.stop().catch((err) => ctx.log.warn({ err: errorMessage(err) }, `step ${step.stepName}: stopping its workers failed`));

@@ -24,6 +24,8 @@ export interface FencedStatement extends Statement {
   endingStep?: string;
   /** `endingStep` over arrays, for many executions at once: such calls are grouped (see runGrouped). */
   endingSteps?: string;
+  /** More statements for the same transaction, run once the fenced statement wrote its row. */
+  also?: readonly Statement[];
 }
 
 type Row = Record<string, unknown>;
@@ -53,15 +55,18 @@ export async function commitWithPending(run: JobRun<unknown>, statement: FencedS
   const db = handle.db;
   assertOwned(handle);
   const [first, ...more] = run.pending;
-  const rows = !first
+  const also = statement.also ?? [];
+  const rows = !first && !also.length
     ? await db.query<Row>(statement.sql, statement.params)
-    : statement.endingStep && !more.length && db.dialect === 'postgres'
+    : first && !also.length && statement.endingStep && !more.length && db.dialect === 'postgres'
       ? statement.endingSteps
         ? await runGrouped(db, { sql: { one: statement.endingStep, many: statement.endingSteps } }, [...statement.params, ...first])
         : await db.query<Row>(statement.endingStep, [...statement.params, ...first])
       : await db.transaction(async (tx) => {
           const done = await tx.query<Row>(statement.sql, statement.params);
-          if (done.length) await writePending(run, tx);
+          if (!done.length) return done;
+          await writePending(run, tx);
+          for (const s of also) await tx.execute(s.sql, s.params);
           return done;
         });
   if (!rows.length) lostOwnership(handle);

@@ -6,6 +6,7 @@ import { resolveJobParams } from '../core/job.ts';
 import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
+import { endQueuedPartitions } from '../engine/partition-worker.ts';
 import { createExecution, failOrphan, nextInstanceParams, ownerGone, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -84,7 +85,16 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       else if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
         if (gone) await db.transaction((tx) => failOrphan(tx, { id: executionId, owner_node_id: execution.ownerNodeId, node_status: 'alive' }, gone));
-        else await db.execute(SQL.requestStop, [executionId]);
+        else {
+          // Partitions no node claimed yet will not start: they end STOPPED with the request
+          // (the running ones stop at their next chunk, and a restart runs all of them again).
+          await db.transaction(async (tx) => {
+            if (await tx.execute(SQL.requestStop, [executionId])) {
+              const end = endQueuedPartitions(executionId, 'STOPPED', 'was stopped');
+              await tx.execute(end.sql, end.params);
+            }
+          });
+        }
       } else if (execution.status !== 'STOPPING') {
         throw new UsageError(`execution ${executionId} is not running (it is ${execution.status})`);
       }
@@ -109,6 +119,8 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       await db.transaction(async (tx) => {
         const changed = await tx.execute(SQL.abandon, [executionId, 'abandoned by an operator', execution.status]);
         if (!changed) throw new UsageError(`execution ${executionId} changed while abandoning it; try again`);
+        const end = endQueuedPartitions(executionId, 'ABANDONED', 'was abandoned');
+        await tx.execute(end.sql, end.params);
         await tx.execute(SQL.abandonSteps, [executionId]);
       });
       return (await explorer.getExecution(executionId))!;

@@ -599,6 +599,29 @@ export const SQL = {
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE manager_id = $1 AND status IN ('STARTING', 'STARTED') RETURNING step_name`,
   notifyPartition: `SELECT pg_notify('ns_partition', $1)`,
+  /**
+   * Ends the partitions of execution `$1` that no node claimed (still queued) with status and
+   * exit code `$2` and description `$3`: once an execution ends, or stops, nothing may stay
+   * queued under it. A partition a node claims first is not queued any more: fencing ends it.
+   */
+  endQueuedPartitions: `UPDATE ns_step_execution SET status = $2, exit_code = $2, exit_description = $3,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE job_execution_id = $1 AND status = 'STARTING' AND manager_id IS NOT NULL`,
+  /** endQueuedPartitions for the partitions of one manager step `$1`. */
+  endQueuedPartitionsOfManager: `UPDATE ns_step_execution SET status = $2, exit_code = $2, exit_description = $3,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE manager_id = $1 AND status = 'STARTING'`,
+  /**
+   * Ends, as FAILED, queued partitions whose execution has ended anyway (left by a version that
+   * did not end them, or by a hand-made change): at most `$1`, on the index of queued partitions.
+   */
+  endStaleQueuedPartitions: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED',
+      exit_description = 'not run: job execution ' || job_execution_id || ' ended '
+        || (SELECT e.status FROM ns_job_execution e WHERE e.id = ns_step_execution.job_execution_id),
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE status = 'STARTING' AND id IN (SELECT s.id FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+      WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND e.status NOT IN ('STARTING', 'STARTED', 'STOPPING')
+      ORDER BY s.id LIMIT $1)`,
 
   // ---- step executions ---------------------------------------------------------------------------
   /**
