@@ -47,7 +47,7 @@ async function perNode(db: Database, sql: string, params: unknown[]): Promise<nu
 }
 
 describe('even spread over live nodes (postgres, 3 real node processes)', () => {
-  it('6 partitions and their manager spread within one over 3 nodes (2/2/2 with the manager on the first)', async () => {
+  it('6 partitions and their manager spread within one over 3 nodes', async () => {
     const { ns, db } = await threeNodes('spread-part');
     // Long enough partitions that none ends (and frees its slot) before all six are taken.
     const e = await ns.submit('partitioned-count', { items: 600, grid: 6, tag: 'spread', delayMs: 10 });
@@ -62,7 +62,9 @@ describe('even spread over live nodes (postgres, 3 real node processes)', () => 
     const manager = (await ns.getExecution(e.id))!.node;
     const load = spread.map((n, i) => n + (NAMES[i] === manager ? 1 : 0));
     expect(Math.max(...load) - Math.min(...load), `partitions per node a/b/c ${spread}, manager on ${manager}`).toBeLessThanOrEqual(1);
-    if (manager === 'a') expect(spread).toEqual([2, 2, 2]);
+    // Not checked: 2/2/2 exactly when the manager is on a. That holds on a quiet machine, but
+    // partitions that waited longer than the stale time (500 ms) are anyone's to take, and a
+    // loaded CI machine makes that happen (1/2/3 seen once: loads 2/2/3, still within one).
     const done = await ns.waitForEnd(e.id, { timeoutMs: 60_000 });
     expect(done.status).toBe('COMPLETED');
   });
