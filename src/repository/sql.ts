@@ -1,3 +1,4 @@
+import { keepPrepared } from './prepared.ts';
 import type { Dialect } from './tx.ts';
 
 /**
@@ -307,7 +308,7 @@ export const SQL = {
    * otherwise combine the status and running indexes, reading every running row (4 ms of a 5 ms
    * end of 16 executions in the drain benchmark).
    */
-  finishExecutionsEndingSteps: `WITH v AS (
+  finishExecutionsEndingSteps: keepPrepared(`WITH v AS (
       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
         $15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[])
@@ -325,7 +326,7 @@ export const SQL = {
       commit_count = v.commit_count, rollback_count = v.rollback_count, context = v.step_context, status = v.step_status,
       exit_code = v.step_exit_code, exit_description = v.step_exit_description, end_time = ns_now(), last_updated = ns_now(),
       version = s.version + 1
-    FROM job JOIN v ON v.id = job.id WHERE s.id = v.step_id RETURNING job.id`,
+    FROM job JOIN v ON v.id = job.id WHERE s.id = v.step_id RETURNING job.id`),
   /** Fails a running execution whose owner is gone; the WHERE makes it happen once. */
   failOrphan: `UPDATE ns_job_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
@@ -348,20 +349,20 @@ export const SQL = {
 
   // ---- cluster ---------------------------------------------------------------------------------
   /** Claims queued executions for this node (see CLAIM). */
-  claim: (d: Dialect) => CLAIM(d),
+  claim: (d: Dialect) => keepPrepared(CLAIM(d)),
   /**
    * claim (PostgreSQL) that also starts the first step of each claimed first execution of the
    * jobs in `$5`, whose first steps are in `$6` (same order): jobs whose flow begins with a step
    * and that have no beforeJob listener, so that nothing would run between the claim and that
    * step's start. Each row has the step as `first_step` (JSON), or null.
    */
-  claimStartingStep: `WITH claimed AS (${CLAIM('postgres')}), first AS (
+  claimStartingStep: keepPrepared(`WITH claimed AS (${CLAIM('postgres')}), first AS (
       INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
       SELECT c.id, f.step, 'STARTED', 'EXECUTING', ns_now(), ns_now(), '{}', $2
       FROM claimed c JOIN unnest($5::text[], $6::text[]) AS f (job, step) ON f.job = c.job_name
       WHERE c.execution_number = 1
       RETURNING ${STEP_COLS.replace(/s\./g, '')})
-    SELECT c.*, to_json(s) AS first_step FROM claimed c LEFT JOIN first s ON s.job_execution_id = c.id`,
+    SELECT c.*, to_json(s) AS first_step FROM claimed c LEFT JOIN first s ON s.job_execution_id = c.id`),
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
   expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() AND id <> $1`,
   /**
@@ -441,7 +442,7 @@ export const SQL = {
       WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND ${target} AND e.status IN ('STARTED', 'STOPPING')
       AND ${jobs('e.job_name')}`;
     const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $3) q)`;
-    return `SELECT n.id, n.concurrency,
+    return keepPrepared(`SELECT n.id, n.concurrency,
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
       + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
         AS load,
@@ -451,7 +452,7 @@ export const SQL = {
       (${d === 'postgres' ? 'ns_queued_since($2::text[])' : `(SELECT last_updated ${executions('target_node IS NULL')} ORDER BY id LIMIT 1)`} < ns_now() - $5
         OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $5)) AS stale) w
     WHERE n.kind = 'node' AND n.status = 'alive' AND n.lease_until >= ns_now() AND n.drain_requested_at IS NULL
-      AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`;
+      AND n.jobs = (SELECT me.jobs FROM ns_node me WHERE me.id = $1)`);
   },
   nodeByName: `SELECT id, name, status FROM ns_node WHERE name = $1 AND kind = 'node' ORDER BY id DESC LIMIT 1`,
   affinityHolder: `SELECT e.target_node AS node FROM ns_job_execution e
