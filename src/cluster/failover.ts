@@ -53,7 +53,14 @@ export async function reapDeadNodes(db: Database, selfId: number): Promise<{ dea
     await db.transaction((tx) => failOverPartition(tx, part, `node ${part.name} lost while running it`));
   }
   // Every end of an execution ends its queued partitions; this ends those an older version left.
-  await db.execute(SQL.endStaleQueuedPartitions, [STALE_QUEUED_BATCH]);
+  // Looked for first: an UPDATE takes SQLite's write lock even when it changes nothing, and this
+  // sweep runs before an operator's reads. A failure here must not lose the failovers above,
+  // which are committed: the next sweep tries again.
+  try {
+    if ((await db.query(SQL.anyStaleQueuedPartition)).length) await db.execute(SQL.endStaleQueuedPartitions, [STALE_QUEUED_BATCH]);
+  } catch {
+    // The next sweep tries again.
+  }
   return { dead, failedOver };
 }
 

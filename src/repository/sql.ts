@@ -612,6 +612,9 @@ export const SQL = {
   endQueuedPartitionsOfManager: `UPDATE ns_step_execution SET status = $2, exit_code = $2, exit_description = $3,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE manager_id = $1 AND status = 'STARTING'`,
+  /** A row when endStaleQueuedPartitions has anything to end (read first: see reapDeadNodes). */
+  anyStaleQueuedPartition: `SELECT s.id FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
+    WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND e.status NOT IN ('STARTING', 'STARTED', 'STOPPING') LIMIT 1`,
   /**
    * Ends, as FAILED, queued partitions whose execution has ended anyway (left by a version that
    * did not end them, or by a hand-made change): at most `$1`, on the index of queued partitions.
