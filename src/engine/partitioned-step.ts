@@ -54,9 +54,9 @@ export async function runPartitionedStep<P>(
   let workers: LaunchedWorkers | undefined;
   // Set once every partition has ended, or been ended (the timeout): nothing is left queued.
   let settled = false;
-  const endQueued = (status: 'STOPPED' | 'FAILED', why: string) =>
+  const stopQueued = (why: string) =>
     retryOnDisconnect(handle, () =>
-      runFenced(handle, (tx) => tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, status, `not run: ${why}`])),
+      runFenced(handle, (tx) => tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, 'STOPPED', `not run: ${why}`])),
     );
   try {
     workers = await launchWorkers(def, ctx, handle, plan.length, concurrency);
@@ -79,7 +79,7 @@ export async function runPartitionedStep<P>(
       const all = (await db.query<Row>(SQL.partitionsOfManager, [step.id])).map(toStepExecution);
       const partitions = latestPartitions(all);
       if (stopping && partitions.some((p) => p.status === 'STARTING')) {
-        await endQueued('STOPPED', `job execution ${handle.execution.id} was stopped`);
+        await stopQueued(`job execution ${handle.execution.id} was stopped`);
         continue;
       }
       if (partitions.every((p) => !isRunning(p.status))) {
@@ -115,10 +115,17 @@ export async function runPartitionedStep<P>(
   } catch (error) {
     // The step fails before its partitions all ended (its workers' count, its repository reads):
     // the queued ones would wait under an ended step, claimable while the job runs on.
+    // The running ones end FAILED too, as at the timeout: their owners are fenced from now on, so
+    // none goes on writing while the flow moves past this step.
     if (!settled && !(error instanceof FencedError)) {
-      await endQueued('FAILED', `step ${step.stepName} of job execution ${handle.execution.id} failed: ${errorMessage(error)}`).catch((err: unknown) =>
-        ctx.log.warn({ err: errorMessage(err) }, `step ${step.stepName}: ending its queued partitions failed`),
-      );
+      const why = `step ${step.stepName} of job execution ${handle.execution.id} failed: ${errorMessage(error)}`;
+      await retryOnDisconnect(handle, () =>
+        runFenced(handle, async (tx) => {
+          await tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, 'FAILED', `not run: ${why}`]);
+          await tx.query(SQL.timeOutPartitions, [step.id, why]);
+        }),
+      ).catch((err: unknown) => ctx.log.warn({ err: errorMessage(err) }, `step ${step.stepName}: ending its partitions failed`));
+      for (const h of handles) h.lost.abort();
     }
     throw error;
   } finally {

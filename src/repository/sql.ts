@@ -588,12 +588,13 @@ export const SQL = {
   releasePartition: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING') AND owner_node_id = $3`,
-  /** A queued retry of a partition, from its last checkpoint, while its execution still runs. */
+  /** A queued retry of a partition, from its last checkpoint, while its execution and manager step still run. */
   requeuePartition: `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context,
       manager_id, target_node)
     SELECT s.job_execution_id, s.step_name, 'STARTING', 'UNKNOWN', ns_now(), s.context, s.manager_id, s.target_node
     FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
-    WHERE s.id = $1 AND e.status IN ('STARTED', 'STOPPING') RETURNING id`,
+    WHERE s.id = $1 AND e.status IN ('STARTED', 'STOPPING')
+      AND EXISTS (SELECT 1 FROM ns_step_execution m WHERE m.id = s.manager_id AND m.status = 'STARTED') RETURNING id`,
   jobOfStep: `SELECT e.job_name FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id WHERE s.id = $1`,
   /** Ends a manager's unfinished partitions (its timeout): their owners' next commits are fenced. */
   timeOutPartitions: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
