@@ -35,7 +35,7 @@ export function claimOrderSchema(d: Dialect): string[] {
       ORDER BY id LIMIT 1
     $body$`,
     // Work addressed to a node, which the spread counts apart: rare, so a small index.
-    `CREATE INDEX ns_job_execution_queued_for ON ns_job_execution (target_node, id)
+    `CREATE INDEX IF NOT EXISTS ns_job_execution_queued_for ON ns_job_execution (target_node, id)
       WHERE status = 'STARTING' AND target_node IS NOT NULL`,
   ];
 }
