@@ -194,7 +194,9 @@ describe('partitioned steps on a cluster (postgres, real node processes)', () =>
 
   it('stop while partitions run on the nodes: STOPPED; the restart completes, rows exactly once', async () => {
     const { ns, db, url } = await threeNodes('stop');
-    const submitted = await ns.submit('partitioned-count', { items: 3000, grid: 9, delayMs: 4, tag: 'st' });
+    // Partitions of about 3 s: the stop (a CLI process, slow to start on a loaded machine) must
+    // come while they run, or they all complete first.
+    const submitted = await ns.submit('partitioned-count', { items: 3000, grid: 9, delayMs: 10, tag: 'st' });
     await waitFor(async () => {
       const e = await details(ns, submitted.id);
       return e.status === 'STARTED' && partitionsOf(e).filter((s) => running(s) && s.commitCount >= 1).length >= 2;
