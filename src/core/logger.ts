@@ -46,13 +46,15 @@ export function redactingLogger(log: Logger): Logger {
       if (typeof value !== 'function') return value;
       // Level methods change when the level does (pino swaps in a no-op): look the method up at each call.
       const cached = methods.get(key);
-      if (cached && (cached.of === value || (typeof key === 'string' && key in target.levels.values))) return cached.fn;
+      if (cached && (cached.of === value || isLevel(target, key))) return cached.fn;
       let fn: unknown;
       if (key === 'child') {
         fn = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as pino.Bindings, options));
-      } else if (typeof key === 'string' && key in target.levels.values) {
+      } else if (typeof key === 'string' && isLevel(target, key)) {
         fn = (...args: Parameters<pino.LogFn>) => {
-          if (target.isLevelEnabled(key)) (Reflect.get(target, key, target) as pino.LogFn).apply(target, redactArgs(args));
+          if (typeof target.isLevelEnabled !== 'function' || target.isLevelEnabled(key)) {
+            (Reflect.get(target, key, target) as pino.LogFn).apply(target, redactArgs(args));
+          }
         };
       } else {
         fn = (value as (...a: unknown[]) => unknown).bind(target);
@@ -63,6 +65,15 @@ export function redactingLogger(log: Logger): Logger {
   });
   REDACTING.add(view);
   return view;
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+/** Whether `key` is a level method of `log`: its own levels, or pino's for a logger-like object without them. */
+function isLevel(log: Logger, key: string | symbol): key is string {
+  if (typeof key !== 'string') return false;
+  const values = (log as Partial<Logger>).levels?.values;
+  return values ? key in values : LEVELS.has(key);
 }
 
 /** Whether `log` is a logger of createLogger or a child of one (pino's children share their root's hooks). */
@@ -100,7 +111,7 @@ function bound(target: Logger, key: string | symbol): unknown {
 const noop = () => undefined;
 
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
-export const silentLogger: Logger = pino({ level: 'silent' });
+export const silentLogger: Logger = pino({ level: 'silent', hooks: { logMethod: redactHook }, formatters: { log: (object) => redactDeep(object) as Record<string, unknown> } });
 REDACTING.add(silentLogger);
 
 /** `value` with the URL passwords of its strings hidden (objects a few levels deep; errors by message and stack). */

@@ -160,6 +160,17 @@ describe('redactingLogger', () => {
     expect(own).toMatchObject({ db: LEAKY_URL, msg: 'user child' });
   });
 
+  it('hides URL passwords through a logger-like object that is not pino (no levels)', () => {
+    const lines: unknown[][] = [];
+    const record = (...args: unknown[]) => void lines.push(args);
+    const plain = { trace: record, debug: record, info: record, warn: record, error: record, fatal: record, child: () => plain };
+    const view = redactingLogger(plain as unknown as pino.Logger);
+    view.child({ node: 'n1' }).warn({ db: LEAKY_URL }, `cannot reach ${LEAKY_URL}`);
+    expect(JSON.stringify(lines)).not.toContain(SECRET);
+    expect(lines).toHaveLength(1);
+    expect(JSON.stringify(lines)).toContain('postgres://loader:***@db.example.com');
+  });
+
   it('copies nothing when there is nothing to hide, and keeps an error\'s class when there is', () => {
     const record = { execution: 3, params: { day: '2026-12-06', n: [1, 2, 'x'] }, at: new Date(), err: new TypeError('plain') };
     expect(redactValue(record)).toBe(record);
