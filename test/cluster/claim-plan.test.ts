@@ -9,11 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import { SQL } from '../../src/repository/sql.ts';
+import { defineJob } from '../../src/core/job.ts';
 import { noop } from '../../examples/nightshift.config.ts';
 import { pgBackend } from './helpers.ts';
 
 const backend = pgBackend();
 const QUEUED = 5000;
+const AHEAD = 5000;
+const other = defineJob({ name: 'other', steps: (st) => [st.tasklet({ name: 'other', tasklet: () => undefined })] });
 let ns: Nightshift;
 let nodeId: number;
 
@@ -37,8 +40,11 @@ async function once(sql: string, params: unknown[]): Promise<number> {
 }
 
 beforeAll(async () => {
-  ns = await createNightshift({ db: backend.freshUrl('claimplan'), jobs: [noop], logger: silentLogger });
+  ns = await createNightshift({ db: backend.freshUrl('claimplan'), jobs: [noop, other], logger: silentLogger });
   await ns.db.exec('ANALYZE');
+  // Work of a job the node does not have waits ahead of its own.
+  const others = Array.from({ length: AHEAD }, (_, k) => ({ job: 'other', params: { 'run.id': k + 1 } }));
+  expect((await ns.submitMany(others)).filter((r) => 'error' in r)).toEqual([]);
   const items = Array.from({ length: QUEUED }, (_, k) => ({ job: 'noop', params: { 'run.id': k + 1 } }));
   expect((await ns.submitMany(items)).filter((r) => 'error' in r)).toEqual([]);
   const [node] = await ns.db.query<{ id: string }>(SQL.insertNode, ['plan-node', 'default', 'localhost', process.pid, 'node', ['noop'], 16, 1000, 60_000, 60_000]);
@@ -57,13 +63,28 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     ['plan-node', ['noop', 'other']]);
     expect(unforced, 'the planner reads the whole queue here, or this test shows nothing').toBeGreaterThan(QUEUED / 100);
     expect(claim).toBeLessThan(unforced / 4);
-    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution`);
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop'`);
     const claimed = await ns.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: string }>(SQL.claim('postgres'), [nodeId, 'plan-node', ['noop'], 16]);
       await tx.exec('ROLLBACK; BEGIN');
       return rows.map((r) => Number(r.id));
     });
     expect(claimed).toEqual(Array.from({ length: 16 }, (_, k) => Number(first.id) + k));
+  });
+
+  it('a node with one job reads its own queue, not the work of other jobs waiting ahead of it', async () => {
+    const one = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 16)`, [nodeId, 'plan-node', ['noop']]);
+    // With several jobs the queue is read in id order, past the other job's work.
+    const several = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 16)`, [nodeId, 'plan-node', ['noop', 'third']]);
+    expect(several, 'the other job\'s work is read past here, or this test shows nothing').toBeGreaterThan(AHEAD / 100);
+    expect(one).toBeLessThan(several / 3);
+    const ids = await ns.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: string }>(`SELECT ns_queued_ids($1, $2, $3::text[], 16) AS id`, [nodeId, 'plan-node', ['noop']]);
+      await tx.exec('ROLLBACK; BEGIN');
+      return rows.map((r) => Number(r.id));
+    });
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
+    expect(ids).toEqual(Array.from({ length: 16 }, (_, k) => Number(first.id) + k));
   });
 
   it('a grouped end finds its executions by id', async () => {
