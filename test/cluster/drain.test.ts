@@ -30,12 +30,13 @@ afterAll(async () => {
 });
 
 const N = 600;
+const DEEP = 6000;
 
-async function queued(label: string) {
+async function queued(label: string, n = N) {
   const url = backend.freshUrl(label);
   const ns = await createNightshift({ db: url, jobs: [noop, count], logger: silentLogger });
   const results = await ns.submitMany([
-    ...Array.from({ length: N }, (_, i) => ({ job: 'noop', params: { 'run.id': i } })),
+    ...Array.from({ length: n }, (_, i) => ({ job: 'noop', params: { 'run.id': i } })),
     // Jobs that fail in their chunk step, among the no-ops.
     ...Array.from({ length: 10 }, (_, i) => ({ job: 'count', params: { items: 5, chunk: 5, tag: `f${i}`, failAt: 3 } })),
   ]);
@@ -70,8 +71,13 @@ const unfinished = async (ns: Nightshift) =>
 describe('draining a deep queue (postgres, 2 real node processes)', () => {
   it('every instance ends once, with its step ended alike and the counters true; both nodes took part', async () => {
     const { url, ns } = await queued('drain');
-    const procs = ['a', 'b'].map((n) => startNode(url, n, { args: ['--concurrency', '32'] }));
-    opened = { ns, procs };
+    // No claim proceeds until both nodes are up: one that started first could drain it all alone.
+    await ns.db.transaction(async (tx) => {
+      await tx.exec('LOCK TABLE ns_job_execution IN EXCLUSIVE MODE');
+      const procs = ['a', 'b'].map((n) => startNode(url, n, { args: ['--concurrency', '32'] }));
+      opened = { ns, procs };
+      await waitAlive(ns, ['a', 'b']);
+    });
     await waitFor(async () => (await unfinished(ns)) === 0, 120_000, 'the queue drained');
     const rows = await history(ns);
     const noops = rows.filter((r) => r.job_name === 'noop');
@@ -89,7 +95,8 @@ describe('draining a deep queue (postgres, 2 real node processes)', () => {
   });
 
   it('a node SIGKILLed mid-drain: its executions fail over and every instance still completes exactly once', async () => {
-    const { url, ns } = await queued('drainkill');
+    // A queue deep enough that b alone cannot drain it before a has completed some.
+    const { url, ns } = await queued('drainkill', DEEP);
     const lease = ['--heartbeat-ms', '300', '--lease-ms', '1500'];
     const procs = ['a', 'b'].map((n) => startNode(url, n, { args: ['--concurrency', '32', ...lease] }));
     opened = { ns, procs };
@@ -102,7 +109,7 @@ describe('draining a deep queue (postgres, 2 real node processes)', () => {
     await waitFor(async () => (await unfinished(ns)) === 0, 120_000, 'the queue drained on b');
     const rows = await history(ns);
     const noops = rows.filter((r) => r.job_name === 'noop');
-    expect(noops).toHaveLength(N);
+    expect(noops).toHaveLength(DEEP);
     // Each instance completed exactly once: what ran on the dead node ended FAILED and ran again.
     for (const r of noops) {
       expect(r.statuses.split(',').filter((s) => s === 'COMPLETED')).toHaveLength(1);
@@ -110,5 +117,5 @@ describe('draining a deep queue (postgres, 2 real node processes)', () => {
       expect(r.steps).toBe('COMPLETED');
     }
     await countersAgree(ns);
-  });
+  }, 180_000);
 });
