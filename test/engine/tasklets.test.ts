@@ -159,7 +159,9 @@ describe.each(backends())('tasklets ($name)', (backend) => {
       const { execution, done } = await runner.start('long');
       await started.promise;
       const t0 = Date.now();
-      expect((await operator.stop(execution.id)).status).toBe('STOPPING');
+      // What stop returns is read back after the request: a runner that heard it at once (it beats
+      // every 100 ms) may have ended the execution by then.
+      expect((await operator.stop(execution.id)).status).toMatch(/^STOPP(ING|ED)$/);
       const stopped = await done;
       expect(Date.now() - t0).toBeLessThan(20_000); // not the tasklet's full minute
       expect(stopped.status).toBe('STOPPED');
