@@ -11,7 +11,7 @@ import { within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import { pcBadWorkers, pcBadWorkersChecked, pcOne, pcOneCluster } from './fixtures/jobs.ts';
-import { managerOf, onceSummary, partitionsOf, why } from './helpers.ts';
+import { managerOf, onceSummary, partitionsOf, stopOncePartitionCommitted, why } from './helpers.ts';
 
 const JOBS = [pcOne, pcOneCluster, pcBadWorkers, pcBadWorkersChecked];
 const PARTITIONS = ['count:partition0', 'count:partition1', 'count:partition2', 'count:partition3'];
@@ -79,12 +79,7 @@ describe.each(backends())('queued partitions end with their execution ($name)', 
     const ns = await pool.create(backend.freshUrl('stopq'), JOBS);
     // One partition at a time, 300 items each at 3 ms an item: three are queued when it stops.
     const { execution, done } = await ns.start(job, { items: 1200, grid: 4, tag: 'stopq', delayMs: 3 });
-    await waitFor(async () => {
-      const e = await ns.getExecution(execution.id);
-      return e && partitionsOf(e).some((p) => p.status === 'STARTED' && p.commitCount > 0);
-    }, 20_000, 'a partition with a committed chunk');
-    await ns.stop(execution.id);
-    const stopped = await within(done, 20_000, 'the stopped execution to end');
+    const stopped = await stopOncePartitionCommitted(ns, execution.id, done);
     expect(stopped.status, why(stopped)).toBe('STOPPED');
     const stored = (await ns.getExecution(execution.id))!;
     expect(open(stored), why(stored)).toEqual([]);

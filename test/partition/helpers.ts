@@ -4,6 +4,8 @@
  */
 import type { StepExecution } from '../../src/core/model.ts';
 import type { Database } from '../../src/repository/database.ts';
+import { within } from '../fixtures/engine/support.ts';
+import { waitFor } from '../support/backends.ts';
 
 export const isPartition = (s: { stepName?: string; name?: string }) => /:partition\d+$/.test(s.stepName ?? s.name ?? '');
 
@@ -65,4 +67,21 @@ export async function onceSummary(db: Database, tag: string, n: number) {
 export function why(e: { id: number; status: string; exitStatus: { description?: string }; steps: StepExecution[] }): string {
   return [`execution ${e.id} ${e.status}: ${e.exitStatus.description ?? ''}`,
     ...e.steps.map((s) => `  ${s.id} ${s.stepName} ${s.status}@${s.node} read=${s.readCount} ${s.exitStatus.description ?? ''}`)].join('\n');
+}
+
+/**
+ * Stops execution `id` once one of its partitions has committed a chunk, and resolves with what
+ * `done` (its run) ends as, within 20 s.
+ */
+export async function stopOncePartitionCommitted<E>(
+  ns: { getExecution(id: number): Promise<{ steps: StepExecution[] } | undefined>; stop(id: number): Promise<unknown> },
+  id: number,
+  done: Promise<E>,
+): Promise<E> {
+  await waitFor(async () => {
+    const e = await ns.getExecution(id);
+    return e && partitionsOf(e).some((p) => p.status === 'STARTED' && p.commitCount > 0);
+  }, 20_000, 'a partition with a committed chunk');
+  await ns.stop(id);
+  return within(done, 20_000, 'the stopped execution to end');
 }

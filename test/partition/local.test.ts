@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { within } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
-import { backends, waitFor } from '../support/backends.ts';
+import { backends } from '../support/backends.ts';
 import { partitionedCount } from '../../examples/nightshift.config.ts';
 import { pcDefault, pcEmpty, pcLocal, pcTimeout, pcTwoSteps, ranges } from './fixtures/jobs.ts';
-import { counters, itemRows, managerOf, onceSummary, partitionsOf, sumCounters, why } from './helpers.ts';
+import { counters, itemRows, managerOf, onceSummary, partitionsOf, stopOncePartitionCommitted, sumCounters, why } from './helpers.ts';
 
 const JOBS = [partitionedCount, pcDefault, pcLocal, pcEmpty, pcTimeout, pcTwoSteps];
 
@@ -163,12 +163,7 @@ describe.each(backends())('partitioned steps in one process ($name)', (backend) 
     const ns = await pool.create(backend.freshUrl('stop'), JOBS);
     // pc-local runs 2 of 4 partitions at once: the stop finds 2 running and 2 queued.
     const { execution, done } = await ns.start('pc-local', { items: 2000, grid: 4, tag: 'stop', delayMs: 3 });
-    await waitFor(async () => {
-      const e = await ns.getExecution(execution.id);
-      return e && partitionsOf(e).some((p) => p.status === 'STARTED' && p.commitCount > 0);
-    }, 20_000, 'a partition with a committed chunk');
-    await ns.stop(execution.id);
-    const stopped = await within(done, 20_000, 'the stopped execution to end');
+    const stopped = await stopOncePartitionCommitted(ns, execution.id, done);
     expect(stopped.status).toBe('STOPPED');
     const m1 = managerOf(stopped);
     expect(m1.status).toBe('STOPPED');
