@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
+import { hasPartitionedStep, type JobDefinition } from '../core/job.ts';
 import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
@@ -214,7 +214,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         ])
       : db.query<Record<string, unknown>>(SQL.claim(db.dialect), [me.id, me.name, claimNames, free]);
   // Only jobs with a partitioned step can have partitions to claim.
-  const partitionJobs = [...jobs.values()].filter((j) => hasPartitions(j.flow)).map((j) => j.name);
+  const partitionJobs = [...jobs.values()].filter((j) => hasPartitionedStep(j.flow)).map((j) => j.name);
   let claiming = false;
   let again = false;
   const wake = () => {
@@ -478,11 +478,6 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
 /** The longest a node goes without a full look at the cluster's membership (see watch). */
 const FULL_WATCH_MS = 30_000;
-
-function hasPartitions<P>(flow: readonly FlowElement<P>[]): boolean {
-  for (const e of allElements(flow)) if (e.type === 'partitioned') return true;
-  return false;
-}
 
 /** The job and its first step, when a claim may start that step itself (see SQL.claimStartingStep). */
 function startableInClaim(job: JobDefinition<ParamsSchema>): { job: string; step: string }[] {

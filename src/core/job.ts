@@ -604,6 +604,12 @@ export function* allElements<P>(flow: readonly FlowElement<P>[]): Generator<Flow
   }
 }
 
+/** Whether a flow has a partitioned step anywhere (nested flows and splits included). */
+export function hasPartitionedStep<P>(flow: readonly FlowElement<P>[]): boolean {
+  for (const e of allElements(flow)) if (e.type === 'partitioned') return true;
+  return false;
+}
+
 const FLOW_BRAND = Symbol.for('nightshift.flow');
 
 /** The parts of a reusable flow: its name, the parameters its steps use, and its elements. */

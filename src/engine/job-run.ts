@@ -1,5 +1,5 @@
 import { FencedError, errorMessage } from '../core/errors.ts';
-import { allElements, type FlowElement, type JobDefinition } from '../core/job.ts';
+import { hasPartitionedStep, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
@@ -94,7 +94,7 @@ export async function runJobExecution(
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
   handle.onFinishing?.();
-  const partitioned = hasPartitionedStep(def);
+  const partitioned = hasPartitionedStep(def.flow);
   const recordEnd = () =>
     retryOnDisconnect(
       handle,
@@ -154,9 +154,4 @@ const END_ATTEMPTS = 4;
 
 function endUnrun(step: StepExecution, status: BatchStatus, exit: ExitStatus): StepEnd {
   return [step.id, ...counterParams(step), JSON.stringify(step.context), status, exit.code, `the job ended before this step ran: ${exit.description}`];
-}
-
-function hasPartitionedStep(def: JobDefinition<ParamsSchema>): boolean {
-  for (const el of allElements(def.flow as FlowElement<unknown>[])) if (el.type === 'partitioned') return true;
-  return false;
 }

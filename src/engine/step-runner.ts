@@ -45,33 +45,38 @@ async function writePending(run: JobRun<unknown>, tx: Tx): Promise<void> {
 }
 
 /**
- * Commits `statement` with the run's pending step ends, in as few round trips as the dialect
- * allows: one statement when nothing is pending (or, on PostgreSQL, one step end), else one
- * transaction. Returns the statement's first row; a lost ownership writes nothing and throws
- * FencedError.
+ * Commits `statement` with the run's pending step ends and its `also` statements, in as few round
+ * trips as the dialect allows: one statement when nothing else is to be written (or, on
+ * PostgreSQL, one step end), else one transaction. Returns the statement's first row; a lost
+ * ownership writes nothing and throws FencedError.
  */
 export async function commitWithPending(run: JobRun<unknown>, statement: FencedStatement): Promise<Row> {
   const { handle } = run;
-  const db = handle.db;
   assertOwned(handle);
-  const [first, ...more] = run.pending;
-  const also = statement.also ?? [];
-  const rows = !first && !also.length
-    ? await db.query<Row>(statement.sql, statement.params)
-    : first && !also.length && statement.endingStep && !more.length && db.dialect === 'postgres'
-      ? statement.endingSteps
-        ? await runGrouped(db, { sql: { one: statement.endingStep, many: statement.endingSteps } }, [...statement.params, ...first])
-        : await db.query<Row>(statement.endingStep, [...statement.params, ...first])
-      : await db.transaction(async (tx) => {
-          const done = await tx.query<Row>(statement.sql, statement.params);
-          if (!done.length) return done;
-          await writePending(run, tx);
-          for (const s of also) await tx.execute(s.sql, s.params);
-          return done;
-        });
+  const rows = await writeWithPending(run, statement);
   if (!rows.length) lostOwnership(handle);
   run.pending.length = 0;
   return rows[0];
+}
+
+async function writeWithPending(run: JobRun<unknown>, statement: FencedStatement): Promise<Row[]> {
+  const db = run.handle.db;
+  const [first, ...more] = run.pending;
+  const also = statement.also ?? [];
+  if (!also.length && !first) return db.query<Row>(statement.sql, statement.params);
+  if (!also.length && !more.length && statement.endingStep && db.dialect === 'postgres') {
+    const params = [...statement.params, ...first];
+    return statement.endingSteps
+      ? runGrouped(db, { sql: { one: statement.endingStep, many: statement.endingSteps } }, params)
+      : db.query<Row>(statement.endingStep, params);
+  }
+  return db.transaction(async (tx) => {
+    const done = await tx.query<Row>(statement.sql, statement.params);
+    if (!done.length) return done;
+    await writePending(run, tx);
+    for (const s of also) await tx.execute(s.sql, s.params);
+    return done;
+  });
 }
 
 /**
