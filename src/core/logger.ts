@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { redactArgs, redactUrls, redactValue } from './redact.ts';
+import { redactArgs, redactValue } from './redact.ts';
 
 /** The structured logger Nightshift writes to (pino). */
 export type Logger = pino.Logger;
@@ -14,7 +14,7 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
       level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined,
       // No database password reaches a log line, whichever field or message holds the URL.
       hooks: { logMethod: redactHook },
-      formatters: { log: (object) => redactDeep(object) as Record<string, unknown> },
+      formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
     },
     pino.destination({ fd: 2, sync: true }),
   );
@@ -111,16 +111,6 @@ function bound(target: Logger, key: string | symbol): unknown {
 const noop = () => undefined;
 
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
-export const silentLogger: Logger = pino({ level: 'silent', hooks: { logMethod: redactHook }, formatters: { log: (object) => redactDeep(object) as Record<string, unknown> } });
+export const silentLogger: Logger = pino({ level: 'silent', hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } });
 REDACTING.add(silentLogger);
 
-/** `value` with the URL passwords of its strings hidden (objects a few levels deep; errors by message and stack). */
-function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redactUrls(value);
-  if (value instanceof Error) return { ...redactDeep({ ...value }, depth) as object, type: value.name, message: redactUrls(value.message), stack: redactUrls(value.stack ?? '') };
-  if (depth > 4 || typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v, depth + 1);
-  return out;
-}
