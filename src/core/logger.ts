@@ -6,18 +6,25 @@ export type Logger = pino.Logger;
 
 /**
  * Creates the default logger: JSON lines to stderr (stdout stays free for `--json` output),
- * level from NIGHTSHIFT_LOG_LEVEL (default `info`).
+ * level from NIGHTSHIFT_LOG_LEVEL (default `info`). `destination`: where the lines go instead of
+ * stderr.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino(
-    {
-      level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined,
-      // No database password reaches a log line, whichever field or message holds the URL.
-      hooks: { logMethod: redactHook },
-      formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
-    },
-    pino.destination({ fd: 2, sync: true }),
+export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+  return ownLogger(
+    { level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined },
+    options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/**
+ * A pino logger that hides URL passwords itself, whichever part of a line holds the URL: the
+ * arguments of a call (message, interpolated values, the merged object, errors) through the
+ * logMethod hook, and the fields again after pino merged them through the log formatter.
+ */
+function ownLogger(options: pino.LoggerOptions, destination?: pino.DestinationStream): Logger {
+  const all: pino.LoggerOptions = { ...options, hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } };
+  const log: Logger = destination ? pino(all, destination) : pino(all);
+  return log;
 }
 
 /** pino's logMethod hook of Nightshift's own loggers: hides the URL passwords of a call's arguments (message, object, error). */
@@ -111,6 +118,6 @@ function bound(target: Logger, key: string | symbol): unknown {
 const noop = () => undefined;
 
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
-export const silentLogger: Logger = pino({ level: 'silent', hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } });
+export const silentLogger: Logger = ownLogger({ level: 'silent' });
 REDACTING.add(silentLogger);
 
