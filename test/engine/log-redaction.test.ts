@@ -100,6 +100,17 @@ describe.each(loggers)('$name', ({ make }) => {
     expect(agg.err.aggregateErrors.map((e) => e.message)).toEqual([`first ${HIDDEN_URL}`, `second: ${HIDDEN_URL}`]);
     expect(s.text()).not.toContain(SECRET);
   });
+
+  it('hides the password in a child\'s bindings and msgPrefix, and its children\'s', () => {
+    const s = sink();
+    const log = make(s);
+    const child = log.child({ db: new URL(LEAKY_URL), config: new DbConfig(LEAKY_URL) }, { msgPrefix: `[${LEAKY_URL}] ` });
+    child.info('ready');
+    expect(s.last()).toMatchObject({ db: HIDDEN_URL, config: { url: HIDDEN_URL }, msg: `[${HIDDEN_URL}] ready` });
+    child.child({ step: 'load' }, { msgPrefix: `${LEAKY_URL} ` }).warn({ n: 2 }, 'go');
+    expect(s.last()).toMatchObject({ db: HIDDEN_URL, step: 'load', n: 2, msg: `[${HIDDEN_URL}] ${HIDDEN_URL} go` });
+    expect(s.text()).not.toContain(SECRET);
+  });
 });
 
 describe('redactValue', () => {
