@@ -90,6 +90,7 @@ function redact(value: unknown, depth: number, toJSON: boolean): unknown {
  * else the parse of that text with the passwords hidden.
  */
 function redactDeep(value: object): unknown {
+  if (value instanceof Date || ArrayBuffer.isView(value)) return value;
   let changed = false;
   const holders: unknown[] = [];
   const originals: unknown[] = [];
