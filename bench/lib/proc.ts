@@ -47,11 +47,16 @@ function wrap(child: ChildProcess): Proc {
   };
 }
 
-/** Starts `nightshift node --name NAME --db URL` with the example jobs, logging warnings only. */
+/**
+ * Starts `nightshift node --name NAME --db URL` with the example jobs, logging warnings only. It
+ * runs the compiled CLI (dist/, which `npm run bench` builds first), as an installed package does:
+ * from the repository, bin/nightshift.js would otherwise run the source through tsx.
+ */
 export function startNode(url: string, name: string, extra: readonly string[] = []): Proc {
+  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run the benchmarks with `npm run bench`, which builds it first');
   return wrap(spawn(process.execPath, [CLI, 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
     cwd: ROOT,
-    env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'warn' },
+    env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'warn', NIGHTSHIFT_DIST: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
 }

@@ -46,6 +46,16 @@ export function findConfig(explicit: string | undefined): string {
 }
 
 /**
+ * Loads the config when one was given (--config, NIGHTSHIFT_CONFIG) or one of the default names
+ * is in the working directory; undefined when there is none. A given file that does not exist
+ * is still a UsageError.
+ */
+export async function loadConfigIfAny(explicit: string | undefined): Promise<LoadedConfig | undefined> {
+  if (!(explicit ?? process.env.NIGHTSHIFT_CONFIG) && !DEFAULT_NAMES.some((name) => existsSync(resolve(name)))) return undefined;
+  return loadConfig(explicit);
+}
+
+/**
  * Loads the jobs a config file exports: its default export (a job, an array of jobs, or an
  * object with `jobs`) and every named export that is a job.
  */

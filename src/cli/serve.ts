@@ -16,7 +16,7 @@ import { SQL } from '../repository/sql.ts';
 import { describeError } from '../server/errors.ts';
 import { createHttpApi } from '../server/http-api.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
-import { loadConfig } from './config.ts';
+import { loadConfigIfAny } from './config.ts';
 
 /** The serve command's options, as given. */
 export interface ServeCommandOptions {
@@ -65,7 +65,12 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
     log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
   }
-  const config = await loadConfig(o.config);
+  // Without a config (none given, none here) the console still serves what acts on the repository
+  // only: history, nodes, schedules, metrics, stop and abandon. Launching needs the definitions.
+  const config = await loadConfigIfAny(o.config);
+  if (!config) {
+    log.info('no config file (no --config, no NIGHTSHIFT_CONFIG, no nightshift.config.ts here): serving history, nodes, schedules, stop and abandon; launching jobs needs --config FILE');
+  }
 
   // The first signal shuts down gracefully (also one that comes while starting); a second exits now.
   let stopRequested: () => void = () => undefined;
@@ -85,7 +90,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
       if (!isConnectionError(err)) throw err;
       log.error({ err: describeError(err) }, 'the job repository is unreachable: answering 503 until it answers');
     }
-    const ns = await createNightshift({ db, jobs: config.jobs, logger: log });
+    const ns = await createNightshift({ db, jobs: config?.jobs ?? [], logger: log });
     try {
       const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy: o.trustProxy, logger: log });
       let address: string;

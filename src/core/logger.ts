@@ -6,18 +6,42 @@ export type Logger = pino.Logger;
 
 /**
  * Creates the default logger: JSON lines to stderr (stdout stays free for `--json` output),
- * level from NIGHTSHIFT_LOG_LEVEL (default `info`).
+ * level from NIGHTSHIFT_LOG_LEVEL (default `info`). `destination`: where the lines go instead of
+ * stderr.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino(
-    {
-      level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined,
-      // No database password reaches a log line, whichever field or message holds the URL.
-      hooks: { logMethod: redactHook },
-      formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
-    },
-    pino.destination({ fd: 2, sync: true }),
+export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+  return ownLogger(
+    { level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined },
+    options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/**
+ * A pino logger that hides URL passwords itself, whichever part of a line holds the URL: the
+ * arguments of a call (message, interpolated values, the merged object, errors) through the
+ * logMethod hook, the fields again after pino merged them through the log formatter, and the
+ * bindings and `msgPrefix` of its children through its `child` (pino writes a child's bindings to
+ * text when it makes the child, and puts the prefix before the message after the hook ran).
+ */
+function ownLogger(options: pino.LoggerOptions, destination?: pino.DestinationStream): Logger {
+  const all: pino.LoggerOptions = { ...options, hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } };
+  const log: Logger = destination ? pino(all, destination) : pino(all);
+  // An own property of the root; pino's children are made with Object.create of their parent, so they have it too.
+  const child = log.child as unknown as (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  Object.defineProperty(log, 'child', {
+    value: function redactingChild(this: Logger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions) {
+      return child.call(this, redactValue(bindings) as pino.Bindings, redactChildOptions(childOptions));
+    },
+    writable: true, configurable: true, enumerable: false,
+  });
+  return log;
+}
+
+/** A child logger's options with the URL passwords of its `msgPrefix` hidden: the same object when there are none. */
+function redactChildOptions<T extends pino.ChildLoggerOptions | undefined>(options: T): T {
+  if (typeof options?.msgPrefix !== 'string') return options;
+  const msgPrefix = redactValue(options.msgPrefix) as string;
+  return msgPrefix === options.msgPrefix ? options : { ...options, msgPrefix };
 }
 
 /** pino's logMethod hook of Nightshift's own loggers: hides the URL passwords of a call's arguments (message, object, error). */
@@ -32,8 +56,8 @@ const REDACTING = new WeakSet<object>();
  * `log`, if it hides URL passwords itself (a logger of {@link createLogger}, its children, or
  * what this function returned); else a view of it that does, for the lines Nightshift writes
  * through a logger the user gave. The view hides them in the arguments of each call (message,
- * interpolated values, the merged object, errors: see redactValue) and in the bindings of its
- * children, then calls the user's logger, whose level, bindings, serializers and destination
+ * interpolated values, the merged object, errors: see redactValue) and in the bindings and
+ * `msgPrefix` of its children, then calls the user's logger, whose level, bindings, serializers and destination
  * apply unchanged; the user's logger itself is not changed, and their own calls to it are not
  * touched. A call at a disabled level does no work.
  */
@@ -49,7 +73,7 @@ export function redactingLogger(log: Logger): Logger {
       if (cached && (cached.of === value || isLevel(target, key))) return cached.fn;
       let fn: unknown;
       if (key === 'child') {
-        fn = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as pino.Bindings, options));
+        fn = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as pino.Bindings, redactChildOptions(options)));
       } else if (typeof key === 'string' && isLevel(target, key)) {
         fn = (...args: Parameters<pino.LogFn>) => {
           if (typeof target.isLevelEnabled !== 'function' || target.isLevelEnabled(key)) {
@@ -111,6 +135,6 @@ function bound(target: Logger, key: string | symbol): unknown {
 const noop = () => undefined;
 
 /** A logger that logs nothing (what one-shot CLI commands use unless `--verbose`). */
-export const silentLogger: Logger = pino({ level: 'silent', hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } });
+export const silentLogger: Logger = ownLogger({ level: 'silent' });
 REDACTING.add(silentLogger);
 

@@ -83,3 +83,16 @@ export async function drainRequested(db: Database, nodeId: number): Promise<bool
   const rows = await db.query<{ drain_requested_at: unknown }>(SQL.drainRequested, [nodeId]);
   return rows.length > 0 && rows[0].drain_requested_at !== null;
 }
+
+/** The jobs the live nodes registered, each with the names of the nodes that have it, by job name. */
+export async function liveNodeJobs(db: Database): Promise<Map<string, string[]>> {
+  const byJob = new Map<string, string[]>();
+  for (const row of await db.query<{ name: string; jobs: string }>(SQL.liveNodeJobs)) {
+    for (const job of JSON.parse(String(row.jobs)) as string[]) {
+      const nodes = byJob.get(job) ?? [];
+      if (!nodes.includes(row.name)) nodes.push(row.name);
+      byJob.set(job, nodes);
+    }
+  }
+  return new Map([...byJob].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

@@ -8,6 +8,7 @@ import { historyFiltersSchema } from './migrations/006-history-filters.ts';
 import { bulkSubmitSchema } from './migrations/007-bulk-submit.ts';
 import { drainSchema } from './migrations/008-drain.ts';
 import { claimOrderSchema } from './migrations/009-claim-order.ts';
+import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -16,7 +17,7 @@ import { claimOrderSchema } from './migrations/009-claim-order.ts';
  * `schema_version` in ns_meta. Append new migrations; never edit one that has shipped.
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
-  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema,
+  coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

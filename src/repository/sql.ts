@@ -408,6 +408,8 @@ export const SQL = {
       ns_now() - n.last_heartbeat AS heartbeat_age, n.lease_until - ns_now() AS lease_left,
       (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected
     FROM ns_node n WHERE n.kind = 'node' AND (n.status = 'alive' OR n.ended_at >= ns_now() - $1) ORDER BY n.id`,
+  /** The jobs each live node registered, by name (a console without job definitions lists these). */
+  liveNodeJobs: `SELECT n.name, n.jobs FROM ns_node n WHERE n.kind = 'node' AND n.status = 'alive' ORDER BY n.name`,
   /** The partitions every node runs, for all nodes at once. */
   runningPartitionsByNode: `SELECT owner_node_id, id, job_execution_id FROM ns_step_execution
     WHERE status = 'STARTED' AND manager_id IS NOT NULL AND owner_node_id IS NOT NULL ORDER BY id`,

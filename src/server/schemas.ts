@@ -100,10 +100,17 @@ const SCHEMAS = {
   Job: obj({
     name: str,
     description: nullable(str),
-    restartable: bool,
+    restartable: { ...nullable(bool), description: 'null when this server has no definition of the job (launchable false)' },
     parameters: { type: 'object', additionalProperties: { $ref: 'JobParameter#' } },
     steps: { type: 'array', items: obj({ name: str, type: str }) },
-  }),
+    launchable: {
+      ...bool,
+      description:
+        "whether this server can launch it. False for a job it has no definition of (serve started without --config): one the cluster's " +
+        'live nodes registered, listed with those nodes, without parameters or steps',
+    },
+    nodes: { type: 'array', items: str, description: 'the live nodes that registered it (only when launchable is false)' },
+  }, ['name', 'description', 'restartable', 'parameters', 'steps', 'launchable']),
   Node: obj({
     name: str, status: { type: 'string', enum: ['alive', 'dead', 'left'] }, lastHeartbeat: time, jobs: { type: 'array', items: str },
     running: { type: 'array', items: int, description: 'executions it runs now' },

@@ -56,7 +56,16 @@ export function jobDetailJson(j: JobDefinition<ParamsSchema>) {
       Object.entries(base.parameters).map(([name, p]) => [name, { ...p, description: j.params[name].description ?? null }]),
     ),
     steps: j.flow.map((el) => ({ name: el.name, type: el.type })),
+    launchable: true,
   };
+}
+
+/**
+ * A job this server has no definition of (serve started without a config) that live nodes
+ * registered: its name and those nodes; what it takes and whether it restarts are unknown here.
+ */
+export function nodeJobJson(name: string, nodes: string[]) {
+  return { name, description: null, restartable: null, parameters: {}, steps: [], launchable: false, nodes };
 }
 
 export function nodeOverviewJson(n: NodeOverview) {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends, PG_BASE, waitFor } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
-import { cliFor, expectOneLineError, type CliChild } from './run-cli.ts';
+import { cliFor, expectOneLineError, runCli, spawnCli, type CliChild } from './run-cli.ts';
 
 const [sqlite, postgres] = backends();
 const TOKENS = 'alice:operator:alice-operator-secret,victor:viewer:victor-viewer-secret';
@@ -104,6 +104,51 @@ describe('nightshift serve', () => {
     expectOneLineError(results[4], /^nightshift: --insecure-no-auth serves without tokens, but tokens are configured/);
     expectOneLineError(results[5], /^nightshift: cannot read the tokens file \/nonexistent\/tokens: /);
     for (const r of results) expect(r.stderr).not.toContain('hush-hush-secret');
+  });
+
+  it('starts without a config when none is given or here: history, stop and abandon work, launching answers 409 saying why; a missing --config is exit 2', async () => {
+    const url = sqlite.freshUrl('serve-no-config');
+    const cli = cliFor(url);
+    expect((await cli.run(['run', 'count', 'items=7'])).code).toBe(0);
+    const queued = await cli.json(['submit', 'count', 'items=3', 'tag=queued']);
+    const other = await cli.json(['submit', 'count', 'items=4', 'tag=other']);
+    const empty = mkdtempSync(join(tmpdir(), 'nightshift-no-config-'));
+    const server = spawnCli(['serve', '--port', '0', '--db', url], { cwd: empty, env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
+    try {
+      const base = await listening(server);
+      expect(server.stderr()).toMatch(/"level":30,.*"msg":"no config file \(no --config, no NIGHTSHIFT_CONFIG, no nightshift\.config\.ts here\)/);
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      const viewer = { headers: bearer('victor-viewer-secret') };
+      const listed = (await (await fetch(`${base}/api/executions`, viewer)).json()) as { id: number; status: string }[];
+      expect(listed.map((e) => [e.id, e.status])).toEqual([[other.id, 'STARTING'], [queued.id, 'STARTING'], [expect.any(Number), 'COMPLETED']]);
+      const act = (path: string, body = '{}') => fetch(`${base}${path}`, { method: 'POST', headers: { ...bearer('alice-operator-secret'), 'content-type': 'application/json' }, body });
+      const stopped = await act(`/api/executions/${queued.id}/stop`);
+      expect(stopped.status).toBe(200);
+      expect(await stopped.json()).toMatchObject({ id: queued.id, status: 'STOPPED' });
+      expect(await (await act(`/api/executions/${other.id}/abandon`)).json()).toMatchObject({ id: other.id, status: 'ABANDONED' });
+      const launch = await act('/api/jobs/count/executions', '{"params":{"items":3}}');
+      expect(launch.status).toBe(409);
+      expect(await launch.json()).toEqual({ error: `job "count" is not defined in this server's config: start serve with --config FILE to launch jobs` });
+      const restart = await act(`/api/executions/${queued.id}/restart`);
+      expect(restart.status).toBe(409);
+      expect(await restart.json()).toEqual({ error: `job "count" is not defined in this server's config: start serve with --config FILE to restart executions` });
+      // No node is alive: the jobs list is empty, and nothing was launched.
+      expect(await (await fetch(`${base}/api/jobs`, viewer)).json()).toEqual([]);
+      expect(((await (await fetch(`${base}/api/executions`, viewer)).json()) as unknown[]).length).toBe(3);
+      expect(server.stderr()).not.toMatch(/"level":50|stack/);
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+    // A config that is named but missing still stops serve, from --config or NIGHTSHIFT_CONFIG.
+    const env = { NIGHTSHIFT_API_TOKENS: TOKENS };
+    const [flag, fromEnv] = await Promise.all([
+      runCli(['serve', '--port', '0', '--db', url, '--config', 'missing.config.ts'], { cwd: empty, env }),
+      runCli(['serve', '--port', '0', '--db', url], { cwd: empty, env: { ...env, NIGHTSHIFT_CONFIG: 'gone.config.ts' } }),
+    ]);
+    expectOneLineError(flag, /^nightshift: config file missing\.config\.ts not found$/);
+    expectOneLineError(fromEnv, /^nightshift: config file gone\.config\.ts not found$/);
   });
 
   it('refuses a bad port, and one already in use, with exit 2 and one line', async () => {

@@ -2,8 +2,10 @@
  * The drain's two hot statements read what they take and no more, even right after a bulk
  * submit that the planner's statistics have not seen (they still say the queue is empty): a
  * claim of 16 reads 16 queued rows, not the whole queue sorted, and a grouped end finds its
- * executions by id, not by combining the status and running indexes. Measured as the buffers
- * each statement touches, with the unforced statement beside it to show the trap is real.
+ * executions by id, not by combining the status and running indexes. A node reads its own jobs'
+ * queues, not the work of other jobs queued ahead (with one job or several). Measured as the
+ * buffers each statement touches, with the unforced or id-order statement beside it to show the
+ * trap is real.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
@@ -15,7 +17,7 @@ import { pgBackend } from './helpers.ts';
 
 const backend = pgBackend();
 const QUEUED = 5000;
-const AHEAD = 5000;
+const AHEAD = 40_000;
 const other = defineJob({ name: 'other', steps: (st) => [st.tasklet({ name: 'other', tasklet: () => undefined })] });
 let ns: Nightshift;
 let nodeId: number;
@@ -24,13 +26,23 @@ let nodeId: number;
  * Shared buffers the statement touches, run inside a transaction that is rolled back; the second
  * of two runs, so that reading the catalog to plan it does not count.
  */
-async function buffers(sql: string, params: unknown[]): Promise<number> {
-  await once(sql, params);
-  return once(sql, params);
+async function buffers(sql: string, params: unknown[], setup = ''): Promise<number> {
+  await once(sql, params, setup);
+  return once(sql, params, setup);
 }
 
-async function once(sql: string, params: unknown[]): Promise<number> {
+/** What ns_queued_ids takes for a node with `jobs`, in id order, in a transaction rolled back. */
+async function queuedIds(jobs: string[], n: number): Promise<number[]> {
   return ns.db.transaction(async (tx) => {
+    const rows = await tx.query<{ id: string }>(`SELECT ns_queued_ids($1, $2, $3::text[], $4) AS id`, [nodeId, 'plan-node', jobs, n]);
+    await tx.exec('ROLLBACK; BEGIN');
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  });
+}
+
+async function once(sql: string, params: unknown[], setup: string): Promise<number> {
+  return ns.db.transaction(async (tx) => {
+    if (setup) await tx.exec(setup);
     const [row] = await tx.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }] }>(
       `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
     const plan = row['QUERY PLAN'][0].Plan;
@@ -72,19 +84,51 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     expect(claimed).toEqual(Array.from({ length: 16 }, (_, k) => Number(first.id) + k));
   });
 
-  it('a node with one job reads its own queue, not the work of other jobs waiting ahead of it', async () => {
+  it('a node with one job or several reads its own jobs\' queues, not the work of other jobs waiting ahead', async () => {
     const one = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 16)`, [nodeId, 'plan-node', ['noop']]);
-    // With several jobs the queue is read in id order, past the other job's work.
     const several = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 16)`, [nodeId, 'plan-node', ['noop', 'third']]);
-    expect(several, 'the other job\'s work is read past here, or this test shows nothing').toBeGreaterThan(AHEAD / 100);
-    expect(one).toBeLessThan(several / 3);
-    const ids = await ns.db.transaction(async (tx) => {
-      const rows = await tx.query<{ id: string }>(`SELECT ns_queued_ids($1, $2, $3::text[], 16) AS id`, [nodeId, 'plan-node', ['noop']]);
-      await tx.exec('ROLLBACK; BEGIN');
-      return rows.map((r) => Number(r.id));
-    });
+    // How version 9 read it: the queue's partial index in id order, past the other job's work.
+    const inIdOrder = await buffers(`SELECT id FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
+      AND (target_node IS NULL OR target_node = $1) AND job_name = ANY($2::text[]) ORDER BY id LIMIT 16 FOR UPDATE SKIP LOCKED`,
+    ['plan-node', ['noop', 'third']], 'SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off');
+    expect(inIdOrder, 'the other job\'s work is read past here, or this test shows nothing').toBeGreaterThan(AHEAD / 100);
+    expect(one).toBeLessThan(inIdOrder / 8);
+    expect(several).toBeLessThan(inIdOrder / 8);
     const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
-    expect(ids).toEqual(Array.from({ length: 16 }, (_, k) => Number(first.id) + k));
+    for (const jobs of [['noop'], ['noop', 'third'], ['third', 'noop', 'other']]) {
+      const ids = await queuedIds(jobs, 16);
+      const expected = jobs.includes('other') ? Array.from({ length: 16 }, (_, k) => k) : Array.from({ length: 16 }, (_, k) => Number(first.id) + k);
+      if (jobs.includes('other')) {
+        const [o] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'other' AND status = 'STARTING'`);
+        expect(ids, jobs.join(',')).toEqual(expected.map((k) => Number(o.id) + k));
+      } else {
+        expect(ids, jobs.join(',')).toEqual(expected);
+      }
+    }
+  });
+
+  it('a node with several jobs takes the next queued executions when a peer holds the first ones', async () => {
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
+    const held = Array.from({ length: 20 }, (_, k) => Number(first.id) + 2 * k);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // A peer's claim in flight: every other one of the first 40 is locked.
+    const peer = ns.db.transaction(async (tx) => {
+      await tx.query(`SELECT id FROM ns_job_execution WHERE id = ANY($1::bigint[]) FOR UPDATE`, [held]);
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      const ids = await queuedIds(['noop', 'third'], 16);
+      const free = Array.from({ length: 60 }, (_, k) => Number(first.id) + k).filter((id) => !held.includes(id));
+      expect(ids).toEqual(free.slice(0, 16));
+    } finally {
+      release();
+      await peer;
+    }
   });
 
   it('a grouped end finds its executions by id', async () => {

@@ -29,9 +29,10 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     for (const x of opened.reverse()) await ('shutdown' in x ? x.shutdown() : x.close());
     await backend.cleanup();
   });
-  const setup = async (label: string, options: Partial<HttpApiOptions> = {}) => {
+  /** `defined`: the jobs the server has definitions of (none: serve without a config). */
+  const setup = async (label: string, options: Partial<HttpApiOptions> = {}, defined: typeof jobs = jobs) => {
     const url = backend.freshUrl(label);
-    const ns = await createNightshift({ db: url, jobs, logger: silentLogger });
+    const ns = await createNightshift({ db: url, jobs: defined, logger: silentLogger });
     opened.push(ns);
     const app = createHttpApi(ns, { tokens: TOKENS, ...options });
     const send = async (method: string, path: string, o: { as?: keyof typeof SECRET; body?: unknown; contentType?: string } = {}) => {
@@ -157,6 +158,37 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const malformed = await post('/api/jobs/count/executions', '{"params":');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error).toMatch(/^request body is not valid JSON: /);
+  });
+
+  it("without job definitions (serve without a config): lists the live nodes' jobs as not launchable, and answers 409 where a definition is needed", async () => {
+    const { url, ns, get, send, post, node, audit } = await setup('api-no-config', {}, []);
+    const full = await createNightshift({ db: url, jobs, logger: silentLogger });
+    opened.push(full);
+    const failed = await full.run('count', { items: 5, chunk: 5, failAt: 3, tag: 'no-config' });
+    expect(failed.status).toBe('FAILED');
+    await scheduleAdmin(full).add({ name: 'hourly', job: 'noop', everyMs: 3_600_000 });
+    expect((await get('/api/jobs', 'victor')).body).toEqual([]);
+    const n = await node('no-config-node', { jobs: [noop, count], scheduler: false });
+    const notHere = (name: string) => ({ name, description: null, restartable: null, parameters: {}, steps: [], launchable: false, nodes: [n.name] });
+    expect((await get('/api/jobs', 'victor')).body).toEqual([notHere('count'), notHere('noop')]);
+    expect((await get('/api/jobs/count', 'victor')).body).toEqual(notHere('count'));
+    expect(await get('/api/jobs/import-csv')).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv": this server has no config, and no live node runs it' } });
+    const refused = (job: string, toDo: string) => ({ status: 409, body: { error: `job "${job}" is not defined in this server's config: start serve with --config FILE to ${toDo}` } });
+    expect(await post('/api/jobs/count/executions', { params: { items: 3 } })).toEqual(expect.objectContaining(refused('count', 'launch jobs')));
+    expect(await post('/api/executions/batch', { items: [{ job: 'noop' }, { job: 'count' }] })).toEqual(expect.objectContaining(refused('noop', 'launch jobs')));
+    expect(await post(`/api/executions/${failed.id}/restart`)).toEqual(expect.objectContaining(refused('count', 'restart executions')));
+    expect(await send('PUT', '/api/schedules/every-minute', { body: { job: 'count', everyMs: 60_000 } })).toEqual(expect.objectContaining(refused('count', 'add or change schedules')));
+    expect(await post('/api/schedules/hourly/trigger')).toEqual(expect.objectContaining(refused('noop', 'launch jobs')));
+    expect((await audit('job.submit')).map((a) => [a.outcome, a.statusCode])).toEqual([['refused', 409]]);
+    // Nothing was launched; what acts on the repository only works as usual.
+    expect((await ns.listExecutions()).map((e) => e.id)).toEqual([failed.id]);
+    expect((await get(`/api/executions/${failed.id}`, 'victor')).body).toMatchObject({ status: 'FAILED', summary: null });
+    expect((await post('/api/schedules/hourly/pause')).body).toMatchObject({ name: 'hourly', paused: true });
+    expect((await post(`/api/executions/${failed.id}/abandon`)).body).toMatchObject({ id: failed.id, status: 'ABANDONED' });
+    const spec = (await send('GET', '/api/openapi.json')).body;
+    expect(spec.components.schemas.Job.required).toContain('launchable');
+    expect(Object.keys(spec.paths['/api/schedules/{name}'].put.responses)).toContain('409');
+    expect(Object.keys(spec.paths['/api/executions/batch'].post.responses)).toContain('409');
   });
 
   it('submits to the cluster (202), a node runs it; a completed instance is refused with 409', async () => {

@@ -4,12 +4,22 @@ import { useState } from './preact-hooks.js';
 import { Chart, Empty, Loading, Notice, Status } from './components.js';
 import { api, duration, go, html, paramText, span, time, useLoad } from './lib.js';
 
+/** What a server started without a config says of the jobs it cannot launch. */
+const NO_CONFIG = 'This server was started without a config, so it cannot launch jobs (start serve with --config FILE).';
+
+/** Where a job that is not defined here runs. */
+const runsOn = (j) => 'Runs on ' + (j.nodes || []).join(', ') + '.';
+
 export function JobList({ jobs }) {
+  const notHere = jobs.some((j) => j.launchable === false);
   return html`<h1>Jobs</h1>
+    ${notHere ? html`<p class="notice" id="no-config">${NO_CONFIG} These are the jobs the cluster's live nodes run.</p>` : null}
     <div class="table-wrap"><table class="stack" id="jobs">
       <thead><tr><th>Job</th><th>Description</th><th>Parameters</th><th>Steps</th></tr></thead>
       <tbody>${jobs.length
-        ? jobs.map((j) => html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td>${j.description || ''}</td>
+        ? jobs.map((j) => j.launchable === false
+          ? html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td class="muted">${runsOn(j)}</td><td>—</td><td>—</td></tr>`
+          : html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td>${j.description || ''}</td>
             <td>${Object.keys(j.parameters).join(', ') || '—'}</td><td>${(j.steps || []).map((s) => s.name).join(' → ')}</td></tr>`)
         : html`<${Empty} cols="4">No job is defined.</${Empty}>`}</tbody></table></div>`;
 }
@@ -106,11 +116,19 @@ function History({ name, wide }) {
 
 export function JobDetail({ name, session }) {
   const [state] = useLoad(async () => (await api('api/jobs/' + encodeURIComponent(name))).data, [name]);
-  return html`<${Loading} state=${state}>${(job) => html`<h1>Job ${job.name}</h1>
+  return html`<${Loading} state=${state}>${(job) => {
+    if (job.launchable === false) {
+      // Not defined on this server (no config): its history, and why there is no launch form.
+      return html`<h1>Job ${job.name}</h1>
+        <p class="notice" id="no-config">${NO_CONFIG} ${runsOn(job)}</p>
+        <div class="grid two"><${History} name=${job.name} wide=${true} /></div>`;
+    }
+    return html`<h1>Job ${job.name}</h1>
     ${job.description ? html`<p>${job.description}</p>` : null}
     <p class="muted small">Steps: ${job.steps.map((s) => s.name + ' (' + s.type + ')').join(' → ')}${job.restartable ? '' : ' · not restartable'}</p>
     <div class="grid two">
       ${session.role === 'operator' ? html`<section class="card">${html`<${LaunchForm} job=${job} />`}</section>` : null}
       <${History} name=${job.name} wide=${session.role !== 'operator'} />
-    </div>`}</${Loading}>`;
+    </div>`;
+  }}</${Loading}>`;
 }

@@ -7,6 +7,7 @@ import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
+import { requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 import { executionDetailJson } from '../views.ts';
@@ -142,7 +143,9 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     config: { role: 'operator', audit: { action: 'execution.restart', target } },
     schema: {
       summary: 'Restart a FAILED or STOPPED execution on the cluster',
-      description: "Queues a new execution of the instance (STARTING until a node takes it), which resumes from the last one's checkpoints, routed as the original was. Needs the operator role.",
+      description:
+        "Queues a new execution of the instance (STARTING until a node takes it), which resumes from the last one's checkpoints, routed as the original was. " +
+        'A server without a config cannot (409). Needs the operator role.',
       tags: ['executions'],
       params: idParam,
       response: { 202: ref('Execution'), ...errors(400, 401, 403, 404, 409, 503) },
@@ -155,6 +158,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     }
     const newest = (await ns.explorer.executionsOfInstance(e.instanceId))[0];
     if (newest && newest.id !== e.id) throw conflict(`execution ${e.id} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
+    // A restart checks the parameters against the job's definition, as a launch does.
+    requireDefinitions(ns, e.jobName, 'restart executions');
     const routing: Routing = e.targetNode !== null && e.affinityKey === null ? { node: e.targetNode } : e.affinityKey !== null ? { affinityKey: e.affinityKey } : 'any';
     const restarted = await refusedAsConflict(() => ns.submit(e.jobName, e.params, routing));
     req.auditDetail = { execution: restarted.id };
@@ -186,7 +191,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       description:
         'Creates the execution at once (STARTING) for a live node that has the job to take; 202 with it. Parameters are ' +
         "checked against the job's declaration (400 names a bad one). `node` sends it to that node, `key` to the node that " +
-        'had the same key before (affinity). Needs the operator role.',
+        'had the same key before (affinity). A server started without a config has no job definitions and answers 409 ' +
+        '(an unknown job otherwise is 404). Needs the operator role.',
       tags: ['jobs', 'executions'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
       body: {
@@ -202,6 +208,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     },
   }, async (req, reply) => {
     const { job } = req.params;
+    requireDefinitions(ns, job);
     if (!ns.jobs.has(job)) throw notFound(`unknown job ${JSON.stringify(job)}`);
     const { params = {}, node, key } = req.body;
     if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
@@ -221,7 +228,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
         'of new instances. Each item is answered on its own, in order: `{ index, executionId }` when it was queued, ' +
         '`{ index, error }` when it was refused (an unknown job, bad parameters, the same instance earlier in the batch, ' +
         'or an existing instance that is completed, abandoned, queued or running). A refused item does not fail the ' +
-        'others. Recorded once in the audit log, with the counts. Needs the operator role.',
+        'others. Recorded once in the audit log, with the counts. A server started without a config has no job definitions and ' +
+        'answers 409. Needs the operator role.',
       tags: ['jobs', 'executions'],
       body: {
         type: 'object',
@@ -264,10 +272,12 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
             },
           },
         },
-        ...errors(400, 401, 403, 413, 415, 503),
+        ...errors(400, 401, 403, 409, 413, 415, 503),
       },
     },
   }, async (req, reply) => {
+    const first = req.body.items[0];
+    if (first) requireDefinitions(ns, first.job);
     const results = await ns.submitMany(req.body.items);
     const failed = results.filter((r) => 'error' in r).length;
     req.auditDetail = { items: results.length, submitted: results.length - failed, failed };

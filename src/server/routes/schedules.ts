@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { executionJson } from '../../json.ts';
 import { fireJson, scheduleJson, type ScheduleSpec } from '../../scheduler/triggers.ts';
 import type { ApiContext } from '../context.ts';
+import { requireDefinitions } from '../definitions.ts';
 import { notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 
@@ -18,7 +19,7 @@ const limitQuery = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
 } as const;
 
-export async function scheduleRoutes(app: FastifyInstance, { schedules }: ApiContext) {
+export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: ApiContext) {
   const mustGet = async (name: string) => {
     const s = await schedules.get(name);
     if (!s) throw notFound(`no schedule named ${name}`);
@@ -45,7 +46,8 @@ export async function scheduleRoutes(app: FastifyInstance, { schedules }: ApiCon
       description:
         'A cron expression (Quartz, with seconds) in a time zone, or a fixed interval, that runs a job with fixed parameters. ' +
         'A replaced trigger keeps its paused state, its history, and its pending fire time if its timing did not change. ' +
-        '201 when created, 200 when replaced or unchanged. Needs the operator role.',
+        '201 when created, 200 when replaced or unchanged. The job and parameters are checked against its definition: a server ' +
+        'started without a config answers 409. Needs the operator role.',
       tags: ['schedules'],
       params: nameParam,
       body: {
@@ -63,9 +65,10 @@ export async function scheduleRoutes(app: FastifyInstance, { schedules }: ApiCon
           noConcurrent: { type: 'boolean', description: 'a due firing waits while the previous one still runs' },
         },
       },
-      response: { 200: ref('Schedule'), 201: ref('Schedule'), ...errors(400, 401, 403, 413, 415, 503) },
+      response: { 200: ref('Schedule'), 201: ref('Schedule'), ...errors(400, 401, 403, 409, 413, 415, 503) },
     },
   }, async (req, reply) => {
+    requireDefinitions(ns, req.body.job, 'add or change schedules');
     const { schedule, result } = await schedules.add({ ...req.body, name: req.params.name });
     req.auditDetail = { result, ...req.body };
     return reply.code(result === 'created' ? 201 : 200).send(scheduleJson(schedule));
@@ -108,13 +111,14 @@ export async function scheduleRoutes(app: FastifyInstance, { schedules }: ApiCon
       summary: "Fire a trigger now",
       description:
         "Queues the trigger's job with its parameters and fireTime = now (the database's clock), whether or not it is paused; " +
-        'its next scheduled fire time does not move. The fire log records it (outcome manual). 202 with the execution. Needs the operator role.',
+        'its next scheduled fire time does not move. The fire log records it (outcome manual). 202 with the execution. ' +
+        'A server started without a config cannot (409). Needs the operator role.',
       tags: ['schedules'],
       params: nameParam,
       response: { 202: ref('Execution'), ...errors(400, 401, 403, 404, 409, 415, 503) },
     },
   }, async (req, reply) => {
-    await mustGet(req.params.name);
+    requireDefinitions(ns, (await mustGet(req.params.name)).job);
     const execution = await schedules.fireNow(req.params.name, req.principal?.name);
     req.auditDetail = { execution: execution.id };
     return reply.code(202).send({ ...executionJson(execution), steps: [] });
