@@ -13,6 +13,7 @@ import { runChunkStep } from './chunk-step.ts';
 import { runJobStep } from './job-step.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
+import { requeuePartition } from './partition-worker.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
 
 /**
@@ -176,7 +177,17 @@ export async function runStep<P>(
   }
   const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
   if (pending) pending.push(end);
-  else await retryOnDisconnect(handle, () => runFenced(handle, (tx) => tx.execute(SQL.finishStep, [...end, null])));
+  else {
+    // A partition stopped to be handed over is queued again in its end's own transaction (and
+    // fence): no manager ever sees it STOPPED and not requeued, and takes that for a stop.
+    const requeue = status === 'STOPPED' && handle.handingOver ? handle.partition?.id : undefined;
+    await retryOnDisconnect(handle, () =>
+      runFenced(handle, async (tx) => {
+        await tx.execute(SQL.finishStep, [...end, null]);
+        if (requeue !== undefined) await requeuePartition(tx, requeue);
+      }),
+    );
+  }
   ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${step.stepName} ${status}`);
   return { status, exitStatus: exit };
 }
