@@ -334,6 +334,29 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 60_000);
 
+  it('shows the steps as compact cards at phone width, without sideways scrolling', async () => {
+    const failed = await submit('count', { items: 30, chunk: 5, tag: 'phone-failed', failAt: 12 });
+    await ended(failed, ['FAILED']);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await open(page, `#/executions/${failed}`);
+    await page.locator('#steps tbody tr[data-step]').first().waitFor();
+    const fit = await page.evaluate(() => {
+      const wrap = document.querySelector('#steps')!.closest('.table-wrap')!;
+      const name = document.querySelector('#steps tbody th')!.getBoundingClientRect();
+      return { page: document.documentElement.scrollWidth, wrap: wrap.scrollWidth - wrap.clientWidth, nameRight: name.right, wrapRight: wrap.getBoundingClientRect().right };
+    });
+    expect(fit.page, 'the page does not scroll sideways').toBeLessThanOrEqual(390);
+    expect(fit.wrap, 'the steps table does not scroll sideways').toBe(0);
+    expect(fit.nameRight).toBeLessThanOrEqual(fit.wrapRight);
+    // Each counter is labelled with its column.
+    expect(await page.locator('#steps tbody tr').first().locator('td[data-label=written]').count()).toBe(1);
+
+    await shoot(page, 'execution-steps-phone');
+    expect(problems).toEqual([]);
+  }, 40_000);
+
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();

@@ -94,10 +94,10 @@ const skipTitle = (s) => s.readSkipCount + ' in reading, ' + s.processSkipCount 
 
 function StepRow({ s, e, now, partition }) {
   return html`<tr class=${partition ? 'partition-row' : ''} data-step=${s.name}>
-    <th scope="row" class="nowrap">${partition ? '↳ ' : ''}${s.name}</th><td><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
+    <th scope="row" class="nowrap c-head">${partition ? '↳ ' : ''}${s.name}</th><td class="c-head"><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
     <td class="nowrap">${duration(span(s.startTime, s.endTime, now))}</td>
     ${COUNTERS.map(([k]) => html`<td class="num" title=${k === 'skips' ? skipTitle(s) : undefined}>${number(counter(s, k))}</td>`)}
-    <td class="progress-cell"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
+    <td class="progress-cell c-full"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
     <td class="exit">${s.exitStatus.code}${s.exitStatus.description ? html`<div class="desc">${s.exitStatus.description}</div>` : null}</td>
   </tr>`;
 }
@@ -141,7 +141,7 @@ export function ExecutionDetail({ id, session }) {
         : null}
       <section class="card wide" aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2><${Timeline} execution=${e} now=${now} /></section>
       <section class="card wide" aria-labelledby="steps-h"><h2 id="steps-h">Steps</h2>
-        <div class="table-wrap"><table id="steps" class="steps">
+        <div class="table-wrap"><table id="steps" class="steps stack compact">
           <thead><tr><th>Step</th><th>Status</th><th>Node</th><th>Duration</th>${COUNTERS.map(([, l]) => html`<th class="num">${l}</th>`)}<th>Progress</th><th>Exit</th></tr></thead>
           <tbody>${e.steps.length
             ? e.steps.map((s) => html`<${StepRow} s=${s} e=${e} now=${now} />${(s.partitions || []).map((p) => html`<${StepRow} s=${p} e=${e} now=${now} partition />`)}`)
