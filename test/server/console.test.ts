@@ -334,8 +334,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 60_000);
 
-  it('shows the steps as compact cards at phone width, without sideways scrolling', async () => {
+  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each', async () => {
     const failed = await submit('count', { items: 30, chunk: 5, tag: 'phone-failed', failAt: 12 });
+    for (const id of await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit('count', { items: n, tag: `phone-${n}` })))) await ended(id, ['COMPLETED']);
     await ended(failed, ['FAILED']);
     const { page, problems } = await newPage();
     await logIn(page, server.base, OPERATOR.secret);
@@ -353,7 +354,14 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // Each counter is labelled with its column.
     expect(await page.locator('#steps tbody tr').first().locator('td[data-label=written]').count()).toBe(1);
 
-    await shoot(page, 'execution-steps-phone');
+    await open(page, '#/executions?limit=25');
+    await page.locator('#executions tbody tr[data-id]').first().waitFor();
+    const rows = await page.locator('#executions tbody tr[data-id]').evaluateAll((trs) => trs.map((tr) => tr.getBoundingClientRect().height));
+    expect(rows.length).toBeGreaterThan(5);
+    // One line each for what and how it ended, its parameters, and where and when: about three lines.
+    expect(Math.max(...rows), 'a card per execution, a few lines high').toBeLessThan(100);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shoot(page, 'executions-compact');
     expect(problems).toEqual([]);
   }, 40_000);
 

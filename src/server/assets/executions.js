@@ -43,13 +43,13 @@ export function ExecutionList({ query, jobs }) {
       <label>to <input name="to" type="datetime-local" value=${form.to} onInput=${set('to')} /></label>
       <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => go('executions')}>Clear</button></div>
     </form>
-    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack" id="executions">
+    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack compact" id="executions">
       <thead><tr><th>Id</th><th>Job</th><th>Status</th><th>Parameters</th><th>Node</th><th>Created</th><th>Duration</th><th>Exit</th></tr></thead>
       <tbody>${data.length
         ? data.map((e) => html`<tr data-id=${e.id}>
-            <td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td><${Status} status=${e.status} /></td>
-            <td class="params">${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap">${time(e.createTime)}</td>
-            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+            <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td class="c-head"><${Status} status=${e.status} /></td>
+            <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap">${time(e.createTime)}</td>
+            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td class="c-late">${e.exitStatus.code}</td></tr>`)
         : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>
       <nav class="pager" aria-label="Pages">
         ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}

@@ -105,10 +105,10 @@ function History({ name, wide }) {
           : html`<p class="muted">The trend shows once two executions have finished.</p>`}
       </section>
       <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
-        <div class="table-wrap"><table class="stack" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
+        <div class="table-wrap"><table class="stack compact" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
         <tbody>${list.length
-          ? list.map((e) => html`<tr><td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><${Status} status=${e.status} /></td><td class="params">${paramText(e.parameters)}</td>
-              <td class="nowrap">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+          ? list.map((e) => html`<tr><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${Status} status=${e.status} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
+              <td class="nowrap">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td class="c-late">${e.exitStatus.code}</td></tr>`)
           : html`<${Empty} cols="6">Never run.</${Empty}>`}</tbody></table></div>
       </section>`;
   }}</${Loading}>`;
