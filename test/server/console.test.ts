@@ -365,6 +365,30 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 40_000);
 
+  it('lists queued executions apart from the running ones, as waiting for a node', async () => {
+    // Seven long executions for the two nodes' six slots: one waits in the queue.
+    const long = await Promise.all(Array.from({ length: 7 }, (_, i) => submit('count', { items: 1_000_000, chunk: 20, delayMs: 5, tag: `busy-${i}` })));
+    const waiting = await waitFor(async () => {
+      const list = await Promise.all(long.map(execution));
+      const queued = list.filter((e) => e.status === 'STARTING' && !(e as { node?: string | null }).node);
+      return list.some((e) => e.status === 'STARTED') && queued.length ? queued.map((e) => e.id) : null;
+    }, 30_000, 'one execution to run and one to wait');
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/');
+    const row = page.locator(`#queued tr[data-id="${waiting[0]}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('waiting for a node');
+    expect(await row.locator('.status').textContent()).toBe('STARTING');
+    expect(await page.locator(`#running tr[data-id="${waiting[0]}"]`).count(), 'a queued execution is not listed as running').toBe(0);
+    // No row of the running list is all dashes: each has its node.
+    for (const node of await page.locator('#running tbody tr[data-id] td:nth-child(3)').allTextContents()) expect(node).toMatch(/^node-/);
+    await shoot(page, 'overview-queued');
+    for (const id of long) await api('POST', `/api/executions/${id}/stop`, {});
+    for (const id of long) await ended(id, ['STOPPED', 'COMPLETED'], 30_000);
+    expect(problems).toEqual([]);
+  }, 90_000);
+
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();
