@@ -389,6 +389,37 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 90_000);
 
+  it("draws chart axes and the legend's time in UTC and 24-hour, whatever the browser's time zone and locale", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York', locale: 'de-DE' });
+    contexts.push(context);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await logIn(page, server.base, VIEWER.secret);
+    const over = page.locator('.chart .u-over').first();
+    await over.waitFor();
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + 5, box.y + 5);
+    await page.mouse.move(box.x + box.width - 3, box.y + box.height / 2, { steps: 5 });
+    // The legend names the minute under the cursor (the newest) as the rest of the console does.
+    const legend = page.locator('.chart .u-legend .u-series').first();
+    expect(await legend.locator('th').textContent()).toContain('UTC');
+    const shown = (await legend.locator('.u-value').textContent())!;
+    expect(shown).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(Math.abs(Date.parse(shown.replace(' ', 'T') + 'Z') - Date.now())).toBeLessThan(3 * 60_000);
+    // The axis: 24-hour UTC clock times, the date under the first, never am/pm.
+    const ticks = (await page.locator('.chart [data-x-ticks]').first().getAttribute('data-x-ticks'))!.split('|');
+    expect(ticks.length).toBeGreaterThan(3);
+    for (const t of ticks) expect(t).toMatch(/^\d{2}:\d{2}(:\d{2})?(\n\d{4}-\d{2}-\d{2})?$/);
+    const last = ticks[ticks.length - 1];
+    const utcNow = new Date().toISOString().slice(11, 16);
+    const minutes = (hm: string) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5));
+    expect((minutes(utcNow) - minutes(last) + 1440) % 1440, `the last tick ${last} is a UTC time shortly before ${utcNow}`).toBeLessThan(10);
+    await shoot(page, 'overview-new-york');
+    expect(problems).toEqual([]);
+  }, 40_000);
+
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();
