@@ -317,6 +317,10 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       ['nodes', '#/nodes', '#nodes'],
       ['audit', '#/audit', '#audit'],
     ];
+    // Each example job has a description, shown in the Jobs list.
+    await open(page, '#/jobs');
+    await page.locator('#jobs tbody tr').first().waitFor();
+    for (const row of await page.locator('#jobs tbody tr').all()) expect((await row.locator('td').nth(1).textContent())!.trim(), (await row.textContent()) ?? '').not.toBe('');
     for (const [name, hash, ready] of pages) {
       await open(page, hash);
       await page.locator(ready).first().waitFor();

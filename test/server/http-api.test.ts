@@ -60,6 +60,8 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const jobList = (await get('/api/jobs', 'victor')).body;
     expect(jobList).toContainEqual(expect.objectContaining({
       name: 'count',
+      // defineJob's description, for the console's Jobs page.
+      description: expect.stringContaining('Writes the numbers 1..items'),
       parameters: expect.objectContaining({
         items: { type: 'int', default: 1000, required: false, identifying: true, description: null },
         delayMs: { type: 'int', default: 0, required: false, identifying: false, description: null },
