@@ -424,6 +424,44 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 40_000);
 
+  it('takes a date parameter as ISO 8601 text in UTC, whatever the browser\'s locale and time zone', async () => {
+    // A serve of its own, with a job that has date parameters (no node runs it: launching queues it).
+    const dates = await startServe(pg.freshUrl('console-dates'), 45_000, 'test/fixtures/console/nightshift.config.ts');
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York', locale: 'de-DE' });
+      contexts.push(context);
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await logIn(page, dates.base, OPERATOR.secret);
+      await open(page, '#/jobs/report');
+      const asOf = page.locator('#param-asOf');
+      // Text, not a date picker that shows the browser's locale: the default as the API has it.
+      expect(await asOf.getAttribute('type')).toBe('text');
+      expect(await asOf.inputValue()).toBe('2024-01-01T00:00:00Z');
+      expect(await asOf.getAttribute('placeholder')).toBe('2024-01-01T00:00:00Z');
+      expect(await page.locator('label[for=param-asOf]').textContent()).toContain('UTC');
+      // Something else is refused by the browser before it is sent.
+      await page.locator('#param-since').fill('05.03.2024 06:07');
+      expect(await page.locator('#param-since').evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+      // Without a zone it is UTC; a date alone is its midnight.
+      await page.locator('#param-since').fill('2024-03-05 06:07');
+      await asOf.fill('2024-06-30');
+      await shoot(page, 'job-form-dates');
+      await page.locator('#launch-form').getByRole('button', { name: 'Launch report' }).click();
+      await page.waitForURL(/#\/executions\/\d+$/);
+      const id = Number(/(\d+)$/.exec(page.url())![1]);
+      const launched = (await call<{ parameters: Record<string, unknown> }>(dates.base, OPERATOR.secret, 'GET', `/api/executions/${id}`)).json;
+      expect(launched.parameters).toEqual({ asOf: '2024-06-30T00:00:00.000Z', since: '2024-03-05T06:07:00.000Z' });
+      // The executions filter takes dates the same way.
+      await open(page, '#/executions');
+      expect(await page.getByLabel('Created from (UTC)').getAttribute('placeholder')).toBe('2024-01-01T00:00:00Z');
+      expect(problems).toEqual([]);
+    } finally {
+      await dates.stop();
+    }
+  }, 60_000);
+
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();

@@ -2,12 +2,12 @@
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
 import { ConfirmButton, Empty, Json, Loading, Progress, Status, Timeline } from './components.js';
-import { api, currentStep, duration, go, html, isRunning, number, paramText, span, time, useLoad, useNow } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, parseUtc, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
 const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
 
-const toIso = (local) => (local ? new Date(local + 'Z').toISOString() : '');
+const toIso = (text) => (text ? parseUtc(text) || '' : '');
 
 export function ExecutionList({ query, jobs }) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
@@ -39,8 +39,8 @@ export function ExecutionList({ query, jobs }) {
       <label>Status <select name="status" value=${form.status} onChange=${set('status')}><option value="">any</option>${STATUSES.map((s) => html`<option>${s}</option>`)}</select></label>
       <label>Node <input name="node" value=${form.node} onInput=${set('node')} size="10" /></label>
       <label>Parameters contain <input name="q" value=${form.q} onInput=${set('q')} size="12" /></label>
-      <label>Created from (UTC) <input name="from" type="datetime-local" value=${form.from} onInput=${set('from')} /></label>
-      <label>to <input name="to" type="datetime-local" value=${form.to} onInput=${set('to')} /></label>
+      <label>Created from (UTC) <input name="from" class="date" pattern=${DATE_PATTERN} placeholder=${DATE_PLACEHOLDER} autocomplete="off" spellcheck="false" value=${form.from} onInput=${set('from')} /></label>
+      <label>to (UTC) <input name="to" class="date" pattern=${DATE_PATTERN} placeholder=${DATE_PLACEHOLDER} autocomplete="off" spellcheck="false" value=${form.to} onInput=${set('to')} /></label>
       <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => go('executions')}>Clear</button></div>
     </form>
     <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack compact" id="executions">
