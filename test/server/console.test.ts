@@ -462,6 +462,40 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     }
   }, 60_000);
 
+  it('shows the login form without a request the API refuses, and a session without logging in again; /api/session still needs one', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    const apiRequests: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => new URL(r.url()).pathname.startsWith('/api/') && apiRequests.push(r.url()));
+    await page.goto(`${server.base}/`);
+    await page.locator('#login-form').waitFor();
+    expect(apiRequests, 'no session check before logging in').toEqual([]);
+    expect(errors, 'nothing in the browser console').toEqual([]);
+    // Logged in, a reload shows the console at once (its one session check answers 200).
+    await page.locator('#token').fill(VIEWER.secret);
+    await page.locator('#login-form button[type=submit]').click();
+    await page.locator('#who').waitFor();
+    await page.reload();
+    await page.locator('#who').waitFor();
+    expect(errors).toEqual([]);
+    // The page's hint follows the cookie: valid, ended, none. The API's answer does not change.
+    const pageSays = async (cookie?: string) => {
+      const html = await (await fetch(`${server.base}/`, { headers: cookie ? { cookie } : {} })).text();
+      return /<meta name="nightshift-session" content="(\w+)">/.exec(html)?.[1];
+    };
+    const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    expect(await pageSays(cookie)).toBe('yes');
+    expect(await pageSays()).toBe('no');
+    expect(await pageSays('nightshift_session=forged')).toBe('no');
+    expect((await fetch(`${server.base}/api/session`)).status).toBe(401);
+    expect((await fetch(`${server.base}/api/session`, { headers: { cookie: 'nightshift_session=forged' } })).status).toBe(401);
+    expect((await fetch(`${server.base}/api/session`, { headers: { cookie } })).status).toBe(200);
+  }, 40_000);
+
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();
