@@ -103,6 +103,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await open(page, `#/executions/${failed}`);
     await page.locator('.title-row .status', { hasText: 'FAILED' }).waitFor();
     expect(await page.locator('pre.exit-description').textContent()).toMatch(/12/);
+    // The failure names the step that failed and where; the stack trace is not stored, and it says so.
+    expect(await page.locator('#failure .failed-step[data-step=count]').textContent()).toMatch(/Failed in step count on node-[ab] at \d{4}-/);
+    expect(await page.locator('#failure').textContent()).toContain('stack trace is in the log of node node-');
     await open(page, '#/schedules');
     await page.locator('#schedules tr[data-name=nightly]').waitFor();
     await open(page, '#/nodes');
@@ -204,6 +207,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('dialog[open]').getByRole('button', { name: 'Restart' }).click();
     await page.waitForURL((u) => /#\/executions\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
     const restarted = Number(/(\d+)$/.exec(page.url())![1]);
+    // The page links the executions of the instance: the stopped one, then this one.
+    await page.locator(`#instance-runs a[href="#/executions/${id}"]`).waitFor();
+    expect(await page.locator('#instance-runs [aria-current=page]').textContent()).toBe(`#${restarted}`);
     await waitFor(async () => (await doneOf(page)) > stoppedAt, 20_000, 'the restarted execution to go on');
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Stop' }).click();

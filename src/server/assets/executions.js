@@ -113,6 +113,39 @@ function Current({ e }) {
   </section>`;
 }
 
+/**
+ * The executions of this one's job instance, oldest first: the first run, its restarts and
+ * hand-overs, each linked, so that a restarted execution can be followed either way.
+ */
+function InstanceRuns({ e }) {
+  const [state] = useLoad(
+    async () => (await api('api/instances/' + e.instanceId + '/executions')).data,
+    [e.instanceId],
+    (k, d) => k === 'execution' && d.instanceId === e.instanceId,
+    2000,
+  );
+  const list = state.data || [{ id: e.id, status: e.status }];
+  return html`<ol class="runs" id="instance-runs" aria-label=${'Executions of instance ' + e.instanceId}>
+    ${list.map((x) => html`<li data-id=${x.id}>${x.id === e.id
+      ? html`<strong aria-current="page">#${x.id}</strong>`
+      : html`<a href=${'#/executions/' + x.id}>#${x.id}</a>`} <${Status} status=${x.id === e.id ? e.status : x.status} /></li>`)}
+  </ol>`;
+}
+
+/**
+ * Why it failed: the job's exit description (the error's message; the repository keeps no stack
+ * trace, which is in the log of the node that ran it), and the steps and partitions that failed.
+ */
+function Failure({ e }) {
+  const failed = e.steps.flatMap((s) => [s, ...(s.partitions || [])]).filter((s) => s.status === 'FAILED');
+  return html`<section class="card wide failure" aria-labelledby="exit-h" id="failure"><h2 id="exit-h">Failure</h2>
+    <pre class="exit-description">${e.exitStatus.description}</pre>
+    ${failed.map((s) => html`<p class="small failed-step" data-step=${s.name}>Failed in step <strong>${s.name}</strong>${s.node ? ' on ' + s.node : ''}${s.endTime ? ' at ' + time(s.endTime) : ''}${s.exitStatus.description && s.exitStatus.description !== e.exitStatus.description ? ':' : '.'}</p>
+      ${s.exitStatus.description && s.exitStatus.description !== e.exitStatus.description ? html`<pre class="exit-description">${s.exitStatus.description}</pre>` : null}`)}
+    <p class="muted small">The repository keeps the error's message; its stack trace is in the log of ${e.node ? 'node ' + e.node : 'the node that ran it'}.</p>
+  </section>`;
+}
+
 export function ExecutionDetail({ id, session }) {
   const [state, reload] = useLoad(async () => (await api('api/executions/' + id)).data, [id], (k, d) => k === 'execution' && String(d.id) === String(id), 1000);
   const now = useNow();
@@ -124,6 +157,7 @@ export function ExecutionDetail({ id, session }) {
       <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
         <dl class="facts">
           <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a> (instance ${e.instanceId})</dd>
+          <dt>Runs</dt><dd><${InstanceRuns} e=${e} /></dd>
           <dt>Node</dt><dd>${e.node || '—'}${e.targetNode ? ' (asked for ' + e.targetNode + ')' : ''}</dd>
           ${e.affinityKey ? html`<dt>Affinity key</dt><dd>${e.affinityKey}</dd>` : null}
           <dt>Created</dt><dd>${time(e.createTime)}</dd><dt>Started</dt><dd>${time(e.startTime)}</dd><dt>Ended</dt><dd>${time(e.endTime)}</dd>
@@ -135,10 +169,11 @@ export function ExecutionDetail({ id, session }) {
       <section class="card" aria-labelledby="params-h"><h2 id="params-h">Parameters</h2>
         <dl class="facts" id="parameters">${Object.entries(e.parameters).map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === 'string' ? v : JSON.stringify(v)}</dd>`)}</dl>
       </section>
-      ${e.exitStatus.description
-        ? html`<section class=${'card wide' + (e.status === 'FAILED' ? ' failure' : '')} aria-labelledby="exit-h"><h2 id="exit-h">${e.status === 'FAILED' ? 'Failure' : 'Exit description'}</h2>
-            <pre class="exit-description">${e.exitStatus.description}</pre></section>`
-        : null}
+      ${e.status === 'FAILED' && e.exitStatus.description
+        ? html`<${Failure} e=${e} />`
+        : e.exitStatus.description
+          ? html`<section class="card wide" aria-labelledby="exit-h"><h2 id="exit-h">Exit description</h2><pre class="exit-description">${e.exitStatus.description}</pre></section>`
+          : null}
       <section class="card wide" aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2><${Timeline} execution=${e} now=${now} /></section>
       <section class="card wide" aria-labelledby="steps-h"><h2 id="steps-h">Steps</h2>
         <div class="table-wrap"><table id="steps" class="steps stack compact">
