@@ -2,7 +2,7 @@
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
 import { ConfirmButton, Empty, Json, Loading, Progress, Status, Timeline } from './components.js';
-import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, parseUtc, span, time, useLoad, useNow } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, parseUtc, sameExit, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
 const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
@@ -48,8 +48,8 @@ export function ExecutionList({ query, jobs }) {
       <tbody>${data.length
         ? data.map((e) => html`<tr data-id=${e.id}>
             <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td class="c-head"><${Status} status=${e.status} /></td>
-            <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap">${time(e.createTime)}</td>
-            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td class="c-late">${e.exitStatus.code}</td></tr>`)
+            <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap c-bare">${time(e.createTime)}</td>
+            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
         : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>
       <nav class="pager" aria-label="Pages">
         ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}

@@ -195,6 +195,9 @@ export const paramText = (p) =>
     .map(([k, v]) => k + '=' + (typeof v === 'string' ? v : JSON.stringify(v)))
     .join(' ');
 
+/** An exit code that says no more than the status beside it (COMPLETED and COMPLETED, or not ended yet). */
+export const sameExit = (e) => e.exitStatus.code === e.status || e.exitStatus.code === 'EXECUTING' || e.exitStatus.code === 'UNKNOWN';
+
 export const RUNNING = ['STARTING', 'STARTED', 'STOPPING'];
 export const isRunning = (status) => RUNNING.includes(status);
 
