@@ -11,9 +11,9 @@ import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
-import { requestDrain } from '../repository/nodes.ts';
+import { drainRequested, requestDrain, resumeNode } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
-import { startScheduler } from '../scheduler/scheduler.ts';
+import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare } from './fair-share.ts';
 import { reapDeadNodes, releaseExecution } from './failover.ts';
@@ -99,6 +99,8 @@ export interface NodeEvents {
   lost: [NodeEvent];
   /** An operator asked this node to drain: it takes no more work and hands over what it runs. */
   draining: [NodeEvent];
+  /** The drain request was withdrawn (see {@link ClusterNode.resume}): this draining node takes work again. */
+  resumed: [NodeEvent];
 }
 
 /** The node a membership event is about. */
@@ -119,6 +121,14 @@ export interface ClusterNode extends EventEmitter<NodeEvents> {
    * down. An operator can ask for the same through the repository (`POST /api/nodes/NAME/drain`).
    */
   drain(): Promise<void>;
+  /**
+   * Undoes a drain: withdraws this node's drain request and takes work again at once (claims,
+   * polls, and its scheduler if it has one). What it handed over stays with the cluster; the node
+   * may claim it again like any queued work. A node that is not draining is left as it is. An
+   * operator can ask for the same through the repository (`POST /api/nodes/NAME/resume`); the
+   * node sees that within a heartbeat.
+   */
+  resume(): Promise<void>;
   /** Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave. */
   shutdown(): Promise<void>;
 }
@@ -164,6 +174,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const join = async () => {
     beaten = false;
     me = await registerNode(db, { kind: 'node', name: options.name, cluster: options.cluster, jobs: [...jobs.keys()], concurrency, lease });
+    // A drained node that rejoins (declared dead while it lived) stays drained: its new
+    // incarnation carries the request, or its probe would see none and resume it.
+    if (draining) await requestDrain(db, me.name);
     heartbeat = startHeartbeat(db, me, lease, {
       onLost: () => void rejoin(),
       onStopRequested: (ids) => ids.forEach((id) => {
@@ -343,7 +356,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // The database time of the last look: ends since then are reported.
   let lastLook = Number.MAX_SAFE_INTEGER;
   probes.handle = (p) => {
-    if (p.drainRequested) void drainHere();
+    // The first drain at once; a probe that would undo a resume or a drain is read again first.
+    if (p.drainRequested && !draining && resumedAt === -Infinity) void drainHere();
+    else if (p.drainRequested !== draining && !shuttingDown) void recheckDrain();
     peerLate = p.late;
     if (p.membership !== membership) {
       membership = p.membership;
@@ -360,6 +375,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     watching = true;
     membershipChanged = false;
     watchedAt = performance.now();
+    const lookedAt = watchedAt;
     try {
       const { dead, failedOver } = await reapDeadNodes(db, me.id);
       for (const node of dead) {
@@ -374,7 +390,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         SQL.watchNodes, [lastLook],
       );
       if (nodes.length) lastLook = Number(nodes[0].now) - 1000;
-      if (nodes.some((n) => Number(n.id) === me.id && n.drain_requested_at !== null)) void drainHere();
+      const mine = nodes.find((n) => Number(n.id) === me.id);
+      // A look that began before a resume may still show the request that resume withdrew.
+      if (mine && mine.drain_requested_at !== null && lookedAt >= resumedAt) void drainHere();
+      if (mine && mine.drain_requested_at === null) void resumeHere(lookedAt);
       const seen = new Set<number>();
       for (const n of nodes) {
         const id = Number(n.id);
@@ -395,18 +414,76 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       watching = false;
     }
   };
+  // The scheduler loop (unless options.scheduler is false): started with the node and on a
+  // resume, stopped by a drain and a shutdown, one at a time in the order they were asked for.
+  let scheduler: Scheduler | undefined = undefined;
+  let schedulerTurn: Promise<unknown> = Promise.resolve();
+  const inSchedulerTurn = (f: () => Promise<void>): Promise<void> => {
+    const done = schedulerTurn.then(f);
+    schedulerTurn = done.catch(() => undefined);
+    return done;
+  };
+  const startSchedulerHere = () => inSchedulerTurn(async () => {
+    if (options.scheduler === false || scheduler || draining || shuttingDown) return;
+    scheduler = await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me.name, logger: log, onFire: wake, listen: options.listen });
+  });
+  const stopSchedulerHere = () => inSchedulerTurn(async () => {
+    const s = scheduler;
+    scheduler = undefined;
+    await s?.stop();
+  });
   // Stops taking work and hands over what runs here, as shutdown does, but stays a member.
-  let scheduler: Awaited<ReturnType<typeof startScheduler>> | undefined = undefined;
+  // When the last drain began (performance.now()), and the write that stopped what ran here then.
+  let drainingSince = -Infinity;
+  let handedOver: Promise<unknown> = Promise.resolve();
   const drainHere = async () => {
     if (draining || shuttingDown) return;
     draining = true;
+    drainingSince = performance.now();
     clearInterval(poll);
     log.info({ running: [...running.keys()], partitions: [...partitions.keys()] }, `node ${me.name} draining: it takes no more work and hands over what it runs`);
     emitter.emit('draining', { node: me.name });
     for (const h of running.values()) handOver(h);
     for (const p of partitions.values()) if (p.handle) handOver(p.handle);
-    if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
-    await scheduler?.stop();
+    // Asked for now, so that a resume that follows starts the scheduler after this stop.
+    const schedulerStopped = stopSchedulerHere();
+    handedOver = running.size ? db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined) : Promise.resolve();
+    await handedOver;
+    await schedulerStopped;
+  };
+  // Takes work again once the drain request is withdrawn, as seen by a look at the repository
+  // that began at `lookedAt`, after the drain did (an earlier one may predate the request).
+  let resumedAt = -Infinity;
+  const resumeHere = async (lookedAt: number) => {
+    if (!draining || shuttingDown || lookedAt < drainingSince) return;
+    const since = drainingSince;
+    // The drain's write that stops what ran here goes first: it must not stop what is claimed now.
+    await handedOver;
+    if (!draining || shuttingDown || drainingSince !== since) return;
+    draining = false;
+    resumedAt = performance.now();
+    poll = startPolling();
+    void startSchedulerHere().catch((err) => log.error({ err: errorMessage(err) }, 'could not start the scheduler again; other nodes fire the triggers'));
+    log.info(`node ${me.name} resumed: it takes work again`);
+    emitter.emit('resumed', { node: me.name });
+    wake();
+  };
+  // A probe says otherwise than this node does about its drain request: read it again, from a
+  // look that begins now, as the probe (read on the heartbeat's thread) may have read it before
+  // the drain or the resume under way changed it.
+  let rechecking = false;
+  const recheckDrain = async () => {
+    if (rechecking) return;
+    rechecking = true;
+    try {
+      const lookedAt = performance.now();
+      if (!(await drainRequested(db, me.id))) await resumeHere(lookedAt);
+      else if (lookedAt >= resumedAt) await drainHere();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not read whether this node is asked to drain; will retry');
+    } finally {
+      rechecking = false;
+    }
   };
   const monitor = setInterval(() => {
     if (peerLate || membershipChanged || performance.now() - watchedAt >= FULL_WATCH_MS) void watch();
@@ -414,16 +491,17 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // On PostgreSQL a poll while the probe sees nothing to claim would find nothing (every tenth
   // still runs): an idle node's pool stays unused. SQLite polls are local and its only wake-up.
   let quietPolls = 0;
-  const poll = setInterval(() => {
+  const startPolling = () => setInterval(() => {
     if (queuedSeen || db.dialect !== 'postgres' || ++quietPolls % 10 === 0) wake();
   }, pollMs);
+  let poll = startPolling();
   const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log, () => countsPending);
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, wake, log);
   void watch();
   wake();
-  scheduler = options.scheduler === false ? undefined
-    : await startScheduler({ db, jobs: options.jobs, schedules: options.schedules, nodeName: me!.name, logger: log, onFire: wake, listen: options.listen });
-  if (draining) await scheduler?.stop();
+  // Asked for before anything can drain this node (nothing has awaited since the probes began):
+  // a drain's stop comes after it.
+  await startSchedulerHere();
 
   return Object.assign(emitter, {
     get name() {
@@ -434,13 +512,17 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       await requestDrain(db, me.name);
       await drainHere();
     },
+    async resume() {
+      await resumeNode(db, me.name);
+      await resumeHere(performance.now());
+    },
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
       clearInterval(poll);
       clearInterval(monitor);
       await housekeeping.stop();
-      await scheduler?.stop();
+      await stopSchedulerHere();
       await listener.close();
       for (const h of running.values()) handOver(h);
       for (const p of partitions.values()) if (p.handle) handOver(p.handle);

@@ -78,6 +78,15 @@ export async function requestDrain(db: Database, name: string): Promise<boolean>
   return (await db.query(SQL.requestDrain, [name])).length > 0;
 }
 
+/**
+ * Withdraws the drain request of the live node of this name: it takes work again once it sees
+ * that (within a heartbeat). False when no live node has that name; true too for a live node that
+ * was not draining (nothing changes then).
+ */
+export async function resumeNode(db: Database, name: string): Promise<boolean> {
+  return (await db.query(SQL.resumeNode, [name])).length > 0;
+}
+
 /** Whether an operator asked this node (by id) to drain. */
 export async function drainRequested(db: Database, nodeId: number): Promise<boolean> {
   const rows = await db.query<{ drain_requested_at: unknown }>(SQL.drainRequested, [nodeId]);

@@ -425,6 +425,12 @@ export const SQL = {
    */
   requestDrain: `UPDATE ns_node SET drain_requested_at = COALESCE(drain_requested_at, ns_now())
     WHERE id IN (SELECT id FROM ns_node WHERE name = $1 AND kind = 'node' AND status = 'alive') RETURNING id`,
+  /**
+   * Withdraws the drain request of the live node of this name: claims take it into account at
+   * once, and the node takes work again once it sees the request gone (see cluster/node).
+   */
+  resumeNode: `UPDATE ns_node SET drain_requested_at = NULL
+    WHERE id IN (SELECT id FROM ns_node WHERE name = $1 AND kind = 'node' AND status = 'alive') RETURNING id`,
   drainRequested: `SELECT drain_requested_at FROM ns_node WHERE id = $1`,
   /** What every node runs, for all nodes at once. */
   runningByNode: `SELECT owner_node_id, id FROM ns_job_execution

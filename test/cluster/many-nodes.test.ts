@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startNode as startNodeInProcess, type ClusterNode } from '../../src/cluster/node.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { requestDrain } from '../../src/repository/nodes.ts';
+import { requestDrain, resumeNode } from '../../src/repository/nodes.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { noop } from '../../examples/nightshift.config.ts';
 import { PG_BASE } from '../support/backends.ts';
@@ -65,14 +65,14 @@ describe('many nodes (postgres)', () => {
     }
   }, 120_000);
 
-  it('a node learns of joins, late and dead peers, and a drain request through its heartbeat probe', async () => {
+  it('a node learns of joins, late and dead peers, and a drain request and its withdrawal through its heartbeat probe', async () => {
     const url = backend.freshUrl('manynodes_events');
     const db = await openDatabase(url);
     let node: ClusterNode | undefined;
     try {
       node = await startNodeInProcess({ db: url, jobs: [noop], name: 'watcher', scheduler: false, listen: false, logger: silentLogger });
       const events: string[] = [];
-      for (const ev of ['joined', 'suspected', 'dead', 'draining'] as const) node.on(ev, (e) => events.push(`${ev}:${e.node}`));
+      for (const ev of ['joined', 'suspected', 'dead', 'draining', 'resumed'] as const) node.on(ev, (e) => events.push(`${ev}:${e.node}`));
       // A peer with no process behind it: its lease (2.5 s, heartbeat 500 ms) runs out as nobody renews it.
       await db.query(SQL.insertNode, ['ghost', 'default', hostname(), 999_999, 'node', JSON.stringify(['noop']), 1, 500, 2500, 2500]);
       await waitFor(() => events.includes('joined:ghost'), 10_000, 'ghost joined');
@@ -82,6 +82,9 @@ describe('many nodes (postgres)', () => {
       expect(row.status).toBe('dead');
       expect(await requestDrain(db, 'watcher')).toBe(true);
       await waitFor(() => events.includes('draining:watcher'), 10_000, 'watcher draining');
+      expect(await resumeNode(db, 'watcher')).toBe(true);
+      await waitFor(() => events.includes('resumed:watcher'), 10_000, 'watcher resumed');
+      expect(await resumeNode(db, 'ghost')).toBe(false);
       expect(events.indexOf('joined:ghost')).toBeLessThan(events.indexOf('suspected:ghost'));
       expect(events.indexOf('suspected:ghost')).toBeLessThan(events.indexOf('dead:ghost'));
     } finally {
