@@ -508,7 +508,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect((await fetch(`${server.base}/api/session`, { headers: { cookie } })).status).toBe(200);
   }, 40_000);
 
-  it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
+  it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain, resume) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
     const { page, problems } = await newPage();
     await logIn(page, server.base, OPERATOR.secret);
@@ -534,7 +534,26 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     const node = page.locator('#nodes tr[data-name=node-b]');
     await node.getByRole('button', { name: 'Drain' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Drain' }).click();
-    await node.getByText(/draining|left/).waitFor({ timeout: 15_000 });
+    await node.getByText(/draining/).waitFor({ timeout: 15_000 });
+    // A draining node offers Resume instead of Drain, to an operator only.
+    await node.getByRole('button', { name: 'Resume' }).waitFor();
+    expect(await node.getByRole('button', { name: 'Drain' }).count()).toBe(0);
+    await shoot(page, 'nodes-draining');
+    const viewer = await newPage();
+    await logIn(viewer.page, server.base, VIEWER.secret);
+    await open(viewer.page, '#/nodes');
+    await viewer.page.locator('#nodes tr[data-name=node-b]').getByText(/draining/).waitFor();
+    expect(await viewer.page.getByRole('button', { name: /drain|resume/i }).count()).toBe(0);
+    expect(viewer.problems).toEqual([]);
+    // Work sent to the drained node waits for it.
+    const queued = await submit('noop', {}, { node: 'node-b' });
+    await node.getByRole('button', { name: 'Resume' }).click();
+    await shoot(page, 'confirm-resume', { fullPage: false });
+    await page.locator('dialog[open]').getByRole('button', { name: 'Resume' }).click();
+    await node.getByRole('button', { name: 'Drain' }).waitFor({ timeout: 15_000 });
+    expect(await node.getByText(/draining/).count()).toBe(0);
+    // The node itself takes work again: what waited for it runs there.
+    expect(await ended(queued, ['COMPLETED'])).toMatchObject({ node: 'node-b' });
     expect(problems).toEqual([]);
-  }, 40_000);
+  }, 60_000);
 });

@@ -414,6 +414,61 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect((await audit('node.drain')).map((x) => [x.actor, x.target, x.outcome])).toEqual([['alice', 'node nobody', 'refused'], ['alice', `node ${a.name}`, 'ok']]);
   });
 
+  it('resumes a drained node (API and code): work that waited for it runs there, and its scheduler fires again', async () => {
+    const { ns, get, post, node, audit } = await setup('api-resume');
+    const a = await node('resume-a', { concurrency: 1 });
+    const path = `/api/nodes/${encodeURIComponent(a.name)}`;
+    const events: string[] = [];
+    for (const ev of ['draining', 'resumed'] as const) a.on(ev, () => events.push(ev));
+    const lastBeat = async () => Date.parse(((await get('/api/nodes')).body as { name: string; lastHeartbeat: string }[]).find((n) => n.name === a.name)!.lastHeartbeat);
+    // Three heartbeats of node a (200 ms each), each with its probe, and several polls (100 ms) go by.
+    const beatsGoBy = async () => {
+      const from = await lastBeat();
+      await waitFor(async () => (await lastBeat()) >= from + 600, 10_000, 'three heartbeats of node a');
+    };
+    /** Work for node a, which it does not take while it drains. */
+    let runs = 0;
+    const waitsForA = async () => {
+      const e = await post('/api/jobs/noop/executions', { params: { 'run.id': ++runs }, node: a.name });
+      expect(e.status).toBe(202);
+      await beatsGoBy();
+      expect(await ns.getExecution(e.body.id)).toMatchObject({ status: 'STARTING', node: null });
+      return e.body.id as number;
+    };
+
+    expect(await post(`${path}/drain`)).toMatchObject({ status: 202, body: { draining: true } });
+    await waitFor(() => events.includes('draining'), 10_000, 'node a to see the drain request');
+    // A trigger due every 100 ms: node a was the one to fire it, and fires nothing while it drains.
+    await scheduleAdmin({ db: ns.db, jobs }).add({ name: 'tick', job: 'noop', everyMs: 100 });
+    const first = await waitsForA();
+    expect((await get('/api/schedules/tick/firings')).body).toEqual([]);
+    const resumed = await post(`${path}/resume`);
+    expect(resumed).toMatchObject({ status: 202, body: { name: a.name, status: 'alive', draining: false, drainRequestedAt: null } });
+    expect(await ns.waitForEnd(first, { timeoutMs: 20_000 })).toMatchObject({ status: 'COMPLETED', node: a.name });
+    await waitFor(async () => ((await get('/api/schedules/tick/firings')).body as { node: string; outcome: string }[]).some((f) => f.node === a.name && f.outcome === 'fired'),
+      20_000, "node a's scheduler to fire the trigger again");
+    expect(events).toEqual(['draining', 'resumed']);
+
+    // The same from code, once more: a resumed node can be drained again.
+    await a.drain();
+    expect((await get('/api/nodes')).body).toContainEqual(expect.objectContaining({ name: a.name, draining: true }));
+    const second = await waitsForA();
+    await a.resume();
+    expect(await ns.waitForEnd(second, { timeoutMs: 20_000 })).toMatchObject({ status: 'COMPLETED', node: a.name });
+    // No stale probe undid either change: one event for each.
+    await beatsGoBy();
+    expect(events).toEqual(['draining', 'resumed', 'draining', 'resumed']);
+    expect((await get('/api/nodes')).body).toContainEqual(expect.objectContaining({ name: a.name, draining: false }));
+
+    expect(await post('/api/nodes/nobody/resume')).toMatchObject({ status: 404, body: { error: 'no live node named nobody' } });
+    expect(await post(`${path}/resume`, undefined, 'victor')).toMatchObject({ status: 403, body: { error: 'token victor is a viewer: this needs the operator role' } });
+    expect((await audit('node.resume')).map((x) => [x.actor, x.target, x.outcome])).toEqual([
+      ['victor', `node ${a.name}`, 'forbidden'], ['alice', 'node nobody', 'refused'], ['alice', `node ${a.name}`, 'ok'],
+    ]);
+    const spec = (await get('/api/openapi.json')).body;
+    expect(spec.paths['/api/nodes/{name}/resume'].post).toMatchObject({ summary: 'Resume a drained node', 'x-nightshift-role': 'operator' });
+  });
+
   it('streams execution and node changes as server-sent events, from one poll for all clients', async () => {
     const { ns, app, node } = await setup('api-events', { eventsPollMs: 100 });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -103,10 +103,10 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect((await app.inject({ method: 'POST', url: '/api/executions/1/stop', headers: VIEWER })).statusCode).toBe(403);
     // Actions: every POST, PUT and DELETE but logging in and out.
     const actions = guarded.filter((o) => o.method !== 'GET' && o.path !== '/api/session');
-    expect(actions).toHaveLength(11);
+    expect(actions).toHaveLength(12);
     // The document says which role each operation needs.
     expect(actions.every((o) => o.role === 'operator')).toBe(true);
-    expect(ops.filter((o) => o.role === 'operator')).toHaveLength(11);
+    expect(ops.filter((o) => o.role === 'operator')).toHaveLength(12);
     expect(ops.filter((o) => o.open).every((o) => o.role === 'none')).toBe(true);
     for (const o of actions) {
       const r = await send(o.method, o.path, VIEWER);
@@ -117,7 +117,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(audit).toHaveLength(actions.length + 1);
     expect(audit.every((a) => a.outcome === 'forbidden' && a.role === 'viewer')).toBe(true);
     expect(new Set(audit.map((a) => a.action))).toEqual(new Set([
-      'execution.restart', 'execution.stop', 'execution.abandon', 'job.submit', 'job.submitMany', 'node.drain', 'schedule.put', 'schedule.remove', 'schedule.pause',
+      'execution.restart', 'execution.stop', 'execution.abandon', 'job.submit', 'job.submitMany', 'node.drain', 'node.resume', 'schedule.put', 'schedule.remove', 'schedule.pause',
       'schedule.resume', 'schedule.trigger',
     ]));
   });

@@ -1,13 +1,13 @@
 // Nodes: live ones and those that ended in the last hour, with heartbeat age, lease, running
-// work and concurrency; an operator can drain a live node.
+// work and concurrency; an operator can drain a live node, and resume a draining one.
 import { ConfirmButton, Empty, Loading } from './components.js';
 import { api, duration, html, time, useLoad } from './lib.js';
 
 export function Nodes({ session }) {
   const [state, reload] = useLoad(async () => (await api('api/nodes')).data, [], (k) => k === 'node');
   const operator = session.role === 'operator';
-  const drain = (n) => async () => {
-    await api('api/nodes/' + encodeURIComponent(n.name) + '/drain', { method: 'POST' });
+  const act = (n, action) => async () => {
+    await api('api/nodes/' + encodeURIComponent(n.name) + '/' + action, { method: 'POST' });
     reload();
   };
   return html`<h1>Nodes</h1>
@@ -24,9 +24,9 @@ export function Nodes({ session }) {
             <td class="params">${n.jobs.join(', ')}</td>
             <td class="nowrap">${time(n.startedAt)}${n.endedAt ? html`<div class="desc">ended ${time(n.endedAt)}</div>` : null}</td>
             ${operator
-              ? html`<td>${n.status === 'alive' && !n.draining
-                  ? html`<${ConfirmButton} small danger label="Drain" message=${'Node ' + n.name + ' stops taking work, stops its running steps at their next chunk boundary and hands them over to other nodes.'} run=${drain(n)} />`
-                  : null}</td>`
+              ? html`<td>${n.status !== 'alive' ? null : n.draining
+                  ? html`<${ConfirmButton} small label="Resume" message=${'Node ' + n.name + ' takes work again (within a heartbeat), its scheduler too. What it handed over stays queued for any node.'} run=${act(n, 'resume')} />`
+                  : html`<${ConfirmButton} small danger label="Drain" message=${'Node ' + n.name + ' stops taking work, stops its running steps at their next chunk boundary and hands them over to other nodes.'} run=${act(n, 'drain')} />`}</td>`
               : null}</tr>`)
         : html`<${Empty} cols="10">No node has joined in the last hour. Start one with <code>nightshift node</code>.</${Empty}>`}</tbody></table></div>`}</${Loading}>`;
 }

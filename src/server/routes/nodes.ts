@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { recentNodes, requestDrain } from '../../repository/nodes.ts';
+import { recentNodes, requestDrain, resumeNode } from '../../repository/nodes.ts';
 import type { ApiContext } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { errors, ref } from '../schemas.ts';
@@ -39,6 +39,26 @@ export async function nodeRoutes(app: FastifyInstance, { ns }: ApiContext) {
   }, async (req, reply) => {
     const { name } = req.params;
     if (!(await requestDrain(ns.db, name))) throw notFound(`no live node named ${name}`);
+    const node = (await recentNodes(ns.db, 0)).find((n) => n.name === name && n.status === 'alive');
+    if (!node) throw notFound(`no live node named ${name}`);
+    return reply.code(202).send(nodeOverviewJson(node));
+  });
+
+  app.post<{ Params: { name: string } }>('/api/nodes/:name/resume', {
+    config: { role: 'operator', audit: { action: 'node.resume', target: (req) => `node ${(req.params as { name: string }).name}` } },
+    schema: {
+      summary: 'Resume a drained node',
+      description:
+        'Withdraws the drain request: the node takes work again once it sees that (within a heartbeat), its scheduler too. ' +
+        'What it handed over stays queued for any node. A node that is not draining is left as it is. 202 with the node. ' +
+        'Needs the operator role.',
+      tags: ['nodes'],
+      params: nameParam,
+      response: { 202: ref('Node'), ...errors(400, 401, 403, 404, 503) },
+    },
+  }, async (req, reply) => {
+    const { name } = req.params;
+    if (!(await resumeNode(ns.db, name))) throw notFound(`no live node named ${name}`);
     const node = (await recentNodes(ns.db, 0)).find((n) => n.name === name && n.status === 'alive');
     if (!node) throw notFound(`no live node named ${name}`);
     return reply.code(202).send(nodeOverviewJson(node));
