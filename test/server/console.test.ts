@@ -546,7 +546,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(await viewer.page.getByRole('button', { name: /drain|resume/i }).count()).toBe(0);
     expect(viewer.problems).toEqual([]);
     // Work sent to the drained node waits for it.
-    const queued = await submit('noop', {}, { node: 'node-b' });
+    const queued = await submit('noop', { 'run.id': Date.now() }, { node: 'node-b' });
     await node.getByRole('button', { name: 'Resume' }).click();
     await shoot(page, 'confirm-resume', { fullPage: false });
     await page.locator('dialog[open]').getByRole('button', { name: 'Resume' }).click();
