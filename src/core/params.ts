@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { ParameterError, UsageError } from './errors.ts';
+import { ParameterError, UsageError, errorMessage } from './errors.ts';
 
 /** The value types a job parameter can have. */
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
@@ -167,6 +167,49 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
     }
   }
   throw badValue(job, name, kind, raw);
+}
+
+/** Whether a declared default already has its parameter's type (a default is used as given, not parsed). */
+function defaultFits(kind: ParamKind, value: unknown): boolean {
+  switch (kind) {
+    case 'string': return typeof value === 'string';
+    case 'int': return typeof value === 'number' && Number.isSafeInteger(value);
+    case 'number': return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean': return typeof value === 'boolean';
+    case 'date': return value instanceof Date && !Number.isNaN(value.getTime());
+    default: return false;
+  }
+}
+
+function shown(value: unknown): string {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Checks every declared default against its parameter's kind and its own `validate`, when the
+ * job is defined: a bad default would otherwise fail every launch that relies on it (and leave a
+ * FAILED instance that could never complete). Throws a UsageError naming job, parameter and value.
+ */
+export function checkDefaults(job: string, schema: ParamsSchema): void {
+  for (const [name, spec] of Object.entries(schema)) {
+    if (spec.default === undefined) continue;
+    const value: unknown = spec.default;
+    if (!defaultFits(spec.kind, value)) {
+      const what = spec.kind === 'date' ? 'a valid Date (e.g. new Date(\'2024-01-15\'))' : spec.kind === 'int' ? 'a whole number (a safe integer)' : describe(spec.kind);
+      throw new UsageError(`job ${job}: parameter ${name}: default must be ${what}, got ${shown(value)}`);
+    }
+    if (spec.validate) {
+      let problem: string | undefined;
+      try {
+        problem = spec.validate(value as never);
+      } catch (err) {
+        throw new UsageError(`job ${job}: parameter ${name}: validate failed on the default ${shown(value)}: ${errorMessage(err)}`, { cause: err });
+      }
+      if (problem) throw new UsageError(`job ${job}: parameter ${name}: default ${shown(value)} is refused by its validate: ${problem}`);
+    }
+  }
 }
 
 /**
