@@ -34,4 +34,26 @@ describe('CLI user input', () => {
       expect(existsSync(db)).toBe(false);
     }
   });
+
+  it('refuses a mistyped SQLite repository for commands that read or act on executions, creating nothing', async () => {
+    const missing = join(dir, 'no', 'such', 'dir', 'x.db');
+    const db = `sqlite:${missing}`;
+    const pattern = new RegExp(`^nightshift: no job repository at ${missing} \\(SQLite\\): check --db`);
+    for (const args of [
+      ['executions'], ['executions', '--json'], ['execution', '1'], ['nodes'], ['stop', '1'], ['abandon', '1'], ['restart', '1'],
+      ['prune', '--older-than', '1d'], ['schedule', 'list'], ['schedule', 'pause', 's'], ['schedule', 'resume', 's'], ['schedule', 'remove', 's'],
+    ]) {
+      expectOneLineError(await runCli([...args, '--db', db]), pattern);
+    }
+    // Through NIGHTSHIFT_DB too, and with a config named.
+    expectOneLineError(await runCli(['executions'], { env: { NIGHTSHIFT_DB: db } }), pattern);
+    expectOneLineError(await runCli(['restart', '1', '--db', db, '--config', file('ok.mjs', job('n: p.int({ default: 1 })'))]), pattern);
+    expect(existsSync(join(dir, 'no'))).toBe(false);
+    // A command that launches creates it, and then the others find it.
+    const config = file('ok.mjs', job('n: p.int({ default: 1 })'));
+    expect((await runCli(['run', 'k', '--db', db, '--config', config])).code).toBe(0);
+    const list = await runCli(['executions', '--db', db]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/COMPLETED/);
+  });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.ts';
-import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, runCli } from '../cli/run-cli.ts';
+import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, query, runCli } from '../cli/run-cli.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { byFireTime, dbNow, killAll, runsOf, startNode, untilFired, waitAlive } from './helpers.ts';
 
@@ -91,6 +91,8 @@ describe.each(all)('schedule commands ($name)', (backend) => {
   it('rejects bad input with exit 2 and one line naming the problem', async () => {
     const url = backend.freshUrl('schedbad');
     const cli = cliFor(url);
+    // An existing, empty repository: pause, resume and remove refuse an SQLite file that does not exist.
+    await query(url, 'SELECT 1 AS one');
     // Each case is a process; a few at a time, to leave the machine to the suites running alongside.
     const add = (...args: string[]) => ['schedule', 'add', 'x', ...args];
     const cases: [string[], RegExp][] = [
