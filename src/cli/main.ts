@@ -234,8 +234,12 @@ export function buildProgram(): Command {
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
       return withOperator(o, async (ns) => {
         const execution = await ns.submit(job, parseKeyValues(words), routing);
-        if (o.node !== undefined && !(await ns.nodes()).some((n) => n.name === o.node && n.status === 'alive')) {
+        // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
+        const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
+        if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {
           process.stderr.write(terminalText(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
+        } else if (o.node === undefined && !alive.some((n) => n.jobs.includes(job))) {
+          process.stderr.write(terminalText(`nightshift: no live node runs job ${job} yet: execution ${execution.id} waits, STARTING, until one does (start one with nightshift node)`) + '\n');
         }
         if (!o.wait) {
           out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));

@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli } from './run-cli.ts';
+import { waitFor } from '../support/backends.ts';
+import { expectOneLineError, runCli, spawnCli } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nightshift-user-input-'));
 const file = (name: string, content: string) => {
@@ -55,5 +56,41 @@ describe('CLI user input', () => {
     const list = await runCli(['executions', '--db', db]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/COMPLETED/);
+  });
+
+  it('submit --wait says once on stderr when no live node runs the job, keeps waiting, and ends when a node takes it', async () => {
+    const db = `sqlite:${join(dir, 'submit-wait.db')}`;
+    const config = file('submit.mjs', job('n: p.int({ default: 1 })'));
+    const note = /^nightshift: no live node runs job k yet: execution (\d+) waits, STARTING, until one does/m;
+    const waiting = spawnCli(['submit', 'k', '--wait', '--json', '--db', db, '--config', config]);
+    const node = { current: undefined as ReturnType<typeof spawnCli> | undefined };
+    try {
+      const id = Number((await waitFor(() => note.exec(waiting.stderr()), 30_000, 'the note'))[1]);
+      expect(waiting.stdout()).toBe('');
+      // Still waiting: the execution is queued, the command has not ended.
+      const shown = await runCli(['execution', String(id), '--json', '--db', db]);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ id, status: 'STARTING' });
+      expect(waiting.child.exitCode).toBe(null);
+      node.current = spawnCli(['node', '--name', 'late', '--db', db, '--config', config]);
+      const done = await waiting.exited;
+      expect(done.code, done.stderr).toBe(0);
+      expect(JSON.parse(done.stdout)).toMatchObject({ id, status: 'COMPLETED' });
+      expect(done.stderr.match(new RegExp(note.source, 'gm'))).toHaveLength(1);
+    } finally {
+      if (waiting.child.exitCode === null) waiting.child.kill('SIGTERM');
+      node.current?.child.kill('SIGTERM');
+      await Promise.all([waiting.exited, node.current?.exited]);
+    }
+    // With a live node that has the job, no note.
+    const live = spawnCli(['node', '--name', 'up', '--db', db, '--config', config]);
+    try {
+      await waitFor(async () => (await runCli(['nodes', '--json', '--db', db])).stdout.includes('"up"'), 30_000, 'node up');
+      const r = await runCli(['submit', 'k', 'n=2', '--wait', '--db', db, '--config', config]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/no live node/);
+    } finally {
+      live.child.kill('SIGTERM');
+      await live.exited;
+    }
   });
 });
