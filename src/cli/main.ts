@@ -232,8 +232,9 @@ export function buildProgram(): Command {
     .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
       if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
+      const raw = parseKeyValues(words); // malformed words fail before touching the database
       return withOperator(o, async (ns) => {
-        const execution = await ns.submit(job, parseKeyValues(words), routing);
+        const execution = await ns.submit(job, raw, routing);
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
         if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {

@@ -132,6 +132,14 @@ function badValue(job: string, name: string, kind: ParamKind, raw: unknown): Par
   return new ParameterError(`job ${job}: parameter ${name} must be ${describe(kind)}, got ${JSON.stringify(raw)}`);
 }
 
+/** A whole number beyond the safe integers, or a number beyond a double's range. */
+function outOfRange(job: string, name: string, kind: ParamKind, raw: unknown): ParameterError {
+  const range = kind === 'int'
+    ? `an integer parameter must be between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER)`
+    : `a number parameter must be finite, at most ${Number.MAX_VALUE} either side of 0`;
+  return new ParameterError(`job ${job}: parameter ${name} is out of range: ${range}, got ${JSON.stringify(raw)}`);
+}
+
 /** Converts one raw value (a CLI string or a JSON value) to the parameter's type. */
 function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unknown {
   switch (kind) {
@@ -144,12 +152,18 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
       if (typeof raw === 'string' && INT.test(raw.trim())) {
         const n = Number(raw.trim());
         if (Number.isSafeInteger(n)) return n;
+        throw outOfRange(job, name, kind, raw);
       }
+      if (typeof raw === 'number' && Number.isInteger(raw)) throw outOfRange(job, name, kind, raw);
       break;
     }
     case 'number': {
       if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
-      if (typeof raw === 'string' && NUMBER.test(raw.trim())) return Number(raw.trim());
+      if (typeof raw === 'string' && NUMBER.test(raw.trim())) {
+        const n = Number(raw.trim());
+        if (Number.isFinite(n)) return n;
+        throw outOfRange(job, name, kind, raw);
+      }
       break;
     }
     case 'boolean':
@@ -288,7 +302,10 @@ export function parseKeyValues(words: readonly string[]): Record<string, string>
   for (const word of words) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new ParameterError(`parameter ${JSON.stringify(word)} is not of the form key=value`);
-    out[word.slice(0, eq)] = word.slice(eq + 1);
+    const key = word.slice(0, eq);
+    // Keeping the last of two would hide a typo or a pasted line; neither value is the one meant.
+    if (Object.hasOwn(out, key)) throw new ParameterError(`parameter ${key} is given twice (${key}=${out[key]} and ${word})`);
+    out[key] = word.slice(eq + 1);
   }
   return out;
 }

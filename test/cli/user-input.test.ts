@@ -93,4 +93,17 @@ describe('CLI user input', () => {
       await live.exited;
     }
   });
+
+  it('refuses a parameter out of range, or given twice, naming it, before anything is written', async () => {
+    const config = file('params.mjs', job('items: p.int({ default: 1 }), ratio: p.number({ default: 0.5 }), ms: p.int({ default: 0 })'));
+    const db = join(dir, 'params.db');
+    const run = (...words: string[]) => runCli(['run', 'k', ...words, '--config', config, '--db', `sqlite:${db}`]);
+    expectOneLineError(await run('items=99999999999999999999'),
+      /^nightshift: job k: parameter items is out of range: an integer parameter must be between -9007199254740991 and 9007199254740991 \(Number\.MAX_SAFE_INTEGER\), got "99999999999999999999"$/);
+    expectOneLineError(await run('ratio=1e400'), /^nightshift: job k: parameter ratio is out of range: a number parameter must be finite.*got "1e400"$/);
+    expectOneLineError(await run('ms=1', 'ms=2'), /^nightshift: parameter ms is given twice \(ms=1 and ms=2\)$/);
+    expectOneLineError(await runCli(['submit', 'k', 'ms=1', 'items=3', 'ms=1', '--config', config, '--db', `sqlite:${db}`]), /^nightshift: parameter ms is given twice/);
+    expect(existsSync(db)).toBe(false);
+    expect((await run('items=9007199254740991', 'ratio=-1e300')).code).toBe(0);
+  });
 });
