@@ -106,4 +106,9 @@ describe('CLI user input', () => {
     expect(existsSync(db)).toBe(false);
     expect((await run('items=9007199254740991', 'ratio=-1e300')).code).toBe(0);
   });
+
+  it('says a five-field Unix cron needs a seconds field first', async () => {
+    expectOneLineError(await runCli(['cron', '* * * * *']),
+      /^nightshift: invalid cron expression "\* \* \* \* \*": expression: expected 6 or 7 fields .*, got 5; this looks like a Unix cron: a Quartz cron starts with a seconds field: try "0 \* \* \* \* \?"$/);
+  });
 });
