@@ -111,4 +111,18 @@ describe('CLI user input', () => {
     expectOneLineError(await runCli(['cron', '* * * * *']),
       /^nightshift: invalid cron expression "\* \* \* \* \*": expression: expected 6 or 7 fields .*, got 5; this looks like a Unix cron: a Quartz cron starts with a seconds field: try "0 \* \* \* \* \?"$/);
   });
+
+  it('names the line and column of a syntax error in a .mjs or a .ts config, or in the module it imports', async () => {
+    const source = `import { defineJob } from 'nightshift';\n\nexport const k = defineJob({ name: 'k', steps: (s) => [;] });\n`;
+    for (const name of ['syntax.mjs', 'syntax.ts']) {
+      const config = file(name, source);
+      const message = name.endsWith('.ts') ? 'Unexpected ";"' : "Unexpected token ';'";
+      expectOneLineError(await runCli(['jobs', '--config', config]), new RegExp(`^nightshift: cannot load config ${config}:3:56: ${message}$`));
+    }
+    const js = file('plain.js', 'export const a = 1;\nconst b = ;\n');
+    expectOneLineError(await runCli(['jobs', '--config', js]), new RegExp(`^nightshift: cannot load config ${js}:2:11: Unexpected token ';'$`));
+    const helper = file('helper.ts', 'export const n: number = ;\n');
+    const importing = file('importing.ts', `import { n } from './helper.ts';\nexport const m = n;\n${job('n: p.int({ default: 1 })')}`);
+    expectOneLineError(await runCli(['jobs', '--config', importing]), new RegExp(`^nightshift: cannot load config ${importing}: ${helper}:1:26: Unexpected ";"$`));
+  });
 });
