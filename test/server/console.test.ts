@@ -215,6 +215,12 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('dialog[open]').getByRole('button', { name: 'Stop' }).click();
     await page.locator('.title-row .status', { hasText: 'STOPPED' }).waitFor({ timeout: 15_000 });
 
+    // The first execution is no longer its instance's newest: it offers no restart or abandon,
+    // and points at the one that acts for the instance.
+    await open(page, `#/executions/${id}`);
+    await page.locator(`#actions a[href="#/executions/${restarted}"]`).waitFor();
+    expect(await page.locator('#actions button').count()).toBe(0);
+
     // The audit log names who did each of it.
     await open(page, '#/audit');
     const rows = page.locator('#audit tbody tr');

@@ -58,6 +58,13 @@ export function ExecutionList({ query, jobs }) {
 }
 
 function Actions({ e, reload }) {
+  // Restart and abandon act on the newest execution of an instance only (the API refuses others).
+  const newer = (useInstanceRuns(e).data || []).filter((x) => x.id > e.id);
+  if (newer.length) {
+    const latest = newer[newer.length - 1];
+    return html`<p class="actions muted small" id="actions">A newer execution of this instance acts for it:
+      <a href=${'#/executions/' + latest.id}>#${latest.id}</a> <${Status} status=${latest.status} /></p>`;
+  }
   const act = (action) => async () => {
     await api('api/executions/' + e.id + '/' + action, { method: 'POST' });
     reload();
@@ -117,13 +124,17 @@ function Current({ e }) {
  * The executions of this one's job instance, oldest first: the first run, its restarts and
  * hand-overs, each linked, so that a restarted execution can be followed either way.
  */
-function InstanceRuns({ e }) {
-  const [state] = useLoad(
+function useInstanceRuns(e) {
+  return useLoad(
     async () => (await api('api/instances/' + e.instanceId + '/executions')).data,
     [e.instanceId],
     (k, d) => k === 'execution' && d.instanceId === e.instanceId,
     2000,
-  );
+  )[0];
+}
+
+function InstanceRuns({ e }) {
+  const state = useInstanceRuns(e);
   const list = state.data || [{ id: e.id, status: e.status }];
   return html`<ol class="runs" id="instance-runs" aria-label=${'Executions of instance ' + e.instanceId}>
     ${list.map((x) => html`<li data-id=${x.id}>${x.id === e.id
