@@ -73,7 +73,14 @@ export type ParamsOf<J> = J extends JobDefinition<infer S, string> ? ParamsInput
 /** The jobs among `J` that a job named `N` may be (every one whose name is a plain string). */
 export type JobNamed<J extends SomeJob, N extends string> = J extends SomeJob ? (N extends J['name'] ? J : never) : never;
 /** An item of `submitMany` for one of the jobs `J`: the job's name and its parameters. */
-export type SubmitItemOf<J extends SomeJob> = J extends SomeJob ? { job: J['name']; params?: ParamsOf<J> } : never;
+export type SubmitItemOf<J extends SomeJob> = J extends SomeJob
+  ? {
+      /** The job's name. */
+      job: J['name'];
+      /** Its parameters, typed and checked as for `submit`. */
+      params?: ParamsOf<J>;
+    }
+  : never;
 
 /**
  * The job operator of one process: launches, restarts, stops and abandons executions, and
@@ -107,7 +114,8 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
   stop(executionId: number): Promise<JobExecution>;
   /**
    * Marks a stopped, stopping or failed execution ABANDONED: its instance will not run again. A
-   * STOPPING execution's owner, if still running it, commits nothing after this.
+   * STOPPING execution's owner, if still running it, commits nothing after this. Only the latest
+   * execution of its instance can be abandoned (an older one is refused, as restart refuses it).
    */
   abandon(executionId: number): Promise<JobExecution>;
   /**
