@@ -475,6 +475,34 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(spec.paths['/api/nodes/{name}/resume'].post).toMatchObject({ summary: 'Resume a drained node', 'x-nightshift-role': 'operator' });
   });
 
+  it('a node drained and resumed over and over follows each change once: no probe read before a change undoes it', async () => {
+    const { ns, node } = await setup('api-resume-flap');
+    // A heartbeat (and its probe, read on the heartbeat's thread) every 20 ms: some probes read
+    // just before a change and arrive just after it.
+    const a = await node('flap', { lease: { heartbeatMs: 20, leaseMs: 1500 } });
+    const events: string[] = [];
+    for (const ev of ['draining', 'resumed'] as const) a.on(ev, () => events.push(ev));
+    const beats = async () => Number((await ns.db.query<{ t: number }>('SELECT last_heartbeat AS t FROM ns_node WHERE name = $1 AND status = $2', [a.name, 'alive']))[0].t);
+    const probesGoBy = async () => {
+      const from = await beats();
+      await waitFor(async () => (await beats()) >= from + 60, 10_000, 'three heartbeats of the node');
+    };
+    const expected: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      await a.drain();
+      expected.push('draining');
+      await probesGoBy();
+      expect(events).toEqual(expected);
+      await a.resume();
+      expected.push('resumed');
+      await probesGoBy();
+      expect(events).toEqual(expected);
+    }
+    // Still a working node: it runs what is submitted.
+    const e = await ns.submit('noop', {});
+    expect(await ns.waitForEnd(e.id, { timeoutMs: 20_000 })).toMatchObject({ status: 'COMPLETED', node: a.name });
+  });
+
   it('streams execution and node changes as server-sent events, from one poll for all clients', async () => {
     const { ns, app, node } = await setup('api-events', { eventsPollMs: 100 });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
