@@ -13,6 +13,7 @@ import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import { startNode, type ClusterNode } from '../../src/cluster/node.ts';
 import { createHttpApi, type HttpApiOptions } from '../../src/server/http-api.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
+import { SQL } from '../../src/repository/sql.ts';
 import { backends, waitFor } from '../support/backends.ts';
 
 const jobs = [noop, count, partitionedCount, importCsv];
@@ -501,6 +502,31 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     // Still a working node: it runs what is submitted.
     const e = await ns.submit('noop', {});
     expect(await ns.waitForEnd(e.id, { timeoutMs: 20_000 })).toMatchObject({ status: 'COMPLETED', node: a.name });
+  });
+
+  it('a drained node declared dead while it lives rejoins still drained, until it is resumed', async () => {
+    const { ns, get, node } = await setup('api-resume-rejoin');
+    const a = await node('rejoin', { concurrency: 1 });
+    const events: string[] = [];
+    for (const ev of ['draining', 'resumed', 'lost'] as const) a.on(ev, () => events.push(ev));
+    await a.drain();
+    const live = async () => ((await get('/api/nodes?all=true')).body as { name: string; status: string; draining: boolean; startedAt: string; lastHeartbeat: string }[])
+      .filter((n) => n.name === a.name && n.status === 'alive');
+    const [first] = await live();
+    // Declared dead by a peer (its lease "ran out"): its next beat finds that out, and it joins again.
+    await ns.db.execute(SQL.declareDeadNow, [Number((await ns.db.query<{ id: number }>(`SELECT id FROM ns_node WHERE name = $1 AND status = 'alive'`, [a.name]))[0].id), 'test: declared dead']);
+    await waitFor(() => events.includes('lost'), 10_000, 'node a to find itself declared dead');
+    // Its new incarnation is asked to drain right after it registers (before its heartbeat starts).
+    const again = await waitFor(async () => (await live()).find((n) => n.startedAt !== first.startedAt && n.draining), 10_000, 'node a to rejoin, drained');
+    const e = await ns.submit('noop', { 'run.id': 1 }, { node: a.name });
+    // Several of its heartbeats (200 ms), each with its probe, go by: it stays drained.
+    const from = Date.parse(again.lastHeartbeat);
+    await waitFor(async () => Date.parse((await live())[0].lastHeartbeat) >= from + 600, 10_000, 'three heartbeats of node a');
+    expect(await ns.getExecution(e.id)).toMatchObject({ status: 'STARTING', node: null });
+    expect(events).toEqual(['draining', 'lost']);
+    await a.resume();
+    expect(await ns.waitForEnd(e.id, { timeoutMs: 20_000 })).toMatchObject({ status: 'COMPLETED', node: a.name });
+    expect(events).toEqual(['draining', 'lost', 'resumed']);
   });
 
   it('streams execution and node changes as server-sent events, from one poll for all clients', async () => {
