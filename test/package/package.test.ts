@@ -8,7 +8,7 @@
  * - a strict TypeScript app (strict, NodeNext, skipLibCheck false) compiles with zero errors,
  *   and runs with plain node; a step that uses a parameter as the wrong type does not compile;
  * - `npx nightshift run` runs a .ts config and a .js config (both import 'nightshift'), and
- *   `npx nightshift demo` runs;
+ *   `npx nightshift demo` runs, and so do the example jobs by the path the README gives;
  * and that the tarball holds only the build, bin, README, LICENSE and package.json.
  * dist/ must be built first (`npm test` builds it).
  */
@@ -195,12 +195,17 @@ describe('the packed package', () => {
       mkdirSync(join(dir, 'configs/js'), { recursive: true });
       writeFileSync(join(dir, 'configs/ts/nightshift.config.ts'), TS_CONFIG_FILE);
       writeFileSync(join(dir, 'configs/js/nightshift.config.js'), JS_CONFIG_FILE);
-      const [ts, js, byFlag, demo] = await Promise.all([
+      // The path the installed README gives for the example jobs in an application.
+      const examples = /--config (node_modules\/nightshift\/[^\s`]+)/.exec(readFileSync(join(dir, 'node_modules/nightshift/README.md'), 'utf8'))![1];
+      const [ts, js, byFlag, demo, example] = await Promise.all([
         npx(['nightshift', 'run', 'hello', 'who=ts', '--json'], join(dir, 'configs/ts')),
         npx(['nightshift', 'run', 'hello-js', 'who=js', '--json'], join(dir, 'configs/js')),
         npx(['nightshift', 'run', 'hello', '--config', 'configs/ts/nightshift.config.ts', '--db', 'sqlite:by-flag.db', '--json']),
         npx(['nightshift', 'demo', '--dir', join(dir, 'demo'), '--rows', '3000']),
+        npx(['nightshift', 'run', 'count', 'items=10', '--config', examples, '--db', 'sqlite:examples.db', '--json']),
       ]);
+      expect(example.code, example.stderr).toBe(0);
+      expect(JSON.parse(example.stdout)).toMatchObject({ jobName: 'count', status: 'COMPLETED' });
       expect(ts.code, ts.stderr).toBe(0);
       expect(JSON.parse(ts.stdout)).toMatchObject({ jobName: 'hello', status: 'COMPLETED', parameters: { who: 'ts' } });
       expect(ts.stderr).toContain('hello ts');
