@@ -133,6 +133,8 @@ describe('the packed package', () => {
     }
     expect(files.some((f) => f.startsWith('dist/server/assets/')), 'console assets').toBe(true);
     expect(files.some((f) => /(^|\/)(test|bench|\.ci|fixtures)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toBe(false);
+    // No source or declaration maps: they would lead editors to src/, which does not ship.
+    expect(files.filter((f) => f.endsWith('.map') || (f.endsWith('.d.ts') && readFileSync(join(ROOT, f), 'utf8').includes('sourceMappingURL')))).toEqual([]);
     // No TSDoc, OpenAPI text or message points users to the design document, which does not ship.
     expect(files.filter((f) => /\bSPEC\b/.test(readFileSync(join(ROOT, f), 'utf8')))).toEqual([]);
   }, 120_000);
