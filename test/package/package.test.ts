@@ -7,6 +7,7 @@
  *   execution back, and require('nightshift') works too;
  * - a strict TypeScript app (strict, NodeNext, skipLibCheck false) compiles with zero errors,
  *   and runs with plain node; a step that uses a parameter as the wrong type does not compile;
+ * - so does one of a CommonJS project ("module": "CommonJS" without esModuleInterop);
  * - `npx nightshift run` runs a .ts config and a .js config (both import 'nightshift'), and
  *   `npx nightshift demo` runs, and so do the example jobs by the path the README gives;
  * and that the tarball holds only the build, bin, README, LICENSE and package.json.
@@ -83,6 +84,24 @@ const ns = await createNightshift({ db: 'sqlite:ts-app.db', jobs: [shout] });
 const done: JobExecution = await ns.run('shout', { upTo: 3, word: 'go' });
 console.log(JSON.stringify({ status: done.status, words, tokens: options.tokens }));
 await ns.close();
+`;
+
+/** A TypeScript app of a CommonJS project: compiled to require('nightshift'). */
+const TS_CJS_APP = `import { createNightshift, defineJob, p, rangeReader } from 'nightshift';
+
+const counted = defineJob({
+  name: 'counted',
+  params: { upTo: p.int({ default: 3 }) },
+  steps: (s) => [s.chunk<number>({ name: 'count', chunkSize: 2, reader: ({ params }) => rangeReader(1, params.upTo), writer: () => () => undefined })],
+});
+
+async function main(): Promise<void> {
+  const ns = await createNightshift({ db: 'sqlite:cjs.db', jobs: [counted] });
+  const e = await ns.run('counted');
+  console.log(e.status, e.steps[0].writeCount);
+  await ns.close();
+}
+void main();
 `;
 
 /** A step that uses an int parameter as a string: must not compile. */
@@ -192,6 +211,23 @@ describe('the packed package', () => {
       expect(bad.code).not.toBe(0);
       expect(bad.stdout).toMatch(/src\/wrong\.ts\(10,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
       expect(bad.stdout.trim().split('\n')).toHaveLength(1);
+    }, 300_000);
+
+    it('a TypeScript app compiled to CommonJS (module CommonJS, no esModuleInterop) type-checks against the .d.ts and runs', async () => {
+      mkdirSync(join(dir, 'cjs/src'), { recursive: true });
+      writeFileSync(join(dir, 'cjs/package.json'), '{ "private": true }\n'); // no "type": CommonJS
+      writeFileSync(join(dir, 'cjs/src/main.ts'), TS_CJS_APP);
+      writeFileSync(join(dir, 'cjs/tsconfig.json'), JSON.stringify({
+        compilerOptions: { strict: true, module: 'CommonJS', target: 'ES2022', skipLibCheck: false, outDir: 'out', rootDir: 'src', types: ['node'] },
+        include: ['src'],
+      }, null, 2));
+      const tsc = join(dir, 'node_modules/typescript/bin/tsc');
+      const ok = await node([tsc, '-p', 'tsconfig.json'], join(dir, 'cjs'));
+      expect(ok.stdout + ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      const r = await node(['out/main.js'], join(dir, 'cjs'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('COMPLETED 3');
     }, 300_000);
 
     it('npx nightshift runs a .ts config and a .js config, and the demo', async () => {
