@@ -75,7 +75,7 @@ async function nightshift(o: DrainOptions, concurrency: number): Promise<System>
     async enqueue() {
       const t0 = performance.now();
       for (let from = 0; from < o.jobs; from += o.batch) {
-        const items = Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ job: 'noop', params: { 'run.id': from + k + 1 } }));
+        const items = Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ job: 'noop' as const, params: { 'run.id': from + k + 1 } }));
         const refused = (await ns.submitMany(items)).find((r) => 'error' in r);
         if (refused) throw new Error(`submitMany refused an item: ${JSON.stringify(refused)}`);
       }

@@ -146,7 +146,7 @@ async function runSize(n: number, o: ManyNodesOptions, statements: boolean, with
       const due = streamStart + (k / 10) * period;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      const items = Array.from({ length: Math.min(10, total - k) }, (_, j) => ({ job: 'noop', params: { 'run.id': k + j + 1 } }));
+      const items = Array.from({ length: Math.min(10, total - k) }, (_, j) => ({ job: 'noop' as const, params: { 'run.id': k + j + 1 } }));
       refused += (await ns.submitMany(items)).filter((r) => 'error' in r).length;
     }
     if (refused) throw new Error(`${refused} launches refused`);

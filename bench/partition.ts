@@ -121,7 +121,7 @@ async function localRuns(o: PartitionBenchOptions): Promise<{ plain: Run; partit
   const schema = schemaName('partlocal');
   const ns = await createNightshift({ db: schemaUrl(schema), jobs: JOBS, logger: silentLogger });
   try {
-    const run = async (job: string, tag: string): Promise<Run> => {
+    const run = async (job: (typeof JOBS)[number]['name'], tag: string): Promise<Run> => {
       const e = await ns.run(job, { ...o, tag });
       const step = e.steps.find((s) => s.stepName === 'work');
       if (e.status !== 'COMPLETED' || !step) throw new Error(`${job} ended ${e.status}: ${e.exitStatus.description}`);

@@ -68,7 +68,7 @@ async function nightshiftBulk(url: string, label: string, o: SubmitManyOptions):
     const client0 = process.cpuUsage();
     const t0 = performance.now();
     for (let from = 0; from < o.jobs; from += o.batch) {
-      const items = Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ job: 'noop', params: { 'run.id': from + k + 1 } }));
+      const items = Array.from({ length: Math.min(o.batch, o.jobs - from) }, (_, k) => ({ job: 'noop' as const, params: { 'run.id': from + k + 1 } }));
       const results = await ns.submitMany(items);
       const refused = results.find((r) => 'error' in r);
       if (refused) throw new Error(`submitMany refused an item: ${JSON.stringify(refused)}`);

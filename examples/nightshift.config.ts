@@ -11,12 +11,14 @@ import { csvReader, defineJob, ensureTable, ItemParseError, p, rangeReader, sqlW
 /** One tasklet step that does nothing. */
 export const noop = defineJob({
   name: 'noop',
+  description: 'Does nothing: one tasklet step. A first job to try the console and the CLI with.',
   steps: (s) => [s.tasklet({ name: 'noop', tasklet: () => undefined })],
 });
 
 /** Reads the numbers 1..items and writes a row per number into count_items. */
 export const count = defineJob({
   name: 'count',
+  description: 'Writes the numbers 1..items into count_items, in chunks; failAt fails once on purpose, to try a restart.',
   params: {
     items: p.int({ default: 1000, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
     chunk: p.int({ default: 100, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),
@@ -43,6 +45,7 @@ export const count = defineJob({
 /** The range 1..items split into `grid` partitions; each writes its rows like `count`. */
 export const partitionedCount = defineJob({
   name: 'partitioned-count',
+  description: 'Like count, split into grid partitions that any node of the cluster may run.',
   params: {
     items: p.int({ default: 10000, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
     grid: p.int({ default: 8, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),
@@ -113,6 +116,7 @@ function validate(row: Row): string | undefined {
 /** Imports people from a CSV file; bad rows are skipped and recorded in people_rejects. */
 export const importCsv = defineJob({
   name: 'import-csv',
+  description: 'Imports people from a CSV file; bad rows are skipped and recorded in people_rejects.',
   params: {
     input: p.string({ required: true }),
     chunk: p.int({ default: 1000, validate: (n) => (n < 1 ? 'must be >= 1' : undefined) }),

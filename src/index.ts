@@ -21,7 +21,7 @@ export {
   StartLimitExceededError,
 } from './core/errors.ts';
 export { createLogger, silentLogger, type Logger } from './core/logger.ts';
-export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type NodeInfo } from './operator.ts';
+export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type NodeInfo, type ParamsOf } from './operator.ts';
 export type { ExecutionQuery } from './repository/job-repository.ts';
 export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
 export type { Database } from './core/database.ts';
@@ -67,5 +67,5 @@ export type { FileItemWriter, FileWriterOptions, CsvWriterOptions, CsvColumn, Js
 export type { DbClock } from './scheduler/clock.ts';
 export type { JobsLike, TriggerDefinition } from './scheduler/triggers.ts';
 export type { LeaseOptions } from './cluster/node-identity.ts';
-export type { AnyJob } from './operator/types.ts';
+export type { AnyJob, JobNamed, SomeJob, SubmitItemOf } from './operator/types.ts';
 export type { Metrics } from './server/metrics.ts';

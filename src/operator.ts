@@ -7,15 +7,15 @@ import { createProcessLease, leaseOptions } from './operator/lease.ts';
 import { createQueries } from './operator/queries.ts';
 import { openOperatorRepository } from './operator/repository.ts';
 import { createLeaseSweep } from './operator/sweep.ts';
-import type { AnyJob, Nightshift, NightshiftOptions } from './operator/types.ts';
+import type { AnyJob, Nightshift, NightshiftOptions, SomeJob } from './operator/types.ts';
 
-export type { ExecutionDetails, Nightshift, NightshiftOptions, NodeInfo, ParamsOf } from './operator/types.ts';
+export type { ExecutionDetails, JobNamed, Nightshift, NightshiftOptions, NodeInfo, ParamsOf, SomeJob, SubmitItemOf } from './operator/types.ts';
 
 /**
  * Creates the job operator of this process (see {@link Nightshift}): opens the repository,
  * and puts together the process's lease, launching, and queries.
  */
-export async function createNightshift(options: NightshiftOptions): Promise<Nightshift> {
+export async function createNightshift<J extends SomeJob = SomeJob>(options: NightshiftOptions<J>): Promise<Nightshift<J>> {
   const lease = leaseOptions(options.lease);
   const jobs = jobsByName(options.jobs);
   const repository = await openOperatorRepository(options.db, idleLimit(lease));

@@ -4,6 +4,7 @@ import { defineJob, ensureTable, p, rangeReader, sqlWriter } from 'nightshift';
 /** Writes the numbers 1..upTo and their squares, in chunks that commit with their checkpoint. */
 export const squares = defineJob({
   name: 'squares',
+  description: 'Writes the numbers 1..upTo and their squares, in chunks.',
   params: { upTo: p.int({ default: 1000 }) },
   steps: (s) => [
     s.chunk({

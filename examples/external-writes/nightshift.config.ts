@@ -61,6 +61,7 @@ const RELAY_BATCH = 20;
 
 export const syncOrders = defineJob({
   name: 'sync-orders',
+  description: 'Loads orders into a warehouse database and relays an event per order to a service, exactly once in effect.',
   params: {
     items: p.int({ default: 100, validate: (n) => (n < 0 ? 'must be >= 0' : undefined) }),
     warehouse: p.string({ default: 'warehouse.db' }),

@@ -147,7 +147,6 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const running = new Map<number, ExecutionHandle>();
   // The executions of `running` that still hold a slot of `concurrency` (their end not yet being written).
   const working = new Set<number>();
-  const handedOver = new Set<number>();
   const pollMs = options.pollMs ?? 1000;
   let shuttingDown = false;
   // Drained (see drain below): no more claims, running work handed over, still a member.
@@ -260,9 +259,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
   const stopAndHandOver = (id: number) => {
     const h = running.get(id);
-    if (!h) return;
-    h.stopRequested = true;
-    handedOver.add(id);
+    if (h) handOver(h);
   };
 
   const runClaimed = async (execution: JobExecution, firstStep: StepExecution | undefined) => {
@@ -287,11 +284,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
       }
     } finally {
-      // Hand over before leaving `running`: shutdown() waits for `running` to empty and then
-      // closes the database, so the requeue must be committed by then.
-      if ((shuttingDown || draining) && handedOver.has(id)) {
-        await handOver(id).catch((err) => log.error({ err: errorMessage(err), execution: id }, 'handing over failed'));
-      }
+      // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
+      if (handle.handingOver && execution.status === 'STOPPED') log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       running.delete(id);
       working.delete(id);
       wake();
@@ -307,8 +301,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       try {
         const row = await db.query<{ job_name: string }>(SQL.jobOfStep, [id]);
         const def = row.length ? jobs.get(row[0].job_name) : undefined;
-        if (def) await runPartition(db, me, def, id, log, runStep, (h) => (entry.handle = h));
-        if (shuttingDown || draining) await handOverPartition(id);
+        const onHandle = (h: ExecutionHandle) => {
+          entry.handle = h;
+          // Claimed while this node began to leave or drain: handed over like the rest.
+          if (shuttingDown || draining) handOver(h);
+        };
+        if (def) await runPartition(db, me, def, id, log, runStep, onHandle);
       } catch (err) {
         log.error({ err: errorMessage(err), partition: id }, 'partition ended with an error');
         await releasePartition(db, me, id, `partition ${id} could not start on node ${me.name}: ${errorMessage(err)}`, log);
@@ -319,25 +317,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     })();
   };
 
-  // A partition stopped because this node is leaving runs on from its checkpoint elsewhere.
-  const handOverPartition = async (id: number) => {
-    const rows = await db.query<{ status: string }>(SQL.getPartition, [id]);
-    if (rows[0]?.status !== 'STOPPED') return;
-    await db.transaction(async (tx) => {
-      await tx.query(SQL.requeuePartition, [id]);
-      if (db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, ['partition']);
-    });
-  };
-
-  // An execution stopped because this node is leaving resumes on another node.
-  const handOver = async (id: number) => {
-    const e = await explorer.getExecution(id);
-    if (e?.status !== 'STOPPED') return;
-    await db.transaction(async (tx) => {
-      await tx.query(SQL.requeue, [id]);
-      if (db.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [e.jobName]);
-    });
-    log.info({ execution: id }, `execution ${id} handed over to the cluster`);
+  // Work this node stops because it drains or leaves: it ends STOPPED at a chunk boundary and, in
+  // the same transaction as that end (fenced like it), is queued again for another node to resume
+  // from its checkpoint (an execution as a restart, a partition as a retry under its manager).
+  const handOver = (h: ExecutionHandle) => {
+    h.handingOver = true;
+    h.stopRequested = true;
   };
 
   // Membership: reap dead peers, report joins, suspicions and leaves, sweep work left running by
@@ -418,11 +403,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     clearInterval(poll);
     log.info({ running: [...running.keys()], partitions: [...partitions.keys()] }, `node ${me.name} draining: it takes no more work and hands over what it runs`);
     emitter.emit('draining', { node: me.name });
-    for (const [id, h] of running) {
-      h.stopRequested = true;
-      handedOver.add(id);
-    }
-    for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
+    for (const h of running.values()) handOver(h);
+    for (const p of partitions.values()) if (p.handle) handOver(p.handle);
     if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
     await scheduler?.stop();
   };
@@ -460,11 +442,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       await housekeeping.stop();
       await scheduler?.stop();
       await listener.close();
-      for (const [id, h] of running) {
-        h.stopRequested = true;
-        handedOver.add(id);
-      }
-      for (const p of partitions.values()) if (p.handle) p.handle.stopRequested = true;
+      for (const h of running.values()) handOver(h);
+      for (const p of partitions.values()) if (p.handle) handOver(p.handle);
       if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
       const deadline = Date.now() + 60_000;
       while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

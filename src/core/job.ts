@@ -529,10 +529,13 @@ export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamV
  */
 export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<S> & ImplicitParamValues) | undefined) => ParamsInput<S>;
 
-/** A job's definition, as produced by {@link defineJob}. */
-export interface JobDefinition<S extends ParamsSchema = ParamsSchema> {
+/**
+ * A job's definition, as produced by {@link defineJob}: `S` its parameter declarations, `N` its
+ * name (a string literal type, so that launching by name is checked: see `Nightshift.run`).
+ */
+export interface JobDefinition<S extends ParamsSchema = ParamsSchema, N extends string = string> {
   /** The job's name. */
-  readonly name: string;
+  readonly name: N;
   /** What the job does, for people. */
   readonly description?: string;
   /** The parameter declarations. */
@@ -652,9 +655,9 @@ function isFlowDefinition(value: unknown): value is FlowDefinition {
 }
 
 /** What {@link defineJob} takes: the job's name, parameters, steps and options. */
-export interface JobSpec<S extends ParamsSchema> {
+export interface JobSpec<S extends ParamsSchema, N extends string = string> {
   /** The job's name: letters, digits and `_ . : -`; unique among the jobs a process is given. */
-  name: string;
+  name: N;
   /** Shown by `nightshift jobs`, the HTTP API and the dashboard. */
   description?: string;
   /** Parameter declarations; their types flow into every step callback. */
@@ -711,7 +714,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
  *   steps: (s) => [s.tasklet({ name: 'greet', tasklet: ({ params, log }) => log.info(`hello ${params.who}`) })],
  * });
  */
-export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: JobSpec<S>): JobDefinition<S> {
+export function defineJob<S extends ParamsSchema = Record<never, never>, N extends string = string>(spec: JobSpec<S, N>): JobDefinition<S, N> {
   if (!spec.name || !NAME.test(spec.name)) {
     throw new UsageError(`invalid job name ${JSON.stringify(spec.name)}: use letters, digits and _ . : -`);
   }
@@ -722,7 +725,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>>(spec: J
   const flow = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
   validateFlow(`job ${spec.name}`, flow);
   checkSubflowParams(spec.name, params, flow);
-  const job: JobDefinition<S> = {
+  const job: JobDefinition<S, N> = {
     name: spec.name,
     description: spec.description,
     params,

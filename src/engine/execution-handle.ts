@@ -21,6 +21,13 @@ export interface ExecutionHandle {
    * stays set (setting it false does nothing), and it aborts `stopSignal`.
    */
   stopRequested: boolean;
+  /**
+   * Set (with `stopRequested`) when this node stops the work to hand it over to another node (it
+   * drains or shuts down): a STOPPED end is then written in the same transaction as the requeue
+   * that lets another node resume it from its checkpoint, so that no reader ever sees it STOPPED
+   * and not queued again (a manager would take a partition's lone STOPPED for a stop of the job).
+   */
+  handingOver: boolean;
   /** Aborted when a stop is requested or ownership is lost: what long tasklets listen to. */
   readonly stopSignal: AbortSignal;
   /** The error that failed the first failed step, for callers in this process (e.g. the CLI's exit code). */
@@ -84,6 +91,7 @@ export function createHandle(
       either.abort(reason);
     },
     stopSignal: either.signal,
+    handingOver: false,
     managerRunsPartitions: true,
     lost,
     log: lazyChild(log, { execution: execution.id, job: execution.jobName }),

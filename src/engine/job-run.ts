@@ -10,6 +10,7 @@ import { sleep } from './fault-tolerance.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runFlow, RESTART_AT } from './flow.ts';
 import type { JobRun, StepEnd } from './run-types.ts';
+import type { Statement } from '../repository/tx.ts';
 import { commitPending, commitWithPending } from './step-runner.ts';
 import { endQueuedPartitions } from './partition-worker.ts';
 
@@ -107,10 +108,16 @@ export async function runJobExecution(
             execution.id, handle.nodeId, handle.epoch, execution.status, execution.exitStatus.code,
             execution.exitStatus.description, JSON.stringify(jobContext),
           ],
-          // Partitions no node claimed end with their execution, in the same transaction: none
-          // stays queued under an ended execution (each manager ends its own too; this is the
-          // guarantee, whatever ended the flow).
-          ...(partitioned ? { also: [endQueuedPartitions(execution.id, execution.status)] } : {}),
+          also: [
+            // Partitions no node claimed end with their execution, in the same transaction: none
+            // stays queued under an ended execution (each manager ends its own too; this is the
+            // guarantee, whatever ended the flow).
+            ...(partitioned ? [endQueuedPartitions(execution.id, execution.status)] : []),
+            // Stopped to be handed over (its node drains or leaves): queued again for another
+            // node in the same transaction, so that no one (`wait`, the API, an operator) sees it
+            // STOPPED with nothing after it.
+            ...(execution.status === 'STOPPED' && handle.handingOver ? requeueStatements(handle) : []),
+          ],
         });
         return true;
       },
@@ -134,6 +141,12 @@ export async function runJobExecution(
     if (!(error instanceof FencedError)) throw error;
     handle.log.warn(error.message);
   }
+}
+
+/** A queued restart of the handle's execution (from its context as its end writes it), and on PostgreSQL the wake-up of the nodes. */
+function requeueStatements(handle: ExecutionHandle): Statement[] {
+  const requeue = { sql: SQL.requeue, params: [handle.execution.id] };
+  return handle.db.dialect === 'postgres' ? [requeue, { sql: SQL.notifyLaunch, params: [handle.execution.jobName] }] : [requeue];
 }
 
 /** Tries `recordEnd` a few times, a little longer apart each time; rethrows the last failure. */

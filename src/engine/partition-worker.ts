@@ -6,7 +6,7 @@ import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import type { BatchStatus } from '../core/status.ts';
-import type { Statement } from '../repository/tx.ts';
+import type { Statement, Tx } from '../repository/tx.ts';
 import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
@@ -122,6 +122,15 @@ export function queuedEndStatus(status: BatchStatus): 'STOPPED' | 'FAILED' | 'AB
   return status === 'STOPPED' || status === 'STOPPING' ? 'STOPPED' : status === 'ABANDONED' ? 'ABANDONED' : 'FAILED';
 }
 
+/**
+ * Queues a retry of a partition that just ended (within the transaction of its end), from its
+ * checkpoint, for any node to claim: nothing when its execution or manager step ended meanwhile.
+ */
+export async function requeuePartition(tx: Tx, partitionId: number): Promise<void> {
+  const requeued = await tx.query(SQL.requeuePartition, [partitionId]);
+  if (requeued.length && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, ['partition']);
+}
+
 /** How long releasing a partition this node cannot run keeps trying while connections fail. */
 const RELEASE_FOR_MS = 5 * 60_000;
 
@@ -135,9 +144,7 @@ export async function releasePartition(db: Database, node: { id: number; name: s
     await retryingConnectionErrors(
       () =>
         db.transaction(async (tx) => {
-          if (!(await tx.execute(SQL.releasePartition, [partitionId, reason, node.id]))) return;
-          const requeued = await tx.query(SQL.requeuePartition, [partitionId]);
-          if (requeued.length && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, ['partition']);
+          if (await tx.execute(SQL.releasePartition, [partitionId, reason, node.id])) await requeuePartition(tx, partitionId);
         }),
       RELEASE_FOR_MS,
     );

@@ -13,12 +13,14 @@ import { runChunkStep } from './chunk-step.ts';
 import { runJobStep } from './job-step.ts';
 import type { ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
+import { requeuePartition } from './partition-worker.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
 
 /**
  * A statement that is its own fence: it locks the job execution's row first and writes nothing
- * (returns no row) unless this node still owns the execution. `endingStep`, on PostgreSQL, is
- * the same statement also ending one step, with finishStep's parameters after `params`.
+ * (returns no row) unless this node still owns the execution. Its row's `at` is the time it
+ * wrote, which the pending step ends it carries take as their end. `endingStep`, on PostgreSQL,
+ * is the same statement also ending one step, with finishStep's parameters after `params`.
  */
 export interface FencedStatement extends Statement {
   endingStep?: string;
@@ -40,8 +42,9 @@ export async function commitPending(run: JobRun<unknown>): Promise<void> {
   run.pending.length = 0;
 }
 
-async function writePending(run: JobRun<unknown>, tx: Tx): Promise<void> {
-  for (const end of run.pending) await tx.execute(SQL.finishStep, end);
+/** Writes the run's pending step ends, each at `at` (the time of the write they go with) or now. */
+async function writePending(run: JobRun<unknown>, tx: Tx, at: unknown = null): Promise<void> {
+  for (const end of run.pending) await tx.execute(SQL.finishStep, [...end, at]);
 }
 
 /**
@@ -73,7 +76,7 @@ async function writeWithPending(run: JobRun<unknown>, statement: FencedStatement
   return db.transaction(async (tx) => {
     const done = await tx.query<Row>(statement.sql, statement.params);
     if (!done.length) return done;
-    await writePending(run, tx);
+    await writePending(run, tx, done[0].at ?? null);
     for (const s of also) await tx.execute(s.sql, s.params);
     return done;
   });
@@ -174,7 +177,17 @@ export async function runStep<P>(
   }
   const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
   if (pending) pending.push(end);
-  else await retryOnDisconnect(handle, () => runFenced(handle, (tx) => tx.execute(SQL.finishStep, end)));
+  else {
+    // A partition stopped to be handed over is queued again in its end's own transaction (and
+    // fence): no manager ever sees it STOPPED and not requeued, and takes that for a stop.
+    const requeue = status === 'STOPPED' && handle.handingOver ? handle.partition?.id : undefined;
+    await retryOnDisconnect(handle, () =>
+      runFenced(handle, async (tx) => {
+        await tx.execute(SQL.finishStep, [...end, null]);
+        if (requeue !== undefined) await requeuePartition(tx, requeue);
+      }),
+    );
+  }
   ctx.log.info({ status, exitCode: exit.code, read: step.readCount, write: step.writeCount }, `step ${step.stepName} ${status}`);
   return { status, exitStatus: exit };
 }

@@ -1,4 +1,4 @@
-import { route } from '../cluster/routing.ts';
+import { route, type Routing } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -50,13 +50,13 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
   }
 
   return {
-    async run(job, params = {}) {
+    async run(job: string, params: Record<string, unknown> = {}) {
       return (await launch(requireJob(jobs, job), params)).done;
     },
-    async start(job, params = {}) {
+    async start(job: string, params: Record<string, unknown> = {}) {
       return launch(requireJob(jobs, job), params);
     },
-    async runNextInstance(job, params = {}) {
+    async runNextInstance(job: string, params: Record<string, unknown> = {}) {
       const def = requireJob(jobs, job);
       return (await launch(def, await nextInstanceParams(db, explorer, def, params))).done;
     },
@@ -125,7 +125,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       });
       return (await explorer.getExecution(executionId))!;
     },
-    async submit(job, params = {}, routing = 'any') {
+    async submit(job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
       const def = requireJob(jobs, job);
       resolveJobParams(def, params);
       await refuseForgedFireTime(db, def, params);

@@ -1,11 +1,11 @@
 import type { LeaseOptions } from '../cluster/node-identity.ts';
 import type { Routing } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
-import type { JobDefinition } from '../core/job.ts';
+import type { JobDefinition, ParamsInput } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
-import type { ParamsSchema, ParamValues } from '../core/params.ts';
-import type { SubmitItem, SubmitResult } from '../engine/bulk-launch.ts';
+import type { ParamsSchema } from '../core/params.ts';
+import type { SubmitResult } from '../engine/bulk-launch.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
 
 /** A job execution with its step executions. */
@@ -36,12 +36,18 @@ export interface NodeInfo {
   concurrency: number;
 }
 
-/** What {@link createNightshift} takes: the repository, the jobs, and this process's settings. */
-export interface NightshiftOptions {
+/** Any job definition, whatever its parameters and name: what a process may be given. */
+export type SomeJob = JobDefinition<any, string>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * What {@link createNightshift} takes: the repository, the jobs, and this process's settings.
+ * `J` is the union of the jobs' definitions, inferred from `jobs`.
+ */
+export interface NightshiftOptions<J extends SomeJob = SomeJob> {
   /** `sqlite:PATH` (default `sqlite:nightshift.db`), `postgres://...`, or an open Database. */
   db?: string | Database;
   /** The jobs this process may launch and run. */
-  jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  jobs: readonly J[];
   /**
    * Where this process and its executions log (default: JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL, else info).
    * A logger of yours gets Nightshift's lines with the passwords of URLs hidden, at its own level
@@ -58,15 +64,31 @@ export interface NightshiftOptions {
 
 /** A job definition, whatever its parameters. */
 export type AnyJob = JobDefinition<ParamsSchema>;
-/** The parameters a job takes, all optional, as `run` and `start` accept them. */
-export type ParamsOf<J> = J extends JobDefinition<infer S> ? Partial<Record<keyof ParamValues<S>, unknown>> : Record<string, unknown>;
+/**
+ * The parameters a launch of job `J` takes, as `run`, `start` and `submit` accept them: its own,
+ * each of its declared type, and the implicit ones (`run.id`, `fireTime`). Which of them must be
+ * given, and their validation, is checked when launching.
+ */
+export type ParamsOf<J> = J extends JobDefinition<infer S, string> ? ParamsInput<S> : Record<string, unknown>;
+/** The jobs among `J` that a job named `N` may be (every one whose name is a plain string). */
+export type JobNamed<J extends SomeJob, N extends string> = J extends SomeJob ? (N extends J['name'] ? J : never) : never;
+/** An item of `submitMany` for one of the jobs `J`: the job's name and its parameters. */
+export type SubmitItemOf<J extends SomeJob> = J extends SomeJob
+  ? {
+      /** The job's name. */
+      job: J['name'];
+      /** Its parameters, typed and checked as for `submit`. */
+      params?: ParamsOf<J>;
+    }
+  : never;
 
 /**
  * The job operator of one process: launches, restarts, stops and abandons executions, and
  * queries the repository. Executions it starts run in this process, which registers itself
- * and keeps a lease while they run.
+ * and keeps a lease while they run. `J`, the jobs it was given, types the launches: a job's name
+ * must be one of theirs, and its parameters those the job declares, of their types.
  */
-export interface Nightshift {
+export interface Nightshift<J extends SomeJob = SomeJob> {
   /** The job repository's database (e.g. for a job's own tables). */
   readonly db: Database;
   /** Read-only queries over instances, executions and steps. */
@@ -76,16 +98,16 @@ export interface Nightshift {
   /** This process's logger. */
   readonly log: Logger;
   /** Runs a new execution of a job in this process and resolves when it has ended. */
-  run(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
+  run<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>): Promise<ExecutionDetails>;
   /** Starts a new execution and resolves once it exists; `done` resolves when it ends. */
-  start(job: string, params?: Record<string, unknown>): Promise<{
+  start<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>): Promise<{
     /** The new execution, as created. */
     execution: JobExecution;
     /** Resolves when the execution has ended. */
     done: Promise<ExecutionDetails>;
   }>;
   /** Runs the next instance of a job: its `run.id` is one more than the newest instance's. */
-  runNextInstance(job: string, params?: Record<string, unknown>): Promise<ExecutionDetails>;
+  runNextInstance<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>): Promise<ExecutionDetails>;
   /** Restarts the instance of a FAILED or STOPPED execution in this process. */
   restart(executionId: number): Promise<ExecutionDetails>;
   /** Asks a running execution to stop at its next chunk boundary (it ends STOPPED). */
@@ -99,7 +121,7 @@ export interface Nightshift {
    * Asks the cluster to run a job: the execution is created at once (STARTING) and a live node
    * that has the job takes it, as routed (any free node by default).
    */
-  submit(job: string, params?: Record<string, unknown>, routing?: Routing): Promise<JobExecution>;
+  submit<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>, routing?: Routing): Promise<JobExecution>;
   /**
    * Submits many launches at once, for any free node: each item as `submit` would, but the new
    * instances go in with one statement per batch of 5,000. Each item gets its own result, in
@@ -107,7 +129,7 @@ export interface Nightshift {
    * duplicate (within the batch, or an existing instance submit would refuse) fails only that
    * item.
    */
-  submitMany(items: readonly SubmitItem[]): Promise<SubmitResult[]>;
+  submitMany(items: readonly SubmitItemOf<J>[]): Promise<SubmitResult[]>;
   /**
    * Waits until an execution's instance has ended: follows failovers (a failed-over execution is
    * replaced by a new one) and resolves with the last execution.

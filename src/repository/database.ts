@@ -16,7 +16,9 @@ export interface PgOptions {
   /**
    * How long getting a connection retries, with backoff, while the server turns connections
    * away (`too many clients`, starting up or shutting down) or, once it was reached, cannot be
-   * reached (refused, reset). Default 30 s; then the statement fails with the cause.
+   * reached (refused, reset). Default 30 s; then the statement fails with the cause. Before the
+   * first connection, a refused one fails at once (more likely a wrong URL than an outage),
+   * unless the URL itself gives `?connect_retry_ms=`: then it is retried from the start.
    */
   connectRetryMs?: number;
 }

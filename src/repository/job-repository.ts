@@ -197,7 +197,7 @@ export function createJobExplorer(db: Database) {
       const rows = await db.query<Row>(SQL.getInstance, [id]);
       return rows.length ? toInstance(rows[0]) : undefined;
     },
-    /** The executions of a job instance, oldest first. */
+    /** The executions of a job instance, newest first. */
     async executionsOfInstance(instanceId: number, client: SqlClient = db): Promise<JobExecution[]> {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },

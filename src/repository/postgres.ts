@@ -219,10 +219,13 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   // Chunk transactions here follow one another at once: each COMMIT also begins the next.
   let backToBack = false;
   // Whether this pool ever connected: until then a refused connection is more likely a wrong
-  // URL than an outage, and fails at once; the server's capacity errors are retried regardless.
+  // URL than an outage, and fails at once, unless the URL gives connect_retry_ms: then it is
+  // waited for from the start (a node started with its database, as containers often are). The
+  // server's capacity errors are retried regardless.
   let reached = false;
+  const waitFromStart = target.connectRetryMs !== undefined;
   const retryFor = options.connectRetryMs ?? target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
-  const transient = (err: unknown): boolean => isCapacityError(err) || (reached && isConnectionError(err));
+  const transient = (err: unknown): boolean => isCapacityError(err) || ((reached || waitFromStart) && isConnectionError(err));
   const connect = (): Promise<pg.PoolClient> =>
     retrying(
       async () => {

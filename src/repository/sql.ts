@@ -70,14 +70,20 @@ const jsonIds = (d: Dialect, p: string) =>
   d === 'sqlite' ? `SELECT value FROM json_each(${p})` : `SELECT jsonb_array_elements_text(${p}::jsonb)::bigint`;
 
 /** The SET list of a step's end, with the step id as `$n` and its other values from `$n+1`, in finishStep's order. */
-const endStep = (n: number) => `read_count = $${n + 1}, write_count = $${n + 2}, filter_count = $${n + 3},
+/**
+ * A step's end from parameters `$n`..`$n+12`, at time `at`. A step's end may be written with the
+ * next fenced write (a later step's start, the job's end): it then takes that write's time, so
+ * that a step never ends after its job, nor after the next step started.
+ */
+const endStep = (n: number, at = 'ns_now()') => `read_count = $${n + 1}, write_count = $${n + 2}, filter_count = $${n + 3},
       read_skip_count = $${n + 4}, process_skip_count = $${n + 5}, write_skip_count = $${n + 6}, commit_count = $${n + 7},
       rollback_count = $${n + 8}, context = $${n + 9}, status = $${n + 10}, exit_code = $${n + 11}, exit_description = $${n + 12},
-      end_time = ns_now(), last_updated = ns_now(), version = version + 1`;
+      end_time = ${at}, last_updated = ${at}, version = version + 1`;
 
+/** Ends a job execution, fenced; returns its id and end time (`at`). */
 const FINISH_EXECUTION = `UPDATE ns_job_execution SET status = $4, exit_code = $5, exit_description = $6, end_time = ns_now(),
       last_updated = ns_now(), version = version + 1, context = $7
-    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING') RETURNING id`;
+    WHERE id = $1 AND owner_node_id = $2 AND owner_epoch = $3 AND status IN ('STARTED', 'STOPPING') RETURNING id, end_time AS at`;
 
 export const SQL = {
   // ---- nodes -------------------------------------------------------------------------------
@@ -298,7 +304,7 @@ export const SQL = {
   finishExecution: FINISH_EXECUTION,
   /** finishExecution and, in the same statement (PostgreSQL), a step's end: finishStep's parameters from `$8`. */
   finishExecutionEndingStep: `WITH job AS (${FINISH_EXECUTION})
-    UPDATE ns_step_execution SET ${endStep(8)} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`,
+    UPDATE ns_step_execution SET ${endStep(8, 'job.at')} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`,
   /**
    * finishExecutionEndingStep for many executions at once (PostgreSQL): parameter `$n` is the
    * array of every execution's `$n` of finishExecutionEndingStep. Each execution is fenced on its
@@ -320,11 +326,11 @@ export const SQL = {
         end_time = ns_now(), last_updated = ns_now(), version = e.version + 1, context = v.context
       FROM v WHERE e.id = ANY($1::bigint[]) AND e.id = v.id AND e.owner_node_id = v.node AND e.owner_epoch = v.epoch
         AND array_position(ARRAY['STARTED', 'STOPPING'], e.status) IS NOT NULL
-      RETURNING e.id)
+      RETURNING e.id, e.end_time AS at)
     UPDATE ns_step_execution s SET read_count = v.read_count, write_count = v.write_count, filter_count = v.filter_count,
       read_skip_count = v.read_skip_count, process_skip_count = v.process_skip_count, write_skip_count = v.write_skip_count,
       commit_count = v.commit_count, rollback_count = v.rollback_count, context = v.step_context, status = v.step_status,
-      exit_code = v.step_exit_code, exit_description = v.step_exit_description, end_time = ns_now(), last_updated = ns_now(),
+      exit_code = v.step_exit_code, exit_description = v.step_exit_description, end_time = job.at, last_updated = job.at,
       version = s.version + 1
     FROM job JOIN v ON v.id = job.id WHERE s.id = v.step_id RETURNING job.id`),
   /** Fails a running execution whose owner is gone; the WHERE makes it happen once. */
@@ -639,13 +645,16 @@ export const SQL = {
   startStepFenced: (fence: string) => `WITH fence AS (${fence})
     INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
     SELECT $1, $4, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $5, $6 FROM fence
-    RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
-  /** startStepFenced and, in the same statement (PostgreSQL), the previous step's end: finishStep's parameters from `$7`. */
-  startStepEndingStep: (fence: string) => `WITH fence AS (${fence}), ended AS (
-      UPDATE ns_step_execution SET ${endStep(7)} FROM fence WHERE ns_step_execution.id = $7)
+    RETURNING ${STEP_COLS.replace(/s\./g, '')}, start_time AS at`,
+  /**
+   * startStepFenced and, in the same statement (PostgreSQL), the previous step's end: finishStep's
+   * parameters from `$7`. The one ends when the other starts.
+   */
+  startStepEndingStep: (fence: string) => `WITH fence AS (${fence}), t AS (SELECT ns_now() AS at), ended AS (
+      UPDATE ns_step_execution SET ${endStep(7, 't.at')} FROM fence, t WHERE ns_step_execution.id = $7)
     INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, start_time, last_updated, context, node_name)
-    SELECT $1, $4, 'STARTED', 'EXECUTING', ns_now(), ns_now(), $5, $6 FROM fence
-    RETURNING ${STEP_COLS.replace(/s\./g, '')}`,
+    SELECT $1, $4, 'STARTED', 'EXECUTING', t.at, t.at, $5, $6 FROM fence, t
+    RETURNING ${STEP_COLS.replace(/s\./g, '')}, start_time AS at`,
   getStep: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.id = $1`,
   stepsOfExecution: `SELECT ${STEP_COLS} FROM ns_step_execution s WHERE s.job_execution_id = $1 ORDER BY s.id`,
   /** The steps and partitions of an execution, each partition with its manager step's id. */
@@ -683,5 +692,6 @@ export const SQL = {
       read_skip_count = $4, process_skip_count = $5, write_skip_count = $6, commit_count = $7, rollback_count = $8,
       context = $9, last_updated = ns_now(), version = version + 1
     WHERE id = $10`,
-  finishStep: `UPDATE ns_step_execution SET ${endStep(1)} WHERE id = $1`,
+  /** Ends a step: its id, counters, context and status as `$1`..`$13`; its end time `$14`, or null for now. */
+  finishStep: `UPDATE ns_step_execution SET ${endStep(1, 'COALESCE($14, ns_now())')} WHERE id = $1`,
 } as const;

@@ -18,6 +18,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <title>Nightshift</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
+<meta name="nightshift-session" content="SESSION">
 <link rel="icon" href="favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="assets/uplot.css">
 <link rel="stylesheet" href="assets/console.css">

@@ -21,7 +21,7 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { siteRoutes } from './routes/site.ts';
 import { addSchemas } from './schemas.ts';
-import type { ApiToken } from './tokens.ts';
+import { MIN_SECRET_LENGTH, shortTokens, type ApiToken } from './tokens.ts';
 import { AJV_OPTIONS, schemaErrorFormatter } from './validation.ts';
 
 /** Options of {@link createHttpApi}. */
@@ -71,6 +71,11 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
     throw new UsageError("createHttpApi needs tokens (see loadTokens), or tokens: 'none' to serve without authentication");
   }
   const log = redactingLogger(options.logger ?? ns.log).child({ component: 'http' });
+  if (options.tokens !== 'none') {
+    for (const t of shortTokens(options.tokens)) {
+      log.warn({ token: t.name }, `API token ${t.name} is short (${t.secret.length} characters), so easier to guess: use ${MIN_SECRET_LENGTH} or more random characters (openssl rand -hex 24)`);
+    }
+  }
   const requestTimeout = options.requestTimeoutMs ?? 10_000;
   const app = Fastify({
     logger: false,

@@ -68,6 +68,14 @@ function fileEntries(path: string): Entry[] {
     .filter((e) => e.text !== '' && !e.text.startsWith('#'));
 }
 
+/** Secrets shorter than this are accepted, with a warning when served (see shortTokens). */
+export const MIN_SECRET_LENGTH = 16;
+
+/** The tokens whose secret is shorter than {@link MIN_SECRET_LENGTH}: a server warns of each. */
+export function shortTokens(tokens: readonly ApiToken[]): ApiToken[] {
+  return tokens.filter((t) => t.secret.length < MIN_SECRET_LENGTH);
+}
+
 /**
  * The API tokens configured in env `NIGHTSHIFT_API_TOKENS` (`NAME:ROLE:SECRET,...`) and in a
  * tokens file (one `NAME:ROLE:SECRET` per line). A malformed entry, a name given twice or a

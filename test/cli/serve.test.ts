@@ -61,6 +61,20 @@ describe('nightshift serve', () => {
     }
   });
 
+  it('warns of a short API token by name, never showing it, and serves', async () => {
+    const cli = cliFor(sqlite.freshUrl('serveshort'));
+    const server = cli.spawn(['serve', '--port', '0'], { env: { NIGHTSHIFT_API_TOKENS: 'alice:operator:alice-operator-secret,bob:viewer:b0bpw1' } });
+    try {
+      const base = await listening(server);
+      expect((await fetch(`${base}/api/executions`, { headers: bearer('b0bpw1') })).status).toBe(200);
+      expect(server.stderr()).toMatch(/API token bob is short \(6 characters\)/);
+      expect(server.stderr()).not.toMatch(/API token alice/);
+      expect(server.stderr()).not.toContain('b0bpw1');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
   it('takes tokens from --tokens-file; serves without them only with --insecure-no-auth on a loopback address', async () => {
     const cli = cliFor(sqlite.freshUrl('serve-file'));
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-tokens-'));

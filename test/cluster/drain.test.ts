@@ -36,9 +36,9 @@ async function queued(label: string, n = N) {
   const url = backend.freshUrl(label);
   const ns = await createNightshift({ db: url, jobs: [noop, count], logger: silentLogger });
   const results = await ns.submitMany([
-    ...Array.from({ length: n }, (_, i) => ({ job: 'noop', params: { 'run.id': i } })),
+    ...Array.from({ length: n }, (_, i) => ({ job: 'noop' as const, params: { 'run.id': i } })),
     // Jobs that fail in their chunk step, among the no-ops.
-    ...Array.from({ length: 10 }, (_, i) => ({ job: 'count', params: { items: 5, chunk: 5, tag: `f${i}`, failAt: 3 } })),
+    ...Array.from({ length: 10 }, (_, i) => ({ job: 'count' as const, params: { items: 5, chunk: 5, tag: `f${i}`, failAt: 3 } })),
   ]);
   expect(results.filter((r) => 'error' in r)).toEqual([]);
   return { url, ns };

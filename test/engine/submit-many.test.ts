@@ -9,7 +9,7 @@ import { startNode } from '../../src/cluster/node.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { defineJob, type JobDefinition } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
-import { createNightshift } from '../../src/operator.ts';
+import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import { insertNewQueued, SUBMIT_BATCH } from '../../src/engine/bulk-launch.ts';
 import { prepareLaunch } from '../../src/engine/launch.ts';
 import { SQL } from '../../src/repository/sql.ts';
@@ -38,7 +38,9 @@ describe.each(backends())('submitMany on $name', (backend) => {
       await ns.run('greet', { who: 'done' });
       const queued = await ns.submit('greet', { who: 'queued' });
 
-      const results = await ns.submitMany([
+      // Bad items on purpose: through the untyped view, as a batch built at run time would be.
+      const untyped: Nightshift = ns;
+      const results = await untyped.submitMany([
         { job: 'greet', params: { who: 'a' } },
         { job: 'greet', params: { who: 'done' } },
         { job: 'greet', params: { who: 'b', times: 'x' } },
@@ -115,7 +117,7 @@ describe.each(backends())('submitMany on $name', (backend) => {
     const ns = await createNightshift({ db: url, jobs: [greetJob([])], logger: silentLogger });
     try {
       const n = SUBMIT_BATCH + 7;
-      const items = Array.from({ length: n }, (_, i) => ({ job: 'greet', params: { who: `w${i}` } }));
+      const items = Array.from({ length: n }, (_, i) => ({ job: 'greet' as const, params: { who: `w${i}` } }));
       items[SUBMIT_BATCH + 3] = { job: 'greet', params: { who: 'w1' } };
       const results = await ns.submitMany(items);
       expect(results).toHaveLength(n);
@@ -138,7 +140,7 @@ describe.each(backends())('submitMany on $name', (backend) => {
       // Three statements' worth, which PostgreSQL inserts two at a time; an existing instance in the middle.
       await ns.submit('greet', { who: 'w7000' });
       const n = 2 * SUBMIT_BATCH + 11;
-      const results = await ns.submitMany(Array.from({ length: n }, (_, i) => ({ job: 'greet', params: { who: `w${i}` } })));
+      const results = await ns.submitMany(Array.from({ length: n }, (_, i) => ({ job: 'greet' as const, params: { who: `w${i}` } })));
       const ids = results.map((r) => ('executionId' in r ? r.executionId : undefined));
       expect(ids.filter((id) => id === undefined)).toHaveLength(1);
       const submitted = ids.filter((id): id is number => id !== undefined);
@@ -161,7 +163,7 @@ describe.each(backends())('submitMany on $name', (backend) => {
     const url = backend.freshUrl('submitmanyrace');
     const ns = await createNightshift({ db: url, jobs: [greetJob([])], logger: silentLogger });
     try {
-      const items = Array.from({ length: 600 }, (_, i) => ({ job: 'greet', params: { who: `r${i}` } }));
+      const items = Array.from({ length: 600 }, (_, i) => ({ job: 'greet' as const, params: { who: `r${i}` } }));
       const [forward, backward] = await Promise.all([ns.submitMany(items), ns.submitMany([...items].reverse())]);
       for (let i = 0; i < items.length; i++) {
         const pair = [forward[i], backward[items.length - 1 - i]];

@@ -103,6 +103,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await open(page, `#/executions/${failed}`);
     await page.locator('.title-row .status', { hasText: 'FAILED' }).waitFor();
     expect(await page.locator('pre.exit-description').textContent()).toMatch(/12/);
+    // The failure names the step that failed and where; the stack trace is not stored, and it says so.
+    expect(await page.locator('#failure .failed-step[data-step=count]').textContent()).toMatch(/Failed in step count on node-[ab] at \d{4}-/);
+    expect(await page.locator('#failure').textContent()).toContain('stack trace is in the log of node node-');
     await open(page, '#/schedules');
     await page.locator('#schedules tr[data-name=nightly]').waitFor();
     await open(page, '#/nodes');
@@ -204,10 +207,19 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('dialog[open]').getByRole('button', { name: 'Restart' }).click();
     await page.waitForURL((u) => /#\/executions\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
     const restarted = Number(/(\d+)$/.exec(page.url())![1]);
+    // The page links the executions of the instance: the stopped one, then this one.
+    await page.locator(`#instance-runs a[href="#/executions/${id}"]`).waitFor();
+    expect(await page.locator('#instance-runs [aria-current=page]').textContent()).toBe(`#${restarted}`);
     await waitFor(async () => (await doneOf(page)) > stoppedAt, 20_000, 'the restarted execution to go on');
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Stop' }).click();
     await page.locator('.title-row .status', { hasText: 'STOPPED' }).waitFor({ timeout: 15_000 });
+
+    // The first execution is no longer its instance's newest: it offers no restart or abandon,
+    // and points at the one that acts for the instance.
+    await open(page, `#/executions/${id}`);
+    await page.locator(`#actions a[href="#/executions/${restarted}"]`).waitFor();
+    expect(await page.locator('#actions button').count()).toBe(0);
 
     // The audit log names who did each of it.
     await open(page, '#/audit');
@@ -317,6 +329,10 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       ['nodes', '#/nodes', '#nodes'],
       ['audit', '#/audit', '#audit'],
     ];
+    // Each example job has a description, shown in the Jobs list.
+    await open(page, '#/jobs');
+    await page.locator('#jobs tbody tr').first().waitFor();
+    for (const row of await page.locator('#jobs tbody tr').all()) expect((await row.locator('td').nth(1).textContent())!.trim(), (await row.textContent()) ?? '').not.toBe('');
     for (const [name, hash, ready] of pages) {
       await open(page, hash);
       await page.locator(ready).first().waitFor();
@@ -333,6 +349,164 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await ended(running, ['STOPPED']);
     expect(problems).toEqual([]);
   }, 60_000);
+
+  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each', async () => {
+    const failed = await submit('count', { items: 30, chunk: 5, tag: 'phone-failed', failAt: 12 });
+    for (const id of await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit('count', { items: n, tag: `phone-${n}` })))) await ended(id, ['COMPLETED']);
+    await ended(failed, ['FAILED']);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await open(page, `#/executions/${failed}`);
+    await page.locator('#steps tbody tr[data-step]').first().waitFor();
+    const fit = await page.evaluate(() => {
+      const wrap = document.querySelector('#steps')!.closest('.table-wrap')!;
+      const name = document.querySelector('#steps tbody th')!.getBoundingClientRect();
+      return { page: document.documentElement.scrollWidth, wrap: wrap.scrollWidth - wrap.clientWidth, nameRight: name.right, wrapRight: wrap.getBoundingClientRect().right };
+    });
+    expect(fit.page, 'the page does not scroll sideways').toBeLessThanOrEqual(390);
+    expect(fit.wrap, 'the steps table does not scroll sideways').toBe(0);
+    expect(fit.nameRight).toBeLessThanOrEqual(fit.wrapRight);
+    // Each counter is labelled with its column.
+    expect(await page.locator('#steps tbody tr').first().locator('td[data-label=written]').count()).toBe(1);
+
+    await open(page, '#/executions?limit=25');
+    await page.locator('#executions tbody tr[data-id]').first().waitFor();
+    const rows = await page.locator('#executions tbody tr[data-id]').evaluateAll((trs) => trs.map((tr) => tr.getBoundingClientRect().height));
+    expect(rows.length).toBeGreaterThan(5);
+    // One line each for what and how it ended, its parameters, and where and when: about three lines.
+    expect(Math.max(...rows), 'a card per execution, a few lines high').toBeLessThan(100);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shoot(page, 'executions-compact');
+    expect(problems).toEqual([]);
+  }, 40_000);
+
+  it('lists queued executions apart from the running ones, as waiting for a node', async () => {
+    // Seven long executions for the two nodes' six slots: one waits in the queue.
+    const long = await Promise.all(Array.from({ length: 7 }, (_, i) => submit('count', { items: 1_000_000, chunk: 20, delayMs: 5, tag: `busy-${i}` })));
+    const waiting = await waitFor(async () => {
+      const list = await Promise.all(long.map(execution));
+      const queued = list.filter((e) => e.status === 'STARTING' && !(e as { node?: string | null }).node);
+      return list.some((e) => e.status === 'STARTED') && queued.length ? queued.map((e) => e.id) : null;
+    }, 30_000, 'one execution to run and one to wait');
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/');
+    const row = page.locator(`#queued tr[data-id="${waiting[0]}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('waiting for a node');
+    expect(await row.locator('.status').textContent()).toBe('STARTING');
+    expect(await page.locator(`#running tr[data-id="${waiting[0]}"]`).count(), 'a queued execution is not listed as running').toBe(0);
+    // No row of the running list is all dashes: each has its node.
+    for (const node of await page.locator('#running tbody tr[data-id] td:nth-child(3)').allTextContents()) expect(node).toMatch(/^node-/);
+    await shoot(page, 'overview-queued');
+    for (const id of long) await api('POST', `/api/executions/${id}/stop`, {});
+    for (const id of long) await ended(id, ['STOPPED', 'COMPLETED'], 30_000);
+    expect(problems).toEqual([]);
+  }, 90_000);
+
+  it("draws chart axes and the legend's time in UTC and 24-hour, whatever the browser's time zone and locale", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York', locale: 'de-DE' });
+    contexts.push(context);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await logIn(page, server.base, VIEWER.secret);
+    const over = page.locator('.chart .u-over').first();
+    await over.waitFor();
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + 5, box.y + 5);
+    await page.mouse.move(box.x + box.width - 3, box.y + box.height / 2, { steps: 5 });
+    // The legend names the minute under the cursor (the newest) as the rest of the console does.
+    const legend = page.locator('.chart .u-legend .u-series').first();
+    expect(await legend.locator('th').textContent()).toContain('UTC');
+    const shown = (await legend.locator('.u-value').textContent())!;
+    expect(shown).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(Math.abs(Date.parse(shown.replace(' ', 'T') + 'Z') - Date.now())).toBeLessThan(3 * 60_000);
+    // The axis: 24-hour UTC clock times, the date under the first, never am/pm.
+    const ticks = (await page.locator('.chart [data-x-ticks]').first().getAttribute('data-x-ticks'))!.split('|');
+    expect(ticks.length).toBeGreaterThan(3);
+    for (const t of ticks) expect(t).toMatch(/^\d{2}:\d{2}(:\d{2})?(\n\d{4}-\d{2}-\d{2})?$/);
+    const last = ticks[ticks.length - 1];
+    const utcNow = new Date().toISOString().slice(11, 16);
+    const minutes = (hm: string) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5));
+    expect((minutes(utcNow) - minutes(last) + 1440) % 1440, `the last tick ${last} is a UTC time shortly before ${utcNow}`).toBeLessThan(10);
+    await shoot(page, 'overview-new-york');
+    expect(problems).toEqual([]);
+  }, 40_000);
+
+  it('takes a date parameter as ISO 8601 text in UTC, whatever the browser\'s locale and time zone', async () => {
+    // A serve of its own, with a job that has date parameters (no node runs it: launching queues it).
+    const dates = await startServe(pg.freshUrl('console-dates'), 45_000, 'test/fixtures/console/nightshift.config.ts');
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York', locale: 'de-DE' });
+      contexts.push(context);
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await logIn(page, dates.base, OPERATOR.secret);
+      await open(page, '#/jobs/report');
+      const asOf = page.locator('#param-asOf');
+      // Text, not a date picker that shows the browser's locale: the default as the API has it.
+      expect(await asOf.getAttribute('type')).toBe('text');
+      expect(await asOf.inputValue()).toBe('2024-01-01T00:00:00Z');
+      expect(await asOf.getAttribute('placeholder')).toBe('2024-01-01T00:00:00Z');
+      expect(await page.locator('label[for=param-asOf]').textContent()).toContain('UTC');
+      // Something else is refused by the browser before it is sent.
+      await page.locator('#param-since').fill('05.03.2024 06:07');
+      expect(await page.locator('#param-since').evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+      // Without a zone it is UTC; a date alone is its midnight.
+      await page.locator('#param-since').fill('2024-03-05 06:07');
+      await asOf.fill('2024-06-30');
+      await shoot(page, 'job-form-dates');
+      await page.locator('#launch-form').getByRole('button', { name: 'Launch report' }).click();
+      await page.waitForURL(/#\/executions\/\d+$/);
+      const id = Number(/(\d+)$/.exec(page.url())![1]);
+      const launched = (await call<{ parameters: Record<string, unknown> }>(dates.base, OPERATOR.secret, 'GET', `/api/executions/${id}`)).json;
+      expect(launched.parameters).toEqual({ asOf: '2024-06-30T00:00:00.000Z', since: '2024-03-05T06:07:00.000Z' });
+      // The executions filter takes dates the same way.
+      await open(page, '#/executions');
+      expect(await page.getByLabel('Created from (UTC)').getAttribute('placeholder')).toBe('2024-01-01T00:00:00Z');
+      expect(problems).toEqual([]);
+    } finally {
+      await dates.stop();
+    }
+  }, 60_000);
+
+  it('shows the login form without a request the API refuses, and a session without logging in again; /api/session still needs one', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    const apiRequests: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => new URL(r.url()).pathname.startsWith('/api/') && apiRequests.push(r.url()));
+    await page.goto(`${server.base}/`);
+    await page.locator('#login-form').waitFor();
+    expect(apiRequests, 'no session check before logging in').toEqual([]);
+    expect(errors, 'nothing in the browser console').toEqual([]);
+    // Logged in, a reload shows the console at once (its one session check answers 200).
+    await page.locator('#token').fill(VIEWER.secret);
+    await page.locator('#login-form button[type=submit]').click();
+    await page.locator('#who').waitFor();
+    await page.reload();
+    await page.locator('#who').waitFor();
+    expect(errors).toEqual([]);
+    // The page's hint follows the cookie: valid, ended, none. The API's answer does not change.
+    const pageSays = async (cookie?: string) => {
+      const html = await (await fetch(`${server.base}/`, { headers: cookie ? { cookie } : {} })).text();
+      return /<meta name="nightshift-session" content="(\w+)">/.exec(html)?.[1];
+    };
+    const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    expect(await pageSays(cookie)).toBe('yes');
+    expect(await pageSays()).toBe('no');
+    expect(await pageSays('nightshift_session=forged')).toBe('no');
+    expect((await fetch(`${server.base}/api/session`)).status).toBe(401);
+    expect((await fetch(`${server.base}/api/session`, { headers: { cookie: 'nightshift_session=forged' } })).status).toBe(401);
+    expect((await fetch(`${server.base}/api/session`, { headers: { cookie } })).status).toBe(200);
+  }, 40_000);
 
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);

@@ -60,6 +60,8 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const jobList = (await get('/api/jobs', 'victor')).body;
     expect(jobList).toContainEqual(expect.objectContaining({
       name: 'count',
+      // defineJob's description, for the console's Jobs page.
+      description: expect.stringContaining('Writes the numbers 1..items'),
       parameters: expect.objectContaining({
         items: { type: 'int', default: 1000, required: false, identifying: true, description: null },
         delayMs: { type: 'int', default: 0, required: false, identifying: false, description: null },
@@ -260,7 +262,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
   });
 
   it("stops a running execution, restarts it on the cluster, abandons one; what an execution's state refuses is 409", async () => {
-    const { ns, post, node, audit } = await setup('api-stop');
+    const { ns, post, send, node, audit } = await setup('api-stop');
     const { execution, done } = await ns.start('count', { items: 400, chunk: 10, delayMs: 2, tag: 'stop' });
     const stopped = await post(`/api/executions/${execution.id}/stop`);
     expect(stopped.status).toBe(200);
@@ -276,6 +278,11 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(resumed.status).toBe('COMPLETED');
     expect(resumed.steps[0].readCount + (await ns.getExecution(execution.id))!.steps[0].readCount).toBe(400);
     expect(await post(`/api/executions/${resumed.id}/restart`)).toMatchObject({ status: 409, body: { error: `execution ${resumed.id} is COMPLETED: only a FAILED or STOPPED execution can be restarted` } });
+    // The instance's executions, oldest first: the stopped one and its restart; an unknown instance is 404.
+    const runs = await send('GET', `/api/instances/${execution.instanceId}/executions`);
+    expect(runs.status).toBe(200);
+    expect(runs.body.map((e: { id: number; status: string }) => [e.id, e.status])).toEqual([[execution.id, 'STOPPED'], [resumed.id, 'COMPLETED']]);
+    expect((await send('GET', '/api/instances/999999/executions')).status).toBe(404);
 
     const other = await ns.start('count', { items: 400, chunk: 10, delayMs: 2, tag: 'abandon' });
     await ns.stop(other.execution.id);

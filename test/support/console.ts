@@ -29,9 +29,9 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `nightshift serve --port 0` with the test tokens; resolves once it listens. */
-export async function startServe(db: string, timeoutMs = 45_000): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db, '--config', CONFIG], {
+/** Starts `nightshift serve --port 0` with the test tokens (and the example jobs, or `config`'s); resolves once it listens. */
+export async function startServe(db: string, timeoutMs = 45_000, config = CONFIG): Promise<Server> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db, '--config', config], {
     cwd: ROOT,
     env: { ...process.env, NIGHTSHIFT_API_TOKENS: TOKENS, NIGHTSHIFT_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

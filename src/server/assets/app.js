@@ -103,7 +103,11 @@ function Shell({ session, onLogout }) {
 function App() {
   const [session, setSession] = useState(undefined);
   useEffect(() => {
-    api('api/session').then(({ data }) => setSession(data), () => setSession(null));
+    // The page says whether this browser has a session: without one, the login form at once (no
+    // request that the API would answer 401); with one, who it is.
+    const hint = document.querySelector('meta[name="nightshift-session"]');
+    if (hint && hint.content === 'no') setSession(null);
+    else api('api/session').then(({ data }) => setSession(data), () => setSession(null));
     return onUnauthorized(() => setSession(null));
   }, []);
   useEffect(() => {

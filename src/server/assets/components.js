@@ -2,7 +2,7 @@
 // timeline of an execution's steps and partitions, and notices.
 import { useEffect, useRef, useState } from './preact-hooks.js';
 import uPlot from './uplot.js';
-import { amount, duration, html, rateOf, span, time } from './lib.js';
+import { amount, duration, html, number, rateOf, span, time } from './lib.js';
 
 export const Status = ({ status }) => html`<span class=${'status s-' + String(status).toLowerCase()}>${status}</span>`;
 
@@ -84,7 +84,21 @@ export function ConfirmButton({ label, title, message, run, danger, small }) {
     </dialog>`;
 }
 
-/** A uPlot chart that fits its container's width. */
+/**
+ * A time axis' tick labels, in UTC and 24-hour like every other time in the console: the hour and
+ * minute (and second when ticks are seconds apart), the date under the first tick, and dates alone
+ * when ticks are days apart.
+ */
+export function utcTicks(splits, increment) {
+  return splits.map((s, i) => {
+    const iso = new Date(s * 1000).toISOString();
+    if (increment >= 86400) return iso.slice(0, 10);
+    const clock = increment < 60 ? iso.slice(11, 19) : iso.slice(11, 16);
+    return i === 0 ? clock + '\n' + iso.slice(0, 10) : clock;
+  });
+}
+
+/** A uPlot chart that fits its container's width. Time axes and the legend's time are UTC, 24-hour. */
 export function Chart({ series, data, height = 200, label, yLabel, xTime = true }) {
   const box = useRef(null);
   const plot = useRef(null);
@@ -96,8 +110,26 @@ export function Chart({ series, data, height = 200, label, yLabel, xTime = true 
       width: width(),
       height,
       scales: { x: { time: xTime } },
-      axes: [{ stroke: '#3a4150', grid: { stroke: '#e3e6ec' } }, { stroke: '#3a4150', grid: { stroke: '#e3e6ec' }, label: yLabel, size: 60 }],
-      series: [{ label: xTime ? 'time' : 'run' }, ...series],
+      // Ticks on UTC minutes, hours and days, whatever the browser's time zone.
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+      axes: [
+        {
+          stroke: '#3a4150',
+          grid: { stroke: '#e3e6ec' },
+          ...(xTime
+            ? {
+                values: (u, splits, _axis, _space, increment) => {
+                  const labels = utcTicks(splits, increment);
+                  el.dataset.xTicks = labels.join('|');
+                  return labels;
+                },
+              }
+            : {}),
+        },
+        // Numbers as elsewhere in the console (1,000), not in the browser's locale.
+        { stroke: '#3a4150', grid: { stroke: '#e3e6ec' }, label: yLabel, size: 60, values: (u, splits) => splits.map((v) => number(v)) },
+      ],
+      series: [xTime ? { label: 'time (UTC)', value: (u, v) => (v == null ? '—' : time(new Date(v * 1000).toISOString())) } : { label: 'run' }, ...series],
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
     };

@@ -2,12 +2,12 @@
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
 import { ConfirmButton, Empty, Json, Loading, Progress, Status, Timeline } from './components.js';
-import { api, currentStep, duration, go, html, isRunning, number, paramText, span, time, useLoad, useNow } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, parseUtc, sameExit, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
 const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
 
-const toIso = (local) => (local ? new Date(local + 'Z').toISOString() : '');
+const toIso = (text) => (text ? parseUtc(text) || '' : '');
 
 export function ExecutionList({ query, jobs }) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
@@ -39,17 +39,17 @@ export function ExecutionList({ query, jobs }) {
       <label>Status <select name="status" value=${form.status} onChange=${set('status')}><option value="">any</option>${STATUSES.map((s) => html`<option>${s}</option>`)}</select></label>
       <label>Node <input name="node" value=${form.node} onInput=${set('node')} size="10" /></label>
       <label>Parameters contain <input name="q" value=${form.q} onInput=${set('q')} size="12" /></label>
-      <label>Created from (UTC) <input name="from" type="datetime-local" value=${form.from} onInput=${set('from')} /></label>
-      <label>to <input name="to" type="datetime-local" value=${form.to} onInput=${set('to')} /></label>
+      <label>Created from (UTC) <input name="from" class="date" pattern=${DATE_PATTERN} placeholder=${DATE_PLACEHOLDER} autocomplete="off" spellcheck="false" value=${form.from} onInput=${set('from')} /></label>
+      <label>to (UTC) <input name="to" class="date" pattern=${DATE_PATTERN} placeholder=${DATE_PLACEHOLDER} autocomplete="off" spellcheck="false" value=${form.to} onInput=${set('to')} /></label>
       <div class="filter-buttons"><button type="submit" class="primary">Filter</button> <button type="button" class="secondary" onClick=${() => go('executions')}>Clear</button></div>
     </form>
-    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack" id="executions">
+    <${Loading} state=${state}>${({ data, next }) => html`<div class="table-wrap"><table class="stack compact" id="executions">
       <thead><tr><th>Id</th><th>Job</th><th>Status</th><th>Parameters</th><th>Node</th><th>Created</th><th>Duration</th><th>Exit</th></tr></thead>
       <tbody>${data.length
         ? data.map((e) => html`<tr data-id=${e.id}>
-            <td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td><${Status} status=${e.status} /></td>
-            <td class="params">${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap">${time(e.createTime)}</td>
-            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+            <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td class="c-head"><${Status} status=${e.status} /></td>
+            <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap c-bare">${time(e.createTime)}</td>
+            <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
         : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>
       <nav class="pager" aria-label="Pages">
         ${cursor ? html`<button type="button" class="secondary" onClick=${() => go('executions', { ...filters, limit, cursor: pages[pages.length - 1] || '', pages: pages.slice(0, -1).join(',') })}>← Newer</button>` : null}
@@ -58,6 +58,13 @@ export function ExecutionList({ query, jobs }) {
 }
 
 function Actions({ e, reload }) {
+  // Restart and abandon act on the newest execution of an instance only (the API refuses others).
+  const newer = (useInstanceRuns(e).data || []).filter((x) => x.id > e.id);
+  if (newer.length) {
+    const latest = newer[newer.length - 1];
+    return html`<p class="actions muted small" id="actions">A newer execution of this instance acts for it:
+      <a href=${'#/executions/' + latest.id}>#${latest.id}</a> <${Status} status=${latest.status} /></p>`;
+  }
   const act = (action) => async () => {
     await api('api/executions/' + e.id + '/' + action, { method: 'POST' });
     reload();
@@ -94,10 +101,10 @@ const skipTitle = (s) => s.readSkipCount + ' in reading, ' + s.processSkipCount 
 
 function StepRow({ s, e, now, partition }) {
   return html`<tr class=${partition ? 'partition-row' : ''} data-step=${s.name}>
-    <th scope="row" class="nowrap">${partition ? '↳ ' : ''}${s.name}</th><td><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
+    <th scope="row" class="nowrap c-head">${partition ? '↳ ' : ''}${s.name}</th><td class="c-head"><${Status} status=${s.status} /></td><td class="nowrap">${s.node || '—'}</td>
     <td class="nowrap">${duration(span(s.startTime, s.endTime, now))}</td>
     ${COUNTERS.map(([k]) => html`<td class="num" title=${k === 'skips' ? skipTitle(s) : undefined}>${number(counter(s, k))}</td>`)}
-    <td class="progress-cell"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
+    <td class="progress-cell c-full"><${Progress} progress=${s.progress} stepKey=${e.id + '/' + s.name} startTime=${s.startTime} running=${isRunning(s.status)} /></td>
     <td class="exit">${s.exitStatus.code}${s.exitStatus.description ? html`<div class="desc">${s.exitStatus.description}</div>` : null}</td>
   </tr>`;
 }
@@ -113,6 +120,43 @@ function Current({ e }) {
   </section>`;
 }
 
+/**
+ * The executions of this one's job instance, oldest first: the first run, its restarts and
+ * hand-overs, each linked, so that a restarted execution can be followed either way.
+ */
+function useInstanceRuns(e) {
+  return useLoad(
+    async () => (await api('api/instances/' + e.instanceId + '/executions')).data,
+    [e.instanceId],
+    (k, d) => k === 'execution' && d.instanceId === e.instanceId,
+    2000,
+  )[0];
+}
+
+function InstanceRuns({ e }) {
+  const state = useInstanceRuns(e);
+  const list = state.data || [{ id: e.id, status: e.status }];
+  return html`<ol class="runs" id="instance-runs" aria-label=${'Executions of instance ' + e.instanceId}>
+    ${list.map((x) => html`<li data-id=${x.id}>${x.id === e.id
+      ? html`<strong aria-current="page">#${x.id}</strong>`
+      : html`<a href=${'#/executions/' + x.id}>#${x.id}</a>`} <${Status} status=${x.id === e.id ? e.status : x.status} /></li>`)}
+  </ol>`;
+}
+
+/**
+ * Why it failed: the job's exit description (the error's message; the repository keeps no stack
+ * trace, which is in the log of the node that ran it), and the steps and partitions that failed.
+ */
+function Failure({ e }) {
+  const failed = e.steps.flatMap((s) => [s, ...(s.partitions || [])]).filter((s) => s.status === 'FAILED');
+  return html`<section class="card wide failure" aria-labelledby="exit-h" id="failure"><h2 id="exit-h">Failure</h2>
+    <pre class="exit-description">${e.exitStatus.description}</pre>
+    ${failed.map((s) => html`<p class="small failed-step" data-step=${s.name}>Failed in step <strong>${s.name}</strong>${s.node ? ' on ' + s.node : ''}${s.endTime ? ' at ' + time(s.endTime) : ''}${s.exitStatus.description && s.exitStatus.description !== e.exitStatus.description ? ':' : '.'}</p>
+      ${s.exitStatus.description && s.exitStatus.description !== e.exitStatus.description ? html`<pre class="exit-description">${s.exitStatus.description}</pre>` : null}`)}
+    <p class="muted small">The repository keeps the error's message; its stack trace is in the log of ${e.node ? 'node ' + e.node : 'the node that ran it'}.</p>
+  </section>`;
+}
+
 export function ExecutionDetail({ id, session }) {
   const [state, reload] = useLoad(async () => (await api('api/executions/' + id)).data, [id], (k, d) => k === 'execution' && String(d.id) === String(id), 1000);
   const now = useNow();
@@ -124,6 +168,7 @@ export function ExecutionDetail({ id, session }) {
       <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
         <dl class="facts">
           <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a> (instance ${e.instanceId})</dd>
+          <dt>Runs</dt><dd><${InstanceRuns} e=${e} /></dd>
           <dt>Node</dt><dd>${e.node || '—'}${e.targetNode ? ' (asked for ' + e.targetNode + ')' : ''}</dd>
           ${e.affinityKey ? html`<dt>Affinity key</dt><dd>${e.affinityKey}</dd>` : null}
           <dt>Created</dt><dd>${time(e.createTime)}</dd><dt>Started</dt><dd>${time(e.startTime)}</dd><dt>Ended</dt><dd>${time(e.endTime)}</dd>
@@ -135,13 +180,14 @@ export function ExecutionDetail({ id, session }) {
       <section class="card" aria-labelledby="params-h"><h2 id="params-h">Parameters</h2>
         <dl class="facts" id="parameters">${Object.entries(e.parameters).map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === 'string' ? v : JSON.stringify(v)}</dd>`)}</dl>
       </section>
-      ${e.exitStatus.description
-        ? html`<section class=${'card wide' + (e.status === 'FAILED' ? ' failure' : '')} aria-labelledby="exit-h"><h2 id="exit-h">${e.status === 'FAILED' ? 'Failure' : 'Exit description'}</h2>
-            <pre class="exit-description">${e.exitStatus.description}</pre></section>`
-        : null}
+      ${e.status === 'FAILED' && e.exitStatus.description
+        ? html`<${Failure} e=${e} />`
+        : e.exitStatus.description
+          ? html`<section class="card wide" aria-labelledby="exit-h"><h2 id="exit-h">Exit description</h2><pre class="exit-description">${e.exitStatus.description}</pre></section>`
+          : null}
       <section class="card wide" aria-labelledby="tl-h"><h2 id="tl-h">Timeline</h2><${Timeline} execution=${e} now=${now} /></section>
       <section class="card wide" aria-labelledby="steps-h"><h2 id="steps-h">Steps</h2>
-        <div class="table-wrap"><table id="steps" class="steps">
+        <div class="table-wrap"><table id="steps" class="steps stack compact">
           <thead><tr><th>Step</th><th>Status</th><th>Node</th><th>Duration</th>${COUNTERS.map(([, l]) => html`<th class="num">${l}</th>`)}<th>Progress</th><th>Exit</th></tr></thead>
           <tbody>${e.steps.length
             ? e.steps.map((s) => html`<${StepRow} s=${s} e=${e} now=${now} />${(s.partitions || []).map((p) => html`<${StepRow} s=${p} e=${e} now=${now} partition />`)}`)

@@ -2,7 +2,7 @@
 // history and its duration trend.
 import { useState } from './preact-hooks.js';
 import { Chart, Empty, Loading, Notice, Status } from './components.js';
-import { api, duration, go, html, paramText, span, time, useLoad } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, parseUtc, sameExit, span, time, useLoad } from './lib.js';
 
 /** What a server started without a config says of the jobs it cannot launch. */
 const NO_CONFIG = 'This server was started without a config, so it cannot launch jobs (start serve with --config FILE).';
@@ -27,7 +27,7 @@ export function JobList({ jobs }) {
 /** The form value of a parameter's default. */
 function initial(p) {
   if (p.default == null) return p.type === 'boolean' ? false : '';
-  if (p.type === 'date') return String(p.default).slice(0, 19);
+  if (p.type === 'date') return isoUtc(p.default);
   return p.default;
 }
 
@@ -36,23 +36,29 @@ function valueOf(p, v) {
   if (p.type === 'boolean') return Boolean(v);
   if (v === '' || v == null) return undefined;
   if (p.type === 'int' || p.type === 'number') return Number(v);
-  if (p.type === 'date') return new Date(v.length <= 19 ? v + 'Z' : v).toISOString();
+  if (p.type === 'date') {
+    const iso = parseUtc(v);
+    if (!iso) throw new Error('Type a date as ' + DATE_PLACEHOLDER + ' (ISO 8601, UTC), got ' + JSON.stringify(v) + '.');
+    return iso;
+  }
   return String(v);
 }
 
 function Field({ name, p, value, onChange }) {
   const id = 'param-' + name;
   const common = { id, name, required: p.required && p.default == null };
-  const hint = [p.type, p.required ? 'required' : 'optional', p.identifying ? 'identifying' : 'not identifying', p.default != null ? 'default ' + p.default : null]
+  const hint = [p.type === 'date' ? 'date, ISO 8601 in UTC (e.g. ' + DATE_PLACEHOLDER + ')' : p.type, p.required ? 'required' : 'optional', p.identifying ? 'identifying' : 'not identifying', p.default != null ? 'default ' + (p.type === 'date' ? isoUtc(p.default) : p.default) : null]
     .filter(Boolean)
     .join(', ');
   let input;
   if (p.type === 'boolean') input = html`<input type="checkbox" ...${common} checked=${value} onChange=${(ev) => onChange(ev.currentTarget.checked)} />`;
   else if (p.type === 'int' || p.type === 'number')
     input = html`<input type="number" step=${p.type === 'int' ? '1' : 'any'} inputmode=${p.type === 'int' ? 'numeric' : 'decimal'} ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
-  else if (p.type === 'date') input = html`<input type="datetime-local" step="1" ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
+  else if (p.type === 'date')
+    input = html`<input type="text" class="date" pattern=${DATE_PATTERN} placeholder=${DATE_PLACEHOLDER} autocomplete="off" spellcheck="false" aria-describedby=${id + '-hint'}
+      title=${'ISO 8601 in UTC, e.g. ' + DATE_PLACEHOLDER} ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
   else input = html`<input type="text" ...${common} value=${value} onInput=${(ev) => onChange(ev.currentTarget.value)} />`;
-  return html`<div class="field"><label for=${id}>${name}</label>${input}<div class="hint" id=${id + '-hint'}>${hint}${p.description ? ' — ' + p.description : ''}</div></div>`;
+  return html`<div class="field"><label for=${id}>${name}${p.type === 'date' ? html` <span class="muted">(UTC)</span>` : null}</label>${input}<div class="hint" id=${id + '-hint'}>${hint}${p.description ? ' — ' + p.description : ''}</div></div>`;
 }
 
 function LaunchForm({ job }) {
@@ -105,10 +111,10 @@ function History({ name, wide }) {
           : html`<p class="muted">The trend shows once two executions have finished.</p>`}
       </section>
       <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
-        <div class="table-wrap"><table class="stack" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
+        <div class="table-wrap"><table class="stack compact" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
         <tbody>${list.length
-          ? list.map((e) => html`<tr><td><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td><${Status} status=${e.status} /></td><td class="params">${paramText(e.parameters)}</td>
-              <td class="nowrap">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td>${e.exitStatus.code}</td></tr>`)
+          ? list.map((e) => html`<tr><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${Status} status=${e.status} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
+              <td class="nowrap c-bare">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
           : html`<${Empty} cols="6">Never run.</${Empty}>`}</tbody></table></div>
       </section>`;
   }}</${Loading}>`;

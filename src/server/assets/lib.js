@@ -140,6 +140,26 @@ export function useNow(ms = 1000) {
 export const time = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '—');
 export const shortTime = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : '—');
 
+/**
+ * Dates are typed as ISO 8601 text in UTC (not in a date picker, which shows the browser's locale
+ * and time zone): a date, or a date and time with a space or T, with seconds and a zone (Z or
+ * +HH:MM) if wanted. Without a zone it is UTC.
+ */
+export const DATE_PATTERN = String.raw`\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?(Z|[+\-]\d{2}:\d{2})?`;
+export const DATE_PLACEHOLDER = '2024-01-01T00:00:00Z';
+
+/** ISO text as DATE_PATTERN describes it, as an ISO timestamp; null when it is not one. */
+export function parseUtc(text) {
+  const v = String(text || '').trim();
+  if (!new RegExp('^(?:' + DATE_PATTERN + ')$').test(v)) return null;
+  const zoned = /(Z|[+-]\d{2}:\d{2})$/.test(v) ? v : v.length === 10 ? v + 'T00:00:00Z' : v + 'Z';
+  const d = new Date(zoned.replace(' ', 'T'));
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** A timestamp as the date inputs show it: 2024-01-01T00:00:00Z (milliseconds only when there are some). */
+export const isoUtc = (iso) => (iso ? new Date(iso).toISOString().replace('.000Z', 'Z') : '');
+
 export function duration(ms) {
   if (ms == null || !Number.isFinite(ms)) return '—';
   if (ms < 1000) return Math.round(ms) + ' ms';
@@ -174,6 +194,9 @@ export const paramText = (p) =>
   Object.entries(p || {})
     .map(([k, v]) => k + '=' + (typeof v === 'string' ? v : JSON.stringify(v)))
     .join(' ');
+
+/** An exit code that says no more than the status beside it (COMPLETED and COMPLETED, or not ended yet). */
+export const sameExit = (e) => e.exitStatus.code === e.status || e.exitStatus.code === 'EXECUTING' || e.exitStatus.code === 'UNKNOWN';
 
 export const RUNNING = ['STARTING', 'STARTED', 'STOPPING'];
 export const isRunning = (status) => RUNNING.includes(status);

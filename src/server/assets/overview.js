@@ -1,7 +1,7 @@
 // The overview: what runs now with its progress, recent failures, throughput over the last hour,
 // the nodes and the next firings.
 import { Chart, Empty, Loading, Progress, Status } from './components.js';
-import { api, currentStep, duration, html, isRunning, number, span, time, topSteps, useLoad, useNow } from './lib.js';
+import { api, currentStep, duration, html, isRunning, number, paramText, span, time, topSteps, useLoad, useNow } from './lib.js';
 
 const HOUR = 3600_000;
 const BUCKET = 60_000;
@@ -32,25 +32,63 @@ function throughput(executions, now) {
 }
 
 const executionEvents = (kind) => kind === 'execution';
+/** The most queued executions the overview lists (the next to run). */
+const QUEUED_SHOWN = 10;
 
+/**
+ * What runs now, and apart from it what waits for a node: an execution that is STARTING without a
+ * node has been queued and no node has claimed it yet (it has no step, progress or run time to
+ * show). A STARTING execution that a node has claimed is about to run, and is listed as running.
+ */
 function Running() {
-  const [state] = useLoad(async () => (await api('api/executions?status=STARTING,STARTED,STOPPING&steps=1&limit=50')).data, [], executionEvents);
+  const [state] = useLoad(
+    async () => {
+      const [active, starting] = await Promise.all([
+        api('api/executions?status=STARTED,STOPPING&steps=1&limit=50'),
+        api('api/executions?status=STARTING&steps=1&limit=50'),
+      ]);
+      const claimed = starting.data.filter((e) => e.node);
+      const running = [...active.data, ...claimed].sort((a, b) => b.id - a.id);
+      // Oldest first: the next to run at the top.
+      const queued = starting.data.filter((e) => !e.node).reverse();
+      return { running, queued, moreQueued: Boolean(starting.next) };
+    },
+    [],
+    executionEvents,
+  );
   const now = useNow();
+  const { queued = [], moreQueued = false } = state.data || {};
   return html`<section class="card wide" aria-labelledby="running-h">
     <h2 id="running-h">Running now</h2>
-    <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="running">
+    <${Loading} state=${state}>${({ running }) => html`<div class="table-wrap"><table class="stack" id="running">
       <thead><tr><th>Execution</th><th>Job</th><th>Node</th><th>Step</th><th class="grow">Progress</th><th>Running for</th></tr></thead>
-      <tbody>${list.length
-        ? list.map((e) => {
+      <tbody>${running.length
+        ? running.map((e) => {
             const step = currentStep(e);
             return html`<tr data-id=${e.id}>
               <td><a href=${'#/executions/' + e.id}>#${e.id}</a> <${Status} status=${e.status} /></td>
-              <td>${e.jobName}</td><td>${e.node || '—'}</td><td>${step ? step.name : '—'}</td>
+              <td>${e.jobName}</td><td>${e.node || '—'}</td><td>${step ? step.name : html`<span class="muted">starting</span>`}</td>
               <td><${Progress} progress=${step && step.progress} stepKey=${e.id + '/' + (step && step.name)} startTime=${step && step.startTime} running=${isRunning(e.status)} /></td>
               <td>${duration(span(e.startTime, null, now))}</td></tr>`;
           })
         : html`<${Empty} cols="6">Nothing runs now.</${Empty}>`}</tbody></table></div>`}</${Loading}>
-  </section>`;
+  </section>
+  ${queued.length
+    ? html`<section class="card wide" aria-labelledby="queued-h">
+        <h2 id="queued-h">Queued <span class="muted">(${queued.length}${moreQueued ? '+' : ''}), waiting for a node</span></h2>
+        <div class="table-wrap"><table class="stack compact" id="queued">
+          <thead><tr><th>Execution</th><th>Job</th><th>Status</th><th>Parameters</th><th>Waiting for</th><th>Queued at</th></tr></thead>
+          <tbody>${queued.slice(0, QUEUED_SHOWN).map((e) => html`<tr data-id=${e.id}>
+            <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head">${e.jobName}</td>
+            <td class="c-head"><${Status} status=${e.status} /> <span class="muted small">waiting for a node</span></td>
+            <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
+            <td class="nowrap">${duration(span(e.createTime, null, now))}</td><td class="nowrap">${time(e.createTime)}</td></tr>`)}</tbody>
+        </table></div>
+        ${queued.length > QUEUED_SHOWN || moreQueued
+          ? html`<p class="small"><a href="#/executions?status=STARTING">All the queued executions</a> (the ${QUEUED_SHOWN} next to run are shown)</p>`
+          : null}
+      </section>`
+    : null}`;
 }
 
 function Failures() {

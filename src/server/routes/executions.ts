@@ -123,6 +123,22 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     return executionDetailJson(e, tree, summary);
   });
 
+  app.get<{ Params: { id: number } }>('/api/instances/:id/executions', {
+    schema: {
+      summary: 'The executions of one job instance, oldest first',
+      description:
+        'Every execution of the instance (an execution\'s `instanceId`): its first run, and each restart of it or hand-over ' +
+        'after a node died, in the order they were created, so that a restarted execution can be followed from the first.',
+      tags: ['executions'],
+      params: { type: 'object', properties: { id: { type: 'integer', minimum: 1, title: 'job instance id' } }, required: ['id'] },
+      response: { 200: { type: 'array', items: ref('Execution') }, ...errors(400, 401, 404, 503) },
+    },
+  }, async (req) => {
+    const executions = await ns.explorer.executionsOfInstance(req.params.id);
+    if (!executions.length && !(await ns.explorer.getInstance(req.params.id))) throw notFound(`no job instance with id ${req.params.id}`);
+    return executions.sort((a, b) => a.id - b.id).map(executionJson);
+  });
+
   /** What the job's summary() says of an execution; null when it has none or it fails (logged). */
   async function summaryOf(e: JobExecution): Promise<Record<string, unknown> | null> {
     const summary = ns.jobs.get(e.jobName)?.summary;

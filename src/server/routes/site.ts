@@ -3,6 +3,7 @@ import { SQL } from '../../repository/sql.ts';
 import type { ApiContext } from '../context.ts';
 import { ASSETS, DASHBOARD_HTML } from '../dashboard.ts';
 import { UNAVAILABLE, describeError, notFound } from '../errors.ts';
+import { SESSION_COOKIE } from '../guard.ts';
 import type { Metrics } from '../metrics.ts';
 import { errors, ref } from '../schemas.ts';
 
@@ -10,12 +11,28 @@ import { errors, ref } from '../schemas.ts';
 const PROBE_TIMEOUT_MS = 2000;
 
 /** The console's page and files, the probes, the metrics and the OpenAPI document. */
-export async function siteRoutes(app: FastifyInstance, { ns, log, stopping, metrics }: ApiContext & { metrics: Metrics }) {
+export async function siteRoutes(app: FastifyInstance, { ns, auth, log, stopping, metrics }: ApiContext & { metrics: Metrics }) {
   const page = { public: true } as const;
   app.get('/', {
     config: page,
-    schema: { summary: 'The web console', tags: ['console'], security: [], produces: ['text/html'], response: { 200: { description: 'its page', content: { 'text/html': { schema: { type: 'string' } } } } } },
-  }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
+    schema: {
+      summary: 'The web console',
+      description:
+        'Its page says in `<meta name="nightshift-session">` whether the request carries a valid session (or the server needs none): ' +
+        'without one the console shows its login form at once, rather than asking GET /api/session for a 401.',
+      tags: ['console'],
+      security: [],
+      produces: ['text/html'],
+      response: { 200: { description: 'its page', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  }, async (req, reply) => {
+    const cookie = req.cookies?.[SESSION_COOKIE];
+    const signedIn = !auth.enabled || (cookie !== undefined && auth.session(cookie) !== undefined);
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(DASHBOARD_HTML.replace('content="SESSION"', `content="${signedIn ? 'yes' : 'no'}"`));
+  });
 
   app.get<{ Params: { file: string } }>('/assets/:file', {
     config: page,

@@ -1,0 +1,27 @@
+/**
+ * The public API's types, checked by the TypeScript compiler as a user's project would be: launches
+ * by name take the names of the jobs a Nightshift was given and the parameters each declares, of
+ * their types (test/fixtures/types). Each misuse there is marked `@ts-expect-error`, so a misuse
+ * that compiles fails this test as surely as a correct use that does not.
+ */
+import { join } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function diagnostics(file: string): string[] {
+  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+  if (!config) throw new Error('cannot read tsconfig.json');
+  const program = ts.createProgram([file], { ...config.options, noEmit: true });
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    return `${d.file?.fileName.replace(ROOT + '/', '') ?? ''}${where ? `:${where.line + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  });
+}
+
+describe('public types', () => {
+  it('launching by name: job names and parameter types are checked', () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/launches.ts'))).toEqual([]);
+  }, 60_000);
+});
