@@ -24,4 +24,8 @@ describe('public types', () => {
   it('launching by name: job names and parameter types are checked', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/launches.ts'))).toEqual([]);
   }, 60_000);
+
+  it("a parameter's default has its parameter's type", () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
+  }, 60_000);
 });

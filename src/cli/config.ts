@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
@@ -69,7 +70,11 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });
     const commonJs = /Cannot find module 'nightshift'|require\(\) of ES Module|ERR_REQUIRE_ESM|require is not defined/.test(errorMessage(err));
     const hint = commonJs ? " (a config is an ES module: import { defineJob } from 'nightshift', not require)" : '';
-    throw new UsageError(`cannot load config ${file}: ${firstLine(errorMessage(err))}${hint}`, { cause: err });
+    const syntax = syntaxError(err, file);
+    // A syntax error in the config itself is named FILE:LINE:COLUMN; one in a module it imports, in that module.
+    const what = !syntax ? `${file}: ${firstLine(errorMessage(err))}`
+      : syntax.file === file ? `${syntax.where}: ${syntax.message}` : `${file}: ${syntax.where}: ${syntax.message}`;
+    throw new UsageError(`cannot load config ${what}${hint}`, { cause: err });
   }
   const found = new Set<JobDefinition>();
   const consider = (v: unknown) => {
@@ -103,6 +108,43 @@ function declaredSchedules(file: string, mod: Record<string, unknown>): Schedule
     throw new UsageError(`config ${file}: schedules must be an array of { name, job, cron or everyMs, ... }`);
   }
   return found as ScheduleSpec[];
+}
+
+/**
+ * A syntax error in a config as `FILE:LINE:COLUMN: message`, when its place can be found:
+ * esbuild (a TypeScript config, through tsx) says where in its message; Node's own SyntaxError
+ * for an ES module may name only the file and line in its stack (and on Node 20 not even that), so
+ * the config is parsed again, as an ES module, by `node --check`, which shows where (a parse, no
+ * code of the config runs). Undefined for other errors, or when no place is found.
+ */
+function syntaxError(err: unknown, file: string): { file: string; where: string; message: string } | undefined {
+  const message = errorMessage(err);
+  const at = (path: string, line: string, column?: number) => ({ file: path, where: `${path}:${line}${column === undefined ? '' : `:${column}`}` });
+  // esbuild: "Transform failed with 1 error:\n/path/x.ts:3:55: ERROR: Unexpected \";\"" (its columns count from 0).
+  const esbuild = /^(.+?):(\d+):(\d+): ERROR: (.+)$/m.exec(message);
+  if (esbuild && /Transform failed|Build failed/.test(message)) return { ...at(esbuild[1], esbuild[2], Number(esbuild[3]) + 1), message: esbuild[4] };
+  if (!(err instanceof SyntaxError)) return undefined;
+  const stack = String(err.stack ?? '');
+  const head = stack.includes('\n    at ') ? stack.slice(0, stack.indexOf('\n    at ')) : stack;
+  const inStack = /^(file:\/\/\S+?):(\d+)(?::(\d+))?$/m.exec(head);
+  if (inStack) return { ...at(fileURLToPath(inStack[1]), inStack[2], inStack[3] ? Number(inStack[3]) : undefined), message: firstLine(message) };
+  if (!/\.(m?js)$/.test(file)) return undefined;
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const check = spawnSync(process.execPath, ['--input-type=module', '--check'], { input: source, encoding: 'utf8', timeout: 10_000, env });
+  // "[stdin]:3\n<the line>\n<spaces>^\n\nSyntaxError: ..."
+  const lines = (check.stderr ?? '').split('\n');
+  const line = /^\[stdin\]:(\d+)$/.exec(lines[0] ?? '');
+  if (check.status === 0 || !line) return undefined;
+  const caret = (lines[2] ?? '').indexOf('^');
+  const said = lines.find((l) => /^SyntaxError: /.test(l))?.replace(/^SyntaxError: /, '') ?? firstLine(message);
+  return { ...at(file, line[1], caret >= 0 ? caret + 1 : undefined), message: said };
 }
 
 function firstLine(s: string): string {

@@ -5,7 +5,7 @@ import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
-import { DEFAULT_DB_URL } from '../repository/open.ts';
+import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
 import { loadConfig } from './config.ts';
@@ -66,13 +66,26 @@ function out(text: string): void {
 // Modules only some commands need load when one of them runs (start-up time: `--version`, and
 // `run` on SQLite, load neither the cluster, the server, the progress bars nor the other driver).
 
+/** What a command needs of the config and the repository (see withOperator). */
+interface Needs {
+  /** It only reads or changes the repository: it loads a config only when one is named. */
+  repositoryOnly?: boolean;
+  /** It reads or acts on executions already there: an SQLite repository must exist, not be created. */
+  existing?: boolean;
+}
+
+/** The needs of a command that reads or acts on what the repository holds. */
+const EXISTING: Needs = { repositoryOnly: true, existing: true };
+
 /**
  * Opens the operator over the config's jobs; closes it after `fn`. A command that only reads or
  * changes the repository (`repositoryOnly`) needs no config: it loads one only when one is named
- * (--config or NIGHTSHIFT_CONFIG).
+ * (--config or NIGHTSHIFT_CONFIG). One that acts on existing executions (`existing`) refuses an
+ * SQLite file that does not exist rather than create an empty repository at a mistyped path.
  */
-async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, repositoryOnly = false): Promise<T> {
-  const jobs = repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
+async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
+  if (needs.existing) assertRepositoryExists(dbUrl(o));
+  const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
   const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
   const ns = await createNightshift({ db: dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
   try {
@@ -85,7 +98,7 @@ async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, ex
 const configNamed = (o: Common) => o.config !== undefined || !!process.env.NIGHTSHIFT_CONFIG;
 
 /** Runs an execution in this process with a progress display and graceful stop on signals. */
-async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionDetails>): Promise<number> {
+async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionDetails>, needs: Needs = {}): Promise<number> {
   const { createProgress } = await import('./progress.ts');
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
   let jobs: Nightshift['jobs'] = new Map();
@@ -111,6 +124,7 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionD
       }
     },
     { onProgress: (e, s) => progress.update(e, s) },
+    needs,
   );
   if (o.json) out(JSON.stringify(executionJson(execution), null, 2));
   else out(executionText(execution));
@@ -168,13 +182,13 @@ export function buildProgram(): Command {
 
   common(program.command('restart').description("restart a FAILED/STOPPED execution's instance in this process"))
     .argument('<executionId>')
-    .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)))));
+    .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)), { existing: true })));
 
   common(program.command('stop').description('stop an execution at its next chunk boundary'))
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, true);
+      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
       return EXIT.OK;
     }));
@@ -183,7 +197,7 @@ export function buildProgram(): Command {
     .argument('<executionId>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, true);
+      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
       return EXIT.OK;
     }));
@@ -194,7 +208,7 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'at most this many', '20')
     .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
       const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
-      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, true);
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, EXISTING);
       out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
       return EXIT.OK;
     }));
@@ -203,7 +217,7 @@ export function buildProgram(): Command {
     .argument('<id>')
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, (ns) => ns.getExecution(n), {}, true);
+      const e = await withOperator(o, (ns) => ns.getExecution(n), {}, EXISTING);
       if (!e) throw new UsageError(`no execution with id ${n}`);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
       return EXIT.OK;
@@ -218,10 +232,15 @@ export function buildProgram(): Command {
     .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
       if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
+      const raw = parseKeyValues(words); // malformed words fail before touching the database
       return withOperator(o, async (ns) => {
-        const execution = await ns.submit(job, parseKeyValues(words), routing);
-        if (o.node !== undefined && !(await ns.nodes()).some((n) => n.name === o.node && n.status === 'alive')) {
+        const execution = await ns.submit(job, raw, routing);
+        // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
+        const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
+        if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {
           process.stderr.write(terminalText(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
+        } else if (o.node === undefined && !alive.some((n) => n.jobs.includes(job))) {
+          process.stderr.write(terminalText(`nightshift: no live node runs job ${job} yet: execution ${execution.id} waits, STARTING, until one does (start one with nightshift node)`) + '\n');
         }
         if (!o.wait) {
           out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
@@ -309,7 +328,7 @@ export function buildProgram(): Command {
   common(program.command('nodes').description('cluster members and what each runs (the newest incarnation of each name)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
-      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, true);
+      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, EXISTING);
       if (o.json) {
         out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
@@ -336,6 +355,7 @@ export function buildProgram(): Command {
         batchSize: positiveInt('--batch-size', o.batchSize),
       };
       const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
+      assertRepositoryExists(dbUrl(o));
       const db = await openDatabase(dbUrl(o));
       try {
         const r = await pruneHistory(db, options);

@@ -75,6 +75,10 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
       timer = undefined;
       if (latest) latest = tracker.refresh(latest);
       log();
+      // The next run (the demo runs several with one display) counts from here, afresh.
+      latest = undefined;
+      logged = undefined;
+      tracker.reset();
     },
   };
 }
@@ -103,6 +107,8 @@ function barProgress(stream: NodeJS.WritableStream, tracker: Tracker): Progress 
     },
     stop() {
       if (begun) bar.stop();
+      begun = false;
+      tracker.reset();
     },
   };
 }
@@ -112,18 +118,34 @@ interface Tracker {
   update(e: JobExecution, step: StepExecution): View;
   /** The view again, with the time moved on. */
   refresh(view: View): View;
+  /** Forgets what it followed: the next run's elapsed time and rates count from now (its launch, as the CLI and the demo stop the display at each run's end). */
+  reset(): void;
 }
+
+/** A rate measured over less than this is not shown (nor an ETA from it): a first commit's is noise. */
+const MIN_RATE_SECONDS = 0.25;
 
 /**
  * Follows the steps of a run as commits come: a partitioned step's partitions (those run in this
- * process) are added up under their manager's name. Rates count from when a step was first seen.
+ * process) are added up under their manager's name. A step's rate is over the step so far: its
+ * items since it began (when the step before it last committed, or the run began), its bytes
+ * since it was first seen; so the rate, the ETA from it and the elapsed time agree.
  */
 function createTracker(clock: () => number): Tracker {
-  const started = clock();
+  let started = clock();
   /** The newest news of each step execution, by the name it is shown under. */
   const groups = new Map<string, { first: { at: number; done: number | undefined }; steps: Map<number, Snapshot> }>();
+  /** When the step shown before the current one last committed: when the current one began. */
   let previousEnd = started;
+  let lastUpdate = started;
   let current: string | undefined;
+  let execution: number | undefined;
+  const reset = (from = clock()) => {
+    started = from;
+    groups.clear();
+    previousEnd = lastUpdate = started;
+    current = execution = undefined;
+  };
   const view = (job: string, executionId: number, name: string): View => {
     const group = groups.get(name)!;
     const steps = latestPartitions([...group.steps.values()]);
@@ -137,13 +159,15 @@ function createTracker(clock: () => number): Tracker {
     const runItems = steps.reduce((n, s) => n + s.read + s.readSkips, 0);
     // Items: those this run read since the step began; bytes: since the step was first seen.
     const rate =
-      progress?.unit === 'bytes'
-        ? group.first.done !== undefined && seconds > 0 && progress.done > group.first.done
-          ? (progress.done - group.first.done) / seconds
-          : undefined
-        : seconds > 0 && runItems > 0
-          ? runItems / seconds
-          : undefined;
+      seconds < MIN_RATE_SECONDS
+        ? undefined
+        : progress?.unit === 'bytes'
+          ? group.first.done !== undefined && progress.done > group.first.done
+            ? (progress.done - group.first.done) / seconds
+            : undefined
+          : runItems > 0
+            ? runItems / seconds
+            : undefined;
     const left = progress && progress.total !== null ? progress.total - progress.done : undefined;
     return {
       job, executionId, step: name, progress, read,
@@ -156,12 +180,17 @@ function createTracker(clock: () => number): Tracker {
   };
   return {
     update(e, step) {
+      // Another execution shown by the same display (without a stop between): it counts afresh.
+      if (execution !== undefined && e.id !== execution) reset(lastUpdate);
+      execution = e.id;
       const name = step.stepName.replace(PARTITION_SUFFIX, '');
       const now = clock();
       if (name !== current) {
-        if (current !== undefined) previousEnd = now;
+        // The new step began when the one before it last committed (not now, at its own first commit).
+        if (current !== undefined) previousEnd = lastUpdate;
         current = name;
       }
+      lastUpdate = now;
       let group = groups.get(name);
       const progress = progressOf(step.context);
       if (!group) {
@@ -176,6 +205,7 @@ function createTracker(clock: () => number): Tracker {
       return view(e.jobName, e.id, name);
     },
     refresh: (v) => view(v.job, v.executionId, v.step),
+    reset: () => reset(),
   };
 }
 

@@ -3,7 +3,7 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
-import { openDatabase } from '../repository/open.ts';
+import { assertRepositoryExists, openDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import {
   MIN_EVERY_MS, MISFIRE_POLICIES, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
@@ -33,7 +33,9 @@ function wholeMs(flag: string, raw: string, min: number): number {
   return n;
 }
 
-async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = []): Promise<T> {
+/** Opens the repository for `fn`; with `existing`, an SQLite repository must already exist (see withOperator). */
+async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = [], existing = true): Promise<T> {
+  if (existing) assertRepositoryExists(kit.dbUrl(o));
   const db = await openDatabase(kit.dbUrl(o));
   try {
     return await fn(scheduleAdmin({ db, jobs }));
@@ -89,7 +91,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       };
       const config = await loadConfig(o.config);
       validateSchedule(spec, config.jobs); // bad input fails before touching the database
-      const { schedule, result } = await withAdmin(o, kit, (admin) => admin.add(spec), config.jobs);
+      const { schedule, result } = await withAdmin(o, kit, (admin) => admin.add(spec), config.jobs, false);
       if (o.json) out(JSON.stringify(scheduleJson(schedule), null, 2));
       else {
         out(`schedule ${schedule.name} ${result === 'created' ? 'added' : result}: job ${schedule.job}, ${timingText(schedule)}` +

@@ -1,6 +1,6 @@
 import type { ChunkContext, ItemReader, ItemWriter } from './items.ts';
 import type { ExecutionContext, JobExecution, StepExecution } from './model.ts';
-import { IMPLICIT_PARAMS, resolveParams, type ParamsSchema, type ParamValues } from './params.ts';
+import { IMPLICIT_PARAMS, checkDefaults, resolveParams, type ParamsSchema, type ParamValues } from './params.ts';
 import { assertExitPattern, mostSpecificMatch, type BatchStatus, type ExitStatus } from './status.ts';
 import { ParameterError, UsageError, errorMessage } from './errors.ts';
 import type { Database, Tx } from './database.ts';
@@ -722,6 +722,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>, N exten
   for (const key of Object.keys(params)) {
     if (Object.hasOwn(IMPLICIT_PARAMS, key)) throw new UsageError(`job ${spec.name}: parameter name ${key} is reserved`);
   }
+  checkDefaults(spec.name, params);
   const flow = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
   validateFlow(`job ${spec.name}`, flow);
   checkSubflowParams(spec.name, params, flow);

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { ParameterError, UsageError } from './errors.ts';
+import { ParameterError, UsageError, errorMessage } from './errors.ts';
 
 /** The value types a job parameter can have. */
 export type ParamKind = 'string' | 'int' | 'number' | 'date' | 'boolean';
@@ -132,6 +132,14 @@ function badValue(job: string, name: string, kind: ParamKind, raw: unknown): Par
   return new ParameterError(`job ${job}: parameter ${name} must be ${describe(kind)}, got ${JSON.stringify(raw)}`);
 }
 
+/** A whole number beyond the safe integers, or a number beyond a double's range. */
+function outOfRange(job: string, name: string, kind: ParamKind, raw: unknown): ParameterError {
+  const range = kind === 'int'
+    ? `an integer parameter must be between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER)`
+    : `a number parameter must be finite, at most ${Number.MAX_VALUE} either side of 0`;
+  return new ParameterError(`job ${job}: parameter ${name} is out of range: ${range}, got ${JSON.stringify(raw)}`);
+}
+
 /** Converts one raw value (a CLI string or a JSON value) to the parameter's type. */
 function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unknown {
   switch (kind) {
@@ -144,12 +152,18 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
       if (typeof raw === 'string' && INT.test(raw.trim())) {
         const n = Number(raw.trim());
         if (Number.isSafeInteger(n)) return n;
+        throw outOfRange(job, name, kind, raw);
       }
+      if (typeof raw === 'number' && Number.isInteger(raw)) throw outOfRange(job, name, kind, raw);
       break;
     }
     case 'number': {
       if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
-      if (typeof raw === 'string' && NUMBER.test(raw.trim())) return Number(raw.trim());
+      if (typeof raw === 'string' && NUMBER.test(raw.trim())) {
+        const n = Number(raw.trim());
+        if (Number.isFinite(n)) return n;
+        throw outOfRange(job, name, kind, raw);
+      }
       break;
     }
     case 'boolean':
@@ -167,6 +181,49 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
     }
   }
   throw badValue(job, name, kind, raw);
+}
+
+/** Whether a declared default already has its parameter's type (a default is used as given, not parsed). */
+function defaultFits(kind: ParamKind, value: unknown): boolean {
+  switch (kind) {
+    case 'string': return typeof value === 'string';
+    case 'int': return typeof value === 'number' && Number.isSafeInteger(value);
+    case 'number': return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean': return typeof value === 'boolean';
+    case 'date': return value instanceof Date && !Number.isNaN(value.getTime());
+    default: return false;
+  }
+}
+
+function shown(value: unknown): string {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Checks every declared default against its parameter's kind and its own `validate`, when the
+ * job is defined: a bad default would otherwise fail every launch that relies on it (and leave a
+ * FAILED instance that could never complete). Throws a UsageError naming job, parameter and value.
+ */
+export function checkDefaults(job: string, schema: ParamsSchema): void {
+  for (const [name, spec] of Object.entries(schema)) {
+    if (spec.default === undefined) continue;
+    const value: unknown = spec.default;
+    if (!defaultFits(spec.kind, value)) {
+      const what = spec.kind === 'date' ? 'a valid Date (e.g. new Date(\'2024-01-15\'))' : spec.kind === 'int' ? 'a whole number (a safe integer)' : describe(spec.kind);
+      throw new UsageError(`job ${job}: parameter ${name}: default must be ${what}, got ${shown(value)}`);
+    }
+    if (spec.validate) {
+      let problem: string | undefined;
+      try {
+        problem = spec.validate(value as never);
+      } catch (err) {
+        throw new UsageError(`job ${job}: parameter ${name}: validate failed on the default ${shown(value)}: ${errorMessage(err)}`, { cause: err });
+      }
+      if (problem) throw new UsageError(`job ${job}: parameter ${name}: default ${shown(value)} is refused by its validate: ${problem}`);
+    }
+  }
 }
 
 /**
@@ -245,7 +302,10 @@ export function parseKeyValues(words: readonly string[]): Record<string, string>
   for (const word of words) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new ParameterError(`parameter ${JSON.stringify(word)} is not of the form key=value`);
-    out[word.slice(0, eq)] = word.slice(eq + 1);
+    const key = word.slice(0, eq);
+    // Keeping the last of two would hide a typo or a pasted line; neither value is the one meant.
+    if (Object.hasOwn(out, key)) throw new ParameterError(`parameter ${key} is given twice (${key}=${out[key]} and ${word})`);
+    out[key] = word.slice(eq + 1);
   }
   return out;
 }

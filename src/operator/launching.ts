@@ -106,6 +106,12 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       if (execution.status === 'COMPLETED' || execution.status === 'ABANDONED') {
         throw new UsageError(`execution ${executionId} is ${execution.status} and cannot be abandoned`);
       }
+      // Only the newest execution decides whether its instance may run again: abandoning an
+      // older one would change nothing (a restart of the newest would still complete it).
+      const newest = (await explorer.executionsOfInstance(execution.instanceId))[0];
+      if (newest && newest.id !== execution.id) {
+        throw new UsageError(`execution ${executionId} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
+      }
       // A STOPPING execution may be abandoned while its owner still runs it, as in Spring Batch:
       // fencing makes that safe. Every commit of the owner proves the execution is still STARTED
       // or STOPPING, in the commit's own transaction, so once ABANDONED it commits nothing more

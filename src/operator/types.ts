@@ -114,7 +114,8 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
   stop(executionId: number): Promise<JobExecution>;
   /**
    * Marks a stopped, stopping or failed execution ABANDONED: its instance will not run again. A
-   * STOPPING execution's owner, if still running it, commits nothing after this.
+   * STOPPING execution's owner, if still running it, commits nothing after this. Only the latest
+   * execution of its instance can be abandoned (an older one is refused, as restart refuses it).
    */
   abandon(executionId: number): Promise<JobExecution>;
   /**

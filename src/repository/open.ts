@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
@@ -31,13 +33,32 @@ export async function openDatabase(url: string = DEFAULT_DB_URL, options: PgOpti
   return db;
 }
 
+/** The file of an SQLite URL (`sqlite:PATH`, `sqlite:///abs/path`); undefined for another URL. */
+function sqlitePath(url: string): string | undefined {
+  if (!url.startsWith('sqlite:')) return undefined;
+  const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  if (!path) throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH`);
+  return path;
+}
+
+/**
+ * Refuses an SQLite repository whose file does not exist, for commands that only read or act on
+ * what is already there: opening would create the file (and its folders), so a mistyped path
+ * would show an empty repository instead of an error. A PostgreSQL URL passes (its schema is
+ * created on demand, and a missing database fails to connect anyway).
+ */
+export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
+  const path = sqlitePath(url);
+  if (path === undefined || path === ':memory:') return;
+  if (!existsSync(resolve(path))) {
+    throw new UsageError(`no job repository at ${resolve(path)} (SQLite): check --db (or NIGHTSHIFT_DB), or run a job first to create it`);
+  }
+}
+
 /** The database of a URL, not migrated (a PostgreSQL pool connects on its first statement). */
 function open(url: string, options: PgOptions): Database {
-  if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!path) throw new UsageError(`invalid database URL ${JSON.stringify(url)}: expected sqlite:PATH`);
-    return openSqlite(path);
-  }
+  const path = sqlitePath(url);
+  if (path !== undefined) return openSqlite(path);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
   throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB`);
 }

@@ -348,7 +348,8 @@ export const SQL = {
     WHERE id = $1 AND status = 'STARTING' AND owner_node_id IS NULL`,
   abandon: `UPDATE ns_job_execution SET status = 'ABANDONED', exit_code = 'ABANDONED', exit_description = $2,
       end_time = COALESCE(end_time, ns_now()), last_updated = ns_now(), version = version + 1
-    WHERE id = $1 AND status = $3`,
+    WHERE id = $1 AND status = $3
+      AND NOT EXISTS (SELECT 1 FROM ns_job_execution later WHERE later.instance_id = ns_job_execution.instance_id AND later.id > $1)`,
   abandonSteps: `UPDATE ns_step_execution SET status = 'ABANDONED', exit_code = 'ABANDONED',
       end_time = COALESCE(end_time, ns_now()), last_updated = ns_now(), version = version + 1
     WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED')`,

@@ -162,6 +162,24 @@ interface Spec {
   readonly nthDayOfWeek: number;
 }
 
+/**
+ * What to say of a five-field (Unix) cron: Quartz's starts with a seconds field, and one of
+ * day-of-month and day-of-week is `?`. Suggests the Quartz form when it parses.
+ */
+function unixCronHint(tokens: readonly string[]): string {
+  const [minute, hour, dom, month, dow] = tokens;
+  const hint = '; this looks like a Unix cron: a Quartz cron starts with a seconds field';
+  const quartz = ['0', minute, hour, dow === '*' ? dom : dom === '*' ? '?' : dom, month, dow === '*' ? '?' : dow].join(' ');
+  try {
+    parseSpec(quartz);
+  } catch {
+    return `${hint} (e.g. "0 * * * * ?" for every minute; one of day-of-month and day-of-week is '?')`;
+  }
+  // Unix numbers days of the week 0-6 from Sunday, Quartz 1-7.
+  const days = /\d/.test(dow) ? ' (check day-of-week: Quartz numbers the days 1-7 from Sunday, or use SUN-SAT)' : '';
+  return `${hint}: try "${quartz}"${days}`;
+}
+
 function parseSpec(expression: string): Spec {
   if (typeof expression !== 'string') {
     throw new CronError(String(expression), 'expression', 'must be a string');
@@ -171,7 +189,8 @@ function parseSpec(expression: string): Spec {
     throw new CronError(
       expression,
       'expression',
-      `expected 6 or 7 fields (second minute hour day-of-month month day-of-week [year]), got ${tokens.length}`,
+      `expected 6 or 7 fields (second minute hour day-of-month month day-of-week [year]), got ${tokens.length}` +
+        (tokens.length === 5 ? unixCronHint(tokens) : ''),
     );
   }
   const state = {

@@ -11,7 +11,7 @@ import { noop } from '../../examples/nightshift.config.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { backends } from '../support/backends.ts';
-import { cliFor, EXAMPLES, expectOneLineError, runCli, scalar, type ExecutionJson } from './run-cli.ts';
+import { cliFor, EXAMPLES, expectOneLineError, query, runCli, scalar, type ExecutionJson } from './run-cli.ts';
 
 const ESC = '\u001b';
 const dir = mkdtempSync(join(tmpdir(), 'nightshift-hostile-'));
@@ -114,6 +114,7 @@ describe('bounded output and database URLs', () => {
     expectOneLineError(await runCli(['cron', '* * * * * ?', '--count', '5000000']), /^nightshift: --count must be at most 10000, got 5000000$/);
     expect(JSON.parse((await runCli(['cron', '* * * * * ?', '--count', '10000', '--json'])).stdout)).toHaveLength(10000);
     const db = `sqlite:${join(dir, 'limit.db')}`;
+    await query(db, 'SELECT 1 AS one'); // executions reads an existing repository
     expectOneLineError(await runCli(['executions', '--limit', '1000001', '--db', db, '--config', EXAMPLES]), /^nightshift: --limit must be at most 1000, got 1000001$/);
     expect((await runCli(['executions', '--limit', '1000', '--db', db, '--config', EXAMPLES])).code).toBe(0);
   });

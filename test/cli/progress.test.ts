@@ -125,3 +125,79 @@ describe('the progress bar on a terminal', () => {
     expect(term.text()).toMatch(/ file █{18}░{6} 3\.0 MB of 4\.0 MB \(75\.0%\) \| 2\.0 MB\/s \| ETA 1s \| 4s elapsed/);
   });
 });
+
+describe('progress rates and ETAs', () => {
+  /** A log stream (not a terminal) that keeps its lines; lines come at stop (the interval is long). */
+  function logStream() {
+    const lines: string[] = [];
+    return { lines, write: (chunk: string) => (lines.push(...String(chunk).split('\n').filter(Boolean)), true) };
+  }
+  const exec = (id: number) => ({ id, jobName: 'count' }) as JobExecution;
+  const at = (id: number, name: string, read: number, done: number, total: number): StepExecution =>
+    ({ id, stepName: name, readCount: read, writeCount: read, readSkipCount: 0, processSkipCount: 0, writeSkipCount: 0, context: { 'ns.progress': { unit: 'items', done, total } } }) as unknown as StepExecution;
+  const rateOf = (line: string) => Number(/, ([\d,]+) items\/s/.exec(line)?.[1].replace(/,/g, ''));
+  const etaOf = (line: string) => /ETA (\w+)/.exec(line)?.[1];
+
+  it('one display over several runs (as the demo): each run counts from its own start, the rate and ETA agree', () => {
+    const out = logStream();
+    let now = 0;
+    const progress = createProgress(out as unknown as NodeJS.WriteStream, true, { now: () => now, intervalMs: 3_600_000 });
+    // A first run of 20 s.
+    now = 20_000;
+    progress.update(exec(1), at(1, 'import', 20_000, 20_000, 20_000));
+    progress.stop();
+    // The second run is launched at once and commits 1,000 items every 0.5 s: 2,000 items/s.
+    for (let i = 1; i <= 3; i++) {
+      now += 500;
+      progress.update(exec(2), at(2, 'count', 1000 * i, 1000 * i, 10_000));
+    }
+    progress.stop();
+    const line = out.lines.at(-1)!;
+    expect(line).toMatch(/^count #2 count: 3,000 of 10,000 items \(30\.0%\), 2,000 items\/s, ETA 4s; 3,000 read, 3,000 written, 0 skipped, 1\.5s$/);
+    // The restart: its own items over its own time (not the run before's step of the same name).
+    for (let i = 1; i <= 2; i++) {
+      now += 1000;
+      progress.update(exec(3), at(3, 'count', 1000 * i, 3000 + 1000 * i, 10_000));
+    }
+    progress.stop();
+    expect(out.lines.at(-1)).toMatch(/^count #3 count: 5,000 of 10,000 items \(50\.0%\), 1,000 items\/s, ETA 5s; 2,000 read, .* 2\.0s$/);
+  });
+
+  it('another execution on the same display, without a stop between, counts from the last commit before it', () => {
+    const out = logStream();
+    let now = 0;
+    const progress = createProgress(out as unknown as NodeJS.WriteStream, true, { now: () => now, intervalMs: 3_600_000 });
+    now = 10_000;
+    progress.update(exec(1), at(1, 'count', 10_000, 10_000, 10_000));
+    now = 11_000;
+    progress.update(exec(2), at(2, 'count', 500, 500, 2000));
+    progress.stop();
+    expect(out.lines.at(-1)).toMatch(/^count #2 count: 500 of 2,000 items \(25\.0%\), 500 items\/s, ETA 3s; 500 read, .* 1\.0s$/);
+  });
+
+  it('a step begins when the step before it last committed, not at its own first commit', () => {
+    const out = logStream();
+    let now = 0;
+    const progress = createProgress(out as unknown as NodeJS.WriteStream, true, { now: () => now, intervalMs: 3_600_000 });
+    now = 4000;
+    progress.update(exec(5), at(1, 'prepare', 100, 100, 100));
+    // The next step's first commit, 0.5 s later, with 500 items: 1,000 items/s, not 500 in no time.
+    now = 4500;
+    progress.update(exec(5), at(2, 'load', 500, 500, 5000));
+    progress.stop();
+    const line = out.lines.at(-1)!;
+    expect(rateOf(line)).toBe(1000);
+    expect(etaOf(line)).toBe('5s');
+  });
+
+  it('shows no rate nor ETA until the step has run a quarter of a second', () => {
+    const out = logStream();
+    let now = 0;
+    const progress = createProgress(out as unknown as NodeJS.WriteStream, true, { now: () => now, intervalMs: 3_600_000 });
+    now = 100;
+    progress.update(exec(9), at(1, 'count', 1000, 1000, 10_000));
+    progress.stop();
+    expect(out.lines.at(-1)).toMatch(/^count #9 count: 1,000 of 10,000 items \(10\.0%\); 1,000 read/);
+  });
+});
+

@@ -2,6 +2,9 @@
  * `nightshift stop` and `abandon` against a `run` in another process, a graceful stop on
  * SIGTERM, and restarts afterwards: every item is written exactly once.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends, waitFor } from '../support/backends.ts';
 import { cliFor, expectExecutionShape, expectOneLineError, query, scalar, type ExecutionJson } from './run-cli.ts';
@@ -84,6 +87,27 @@ describe.each(backends())('nightshift stop/abandon on $name', (backend) => {
       run.child.kill('SIGKILL');
       await run.exited;
     }
+  });
+
+  it('abandon refuses an execution that is not the latest of its instance, as restart does', async () => {
+    const db = backend.freshUrl('cli-abandon-old');
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-abandon-'));
+    const config = join(dir, 'nightshift.config.mjs');
+    writeFileSync(config, `import { defineJob } from 'nightshift';
+export const flaky = defineJob({ name: 'flaky', steps: (s) => [s.tasklet({ name: 't', tasklet: () => { if (!process.env.FLAKY_OK) throw new Error('down'); } })] });
+`);
+    const cli = cliFor(db, config);
+    const first = await cli.json(['run', 'flaky'], 1);
+    const second = await cli.json(['restart', String(first.id)], 1);
+    expect([first.status, second.status]).toEqual(['FAILED', 'FAILED']);
+    const refused = await cli.run(['abandon', String(first.id)]);
+    expectOneLineError(refused, new RegExp(`^nightshift: execution ${first.id} is not the latest of its instance: execution ${second.id} is FAILED$`));
+    expect(refused.stdout).toBe('');
+    expect((await cli.json(['execution', String(first.id)])).status).toBe('FAILED');
+    // The latest can be abandoned, and then the instance does not run again, even once it could complete.
+    expect(await cli.json(['abandon', String(second.id)])).toMatchObject({ id: second.id, status: 'ABANDONED' });
+    expectOneLineError(await cli.run(['run', 'flaky'], { env: { FLAKY_OK: '1' } }), /abandoned/i);
+    expectOneLineError(await cli.run(['restart', String(first.id)], { env: { FLAKY_OK: '1' } }), /not the latest|ABANDONED/);
   });
 
   it('abandon marks a FAILED execution ABANDONED; its instance cannot run again', async () => {

@@ -5,7 +5,7 @@
  * instance's. Runs unchanged on SQLite and PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
-import { ParameterError } from '../../src/core/errors.ts';
+import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import type { Nightshift } from '../../src/operator.ts';
@@ -172,5 +172,29 @@ describe('parameter options in a job definition', () => {
       defineJob({ name: 'j', ...extra, steps: (s) => [s.tasklet({ name: 't', tasklet: () => undefined })] });
     expect(thrown(define({ validate: [() => undefined, 'no'] })).message).toBe('job j: validate must be a function or a list of functions');
     expect(thrown(define({ incrementer: 5 })).message).toBe('job j: incrementer must be a function');
+  });
+});
+
+describe('parameter defaults in a job definition', () => {
+  const define = (params: Record<string, unknown>) => () =>
+    defineJob({ name: 'k', params: params as never, steps: (s) => [s.tasklet({ name: 't', tasklet: () => undefined })] });
+
+  it('refuses a default that is not of its parameter type, naming job, parameter and value', () => {
+    expect(thrown(define({ n: p.int({ default: 1.5 }) }))).toBeInstanceOf(UsageError);
+    expect(thrown(define({ n: p.int({ default: 1.5 }) })).message).toBe('job k: parameter n: default must be a whole number (a safe integer), got 1.5');
+    expect(thrown(define({ n: p.int({ default: 2 ** 60 }) })).message).toMatch(/^job k: parameter n: default must be a whole number/);
+    expect(thrown(define({ n: p.int({ default: 'x' as never }) })).message).toBe('job k: parameter n: default must be a whole number (a safe integer), got "x"');
+    expect(thrown(define({ r: p.number({ default: Number.NaN }) })).message).toBe('job k: parameter r: default must be a number, got NaN');
+    expect(thrown(define({ d: p.date({ default: 'notadate' as never }) })).message).toBe("job k: parameter d: default must be a valid Date (e.g. new Date('2024-01-15')), got \"notadate\"");
+    expect(thrown(define({ d: p.date({ default: new Date('nope') }) })).message).toMatch(/parameter d: default must be a valid Date .*got an invalid Date/);
+    expect(thrown(define({ b: p.boolean({ default: 'true' as never }) })).message).toBe('job k: parameter b: default must be true or false, got "true"');
+    expect(thrown(define({ s: p.string({ default: 5 as never }) })).message).toBe('job k: parameter s: default must be a string, got 5');
+  });
+
+  it("refuses a default its own validate refuses, and takes good defaults", () => {
+    const small = p.int({ default: 50, validate: (v) => (v > 10 ? 'must be at most 10' : undefined) });
+    expect(thrown(define({ n: small })).message).toBe('job k: parameter n: default 50 is refused by its validate: must be at most 10');
+    const good = define({ n: p.int({ default: -3 }), r: p.number({ default: 0.5 }), d: p.date({ default: new Date('2024-01-15') }), b: p.boolean({ default: false }), s: p.string({ default: '' }) });
+    expect((good().params as Record<string, { default?: unknown }>).n.default).toBe(-3);
   });
 });

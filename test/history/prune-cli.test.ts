@@ -55,6 +55,7 @@ describe('nightshift prune and nodes --all (CLI)', () => {
 
   it('refuses a bad duration, an unknown status and a running status with exit code 2 and one line', async () => {
     const db = freshDb();
+    await (await openDatabase(db)).close(); // prune acts on an existing repository
     for (const [args, message] of [
       [['--older-than', 'soon'], /--older-than: expected a duration such as 30d/],
       [['--older-than', '1d', '--status', 'DONE'], /--status: unknown status "DONE"/],

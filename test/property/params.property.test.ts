@@ -61,13 +61,13 @@ describe('parameter parsing (property-based)', () => {
   });
 
   it('a value that is not of the kind is refused, naming the parameter and the value', () => {
-    const notInt = fc.string().filter((t) => !/^[+-]?\d+$/.test(t.trim()) || !Number.isSafeInteger(Number(t.trim())));
+    const notInt = fc.string().filter((t) => !/^[+-]?\d+$/.test(t.trim()));
     const notNumber = fc.string().filter((t) => !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t.trim()));
     const notBoolean = fc.string().filter((t) => t !== 'true' && t !== 'false');
     const notDate = fc.string().filter((t) => Number.isNaN(new Date(t.trim()).getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(t.trim()));
     const cases = fc.oneof(
       notInt.map((v) => ['i', v, 'an integer'] as const),
-      fc.constantFrom(1.5, -0.25, 2 ** 53, Infinity, NaN, true, null, [1], { x: 1 }).map((v) => ['i', v, 'an integer'] as const),
+      fc.constantFrom(1.5, -0.25, Infinity, NaN, true, null, [1], { x: 1 }).map((v) => ['i', v, 'an integer'] as const),
       notNumber.map((v) => ['n', v, 'a number'] as const),
       fc.constantFrom(Infinity, -Infinity, NaN, true, null, [1]).map((v) => ['n', v, 'a number'] as const),
       notBoolean.map((v) => ['b', v, 'true or false'] as const),
@@ -79,6 +79,24 @@ describe('parameter parsing (property-based)', () => {
       fc.property(cases, ([name, value, kind]) => {
         const err = refusal(() => resolve({ [name]: value }));
         expect(err.message).toBe(`job j: parameter ${name} must be ${kind}, got ${JSON.stringify(value)}`);
+      }),
+      propertyOptions(),
+    );
+  });
+
+  it('a whole number beyond the safe integers, or a number beyond a double, is refused as out of range', () => {
+    const beyond = fc.bigInt({ min: BigInt(Number.MAX_SAFE_INTEGER) + 1n, max: 10n ** 40n });
+    const cases = fc.oneof(
+      fc.tuple(beyond, fc.constantFrom('', '-', '+')).map(([v, sign]) => ['i', `${sign}${v}`] as const),
+      fc.constantFrom(2 ** 53, -(2 ** 53), 1e300).map((v) => ['i', v] as const),
+      fc.tuple(fc.integer({ min: 309, max: 5000 }), fc.constantFrom('', '-')).map(([e, sign]) => ['n', `${sign}1e${e}`] as const),
+    );
+    fc.assert(
+      fc.property(cases, ([name, value]) => {
+        const err = refusal(() => resolve({ [name]: value }));
+        const range = name === 'i' ? `an integer parameter must be between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}` : 'a number parameter must be finite';
+        expect(err.message).toContain(`job j: parameter ${name} is out of range: ${range}`);
+        expect(err.message).toMatch(new RegExp(`, got ${JSON.stringify(value).replace(/[+]/g, '\\+')}$`));
       }),
       propertyOptions(),
     );
@@ -104,6 +122,16 @@ describe('parameter parsing (property-based)', () => {
     fc.assert(
       fc.property(fc.string().filter((w) => w.indexOf('=') <= 0), (word) => {
         expect(refusal(() => parseKeyValues([word])).message).toBe(`parameter ${JSON.stringify(word)} is not of the form key=value`);
+      }),
+      propertyOptions(),
+    );
+    // A key given twice is refused, whatever the values: keeping either would hide the other.
+    fc.assert(
+      fc.property(keys, fc.string(), fc.string(), fc.array(fc.tuple(keys, fc.string()), { maxLength: 3 }), (key, a, b, others) => {
+        const words = [...others.filter(([k]) => k !== key).map(([k, v]) => `${k}=${v}`), `${key}=${a}`, `${key}=${b}`];
+        const unique = new Set(others.map(([k]) => k)).size === others.length;
+        fc.pre(unique);
+        expect(refusal(() => parseKeyValues(words)).message).toBe(`parameter ${key} is given twice (${key}=${a} and ${key}=${b})`);
       }),
       propertyOptions(),
     );

@@ -180,6 +180,19 @@ describe('invalid expressions name the field at fault', () => {
     });
   }
 
+  it('says a five-field (Unix) cron needs a seconds field first, with the Quartz form when it has one', () => {
+    const message = (expression: string) => cronError(() => parseCron(expression)).message;
+    const fields = 'expected 6 or 7 fields (second minute hour day-of-month month day-of-week [year]), got 5; this looks like a Unix cron: a Quartz cron starts with a seconds field';
+    expect(message('* * * * *')).toBe(`invalid cron expression "* * * * *": expression: ${fields}: try "0 * * * * ?"`);
+    expect(message('30 2 1 * *')).toBe(`invalid cron expression "30 2 1 * *": expression: ${fields}: try "0 30 2 1 * ?"`);
+    expect(message('*/5 9-17 * * 1-5')).toMatch(/: try "0 \*\/5 9-17 \? \* 1-5" \(check day-of-week: Quartz numbers the days 1-7 from Sunday, or use SUN-SAT\)$/);
+    expect(message('0 0 * * MON')).toMatch(/: try "0 0 0 \? \* MON"$/);
+    // No Quartz form: the general hint.
+    expect(message('61 * * * *')).toBe(`invalid cron expression "61 * * * *": expression: ${fields} (e.g. "0 * * * * ?" for every minute; one of day-of-month and day-of-week is '?')`);
+    // Other counts get no hint.
+    expect(message('0 0 12 * * ? 2030 1')).not.toMatch(/Unix/);
+  });
+
   it('formats the message as documented', () => {
     expect(cronError(() => parseCron('0 0 12 32 * ?')).message).toBe(
       'invalid cron expression "0 0 12 32 * ?": day-of-month: 32 is out of range 1-31',

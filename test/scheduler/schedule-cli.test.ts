@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.ts';
-import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, runCli } from '../cli/run-cli.ts';
+import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, query, runCli } from '../cli/run-cli.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { byFireTime, dbNow, killAll, runsOf, startNode, untilFired, waitAlive } from './helpers.ts';
 
@@ -91,12 +91,14 @@ describe.each(all)('schedule commands ($name)', (backend) => {
   it('rejects bad input with exit 2 and one line naming the problem', async () => {
     const url = backend.freshUrl('schedbad');
     const cli = cliFor(url);
+    // An existing, empty repository: pause, resume and remove refuse an SQLite file that does not exist.
+    await query(url, 'SELECT 1 AS one');
     // Each case is a process; a few at a time, to leave the machine to the suites running alongside.
     const add = (...args: string[]) => ['schedule', 'add', 'x', ...args];
     const cases: [string[], RegExp][] = [
       [add('--job', 'nope', '--every', '1000'), /unknown job nope \(known: noop, count/],
       [add('--job', 'noop', '--cron', '0 61 * * * ?'), /invalid cron expression "0 61 \* \* \* \?": minute: /],
-      [add('--job', 'noop', '--cron', '* * * * *'), /invalid cron expression "\* \* \* \* \*"/],
+      [add('--job', 'noop', '--cron', '* * * * *'), /invalid cron expression "\* \* \* \* \*".*Unix cron: a Quartz cron starts with a seconds field: try "0 \* \* \* \* \?"$/],
       [add('--job', 'noop', '--cron', '0 0 12 ? * MON-FRIX'), /day-of-week/],
       [add('--job', 'noop', '--cron', '0 0 * * * ?', '--tz', 'Mars/Olympus'), /unknown time zone "Mars\/Olympus"/],
       [add('--job', 'count', '--every', '1000', 'items=many'), /parameter items must be an integer, got "many"/],

@@ -278,6 +278,11 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(resumed.status).toBe('COMPLETED');
     expect(resumed.steps[0].readCount + (await ns.getExecution(execution.id))!.steps[0].readCount).toBe(400);
     expect(await post(`/api/executions/${resumed.id}/restart`)).toMatchObject({ status: 409, body: { error: `execution ${resumed.id} is COMPLETED: only a FAILED or STOPPED execution can be restarted` } });
+    // An older execution of an instance cannot be abandoned, as it cannot be restarted: the newest decides.
+    expect(await post(`/api/executions/${execution.id}/abandon`)).toMatchObject({
+      status: 409, body: { error: `execution ${execution.id} is not the latest of its instance: execution ${resumed.id} is COMPLETED` },
+    });
+    expect((await ns.getExecution(execution.id))!.status).toBe('STOPPED');
     // The instance's executions, oldest first: the stopped one and its restart; an unknown instance is 404.
     const runs = await send('GET', `/api/instances/${execution.instanceId}/executions`);
     expect(runs.status).toBe(200);
@@ -293,6 +298,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(log.map((a) => [a.action, a.target, a.outcome])).toEqual([
       ['execution.abandon', `execution ${resumed.id}`, 'refused'],
       ['execution.abandon', `execution ${other.execution.id}`, 'ok'],
+      ['execution.abandon', `execution ${execution.id}`, 'refused'],
       ['execution.restart', `execution ${resumed.id}`, 'refused'],
       ['execution.restart', `execution ${execution.id}`, 'refused'],
       ['execution.restart', `execution ${execution.id}`, 'ok'],

@@ -187,7 +187,10 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       config: { role: 'operator', audit: { action: `execution.${action}`, target } },
       schema: {
         summary: action === 'stop' ? 'Stop a running execution at its next chunk boundary' : 'Abandon a stopped or failed execution',
-        description: `As the CLI's \`${action}\`. Needs the operator role.`,
+        description: action === 'stop'
+          ? "As the CLI's `stop`. Needs the operator role."
+          : "As the CLI's `abandon`: the instance will not run again. Only the latest execution of its instance can be abandoned: " +
+            'an older one, a completed, abandoned or running one is 409. Needs the operator role.',
         tags: ['executions'],
         params: idParam,
         response: { 200: ref('Execution'), ...errors(400, 401, 403, 404, 409, 503) },
