@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run build: compiles src/ into dist/ with tsc (JavaScript, .d.ts, declaration maps) and
+// npm run build: compiles src/ into dist/ with tsc (JavaScript and .d.ts, no maps) and
 // copies every file under src/ that is not TypeScript (worker entry points, the loader hooks,
 // the console's assets, ...) to the same place in dist/, since runtime code reads them next to
 // itself (new URL('./x', import.meta.url)).

@@ -1,5 +1,5 @@
 /**
- * The JSON shapes of executions, steps, nodes and jobs (SPEC section 7): what the CLI prints with
+ * The JSON shapes of executions, steps, nodes and jobs: what the CLI prints with
  * --json and what the HTTP API answers.
  */
 import type { JobDefinition } from './core/job.ts';
@@ -10,7 +10,7 @@ import type { ExecutionDetails, NodeInfo } from './operator.ts';
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /**
- * A step execution in the CLI's JSON shape (SPEC section 7), plus its progress: its own, or the
+ * A step execution in the CLI's JSON shape, plus its progress: its own, or the
  * one given (a partitioned step's, summed from its partitions).
  */
 export function stepJson(s: StepExecution, progress: StepProgress | null = progressOf(s.context)) {
@@ -33,7 +33,7 @@ export function stepJson(s: StepExecution, progress: StepProgress | null = progr
   };
 }
 
-/** An execution in the CLI's JSON shape (SPEC section 7); steps when known. */
+/** An execution in the CLI's JSON shape; steps when known. */
 export function executionJson(e: JobExecution | ExecutionDetails) {
   return {
     id: e.id,
@@ -56,7 +56,7 @@ function stepsJson(steps: StepExecution[]) {
   return steps.map((s, i) => stepJson(s, progress[i]));
 }
 
-/** A cluster node in the CLI's JSON shape (SPEC section 7). */
+/** A cluster node in the CLI's JSON shape. */
 export function nodeJson(n: NodeInfo) {
   return { name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running };
 }

@@ -4,9 +4,9 @@
  * test/cluster and test/scheduler.)
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -51,12 +51,62 @@ describe('README examples', () => {
     expect(blocks('sh', 'npm test')).toHaveLength(1);
   });
 
-  it('the installing examples, in JavaScript and in TypeScript, print what their comments say', async () => {
-    for (const [lang, marker, file] of [['js', '// app.mjs', 'app.mjs'], ['ts', '// src/jobs.ts', 'jobs.mts']]) {
-      const [snippet] = blocks(lang, marker);
-      const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
-      expect((await runScript(snippet, file)).trim(), file).toBe(expected);
+  it('the installing example in JavaScript prints what its comment says', async () => {
+    const [snippet] = blocks('js', '// app.mjs');
+    const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
+    expect((await runScript(snippet, 'app.mjs')).trim()).toBe(expected);
+  });
+
+  describe('the installing example in TypeScript (src/jobs.ts, src/main.ts, nightshift.config.ts)', () => {
+    /** A fresh project folder with the three files as the README shows them, and 'nightshift' (this checkout) and @types in node_modules. */
+    function project(): { dir: string; files: Record<string, string> } {
+      const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+      const files: Record<string, string> = {};
+      for (const file of ['src/jobs.ts', 'src/main.ts', 'nightshift.config.ts']) {
+        const [snippet] = blocks('ts', `// ${file}:`);
+        expect(snippet, file).toBeDefined();
+        files[file] = snippet;
+        mkdirSync(dirname(join(dir, file)), { recursive: true });
+        writeFileSync(join(dir, file), snippet);
+      }
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(ROOT, join(dir, 'node_modules/nightshift'));
+      symlinkSync(join(ROOT, 'node_modules/@types'), join(dir, 'node_modules/@types'));
+      return { dir, files };
     }
+    const tsc = (dir: string, compilerOptions: Record<string, unknown>) => {
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', skipLibCheck: false, types: ['node'], ...compilerOptions },
+        include: ['src', 'nightshift.config.ts'],
+      }));
+      return run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir }).then(
+        (r) => ({ code: 0, out: r.stdout + r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+      );
+    };
+
+    it('src/main.ts prints what the comments say, and the CLI runs the job from nightshift.config.ts', async () => {
+      const { dir, files } = project();
+      const printed = / \/\/ (n1=.+)$/m.exec(files['src/jobs.ts'])![1];
+      const status = /console\.log\(.*\); \/\/ (.+)/.exec(files['src/main.ts'])![1];
+      const { stdout } = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/main.ts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+      expect(stdout.trim().split('\n')).toEqual([printed, status]);
+      const [line] = blocks('sh', 'run labels')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+      const cli = await sh(line, dir);
+      expect(cli.code).toBe(0);
+      expect(cli.stdout).toContain(/prints (.+)$/.exec(line)![1]);
+    });
+
+    it('compiles with tsc under NodeNext as shown; a .ts specifier needs allowImportingTsExtensions and noEmit', { timeout: 120_000 }, async () => {
+      const { dir, files } = project();
+      expect(await tsc(dir, { outDir: 'out' })).toEqual({ code: 0, out: '' });
+      expect(existsSync(join(dir, 'out/src/main.js'))).toBe(true);
+      // The same config naming the .ts file: TS5097 unless the project only type-checks.
+      writeFileSync(join(dir, 'nightshift.config.ts'), files['nightshift.config.ts'].replace("'./src/jobs.js'", "'./src/jobs.ts'"));
+      expect((await tsc(dir, { noEmit: true })).out).toContain('error TS5097');
+      expect(await tsc(dir, { noEmit: true, allowImportingTsExtensions: true })).toEqual({ code: 0, out: '' });
+    });
   });
 
   it('the listeners example calls its listeners as the README shows', async () => {

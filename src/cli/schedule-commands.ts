@@ -56,7 +56,7 @@ export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<
   }
 }
 
-/** `nightshift schedule add|list|pause|resume|remove` (SPEC section 7). */
+/** `nightshift schedule add|list|pause|resume|remove`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
   const { common, act, out } = kit;
   const group = program.command('schedule').description('triggers that run jobs on a cron expression or a fixed interval');

@@ -1,6 +1,6 @@
 /**
  * `nightshift serve`: the REST API, the web console and Prometheus metrics until SIGTERM/SIGINT
- * (SPEC sections 7 and 7a). Everything is checked before the database is opened: the port, the
+ * (see the README's HTTP API section). Everything is checked before the database is opened: the port, the
  * tokens (from env NIGHTSHIFT_API_TOKENS and --tokens-file), and that `--insecure-no-auth`
  * serves on a loopback address only. Bad input is a UsageError: one line, exit 2. A database
  * that cannot be reached is not bad input: the server starts and answers 503 until it can.

@@ -805,8 +805,8 @@ function checkExitCodes(job: string, exitCodes: Readonly<Record<string, number>>
 /**
  * The process exit code for an ended execution of `job` (what `nightshift run` exits with): the
  * job's `exitCodes` for the execution's exit code when a pattern matches, else 0 for COMPLETED
- * and 1 otherwise, whatever failed it: once an execution exists its status decides (SPEC section
- * 7); 2 is for bad usage found before any execution exists. A missing or malformed input file
+ * and 1 otherwise, whatever failed it: once an execution exists its status decides;
+ * 2 is for bad usage found before any execution exists. A missing or malformed input file
  * fails the execution like a skip limit does, so both exit 1.
  */
 export function processExitCode(

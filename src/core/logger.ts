@@ -1,15 +1,19 @@
 import pino from 'pino';
+// The types by name, not through the default import: the emitted .d.ts then imports them with
+// `import type { ... }`, which a consumer's tsc reads without esModuleInterop (a default import
+// of pino, a CommonJS module, is error TS1259 under "module": "CommonJS" without it).
+import type { Bindings, ChildLoggerOptions, DestinationStream, LogFn, LoggerOptions, Logger as PinoLogger } from 'pino';
 import { redactArgs, redactValue } from './redact.ts';
 
 /** The structured logger Nightshift writes to (pino). */
-export type Logger = pino.Logger;
+export type Logger = PinoLogger;
 
 /**
  * Creates the default logger: JSON lines to stderr (stdout stays free for `--json` output),
  * level from NIGHTSHIFT_LOG_LEVEL (default `info`). `destination`: where the lines go instead of
  * stderr.
  */
-export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   return ownLogger(
     { level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined },
     options.destination ?? pino.destination({ fd: 2, sync: true }),
@@ -23,14 +27,14 @@ export function createLogger(options: { level?: string; name?: string; destinati
  * bindings and `msgPrefix` of its children through its `child` (pino writes a child's bindings to
  * text when it makes the child, and puts the prefix before the message after the hook ran).
  */
-function ownLogger(options: pino.LoggerOptions, destination?: pino.DestinationStream): Logger {
-  const all: pino.LoggerOptions = { ...options, hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } };
+function ownLogger(options: LoggerOptions, destination?: DestinationStream): Logger {
+  const all: LoggerOptions = { ...options, hooks: { logMethod: redactHook }, formatters: { log: (object) => redactValue(object) as Record<string, unknown> } };
   const log: Logger = destination ? pino(all, destination) : pino(all);
   // An own property of the root; pino's children are made with Object.create of their parent, so they have it too.
-  const child = log.child as unknown as (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const child = log.child as unknown as (this: Logger, bindings: Bindings, options?: ChildLoggerOptions) => Logger;
   Object.defineProperty(log, 'child', {
-    value: function redactingChild(this: Logger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions) {
-      return child.call(this, redactValue(bindings) as pino.Bindings, redactChildOptions(childOptions));
+    value: function redactingChild(this: Logger, bindings: Bindings, childOptions?: ChildLoggerOptions) {
+      return child.call(this, redactValue(bindings) as Bindings, redactChildOptions(childOptions));
     },
     writable: true, configurable: true, enumerable: false,
   });
@@ -38,14 +42,14 @@ function ownLogger(options: pino.LoggerOptions, destination?: pino.DestinationSt
 }
 
 /** A child logger's options with the URL passwords of its `msgPrefix` hidden: the same object when there are none. */
-function redactChildOptions<T extends pino.ChildLoggerOptions | undefined>(options: T): T {
+function redactChildOptions<T extends ChildLoggerOptions | undefined>(options: T): T {
   if (typeof options?.msgPrefix !== 'string') return options;
   const msgPrefix = redactValue(options.msgPrefix) as string;
   return msgPrefix === options.msgPrefix ? options : { ...options, msgPrefix };
 }
 
 /** pino's logMethod hook of Nightshift's own loggers: hides the URL passwords of a call's arguments (message, object, error). */
-function redactHook(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+function redactHook(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
   method.apply(this, redactArgs(args));
 }
 
@@ -73,11 +77,11 @@ export function redactingLogger(log: Logger): Logger {
       if (cached && (cached.of === value || isLevel(target, key))) return cached.fn;
       let fn: unknown;
       if (key === 'child') {
-        fn = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as pino.Bindings, redactChildOptions(options)));
+        fn = (bindings: Bindings, options?: ChildLoggerOptions) => redactingLogger(target.child(redactValue(bindings) as Bindings, redactChildOptions(options)));
       } else if (typeof key === 'string' && isLevel(target, key)) {
-        fn = (...args: Parameters<pino.LogFn>) => {
+        fn = (...args: Parameters<LogFn>) => {
           if (typeof target.isLevelEnabled !== 'function' || target.isLevelEnabled(key)) {
-            (Reflect.get(target, key, target) as pino.LogFn).apply(target, redactArgs(args));
+            (Reflect.get(target, key, target) as LogFn).apply(target, redactArgs(args));
           }
         };
       } else {

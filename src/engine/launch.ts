@@ -153,7 +153,7 @@ async function checkExisting(
   const last = previous[0];
   const described = describeParams(ident);
   // Also without identifying parameters: Spring Batch 5 ran such an instance again, Spring
-  // Batch 6 refuses it like any other (its issue 4755), as SPEC section 1 says.
+  // Batch 6 refuses it like any other (its issue 4755), and so does Nightshift.
   const completed = previous.find((e) => e.status === 'COMPLETED');
   if (completed) {
     const hint = Object.keys(ident).length
@@ -236,7 +236,7 @@ function describeParams(ident: JsonParams): string {
  * instance's; `given` parameters override either.
  */
 /**
- * `fireTime` names a scheduled firing (SPEC section 7): a launch through run, submit or the API
+ * `fireTime` names a scheduled firing: a launch through run, submit or the API
  * may carry one only to run the instance of a firing that exists already (a failed firing run
  * again), never to create an instance, which would make the scheduler's own firing at that time
  * be refused as already run. Backfilling a fire time that never fired is not a launch's business.

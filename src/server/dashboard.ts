@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 
 /**
- * The web console (SPEC section 6): one page served at `/`, whose script is a set of ES modules
+ * The web console: one page served at `/`, whose script is a set of ES modules
  * under ./assets, with no build step. The view library (Preact with htm templates) and the chart
  * library (uPlot) are runtime dependencies, read from their packages at start-up and served from
  * `/assets/` like the console's own files: no CDN, and no inline script or style (the

@@ -59,7 +59,7 @@ export const DEFAULT_BODY_LIMIT = 1.5 * 1024 * 1024;
  * document at `GET /api/openapi.json`, with the web console at `/`, Prometheus metrics at
  * `/metrics`, live events at `/api/events`, and probes at `/healthz` and `/readyz`.
  *
- * Secure by default (SPEC section 7a): every route but the console's files and the probes needs
+ * Secure by default: every route but the console's files and the probes needs
  * a bearer token or a session cookie; actions need the operator role and are recorded in the
  * audit log; Host headers are checked against an allow-list; requests that change something must
  * be same-origin and JSON; the answers carry a strict Content-Security-Policy and the other
@@ -135,7 +135,7 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
         title: 'Nightshift API',
         version: packageVersion(),
         description:
-          'The REST API of a Nightshift cluster (SPEC sections 6, 7 and 7a). Every route but the console files and the probes ' +
+          'The REST API of a Nightshift cluster: its executions, jobs, nodes and schedules, in the JSON shapes of the CLI. Every route but the console files and the probes ' +
           'needs `Authorization: Bearer SECRET` or a session cookie (POST /api/session). Actions need the operator role, and ' +
           'are recorded in the audit log. Errors are `{ "error": "..." }` naming what is wrong.',
       },

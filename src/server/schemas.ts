@@ -66,11 +66,11 @@ const stepDetail = {
 const SCHEMAS = {
   Error: obj({ error: str }, ['error'], 'what is wrong, in one line'),
   ExitStatus: obj({ code: str, description: str }),
-  Step: obj(step, Object.keys(step), 'a step execution in the CLI shape (SPEC section 7)'),
+  Step: obj(step, Object.keys(step), 'a step execution in the shape of the CLI\'s --json'),
   Execution: obj(
     { ...execution, steps: { type: 'array', items: { $ref: 'Step#' } } },
     Object.keys(execution),
-    'an execution in the CLI shape (SPEC section 7); steps when asked for',
+    'an execution in the shape of the CLI\'s --json; steps when asked for',
   ),
   Partition: obj(stepDetail, Object.keys(stepDetail), 'a partition of a partitioned step: a step execution of its own'),
   StepDetail: obj(

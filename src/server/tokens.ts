@@ -16,7 +16,7 @@ export interface ApiToken {
   readonly secret: string;
 }
 
-/** The environment variable of the tokens (SPEC section 7a). */
+/** The environment variable of the API tokens (`NAME:ROLE:SECRET`, comma-separated). */
 export const TOKENS_ENV = 'NIGHTSHIFT_API_TOKENS';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;

@@ -100,10 +100,13 @@ export function packOnce(): Promise<{ tarball: string; files: string[] }> {
 export async function installProject(runtime: NodeRuntime, tarball: string, extra: string[] = []): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), `nightshift-app-${runtime.version}-`));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }, null, 2));
-  must(
+  const r = must(
     `npm install of the tarball with Node ${runtime.version}`,
-    await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--loglevel=error', tarball, ...extra], { cwd: dir, env: envFor(runtime) }),
+    await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--loglevel=warn', tarball, ...extra], { cwd: dir, env: envFor(runtime) }),
   );
+  // A dependency whose engines exclude a Node that ours accept (cookie@2 wants Node 22 while we
+  // support Node 20) makes npm warn every user who installs on that Node.
+  if (r.stderr.includes('EBADENGINE')) throw new Error(`npm install with Node ${runtime.version} warned EBADENGINE:\n${r.stderr.slice(-3000)}`);
   await provideBetterSqlite3(runtime, dir);
   return dir;
 }

