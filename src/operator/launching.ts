@@ -123,8 +123,11 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
         }
       }
       await db.transaction(async (tx) => {
+        // A restart under way holds its instance while it adds the next execution: once it has
+        // committed, the abandon below sees that execution and refuses.
+        await tx.query(SQL.lockInstanceOfExecution(db.dialect), [executionId]);
         const changed = await tx.execute(SQL.abandon, [executionId, 'abandoned by an operator', execution.status]);
-        if (!changed) throw new UsageError(`execution ${executionId} changed while abandoning it; try again`);
+        if (!changed) throw new UsageError(`execution ${executionId} changed while abandoning it (a restart or its owner's end); look again`);
         const end = endQueuedPartitions(executionId, 'ABANDONED', 'was abandoned');
         await tx.execute(end.sql, end.params);
         await tx.execute(SQL.abandonSteps, [executionId]);

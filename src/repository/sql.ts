@@ -138,6 +138,12 @@ export const SQL = {
   lockInstance: (d: Dialect) =>
     `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
      WHERE job_name = $1 AND job_key = $2${forUpdate(d)}`,
+  /**
+   * Locks the instance of execution `$1` (PostgreSQL; SQLite's writer lock already excludes
+   * others): a launch or restart of the instance holds the same lock while it adds an execution.
+   */
+  lockInstanceOfExecution: (d: Dialect) =>
+    `SELECT i.id FROM ns_job_instance i WHERE i.id = (SELECT e.instance_id FROM ns_job_execution e WHERE e.id = $1)${forUpdate(d)}`,
   findInstance: `SELECT id FROM ns_job_instance WHERE job_name = $1 AND job_key = $2`,
   getInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1`,
   lastInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
