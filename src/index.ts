@@ -7,7 +7,7 @@ export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, JobListener, StepListener,
-  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ImplicitParamValues,
+  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ParamInput, ImplicitParamValues,
   JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
 export { p } from './core/params.ts';

@@ -517,9 +517,12 @@ export interface ImplicitParamValues {
   readonly fireTime?: Date;
 }
 
+/** A parameter value as a launch takes it: a date also as ISO-8601 text (as the CLI and the HTTP API take it). */
+export type ParamInput<T> = T extends Date ? Date | string : T;
+
 /** Parameters as a launch takes them: any of the job's own, typed, and the implicit ones. */
-export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamValues<S>[K] } & {
-  -readonly [K in keyof ImplicitParamValues]?: ImplicitParamValues[K];
+export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> } & {
+  -readonly [K in keyof ImplicitParamValues]?: ParamInput<ImplicitParamValues[K]>;
 };
 
 /**
