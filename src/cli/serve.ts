@@ -69,7 +69,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   // only: history, nodes, schedules, metrics, stop and abandon. Launching needs the definitions.
   const config = await loadConfigIfAny(o.config);
   if (!config) {
-    log.info('no config file (no --config, no NIGHTSHIFT_CONFIG, no nightshift.config.ts here): serving history, nodes, schedules, stop and abandon; launching jobs needs --config FILE');
+    log.warn('no config file (no --config, no NIGHTSHIFT_CONFIG, no nightshift.config.ts here): serving history, nodes, schedules, stop and abandon; launching jobs needs --config FILE');
   }
 
   // The first signal shuts down gracefully (also one that comes while starting); a second exits now.

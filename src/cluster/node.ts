@@ -298,7 +298,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       }
     } finally {
       // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
-      if (handle.handingOver && execution.status === 'STOPPED') log.info({ execution: id }, `execution ${id} handed over to the cluster`);
+      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.signal.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       running.delete(id);
       working.delete(id);
       wake();

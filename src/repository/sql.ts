@@ -69,9 +69,9 @@ const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 const jsonIds = (d: Dialect, p: string) =>
   d === 'sqlite' ? `SELECT value FROM json_each(${p})` : `SELECT jsonb_array_elements_text(${p}::jsonb)::bigint`;
 
-/** The SET list of a step's end, with the step id as `$n` and its other values from `$n+1`, in finishStep's order. */
 /**
- * A step's end from parameters `$n`..`$n+12`, at time `at`. A step's end may be written with the
+ * The SET list of a step's end: the step id is `$n`, its other values from `$n+1` to `$n+12` in
+ * finishStep's order, at time `at`. A step's end may be written with the
  * next fenced write (a later step's start, the job's end): it then takes that write's time, so
  * that a step never ends after its job, nor after the next step started.
  */

@@ -130,7 +130,7 @@ describe('nightshift serve', () => {
     const server = spawnCli(['serve', '--port', '0', '--db', url], { cwd: empty, env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
     try {
       const base = await listening(server);
-      expect(server.stderr()).toMatch(/"level":30,.*"msg":"no config file \(no --config, no NIGHTSHIFT_CONFIG, no nightshift\.config\.ts here\)/);
+      expect(server.stderr()).toMatch(/"level":40,.*"msg":"no config file \(no --config, no NIGHTSHIFT_CONFIG, no nightshift\.config\.ts here\)/);
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       const viewer = { headers: bearer('victor-viewer-secret') };
       const listed = (await (await fetch(`${base}/api/executions`, viewer)).json()) as { id: number; status: string }[];

@@ -85,7 +85,9 @@ function Running() {
             <td class="nowrap">${duration(span(e.createTime, null, now))}</td><td class="nowrap">${time(e.createTime)}</td></tr>`)}</tbody>
         </table></div>
         ${queued.length > QUEUED_SHOWN || moreQueued
-          ? html`<p class="small"><a href="#/executions?status=STARTING">All the queued executions</a> (the ${QUEUED_SHOWN} next to run are shown)</p>`
+          ? html`<p class="small"><a href="#/executions?status=STARTING">All the queued executions</a> (${moreQueued
+            ? 'a deep queue: these are among the latest queued, oldest first'
+            : 'the ' + QUEUED_SHOWN + ' next to run are shown'})</p>`
           : null}
       </section>`
     : null}`;
