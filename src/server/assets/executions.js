@@ -57,9 +57,9 @@ export function ExecutionList({ query, jobs }) {
       </nav>`}</${Loading}>`;
 }
 
-function Actions({ e, reload }) {
+function Actions({ e, runs, reload }) {
   // Restart and abandon act on the newest execution of an instance only (the API refuses others).
-  const newer = (useInstanceRuns(e).data || []).filter((x) => x.id > e.id);
+  const newer = (runs || []).filter((x) => x.id > e.id);
   if (newer.length) {
     const latest = newer[newer.length - 1];
     return html`<p class="actions muted small" id="actions">A newer execution of this instance acts for it:
@@ -133,9 +133,8 @@ function useInstanceRuns(e) {
   )[0];
 }
 
-function InstanceRuns({ e }) {
-  const state = useInstanceRuns(e);
-  const list = state.data || [{ id: e.id, status: e.status }];
+function InstanceRuns({ e, runs }) {
+  const list = runs || [{ id: e.id, status: e.status }];
   return html`<ol class="runs" id="instance-runs" aria-label=${'Executions of instance ' + e.instanceId}>
     ${list.map((x) => html`<li data-id=${x.id}>${x.id === e.id
       ? html`<strong aria-current="page">#${x.id}</strong>`
@@ -159,16 +158,22 @@ function Failure({ e }) {
 
 export function ExecutionDetail({ id, session }) {
   const [state, reload] = useLoad(async () => (await api('api/executions/' + id)).data, [id], (k, d) => k === 'execution' && String(d.id) === String(id), 1000);
+  return html`<${Loading} state=${state}>${(e) => html`<${Execution} e=${e} session=${session} reload=${reload} />`}</${Loading}>`;
+}
+
+/** One execution's page, once loaded; the executions of its instance are read once for it. */
+function Execution({ e, session, reload }) {
   const now = useNow();
-  return html`<${Loading} state=${state}>${(e) => html`
+  const runs = useInstanceRuns(e).data;
+  return html`
     <div class="title-row"><h1>Execution #${e.id} <span class="muted">${e.jobName}</span></h1><${Status} status=${e.status} /></div>
-    ${session.role === 'operator' ? html`<${Actions} e=${e} reload=${reload} />` : null}
+    ${session.role === 'operator' ? html`<${Actions} e=${e} runs=${runs} reload=${reload} />` : null}
     <div class="grid two">
       <${Current} e=${e} />
       <section class="card" aria-labelledby="about-h"><h2 id="about-h">About</h2>
         <dl class="facts">
           <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a> (instance ${e.instanceId})</dd>
-          <dt>Runs</dt><dd><${InstanceRuns} e=${e} /></dd>
+          <dt>Runs</dt><dd><${InstanceRuns} e=${e} runs=${runs} /></dd>
           <dt>Node</dt><dd>${e.node || '—'}${e.targetNode ? ' (asked for ' + e.targetNode + ')' : ''}</dd>
           ${e.affinityKey ? html`<dt>Affinity key</dt><dd>${e.affinityKey}</dd>` : null}
           <dt>Created</dt><dd>${time(e.createTime)}</dd><dt>Started</dt><dd>${time(e.startTime)}</dd><dt>Ended</dt><dd>${time(e.endTime)}</dd>
@@ -198,6 +203,6 @@ export function ExecutionDetail({ id, session }) {
         <h3>Job</h3><${Json} value=${e.context} />
         ${e.steps.map((s) => html`<${Json} value=${s.context} summary=${'Step ' + s.name} />${(s.partitions || []).map((p) => html`<${Json} value=${p.context} summary=${'Partition ' + p.name} />`)}`)}
       </section>
-    </div>`}</${Loading}>`;
+    </div>`;
 }
 
