@@ -25,42 +25,37 @@ export async function nodeRoutes(app: FastifyInstance, { ns }: ApiContext) {
     },
   }, async (req) => (await recentNodes(ns.db, req.query.withinMs, req.query.all)).map(nodeOverviewJson));
 
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/drain', {
-    config: { role: 'operator', audit: { action: 'node.drain', target: (req) => `node ${(req.params as { name: string }).name}` } },
-    schema: {
-      summary: 'Drain a node',
-      description:
-        'The node takes no more work at once, stops its running executions and partitions at their next chunk boundary and hands ' +
-        'them over to the other nodes (as on SIGTERM), but stays up until it is shut down. 202 with the node. Needs the operator role.',
-      tags: ['nodes'],
-      params: nameParam,
-      response: { 202: ref('Node'), ...errors(400, 401, 403, 404, 503) },
-    },
-  }, async (req, reply) => {
-    const { name } = req.params;
-    if (!(await requestDrain(ns.db, name))) throw notFound(`no live node named ${name}`);
-    const node = (await recentNodes(ns.db, 0)).find((n) => n.name === name && n.status === 'alive');
-    if (!node) throw notFound(`no live node named ${name}`);
-    return reply.code(202).send(nodeOverviewJson(node));
-  });
-
-  app.post<{ Params: { name: string } }>('/api/nodes/:name/resume', {
-    config: { role: 'operator', audit: { action: 'node.resume', target: (req) => `node ${(req.params as { name: string }).name}` } },
-    schema: {
-      summary: 'Resume a drained node',
-      description:
-        'Withdraws the drain request: the node takes work again once it sees that (within a heartbeat), its scheduler too. ' +
-        'What it handed over stays queued for any node. A node that is not draining is left as it is. 202 with the node. ' +
-        'Needs the operator role.',
-      tags: ['nodes'],
-      params: nameParam,
-      response: { 202: ref('Node'), ...errors(400, 401, 403, 404, 503) },
-    },
-  }, async (req, reply) => {
-    const { name } = req.params;
-    if (!(await resumeNode(ns.db, name))) throw notFound(`no live node named ${name}`);
-    const node = (await recentNodes(ns.db, 0)).find((n) => n.name === name && n.status === 'alive');
-    if (!node) throw notFound(`no live node named ${name}`);
-    return reply.code(202).send(nodeOverviewJson(node));
-  });
+  // Drain and resume: each asks the live node of that name, through the repository, and answers
+  // 202 with the node as it is now (it sees the request within a heartbeat).
+  const nodeAction = (action: 'drain' | 'resume', ask: typeof requestDrain, summary: string, description: string) =>
+    app.post<{ Params: { name: string } }>(`/api/nodes/:name/${action}`, {
+      config: { role: 'operator', audit: { action: `node.${action}`, target: (req) => `node ${(req.params as { name: string }).name}` } },
+      schema: {
+        summary,
+        description: `${description} 202 with the node. Needs the operator role.`,
+        tags: ['nodes'],
+        params: nameParam,
+        response: { 202: ref('Node'), ...errors(400, 401, 403, 404, 503) },
+      },
+    }, async (req, reply) => {
+      const { name } = req.params;
+      if (!(await ask(ns.db, name))) throw notFound(`no live node named ${name}`);
+      const node = (await recentNodes(ns.db, 0)).find((n) => n.name === name && n.status === 'alive');
+      if (!node) throw notFound(`no live node named ${name}`);
+      return reply.code(202).send(nodeOverviewJson(node));
+    });
+  nodeAction(
+    'drain',
+    requestDrain,
+    'Drain a node',
+    'The node takes no more work at once, stops its running executions and partitions at their next chunk boundary and hands ' +
+      'them over to the other nodes (as on SIGTERM), but stays up until it is shut down or resumed.',
+  );
+  nodeAction(
+    'resume',
+    resumeNode,
+    'Resume a drained node',
+    'Withdraws the drain request: the node takes work again once it sees that (within a heartbeat), its scheduler too. ' +
+      'What it handed over stays queued for any node. A node that is not draining is left as it is.',
+  );
 }
