@@ -340,6 +340,24 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
+  // Drain and resume a node by name, as the HTTP API and the console do: the node sees the request
+  // within a heartbeat.
+  const nodeActions = [
+    { name: 'drain', ask: 'requestDrain', about: 'a live node takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
+    { name: 'resume', ask: 'resumeNode', about: 'a drained node takes work again', done: 'is asked to resume: within a heartbeat it takes work again' },
+  ] as const;
+  for (const action of nodeActions) {
+    common(program.command(action.name).description(action.about))
+      .argument('<node>', 'the node\'s name')
+      .action(act(async (node: string, o: Common) => {
+        const ask = (await import('../repository/nodes.ts'))[action.ask];
+        const live = await withOperator(o, async (ns) => ((await ask(ns.db, node)) ? (await ns.nodes()).find((n) => n.name === node) : undefined), {}, EXISTING);
+        if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
+        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${action.done}`);
+        return EXIT.OK;
+      }));
+  }
+
   common(program.command('prune').description('delete old history in short batches; never running work, nor restartable instances unless asked'))
     .requiredOption('--older-than <duration>', 'executions that ended longer ago than this, e.g. 30d, 12h (also node incarnations that ended then)')
     .option('--status <S,...>', 'only executions with one of these statuses, e.g. COMPLETED,ABANDONED')

@@ -1,0 +1,54 @@
+/**
+ * `nightshift drain NODE` and `nightshift resume NODE`: an operator with the CLI only drains a
+ * live node (it takes no more work) and resumes it (it takes work again), as the HTTP API and the
+ * console do. A real node process on an SQLite repository.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { backends, waitFor } from '../support/backends.ts';
+import { killAll, startNode } from '../support/node-procs.ts';
+import { cliFor } from './run-cli.ts';
+
+const sqlite = backends().find((b) => b.name === 'sqlite')!;
+
+afterAll(async () => {
+  await killAll();
+  await sqlite.cleanup();
+});
+
+describe('nightshift drain and resume', () => {
+  it('drains a live node, whose queued work then waits, and resumes it, which then runs the work; an unknown node is exit 2', async () => {
+    const url = sqlite.freshUrl('drainresume');
+    const cli = cliFor(url);
+    expect((await cli.run(['run', 'noop'])).code).toBe(0);
+    const node = startNode(url, 'dr', { args: ['--heartbeat-ms', '200', '--lease-ms', '3000'] });
+    await waitFor(() => /node dr joined/.test(node.output()) || undefined, 30_000, 'the node to join');
+
+    const drained = await cli.run(['drain', 'dr']);
+    expect(drained.stderr).toBe('');
+    expect(drained.code).toBe(0);
+    expect(drained.stdout.trim()).toBe('node dr is asked to drain: within a heartbeat it takes no more work and hands over what it runs');
+    await waitFor(() => /node dr draining/.test(node.output()) || undefined, 20_000, 'the node to drain');
+    const submitted = await cli.json<{ id: number; status: string }>(['submit', 'noop', 'run.id=7']);
+    // Its heartbeats go on for longer than two of its polls (1 s each), and the execution still
+    // waits: the drained node takes nothing.
+    const heartbeat = async () => Date.parse((await cli.json<{ name: string; lastHeartbeat: string }[]>(['nodes'])).find((n) => n.name === 'dr')!.lastHeartbeat);
+    const since = await heartbeat();
+    await waitFor(async () => ((await heartbeat()) >= since + 2500 ? true : undefined), 20_000, 'the drained node to beat on for 2.5 s');
+    expect((await cli.json<{ status: string }>(['execution', String(submitted.id)])).status).toBe('STARTING');
+
+    const resumed = await cli.json<{ name: string; status: string }>(['resume', 'dr']);
+    expect(resumed).toMatchObject({ name: 'dr', status: 'alive' });
+    const done = await waitFor(async () => {
+      const e = await cli.json<{ status: string; node: string | null }>(['execution', String(submitted.id)]);
+      return e.status === 'COMPLETED' ? e : undefined;
+    }, 30_000, 'the resumed node to run the queued execution');
+    expect(done.node).toBe('dr');
+    expect(node.output()).toMatch(/node dr resumed: it takes work again/);
+
+    for (const command of ['drain', 'resume']) {
+      const r = await cli.run([command, 'nosuch']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe('nightshift: no live node named nosuch');
+    }
+  }, 120_000);
+});
