@@ -391,9 +391,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       );
       if (nodes.length) lastLook = Number(nodes[0].now) - 1000;
       const mine = nodes.find((n) => Number(n.id) === me.id);
-      // A look that began before a resume may still show the request that resume withdrew.
-      if (mine && mine.drain_requested_at !== null && lookedAt >= resumedAt) void drainHere();
-      if (mine && mine.drain_requested_at === null) void resumeHere(lookedAt);
+      if (mine) void followDrainRequest(mine.drain_requested_at !== null, lookedAt);
       const seen = new Set<number>();
       for (const n of nodes) {
         const id = Number(n.id);
@@ -468,6 +466,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     emitter.emit('resumed', { node: me.name });
     wake();
   };
+  // Drains or resumes as the repository said, in a look that began at `lookedAt`: a request seen
+  // by a look older than the last resume is the one that resume withdrew.
+  const followDrainRequest = (requested: boolean, lookedAt: number) =>
+    requested ? (lookedAt >= resumedAt ? drainHere() : Promise.resolve()) : resumeHere(lookedAt);
   // A probe says otherwise than this node does about its drain request: read it again, from a
   // look that begins now, as the probe (read on the heartbeat's thread) may have read it before
   // the drain or the resume under way changed it.
@@ -477,8 +479,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     rechecking = true;
     try {
       const lookedAt = performance.now();
-      if (!(await drainRequested(db, me.id))) await resumeHere(lookedAt);
-      else if (lookedAt >= resumedAt) await drainHere();
+      await followDrainRequest(await drainRequested(db, me.id), lookedAt);
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'could not read whether this node is asked to drain; will retry');
     } finally {
