@@ -9,6 +9,7 @@ import { bulkSubmitSchema } from './migrations/007-bulk-submit.ts';
 import { drainSchema } from './migrations/008-drain.ts';
 import { claimOrderSchema } from './migrations/009-claim-order.ts';
 import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
+import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -18,6 +19,7 @@ import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
+  claimByKeyRangeSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,7 @@
  * executions by id, not by combining the status and running indexes. A node reads its own jobs'
  * queues, not the work of other jobs queued ahead (with one job or several). Measured as the
  * buffers each statement touches, with the unforced or id-order statement beside it to show the
- * trap is real.
+ * trap is real; and again once the statistics have seen the deep queue.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
@@ -152,5 +152,28 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     // age are looked up, not scanned for.
     const spread = await buffers(SQL.spreadState('postgres'), [nodeId, ['noop'], 1000, 'plan-node', 30_000]);
     expect(spread).toBeLessThan(80);
+  });
+
+  it('once the statistics have seen the deep queue, a claim still reads only its own jobs\' queues', async () => {
+    // Last: the tests above measure the plans right after a bulk submit, as statistics that have
+    // not seen it. Now the planner knows 40,000 of 'other' are queued.
+    await ns.db.exec('ANALYZE ns_job_execution');
+    const nothingQueued = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['third']]);
+    const severalEmpty = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['noop', 'third', 'fourth', 'fifth']]);
+    const since = await buffers(`SELECT ns_queued_since($1::text[])`, [['third', 'fourth', 'noop']]);
+    // Version 10's read of each job's queue, fixed by equalities: the order it asks for is then
+    // id order alone, which the queue's partial index gives too, read past all of 'other'.
+    const byEqualities = await buffers(`SELECT c.id FROM unnest($1::text[]) AS j(name) CROSS JOIN LATERAL (
+        SELECT e.id FROM ns_job_execution e WHERE e.job_name = j.name AND e.status = 'STARTING' AND e.owner_node_id IS NULL
+        ORDER BY e.job_name, e.status, e.id LIMIT 64) c`, [['third', 'fourth']], 'SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off');
+    expect(byEqualities, 'the whole queue is read here, or this test shows nothing').toBeGreaterThan(AHEAD / 100);
+    expect(nothingQueued).toBeLessThan(20);
+    // 64 rows locked, 2 to 3 buffers each, and a few per job for the index descents.
+    expect(severalEmpty).toBeLessThan(64 * 3 + 40);
+    expect(since).toBeLessThan(30);
+    expect(await buffers(SQL.spreadState('postgres'), [nodeId, ['third', 'fourth'], 1000, 'plan-node', 30_000])).toBeLessThan(80);
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
+    expect(await queuedIds(['noop', 'third', 'fourth', 'fifth'], 64)).toEqual(Array.from({ length: 64 }, (_, k) => Number(first.id) + k));
+    expect(await queuedIds(['third'], 64)).toEqual([]);
   });
 });
