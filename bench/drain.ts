@@ -20,7 +20,7 @@ import { createNightshift } from '../src/operator.ts';
 import { SQL } from '../src/repository/sql.ts';
 import { startPeerClient, startPeerWorker } from './lib/peers.ts';
 import { ensurePeers, peerVersion, startNode, type Proc } from './lib/proc.ts';
-import { dropSchemas, int, note, PG, schemaClient, schemaName, schemaUrl, secs, table, until } from './lib/util.ts';
+import { dropSchemas, int, note, PG, postgresCpuMs, procCpuMs, schemaClient, schemaName, schemaUrl, secs, table, until } from './lib/util.ts';
 
 export interface DrainOptions {
   jobs: number;
@@ -176,6 +176,8 @@ interface Measured {
   settings: string;
   enqueueMs: number;
   drainMs: number;
+  /** CPU milliseconds spent during the drain: by the worker processes, and by PostgreSQL's processes. */
+  cpu: { workers: number; database: number };
   spread?: string;
 }
 
@@ -198,14 +200,17 @@ async function measure(start: () => Promise<System>, o: DrainOptions): Promise<M
       WHERE NOT granted AND relation IN (SELECT '${system.jobTable}'::regclass UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = '${system.jobTable}'::regclass)`)) >= WORKERS, 60_000, 10);
     const before = await system.remaining();
     if (before !== o.jobs) throw new Error(`${system.name}: ${o.jobs - before} jobs done before the clock started`);
+    const workersCpu = () => workers.reduce((sum, w) => sum + procCpuMs(w.pid), 0);
+    const cpu0 = { workers: workersCpu(), database: postgresCpuMs() };
     const t0 = performance.now();
     await gate.query('COMMIT');
     await until(`${system.name}: ${o.jobs} jobs done`, async () => (await system.remaining()) === 0, 1_200_000, 20);
     const drainMs = performance.now() - t0;
+    const cpu = { workers: workersCpu() - cpu0.workers, database: postgresCpuMs() - cpu0.database };
     const done = await system.done();
     if (done !== o.jobs) throw new Error(`${system.name}: expected ${o.jobs} jobs done, found ${done}`);
     note(`drain: ${system.name} drained ${int(o.jobs)} in ${secs(drainMs)}`);
-    return { name: system.name, settings: system.settings, enqueueMs, drainMs, spread: await system.spread?.() };
+    return { name: system.name, settings: system.settings, enqueueMs, drainMs, cpu, spread: await system.spread?.() };
   } finally {
     await gate.end().catch(() => undefined);
     await Promise.all(workers.map((w) => w.stop()));
@@ -239,15 +244,18 @@ export async function benchDrain(o: DrainOptions): Promise<string[]> {
   const rate = (ms: number) => (o.jobs / ms) * 1000;
   const ours = results.slice(0, o.nsConcurrency.length);
   const best = Math.max(...ours.map((m) => rate(m.drainMs)));
+  const perJob = (ms: number) => int((ms * 1000) / o.jobs);
   return [
     `## Drain: ${int(o.jobs)} no-op jobs queued in bulk, then ${WORKERS} worker processes per system`,
     '',
-    ...table(['system', 'settings', 'enqueue jobs/s', 'drain jobs/s', 'best Nightshift ÷ this'],
-      results.map((m) => [m.name, m.settings, int(rate(m.enqueueMs)), `**${int(rate(m.drainMs))}/s**`, `${(best / rate(m.drainMs)).toFixed(2)}x`])),
+    ...table(['system', 'settings', 'enqueue jobs/s', 'drain jobs/s', 'best Nightshift ÷ this', 'CPU per job: workers / PostgreSQL'],
+      results.map((m) => [m.name, m.settings, int(rate(m.enqueueMs)), `**${int(rate(m.drainMs))}/s**`, `${(best / rate(m.drainMs)).toFixed(2)}x`,
+        `${perJob(m.cpu.workers)} / ${perJob(m.cpu.database)} µs`])),
     '',
     `Executions per Nightshift node: ${ours.map((m, i) => `concurrency ${o.nsConcurrency[i]}: ${m.spread}`).join('; ')}.`,
     '',
     'Enqueue: the bulk calls alone, no worker running. Drain: jobs ÷ time from the workers\' start until one count query (every 20 ms) finds all done; the workers start while this process holds the job table in EXCLUSIVE mode (no claim can proceed), and the clock starts when it lets go, once all of them are ready and at least as many claims as workers wait on that lock (no job done yet). Then the finished jobs are counted: Nightshift\'s COMPLETED executions, pg-boss\'s completed jobs, and graphile-worker\'s job table empty (it deletes a completed job and keeps a failed one).',
+    'CPU per job: the CPU time the worker processes, and all of PostgreSQL\'s processes (backends, WAL writer, autovacuum), spent from the clock\'s start to its end (Linux /proc, 10 ms ticks), ÷ the jobs; this process\'s count queries are in the PostgreSQL figure. On 2 cores, 1,000,000 ÷ (workers + PostgreSQL) µs is the rate the CPU alone allows.',
     'Each Nightshift job is a job instance, an execution and a step execution, claimed and ended with fencing, its history kept; a peer\'s job is one row, which graphile-worker deletes when done and pg-boss marks completed. graphile-worker and pg-boss run under Node 22 (bench/peers), Nightshift under the project\'s Node.',
   ];
 }

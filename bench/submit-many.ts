@@ -5,7 +5,7 @@
  * on the same PostgreSQL, each in its own schema; and Nightshift's single `submit` (8 concurrent
  * callers) as the per-call baseline. Only enqueueing is timed: no worker runs.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noop } from '../examples/nightshift.config.ts';
@@ -14,7 +14,7 @@ import { createNightshift } from '../src/operator.ts';
 import { startPeerClient, type PeerSystem } from './lib/peers.ts';
 import { ensurePeers, peerVersion } from './lib/proc.ts';
 import pg from 'pg';
-import { dropSchemas, int, note, PG, schemaClient, schemaName, schemaUrl, secs, table } from './lib/util.ts';
+import { dropSchemas, int, note, PG, procCpuMs, schemaClient, schemaName, schemaUrl, secs, table } from './lib/util.ts';
 
 export interface SubmitManyOptions {
   jobs: number;
@@ -31,16 +31,6 @@ interface Row {
   ms: number;
   /** CPU time per launch, in microseconds: this process's, and its PostgreSQL backends' (Linux). */
   cpu?: { client: number; server?: number };
-}
-
-/** CPU milliseconds of a process so far, from /proc (Linux; 100 clock ticks a second); 0 elsewhere. */
-function procCpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
 }
 
 /** CPU milliseconds so far of each PostgreSQL backend whose application_name is `app`, by pid. */

@@ -2,6 +2,7 @@
  * Small helpers shared by the benchmarks: configuration from the environment, statistics,
  * Markdown tables, and throw-away PostgreSQL schemas.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 
 /** The PostgreSQL the benchmarks use (the test database unless NIGHTSHIFT_TEST_PG is set). */
@@ -89,4 +90,37 @@ export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   return ['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', '08006', '08003'].includes(e?.code ?? '') ||
     /terminat|Connection terminated|ECONNREFUSED|cannot connect/i.test(e?.message ?? '');
+}
+
+/** CPU milliseconds of a process so far, from /proc (Linux; 100 clock ticks a second); 0 elsewhere. */
+export function procCpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU milliseconds so far of every PostgreSQL server process on this host (backends, WAL writer,
+ * autovacuum, ...), from /proc; 0 elsewhere. A difference of two readings is what the database
+ * spent in between, whichever backend did the work. Processes that exit in between lose their share.
+ */
+export function postgresCpuMs(): number {
+  let total = 0;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += procCpuMs(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
