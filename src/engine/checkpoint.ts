@@ -178,13 +178,13 @@ export async function retryOnDisconnect<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (!isConnectionError(err) || handle.lost.signal.aborted || Date.now() > giveUpAt) throw err;
+      if (!isConnectionError(err) || handle.lost.aborted || Date.now() > giveUpAt) throw err;
       handle.log.warn({ err: (err as Error).message }, 'database unreachable during a commit; retrying when it is back');
     }
     for (;;) {
       await sleep(delay, handle.lost.signal);
       delay = Math.min(delay * 2, 5000);
-      if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+      if (handle.lost.aborted) throw new FencedError(fencedMessage(handle));
       try {
         const done = await committedAnyway();
         if (done !== undefined) return done;
@@ -213,7 +213,7 @@ export function jobContextChanged(handle: ExecutionHandle, context: ExecutionCon
 
 /** Throws FencedError if this node already knows it lost the execution. */
 export function assertOwned(handle: ExecutionHandle): void {
-  if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+  if (handle.lost.aborted) throw new FencedError(fencedMessage(handle));
 }
 
 /** A fence found another owner: marks the handle lost (its local work stops) and throws FencedError. */

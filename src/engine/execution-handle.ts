@@ -33,7 +33,7 @@ export interface ExecutionHandle {
   /** The error that failed the first failed step, for callers in this process (e.g. the CLI's exit code). */
   failure?: unknown;
   /** Aborted when ownership is lost: nothing more may be committed. */
-  readonly lost: AbortController;
+  readonly lost: LazyAbort;
   readonly log: Logger;
   /**
    * Whether a partitioned step's manager runs cluster-mode partitions itself. A cluster node
@@ -60,6 +60,50 @@ export function findHandle(handles: Iterable<ExecutionHandle>, id: number): Exec
   return undefined;
 }
 
+/**
+ * An abort flag whose AbortSignal is made only when something asks for it. Most runs end without
+ * anyone listening, and an AbortController with its signal costs a node a few microseconds per
+ * execution (three per handle, thousands of executions a second).
+ */
+export interface LazyAbort {
+  readonly aborted: boolean;
+  /** Why it was aborted (undefined while it is not). */
+  readonly reason: unknown;
+  /** The signal, made on first use, already aborted if the flag is. */
+  readonly signal: AbortSignal;
+  /** Aborts once; later calls do nothing. */
+  abort(reason?: unknown): void;
+}
+
+/** A {@link LazyAbort}; `onAbort` runs once, when it is aborted. */
+export function lazyAbort(onAbort?: (reason: unknown) => void): LazyAbort {
+  let controller: AbortController | undefined;
+  let aborted = false;
+  let why: unknown;
+  return {
+    get aborted() {
+      return aborted;
+    },
+    get reason() {
+      return why;
+    },
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (aborted) controller.abort(why);
+      }
+      return controller.signal;
+    },
+    abort(reason?: unknown) {
+      if (aborted) return;
+      aborted = true;
+      why = reason ?? new DOMException('This operation was aborted', 'AbortError');
+      controller?.abort(why);
+      onAbort?.(why);
+    },
+  };
+}
+
 export function createHandle(
   db: Database,
   execution: JobExecution,
@@ -69,11 +113,10 @@ export function createHandle(
   onProgress?: (step: StepExecution) => void,
   partition?: { id: number; epoch: number },
 ): ExecutionHandle {
-  const stop = new AbortController();
-  const lost = new AbortController();
   // stop or lost, whichever comes first (what AbortSignal.any gives, for less than it costs).
-  const either = new AbortController();
-  lost.signal.addEventListener('abort', () => either.abort(lost.signal.reason), { once: true });
+  const either = lazyAbort();
+  const stop = lazyAbort((reason) => either.abort(reason));
+  const lost = lazyAbort((reason) => either.abort(reason));
   return {
     db,
     execution,
@@ -82,15 +125,14 @@ export function createHandle(
     nodeName: node.name,
     epoch: partition ? partition.epoch : execution.ownerEpoch,
     get stopRequested() {
-      return stop.signal.aborted;
+      return stop.aborted;
     },
     set stopRequested(requested: boolean) {
-      if (!requested || stop.signal.aborted) return;
-      const reason = new DOMException(`execution ${execution.id} was asked to stop`, 'AbortError');
-      stop.abort(reason);
-      either.abort(reason);
+      if (requested && !stop.aborted) stop.abort(new DOMException(`execution ${execution.id} was asked to stop`, 'AbortError'));
     },
-    stopSignal: either.signal,
+    get stopSignal() {
+      return either.signal;
+    },
     handingOver: false,
     managerRunsPartitions: true,
     lost,
@@ -99,4 +141,21 @@ export function createHandle(
     partition,
     children: new Set(),
   };
+}
+
+/**
+ * `fields` with the step context's `signal` and `stopSignal` added as getters: a handle makes its
+ * AbortSignals only when something asks for them, which most short steps never do.
+ */
+export function withSignals<T extends object>(fields: T, handle: ExecutionHandle): T & { readonly signal: AbortSignal; readonly stopSignal: AbortSignal } {
+  return Object.defineProperties(fields, {
+    signal: { get: () => handle.lost.signal, enumerable: true },
+    stopSignal: { get: () => handle.stopSignal, enumerable: true },
+  }) as T & { readonly signal: AbortSignal; readonly stopSignal: AbortSignal };
+}
+
+/** `ctx` with one more field, its getters kept as getters (a spread would call them). */
+export function withField<T extends object, K extends string, V>(ctx: T, key: K, value: V): T & { readonly [k in K]: V } {
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(ctx)) as T;
+  return Object.defineProperty(copy, key, { value, enumerable: true }) as T & { readonly [k in K]: V };
 }

@@ -153,7 +153,7 @@ function requeueStatements(handle: ExecutionHandle): Statement[] {
 async function endAfterRefusal(handle: ExecutionHandle, recordEnd: () => Promise<unknown>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await sleep(250 * 2 ** attempt, handle.lost.signal);
-    if (handle.lost.signal.aborted) throw new FencedError(fencedMessage(handle));
+    if (handle.lost.aborted) throw new FencedError(fencedMessage(handle));
     try {
       await recordEnd();
       return;

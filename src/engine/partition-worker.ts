@@ -11,7 +11,7 @@ import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { createHandle, type ExecutionHandle } from './execution-handle.ts';
+import { createHandle, withSignals, type ExecutionHandle } from './execution-handle.ts';
 import type { RunStep } from './run-types.ts';
 
 /** Partition endings seen by this process (local runs and cluster notifications), by manager id. */
@@ -79,7 +79,7 @@ export async function runPartition(
   try {
     if (!def) throw new Error(`job ${job.name} has no partitioned step for partition ${step.stepName}`);
     const [{ n: executionNumber }] = await db.query<{ n: number }>(SQL.executionNumber, [execution.instanceId, execution.id]);
-    const ctx: StepContext<unknown> = {
+    const ctx: StepContext<unknown> = withSignals({
       params: paramsFromJson(job.name, job.params, execution.params),
       jobExecution: execution,
       stepExecution: step,
@@ -88,10 +88,8 @@ export async function runPartition(
       stepContext: step.context,
       executionNumber: Number(executionNumber),
       db,
-      signal: handle.lost.signal,
-      stopSignal: handle.stopSignal,
       log: lazyChild(handle.log, { step: step.stepName }),
-    };
+    }, handle);
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);
     await runStep(def.worker, ctx, handle, step);
     // Ended without recording its end (fenced because its execution ended meanwhile, say).

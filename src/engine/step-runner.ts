@@ -11,7 +11,7 @@ import { assertOwned, jobContextChanged, lostOwnership, retryOnDisconnect, runFe
 import { commitLazily } from './lazy-commit.ts';
 import { runChunkStep } from './chunk-step.ts';
 import { runJobStep } from './job-step.ts';
-import type { ExecutionHandle } from './execution-handle.ts';
+import { withField, withSignals, type ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
 import { requeuePartition } from './partition-worker.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
@@ -110,7 +110,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
   const step = takeFirstStep(run, def.name) ?? (await insertStep(run, def.name, context));
   // The live context, as a partition's is: what onProgress listeners see (e.g. ns.progress).
   step.context = context;
-  const ctx: StepContext<P> = {
+  const ctx: StepContext<P> = withSignals({
     params: run.params,
     jobExecution: handle.execution,
     stepExecution: step,
@@ -118,10 +118,8 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
     stepContext: context,
     executionNumber: run.executionNumber,
     db: handle.db,
-    signal: handle.lost.signal,
-    stopSignal: handle.stopSignal,
     log: lazyChild(handle.log, { step: def.name }),
-  };
+  }, handle);
   ctx.log.info(earlier ? `step ${def.name} restarting from its last checkpoint` : `step ${def.name} started`);
   return runStep(def, ctx, handle, step, run.deferEnds ? run.pending : undefined, run);
 }
@@ -249,7 +247,7 @@ async function runTasklet<P>(
     try {
       result = await commitLazily(
         handle,
-        async (tx) => def.tasklet({ ...ctx, tx: def.transactional === false ? handle.db : tx }),
+        async (tx) => def.tasklet(withField(ctx, 'tx', def.transactional === false ? handle.db : tx)),
         checkpoint,
         ctx.stepContext,
         mayDefer,
@@ -273,7 +271,7 @@ async function runTasklet<P>(
 
 /** Whether a tasklet's error is its way of ending early on a stop request (not a lost execution). */
 function stoppedBy(handle: ExecutionHandle, error: unknown): boolean {
-  if (!handle.stopRequested || handle.lost.signal.aborted) return false;
+  if (!handle.stopRequested || handle.lost.aborted) return false;
   return error === handle.stopSignal.reason || (error as { name?: unknown } | null)?.name === 'AbortError';
 }
 
