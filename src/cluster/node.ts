@@ -297,14 +297,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
       // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
-      if (!handle.lost.signal.aborted) {
+      if (!handle.lost.aborted) {
         await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`)
           .then((f) => f && log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run'))
           .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
       }
     } finally {
       // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
-      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.signal.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
+      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       running.delete(id);
       working.delete(id);
       wake();
