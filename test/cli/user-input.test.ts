@@ -39,7 +39,8 @@ describe('CLI user input', () => {
   it('refuses a mistyped SQLite repository for commands that read or act on executions, creating nothing', async () => {
     const missing = join(dir, 'no', 'such', 'dir', 'x.db');
     const db = `sqlite:${missing}`;
-    const pattern = new RegExp(`^nightshift: no job repository at ${missing} \\(SQLite\\): check --db`);
+    // The repository says what is wrong with which file; the CLI adds how to name another one.
+    const pattern = new RegExp(`^nightshift: no job repository at ${missing} \\(SQLite\\): the file does not exist; check --db \\(or NIGHTSHIFT_DB\\), or run a job first to create it$`);
     for (const args of [
       ['executions'], ['executions', '--json'], ['execution', '1'], ['nodes'], ['stop', '1'], ['abandon', '1'], ['restart', '1'],
       ['prune', '--older-than', '1d'], ['schedule', 'list'], ['schedule', 'pause', 's'], ['schedule', 'resume', 's'], ['schedule', 'remove', 's'],
