@@ -502,13 +502,20 @@ function packageVersion(): string {
 function report(err: unknown): number {
   if (isUserError(err) || err instanceof CronError) {
     process.stderr.write(`nightshift: ${terminalText(userMessage(err))}\n`);
-    if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
+    if (verbose) printStack(err);
     return EXIT.USAGE;
   }
   process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
-  if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
+  if (verbose) printStack(err);
   else process.stderr.write('(run with --verbose for details)\n');
   return EXIT.NOT_COMPLETED;
+}
+
+/** The stack of an error and of its causes (--verbose): where a wrapped error (a config that threw) came from. */
+function printStack(err: unknown): void {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    process.stderr.write(`${depth ? 'caused by: ' : ''}${terminalText(e.stack ?? '', true)}\n`);
+  }
 }
 
 /** A user error's message, with what the CLI's user can do about it where the message's layer cannot know. */
