@@ -70,7 +70,7 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
     if (err instanceof UsageError) throw new UsageError(`config ${file}: ${err.message}`, { cause: err });
     const commonJs = /Cannot find module 'nightshift'|require\(\) of ES Module|ERR_REQUIRE_ESM|require is not defined/.test(errorMessage(err));
     const hint = commonJs ? " (a config is an ES module: import { defineJob } from 'nightshift', not require)" : '';
-    const syntax = syntaxError(err, file);
+    const syntax = syntaxError(err, file) ?? thrownAt(err);
     // A syntax error in the config itself is named FILE:LINE:COLUMN; one in a module it imports, in that module.
     const what = !syntax ? `${file}: ${firstLine(errorMessage(err))}`
       : syntax.file === file ? `${syntax.where}: ${syntax.message}` : `${file}: ${syntax.where}: ${syntax.message}`;
@@ -146,6 +146,37 @@ function syntaxError(err: unknown, file: string): { file: string; where: string;
   const said = lines.find((l) => /^SyntaxError: /.test(l))?.replace(/^SyntaxError: /, '') ?? firstLine(message);
   return { ...at(file, line[1], caret >= 0 ? caret + 1 : undefined), message: said };
 }
+
+/**
+ * Where an error thrown while the config was imported (a module that throws, a TypeError in it)
+ * was thrown: the first frame of its stack in the user's code, not in Node's internals, in
+ * node_modules (tsx's loaders) or in Nightshift itself, so that a bad call of ours names the
+ * user's line. Undefined for a thrown value that is not an Error, or a stack without such a frame
+ * (a module that cannot be found: its message names the importing file).
+ */
+function thrownAt(err: unknown): { file: string; where: string; message: string } | undefined {
+  if (!(err instanceof Error) || typeof err.stack !== 'string') return undefined;
+  const message = firstLine(errorMessage(err));
+  for (const line of err.stack.split('\n')) {
+    // tsx runs a TypeScript module that Node takes for CommonJS as a data: URL ending in
+    // ?filePath=PATH; its line and column are the compiled code's, so only the file is said.
+    const compiled = /^\s+at .*\?filePath=([^:()\s]+):\d+:\d+\)?$/.exec(line);
+    if (compiled) {
+      const path = decodeURIComponent(compiled[1]);
+      if (path.includes('/node_modules/')) continue;
+      return { file: path, where: path, message };
+    }
+    const frame = /^\s+at (?:.*? \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/.exec(line);
+    if (!frame) continue;
+    const path = frame[1].startsWith('file://') ? fileURLToPath(frame[1]) : frame[1];
+    if (path.includes('/node_modules/') || path.startsWith(OWN_CODE)) continue;
+    return { file: path, where: `${path}:${frame[2]}:${frame[3]}`, message };
+  }
+  return undefined;
+}
+
+/** Nightshift's own code (src/ or dist/), whose frames are not where a config went wrong. */
+const OWN_CODE = fileURLToPath(new URL('../', import.meta.url));
 
 function firstLine(s: string): string {
   return s.split('\n').find((l) => l.trim()) ?? s;

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { RepositoryMissingError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
@@ -501,14 +501,27 @@ function packageVersion(): string {
 
 function report(err: unknown): number {
   if (isUserError(err) || err instanceof CronError) {
-    process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
-    if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
+    process.stderr.write(`nightshift: ${terminalText(userMessage(err))}\n`);
+    if (verbose) printStack(err);
     return EXIT.USAGE;
   }
   process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
-  if (verbose && err instanceof Error) process.stderr.write(`${terminalText(err.stack ?? '', true)}\n`);
+  if (verbose) printStack(err);
   else process.stderr.write('(run with --verbose for details)\n');
   return EXIT.NOT_COMPLETED;
+}
+
+/** The stack of an error and of its causes (--verbose): where a wrapped error (a config that threw) came from. */
+function printStack(err: unknown): void {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    process.stderr.write(`${depth ? 'caused by: ' : ''}${terminalText(e.stack ?? '', true)}\n`);
+  }
+}
+
+/** A user error's message, with what the CLI's user can do about it where the message's layer cannot know. */
+function userMessage(err: unknown): string {
+  if (err instanceof RepositoryMissingError) return `${err.message}; check --db (or NIGHTSHIFT_DB), or run a job first to create it`;
+  return errorMessage(err);
 }
 
 const code = await main(process.argv.slice(2));

@@ -36,6 +36,21 @@ export class RepositoryCorruptError extends UsageError {
   override readonly name: string = 'RepositoryCorruptError';
 }
 
+/**
+ * An SQLite job repository that was expected to exist has no file (see assertRepositoryExists):
+ * opening it would create an empty one. The message names the path and says what is wrong; how
+ * to point at another file is the caller's to say (the CLI adds its --db hint).
+ */
+export class RepositoryMissingError extends UsageError {
+  override readonly name: string = 'RepositoryMissingError';
+  constructor(
+    /** The absolute path of the missing file. */
+    readonly path: string,
+  ) {
+    super(`no job repository at ${path} (SQLite): the file does not exist`);
+  }
+}
+
 /** Bad data in an input file; names the file and line. */
 export class ItemParseError extends NightshiftError {
   /** `'ItemParseError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */

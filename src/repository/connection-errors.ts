@@ -1,3 +1,6 @@
+/** getaddrinfo's codes for a host name that does not resolve (ENOTFOUND) or could not be looked up now (EAI_AGAIN). */
+const DNS_FAILURES = ['ENOTFOUND', 'EAI_AGAIN'];
+
 /**
  * Whether an error means the database could not be reached or the connection broke (so the
  * statement's outcome may be unknown), rather than that the statement itself was wrong.
@@ -8,9 +11,12 @@ export function isConnectionError(err: unknown): boolean {
   // "cannot connect to ..." wraps the driver's error as its cause.
   if (e.cause !== undefined && e.cause !== err && isConnectionError(e.cause)) return true;
   const code = e.code ?? '';
-  // PostgreSQL: connection exceptions (08xxx), operator intervention (57P0x); Node sockets; SQLite lock waits.
+  // PostgreSQL: connection exceptions (08xxx), operator intervention (57P0x); Node sockets; a
+  // host name that does not resolve (yet, or for now: a container's service name before its
+  // container is up, a Kubernetes headless service without a ready pod, a DNS server that does
+  // not answer); SQLite lock waits.
   if (/^08/.test(code) || /^57P0[123]$/.test(code) || code === '53300') return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'SQLITE_BUSY'].includes(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', ...DNS_FAILURES, 'SQLITE_BUSY'].includes(code)) return true;
   const message = e.message ?? '';
   return /Connection terminated|connection error|terminating connection|Client was closed|not queryable|database system is (shutting down|starting up)|too many (clients|connections)/i.test(message);
 }
@@ -32,8 +38,11 @@ export function isCapacityError(err: unknown): boolean {
  * code, e.g. `sorry, too many clients already (53300)`.
  */
 export function connectionErrorText(err: unknown): string {
-  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown; hostname?: unknown } | undefined;
   for (let depth = 0; e?.cause && typeof e.cause === 'object' && depth < 5; depth++) e = e.cause as typeof e;
+  // getaddrinfo's own words ("getaddrinfo ENOTFOUND db") do not say what is wrong.
+  if (typeof e?.hostname === 'string' && e.code === 'ENOTFOUND') return `the host name ${JSON.stringify(e.hostname)} does not resolve (ENOTFOUND)`;
+  if (typeof e?.hostname === 'string' && e.code === 'EAI_AGAIN') return `the host name ${JSON.stringify(e.hostname)} could not be looked up (temporary DNS failure, EAI_AGAIN)`;
   const message = typeof e?.message === 'string' && e.message ? e.message : String(err);
   const code = typeof e?.code === 'string' && !message.includes(e.code) ? ` (${e.code})` : '';
   return `${message}${code}`;

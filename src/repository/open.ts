@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from '../core/errors.ts';
+import { RepositoryMissingError, UsageError } from '../core/errors.ts';
 import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
 import { openPostgres, parsePgUrl } from './postgres.ts';
@@ -45,14 +45,13 @@ function sqlitePath(url: string): string | undefined {
  * Refuses an SQLite repository whose file does not exist, for commands that only read or act on
  * what is already there: opening would create the file (and its folders), so a mistyped path
  * would show an empty repository instead of an error. A PostgreSQL URL passes (its schema is
- * created on demand, and a missing database fails to connect anyway).
+ * created on demand, and a missing database fails to connect anyway). The error names the file
+ * only: how to name another one is the caller's to say (the CLI's --db).
  */
 export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
   const path = sqlitePath(url);
   if (path === undefined || path === ':memory:') return;
-  if (!existsSync(resolve(path))) {
-    throw new UsageError(`no job repository at ${resolve(path)} (SQLite): check --db (or NIGHTSHIFT_DB), or run a job first to create it`);
-  }
+  if (!existsSync(resolve(path))) throw new RepositoryMissingError(resolve(path));
 }
 
 /** The database of a URL, not migrated (a PostgreSQL pool connects on its first statement). */

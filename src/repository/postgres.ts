@@ -178,10 +178,13 @@ export async function connectDedicated(url: string, kind: ConnectionKind, onErro
   );
 }
 
-/** `cannot connect to <url>: <cause>`, saying how long it was retried when it was. */
+/**
+ * `cannot connect to <url>: <cause>`, saying how long it was retried when it was. The URL is
+ * shown without its password, and so is any URL the driver's words hold.
+ */
 function cannotConnect(display: string, err: unknown, retriedMs: number | undefined): UsageError {
-  const after = retriedMs === undefined ? '' : ` (still failing after ${Math.round(retriedMs / 100) / 10} s of retries)`;
-  return new UsageError(`cannot connect to ${display}: ${connectionErrorText(err)}${after}`, { cause: err });
+  const after = retriedMs === undefined ? '' : ` (still failing after ${(retriedMs / 1000).toFixed(1)} s of retries)`;
+  return new UsageError(`cannot connect to ${display}: ${redactUrls(connectionErrorText(err))}${after}`, { cause: err });
 }
 
 export function wrapPgClient(client: PgClient): DriverClient {

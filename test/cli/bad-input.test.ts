@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backends } from '../support/backends.ts';
+import { backends, PG_BASE } from '../support/backends.ts';
 import { cliFor, expectExecutionShape, expectOneLineError, query, runCli, type CliResult, type ExecutionJson } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nightshift-cli-bad-'));
@@ -156,6 +156,31 @@ describe('nightshift bad invocation', () => {
       expectOneLineError(r, checks[i][1]);
       expect(r.stdout, checks[i][0].join(' ')).toBe('');
     });
+  });
+
+  it('a PostgreSQL database that does not exist or a role it does not know: exit 2 at once, one line, no password', async () => {
+    // With connect_retry_ms too: the server answered, and no wait makes a wrong name right.
+    const url = (user: string, database: string) => {
+      const u = new URL(PG_BASE);
+      u.username = user;
+      u.password = 'pg-secret-pw';
+      u.pathname = `/${database}`;
+      u.searchParams.set('connect_retry_ms', '20000');
+      return u.toString();
+    };
+    const cases: [string, RegExp][] = [
+      [url('postgres', 'nightshift_no_such_db'), /^nightshift: cannot connect to postgres:\/\/postgres@[^ ]+\/nightshift_no_such_db: database "nightshift_no_such_db" does not exist \(3D000\)$/],
+      [url('nightshift_no_such_role', new URL(PG_BASE).pathname.slice(1)), /^nightshift: cannot connect to postgres:\/\/nightshift_no_such_role@[^ ]+: role "nightshift_no_such_role" does not exist \(28000\)$/],
+    ];
+    for (const [db, pattern] of cases) {
+      for (const args of [['executions', '--db', db, ...examples], ['run', 'noop', '--db', db, ...examples], ['node', '--db', db, ...examples]]) {
+        const started = Date.now();
+        const r = await runCli(args, { timeoutMs: 30_000 });
+        expectOneLineError(r, pattern);
+        expect(r.stderr + r.stdout).not.toContain('pg-secret-pw');
+        expect(Date.now() - started, args.join(' ')).toBeLessThan(15_000);
+      }
+    }
   });
 
   it('--verbose may add a stack trace; the first line still names the problem', async () => {

@@ -39,7 +39,8 @@ describe('CLI user input', () => {
   it('refuses a mistyped SQLite repository for commands that read or act on executions, creating nothing', async () => {
     const missing = join(dir, 'no', 'such', 'dir', 'x.db');
     const db = `sqlite:${missing}`;
-    const pattern = new RegExp(`^nightshift: no job repository at ${missing} \\(SQLite\\): check --db`);
+    // The repository says what is wrong with which file; the CLI adds how to name another one.
+    const pattern = new RegExp(`^nightshift: no job repository at ${missing} \\(SQLite\\): the file does not exist; check --db \\(or NIGHTSHIFT_DB\\), or run a job first to create it$`);
     for (const args of [
       ['executions'], ['executions', '--json'], ['execution', '1'], ['nodes'], ['stop', '1'], ['abandon', '1'], ['restart', '1'],
       ['prune', '--older-than', '1d'], ['schedule', 'list'], ['schedule', 'pause', 's'], ['schedule', 'resume', 's'], ['schedule', 'remove', 's'],
@@ -124,5 +125,20 @@ describe('CLI user input', () => {
     const helper = file('helper.ts', 'export const n: number = ;\n');
     const importing = file('importing.ts', `import { n } from './helper.ts';\nexport const m = n;\n${job('n: p.int({ default: 1 })')}`);
     expectOneLineError(await runCli(['jobs', '--config', importing]), new RegExp(`^nightshift: cannot load config ${importing}: ${helper}:1:26: Unexpected ";"$`));
+  });
+
+  it('a node whose config throws while it is imported exits 2 naming the file and line where it threw, or the missing package', async () => {
+    const node = (config: string) => runCli(['node', '--config', config, '--db', `sqlite:${join(dir, 'throwing.db')}`], { timeoutMs: 30_000 });
+    // Thrown in the config itself (a .ts, which tsx maps back to its source lines).
+    const own = file('throws.ts', `import { defineJob } from 'nightshift';\nconst key = process.env.NO_SUCH_KEY_FOR_TEST;\nif (!key) throw new Error('NO_SUCH_KEY_FOR_TEST is not set');\n`);
+    expectOneLineError(await node(own), new RegExp(`^nightshift: cannot load config ${own}:3:\\d+: NO_SUCH_KEY_FOR_TEST is not set$`));
+    // Thrown in an ES module the config imports (a TypeError, as a bug in a job module throws).
+    const helper = file('jobs-helper.mjs', `const settings = undefined;\nexport const size = settings.size;\n`);
+    const importing = file('imports-throwing.mjs', `import { size } from './jobs-helper.mjs';\nexport const n = size;\n`);
+    expectOneLineError(await node(importing), new RegExp(`^nightshift: cannot load config ${importing}: ${helper}:2:\\d+: Cannot read properties of undefined \\(reading 'size'\\)$`));
+    // A package the config imports is not installed.
+    const missing = file('missing-package.ts', `import pad from 'nightshift-no-such-package-xyz';\nexport const n = pad;\n`);
+    expectOneLineError(await node(missing), new RegExp(`^nightshift: cannot load config ${missing}: Cannot find (package|module) 'nightshift-no-such-package-xyz'.*${missing}`));
+    expect(existsSync(join(dir, 'throwing.db'))).toBe(false);
   });
 });

@@ -3,7 +3,8 @@
  * a container composition): by default a refused connection fails at once, naming the cause (a
  * wrong URL is likelier than an outage); with `?connect_retry_ms=` in the URL the command waits
  * for the database that long from the start and then runs. PostgreSQL only: the database here
- * comes up behind a TCP port that starts listening late.
+ * comes up behind a TCP port that starts listening late, or (DNS) has a host name that does
+ * not resolve, as a service's name in a container composition before its container is up.
  */
 import { createServer, connect, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -76,5 +77,55 @@ describe('a database that comes up after the command started (postgres)', () => 
     expect(r.stderr).toMatch(/still failing after 1\.\d s of retries/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  // A name under .invalid never resolves (RFC 2606); the password must not show in any message.
+  const unresolvable = (extra = '') => {
+    const u = new URL(backend.freshUrl('dns'));
+    u.username = 'postgres';
+    u.password = 'dns-secret-pw';
+    u.hostname = 'nightshift-no-such-host.invalid';
+    return u.toString() + extra;
+  };
+
+  it('without connect_retry_ms, a host name that does not resolve fails at once, naming the host', async () => {
+    const started = Date.now();
+    const r = await runCli(['executions', '--db', unresolvable(), '--config', EXAMPLES]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot connect to postgres:\/\/postgres@nightshift-no-such-host\.invalid:5432\//);
+    expect(r.stderr).toMatch(/host name "nightshift-no-such-host\.invalid" does not resolve/);
+    expect(r.stderr).not.toMatch(/retries/);
+    expect(r.stderr).not.toContain('dns-secret-pw');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('with connect_retry_ms, a host name that does not resolve is retried for that long, then fails saying so', async () => {
+    const started = Date.now();
+    const r = await runCli(['executions', '--db', unresolvable('&connect_retry_ms=1500'), '--config', EXAMPLES]);
+    const took = Date.now() - started;
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot connect to postgres:\/\/postgres@nightshift-no-such-host\.invalid:5432\//);
+    expect(r.stderr).toMatch(/host name "nightshift-no-such-host\.invalid" does not resolve \(ENOTFOUND\) \(still failing after 1\.\d s of retries\)/);
+    expect(r.stderr).not.toContain('dns-secret-pw');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(took).toBeGreaterThanOrEqual(1500);
+    expect(took).toBeLessThan(15_000);
+  });
+
+  it('a programmatic user gets the same error from createNightshift, without the password', async () => {
+    const { createNightshift } = await import('../../src/index.ts');
+    const started = performance.now();
+    const err = await createNightshift({ db: unresolvable('&connect_retry_ms=1000'), jobs: [] }).then(
+      async (ns) => {
+        await ns.close();
+        return undefined;
+      },
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).toMatch(/host name "nightshift-no-such-host\.invalid" does not resolve \(ENOTFOUND\) \(still failing after 1\.\d s of retries\)/);
+    expect(err!.message).not.toContain('dns-secret-pw');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
   });
 });

@@ -3,7 +3,8 @@
  * (counted from the first attempt), no less, and not much more.
  */
 import { describe, expect, it } from 'vitest';
-import { isCapacityError, retrying } from '../../src/repository/connection-errors.ts';
+import pg from 'pg';
+import { connectionErrorText, isCapacityError, isConnectionError, retrying } from '../../src/repository/connection-errors.ts';
 
 const tooMany = (): Error => Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
 
@@ -46,5 +47,19 @@ describe('retrying', () => {
     let attempts = 0;
     await expect(retrying(async () => { attempts++; throw tooMany(); }, { forMs: 0, transient: isCapacityError })).rejects.toMatchObject({ code: '53300' });
     expect(attempts).toBe(1);
+  });
+
+  it('counts a host name that does not resolve as a connection failure (an outage once reached), not as a capacity one', async () => {
+    // The driver's own error for a name under .invalid, which never resolves (RFC 2606).
+    const client = new pg.Client({ connectionString: 'postgres://postgres:pw@nightshift-no-such-host.invalid:5432/test' });
+    const err = await client.connect().then(() => undefined, (e: unknown) => e);
+    await client.end().catch(() => undefined);
+    expect(err).toMatchObject({ code: 'ENOTFOUND' });
+    expect(isConnectionError(err)).toBe(true);
+    expect(isConnectionError(new Error('wrapped', { cause: err }))).toBe(true);
+    expect(isConnectionError(Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN', hostname: 'db' }))).toBe(true);
+    // Turned away for capacity is retried even before the first connection; a name that does not resolve is not.
+    expect(isCapacityError(err)).toBe(false);
+    expect(connectionErrorText(new Error('cannot connect', { cause: err }))).toBe('the host name "nightshift-no-such-host.invalid" does not resolve (ENOTFOUND)');
   });
 });
