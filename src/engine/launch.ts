@@ -113,6 +113,9 @@ class Prepared implements PreparedLaunch {
   }
 }
 
+/** The ways to start a job's next instance, named in a message that reaches CLI and API users alike. */
+const NEXT_INSTANCE = '`nightshift run --next`, `ns.runNextInstance()`';
+
 export function prepareLaunch(
   def: JobDefinition<ParamsSchema>,
   rawParams: Record<string, unknown>,
@@ -157,8 +160,8 @@ async function checkExisting(
   const completed = previous.find((e) => e.status === 'COMPLETED');
   if (completed) {
     const hint = Object.keys(ident).length
-      ? 'change an identifying parameter, or run the next instance (run --next), to run a new instance'
-      : 'run the next instance (run --next) to run it again';
+      ? `change an identifying parameter, or start the job's next instance (${NEXT_INSTANCE}), to run a new instance`
+      : `start the job's next instance (${NEXT_INSTANCE}) to run it again`;
     throw new LaunchRefusedError(`job ${def.name} already completed for ${described} (execution ${completed.id}); ${hint}`);
   }
   if (last?.status === 'ABANDONED') {
