@@ -464,7 +464,7 @@ export const SQL = {
       AND ${jobs('e.job_name')}`;
     const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $3) q)`;
     // PostgreSQL reads each job's queue as a key range (see migration 11).
-    const shared = d === 'postgres' ? 'ns_queued_count($2::text[], $3)' : count(executions('target_node IS NULL'));
+    const shared = d === 'postgres' ? 'ns_queued_count($2::text[], $3::int)' : count(executions('target_node IS NULL'));
     return keepPrepared(`SELECT n.id, n.concurrency,
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
       + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)

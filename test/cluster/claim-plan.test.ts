@@ -174,10 +174,21 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
 
   it('once the statistics have seen the deep queue, a claim still reads only its own jobs\' queues', async () => {
     // Last: the tests above measure the plans right after a bulk submit, as statistics that have
-    // not seen it. Now the planner knows 40,000 of 'other' are queued.
+    // not seen it. Now the planner knows 40,000 of 'other' are queued. And job 'fourth' has a long
+    // history of STOPPED executions (an operator stopped its backlog) and 3 queued: its statuses
+    // sort after STARTING, so a read of its queue must end at the end of the queue, not of the job.
+    const [{ min }] = await ns.db.query<{ min: string }>(`SELECT min(id) AS min FROM ns_job_execution WHERE job_name = 'other'`);
+    await ns.db.execute(`UPDATE ns_job_execution SET job_name = 'fourth', status = CASE WHEN id < $1 + 3 THEN 'STARTING' ELSE 'STOPPED' END
+      WHERE job_name = 'other' AND id < $1 + 20000`, [Number(min)]);
     await ns.db.exec('ANALYZE ns_job_execution');
+    const fourth = await ns.db.query<{ id: string }>(`SELECT id FROM ns_job_execution WHERE job_name = 'fourth' AND status = 'STARTING' ORDER BY id`);
+    expect(fourth).toHaveLength(3);
+    expect(await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['fourth']])).toBeLessThan(20);
+    expect(await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['fourth', 'third']])).toBeLessThan(30);
+    expect(await buffers(`SELECT ns_has_queued($1::text[], $2)`, [['fifth', 'fourth'], 'plan-node'])).toBeLessThan(20);
+    expect(await queuedIds(['fourth', 'third'], 64)).toEqual(fourth.map((r) => Number(r.id)));
     const nothingQueued = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['third']]);
-    const severalEmpty = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['noop', 'third', 'fourth', 'fifth']]);
+    const severalEmpty = await buffers(`SELECT ns_queued_ids($1, $2, $3::text[], 64)`, [nodeId, 'plan-node', ['noop', 'third', 'fifth', 'sixth']]);
     const since = await buffers(`SELECT ns_queued_since($1::text[])`, [['third', 'fourth', 'noop']]);
     // Version 10's read of each job's queue, fixed by equalities: the order it asks for is then
     // id order alone, which the queue's partial index gives too, read past all of 'other'.
@@ -196,7 +207,7 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     expect(probe).toBeLessThan(40);
     expect(spread).toBeLessThan(80);
     const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
-    expect(await queuedIds(['noop', 'third', 'fourth', 'fifth'], 64)).toEqual(Array.from({ length: 64 }, (_, k) => Number(first.id) + k));
+    expect(await queuedIds(['noop', 'third', 'fifth', 'sixth'], 64)).toEqual(Array.from({ length: 64 }, (_, k) => Number(first.id) + k));
     expect(await queuedIds(['third'], 64)).toEqual([]);
   });
 });
