@@ -1,24 +1,47 @@
+import { UsageError } from '../core/errors.ts';
+
 /** getaddrinfo's codes for a host name that does not resolve (ENOTFOUND) or could not be looked up now (EAI_AGAIN). */
 const DNS_FAILURES = ['ENOTFOUND', 'EAI_AGAIN'];
 
 /**
+ * The repository could not get a connection to its database (`cannot connect to <url>: ...`),
+ * its driver's error as the cause. A usage error: at start-up it is likelier a wrong URL.
+ */
+export class DatabaseUnreachableError extends UsageError {
+  override readonly name: string = 'DatabaseUnreachableError';
+}
+
+/**
  * Whether an error means the database could not be reached or the connection broke (so the
  * statement's outcome may be unknown), rather than that the statement itself was wrong.
+ * A host name that does not resolve counts only when the repository's own connection attempt
+ * failed on it (a {@link DatabaseUnreachableError}): the same error from a job's own call (a
+ * mistyped webhook host) is the job's failure, not a database outage to wait out.
  */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string; cause?: unknown } | undefined;
   if (!e) return false;
+  if (err instanceof DatabaseUnreachableError && isDnsFailure(e.cause)) return true;
   // "cannot connect to ..." wraps the driver's error as its cause.
   if (e.cause !== undefined && e.cause !== err && isConnectionError(e.cause)) return true;
   const code = e.code ?? '';
-  // PostgreSQL: connection exceptions (08xxx), operator intervention (57P0x); Node sockets; a
-  // host name that does not resolve (yet, or for now: a container's service name before its
-  // container is up, a Kubernetes headless service without a ready pod, a DNS server that does
-  // not answer); SQLite lock waits.
+  // PostgreSQL: connection exceptions (08xxx), operator intervention (57P0x); Node sockets; SQLite lock waits.
   if (/^08/.test(code) || /^57P0[123]$/.test(code) || code === '53300') return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', ...DNS_FAILURES, 'SQLITE_BUSY'].includes(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'SQLITE_BUSY'].includes(code)) return true;
   const message = e.message ?? '';
   return /Connection terminated|connection error|terminating connection|Client was closed|not queryable|database system is (shutting down|starting up)|too many (clients|connections)/i.test(message);
+}
+
+/**
+ * Whether an error (or one of its causes) is a host name that does not resolve, yet or for now:
+ * a container's service name before its container is up, a Kubernetes service without a ready
+ * pod, a DNS server that does not answer.
+ */
+export function isDnsFailure(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && DNS_FAILURES.includes(e.code)) return true;
+  }
+  return false;
 }
 
 /**

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { loadPg } from './drivers.ts';
 import { redactUrls } from '../core/redact.ts';
 import { UsageError } from '../core/errors.ts';
-import { connectionErrorText, isCapacityError, isConnectionError, retrying } from './connection-errors.ts';
+import { connectionErrorText, DatabaseUnreachableError, isCapacityError, isConnectionError, isDnsFailure, retrying } from './connection-errors.ts';
 import { preparedName } from './prepared.ts';
 import type { Database, PgOptions } from './database.ts';
 import type { DriverClient } from './driver-client.ts';
@@ -182,9 +182,9 @@ export async function connectDedicated(url: string, kind: ConnectionKind, onErro
  * `cannot connect to <url>: <cause>`, saying how long it was retried when it was. The URL is
  * shown without its password, and so is any URL the driver's words hold.
  */
-function cannotConnect(display: string, err: unknown, retriedMs: number | undefined): UsageError {
+function cannotConnect(display: string, err: unknown, retriedMs: number | undefined): DatabaseUnreachableError {
   const after = retriedMs === undefined ? '' : ` (still failing after ${(retriedMs / 1000).toFixed(1)} s of retries)`;
-  return new UsageError(`cannot connect to ${display}: ${redactUrls(connectionErrorText(err))}${after}`, { cause: err });
+  return new DatabaseUnreachableError(`cannot connect to ${display}: ${redactUrls(connectionErrorText(err))}${after}`, { cause: err });
 }
 
 export function wrapPgClient(client: PgClient): DriverClient {
@@ -228,7 +228,8 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
   let reached = false;
   const waitFromStart = target.connectRetryMs !== undefined;
   const retryFor = options.connectRetryMs ?? target.connectRetryMs ?? DEFAULT_CONNECT_RETRY_MS;
-  const transient = (err: unknown): boolean => isCapacityError(err) || ((reached || waitFromStart) && isConnectionError(err));
+  // A host name that does not resolve is waited for like a refused connection (see isDnsFailure).
+  const transient = (err: unknown): boolean => isCapacityError(err) || ((reached || waitFromStart) && (isConnectionError(err) || isDnsFailure(err)));
   const connect = (): Promise<pg.PoolClient> =>
     retrying(
       async () => {

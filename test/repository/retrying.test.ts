@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { connectionErrorText, isCapacityError, isConnectionError, retrying } from '../../src/repository/connection-errors.ts';
+import { connectionErrorText, DatabaseUnreachableError, isCapacityError, isConnectionError, isDnsFailure, retrying } from '../../src/repository/connection-errors.ts';
 
 const tooMany = (): Error => Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
 
@@ -49,15 +49,20 @@ describe('retrying', () => {
     expect(attempts).toBe(1);
   });
 
-  it('counts a host name that does not resolve as a connection failure (an outage once reached), not as a capacity one', async () => {
+  it('counts a host name that does not resolve as the database unreachable only when the repository\'s connection failed on it, never as a capacity error', async () => {
     // The driver's own error for a name under .invalid, which never resolves (RFC 2606).
     const client = new pg.Client({ connectionString: 'postgres://postgres:pw@nightshift-no-such-host.invalid:5432/test' });
     const err = await client.connect().then(() => undefined, (e: unknown) => e);
     await client.end().catch(() => undefined);
     expect(err).toMatchObject({ code: 'ENOTFOUND' });
-    expect(isConnectionError(err)).toBe(true);
-    expect(isConnectionError(new Error('wrapped', { cause: err }))).toBe(true);
-    expect(isConnectionError(Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN', hostname: 'db' }))).toBe(true);
+    expect(isDnsFailure(err)).toBe(true);
+    expect(isDnsFailure(Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN', hostname: 'db' }))).toBe(true);
+    // The repository's own connection attempt failing on it is the database being unreachable,
+    // which commits wait out; the same error from a job's own call (a mistyped webhook host) is
+    // the job's failure, not a database outage.
+    expect(isConnectionError(new DatabaseUnreachableError('cannot connect to postgres://postgres@nightshift-no-such-host.invalid/test', { cause: err }))).toBe(true);
+    expect(isConnectionError(err)).toBe(false);
+    expect(isConnectionError(new TypeError('fetch failed', { cause: err }))).toBe(false);
     // Turned away for capacity is retried even before the first connection; a name that does not resolve is not.
     expect(isCapacityError(err)).toBe(false);
     expect(connectionErrorText(new Error('cannot connect', { cause: err }))).toBe('the host name "nightshift-no-such-host.invalid" does not resolve (ENOTFOUND)');
