@@ -136,6 +136,35 @@ describe('engine definition validation', () => {
     expect(err.message).toContain('step load');
   });
 
+  // What TypeScript requires but plain JavaScript may leave out: each is refused when the job is
+  // defined (so a config fails to load, exit 2), not at every run as "def.writer is not a function".
+  it('refuses a step without the functions it runs (JavaScript configs), naming the step and the option', () => {
+    const chunk = { chunkSize: 1, reader: () => numbers(1), writer: () => () => undefined };
+    const loose = (def: Record<string, unknown>) => def as never;
+    const cases: [() => unknown, string][] = [
+      [() => defineJob(loose({ name: 'j' })), 'job j: steps must be a function of the step builder'],
+      [() => defineJob(loose({ name: 'j', steps: [] })), 'steps must be a function of the step builder, e.g. steps: (s) => [s.tasklet({ name, tasklet })], got an array'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, reader: chunk.reader }))] }), 'job j: step c: writer (a function that makes'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, writer: chunk.writer }))] }), 'job j: step c: reader (a function that makes'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, reader: [1, 2], writer: chunk.writer }))] }), 'step c: reader (a function that makes the step\'s reader, e.g. reader: () => rangeReader(1, 10)) must be a function, got an array'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', reader: chunk.reader, writer: chunk.writer }))] }), 'step c: chunkSize must be a positive integer or a function of the step\'s context, got undefined'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', ...chunk, processor: 'upper' }))] }), 'step c: processor must be a function, got a string'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.tasklet(loose({ name: 't' }))] }), 'job j: step t: tasklet must be a function, got undefined'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.decision(loose({ name: 'd', on: { '*': 'end' } }))] }), 'step d: decide must be a function'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.split(loose({ name: 'sp' }))] }), 'step sp: flows must be a non-empty array'],
+      [
+        () => defineJob({ name: 'j', steps: (s) => [s.partitioned(loose({ name: 'p', partitioner: () => [{}], worker: s.chunk(loose({ name: 'w', chunkSize: 1, reader: chunk.reader })) }))] }),
+        'job j: partitioned step p: worker step w: writer',
+      ],
+      [() => defineJob({ name: 'j', steps: (s) => [s.partitioned(loose({ name: 'p', worker: s.tasklet({ name: 'w', tasklet }) }))] }), 'step p: partitioner must be a function'],
+    ];
+    for (const [define, message] of cases) {
+      const err = thrown(define);
+      expect(err, message).toBeInstanceOf(UsageError);
+      expect(err.message).toContain(message);
+    }
+  });
+
   it('refuses bad skip and retry limits, reserved and invalid names, decisions without transitions, empty flows', () => {
     const chunk = { chunkSize: 1, reader: () => numbers(1), writer: () => () => undefined };
     const cases: [() => unknown, string][] = [
