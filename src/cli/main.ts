@@ -8,7 +8,7 @@ import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operato
 import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
-import { loadConfig } from './config.ts';
+import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
@@ -35,7 +35,7 @@ let verbose = process.argv.includes('--verbose');
 const common = (cmd: Command, json = true) => {
   cmd
     .option('--db <url>', `job repository: sqlite:PATH or postgres://... (env NIGHTSHIFT_DB, default ${DEFAULT_DB_URL})`)
-    .option('--config <file>', 'job definitions (env NIGHTSHIFT_CONFIG, default nightshift.config.ts)')
+    .option('--config <file>', `job definitions (env NIGHTSHIFT_CONFIG, default ${DEFAULT_CONFIG_NAMES} here)`)
     .option('--verbose', 'log what happens, and print stack traces of errors');
   if (json) cmd.option('--json', 'print machine-readable JSON on stdout');
   return cmd;
