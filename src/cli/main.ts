@@ -9,11 +9,13 @@ import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
+import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
+import type { Logger } from '../core/logger.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
 interface Common {
@@ -114,10 +116,15 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionD
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      const unwatch = whenParentEnds(() => {
+        process.stderr.write(`\nnightshift: ${PARENT_ENDED}`);
+        onSignal('SIGTERM');
+      });
       jobs = ns.jobs;
       try {
         return await launch(ns);
       } finally {
+        unwatch();
         progress.stop();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -306,19 +313,23 @@ export function buildProgram(): Command {
       const onSignal = () => stopRequested();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      // A launched worker (see localProcessLauncher): once its parent is gone it is re-parented.
-      const parent = process.ppid;
-      const orphaned = o.exitWithParent ? setInterval(() => process.ppid !== parent && stopRequested(), 250) : undefined;
-      orphaned?.unref();
+      // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
+      // gone it is re-parented.
+      let logger: Logger | undefined;
+      const unwatch = whenParentEnds(() => {
+        if (!o.exitWithParent) logger?.warn(PARENT_ENDED);
+        stopRequested();
+      }, o.exitWithParent === true);
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
+      logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
-        logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
+        logger,
       });
       await stopped;
-      clearInterval(orphaned);
+      unwatch();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await node.shutdown();
