@@ -3,10 +3,14 @@
  * launch (parameters, job names) and at definition time (flows). Launch checks run on SQLite
  * and PostgreSQL; nothing is recorded for a refused launch.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
+import { createNightshift } from '../../src/operator.ts';
 import { backends } from '../support/backends.ts';
 import { numbers, rejection, thrown } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -163,6 +167,24 @@ describe('engine definition validation', () => {
       expect(err, message).toBeInstanceOf(UsageError);
       expect(err.message).toContain(message);
     }
+  });
+
+  it('createNightshift refuses missing options and jobs that are not an array of defineJob jobs (JavaScript callers), opening nothing', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'nightshift-validation-')), 'never.db');
+    const db = `sqlite:${file}`;
+    const ok = defineJob({ name: 'ok', steps: (s) => [s.tasklet({ name: 't', tasklet })] });
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => createNightshift(undefined as never), "createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:app.db', jobs: [myJob] })"],
+      [() => createNightshift({ db } as never), 'createNightshift: jobs must be an array of jobs made by defineJob (jobs: [] for none), got undefined'],
+      [() => createNightshift({ db, jobs: { ok } as never }), 'jobs must be an array of jobs made by defineJob (jobs: [] for none), got object'],
+      [() => createNightshift({ db, jobs: [ok, { name: 'hand-made', steps: [] } as never] }), 'createNightshift: jobs must be made by defineJob, got "hand-made" that was not'],
+    ];
+    for (const [create, message] of cases) {
+      const err = await create().then(() => undefined, (e: unknown) => e as Error);
+      expect(err, message).toBeInstanceOf(UsageError);
+      expect(err!.message).toContain(message);
+    }
+    expect(existsSync(file)).toBe(false);
   });
 
   it('refuses bad skip and retry limits, reserved and invalid names, decisions without transitions, empty flows', () => {
