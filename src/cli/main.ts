@@ -15,7 +15,6 @@ import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
-import type { Logger } from '../core/logger.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
 
 interface Common {
@@ -315,13 +314,13 @@ export function buildProgram(): Command {
       process.on('SIGTERM', onSignal);
       // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
       // gone it is re-parented.
-      let logger: Logger | undefined;
-      const unwatch = whenParentEnds(() => {
-        if (!o.exitWithParent) logger?.warn(PARENT_ENDED);
-        stopRequested();
-      }, o.exitWithParent === true);
+      const parent = process.ppid;
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
-      logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      const unwatch = whenParentEnds(() => {
+        if (!o.exitWithParent) logger.warn(PARENT_ENDED);
+        stopRequested();
+      }, o.exitWithParent === true, parent);
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,

@@ -13,12 +13,11 @@
 export const startedByNpx = (): boolean => process.env.npm_lifecycle_event === 'npx';
 
 /**
- * Calls `onEnd` once when this process's parent has ended (checked every 250 ms), if `always` or
- * when npx started it; returns what stops watching.
+ * Calls `onEnd` once when this process's parent (`parent`: its pid when the command began) has
+ * ended (checked every 250 ms), if `always` or when npx started it; returns what stops watching.
  */
-export function whenParentEnds(onEnd: () => void, always = false): () => void {
+export function whenParentEnds(onEnd: () => void, always = false, parent = process.ppid): () => void {
   if (!always && !startedByNpx()) return () => undefined;
-  const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
