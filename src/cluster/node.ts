@@ -213,8 +213,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // While the queue is deeper than every live node has room for, each takes all it has room for:
   // the spread is read again only once the claims since may have drawn that surplus down.
   let deep = { surplus: 0, nodes: 1 };
-  const share = async (room: number) => {
+  const share = async (room: number, firstLook: boolean) => {
     if (!spreadEvenly || deep.surplus > 0) return room;
+    // An idle node's share is at least one (see claimLimit): on a wake's first look it takes that
+    // one without reading the spread, a round trip less before a lone launch starts; the next
+    // look reads the spread for the rest.
+    if (firstLook && working.size === 0 && partitions.size === 0) return Math.min(room, 1);
     const s = await claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, room);
     deep = { surplus: s.surplus, nodes: s.nodes };
     return s.take;
@@ -240,12 +244,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     // together, and one claim takes work for all of them.
     setImmediate(async () => {
       try {
+        let firstLook = true;
         do {
           again = false;
           if (shuttingDown || draining) break;
           const room = concurrency - working.size - partitions.size;
           if (room <= 0) break;
-          let free = await share(room);
+          let free = await share(room, firstLook);
+          firstLook = false;
           // A wake while the share was read (an end committed meanwhile) asks for another look.
           if (free <= 0) continue;
           if (shuttingDown || draining) break;
@@ -291,14 +297,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
       // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
-      if (!handle.lost.signal.aborted) {
+      if (!handle.lost.aborted) {
         await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`)
           .then((f) => f && log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run'))
           .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
       }
     } finally {
       // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
-      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.signal.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
+      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       running.delete(id);
       working.delete(id);
       wake();

@@ -1,7 +1,8 @@
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import { lazyChild, type Logger } from '../core/logger.ts';
 import type { Database } from '../repository/database.ts';
-import type { JobDefinition } from '../core/job.ts';
+import type { Tx } from '../repository/tx.ts';
+import type { JobDefinition, StepContext, TaskletContext } from '../core/job.ts';
 import type { ParamsSchema } from '../core/params.ts';
 
 /**
@@ -143,19 +144,51 @@ export function createHandle(
   };
 }
 
+/** A step context's fields other than its signals, which {@link stepContext} adds. */
+export type StepFields<P> = Omit<StepContext<P>, 'signal' | 'stopSignal'>;
+
 /**
- * `fields` with the step context's `signal` and `stopSignal` added as getters: a handle makes its
- * AbortSignals only when something asks for them, which most short steps never do.
+ * A step's context: `f`, and the handle's `signal` and `stopSignal` as getters, since a handle
+ * makes its AbortSignals only when something asks for them (most short steps never do). Object
+ * literals, here and in {@link taskletContext}: a spread would call the getters, and copying
+ * property descriptors cost more than the signals.
  */
-export function withSignals<T extends object>(fields: T, handle: ExecutionHandle): T & { readonly signal: AbortSignal; readonly stopSignal: AbortSignal } {
-  return Object.defineProperties(fields, {
-    signal: { get: () => handle.lost.signal, enumerable: true },
-    stopSignal: { get: () => handle.stopSignal, enumerable: true },
-  }) as T & { readonly signal: AbortSignal; readonly stopSignal: AbortSignal };
+export function stepContext<P>(f: StepFields<P>, handle: ExecutionHandle): StepContext<P> {
+  return {
+    params: f.params,
+    jobExecution: f.jobExecution,
+    stepExecution: f.stepExecution,
+    jobContext: f.jobContext,
+    stepContext: f.stepContext,
+    executionNumber: f.executionNumber,
+    db: f.db,
+    log: f.log,
+    get signal() {
+      return handle.lost.signal;
+    },
+    get stopSignal() {
+      return handle.stopSignal;
+    },
+  };
 }
 
-/** `ctx` with one more field, its getters kept as getters (a spread would call them). */
-export function withField<T extends object, K extends string, V>(ctx: T, key: K, value: V): T & { readonly [k in K]: V } {
-  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(ctx)) as T;
-  return Object.defineProperty(copy, key, { value, enumerable: true }) as T & { readonly [k in K]: V };
+/** A tasklet call's context: the step's `ctx` (its signals still made on first use) with the call's transaction. */
+export function taskletContext<P>(ctx: StepContext<P>, tx: Tx): TaskletContext<P> {
+  return {
+    params: ctx.params,
+    jobExecution: ctx.jobExecution,
+    stepExecution: ctx.stepExecution,
+    jobContext: ctx.jobContext,
+    stepContext: ctx.stepContext,
+    executionNumber: ctx.executionNumber,
+    db: ctx.db,
+    log: ctx.log,
+    get signal() {
+      return ctx.signal;
+    },
+    get stopSignal() {
+      return ctx.stopSignal;
+    },
+    tx,
+  };
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { FencedError, errorMessage } from '../core/errors.ts';
-import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition, type StepContext } from '../core/job.ts';
+import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition } from '../core/job.ts';
 import { lazyChild, type Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
@@ -11,7 +11,7 @@ import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
-import { createHandle, withSignals, type ExecutionHandle } from './execution-handle.ts';
+import { createHandle, stepContext, type ExecutionHandle } from './execution-handle.ts';
 import type { RunStep } from './run-types.ts';
 
 /** Partition endings seen by this process (local runs and cluster notifications), by manager id. */
@@ -79,7 +79,7 @@ export async function runPartition(
   try {
     if (!def) throw new Error(`job ${job.name} has no partitioned step for partition ${step.stepName}`);
     const [{ n: executionNumber }] = await db.query<{ n: number }>(SQL.executionNumber, [execution.instanceId, execution.id]);
-    const ctx: StepContext<unknown> = withSignals({
+    const ctx = stepContext<unknown>({
       params: paramsFromJson(job.name, job.params, execution.params),
       jobExecution: execution,
       stepExecution: step,

@@ -4,7 +4,7 @@ import { isRunning, worstStatus, type BatchStatus } from '../core/status.ts';
 import { toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import { retryOnDisconnect, runFenced } from './checkpoint.ts';
-import { withField, type ExecutionHandle } from './execution-handle.ts';
+import type { ExecutionHandle } from './execution-handle.ts';
 import type { RunStep } from './run-types.ts';
 import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
@@ -184,7 +184,7 @@ async function planPartitions<P>(
       .map((p) => ({ name: p.stepName, context: p.context }));
   }
   const gridSize = typeof def.gridSize === 'function' ? def.gridSize(ctx) : (def.gridSize ?? 4);
-  const contexts = await def.partitioner(withField(ctx, 'gridSize', gridSize));
+  const contexts = await def.partitioner({ ...ctx, gridSize });
   if (!Array.isArray(contexts) || contexts.length === 0) {
     throw new Error(`the partitioner of step ${ctx.stepExecution.stepName} returned no partitions`);
   }

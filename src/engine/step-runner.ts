@@ -11,7 +11,7 @@ import { assertOwned, jobContextChanged, lostOwnership, retryOnDisconnect, runFe
 import { commitLazily } from './lazy-commit.ts';
 import { runChunkStep } from './chunk-step.ts';
 import { runJobStep } from './job-step.ts';
-import { withField, withSignals, type ExecutionHandle } from './execution-handle.ts';
+import { stepContext, taskletContext, type ExecutionHandle } from './execution-handle.ts';
 import { runPartitionedStep } from './partitioned-step.ts';
 import { requeuePartition } from './partition-worker.ts';
 import type { ElementOutcome, JobRun, StepEnd } from './run-types.ts';
@@ -110,7 +110,7 @@ export async function executeStep<P>(def: StepDefinition<P>, run: JobRun<P>): Pr
   const step = takeFirstStep(run, def.name) ?? (await insertStep(run, def.name, context));
   // The live context, as a partition's is: what onProgress listeners see (e.g. ns.progress).
   step.context = context;
-  const ctx: StepContext<P> = withSignals({
+  const ctx = stepContext<P>({
     params: run.params,
     jobExecution: handle.execution,
     stepExecution: step,
@@ -247,7 +247,7 @@ async function runTasklet<P>(
     try {
       result = await commitLazily(
         handle,
-        async (tx) => def.tasklet(withField(ctx, 'tx', def.transactional === false ? handle.db : tx)),
+        async (tx) => def.tasklet(taskletContext(ctx, def.transactional === false ? handle.db : tx)),
         checkpoint,
         ctx.stepContext,
         mayDefer,

@@ -122,8 +122,8 @@ export const SQL = {
       (SELECT max(id) FROM ns_node) AS last_joined,
       (SELECT max(ended_at) FROM ns_node WHERE ended_at IS NOT NULL) AS last_ended,
       EXISTS (SELECT 1 FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() + $4 AND id <> $1) AS late,
-      (EXISTS (SELECT 1 FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
-          AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})
+      (${d === 'postgres' ? 'ns_has_queued($2::text[], $3)' : `EXISTS (SELECT 1 FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
+          AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})`}
         OR EXISTS (SELECT 1 FROM ns_step_execution s JOIN ns_job_execution e ON e.id = s.job_execution_id
           WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND (s.target_node IS NULL OR s.target_node = $3)
             AND e.status IN ('STARTED', 'STOPPING') AND ${jobs('e.job_name')})) AS queued,
@@ -463,12 +463,14 @@ export const SQL = {
       WHERE s.status = 'STARTING' AND s.manager_id IS NOT NULL AND ${target} AND e.status IN ('STARTED', 'STOPPING')
       AND ${jobs('e.job_name')}`;
     const count = (from: string) => `(SELECT count(*) FROM (SELECT 1 ${from} LIMIT $3) q)`;
+    // PostgreSQL reads each job's queue as a key range (see migration 11).
+    const shared = d === 'postgres' ? 'ns_queued_count($2::text[], $3)' : count(executions('target_node IS NULL'));
     return keepPrepared(`SELECT n.id, n.concurrency,
       (SELECT count(*) FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTED', 'STOPPING'))
       + (SELECT count(*) FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
         AS load,
       w.shared, w.mine, w.stale
-    FROM ns_node n CROSS JOIN (SELECT ${count(executions('target_node IS NULL'))} + ${count(partitions('s.target_node IS NULL'))} AS shared,
+    FROM ns_node n CROSS JOIN (SELECT ${shared} + ${count(partitions('s.target_node IS NULL'))} AS shared,
       ${count(executions('target_node = $4'))} + ${count(partitions('s.target_node = $4'))} AS mine,
       (${d === 'postgres' ? 'ns_queued_since($2::text[])' : `(SELECT last_updated ${executions('target_node IS NULL')} ORDER BY id LIMIT 1)`} < ns_now() - $5
         OR EXISTS (SELECT 1 ${partitions('s.target_node IS NULL')} AND s.last_updated < ns_now() - $5)) AS stale) w

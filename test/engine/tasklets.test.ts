@@ -187,6 +187,45 @@ describe.each(backends())('tasklets ($name)', (backend) => {
       expect(step(e, 'wait').status).toBe('STOPPED');
     });
 
+    it('a signal first asked for after the stop is already aborted, and a spread context keeps every field', async () => {
+      // The handle makes its signals on first use: one made after the stop must start aborted.
+      const started = deferred();
+      const stopped = deferred();
+      const seen: Record<string, unknown> = {};
+      const job = defineJob({
+        name: 'late-look',
+        steps: (s) => [
+          s.tasklet({
+            name: 'look',
+            transactional: false,
+            tasklet: async (ctx) => {
+              started.resolve();
+              await stopped.promise;
+              const copy = { ...ctx };
+              seen.keys = Object.keys(copy).sort();
+              seen.stopAborted = copy.stopSignal.aborted;
+              seen.lostAborted = copy.signal.aborted;
+              seen.sameTx = copy.tx === ctx.tx;
+              copy.stopSignal.throwIfAborted();
+            },
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('late-look'), [job]);
+      const { execution, done } = await ns.start('late-look');
+      await started.promise;
+      await ns.stop(execution.id);
+      stopped.resolve();
+      const e = await done;
+      expect(seen).toEqual({
+        keys: ['db', 'executionNumber', 'jobContext', 'jobExecution', 'log', 'params', 'signal', 'stepContext', 'stepExecution', 'stopSignal', 'tx'],
+        stopAborted: true,
+        lostAborted: false,
+        sameTx: true,
+      });
+      expect(step(e, 'look').status).toBe('STOPPED');
+    });
+
     it('a tasklet that throws an ordinary error while a stop is pending still fails', async () => {
       const started = deferred();
       const job = defineJob({
