@@ -1,5 +1,6 @@
 import { idleLimit } from './cluster/node-identity.ts';
 import { UsageError } from './core/errors.ts';
+import { isJobDefinition } from './core/job.ts';
 import { createLogger, redactingLogger } from './core/logger.ts';
 import { createJobExplorer } from './repository/job-repository.ts';
 import { createLaunching } from './operator/launching.ts';
@@ -16,6 +17,9 @@ export type { ExecutionDetails, JobNamed, Nightshift, NightshiftOptions, NodeInf
  * and puts together the process's lease, launching, and queries.
  */
 export async function createNightshift<J extends SomeJob = SomeJob>(options: NightshiftOptions<J>): Promise<Nightshift<J>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new UsageError(`createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:app.db', jobs: [myJob] })`);
+  }
   const lease = leaseOptions(options.lease);
   const jobs = jobsByName(options.jobs);
   const repository = await openOperatorRepository(options.db, idleLimit(lease));
@@ -42,8 +46,11 @@ export async function createNightshift<J extends SomeJob = SomeJob>(options: Nig
 }
 
 function jobsByName(defs: NightshiftOptions['jobs']): Map<string, AnyJob> {
+  // TypeScript requires these; from JavaScript a wrong shape would fail as "defs is not iterable".
+  if (!Array.isArray(defs)) throw new UsageError(`createNightshift: jobs must be an array of jobs made by defineJob (jobs: [] for none), got ${defs === null ? 'null' : typeof defs}`);
   const jobs = new Map<string, AnyJob>();
   for (const job of defs) {
+    if (!isJobDefinition(job)) throw new UsageError(`createNightshift: jobs must be made by defineJob, got ${JSON.stringify((job as { name?: unknown } | null)?.name ?? null)} that was not`);
     if (jobs.has(job.name)) throw new UsageError(`two jobs are named ${job.name}`);
     jobs.set(job.name, job as AnyJob);
   }

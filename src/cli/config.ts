@@ -12,6 +12,9 @@ import { prepareImport } from './loaders.ts';
 
 const DEFAULT_NAMES = ['nightshift.config.ts', 'nightshift.config.mts', 'nightshift.config.js', 'nightshift.config.mjs'];
 
+/** The config files looked for in the working directory, as the help and errors name them. */
+export const DEFAULT_CONFIG_NAMES = 'nightshift.config.ts (or .mts, .js, .mjs)';
+
 export interface LoadedConfig {
   file: string;
   jobs: JobDefinition[];
@@ -43,7 +46,7 @@ export function findConfig(explicit: string | undefined): string {
     const file = resolve(name);
     if (existsSync(file)) return file;
   }
-  throw new UsageError(`no config file: pass --config FILE, set NIGHTSHIFT_CONFIG, or create nightshift.config.ts here`);
+  throw new UsageError(`no config file: pass --config FILE, set NIGHTSHIFT_CONFIG, or create ${DEFAULT_CONFIG_NAMES} here`);
 }
 
 /**

@@ -8,7 +8,8 @@ import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operato
 import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
-import { loadConfig } from './config.ts';
+import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
+import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
@@ -35,7 +36,7 @@ let verbose = process.argv.includes('--verbose');
 const common = (cmd: Command, json = true) => {
   cmd
     .option('--db <url>', `job repository: sqlite:PATH or postgres://... (env NIGHTSHIFT_DB, default ${DEFAULT_DB_URL})`)
-    .option('--config <file>', 'job definitions (env NIGHTSHIFT_CONFIG, default nightshift.config.ts)')
+    .option('--config <file>', `job definitions (env NIGHTSHIFT_CONFIG, default ${DEFAULT_CONFIG_NAMES} here)`)
     .option('--verbose', 'log what happens, and print stack traces of errors');
   if (json) cmd.option('--json', 'print machine-readable JSON on stdout');
   return cmd;
@@ -114,10 +115,15 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionD
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      const unwatch = whenParentEnds(() => {
+        process.stderr.write(`\nnightshift: ${PARENT_ENDED}`);
+        onSignal('SIGTERM');
+      });
       jobs = ns.jobs;
       try {
         return await launch(ns);
       } finally {
+        unwatch();
         progress.stop();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -306,19 +312,23 @@ export function buildProgram(): Command {
       const onSignal = () => stopRequested();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      // A launched worker (see localProcessLauncher): once its parent is gone it is re-parented.
+      // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
+      // gone it is re-parented.
       const parent = process.ppid;
-      const orphaned = o.exitWithParent ? setInterval(() => process.ppid !== parent && stopRequested(), 250) : undefined;
-      orphaned?.unref();
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
+      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      const unwatch = whenParentEnds(() => {
+        if (!o.exitWithParent) logger.warn(PARENT_ENDED);
+        stopRequested();
+      }, o.exitWithParent === true, parent);
       const node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
-        logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' }),
+        logger,
       });
       await stopped;
-      clearInterval(orphaned);
+      unwatch();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await node.shutdown();

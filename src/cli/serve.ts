@@ -17,6 +17,7 @@ import { describeError } from '../server/errors.ts';
 import { createHttpApi } from '../server/http-api.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
 import { loadConfigIfAny } from './config.ts';
+import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 
 /** The serve command's options, as given. */
 export interface ServeCommandOptions {
@@ -79,6 +80,10 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   const onSignal = () => (++signals > 1 ? process.exit(130) : stopRequested());
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const unwatch = whenParentEnds(() => {
+    log.warn(PARENT_ENDED);
+    onSignal();
+  });
   // The server starts while its database is unreachable too: it answers 503 (and its probes say
   // so) until the database answers, and brings the schema up to date then.
   // A short wait for a connection: while the database is away, /healthz and the API answer 503 soon.
@@ -109,6 +114,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
     }
   } finally {
     await db.close();
+    unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -726,6 +726,10 @@ export function defineJob<S extends ParamsSchema = Record<never, never>, N exten
     if (Object.hasOwn(IMPLICIT_PARAMS, key)) throw new UsageError(`job ${spec.name}: parameter name ${key} is reserved`);
   }
   checkDefaults(spec.name, params);
+  // From JavaScript nothing else says so: without this, a missing steps fails as "spec.steps is not a function".
+  if (typeof spec.steps !== 'function') {
+    throw new UsageError(`job ${spec.name}: steps must be a function of the step builder, e.g. steps: (s) => [s.tasklet({ name, tasklet })], got ${describeValue(spec.steps)}`);
+  }
   const flow = spec.steps(builder as unknown as FlowBuilder<ParamValues<S>>);
   validateFlow(`job ${spec.name}`, flow);
   checkSubflowParams(spec.name, params, flow);
@@ -839,6 +843,7 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
       if ('startLimit' in el && el.startLimit !== undefined && (!Number.isInteger(el.startLimit) || el.startLimit < 0)) {
         throw new UsageError(`${owner}: step ${el.name}: startLimit must be a non-negative integer, got ${el.startLimit}`);
       }
+      checkStepFunctions(`${owner}: step ${el.name}`, el);
       if (el.type === 'split') el.flows.forEach((f, i) => collect(f, `split ${el.name} flow ${i + 1}`));
       if (el.type === 'chunk') {
         if (typeof el.chunkSize === 'number' && (!Number.isInteger(el.chunkSize) || el.chunkSize < 1)) {
@@ -859,6 +864,7 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
         if (!el.worker || (el.worker.type !== 'chunk' && el.worker.type !== 'tasklet')) {
           throw new UsageError(`${owner}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
         }
+        checkStepFunctions(`${owner}: partitioned step ${el.name}: worker step ${el.worker.name}`, el.worker);
         if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
           throw new UsageError(`${owner}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
         }
@@ -889,6 +895,39 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
         throw new UsageError(`${owner}: step ${el.name}: transition "${pattern}" restarts at unknown step ${target.stop}`);
       }
     }
+  }
+}
+
+/** How a value that should have been something else is named in an error. */
+function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/**
+ * The functions a step cannot run without, checked when the job is defined: TypeScript requires
+ * them, but from JavaScript a missing one would load and fail each execution at run time (as
+ * "def.writer is not a function").
+ */
+function checkStepFunctions<P>(where: string, el: FlowElement<P>): void {
+  const need = (option: string, value: unknown, optional = false) => {
+    if (optional && value === undefined) return;
+    if (typeof value !== 'function') throw new UsageError(`${where}: ${option} must be a function, got ${describeValue(value)}`);
+  };
+  if (el.type === 'chunk') {
+    if (typeof el.chunkSize !== 'number' && typeof el.chunkSize !== 'function') {
+      throw new UsageError(`${where}: chunkSize must be a positive integer or a function of the step's context, got ${describeValue(el.chunkSize)}`);
+    }
+    need('reader (a function that makes the step\'s reader, e.g. reader: () => rangeReader(1, 10))', el.reader);
+    need('writer (a function that makes the step\'s writer, e.g. writer: () => (items) => ...)', el.writer);
+    need('processor', el.processor, true);
+  }
+  if (el.type === 'tasklet') need('tasklet', el.tasklet);
+  if (el.type === 'decision') need('decide', el.decide);
+  if (el.type === 'partitioned') need('partitioner', el.partitioner);
+  if (el.type === 'split' && (!Array.isArray(el.flows) || el.flows.length === 0)) {
+    throw new UsageError(`${where}: flows must be a non-empty array of flows (arrays of steps), got ${describeValue(el.flows)}`);
   }
 }
 

@@ -40,6 +40,42 @@ export interface PgTarget {
 /** The kinds of connection Nightshift opens besides its pool, as named in `pg_stat_activity`. */
 export type ConnectionKind = 'heartbeat' | 'listen' | 'cursor';
 
+/** The URL parameters Nightshift reads itself. */
+const OWN_URL_PARAMS = ['schema', 'prepare', 'connect_retry_ms', 'application_name'];
+
+/**
+ * The URL parameters left to the driver: those node-postgres reads, and libpq's connection
+ * keywords (which node-postgres ignores, but a URL shared with psql may carry).
+ */
+const DRIVER_URL_PARAMS = new Set([
+  // node-postgres (pg-connection-string and pg's connection parameters)
+  'host', 'port', 'user', 'password', 'db', 'encoding', 'ssl', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'sslnegotiation',
+  'uselibpqcompat', 'binary', 'client_encoding', 'options', 'fallback_application_name', 'replication', 'statement_timeout',
+  'lock_timeout', 'idle_in_transaction_session_timeout', 'query_timeout',
+  // libpq
+  'hostaddr', 'dbname', 'passfile', 'require_auth', 'channel_binding', 'connect_timeout', 'keepalives', 'keepalives_idle',
+  'keepalives_interval', 'keepalives_count', 'tcp_user_timeout', 'gssencmode', 'requiressl', 'sslcompression', 'sslkeylogfile',
+  'sslpassword', 'sslcertmode', 'sslcrl', 'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version', 'ssl_max_protocol_version',
+  'min_protocol_version', 'max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'target_session_attrs',
+  'load_balance_hosts',
+]);
+
+/**
+ * Refuses a URL parameter that neither Nightshift nor the driver knows: the driver would ignore
+ * it, so a misspelt `?shema=batch` (or JDBC's `?currentSchema=batch`) would put the repository's
+ * tables in the default schema without a word.
+ */
+function checkUrlParams(params: URLSearchParams): void {
+  for (const key of new Set(params.keys())) {
+    if (OWN_URL_PARAMS.includes(key) || DRIVER_URL_PARAMS.has(key)) continue;
+    const safeKey = JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key);
+    const hint = /sc?hem|search_path/i.test(key) ? ' (the repository\'s schema is ?schema=NAME)' : '';
+    throw new UsageError(
+      `invalid database URL: unknown parameter ${safeKey}${hint}; Nightshift reads ${OWN_URL_PARAMS.join(', ')}, and the driver the PostgreSQL connection parameters (sslmode, options, ...)`,
+    );
+  }
+}
+
 /** Splits our `?schema=` parameter off a postgres:// URL. */
 export function parsePgUrl(url: string): PgTarget {
   // A second @ means an @ not percent-encoded in the user name or password: the parser would
@@ -61,6 +97,7 @@ export function parsePgUrl(url: string): PgTarget {
   if (parsed.pathname === '' || parsed.pathname === '/') {
     throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: no database name (expected postgres://USER@HOST:PORT/DB)`);
   }
+  checkUrlParams(parsed.searchParams);
   const schema = parsed.searchParams.get('schema') ?? undefined;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
     throw new UsageError(`invalid database URL: schema ${JSON.stringify(schema)} is not a plain identifier`);

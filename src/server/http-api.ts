@@ -73,7 +73,7 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
   const log = redactingLogger(options.logger ?? ns.log).child({ component: 'http' });
   if (options.tokens !== 'none') {
     for (const t of shortTokens(options.tokens)) {
-      log.warn({ token: t.name }, `API token ${t.name} is short (${t.secret.length} characters), so easier to guess: use ${MIN_SECRET_LENGTH} or more random characters (openssl rand -hex 24)`);
+      log.warn({ token: t.name }, `API token ${t.name} is short (${t.secret.length} characters), so easier to guess: use ${MIN_SECRET_LENGTH} or more random characters (openssl rand -hex 32)`);
     }
   }
   const requestTimeout = options.requestTimeoutMs ?? 10_000;

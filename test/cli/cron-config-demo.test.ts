@@ -96,7 +96,11 @@ describe('nightshift config and database discovery', () => {
     const [jobs, none] = await Promise.all([runCli(['jobs', '--json'], { cwd }), runCli(['jobs'], { cwd: newDir('empty') })]);
     expect(jobs.code, jobs.stderr).toBe(0);
     expect(JSON.parse(jobs.stdout)).toMatchObject([{ name: 'hello' }]);
-    expectOneLineError(none, /no config file/);
+    // A JavaScript user learns that a .js config is found too, here and in every command's help.
+    expectOneLineError(none, /no config file: pass --config FILE, set NIGHTSHIFT_CONFIG, or create nightshift\.config\.ts \(or \.mts, \.js, \.mjs\) here$/);
+    const help = await runCli(['run', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--config <file> job definitions (env NIGHTSHIFT_CONFIG, default nightshift.config.ts (or .mts, .js, .mjs) here)');
   });
 
   it('finds an ES-module nightshift.config.js in a folder with no package.json; a CommonJS one gets a hint', async () => {

@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { noop } from '../../examples/nightshift.config.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
-import { backends } from '../support/backends.ts';
+import { backends, PG_BASE } from '../support/backends.ts';
+import { admin } from '../support/pg-admin.ts';
 import { cliFor, EXAMPLES, expectOneLineError, query, runCli, scalar, type ExecutionJson } from './run-cli.ts';
 
 const ESC = '\u001b';
@@ -124,6 +125,31 @@ describe('bounded output and database URLs', () => {
       const r = await runCli(['executions', '--db', url, '--config', EXAMPLES]);
       expectOneLineError(r, /invalid database URL ".*": no database name \(expected postgres:\/\/USER@HOST:PORT\/DB\)/);
       expect(r.stderr).not.toContain('hunter2');
+    }
+  });
+
+  // The driver ignores a parameter it does not know: a misspelt schema would put the repository
+  // in the database's default schema without a word.
+  it('refuses a URL parameter nobody reads (a misspelt ?schema=), before connecting; accepts the driver\'s own', async () => {
+    const base = PG_BASE.split('?')[0];
+    for (const [param, hint] of [['shema=batch', true], ['currentSchema=batch', true], ['search_path=batch', true], ['retry=5', false]] as const) {
+      const url = `postgres://admin:hunter2@${base.slice(base.indexOf('@') + 1)}?${param}`;
+      const r = await runCli(['executions', '--db', url, '--config', EXAMPLES]);
+      const key = param.slice(0, param.indexOf('='));
+      expectOneLineError(r, new RegExp(`^nightshift: invalid database URL: unknown parameter "${key}"${hint ? ` \\(the repository's schema is \\?schema=NAME\\)` : ';'}`));
+      expect(r.stderr).toContain('Nightshift reads schema, prepare, connect_retry_ms, application_name');
+      expect(r.stderr).not.toContain('hunter2');
+    }
+    // What node-postgres or libpq reads still passes (connect_timeout and target_session_attrs are
+    // libpq's, which a URL shared with psql may carry).
+    const schema = `nst_urlparams_${process.pid}`;
+    try {
+      const url = `${base}?schema=${schema}&sslmode=disable&connect_timeout=5&target_session_attrs=any&application_name=nsx`;
+      const r = await runCli(['run', 'noop', '--db', url, '--config', EXAMPLES, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await scalar(`${base}?schema=${schema}`, 'SELECT count(*) AS n FROM ns_job_execution')).toBe(1);
+    } finally {
+      await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
     }
   });
 

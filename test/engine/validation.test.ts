@@ -3,10 +3,14 @@
  * launch (parameters, job names) and at definition time (flows). Launch checks run on SQLite
  * and PostgreSQL; nothing is recorded for a refused launch.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
+import { createNightshift } from '../../src/operator.ts';
 import { backends } from '../support/backends.ts';
 import { numbers, rejection, thrown } from '../fixtures/engine/support.ts';
 import { suiteInstances } from '../fixtures/engine/suite.ts';
@@ -134,6 +138,53 @@ describe('engine definition validation', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect(err.message).toContain(`chunkSize must be a positive integer, got ${chunkSize}`);
     expect(err.message).toContain('step load');
+  });
+
+  // What TypeScript requires but plain JavaScript may leave out: each is refused when the job is
+  // defined (so a config fails to load, exit 2), not at every run as "def.writer is not a function".
+  it('refuses a step without the functions it runs (JavaScript configs), naming the step and the option', () => {
+    const chunk = { chunkSize: 1, reader: () => numbers(1), writer: () => () => undefined };
+    const loose = (def: Record<string, unknown>) => def as never;
+    const cases: [() => unknown, string][] = [
+      [() => defineJob(loose({ name: 'j' })), 'job j: steps must be a function of the step builder'],
+      [() => defineJob(loose({ name: 'j', steps: [] })), 'steps must be a function of the step builder, e.g. steps: (s) => [s.tasklet({ name, tasklet })], got an array'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, reader: chunk.reader }))] }), 'job j: step c: writer (a function that makes'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, writer: chunk.writer }))] }), 'job j: step c: reader (a function that makes'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', chunkSize: 1, reader: [1, 2], writer: chunk.writer }))] }), 'step c: reader (a function that makes the step\'s reader, e.g. reader: () => rangeReader(1, 10)) must be a function, got an array'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', reader: chunk.reader, writer: chunk.writer }))] }), 'step c: chunkSize must be a positive integer or a function of the step\'s context, got undefined'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.chunk(loose({ name: 'c', ...chunk, processor: 'upper' }))] }), 'step c: processor must be a function, got a string'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.tasklet(loose({ name: 't' }))] }), 'job j: step t: tasklet must be a function, got undefined'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.decision(loose({ name: 'd', on: { '*': 'end' } }))] }), 'step d: decide must be a function'],
+      [() => defineJob({ name: 'j', steps: (s) => [s.split(loose({ name: 'sp' }))] }), 'step sp: flows must be a non-empty array'],
+      [
+        () => defineJob({ name: 'j', steps: (s) => [s.partitioned(loose({ name: 'p', partitioner: () => [{}], worker: s.chunk(loose({ name: 'w', chunkSize: 1, reader: chunk.reader })) }))] }),
+        'job j: partitioned step p: worker step w: writer',
+      ],
+      [() => defineJob({ name: 'j', steps: (s) => [s.partitioned(loose({ name: 'p', worker: s.tasklet({ name: 'w', tasklet }) }))] }), 'step p: partitioner must be a function'],
+    ];
+    for (const [define, message] of cases) {
+      const err = thrown(define);
+      expect(err, message).toBeInstanceOf(UsageError);
+      expect(err.message).toContain(message);
+    }
+  });
+
+  it('createNightshift refuses missing options and jobs that are not an array of defineJob jobs (JavaScript callers), opening nothing', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'nightshift-validation-')), 'never.db');
+    const db = `sqlite:${file}`;
+    const ok = defineJob({ name: 'ok', steps: (s) => [s.tasklet({ name: 't', tasklet })] });
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => createNightshift(undefined as never), "createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:app.db', jobs: [myJob] })"],
+      [() => createNightshift({ db } as never), 'createNightshift: jobs must be an array of jobs made by defineJob (jobs: [] for none), got undefined'],
+      [() => createNightshift({ db, jobs: { ok } as never }), 'jobs must be an array of jobs made by defineJob (jobs: [] for none), got object'],
+      [() => createNightshift({ db, jobs: [ok, { name: 'hand-made', steps: [] } as never] }), 'createNightshift: jobs must be made by defineJob, got "hand-made" that was not'],
+    ];
+    for (const [create, message] of cases) {
+      const err = await create().then(() => undefined, (e: unknown) => e as Error);
+      expect(err, message).toBeInstanceOf(UsageError);
+      expect(err!.message).toContain(message);
+    }
+    expect(existsSync(file)).toBe(false);
   });
 
   it('refuses bad skip and retry limits, reserved and invalid names, decisions without transitions, empty flows', () => {
