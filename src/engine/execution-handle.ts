@@ -68,8 +68,6 @@ export function findHandle(handles: Iterable<ExecutionHandle>, id: number): Exec
  */
 export interface LazyAbort {
   readonly aborted: boolean;
-  /** Why it was aborted (undefined while it is not). */
-  readonly reason: unknown;
   /** The signal, made on first use, already aborted if the flag is. */
   readonly signal: AbortSignal;
   /** Aborts once; later calls do nothing. */
@@ -77,16 +75,13 @@ export interface LazyAbort {
 }
 
 /** A {@link LazyAbort}; `onAbort` runs once, when it is aborted. */
-export function lazyAbort(onAbort?: (reason: unknown) => void): LazyAbort {
+function lazyAbort(onAbort?: (reason: unknown) => void): LazyAbort {
   let controller: AbortController | undefined;
   let aborted = false;
   let why: unknown;
   return {
     get aborted() {
       return aborted;
-    },
-    get reason() {
-      return why;
     },
     get signal() {
       if (!controller) {
