@@ -7,7 +7,7 @@
  * text, and screenshots of every page at desktop and phone widths (test-output/console/).
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { backends, waitFor } from '../support/backends.ts';
 import { CHROMIUM, OPERATOR, VIEWER, call, hasChromium, logIn, shoot, startServe, type Server } from '../support/console.ts';
 import { skipAllUnless } from '../support/skip.ts';
@@ -45,6 +45,12 @@ const ended = (id: number, statuses: string[], timeoutMs = 20_000) =>
     const e = await execution(id);
     return statuses.includes(e.status) ? e : null;
   }, timeoutMs, `execution ${id} to be ${statuses.join(' or ')}`);
+
+/** Stops the executions that are still running and waits for them to end. */
+async function stopAll(ids: number[]): Promise<void> {
+  for (const id of ids) await api('POST', `/api/executions/${id}/stop`, {});
+  for (const id of ids) await ended(id, ['STOPPED', 'COMPLETED', 'FAILED'], 30_000);
+}
 
 /** A new browser session (its own cookies) whose page errors fail the test. */
 async function newPage(): Promise<{ page: Page; problems: string[] }> {
@@ -182,6 +188,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await form.getByRole('button', { name: 'Launch count' }).click();
     await page.waitForURL(/#\/executions\/\d+$/);
     const id = Number(/(\d+)$/.exec(page.url())![1]);
+    // Whatever fails below, the long run does not go on into later tests (their pages would never be quiet).
+    const launched = [id];
+    onTestFinished(() => stopAll(launched));
 
     // Progress moves, live: done of total, a rate and an ETA.
     const first = await waitFor(async () => {
@@ -189,10 +198,13 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       return done > 0 ? done : null;
     }, 20_000, 'progress');
     await waitFor(async () => (await doneOf(page)) > first, 10_000, 'progress to move');
-    const text = await page.locator('#steps .progress-text').first().textContent();
+    // The rate and ETA show once the step has run half a second, or the page has a second of samples.
+    const progressText = page.locator('#steps .progress-text').first();
+    await progressText.locator('.eta').waitFor({ timeout: 10_000 });
+    const text = await progressText.textContent();
     expect(text).toMatch(/of 1,000,000 \(\d+%\)/);
-    expect(text).toMatch(/items\/s/);
-    expect(text).toMatch(/ETA/);
+    expect(text).toMatch(/\d items\/s/);
+    expect(text).toMatch(/ETA \S/);
 
     // Stop, with a confirmation.
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();
@@ -207,6 +219,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('dialog[open]').getByRole('button', { name: 'Restart' }).click();
     await page.waitForURL((u) => /#\/executions\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
     const restarted = Number(/(\d+)$/.exec(page.url())![1]);
+    launched.push(restarted);
     // The page links the executions of the instance: the stopped one, then this one.
     await page.locator(`#instance-runs a[href="#/executions/${id}"]`).waitFor();
     expect(await page.locator('#instance-runs [aria-current=page]').textContent()).toBe(`#${restarted}`);
@@ -295,6 +308,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
   it('is usable by keyboard, and every page looks right at 1280×800 and at phone width (screenshots)', async () => {
     // Something running, so that the overview shows live progress.
     const running = await submit('count', { items: 1_000_000, chunk: 20, delayMs: 2, tag: 'screens' });
+    onTestFinished(() => stopAll([running]));
     const { page, problems } = await newPage();
     await page.goto(`${server.base}/`);
     await page.locator('#login-form').waitFor();
@@ -407,8 +421,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       await shoot(page, 'overview-queued');
       expect(problems).toEqual([]);
     } finally {
-      for (const id of long) await api('POST', `/api/executions/${id}/stop`, {});
-      for (const id of long) await ended(id, ['STOPPED', 'COMPLETED'], 30_000);
+      await stopAll(long);
     }
   }, 90_000);
 
