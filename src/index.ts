@@ -18,7 +18,7 @@ export type { JobExecution, JobInstance, StepExecution, ExecutionContext, StepCo
 export type { ItemReader, ItemStreamReader, ItemWriter, ItemStreamWriter, ItemProcessor, ChunkContext } from './core/items.ts';
 export {
   NightshiftError, UsageError, ParameterError, LaunchRefusedError, ItemParseError, FencedError, SkipLimitExceededError,
-  StartLimitExceededError,
+  StartLimitExceededError, ClosedError,
 } from './core/errors.ts';
 export { createLogger, silentLogger, type Logger } from './core/logger.ts';
 export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type NodeInfo, type ParamsOf } from './operator.ts';

@@ -3,6 +3,7 @@ import { UsageError } from './core/errors.ts';
 import { isJobDefinition } from './core/job.ts';
 import { createLogger, redactingLogger } from './core/logger.ts';
 import { createJobExplorer } from './repository/job-repository.ts';
+import { createCloseGate } from './operator/closing.ts';
 import { createLaunching } from './operator/launching.ts';
 import { createProcessLease, leaseOptions } from './operator/lease.ts';
 import { createQueries } from './operator/queries.ts';
@@ -28,21 +29,20 @@ export async function createNightshift<J extends SomeJob = SomeJob>(options: Nig
   const log = options.logger ? redactingLogger(options.logger) : createLogger();
   const explorer = createJobExplorer(db);
   const processLease = createProcessLease(db, { lease, nodeName: options.nodeName, jobs }, log);
-  const queries = createQueries(db, explorer, createLeaseSweep(db, log, lease.heartbeatMs));
+  // Once close() is called, every method refuses (ClosedError); see Nightshift.close for the calls under way.
+  const gate = createCloseGate();
+  const queries = createQueries(db, explorer, createLeaseSweep(db, log, lease.heartbeatMs), gate.ending);
   const launching = createLaunching({ db, explorer, jobs, log, lease: processLease, details: queries.getExecution, onProgress: options.onProgress });
-  return {
+  return gate.guard<Nightshift<J>>({
     db,
-    explorer,
+    explorer: gate.guard(explorer, {}, 'explorer.'),
     jobs,
     log,
     ...launching,
     ...queries,
     stopAll: () => processLease.stopAll(),
-    async close() {
-      await processLease.close();
-      await repository.close();
-    },
-  };
+    close: () => gate.close(() => processLease.close(), () => repository.close()),
+  }, { stopAll: 'sync', waitForEnd: 'waits' });
 }
 
 function jobsByName(defs: NightshiftOptions['jobs']): Map<string, AnyJob> {

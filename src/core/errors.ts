@@ -51,6 +51,22 @@ export class RepositoryMissingError extends UsageError {
   }
 }
 
+/**
+ * A method of a Nightshift (what createNightshift returns) called after its `close()`: the
+ * operator refuses every call from then on, rather than fail later on the closed repository.
+ */
+export class ClosedError extends UsageError {
+  /** `'ClosedError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
+  override readonly name: string = 'ClosedError';
+  constructor(
+    /** The method that was called, as it is reached from the Nightshift: `run`, `explorer.getExecution`. */
+    readonly method: string,
+    message = `this Nightshift is closed: ns.close() was called before ns.${method}()`,
+  ) {
+    super(message);
+  }
+}
+
 /** Bad data in an input file; names the file and line. */
 export class ItemParseError extends NightshiftError {
   /** `'ItemParseError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */

@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../core/database.ts';
-import { UsageError } from '../core/errors.ts';
+import { ClosedError, UsageError } from '../core/errors.ts';
 import { isRunning } from '../core/status.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -19,8 +20,17 @@ interface NodeRow {
   concurrency: number;
 }
 
-/** `beforeRead` runs before each read (the sweep of expired leases, see sweep.ts). */
-export function createQueries(db: Database, explorer: JobExplorer, beforeRead: () => Promise<void> = async () => undefined): Queries {
+/**
+ * `beforeRead` runs before each read (the sweep of expired leases, see sweep.ts). Once `ending`
+ * is aborted (the operator is closing), `waitForEnd` looks once more and, if the execution has not
+ * ended, refuses with a ClosedError.
+ */
+export function createQueries(
+  db: Database,
+  explorer: JobExplorer,
+  beforeRead: () => Promise<void> = async () => undefined,
+  ending: AbortSignal = new AbortController().signal,
+): Queries {
   const details = async (id: number): Promise<ExecutionDetails | undefined> => {
     await beforeRead();
     const execution = await explorer.getExecution(id);
@@ -64,8 +74,11 @@ export function createQueries(db: Database, explorer: JobExplorer, beforeRead: (
         await beforeRead();
         const newest = (await explorer.executionsOfInstance(first.instanceId)).find((e) => e.id >= executionId)!;
         if (!isRunning(newest.status)) return (await details(newest.id))!;
+        if (ending.aborted) {
+          throw new ClosedError('waitForEnd', `this Nightshift is closed: ns.close() was called while ns.waitForEnd(${executionId}) waited, and execution ${newest.id} is still ${newest.status}`);
+        }
         if (Date.now() > deadline) throw new Error(`execution ${executionId} did not end within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, pollMs));
+        await sleep(pollMs, undefined, { signal: ending }).catch(() => undefined);
       }
     },
   };

@@ -89,7 +89,10 @@ export type SubmitItemOf<J extends SomeJob> = J extends SomeJob
  * must be one of theirs, and its parameters those the job declares, of their types.
  */
 export interface Nightshift<J extends SomeJob = SomeJob> {
-  /** The job repository's database (e.g. for a job's own tables). */
+  /**
+   * The job repository's database (e.g. for a job's own tables). `close()` closes it if
+   * createNightshift opened it from a URL; a Database you gave stays open, and yours to close.
+   */
   readonly db: Database;
   /** Read-only queries over instances, executions and steps. */
   readonly explorer: JobExplorer;
@@ -150,6 +153,16 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
   listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
   /** Requests a graceful stop of everything this process runs. */
   stopAll(): void;
-  /** Stops what this process runs (STOPPED, restartable), ends its lease and closes the repository. */
+  /**
+   * Closes this operator: ends its lease (the process leaves the cluster) and closes the
+   * repository if createNightshift opened it. From the moment it is called, every other method
+   * refuses with a {@link ClosedError} naming it (`stopAll` throws it, the others reject with it;
+   * `explorer`'s methods refuse too). What is under way when it is called still ends before
+   * anything is released: the calls already made finish, and the executions this process runs
+   * are waited for until they end, as they would end without close (to end them sooner, call
+   * `stopAll()` or `stop` before `close()`: they end STOPPED, restartable). A `waitForEnd` under
+   * way then looks once more: it resolves if its execution has ended, and rejects with a
+   * ClosedError if not. Calling close again returns the first call's promise.
+   */
   close(): Promise<void>;
 }
