@@ -42,7 +42,7 @@ export async function createNightshift<J extends SomeJob = SomeJob>(options: Nig
     ...queries,
     stopAll: () => processLease.stopAll(),
     close: () => gate.close(() => processLease.close(), () => repository.close()),
-  }, { stopAll: 'sync', waitForEnd: 'waits' });
+  }, { stopAll: 'always', waitForEnd: 'waits' });
 }
 
 function jobsByName(defs: NightshiftOptions['jobs']): Map<string, AnyJob> {

@@ -7,10 +7,12 @@ export type SyncMethods<T> = {
 
 /**
  * How the gate treats each method: every method that returns no promise must be named `sync`
- * (the compiler checks it), and a method that may wait without end for something else (as
- * `waitForEnd` for another node's execution) is named `waits` (see {@link CloseGate.close}).
+ * (it refuses by throwing; the compiler checks the naming) or `always` (it is never refused: a
+ * request to stop must not throw in a signal handler while close() waits), and a method that may
+ * wait without end for something else (as `waitForEnd` for another node's execution) is named
+ * `waits` (see {@link CloseGate.close}).
  */
-export type MethodKinds<T> = Record<SyncMethods<T>, 'sync'> & Partial<Record<Exclude<keyof T & string, SyncMethods<T>>, 'waits'>>;
+export type MethodKinds<T> = Record<SyncMethods<T>, 'sync' | 'always'> & Partial<Record<Exclude<keyof T & string, SyncMethods<T>>, 'waits'>>;
 
 /**
  * What an operator's `close()` goes through: once it is called, every method `guard` wrapped
@@ -23,7 +25,7 @@ export interface CloseGate {
   /**
    * `api` with each of its methods (own function properties) refusing once close() was called,
    * and counted while under way. `path` is how the ClosedError names them (`explorer.` before
-   * the explorer's); `close` itself is left as it is.
+   * the explorer's); `close` itself, and the `always` methods, are left as they are.
    */
   guard<T extends object>(api: T, kinds: MethodKinds<T>, path?: string): T;
   /**
@@ -43,10 +45,10 @@ export function createCloseGate(): CloseGate {
   return {
     ending: ending.signal,
     guard<T extends object>(api: T, kinds: MethodKinds<T>, path = ''): T {
-      const kindOf = kinds as Partial<Record<string, 'sync' | 'waits'>>;
+      const kindOf = kinds as Partial<Record<string, 'sync' | 'always' | 'waits'>>;
       const guarded = { ...api } as Record<string, unknown>;
       for (const [name, method] of Object.entries(api)) {
-        if (typeof method !== 'function' || name === 'close') continue;
+        if (typeof method !== 'function' || name === 'close' || kindOf[name] === 'always') continue;
         guarded[name] = (...args: unknown[]): unknown => {
           if (closing) {
             const refused = new ClosedError(path + name);

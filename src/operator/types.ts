@@ -151,13 +151,16 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
   listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
   /** Executions, newest first, without their steps. */
   listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<JobExecution[]>;
-  /** Requests a graceful stop of everything this process runs. */
+  /**
+   * Requests a graceful stop of everything this process runs. It may be called at any time, also
+   * while close() waits for those executions (from a signal handler, say) and after it (then it
+   * has nothing to stop).
+   */
   stopAll(): void;
   /**
    * Closes this operator: ends its lease (the process leaves the cluster) and closes the
    * repository if createNightshift opened it. From the moment it is called, every other method
-   * refuses with a {@link ClosedError} naming it (`stopAll` throws it, the others reject with it;
-   * `explorer`'s methods refuse too). What is under way when it is called still ends before
+   * but `stopAll` refuses with a {@link ClosedError} naming it (`explorer`'s methods refuse too). What is under way when it is called still ends before
    * anything is released: the calls already made finish, and the executions this process runs
    * are waited for until they end, as they would end without close (to end them sooner, call
    * `stopAll()` or `stop` before `close()`: they end STOPPED, restartable). A `waitForEnd` under
