@@ -17,7 +17,7 @@ interface Common {
   json?: boolean;
 }
 
-/** What src/cli/main.ts lends the `schedule` commands. */
+/** What src/cli/program.ts lends the `schedule` commands. */
 export interface CliKit {
   common: (cmd: Command, json?: boolean) => Command;
   act: <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
