@@ -17,6 +17,7 @@ import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
+import { HELP } from './help-words.ts';
 import { executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
@@ -178,9 +179,9 @@ export function buildProgram(): Command {
     return EXIT.OK;
   }));
 
-  common(program.command('run').description('run a new execution in this process; ends when it ends'))
-    .argument('<job>', 'job name')
-    .argument('[params...]', 'job parameters as key=value')
+  common(program.command('run').description('run a new execution of a job in this process, with a progress display, until it ends'))
+    .argument('<job>', HELP.job)
+    .argument('[params...]', HELP.params)
     .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
     .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
@@ -191,12 +192,12 @@ export function buildProgram(): Command {
       return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
     }));
 
-  common(program.command('restart').description("restart a FAILED/STOPPED execution's instance in this process"))
-    .argument('<executionId>')
+  common(program.command('restart').description("restart a FAILED or STOPPED execution's instance in this process, with a progress display, until it ends"))
+    .argument('<executionId>', HELP.executionId)
     .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)), { existing: true })));
 
   common(program.command('stop').description('stop an execution at its next chunk boundary'))
-    .argument('<executionId>')
+    .argument('<executionId>', HELP.executionId)
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
       const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, EXISTING);
@@ -204,8 +205,8 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('abandon').description('abandon a stopped, stopping or failed execution'))
-    .argument('<executionId>')
+  common(program.command('abandon').description('abandon an execution that did not complete (stopped, stopping, failed, unknown), so that its instance never runs again'))
+    .argument('<executionId>', HELP.executionId)
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
       const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, EXISTING);
@@ -214,9 +215,9 @@ export function buildProgram(): Command {
     }));
 
   common(program.command('executions').description('list executions, newest first'))
-    .option('--job <name>', 'only this job')
-    .addOption(new Option('--status <status>', 'only this status').choices(BATCH_STATUSES as string[]))
-    .option('--limit <n>', 'at most this many', '20')
+    .option('--job <job>', 'only executions of this job')
+    .addOption(new Option('--status <status>', 'only executions with this status').choices(BATCH_STATUSES as string[]))
+    .option('--limit <n>', 'at most this many executions', '20')
     .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
       const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
       const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, EXISTING);
@@ -224,8 +225,8 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('execution').description('one execution with its steps'))
-    .argument('<id>')
+  common(program.command('execution').description('show one execution with its steps'))
+    .argument('<executionId>', HELP.executionId)
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
       const e = await withOperator(o, (ns) => ns.getExecution(n), {}, EXISTING);
@@ -234,10 +235,10 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('submit').description('ask the cluster to run a job; prints the execution id'))
-    .argument('<job>', 'job name')
-    .argument('[params...]', 'job parameters as key=value')
-    .option('--node <name>', 'run it on this node')
+  common(program.command('submit').description('ask the cluster to run a job; prints the execution id, or with --wait the execution once it ends'))
+    .argument('<job>', HELP.job)
+    .argument('[params...]', HELP.params)
+    .option('--node <node>', 'run it on the node of this name')
     .option('--key <key>', 'affinity key: launches with the same key go to the same live node')
     .option('--wait', 'wait until the execution ends (following failovers) and print it')
     .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
@@ -340,7 +341,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('nodes').description('cluster members and what each runs (the newest incarnation of each name)'))
+  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
       const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, EXISTING);
@@ -358,12 +359,12 @@ export function buildProgram(): Command {
   // Drain and resume a node by name, as the HTTP API and the console do: the node sees the request
   // within a heartbeat.
   const nodeActions = [
-    { name: 'drain', ask: 'requestDrain', about: 'a live node takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
-    { name: 'resume', ask: 'resumeNode', about: 'a drained node takes work again', done: 'is asked to resume: within a heartbeat it takes work again' },
+    { name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
+    { name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat', done: 'is asked to resume: within a heartbeat it takes work again' },
   ] as const;
   for (const action of nodeActions) {
     common(program.command(action.name).description(action.about))
-      .argument('<node>', 'the node\'s name')
+      .argument('<node>', HELP.node)
       .action(act(async (node: string, o: Common) => {
         const ask = (await import('../repository/nodes.ts'))[action.ask];
         const live = await withOperator(o, async (ns) => ((await ask(ns.db, node)) ? (await ns.nodes()).find((n) => n.name === node) : undefined), {}, EXISTING);
@@ -413,7 +414,7 @@ export function buildProgram(): Command {
   program
     .command('cron')
     .description('print the next fire times of a Quartz cron expression')
-    .argument('<expression>', 'e.g. "0 0/15 9-17 ? * MON-FRI"')
+    .argument('<expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone', 'UTC')
     .option('--from <iso>', 'start instant (default now)')
     .option('--count <n>', 'how many', '5')
@@ -443,7 +444,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('a self-contained demonstration on the embedded database')
+    .description('run a self-contained demonstration on the embedded database')
     .option('--dir <dir>', 'where to put its files (default: a new temporary folder)')
     .option('--rows <n>', 'rows in the generated CSV', '200000')
     .option('--verbose', 'print stack traces of errors')
