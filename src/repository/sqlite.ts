@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { loadBetterSqlite3 } from './drivers.ts';
+import { loadBetterSqlite3, sqliteBindingError } from './drivers.ts';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { RepositoryCorruptError, UsageError } from '../core/errors.ts';
@@ -31,15 +31,16 @@ export function openSqliteConnection(path: string): BetterSqlite3.Database {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
   }
   const size = full === ':memory:' ? 0 : fileSize(full);
+  const Driver = loadBetterSqlite3();
   let db: BetterSqlite3.Database;
   try {
-    db = new (loadBetterSqlite3())(full);
+    db = new Driver(full);
     // Before anything could write to it (journal_mode writes the header).
     if (size > 0) checkIntact(db, full, size);
     db.pragma('journal_mode = WAL');
   } catch (err) {
     if (err instanceof RepositoryCorruptError) throw err;
-    throw asCorrupt(err, full) ?? new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
+    throw sqliteBindingError(err) ?? asCorrupt(err, full) ?? new UsageError(`cannot open SQLite database ${full}: ${(err as Error).message}`);
   }
   db.pragma('busy_timeout = 30000');
   db.pragma('synchronous = NORMAL');

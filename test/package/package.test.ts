@@ -10,13 +10,18 @@
  * - so does one of a CommonJS project ("module": "CommonJS" without esModuleInterop);
  * - `npx nightshift run` runs a .ts config and a .js config (both import 'nightshift'), and
  *   `npx nightshift demo` runs, and so do the example jobs by the path the README gives;
+ * - without the optional better-sqlite3, a node on PostgreSQL runs, and SQLite is refused in one
+ *   line that says what to do;
  * and that the tarball holds only the build, bin, README, LICENSE and package.json.
  * dist/ must be built first (`npm test` builds it).
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.ts';
 import { envFor, installProject, nodeRuntime, packOnce, ROOT, sh, type NodeRuntime } from './install.ts';
+
+const pg = backends().find((b) => b.name === 'postgres')!;
 
 /** Node 20 is this process's (the project's own); 22 and 24 are installed from npm for the test. */
 const NODES = [process.versions.node, '22.23.5', '24.22.3'];
@@ -142,7 +147,10 @@ export const hello = defineJob({
 const JS_CONFIG_FILE = TS_CONFIG_FILE.replace("name: 'hello'", "name: 'hello-js'");
 
 describe('the packed package', () => {
-  afterAll(async () => rmSync(dirname((await packOnce()).tarball), { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dirname((await packOnce()).tarball), { recursive: true, force: true });
+    await pg.cleanup();
+  });
   it('holds only the build, bin, README, LICENSE and package.json', async () => {
     const { files } = await packOnce();
     const outside = files.filter((f) => !/^(dist\/|bin\/nightshift\.js$|README\.md$|LICENSE$|package\.json$)/.test(f));
@@ -259,5 +267,27 @@ describe('the packed package', () => {
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout)).toMatchObject([{ jobName: 'hello', status: 'COMPLETED' }]);
     }, 300_000);
+
+    // better-sqlite3 is optional: npm leaves it out where its native part neither downloads nor
+    // compiles, and goes on. Removing it from the installed project is that install.
+    it.runIf(version === process.versions.node)('without the optional better-sqlite3, runs on PostgreSQL and refuses SQLite in one line that says what to do', async () => {
+      mkdirSync(join(dir, 'configs/no-sqlite'), { recursive: true });
+      writeFileSync(join(dir, 'configs/no-sqlite/nightshift.config.js'), JS_CONFIG_FILE);
+      const driver = join(dir, 'node_modules/better-sqlite3');
+      renameSync(driver, `${driver}.away`);
+      try {
+        const cwd = join(dir, 'configs/no-sqlite');
+        const [onPg, onSqlite] = await Promise.all([
+          npx(['nightshift', 'run', 'hello-js', 'who=pg', '--json', '--db', pg.freshUrl('package-no-sqlite')], cwd),
+          npx(['nightshift', 'run', 'hello-js', '--db', 'sqlite:nope.db'], cwd),
+        ]);
+        expect(onPg.code, onPg.stderr).toBe(0);
+        expect(JSON.parse(onPg.stdout)).toMatchObject({ jobName: 'hello-js', status: 'COMPLETED', parameters: { who: 'pg' } });
+        expect(onSqlite.code).toBe(2);
+        expect(onSqlite.stderr.trim().split('\n')).toEqual([expect.stringMatching(/needs the better-sqlite3 package, which is not installed.*npm install better-sqlite3, or use a postgres:\/\/ URL/)]);
+      } finally {
+        renameSync(`${driver}.away`, driver);
+      }
+    }, 120_000);
   });
 });
