@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { parseKeyValues } from '../core/params.ts';
+import { HELP } from './help-words.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
 import { assertRepositoryExists, openDatabase } from '../repository/open.ts';
@@ -17,7 +18,7 @@ interface Common {
   json?: boolean;
 }
 
-/** What src/cli/main.ts lends the `schedule` commands. */
+/** What src/cli/program.ts lends the `schedule` commands. */
 export interface CliKit {
   common: (cmd: Command, json?: boolean) => Command;
   act: <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
@@ -59,13 +60,13 @@ export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<
 /** `nightshift schedule add|list|pause|resume|remove`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
   const { common, act, out } = kit;
-  const group = program.command('schedule').description('triggers that run jobs on a cron expression or a fixed interval');
+  const group = program.command('schedule').description('add, list and control triggers that run jobs on a cron expression or a fixed interval');
 
   common(group.command('add').description('add or replace a trigger'))
-    .argument('<name>', 'trigger name')
-    .argument('[params...]', 'job parameters as key=value')
-    .requiredOption('--job <job>', 'the job it runs')
-    .option('--cron <expr>', 'Quartz cron expression, with seconds (e.g. "0 0/15 9-17 ? * MON-FRI")')
+    .argument('<name>', HELP.trigger)
+    .argument('[params...]', HELP.params)
+    .requiredOption('--job <job>', 'the job it runs (job name)')
+    .option('--cron <expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone of --cron (default UTC)')
     .option('--every <ms>', `fixed interval in milliseconds (>= ${MIN_EVERY_MS}); fires at multiples of it since the Unix epoch`)
     .addOption(new Option('--misfire <policy>', 'fire times found later than the threshold: fire once now, or skip them').choices(MISFIRE_POLICIES as string[]).default('fire-once'))
@@ -100,7 +101,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       return 0;
     }));
 
-  common(group.command('list').description('the triggers, with their next fire times'))
+  common(group.command('list').description('list the triggers, with their next fire times'))
     .action(act(async (o: Common) => {
       const list = await withAdmin(o, kit, (admin) => admin.list());
       if (o.json) out(JSON.stringify(list.map(scheduleJson), null, 2));
@@ -123,7 +124,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     ['remove', 'delete a trigger'],
   ] as const) {
     common(group.command(verb).description(description))
-      .argument('<name>', 'trigger name')
+      .argument('<name>', HELP.trigger)
       .action(act(async (name: string, o: Common) => {
         const s = await withAdmin(o, kit, async (admin) => {
           if (verb === 'remove') {

@@ -1,0 +1,541 @@
+/**
+ * The nightshift command tree (buildProgram) and the runner of one command line (main). Importing
+ * this module runs nothing: src/cli/main.ts is the entry point, and a test can build the real
+ * program to read its commands and options (test/cli/help-docs.test.ts).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { RepositoryMissingError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { processExitCode, resolveJobParams } from '../core/job.ts';
+import { parseKeyValues, positiveInt } from '../core/params.ts';
+import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
+import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
+import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
+import { CronError } from '../scheduler/cron.ts';
+import { parseDuration } from '../core/duration.ts';
+import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
+import { PARENT_ENDED, whenParentEnds } from './parent.ts';
+import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
+import { executionJson, jobJson, nodeJson } from '../json.ts';
+import { HELP } from './help-words.ts';
+import { executionsText, executionText, table, terminalText } from './output.ts';
+import { readSubmitFile } from './submit-file.ts';
+import type { ServeCommandOptions } from './serve.ts';
+import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
+
+interface Common {
+  db?: string;
+  config?: string;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** The most executions `executions --limit` lists (as the API's), and the most fire times `cron --count` prints. */
+const MAX_EXECUTIONS_LIMIT = 1000;
+const MAX_CRON_COUNT = 10_000;
+
+/** Exit codes of the contract: 0 completed, 1 ended otherwise, 2 bad usage or input. */
+export const EXIT = { OK: 0, NOT_COMPLETED: 1, USAGE: 2 } as const;
+
+let verbose = process.argv.includes('--verbose');
+
+const common = (cmd: Command, json = true) => {
+  cmd
+    .option('--db <url>', `job repository: sqlite:PATH or postgres://... (env NIGHTSHIFT_DB, default ${DEFAULT_DB_URL})`)
+    .option('--config <file>', `job definitions (env NIGHTSHIFT_CONFIG, default ${DEFAULT_CONFIG_NAMES} here)`)
+    .option('--verbose', 'log what happens, and print stack traces of errors');
+  if (json) cmd.option('--json', 'print machine-readable JSON on stdout');
+  return cmd;
+};
+
+const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL;
+const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
+
+/** Writes to stdout, control characters escaped (see terminalText). */
+/** A comma-separated list of batch statuses, any case. */
+function parseStatuses(what: string, text: string): BatchStatus[] {
+  return text.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean).map((s) => {
+    if (!BATCH_STATUSES.includes(s as BatchStatus)) throw new UsageError(`${what}: unknown status ${JSON.stringify(s)} (one of ${BATCH_STATUSES.join(', ')})`);
+    return s as BatchStatus;
+  });
+}
+
+function nonNegativeInt(what: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(Number(text))) throw new UsageError(`${what}: expected a whole number of 0 or more, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function out(text: string): void {
+  const safe = terminalText(text, true);
+  process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
+}
+
+// Modules only some commands need load when one of them runs (start-up time: `--version`, and
+// `run` on SQLite, load neither the cluster, the server, the progress bars nor the other driver).
+
+/** What a command needs of the config and the repository (see withOperator). */
+interface Needs {
+  /** It only reads or changes the repository: it loads a config only when one is named. */
+  repositoryOnly?: boolean;
+  /** It reads or acts on executions already there: an SQLite repository must exist, not be created. */
+  existing?: boolean;
+}
+
+/** The needs of a command that reads or acts on what the repository holds. */
+const EXISTING: Needs = { repositoryOnly: true, existing: true };
+
+/**
+ * Opens the operator over the config's jobs; closes it after `fn`. A command that only reads or
+ * changes the repository (`repositoryOnly`) needs no config: it loads one only when one is named
+ * (--config or NIGHTSHIFT_CONFIG). One that acts on existing executions (`existing`) refuses an
+ * SQLite file that does not exist rather than create an empty repository at a mistyped path.
+ */
+async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
+  if (needs.existing) assertRepositoryExists(dbUrl(o));
+  const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
+  const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
+  const ns = await createNightshift({ db: dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+  try {
+    return await fn(ns);
+  } finally {
+    await ns.close();
+  }
+}
+
+const configNamed = (o: Common) => o.config !== undefined || !!process.env.NIGHTSHIFT_CONFIG;
+
+/** Runs an execution in this process with a progress display and graceful stop on signals. */
+async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionDetails>, needs: Needs = {}): Promise<number> {
+  const { createProgress } = await import('./progress.ts');
+  const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
+  let jobs: Nightshift['jobs'] = new Map();
+  const execution = await withOperator(
+    o,
+    async (ns) => {
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) process.exit(130);
+        process.stderr.write(`\n${sig}: stopping at the next chunk boundary (again to exit now)\n`);
+        ns.stopAll();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const unwatch = whenParentEnds(() => {
+        process.stderr.write(`\nnightshift: ${PARENT_ENDED}`);
+        onSignal('SIGTERM');
+      });
+      jobs = ns.jobs;
+      try {
+        return await launch(ns);
+      } finally {
+        unwatch();
+        progress.stop();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    },
+    { onProgress: (e, s) => progress.update(e, s) },
+    needs,
+  );
+  if (o.json) out(JSON.stringify(executionJson(execution), null, 2));
+  else out(executionText(execution));
+  // Also with --json: stdout carries the execution, stderr the one line saying why it did not complete.
+  if (execution.status !== 'COMPLETED') {
+    process.stderr.write(`execution ${execution.id} ended ${execution.status}${execution.exitStatus.description ? `: ${terminalText(execution.exitStatus.description)}` : ''}\n`);
+  }
+  // The job's exitCodes first; then the execution's status (a FAILED execution exits 1, whatever failed it).
+  return processExitCode(jobs.get(execution.jobName), execution);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('nightshift')
+    .description('Batch jobs for TypeScript: run them here on SQLite, or on a PostgreSQL cluster.')
+    .version(packageVersion(), '--version', 'print the version')
+    .exitOverride()
+    .showHelpAfterError(false)
+    // Errors become one line of ours (see main), with no usage text around them.
+    .configureOutput({ outputError: () => undefined, writeErr: () => undefined })
+    // Options before the command are the program's, after it the command's own.
+    .enablePositionalOptions()
+    .helpCommand(true);
+  // The common options may also come before the command (see act).
+  common(program)
+    .allowExcessArguments()
+    .action(act(async (o: Common, cmd: Command) => {
+      const [word] = cmd.args;
+      throw new UsageError(word === undefined ? 'no command given (nightshift --help lists them)' : `unknown command ${JSON.stringify(word)} (nightshift --help lists them)`);
+    }));
+
+  common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
+    const config = await loadConfig(o.config);
+    if (o.json) out(JSON.stringify(config.jobs.map(jobJson), null, 2));
+    else {
+      out(table(['job', 'parameters'], config.jobs.map((j) => [
+        j.name,
+        Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`).join(', ') || '-',
+      ])));
+    }
+    return EXIT.OK;
+  }));
+
+  common(program.command('run').description('run a new execution of a job in this process, with a progress display, until it ends'))
+    .argument('<job>', HELP.job)
+    .argument('[params...]', HELP.params)
+    .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
+    .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
+      const config = await loadConfig(o.config);
+      const { requireJob } = await import('../engine/launch.ts');
+      const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
+      const raw = parseKeyValues(words);
+      if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
+      return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
+    }));
+
+  common(program.command('restart').description("restart a FAILED or STOPPED execution's instance in this process, with a progress display, until it ends"))
+    .argument('<executionId>', HELP.executionId)
+    .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)), { existing: true })));
+
+  common(program.command('stop').description('stop an execution at its next chunk boundary'))
+    .argument('<executionId>', HELP.executionId)
+    .action(act(async (id: string, o: Common) => {
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, EXISTING);
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
+      return EXIT.OK;
+    }));
+
+  common(program.command('abandon').description('abandon an execution that did not complete (stopped, stopping, failed, unknown), so that its instance never runs again'))
+    .argument('<executionId>', HELP.executionId)
+    .action(act(async (id: string, o: Common) => {
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, EXISTING);
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
+      return EXIT.OK;
+    }));
+
+  common(program.command('executions').description('list executions, newest first'))
+    .option('--job <job>', 'only executions of this job')
+    .addOption(new Option('--status <status>', 'only executions with this status').choices(BATCH_STATUSES as string[]))
+    .option('--limit <n>', 'at most this many executions', '20')
+    .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
+      const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, EXISTING);
+      out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
+      return EXIT.OK;
+    }));
+
+  common(program.command('execution').description('show one execution with its steps'))
+    .argument('<executionId>', HELP.executionId)
+    .action(act(async (id: string, o: Common) => {
+      const n = positiveInt('execution id', id);
+      const e = await withOperator(o, (ns) => ns.getExecution(n), {}, EXISTING);
+      if (!e) throw new UsageError(`no execution with id ${n}`);
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
+      return EXIT.OK;
+    }));
+
+  common(program.command('submit').description('ask the cluster to run a job; prints the execution id, or with --wait the execution once it ends'))
+    .argument('<job>', HELP.job)
+    .argument('[params...]', HELP.params)
+    .option('--node <node>', 'run it on the node of this name')
+    .option('--key <key>', 'affinity key: launches with the same key go to the same live node')
+    .option('--wait', 'wait until the execution ends (following failovers) and print it')
+    .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
+      if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
+      const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
+      const raw = parseKeyValues(words); // malformed words fail before touching the database
+      return withOperator(o, async (ns) => {
+        const execution = await ns.submit(job, raw, routing);
+        // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
+        const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
+        if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {
+          process.stderr.write(terminalText(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
+        } else if (o.node === undefined && !alive.some((n) => n.jobs.includes(job))) {
+          process.stderr.write(terminalText(`nightshift: no live node runs job ${job} yet: execution ${execution.id} waits, STARTING, until one does (start one with nightshift node)`) + '\n');
+        }
+        if (!o.wait) {
+          out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
+          return EXIT.OK;
+        }
+        if (!o.json) process.stderr.write(`execution ${execution.id} submitted; waiting for it to end\n`);
+        const done = await ns.waitForEnd(execution.id);
+        out(o.json ? JSON.stringify(executionJson(done), null, 2) : executionText(done));
+        return processExitCode(ns.jobs.get(done.jobName), done);
+      });
+    }));
+
+  common(program.command('submit-many').description('ask the cluster to run many launches read from a file of JSON lines'))
+    .argument('<file>', 'one {"job": NAME, "params": {...}} per line; - reads standard input')
+    .action(act(async (file: string, o: Common) => {
+      const items = readSubmitFile(file);
+      const name = file === '-' ? 'stdin' : file;
+      return withOperator(o, async (ns) => {
+        const results = await ns.submitMany(items);
+        const failed = results.filter((r) => 'error' in r);
+        if (o.json) {
+          const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
+          out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
+        } else {
+          for (const r of failed) if ('error' in r) process.stderr.write(`${terminalText(`${name}:${items[r.index].line}: ${r.error}`)}\n`);
+          out(`${results.length - failed.length} submitted, ${failed.length} refused`);
+        }
+        return failed.length ? EXIT.NOT_COMPLETED : EXIT.OK;
+      });
+    }));
+
+  common(program.command('node').description('run a cluster node until SIGTERM/SIGINT'), false)
+    .option('--name <name>', 'unique node name (default node-HOST-PID)')
+    .option('--concurrency <n>', 'executions run at once', '4')
+    .option('--heartbeat-ms <ms>', 'heartbeat interval', String(DEFAULT_LEASE.heartbeatMs))
+    .option('--lease-ms <ms>', 'declared dead after this long without a heartbeat', String(DEFAULT_LEASE.leaseMs))
+    .option('--exit-with-parent', 'shut down gracefully when the process that started this one ends')
+    .addOption(new Option('--spread <how>', 'even: claim at most an even share of queued work while peers have free slots; first-come: all it has room for').choices(['even', 'first-come']).default('even'))
+    .option('--no-listen', 'hold no LISTEN connection: learn of queued work from the heartbeat thread (each beat) and polls')
+    .option('--pool-size <n>', 'most pooled connections (PostgreSQL; default concurrency + 4)')
+    .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
+    .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
+    .action(act(async (o: Common & {
+      name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
+      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean;
+    }) => {
+      const concurrency = positiveInt('--concurrency', o.concurrency);
+      const poolSize = o.poolSize === undefined ? undefined : positiveInt('--pool-size', o.poolSize);
+      const poolIdleMs = positiveInt('--pool-idle-ms', o.poolIdleMs);
+      if (poolIdleMs < 10) throw new UsageError(`--pool-idle-ms must be at least 10, got ${poolIdleMs}`);
+      const heartbeatMs = positiveInt('--heartbeat-ms', o.heartbeatMs);
+      const leaseMs = positiveInt('--lease-ms', o.leaseMs);
+      try {
+        validateLease({ ...DEFAULT_LEASE, heartbeatMs, leaseMs });
+      } catch (err) {
+        throw new UsageError(`bad node options: ${errorMessage(err)}`);
+      }
+      const config = await loadConfig(o.config);
+      checkDeclaredSchedules(config);
+      // Signals that arrive while the node is still starting shut it down once it has started.
+      let stopRequested: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = () => stopRequested();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
+      // gone it is re-parented.
+      const parent = process.ppid;
+      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
+      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      const unwatch = whenParentEnds(() => {
+        if (!o.exitWithParent) logger.warn(PARENT_ENDED);
+        stopRequested();
+      }, o.exitWithParent === true, parent);
+      const node = await startNode({
+        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
+        listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
+        retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
+        logger,
+      });
+      await stopped;
+      unwatch();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await node.shutdown();
+      return EXIT.OK;
+    }));
+
+  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name)'))
+    .option('--all', 'every incarnation of each node name still kept, oldest first')
+    .action(act(async (o: Common & { all?: boolean }) => {
+      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, EXISTING);
+      if (o.json) {
+        out(JSON.stringify(nodes.map(nodeJson), null, 2));
+      } else if (!nodes.length) out('no nodes have joined');
+      else {
+        out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
+          n.name, n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
+        ])));
+      }
+      return EXIT.OK;
+    }));
+
+  // Drain and resume a node by name, as the HTTP API and the console do: the node sees the request
+  // within a heartbeat.
+  const nodeActions = [
+    { name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
+    { name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat', done: 'is asked to resume: within a heartbeat it takes work again' },
+  ] as const;
+  for (const action of nodeActions) {
+    common(program.command(action.name).description(action.about))
+      .argument('<node>', HELP.node)
+      .action(act(async (node: string, o: Common) => {
+        const ask = (await import('../repository/nodes.ts'))[action.ask];
+        const live = await withOperator(o, async (ns) => ((await ask(ns.db, node)) ? (await ns.nodes()).find((n) => n.name === node) : undefined), {}, EXISTING);
+        if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
+        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${action.done}`);
+        return EXIT.OK;
+      }));
+  }
+
+  common(program.command('prune').description('delete old history in short batches; never running work, nor restartable instances unless asked'))
+    .requiredOption('--older-than <duration>', 'executions that ended longer ago than this, e.g. 30d, 12h (also node incarnations that ended then)')
+    .option('--status <S,...>', 'only executions with one of these statuses, e.g. COMPLETED,ABANDONED')
+    .option('--keep-last <n>', 'keep the newest N executions of each job, however old')
+    .option('--include-restartable', 'also instances that could still be restarted (their newest execution FAILED, STOPPED or UNKNOWN)')
+    .option('--batch-size <n>', 'executions deleted per transaction', '1000')
+    .action(act(async (o: Common & { olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string }) => {
+      const options = {
+        olderThanMs: parseDuration('--older-than', o.olderThan),
+        statuses: o.status === undefined ? undefined : parseStatuses('--status', o.status),
+        keepLast: o.keepLast === undefined ? undefined : nonNegativeInt('--keep-last', o.keepLast),
+        includeRestartable: o.includeRestartable === true,
+        batchSize: positiveInt('--batch-size', o.batchSize),
+      };
+      const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
+      assertRepositoryExists(dbUrl(o));
+      const db = await openDatabase(dbUrl(o));
+      try {
+        const r = await pruneHistory(db, options);
+        out(o.json ? JSON.stringify(r, null, 2)
+          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} node incarnations`);
+      } finally {
+        await db.close();
+      }
+      return EXIT.OK;
+    }));
+
+  common(program.command('serve').description('serve the web console (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
+    .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--tokens-file <file>', 'API tokens, one NAME:ROLE:SECRET per line (besides env NIGHTSHIFT_API_TOKENS)')
+    .option('--allowed-hosts <names>', 'more Host names to serve, comma-separated (.domain for its subdomains, * for any; env NIGHTSHIFT_ALLOWED_HOSTS)')
+    .option('--request-timeout <ms>', 'a request not received within this time is answered 408 and closed', '10000')
+    .option('--trust-proxy', "take the client's address from X-Forwarded-For (behind a proxy you trust)")
+    .option('--insecure-no-auth', 'serve without API tokens, on a loopback address only')
+    .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o) }, out)));
+
+  program
+    .command('cron')
+    .description('print the next fire times of a Quartz cron expression')
+    .argument('<expr>', HELP.cron)
+    .option('--tz <zone>', 'IANA time zone', 'UTC')
+    .option('--from <iso>', 'start instant (default now)')
+    .option('--count <n>', 'how many', '5')
+    .option('--json', 'print a JSON array of ISO-8601 UTC times')
+    .option('--verbose', 'print stack traces of errors')
+    .action(act(async (expression: string, o: { tz: string; from?: string; count: string; json?: boolean }) => {
+      const count = positiveInt('--count', o.count, MAX_CRON_COUNT);
+      const from = o.from === undefined ? new Date() : new Date(o.from);
+      if (o.from !== undefined && (Number.isNaN(from.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(o.from))) {
+        throw new UsageError(`--from must be an ISO-8601 instant, got ${JSON.stringify(o.from)}`);
+      }
+      const { nextFireTimes } = await import('../scheduler/cron.ts');
+      const times = nextFireTimes(expression, { from, count, timeZone: o.tz });
+      if (o.json) out(JSON.stringify(times.map((t) => t.toISOString())));
+      else if (times.length === 0) out('never fires again');
+      else {
+        const local = new Intl.DateTimeFormat('en-CA', {
+          timeZone: o.tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+          second: '2-digit', hourCycle: 'h23', weekday: 'short', timeZoneName: 'short',
+        });
+        out(times.map((t) => `${t.toISOString()}  ${local.format(t)}`).join('\n'));
+      }
+      return EXIT.OK;
+    }));
+
+  addScheduleCommands(program, { common, act, out, dbUrl });
+
+  program
+    .command('demo')
+    .description('run a self-contained demonstration on the embedded database')
+    .option('--dir <dir>', 'where to put its files (default: a new temporary folder)')
+    .option('--rows <n>', 'rows in the generated CSV', '200000')
+    .option('--verbose', 'print stack traces of errors')
+    .action(act(async (o: { dir?: string; rows: string }) => {
+      const { runDemo } = await import('./demo.ts');
+      await runDemo({ dir: o.dir, rows: positiveInt('--rows', o.rows) });
+      return EXIT.OK;
+    }));
+
+  return program;
+}
+
+let exitCode: number = EXIT.OK;
+
+/**
+ * Wraps a command's action: its result is the exit code, and errors are reported as one line.
+ * Options given before the command (`nightshift --db URL run ...`) count as the command's own,
+ * when it has them.
+ */
+function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command;
+    const own = args[args.length - 2] as Record<string, unknown>;
+    try {
+      let root = cmd;
+      while (root.parent) root = root.parent;
+      for (const option of root.options) {
+        const key = option.attributeName();
+        if (root.getOptionValue(key) === undefined) continue;
+        if (!cmd.options.some((o) => o.attributeName() === key)) throw new UsageError(`${option.long} does not apply to ${commandPath(cmd)}`);
+        own[key] ??= root.getOptionValue(key);
+      }
+      exitCode = await fn(...args);
+    } catch (err) {
+      exitCode = report(err);
+    }
+  };
+}
+
+/** Runs the CLI and returns its exit code; errors become one clear line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  verbose = argv.includes('--verbose');
+  const program = buildProgram();
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined, writeErr: () => undefined });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.OK;
+      // A group such as `schedule` given without its command.
+      const message = err.code === 'commander.help' ? 'no command given (--help lists the commands)' : err.message.replace(/^error: /, '');
+      process.stderr.write(`nightshift: ${terminalText(message)}\n`);
+      return EXIT.USAGE;
+    }
+    return report(err);
+  }
+  return exitCode;
+}
+
+/** A command as typed, e.g. "schedule add". */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function report(err: unknown): number {
+  if (isUserError(err) || err instanceof CronError) {
+    process.stderr.write(`nightshift: ${terminalText(userMessage(err))}\n`);
+    if (verbose) printStack(err);
+    return EXIT.USAGE;
+  }
+  process.stderr.write(`nightshift: ${terminalText(errorMessage(err))}\n`);
+  if (verbose) printStack(err);
+  else process.stderr.write('(run with --verbose for details)\n');
+  return EXIT.NOT_COMPLETED;
+}
+
+/** The stack of an error and of its causes (--verbose): where a wrapped error (a config that threw) came from. */
+function printStack(err: unknown): void {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    process.stderr.write(`${depth ? 'caused by: ' : ''}${terminalText(e.stack ?? '', true)}\n`);
+  }
+}
+
+/** A user error's message, with what the CLI's user can do about it where the message's layer cannot know. */
+function userMessage(err: unknown): string {
+  if (err instanceof RepositoryMissingError) return `${err.message}; check --db (or NIGHTSHIFT_DB), or run a job first to create it`;
+  return errorMessage(err);
+}
