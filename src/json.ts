@@ -58,7 +58,10 @@ function stepsJson(steps: StepExecution[]) {
 
 /** A cluster node in the CLI's JSON shape. */
 export function nodeJson(n: NodeInfo) {
-  return { name: n.name, status: n.status, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running };
+  return {
+    name: n.name, status: n.status, draining: n.draining, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running,
+    host: n.host, pid: n.pid, concurrency: n.concurrency,
+  };
 }
 
 export function jobJson(j: JobDefinition) {

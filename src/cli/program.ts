@@ -350,7 +350,7 @@ export function buildProgram(): Command {
       } else if (!nodes.length) out('no nodes have joined');
       else {
         out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
-          n.name, n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
+          n.name, n.draining ? 'draining' : n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
         ])));
       }
       return EXIT.OK;

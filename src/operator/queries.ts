@@ -18,6 +18,7 @@ interface NodeRow {
   host: string;
   pid: number;
   concurrency: number;
+  drain_requested_at: unknown;
 }
 
 /**
@@ -64,6 +65,7 @@ export function createQueries(
         host: r.host,
         pid: Number(r.pid),
         concurrency: Number(r.concurrency),
+        draining: r.status === 'alive' && r.drain_requested_at !== null && r.drain_requested_at !== undefined,
       }));
     },
     async waitForEnd(executionId, { pollMs = 50, timeoutMs } = {}) {

@@ -34,6 +34,8 @@ export interface NodeInfo {
   pid: number;
   /** How many executions it runs at once. */
   concurrency: number;
+  /** An operator asked it to drain (`nightshift drain`): alive, but it takes no more work until resumed. */
+  draining: boolean;
 }
 
 /** Any job definition, whatever its parameters and name: what a process may be given. */

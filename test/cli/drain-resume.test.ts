@@ -28,6 +28,12 @@ describe('nightshift drain and resume', () => {
     expect(drained.code).toBe(0);
     expect(drained.stdout.trim()).toBe('node dr is asked to drain: within a heartbeat it takes no more work and hands over what it runs');
     await waitFor(() => /node dr draining/.test(node.output()) || undefined, 20_000, 'the node to drain');
+    // `nodes` tells a drained node from one that takes work, in the table and in JSON.
+    const table = await cli.run(['nodes']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^dr\s+draining\s/m);
+    expect((await cli.json<{ name: string; status: string; draining: boolean; pid: number }[]>(['nodes'])).find((n) => n.name === 'dr'))
+      .toMatchObject({ status: 'alive', draining: true, pid: node.pid });
     const submitted = await cli.json<{ id: number; status: string }>(['submit', 'noop', 'run.id=7']);
     // Its heartbeats go on for longer than two of its polls (1 s each), and the execution still
     // waits: the drained node takes nothing.
@@ -37,7 +43,8 @@ describe('nightshift drain and resume', () => {
     expect((await cli.json<{ status: string }>(['execution', String(submitted.id)])).status).toBe('STARTING');
 
     const resumed = await cli.json<{ name: string; status: string }>(['resume', 'dr']);
-    expect(resumed).toMatchObject({ name: 'dr', status: 'alive' });
+    expect(resumed).toMatchObject({ name: 'dr', status: 'alive', draining: false });
+    expect((await cli.run(['nodes'])).stdout).toMatch(/^dr\s+alive\s/m);
     const done = await waitFor(async () => {
       const e = await cli.json<{ status: string; node: string | null }>(['execution', String(submitted.id)]);
       return e.status === 'COMPLETED' ? e : undefined;
