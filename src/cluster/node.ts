@@ -388,7 +388,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         log.warn({ peer: node }, `node ${node} declared dead`);
       }
       for (const f of failedOver) {
-        log.warn(f, `execution ${f.failedExecutionId} of dead node ${f.node} failed over as execution ${f.newExecutionId}`);
+        // The dead node is the `peer`, as in "declared dead": this line's `node` is the node that writes it.
+        log.warn(
+          { peer: f.node, failedExecutionId: f.failedExecutionId, newExecutionId: f.newExecutionId },
+          `execution ${f.failedExecutionId} of dead node ${f.node} failed over as execution ${f.newExecutionId}`,
+        );
         emitter.emit('failover', f);
       }
       if (failedOver.length) wake();

@@ -63,6 +63,12 @@ describe('cluster failover (postgres, real node processes)', () => {
     expect(killedNodes.map((n) => n.status)).toEqual(['dead']);
     expect(r.nodes.find((n) => n.name === r.survivor)?.status).toBe('alive');
     expect(r.failoverMs).toBeLessThan(6000);
+    // The survivor's log line of the failover is JSON attributed to the survivor, the dead node as its peer.
+    const line = await waitFor(() => r.procs[r.survivor].output().split('\n').find((l) => l.includes('failed over as')), 10_000, 'the failover log line');
+    expect(JSON.parse(line)).toMatchObject({
+      level: 40, node: r.survivor, peer: r.owner, failedExecutionId: r.submitted.id, newExecutionId: r.next.id,
+      msg: `execution ${r.submitted.id} of dead node ${r.owner} failed over as execution ${r.next.id}`,
+    });
   });
 
   it('tuned lease (--heartbeat-ms 200 --lease-ms 800): failover in < 2.5 s', async () => {
