@@ -10,7 +10,7 @@ import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
-import { DEFAULT_DB_URL, assertRepositoryExists } from '../repository/open.ts';
+import { DEFAULT_DB_URL, assertRepositoryPresent } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
@@ -91,7 +91,7 @@ const EXISTING: Needs = { repositoryOnly: true, existing: true };
  * SQLite file that does not exist rather than create an empty repository at a mistyped path.
  */
 async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
-  if (needs.existing) assertRepositoryExists(dbUrl(o));
+  if (needs.existing) await assertRepositoryPresent(dbUrl(o));
   const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
   const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
   const ns = await createNightshift({ db: dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
@@ -389,7 +389,7 @@ export function buildProgram(): Command {
         batchSize: positiveInt('--batch-size', o.batchSize),
       };
       const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
-      assertRepositoryExists(dbUrl(o));
+      await assertRepositoryPresent(dbUrl(o));
       const db = await openDatabase(dbUrl(o));
       try {
         const r = await pruneHistory(db, options);

@@ -4,7 +4,7 @@ import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
-import { assertRepositoryExists, openDatabase } from '../repository/open.ts';
+import { assertRepositoryPresent, openDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import {
   MIN_EVERY_MS, MISFIRE_POLICIES, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
@@ -36,7 +36,7 @@ function wholeMs(flag: string, raw: string, min: number): number {
 
 /** Opens the repository for `fn`; with `existing`, an SQLite repository must already exist (see withOperator). */
 async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = [], existing = true): Promise<T> {
-  if (existing) assertRepositoryExists(kit.dbUrl(o));
+  if (existing) await assertRepositoryPresent(kit.dbUrl(o));
   const db = await openDatabase(kit.dbUrl(o));
   try {
     return await fn(scheduleAdmin({ db, jobs }));

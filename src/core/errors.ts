@@ -37,17 +37,18 @@ export class RepositoryCorruptError extends UsageError {
 }
 
 /**
- * An SQLite job repository that was expected to exist has no file (see assertRepositoryExists):
+ * A job repository that was expected to exist is not there: an SQLite file (see assertRepositoryExists), or a PostgreSQL schema without its tables (assertRepositoryPresent):
  * opening it would create an empty one. The message names the path and says what is wrong; how
  * to point at another file is the caller's to say (the CLI adds its --db hint).
  */
 export class RepositoryMissingError extends UsageError {
   override readonly name: string = 'RepositoryMissingError';
   constructor(
-    /** The absolute path of the missing file. */
+    /** The absolute path of the missing file (for PostgreSQL, the URL without its password). */
     readonly path: string,
+    message = `no job repository at ${path} (SQLite): the file does not exist`,
   ) {
-    super(`no job repository at ${path} (SQLite): the file does not exist`);
+    super(message);
   }
 }
 

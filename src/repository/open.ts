@@ -44,14 +44,42 @@ function sqlitePath(url: string): string | undefined {
 /**
  * Refuses an SQLite repository whose file does not exist, for commands that only read or act on
  * what is already there: opening would create the file (and its folders), so a mistyped path
- * would show an empty repository instead of an error. A PostgreSQL URL passes (its schema is
- * created on demand, and a missing database fails to connect anyway). The error names the file
+ * would show an empty repository instead of an error. A PostgreSQL URL passes (see
+ * {@link assertRepositoryPresent}, which checks its schema). The error names the file
  * only: how to name another one is the caller's to say (the CLI's --db).
  */
 export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
   const path = sqlitePath(url);
   if (path === undefined || path === ':memory:') return;
   if (!existsSync(resolve(path))) throw new RepositoryMissingError(resolve(path));
+}
+
+/**
+ * Refuses a job repository that does not exist, for commands that only read or act on what is
+ * already there: an SQLite file as {@link assertRepositoryExists} does, and a PostgreSQL schema
+ * (`?schema=`, else the connection's current schema) without Nightshift's tables, which opening
+ * would create, so that a mistyped `?schema=` shows an error instead of an empty repository. A
+ * repository of an older version passes (opening it migrates it).
+ */
+export async function assertRepositoryPresent(url: string = DEFAULT_DB_URL): Promise<void> {
+  if (!/^postgres(ql)?:\/\//.test(url)) return assertRepositoryExists(url);
+  const { schema } = parsePgUrl(url);
+  const db = openPostgres(url, { poolSize: 1 });
+  try {
+    const [row] = await db.query<{ name: string | null; schema_exists: boolean; present: boolean }>(
+      `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,
+         EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = s.name AND c.relname = 'ns_meta') AS present
+       FROM (SELECT coalesce($1::text, current_schema()) AS name) s`,
+      [schema ?? null],
+    );
+    if (row.present) return;
+    const where = redactUrls(url);
+    const why = row.name === null ? 'no schema of its search_path exists'
+      : !row.schema_exists ? `schema ${row.name} does not exist` : `schema ${row.name} has no Nightshift tables`;
+    throw new RepositoryMissingError(where, `no job repository at ${where} (PostgreSQL): ${why}`);
+  } finally {
+    await db.close();
+  }
 }
 
 /** The database of a URL, not migrated (a PostgreSQL pool connects on its first statement). */

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends, PG_BASE } from '../support/backends.ts';
 import { cliFor, expectExecutionShape, expectOneLineError, query, runCli, type CliResult, type ExecutionJson } from './run-cli.ts';
@@ -119,9 +120,21 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
     const json = await cli.run(['run', 'count', 'items=abc', '--json']);
     expectOneLineError(json, /items/);
     expect(json.stdout).toBe('');
-    // Nothing was written: on SQLite not even the file (which executions, reading only, refuses to create).
-    if (backend.name === 'sqlite') expectOneLineError(await cli.run(['executions']), /^nightshift: no job repository at .* \(SQLite\)/);
-    else expect(await cli.json<ExecutionJson[]>(['executions'])).toEqual([]);
+    // Nothing was written: on SQLite not even the file, on PostgreSQL not even the schema (which
+    // the commands that only read or act on what is there refuse to create).
+    const schema = new URL(db.replace(/^sqlite:/, 'file:')).searchParams.get('schema');
+    const missing = backend.name === 'sqlite' ? /^nightshift: no job repository at .* \(SQLite\): the file does not exist; check --db/
+      : new RegExp(`^nightshift: no job repository at postgres://\\S+schema=${schema} \\(PostgreSQL\\): schema ${schema} does not exist; check --db`);
+    for (const args of [['executions'], ['nodes'], ['schedule', 'list'], ['prune', '--older-than', '1d']]) expectOneLineError(await cli.run(args), missing);
+    if (backend.name === 'postgres') {
+      const client = new pg.Client({ connectionString: PG_BASE });
+      await client.connect();
+      try {
+        expect((await client.query('SELECT nspname FROM pg_namespace WHERE nspname = $1', [schema])).rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    }
   });
 });
 

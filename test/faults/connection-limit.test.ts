@@ -69,6 +69,7 @@ async function hold(url: string, n: number): Promise<() => Promise<void>> {
 describe('at the connection limit (postgres)', () => {
   it('a command retries for connect_retry_ms, then fails with the cause stated once', async () => {
     const { url } = await limitedRole(2, 'limcli');
+    await (await openDatabase(url)).close(); // `executions` refuses a schema without a repository
     const release = await hold(url, 2);
     try {
       const t0 = Date.now();

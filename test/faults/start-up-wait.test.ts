@@ -8,6 +8,7 @@
  */
 import { createServer, connect, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/repository/open.ts';
 import { EXAMPLES, runCli } from '../cli/run-cli.ts';
 import { pgBackend } from '../cluster/helpers.ts';
 
@@ -55,7 +56,10 @@ describe('a database that comes up after the command started (postgres)', () => 
 
   it('with connect_retry_ms, the command waits for the database from the start and then runs', async () => {
     const { port, open } = await latePort();
-    const url = viaPort(backend.freshUrl('late'), port, '&connect_retry_ms=20000');
+    // A repository that exists (`executions` refuses a schema without one, see test/cli/bad-input).
+    const repository = backend.freshUrl('late');
+    await (await openDatabase(repository)).close();
+    const url = viaPort(repository, port, '&connect_retry_ms=20000');
     const started = Date.now();
     const command = runCli(['executions', '--json', '--db', url, '--config', EXAMPLES]);
     // The database comes up a moment after the command started.
