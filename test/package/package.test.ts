@@ -12,7 +12,8 @@
  *   `npx nightshift demo` runs, and so do the example jobs by the path the README gives;
  * - without the optional better-sqlite3, a node on PostgreSQL runs, and SQLite is refused in one
  *   line that says what to do;
- * and that the tarball holds only the build, bin, README, LICENSE and package.json.
+ * and that the tarball holds only the build, bin, the deployment examples (examples/deploy, which
+ * the README links), README, LICENSE and package.json.
  * dist/ must be built first (`npm test` builds it).
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,10 +152,15 @@ describe('the packed package', () => {
     rmSync(dirname((await packOnce()).tarball), { recursive: true, force: true });
     await pg.cleanup();
   });
-  it('holds only the build, bin, README, LICENSE and package.json', async () => {
+  it('holds only the build, bin, the deployment examples, README, LICENSE and package.json', async () => {
     const { files } = await packOnce();
-    const outside = files.filter((f) => !/^(dist\/|bin\/nightshift\.js$|README\.md$|LICENSE$|package\.json$)/.test(f));
+    const outside = files.filter((f) => !/^(dist\/|bin\/nightshift\.js$|examples\/deploy\/|README\.md$|LICENSE$|package\.json$)/.test(f));
     expect(outside).toEqual([]);
+    // The README's Deployment section links examples/deploy/: an operator who installed the
+    // package finds its files there, beside the README.
+    const deploy = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/\]\((examples\/deploy\/[^)]+)\)/g)].map((m) => m[1]);
+    expect(deploy.length).toBeGreaterThanOrEqual(4);
+    for (const f of deploy) expect(files, f).toContain(f);
     for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/require.cjs', 'dist/server/index.d.ts', 'dist/cli/main.js', 'dist/cli/alias-loader.mjs', 'dist/engine/processor-thread.mjs', 'dist/cluster/heartbeat-worker.js', 'dist/examples/nightshift.config.js', 'README.md', 'LICENSE']) {
       expect(files, f).toContain(f);
     }
