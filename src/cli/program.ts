@@ -341,7 +341,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name)'))
+  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name, and every live one)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
       const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, EXISTING);

@@ -11,7 +11,7 @@ import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
-import { drainRequested, requestDrain, resumeNode } from '../repository/nodes.ts';
+import { drainRequested, liveNamesakes, requestDrain, resumeNode } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
@@ -188,6 +188,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
+    const namesakes = await liveNamesakes(db, me.id, me.name);
+    if (namesakes.length) {
+      log.warn(
+        { namesakes },
+        `node ${me.name} joined while another node named ${me.name} is alive (${namesakes.map((n) => `pid ${n.pid} on ${n.host}`).join(', ')}): ` +
+          `give each node its own --name; until then both take work, and drain ${me.name} or --node ${me.name} reach either`,
+      );
+    }
   };
 
   // Declared dead while alive: everything it ran now belongs to others (and is fenced). Drop it

@@ -54,9 +54,10 @@ export function createQueries(
         db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
       ]);
       const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
-      // Rows come oldest first: the last row of a name is its newest incarnation.
+      // Rows come oldest first: the last row of a name is its newest incarnation. A live one is
+      // never hidden, even behind a newer one of the same name (two nodes started with one name).
       const newest = new Map(rows.map((r) => [r.name, Number(r.id)]));
-      return rows.filter((r) => all || newest.get(r.name) === Number(r.id)).map((r) => ({
+      return rows.filter((r) => all || r.status === 'alive' || newest.get(r.name) === Number(r.id)).map((r) => ({
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),

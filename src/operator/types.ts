@@ -143,7 +143,8 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
   waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
   /**
    * Cluster members and what each runs: the newest incarnation of each node name (a node that
-   * restarts under its name is a new incarnation), or with `all: true` every incarnation kept
+   * restarts under its name is a new incarnation) and every live one (two nodes started with one
+   * name are both listed), or with `all: true` every incarnation kept
    * (ended ones are kept for the nodes' `nodeRetentionMs`, or until `prune`).
    */
   nodes(options?: { all?: boolean }): Promise<NodeInfo[]>;

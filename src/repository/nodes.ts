@@ -36,7 +36,7 @@ const bool = (v: unknown) => v === true || v === 1 || v === '1';
 
 /**
  * Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs:
- * the newest incarnation of each name, or with `all` every incarnation.
+ * the newest incarnation of each name and every live one, or with `all` every incarnation.
  */
 export async function recentNodes(db: Database, withinMs: number, all = false): Promise<NodeOverview[]> {
   const [rows, executions, partitions] = await Promise.all([
@@ -45,7 +45,7 @@ export async function recentNodes(db: Database, withinMs: number, all = false): 
     db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
   ]);
   const newest = new Map(rows.map((r) => [String(r.name), Number(r.id)]));
-  return rows.filter((r) => all || newest.get(String(r.name)) === Number(r.id)).map((r) => {
+  return rows.filter((r) => all || r.status === 'alive' || newest.get(String(r.name)) === Number(r.id)).map((r) => {
     const id = Number(r.id);
     return {
       name: String(r.name),
@@ -71,6 +71,12 @@ export async function recentNodes(db: Database, withinMs: number, all = false): 
         .map((x) => ({ id: Number(x.id), executionId: Number(x.job_execution_id) })),
     };
   });
+}
+
+/** The other live incarnations of a node's name (names should be unique, but nothing stops a second `node --name` while the first runs). */
+export async function liveNamesakes(db: Database, nodeId: number, name: string): Promise<{ host: string; pid: number }[]> {
+  const rows = await db.query<{ host: string; pid: number }>(SQL.liveNamesakes, [name, nodeId]);
+  return rows.map((r) => ({ host: String(r.host), pid: Number(r.pid) }));
 }
 
 /** Asks the live node of this name to drain; false when no live node has that name. */

@@ -439,6 +439,8 @@ export const SQL = {
   resumeNode: `UPDATE ns_node SET drain_requested_at = NULL
     WHERE id IN (SELECT id FROM ns_node WHERE name = $1 AND kind = 'node' AND status = 'alive') RETURNING id`,
   drainRequested: `SELECT drain_requested_at FROM ns_node WHERE id = $1`,
+  /** Live nodes of this name other than this one, oldest first. */
+  liveNamesakes: `SELECT host, pid FROM ns_node WHERE name = $1 AND kind = 'node' AND status = 'alive' AND id <> $2 ORDER BY id`,
   /** What every node runs, for all nodes at once. */
   runningByNode: `SELECT owner_node_id, id FROM ns_job_execution
     WHERE owner_node_id IS NOT NULL AND status IN ('STARTED', 'STOPPING') ORDER BY id`,

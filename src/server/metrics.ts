@@ -24,7 +24,7 @@ export function createMetrics(ns: Nightshift): Metrics {
     labelNames: ['job', 'status'],
     registers: [registry],
   });
-  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes (the newest incarnation of each name), by status (alive, dead, left)', labelNames: ['status'], registers: [registry] });
+  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes (the newest incarnation of each name, and every live one), by status (alive, dead, left)', labelNames: ['status'], registers: [registry] });
   const running = new Gauge({
     name: 'nightshift_node_running_executions',
     help: 'Executions each live node is running',

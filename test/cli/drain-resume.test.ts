@@ -58,4 +58,22 @@ describe('nightshift drain and resume', () => {
       expect(r.stderr.trim()).toBe('nightshift: no live node named nosuch');
     }
   }, 120_000);
+
+  it('a second node started with the name of a live one warns that names must be unique; nodes lists both, and drain reaches both', async () => {
+    const url = sqlite.freshUrl('twins');
+    const cli = cliFor(url);
+    const first = startNode(url, 'twin');
+    await waitFor(() => /node twin joined/.test(first.output()) || undefined, 30_000, 'the first node to join');
+    const second = startNode(url, 'twin');
+    const warning = await waitFor(() => second.output().split('\n').find((l) => l.includes('while another node named twin is alive')), 30_000, 'the warning');
+    expect(JSON.parse(warning)).toMatchObject({
+      level: 40, node: 'twin', namesakes: [{ pid: first.pid }],
+      msg: expect.stringMatching(/^node twin joined while another node named twin is alive \(pid \d+ on \S+\): give each node its own --name/),
+    });
+    expect(first.output()).not.toMatch(/another node named/);
+    const listed = await cli.json<{ name: string; status: string; pid: number }[]>(['nodes']);
+    expect(listed.filter((n) => n.name === 'twin').map((n) => [n.status, n.pid])).toEqual([['alive', first.pid], ['alive', second.pid]]);
+    expect((await cli.run(['drain', 'twin'])).code).toBe(0);
+    await waitFor(() => [first, second].every((n) => /node twin draining/.test(n.output())) || undefined, 20_000, 'both nodes to drain');
+  }, 120_000);
 });

@@ -80,11 +80,14 @@ describe('nightshift prune and nodes --all (CLI)', () => {
     await add('b', 'left');
     await add('a', 'dead');
     await add('a', 'alive');
+    // Two nodes started with one name: the older is still alive, and is never hidden behind the newer.
+    await add('c', 'alive');
+    await add('c', 'left');
     await repo.close();
     const newest = await runCli(['nodes', '--json', '--db', db, '--config', EXAMPLES]);
     expect(newest.code, newest.stderr).toBe(0);
-    expect((JSON.parse(newest.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['b:left', 'a:alive']);
+    expect((JSON.parse(newest.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['b:left', 'a:alive', 'c:alive', 'c:left']);
     const all = await runCli(['nodes', '--all', '--json', '--db', db, '--config', EXAMPLES]);
-    expect((JSON.parse(all.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['a:dead', 'b:left', 'a:dead', 'a:alive']);
+    expect((JSON.parse(all.stdout) as { name: string; status: string }[]).map((n) => `${n.name}:${n.status}`)).toEqual(['a:dead', 'b:left', 'a:dead', 'a:alive', 'c:alive', 'c:left']);
   });
 });

@@ -10,7 +10,7 @@ const nameParam = { type: 'object', properties: { name: { type: 'string', title:
 export async function nodeRoutes(app: FastifyInstance, { ns }: ApiContext) {
   app.get<{ Querystring: { withinMs: number; all: boolean } }>('/api/nodes', {
     schema: {
-      summary: 'Live nodes and those that ended recently (the newest incarnation of each name unless all=true)',
+      summary: 'Live nodes and those that ended recently (the newest incarnation of each name, and every live one, unless all=true)',
       description: "Each node's heartbeat age and lease (by the database's clock), what it runs, its concurrency, and whether it is draining.",
       tags: ['nodes'],
       querystring: {
