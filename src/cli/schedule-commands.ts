@@ -1,13 +1,15 @@
+import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
+import { executionJson } from '../json.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
 import { assertRepositoryPresent, openDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import {
-  MIN_EVERY_MS, MISFIRE_POLICIES, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
+  MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
   type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
 } from '../scheduler/triggers.ts';
 
@@ -57,7 +59,7 @@ export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<
   }
 }
 
-/** `nightshift schedule add|list|pause|resume|remove`. */
+/** `nightshift schedule add|list|pause|resume|remove|trigger|history`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
   const { common, act, out } = kit;
   const group = program.command('schedule').description('add, list and control triggers that run jobs on a cron expression or a fixed interval');
@@ -139,5 +141,44 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
         else out(`schedule ${name} resumed; next fire time ${s?.nextFireTime?.toISOString() ?? 'never'}`);
         return 0;
       }));
+  }
+
+  // Fire now, as the API's POST /api/schedules/NAME/trigger and the console's button do.
+  common(group.command('trigger').description("fire a trigger now: queue its job with its parameters and fireTime = now, paused or not (its next fire time does not move); prints the execution id"))
+    .argument('<name>', HELP.trigger)
+    .action(act(async (name: string, o: Common) => {
+      const config = await loadConfig(o.config);
+      const execution = await withAdmin(o, kit, (admin) => admin.fireNow(name, whoIsAsking()), config.jobs);
+      out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
+      return 0;
+    }));
+
+  common(group.command('history').description("a trigger's recent firings, newest first, with their outcomes (fired, misfired, skipped, refused, manual)"))
+    .argument('<name>', HELP.trigger)
+    .option('--limit <n>', 'at most this many firings (at most 1000)', '20')
+    .action(act(async (name: string, o: Common & { limit: string }) => {
+      const limit = Number(o.limit);
+      if (!/^\d+$/.test(o.limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, got ${JSON.stringify(o.limit)}`);
+      const fires = await withAdmin(o, kit, async (admin) => {
+        if (!(await admin.get(name))) throw new UsageError(`no schedule named ${name}`);
+        return admin.history(name, limit);
+      });
+      if (o.json) out(JSON.stringify(fires.map(fireJson), null, 2));
+      else if (!fires.length) out(`schedule ${name} has not fired yet`);
+      else {
+        out(table(['fire time', 'fired at', 'outcome', 'execution', 'node', 'detail'], fires.map((f) => [
+          f.fireTime.toISOString(), f.firedAt.toISOString(), f.outcome, f.executionId ?? '-', f.node ?? '-', f.detail ?? '-',
+        ])));
+      }
+      return 0;
+    }));
+}
+
+/** Who fires a trigger by hand, for its fire log: the user running the CLI, where the system knows one. */
+function whoIsAsking(): string {
+  try {
+    return `${userInfo().username} (CLI)`;
+  } catch {
+    return 'the CLI';
   }
 }

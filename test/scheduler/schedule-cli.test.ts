@@ -81,6 +81,22 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     expect(replaced).toMatchObject({ paused: true, params: { items: 60 }, nextFireTime: null });
     expect((await cli.run(['schedule', 'list'])).stdout).toMatch(/nightly\s+count\s+.*paused\s+-\s/);
 
+    // Fire now, paused or not: an execution queued with fireTime = now, which the fire log shows as manual.
+    const fired = await cli.run(['schedule', 'trigger', 'nightly']);
+    expect(fired.code, fired.stderr).toBe(0);
+    const firedId = Number(fired.stdout.trim());
+    const queued = await cli.json<{ id: number; jobName: string; status: string; parameters: Record<string, unknown> }>(['execution', String(firedId)]);
+    expect(queued).toMatchObject({ id: firedId, jobName: 'count', status: 'STARTING', parameters: { items: 60, fireTime: expect.stringMatching(ISO_MS) } });
+    const again = await cli.json<{ id: number; parameters: Record<string, unknown> }>(['schedule', 'trigger', 'nightly']);
+    expect(again.id).toBeGreaterThan(firedId);
+    const history = await cli.json<{ trigger: string; fireTime: string; outcome: string; executionId: number; detail: string }[]>(['schedule', 'history', 'nightly']);
+    expect(history.map((f) => [f.outcome, f.executionId])).toEqual([['manual', again.id], ['manual', firedId]]);
+    expect(history[1]).toMatchObject({ trigger: 'nightly', fireTime: queued.parameters.fireTime, detail: expect.stringMatching(/^fired now by .+ \(CLI\)$|^fired now by the CLI$/) });
+    expect((await cli.run(['schedule', 'history', 'nightly', '--limit', '1'])).stdout).toMatch(new RegExp(`^fire time\\s+fired at\\s+outcome\\s+execution\\s+node\\s+detail\\n\\S+Z\\s+\\S+Z\\s+manual\\s+${again.id}\\s+-\\s+fired now by .+\\n$`));
+    expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).find((s) => s.name === 'nightly')).toMatchObject({ paused: true, nextFireTime: null });
+    for (const args of [['schedule', 'trigger', 'nosuch'], ['schedule', 'history', 'nosuch']]) expectOneLineError(await cli.run(args), /^nightshift: no schedule named nosuch$/);
+    expectOneLineError(await cli.run(['schedule', 'history', 'nightly', '--limit', '0']), /^nightshift: --limit must be a whole number from 1 to 1000, got "0"$/);
+
     expect((await cli.run(['schedule', 'remove', 'nightly'])).stdout).toBe('schedule nightly removed\n');
     expect(await cli.json(['schedule', 'remove', 'tick'])).toEqual({ name: 'tick', removed: true });
     await cli.run(['schedule', 'add', 'tick', '--job', 'noop', '--every', '60000']);
