@@ -241,12 +241,13 @@ export function buildProgram(): Command {
     .option('--node <node>', 'run it on the node of this name')
     .option('--key <key>', 'affinity key: launches with the same key go to the same live node')
     .option('--wait', 'wait until the execution ends (following failovers) and print it')
-    .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean }) => {
+    .option('--next', "submit the next instance (the job's incrementer, by default run.id + 1)")
+    .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean; next?: boolean }) => {
       if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
       const raw = parseKeyValues(words); // malformed words fail before touching the database
       return withOperator(o, async (ns) => {
-        const execution = await ns.submit(job, raw, routing);
+        const execution = await (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing));
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
         if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {

@@ -114,7 +114,7 @@ class Prepared implements PreparedLaunch {
 }
 
 /** The ways to start a job's next instance, named in a message that reaches CLI and API users alike. */
-const NEXT_INSTANCE = '`nightshift run --next`, `ns.runNextInstance()`';
+const NEXT_INSTANCE = '`nightshift run --next` or `submit --next`, `ns.runNextInstance()` or `ns.submitNextInstance()`';
 
 export function prepareLaunch(
   def: JobDefinition<ParamsSchema>,

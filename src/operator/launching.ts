@@ -14,7 +14,7 @@ import type { ProcessLease } from './lease.ts';
 import type { AnyJob, ExecutionDetails, Nightshift, NightshiftOptions } from './types.ts';
 
 /** How an operator starts, restarts, submits, stops and abandons executions. */
-export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'submitMany' | 'stop' | 'abandon'>;
+export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'submitNextInstance' | 'submitMany' | 'stop' | 'abandon'>;
 
 /** What launching works with. */
 export interface LaunchingParts {
@@ -43,6 +43,13 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       },
     );
   };
+
+  async function submit(def: ReturnType<typeof requireJob>, params: Record<string, unknown>, routing: Routing) {
+    resolveJobParams(def, params);
+    await refuseForgedFireTime(db, def, params);
+    const decision = await route(db, def.name, routing);
+    return createExecution(db, def, params, { kind: 'queued', ...decision });
+  }
 
   async function orphanReason(executionId: number): Promise<string | undefined> {
     const rows = await db.query<Parameters<typeof ownerGone>[0] & { id: number }>(SQL.ownerOfExecution, [executionId]);
@@ -135,11 +142,11 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       return (await explorer.getExecution(executionId))!;
     },
     async submit(job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
+      return submit(requireJob(jobs, job), params, routing);
+    },
+    async submitNextInstance(job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
       const def = requireJob(jobs, job);
-      resolveJobParams(def, params);
-      await refuseForgedFireTime(db, def, params);
-      const decision = await route(db, def.name, routing);
-      return createExecution(db, def, params, { kind: 'queued', ...decision });
+      return submit(def, await nextInstanceParams(db, explorer, def, params), routing);
     },
     async submitMany(items) {
       if (!Array.isArray(items)) throw new UsageError('submitMany takes an array of { job, params } items');

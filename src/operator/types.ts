@@ -129,6 +129,12 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
    */
   submit<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>, routing?: Routing): Promise<JobExecution>;
   /**
+   * Submits the next instance of a job to the cluster, as `submit` does: its parameters are the
+   * job's `incrementer`'s (by default `run.id` one more than the newest instance's) with `params`
+   * over them, as `runNextInstance` computes them.
+   */
+  submitNextInstance<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>, routing?: Routing): Promise<JobExecution>;
+  /**
    * Submits many launches at once, for any free node: each item as `submit` would, but the new
    * instances go in with one statement per batch of 5,000. Each item gets its own result, in
    * order: `{ index, executionId }` or `{ index, error }`; an unknown job, bad parameters or a

@@ -1,6 +1,6 @@
 /**
  * Job-level parameter validators and custom incrementers through the real `nightshift`
- * process, on both backends: `run --next` follows the job's incrementer, and a launch its
+ * process, on both backends: `run --next` (and `submit --next`) follows the job's incrementer, and a launch its
  * validators refuse exits 2 with one line naming the parameters, having written nothing.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ export const daily = defineJob({
   validate: ({ from, to }) => (from > to ? { params: ['from', 'to'], message: 'from must not be above to' } : undefined),
   steps: (s) => [s.tasklet({ name: 'work', tasklet: () => undefined })],
 });
+
+export const plain = defineJob({ name: 'plain', steps: (s) => [s.tasklet({ name: 'work', tasklet: () => undefined })] });
 `;
 
 describe.each(backends())('CLI job parameters ($name)', (backend) => {
@@ -34,6 +36,21 @@ describe.each(backends())('CLI job parameters ($name)', (backend) => {
     const cli = cliFor(backend.freshUrl('next'), config);
     expect((await cli.json(['run', 'daily', '--next'])).parameters).toEqual({ day: '2024-01-01T00:00:00.000Z', from: 0, to: 10 });
     expect((await cli.json(['run', 'daily', '--next', 'to=20'])).parameters).toEqual({ day: '2024-01-02T00:00:00.000Z', from: 0, to: 20 });
+  });
+
+  it('submit --next queues the next instance for the cluster, as run --next runs it here; a completed instance submitted again names both', async () => {
+    const cli = cliFor(backend.freshUrl('submitnext'), config);
+    const first = await cli.json<{ id: number; status: string; parameters: Record<string, unknown> }>(['submit', 'daily', '--next']);
+    expect(first).toMatchObject({ status: 'STARTING', parameters: { day: '2024-01-01T00:00:00.000Z', from: 0, to: 10 } });
+    // The queued instance is the newest: the next one follows it, with a given parameter over the incrementer's.
+    const second = await cli.json<{ id: number; parameters: Record<string, unknown> }>(['submit', 'daily', '--next', 'to=20']);
+    expect(second.parameters).toEqual({ day: '2024-01-02T00:00:00.000Z', from: 0, to: 20 });
+    const plain = await cli.run(['submit', 'plain', '--next']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect((await cli.json<{ parameters: Record<string, unknown> }>(['execution', plain.stdout.trim()])).parameters).toEqual({ 'run.id': 1 });
+    // A run of the same instance, completed, is refused with both ways to start the next one.
+    expect((await cli.run(['run', 'plain', 'run.id=5'])).code).toBe(0);
+    expectOneLineError(await cli.run(['submit', 'plain', 'run.id=5']), /^nightshift: job plain already completed for parameters run\.id=5 \(execution \d+\); .*`nightshift run --next` or `submit --next`/);
   });
 
   it('run and submit refused by a validator exit 2 with one line naming the parameters, and write nothing', async () => {
