@@ -250,7 +250,7 @@ export async function refuseForgedFireTime(db: Database, def: JobDefinition<Para
   if ((await db.query(SQL.findInstance, [def.name, key])).length) return;
   throw new ParameterError(
     `job ${def.name}: parameter fireTime is set by the scheduler for its firings; a launch may give it only to run a firing's instance again ` +
-      "(restart a failed firing; to fire a trigger now, POST /api/schedules/NAME/trigger)",
+      "(restart a failed firing; to fire a trigger now, `nightshift schedule trigger NAME` or POST /api/schedules/NAME/trigger)",
   );
 }
 

@@ -50,7 +50,7 @@ describe.each(backends())('hostile input on $name', (backend) => {
     const cli = cliFor(url);
     const future = '2099-01-01T00:00:00.000Z';
     expectOneLineError(await cli.run(['run', 'noop', `fireTime=${future}`]), /job noop: parameter fireTime is set by the scheduler/);
-    expectOneLineError(await cli.run(['submit', 'noop', `fireTime=${future}`]), /job noop: parameter fireTime is set by the scheduler/);
+    expectOneLineError(await cli.run(['submit', 'noop', `fireTime=${future}`]), /job noop: parameter fireTime is set by the scheduler.*to fire a trigger now, `nightshift schedule trigger NAME` or POST/);
     expectOneLineError(await cli.run(['run', 'noop', '--next', `fireTime=${future}`]), /parameter fireTime is set by the scheduler/);
     const file = join(dir, `forged-${backend.name}.jsonl`);
     writeFileSync(file, `{"job":"noop","params":{"fireTime":"${future}"}}\n{"job":"count","params":{"items":1,"fireTime":"${future}"}}\n`);
