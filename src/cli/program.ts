@@ -216,11 +216,13 @@ export function buildProgram(): Command {
 
   common(program.command('executions').description('list executions, newest first'))
     .option('--job <job>', 'only executions of this job')
-    .addOption(new Option('--status <status>', 'only executions with this status').choices(BATCH_STATUSES as string[]))
+    .option('--status <S,...>', `only executions with one of these statuses, e.g. FAILED,STOPPED (${BATCH_STATUSES.join(', ')})`)
+    .option('--node <node>', 'only executions that this node ran (or runs)')
     .option('--limit <n>', 'at most this many executions', '20')
-    .action(act(async (o: Common & { job?: string; status?: BatchStatus; limit: string }) => {
+    .action(act(async (o: Common & { job?: string; status?: string; node?: string; limit: string }) => {
       const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
-      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, status: o.status, limit }), {}, EXISTING);
+      const statuses = o.status === undefined ? undefined : parseStatuses('--status', o.status);
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, statuses, node: o.node, limit }), {}, EXISTING);
       out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
       return EXIT.OK;
     }));

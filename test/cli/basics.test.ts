@@ -125,6 +125,12 @@ describe.each(backends())('nightshift CLI basics on $name', (backend) => {
     const combined = await cli.json<ExecutionJson[]>(['executions', '--job', 'count', '--status', 'COMPLETED', '--limit', '1']);
     expect(combined.map((e) => e.id)).toEqual([c.id]);
     expect(await cli.json<ExecutionJson[]>(['executions', '--job', 'import-csv'])).toEqual([]);
+    // Several statuses at once, and the node that ran them (each `run` is its own run-HOST-PID).
+    expect((await cli.json<ExecutionJson[]>(['executions', '--status', 'failed,COMPLETED'])).map((e) => e.id)).toEqual([c.id, b.id, a.id]);
+    expect((await cli.json<ExecutionJson[]>(['executions', '--status', 'FAILED,STOPPED'])).map((e) => e.id)).toEqual([b.id]);
+    expect(b.node).toMatch(/^run-/);
+    expect((await cli.json<ExecutionJson[]>(['executions', '--node', b.node!])).map((e) => e.id)).toEqual([b.id]);
+    expect(await cli.json<ExecutionJson[]>(['executions', '--node', 'nosuch'])).toEqual([]);
 
     const one = await cli.json(['execution', String(b.id)]);
     expectExecutionShape(one);
