@@ -187,7 +187,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       onProbe: (p) => probes.handle?.(p),
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
-    log.info({ jobs: [...jobs.keys()], concurrency, ...lease }, `node ${me.name} joined`);
+    log.info({ jobs: [...jobs.keys()], concurrency, ...lease, repository: db.url, host: me.host, pid: me.pid }, `node ${me.name} joined`);
     const namesakes = await liveNamesakes(db, me.id, me.name);
     if (namesakes.length) {
       log.warn(

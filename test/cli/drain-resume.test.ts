@@ -64,6 +64,9 @@ describe('nightshift drain and resume', () => {
     const cli = cliFor(url);
     const first = startNode(url, 'twin');
     await waitFor(() => /node twin joined/.test(first.output()) || undefined, 30_000, 'the first node to join');
+    // Its first line says which repository it joined, from which process.
+    const joined = JSON.parse(first.output().split('\n').find((l) => l.includes('"msg":"node twin joined"'))!) as Record<string, unknown>;
+    expect(joined).toMatchObject({ level: 30, node: 'twin', repository: url, pid: first.pid, host: expect.any(String), concurrency: 4 });
     const second = startNode(url, 'twin');
     const warning = await waitFor(() => second.output().split('\n').find((l) => l.includes('while another node named twin is alive')), 30_000, 'the warning');
     expect(JSON.parse(warning)).toMatchObject({
@@ -76,4 +79,20 @@ describe('nightshift drain and resume', () => {
     expect((await cli.run(['drain', 'twin'])).code).toBe(0);
     await waitFor(() => [first, second].every((n) => /node twin draining/.test(n.output())) || undefined, 20_000, 'both nodes to drain');
   }, 120_000);
+
+  it.each(backends().filter((b) => b.name === 'postgres'))('a node on PostgreSQL names its repository in its joined line, without the password', async (pg) => {
+    const u = new URL(pg.freshUrl('joinedline'));
+    if (!u.password) u.password = 'hunter2-joined';
+    const node = startNode(u.toString(), 'pgjoin');
+    try {
+      const line = await waitFor(() => node.output().split('\n').find((l) => l.includes('"msg":"node pgjoin joined"')), 30_000, 'the node to join');
+      const repository = String((JSON.parse(line) as { repository: unknown }).repository);
+      const shown = new URL(u);
+      shown.password = '';
+      expect(repository).toBe(shown.toString());
+      expect(node.output()).not.toContain(u.password);
+    } finally {
+      await pg.cleanup();
+    }
+  }, 60_000);
 });
