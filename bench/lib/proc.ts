@@ -54,7 +54,9 @@ function wrap(child: ChildProcess): Proc {
  */
 export function startNode(url: string, name: string, extra: readonly string[] = []): Proc {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run the benchmarks with `npm run bench`, which builds it first');
-  return wrap(spawn(process.execPath, [CLI, 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
+  // BENCH_PROFILE_DIR=D: each node writes a V8 CPU profile into D when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  return wrap(spawn(process.execPath, [...profile, CLI, 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
     cwd: ROOT,
     env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'warn', NIGHTSHIFT_DIST: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

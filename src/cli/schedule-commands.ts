@@ -128,8 +128,10 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     common(group.command(verb).description(description))
       .argument('<name>', HELP.trigger)
       .action(act(async (name: string, o: Common) => {
+        let declared = false;
         const s = await withAdmin(o, kit, async (admin) => {
           if (verb === 'remove') {
+            declared = (await admin.get(name))?.source === 'config';
             await admin.remove(name);
             return undefined;
           }
@@ -139,6 +141,9 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
         else if (verb === 'remove') out(`schedule ${name} removed`);
         else if (verb === 'pause') out(`schedule ${name} paused`);
         else out(`schedule ${name} resumed; next fire time ${s?.nextFireTime?.toISOString() ?? 'never'}`);
+        if (declared) {
+          process.stderr.write(`nightshift: schedule ${name} came from a config's schedules: a node that starts or resumes with that config adds it again (take it out of the config, or pause it instead)\n`);
+        }
         return 0;
       }));
   }

@@ -86,7 +86,9 @@ export function startHeartbeat(
   const started = new Promise<void>((resolve) => (markStarted = resolve)).then(() => {
     if (!stopping) worker.unref();
   });
-  worker.once('exit', () => markStarted());
+  // From the start: a worker that ended on its own has nothing left to wait for when stopped.
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  void exited.then(() => markStarted());
   // A first beat that takes longer than a heartbeat interval holds up nothing beyond that.
   setTimeout(() => markStarted(), lease.heartbeatMs).unref();
   worker.on('message', (msg: { type: string; ids?: number[]; message?: string; lagMs?: number } & Partial<ProbeResult>) => {
@@ -123,19 +125,22 @@ export function startHeartbeat(
     markStarted();
     log.error({ err }, 'heartbeat worker crashed');
   });
+  // Once: a second stop would wait its whole timeout for an exit that has already happened.
+  let stopped: Promise<void> | undefined;
   return {
     started,
-    async stop() {
-      stopping = true;
-      clearInterval(ping);
-      // Keep the process alive until the worker is gone (it is unref'd while it beats).
-      worker.ref();
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.postMessage('stop');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
-      clearTimeout(timer);
-      await worker.terminate().catch(() => undefined);
+    stop() {
+      return (stopped ??= (async () => {
+        stopping = true;
+        clearInterval(ping);
+        // Keep the process alive until the worker is gone (it is unref'd while it beats).
+        worker.ref();
+        worker.postMessage('stop');
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
+        await worker.terminate().catch(() => undefined);
+      })());
     },
   };
 }

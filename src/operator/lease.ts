@@ -79,6 +79,7 @@ export function createProcessLease(
     registering = undefined;
     const me = await done;
     await heartbeat?.stop();
+    heartbeat = undefined;
     await db.execute(SQL.leaveNode, [me.id, 'idle']).catch(() => undefined);
     node = undefined;
   };

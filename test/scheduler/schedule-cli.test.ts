@@ -172,6 +172,13 @@ export const schedules = [{ name: 'declared', job: 'count', everyMs: 1000, param
         expect(times).toEqual(times.map((_, i) => times[0] + i * 1000));
         for (const r of runs) expect(r.createTime - r.fireTime).toBeGreaterThanOrEqual(0);
       }
+      // Removing a declared trigger says that the config would bring it back; a runtime one says nothing more.
+      const removed = await cli.run(['schedule', 'remove', 'declared']);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stdout.trim()).toBe('schedule declared removed');
+      expect(removed.stderr).toMatch(/^nightshift: schedule declared came from a config's schedules: a node that starts or resumes with that config adds it again/);
+      const removedAdded = await cli.run(['schedule', 'remove', 'added']);
+      expect([removedAdded.code, removedAdded.stderr]).toEqual([0, '']);
     } finally {
       await db.close();
     }
