@@ -75,6 +75,22 @@ export function validateNodeName(name: string | undefined): void {
  */
 export const FIRST_LEASE_MS = 15_000;
 
+/**
+ * Whether a live registration of this node's name is an earlier run of this same node that
+ * ended without leaving (killed, then restarted before its lease ran out): on this host, and its
+ * process gone, or this very pid (a container restarted under the same pid 1).
+ */
+export function isEarlierRun(other: { host: string; pid: number }): boolean {
+  if (other.host !== hostname()) return false;
+  if (other.pid === process.pid) return true;
+  try {
+    process.kill(other.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 /** Registers this process in ns_node; its lease starts now by the database's clock. */
 export async function registerNode(db: Database, reg: NodeRegistration): Promise<NodeIdentity> {
   const host = hostname();

@@ -20,7 +20,7 @@ import { reapDeadNodes, releaseExecution } from './failover.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
-import { DEFAULT_LEASE, idleLimit, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
+import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 /** What {@link startNode} takes. */
 export interface NodeOptions {
@@ -188,7 +188,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
     log.info({ jobs: [...jobs.keys()], concurrency, ...lease, repository: db.url, host: me.host, pid: me.pid }, `node ${me.name} joined`);
-    const namesakes = await liveNamesakes(db, me.id, me.name);
+    const namesakes = (await liveNamesakes(db, me.id, me.name)).filter((n) => !isEarlierRun(n));
     if (namesakes.length) {
       log.warn(
         { namesakes },

@@ -80,6 +80,21 @@ describe('nightshift drain and resume', () => {
     await waitFor(() => [first, second].every((n) => /node twin draining/.test(n.output())) || undefined, 20_000, 'both nodes to drain');
   }, 120_000);
 
+  it('a node killed and started again under its name before its lease ran out does not warn: that namesake is its own earlier run', async () => {
+    const url = sqlite.freshUrl('rerun');
+    const lease = ['--heartbeat-ms', '1000', '--lease-ms', '60000'];
+    const first = startNode(url, 'rerun', { args: lease });
+    await waitFor(() => /node rerun joined/.test(first.output()) || undefined, 30_000, 'the first run to join');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const again = startNode(url, 'rerun', { args: lease });
+    await waitFor(() => /node rerun joined/.test(again.output()) || undefined, 30_000, 'the second run to join');
+    // The killed run is still alive in the repository (its lease has a minute to go), and not warned about.
+    const listed = await cliFor(url).json<{ name: string; status: string; pid: number }[]>(['nodes']);
+    expect(listed.filter((n) => n.name === 'rerun').map((n) => [n.status, n.pid])).toEqual([['alive', first.pid], ['alive', again.pid]]);
+    expect(again.output()).not.toMatch(/another node named/);
+  }, 120_000);
+
   it.each(backends().filter((b) => b.name === 'postgres'))('a node on PostgreSQL names its repository in its joined line, without the password', async (pg) => {
     const u = new URL(pg.freshUrl('joinedline'));
     if (!u.password) u.password = 'hunter2-joined';
