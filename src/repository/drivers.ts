@@ -44,5 +44,8 @@ export function sqliteBindingError(err: unknown): UsageError | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code !== 'ERR_DLOPEN_FAILED' && !/bindings file|NODE_MODULE_VERSION|better_sqlite3\.node/.test(message)) return undefined;
   const first = message.split('\n')[0].trim();
-  return new UsageError(`the better-sqlite3 package is installed but its native part does not load on Node ${process.version} (${first}): npm rebuild better-sqlite3`);
+  return new UsageError(
+    `the better-sqlite3 package is installed but its native part does not load on Node ${process.version} (${first}): npm rebuild better-sqlite3 ` +
+      '(where npm runs only the install scripts a project allows: npm install-scripts approve better-sqlite3 first)',
+  );
 }

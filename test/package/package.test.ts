@@ -276,7 +276,7 @@ describe('the packed package', () => {
 
     // better-sqlite3 is optional: npm leaves it out where its native part neither downloads nor
     // compiles, and goes on. Removing it from the installed project is that install.
-    it.runIf(version === process.versions.node)('without the optional better-sqlite3, runs on PostgreSQL and refuses SQLite in one line that says what to do', async () => {
+    it.runIf(version === process.versions.node)('without the optional better-sqlite3 or its native part, runs on PostgreSQL and refuses SQLite in one line that says what to do', async () => {
       mkdirSync(join(dir, 'configs/no-sqlite'), { recursive: true });
       writeFileSync(join(dir, 'configs/no-sqlite/nightshift.config.js'), JS_CONFIG_FILE);
       const driver = join(dir, 'node_modules/better-sqlite3');
@@ -293,6 +293,16 @@ describe('the packed package', () => {
         expect(onSqlite.stderr.trim().split('\n')).toEqual([expect.stringMatching(/needs the better-sqlite3 package, which is not installed.*npm install better-sqlite3, or use a postgres:\/\/ URL/)]);
       } finally {
         renameSync(`${driver}.away`, driver);
+      }
+      // Installed, but its native part missing (its install script did not run): one line, with what to do.
+      const binary = join(driver, 'build/Release/better_sqlite3.node');
+      renameSync(binary, `${binary}.away`);
+      try {
+        const unbuilt = await npx(['nightshift', 'run', 'hello-js', '--db', 'sqlite:nope.db'], join(dir, 'configs/no-sqlite'));
+        expect(unbuilt.code).toBe(2);
+        expect(unbuilt.stderr.trim().split('\n')).toEqual([expect.stringMatching(/better-sqlite3 package is installed but its native part does not load on Node v[\d.]+ \(.+\): npm rebuild better-sqlite3/)]);
+      } finally {
+        renameSync(`${binary}.away`, binary);
       }
     }, 120_000);
   });
