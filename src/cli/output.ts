@@ -41,13 +41,20 @@ export function ago(ms: number): string {
 const secs = (e: { startTime: Date | null; endTime: Date | null }) =>
   e.startTime && e.endTime ? `${((e.endTime.getTime() - e.startTime.getTime()) / 1000).toFixed(1)}s` : null;
 
-export function executionText(e: ExecutionDetails): string {
+/**
+ * An execution with its steps; with `runs` (its instance's executions, newest first), also the
+ * instance's other executions, oldest first: where a restart or failover went on from, or to.
+ */
+export function executionText(e: ExecutionDetails, runs: readonly JobExecution[] = []): string {
   const params = terminalText(Object.entries(e.params).map(([k, v]) => `${k}=${v}`).join(' '));
   const lines = [
     `execution ${e.id}  job ${e.jobName}  instance ${e.instanceId}  ${e.status} (${e.exitStatus.code})`,
     `  parameters: ${params || '(none)'}`,
     `  node: ${terminalText(e.node ?? '-')}   started: ${e.startTime?.toISOString() ?? '-'}   ended: ${e.endTime?.toISOString() ?? '-'}`,
   ];
+  if (runs.length > 1) {
+    lines.push(`  executions of instance ${e.instanceId}: ${[...runs].reverse().map((r) => `#${r.id} ${r.status}${r.id === e.id ? ' (this one)' : ''}`).join(', ')}`);
+  }
   if (e.exitStatus.description) lines.push(`  exit description: ${terminalText(e.exitStatus.description)}`);
   if (e.steps.length) {
     lines.push(

@@ -231,9 +231,13 @@ export function buildProgram(): Command {
     .argument('<executionId>', HELP.executionId)
     .action(act(async (id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, (ns) => ns.getExecution(n), {}, EXISTING);
+      const [e, runs] = await withOperator(o, async (ns) => {
+        const found = await ns.getExecution(n);
+        // The text names the instance's other executions: the one a failover or restart led to, or came from.
+        return [found, found && !o.json ? await ns.explorer.executionsOfInstance(found.instanceId) : []] as const;
+      }, {}, EXISTING);
       if (!e) throw new UsageError(`no execution with id ${n}`);
-      out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e));
+      out(o.json ? JSON.stringify(executionJson(e), null, 2) : executionText(e, runs));
       return EXIT.OK;
     }));
 

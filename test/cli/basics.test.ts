@@ -82,6 +82,13 @@ describe.each(backends())('nightshift CLI basics on $name', (backend) => {
     const rows = await expectCountRows(db, 'default', 50);
     expect(rows.filter((r) => Number(r.execution_id) === failed.id)).toHaveLength(20);
     expect(rows.filter((r) => Number(r.execution_id) === restarted.id)).toHaveLength(30);
+    // Each execution's text names the other of its instance: where the restart went on from, and to.
+    for (const id of [failed.id, restarted.id]) {
+      const shown = await cli.run(['execution', String(id)]);
+      expect(shown.code, shown.stderr).toBe(0);
+      const mark = (x: number) => (x === id ? ' (this one)' : '');
+      expect(shown.stdout).toContain(`  executions of instance ${failed.instanceId}: #${failed.id} FAILED${mark(failed.id)}, #${restarted.id} COMPLETED${mark(restarted.id)}\n`);
+    }
 
     // The same identifying parameters again: refused (failAt is non-identifying).
     const [again, againJson, restartCompleted, restartFailed] = await Promise.all([
