@@ -262,6 +262,14 @@ export function createJobExplorer(db: Database) {
       const rows = await db.query<{ now: number }>(SQL.dbNow);
       return Number(rows[0].now);
     },
+    /**
+     * How long the oldest execution that waits for a node (queued, claimed by no node) has
+     * waited, in milliseconds of the database's clock; 0 when none waits.
+     */
+    async oldestQueuedAgeMs(): Promise<number> {
+      const rows = await db.query<{ age_ms: number | string }>(SQL.oldestQueuedAge);
+      return rows.length ? Math.max(0, Number(rows[0].age_ms)) : 0;
+    },
   };
 }
 

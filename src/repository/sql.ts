@@ -493,6 +493,9 @@ export const SQL = {
    * How many executions each job has in each status (metrics, console): the counter rows and the
    * deltas not folded into them yet, in one snapshot (see migration 5). Never reads history.
    */
+  /** How long the oldest execution that waits for a node has waited, in ms of the database's clock (no row: none waits). */
+  oldestQueuedAge: `SELECT ns_now() - create_time AS age_ms FROM ns_job_execution
+    WHERE status = 'STARTING' AND owner_node_id IS NULL ORDER BY id LIMIT 1`,
   executionCounts: `SELECT job_name, status, sum(n) AS n FROM (
       SELECT job_name, status, n FROM ns_execution_count
       UNION ALL SELECT job_name, status, n FROM ns_execution_count_delta) c

@@ -31,6 +31,11 @@ export function createMetrics(ns: Nightshift): Metrics {
     labelNames: ['node'],
     registers: [registry],
   });
+  const oldestQueued = new Gauge({
+    name: 'nightshift_oldest_queued_seconds',
+    help: 'How long the oldest execution waiting for a node has waited (queued, claimed by no node), by the database\'s clock; 0 when none waits',
+    registers: [registry],
+  });
   return {
     registry,
     async scrape() {
@@ -38,13 +43,14 @@ export function createMetrics(ns: Nightshift): Metrics {
       // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
       // scrape folds only a backlog (no node running), so that its own reads stay short.
       await foldExecutionCountsIfBacklog(ns.db);
-      const [counts, members] = await Promise.all([executionCounts(ns.db), ns.nodes()]);
+      const [counts, members, waitedMs] = await Promise.all([executionCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
       // All data first, then every gauge set with no await in between: scrapes that overlap
       // cannot mix their counts.
       executions.reset();
       for (const r of counts) executions.set({ job: r.job, status: r.status }, r.count);
       nodes.reset();
       for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
+      oldestQueued.set(waitedMs / 1000);
       running.reset();
       for (const n of members) if (n.status === 'alive') running.set({ node: n.name }, n.running.length);
       return registry.metrics();

@@ -567,8 +567,16 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(text).toContain('nightshift_executions{job="count",status="FAILED"} 1');
     expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 0$/m);
     expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    // Nothing waits for a node; then a submitted execution does, longer with every scrape, until a node takes it.
+    const waited = (t: string) => Number(/^nightshift_oldest_queued_seconds (\S+)$/m.exec(t)![1]);
+    expect(waited(text)).toBe(0);
+    const queued = await ns.submit('count', { items: 1, tag: 'waits' });
+    const first = await waitFor(async () => waited(await scrape()) || undefined, 10_000, 'the queued execution to show its wait');
+    await waitFor(async () => waited(await scrape()) > first || undefined, 10_000, 'the wait to grow');
     const n = await node('metrics-node');
+    await waitFor(async () => (await ns.getExecution(queued.id))?.status === 'COMPLETED' || undefined, 20_000, 'the node to run it');
     text = await scrape();
+    expect(waited(text)).toBe(0);
     expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 1$/m);
     expect(text).toContain(`nightshift_node_running_executions{node="${n.name}"} 0`);
     await n.shutdown();
