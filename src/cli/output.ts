@@ -28,6 +28,16 @@ export function table(headers: string[], rows: (string | number | null)[][]): st
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
+/** How long ago, roughly: `0.4 s ago`, `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`. */
+export function ago(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${s.toFixed(1)} s ago`;
+  if (s < 120) return `${Math.round(s)} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} d ago`;
+}
+
 const secs = (e: { startTime: Date | null; endTime: Date | null }) =>
   e.startTime && e.endTime ? `${((e.endTime.getTime() - e.startTime.getTime()) / 1000).toFixed(1)}s` : null;
 

@@ -18,7 +18,7 @@ import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { HELP } from './help-words.ts';
-import { executionsText, executionText, table, terminalText } from './output.ts';
+import { ago, executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
@@ -347,13 +347,14 @@ export function buildProgram(): Command {
   common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name, and every live one)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
-      const nodes = await withOperator(o, (ns) => ns.nodes({ all: o.all === true }), {}, EXISTING);
+      // The heartbeats' age by the database's clock, which wrote them (not this machine's).
+      const [nodes, now] = await withOperator(o, (ns) => Promise.all([ns.nodes({ all: o.all === true }), ns.explorer.dbNow()]), {}, EXISTING);
       if (o.json) {
         out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
       else {
         out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
-          n.name, n.draining ? 'draining' : n.status, n.lastHeartbeat.toISOString(), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
+          n.name, n.draining ? 'draining' : n.status, ago(now - n.lastHeartbeat.getTime()), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
         ])));
       }
       return EXIT.OK;

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError, errorMessage } from '../core/errors.ts';
+import { parseDuration } from '../core/duration.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
@@ -28,10 +29,11 @@ export interface CliKit {
   dbUrl: (o: Common) => string;
 }
 
+/** Milliseconds (`1500`) or a duration (`30s`, `5m`, `1h`), at least `min` ms. */
 function wholeMs(flag: string, raw: string, min: number): number {
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`${flag} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`);
+  const n = /^\d+$/.test(raw) ? Number(raw) : /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$/.test(raw) ? parseDuration(flag, raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${flag} must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least ${min} ms, got ${JSON.stringify(raw)}`);
   }
   return n;
 }
@@ -70,15 +72,15 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     .requiredOption('--job <job>', 'the job it runs (job name)')
     .option('--cron <expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone of --cron (default UTC)')
-    .option('--every <ms>', `fixed interval in milliseconds (>= ${MIN_EVERY_MS}); fires at multiples of it since the Unix epoch`)
+    .option('--every <interval>', `fixed interval in milliseconds or as a duration (30s, 5m, 1h; >= ${MIN_EVERY_MS} ms); fires at multiples of it since the Unix epoch`)
     .addOption(new Option('--misfire <policy>', 'fire times found later than the threshold: fire once now, or skip them').choices(MISFIRE_POLICIES as string[]).default('fire-once'))
-    .option('--misfire-threshold <ms>', 'a fire time later than this is a misfire', '5000')
+    .option('--misfire-threshold <interval>', 'a fire time later than this (milliseconds, or a duration such as 30s) is a misfire', '5000')
     .option('--no-concurrent', 'while the previous firing still runs, wait (a wait past the threshold is a misfire)')
     .action(act(async (name: string, words: string[], o: Common & {
       job: string; cron?: string; tz?: string; every?: string; misfire: MisfirePolicy; misfireThreshold: string; concurrent: boolean;
     }) => {
       if ((o.cron === undefined) === (o.every === undefined)) {
-        throw new UsageError(`schedule add: give either --cron EXPR or --every MS, not ${o.cron === undefined ? 'neither' : 'both'}`);
+        throw new UsageError(`schedule add: give either --cron EXPR or --every INTERVAL, not ${o.cron === undefined ? 'neither' : 'both'}`);
       }
       if (o.tz !== undefined && o.cron === undefined) throw new UsageError('schedule add: --tz applies to --cron only');
       const spec: ScheduleSpec = {

@@ -108,7 +108,9 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
       if (o.insecureNoAuth) log.warn('serving without authentication (--insecure-no-auth): anyone who can reach this address can act');
       log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts }, 'serving the API, the console and the metrics');
       await stopped;
+      log.info({ address }, 'stopping: no new connections; finishing the requests under way');
       await app.close();
+      log.info({ address }, 'stopped');
     } finally {
       await ns.close();
     }

@@ -95,7 +95,13 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
     const { principal, problem, wrongToken } = authenticate(req, o.authenticator, !!config.bearerOnly);
     if (!principal) {
       // Only wrong tokens count: a browser without a session yet, or with an ended one, is no attack.
-      if (wrongToken) failures.fail(req.ip);
+      if (wrongToken) {
+        // Logged at most twice per address and minute (its first wrong token, and when it is refused),
+        // so that a stream of guesses cannot flood the log; the token itself is never logged.
+        const count = failures.fail(req.ip);
+        if (count === 1) o.log.warn({ remote: req.ip, path: req.url.split('?')[0] }, `a wrong API token from ${req.ip} (more from it this minute are not logged)`);
+        if (count === FAILURES_PER_MINUTE) o.log.warn({ remote: req.ip, failures: count }, `refusing ${req.ip} for the rest of the minute after ${count} wrong API tokens`);
+      }
       reply.header('www-authenticate', 'Bearer realm="nightshift"');
       return deny(reply, 401, problem);
     }
@@ -230,7 +236,8 @@ function failureLimiter() {
   };
   return {
     blocked: (ip: string) => (windows.get(ip)?.until ?? 0) > Date.now() && windows.get(ip)!.count >= FAILURES_PER_MINUTE,
-    fail: (ip: string) => void current(ip).count++,
+    /** Counts a failure; returns how many this address has had in its current window. */
+    fail: (ip: string) => ++current(ip).count,
   };
 }
 

@@ -45,7 +45,7 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     const added = await cli.run(['schedule', 'add', 'nightly', '--job', 'count', '--cron', '0 30 2 * * ?', '--tz', 'Europe/Paris', 'items=50', 'tag=n']);
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toMatch(/^schedule nightly added: job count, cron 0 30 2 \* \* \? \(Europe\/Paris\); next fire time \d{4}-.*Z\n$/);
-    const every = await cli.json<ScheduleJson>(['schedule', 'add', 'tick', '--job', 'noop', '--every', '60000', '--misfire', 'skip', '--misfire-threshold', '2000', '--no-concurrent']);
+    const every = await cli.json<ScheduleJson>(['schedule', 'add', 'tick', '--job', 'noop', '--every', '1m', '--misfire', 'skip', '--misfire-threshold', '2000', '--no-concurrent']);
     expect(every).toMatchObject({ name: 'tick', everyMs: 60000, cron: null, tz: null, misfire: 'skip', misfireThresholdMs: 2000, noConcurrent: true });
 
     const list = await cli.json<ScheduleJson[]>(['schedule', 'list']);
@@ -121,10 +121,11 @@ describe.each(all)('schedule commands ($name)', (backend) => {
       [add('--job', 'count', '--every', '1000', 'bogus=1'), /unknown parameter bogus/],
       [add('--job', 'count', '--every', '1000', 'items'), /"items" is not of the form key=value/],
       [add('--job', 'noop', '--every', '1000', 'fireTime=2024-01-01'), /fireTime is set by the scheduler/],
-      [add('--job', 'noop', '--every', 'soon'), /--every must be a whole number of milliseconds >= 100, got "soon"/],
-      [add('--job', 'noop', '--every', '10'), /--every must be a whole number of milliseconds >= 100, got "10"/],
-      [add('--job', 'noop', '--every', '1000', '--cron', '* * * * * ?'), /either --cron EXPR or --every MS, not both/],
-      [add('--job', 'noop'), /either --cron EXPR or --every MS, not neither/],
+      [add('--job', 'noop', '--every', 'soon'), /--every must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least 100 ms, got "soon"/],
+      [add('--job', 'noop', '--every', '10'), /--every must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least 100 ms, got "10"/],
+      [add('--job', 'noop', '--every', '0.05s'), /--every must be .* of at least 100 ms, got "0\.05s"/],
+      [add('--job', 'noop', '--every', '1000', '--cron', '* * * * * ?'), /either --cron EXPR or --every INTERVAL, not both/],
+      [add('--job', 'noop'), /either --cron EXPR or --every INTERVAL, not neither/],
       [add('--job', 'noop', '--every', '1000', '--tz', 'UTC'), /--tz applies to --cron only/],
       [add('--job', 'noop', '--every', '1000', '--misfire', 'later'), /--misfire.*later.*fire-once, skip/],
       [add('--job', 'noop', '--every', '1000', '--misfire-threshold', '-5'), /--misfire-threshold must be a whole number/],

@@ -276,11 +276,19 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     ]);
   });
 
-  it('refuses an address after many failed authentications (429)', async () => {
-    const { app } = await setup('sec-limit');
+  it('refuses an address after many failed authentications (429), and logs the first and the refusal, never the token', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const { app } = await setup('sec-limit', { logger });
     let status = 401;
     for (let i = 0; i < 40 && status === 401; i++) status = (await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer guess-${i}` } })).statusCode;
     expect(status).toBe(429);
+    const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string; remote?: string }).filter((l) => l.level === 40);
+    expect(warned.map((l) => l.msg)).toEqual([
+      'a wrong API token from 127.0.0.1 (more from it this minute are not logged)',
+      'refusing 127.0.0.1 for the rest of the minute after 30 wrong API tokens',
+    ]);
+    expect(lines.join('')).not.toMatch(/guess-/);
     expect((await app.inject({ url: '/api/jobs', headers: VIEWER })).statusCode).toBe(429);
     expect((await app.inject({ url: '/api/jobs', headers: { ...VIEWER }, remoteAddress: '10.9.9.9' })).statusCode).toBe(200);
   });
