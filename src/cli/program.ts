@@ -388,13 +388,15 @@ export function buildProgram(): Command {
     .option('--keep-last <n>', 'keep the newest N executions of each job, however old')
     .option('--include-restartable', 'also instances that could still be restarted (their newest execution FAILED, STOPPED or UNKNOWN)')
     .option('--batch-size <n>', 'executions deleted per transaction', '1000')
-    .action(act(async (o: Common & { olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string }) => {
+    .option('--dry-run', 'delete nothing: print what this prune would delete (read only, no locks)')
+    .action(act(async (o: Common & { olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string; dryRun?: boolean }) => {
       const options = {
         olderThanMs: parseDuration('--older-than', o.olderThan),
         statuses: o.status === undefined ? undefined : parseStatuses('--status', o.status),
         keepLast: o.keepLast === undefined ? undefined : nonNegativeInt('--keep-last', o.keepLast),
         includeRestartable: o.includeRestartable === true,
         batchSize: positiveInt('--batch-size', o.batchSize),
+        dryRun: o.dryRun === true,
       };
       const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
       await assertRepositoryPresent(dbUrl(o));
@@ -402,6 +404,7 @@ export function buildProgram(): Command {
       try {
         const r = await pruneHistory(db, options);
         out(o.json ? JSON.stringify(r, null, 2)
+          : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
           : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} node incarnations`);
       } finally {
         await db.close();

@@ -4,7 +4,7 @@ import type { Database } from '../repository/database.ts';
 import { foldExecutionCounts, pruneHistory, pruneNodes, type PruneOptions } from '../repository/retention.ts';
 
 /** Automatic history retention on a node: `prune` with these rules, every `everyMs`. */
-export type RetentionOptions = Omit<PruneOptions, 'onBatch' | 'nodes'> & {
+export type RetentionOptions = Omit<PruneOptions, 'onBatch' | 'nodes' | 'dryRun'> & {
   /** How often (default hourly). */
   everyMs?: number;
 };

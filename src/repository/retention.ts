@@ -4,7 +4,6 @@ import type { Database } from './database.ts';
 import { ID_ORDER_MARGIN_MS } from './job-repository.ts';
 import { SQL } from './sql.ts';
 
-/** What `prune` deletes: see {@link pruneHistory}. */
 /** Which history a prune deletes (running and, by default, restartable work is always kept). */
 export interface PruneOptions {
   /** Executions that ended (or, never started, were created) more than this long ago. */
@@ -22,11 +21,17 @@ export interface PruneOptions {
   batchSize?: number;
   /** Also node incarnations that ended more than `olderThanMs` ago (default true). */
   nodes?: boolean;
-  /** Told after each batch that deleted something. */
+  /**
+   * Deletes nothing: counts what a prune with the same options would delete now (see
+   * {@link pruneHistory}). It only reads, statement by statement, and takes no lock that running
+   * work could wait for. Default false.
+   */
+  dryRun?: boolean;
+  /** Told after each batch that deleted something (in a dry run: that would delete something). */
   onBatch?: (deleted: PruneResult) => void;
 }
 
-/** What a prune deleted. */
+/** What a prune deleted, or in a dry run what it would delete. */
 export interface PruneResult {
   /** Job executions deleted. */
   executions: number;
@@ -38,6 +43,8 @@ export interface PruneResult {
   nodes: number;
   /** Transactions that deleted executions. */
   batches: number;
+  /** True when nothing was deleted: the numbers are what the same prune would delete. */
+  dryRun: boolean;
 }
 
 const RUNNING: readonly BatchStatus[] = ['STARTING', 'STARTED', 'STOPPING'];
@@ -54,6 +61,15 @@ const FOLD_LIMIT = 50_000;
  * instance whose newest execution FAILED, STOPPED or is UNKNOWN (it can still be restarted, and
  * its restart reads its earlier executions' steps). An instance none of whose executions is left
  * is deleted too: its parameters can then run again as a new instance.
+ *
+ * With `dryRun` it deletes nothing and returns what it would delete: the same walk, the same
+ * candidates and recheck (read, without the instances' locks), and count queries for the step
+ * executions, the instances left empty and the node incarnations, so its memory is one batch
+ * whatever the history's size. The numbers are exact for the repository as it is: work that
+ * ends, starts or is restarted meanwhile changes what a later prune deletes. (One corner: a
+ * partition still marked STARTED under an ended node, in an execution that is no longer running,
+ * keeps that node from being counted, while the real prune deletes the partition with its
+ * execution first and then the node.)
  */
 export async function pruneHistory(db: Database, o: PruneOptions): Promise<PruneResult> {
   if (!Number.isSafeInteger(o.olderThanMs) || o.olderThanMs < 0) throw new UsageError(`prune: olderThan must be a duration of 0 or more, got ${o.olderThanMs}`);
@@ -68,13 +84,15 @@ export async function pruneHistory(db: Database, o: PruneOptions): Promise<Prune
     if (RUNNING.includes(s)) throw new UsageError(`prune: ${s} executions are running work and are never pruned`);
   }
   const protectedStatuses = o.includeRestartable ? RUNNING : [...RUNNING, ...RESTARTABLE];
-  const result: PruneResult = { executions: 0, steps: 0, instances: 0, nodes: 0, batches: 0 };
+  const dryRun = o.dryRun === true;
+  const result: PruneResult = { executions: 0, steps: 0, instances: 0, nodes: 0, batches: 0, dryRun };
   const cutoff = Number((await db.query<{ now: number }>(SQL.dbNow))[0].now) - o.olderThanMs;
 
   // Keep-last: per job, the lowest id that is kept (ids only grow, so later executions are kept too).
   const keepFrom = new Map<string, number>();
   if (o.keepLast !== undefined) {
-    await foldExecutionCounts(db);
+    // The counts read the pending deltas too: folding them first only makes that read short (a dry run writes nothing).
+    if (!dryRun) await foldExecutionCounts(db);
     const jobs = [...new Set((await db.query<{ job_name: string }>(SQL.executionCounts)).map((r) => r.job_name))];
     for (const job of jobs) {
       const rows = o.keepLast === 0 ? [] : await db.query<{ id: number }>(SQL.keepLastFloor, [job, o.keepLast - 1]);
@@ -94,18 +112,18 @@ export async function pruneHistory(db: Database, o: PruneOptions): Promise<Prune
       const rows = await db.query<{ id: number; job_name: string; instance_id: number }>(select, [lo, hi, cutoff, ...statuses]);
       const picked = rows.filter((r) => !(keepFrom.has(r.job_name) && Number(r.id) >= keepFrom.get(r.job_name)!));
       if (!picked.length) continue;
-      const batch = await deleteBatch(db, picked, protectedStatuses);
+      const batch = dryRun ? await countBatch(db, picked, protectedStatuses, cutoff, statuses) : await deleteBatch(db, picked, protectedStatuses);
       result.executions += batch.executions;
       result.steps += batch.steps;
       result.instances += batch.instances;
       if (batch.executions) {
         result.batches++;
-        o.onBatch?.({ ...batch, nodes: 0, batches: 1 });
+        o.onBatch?.({ ...batch, nodes: 0, batches: 1, dryRun });
       }
     }
   }
-  if (o.nodes !== false) result.nodes = await pruneNodes(db, o.olderThanMs);
-  await foldExecutionCounts(db);
+  if (o.nodes !== false) result.nodes = dryRun ? await countPrunableNodes(db, o.olderThanMs) : await pruneNodes(db, o.olderThanMs);
+  if (!dryRun) await foldExecutionCounts(db);
   return result;
 }
 
@@ -124,6 +142,26 @@ async function deleteBatch(db: Database, picked: { id: number; instance_id: numb
     const emptied = await tx.execute(SQL.deleteEmptyInstances(d), [instances]);
     return { executions, steps, instances: emptied };
   });
+}
+
+/**
+ * What {@link deleteBatch} would delete, read without a transaction or lock: the same recheck, and
+ * counts of the step executions and of the instances that the prune would leave empty.
+ */
+async function countBatch(db: Database, picked: { id: number }[], protectedStatuses: readonly string[], cutoff: number, statuses: readonly string[]) {
+  const d = db.dialect;
+  const ids = (await db.query<{ id: number }>(SQL.stillPrunable(d, protectedStatuses), [JSON.stringify(picked.map((r) => Number(r.id)))]))
+    .map((r) => Number(r.id));
+  if (!ids.length) return { executions: 0, steps: 0, instances: 0 };
+  const json = JSON.stringify(ids);
+  const [{ n: steps }] = await db.query<{ n: number | string }>(SQL.countStepsOf(d), [json]);
+  const [{ n: instances }] = await db.query<{ n: number | string }>(SQL.countEmptiedInstances(d, statuses.length), [json, cutoff, ...statuses]);
+  return { executions: ids.length, steps: Number(steps), instances: Number(instances) };
+}
+
+/** How many node incarnations {@link pruneNodes} would delete now with the same `olderThanMs`. */
+export async function countPrunableNodes(db: Database, olderThanMs: number): Promise<number> {
+  return Number((await db.query<{ n: number | string }>(SQL.countPrunableNodes, [olderThanMs]))[0].n);
 }
 
 /**

@@ -65,6 +65,14 @@ export const ENDED_NOT_COMPLETED = ['FAILED', 'STOPPED', 'ABANDONED', 'UNKNOWN']
 
 const forUpdate = (d: Dialect) => (d === 'postgres' ? ' FOR UPDATE' : '');
 
+/**
+ * A node incarnation that ended more than `$1` ms ago and owns no running execution or partition
+ * (its failover must still find it): what `pruneNodes` deletes and `countPrunableNodes` counts.
+ */
+const PRUNABLE_NODE = `n.ended_at IS NOT NULL AND n.ended_at < ns_now() - $1 AND n.status <> 'alive'
+        AND NOT EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTING', 'STARTED', 'STOPPING'))
+        AND NOT EXISTS (SELECT 1 FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)`;
+
 /** The ids in a JSON array parameter, as a subquery's rows. */
 const jsonIds = (d: Dialect, p: string) =>
   d === 'sqlite' ? `SELECT value FROM json_each(${p})` : `SELECT jsonb_array_elements_text(${p}::jsonb)::bigint`;
@@ -540,6 +548,22 @@ export const SQL = {
     WHERE e.id IN (${jsonIds(d, '$1')}) AND e.status NOT IN ('STARTING', 'STARTED', 'STOPPING')
       AND (SELECT l.status FROM ns_job_execution l WHERE l.instance_id = e.instance_id ORDER BY l.id DESC LIMIT 1)
         NOT IN (${protectedStatuses.map((s) => `'${s}'`).join(', ')})`,
+  /** How many step executions the executions `$1` (JSON ids) have (a dry run's count of what would go with them). */
+  countStepsOf: (d: Dialect) => `SELECT count(*) AS n FROM ns_step_execution WHERE job_execution_id IN (${jsonIds(d, '$1')})`,
+  /**
+   * Of the executions `$1` (JSON ids) that a prune would delete, how many are the newest of an
+   * instance all of whose executions the prune would delete too: the instances it would leave
+   * empty (a dry run). The prune deletes by ascending id, and an execution is prunable when its
+   * instance's newest one is (and keep-last keeps ids from a floor up), so an older execution of
+   * such an instance goes unless it is running, ended at or after the cutoff `$2`, or has none of
+   * the statuses asked for (`$3`...).
+   */
+  countEmptiedInstances: (d: Dialect, statuses: number) => `SELECT count(*) AS n FROM ns_job_execution e
+    WHERE e.id IN (${jsonIds(d, '$1')})
+      AND NOT EXISTS (SELECT 1 FROM ns_job_execution l WHERE l.instance_id = e.instance_id AND l.id > e.id)
+      AND NOT EXISTS (SELECT 1 FROM ns_job_execution x WHERE x.instance_id = e.instance_id
+        AND (x.status IN ('STARTING', 'STARTED', 'STOPPING') OR COALESCE(x.end_time, x.create_time) >= $2
+          ${statuses ? `OR x.status NOT IN (${Array.from({ length: statuses }, (_, i) => `$${i + 3}`).join(', ')})` : ''}))`,
   deleteStepsOf: (d: Dialect) => `DELETE FROM ns_step_execution WHERE job_execution_id IN (${jsonIds(d, '$1')})`,
   deleteExecutions: (d: Dialect) => `DELETE FROM ns_job_execution WHERE id IN (${jsonIds(d, '$1')})`,
   /** Instances of `$1` (JSON ids) that no execution is left of. */
@@ -550,10 +574,10 @@ export const SQL = {
    * or partition (their failover must still find them).
    */
   pruneNodes: `DELETE FROM ns_node WHERE id IN (
-      SELECT n.id FROM ns_node n WHERE n.ended_at IS NOT NULL AND n.ended_at < ns_now() - $1 AND n.status <> 'alive'
-        AND NOT EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.owner_node_id = n.id AND e.status IN ('STARTING', 'STARTED', 'STOPPING'))
-        AND NOT EXISTS (SELECT 1 FROM ns_step_execution s WHERE s.owner_node_id = n.id AND s.status = 'STARTED' AND s.manager_id IS NOT NULL)
+      SELECT n.id FROM ns_node n WHERE ${PRUNABLE_NODE}
       ORDER BY n.ended_at LIMIT $2)`,
+  /** How many node incarnations `pruneNodes` would delete with the same `$1` (a dry run). */
+  countPrunableNodes: `SELECT count(*) AS n FROM ns_node n WHERE ${PRUNABLE_NODE}`,
 
   // ---- audit -----------------------------------------------------------------------------------
   insertAudit: `INSERT INTO ns_audit (at, actor, role, action, target, detail, remote, outcome, status_code, message)

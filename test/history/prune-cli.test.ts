@@ -51,6 +51,49 @@ describe('nightshift prune and nodes --all (CLI)', () => {
     expect((JSON.parse(r2.stdout) as { executions: number }).executions).toBe(total - 10 - 14);
     const r3 = await runCli(['prune', '--older-than', '1d', '--db', db]);
     expect(r3.stdout).toBe('deleted 0 executions (0 step executions, 0 instances) in 0 batches, and 0 node incarnations\n');
+    const [third] = readmePruneLines().slice(2);
+    expect(third).toBe('npx nightshift prune --older-than 30d --keep-last 100 --dry-run');
+    const r4 = await runCli(words(third), { env: { NIGHTSHIFT_DB: db } });
+    expect(r4.stdout).toBe('would delete 0 executions (0 step executions, 0 instances) and 0 ended node incarnations; nothing deleted\n');
+  });
+
+  it('--dry-run prints what the same prune would delete, deletes nothing, and the prune then deletes that', async () => {
+    const db = freshDb();
+    const repo = await openDatabase(db);
+    await seedHistory(repo, { count: 470, jobs: 2, newestAgeMs: 40 * 86_400_000 });
+    await seedHistory(repo, { count: 10, jobs: 2, newestAgeMs: 0 });
+    await repo.execute(
+      `INSERT INTO ns_node (name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms, started_at, last_heartbeat, lease_until, ended_at)
+       VALUES ('old', 'c', 'h', 1, 'node', 'left', '[]', 1, 1000, 5000, 0, 0, 0, ns_now() - 40 * 86400000)`,
+    );
+    const counts = async () => {
+      const c: Record<string, number> = {};
+      for (const t of ['ns_job_instance', 'ns_job_execution', 'ns_step_execution', 'ns_node', 'ns_execution_count']) {
+        c[t] = Number((await repo.query<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))[0].n);
+      }
+      return c;
+    };
+    const before = await counts();
+    const args = ['prune', '--older-than', '30d', '--keep-last', '100', '--db', db];
+    const line = await runCli([...args, '--dry-run']);
+    expect(line.stderr).toBe('');
+    expect(line.code).toBe(0);
+    const m = /^would delete (\d+) executions \((\d+) step executions, (\d+) instances\) and (\d+) ended node incarnations; nothing deleted\n$/.exec(line.stdout);
+    expect(m, line.stdout).not.toBeNull();
+    const json = await runCli([...args, '--dry-run', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const dry = JSON.parse(json.stdout) as Record<string, number | boolean>;
+    expect(dry).toMatchObject({ executions: Number(m![1]), steps: Number(m![2]), instances: Number(m![3]), nodes: 1, dryRun: true });
+    expect(dry.executions).toBeGreaterThan(200);
+    expect(await counts()).toEqual(before);
+    const real = await runCli([...args, '--json']);
+    expect(real.code, real.stderr).toBe(0);
+    expect(JSON.parse(real.stdout)).toEqual({ ...dry, dryRun: false });
+    const after = await counts();
+    expect(before.ns_job_execution - after.ns_job_execution).toBe(dry.executions);
+    expect(before.ns_step_execution - after.ns_step_execution).toBe(dry.steps);
+    expect(before.ns_job_instance - after.ns_job_instance).toBe(dry.instances);
+    await repo.close();
   });
 
   it('refuses a bad duration, an unknown status and a running status with exit code 2 and one line', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { executionCounts, foldExecutionCounts, pruneHistory, pruneNodes } from '../../src/repository/retention.ts';
+import { executionCounts, foldExecutionCounts, pruneHistory, pruneNodes, type PruneResult } from '../../src/repository/retention.ts';
 import { backends } from '../support/backends.ts';
 
 const DAY = 86_400_000;
@@ -66,7 +66,7 @@ describe.each(backends())('prune ($name)', (backend) => {
     const recent = await instance(db, 'b', 'recent', ['COMPLETED'], 1);
 
     const r = await pruneHistory(db, { olderThanMs: 30 * DAY });
-    expect(r).toMatchObject({ executions: 4, steps: 4, instances: 3 });
+    expect(r).toMatchObject({ executions: 4, steps: 4, instances: 3, dryRun: false });
     const kept = [...failed, ...stopped, ...running, ...queued, ...recent].sort((x, y) => x - y);
     expect(await remaining(db)).toEqual(kept);
     expect(await stepsLeft(db)).toEqual(kept);
@@ -111,6 +111,82 @@ describe.each(backends())('prune ($name)', (backend) => {
     expect(sizes).toEqual([3, 3, 3, 1]);
     expect(r.batches).toBe(4);
     expect(await remaining(db)).toEqual([]);
+    await db.close();
+  });
+
+  it('a dry run reports exactly what the same prune then deletes, and changes nothing', async () => {
+    const db = await fresh();
+    // Instances of two jobs, some spanning batches, with partitions, running and restartable work,
+    // a recent one, and node incarnations: an old one, one that still owns running work, a live one.
+    for (let i = 0; i < 3; i++) {
+      await instance(db, 'a', `done${i}`, ['COMPLETED'], 50 - i);
+      await instance(db, 'a', `recovered${i}`, ['FAILED', 'STOPPED', 'COMPLETED'], 50 - i);
+      await instance(db, 'b', `abandoned${i}`, ['ABANDONED', 'COMPLETED'], 50 - i);
+      await instance(db, 'b', `mixed${i}`, ['COMPLETED', 'ABANDONED'], 50 - i);
+      await instance(db, 'a', `failed${i}`, ['COMPLETED', 'FAILED'], 50 - i);
+    }
+    const nodeIds: number[] = [];
+    for (const [name, status, ended] of [['n1', 'dead', 10], ['n2', 'dead', 10], ['n3', 'left', 40], ['n4', 'alive', null]] as const) {
+      nodeIds.push(Number((await db.query<{ id: number }>(
+        `INSERT INTO ns_node (name, cluster, host, pid, kind, status, jobs, concurrency, heartbeat_ms, lease_ms, started_at, last_heartbeat, lease_until, ended_at)
+         VALUES ($1, 'c', 'h', 1, 'node', $2, '[]', 1, 1000, 5000, 0, 0, $3, $4) RETURNING id`,
+        [name, status, Date.now() + 60_000, ended === null ? null : Date.now() - ended * DAY],
+      ))[0].id));
+    }
+    await instance(db, 'a', 'running', ['COMPLETED', 'STARTED'], 45, nodeIds[1]);
+    await instance(db, 'b', 'queued', ['ABANDONED', 'STARTING'], 45);
+    await instance(db, 'b', 'recent', ['COMPLETED', 'COMPLETED'], 1);
+    // Partitions: more step executions than executions.
+    const withPartitions = await db.query<{ id: number; job_execution_id: number }>(`SELECT id, job_execution_id FROM ns_step_execution WHERE id % 3 = 0`);
+    for (const s of withPartitions) {
+      for (let p = 0; p < 2; p++) {
+        await db.execute(
+          `INSERT INTO ns_step_execution (job_execution_id, step_name, status, exit_code, last_updated, context, manager_id) VALUES ($1, $2, 'COMPLETED', 'COMPLETED', 0, '{}', $3)`,
+          [s.job_execution_id, `step:partition${p}`, s.id],
+        );
+      }
+    }
+    const tables = (await db.query<{ name: string }>(db.dialect === 'postgres'
+      ? `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1`
+      : `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1`)).map((t) => t.name);
+    expect(tables).toEqual(expect.arrayContaining(['ns_job_instance', 'ns_job_execution', 'ns_step_execution', 'ns_node', 'ns_execution_count']));
+    const counts = async () => {
+      const c: Record<string, number> = {};
+      for (const t of tables) c[t] = Number((await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))[0].n);
+      return c;
+    };
+
+    const runs: Parameters<typeof pruneHistory>[1][] = [
+      { olderThanMs: 30 * DAY, statuses: ['COMPLETED'], keepLast: 4, batchSize: 2 },
+      { olderThanMs: 30 * DAY, statuses: ['ABANDONED'], keepLast: 6, batchSize: 3 },
+      { olderThanMs: 30 * DAY, batchSize: 4, nodes: false },
+      { olderThanMs: 30 * DAY, includeRestartable: true, batchSize: 5 },
+    ];
+    for (const options of runs) {
+      const before = await counts();
+      const dryBatches: PruneResult[] = [];
+      const dry = await pruneHistory(db, { ...options, dryRun: true, onBatch: (b) => dryBatches.push(b) });
+      expect(dry.dryRun).toBe(true);
+      expect(await counts(), 'a dry run changes nothing').toEqual(before);
+      const realBatches: PruneResult[] = [];
+      const real = await pruneHistory(db, { ...options, onBatch: (b) => realBatches.push(b) });
+      expect(real).toEqual({ ...dry, dryRun: false });
+      expect(realBatches).toEqual(dryBatches.map((b) => ({ ...b, dryRun: false })));
+      const after = await counts();
+      expect(before.ns_job_execution - after.ns_job_execution).toBe(real.executions);
+      expect(before.ns_step_execution - after.ns_step_execution).toBe(real.steps);
+      expect(before.ns_job_instance - after.ns_job_instance).toBe(real.instances);
+      expect(before.ns_node - after.ns_node).toBe(real.nodes);
+      expect(real.executions, JSON.stringify(options)).toBeGreaterThan(0);
+    }
+    // What is left: the running and queued instances, recent work; the node that ended 10 days
+    // ago, the one that still owns running work, and the live one.
+    const left = (await db.query<{ job_key: string }>('SELECT job_key FROM ns_job_instance ORDER BY id')).map((x) => x.job_key);
+    expect(left).toEqual(['running', 'queued', 'recent']);
+    expect((await db.query<{ id: number }>('SELECT id FROM ns_node ORDER BY id')).map((x) => Number(x.id))).toEqual([nodeIds[0], nodeIds[1], nodeIds[3]]);
+    const none = await pruneHistory(db, { olderThanMs: 30 * DAY, includeRestartable: true, dryRun: true });
+    expect(none).toEqual({ executions: 0, steps: 0, instances: 0, nodes: 0, batches: 0, dryRun: true });
+    await expectCountersTrue(db);
     await db.close();
   });
 

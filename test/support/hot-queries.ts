@@ -65,6 +65,8 @@ export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQ
     { name: 'orphaned executions', sql: SQL.orphanedExecutions, params: [] },
     { name: 'prune: keep-last floor of a job', sql: SQL.keepLastFloor, params: ['job3', 99] },
     { name: 'prune: one batch of candidates', sql: SQL.pruneCandidates(0, ['STARTING', 'STARTED', 'STOPPING', 'FAILED', 'STOPPED']), params: [1, 1000, o.now], boundedSort: true },
+    { name: 'prune --dry-run: steps of a batch', sql: SQL.countStepsOf(d), params: [JSON.stringify(Array.from({ length: 1000 }, (_, i) => i + 1))] },
+    { name: 'prune --dry-run: instances a batch would empty', sql: SQL.countEmptiedInstances(d, 1), params: [JSON.stringify(Array.from({ length: 1000 }, (_, i) => i + 1)), o.now, 'COMPLETED'] },
   ];
 }
 
