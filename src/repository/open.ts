@@ -5,6 +5,7 @@ import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
 import { openPostgres, parsePgUrl } from './postgres.ts';
 import { migrations, SCHEMA_VERSION } from './schema.ts';
+import { SQL } from './sql.ts';
 import { openSqlite } from './sqlite.ts';
 
 /** The default repository: an SQLite file in the working directory. */
@@ -66,12 +67,7 @@ export async function assertRepositoryPresent(url: string = DEFAULT_DB_URL): Pro
   const { schema } = parsePgUrl(url);
   const db = openPostgres(url, { poolSize: 1 });
   try {
-    const [row] = await db.query<{ name: string | null; schema_exists: boolean; present: boolean }>(
-      `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,
-         EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = s.name AND c.relname = 'ns_meta') AS present
-       FROM (SELECT coalesce($1::text, current_schema()) AS name) s`,
-      [schema ?? null],
-    );
+    const [row] = await db.query<{ name: string | null; schema_exists: boolean; present: boolean }>(SQL.repositoryPresent, [schema ?? null]);
     if (row.present) return;
     const where = redactUrls(url);
     const why = row.name === null ? 'no schema of its search_path exists'

@@ -501,13 +501,20 @@ export const SQL = {
    * How many executions each job has in each status (metrics, console): the counter rows and the
    * deltas not folded into them yet, in one snapshot (see migration 5). Never reads history.
    */
-  /** How long the oldest execution that waits for a node has waited, in ms of the database's clock (no row: none waits). */
-  oldestQueuedAge: `SELECT ns_now() - create_time AS age_ms FROM ns_job_execution
-    WHERE status = 'STARTING' AND owner_node_id IS NULL ORDER BY id LIMIT 1`,
   executionCounts: `SELECT job_name, status, sum(n) AS n FROM (
       SELECT job_name, status, n FROM ns_execution_count
       UNION ALL SELECT job_name, status, n FROM ns_execution_count_delta) c
     GROUP BY job_name, status HAVING sum(n) <> 0 ORDER BY job_name, status`,
+  /** How long the oldest execution that waits for a node has waited, in ms of the database's clock (no row: none waits). */
+  oldestQueuedAge: `SELECT ns_now() - create_time AS age_ms FROM ns_job_execution
+    WHERE status = 'STARTING' AND owner_node_id IS NULL ORDER BY id LIMIT 1`,
+  /**
+   * PostgreSQL: whether the schema `$1` (else the connection's current schema) exists and holds a
+   * repository. The schema is created unquoted, so PostgreSQL folded its name to lower case.
+   */
+  repositoryPresent: `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,
+      EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = s.name AND c.relname = 'ns_meta') AS present
+    FROM (SELECT coalesce(lower($1::text), current_schema()) AS name) s`,
   /** A row when more than `$1` count deltas wait to be folded. */
   countDeltaBacklog: `SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT 1 OFFSET $1`,
   /** Only one folder at a time (PostgreSQL); the others skip, their deltas are folded by it. */

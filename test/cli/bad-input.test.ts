@@ -138,6 +138,20 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
   });
 });
 
+describe.each(backends().filter((b) => b.name === 'postgres'))('a repository in a ?schema= with capitals ($name)', (pg) => {
+  afterAll(() => pg.cleanup());
+  it('is found by the commands that only read, as by those that write (PostgreSQL folds the unquoted name)', async () => {
+    const lower = pg.freshUrl('MixedCase');
+    const schema = new URL(lower).searchParams.get('schema')!;
+    const cli = cliFor(lower.replace(`schema=${schema}`, `schema=${schema[0].toUpperCase()}${schema.slice(1, 4).toUpperCase()}${schema.slice(4)}`));
+    const submitted = await cli.json<{ id: number }>(['submit', 'noop']);
+    for (const args of [['executions'], ['nodes'], ['schedule', 'list'], ['execution', String(submitted.id)]]) {
+      const r = await cli.run(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+  });
+});
+
 describe('nightshift bad invocation', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
