@@ -43,6 +43,12 @@ export function leaseOptions(options: Partial<LeaseOptions> = {}): LeaseOptions 
   return lease;
 }
 
+/** A registration of this process as a node, with the heartbeat that keeps its lease. */
+interface Registration {
+  node: NodeIdentity;
+  heartbeat: Heartbeat;
+}
+
 export function createProcessLease(
   db: Database,
   registration: { lease: LeaseOptions; nodeName?: string; jobs: ReadonlyMap<string, unknown> },
@@ -50,15 +56,17 @@ export function createProcessLease(
 ): ProcessLease {
   const { lease } = registration;
   const running = new Map<number, RunningExecution>();
-  let node: NodeIdentity | undefined;
-  let heartbeat: Heartbeat | undefined;
-  let registering: Promise<NodeIdentity> | undefined;
+  /** The registration this process's executions run under now, if any. */
+  let live: Registration | undefined;
+  let registering: Promise<Registration> | undefined;
+  /** Registrations being given up (their heartbeat stopping): close() waits for them. */
+  let releasing: Promise<void> = Promise.resolve();
   let launching = 0;
 
-  const ensureNode = () =>
-    (registering ??= (async () => {
-      node = await registerNode(db, { kind: 'process', name: registration.nodeName, jobs: [...registration.jobs.keys()], concurrency: 0, lease });
-      heartbeat = startHeartbeat(db, node, lease, {
+  const ensureNode = async () =>
+    (await (registering ??= (async () => {
+      const node = await registerNode(db, { kind: 'process', name: registration.nodeName, jobs: [...registration.jobs.keys()], concurrency: 0, lease });
+      const heartbeat = startHeartbeat(db, node, lease, {
         onLost: () => {
           for (const r of running.values()) r.handle.lost.abort();
         },
@@ -69,19 +77,25 @@ export function createProcessLease(
           }
         },
       }, log);
+      const mine = { node, heartbeat };
+      live = mine;
       await heartbeat.started;
-      return node;
-    })());
+      return mine;
+    })())).node;
 
+  // Gives up exactly the registration it found: one that a concurrent launch made meanwhile stays.
   const releaseNodeIfIdle = async () => {
     if (launching > 0 || running.size > 0 || !registering) return;
     const done = registering;
     registering = undefined;
-    const me = await done;
-    await heartbeat?.stop();
-    heartbeat = undefined;
-    await db.execute(SQL.leaveNode, [me.id, 'idle']).catch(() => undefined);
-    node = undefined;
+    const mine = await done;
+    if (live === mine) live = undefined;
+    const release = (async () => {
+      await mine.heartbeat.stop();
+      await db.execute(SQL.leaveNode, [mine.node.id, 'idle']).catch(() => undefined);
+    })();
+    releasing = releasing.then(() => release);
+    await release;
   };
 
   return {
@@ -106,12 +120,16 @@ export function createProcessLease(
     },
     stopAll() {
       for (const r of running.values()) r.handle.stopRequested = true;
-      if (node) void db.execute(SQL.stopAllOfNode, [node.id]).catch(() => undefined);
+      if (live) void db.execute(SQL.stopAllOfNode, [live.node.id]).catch(() => undefined);
     },
     async close() {
       await Promise.allSettled([...running.values()].map((r) => r.done));
-      await heartbeat?.stop();
-      if (node) await db.execute(SQL.leaveNode, [node.id, 'closed']).catch(() => undefined);
+      await releasing;
+      const mine = live;
+      live = undefined;
+      if (!mine) return;
+      await mine.heartbeat.stop();
+      await db.execute(SQL.leaveNode, [mine.node.id, 'closed']).catch(() => undefined);
     },
   };
 }

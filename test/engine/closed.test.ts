@@ -120,6 +120,27 @@ describe.each(backends())('a closed Nightshift on $name', (backend) => {
     }
   });
 
+  it('a refused launch racing other launches leaves no registration behind: close() ends every one', async () => {
+    const url = backend.freshUrl('closerace');
+    const ns = await createNightshift({ db: url, jobs: [quick], logger: silentLogger });
+    await ns.run('quick', { 'run.id': 0 });
+    // A relaunch of the completed instance is refused and gives up its registration while the
+    // others launch: each staggered a little, so that some start while that one is let go.
+    for (let i = 0; i < 12; i++) {
+      const refused = ns.run('quick', { 'run.id': 0 }).then(() => 'ran', (err: Error) => err.name);
+      const others = new Promise((r) => setTimeout(r, i)).then(() => ns.run('quick', { 'run.id': i + 1 }));
+      expect(await refused).toBe('LaunchRefusedError');
+      expect(await others).toMatchObject({ status: 'COMPLETED' });
+    }
+    await ns.close();
+    const again = await createNightshift({ db: url, jobs: [], logger: silentLogger });
+    try {
+      expect((await again.nodes({ all: true })).filter((n) => n.status === 'alive')).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('a waitForEnd of an execution no one runs rejects with a ClosedError at close, and close does not wait for it', async () => {
     const ns = await createNightshift({ db: backend.freshUrl('closewait'), jobs: [quick], logger: silentLogger });
     const queued = await ns.submit('quick');
