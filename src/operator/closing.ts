@@ -70,10 +70,14 @@ export function createCloseGate(): CloseGate {
     close(work, release) {
       return (closing ??= (async () => {
         await settled(underWay.calls);
-        await work();
-        ending.abort();
-        await settled(underWay.waits);
-        await release();
+        try {
+          await work();
+        } finally {
+          // Also when the work failed: the waits end and the repository is released all the same.
+          ending.abort();
+          await settled(underWay.waits);
+          await release();
+        }
       })());
     },
   };

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { LaunchRefusedError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { ClosedError, LaunchRefusedError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
 import { CronError } from '../scheduler/cron.ts';
@@ -57,6 +57,8 @@ export function classify(err: unknown): { status: number; message: string; log?:
   // Before user errors: "cannot connect to postgres://..." is a UsageError too.
   if (isRepositoryUnavailable(err)) return { status: 503, message: UNAVAILABLE, log: 'error' };
   if ((err as FastifyError | undefined)?.code === 'FST_ERR_HANDLER_TIMEOUT') return { status: 503, message: 'the server took too long to answer; try again later', log: 'warn' };
+  // An operator closed under a server that embeds it: the server is going away, not the request wrong.
+  if (err instanceof ClosedError) return { status: 503, message: 'the server is shutting down; try again later' };
   if (err instanceof LaunchRefusedError) return { status: 409, message: errorMessage(err) };
   if (isUserError(err) || err instanceof CronError) return { status: 400, message: errorMessage(err) };
   // Fastify's own 4xx: a body too large, a bad content type, malformed JSON.

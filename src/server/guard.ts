@@ -99,7 +99,7 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
         // Logged at most twice per address and minute (its first wrong token, and when it is refused),
         // so that a stream of guesses cannot flood the log; the token itself is never logged.
         const count = failures.fail(req.ip);
-        if (count === 1) o.log.warn({ remote: req.ip, path: req.url.split('?')[0] }, `a wrong API token from ${req.ip} (more from it this minute are not logged)`);
+        if (count === 1) o.log.warn({ remote: req.ip, path: req.url.split('?')[0] }, `a wrong API token from ${req.ip} (its next ones this minute are not logged, unless it is refused)`);
         if (count === FAILURES_PER_MINUTE) o.log.warn({ remote: req.ip, failures: count }, `refusing ${req.ip} for the rest of the minute after ${count} wrong API tokens`);
       }
       reply.header('www-authenticate', 'Bearer realm="nightshift"');

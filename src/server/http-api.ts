@@ -45,7 +45,7 @@ export interface HttpApiOptions {
   bodyLimit?: number;
   /** How often the live-events stream looks at the repository. Default 1000 ms. */
   eventsPollMs?: number;
-  /** Take the client's address from X-Forwarded-For (behind a proxy you trust). Default false. */
+  /** Take the client's address from the X-Forwarded-For entry the proxy in front adds (behind one proxy you trust). Default false. */
   trustProxy?: boolean;
   /** The server log (default: the operator's). Secrets never reach it. */
   logger?: Logger;
@@ -84,7 +84,9 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
     handlerTimeout: options.handlerTimeoutMs ?? 30_000,
     keepAliveTimeout: 10_000,
     routerOptions: { maxParamLength: 300 },
-    trustProxy: options.trustProxy ?? false,
+    // One hop, the proxy in front: the address it appends to X-Forwarded-For. Trusting every hop
+    // would take the leftmost entry, which the client writes itself (a new address per guess).
+    trustProxy: options.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
     // Node checks request timeouts this often (30 s by default), and waits this long for headers.
     http: { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: requestTimeout },
     ajv: AJV_OPTIONS,

@@ -52,7 +52,8 @@ export function createMetrics(ns: Nightshift): Metrics {
       for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
       oldestQueued.set(waitedMs / 1000);
       running.reset();
-      for (const n of members) if (n.status === 'alive') running.set({ node: n.name }, n.running.length);
+      // Summed: two live incarnations of one name (a restart within the lease) are one series.
+      for (const n of members) if (n.status === 'alive') running.inc({ node: n.name }, n.running.length);
       return registry.metrics();
     },
   };

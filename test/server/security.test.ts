@@ -279,18 +279,28 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
   it('refuses an address after many failed authentications (429), and logs the first and the refusal, never the token', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
-    const { app } = await setup('sec-limit', { logger });
+    const { ns, app } = await setup('sec-limit', { logger });
     let status = 401;
     for (let i = 0; i < 40 && status === 401; i++) status = (await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer guess-${i}` } })).statusCode;
     expect(status).toBe(429);
     const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string; remote?: string }).filter((l) => l.level === 40);
     expect(warned.map((l) => l.msg)).toEqual([
-      'a wrong API token from 127.0.0.1 (more from it this minute are not logged)',
+      'a wrong API token from 127.0.0.1 (its next ones this minute are not logged, unless it is refused)',
       'refusing 127.0.0.1 for the rest of the minute after 30 wrong API tokens',
     ]);
     expect(lines.join('')).not.toMatch(/guess-/);
     expect((await app.inject({ url: '/api/jobs', headers: VIEWER })).statusCode).toBe(429);
     expect((await app.inject({ url: '/api/jobs', headers: { ...VIEWER }, remoteAddress: '10.9.9.9' })).statusCode).toBe(200);
+    // Behind a trusted proxy the client is the entry the proxy appends: a guesser that writes its
+    // own X-Forwarded-For entries is still one address, and refused.
+    const proxied = createHttpApi(ns, { tokens: TOKENS, trustProxy: true, logger: silentLogger });
+    opened.push(proxied);
+    let behind = 401;
+    for (let i = 0; i < 40 && behind === 401; i++) {
+      behind = (await proxied.inject({ url: '/api/jobs', headers: { authorization: `Bearer guess-${i}`, 'x-forwarded-for': `203.0.113.${i}, 198.51.100.7` } })).statusCode;
+    }
+    expect(behind).toBe(429);
+    expect((await proxied.inject({ url: '/api/jobs', headers: { ...VIEWER, 'x-forwarded-for': '198.51.100.8' } })).statusCode).toBe(200);
   });
 
   it("without authentication ('none') acts as anonymous, still checks the Host, and records actions", async () => {
