@@ -54,10 +54,13 @@ const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ?
 /** Writes to stdout, control characters escaped (see terminalText). */
 /** A comma-separated list of batch statuses, any case. */
 function parseStatuses(what: string, text: string): BatchStatus[] {
-  return text.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean).map((s) => {
+  const statuses = text.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean).map((s) => {
     if (!BATCH_STATUSES.includes(s as BatchStatus)) throw new UsageError(`${what}: unknown status ${JSON.stringify(s)} (one of ${BATCH_STATUSES.join(', ')})`);
     return s as BatchStatus;
   });
+  // An empty list would mean no filter: every status listed, or pruned.
+  if (!statuses.length) throw new UsageError(`${what}: give at least one status (one of ${BATCH_STATUSES.join(', ')})`);
+  return statuses;
 }
 
 function nonNegativeInt(what: string, text: string): number {
@@ -256,9 +259,13 @@ export function buildProgram(): Command {
         const execution = await (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing));
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
-        if (o.node !== undefined && !alive.some((n) => n.name === o.node)) {
-          process.stderr.write(terminalText(`nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
-        } else if (o.node === undefined && !alive.some((n) => n.jobs.includes(job))) {
+        // A draining node takes no new work: it does not count.
+        const taking = alive.filter((n) => !n.draining);
+        if (o.node !== undefined && !taking.some((n) => n.name === o.node)) {
+          process.stderr.write(terminalText(alive.some((n) => n.name === o.node)
+            ? `nightshift: node ${o.node} is draining; execution ${execution.id} waits until it resumes (nightshift resume ${o.node}) (or abandon it)`
+            : `nightshift: node ${o.node} is not alive; execution ${execution.id} waits until a node named ${o.node} joins (or abandon it)`) + '\n');
+        } else if (o.node === undefined && !taking.some((n) => n.jobs.includes(job))) {
           process.stderr.write(terminalText(`nightshift: no live node runs job ${job} yet: execution ${execution.id} waits, STARTING, until one does (start one with nightshift node)`) + '\n');
         }
         if (!o.wait) {
@@ -405,7 +412,7 @@ export function buildProgram(): Command {
         const r = await pruneHistory(db, options);
         out(o.json ? JSON.stringify(r, null, 2)
           : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
-          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} node incarnations`);
+          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
       } finally {
         await db.close();
       }

@@ -113,6 +113,8 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
       [['executions', '--limit', '0'], /--limit.*positive integer/],
       [['executions', '--limit', 'x'], /--limit/],
       [['executions', '--status', 'NOPE'], /NOPE/],
+      [['executions', '--status', ' , '], /--status: give at least one status/],
+      [['prune', '--older-than', '1d', '--status', ''], /--status: give at least one status/],
       [['execution', 'abc'], /execution id.*"abc"/],
     ];
     const results = await Promise.all(checks.map(([args]) => cli.run(args)));

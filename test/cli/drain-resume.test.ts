@@ -35,7 +35,14 @@ describe('nightshift drain and resume', () => {
     expect(table.stdout).toMatch(/^dr\s+draining\s+\d\.\d s ago\s/m);
     expect((await cli.json<{ name: string; status: string; draining: boolean; pid: number }[]>(['nodes'])).find((n) => n.name === 'dr'))
       .toMatchObject({ status: 'alive', draining: true, pid: node.pid });
-    const submitted = await cli.json<{ id: number; status: string }>(['submit', 'noop', 'run.id=7']);
+    // The only node drains, so a submit says that nothing takes the job yet, and one sent to it that it drains.
+    const sent = await cli.run(['submit', 'noop', 'run.id=7', '--json']);
+    expect(sent.code, sent.stderr).toBe(0);
+    const submitted = JSON.parse(sent.stdout) as { id: number; status: string };
+    expect(sent.stderr).toBe(`nightshift: no live node runs job noop yet: execution ${submitted.id} waits, STARTING, until one does (start one with nightshift node)\n`);
+    const toDr = await cli.run(['submit', 'noop', 'run.id=8', '--node', 'dr', '--json']);
+    const toDrId = (JSON.parse(toDr.stdout) as { id: number }).id;
+    expect(toDr.stderr).toBe(`nightshift: node dr is draining; execution ${toDrId} waits until it resumes (nightshift resume dr) (or abandon it)\n`);
     // Its heartbeats go on for longer than two of its polls (1 s each), and the execution still
     // waits: the drained node takes nothing.
     const heartbeat = async () => Date.parse((await cli.json<{ name: string; lastHeartbeat: string }[]>(['nodes'])).find((n) => n.name === 'dr')!.lastHeartbeat);

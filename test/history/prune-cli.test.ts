@@ -50,7 +50,7 @@ describe('nightshift prune and nodes --all (CLI)', () => {
     expect(r2.code).toBe(0);
     expect((JSON.parse(r2.stdout) as { executions: number }).executions).toBe(total - 10 - 14);
     const r3 = await runCli(['prune', '--older-than', '1d', '--db', db]);
-    expect(r3.stdout).toBe('deleted 0 executions (0 step executions, 0 instances) in 0 batches, and 0 node incarnations\n');
+    expect(r3.stdout).toBe('deleted 0 executions (0 step executions, 0 instances) in 0 batches, and 0 ended node incarnations\n');
     const [third] = readmePruneLines().slice(2);
     expect(third).toBe('npx nightshift prune --older-than 30d --keep-last 100 --dry-run');
     const r4 = await runCli(words(third), { env: { NIGHTSHIFT_DB: db } });
