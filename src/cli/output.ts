@@ -38,6 +38,19 @@ export function ago(ms: number): string {
   return `${Math.round(s / 86_400)} d ago`;
 }
 
+/** Executions shown on each side of this one, among its instance's. */
+const RUNS_AROUND = 5;
+
+/** The instance's executions oldest first, this one marked; beyond a few on each side, how many more. */
+function runsAround(id: number, newestFirst: readonly JobExecution[]): string {
+  const runs = [...newestFirst].reverse();
+  const at = Math.max(0, runs.findIndex((r) => r.id === id));
+  const from = Math.max(0, at - RUNS_AROUND);
+  const to = Math.min(runs.length, at + RUNS_AROUND + 1);
+  const shown = runs.slice(from, to).map((r) => `#${r.id} ${r.status}${r.id === id ? ' (this one)' : ''}`);
+  return [from > 0 ? `${from} earlier, ` : '', shown.join(', '), to < runs.length ? `, ${runs.length - to} later` : ''].join('');
+}
+
 const secs = (e: { startTime: Date | null; endTime: Date | null }) =>
   e.startTime && e.endTime ? `${((e.endTime.getTime() - e.startTime.getTime()) / 1000).toFixed(1)}s` : null;
 
@@ -52,9 +65,7 @@ export function executionText(e: ExecutionDetails, runs: readonly JobExecution[]
     `  parameters: ${params || '(none)'}`,
     `  node: ${terminalText(e.node ?? '-')}   started: ${e.startTime?.toISOString() ?? '-'}   ended: ${e.endTime?.toISOString() ?? '-'}`,
   ];
-  if (runs.length > 1) {
-    lines.push(`  executions of instance ${e.instanceId}: ${[...runs].reverse().map((r) => `#${r.id} ${r.status}${r.id === e.id ? ' (this one)' : ''}`).join(', ')}`);
-  }
+  if (runs.length > 1) lines.push(`  executions of instance ${e.instanceId}: ${runsAround(e.id, runs)}`);
   if (e.exitStatus.description) lines.push(`  exit description: ${terminalText(e.exitStatus.description)}`);
   if (e.steps.length) {
     lines.push(

@@ -31,7 +31,12 @@ export interface CliKit {
 
 /** Milliseconds (`1500`) or a duration (`30s`, `5m`, `1h`), at least `min` ms. */
 function wholeMs(flag: string, raw: string, min: number): number {
-  const n = /^\d+$/.test(raw) ? Number(raw) : /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$/.test(raw) ? parseDuration(flag, raw) : NaN;
+  let n = NaN;
+  try {
+    n = /^\d+$/.test(raw) ? Number(raw) : parseDuration(flag, raw);
+  } catch {
+    // Said below, with what this flag takes.
+  }
   if (!Number.isSafeInteger(n) || n < min) {
     throw new UsageError(`${flag} must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least ${min} ms, got ${JSON.stringify(raw)}`);
   }
@@ -151,7 +156,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   }
 
   // Fire now, as the API's POST /api/schedules/NAME/trigger and the console's button do.
-  common(group.command('trigger').description("fire a trigger now: queue its job with its parameters and fireTime = now, paused or not (its next fire time does not move); prints the execution id"))
+  common(group.command('trigger').description("fire a trigger now (the config must define its job): queue its job with its parameters and fireTime = now, paused or not (its next fire time does not move); prints the execution id"))
     .argument('<name>', HELP.trigger)
     .action(act(async (name: string, o: Common) => {
       const config = await loadConfig(o.config);

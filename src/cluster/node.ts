@@ -187,7 +187,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       onProbe: (p) => probes.handle?.(p),
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
-    log.info({ jobs: [...jobs.keys()], concurrency, ...lease, repository: db.url, host: me.host, pid: me.pid }, `node ${me.name} joined`);
+    // The warning comes first: whoever reads the joined line has read it too.
     const namesakes = (await liveNamesakes(db, me.id, me.name)).filter((n) => !isEarlierRun(n));
     if (namesakes.length) {
       log.warn(
@@ -196,6 +196,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           `give each node its own --name; until then both take work, and drain ${me.name} or --node ${me.name} reach either`,
       );
     }
+    log.info({ jobs: [...jobs.keys()], concurrency, ...lease, repository: db.url, host: me.host, pid: me.pid }, `node ${me.name} joined`);
   };
 
   // Declared dead while alive: everything it ran now belongs to others (and is fenced). Drop it

@@ -57,7 +57,7 @@ describe('nightshift serve', () => {
       const end = await server.exited;
       expect(end.code, end.stderr).toBe(0);
       // Its log ends saying so.
-      const said = end.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+      const said = end.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
       expect(said.slice(-2)).toEqual(['stopping: no new connections; finishing the requests under way', 'stopped']);
     } finally {
       server.child.kill('SIGKILL');
