@@ -3,6 +3,7 @@ import type { Database } from '../core/database.ts';
 import { ClosedError, UsageError } from '../core/errors.ts';
 import { isRunning } from '../core/status.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
+import { isDraining, shownIncarnations } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ExecutionDetails, Nightshift, NodeInfo } from './types.ts';
 
@@ -54,10 +55,7 @@ export function createQueries(
         db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
       ]);
       const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
-      // Rows come oldest first: the last row of a name is its newest incarnation. A live one is
-      // never hidden, even behind a newer one of the same name (two nodes started with one name).
-      const newest = new Map(rows.map((r) => [r.name, Number(r.id)]));
-      return rows.filter((r) => all || r.status === 'alive' || newest.get(r.name) === Number(r.id)).map((r) => ({
+      return shownIncarnations(rows, all).map((r) => ({
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),
@@ -66,7 +64,7 @@ export function createQueries(
         host: r.host,
         pid: Number(r.pid),
         concurrency: Number(r.concurrency),
-        draining: r.status === 'alive' && r.drain_requested_at !== null && r.drain_requested_at !== undefined,
+        draining: isDraining(r),
       }));
     },
     async waitForEnd(executionId, { pollMs = 50, timeoutMs } = {}) {

@@ -35,17 +35,29 @@ const date = (v: unknown) => (v === null || v === undefined ? null : new Date(Nu
 const bool = (v: unknown) => v === true || v === 1 || v === '1';
 
 /**
+ * The node rows a list shows, in their order (oldest first): the newest incarnation of each name
+ * and every live one (two nodes started with one name are both shown), or with `all` every row.
+ */
+export function shownIncarnations<R extends { name: unknown; id: unknown; status: unknown }>(rows: readonly R[], all: boolean): R[] {
+  const newest = new Map(rows.map((r) => [String(r.name), Number(r.id)]));
+  return rows.filter((r) => all || r.status === 'alive' || newest.get(String(r.name)) === Number(r.id));
+}
+
+/** Whether a node row is a live node asked to drain (one that has ended drains nothing). */
+export const isDraining = (r: { status: unknown; drain_requested_at?: unknown }) =>
+  r.status === 'alive' && r.drain_requested_at !== null && r.drain_requested_at !== undefined;
+
+/**
  * Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs:
  * the newest incarnation of each name and every live one, or with `all` every incarnation.
  */
 export async function recentNodes(db: Database, withinMs: number, all = false): Promise<NodeOverview[]> {
   const [rows, executions, partitions] = await Promise.all([
-    db.query<Record<string, unknown>>(SQL.recentNodes, [withinMs]),
+    db.query<Record<string, unknown> & { name: unknown; id: unknown; status: unknown }>(SQL.recentNodes, [withinMs]),
     db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
     db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
   ]);
-  const newest = new Map(rows.map((r) => [String(r.name), Number(r.id)]));
-  return rows.filter((r) => all || r.status === 'alive' || newest.get(String(r.name)) === Number(r.id)).map((r) => {
+  return shownIncarnations(rows, all).map((r) => {
     const id = Number(r.id);
     return {
       name: String(r.name),
@@ -60,7 +72,7 @@ export async function recentNodes(db: Database, withinMs: number, all = false): 
       heartbeatAgeMs: Number(r.heartbeat_age),
       leaseLeftMs: Number(r.lease_left),
       suspected: r.status === 'alive' && bool(r.suspected),
-      draining: r.drain_requested_at !== null && r.drain_requested_at !== undefined,
+      draining: isDraining(r),
       drainRequestedAt: date(r.drain_requested_at),
       startedAt: date(r.started_at)!,
       endedAt: date(r.ended_at),
