@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { processAlive } from '../engine/launch.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
@@ -82,13 +83,7 @@ export const FIRST_LEASE_MS = 15_000;
  */
 export function isEarlierRun(other: { host: string; pid: number }): boolean {
   if (other.host !== hostname()) return false;
-  if (other.pid === process.pid) return true;
-  try {
-    process.kill(other.pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return other.pid === process.pid || !processAlive(other.pid);
 }
 
 /** Registers this process in ns_node; its lease starts now by the database's clock. */

@@ -202,7 +202,7 @@ export function ownerGone(r: Pick<RunningRow, 'owner_node_id' | 'node_name' | 'n
 }
 
 /** Whether a process on this host is alive (signal 0 probes without signalling). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
