@@ -115,6 +115,9 @@ describe('nightshift drain and resume', () => {
       expect(repository).toBe(shown.toString());
       expect(node.output()).not.toContain(u.password);
     } finally {
+      // The node first: a schema dropped under a live node's connections may be left behind.
+      node.child.kill('SIGKILL');
+      await node.exited;
       await pg.cleanup();
     }
   }, 60_000);
