@@ -10,12 +10,12 @@ import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
-import { DEFAULT_DB_URL, assertRepositoryPresent } from '../repository/open.ts';
+import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
-import { DEFAULT_LEASE, validateLease } from '../cluster/node-identity.ts';
+import { DEFAULT_LEASE, idleLimit, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, table, terminalText } from './output.ts';
@@ -94,14 +94,20 @@ const EXISTING: Needs = { repositoryOnly: true, existing: true };
  * SQLite file that does not exist rather than create an empty repository at a mistyped path.
  */
 async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
-  if (needs.existing) await assertRepositoryPresent(dbUrl(o));
-  const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
-  const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
-  const ns = await createNightshift({ db: dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+  // An existing repository is opened here, checked on the connection the operator then uses
+  // (no second one), with the idle limit the operator would set; any other, by the operator.
+  const existing = needs.existing ? await openExistingDatabase(dbUrl(o), { idleInTransactionMs: idleLimit({ ...DEFAULT_LEASE, ...extra.lease }) }) : undefined;
   try {
-    return await fn(ns);
+    const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
+    const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
+    const ns = await createNightshift({ db: existing ?? dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+    try {
+      return await fn(ns);
+    } finally {
+      await ns.close();
+    }
   } finally {
-    await ns.close();
+    await existing?.close();
   }
 }
 
@@ -405,9 +411,8 @@ export function buildProgram(): Command {
         batchSize: positiveInt('--batch-size', o.batchSize),
         dryRun: o.dryRun === true,
       };
-      const [{ openDatabase }, { pruneHistory }] = await Promise.all([import('../repository/open.ts'), import('../repository/retention.ts')]);
-      await assertRepositoryPresent(dbUrl(o));
-      const db = await openDatabase(dbUrl(o));
+      const { pruneHistory } = await import('../repository/retention.ts');
+      const db = await openExistingDatabase(dbUrl(o));
       try {
         const r = await pruneHistory(db, options);
         out(o.json ? JSON.stringify(r, null, 2)

@@ -7,7 +7,7 @@ import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
-import { assertRepositoryPresent, openDatabase } from '../repository/open.ts';
+import { openDatabase, openExistingDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import {
   MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
@@ -45,8 +45,7 @@ function wholeMs(flag: string, raw: string, min: number): number {
 
 /** Opens the repository for `fn`; with `existing`, an SQLite repository must already exist (see withOperator). */
 async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = [], existing = true): Promise<T> {
-  if (existing) await assertRepositoryPresent(kit.dbUrl(o));
-  const db = await openDatabase(kit.dbUrl(o));
+  const db = await (existing ? openExistingDatabase : openDatabase)(kit.dbUrl(o));
   try {
     return await fn(scheduleAdmin({ db, jobs }));
   } finally {

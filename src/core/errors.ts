@@ -37,7 +37,7 @@ export class RepositoryCorruptError extends UsageError {
 }
 
 /**
- * A job repository that was expected to exist is not there: an SQLite file (see assertRepositoryExists), or a PostgreSQL schema without its tables (assertRepositoryPresent):
+ * A job repository that was expected to exist is not there: an SQLite file (see assertRepositoryExists), or a PostgreSQL schema without its tables (openExistingDatabase):
  * opening it would create an empty one. The message names the path and says what is wrong; how
  * to point at another file is the caller's to say (the CLI adds its --db hint).
  */

@@ -46,7 +46,7 @@ function sqlitePath(url: string): string | undefined {
  * Refuses an SQLite repository whose file does not exist, for commands that only read or act on
  * what is already there: opening would create the file (and its folders), so a mistyped path
  * would show an empty repository instead of an error. A PostgreSQL URL passes (see
- * {@link assertRepositoryPresent}, which checks its schema). The error names the file
+ * {@link openExistingDatabase}, which checks its schema). The error names the file
  * only: how to name another one is the caller's to say (the CLI's --db).
  */
 export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
@@ -56,26 +56,36 @@ export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
 }
 
 /**
- * Refuses a job repository that does not exist, for commands that only read or act on what is
- * already there: an SQLite file as {@link assertRepositoryExists} does, and a PostgreSQL schema
- * (`?schema=`, else the connection's current schema) without Nightshift's tables, which opening
- * would create, so that a mistyped `?schema=` shows an error instead of an empty repository. A
- * repository of an older version passes (opening it migrates it).
+ * Opens a job repository that must already exist, for commands that only read or act on what
+ * is already there, and brings its schema up to date as {@link openDatabase} does: an SQLite
+ * file must exist (see {@link assertRepositoryExists}), and a PostgreSQL schema (`?schema=`,
+ * else the connection's current schema) must have Nightshift's tables, which opening would
+ * create, so that a mistyped `?schema=` shows an error instead of an empty repository. The check
+ * runs on the pool that is then migrated and returned, before anything is created: no second
+ * connection. A repository of an older version passes (and is migrated).
  */
-export async function assertRepositoryPresent(url: string = DEFAULT_DB_URL): Promise<void> {
-  if (!/^postgres(ql)?:\/\//.test(url)) return assertRepositoryExists(url);
-  const { schema } = parsePgUrl(url);
-  const db = openPostgres(url, { poolSize: 1 });
+export async function openExistingDatabase(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Promise<Database> {
+  assertRepositoryExists(url);
+  const db = open(url, options);
   try {
-    const [row] = await db.query<{ name: string | null; schema_exists: boolean; present: boolean }>(SQL.repositoryPresent, [schema ?? null]);
-    if (row.present) return;
-    const where = redactUrls(url);
-    const why = row.name === null ? 'no schema of its search_path exists'
-      : !row.schema_exists ? `schema ${row.name} does not exist` : `schema ${row.name} has no Nightshift tables`;
-    throw new RepositoryMissingError(where, `no job repository at ${where} (PostgreSQL): ${why}`);
-  } finally {
-    await db.close();
+    if (db.dialect === 'postgres') await assertSchemaPresent(db, url);
+    await migrate(db, url);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
   }
+  return db;
+}
+
+/** Refuses a PostgreSQL schema without Nightshift's tables (see openExistingDatabase). */
+async function assertSchemaPresent(db: Database, url: string): Promise<void> {
+  const { schema } = parsePgUrl(url);
+  const [row] = await db.query<{ name: string | null; schema_exists: boolean; present: boolean }>(SQL.repositoryPresent, [schema ?? null]);
+  if (row.present) return;
+  const where = redactUrls(url);
+  const why = row.name === null ? 'no schema of its search_path exists'
+    : !row.schema_exists ? `schema ${row.name} does not exist` : `schema ${row.name} has no Nightshift tables`;
+  throw new RepositoryMissingError(where, `no job repository at ${where} (PostgreSQL): ${why}`);
 }
 
 /** The database of a URL, not migrated (a PostgreSQL pool connects on its first statement). */
@@ -150,4 +160,7 @@ async function migrate(db: Database, url: string): Promise<void> {
       );
     }
   });
+  // PostgreSQL keeps a transaction's connection for the next one until the event loop turns; a
+  // statement right after opening would meanwhile open a second connection. Let it go back first.
+  if (db.dialect === 'postgres') await new Promise((resolveTurn) => setImmediate(resolveTurn));
 }

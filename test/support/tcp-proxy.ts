@@ -7,6 +7,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
  */
 export interface TcpProxy {
   readonly port: number;
+  /** How many connections it has accepted so far. */
+  readonly accepted: number;
   cut(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
@@ -16,9 +18,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  let accepted = 0;
   const listen = () =>
     new Promise<void>((ok, fail) => {
       const s = createServer((client) => {
+        accepted++;
         const upstream = createConnection({ host: targetHost, port: targetPort });
         for (const x of [client, upstream]) {
           sockets.add(x);
@@ -46,6 +50,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   return {
     get port() {
       return port;
+    },
+    get accepted() {
+      return accepted;
     },
     cut,
     restore: listen,
