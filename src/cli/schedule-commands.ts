@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { parseDuration } from '../core/duration.ts';
+import { formatDuration, parseDuration } from '../core/duration.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
@@ -53,7 +53,8 @@ async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) =
   }
 }
 
-const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${s.everyMs} ms`);
+/** How a trigger fires: its cron expression, or its interval as --every takes it (`every 5m`). */
+const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
 
 /** Declared schedules of a config, validated for `nightshift node` (errors name the config). */
 export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<typeof validateSchedules>[1]; schedules: readonly ScheduleSpec[] }): void {

@@ -13,3 +13,14 @@ export function parseDuration(what: string, text: string): number {
   if (!Number.isSafeInteger(ms)) throw new UsageError(`${what}: ${JSON.stringify(text)} is too long`);
   return ms;
 }
+
+/**
+ * Whole milliseconds as a duration that {@link parseDuration} reads back to the same number: in
+ * the largest unit that divides them, e.g. `5m`, `90s`, `36h`, `1500ms`.
+ */
+export function formatDuration(ms: number): string {
+  for (const unit of ['w', 'd', 'h', 'm', 's']) {
+    if (ms >= UNITS[unit] && ms % UNITS[unit] === 0) return `${ms / UNITS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}

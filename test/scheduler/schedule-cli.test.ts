@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.ts';
 import { cliFor, EXAMPLES, expectOneLineError, ISO_MS, query, runCli } from '../cli/run-cli.ts';
+import { formatDuration, parseDuration } from '../../src/core/duration.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { byFireTime, dbNow, killAll, runsOf, startNode, untilFired, waitAlive } from './helpers.ts';
 
@@ -66,6 +67,8 @@ describe.each(all)('schedule commands ($name)', (backend) => {
 
     const text = await cli.run(['schedule', 'list']);
     expect(text.stdout).toMatch(/nightly\s+count\s+cron 0 30 2 \* \* \? \(Europe\/Paris\)\s+items=50 tag=n/);
+    // An interval shows as --every takes it (the JSON above keeps the milliseconds).
+    expect(text.stdout).toMatch(/tick\s+noop\s+every 1m\s/);
 
     expect((await cli.run(['schedule', 'pause', 'tick'])).stdout).toBe('schedule tick paused\n');
     expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).find((s) => s.name === 'tick')!.paused).toBe(true);
@@ -99,8 +102,8 @@ describe.each(all)('schedule commands ($name)', (backend) => {
 
     expect((await cli.run(['schedule', 'remove', 'nightly'])).stdout).toBe('schedule nightly removed\n');
     expect(await cli.json(['schedule', 'remove', 'tick'])).toEqual({ name: 'tick', removed: true });
-    await cli.run(['schedule', 'add', 'tick', '--job', 'noop', '--every', '60000']);
-    expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).map((s) => s.name)).toEqual(['tick']);
+    expect((await cli.run(['schedule', 'add', 'tick', '--job', 'noop', '--every', '5400000'])).stdout).toMatch(/^schedule tick added: job noop, every 90m; next fire time /);
+    expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).map((s) => [s.name, s.everyMs])).toEqual([['tick', 5400000]]);
     expect((await cli.run(['schedule', 'list'], { env: {} })).code).toBe(0);
   }, 120_000);
 
@@ -143,6 +146,16 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     // Nothing was added by any of them.
     expect(await cli.json(['schedule', 'list'])).toEqual([]);
   }, 90_000);
+});
+
+describe('an interval as schedule list and add print it', () => {
+  it('is in the largest whole unit, and --every reads it back to the same milliseconds', () => {
+    expect([100, 1000, 1500, 90_000, 300_000, 5_400_000, 36 * 3_600_000, 86_400_000, 604_800_000].map(formatDuration))
+      .toEqual(['100ms', '1s', '1500ms', '90s', '5m', '90m', '36h', '1d', '1w']);
+    for (const n of [1, 2, 7, 59, 60, 61, 999, 1000, 1001, 1500, 86_399]) {
+      for (const unit of [1, 1000, 60_000, 3_600_000, 86_400_000]) expect(parseDuration('--every', formatDuration(n * unit))).toBe(n * unit);
+    }
+  });
 });
 
 describe('a node on SQLite', () => {

@@ -530,9 +530,13 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
 
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain, resume) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
+    expect((await api('PUT', '/api/schedules/fivemin', { job: 'noop', everyMs: 300_000 })).status).toBe(201);
     const { page, problems } = await newPage();
     await logIn(page, server.base, OPERATOR.secret);
     await open(page, '#/schedules');
+    // An interval shows as the CLI prints it and its --every takes it.
+    await page.locator('#schedules tr[data-name=fivemin] code', { hasText: /^every 5m$/ }).waitFor();
+    expect((await api('DELETE', '/api/schedules/fivemin')).status).toBe(204);
     const row = page.locator('#schedules tr[data-name=hourly]');
     await row.getByRole('button', { name: 'Pause' }).click();
     await row.getByText('— (paused)').waitFor();

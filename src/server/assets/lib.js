@@ -171,6 +171,18 @@ export function duration(ms) {
   return hours + ' h ' + (m % 60) + ' min';
 }
 
+/**
+ * A trigger's interval as the CLI prints it and its --every takes it (src/core/duration.ts,
+ * formatDuration): in the largest unit that divides it, e.g. 5m, 90s, 1500ms.
+ */
+export function interval(ms) {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  for (const [unit, size] of [['w', 604_800_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]]) {
+    if (ms >= size && ms % size === 0) return ms / size + unit;
+  }
+  return ms + 'ms';
+}
+
 export const span = (start, end, now = Date.now()) => (start ? (end ? Date.parse(end) : now) - Date.parse(start) : null);
 
 export const number = (n) => (n == null ? '—' : Number(n).toLocaleString('en-US'));

@@ -1,10 +1,10 @@
 // Schedules: each trigger with its next fire time (none while paused) and its actions, and the
 // recent firings with their outcomes.
 import { ConfirmButton, Empty, Loading, Notice } from './components.js';
-import { api, duration, go, html, paramText, time, useLoad } from './lib.js';
+import { api, go, html, interval, paramText, time, useLoad } from './lib.js';
 import { useState } from './preact-hooks.js';
 
-const timing = (s) => (s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + duration(s.everyMs));
+const timing = (s) => (s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + interval(s.everyMs));
 
 function Actions({ s, reload, setError }) {
   const post = (action) => async () => {
