@@ -263,6 +263,13 @@ export function createJobExplorer(db: Database) {
       return Number(rows[0].now);
     },
     /**
+     * The executions that wait for a node (queued, claimed by no node), the next to run first
+     * (nodes claim them oldest first), at most `limit`.
+     */
+    async queuedExecutions(limit: number): Promise<JobExecution[]> {
+      return (await db.query<Row>(SQL.queuedExecutions, [limit])).map(toJobExecution);
+    },
+    /**
      * How long the oldest execution that waits for a node (queued, claimed by no node) has
      * waited, in milliseconds of the database's clock; 0 when none waits.
      */

@@ -505,6 +505,12 @@ export const SQL = {
       SELECT job_name, status, n FROM ns_execution_count
       UNION ALL SELECT job_name, status, n FROM ns_execution_count_delta) c
     GROUP BY job_name, status HAVING sum(n) <> 0 ORDER BY job_name, status`,
+  /**
+   * The executions that wait for a node (queued, claimed by no node), the next to run first: in
+   * id order, as nodes claim them, at most `$1` (read by status: never history).
+   */
+  queuedExecutions: `SELECT ${EXEC_COLS} FROM ns_job_execution e
+    WHERE e.status = 'STARTING' AND e.owner_node_id IS NULL ORDER BY e.id LIMIT $1`,
   /** How long the oldest execution that waits for a node has waited, in ms of the database's clock (no row: none waits). */
   oldestQueuedAge: `SELECT ns_now() - create_time AS age_ms FROM ns_job_execution
     WHERE status = 'STARTING' AND owner_node_id IS NULL ORDER BY id LIMIT 1`,

@@ -418,6 +418,23 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       expect(await page.locator(`#running tr[data-id="${waiting}"]`).count(), 'a queued execution is not listed as running').toBe(0);
       // No row of the running list is all dashes: each has its node.
       for (const node of await page.locator('#running tbody tr[data-id] td:nth-child(3)').allTextContents()) expect(node).toMatch(/^node-/);
+
+      // A deeper queue than the overview counts: it lists the next to run, the oldest queued
+      // (nodes claim in id order), not the latest queued.
+      const base = Date.now();
+      const batch = await api<{ results: { executionId?: number }[] }>('POST', '/api/executions/batch', {
+        items: Array.from({ length: 60 }, (_, i) => ({ job: 'noop', params: { 'run.id': base + i } })),
+      });
+      expect(batch.status).toBe(202);
+      const oldestQueued = async () => {
+        const starting = (await api<{ id: number; node: string | null }[]>('GET', '/api/executions?status=STARTING&limit=1000')).json;
+        return Math.min(...starting.filter((e) => !e.node).map((e) => e.id));
+      };
+      await page.locator('#queued-h', { hasText: '(50+), waiting for a node: the next to run first' }).waitFor();
+      await waitFor(async () => Number(await page.locator('#queued tbody tr').first().getAttribute('data-id')) === (await oldestQueued()), 15_000, 'the oldest queued execution first under Queued');
+      const shown = (await page.locator('#queued tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-id')))));
+      expect(shown).toHaveLength(10);
+      expect(shown).toEqual([...shown].sort((a, b) => a - b));
       await shoot(page, 'overview-queued');
       expect(problems).toEqual([]);
     } finally {

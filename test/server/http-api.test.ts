@@ -225,6 +225,20 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(submits[0].detail).toEqual({ params: {}, key: 'customer-7', execution: routed.body.id });
   });
 
+  it('lists the queue, the next to run first: queued executions no node has claimed, oldest first', async () => {
+    const { ns, get, post } = await setup('api-queue');
+    await ns.run('noop', { 'run.id': 1 });
+    // No node runs here: what is submitted stays queued.
+    const ids: number[] = [];
+    for (let i = 2; i <= 6; i++) ids.push((await post('/api/jobs/noop/executions', { params: { 'run.id': i } })).body.id);
+    const queue = await get('/api/queue', 'victor');
+    expect(queue.status).toBe(200);
+    expect(queue.body.map((e: { id: number }) => e.id)).toEqual(ids);
+    expect(queue.body[0]).toMatchObject({ jobName: 'noop', status: 'STARTING', node: null, parameters: { 'run.id': 2 } });
+    expect((await get('/api/queue?limit=2')).body.map((e: { id: number }) => e.id)).toEqual(ids.slice(0, 2));
+    expect((await get('/api/queue?limit=0')).status).toBe(400);
+  });
+
   it('submits a batch: each item answered on its own, audited once, then run by a node; a viewer may not', async () => {
     const { ns, post, send, node, audit } = await setup('api-batch');
     await ns.run('noop', { 'run.id': 1 });

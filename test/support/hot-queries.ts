@@ -61,6 +61,7 @@ export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQ
     { name: 'what every node runs', sql: SQL.runningByNode, params: [], boundedSort: true },
     { name: 'metrics: counts by job and status', sql: SQL.executionCounts, params: [] },
     { name: 'metrics: the oldest queued execution', sql: SQL.oldestQueuedAge, params: [] },
+    { name: 'queued executions, next to run first (console)', sql: SQL.queuedExecutions, params: [51] },
     { name: 'claim queued executions', sql: SQL.claim(d), params: [1, 'node0', jobs, 8] },
     { name: 'orphaned executions', sql: SQL.orphanedExecutions, params: [] },
     { name: 'prune: keep-last floor of a job', sql: SQL.keepLastFloor, params: ['job3', 99] },

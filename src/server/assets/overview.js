@@ -34,6 +34,8 @@ function throughput(executions, now) {
 const executionEvents = (kind) => kind === 'execution';
 /** The most queued executions the overview lists (the next to run). */
 const QUEUED_SHOWN = 10;
+/** The most queued executions the overview counts (more shows as 50+). */
+const QUEUED_COUNTED = 50;
 
 /**
  * What runs now, and apart from it what waits for a node: an execution that is STARTING without a
@@ -43,15 +45,18 @@ const QUEUED_SHOWN = 10;
 function Running() {
   const [state] = useLoad(
     async () => {
-      const [active, starting] = await Promise.all([
+      const [active, starting, queue] = await Promise.all([
         api('api/executions?status=STARTED,STOPPING&steps=1&limit=50'),
         api('api/executions?status=STARTING&steps=1&limit=50'),
+        // The queue itself, oldest first (the order nodes claim it in): the next to run at the top.
+        api('api/queue?limit=' + (QUEUED_COUNTED + 1)),
       ]);
       const claimed = starting.data.filter((e) => e.node);
       const running = [...active.data, ...claimed].sort((a, b) => b.id - a.id);
-      // Oldest first: the next to run at the top.
-      const queued = starting.data.filter((e) => !e.node).reverse();
-      return { running, queued, moreQueued: Boolean(starting.next) };
+      // Read a moment apart: one claimed in between is listed as running only.
+      const runningIds = new Set(running.map((e) => e.id));
+      const queued = queue.data.slice(0, QUEUED_COUNTED).filter((e) => !runningIds.has(e.id));
+      return { running, queued, moreQueued: queue.data.length > QUEUED_COUNTED };
     },
     [],
     executionEvents,
@@ -75,7 +80,7 @@ function Running() {
   </section>
   ${queued.length
     ? html`<section class="card wide" aria-labelledby="queued-h">
-        <h2 id="queued-h">Queued <span class="muted">(${queued.length}${moreQueued ? '+' : ''}), waiting for a node</span></h2>
+        <h2 id="queued-h">Queued <span class="muted">(${queued.length}${moreQueued ? '+' : ''}), waiting for a node: the next to run first</span></h2>
         <div class="table-wrap"><table class="stack compact" id="queued">
           <thead><tr><th>Execution</th><th>Job</th><th>Status</th><th>Parameters</th><th>Waiting for</th><th>Queued at</th></tr></thead>
           <tbody>${queued.slice(0, QUEUED_SHOWN).map((e) => html`<tr data-id=${e.id}>
@@ -85,9 +90,7 @@ function Running() {
             <td class="nowrap">${duration(span(e.createTime, null, now))}</td><td class="nowrap">${time(e.createTime)}</td></tr>`)}</tbody>
         </table></div>
         ${queued.length > QUEUED_SHOWN || moreQueued
-          ? html`<p class="small"><a href="#/executions?status=STARTING">All the queued executions</a> (${moreQueued
-            ? 'a deep queue: these are among the latest queued, oldest first'
-            : 'the ' + QUEUED_SHOWN + ' next to run are shown'})</p>`
+          ? html`<p class="small"><a href="#/executions?status=STARTING">All the queued executions</a> (the ${QUEUED_SHOWN} next to run are shown)</p>`
           : null}
       </section>`
     : null}`;

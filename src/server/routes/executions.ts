@@ -109,6 +109,22 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     return list.map(executionJson);
   });
 
+  app.get<{ Querystring: { limit: number } }>('/api/queue', {
+    schema: {
+      summary: 'The executions waiting for a node, the next to run first',
+      description:
+        'Queued executions that no node has claimed yet, oldest first: the order nodes claim them in (a node takes the oldest ' +
+        'of those it may run: its jobs, and work addressed to no node or to it). Read from the queue alone, however long the history.',
+      tags: ['executions'],
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 20 } },
+      },
+      response: { 200: { type: 'array', items: ref('Execution') }, ...errors(400, 401, 503) },
+    },
+  }, async (req) => (await ns.explorer.queuedExecutions(req.query.limit)).map(executionJson));
+
   app.get<{ Params: { id: number } }>('/api/executions/:id', {
     schema: {
       summary: 'One execution with its steps, partitions, ExecutionContexts and summary',
