@@ -93,10 +93,14 @@ describe('README examples', () => {
       const status = /console\.log\(.*\); \/\/ (.+)/.exec(files['src/main.ts'])![1];
       const { stdout } = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/main.ts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
       expect(stdout.trim().split('\n')).toEqual([printed, status]);
-      const [line] = blocks('sh', 'run labels')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+      const [line, list] = blocks('sh', 'run labels')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
       const cli = await sh(line, dir);
       expect(cli.code).toBe(0);
       expect(cli.stdout).toContain(/prints (.+)$/.exec(line)![1]);
+      // src/main.ts wrote to the CLI's default repository, so the CLI lists its run beside its own.
+      const listed = await sh(list, dir);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.split('\n').filter((l) => /\blabels\b.*COMPLETED/.test(l))).toHaveLength(2);
     });
 
     it('compiles with tsc under NodeNext as shown; a .ts specifier needs allowImportingTsExtensions and noEmit', { timeout: 120_000 }, async () => {
