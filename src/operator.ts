@@ -19,7 +19,7 @@ export type { ExecutionDetails, JobNamed, Nightshift, NightshiftOptions, NodeInf
  */
 export async function createNightshift<J extends SomeJob = SomeJob>(options: NightshiftOptions<J>): Promise<Nightshift<J>> {
   if (typeof options !== 'object' || options === null) {
-    throw new UsageError(`createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:app.db', jobs: [myJob] })`);
+    throw new UsageError(`createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:nightshift.db', jobs: [myJob] })`);
   }
   const lease = leaseOptions(options.lease);
   const jobs = jobsByName(options.jobs);

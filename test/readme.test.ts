@@ -93,10 +93,14 @@ describe('README examples', () => {
       const status = /console\.log\(.*\); \/\/ (.+)/.exec(files['src/main.ts'])![1];
       const { stdout } = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/main.ts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
       expect(stdout.trim().split('\n')).toEqual([printed, status]);
-      const [line] = blocks('sh', 'run labels')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+      const [line, list] = blocks('sh', 'run labels')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
       const cli = await sh(line, dir);
       expect(cli.code).toBe(0);
       expect(cli.stdout).toContain(/prints (.+)$/.exec(line)![1]);
+      // src/main.ts wrote to the CLI's default repository, so the CLI lists its run beside its own.
+      const listed = await sh(list, dir);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.split('\n').filter((l) => /\blabels\b.*COMPLETED/.test(l))).toHaveLength(2);
     });
 
     it('compiles with tsc under NodeNext as shown; a .ts specifier needs allowImportingTsExtensions and noEmit', { timeout: 120_000 }, async () => {
@@ -222,6 +226,15 @@ describe('README examples', () => {
       expect(JSON.parse(outputs[0])).toEqual([]);
       expect(JSON.parse(outputs[1])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000 } });
       expect(outputs[2]).toContain('nightshift_executions{job="count",status="STARTING"} 1');
+      // The counter of ends has each ended status of the job at 0 before any end.
+      expect(outputs[2]).toContain('nightshift_executions_ended_total{job="count",status="FAILED"} 0');
+      // The README's /metrics row names exactly the metrics served, each with its type.
+      const row = README.split('\n').find((l) => l.startsWith('| `GET /metrics` |'))!;
+      const listed = [...new Set([...row.matchAll(/`(nightshift_\w+)/g)].map((m) => m[1]))].sort();
+      const served = [...outputs[2].matchAll(/^# TYPE (nightshift_\w+) (\w+)$/gm)].map((m) => [m[1], m[2]]).sort();
+      expect(listed).toEqual(served.map(([name]) => name));
+      // A counter ends in _total (Prometheus naming), and only a counter does.
+      for (const [name, type] of served) expect(name.endsWith('_total'), name).toBe(type === 'counter');
     } finally {
       server.kill('SIGTERM');
       expect(await exited).toBe(0);

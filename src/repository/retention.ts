@@ -203,3 +203,13 @@ export async function executionCounts(db: Database): Promise<{ job: string; stat
   const rows = await db.query<{ job_name: string; status: string; n: number | string }>(SQL.executionCounts);
   return rows.map((r) => ({ job: r.job_name, status: r.status as BatchStatus, count: Number(r.n) }));
 }
+
+/**
+ * How many executions of each job have ended in each status, ever, from the counters (migration
+ * 12): only goes up, a prune does not lower it. An execution that failed and was abandoned later
+ * counts once in each.
+ */
+export async function endedCounts(db: Database): Promise<{ job: string; status: BatchStatus; count: number }[]> {
+  const rows = await db.query<{ job_name: string; status: string; n: number | string }>(SQL.endedCounts);
+  return rows.map((r) => ({ job: r.job_name, status: r.status as BatchStatus, count: Number(r.n) }));
+}

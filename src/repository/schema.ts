@@ -10,6 +10,7 @@ import { drainSchema } from './migrations/008-drain.ts';
 import { claimOrderSchema } from './migrations/009-claim-order.ts';
 import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
 import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
+import { endedCountersSchema } from './migrations/012-ended-counters.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -19,7 +20,7 @@ import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
-  claimByKeyRangeSchema,
+  claimByKeyRangeSchema, endedCountersSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -511,6 +511,14 @@ export const SQL = {
    */
   queuedExecutions: `SELECT ${EXEC_COLS} FROM ns_job_execution e
     WHERE e.status = 'STARTING' AND e.owner_node_id IS NULL ORDER BY e.id LIMIT $1`,
+  /**
+   * How many executions of each job have entered each ended status, ever (migration 12): only
+   * goes up, a prune does not lower it. Counter rows and pending deltas, in one snapshot.
+   */
+  endedCounts: `SELECT job_name, status, sum(ended) AS n FROM (
+      SELECT job_name, status, ended FROM ns_execution_count
+      UNION ALL SELECT job_name, status, ended FROM ns_execution_count_delta) c
+    GROUP BY job_name, status HAVING sum(ended) > 0 ORDER BY job_name, status`,
   /** How long the oldest execution that waits for a node has waited, in ms of the database's clock (no row: none waits). */
   oldestQueuedAge: `SELECT ns_now() - create_time AS age_ms FROM ns_job_execution
     WHERE status = 'STARTING' AND owner_node_id IS NULL ORDER BY id LIMIT 1`,
@@ -531,10 +539,10 @@ export const SQL = {
    */
   foldExecutionCounts: `WITH moved AS (
       DELETE FROM ns_execution_count_delta WHERE id IN (SELECT id FROM ns_execution_count_delta ORDER BY id LIMIT $1)
-      RETURNING job_name, status, n)
-    INSERT INTO ns_execution_count (job_name, status, n)
-    SELECT job_name, status, sum(n) FROM moved GROUP BY job_name, status ORDER BY job_name, status
-    ON CONFLICT (job_name, status) DO UPDATE SET n = ns_execution_count.n + excluded.n`,
+      RETURNING job_name, status, n, ended)
+    INSERT INTO ns_execution_count (job_name, status, n, ended)
+    SELECT job_name, status, sum(n), sum(ended) FROM moved GROUP BY job_name, status ORDER BY job_name, status
+    ON CONFLICT (job_name, status) DO UPDATE SET n = ns_execution_count.n + excluded.n, ended = ns_execution_count.ended + excluded.ended`,
 
   // ---- retention -------------------------------------------------------------------------------
   minExecutionId: `SELECT min(id) AS id FROM ns_job_execution`,

@@ -1,6 +1,7 @@
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Nightshift } from '../operator.ts';
-import { executionCounts, foldExecutionCountsIfBacklog } from '../repository/retention.ts';
+import { ENDED_STATUSES } from '../repository/migrations/012-ended-counters.ts';
+import { endedCounts, executionCounts, foldExecutionCountsIfBacklog } from '../repository/retention.ts';
 
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
@@ -13,6 +14,9 @@ export interface Metrics {
 /**
  * Prometheus metrics of a cluster, read from the job repository at each scrape: every process
  * serving them reports the same numbers, so scrape one (or all, and aggregate with max).
+ * `nightshift_executions` is a gauge of the executions the repository holds (a prune lowers it);
+ * `nightshift_executions_ended_total` is a counter of the executions that ended, kept in the
+ * repository, which only goes up (for `rate()` and `increase()`).
  * This process's own metrics (CPU, memory, event-loop lag) come with them.
  */
 export function createMetrics(ns: Nightshift): Metrics {
@@ -21,6 +25,15 @@ export function createMetrics(ns: Nightshift): Metrics {
   const executions = new Gauge({
     name: 'nightshift_executions',
     help: 'Job executions in the repository, by job and batch status',
+    labelNames: ['job', 'status'],
+    registers: [registry],
+  });
+  // A counter of the cluster's ends, kept in the repository (migration 12), not in this process:
+  // the process serving /metrics (`nightshift serve`) runs no job, and every process serving it
+  // reports the same numbers, which neither a restart of it nor a prune lowers.
+  const ended = new Counter({
+    name: 'nightshift_executions_ended_total',
+    help: 'Job executions that ended, by job and the status they ended in (a later abandon counts again as ABANDONED); kept in the repository, so prune does not lower it',
     labelNames: ['job', 'status'],
     registers: [registry],
   });
@@ -43,11 +56,16 @@ export function createMetrics(ns: Nightshift): Metrics {
       // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
       // scrape folds only a backlog (no node running), so that its own reads stay short.
       await foldExecutionCountsIfBacklog(ns.db);
-      const [counts, members, waitedMs] = await Promise.all([executionCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
+      const [counts, ends, members, waitedMs] = await Promise.all([executionCounts(ns.db), endedCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
       // All data first, then every gauge set with no await in between: scrapes that overlap
       // cannot mix their counts.
       executions.reset();
       for (const r of counts) executions.set({ job: r.job, status: r.status }, r.count);
+      // Every ended status of every job the repository knows, 0 until one ends so: a series that
+      // appears at 1 shows no increase() to an alert.
+      ended.reset();
+      for (const job of new Set([...counts, ...ends].map((r) => r.job))) for (const status of ENDED_STATUSES) ended.inc({ job, status }, 0);
+      for (const r of ends) ended.inc({ job: r.job, status: r.status }, r.count);
       nodes.reset();
       for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
       oldestQueued.set(waitedMs / 1000);

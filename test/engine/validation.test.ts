@@ -174,7 +174,7 @@ describe('engine definition validation', () => {
     const db = `sqlite:${file}`;
     const ok = defineJob({ name: 'ok', steps: (s) => [s.tasklet({ name: 't', tasklet })] });
     const cases: [() => Promise<unknown>, string][] = [
-      [() => createNightshift(undefined as never), "createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:app.db', jobs: [myJob] })"],
+      [() => createNightshift(undefined as never), "createNightshift needs its options, e.g. createNightshift({ db: 'sqlite:nightshift.db', jobs: [myJob] })"],
       [() => createNightshift({ db } as never), 'createNightshift: jobs must be an array of jobs made by defineJob (jobs: [] for none), got undefined'],
       [() => createNightshift({ db, jobs: { ok } as never }), 'jobs must be an array of jobs made by defineJob (jobs: [] for none), got object'],
       [() => createNightshift({ db, jobs: [ok, { name: 'hand-made', steps: [] } as never] }), 'createNightshift: jobs must be made by defineJob, got "hand-made" that was not'],

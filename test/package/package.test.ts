@@ -13,7 +13,7 @@
  * - without the optional better-sqlite3, a node on PostgreSQL runs, and SQLite is refused in one
  *   line that says what to do;
  * and that the tarball holds only the build, bin, the deployment examples (examples/deploy, which
- * the README links), README, LICENSE and package.json.
+ * the README links), README, LICENSE and package.json, and every file the README links to.
  * dist/ must be built first (`npm test` builds it).
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -170,6 +170,19 @@ describe('the packed package', () => {
     expect(files.filter((f) => f.endsWith('.map') || (f.endsWith('.d.ts') && readFileSync(join(ROOT, f), 'utf8').includes('sourceMappingURL')))).toEqual([]);
     // No TSDoc, OpenAPI text or message points users to the design document, which does not ship.
     expect(files.filter((f) => /\bSPEC\b/.test(readFileSync(join(ROOT, f), 'utf8')))).toEqual([]);
+  }, 120_000);
+
+  it('holds every file the README links to by a relative path, since the installed README is read beside them', async () => {
+    const { files } = await packOnce();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/```[\s\S]*?```/g, '');
+    // Inline links and images, and reference definitions; not web addresses or anchors.
+    const targets = [...readme.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)|^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)]
+      .map((m) => m[1] ?? m[2])
+      .filter((t) => !/^([a-z][a-z0-9+.-]*:|#|\/\/)/i.test(t))
+      .map((t) => decodeURI(t.replace(/[#?].*$/, '').replace(/^\.\//, '').replace(/\/$/, '')));
+    expect(targets).toContain('examples/deploy/Dockerfile'); // the pattern finds the links
+    const missing = targets.filter((t) => !files.includes(t) && !files.some((f) => f.startsWith(`${t}/`)));
+    expect(missing, 'README links to files the package does not hold (ship them, or name them as repository files without a link)').toEqual([]);
   }, 120_000);
 
   describe.each(NODES)('installed with Node %s', (version) => {

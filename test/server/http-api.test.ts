@@ -14,6 +14,7 @@ import { startNode, type ClusterNode } from '../../src/cluster/node.ts';
 import { createHttpApi, type HttpApiOptions } from '../../src/server/http-api.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { SQL } from '../../src/repository/sql.ts';
+import { pruneHistory } from '../../src/repository/retention.ts';
 import { backends, waitFor } from '../support/backends.ts';
 
 const jobs = [noop, count, partitionedCount, importCsv];
@@ -595,6 +596,36 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(text).toContain(`nightshift_node_running_executions{node="${n.name}"} 0`);
     await n.shutdown();
     expect(await scrape()).toMatch(/^nightshift_nodes\{status="left"\} 1$/m);
+  });
+
+  it('counts ended executions in a counter that only goes up: a prune does not lower it', async () => {
+    const { ns, get } = await setup('api-ended');
+    const scrape = async () => String((await get('/metrics', 'victor')).body);
+    const ended = (text: string, job: string, status: string) =>
+      Number(new RegExp(`^nightshift_executions_ended_total\\{job="${job}",status="${status}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    await ns.run('count', { items: 5, tag: 'e1' });
+    const failed = await ns.run('count', { items: 5, tag: 'e2', failAt: 3 });
+    let text = await scrape();
+    expect(text).toContain('# TYPE nightshift_executions_ended_total counter');
+    expect([ended(text, 'count', 'COMPLETED'), ended(text, 'count', 'FAILED')]).toEqual([1, 1]);
+    // Every ended status of a job is there before the first such end, so that increase() sees it.
+    expect([ended(text, 'count', 'STOPPED'), ended(text, 'count', 'ABANDONED'), ended(text, 'count', 'UNKNOWN')]).toEqual([0, 0, 0]);
+    // A restart that completes ends a new execution; the failed one stays counted as FAILED.
+    expect((await ns.restart(failed.id)).status).toBe('COMPLETED');
+    await ns.run('noop');
+    text = await scrape();
+    expect([ended(text, 'count', 'COMPLETED'), ended(text, 'count', 'FAILED'), ended(text, 'noop', 'COMPLETED')]).toEqual([2, 1, 1]);
+
+    // Prune everything: the gauge of executions in the repository falls, the counter does not.
+    const pruned = await pruneHistory(ns.db, { olderThanMs: 0, includeRestartable: true });
+    expect(pruned.executions).toBe(4);
+    text = await scrape();
+    expect(text).not.toMatch(/^nightshift_executions\{/m);
+    expect([ended(text, 'count', 'COMPLETED'), ended(text, 'count', 'FAILED'), ended(text, 'noop', 'COMPLETED')]).toEqual([2, 1, 1]);
+    await ns.run('count', { items: 5, tag: 'e3', failAt: 2 });
+    text = await scrape();
+    expect([ended(text, 'count', 'COMPLETED'), ended(text, 'count', 'FAILED')]).toEqual([2, 2]);
+    expect(text).toContain('nightshift_executions{job="count",status="FAILED"} 1');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Database } from '../../src/repository/database.ts';
+import { ENDED_STATUSES } from '../../src/repository/migrations/012-ended-counters.ts';
 
 export interface SeedOptions {
   /** How many past executions (one instance and one step execution each). */
@@ -92,10 +93,13 @@ export async function seedHistory(db: Database, o: SeedOptions): Promise<{ first
     if (o.bulk) {
       for (const sql of rebuild) await tx.exec(sql);
       // What the counter triggers would have added.
-      const counts = `SELECT job_name, status, count(*) AS n FROM ns_job_execution WHERE id BETWEEN ${from} AND ${to} GROUP BY job_name, status`;
+      const counts = `SELECT job_name, status, count(*) AS n,
+          CASE WHEN status IN (${ENDED_STATUSES.map((x) => `'${x}'`).join(', ')}) THEN count(*) ELSE 0 END AS ended
+        FROM ns_job_execution WHERE id BETWEEN ${from} AND ${to} GROUP BY job_name, status`;
       await tx.exec(pg
-        ? `INSERT INTO ns_execution_count_delta (job_name, status, n) ${counts}`
-        : `INSERT INTO ns_execution_count (job_name, status, n) ${counts} ON CONFLICT (job_name, status) DO UPDATE SET n = n + excluded.n`);
+        ? `INSERT INTO ns_execution_count_delta (job_name, status, n, ended) ${counts}`
+        : `INSERT INTO ns_execution_count (job_name, status, n, ended) ${counts}
+            ON CONFLICT (job_name, status) DO UPDATE SET n = n + excluded.n, ended = ended + excluded.ended`);
     }
     if (pg) {
       for (const t of TABLES) {

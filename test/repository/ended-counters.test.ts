@@ -1,0 +1,67 @@
+/**
+ * Migration 12: the counters of ends (`ns_execution_count.ended`) only go up. A repository of
+ * version 11 upgrades with the ended executions it holds; then every end counts once in its
+ * status, a status change from one ended status to another counts in the new one, and a delete
+ * (prune) lowers the counts of executions but not the counters of ends. Deltas folded or not read
+ * the same.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/repository/open.ts';
+import { endedCountersSchema as endedCounters } from '../../src/repository/migrations/012-ended-counters.ts';
+import { endedCounts, executionCounts, foldExecutionCounts } from '../../src/repository/retention.ts';
+import { SCHEMA_VERSION, versionOf } from '../../src/repository/schema.ts';
+import { SQL } from '../../src/repository/sql.ts';
+import { backends } from '../support/backends.ts';
+import { undoEndedCounters } from '../support/schema-undo.ts';
+
+describe.each(backends())('counters of ends ($name)', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('start at the ended executions of an upgraded repository, count each end, and a delete does not lower them', async () => {
+    const url = backend.freshUrl('endedctr');
+    let db = await openDatabase(url);
+    try {
+      for (const statement of undoEndedCounters(db.dialect)) await db.exec(statement);
+      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(endedCounters) - 1)]);
+      const execution = async (job: string, who: string, status: string) => {
+        const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, [job, who, '{}']))[0].id);
+        const rows = await db.query<{ id: number }>(SQL.insertExecution, [instance, job, status, 'UNKNOWN', '{}', null, null, '{}', null, null]);
+        return Number(rows[0].id);
+      };
+      await execution('a', '1', 'COMPLETED');
+      await execution('a', '2', 'COMPLETED');
+      const failed = await execution('a', '3', 'FAILED');
+      const queued = await execution('b', '1', 'STARTING');
+      await db.close();
+
+      db = await openDatabase(url);
+      expect(Number((await db.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`))[0].value)).toBe(SCHEMA_VERSION);
+      const ended = async () => Object.fromEntries((await endedCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+      const counts = async () => Object.fromEntries((await executionCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+      expect(await ended()).toEqual({ 'a/COMPLETED': 2, 'a/FAILED': 1 });
+
+      // An insert in an ended status, ends, and a change from one ended status to another.
+      await execution('b', '2', 'STOPPED');
+      await db.execute(`UPDATE ns_job_execution SET status = 'STARTED' WHERE id = $1`, [queued]);
+      expect(await ended()).toEqual({ 'a/COMPLETED': 2, 'a/FAILED': 1, 'b/STOPPED': 1 });
+      await db.execute(`UPDATE ns_job_execution SET status = 'FAILED' WHERE id = $1`, [queued]);
+      await db.execute(`UPDATE ns_job_execution SET status = 'ABANDONED' WHERE id = $1`, [failed]);
+      // An update that leaves the status as it was counts nothing.
+      await db.execute(`UPDATE ns_job_execution SET status = status, exit_code = 'FAILED' WHERE id = $1`, [queued]);
+      const afterEnds = { 'a/COMPLETED': 2, 'a/FAILED': 1, 'a/ABANDONED': 1, 'b/STOPPED': 1, 'b/FAILED': 1 };
+      expect(await ended()).toEqual(afterEnds);
+      await foldExecutionCounts(db);
+      expect(await ended()).toEqual(afterEnds);
+      expect(await counts()).toEqual({ 'a/COMPLETED': 2, 'a/ABANDONED': 1, 'b/STOPPED': 1, 'b/FAILED': 1 });
+
+      // Deleting history lowers the counts, not the counters of ends.
+      await db.exec(`DELETE FROM ns_job_execution`);
+      expect(await counts()).toEqual({});
+      expect(await ended()).toEqual(afterEnds);
+      await foldExecutionCounts(db);
+      expect(await ended()).toEqual(afterEnds);
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Statements that take a fully migrated repository back to the schema of version 11 (before the
+ * ended counters of migration 12), for tests that upgrade a repository of an older version.
+ */
+import type { Dialect } from '../../src/repository/tx.ts';
+
+export function undoEndedCounters(d: Dialect): string[] {
+  if (d === 'sqlite') {
+    return [
+      `DROP TRIGGER ns_count_ended`,
+      `DROP TRIGGER ns_count_insert`,
+      `CREATE TRIGGER ns_count_insert AFTER INSERT ON ns_job_execution BEGIN
+        INSERT INTO ns_execution_count (job_name, status, n) VALUES (NEW.job_name, NEW.status, 1)
+          ON CONFLICT (job_name, status) DO UPDATE SET n = n + 1;
+      END`,
+      `ALTER TABLE ns_execution_count DROP COLUMN ended`,
+      `ALTER TABLE ns_execution_count_delta DROP COLUMN ended`,
+    ];
+  }
+  return [
+    `DROP TRIGGER ns_count_ended ON ns_job_execution`,
+    `DROP FUNCTION ns_count_ended()`,
+    `CREATE OR REPLACE FUNCTION ns_count_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+      INSERT INTO ns_execution_count_delta (job_name, status, n)
+        SELECT job_name, status, count(*) FROM ns_new GROUP BY job_name, status;
+      RETURN NULL;
+    END $body$`,
+    `ALTER TABLE ns_execution_count DROP COLUMN ended`,
+    `ALTER TABLE ns_execution_count_delta DROP COLUMN ended`,
+  ];
+}
