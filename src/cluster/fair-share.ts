@@ -86,3 +86,14 @@ export async function claimShare(db: Database, node: ShareOf, free: number): Pro
   if (nodes.length === 1 || q.stale === true || q.stale === 1) return { take: free, surplus, nodes: nodes.length };
   return { take: Math.min(free, claimLimit(nodes, node.id, queued) + Number(q.mine)), surplus, nodes: nodes.length };
 }
+
+/**
+ * The node whose turn a launch is, among the live nodes that run its job (`runners`, ids
+ * ascending): consecutive executions go round the nodes, and each node that passes one on (it has
+ * no free slot) hands it to the next. Every node computes the same from the same membership, so
+ * one launch wakes one node however many idle; a node whose view is out of date may wake with it,
+ * or none may, and then the nodes' polls find the launch.
+ */
+export function wakeTurn(runners: readonly number[], executionId: number, hop: number): number | undefined {
+  return runners.length ? runners[(executionId + hop) % runners.length] : undefined;
+}

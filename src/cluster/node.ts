@@ -15,11 +15,12 @@ import { drainRequested, liveNamesakes, requestDrain, resumeNode } from '../repo
 import { SQL } from '../repository/sql.ts';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
-import { claimShare } from './fair-share.ts';
+import { claimShare, wakeTurn } from './fair-share.ts';
 import { reapDeadNodes, releaseExecution } from './failover.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
+import { encodeLaunchWake, type LaunchWake } from '../repository/announce.ts';
 import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 /** What {@link startNode} takes. */
@@ -170,6 +171,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
   // see FIRST_LEASE_MS); the node claims nothing before.
   let beaten = false;
+  // Set to `wake` once the claim loop exists (the first beat may come while the node joins).
+  let afterFirstBeat = () => {};
 
   const join = async () => {
     beaten = false;
@@ -183,7 +186,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         const h = findHandle(running.values(), id);
         if (h) h.stopRequested = true;
       }),
-      onBeat: () => (beaten = true),
+      // Wakes that came before the first beat were dropped (a launch announced while the node
+      // joined, the listener's catch-up): look once it may claim.
+      onBeat: () => {
+        if (beaten) return;
+        beaten = true;
+        afterFirstBeat();
+      },
       onProbe: (p) => probes.handle?.(p),
     }, log, { jobs: claimNames, lateMs: Math.max(0, lease.leaseMs - 2 * lease.heartbeatMs) });
     await heartbeat.started;
@@ -222,12 +231,12 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // While the queue is deeper than every live node has room for, each takes all it has room for:
   // the spread is read again only once the claims since may have drawn that surplus down.
   let deep = { surplus: 0, nodes: 1 };
-  const share = async (room: number, firstLook: boolean) => {
+  const share = async (room: number, firstLook: boolean, turn: boolean) => {
     if (!spreadEvenly || deep.surplus > 0) return room;
-    // An idle node's share is at least one (see claimLimit): on a wake's first look it takes that
-    // one without reading the spread, a round trip less before a lone launch starts; the next
-    // look reads the spread for the rest.
-    if (firstLook && working.size === 0 && partitions.size === 0) return Math.min(room, 1);
+    // A launch whose turn this is takes a slot without reading the spread: the turns spread lone
+    // launches. An idle node's share is at least one (see claimLimit): on a wake's first look it
+    // takes that one without reading the spread too; the next look reads the spread for the rest.
+    if (turn || (firstLook && working.size === 0 && partitions.size === 0)) return Math.min(room, 1);
     const s = await claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, room);
     deep = { surplus: s.surplus, nodes: s.nodes };
     return s.take;
@@ -242,8 +251,22 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const partitionJobs = [...jobs.values()].filter((j) => hasPartitionedStep(j.flow)).map((j) => j.name);
   let claiming = false;
   let again = false;
-  const wake = () => {
+  // A launch whose turn this node has (see onLaunch): the next look takes one, without the spread.
+  let takeOne = false;
+  // Whether work may be queued that this node has not looked for: its last claim took all it asked
+  // for, or a launch came while it had no room. Where notifications tell of every launch, a freed
+  // slot looks for work only then (elsewhere always): a lone launch costs one claim, not one more
+  // per end. Polls remain the safety net.
+  let maybeMore = true;
+  const notified = db.dialect === 'postgres' && options.listen !== false;
+  const slotFreed = () => {
+    if (maybeMore || !notified) wake();
+  };
+  const wake = () => look(false);
+  afterFirstBeat = wake;
+  const look = (turn: boolean) => {
     if (shuttingDown || draining || !beaten) return;
+    if (turn) takeOne = true;
     if (claiming) {
       again = true;
       return;
@@ -258,8 +281,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           again = false;
           if (shuttingDown || draining) break;
           const room = concurrency - working.size - partitions.size;
-          if (room <= 0) break;
-          let free = await share(room, firstLook);
+          if (room <= 0) {
+            maybeMore = true;
+            break;
+          }
+          const turn = takeOne;
+          takeOne = false;
+          let free = await share(room, firstLook, turn);
           firstLook = false;
           // A wake while the share was read (an end committed meanwhile) asks for another look.
           if (free <= 0) continue;
@@ -274,8 +302,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           free -= rows.length;
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
-          // All it asked for: there may be more (and a new share) now.
-          if (rows.length + claimed.length > 0 && rows.length + claimed.length >= cap) again = true;
+          // All it asked for: there may be more (and a new share) now; a launch's turn was for that launch.
+          const all = rows.length + claimed.length > 0 && rows.length + claimed.length >= cap;
+          if (!turn && all) again = maybeMore = true;
+          if (!all) maybeMore = false;
         } while (again && !shuttingDown && !draining);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
@@ -299,7 +329,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     working.add(id);
     // Once only its end remains to be written (grouped with others'), its slot takes new work.
     handle.onFinishing = () => {
-      if (working.delete(id)) wake();
+      if (working.delete(id)) slotFreed();
     };
     try {
       await runJobExecution(def, handle, explorer, firstStep);
@@ -315,8 +345,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
       if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       running.delete(id);
-      working.delete(id);
-      wake();
+      if (working.delete(id)) slotFreed();
     }
   };
 
@@ -359,6 +388,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // grow with the number of nodes: every quarter lease while a peer is late or expired, once
   // after a join or an end, at once for a drain request; and every FULL_WATCH_MS regardless.
   const known = new Map<number, { name: string; status: string; suspected: boolean }>();
+  // The live nodes that take work, by job, as of the last look (see onLaunch).
+  let runners = new Map<string, number[]>();
+  let lastTurns = '';
   let membership: string | undefined;
   let membershipChanged = true;
   let peerLate = false;
@@ -405,9 +437,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         emitter.emit('failover', f);
       }
       if (failedOver.length) wake();
-      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown; now: number }>(
+      const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown; jobs: string; now: number }>(
         SQL.watchNodes, [lastLook],
       );
+      runners = runnersOf(nodes);
+      const turns = [...runners].map(([job, ids]) => `${job}: ${ids.map((id) => nodes.find((n) => Number(n.id) === id)?.name).join(' ')}`).sort().join('; ');
+      if (turns !== lastTurns) log.debug({ turns }, 'lone launches take turns over these nodes');
+      lastTurns = turns;
       if (nodes.length) lastLook = Number(nodes[0].now) - 1000;
       const mine = nodes.find((n) => Number(n.id) === me.id);
       if (mine) void followDrainRequest(mine.drain_requested_at !== null, lookedAt);
@@ -516,7 +552,23 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   }, pollMs);
   let poll = startPolling();
   const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log, () => countsPending);
-  const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, wake, log);
+  // A launch that names its execution wakes only the node whose turn it is (see wakeTurn), which
+  // passes it on when it has no free slot; one this node cannot place in the membership it knows
+  // (none named, or a view without this node) wakes it as before.
+  const onLaunch = (w: LaunchWake) => {
+    if (w.executionId === undefined) return wake();
+    if (!jobs.has(w.job)) return;
+    const turnOf = wakeTurn(runners.get(w.job)?.includes(me.id) ? runners.get(w.job)! : [], w.executionId, w.hop);
+    if (turnOf === undefined) return wake();
+    if (turnOf !== me.id) return;
+    if (!shuttingDown && !draining && beaten && concurrency - working.size - partitions.size > 0) return look(true);
+    maybeMore = true;
+    const peers = runners.get(w.job)!.length;
+    if (w.hop + 1 < peers) {
+      db.query(SQL.notifyLaunch, [encodeLaunchWake({ ...w, hop: w.hop + 1 })]).catch((err) => log.warn({ err: errorMessage(err) }, 'passing a launch on failed'));
+    }
+  };
+  const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, onLaunch, log);
   void watch();
   wake();
   // Asked for before anything can drain this node (nothing has awaited since the probes began):
@@ -559,6 +611,24 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
 /** The longest a node goes without a full look at the cluster's membership (see watch). */
 const FULL_WATCH_MS = 30_000;
+
+/** The live, undrained nodes that are not late, by job, their ids ascending (see wakeTurn). */
+function runnersOf(nodes: readonly { id: number | string; status: string; suspected: boolean | number; drain_requested_at: unknown; jobs: string }[]): Map<string, number[]> {
+  const byJob = new Map<string, number[]>();
+  for (const n of nodes) {
+    if (n.status !== 'alive' || n.suspected === true || n.suspected === 1 || n.drain_requested_at !== null) continue;
+    let names: unknown;
+    try {
+      names = JSON.parse(n.jobs);
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(names)) continue;
+    for (const job of names) if (typeof job === 'string') byJob.set(job, [...(byJob.get(job) ?? []), Number(n.id)]);
+  }
+  for (const ids of byJob.values()) ids.sort((a, b) => a - b);
+  return byJob;
+}
 
 /** The job and its first step, when a claim may start that step itself (see SQL.claimStartingStep). */
 function startableInClaim(job: JobDefinition<ParamsSchema>): { job: string; step: string }[] {

@@ -5,7 +5,7 @@ import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import {
   identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
-import { announceLaunch } from '../repository/announce.ts';
+import { announceLaunch, encodeLaunchWake } from '../repository/announce.ts';
 import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
@@ -48,8 +48,9 @@ export async function createExecution(
       def.name, launch.key, JSON.stringify(launch.ident), ...launch.columns({}),
     ]);
     if (rows.length) {
-      if (owner.kind === 'queued') await announceLaunch(db, def.name);
-      return { ...toJobExecution(rows[0]), executionNumber: 1 };
+      const execution = toJobExecution(rows[0]);
+      if (owner.kind === 'queued') await announceLaunch(db, def.name, execution.id);
+      return { ...execution, executionNumber: 1 };
     }
   }
   return db.transaction((tx) => launchIn(tx, def, launch, owner));
@@ -134,8 +135,11 @@ async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: Prepar
     ? { instanceId: Number(created[0].id), last: undefined, count: 0 }
     : await checkExisting(tx, def, launch.ident, launch.key);
   const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [instanceId, def.name, ...launch.columns(last?.context ?? {})]);
-  if (owner.kind === 'queued' && tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [def.name]);
-  return { ...toJobExecution(rows[0]), executionNumber: count + 1 };
+  const execution = toJobExecution(rows[0]);
+  if (owner.kind === 'queued' && tx.dialect === 'postgres') {
+    await tx.query(SQL.notifyLaunch, [encodeLaunchWake({ job: def.name, executionId: execution.id, hop: 0 })]);
+  }
+  return { ...execution, executionNumber: count + 1 };
 }
 
 /**

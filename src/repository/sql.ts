@@ -414,7 +414,7 @@ export const SQL = {
    * (database time), on the indexes of live nodes' leases and of ends, not the whole history.
    */
   watchNodes: `SELECT n.id, n.name, n.status, n.kind, (n.last_heartbeat + 2 * n.heartbeat_ms < ns_now()) AS suspected,
-      n.drain_requested_at, n.ended_at, ns_now() AS now
+      n.drain_requested_at, n.ended_at, n.jobs, ns_now() AS now
     FROM ns_node n WHERE n.kind = 'node' AND (n.status = 'alive' OR n.ended_at >= $1) ORDER BY n.id`,
   listNodes: `SELECT n.id, n.name, n.status, n.kind, n.host, n.pid, n.jobs, n.concurrency, n.last_heartbeat, n.started_at,
       n.ended_at, n.end_reason, (n.lease_until < ns_now()) AS lease_expired,

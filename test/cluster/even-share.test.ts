@@ -1,6 +1,7 @@
 /** The even share's arithmetic: each queued item to the least-loaded node with a free slot. */
 import { describe, expect, it } from 'vitest';
-import { claimLimit, evenShare } from '../../src/cluster/fair-share.ts';
+import { claimLimit, evenShare, wakeTurn } from '../../src/cluster/fair-share.ts';
+import { decodeLaunchWake, encodeLaunchWake } from '../../src/repository/announce.ts';
 import { startNode } from '../../src/cluster/node.ts';
 
 const nodes = (...loads: [number, number][]) => loads.map(([load, concurrency], i) => ({ id: i + 1, load, concurrency }));
@@ -31,5 +32,20 @@ describe('evenShare', () => {
 
   it('startNode refuses an unknown spread, naming it, before touching the database', async () => {
     await expect(startNode({ db: 'sqlite:/nonexistent-dir/x.db', jobs: [], spread: 'random' as never })).rejects.toThrow(/spread must be even or first-come, got "random"/);
+  });
+
+  it('a lone launch is the turn of one node: ids go round the nodes, and each pass goes to the next', () => {
+    expect([7, 8, 9, 10].map((id) => wakeTurn([3, 5, 9], id, 0))).toEqual([5, 9, 3, 5]);
+    expect([0, 1, 2, 3].map((hop) => wakeTurn([3, 5, 9], 7, hop))).toEqual([5, 9, 3, 5]);
+    expect(wakeTurn([], 7, 0)).toBeUndefined();
+  });
+
+  it('a launch notification names its execution and hop; any other payload (an older node\'s) wakes every node', () => {
+    const w = { job: 'import-csv', executionId: 42, hop: 2 };
+    expect(decodeLaunchWake(encodeLaunchWake(w))).toEqual(w);
+    expect(encodeLaunchWake({ job: 'count', hop: 0 })).toBe('count');
+    for (const payload of ['count', 'count x 0', 'count 0 0', 'count 5 -1', '', undefined]) {
+      expect(decodeLaunchWake(payload).executionId, String(payload)).toBeUndefined();
+    }
   });
 });
