@@ -34,6 +34,11 @@ export interface PgTarget {
   appName: string;
   /** `?connect_retry_ms=`: see PgOptions.connectRetryMs. */
   connectRetryMs: number | undefined;
+  /**
+   * The URL's own `?options=` (server settings, `-c name=value ...`): given with Nightshift's,
+   * which come after it, because the driver would otherwise take the URL's instead of them.
+   */
+  serverOptions: string | undefined;
   display: string;
 }
 
@@ -111,12 +116,14 @@ export function parsePgUrl(url: string): PgTarget {
   if (retry !== null && !/^\d{1,9}$/.test(retry)) {
     throw new UsageError(`invalid database URL: connect_retry_ms=${JSON.stringify(retry)} must be a whole number of milliseconds`);
   }
+  const serverOptions = parsed.searchParams.get('options') || undefined;
+  parsed.searchParams.delete('options');
   parsed.searchParams.delete('connect_retry_ms');
   parsed.searchParams.delete('schema');
   parsed.searchParams.delete('prepare');
   parsed.searchParams.delete('application_name');
   const display = `${parsed.protocol}//${parsed.username ? parsed.username + '@' : ''}${parsed.host}${parsed.pathname}${schema ? `?schema=${schema}` : ''}`;
-  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, connectRetryMs: retry === null ? undefined : Number(retry), display };
+  return { connectionString: parsed.toString(), schema, prepare: prepare === 'true', appName, connectRetryMs: retry === null ? undefined : Number(retry), serverOptions, display };
 }
 
 /**
@@ -125,7 +132,8 @@ export function parsePgUrl(url: string): PgTarget {
  */
 export function pgClientConfig(target: PgTarget, settings: Record<string, string | number> = {}, kind?: ConnectionKind): pg.ClientConfig {
   const all = { ...(target.schema ? { search_path: target.schema } : {}), ...settings };
-  const options = Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  // Nightshift's last: for a setting given twice, the server keeps the last (the schema's search_path wins).
+  const options = [target.serverOptions, ...Object.entries(all).map(([k, v]) => `-c ${k}=${v}`)].filter(Boolean).join(' ');
   return {
     connectionString: target.connectionString,
     types,
