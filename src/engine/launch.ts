@@ -49,7 +49,7 @@ export async function createExecution(
     ]);
     if (rows.length) {
       const execution = toJobExecution(rows[0]);
-      if (owner.kind === 'queued') await announceLaunch(db, def.name, execution.id);
+      if (owner.kind === 'queued') await announceLaunch(db, def.name, turnOf(owner, execution.id));
       return { ...execution, executionNumber: 1 };
     }
   }
@@ -67,6 +67,14 @@ export async function createExecutionIn(
   owner: LaunchOwner,
 ): Promise<JobExecution> {
   return launchIn(tx, def, prepareLaunch(def, rawParams, owner), owner);
+}
+
+/**
+ * The execution a launch's notification names, so that only the node whose turn it is wakes
+ * (see announceLaunch); none for work routed to a node or a key, which only that node may take.
+ */
+function turnOf(owner: LaunchOwner & { kind: 'queued' }, executionId: number): number | undefined {
+  return owner.targetNode === null && owner.affinityKey === null ? executionId : undefined;
 }
 
 export interface PreparedLaunch {
@@ -137,7 +145,7 @@ async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: Prepar
   const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [instanceId, def.name, ...launch.columns(last?.context ?? {})]);
   const execution = toJobExecution(rows[0]);
   if (owner.kind === 'queued' && tx.dialect === 'postgres') {
-    await tx.query(SQL.notifyLaunch, [encodeLaunchWake({ job: def.name, executionId: execution.id, hop: 0 })]);
+    await tx.query(SQL.notifyLaunch, [encodeLaunchWake({ job: def.name, executionId: turnOf(owner, execution.id), hop: 0 })]);
   }
   return { ...execution, executionNumber: count + 1 };
 }

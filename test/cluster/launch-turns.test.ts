@@ -76,5 +76,12 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     // whichever node looked first ran it (a b b c b b c a a, once).
     expect(claims, `claims for 9 lone launches; ran on ${ran.join(' ')}`).toBeLessThanOrEqual(12);
     expect(['a', 'b', 'c'].map((n) => ran.filter((r) => r === n).length), `ran on ${ran.join(' ')}`).toEqual([3, 3, 3]);
+
+    // A launch routed to a node is only that node's to take: its notification wakes every node
+    // (the turn could name another), so it starts at once, not at the next poll (an hour here).
+    for (const [i, name] of ['a', 'b', 'c', 'c', 'b', 'a'].entries()) {
+      const e = await ns.submit('work', { n: 100 + i }, { node: name });
+      expect((await ns.waitForEnd(e.id, { timeoutMs: 10_000 })).node).toBe(name);
+    }
   });
 });
