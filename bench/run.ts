@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, drain, history, startup, many-nodes.
+ * concurrency, submit-many, drain, history, startup, many-nodes, lone-launches.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -25,6 +25,8 @@
  * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
  * BENCH_MANY_NODES_CONCURRENCY (1), BENCH_MANY_NODES_ARGS (the nodes' other arguments; default
  * `--no-listen --no-scheduler --pool-size 1 --pool-idle-ms 100`) for many-nodes.
+ * BENCH_LONE_SIZES (10,20: cluster sizes), BENCH_LONE_RATE (50 single submits a second), BENCH_LONE_SECONDS (10),
+ * BENCH_LONE_BEFORE (another checkout, its dist/ built, whose nodes run the same sizes too) for lone-launches.
  * BENCH_WRITE=0 leaves RESULTS.md alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +37,7 @@ import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchDrain } from './drain.ts';
+import { benchLoneLaunches } from './lone-launches.ts';
 import { benchFailover } from './failover.ts';
 import { benchHistory } from './history.ts';
 import { benchLaunch } from './launch.ts';
@@ -115,6 +118,12 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     seconds: envInt('BENCH_MANY_NODES_SECONDS', 20),
     concurrency: envInt('BENCH_MANY_NODES_CONCURRENCY', 1),
     nodeArgs: process.env.BENCH_MANY_NODES_ARGS !== undefined ? process.env.BENCH_MANY_NODES_ARGS.split(/\s+/).filter(Boolean) : DEFAULT_NODE_ARGS,
+  }),
+  'lone-launches': () => benchLoneLaunches({
+    sizes: (process.env.BENCH_LONE_SIZES ?? '10,20').split(',').map((n) => Number(n.trim())).filter((n) => n > 0),
+    rate: envInt('BENCH_LONE_RATE', 50),
+    seconds: envInt('BENCH_LONE_SECONDS', 10),
+    before: process.env.BENCH_LONE_BEFORE || undefined,
   }),
   concurrency: () => benchConcurrency({
     items: envInt('BENCH_PROCESS_ITEMS', 2000),

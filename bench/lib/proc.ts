@@ -9,7 +9,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(ROOT, 'bin/nightshift.js');
 const CONFIG = 'examples/nightshift.config.ts';
 
 /** A child process with the tail of its output (for error messages). */
@@ -50,14 +49,15 @@ function wrap(child: ChildProcess): Proc {
 /**
  * Starts `nightshift node --name NAME --db URL` with the example jobs, logging warnings only. It
  * runs the compiled CLI (dist/, which `npm run bench` builds first), as an installed package does:
- * from the repository, bin/nightshift.js would otherwise run the source through tsx.
+ * from the repository, bin/nightshift.js would otherwise run the source through tsx. `root`: the
+ * checkout whose CLI runs (another build of Nightshift, to compare with).
  */
-export function startNode(url: string, name: string, extra: readonly string[] = []): Proc {
-  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run the benchmarks with `npm run bench`, which builds it first');
+export function startNode(url: string, name: string, extra: readonly string[] = [], root: string = ROOT): Proc {
+  if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error(`dist/ is missing in ${root}: run the benchmarks with \`npm run bench\`, which builds it first`);
   // BENCH_PROFILE_DIR=D: each node writes a V8 CPU profile into D when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  return wrap(spawn(process.execPath, [...profile, CLI, 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
-    cwd: ROOT,
+  return wrap(spawn(process.execPath, [...profile, join(root, 'bin/nightshift.js'), 'node', '--name', name, '--db', url, '--config', CONFIG, ...extra], {
+    cwd: root,
     env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'warn', NIGHTSHIFT_DIST: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
