@@ -231,12 +231,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // While the queue is deeper than every live node has room for, each takes all it has room for:
   // the spread is read again only once the claims since may have drawn that surplus down.
   let deep = { surplus: 0, nodes: 1 };
-  const share = async (room: number, firstLook: boolean, turn: boolean) => {
+  const share = async (room: number, firstLook: boolean, turns: number) => {
     if (!spreadEvenly || deep.surplus > 0) return room;
-    // A launch whose turn this is takes a slot without reading the spread: the turns spread lone
-    // launches. An idle node's share is at least one (see claimLimit): on a wake's first look it
-    // takes that one without reading the spread too; the next look reads the spread for the rest.
-    if (turn || (firstLook && working.size === 0 && partitions.size === 0)) return Math.min(room, 1);
+    // Launches whose turn this is take a slot each without reading the spread: the turns spread
+    // lone launches. An idle node's share is at least one (see claimLimit): on a wake's first look
+    // it takes that one without reading the spread too; the next look reads the spread for the rest.
+    if (turns > 0) return Math.min(room, turns);
+    if (firstLook && working.size === 0 && partitions.size === 0) return Math.min(room, 1);
     const s = await claimShare(db, { id: me.id, name: me.name, jobs: claimNames, staleMs }, room);
     deep = { surplus: s.surplus, nodes: s.nodes };
     return s.take;
@@ -251,8 +252,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const partitionJobs = [...jobs.values()].filter((j) => hasPartitionedStep(j.flow)).map((j) => j.name);
   let claiming = false;
   let again = false;
-  // A launch whose turn this node has (see onLaunch): the next look takes one, without the spread.
-  let takeOne = false;
+  // Launches whose turn this node has (see onLaunch): the next look takes one each, without the
+  // spread, and passes on those it has no room for.
+  let turns: LaunchWake[] = [];
   // Whether work may be queued that this node has not looked for: its last claim took all it asked
   // for, or a launch came while it had no room. Where notifications tell of every launch, a freed
   // slot looks for work only then (elsewhere always): a lone launch costs one claim, not one more
@@ -262,11 +264,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const slotFreed = () => {
     if (maybeMore || !notified) wake();
   };
-  const wake = () => look(false);
+  const wake = () => look(undefined);
   afterFirstBeat = wake;
-  const look = (turn: boolean) => {
-    if (shuttingDown || draining || !beaten) return;
-    if (turn) takeOne = true;
+  const look = (turn: LaunchWake | undefined) => {
+    if (shuttingDown || draining || !beaten) {
+      if (turn) passOn([turn]);
+      return;
+    }
+    if (turn) turns.push(turn);
     if (claiming) {
       again = true;
       return;
@@ -279,14 +284,16 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         let firstLook = true;
         do {
           again = false;
-          if (shuttingDown || draining) break;
-          const room = concurrency - working.size - partitions.size;
+          const room = shuttingDown || draining ? 0 : concurrency - working.size - partitions.size;
+          const mine = turns;
+          turns = [];
+          // Turns it has no room for go to the next node (an end or a claim may have filled it).
+          passOn(mine.slice(Math.max(0, room)));
           if (room <= 0) {
             maybeMore = true;
             break;
           }
-          const turn = takeOne;
-          takeOne = false;
+          const turn = Math.min(mine.length, room);
           let free = await share(room, firstLook, turn);
           firstLook = false;
           // A wake while the share was read (an end committed meanwhile) asks for another look.
@@ -302,10 +309,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           free -= rows.length;
           const claimed = partitionJobs.length ? await claimPartitions(db, me, partitionJobs, free) : [];
           for (const id of claimed) runClaimedPartition(id);
-          // All it asked for: there may be more (and a new share) now; a launch's turn was for that launch.
+          // All it asked for: there may be more (and a new share) now; launches' turns were for
+          // those launches, unless it took more than them (first-come, a deep queue).
           const all = rows.length + claimed.length > 0 && rows.length + claimed.length >= cap;
-          if (!turn && all) again = maybeMore = true;
+          if (all && cap > turn) again = maybeMore = true;
           if (!all) maybeMore = false;
+          // A turn's claim that took an older launch leaves the one it was for: look again.
+          if (turn > 0 && mine.slice(0, turn).some((w) => !rows.some((r) => Number(r.id) === w.executionId))) again = true;
         } while (again && !shuttingDown && !draining);
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'claiming failed; will retry');
@@ -391,6 +401,21 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // The live nodes that take work, by job, as of the last look (see onLaunch).
   let runners = new Map<string, number[]>();
   let lastTurns = '';
+  // The nodes a job's launches take turns over, as this node sees them: always with itself, so
+  // that a node its own view has dropped (draining, late) still passes its turns on.
+  const turnTakers = (job: string): number[] => {
+    const ids = runners.get(job) ?? [];
+    return ids.includes(me.id) ? ids : [...ids, me.id].sort((a, b) => a - b);
+  };
+  // Launches whose turn this node has but cannot take: to the next node, until every one had it
+  // (then whichever frees a slot first takes it: maybeMore).
+  const passOn = (ws: readonly LaunchWake[]) => {
+    if (ws.length) maybeMore = true;
+    for (const w of ws) {
+      if (w.hop + 1 >= turnTakers(w.job).length) continue;
+      db.query(SQL.notifyLaunch, [encodeLaunchWake({ ...w, hop: w.hop + 1 })]).catch((err) => log.warn({ err: errorMessage(err) }, 'passing a launch on failed'));
+    }
+  };
   let membership: string | undefined;
   let membershipChanged = true;
   let peerLate = false;
@@ -558,15 +583,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const onLaunch = (w: LaunchWake) => {
     if (w.executionId === undefined) return wake();
     if (!jobs.has(w.job)) return;
-    const turnOf = wakeTurn(runners.get(w.job)?.includes(me.id) ? runners.get(w.job)! : [], w.executionId, w.hop);
-    if (turnOf === undefined) return wake();
-    if (turnOf !== me.id) return;
-    if (!shuttingDown && !draining && beaten && concurrency - working.size - partitions.size > 0) return look(true);
-    maybeMore = true;
-    const peers = runners.get(w.job)!.length;
-    if (w.hop + 1 < peers) {
-      db.query(SQL.notifyLaunch, [encodeLaunchWake({ ...w, hop: w.hop + 1 })]).catch((err) => log.warn({ err: errorMessage(err) }, 'passing a launch on failed'));
-    }
+    if (wakeTurn(turnTakers(w.job), w.executionId, w.hop) !== me.id) return;
+    if (!shuttingDown && !draining && beaten && concurrency - working.size - partitions.size > 0) return look(w);
+    passOn([w]);
   };
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, onLaunch, log);
   void watch();
@@ -595,7 +614,6 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       clearInterval(monitor);
       await housekeeping.stop();
       await stopSchedulerHere();
-      await listener.close();
       for (const h of running.values()) handOver(h);
       for (const p of partitions.values()) if (p.handle) handOver(p.handle);
       if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
@@ -603,6 +621,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await heartbeat.stop();
       await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));
+      // Listening until it left: the others still give it turns, which it passes on.
+      await listener.close();
       log.info(`node ${me.name} left`);
       if (typeof options.db !== 'object') await db.close();
     },

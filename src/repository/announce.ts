@@ -46,8 +46,10 @@ function coalesce(send: (w: LaunchWake) => Promise<void>): (w: LaunchWake) => Pr
   let current: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
   let next: LaunchWake | undefined;
-  const start = () => {
-    const w = next!;
+  const start = (): Promise<void> => {
+    const w = next;
+    // Sent already by a caller that found none on its way (before the queued start ran).
+    if (w === undefined) return Promise.resolve();
     next = undefined;
     const sent: Promise<void> = send(w)
       .catch(() => undefined)

@@ -12,6 +12,7 @@ import { createLogger, silentLogger } from '../../src/core/logger.ts';
 import { p } from '../../src/core/params.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import type { Database } from '../../src/repository/database.ts';
+import { announceLaunch } from '../../src/repository/announce.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { pgBackend, waitFor } from './helpers.ts';
@@ -82,6 +83,44 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     for (const [i, name] of ['a', 'b', 'c', 'c', 'b', 'a'].entries()) {
       const e = await ns.submit('work', { n: 100 + i }, { node: name });
       expect((await ns.waitForEnd(e.id, { timeoutMs: 10_000 })).node).toBe(name);
+    }
+  });
+
+  it('launches announced at once from many pools all start, however their turns fall (two on one node, one on a full node)', async () => {
+    const url = backend.freshUrl('turnburst');
+    ns = await createNightshift({ db: url, jobs: [work], logger: silentLogger });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    for (const name of ['a', 'b']) {
+      nodes.push(await startNode({ db: url, name, jobs: [work], concurrency: 4, logger, scheduler: false, pollMs: 3_600_000 }));
+    }
+    await waitFor(async () => ['a', 'b'].every((n) => lines.some((l) => l.includes(`"node":"${n}"`) && /"turns":"work: [ab] [ab]"/.test(l))), 20_000, 'both nodes see a and b');
+    // Six submitters on pools of their own (a process each, in effect): their notifications are
+    // not coalesced, and consecutive ids give each node several turns at once. Before, a node
+    // given two turns in one look took one launch, and the other waited for a poll (an hour).
+    const submitters = await Promise.all(Array.from({ length: 6 }, () => openDatabase(url)));
+    pools.push(...submitters);
+    const apis = await Promise.all(submitters.map((db) => createNightshift({ db, jobs: [work], logger: silentLogger })));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const launched = await Promise.all(apis.map((api, k) => api.submit('work', { n: round * 10 + k })));
+        for (const e of launched) expect((await ns.waitForEnd(e.id, { timeoutMs: 10_000 })).status).toBe('COMPLETED');
+      }
+    } finally {
+      await Promise.all(apis.map((api) => api.close()));
+    }
+  });
+
+  it('announcements that overlap all resolve: a bulk submit\'s one per job beside a lone launch\'s', async () => {
+    const db = await openDatabase(backend.freshUrl('announce'));
+    pools.push(db);
+    // Before, the announcement queued behind the one in flight could find nothing left to send
+    // (a caller that came back from the first had sent it) and threw, failing a committed launch.
+    for (let round = 0; round < 20; round++) {
+      const bulk = (async () => {
+        for (const job of ['a', 'b', 'c']) await announceLaunch(db, job);
+      })();
+      await expect(Promise.all([bulk, announceLaunch(db, 'x', 42), announceLaunch(db, 'y', 43)])).resolves.toHaveLength(3);
     }
   });
 });
