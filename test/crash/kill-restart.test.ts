@@ -571,7 +571,9 @@ describe.each(backends())('crash: kill, pause and block ($name)', { concurrent: 
     const r = seededRandom(SEED + 29);
     const items = 600;
     const dir = mkdtempSync(join(tmp, `${backend.name}-files-`));
-    const args = ['filer', `items=${items}`, 'chunk=20', `dir=${dir}`, 'delayMs=60'];
+    // The writer sleeps delayMs inside each chunk's transaction: the window the kill must land in
+    // after the check below saw uncommitted lines (60 ms missed it once on a loaded CI machine).
+    const args = ['filer', `items=${items}`, 'chunk=20', `dir=${dir}`, 'delayMs=250'];
     // The killed attempt's lines are far longer than its restart's: a restart that did not
     // truncate back to the committed offset would leave some of them behind.
     const note = ` (written by the attempt that is killed)${'.'.repeat(600)}`;
