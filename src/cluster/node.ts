@@ -466,9 +466,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         SQL.watchNodes, [lastLook],
       );
       runners = runnersOf(nodes);
-      const turns = [...runners].map(([job, ids]) => `${job}: ${ids.map((id) => nodes.find((n) => Number(n.id) === id)?.name).join(' ')}`).sort().join('; ');
-      if (turns !== lastTurns) log.debug({ turns }, 'lone launches take turns over these nodes');
-      lastTurns = turns;
+      const turnsText = [...runners].map(([job, ids]) => `${job}: ${ids.map((id) => nodes.find((n) => Number(n.id) === id)?.name).join(' ')}`).sort().join('; ');
+      if (turnsText !== lastTurns) log.debug({ turns: turnsText }, 'lone launches take turns over these nodes');
+      lastTurns = turnsText;
       if (nodes.length) lastLook = Number(nodes[0].now) - 1000;
       const mine = nodes.find((n) => Number(n.id) === me.id);
       if (mine) void followDrainRequest(mine.drain_requested_at !== null, lookedAt);
@@ -577,15 +577,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   }, pollMs);
   let poll = startPolling();
   const housekeeping = startHousekeeping(db, { nodeRetentionMs: options.nodeRetentionMs, retention: options.retention }, log, () => countsPending);
-  // A launch that names its execution wakes only the node whose turn it is (see wakeTurn), which
-  // passes it on when it has no free slot; one this node cannot place in the membership it knows
-  // (none named, or a view without this node) wakes it as before.
+  // A launch that names its execution wakes only the node whose turn it is (see wakeTurn); the
+  // look passes it on when this node cannot take it. One that names none wakes every node.
   const onLaunch = (w: LaunchWake) => {
     if (w.executionId === undefined) return wake();
-    if (!jobs.has(w.job)) return;
-    if (wakeTurn(turnTakers(w.job), w.executionId, w.hop) !== me.id) return;
-    if (!shuttingDown && !draining && beaten && concurrency - working.size - partitions.size > 0) return look(w);
-    passOn([w]);
+    if (jobs.has(w.job) && wakeTurn(turnTakers(w.job), w.executionId, w.hop) === me.id) look(w);
   };
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, onLaunch, log);
   void watch();
