@@ -53,7 +53,7 @@ export async function createExecution(
       return { ...execution, executionNumber: 1 };
     }
   }
-  return db.transaction((tx) => launchIn(tx, def, launch, owner));
+  return db.transaction((tx) => launchIn(tx, def, launch, owner, true));
 }
 
 /**
@@ -66,7 +66,9 @@ export async function createExecutionIn(
   rawParams: Record<string, unknown>,
   owner: LaunchOwner,
 ): Promise<JobExecution> {
-  return launchIn(tx, def, prepareLaunch(def, rawParams, owner), owner);
+  // Launches in the caller's transaction come in batches (a scheduler's firings): one notification
+  // per job for the whole batch (PostgreSQL folds equal payloads of a transaction), waking every node.
+  return launchIn(tx, def, prepareLaunch(def, rawParams, owner), owner, false);
 }
 
 /**
@@ -136,7 +138,7 @@ export function prepareLaunch(
   return new Prepared(ident, instanceKey(ident), JSON.stringify(paramsToJson(values)), owner, parentExecutionId);
 }
 
-async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: PreparedLaunch, owner: LaunchOwner): Promise<JobExecution> {
+async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: PreparedLaunch, owner: LaunchOwner, lone: boolean): Promise<JobExecution> {
   const created = await tx.query<{ id: number }>(SQL.insertInstance, [def.name, launch.key, JSON.stringify(launch.ident)]);
   // A new instance has no executions to check; an existing one is locked and checked.
   const { instanceId, last, count } = created.length
@@ -145,7 +147,7 @@ async function launchIn(tx: Tx, def: JobDefinition<ParamsSchema>, launch: Prepar
   const rows = await tx.query<Record<string, unknown>>(SQL.insertExecution, [instanceId, def.name, ...launch.columns(last?.context ?? {})]);
   const execution = toJobExecution(rows[0]);
   if (owner.kind === 'queued' && tx.dialect === 'postgres') {
-    await tx.query(SQL.notifyLaunch, [encodeLaunchWake({ job: def.name, executionId: turnOf(owner, execution.id), hop: 0 })]);
+    await tx.query(SQL.notifyLaunch, [encodeLaunchWake({ job: def.name, executionId: lone ? turnOf(owner, execution.id) : undefined, hop: 0 })]);
   }
   return { ...execution, executionNumber: count + 1 };
 }
