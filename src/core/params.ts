@@ -118,6 +118,18 @@ const INT = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
+/**
+ * Whether the calendar date an ISO_DATE text starts with exists. `new Date('2024-02-30')` does not
+ * refuse a day beyond its month's end but rolls it over (to March 1), so a typo would run the job
+ * for another day.
+ */
+function calendarDateExists(text: string): boolean {
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number);
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return days !== undefined && day >= 1 && day <= days;
+}
+
 function describe(kind: ParamKind): string {
   switch (kind) {
     case 'int': return 'an integer';
@@ -175,7 +187,7 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
       if (raw instanceof Date && !Number.isNaN(raw.getTime())) return raw;
       if (typeof raw === 'string' && ISO_DATE.test(raw.trim())) {
         const d = new Date(raw.trim());
-        if (!Number.isNaN(d.getTime())) return d;
+        if (!Number.isNaN(d.getTime()) && calendarDateExists(raw.trim())) return d;
       }
       break;
     }

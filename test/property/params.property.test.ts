@@ -84,6 +84,28 @@ describe('parameter parsing (property-based)', () => {
     );
   });
 
+  it('a calendar date that does not exist is refused, not rolled over into the next month', () => {
+    // new Date('2024-02-30') is March 1: without the check, a typo would run the job for another day.
+    for (const text of ['2024-02-30', '2023-02-29', '1900-02-29', '2024-04-31', '2024-06-31T10:00:00Z', '2024-09-31 08:00']) {
+      expect(refusal(() => resolve({ d: text })).message).toBe(`job j: parameter d must be an ISO-8601 date, got ${JSON.stringify(text)}`);
+    }
+    expect(resolve({ d: '2024-02-29' }).d).toEqual(new Date('2024-02-29T00:00:00Z'));
+    expect(resolve({ d: '2000-02-29T12:00:00Z' }).d).toEqual(new Date('2000-02-29T12:00:00Z'));
+    // Every day past a month's last, in any year, is refused (the last day itself was read back above).
+    const leap = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    const lastDay = (year: number, month: number) => (month === 2 ? (leap(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31);
+    const pastMonthEnd = fc.record({ year: fc.integer({ min: 1, max: 9999 }), month: fc.integer({ min: 1, max: 12 }), extra: fc.integer({ min: 1, max: 3 }) })
+      .map(({ year, month, extra }) => ({ year, month, day: lastDay(year, month) + extra }))
+      .filter(({ day }) => day <= 31);
+    fc.assert(
+      fc.property(pastMonthEnd, ({ year, month, day }) => {
+        const text = `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+        expect(() => resolve({ d: text }), text).toThrow(ParameterError);
+      }),
+      propertyOptions(),
+    );
+  });
+
   it('a whole number beyond the safe integers, or a number beyond a double, is refused as out of range', () => {
     const beyond = fc.bigInt({ min: BigInt(Number.MAX_SAFE_INTEGER) + 1n, max: 10n ** 40n });
     const cases = fc.oneof(
