@@ -1,7 +1,10 @@
 /**
  * The example jobs: the first thing to read when writing your own.
  *
- * Run one with `npx nightshift run count items=5000 --config examples/nightshift.config.ts`.
+ * Run one in a clone of the repository with
+ * `npx nightshift run count items=5000 --config examples/nightshift.config.ts`; the package ships
+ * this file compiled, so in an application that installed it the same job runs with
+ * `npx nightshift run count items=5000 --config node_modules/nightshift/dist/examples/nightshift.config.js`.
  * Their tables live in the job repository's own database, so each chunk's rows commit in the
  * same transaction as the step's checkpoint: after any crash every item is written once.
  */

@@ -165,6 +165,9 @@ describe('the packed package', () => {
       expect(files, f).toContain(f);
     }
     expect(files.some((f) => f.startsWith('dist/server/assets/')), 'console assets').toBe(true);
+    // The example jobs ship compiled, comments and all: their header gives the path that works
+    // in an application that installed the package, not only the repository's examples/*.ts.
+    expect(readFileSync(join(ROOT, 'dist/examples/nightshift.config.js'), 'utf8')).toContain('--config node_modules/nightshift/dist/examples/nightshift.config.js');
     expect(files.some((f) => /(^|\/)(test|bench|\.ci|fixtures)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toBe(false);
     // No source or declaration maps: they would lead editors to src/, which does not ship.
     expect(files.filter((f) => f.endsWith('.map') || (f.endsWith('.d.ts') && readFileSync(join(ROOT, f), 'utf8').includes('sourceMappingURL')))).toEqual([]);
