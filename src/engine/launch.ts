@@ -248,11 +248,6 @@ function describeParams(ident: JsonParams): string {
 }
 
 /**
- * The parameters of a job's next instance: its incrementer's answer for the newest instance's
- * parameters (those of its last execution), or by default `run.id` one higher than the newest
- * instance's; `given` parameters override either.
- */
-/**
  * `fireTime` names a scheduled firing: a launch through run, submit or the API
  * may carry one only to run the instance of a firing that exists already (a failed firing run
  * again), never to create an instance, which would make the scheduler's own firing at that time
@@ -268,6 +263,11 @@ export async function refuseForgedFireTime(db: Database, def: JobDefinition<Para
   );
 }
 
+/**
+ * The parameters of a job's next instance: its incrementer's answer for the newest instance's
+ * parameters (those of its last execution), or by default `run.id` one higher than the newest
+ * instance's; `given` parameters override either.
+ */
 export async function nextInstanceParams(
   db: Database,
   explorer: JobExplorer,
