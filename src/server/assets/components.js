@@ -98,6 +98,15 @@ export function utcTicks(splits, increment) {
   });
 }
 
+/** The width a y axis needs for its tick labels (at least 40 px): called by uPlot as it lays the chart out. */
+function valuesWidth(u, values, axisIdx, cycleNum) {
+  const axis = u.axes[axisIdx];
+  if (cycleNum > 1) return axis._size; // uPlot asks again while it converges: keep the first answer
+  const longest = (values ?? []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
+  u.ctx.font = axis.font[0];
+  return Math.max(40, Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio));
+}
+
 /** A uPlot chart that fits its container's width. Time axes and the legend's time are UTC, 24-hour. */
 export function Chart({ series, data, height = 200, label, yLabel, xTime = true }) {
   const box = useRef(null);
@@ -126,8 +135,9 @@ export function Chart({ series, data, height = 200, label, yLabel, xTime = true 
               }
             : {}),
         },
-        // Numbers as elsewhere in the console (1,000), not in the browser's locale.
-        { stroke: '#3a4150', grid: { stroke: '#e3e6ec' }, label: yLabel, size: 60, values: (u, splits) => splits.map((v) => number(v)) },
+        // Numbers as elsewhere in the console (1,000), not in the browser's locale; as wide as the
+        // widest of them (uPlot's axis-autosize demo), so that 150,000 does not run into the label.
+        { stroke: '#3a4150', grid: { stroke: '#e3e6ec' }, label: yLabel, size: valuesWidth, values: (u, splits) => splits.map((v) => number(v)) },
       ],
       series: [xTime ? { label: 'time (UTC)', value: (u, v) => (v == null ? '—' : time(new Date(v * 1000).toISOString())) } : { label: 'run' }, ...series],
       legend: { show: true },
