@@ -12,6 +12,7 @@ import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
 import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
 import { endedCountersSchema } from './migrations/012-ended-counters.ts';
 import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
+import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -21,7 +22,7 @@ import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
-  claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema,
+  claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
