@@ -2,6 +2,7 @@
  * Statements that take a fully migrated repository back to the schema of version 11 (before the
  * ended counters of migrations 12 and 13), for tests that upgrade a repository of an older version.
  */
+import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
 export function undoEndedCounters(d: Dialect): string[] {
@@ -21,16 +22,7 @@ export function undoEndedCounters(d: Dialect): string[] {
     `DROP TRIGGER IF EXISTS ns_count_ended ON ns_job_execution`,
     `DROP FUNCTION IF EXISTS ns_count_ended()`,
     // Version 8's.
-    `CREATE OR REPLACE FUNCTION ns_count_update() RETURNS trigger LANGUAGE plpgsql AS $body$
-    BEGIN
-      INSERT INTO ns_execution_count_delta (job_name, status, n)
-        SELECT job_name, status, sum(d) FROM (
-          SELECT job_name, status, -1 AS d FROM ns_old
-          UNION ALL
-          SELECT job_name, status, 1 AS d FROM ns_new
-        ) x GROUP BY job_name, status HAVING sum(d) <> 0;
-      RETURN NULL;
-    END $body$`,
+    ...drainSchema('postgres').filter((statement) => statement.includes('FUNCTION ns_count_update()')),
     `CREATE OR REPLACE FUNCTION ns_count_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
     BEGIN
       INSERT INTO ns_execution_count_delta (job_name, status, n)
