@@ -4,7 +4,7 @@
  *
  * Select benchmarks with arguments or BENCH_ONLY: `npm run bench -- csv memory`, or
  * `BENCH_ONLY=csv,memory npm run bench`. Names: chunk, csv, memory, launch, failover, cron, partition, api,
- * concurrency, submit-many, drain, history, startup, many-nodes, lone-launches.
+ * concurrency, submit-many, drain, drain-anatomy, history, startup, many-nodes, lone-launches.
  * Sizes (defaults in parentheses): BENCH_ITEMS (1,000,000), BENCH_ROUNDS (3) and
  * BENCH_CHUNK_BACKENDS (sqlite,postgres) for chunk;
  * BENCH_CSV_ROWS (1,000,000) and BENCH_CSV_ROUNDS (BENCH_ROUNDS) for csv; BENCH_MEMORY_ROWS
@@ -20,6 +20,7 @@
  * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
  * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
  * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
+ * BENCH_ANATOMY_JOBS (20,000), BENCH_ANATOMY_BATCHES (64,500: claim sizes) for drain-anatomy.
  * BENCH_HISTORY_SIZES (1000000,10000000: past executions, each size timed in turn), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
@@ -37,6 +38,7 @@ import { benchConcurrency } from './concurrency.ts';
 import { benchCron } from './cron.ts';
 import { benchCsvImport } from './csv-import.ts';
 import { benchDrain } from './drain.ts';
+import { benchDrainAnatomy } from './drain-anatomy.ts';
 import { benchLoneLaunches } from './lone-launches.ts';
 import { benchFailover } from './failover.ts';
 import { benchHistory } from './history.ts';
@@ -105,6 +107,10 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
     localQueue: envInt('BENCH_DRAIN_LOCAL_QUEUE', 500),
     pgBossBatch: envInt('BENCH_DRAIN_PGBOSS_BATCH', 100),
     peers: process.env.BENCH_DRAIN_PEERS !== '0',
+  }),
+  'drain-anatomy': () => benchDrainAnatomy({
+    jobs: envInt('BENCH_ANATOMY_JOBS', 20_000),
+    batches: (process.env.BENCH_ANATOMY_BATCHES ?? '64,500').split(',').map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n > 0),
   }),
   history: () => benchHistory({
     sizes: (process.env.BENCH_HISTORY_SIZES ?? process.env.BENCH_HISTORY_EXECUTIONS ?? '1000000,10000000').split(',').map(Number),

@@ -11,7 +11,7 @@ import { runStep } from '../engine/step-runner.ts';
 import type { Database } from '../repository/database.ts';
 import { createJobExplorer, toJobExecution, toStepExecution } from '../repository/job-repository.ts';
 import { openDatabase } from '../repository/open.ts';
-import { drainRequested, liveNamesakes, requestDrain, resumeNode } from '../repository/nodes.ts';
+import { drainRequested, liveNamesakes, registeredJobs, requestDrain, resumeNode } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
@@ -629,18 +629,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 const FULL_WATCH_MS = 30_000;
 
 /** The live, undrained nodes that are not late, by job, their ids ascending (see wakeTurn). */
-function runnersOf(nodes: readonly { id: number | string; status: string; suspected: boolean | number; drain_requested_at: unknown; jobs: string }[]): Map<string, number[]> {
+function runnersOf(nodes: readonly { id: number | string; status: string; suspected: boolean | number; drain_requested_at: unknown; jobs: unknown }[]): Map<string, number[]> {
   const byJob = new Map<string, number[]>();
   for (const n of nodes) {
     if (n.status !== 'alive' || n.suspected === true || n.suspected === 1 || n.drain_requested_at !== null) continue;
-    let names: unknown;
-    try {
-      names = JSON.parse(n.jobs);
-    } catch {
-      continue;
-    }
-    if (!Array.isArray(names)) continue;
-    for (const job of names) if (typeof job === 'string') byJob.set(job, [...(byJob.get(job) ?? []), Number(n.id)]);
+    for (const job of registeredJobs(n.jobs)) byJob.set(job, [...(byJob.get(job) ?? []), Number(n.id)]);
   }
   for (const ids of byJob.values()) ids.sort((a, b) => a - b);
   return byJob;

@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
+import { registeredJobs } from '../repository/nodes.ts';
 
 /** A live node that could run a job, as routing sees it. */
 export interface NodeCandidate {
@@ -40,7 +41,7 @@ let roundRobin = 0;
 async function candidates(db: Database, job: string): Promise<NodeCandidate[]> {
   const rows = await db.query<{ name: string; concurrency: number; jobs: string; running_count: number }>(SQL.liveNodesWithJob);
   return rows
-    .filter((r) => (JSON.parse(r.jobs) as string[]).includes(job))
+    .filter((r) => registeredJobs(r.jobs).includes(job))
     .map((r) => ({ name: r.name, concurrency: Number(r.concurrency), running: Number(r.running_count) }));
 }
 

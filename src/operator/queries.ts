@@ -3,7 +3,7 @@ import type { Database } from '../core/database.ts';
 import { ClosedError, UsageError } from '../core/errors.ts';
 import { isRunning } from '../core/status.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
-import { isDraining, shownIncarnations } from '../repository/nodes.ts';
+import { isDraining, registeredJobs, shownIncarnations } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ExecutionDetails, Nightshift, NodeInfo } from './types.ts';
 
@@ -59,7 +59,7 @@ export function createQueries(
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),
-        jobs: JSON.parse(r.jobs) as string[],
+        jobs: registeredJobs(r.jobs),
         running: runningOf(Number(r.id)),
         host: r.host,
         pid: Number(r.pid),

@@ -64,7 +64,7 @@ export async function recentNodes(db: Database, withinMs: number, all = false): 
       status: r.status as NodeOverview['status'],
       host: String(r.host),
       pid: Number(r.pid),
-      jobs: JSON.parse(String(r.jobs)) as string[],
+      jobs: registeredJobs(r.jobs),
       concurrency: Number(r.concurrency),
       heartbeatMs: Number(r.heartbeat_ms),
       leaseMs: Number(r.lease_ms),
@@ -111,11 +111,25 @@ export async function drainRequested(db: Database, nodeId: number): Promise<bool
   return rows.length > 0 && rows[0].drain_requested_at !== null;
 }
 
+/**
+ * The job names a node registered (`ns_node.jobs`, JSON text). A row no Nightshift wrote (by hand,
+ * or cut short) has none, rather than failing whatever reads the cluster.
+ */
+export function registeredJobs(jobs: unknown): string[] {
+  let names: unknown;
+  try {
+    names = JSON.parse(String(jobs));
+  } catch {
+    return [];
+  }
+  return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+}
+
 /** The jobs the live nodes registered, each with the names of the nodes that have it, by job name. */
 export async function liveNodeJobs(db: Database): Promise<Map<string, string[]>> {
   const byJob = new Map<string, string[]>();
   for (const row of await db.query<{ name: string; jobs: string }>(SQL.liveNodeJobs)) {
-    for (const job of JSON.parse(String(row.jobs)) as string[]) {
+    for (const job of registeredJobs(row.jobs)) {
       const nodes = byJob.get(job) ?? [];
       if (!nodes.includes(row.name)) nodes.push(row.name);
       byJob.set(job, nodes);

@@ -11,6 +11,8 @@ import { claimOrderSchema } from './migrations/009-claim-order.ts';
 import { claimByJobSchema } from './migrations/010-claim-by-job.ts';
 import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
 import { endedCountersSchema } from './migrations/012-ended-counters.ts';
+import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
+import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -20,7 +22,7 @@ import { endedCountersSchema } from './migrations/012-ended-counters.ts';
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
-  claimByKeyRangeSchema, endedCountersSchema,
+  claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

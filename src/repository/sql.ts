@@ -317,8 +317,8 @@ export const SQL = {
    */
   finishExecution: FINISH_EXECUTION,
   /** finishExecution and, in the same statement (PostgreSQL), a step's end: finishStep's parameters from `$8`. */
-  finishExecutionEndingStep: `WITH job AS (${FINISH_EXECUTION})
-    UPDATE ns_step_execution SET ${endStep(8, 'job.at')} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`,
+  finishExecutionEndingStep: keepPrepared(`WITH job AS (${FINISH_EXECUTION})
+    UPDATE ns_step_execution SET ${endStep(8, 'job.at')} FROM job WHERE ns_step_execution.id = $8 RETURNING job.id`),
   /**
    * finishExecutionEndingStep for many executions at once (PostgreSQL): parameter `$n` is the
    * array of every execution's `$n` of finishExecutionEndingStep. Each execution is fenced on its

@@ -54,12 +54,23 @@ describe.each(backends())('counters of ends ($name)', (backend) => {
       expect(await ended()).toEqual(afterEnds);
       expect(await counts()).toEqual({ 'a/COMPLETED': 2, 'a/ABANDONED': 1, 'b/STOPPED': 1, 'b/FAILED': 1 });
 
+      // Many executions ending in one statement (a grouped end), beside one that only changes
+      // its context: each end counts once.
+      const many = [await execution('c', '1', 'STARTED'), await execution('c', '2', 'STARTED'), await execution('c', '3', 'STARTED')];
+      await db.execute(`UPDATE ns_job_execution SET status = CASE WHEN id = $2 THEN 'STARTED' WHEN id = $4 THEN status ELSE 'COMPLETED' END,
+        exit_description = 'changed' WHERE id IN ($1, $2, $3) OR id = $4`, [...many, failed]);
+      const afterGroup = { ...afterEnds, 'c/COMPLETED': 2 };
+      expect(await ended()).toEqual(afterGroup);
+      expect(await counts()).toMatchObject({ 'c/COMPLETED': 2, 'c/STARTED': 1, 'a/ABANDONED': 1 });
+      await foldExecutionCounts(db);
+      expect(await ended()).toEqual(afterGroup);
+
       // Deleting history lowers the counts, not the counters of ends.
       await db.exec(`DELETE FROM ns_job_execution`);
       expect(await counts()).toEqual({});
-      expect(await ended()).toEqual(afterEnds);
+      expect(await ended()).toEqual(afterGroup);
       await foldExecutionCounts(db);
-      expect(await ended()).toEqual(afterEnds);
+      expect(await ended()).toEqual(afterGroup);
     } finally {
       await db.close();
     }

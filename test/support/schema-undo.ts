@@ -1,7 +1,8 @@
 /**
  * Statements that take a fully migrated repository back to the schema of version 11 (before the
- * ended counters of migration 12), for tests that upgrade a repository of an older version.
+ * ended counters of migrations 12 and 13), for tests that upgrade a repository of an older version.
  */
+import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
 export function undoEndedCounters(d: Dialect): string[] {
@@ -18,8 +19,10 @@ export function undoEndedCounters(d: Dialect): string[] {
     ];
   }
   return [
-    `DROP TRIGGER ns_count_ended ON ns_job_execution`,
-    `DROP FUNCTION ns_count_ended()`,
+    `DROP TRIGGER IF EXISTS ns_count_ended ON ns_job_execution`,
+    `DROP FUNCTION IF EXISTS ns_count_ended()`,
+    // Version 8's.
+    ...drainSchema('postgres').filter((statement) => statement.includes('FUNCTION ns_count_update()')),
     `CREATE OR REPLACE FUNCTION ns_count_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
     BEGIN
       INSERT INTO ns_execution_count_delta (job_name, status, n)
