@@ -104,7 +104,7 @@ function valuesWidth(u, values, axisIdx, cycleNum) {
   if (cycleNum > 1) return axis._size; // uPlot asks again while it converges: keep the first answer
   const longest = (values ?? []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
   u.ctx.font = axis.font[0];
-  return Math.max(40, Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio));
+  return Math.max(40, Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / window.devicePixelRatio));
 }
 
 /** A uPlot chart that fits its container's width. Time axes and the legend's time are UTC, 24-hour. */
