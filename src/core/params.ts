@@ -130,6 +130,15 @@ function calendarDateExists(text: string): boolean {
   return days !== undefined && day >= 1 && day <= days;
 }
 
+/**
+ * An ISO_DATE text with a time and no offset, as UTC: `new Date()` reads such a text in the
+ * machine's time zone (and a date alone in UTC), so the same command would make a different
+ * instance on each machine of a cluster.
+ */
+function asUtc(text: string): string {
+  return /[T ]\d{2}:\d{2}/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
+}
+
 function describe(kind: ParamKind): string {
   switch (kind) {
     case 'int': return 'an integer';
@@ -186,7 +195,7 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
     case 'date': {
       if (raw instanceof Date && !Number.isNaN(raw.getTime())) return raw;
       if (typeof raw === 'string' && ISO_DATE.test(raw.trim())) {
-        const d = new Date(raw.trim());
+        const d = new Date(asUtc(raw.trim()));
         if (!Number.isNaN(d.getTime()) && calendarDateExists(raw.trim())) return d;
       }
       break;

@@ -106,6 +106,24 @@ describe('parameter parsing (property-based)', () => {
     );
   });
 
+  it('a date-time without an offset is UTC whatever the machine\'s time zone, as a date alone is', () => {
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ['UTC', 'Europe/Paris', 'America/Los_Angeles', 'Asia/Kolkata']) {
+        process.env.TZ = tz;
+        expect(resolve({ d: '2024-01-15T10:00' }).d, tz).toEqual(new Date('2024-01-15T10:00:00Z'));
+        expect(resolve({ d: '2024-07-15 23:30:05.250' }).d, tz).toEqual(new Date('2024-07-15T23:30:05.250Z'));
+        expect(resolve({ d: '2024-01-15' }).d, tz).toEqual(new Date('2024-01-15T00:00:00Z'));
+        // An offset given is kept.
+        expect(resolve({ d: '2024-01-15T10:00+02:00' }).d, tz).toEqual(new Date('2024-01-15T08:00:00Z'));
+        expect(resolve({ d: '2024-01-15T10:00:00-0500' }).d, tz).toEqual(new Date('2024-01-15T15:00:00Z'));
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('a whole number beyond the safe integers, or a number beyond a double, is refused as out of range', () => {
     const beyond = fc.bigInt({ min: BigInt(Number.MAX_SAFE_INTEGER) + 1n, max: 10n ** 40n });
     const cases = fc.oneof(
