@@ -104,9 +104,7 @@ describe('README examples', () => {
       // The block's way to run src/main.ts says what it prints.
       const tsxLine = blocks('sh', 'run labels')[0].split('\n').find((l) => l.startsWith('npx tsx src/main.ts'));
       expect(tsxLine).toContain(`# ${status} `);
-      // Both run next instances, so src/main.ts runs again after the CLI (a plain `run labels
-      // upTo=3` would have become the newest instance, without a run.id, and its next one,
-      // run.id=1, was src/main.ts's first run: refused as completed).
+      // Both run next instances, so src/main.ts runs again after the CLI.
       const again = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/main.ts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
       expect(again.stdout.trim().split('\n')).toEqual([printed, status]);
     });

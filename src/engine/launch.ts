@@ -265,8 +265,8 @@ export async function refuseForgedFireTime(db: Database, def: JobDefinition<Para
 
 /**
  * The parameters of a job's next instance: its incrementer's answer for the newest instance's
- * parameters (those of its last execution), or by default `run.id` one higher than the newest
- * instance's; `given` parameters override either.
+ * parameters (those of its last execution), or by default `run.id` one higher than that of the
+ * newest instance that has one; `given` parameters override either.
  */
 export async function nextInstanceParams(
   db: Database,
@@ -274,11 +274,12 @@ export async function nextInstanceParams(
   def: JobDefinition<ParamsSchema>,
   given: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const rows = await db.query<{ id: number; identifying_params: string }>(SQL.lastInstance, [def.name]);
   if (!def.incrementer) {
-    const lastRunId = rows.length ? Number(JSON.parse(rows[0].identifying_params)['run.id'] ?? 0) : 0;
-    return { ...given, 'run.id': lastRunId + 1 };
+    const withRunId = await db.query<{ identifying_params: string }>(SQL.lastRunIdParams, [def.name]);
+    const lastRunId = withRunId.length ? Number(JSON.parse(withRunId[0].identifying_params)['run.id'] ?? 0) : 0;
+    return { ...given, 'run.id': (Number.isSafeInteger(lastRunId) ? lastRunId : 0) + 1 };
   }
+  const rows = await db.query<{ id: number; identifying_params: string }>(SQL.lastInstance, [def.name]);
   const last = rows.length ? (await explorer.executionsOfInstance(Number(rows[0].id)))[0] : undefined;
   const next: unknown = def.incrementer(last && (paramsFromJson(def.name, def.params, last.params) as Parameters<typeof def.incrementer>[0]));
   if (typeof next !== 'object' || next === null || Array.isArray(next)) {

@@ -156,6 +156,13 @@ export const SQL = {
   getInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance WHERE id = $1`,
   lastInstance: `SELECT id, job_name, job_key, identifying_params, create_time FROM ns_job_instance
     WHERE job_name = $1 ORDER BY id DESC LIMIT 1`,
+  /**
+   * The identifying parameters of the job's newest instance that has a `run.id` (the default
+   * next instance counts from it): an instance launched without one (a plain `run`) does not
+   * reset the count to 1, which would name an instance that completed long ago.
+   */
+  lastRunIdParams: `SELECT identifying_params FROM ns_job_instance
+    WHERE job_name = $1 AND identifying_params LIKE '%"run.id":%' ORDER BY id DESC LIMIT 1`,
 
   // ---- job executions ----------------------------------------------------------------------------
   insertExecution: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time,

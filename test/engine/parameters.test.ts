@@ -162,6 +162,10 @@ describe.each(backends())('job parameters ($name)', (backend) => {
       const ns = await pool.create(backend.freshUrl('runid'), [job]);
       expect((await ns.runNextInstance('plain')).params).toEqual({ 'run.id': 1, tag: 'x' });
       expect((await ns.runNextInstance('plain', { tag: 'y' })).params).toEqual({ 'run.id': 2, tag: 'y' });
+      // A plain run (no run.id) in between does not start the count again at 1, an instance that
+      // completed already.
+      expect((await ns.run('plain', { tag: 'z' })).status).toBe('COMPLETED');
+      expect((await ns.runNextInstance('plain')).params).toEqual({ 'run.id': 3, tag: 'x' });
     });
   });
 });
