@@ -24,6 +24,8 @@ export interface AnatomyOptions {
   jobs: number;
   /** Claim sizes: the variant "as it is" runs once per size. */
   batches: readonly number[];
+  /** Rounds of every variant, interleaved; each row shows the round of median PostgreSQL CPU. */
+  rounds: number;
 }
 
 interface Variant {
@@ -106,20 +108,23 @@ export async function benchDrainAnatomy(o: AnatomyOptions): Promise<string[]> {
     { name: 'without autovacuum on the tables the loop writes', batch: largest, prepare: NO_AUTOVACUUM },
     { name: 'without autovacuum, history indexes, status counters and the step\'s foreign key', batch: largest, prepare: STRIPPED },
   ];
-  const results: Measured[] = [];
-  for (const v of variants) {
-    note(`drain-anatomy: ${v.name}, claims of ${v.batch}`);
-    results.push(await measure(o, v));
+  const rounds: Measured[][] = variants.map(() => []);
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const [i, v] of variants.entries()) {
+      note(`drain-anatomy: round ${round} of ${o.rounds}, ${v.name}, claims of ${v.batch}`);
+      rounds[i].push(await measure(o, v));
+    }
   }
+  const results = rounds.map((r) => [...r].sort((a, b) => a.pgCpuMs / a.jobs - b.pgCpuMs / b.jobs)[Math.floor((r.length - 1) / 2)]);
   const perJob = (ms: number, m: Measured) => `${Math.round((ms * 1000) / m.jobs)} µs`;
   return [
-    `## Drain anatomy: a no-op job's claim and end alone, ${int(o.jobs)} jobs, one connection`,
+    `## Drain anatomy: a no-op job's claim and end alone, ${int(o.jobs)} jobs, one connection (median of ${o.rounds})`,
     '',
     ...table(
       ['repository', 'claim size', 'PostgreSQL CPU per job', 'this process\'s CPU per job', 'wall per job', 'jobs/s'],
       results.map((m) => [m.variant.name, m.variant.batch, perJob(m.pgCpuMs, m), perJob(m.clientCpuMs, m), perJob(m.wallMs, m), `${int((m.jobs * 1000) / m.wallMs)}/s`]),
     ),
     '',
-    'The drain\'s statements without nodes or the engine: one connection claims a batch of queued no-op executions (`claimStartingStep`, which also starts each one\'s step) and ends it (`finishExecutionsEndingSteps`, fenced per execution), until all are done; each row in a fresh schema. CPU from /proc (10 ms ticks): every PostgreSQL process (autovacuum included) and this process. The last rows remove parts of the repository to show what each costs; the repository needs them all (history reads, the status counts, integrity).',
+    'The drain\'s statements without nodes or the engine: one connection claims a batch of queued no-op executions (`claimStartingStep`, which also starts each one\'s step) and ends it (`finishExecutionsEndingSteps`, fenced per execution), until all are done; each run in a fresh schema, the variants interleaved, each row the run of median PostgreSQL CPU. CPU from /proc (10 ms ticks): every PostgreSQL process (autovacuum included) and this process. The last rows remove parts of the repository to show what each costs; the repository needs them all (history reads, the status counts, integrity).',
   ];
 }

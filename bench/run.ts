@@ -20,7 +20,7 @@
  * BENCH_DRAIN_JOBS (20,000), BENCH_DRAIN_BATCH (5,000 per bulk call), BENCH_DRAIN_NS_CONCURRENCY (16,64: a Nightshift
  * run per node concurrency), BENCH_DRAIN_CONCURRENCY (16: graphile-worker's), BENCH_DRAIN_LOCAL_QUEUE (500: graphile-worker's local
  * queue size), BENCH_DRAIN_PGBOSS_BATCH (100) for drain.
- * BENCH_ANATOMY_JOBS (20,000), BENCH_ANATOMY_BATCHES (64,500: claim sizes) for drain-anatomy.
+ * BENCH_ANATOMY_JOBS (20,000), BENCH_ANATOMY_BATCHES (64,500: claim sizes), BENCH_ANATOMY_ROUNDS (3) for drain-anatomy.
  * BENCH_HISTORY_SIZES (1000000,10000000: past executions, each size timed in turn), BENCH_HISTORY_REPS (30), BENCH_HISTORY_BACKENDS (sqlite,postgres) for history.
  * BENCH_STARTUP_RUNS (15) for startup.
  * BENCH_MANY_NODES (10,50: cluster sizes), BENCH_MANY_NODES_RATE (200 launches/s), BENCH_MANY_NODES_SECONDS (20),
@@ -110,6 +110,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   }),
   'drain-anatomy': () => benchDrainAnatomy({
     jobs: envInt('BENCH_ANATOMY_JOBS', 20_000),
+    rounds: envInt('BENCH_ANATOMY_ROUNDS', 3),
     batches: (process.env.BENCH_ANATOMY_BATCHES ?? '64,500').split(',').map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n > 0),
   }),
   history: () => benchHistory({
