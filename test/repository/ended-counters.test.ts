@@ -8,11 +8,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/repository/open.ts';
 import { endedCountersSchema as endedCounters } from '../../src/repository/migrations/012-ended-counters.ts';
+import { endedInStatementSchema as endedInStatement } from '../../src/repository/migrations/013-ended-in-statement.ts';
 import { endedCounts, executionCounts, foldExecutionCounts } from '../../src/repository/retention.ts';
 import { SCHEMA_VERSION, versionOf } from '../../src/repository/schema.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { backends } from '../support/backends.ts';
-import { undoEndedCounters } from '../support/schema-undo.ts';
+import { undoEndedCounters, undoEndedInStatement } from '../support/schema-undo.ts';
 
 describe.each(backends())('counters of ends ($name)', (backend) => {
   afterAll(() => backend.cleanup());
@@ -71,6 +72,37 @@ describe.each(backends())('counters of ends ($name)', (backend) => {
       expect(await ended()).toEqual(afterGroup);
       await foldExecutionCounts(db);
       expect(await ended()).toEqual(afterGroup);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a repository of version 12 upgrades without counting an end twice or losing one', async () => {
+    const url = backend.freshUrl('endedv12');
+    let db = await openDatabase(url);
+    try {
+      for (const statement of undoEndedInStatement(db.dialect)) await db.exec(statement);
+      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(endedInStatement) - 1)]);
+      const execution = async (who: string, status: string) => {
+        const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, ['a', who, '{}']))[0].id);
+        return Number((await db.query<{ id: number }>(SQL.insertExecution, [instance, 'a', status, 'UNKNOWN', '{}', null, null, '{}', null, null]))[0].id);
+      };
+      const end = (ids: number[], status: string) => db.execute(`UPDATE ns_job_execution SET status = $1 WHERE id IN (${ids.join(', ')})`, [status]);
+      const ids = [await execution('1', 'STARTED'), await execution('2', 'STARTED'), await execution('3', 'STARTED'), await execution('4', 'STARTED')];
+      // Ended under version 12's triggers.
+      await end(ids.slice(0, 2), 'COMPLETED');
+      await db.close();
+
+      db = await openDatabase(url);
+      expect(Number((await db.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`))[0].value)).toBe(SCHEMA_VERSION);
+      const ended = async () => Object.fromEntries((await endedCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+      expect(await ended()).toEqual({ 'a/COMPLETED': 2 });
+      // Ended under the upgraded repository's: once each.
+      await end(ids.slice(2), 'COMPLETED');
+      await end([ids[0]], 'FAILED');
+      expect(await ended()).toEqual({ 'a/COMPLETED': 4, 'a/FAILED': 1 });
+      await foldExecutionCounts(db);
+      expect(await ended()).toEqual({ 'a/COMPLETED': 4, 'a/FAILED': 1 });
     } finally {
       await db.close();
     }

@@ -3,6 +3,7 @@
  * ended counters of migrations 12 and 13), for tests that upgrade a repository of an older version.
  */
 import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
+import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
 export function undoEndedCounters(d: Dialect): string[] {
@@ -31,5 +32,18 @@ export function undoEndedCounters(d: Dialect): string[] {
     END $body$`,
     `ALTER TABLE ns_execution_count DROP COLUMN ended`,
     `ALTER TABLE ns_execution_count_delta DROP COLUMN ended`,
+  ];
+}
+
+/**
+ * Statements that take a fully migrated repository back to the counting of version 12 (a row
+ * trigger per end beside version 8's statement trigger), before migration 13 (PostgreSQL; SQLite
+ * did not change).
+ */
+export function undoEndedInStatement(d: Dialect): string[] {
+  if (d === 'sqlite') return [];
+  return [
+    ...drainSchema('postgres').filter((statement) => statement.includes('FUNCTION ns_count_update()')),
+    ...endedCountersSchema('postgres').filter((statement) => statement.includes('ns_count_ended')),
   ];
 }

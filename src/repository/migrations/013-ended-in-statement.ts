@@ -26,7 +26,7 @@ export function endedInStatementSchema(d: Dialect): string[] {
           UNION ALL
           SELECT job_name, status, 1, CASE WHEN status IN (${ended}) THEN 1 ELSE 0 END FROM ns_new
           UNION ALL
-          SELECT o.job_name, o.status, 0, -1 FROM ns_old o JOIN ns_new n ON n.id = o.id AND n.status = o.status
+          SELECT n.job_name, n.status, 0, -1 FROM ns_old o JOIN ns_new n ON n.id = o.id AND n.status = o.status
             WHERE o.status IN (${ended})
         ) x GROUP BY job_name, status HAVING sum(d) <> 0 OR sum(e) <> 0;
       RETURN NULL;
