@@ -149,6 +149,14 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     }
   });
 
+  it('the queue\'s functions keep a generic plan (migration 14; a function redefined without it would plan each call)', async () => {
+    const rows = await ns.db.query<{ proname: string; proconfig: string[] }>(
+      `SELECT p.proname, p.proconfig FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+        AND p.proname IN ('ns_queued_ids', 'ns_queued_since', 'ns_has_queued', 'ns_queued_count') ORDER BY p.proname`);
+    expect(rows.map((r) => r.proname)).toEqual(['ns_has_queued', 'ns_queued_count', 'ns_queued_ids', 'ns_queued_since']);
+    for (const r of rows) expect(r.proconfig, r.proname).toContain('plan_cache_mode=force_generic_plan');
+  });
+
   it('a grouped end finds its executions by id', async () => {
     const claimed = await ns.db.query<{ id: string; owner_epoch: string; first_step: { id: number } }>(SQL.claimStartingStep, [nodeId, 'plan-node', ['noop'], 16, ['noop'], ['noop']]);
     expect(claimed).toHaveLength(16);
