@@ -275,9 +275,10 @@ export async function nextInstanceParams(
   given: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   if (!def.incrementer) {
-    const withRunId = await db.query<{ identifying_params: string }>(SQL.lastRunIdParams, [def.name]);
-    const lastRunId = withRunId.length ? Number(JSON.parse(withRunId[0].identifying_params)['run.id'] ?? 0) : 0;
-    return { ...given, 'run.id': (Number.isSafeInteger(lastRunId) ? lastRunId : 0) + 1 };
+    const rows = await db.query<{ identifying_params: string }>(SQL.lastRunIdParams, [def.name]);
+    const runIds = rows.map((r) => (JSON.parse(r.identifying_params) as Record<string, unknown>)['run.id']);
+    const lastRunId = runIds.find((id): id is number => Number.isSafeInteger(id)) ?? 0;
+    return { ...given, 'run.id': lastRunId + 1 };
   }
   const rows = await db.query<{ id: number; identifying_params: string }>(SQL.lastInstance, [def.name]);
   const last = rows.length ? (await explorer.executionsOfInstance(Number(rows[0].id)))[0] : undefined;

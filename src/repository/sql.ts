@@ -159,10 +159,12 @@ export const SQL = {
   /**
    * The identifying parameters of the job's newest instance that has a `run.id` (the default
    * next instance counts from it): an instance launched without one (a plain `run`) does not
-   * reset the count to 1, which would name an instance that completed long ago.
+   * reset the count to 1, which would name an instance that completed long ago. The newest few
+   * that may have one: LIKE is not case-sensitive on SQLite, nor exact about JSON (the caller
+   * reads the parameters).
    */
   lastRunIdParams: `SELECT identifying_params FROM ns_job_instance
-    WHERE job_name = $1 AND identifying_params LIKE '%"run.id":%' ORDER BY id DESC LIMIT 1`,
+    WHERE job_name = $1 AND identifying_params LIKE '%"run.id":%' ORDER BY id DESC LIMIT 10`,
 
   // ---- job executions ----------------------------------------------------------------------------
   insertExecution: `INSERT INTO ns_job_execution (instance_id, job_name, status, exit_code, params, create_time,

@@ -167,6 +167,14 @@ describe.each(backends())('job parameters ($name)', (backend) => {
       expect((await ns.run('plain', { tag: 'z' })).status).toBe('COMPLETED');
       expect((await ns.runNextInstance('plain')).params).toEqual({ 'run.id': 3, tag: 'x' });
     });
+
+    it('a parameter whose name differs from run.id only in case is not taken for it', async () => {
+      const job = defineJob({ name: 'cased', params: { 'Run.Id': p.int({ default: 0 }) }, steps: (s) => [s.tasklet({ name: 't', tasklet: () => undefined })] });
+      const ns = await pool.create(backend.freshUrl('cased'), [job]);
+      expect((await ns.runNextInstance('cased')).params).toEqual({ 'run.id': 1, 'Run.Id': 0 });
+      expect((await ns.run('cased', { 'Run.Id': 7 })).status).toBe('COMPLETED');
+      expect((await ns.runNextInstance('cased')).params).toEqual({ 'run.id': 2, 'Run.Id': 0 });
+    });
   });
 });
 
