@@ -7,16 +7,17 @@
  * included) and this process's, from /proc:
  *
  * - the repository as it is, with a claim the size of a node's concurrency and a larger one;
- * - without autovacuum on the three tables the loop writes (what vacuuming their dead row
- *   versions costs meanwhile);
  * - without what keeps the history queryable: the history indexes, the status counters' trigger
  *   and the step's foreign key (what a job costs when it is a queue entry and little more).
+ *
+ * A loop lasts seconds, less than autovacuum's nap (a minute by default): whether autovacuum
+ * runs meanwhile is chance, and none of the variants turns it off.
  *
  * The variants are measurements, not options: the repository needs each part they remove.
  */
 import { noop } from '../examples/nightshift.config.ts';
 import { silentLogger } from '../src/core/logger.ts';
-import { createNightshift } from '../src/operator.ts';
+import { createNightshift, type Nightshift } from '../src/operator.ts';
 import { SQL } from '../src/repository/sql.ts';
 import { dropSchemas, int, note, postgresCpuMs, procCpuMs, schemaName, schemaUrl, table } from './lib/util.ts';
 
@@ -35,17 +36,12 @@ interface Variant {
   prepare: string[];
 }
 
-const NO_AUTOVACUUM = ['ns_job_execution', 'ns_step_execution', 'ns_execution_count_delta'].map(
-  (t) => `ALTER TABLE ${t} SET (autovacuum_enabled = false)`,
-);
-
 /** The indexes of migrations 4-6 and 8 that serve history reads, not the claim or the fence. */
 const HISTORY_INDEXES = ['updated', 'created', 'status', 'job', 'node', 'node_ended', 'running'].map(
   (i) => `DROP INDEX ns_job_execution_${i}`,
 );
 
 const STRIPPED = [
-  ...NO_AUTOVACUUM,
   ...HISTORY_INDEXES,
   'DROP TRIGGER ns_count_update ON ns_job_execution',
   'ALTER TABLE ns_step_execution DROP CONSTRAINT ns_step_execution_job_execution_id_fkey',
@@ -63,13 +59,16 @@ interface Measured {
 
 async function measure(o: AnatomyOptions, variant: Variant): Promise<Measured> {
   const schema = schemaName('anatomy');
-  const ns = await createNightshift({ db: schemaUrl(schema), jobs: [noop], logger: silentLogger });
+  let ns: Nightshift<typeof noop> | undefined;
   try {
+    ns = await createNightshift({ db: schemaUrl(schema), jobs: [noop], logger: silentLogger });
     for (const statement of variant.prepare) await ns.db.exec(statement);
     for (let from = 0; from < o.jobs; from += 5000) {
       const items = Array.from({ length: Math.min(5000, o.jobs - from) }, (_, k) => ({ job: 'noop' as const, params: { 'run.id': from + k + 1 } }));
       await ns.submitMany(items);
     }
+    // Every variant's plans from the same statistics (autovacuum may not have analyzed yet).
+    await ns.db.exec('ANALYZE ns_job_execution, ns_job_instance, ns_step_execution');
     const node = Number((await ns.db.query<{ id: number }>(SQL.insertNode, ['anatomy', 'default', 'bench', process.pid, 'node', '["noop"]', variant.batch, 1000, 3_600_000, 3_600_000]))[0].id);
     const claimParams = [node, 'anatomy', ['noop'], variant.batch, ['noop'], ['noop'] /* its one step */];
     const pg0 = postgresCpuMs();
@@ -96,17 +95,17 @@ async function measure(o: AnatomyOptions, variant: Variant): Promise<Measured> {
     if (done !== o.jobs) throw new Error(`${variant.name}: ${done} of ${o.jobs} jobs ended`);
     return measured;
   } finally {
-    await ns.close();
+    await ns?.close();
     await dropSchemas(schema);
   }
 }
 
 export async function benchDrainAnatomy(o: AnatomyOptions): Promise<string[]> {
+  if (!o.batches.length) throw new Error('drain-anatomy needs at least one claim size (BENCH_ANATOMY_BATCHES)');
   const largest = Math.max(...o.batches);
   const variants: Variant[] = [
     ...o.batches.map((batch) => ({ name: 'the repository as it is', batch, prepare: [] })),
-    { name: 'without autovacuum on the tables the loop writes', batch: largest, prepare: NO_AUTOVACUUM },
-    { name: 'without autovacuum, history indexes, status counters and the step\'s foreign key', batch: largest, prepare: STRIPPED },
+    { name: 'without the history indexes, the status counters and the step\'s foreign key', batch: largest, prepare: STRIPPED },
   ];
   const rounds: Measured[][] = variants.map(() => []);
   for (let round = 1; round <= o.rounds; round++) {
@@ -125,6 +124,6 @@ export async function benchDrainAnatomy(o: AnatomyOptions): Promise<string[]> {
       results.map((m) => [m.variant.name, m.variant.batch, perJob(m.pgCpuMs, m), perJob(m.clientCpuMs, m), perJob(m.wallMs, m), `${int((m.jobs * 1000) / m.wallMs)}/s`]),
     ),
     '',
-    'The drain\'s statements without nodes or the engine: one connection claims a batch of queued no-op executions (`claimStartingStep`, which also starts each one\'s step) and ends it (`finishExecutionsEndingSteps`, fenced per execution), until all are done; each run in a fresh schema, the variants interleaved, each row the run of median PostgreSQL CPU. CPU from /proc (10 ms ticks): every PostgreSQL process (autovacuum included) and this process. The last rows remove parts of the repository to show what each costs; the repository needs them all (history reads, the status counts, integrity).',
+    'The drain\'s statements without nodes or the engine: one connection claims a batch of queued no-op executions (`claimStartingStep`, which also starts each one\'s step) and ends it (`finishExecutionsEndingSteps`, fenced per execution), until all are done; each run in a fresh schema, the variants interleaved, each row the run of median PostgreSQL CPU. CPU from /proc (10 ms ticks): every PostgreSQL process (those that ended meanwhile through the postmaster) and this process. The tables are analyzed after the jobs are queued. The last row removes parts of the repository to show what they cost; the repository needs them all (history reads, the status counts, integrity). A loop lasts seconds, less than autovacuum\'s nap: whether it runs meanwhile is chance.',
   ];
 }

@@ -92,11 +92,15 @@ export function isConnectionLoss(err: unknown): boolean {
     /terminat|Connection terminated|ECONNREFUSED|cannot connect/i.test(e?.message ?? '');
 }
 
-/** CPU milliseconds of a process so far, from /proc (Linux; 100 clock ticks a second); 0 elsewhere. */
-export function procCpuMs(pid: number): number {
+/**
+ * CPU milliseconds of a process so far, from /proc (Linux; 100 clock ticks a second); 0 elsewhere.
+ * With `reaped`, also that of its children that ended and that it waited for.
+ */
+export function procCpuMs(pid: number, reaped = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (reaped ? own + Number(fields[13]) + Number(fields[14]) : own) * 10;
   } catch {
     return 0;
   }
@@ -105,7 +109,8 @@ export function procCpuMs(pid: number): number {
 /**
  * CPU milliseconds so far of every PostgreSQL server process on this host (backends, WAL writer,
  * autovacuum, ...), from /proc; 0 elsewhere. A difference of two readings is what the database
- * spent in between, whichever backend did the work. Processes that exit in between lose their share.
+ * spent in between, whichever backend did the work. A process that exits in between (an
+ * autovacuum worker, a closed connection's backend) counts in the postmaster, which reaps it.
  */
 export function postgresCpuMs(): number {
   let total = 0;
@@ -117,7 +122,7 @@ export function postgresCpuMs(): number {
   }
   for (const pid of pids) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += procCpuMs(Number(pid));
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += procCpuMs(Number(pid), true);
     } catch {
       // gone meanwhile
     }
