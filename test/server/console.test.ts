@@ -554,6 +554,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // An interval shows as the CLI prints it and its --every takes it.
     await page.locator('#schedules tr[data-name=fivemin] code', { hasText: /^every 5m$/ }).waitFor();
     expect((await api('DELETE', '/api/schedules/fivemin')).status).toBe(204);
+    // The list shows the removal before the next click: a click aimed at a row that moves up
+    // while the list re-renders lands beside its button (a CI run lost the Pause click so).
+    await page.locator('#schedules tr[data-name=fivemin]').waitFor({ state: 'detached' });
     const row = page.locator('#schedules tr[data-name=hourly]');
     await row.getByRole('button', { name: 'Pause' }).click();
     await row.getByText('— (paused)').waitFor();
