@@ -15,20 +15,34 @@ import { SQL } from '../../src/repository/sql.ts';
 import { backends } from '../support/backends.ts';
 import { undoEndedCounters, undoEndedInStatement } from '../support/schema-undo.ts';
 
+type Db = Awaited<ReturnType<typeof openDatabase>>;
+
+/** A repository at `url` taken back to the schema before `migration` by the `undo` statements. */
+async function openBefore(url: string, undo: (d: Db['dialect']) => string[], migration: Parameters<typeof versionOf>[0]): Promise<Db> {
+  const db = await openDatabase(url);
+  for (const statement of undo(db.dialect)) await db.exec(statement);
+  await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(migration) - 1)]);
+  return db;
+}
+
+/** A new instance of `job` (`who` tells instances apart) with one execution in `status`; its id. */
+async function insertExecution(db: Db, job: string, who: string, status: string): Promise<number> {
+  const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, [job, who, '{}']))[0].id);
+  return Number((await db.query<{ id: number }>(SQL.insertExecution, [instance, job, status, 'UNKNOWN', '{}', null, null, '{}', null, null]))[0].id);
+}
+
+const endedOf = async (db: Db) => Object.fromEntries((await endedCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+const countsOf = async (db: Db) => Object.fromEntries((await executionCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+const schemaVersion = async (db: Db) => Number((await db.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`))[0].value);
+
 describe.each(backends())('counters of ends ($name)', (backend) => {
   afterAll(() => backend.cleanup());
 
   it('start at the ended executions of an upgraded repository, count each end, and a delete does not lower them', async () => {
     const url = backend.freshUrl('endedctr');
-    let db = await openDatabase(url);
+    let db = await openBefore(url, undoEndedCounters, endedCounters);
     try {
-      for (const statement of undoEndedCounters(db.dialect)) await db.exec(statement);
-      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(endedCounters) - 1)]);
-      const execution = async (job: string, who: string, status: string) => {
-        const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, [job, who, '{}']))[0].id);
-        const rows = await db.query<{ id: number }>(SQL.insertExecution, [instance, job, status, 'UNKNOWN', '{}', null, null, '{}', null, null]);
-        return Number(rows[0].id);
-      };
+      const execution = (job: string, who: string, status: string) => insertExecution(db, job, who, status);
       await execution('a', '1', 'COMPLETED');
       await execution('a', '2', 'COMPLETED');
       const failed = await execution('a', '3', 'FAILED');
@@ -36,9 +50,9 @@ describe.each(backends())('counters of ends ($name)', (backend) => {
       await db.close();
 
       db = await openDatabase(url);
-      expect(Number((await db.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`))[0].value)).toBe(SCHEMA_VERSION);
-      const ended = async () => Object.fromEntries((await endedCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
-      const counts = async () => Object.fromEntries((await executionCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+      expect(await schemaVersion(db)).toBe(SCHEMA_VERSION);
+      const ended = () => endedOf(db);
+      const counts = () => countsOf(db);
       expect(await ended()).toEqual({ 'a/COMPLETED': 2, 'a/FAILED': 1 });
 
       // An insert in an ended status, ends, and a change from one ended status to another.
@@ -79,14 +93,9 @@ describe.each(backends())('counters of ends ($name)', (backend) => {
 
   it('a repository of version 12 upgrades without counting an end twice or losing one', async () => {
     const url = backend.freshUrl('endedv12');
-    let db = await openDatabase(url);
+    let db = await openBefore(url, undoEndedInStatement, endedInStatement);
     try {
-      for (const statement of undoEndedInStatement(db.dialect)) await db.exec(statement);
-      await db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(endedInStatement) - 1)]);
-      const execution = async (who: string, status: string) => {
-        const instance = Number((await db.query<{ id: number }>(SQL.insertInstance, ['a', who, '{}']))[0].id);
-        return Number((await db.query<{ id: number }>(SQL.insertExecution, [instance, 'a', status, 'UNKNOWN', '{}', null, null, '{}', null, null]))[0].id);
-      };
+      const execution = (who: string, status: string) => insertExecution(db, 'a', who, status);
       const end = (ids: number[], status: string) => db.execute(`UPDATE ns_job_execution SET status = $1 WHERE id IN (${ids.join(', ')})`, [status]);
       const ids = [await execution('1', 'STARTED'), await execution('2', 'STARTED'), await execution('3', 'STARTED'), await execution('4', 'STARTED')];
       // Ended under version 12's triggers.
@@ -94,8 +103,8 @@ describe.each(backends())('counters of ends ($name)', (backend) => {
       await db.close();
 
       db = await openDatabase(url);
-      expect(Number((await db.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`))[0].value)).toBe(SCHEMA_VERSION);
-      const ended = async () => Object.fromEntries((await endedCounts(db)).map((r) => [`${r.job}/${r.status}`, r.count]));
+      expect(await schemaVersion(db)).toBe(SCHEMA_VERSION);
+      const ended = () => endedOf(db);
       expect(await ended()).toEqual({ 'a/COMPLETED': 2 });
       // Ended under the upgraded repository's: once each.
       await end(ids.slice(2), 'COMPLETED');
