@@ -94,7 +94,7 @@ function open(url: string, options: PgOptions): Database {
   if (path !== undefined) return openSqlite(path);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
   // A bare file name (`--db nightshift.db`) is the likeliest slip: name the URL it meant.
-  const bare = /^[a-z][a-z0-9+.-]*:/i.test(url) ? '' : ` (for an SQLite file: sqlite:${redactUrls(url)})`;
+  const bare = !url.trim() || /^[a-z][a-z0-9+.-]*:/i.test(url) ? '' : ` (for an SQLite file: sqlite:${redactUrls(url)})`;
   throw new UsageError(`invalid database URL ${JSON.stringify(redactUrls(url))}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB${bare}`);
 }
 

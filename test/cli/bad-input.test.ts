@@ -169,6 +169,8 @@ describe('nightshift bad invocation', () => {
       [['run', 'noop', '--db', 'foo://x', ...examples], /invalid database URL "foo:\/\/x": expected sqlite:PATH or postgres:\/\/USER@HOST:PORT\/DB$/],
       // A file name without sqlite: is named with it.
       [['executions', '--db', 'nightshift.db', ...examples], /invalid database URL "nightshift\.db": expected .* \(for an SQLite file: sqlite:nightshift\.db\)$/],
+      // An empty one gets no such hint (sqlite: alone names no file).
+      [['executions', '--db', '', ...examples], /invalid database URL "": expected sqlite:PATH or postgres:\/\/USER@HOST:PORT\/DB$/],
       [['executions', '--db', 'postgres://postgres@127.0.0.1:1/test', ...examples], /127\.0\.0\.1:1/],
       [['run', 'noop', '--db', 'postgres://postgres@127.0.0.1:1/test', '--json', ...examples], /cannot connect|ECONNREFUSED/],
       [['jobs', '--config', broken], /broken\.config\.ts/],
