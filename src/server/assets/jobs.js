@@ -2,7 +2,7 @@
 // history and its duration trend.
 import { useState } from './preact-hooks.js';
 import { Chart, Empty, Loading, Notice, Status } from './components.js';
-import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, parseUtc, sameExit, span, time, useLoad } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, sameExit, span, time, useLoad } from './lib.js';
 
 /** What a server started without a config says of the jobs it cannot launch. */
 const NO_CONFIG = 'This server was started without a config, so it cannot launch jobs (start serve with --config FILE).';
@@ -36,11 +36,8 @@ function valueOf(p, v) {
   if (p.type === 'boolean') return Boolean(v);
   if (v === '' || v == null) return undefined;
   if (p.type === 'int' || p.type === 'number') return Number(v);
-  if (p.type === 'date') {
-    const iso = parseUtc(v);
-    if (!iso) throw new Error('Type a date as ' + DATE_PLACEHOLDER + ' (ISO 8601, UTC), got ' + JSON.stringify(v) + '.');
-    return iso;
-  }
+  // As typed: the server reads dates (UTC unless they have an offset) and refuses an impossible one.
+  if (p.type === 'date') return String(v).trim();
   return String(v);
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isoDateOption } from '../../core/dates.ts';
 import { UsageError, errorMessage } from '../../core/errors.ts';
 import type { JobExecution } from '../../core/model.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
@@ -64,8 +65,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
           job: { type: 'string', maxLength: 128, description: 'only this job' },
           status: { type: 'string', maxLength: 200, description: `only these statuses, comma-separated (${BATCH_STATUSES.join(', ')})` },
           node: { type: 'string', maxLength: 200, description: 'only executions run by this node' },
-          from: { type: 'string', format: 'date-time', description: 'created at or after this time' },
-          to: { type: 'string', format: 'date-time', description: 'created before this time' },
+          from: { type: 'string', maxLength: 64, description: 'created at or after this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
+          to: { type: 'string', maxLength: 64, description: 'created before this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
           q: { type: 'string', minLength: 1, maxLength: 200, description: 'text in the parameters (their JSON form), ignoring case' },
           cursor: { type: 'integer', minimum: 1, description: 'X-Next-Cursor of the previous page' },
           limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 20 },
@@ -94,8 +95,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       job: q.job,
       ...(statuses?.length === 1 ? { status: statuses[0] as BatchStatus } : statuses ? { statuses: statuses as BatchStatus[] } : {}),
       node: q.node,
-      from: q.from === undefined ? undefined : new Date(q.from),
-      to: q.to === undefined ? undefined : new Date(q.to),
+      from: q.from === undefined ? undefined : isoDateOption('from', q.from),
+      to: q.to === undefined ? undefined : isoDateOption('to', q.to),
       text: q.q,
       before: q.cursor,
       limit: q.limit,
