@@ -193,6 +193,32 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(malformed.body.error).toMatch(/^request body is not valid JSON: /);
   });
 
+  it("with a config that lacks a job the live nodes run: lists and shows it read-only (launchable false, with its nodes), after the config's jobs", async () => {
+    const { url, get, post, node } = await setup('api-part-config', {}, [noop]);
+    const full = await createNightshift({ db: url, jobs, logger: silentLogger });
+    opened.push(full);
+    const done = await full.run('count', { items: 5, chunk: 5, tag: 'elsewhere' });
+    // Before any node runs it, it is unknown here, as before.
+    expect(await get('/api/jobs/count')).toMatchObject({ status: 404, body: { error: 'unknown job "count"' } });
+    expect((await get('/api/jobs')).body.map((j: { name: string }) => j.name)).toEqual(['noop']);
+    const n = await node('part-config-node', { jobs: [noop, count], scheduler: false });
+    const notHere = { name: 'count', description: null, restartable: null, parameters: {}, steps: [], launchable: false, nodes: [n.name] };
+    const list = (await get('/api/jobs', 'victor')).body as { name: string; launchable: boolean }[];
+    // Its own jobs first, as it defines them (noop, which the node runs too, is not listed twice), then the others.
+    expect(list.map((j) => [j.name, j.launchable])).toEqual([['noop', true], ['count', false]]);
+    expect(list[1]).toEqual(notHere);
+    expect(await get('/api/jobs/count', 'victor')).toMatchObject({ status: 200, body: notHere });
+    expect((await get('/api/jobs/noop')).body).toMatchObject({ name: 'noop', launchable: true });
+    expect(await get('/api/jobs/import-csv')).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
+    // Its history is there to see; launching it from here is refused, saying why and where it runs.
+    expect(((await get('/api/executions?job=count')).body as { id: number }[]).map((e) => e.id)).toEqual([done.id]);
+    expect(await post('/api/jobs/count/executions', { params: { items: 5 } })).toMatchObject({
+      status: 409,
+      body: { error: `job "count" is not in this server's config (live nodes run it: ${n.name}): add it to the config serve loads to launch it from here` },
+    });
+    expect(await post('/api/jobs/import-csv/executions', {})).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
+  });
+
   it("without job definitions (serve without a config): lists the live nodes' jobs as not launchable, and answers 409 where a definition is needed", async () => {
     const { url, ns, get, send, post, node, audit } = await setup('api-no-config', {}, []);
     const full = await createNightshift({ db: url, jobs, logger: silentLogger });

@@ -7,6 +7,7 @@ import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
+import { liveNodeJobs } from '../../repository/nodes.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
 import { requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
@@ -228,7 +229,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
         'Creates the execution at once (STARTING) for a live node that has the job to take; 202 with it. Parameters are ' +
         "checked against the job's declaration (400 names a bad one). `node` sends it to that node, `key` to the node that " +
         'had the same key before (affinity). A server started without a config has no job definitions and answers 409 ' +
-        '(an unknown job otherwise is 404). Needs the operator role.',
+        '(an unknown job otherwise is 404, or 409 when live nodes run it but this server\'s config lacks it). Needs the operator role.',
       tags: ['jobs', 'executions'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
       body: {
@@ -245,7 +246,11 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
   }, async (req, reply) => {
     const { job } = req.params;
     requireDefinitions(ns, job);
-    if (!ns.jobs.has(job)) throw notFound(`unknown job ${JSON.stringify(job)}`);
+    if (!ns.jobs.has(job)) {
+      const nodes = (await liveNodeJobs(ns.db)).get(job);
+      if (nodes) throw conflict(`job ${JSON.stringify(job)} is not in this server's config (live nodes run it: ${nodes.join(', ')}): add it to the config serve loads to launch it from here`);
+      throw notFound(`unknown job ${JSON.stringify(job)}`);
+    }
     const { params = {}, node, key } = req.body;
     if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
     const routing: Routing = node !== undefined ? { node } : key !== undefined ? { affinityKey: key } : 'any';
