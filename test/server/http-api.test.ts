@@ -198,6 +198,8 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const full = await createNightshift({ db: url, jobs, logger: silentLogger });
     opened.push(full);
     const done = await full.run('count', { items: 5, chunk: 5, tag: 'elsewhere' });
+    const failed = await full.run('count', { items: 5, chunk: 5, failAt: 3, tag: 'elsewhere-failed' });
+    await scheduleAdmin(full).add({ name: 'count-hourly', job: 'count', everyMs: 3_600_000, params: { items: 5 } });
     // Before any node runs it, it is unknown here, as before.
     expect(await get('/api/jobs/count')).toMatchObject({ status: 404, body: { error: 'unknown job "count"' } });
     expect((await get('/api/jobs')).body.map((j: { name: string }) => j.name)).toEqual(['noop']);
@@ -211,12 +213,17 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect((await get('/api/jobs/noop')).body).toMatchObject({ name: 'noop', launchable: true });
     expect(await get('/api/jobs/import-csv')).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
     // Its history is there to see; launching it from here is refused, saying why and where it runs.
-    expect(((await get('/api/executions?job=count')).body as { id: number }[]).map((e) => e.id)).toEqual([done.id]);
+    expect(((await get('/api/executions?job=count')).body as { id: number }[]).map((e) => e.id)).toEqual([failed.id, done.id]);
     expect(await post('/api/jobs/count/executions', { params: { items: 5 } })).toMatchObject({
       status: 409,
       body: { error: `job "count" is not in this server's config (live nodes run it: ${n.name}): add it to the config serve loads to launch it from here` },
     });
     expect(await post('/api/jobs/import-csv/executions', {})).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
+    // What needs its definition (a restart, firing its schedule now) says the same, not "unknown job".
+    const notInConfig = (toDo: string) => ({ status: 409, body: { error: `job "count" is not in this server's config: add it to the config serve loads to ${toDo}` } });
+    expect(await post(`/api/executions/${failed.id}/restart`)).toMatchObject(notInConfig('restart executions'));
+    expect(await post('/api/schedules/count-hourly/trigger')).toMatchObject(notInConfig('launch jobs'));
+    expect((await full.listExecutions({ job: 'count' })).map((e) => e.id)).toEqual([failed.id, done.id]);
   });
 
   it("without job definitions (serve without a config): lists the live nodes' jobs as not launchable, and answers 409 where a definition is needed", async () => {

@@ -9,7 +9,7 @@ import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { liveNodeJobs } from '../../repository/nodes.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
-import { requireDefinitions } from '../definitions.ts';
+import { notInConfig, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 import { executionDetailJson } from '../views.ts';
@@ -193,7 +193,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     const newest = (await ns.explorer.executionsOfInstance(e.instanceId))[0];
     if (newest && newest.id !== e.id) throw conflict(`execution ${e.id} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
     // A restart checks the parameters against the job's definition, as a launch does.
-    requireDefinitions(ns, e.jobName, 'restart executions');
+    requireDefinition(ns, e.jobName, 'restart executions');
     const routing: Routing = e.targetNode !== null && e.affinityKey === null ? { node: e.targetNode } : e.affinityKey !== null ? { affinityKey: e.affinityKey } : 'any';
     const restarted = await refusedAsConflict(() => ns.submit(e.jobName, e.params, routing));
     req.auditDetail = { execution: restarted.id };
@@ -248,7 +248,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     requireDefinitions(ns, job);
     if (!ns.jobs.has(job)) {
       const nodes = (await liveNodeJobs(ns.db)).get(job);
-      if (nodes) throw conflict(`job ${JSON.stringify(job)} is not in this server's config (live nodes run it: ${nodes.join(', ')}): add it to the config serve loads to launch it from here`);
+      if (nodes) throw notInConfig(job, 'launch it from here', nodes);
       throw notFound(`unknown job ${JSON.stringify(job)}`);
     }
     const { params = {}, node, key } = req.body;
