@@ -49,6 +49,9 @@ function operations(db: Database, scrape: () => Promise<unknown>, nodeId: number
     { name: 'nodes (API, console)', run: () => recentNodes(db, 3_600_000) },
     { name: 'Prometheus scrape: its repository reads (counters, nodes)', run: scrape },
     { name: 'claim, queue empty', run: () => db.query(SQL.claim(db.dialect), [nodeId, 'bench-node', jobs, 8]) },
+    // `--next`: the seeded instances have no run.id, so the second finds none (the most it reads).
+    { name: '`--next`: the newest instance of a job', run: () => db.query(SQL.lastInstance, ['job3']) },
+    { name: '`--next`: the newest instance with a run.id', run: () => db.query(SQL.lastRunIdParams, ['job3']) },
   ];
 }
 
