@@ -1,4 +1,4 @@
-import type { ExecutionContext, JobExecution, JobInstance, StepCounters, StepExecution } from '../core/model.ts';
+import type { ExecutionContext, JobExecution, JobInstance, LaterExecution, StepCounters, StepExecution } from '../core/model.ts';
 import type { JsonParams } from '../core/params.ts';
 import type { BatchStatus, ExitStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
@@ -40,6 +40,21 @@ export function toJobExecution(r: Row): JobExecution {
     targetNode: (r.target_node as string | null) ?? null,
     affinityKey: (r.affinity_key as string | null) ?? null,
     ...(r.execution_number !== undefined ? { executionNumber: Number(r.execution_number) } : {}),
+  };
+}
+
+/**
+ * A job execution with the newest later execution of its instance, or null when it is the newest
+ * (`restartedAs`: see ExecutionSummary in src/operator/types.ts, which documents it for users).
+ */
+export type JobExecutionWithRestart = JobExecution & { restartedAs: LaterExecution | null };
+
+/** A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns. */
+export function toExecutionWithRestart(r: Row): JobExecutionWithRestart {
+  const id = r.restarted_id;
+  return {
+    ...toJobExecution(r),
+    restartedAs: id === null || id === undefined ? null : { id: Number(id), status: r.restarted_status as BatchStatus },
   };
 }
 
@@ -99,8 +114,8 @@ export interface ExecutionQuery {
 
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
-  /** The page's executions, newest first. */
-  executions: JobExecution[];
+  /** The page's executions, newest first, each with the newest later execution of its instance. */
+  executions: JobExecutionWithRestart[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
 }
@@ -177,7 +192,7 @@ export function createJobExplorer(db: Database) {
     if (given.minId) params.push(minId);
     if (given.maxId) params.push(maxId);
     if (given.text) params.push(containing(q.text!));
-    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toJobExecution);
+    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toExecutionWithRestart);
     const executions = rows.slice(0, limit);
     // A full page goes on after its last row; a search window that ended short of the page goes on
     // below the window (unless the time range ends there too).
@@ -192,6 +207,14 @@ export function createJobExplorer(db: Database) {
       const rows = await client.query<Row>(SQL.getExecution, [id]);
       return rows.length ? toJobExecution(rows[0]) : undefined;
     },
+    /**
+     * One job execution with the newest later execution of its instance (`restartedAs`), or
+     * undefined: what operators are shown (getExecution, which the engine reads, does without it).
+     */
+    async getExecutionSummary(id: number): Promise<JobExecutionWithRestart | undefined> {
+      const rows = await db.query<Row>(SQL.getExecutionSummary, [id]);
+      return rows.length ? toExecutionWithRestart(rows[0]) : undefined;
+    },
     /** One job instance, or undefined. */
     async getInstance(id: number): Promise<JobInstance | undefined> {
       const rows = await db.query<Row>(SQL.getInstance, [id]);
@@ -202,7 +225,7 @@ export function createJobExplorer(db: Database) {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
     /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
-    async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
+    async listExecutions(q: ExecutionQuery = {}): Promise<JobExecutionWithRestart[]> {
       return (await pageExecutions(q)).executions;
     },
     /** One page of executions, newest first, with the cursor of the next page (`before`). */
