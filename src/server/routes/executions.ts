@@ -5,7 +5,7 @@ import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
 import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
-import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
+import { type JobExecutionWithRestart, SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
 import { requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
@@ -53,7 +53,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     schema: {
       summary: 'Executions, newest first, filtered and paged',
       description:
-        'A page of executions in the CLI shape, newest first. Paging is by cursor and stable while executions are added: ' +
+        'A page of executions in the CLI shape, newest first, each with `restartedAs`: the newest later execution of its ' +
+        'instance, or null (a FAILED execution whose restart has COMPLETED since names it). Paging is by cursor and stable while executions are added: ' +
         'when there is a next page, `Link` (rel="next") and `X-Next-Cursor` say how to get it. A parameter-text search (`q`) ' +
         `looks at ${SEARCH_WINDOW} executions per page at most, so a page may be short and still have a next one.`,
       tags: ['executions'],
@@ -100,7 +101,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       before: q.cursor,
       limit: q.limit,
     });
-    let list: JobExecution[] = page.executions;
+    let list: JobExecutionWithRestart[] = page.executions;
     if (q.steps === '1' || q.steps === 'true') {
       const steps = await ns.explorer.stepsOfMany(list.map((e) => e.id));
       list = list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
@@ -133,7 +134,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       response: { 200: ref('ExecutionDetail'), ...errors(400, 401, 404, 503) },
     },
   }, async (req) => {
-    const e = await ns.explorer.getExecution(req.params.id);
+    const e = await ns.explorer.getExecutionSummary(req.params.id);
     if (!e) throw notFound(`no execution with id ${req.params.id}`);
     const [tree, summary] = await Promise.all([ns.explorer.stepTree(e.id), summaryOf(e)]);
     return executionDetailJson(e, tree, summary);
