@@ -44,13 +44,15 @@ export function toJobExecution(r: Row): JobExecution {
 }
 
 /**
- * A job execution with the newest later execution of its instance, or null when it is the newest
+ * A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns: the
+ * execution with the newest later execution of its instance, or null when it is the newest
  * (`restartedAs`: see ExecutionSummary in src/operator/types.ts, which documents it for users).
+ * The type is spelled out where it is returned, so that the API reference shows it.
  */
-export type JobExecutionWithRestart = JobExecution & { restartedAs: LaterExecution | null };
-
-/** A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns. */
-export function toExecutionWithRestart(r: Row): JobExecutionWithRestart {
+export function toExecutionWithRestart(r: Row): JobExecution & {
+  /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+  restartedAs: LaterExecution | null;
+} {
   const id = r.restarted_id;
   return {
     ...toJobExecution(r),
@@ -115,7 +117,10 @@ export interface ExecutionQuery {
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
   /** The page's executions, newest first, each with the newest later execution of its instance. */
-  executions: JobExecutionWithRestart[];
+  executions: (JobExecution & {
+    /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+    restartedAs: LaterExecution | null;
+  })[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
 }
@@ -211,7 +216,10 @@ export function createJobExplorer(db: Database) {
      * One job execution with the newest later execution of its instance (`restartedAs`), or
      * undefined: what operators are shown (getExecution, which the engine reads, does without it).
      */
-    async getExecutionSummary(id: number): Promise<JobExecutionWithRestart | undefined> {
+    async getExecutionSummary(id: number): Promise<(JobExecution & {
+      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+      restartedAs: LaterExecution | null;
+    }) | undefined> {
       const rows = await db.query<Row>(SQL.getExecutionSummary, [id]);
       return rows.length ? toExecutionWithRestart(rows[0]) : undefined;
     },
@@ -225,7 +233,10 @@ export function createJobExplorer(db: Database) {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
     /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
-    async listExecutions(q: ExecutionQuery = {}): Promise<JobExecutionWithRestart[]> {
+    async listExecutions(q: ExecutionQuery = {}): Promise<(JobExecution & {
+      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+      restartedAs: LaterExecution | null;
+    })[]> {
       return (await pageExecutions(q)).executions;
     },
     /** One page of executions, newest first, with the cursor of the next page (`before`). */

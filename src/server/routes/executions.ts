@@ -5,7 +5,7 @@ import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
 import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
-import { type JobExecutionWithRestart, SEARCH_WINDOW } from '../../repository/job-repository.ts';
+import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
 import { requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
@@ -101,7 +101,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       before: q.cursor,
       limit: q.limit,
     });
-    let list: JobExecutionWithRestart[] = page.executions;
+    let list: typeof page.executions = page.executions;
     if (q.steps === '1' || q.steps === 'true') {
       const steps = await ns.explorer.stepsOfMany(list.map((e) => e.id));
       list = list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
