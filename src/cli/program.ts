@@ -13,6 +13,7 @@ import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operato
 import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
+import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, idleLimit, validateLease } from '../cluster/node-identity.ts';
@@ -439,16 +440,13 @@ export function buildProgram(): Command {
     .description('print the next fire times of a Quartz cron expression')
     .argument('<expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone', 'UTC')
-    .option('--from <iso>', 'start instant (default now)')
+    .option('--from <iso>', 'start instant, ISO 8601: a date, or a date-time (UTC unless it ends in Z or an offset); default now')
     .option('--count <n>', 'how many', '5')
     .option('--json', 'print a JSON array of ISO-8601 UTC times')
     .option('--verbose', 'print stack traces of errors')
     .action(act(async (expression: string, o: { tz: string; from?: string; count: string; json?: boolean }) => {
       const count = positiveInt('--count', o.count, MAX_CRON_COUNT);
-      const from = o.from === undefined ? new Date() : new Date(o.from);
-      if (o.from !== undefined && (Number.isNaN(from.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(o.from))) {
-        throw new UsageError(`--from must be an ISO-8601 instant, got ${JSON.stringify(o.from)}`);
-      }
+      const from = o.from === undefined ? new Date() : isoDateOption('--from', o.from);
       const { nextFireTimes } = await import('../scheduler/cron.ts');
       const times = nextFireTimes(expression, { from, count, timeZone: o.tz });
       if (o.json) out(JSON.stringify(times.map((t) => t.toISOString())));

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { parseIsoDate } from './dates.ts';
 import { ParameterError, UsageError, errorMessage } from './errors.ts';
 
 /** The value types a job parameter can have. */
@@ -116,29 +117,6 @@ function specFor(schema: ParamsSchema, name: string): ParamSpec<unknown> | undef
 
 const INT = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
-/**
- * Whether the calendar date an ISO_DATE text starts with exists. `new Date('2024-02-30')` does not
- * refuse a day beyond its month's end but rolls it over (to March 1), so a typo would run the job
- * for another day.
- */
-function calendarDateExists(text: string): boolean {
-  const [year, month, day] = text.slice(0, 10).split('-').map(Number);
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
-  return days !== undefined && day >= 1 && day <= days;
-}
-
-/**
- * An ISO_DATE text with a time and no offset, as UTC: `new Date()` reads such a text in the
- * machine's time zone (and a date alone in UTC), so the same command would make a different
- * instance on each machine of a cluster.
- */
-function asUtc(text: string): string {
-  return /[T ]\d{2}:\d{2}/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
-}
-
 function describe(kind: ParamKind): string {
   switch (kind) {
     case 'int': return 'an integer';
@@ -194,10 +172,8 @@ function coerce(job: string, name: string, kind: ParamKind, raw: unknown): unkno
       break;
     case 'date': {
       if (raw instanceof Date && !Number.isNaN(raw.getTime())) return raw;
-      if (typeof raw === 'string' && ISO_DATE.test(raw.trim())) {
-        const d = new Date(asUtc(raw.trim()));
-        if (!Number.isNaN(d.getTime()) && calendarDateExists(raw.trim())) return d;
-      }
+      const d = typeof raw === 'string' ? parseIsoDate(raw) : undefined;
+      if (d) return d;
       break;
     }
   }

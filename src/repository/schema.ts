@@ -13,6 +13,7 @@ import { claimByKeyRangeSchema } from './migrations/011-claim-by-key-range.ts';
 import { endedCountersSchema } from './migrations/012-ended-counters.ts';
 import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
 import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts';
+import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -22,7 +23,7 @@ import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts
  */
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
-  claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema,
+  claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema, newestInstanceSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -174,7 +174,7 @@ export const SQL = {
    * next instance counts from it): an instance launched without one (a plain `run`) does not
    * reset the count to 1, which would name an instance that completed long ago. The newest few
    * that may have one: LIKE is not case-sensitive on SQLite, nor exact about JSON (the caller
-   * reads the parameters).
+   * reads the parameters). The predicate is ns_job_instance_run_id's (migration 15), word for word.
    */
   lastRunIdParams: `SELECT identifying_params FROM ns_job_instance
     WHERE job_name = $1 AND identifying_params LIKE '%"run.id":%' ORDER BY id DESC LIMIT 10`,

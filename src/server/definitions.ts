@@ -19,3 +19,18 @@ export function notDefinedHere(job: string, toDo = 'launch jobs'): HttpError {
 export function requireDefinitions(ns: Pick<Nightshift, 'jobs'>, job: string, toDo?: string): void {
   if (withoutDefinitions(ns)) throw notDefinedHere(job, toDo);
 }
+
+/** The 409 of an action on a job that exists (nodes run it, or it has run) but that this server's config lacks. */
+export function notInConfig(job: string, toDo = 'launch it from here', nodes: readonly string[] = []): HttpError {
+  const where = nodes.length ? ` (live nodes run it: ${nodes.join(', ')})` : '';
+  return conflict(`job ${JSON.stringify(job)} is not in this server's config${where}: add it to the config serve loads to ${toDo}`);
+}
+
+/**
+ * Refuses an action on a job known to exist (an execution or a schedule names it) that needs its
+ * definition: 409 when this server has no config, or a config without that job.
+ */
+export function requireDefinition(ns: Pick<Nightshift, 'jobs'>, job: string, toDo: string): void {
+  requireDefinitions(ns, job, toDo);
+  if (!ns.jobs.has(job)) throw notInConfig(job, toDo);
+}

@@ -119,7 +119,7 @@ const SCHEMAS = {
     launchable: {
       ...bool,
       description:
-        "whether this server can launch it. False for a job it has no definition of (serve started without --config): one the cluster's " +
+        "whether this server can launch it. False for a job it has no definition of (not in its config, or serve started without --config): one the cluster's " +
         'live nodes registered, listed with those nodes, without parameters or steps',
     },
     nodes: { type: 'array', items: str, description: 'the live nodes that registered it (only when launchable is false)' },

@@ -61,8 +61,9 @@ export function jobDetailJson(j: JobDefinition<ParamsSchema>) {
 }
 
 /**
- * A job this server has no definition of (serve started without a config) that live nodes
- * registered: its name and those nodes; what it takes and whether it restarts are unknown here.
+ * A job this server has no definition of (its config lacks it, or serve started without one) that
+ * live nodes registered: its name and those nodes; what it takes and whether it restarts are
+ * unknown here.
  */
 export function nodeJobJson(name: string, nodes: string[]) {
   return { name, description: null, restartable: null, parameters: {}, steps: [], launchable: false, nodes };

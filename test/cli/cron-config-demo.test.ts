@@ -54,6 +54,27 @@ describe('nightshift cron', () => {
     expect(text.stdout).toMatch(/^2024-01-15T10:30:00\.000Z/m);
   });
 
+  it('--from without an offset is UTC and a date alone its midnight, whatever the machine\'s time zone', async () => {
+    const args = (from: string) => ['cron', '0 0 * * * ?', '--from', from, '--count', '2', '--json'];
+    const expected: [string, string[]][] = [
+      ['2024-01-15T10:30', ['2024-01-15T11:00:00.000Z', '2024-01-15T12:00:00.000Z']],
+      ['2024-01-15 10:30:15.5', ['2024-01-15T11:00:00.000Z', '2024-01-15T12:00:00.000Z']],
+      ['2024-07-15', ['2024-07-15T01:00:00.000Z', '2024-07-15T02:00:00.000Z']],
+      ['2024-02-29T23:30', ['2024-03-01T00:00:00.000Z', '2024-03-01T01:00:00.000Z']],
+      // An offset is honoured as given.
+      ['2024-01-15T10:30+02:00', ['2024-01-15T09:00:00.000Z', '2024-01-15T10:00:00.000Z']],
+    ];
+    // Paris is UTC+1 in January and UTC+2 in July, Kiritimati UTC+14: a local reading would differ.
+    const zones = ['UTC', 'Europe/Paris', 'Pacific/Kiritimati'];
+    const runs = await Promise.all(zones.flatMap((TZ) => expected.map(([from]) => runCli(args(from), { env: { TZ } }))));
+    runs.forEach((r, i) => {
+      const [from, times] = expected[i % expected.length];
+      const what = `TZ=${zones[Math.floor(i / expected.length)]} --from ${from}`;
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      expect(JSON.parse(r.stdout), what).toEqual(times);
+    });
+  });
+
   it('bad expressions and options: exit 2 naming the problem', async () => {
     const checks: [string[], RegExp][] = [
       [['cron', '0 0/75 * * * ?', '--json'], /minute/],
@@ -61,7 +82,13 @@ describe('nightshift cron', () => {
       [['cron', '0 0 0 * FOO ?'], /month/],
       [['cron', '0 0 0 * *'], /field|expression/],
       [['cron', '0 0/15 * * * ?', '--tz', 'Nowhere/Zone'], /Nowhere\/Zone/],
-      [['cron', '0 0/15 * * * ?', '--from', 'yesterday'], /--from/],
+      [['cron', '0 0/15 * * * ?', '--from', 'yesterday'], /^nightshift: --from must be an ISO-8601 date or date-time .*, got "yesterday"$/],
+      // A day beyond its month's end is refused, not rolled over to the next month.
+      [['cron', '0 0/15 * * * ?', '--from', '2024-02-30'], /^nightshift: --from must be .*, got "2024-02-30"$/],
+      [['cron', '0 0/15 * * * ?', '--from', '2023-02-29T10:00'], /--from .*, got "2023-02-29T10:00"$/],
+      [['cron', '0 0/15 * * * ?', '--from', '2024-01-15T25:00'], /--from .*, got "2024-01-15T25:00"$/],
+      [['cron', '0 0/15 * * * ?', '--from', '2024-01-15T10:00:00Zjunk'], /--from .*, got "2024-01-15T10:00:00Zjunk"$/],
+      [['cron', '0 0/15 * * * ?', '--from', '15/01/2024'], /--from .*, got "15\/01\/2024"$/],
       [['cron', '0 0/15 * * * ?', '--count', '0'], /--count/],
     ];
     const results = await Promise.all(checks.map(([args]) => runCli(args)));

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { backends, waitFor } from '../support/backends.ts';
 import { CHROMIUM, OPERATOR, VIEWER, call, hasChromium, logIn, shoot, startServe, type Server } from '../support/console.ts';
 import { skipAllUnless } from '../support/skip.ts';
-import { killAll, startNode } from '../support/node-procs.ts';
+import { kill, killAll, startNode } from '../support/node-procs.ts';
+import { runCli } from '../cli/run-cli.ts';
 
 const pg = backends().find((b) => b.name === 'postgres')!;
 
@@ -547,14 +548,69 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       const id = Number(/(\d+)$/.exec(page.url())![1]);
       const launched = (await call<{ parameters: Record<string, unknown> }>(dates.base, OPERATOR.secret, 'GET', `/api/executions/${id}`)).json;
       expect(launched.parameters).toEqual({ asOf: '2024-06-30T00:00:00.000Z', since: '2024-03-05T06:07:00.000Z' });
-      // The executions filter takes dates the same way.
+      // The executions filter takes dates the same way: the server reads them, as the API and the CLI do.
       await open(page, '#/executions');
       expect(await page.getByLabel('Created from (UTC)').getAttribute('placeholder')).toBe('2024-01-01T00:00:00Z');
+      const created = (await call<{ createTime: string }>(dates.base, OPERATOR.secret, 'GET', `/api/executions/${id}`)).json.createTime;
+      const filterBy = async (from: string, to: string) => {
+        await page.getByLabel('Created from (UTC)').fill(from);
+        await page.getByLabel('to (UTC)').fill(to);
+        await page.getByRole('button', { name: 'Filter' }).click();
+      };
+      // Without a zone it is UTC (the browser is in New York): the execution is within the minute of its creation.
+      const minute = created.slice(0, 16);
+      const next = new Date(Date.parse(minute + 'Z') + 60_000).toISOString().slice(0, 16);
+      await filterBy(minute.replace('T', ' '), next);
+      await page.locator(`#executions tr[data-id="${id}"]`).waitFor();
+      await filterBy(next, '');
+      await page.locator('#executions', { hasText: 'No execution matches.' }).waitFor();
+      // An impossible day (which the pattern lets through) is refused by the server, saying so, not rolled over or ignored.
+      await filterBy('2024-02-30', '');
+      await page.getByText('from must be an ISO-8601 date or date-time', { exact: false }).waitFor();
+      expect(await page.locator('#executions').count()).toBe(0);
       expect(problems).toEqual([]);
     } finally {
       await dates.stop();
     }
   }, 60_000);
+
+  it("shows a job that live nodes run but this server's config lacks read-only: listed, its history, no launch form, saying why", async () => {
+    // A serve whose config defines only `report`; a node with the example jobs (count among them).
+    const url = pg.freshUrl('console-part-config');
+    const part = await startServe(url, 45_000, 'test/fixtures/console/nightshift.config.ts');
+    const elsewhere = startNode(url, 'node-elsewhere');
+    try {
+      const run = await runCli(['run', 'count', 'items=3', 'tag=elsewhere', '--json', '--db', url, '--config', 'examples/nightshift.config.ts']);
+      expect(run.code, run.stderr).toBe(0);
+      const done = (JSON.parse(run.stdout) as { id: number }).id;
+      await waitFor(async () => (await call<{ name: string }[]>(part.base, VIEWER.secret, 'GET', '/api/jobs')).json.some((j) => j.name === 'count'), 45_000, 'the node to register count');
+      const { page, problems } = await newPage();
+      await logIn(page, part.base, OPERATOR.secret);
+      await open(page, '#/jobs');
+      expect(await page.locator('#not-in-config').textContent()).toContain("run on live nodes but cannot be launched from here");
+      expect(await page.locator('#no-config').count()).toBe(0);
+      const row = page.locator('#jobs tr').filter({ has: page.getByRole('link', { name: 'count', exact: true }) });
+      expect(await row.textContent()).toContain("Not in this server's config. Runs on node-elsewhere.");
+      // Its own job is listed as before.
+      expect(await page.locator('#jobs tr', { hasText: 'A report as of a date.' }).count()).toBe(1);
+      await shoot(page, 'jobs-not-in-config');
+      await row.getByRole('link', { name: 'count', exact: true }).click();
+      await page.locator('#history a', { hasText: `#${done}` }).waitFor();
+      expect(await page.locator('main h1').textContent()).toBe('Job count');
+      expect(await page.locator('#not-in-config').textContent()).toBe(
+        "This job is not in this server's config, so it cannot be launched from here (add it to the config serve loads); its history is below. Runs on node-elsewhere.",
+      );
+      expect(await page.locator('#launch-form').count()).toBe(0);
+      await shoot(page, 'job-not-in-config');
+      // Its own job still has its launch form.
+      await open(page, '#/jobs/report');
+      await page.locator('#launch-form').waitFor();
+      expect(problems).toEqual([]);
+    } finally {
+      await kill(elsewhere);
+      await part.stop();
+    }
+  }, 90_000);
 
   it('shows the login form without a request the API refuses, and a session without logging in again; /api/session still needs one', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });

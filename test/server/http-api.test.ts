@@ -130,6 +130,27 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(await idsOf(`job=count&from=${from}`)).toEqual(failed.createTime > first.createTime ? [failed.id] : []);
     expect(await idsOf(`job=count&to=${first.createTime.toISOString()}`)).toEqual([]);
     expect(await idsOf(`job=count&to=${new Date(first.createTime.getTime() + 1).toISOString()}`)).toEqual([first.id]);
+    expect(await idsOf(`job=count&to=${encodeURIComponent(new Date(first.createTime.getTime() + 3_600_001).toISOString().replace('Z', '+01:00'))}`)).toEqual([first.id]);
+
+    // Without an offset a time is UTC, and a date alone its midnight UTC, whatever the server's zone.
+    const noOffset = (ms: number) => new Date(ms).toISOString().slice(0, -1);
+    const day = (d: Date, days: number) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + days)).toISOString().slice(0, 10);
+    const zoneBefore = process.env.TZ;
+    try {
+      for (const [zone, minutes] of [['UTC', 0], ['Europe/Paris', -60], ['Pacific/Kiritimati', -840]] as const) {
+        process.env.TZ = zone; // Node reads the zone again when TZ is set
+        expect(new Date(2024, 0, 15).getTimezoneOffset(), zone).toBe(minutes);
+        expect(await idsOf(`job=count&to=${noOffset(first.createTime.getTime())}`), zone).toEqual([]);
+        expect(await idsOf(`job=count&to=${noOffset(first.createTime.getTime() + 1)}`), zone).toEqual([first.id]);
+        expect(await idsOf(`job=count&to=${encodeURIComponent(noOffset(first.createTime.getTime() + 1).replace('T', ' '))}`), zone).toEqual([first.id]);
+        expect(await idsOf(`job=count&from=${day(first.createTime, 0)}&to=${day(failed.createTime, 1)}`), zone).toEqual([failed.id, first.id]);
+        expect(await idsOf(`job=count&from=${day(failed.createTime, 1)}`), zone).toEqual([]);
+        expect(await idsOf(`job=count&to=${day(first.createTime, 0)}`), zone).toEqual([]);
+      }
+    } finally {
+      if (zoneBefore === undefined) delete process.env.TZ;
+      else process.env.TZ = zoneBefore;
+    }
   });
 
   it('answers bad input with 400 and unknown ids, jobs or routes with 404, naming what is wrong', async () => {
@@ -146,7 +167,15 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     await bad('/api/executions?limit=0', 'limit must be at least 1, got 0');
     await bad('/api/executions?steps=yes', 'steps must be one of 0, 1, true, false, got "yes"');
     await bad('/api/executions?status=DONE', /^status must be one of STARTING, .* got "DONE"$/);
-    await bad('/api/executions?from=yesterday', 'from must be an ISO-8601 time such as 2024-01-15T10:00:00Z, got "yesterday"');
+    const dateForms = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00Z (UTC unless it ends in Z or an offset)';
+    await bad('/api/executions?from=yesterday', `from must be ${dateForms}, got "yesterday"`);
+    // Impossible days and times are refused, not rolled over; trailing text is not ignored.
+    await bad('/api/executions?from=2024-02-30', `from must be ${dateForms}, got "2024-02-30"`);
+    await bad('/api/executions?to=2023-02-29T10:00', `to must be ${dateForms}, got "2023-02-29T10:00"`);
+    await bad('/api/executions?to=2024-01-15T24:30', `to must be ${dateForms}, got "2024-01-15T24:30"`);
+    await bad('/api/executions?to=2024-01-15T10:00:00Zjunk', `to must be ${dateForms}, got "2024-01-15T10:00:00Zjunk"`);
+    await bad('/api/executions?from=', `from must be ${dateForms}, got ""`);
+    await bad(`/api/executions?from=${'2'.repeat(65)}`, 'from is 65 characters long; at most 64 are allowed');
     await bad('/api/executions?colour=red', 'unknown query parameter colour');
     await bad('/api/executions/abc', 'execution id must be an integer, got "abc"');
     expect(await get('/api/executions/42')).toMatchObject({ status: 404, body: { error: 'no execution with id 42' } });
@@ -162,6 +191,39 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const malformed = await post('/api/jobs/count/executions', '{"params":');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error).toMatch(/^request body is not valid JSON: /);
+  });
+
+  it("with a config that lacks a job the live nodes run: lists and shows it read-only (launchable false, with its nodes), after the config's jobs", async () => {
+    const { url, get, post, node } = await setup('api-part-config', {}, [noop]);
+    const full = await createNightshift({ db: url, jobs, logger: silentLogger });
+    opened.push(full);
+    const done = await full.run('count', { items: 5, chunk: 5, tag: 'elsewhere' });
+    const failed = await full.run('count', { items: 5, chunk: 5, failAt: 3, tag: 'elsewhere-failed' });
+    await scheduleAdmin(full).add({ name: 'count-hourly', job: 'count', everyMs: 3_600_000, params: { items: 5 } });
+    // Before any node runs it, it is unknown here, as before.
+    expect(await get('/api/jobs/count')).toMatchObject({ status: 404, body: { error: 'unknown job "count"' } });
+    expect((await get('/api/jobs')).body.map((j: { name: string }) => j.name)).toEqual(['noop']);
+    const n = await node('part-config-node', { jobs: [noop, count], scheduler: false });
+    const notHere = { name: 'count', description: null, restartable: null, parameters: {}, steps: [], launchable: false, nodes: [n.name] };
+    const list = (await get('/api/jobs', 'victor')).body as { name: string; launchable: boolean }[];
+    // Its own jobs first, as it defines them (noop, which the node runs too, is not listed twice), then the others.
+    expect(list.map((j) => [j.name, j.launchable])).toEqual([['noop', true], ['count', false]]);
+    expect(list[1]).toEqual(notHere);
+    expect(await get('/api/jobs/count', 'victor')).toMatchObject({ status: 200, body: notHere });
+    expect((await get('/api/jobs/noop')).body).toMatchObject({ name: 'noop', launchable: true });
+    expect(await get('/api/jobs/import-csv')).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
+    // Its history is there to see; launching it from here is refused, saying why and where it runs.
+    expect(((await get('/api/executions?job=count')).body as { id: number }[]).map((e) => e.id)).toEqual([failed.id, done.id]);
+    expect(await post('/api/jobs/count/executions', { params: { items: 5 } })).toMatchObject({
+      status: 409,
+      body: { error: `job "count" is not in this server's config (live nodes run it: ${n.name}): add it to the config serve loads to launch it from here` },
+    });
+    expect(await post('/api/jobs/import-csv/executions', {})).toMatchObject({ status: 404, body: { error: 'unknown job "import-csv"' } });
+    // What needs its definition (a restart, firing its schedule now) says the same, not "unknown job".
+    const notInConfig = (toDo: string) => ({ status: 409, body: { error: `job "count" is not in this server's config: add it to the config serve loads to ${toDo}` } });
+    expect(await post(`/api/executions/${failed.id}/restart`)).toMatchObject(notInConfig('restart executions'));
+    expect(await post('/api/schedules/count-hourly/trigger')).toMatchObject(notInConfig('launch jobs'));
+    expect((await full.listExecutions({ job: 'count' })).map((e) => e.id)).toEqual([failed.id, done.id]);
   });
 
   it("without job definitions (serve without a config): lists the live nodes' jobs as not launchable, and answers 409 where a definition is needed", async () => {

@@ -70,6 +70,10 @@ export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQ
     { name: 'metrics: the oldest queued execution', sql: SQL.oldestQueuedAge, params: [] },
     { name: 'queued executions, next to run first (console)', sql: SQL.queuedExecutions, params: [51] },
     { name: 'claim queued executions', sql: SQL.claim(d), params: [1, 'node0', jobs, 8] },
+    // A job launched once beside busy ones (the seed's jobs are job0..job9): its newest instance
+    // must not be found by walking the others'.
+    { name: 'next instance: newest of a job', sql: SQL.lastInstance, params: ['job-rare'], index: 'ns_job_instance_job' },
+    { name: 'next instance: newest with a run.id', sql: SQL.lastRunIdParams, params: ['job3'], index: 'ns_job_instance_run_id' },
     { name: 'orphaned executions', sql: SQL.orphanedExecutions, params: [] },
     { name: 'prune: keep-last floor of a job', sql: SQL.keepLastFloor, params: ['job3', 99] },
     { name: 'prune: one batch of candidates', sql: SQL.pruneCandidates(0, ['STARTING', 'STARTED', 'STOPPING', 'FAILED', 'STOPPED']), params: [1, 1000, o.now], boundedSort: true },

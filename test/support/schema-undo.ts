@@ -1,7 +1,15 @@
 /**
- * Statements that take a fully migrated repository back to the schema of version 11 (before the
- * ended counters of migrations 12 and 13), for tests that upgrade a repository of an older version.
+ * Statements that take back what a fully migrated repository has from migrations 12 and later,
+ * for tests that upgrade a repository of an older version: each undo below starts with the
+ * later migrations' undo, as running those again would create what is already there.
  */
+
+/** Before migration 15: no index of a job's newest instances. */
+export function undoNewestInstance(_d: Dialect): string[] {
+  return [`DROP INDEX ns_job_instance_run_id`, `DROP INDEX ns_job_instance_job`];
+}
+
+/** Back to version 11: before the ended counters of migrations 12 and 13. */
 import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
@@ -9,6 +17,7 @@ import type { Dialect } from '../../src/repository/tx.ts';
 export function undoEndedCounters(d: Dialect): string[] {
   if (d === 'sqlite') {
     return [
+      ...undoNewestInstance(d),
       `DROP TRIGGER ns_count_ended`,
       `DROP TRIGGER ns_count_insert`,
       `CREATE TRIGGER ns_count_insert AFTER INSERT ON ns_job_execution BEGIN
@@ -20,6 +29,7 @@ export function undoEndedCounters(d: Dialect): string[] {
     ];
   }
   return [
+    ...undoNewestInstance(d),
     `DROP TRIGGER IF EXISTS ns_count_ended ON ns_job_execution`,
     `DROP FUNCTION IF EXISTS ns_count_ended()`,
     // Version 8's.
@@ -41,8 +51,9 @@ export function undoEndedCounters(d: Dialect): string[] {
  * did not change).
  */
 export function undoEndedInStatement(d: Dialect): string[] {
-  if (d === 'sqlite') return [];
+  if (d === 'sqlite') return undoNewestInstance(d);
   return [
+    ...undoNewestInstance(d),
     ...drainSchema('postgres').filter((statement) => statement.includes('FUNCTION ns_count_update()')),
     ...endedCountersSchema('postgres').filter((statement) => statement.includes('ns_count_ended')),
   ];

@@ -79,7 +79,7 @@ function Shell({ session, onLogout }) {
   if (section === '') page = html`<${Overview} />`;
   else if (section === 'executions' && parts[1]) page = html`<${ExecutionDetail} id=${parts[1]} session=${session} key=${parts[1]} />`;
   else if (section === 'executions') page = html`<${ExecutionList} query=${query} jobs=${jobs.data} />`;
-  else if (section === 'jobs' && parts[1]) page = html`<${JobDetail} name=${parts[1]} session=${session} key=${parts[1]} />`;
+  else if (section === 'jobs' && parts[1]) page = html`<${JobDetail} name=${parts[1]} session=${session} jobs=${jobs.data} key=${parts[1]} />`;
   else if (section === 'jobs') page = jobs.data ? html`<${JobList} jobs=${jobs.data} />` : html`<${Notice} error=${jobs.error} />`;
   else if (section === 'schedules') page = html`<${Schedules} session=${session} />`;
   else if (section === 'nodes') page = html`<${Nodes} session=${session} />`;

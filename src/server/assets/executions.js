@@ -2,12 +2,17 @@
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
 import { ConfirmButton, Empty, Json, Loading, Progress, RestartedAs, Status, Timeline } from './components.js';
-import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, parseUtc, sameExit, span, time, useLoad, useNow } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, sameExit, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
 const FILTERS = ['job', 'status', 'node', 'q', 'from', 'to'];
 
-const toIso = (text) => (text ? parseUtc(text) || '' : '');
+/**
+ * A date filter is sent as typed: the server reads it as the API and the CLI read every date (UTC
+ * unless it has an offset, a date alone is its midnight) and answers 400 naming the field for one
+ * it cannot read or an impossible date, which shows here rather than silently listing everything.
+ */
+const dateText = (text) => String(text).trim();
 
 export function ExecutionList({ query, jobs }) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
@@ -17,7 +22,7 @@ export function ExecutionList({ query, jobs }) {
   const key = query.toString();
   const [state] = useLoad(async () => {
     const qs = new URLSearchParams({ limit: limit || '25' });
-    for (const k of FILTERS) if (filters[k]) qs.set(k, k === 'from' || k === 'to' ? toIso(filters[k]) : filters[k]);
+    for (const k of FILTERS) if (filters[k]) qs.set(k, k === 'from' || k === 'to' ? dateText(filters[k]) : filters[k]);
     if (cursor) qs.set('cursor', cursor);
     return api('api/executions?' + qs);
   }, [key], cursor ? null : (k) => k === 'execution', 2000);

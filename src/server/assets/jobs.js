@@ -2,23 +2,31 @@
 // history and its duration trend.
 import { useState } from './preact-hooks.js';
 import { Chart, Empty, Loading, Notice, Status } from './components.js';
-import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, parseUtc, sameExit, span, time, useLoad } from './lib.js';
+import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, sameExit, span, time, useLoad } from './lib.js';
 
 /** What a server started without a config says of the jobs it cannot launch. */
 const NO_CONFIG = 'This server was started without a config, so it cannot launch jobs (start serve with --config FILE).';
 
+/** What a server with a config says of a job the live nodes run that its config lacks. */
+const NOT_IN_CONFIG = "This job is not in this server's config, so it cannot be launched from here (add it to the config serve loads); its history is below.";
+
 /** Where a job that is not defined here runs. */
 const runsOn = (j) => 'Runs on ' + (j.nodes || []).join(', ') + '.';
 
+/** Whether the server has a config: it defines some job (undefined while the list loads). */
+const hasConfig = (jobs) => (jobs ? jobs.some((j) => j.launchable !== false) : undefined);
+
 export function JobList({ jobs }) {
   const notHere = jobs.some((j) => j.launchable === false);
+  const configured = hasConfig(jobs);
   return html`<h1>Jobs</h1>
-    ${notHere ? html`<p class="notice" id="no-config">${NO_CONFIG} These are the jobs the cluster's live nodes run.</p>` : null}
+    ${notHere && !configured ? html`<p class="notice" id="no-config">${NO_CONFIG} These are the jobs the cluster's live nodes run.</p>` : null}
+    ${notHere && configured ? html`<p class="notice" id="not-in-config">Jobs marked “not in this server's config” run on live nodes but cannot be launched from here; their pages show their history.</p>` : null}
     <div class="table-wrap"><table class="stack" id="jobs">
       <thead><tr><th>Job</th><th>Description</th><th>Parameters</th><th>Steps</th></tr></thead>
       <tbody>${jobs.length
         ? jobs.map((j) => j.launchable === false
-          ? html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td class="muted">${runsOn(j)}</td><td>—</td><td>—</td></tr>`
+          ? html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td class="muted">${configured ? "Not in this server's config. " : ''}${runsOn(j)}</td><td>—</td><td>—</td></tr>`
           : html`<tr><td><a href=${'#/jobs/' + encodeURIComponent(j.name)}>${j.name}</a></td><td>${j.description || ''}</td>
             <td>${Object.keys(j.parameters).join(', ') || '—'}</td><td>${(j.steps || []).map((s) => s.name).join(' → ')}</td></tr>`)
         : html`<${Empty} cols="4">No job is defined.</${Empty}>`}</tbody></table></div>`;
@@ -36,11 +44,8 @@ function valueOf(p, v) {
   if (p.type === 'boolean') return Boolean(v);
   if (v === '' || v == null) return undefined;
   if (p.type === 'int' || p.type === 'number') return Number(v);
-  if (p.type === 'date') {
-    const iso = parseUtc(v);
-    if (!iso) throw new Error('Type a date as ' + DATE_PLACEHOLDER + ' (ISO 8601, UTC), got ' + JSON.stringify(v) + '.');
-    return iso;
-  }
+  // As typed: the server reads dates (UTC unless they have an offset) and refuses an impossible one.
+  if (p.type === 'date') return String(v).trim();
   return String(v);
 }
 
@@ -120,13 +125,18 @@ function History({ name, wide }) {
   }}</${Loading}>`;
 }
 
-export function JobDetail({ name, session }) {
+export function JobDetail({ name, session, jobs }) {
   const [state] = useLoad(async () => (await api('api/jobs/' + encodeURIComponent(name))).data, [name]);
+  const configured = hasConfig(jobs);
   return html`<${Loading} state=${state}>${(job) => {
     if (job.launchable === false) {
-      // Not defined on this server (no config): its history, and why there is no launch form.
+      // Not defined on this server (not in its config, or no config): its history, and why there is no launch form.
       return html`<h1>Job ${job.name}</h1>
-        <p class="notice" id="no-config">${NO_CONFIG} ${runsOn(job)}</p>
+        ${configured
+          ? html`<p class="notice" id="not-in-config">${NOT_IN_CONFIG} ${runsOn(job)}</p>`
+          : configured === false
+            ? html`<p class="notice" id="no-config">${NO_CONFIG} ${runsOn(job)}</p>`
+            : html`<p class="notice">This server has no definition of this job, so it cannot launch it. ${runsOn(job)}</p>`}
         <div class="grid two"><${History} name=${job.name} wide=${true} /></div>`;
     }
     return html`<h1>Job ${job.name}</h1>

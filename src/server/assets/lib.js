@@ -143,19 +143,11 @@ export const shortTime = (iso) => (iso ? new Date(iso).toISOString().slice(11, 1
 /**
  * Dates are typed as ISO 8601 text in UTC (not in a date picker, which shows the browser's locale
  * and time zone): a date, or a date and time with a space or T, with seconds and a zone (Z or
- * +HH:MM) if wanted. Without a zone it is UTC.
+ * +HH:MM) if wanted. Without a zone it is UTC. The server reads them (core/dates.ts), so that the
+ * console, the API and the CLI read a date the same way and refuse the same impossible ones.
  */
 export const DATE_PATTERN = String.raw`\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?(Z|[+\-]\d{2}:\d{2})?`;
 export const DATE_PLACEHOLDER = '2024-01-01T00:00:00Z';
-
-/** ISO text as DATE_PATTERN describes it, as an ISO timestamp; null when it is not one. */
-export function parseUtc(text) {
-  const v = String(text || '').trim();
-  if (!new RegExp('^(?:' + DATE_PATTERN + ')$').test(v)) return null;
-  const zoned = /(Z|[+-]\d{2}:\d{2})$/.test(v) ? v : v.length === 10 ? v + 'T00:00:00Z' : v + 'Z';
-  const d = new Date(zoned.replace(' ', 'T'));
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
-}
 
 /** A timestamp as the date inputs show it: 2024-01-01T00:00:00Z (milliseconds only when there are some). */
 export const isoUtc = (iso) => (iso ? new Date(iso).toISOString().replace('.000Z', 'Z') : '');

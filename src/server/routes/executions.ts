@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isoDateOption } from '../../core/dates.ts';
 import { UsageError, errorMessage } from '../../core/errors.ts';
 import type { JobExecution } from '../../core/model.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
@@ -6,8 +7,9 @@ import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
+import { liveNodeJobs } from '../../repository/nodes.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
-import { requireDefinitions } from '../definitions.ts';
+import { notInConfig, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 import { executionDetailJson } from '../views.ts';
@@ -65,8 +67,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
           job: { type: 'string', maxLength: 128, description: 'only this job' },
           status: { type: 'string', maxLength: 200, description: `only these statuses, comma-separated (${BATCH_STATUSES.join(', ')})` },
           node: { type: 'string', maxLength: 200, description: 'only executions run by this node' },
-          from: { type: 'string', format: 'date-time', description: 'created at or after this time' },
-          to: { type: 'string', format: 'date-time', description: 'created before this time' },
+          from: { type: 'string', maxLength: 64, description: 'created at or after this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
+          to: { type: 'string', maxLength: 64, description: 'created before this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
           q: { type: 'string', minLength: 1, maxLength: 200, description: 'text in the parameters (their JSON form), ignoring case' },
           cursor: { type: 'integer', minimum: 1, description: 'X-Next-Cursor of the previous page' },
           limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 20 },
@@ -95,8 +97,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       job: q.job,
       ...(statuses?.length === 1 ? { status: statuses[0] as BatchStatus } : statuses ? { statuses: statuses as BatchStatus[] } : {}),
       node: q.node,
-      from: q.from === undefined ? undefined : new Date(q.from),
-      to: q.to === undefined ? undefined : new Date(q.to),
+      from: q.from === undefined ? undefined : isoDateOption('from', q.from),
+      to: q.to === undefined ? undefined : isoDateOption('to', q.to),
       text: q.q,
       before: q.cursor,
       limit: q.limit,
@@ -192,7 +194,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     const newest = (await ns.explorer.executionsOfInstance(e.instanceId))[0];
     if (newest && newest.id !== e.id) throw conflict(`execution ${e.id} is not the latest of its instance: execution ${newest.id} is ${newest.status}`);
     // A restart checks the parameters against the job's definition, as a launch does.
-    requireDefinitions(ns, e.jobName, 'restart executions');
+    requireDefinition(ns, e.jobName, 'restart executions');
     const routing: Routing = e.targetNode !== null && e.affinityKey === null ? { node: e.targetNode } : e.affinityKey !== null ? { affinityKey: e.affinityKey } : 'any';
     const restarted = await refusedAsConflict(() => ns.submit(e.jobName, e.params, routing));
     req.auditDetail = { execution: restarted.id };
@@ -228,7 +230,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
         'Creates the execution at once (STARTING) for a live node that has the job to take; 202 with it. Parameters are ' +
         "checked against the job's declaration (400 names a bad one). `node` sends it to that node, `key` to the node that " +
         'had the same key before (affinity). A server started without a config has no job definitions and answers 409 ' +
-        '(an unknown job otherwise is 404). Needs the operator role.',
+        '(an unknown job otherwise is 404, or 409 when live nodes run it but this server\'s config lacks it). Needs the operator role.',
       tags: ['jobs', 'executions'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
       body: {
@@ -245,7 +247,11 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
   }, async (req, reply) => {
     const { job } = req.params;
     requireDefinitions(ns, job);
-    if (!ns.jobs.has(job)) throw notFound(`unknown job ${JSON.stringify(job)}`);
+    if (!ns.jobs.has(job)) {
+      const nodes = (await liveNodeJobs(ns.db)).get(job);
+      if (nodes) throw notInConfig(job, 'launch it from here', nodes);
+      throw notFound(`unknown job ${JSON.stringify(job)}`);
+    }
     const { params = {}, node, key } = req.body;
     if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
     const routing: Routing = node !== undefined ? { node } : key !== undefined ? { affinityKey: key } : 'any';

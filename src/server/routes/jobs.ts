@@ -12,20 +12,22 @@ export async function jobRoutes(app: FastifyInstance, { ns }: ApiContext) {
       summary: 'The jobs this server knows, with their parameter schemas',
       description:
         "Each parameter's type, default, whether it is required and whether it identifies the instance: enough to build a launch form. " +
-        "A server started without a config (no job definitions) lists instead the jobs the cluster's live nodes registered, " +
-        'each with `launchable: false` and those nodes, so that their history can be found; it cannot launch them.',
+        "After the jobs of its config come the jobs the cluster's live nodes registered that its config lacks (all of them, for a " +
+        'server started without a config), each with `launchable: false` and those nodes, so that their history can be found; ' +
+        'this server cannot launch them.',
       tags: ['jobs'],
       response: { 200: { type: 'array', items: ref('Job') }, ...errors(401, 503) },
     },
   }, async () => {
-    if (!withoutDefinitions(ns)) return [...ns.jobs.values()].map(jobDetailJson);
-    return [...(await liveNodeJobs(ns.db))].map(([name, nodes]) => nodeJobJson(name, nodes));
+    const defined = [...ns.jobs.values()].map(jobDetailJson);
+    const elsewhere = [...(await liveNodeJobs(ns.db))].filter(([name]) => !ns.jobs.has(name)).map(([name, nodes]) => nodeJobJson(name, nodes));
+    return [...defined, ...elsewhere];
   });
 
   app.get<{ Params: { job: string } }>('/api/jobs/:job', {
     schema: {
       summary: 'One job with its parameter schema and steps',
-      description: 'Without a config, a job a live node registered, with `launchable: false` (see GET /api/jobs).',
+      description: "A job that this server's config lacks (or a server without a config) but a live node registered, with `launchable: false` (see GET /api/jobs).",
       tags: ['jobs'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
       response: { 200: ref('Job'), ...errors(401, 404, 503) },
@@ -34,9 +36,8 @@ export async function jobRoutes(app: FastifyInstance, { ns }: ApiContext) {
     const name = req.params.job;
     const job = ns.jobs.get(name);
     if (job) return jobDetailJson(job);
-    if (!withoutDefinitions(ns)) throw notFound(`unknown job ${JSON.stringify(name)}`);
     const nodes = (await liveNodeJobs(ns.db)).get(name);
-    if (!nodes) throw notFound(`unknown job ${JSON.stringify(name)}: this server has no config, and no live node runs it`);
-    return nodeJobJson(name, nodes);
+    if (nodes) return nodeJobJson(name, nodes);
+    throw notFound(`unknown job ${JSON.stringify(name)}` + (withoutDefinitions(ns) ? ': this server has no config, and no live node runs it' : ''));
   });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { executionJson } from '../../json.ts';
 import { fireJson, scheduleJson, type ScheduleSpec } from '../../scheduler/triggers.ts';
 import type { ApiContext } from '../context.ts';
-import { requireDefinitions } from '../definitions.ts';
+import { requireDefinition, requireDefinitions } from '../definitions.ts';
 import { notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 
@@ -118,7 +118,7 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
       response: { 202: ref('Execution'), ...errors(400, 401, 403, 404, 409, 415, 503) },
     },
   }, async (req, reply) => {
-    requireDefinitions(ns, (await mustGet(req.params.name)).job);
+    requireDefinition(ns, (await mustGet(req.params.name)).job, 'launch jobs');
     const execution = await schedules.fireNow(req.params.name, req.principal?.name);
     req.auditDetail = { execution: execution.id };
     return reply.code(202).send({ ...executionJson(execution), steps: [] });
