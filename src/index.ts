@@ -14,14 +14,14 @@ export { p } from './core/params.ts';
 export type { ParamSpec, ParamsSchema, ParamValues, JsonParams, ParamKind } from './core/params.ts';
 export type { BatchStatus, ExitStatus } from './core/status.ts';
 export { exitStatus } from './core/status.ts';
-export type { JobExecution, JobInstance, StepExecution, ExecutionContext, StepCounters } from './core/model.ts';
+export type { JobExecution, JobInstance, StepExecution, ExecutionContext, StepCounters, LaterExecution } from './core/model.ts';
 export type { ItemReader, ItemStreamReader, ItemWriter, ItemStreamWriter, ItemProcessor, ChunkContext } from './core/items.ts';
 export {
   NightshiftError, UsageError, ParameterError, LaunchRefusedError, ItemParseError, FencedError, SkipLimitExceededError,
   StartLimitExceededError, ClosedError,
 } from './core/errors.ts';
 export { createLogger, silentLogger, type Logger } from './core/logger.ts';
-export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type NodeInfo, type ParamsOf } from './operator.ts';
+export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type ExecutionSummary, type NodeInfo, type ParamsOf } from './operator.ts';
 export type { ExecutionQuery } from './repository/job-repository.ts';
 export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
 export type { Database } from './core/database.ts';

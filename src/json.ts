@@ -5,7 +5,7 @@
 import type { JobDefinition } from './core/job.ts';
 import type { JobExecution, StepExecution } from './core/model.ts';
 import { progressOf, progressOfSteps, type StepProgress } from './core/progress.ts';
-import type { ExecutionDetails, NodeInfo } from './operator.ts';
+import type { ExecutionDetails, ExecutionSummary, NodeInfo } from './operator.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -33,8 +33,12 @@ export function stepJson(s: StepExecution, progress: StepProgress | null = progr
   };
 }
 
-/** An execution in the CLI's JSON shape; steps when known. */
-export function executionJson(e: JobExecution | ExecutionDetails) {
+/**
+ * An execution in the CLI's JSON shape; steps when known, and `restartedAs` (the newest later
+ * execution of its instance, or null) where the execution was read with it: lists and single
+ * executions, not what a launch returns as it creates it.
+ */
+export function executionJson(e: JobExecution | ExecutionSummary | ExecutionDetails) {
   return {
     id: e.id,
     jobName: e.jobName,
@@ -46,6 +50,7 @@ export function executionJson(e: JobExecution | ExecutionDetails) {
     startTime: iso(e.startTime),
     endTime: iso(e.endTime),
     node: e.node,
+    ...('restartedAs' in e ? { restartedAs: e.restartedAs && { id: e.restartedAs.id, status: e.restartedAs.status } } : {}),
     ...('steps' in e ? { steps: stepsJson(e.steps) } : {}),
   };
 }

@@ -11,7 +11,7 @@ import { openOperatorRepository } from './operator/repository.ts';
 import { createLeaseSweep } from './operator/sweep.ts';
 import type { AnyJob, Nightshift, NightshiftOptions, SomeJob } from './operator/types.ts';
 
-export type { ExecutionDetails, JobNamed, Nightshift, NightshiftOptions, NodeInfo, ParamsOf, SomeJob, SubmitItemOf } from './operator/types.ts';
+export type { ExecutionDetails, ExecutionSummary, JobNamed, Nightshift, NightshiftOptions, NodeInfo, ParamsOf, SomeJob, SubmitItemOf } from './operator/types.ts';
 
 /**
  * Creates the job operator of this process (see {@link Nightshift}): opens the repository,

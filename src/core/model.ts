@@ -58,6 +58,17 @@ export interface JobExecution {
   executionNumber?: number;
 }
 
+/**
+ * A later execution of the same job instance, as an execution's `restartedAs` names it (see
+ * ExecutionSummary): its id and its status when read.
+ */
+export interface LaterExecution {
+  /** The later execution's id. */
+  readonly id: number;
+  /** Its status when read: COMPLETED means the instance's work is done. */
+  readonly status: BatchStatus;
+}
+
 /** The counters of a step execution. */
 export interface StepCounters {
   /** Items read (read errors skipped not included). */

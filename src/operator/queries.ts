@@ -35,7 +35,7 @@ export function createQueries(
 ): Queries {
   const details = async (id: number): Promise<ExecutionDetails | undefined> => {
     await beforeRead();
-    const execution = await explorer.getExecution(id);
+    const execution = await explorer.getExecutionSummary(id);
     return execution && { ...execution, steps: await explorer.stepsOf(id) };
   };
   return {

@@ -1,4 +1,4 @@
-import type { ExecutionContext, JobExecution, JobInstance, StepCounters, StepExecution } from '../core/model.ts';
+import type { ExecutionContext, JobExecution, JobInstance, LaterExecution, StepCounters, StepExecution } from '../core/model.ts';
 import type { JsonParams } from '../core/params.ts';
 import type { BatchStatus, ExitStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
@@ -40,6 +40,23 @@ export function toJobExecution(r: Row): JobExecution {
     targetNode: (r.target_node as string | null) ?? null,
     affinityKey: (r.affinity_key as string | null) ?? null,
     ...(r.execution_number !== undefined ? { executionNumber: Number(r.execution_number) } : {}),
+  };
+}
+
+/**
+ * A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns: the
+ * execution with the newest later execution of its instance, or null when it is the newest
+ * (`restartedAs`: see ExecutionSummary in src/operator/types.ts, which documents it for users).
+ * The type is spelled out where it is returned, so that the API reference shows it.
+ */
+export function toExecutionWithRestart(r: Row): JobExecution & {
+  /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+  restartedAs: LaterExecution | null;
+} {
+  const id = r.restarted_id;
+  return {
+    ...toJobExecution(r),
+    restartedAs: id === null || id === undefined ? null : { id: Number(id), status: r.restarted_status as BatchStatus },
   };
 }
 
@@ -99,8 +116,11 @@ export interface ExecutionQuery {
 
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
-  /** The page's executions, newest first. */
-  executions: JobExecution[];
+  /** The page's executions, newest first, each with the newest later execution of its instance. */
+  executions: (JobExecution & {
+    /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+    restartedAs: LaterExecution | null;
+  })[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
 }
@@ -177,7 +197,7 @@ export function createJobExplorer(db: Database) {
     if (given.minId) params.push(minId);
     if (given.maxId) params.push(maxId);
     if (given.text) params.push(containing(q.text!));
-    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toJobExecution);
+    const rows = (await db.query<Row>(SQL.listExecutions(given), params)).map(toExecutionWithRestart);
     const executions = rows.slice(0, limit);
     // A full page goes on after its last row; a search window that ended short of the page goes on
     // below the window (unless the time range ends there too).
@@ -192,6 +212,17 @@ export function createJobExplorer(db: Database) {
       const rows = await client.query<Row>(SQL.getExecution, [id]);
       return rows.length ? toJobExecution(rows[0]) : undefined;
     },
+    /**
+     * One job execution with the newest later execution of its instance (`restartedAs`), or
+     * undefined: what operators are shown (getExecution, which the engine reads, does without it).
+     */
+    async getExecutionSummary(id: number): Promise<(JobExecution & {
+      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+      restartedAs: LaterExecution | null;
+    }) | undefined> {
+      const rows = await db.query<Row>(SQL.getExecutionSummary, [id]);
+      return rows.length ? toExecutionWithRestart(rows[0]) : undefined;
+    },
     /** One job instance, or undefined. */
     async getInstance(id: number): Promise<JobInstance | undefined> {
       const rows = await db.query<Row>(SQL.getInstance, [id]);
@@ -202,7 +233,10 @@ export function createJobExplorer(db: Database) {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
     /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
-    async listExecutions(q: ExecutionQuery = {}): Promise<JobExecution[]> {
+    async listExecutions(q: ExecutionQuery = {}): Promise<(JobExecution & {
+      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
+      restartedAs: LaterExecution | null;
+    })[]> {
       return (await pageExecutions(q)).executions;
     },
     /** One page of executions, newest first, with the cursor of the next page (`before`). */

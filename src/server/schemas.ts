@@ -57,6 +57,18 @@ const execution = {
   createTime: time, startTime: nullable(time), endTime: nullable(time), node: nullable(str),
 };
 
+/** The newest later execution of an execution's instance (ExecutionSummary.restartedAs). */
+const restartedAs: Schema = {
+  type: ['object', 'null'],
+  description:
+    "the newest later execution of this one's job instance (a restart, or the execution a failover handed the instance to) " +
+    'with its status when read, or null when this is the instance\'s newest. A FAILED execution whose restartedAs.status is ' +
+    'COMPLETED needs nothing more. In lists and single executions; absent where an execution is returned as just created (submit, restart) or queued',
+  properties: { id: int, status: { type: 'string', enum: BATCH_STATUSES } },
+  required: ['id', 'status'],
+  additionalProperties: false,
+};
+
 const stepDetail = {
   ...step,
   id: int,
@@ -68,7 +80,7 @@ const SCHEMAS = {
   ExitStatus: obj({ code: str, description: str }),
   Step: obj(step, Object.keys(step), 'a step execution in the shape of the CLI\'s --json'),
   Execution: obj(
-    { ...execution, steps: { type: 'array', items: { $ref: 'Step#' } } },
+    { ...execution, restartedAs, steps: { type: 'array', items: { $ref: 'Step#' } } },
     Object.keys(execution),
     'an execution in the shape of the CLI\'s --json; steps when asked for',
   ),
@@ -80,6 +92,7 @@ const SCHEMAS = {
   ExecutionDetail: obj(
     {
       ...execution,
+      restartedAs,
       steps: { type: 'array', items: { $ref: 'StepDetail#' }, description: 'the steps in the order they started; partitions under their manager' },
       context: { ...anyObject, description: 'the job ExecutionContext' },
       lastUpdated: nullable(time),
@@ -88,7 +101,7 @@ const SCHEMAS = {
       skips: obj({ read: int, process: int, write: int }, undefined, 'items skipped, over all steps'),
       summary: { type: ['object', 'null'], additionalProperties: true, description: "what the job's summary() reports for this execution (e.g. rejected rows), or null" },
     },
-    [...Object.keys(execution), 'steps', 'context', 'lastUpdated', 'targetNode', 'affinityKey', 'skips', 'summary'],
+    [...Object.keys(execution), 'restartedAs', 'steps', 'context', 'lastUpdated', 'targetNode', 'affinityKey', 'skips', 'summary'],
   ),
   JobParameter: obj({
     type: { type: 'string', enum: ['string', 'int', 'number', 'date', 'boolean'] },

@@ -90,6 +90,15 @@ describe.each(backends())('nightshift CLI basics on $name', (backend) => {
       expect(shown.stdout).toContain(`  executions of instance ${failed.instanceId}: #${failed.id} FAILED${mark(failed.id)}, #${restarted.id} COMPLETED${mark(restarted.id)}\n`);
     }
 
+    // Listed, the failure names the restart that completed its instance: in JSON, and in the table's status.
+    const listed = await cli.json<ExecutionJson[]>(['executions']);
+    expect(listed.map((e) => [e.id, e.restartedAs])).toEqual([[restarted.id, null], [failed.id, { id: restarted.id, status: 'COMPLETED' }]]);
+    expect((await cli.json(['execution', String(failed.id)])).restartedAs).toEqual({ id: restarted.id, status: 'COMPLETED' });
+    const table = await cli.run(['executions']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^${failed.id}\\s+count\\s+FAILED → #${restarted.id} COMPLETED\\s+FAILED\\s`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^${restarted.id}\\s+count\\s+COMPLETED\\s+COMPLETED\\s`, 'm'));
+
     // The same identifying parameters again: refused (failAt is non-identifying).
     const [again, againJson, restartCompleted, restartFailed] = await Promise.all([
       cli.run(['run', 'count', 'items=50', 'chunk=10', 'failAt=25']),
@@ -124,6 +133,8 @@ describe.each(backends())('nightshift CLI basics on $name', (backend) => {
     ]);
     expect(all.map((e) => e.id)).toEqual([c.id, b.id, a.id]);
     for (const e of all) expectExecutionShape(e, false);
+    // None was restarted: each names no later execution (null, not absent).
+    expect(all.map((e) => e.restartedAs)).toEqual([null, null, null]);
     expect(all[0]).toMatchObject({ jobName: 'count', status: 'COMPLETED', parameters: { items: 10, chunk: 5, tag: 'c' } });
     expect(counts.map((e) => e.id)).toEqual([c.id, b.id]);
     expect(failed.map((e) => e.id)).toEqual([b.id]);

@@ -131,6 +131,8 @@ export interface ExecutionJson {
   startTime: string | null;
   endTime: string | null;
   node: string | null;
+  /** The newest later execution of its instance, or null (lists and single executions). */
+  restartedAs?: { id: number; status: string } | null;
   steps?: StepJson[];
 }
 

@@ -443,6 +443,51 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     }
   }, 90_000);
 
+  it('leaves a failure a restart has since completed out of the overview, and marks it in the executions list with a link to the restart (screenshots)', async () => {
+    // Two failures: one restarted to completion (with markup in its parameters), one left alone.
+    const [fixed, open1] = await Promise.all([
+      submit('count', { items: 20, chunk: 5, tag: `fixed ${XSS}`, failAt: 7 }),
+      submit('count', { items: 20, chunk: 5, tag: 'still-failed', failAt: 7 }),
+    ]);
+    await Promise.all([ended(fixed, ['FAILED']), ended(open1, ['FAILED'])]);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    // Before the restart both are listed as failures.
+    await open(page, '#/');
+    await page.locator(`#failures li[data-id="${fixed}"]`).waitFor({ timeout: 10_000 });
+    await page.locator(`#failures li[data-id="${open1}"]`).waitFor();
+
+    const restarted = await api<{ id: number }>('POST', `/api/executions/${fixed}/restart`, {});
+    expect(restarted.status).toBe(202);
+    await ended(restarted.json.id, ['COMPLETED']);
+    // Live, without reloading: the resolved failure goes, the other stays, and the card says why one is missing.
+    await page.locator(`#failures li[data-id="${fixed}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+    await page.locator(`#failures li[data-id="${open1}"]`).waitFor();
+    expect(await page.locator(`#failures li[data-id="${open1}"] .restarted-as`).count()).toBe(0);
+    expect(await page.locator('#resolved-failures').textContent()).toMatch(/^1 failure that a restart has since completed is not listed\. All failures$/);
+    expect(await page.locator('#resolved-failures a').getAttribute('href')).toBe('#/executions?status=FAILED');
+    await page.locator('#overview-nodes li').first().waitFor();
+    await shoot(page, 'overview-restarted');
+
+    // The executions list keeps every failure; the restarted one names its restart, linked.
+    await open(page, '#/executions?status=FAILED');
+    const mark = page.locator(`#executions tr[data-id="${fixed}"] .restarted-as`);
+    await mark.waitFor({ timeout: 10_000 });
+    expect(await mark.getAttribute('data-restarted-as')).toBe(String(restarted.json.id));
+    expect((await mark.textContent())!.replace(/\s+/g, ' ').trim()).toBe(`→ #${restarted.json.id} COMPLETED`);
+    expect(await mark.locator('a').getAttribute('aria-label')).toBe(`restarted as execution ${restarted.json.id}, COMPLETED`);
+    expect(await page.locator(`#executions tr[data-id="${open1}"] .restarted-as`).count()).toBe(0);
+    // The markup in its parameters shows as text.
+    await page.locator(`#executions tr[data-id="${fixed}"] td.params`, { hasText: '<b>bold</b>' }).waitFor();
+    expect(await page.locator('main img[src=x], main b', { hasText: 'bold' }).count()).toBe(0);
+    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+    await shoot(page, 'executions-restarted');
+    await mark.locator('a').click();
+    await page.locator('.title-row h1', { hasText: `Execution #${restarted.json.id}` }).waitFor();
+    await page.locator('.title-row .status', { hasText: 'COMPLETED' }).waitFor();
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it("draws chart axes and the legend's time in UTC and 24-hour, whatever the browser's time zone and locale", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York', locale: 'de-DE' });
     contexts.push(context);

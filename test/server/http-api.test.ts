@@ -386,6 +386,41 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(log.every((a) => a.actor === 'alice' && a.remote === '127.0.0.1' && /Z$/.test(a.at))).toBe(true);
   });
 
+  it('marks a failure that a restart has since completed: restartedAs in lists, in one execution, and in the OpenAPI document', async () => {
+    const { ns, get, post, send, node } = await setup('api-restarted');
+    const failed = await ns.run('count', { items: 20, chunk: 5, tag: 'fixed', failAt: 7 });
+    const open = await ns.run('count', { items: 20, chunk: 5, tag: 'still-failed', failAt: 7 });
+    expect([failed.status, open.status]).toEqual(['FAILED', 'FAILED']);
+    const restarted = await post(`/api/executions/${failed.id}/restart`);
+    expect(restarted.status).toBe(202);
+    // Queued: the failure names its restart as it is now.
+    expect((await get(`/api/executions/${failed.id}`, 'victor')).body.restartedAs).toEqual({ id: restarted.body.id, status: 'STARTING' });
+    await node('api-restarted');
+    expect((await ns.waitForEnd(restarted.body.id, { timeoutMs: 30_000 })).status).toBe('COMPLETED');
+
+    const failures = (await get('/api/executions?status=FAILED', 'victor')).body as { id: number; restartedAs: unknown }[];
+    expect(failures.map((e) => [e.id, e.restartedAs])).toEqual([
+      [open.id, null],
+      [failed.id, { id: restarted.body.id, status: 'COMPLETED' }],
+    ]);
+    const all = (await get('/api/executions?steps=1')).body as { id: number; restartedAs: unknown }[];
+    expect(all.map((e) => [e.id, e.restartedAs])).toEqual([
+      [restarted.body.id, null],
+      [open.id, null],
+      [failed.id, { id: restarted.body.id, status: 'COMPLETED' }],
+    ]);
+    expect((await get(`/api/executions/${failed.id}`)).body).toMatchObject({ status: 'FAILED', restartedAs: { id: restarted.body.id, status: 'COMPLETED' } });
+    expect((await get(`/api/executions/${restarted.body.id}`)).body).toMatchObject({ status: 'COMPLETED', restartedAs: null });
+
+    const spec = (await send('GET', '/api/openapi.json')).body;
+    for (const name of ['Execution', 'ExecutionDetail']) {
+      expect(spec.components.schemas[name].properties.restartedAs).toMatchObject({
+        type: ['object', 'null'], required: ['id', 'status'], description: expect.stringContaining('newest later execution'),
+      });
+    }
+    expect(spec.components.schemas.ExecutionDetail.required).toContain('restartedAs');
+  });
+
   it('shows partitions under their manager step, the ExecutionContexts, and the summary the job records', async () => {
     const { ns, get } = await setup('api-detail');
     const done = await ns.run('partitioned-count', { items: 40, grid: 4, tag: 'parts' });

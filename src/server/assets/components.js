@@ -6,6 +6,13 @@ import { amount, duration, html, number, rateOf, span, time } from './lib.js';
 
 export const Status = ({ status }) => html`<span class=${'status s-' + String(status).toLowerCase()}>${status}</span>`;
 
+/**
+ * The newest later execution of an execution's instance (the API's `restartedAs`): "→ #12", linked,
+ * and its status. A FAILED execution marked → COMPLETED needs nothing more: a restart did its work.
+ */
+export const RestartedAs = ({ later }) => html`<span class="restarted-as" data-restarted-as=${later.id}>
+  <span aria-hidden="true">→ </span><a href=${'#/executions/' + later.id} aria-label=${'restarted as execution ' + later.id + ', ' + later.status}>#${later.id}</a> <${Status} status=${later.status} /></span>`;
+
 export function Notice({ error, children }) {
   if (!error && !children) return null;
   return html`<p class=${error ? 'notice error' : 'notice'} role=${error ? 'alert' : 'status'}>${error ? error.message || String(error) : children}</p>`;

@@ -55,7 +55,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     schema: {
       summary: 'Executions, newest first, filtered and paged',
       description:
-        'A page of executions in the CLI shape, newest first. Paging is by cursor and stable while executions are added: ' +
+        'A page of executions in the CLI shape, newest first, each with `restartedAs`: the newest later execution of its ' +
+        'instance, or null (a FAILED execution whose restart has COMPLETED since names it). Paging is by cursor and stable while executions are added: ' +
         'when there is a next page, `Link` (rel="next") and `X-Next-Cursor` say how to get it. A parameter-text search (`q`) ' +
         `looks at ${SEARCH_WINDOW} executions per page at most, so a page may be short and still have a next one.`,
       tags: ['executions'],
@@ -102,7 +103,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       before: q.cursor,
       limit: q.limit,
     });
-    let list: JobExecution[] = page.executions;
+    let list: typeof page.executions = page.executions;
     if (q.steps === '1' || q.steps === 'true') {
       const steps = await ns.explorer.stepsOfMany(list.map((e) => e.id));
       list = list.map((e) => ({ ...e, steps: steps.get(e.id)! }));
@@ -135,7 +136,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       response: { 200: ref('ExecutionDetail'), ...errors(400, 401, 404, 503) },
     },
   }, async (req) => {
-    const e = await ns.explorer.getExecution(req.params.id);
+    const e = await ns.explorer.getExecutionSummary(req.params.id);
     if (!e) throw notFound(`no execution with id ${req.params.id}`);
     const [tree, summary] = await Promise.all([ns.explorer.stepTree(e.id), summaryOf(e)]);
     return executionDetailJson(e, tree, summary);
