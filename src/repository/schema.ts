@@ -14,6 +14,7 @@ import { endedCountersSchema } from './migrations/012-ended-counters.ts';
 import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
 import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts';
 import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
+import { executionsByInstanceSchema } from './migrations/016-executions-by-instance.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -24,6 +25,7 @@ import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
   claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema, newestInstanceSchema,
+  executionsByInstanceSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

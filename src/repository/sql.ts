@@ -18,15 +18,14 @@ const STEP_COLS = `s.id, s.job_execution_id, s.step_name, s.status, s.exit_code,
 /**
  * The newest later execution of the same instance as the execution aliased `p` (a restart, or
  * the execution a failover handed the instance to): `restarted_id` and `restarted_status`, both
- * null when `p` is its instance's newest. Index probes on `ns_job_execution_instance` (and the
- * primary key for the status), once per row `p` stands for: put it over a page's rows, never a
- * scan. `x.id + 0` keeps PostgreSQL from answering max() by walking the primary key backwards
- * from the newest id, filtering on the instance (all history above `p` when none is later).
+ * null when `p` is its instance's newest. Each is one entry of `ns_job_execution_by_instance`
+ * (migration 16) and its row, once per row `p` stands for: put it over a page's rows, never a scan.
  */
-const RESTARTED_COLS = (p: string) => `(SELECT max(x.id + 0) FROM ns_job_execution x
-    WHERE x.instance_id = ${p}.instance_id AND x.id > ${p}.id) AS restarted_id,
-  (SELECT l.status FROM ns_job_execution l WHERE l.id = (SELECT max(x.id + 0) FROM ns_job_execution x
-    WHERE x.instance_id = ${p}.instance_id AND x.id > ${p}.id)) AS restarted_status`;
+const RESTARTED_COLS = (p: string) => {
+  const newest = (col: string) => `(SELECT x.${col} FROM ns_job_execution x
+    WHERE x.instance_id = ${p}.instance_id AND x.id > ${p}.id ORDER BY x.id DESC LIMIT 1)`;
+  return `${newest('id')} AS restarted_id, ${newest('status')} AS restarted_status`;
+};
 
 /**
  * Columns of a just-claimed execution: its row and its number in the instance. (Not for INSERT

@@ -56,8 +56,8 @@ export function hotQueries(d: Dialect, o: { lastId: number; now: number }): HotQ
     // on the instance, also deep in history, where a walk down the primary key from the newest id
     // would read everything above it.
     { name: 'execution by id, with its restart', sql: SQL.getExecutionSummary, params: [o.lastId - 7] },
-    { name: 'execution deep in history, with its restart', sql: SQL.getExecutionSummary, params: [7], index: 'ns_job_execution_instance' },
-    { name: 'list an old page by status', sql: list({ status: true, before: true }), params: [21, 'FAILED', 500], index: 'ns_job_execution_instance' },
+    { name: 'execution deep in history, with its restart', sql: SQL.getExecutionSummary, params: [7], index: 'ns_job_execution_by_instance' },
+    { name: 'list an old page by status', sql: list({ status: true, before: true }), params: [21, 'FAILED', 500], index: 'ns_job_execution_by_instance' },
     { name: 'steps of an execution', sql: SQL.stepsOfExecution, params: [o.lastId - 7], boundedSort: true },
     { name: 'step tree of an execution', sql: SQL.stepTreeOfExecution, params: [o.lastId - 7], boundedSort: true },
     { name: 'steps of 200 executions', sql: SQL.stepsOfExecutions(d), params: [JSON.stringify(Array.from({ length: 200 }, (_, i) => o.lastId - i))], boundedSort: true },

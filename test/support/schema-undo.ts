@@ -3,17 +3,21 @@
  * for tests that upgrade a repository of an older version: each undo below starts with the
  * later migrations' undo, as running those again would create what is already there.
  */
-
-/** Before migration 15: no index of a job's newest instances. */
-export function undoNewestInstance(_d: Dialect): string[] {
-  return [`DROP INDEX ns_job_instance_run_id`, `DROP INDEX ns_job_instance_job`];
-}
-
-/** Back to version 11: before the ended counters of migrations 12 and 13. */
 import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
+/** Before migration 16: an instance's executions indexed by instance alone. */
+export function undoExecutionsByInstance(_d: Dialect): string[] {
+  return [`CREATE INDEX ns_job_execution_instance ON ns_job_execution (instance_id)`, `DROP INDEX ns_job_execution_by_instance`];
+}
+
+/** Before migration 15: no index of a job's newest instances. */
+export function undoNewestInstance(d: Dialect): string[] {
+  return [...undoExecutionsByInstance(d), `DROP INDEX ns_job_instance_run_id`, `DROP INDEX ns_job_instance_job`];
+}
+
+/** Back to version 11: before the ended counters of migrations 12 and 13. */
 export function undoEndedCounters(d: Dialect): string[] {
   if (d === 'sqlite') {
     return [
