@@ -4,8 +4,12 @@
  */
 import { UsageError } from './errors.ts';
 
-/** A date, or a date and a time (T or a space between) with seconds, a fraction and an offset if wanted. */
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+/**
+ * A date, or a date and a time (T, t or a space between) with seconds, a fraction and an offset
+ * if wanted (Z, z, +HH, +HHMM or +HH:MM): what JSON Schema's date-time accepts, and a bit more.
+ * Hours run to 23 and minutes and seconds to 59 (24:00 would be the next day).
+ */
+export const ISO_DATE = /^\d{4}-\d{2}-\d{2}([Tt ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?)?$/;
 
 /** What the accepted forms are, for error messages. */
 export const ISO_DATE_FORMS = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00Z (UTC unless it ends in Z or an offset)';
@@ -23,12 +27,18 @@ function calendarDateExists(text: string): boolean {
 }
 
 /**
- * An ISO_DATE text with a time and no offset, as UTC: `new Date()` reads such a text in the
- * machine's time zone (and a date alone in UTC), so the same command would mean another instant
- * on each machine of a cluster.
+ * An ISO_DATE text as `new Date()` reads it the same on every machine: T and Z upper case, the
+ * offset as +HH:MM, and a time without an offset as UTC (`new Date()` reads such a text in the
+ * machine's time zone, and a date alone in UTC, so the same command would mean another instant on
+ * each machine of a cluster).
  */
-function asUtc(text: string): string {
-  return /[T ]\d{2}:\d{2}/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
+function normalized(text: string): string {
+  if (text.length === 10) return text;
+  // After the date only T and Z are letters.
+  const t = `${text.slice(0, 10)}T${text.slice(11)}`.toUpperCase();
+  const zone = /([+-])(\d{2}):?(\d{2})?$/.exec(t.slice(16));
+  if (zone) return `${t.slice(0, t.length - zone[0].length)}${zone[1]}${zone[2]}:${zone[3] ?? '00'}`;
+  return t.endsWith('Z') ? t : `${t}Z`;
 }
 
 /**
@@ -39,7 +49,7 @@ function asUtc(text: string): string {
 export function parseIsoDate(text: string): Date | undefined {
   const t = text.trim();
   if (!ISO_DATE.test(t) || !calendarDateExists(t)) return undefined;
-  const d = new Date(asUtc(t));
+  const d = new Date(normalized(t));
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 

@@ -143,6 +143,10 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
         expect(await idsOf(`job=count&to=${noOffset(first.createTime.getTime())}`), zone).toEqual([]);
         expect(await idsOf(`job=count&to=${noOffset(first.createTime.getTime() + 1)}`), zone).toEqual([first.id]);
         expect(await idsOf(`job=count&to=${encodeURIComponent(noOffset(first.createTime.getTime() + 1).replace('T', ' '))}`), zone).toEqual([first.id]);
+        // What JSON Schema's date-time also takes: a lower-case t and z, an offset of hours alone.
+        expect(await idsOf(`job=count&to=${noOffset(first.createTime.getTime() + 1).toLowerCase()}z`), zone).toEqual([first.id]);
+        expect(await idsOf(`job=count&to=${encodeURIComponent(`${noOffset(first.createTime.getTime() + 3_600_001)}+01`)}`), zone).toEqual([first.id]);
+        expect(await idsOf(`job=count&to=${encodeURIComponent(`${noOffset(first.createTime.getTime() + 3_600_000)}+0100`)}`), zone).toEqual([]);
         expect(await idsOf(`job=count&from=${day(first.createTime, 0)}&to=${day(failed.createTime, 1)}`), zone).toEqual([failed.id, first.id]);
         expect(await idsOf(`job=count&from=${day(failed.createTime, 1)}`), zone).toEqual([]);
         expect(await idsOf(`job=count&to=${day(first.createTime, 0)}`), zone).toEqual([]);
@@ -173,6 +177,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     await bad('/api/executions?from=2024-02-30', `from must be ${dateForms}, got "2024-02-30"`);
     await bad('/api/executions?to=2023-02-29T10:00', `to must be ${dateForms}, got "2023-02-29T10:00"`);
     await bad('/api/executions?to=2024-01-15T24:30', `to must be ${dateForms}, got "2024-01-15T24:30"`);
+    await bad('/api/executions?to=2024-01-15T24:00', `to must be ${dateForms}, got "2024-01-15T24:00"`);
     await bad('/api/executions?to=2024-01-15T10:00:00Zjunk', `to must be ${dateForms}, got "2024-01-15T10:00:00Zjunk"`);
     await bad('/api/executions?from=', `from must be ${dateForms}, got ""`);
     await bad(`/api/executions?from=${'2'.repeat(65)}`, 'from is 65 characters long; at most 64 are allowed');
@@ -194,7 +199,7 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
   });
 
   it("with a config that lacks a job the live nodes run: lists and shows it read-only (launchable false, with its nodes), after the config's jobs", async () => {
-    const { url, get, post, node } = await setup('api-part-config', {}, [noop]);
+    const { url, get, post, send, node } = await setup('api-part-config', {}, [noop]);
     const full = await createNightshift({ db: url, jobs, logger: silentLogger });
     opened.push(full);
     const done = await full.run('count', { items: 5, chunk: 5, tag: 'elsewhere' });
@@ -223,6 +228,12 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     const notInConfig = (toDo: string) => ({ status: 409, body: { error: `job "count" is not in this server's config: add it to the config serve loads to ${toDo}` } });
     expect(await post(`/api/executions/${failed.id}/restart`)).toMatchObject(notInConfig('restart executions'));
     expect(await post('/api/schedules/count-hourly/trigger')).toMatchObject(notInConfig('launch jobs'));
+    expect(await send('PUT', '/api/schedules/count-daily', { body: { job: 'count', everyMs: 86_400_000, params: { items: 5 } } })).toMatchObject({
+      status: 409,
+      body: { error: `job "count" is not in this server's config (live nodes run it: ${n.name}): add it to the config serve loads to add or change its schedules` },
+    });
+    // A job that nothing runs is still a mistyped name.
+    expect((await send('PUT', '/api/schedules/typo', { body: { job: 'cuont', everyMs: 60_000 } })).status).toBe(400);
     expect((await full.listExecutions({ job: 'count' })).map((e) => e.id)).toEqual([failed.id, done.id]);
   });
 

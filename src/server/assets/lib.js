@@ -144,9 +144,10 @@ export const shortTime = (iso) => (iso ? new Date(iso).toISOString().slice(11, 1
  * Dates are typed as ISO 8601 text in UTC (not in a date picker, which shows the browser's locale
  * and time zone): a date, or a date and time with a space or T, with seconds and a zone (Z or
  * +HH:MM) if wanted. Without a zone it is UTC. The server reads them (core/dates.ts), so that the
- * console, the API and the CLI read a date the same way and refuse the same impossible ones.
+ * console, the API and the CLI read a date the same way and refuse the same impossible ones; the
+ * pattern is core/dates.ts's ISO_DATE (the browser checks the form, the server the calendar).
  */
-export const DATE_PATTERN = String.raw`\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?(Z|[+\-]\d{2}:\d{2})?`;
+export const DATE_PATTERN = String.raw`\d{4}-\d{2}-\d{2}([Tt ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?`;
 export const DATE_PLACEHOLDER = '2024-01-01T00:00:00Z';
 
 /** A timestamp as the date inputs show it: 2024-01-01T00:00:00Z (milliseconds only when there are some). */
