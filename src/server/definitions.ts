@@ -5,6 +5,7 @@
  * restart, adding a schedule, firing one) answers 409 saying so.
  */
 import type { Nightshift } from '../operator.ts';
+import { liveNodeJobs } from '../repository/nodes.ts';
 import { conflict, type HttpError } from './errors.ts';
 
 /** Whether this server has no job definitions at all (serve without a config). */
@@ -33,4 +34,14 @@ export function notInConfig(job: string, toDo = 'launch it from here', nodes: re
 export function requireDefinition(ns: Pick<Nightshift, 'jobs'>, job: string, toDo: string): void {
   requireDefinitions(ns, job, toDo);
   if (!ns.jobs.has(job)) throw notInConfig(job, toDo);
+}
+
+/**
+ * Refuses an action on a job that this server's config lacks but live nodes run: 409 naming
+ * them. A job that nothing runs is left to the action's own answer (an unknown job).
+ */
+export async function refuseIfRunElsewhere(ns: Pick<Nightshift, 'jobs' | 'db'>, job: string, toDo: string): Promise<void> {
+  if (ns.jobs.has(job)) return;
+  const nodes = (await liveNodeJobs(ns.db)).get(job);
+  if (nodes) throw notInConfig(job, toDo, nodes);
 }

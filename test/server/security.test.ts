@@ -342,6 +342,10 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
       expect(r.json()).toEqual({ error: 'the job repository is unavailable; try again later' });
       expect(r.headers['retry-after']).toBe('5');
     }
+    // The config's jobs need no repository: the console's Jobs page and launch forms stay.
+    const listed = await app.inject({ url: '/api/jobs', headers: VIEWER });
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect((listed.json() as { name: string; launchable: boolean }[]).map((j) => [j.name, j.launchable])).toEqual(jobs.map((j) => [j.name, true]));
     const health = await app.inject({ url: '/healthz' });
     expect(health.statusCode).toBe(503);
     expect(health.body).not.toMatch(/127\.0\.0\.1|postgres|ECONN/);

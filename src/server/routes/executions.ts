@@ -7,9 +7,8 @@ import type { Routing } from '../../cluster/routing.ts';
 import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
-import { liveNodeJobs } from '../../repository/nodes.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
-import { notInConfig, requireDefinition, requireDefinitions } from '../definitions.ts';
+import { refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 import { executionDetailJson } from '../views.ts';
@@ -247,11 +246,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
   }, async (req, reply) => {
     const { job } = req.params;
     requireDefinitions(ns, job);
-    if (!ns.jobs.has(job)) {
-      const nodes = (await liveNodeJobs(ns.db)).get(job);
-      if (nodes) throw notInConfig(job, 'launch it from here', nodes);
-      throw notFound(`unknown job ${JSON.stringify(job)}`);
-    }
+    await refuseIfRunElsewhere(ns, job, 'launch it from here');
+    if (!ns.jobs.has(job)) throw notFound(`unknown job ${JSON.stringify(job)}`);
     const { params = {}, node, key } = req.body;
     if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
     const routing: Routing = node !== undefined ? { node } : key !== undefined ? { affinityKey: key } : 'any';

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { isConnectionError } from '../../repository/connection-errors.ts';
 import { liveNodeJobs } from '../../repository/nodes.ts';
 import type { ApiContext } from '../context.ts';
 import { withoutDefinitions } from '../definitions.ts';
@@ -20,7 +21,13 @@ export async function jobRoutes(app: FastifyInstance, { ns }: ApiContext) {
     },
   }, async () => {
     const defined = [...ns.jobs.values()].map(jobDetailJson);
-    const elsewhere = [...(await liveNodeJobs(ns.db))].filter(([name]) => !ns.jobs.has(name)).map(([name, nodes]) => nodeJobJson(name, nodes));
+    // With a config, an unreachable repository still leaves its jobs to list (the console's
+    // Jobs page and launch forms); only the live nodes' other jobs are unknown meanwhile.
+    const live = await liveNodeJobs(ns.db).catch((err: unknown) => {
+      if (withoutDefinitions(ns) || !isConnectionError(err)) throw err;
+      return new Map<string, string[]>();
+    });
+    const elsewhere = [...live].filter(([name]) => !ns.jobs.has(name)).map(([name, nodes]) => nodeJobJson(name, nodes));
     return [...defined, ...elsewhere];
   });
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { executionJson } from '../../json.ts';
 import { fireJson, scheduleJson, type ScheduleSpec } from '../../scheduler/triggers.ts';
 import type { ApiContext } from '../context.ts';
-import { requireDefinition, requireDefinitions } from '../definitions.ts';
+import { refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 
@@ -69,6 +69,7 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
     },
   }, async (req, reply) => {
     requireDefinitions(ns, req.body.job, 'add or change schedules');
+    await refuseIfRunElsewhere(ns, req.body.job, 'add or change its schedules');
     const { schedule, result } = await schedules.add({ ...req.body, name: req.params.name });
     req.auditDetail = { result, ...req.body };
     return reply.code(result === 'created' ? 201 : 200).send(scheduleJson(schedule));
