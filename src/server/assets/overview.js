@@ -122,9 +122,9 @@ function Failures() {
         ? open.slice(0, FAILURES_SHOWN).map((e) => html`<li data-id=${e.id}><a href=${'#/executions/' + e.id}>#${e.id} ${e.jobName}</a> <span class="muted">${time(e.endTime)}</span>
             ${e.restartedAs ? html` <${RestartedAs} later=${e.restartedAs} />` : null}
             <div class="reason">${e.exitStatus.description || e.exitStatus.code}</div></li>`)
-        : html`<li class="muted">${fixed ? 'No unresolved failures.' : 'No failures.'}</li>`}</ul>
+        : html`<li class="muted">${!fixed ? 'No failures.' : list.length < FAILURES_READ ? 'No unresolved failures.' : `No unresolved failures among the ${FAILURES_READ} newest.`}</li>`}</ul>
       ${fixed
-        ? html`<p class="muted small" id="resolved-failures">${fixed === 1 ? '1 failure' : fixed + ' failures'} that a restart has since completed ${fixed === 1 ? 'is' : 'are'} not listed. <a href="#/executions?status=FAILED">All failures</a></p>`
+        ? html`<p class="muted small" id="resolved-failures">${fixed === 1 ? '1 failure' : fixed + ' failures'}${list.length < FAILURES_READ ? '' : ` of the ${FAILURES_READ} newest`} that a restart has since completed ${fixed === 1 ? 'is' : 'are'} not listed. <a href="#/executions?status=FAILED">All failures</a></p>`
         : null}`;
     }}</${Loading}>
   </section>`;
