@@ -1,5 +1,5 @@
 /** The CLI's text output: tables and execution summaries. */
-import type { JobExecution, LaterExecution } from '../core/model.ts';
+import type { ExecutionSummary, JobExecution } from '../core/model.ts';
 import type { ExecutionDetails } from '../operator.ts';
 import { redactUrls } from '../core/redact.ts';
 
@@ -87,12 +87,12 @@ export function executionText(e: ExecutionDetails, runs: readonly JobExecution[]
  * An execution's status in a list: with the newest later execution of its instance when there is
  * one (`FAILED → #12 COMPLETED`: a failure a restart has since completed needs nothing more).
  */
-export function listedStatus(e: JobExecution & { restartedAs?: LaterExecution | null }): string {
+export function listedStatus(e: JobExecution & Partial<Pick<ExecutionSummary, 'restartedAs'>>): string {
   return e.restartedAs ? `${e.status} → #${e.restartedAs.id} ${e.restartedAs.status}` : e.status;
 }
 
 /** Executions as a table, newest first; a restarted one's status names its instance's newest execution. */
-export function executionsText(list: (JobExecution & { restartedAs?: LaterExecution | null })[]): string {
+export function executionsText(list: (JobExecution & Partial<Pick<ExecutionSummary, 'restartedAs'>>)[]): string {
   if (!list.length) return 'no executions';
   return table(
     ['id', 'job', 'status', 'exit', 'created', 'time', 'node', 'parameters'],

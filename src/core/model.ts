@@ -69,6 +69,23 @@ export interface LaterExecution {
   readonly status: BatchStatus;
 }
 
+/**
+ * A job execution as the operator lists and shows it (`listExecutions`, `getExecution`, the API's
+ * `GET /api/executions` and the CLI's `executions`): the execution, and whether its instance has
+ * run again since.
+ */
+export interface ExecutionSummary extends JobExecution {
+  /**
+   * The newest later execution of the same job instance, with its status when read, or null when
+   * this execution is its instance's newest. A later execution is a restart (`restart`, the API's
+   * restart, the console's Restart button) or the execution a failover handed the instance to.
+   * So a FAILED execution whose `restartedAs.status` is COMPLETED needs nothing more: a restart
+   * has done its work. It names the newest, not the next: after #10 FAILED, #11 FAILED and
+   * #12 COMPLETED, both #10 and #11 name #12.
+   */
+  restartedAs: LaterExecution | null;
+}
+
 /** The counters of a step execution. */
 export interface StepCounters {
   /** Items read (read errors skipped not included). */

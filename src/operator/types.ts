@@ -3,27 +3,12 @@ import type { Routing } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
 import type { JobDefinition, ParamsInput } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
-import type { JobExecution, LaterExecution, StepExecution } from '../core/model.ts';
+import type { ExecutionSummary, JobExecution, StepExecution } from '../core/model.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { SubmitResult } from '../engine/bulk-launch.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
 
-/**
- * A job execution as the operator lists and shows it (`listExecutions`, `getExecution`, the API's
- * `GET /api/executions` and the CLI's `executions`): the execution, and whether its instance has
- * run again since.
- */
-export interface ExecutionSummary extends JobExecution {
-  /**
-   * The newest later execution of the same job instance, with its status when read, or null when
-   * this execution is its instance's newest. A later execution is a restart (`restart`, the API's
-   * restart, the console's Restart button) or the execution a failover handed the instance to.
-   * So a FAILED execution whose `restartedAs.status` is COMPLETED needs nothing more: a restart
-   * has done its work. It names the newest, not the next: after #10 FAILED, #11 FAILED and
-   * #12 COMPLETED, both #10 and #11 name #12.
-   */
-  restartedAs: LaterExecution | null;
-}
+export type { ExecutionSummary } from '../core/model.ts';
 
 /** A job execution with its step executions. */
 export interface ExecutionDetails extends ExecutionSummary {

@@ -1,4 +1,4 @@
-import type { ExecutionContext, JobExecution, JobInstance, LaterExecution, StepCounters, StepExecution } from '../core/model.ts';
+import type { ExecutionContext, ExecutionSummary, JobExecution, JobInstance, StepCounters, StepExecution } from '../core/model.ts';
 import type { JsonParams } from '../core/params.ts';
 import type { BatchStatus, ExitStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
@@ -46,13 +46,9 @@ export function toJobExecution(r: Row): JobExecution {
 /**
  * A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns: the
  * execution with the newest later execution of its instance, or null when it is the newest
- * (`restartedAs`: see ExecutionSummary in src/operator/types.ts, which documents it for users).
- * The type is spelled out where it is returned, so that the API reference shows it.
+ * (`restartedAs`: see ExecutionSummary in core/model.ts, which documents it for users).
  */
-export function toExecutionWithRestart(r: Row): JobExecution & {
-  /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
-  restartedAs: LaterExecution | null;
-} {
+export function toExecutionWithRestart(r: Row): ExecutionSummary {
   const id = r.restarted_id;
   return {
     ...toJobExecution(r),
@@ -117,10 +113,7 @@ export interface ExecutionQuery {
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */
 export interface ExecutionPage {
   /** The page's executions, newest first, each with the newest later execution of its instance. */
-  executions: (JobExecution & {
-    /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
-    restartedAs: LaterExecution | null;
-  })[];
+  executions: ExecutionSummary[];
   /** Pass as `before` for the next page. */
   nextCursor: number | null;
 }
@@ -216,10 +209,7 @@ export function createJobExplorer(db: Database) {
      * One job execution with the newest later execution of its instance (`restartedAs`), or
      * undefined: what operators are shown (getExecution, which the engine reads, does without it).
      */
-    async getExecutionSummary(id: number): Promise<(JobExecution & {
-      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
-      restartedAs: LaterExecution | null;
-    }) | undefined> {
+    async getExecutionSummary(id: number): Promise<ExecutionSummary | undefined> {
       const rows = await db.query<Row>(SQL.getExecutionSummary, [id]);
       return rows.length ? toExecutionWithRestart(rows[0]) : undefined;
     },
@@ -233,10 +223,7 @@ export function createJobExplorer(db: Database) {
       return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
     },
     /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
-    async listExecutions(q: ExecutionQuery = {}): Promise<(JobExecution & {
-      /** The newest later execution of its instance, or null when it is the newest (see ExecutionSummary). */
-      restartedAs: LaterExecution | null;
-    })[]> {
+    async listExecutions(q: ExecutionQuery = {}): Promise<ExecutionSummary[]> {
       return (await pageExecutions(q)).executions;
     },
     /** One page of executions, newest first, with the cursor of the next page (`before`). */
