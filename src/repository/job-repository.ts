@@ -44,9 +44,9 @@ export function toJobExecution(r: Row): JobExecution {
 }
 
 /**
- * A row of a statement that selects RESTARTED_COLS (sql.ts) after an execution's columns: the
- * execution with the newest later execution of its instance, or null when it is the newest
- * (`restartedAs`: see ExecutionSummary in core/model.ts, which documents it for users).
+ * A row of a statement made by withRestart (sql.ts): the execution with the newest later
+ * execution of its instance, or null when it is the newest (`restartedAs`: see ExecutionSummary
+ * in core/model.ts, which documents it for users).
  */
 export function toExecutionWithRestart(r: Row): ExecutionSummary {
   const id = r.restarted_id;

@@ -16,16 +16,15 @@ const STEP_COLS = `s.id, s.job_execution_id, s.step_name, s.status, s.exit_code,
   s.commit_count, s.rollback_count, s.start_time, s.end_time, s.last_updated, s.version, s.context, s.node_name`;
 
 /**
- * The newest later execution of the same instance as the execution aliased `p` (a restart, or
- * the execution a failover handed the instance to): `restarted_id` and `restarted_status`, both
- * null when `p` is its instance's newest. Each is one entry of `ns_job_execution_by_instance`
- * (migration 16) and its row, once per row `p` stands for: put it over a page's rows, never a scan.
+ * The executions `page` selects (EXEC_COLS, at most a page of them), each with the newest later
+ * execution of its instance (a restart, or the execution a failover handed the instance to):
+ * `restarted_id` and `restarted_status`, both null when it is its instance's newest. Newest first.
+ * Per row, one entry of `ns_job_execution_by_instance` (migration 16), and the later row's own
+ * when there is one: put it over a page's rows, never a scan.
  */
-const RESTARTED_COLS = (p: string) => {
-  const newest = (col: string) => `(SELECT x.${col} FROM ns_job_execution x
-    WHERE x.instance_id = ${p}.instance_id AND x.id > ${p}.id ORDER BY x.id DESC LIMIT 1)`;
-  return `${newest('id')} AS restarted_id, ${newest('status')} AS restarted_status`;
-};
+const withRestart = (page: string) => `SELECT p.*, r.id AS restarted_id, r.status AS restarted_status FROM (${page}) p
+    LEFT JOIN ns_job_execution r ON r.id = (SELECT max(x.id) FROM ns_job_execution x WHERE x.instance_id = p.instance_id AND x.id > p.id)
+    ORDER BY p.id DESC`;
 
 /**
  * Columns of a just-claimed execution: its row and its number in the instance. (Not for INSERT
@@ -261,8 +260,8 @@ export const SQL = {
   reserveSubmitIds: `SELECT array_agg(i ORDER BY i)::text AS instances, array_agg(e ORDER BY e)::text AS executions
     FROM (SELECT nextval('ns_job_instance_id_seq') AS i, nextval('ns_job_execution_id_seq') AS e FROM generate_series(1, $1)) ids`,
   getExecution: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`,
-  /** getExecution with the newest later execution of its instance (see RESTARTED_COLS): what operators are shown. */
-  getExecutionSummary: `SELECT ${EXEC_COLS}, ${RESTARTED_COLS('e')} FROM ns_job_execution e WHERE e.id = $1`,
+  /** getExecution with the newest later execution of its instance (see withRestart): what operators are shown. */
+  getExecutionSummary: withRestart(`SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.id = $1`),
   executionNumber: `SELECT count(*) AS n FROM ns_job_execution WHERE instance_id = $1 AND id <= $2`,
   executionsOfInstance: `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE e.instance_id = $1 ORDER BY e.id DESC`,
   /** Running executions with their owner's liveness, judged by the database's clock. */
@@ -280,14 +279,14 @@ export const SQL = {
    * filter keeps the read on an index ending in `id` (see migrations 4 and 6), or on a range of
    * ids: `minId`/`maxId` bound a time range (see firstIdFrom) and the parameter-text search
    * (which no index serves within the goal), so a page costs one index range however long the
-   * history is. Each row comes with the newest later execution of its instance (RESTARTED_COLS),
+   * history is. Each row comes with the newest later execution of its instance (withRestart),
    * looked up for the page's rows only: the page is chosen first, in a subquery.
    */
   listExecutions: (filters: ExecutionFilters) => {
     let n = 1;
     const f = filters;
-    return (
-      `SELECT p.*, ${RESTARTED_COLS('p')} FROM (SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
+    return withRestart(
+      `SELECT ${EXEC_COLS} FROM ns_job_execution e WHERE 1 = 1` +
       (f.job ? ` AND e.job_name = $${++n}` : '') +
       (f.status ? ` AND e.status = $${++n}` : '') +
       (f.node ? ` AND e.node_name = $${++n}` : '') +
@@ -301,7 +300,7 @@ export const SQL = {
       (f.maxId ? ` AND e.id <= $${++n}` : '') +
       (f.text ? ` AND lower(e.params) LIKE $${++n} ESCAPE '\\'` : '') +
       (f.endedNotCompleted ? ` AND e.status IN (${ENDED_NOT_COMPLETED.map((s) => `'${s}'`).join(', ')})` : '') +
-      ` ORDER BY e.id DESC LIMIT $1) p ORDER BY p.id DESC`
+      ` ORDER BY e.id DESC LIMIT $1`,
     );
   },
   maxExecutionId: `SELECT max(id) AS id FROM ns_job_execution`,
