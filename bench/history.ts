@@ -43,7 +43,7 @@ function operations(db: Database, scrape: () => Promise<unknown>, nodeId: number
       return explorer.stepsOfMany(page.executions.map((e) => e.id));
     } },
     { name: 'execution detail: its step tree', run: () => explorer.stepTree(newestId() - 7) },
-    { name: 'one execution with its steps', run: async () => Promise.all([explorer.getExecution(newestId() - 7), explorer.stepsOf(newestId() - 7)]) },
+    { name: 'one execution with its steps', run: async () => Promise.all([explorer.getExecutionSummary(newestId() - 7), explorer.stepsOf(newestId() - 7)]) },
     { name: 'live events poll (changed in the last second)', run: () => db.query(SQL.changedExecutions, [Date.now() - 1000, 500]) },
     { name: 'running executions (console)', run: () => db.query(SQL.activeExecutions) },
     { name: 'nodes (API, console)', run: () => recentNodes(db, 3_600_000) },

@@ -147,6 +147,6 @@ export async function benchSubmitMany(o: SubmitManyOptions): Promise<string[]> {
     'Each Nightshift launch is a job instance and a queued (STARTING) execution with its parameters, checked against the job\'s declaration, with the instance rules applied (a duplicate is refused per item). On PostgreSQL one statement (an INSERT over `unnest`) per 5,000 new instances, two such statements in flight at once on two pooled connections while this process checks the next items; on SQLite one transaction per 5,000. graphile-worker and pg-boss insert one job row each. Each system writes into a fresh schema (a fresh file for SQLite).',
     `CPU time per launch, which the machine's other load changes less than the wall time: ${rows.filter((r) => r.cpu).map((r) =>
       `${r.system} ${r.cpu!.client.toFixed(1)} µs in this process${r.cpu!.server === undefined ? '' : ` and ${r.cpu!.server.toFixed(1)} µs in its PostgreSQL backends`}`).join('; ')}. ` +
-      'A launch writes two rows (instance and execution) with ten index entries (the execution table\'s eight serve the history and claim queries), and checks the execution\'s foreign key.',
+      'A launch writes two rows (instance and execution) with eleven index entries (the execution table\'s eight serve the history and claim queries, and the instance table\'s third the default next instance; an instance with a run.id adds a twelfth), and checks the execution\'s foreign key.',
   ];
 }

@@ -63,7 +63,7 @@ const restartedAs: Schema = {
   description:
     "the newest later execution of this one's job instance (a restart, or the execution a failover handed the instance to) " +
     'with its status when read, or null when this is the instance\'s newest. A FAILED execution whose restartedAs.status is ' +
-    'COMPLETED needs nothing more. In lists and single executions; absent where an execution is returned as just created (submit, restart) or queued',
+    'COMPLETED needs nothing more. In GET /api/executions and GET /api/executions/ID; absent elsewhere (an execution just created by a submit or restart, the queue, an instance\'s executions, live events)',
   properties: { id: int, status: { type: 'string', enum: BATCH_STATUSES } },
   required: ['id', 'status'],
   additionalProperties: false,
