@@ -21,10 +21,15 @@ export function requireDefinitions(ns: Pick<Nightshift, 'jobs'>, job: string, to
   if (withoutDefinitions(ns)) throw notDefinedHere(job, toDo);
 }
 
-/** The 409 of an action on a job that exists (nodes run it, or it has run) but that this server's config lacks. */
-export function notInConfig(job: string, toDo = 'launch it from here', nodes: readonly string[] = []): HttpError {
+/** Why an action on a job that exists (nodes run it, or it has run) but that this server's config lacks is refused. */
+export function notInConfigMessage(job: string, toDo = 'launch it from here', nodes: readonly string[] = []): string {
   const where = nodes.length ? ` (live nodes run it: ${nodes.join(', ')})` : '';
-  return conflict(`job ${JSON.stringify(job)} is not in this server's config${where}: add it to the config serve loads to ${toDo}`);
+  return `job ${JSON.stringify(job)} is not in this server's config${where}: add it to the config serve loads to ${toDo}`;
+}
+
+/** The 409 of {@link notInConfigMessage}. */
+export function notInConfig(job: string, toDo?: string, nodes?: readonly string[]): HttpError {
+  return conflict(notInConfigMessage(job, toDo, nodes));
 }
 
 /**
@@ -36,12 +41,18 @@ export function requireDefinition(ns: Pick<Nightshift, 'jobs'>, job: string, toD
   if (!ns.jobs.has(job)) throw notInConfig(job, toDo);
 }
 
+/** The live nodes of each of `jobs` that this server's config lacks but live nodes run (no look when it lacks none). */
+export async function jobsRunElsewhere(ns: Pick<Nightshift, 'jobs' | 'db'>, jobs: Iterable<string>): Promise<Map<string, string[]>> {
+  const lacked = new Set([...jobs].filter((job) => !ns.jobs.has(job)));
+  if (!lacked.size) return new Map();
+  return new Map([...(await liveNodeJobs(ns.db))].filter(([job]) => lacked.has(job)));
+}
+
 /**
  * Refuses an action on a job that this server's config lacks but live nodes run: 409 naming
  * them. A job that nothing runs is left to the action's own answer (an unknown job).
  */
 export async function refuseIfRunElsewhere(ns: Pick<Nightshift, 'jobs' | 'db'>, job: string, toDo: string): Promise<void> {
-  if (ns.jobs.has(job)) return;
-  const nodes = (await liveNodeJobs(ns.db)).get(job);
+  const nodes = (await jobsRunElsewhere(ns, [job])).get(job);
   if (nodes) throw notInConfig(job, toDo, nodes);
 }

@@ -234,6 +234,12 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     });
     // A job that nothing runs is still a mistyped name.
     expect((await send('PUT', '/api/schedules/typo', { body: { job: 'cuont', everyMs: 60_000 } })).status).toBe(400);
+    // In a batch, such an item is refused with the same reason; the others are queued.
+    const batch = await post('/api/executions/batch', { items: [{ job: 'noop' }, { job: 'count', params: { items: 5 } }, { job: 'cuont' }] });
+    expect(batch.status).toBe(202);
+    expect(batch.body.results[0]).toEqual({ index: 0, executionId: expect.any(Number) });
+    expect(batch.body.results[1]).toEqual({ index: 1, error: `job "count" is not in this server's config (live nodes run it: ${n.name}): add it to the config serve loads to launch it from here` });
+    expect(batch.body.results[2]).toEqual({ index: 2, error: expect.stringMatching(/^unknown job cuont/) });
     expect((await full.listExecutions({ job: 'count' })).map((e) => e.id)).toEqual([failed.id, done.id]);
   });
 

@@ -8,7 +8,7 @@ import type { SubmitItem } from '../../engine/bulk-launch.ts';
 import { executionJson } from '../../json.ts';
 import { SEARCH_WINDOW } from '../../repository/job-repository.ts';
 import { type ApiContext, pageHeaders } from '../context.ts';
-import { refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
+import { jobsRunElsewhere, notInConfigMessage, refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
 import { executionDetailJson } from '../views.ts';
@@ -316,7 +316,13 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
   }, async (req, reply) => {
     const first = req.body.items[0];
     if (first) requireDefinitions(ns, first.job);
-    const results = await ns.submitMany(req.body.items);
+    const elsewhere = await jobsRunElsewhere(ns, req.body.items.map((item) => item.job));
+    // An item of a job the live nodes run but this config lacks says so, rather than "unknown job".
+    const results = (await ns.submitMany(req.body.items)).map((r) => {
+      const job = req.body.items[r.index].job;
+      const nodes = 'error' in r ? elsewhere.get(job) : undefined;
+      return nodes ? { ...r, error: notInConfigMessage(job, 'launch it from here', nodes) } : r;
+    });
     const failed = results.filter((r) => 'error' in r).length;
     req.auditDetail = { items: results.length, submitted: results.length - failed, failed };
     return reply.code(202).send({ submitted: results.length - failed, failed, results });
