@@ -76,7 +76,8 @@ async function tick() {
       parentPort.postMessage({
         type: 'probe',
         drainRequested: p.drain_requested_at !== null && p.drain_requested_at !== undefined,
-        membership: `${p.last_joined ?? ''}/${p.last_ended ?? ''}`,
+        // Joins, ends, and drains begun or withdrawn (a resume lowers the count).
+        membership: `${p.last_joined ?? ''}/${p.last_ended ?? ''}/${p.draining ?? 0}/${p.last_drained ?? ''}`,
         late: p.late === true || p.late === 1,
         queued: p.queued === true || p.queued === 1,
         countsPending: p.counts_pending === true || p.counts_pending === 1,

@@ -15,6 +15,7 @@ import { endedInStatementSchema } from './migrations/013-ended-in-statement.ts';
 import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts';
 import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
 import { executionsByInstanceSchema } from './migrations/016-executions-by-instance.ts';
+import { drainingNodesSchema } from './migrations/017-draining-nodes.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -25,7 +26,7 @@ import { executionsByInstanceSchema } from './migrations/016-executions-by-insta
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
   claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema, newestInstanceSchema,
-  executionsByInstanceSchema,
+  executionsByInstanceSchema, drainingNodesSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -127,8 +127,9 @@ export const SQL = {
    * (an array on PostgreSQL, JSON on SQLite), `$3` its name, `$4` how close (ms) to running out
    * a peer's lease makes it late (2 heartbeats missed at this node's settings). It returns the
    * executions an operator asked this node to stop (`stopping`, JSON ids), whether one asked it to
-   * drain, the membership version (the newest node id, and the newest end of any incarnation:
-   * a join or an end changes it), whether any peer is late or expired (`late`, on the index of
+   * drain, the membership version (the newest node id, the newest end of any incarnation, and
+   * how many live nodes were asked to drain with the newest such request, on the index of
+   * migration 17: a join, an end, a drain or a resume changes it), whether any peer is late or expired (`late`, on the index of
    * live nodes' leases), and whether work this node could claim is queued (`queued`, on the
    * queued-work indexes), and whether execution count deltas wait to be folded
    * (`counts_pending`, PostgreSQL; see migration 5). Reads only: the heartbeat itself writes one row.
@@ -140,6 +141,8 @@ export const SQL = {
       (SELECT drain_requested_at FROM ns_node WHERE id = $1) AS drain_requested_at,
       (SELECT max(id) FROM ns_node) AS last_joined,
       (SELECT max(ended_at) FROM ns_node WHERE ended_at IS NOT NULL) AS last_ended,
+      (SELECT count(*) FROM ns_node WHERE status = 'alive' AND drain_requested_at IS NOT NULL) AS draining,
+      (SELECT max(drain_requested_at) FROM ns_node WHERE status = 'alive' AND drain_requested_at IS NOT NULL) AS last_drained,
       EXISTS (SELECT 1 FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() + $4 AND id <> $1) AS late,
       (${d === 'postgres' ? 'ns_has_queued($2::text[], $3)' : `EXISTS (SELECT 1 FROM ns_job_execution WHERE status = 'STARTING' AND owner_node_id IS NULL
           AND (target_node IS NULL OR target_node = $3) AND ${jobs('job_name')})`}

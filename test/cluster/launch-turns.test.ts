@@ -13,6 +13,7 @@ import { p } from '../../src/core/params.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { announceLaunch } from '../../src/repository/announce.ts';
+import { requestDrain, resumeNode } from '../../src/repository/nodes.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { SQL } from '../../src/repository/sql.ts';
 import { pgBackend, waitFor } from './helpers.ts';
@@ -84,6 +85,26 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
       const e = await ns.submit('work', { n: 100 + i }, { node: name });
       expect((await ns.waitForEnd(e.id, { timeoutMs: 10_000 })).node).toBe(name);
     }
+  });
+
+  it("a peer's drain and resume change the turns within a few beats, not at the next full look (30 s)", async () => {
+    const url = backend.freshUrl('turndrain');
+    ns = await createNightshift({ db: url, jobs: [work], logger: silentLogger });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    for (const name of ['a', 'b', 'c']) {
+      nodes.push(await startNode({ db: url, name, jobs: [work], concurrency: 2, logger, scheduler: false, lease: { heartbeatMs: 200, leaseMs: 2000 } }));
+    }
+    const turnsSeen = (node: string, turns: string) => lines.some((l) => l.includes(`"node":"${node}"`) && l.includes(`"turns":"work: ${turns}"`));
+    await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 20_000, 'a and b see a, b and c');
+    const drainedAt = Date.now();
+    expect(await requestDrain(ns.db, 'c')).toBe(true);
+    // Within a few beats (200 ms here); the full look comes 30 s apart.
+    await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b')), 10_000, 'a and b take c out of the turns');
+    expect(Date.now() - drainedAt).toBeLessThan(10_000);
+    lines.length = 0;
+    expect(await resumeNode(ns.db, 'c')).toBe(true);
+    await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 10_000, 'a and b take c back into the turns');
   });
 
   it('launches announced at once from many pools all start, however their turns fall (two on one node, one on a full node)', async () => {

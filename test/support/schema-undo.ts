@@ -7,9 +7,14 @@ import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
+/** Before migration 17: no index of the live nodes asked to drain. */
+export function undoDrainingNodes(_d: Dialect): string[] {
+  return [`DROP INDEX ns_node_draining`];
+}
+
 /** Before migration 16: an instance's executions indexed by instance alone. */
-export function undoExecutionsByInstance(_d: Dialect): string[] {
-  return [`CREATE INDEX ns_job_execution_instance ON ns_job_execution (instance_id)`, `DROP INDEX ns_job_execution_by_instance`];
+export function undoExecutionsByInstance(d: Dialect): string[] {
+  return [...undoDrainingNodes(d), `CREATE INDEX ns_job_execution_instance ON ns_job_execution (instance_id)`, `DROP INDEX ns_job_execution_by_instance`];
 }
 
 /** Before migration 15: no index of a job's newest instances. */
