@@ -228,11 +228,15 @@ export function buildProgram(): Command {
     .option('--job <job>', 'only executions of this job')
     .option('--status <S,...>', `only executions with one of these statuses, e.g. FAILED,STOPPED (${BATCH_STATUSES.join(', ')})`)
     .option('--node <node>', 'only executions that this node ran (or runs)')
+    .option('--from <iso>', 'only executions created at or after this time: a date, or a date-time (a time without an offset is UTC)')
+    .option('--to <iso>', 'only executions created before this time (as --from)')
     .option('--limit <n>', 'at most this many executions', '20')
-    .action(act(async (o: Common & { job?: string; status?: string; node?: string; limit: string }) => {
+    .action(act(async (o: Common & { job?: string; status?: string; node?: string; from?: string; to?: string; limit: string }) => {
       const limit = positiveInt('--limit', o.limit, MAX_EXECUTIONS_LIMIT);
       const statuses = o.status === undefined ? undefined : parseStatuses('--status', o.status);
-      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, statuses, node: o.node, limit }), {}, EXISTING);
+      const from = o.from === undefined ? undefined : isoDateOption('--from', o.from);
+      const to = o.to === undefined ? undefined : isoDateOption('--to', o.to);
+      const list = await withOperator(o, (ns) => ns.listExecutions({ job: o.job, statuses, node: o.node, from, to, limit }), {}, EXISTING);
       out(o.json ? JSON.stringify(list.map(executionJson), null, 2) : executionsText(list));
       return EXIT.OK;
     }));
@@ -440,7 +444,7 @@ export function buildProgram(): Command {
     .description('print the next fire times of a Quartz cron expression')
     .argument('<expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone', 'UTC')
-    .option('--from <iso>', 'start instant, ISO 8601: a date, or a date-time (UTC unless it ends in Z or an offset); default now')
+    .option('--from <iso>', 'start instant, ISO 8601: a date, or a date-time (a time without an offset is UTC); default now')
     .option('--count <n>', 'how many', '5')
     .option('--json', 'print a JSON array of ISO-8601 UTC times')
     .option('--verbose', 'print stack traces of errors')

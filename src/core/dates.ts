@@ -12,7 +12,7 @@ import { UsageError } from './errors.ts';
 export const ISO_DATE = /^\d{4}-\d{2}-\d{2}([Tt ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?)?$/;
 
 /** What the accepted forms are, for error messages. */
-export const ISO_DATE_FORMS = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00Z (UTC unless it ends in Z or an offset)';
+export const ISO_DATE_FORMS = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00+02:00 (a time without an offset is UTC)';
 
 /**
  * Whether the calendar date an ISO_DATE text starts with exists. `new Date('2024-02-30')` does not
@@ -53,9 +53,18 @@ export function parseIsoDate(text: string): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
+/**
+ * What to add to a refusal of `text` that parseIsoDate refused: that its day does not exist,
+ * when it has the form of a date (2024-02-30); empty otherwise.
+ */
+export function whyNoDate(text: string): string {
+  const t = text.trim();
+  return ISO_DATE.test(t) && !calendarDateExists(t) ? ' (there is no such day)' : '';
+}
+
 /** parseIsoDate, or a UsageError naming `what` (an option, a field) and the bad value. */
 export function isoDateOption(what: string, text: string): Date {
   const d = parseIsoDate(text);
-  if (!d) throw new UsageError(`${what} must be ${ISO_DATE_FORMS}, got ${JSON.stringify(text)}`);
+  if (!d) throw new UsageError(`${what} must be ${ISO_DATE_FORMS}, got ${JSON.stringify(text)}${whyNoDate(text)}`);
   return d;
 }

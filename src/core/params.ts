@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parseIsoDate } from './dates.ts';
+import { parseIsoDate, whyNoDate } from './dates.ts';
 import { ParameterError, UsageError, errorMessage } from './errors.ts';
 
 /** The value types a job parameter can have. */
@@ -128,7 +128,8 @@ function describe(kind: ParamKind): string {
 }
 
 function badValue(job: string, name: string, kind: ParamKind, raw: unknown): ParameterError {
-  return new ParameterError(`job ${job}: parameter ${name} must be ${describe(kind)}, got ${JSON.stringify(raw)}`);
+  const why = kind === 'date' && typeof raw === 'string' ? whyNoDate(raw) : '';
+  return new ParameterError(`job ${job}: parameter ${name} must be ${describe(kind)}, got ${JSON.stringify(raw)}${why}`);
 }
 
 /** A whole number beyond the safe integers, or a number beyond a double's range. */

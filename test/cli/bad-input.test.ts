@@ -98,6 +98,15 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
     const list = await cli.json<ExecutionJson[]>(['executions']);
     expect(list.map((e) => e.id)).toEqual([done.id]);
     expect(list[0].status).toBe('COMPLETED');
+    // By creation time: a time without an offset is UTC, a date alone its midnight.
+    const created = new Date(list[0].createTime!);
+    const noOffset = (ms: number) => new Date(ms).toISOString().slice(0, -1);
+    const tomorrow = new Date(Date.UTC(created.getUTCFullYear(), created.getUTCMonth(), created.getUTCDate() + 1)).toISOString().slice(0, 10);
+    const ids = async (...args: string[]) => (await cli.json<ExecutionJson[]>(['executions', ...args])).map((e) => e.id);
+    expect(await ids('--from', noOffset(created.getTime()))).toEqual([done.id]);
+    expect(await ids('--from', noOffset(created.getTime() + 1))).toEqual([]);
+    expect(await ids('--to', noOffset(created.getTime() + 1), '--from', '2000-01-01')).toEqual([done.id]);
+    expect(await ids('--from', tomorrow)).toEqual([]);
   });
 
   it('parameter and usage errors fail before touching the repository', async () => {
@@ -114,6 +123,8 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
       [['executions', '--limit', 'x'], /--limit/],
       [['executions', '--status', 'NOPE'], /NOPE/],
       [['executions', '--status', ' , '], /--status: give at least one status/],
+      [['executions', '--from', '2024-02-30'], /^nightshift: --from must be an ISO-8601 date or date-time .*, got "2024-02-30" \(there is no such day\)$/],
+      [['executions', '--to', 'yesterday'], /^nightshift: --to must be an ISO-8601 date or date-time .*, got "yesterday"$/],
       [['prune', '--older-than', '1d', '--status', ''], /--status: give at least one status/],
       [['execution', 'abc'], /execution id.*"abc"/],
     ];

@@ -84,8 +84,8 @@ describe('nightshift cron', () => {
       [['cron', '0 0/15 * * * ?', '--tz', 'Nowhere/Zone'], /Nowhere\/Zone/],
       [['cron', '0 0/15 * * * ?', '--from', 'yesterday'], /^nightshift: --from must be an ISO-8601 date or date-time .*, got "yesterday"$/],
       // A day beyond its month's end is refused, not rolled over to the next month.
-      [['cron', '0 0/15 * * * ?', '--from', '2024-02-30'], /^nightshift: --from must be .*, got "2024-02-30"$/],
-      [['cron', '0 0/15 * * * ?', '--from', '2023-02-29T10:00'], /--from .*, got "2023-02-29T10:00"$/],
+      [['cron', '0 0/15 * * * ?', '--from', '2024-02-30'], /^nightshift: --from must be .*, got "2024-02-30" \(there is no such day\)$/],
+      [['cron', '0 0/15 * * * ?', '--from', '2023-02-29T10:00'], /--from .*, got "2023-02-29T10:00" \(there is no such day\)$/],
       [['cron', '0 0/15 * * * ?', '--from', '2024-01-15T25:00'], /--from .*, got "2024-01-15T25:00"$/],
       [['cron', '0 0/15 * * * ?', '--from', '2024-01-15T10:00:00Zjunk'], /--from .*, got "2024-01-15T10:00:00Zjunk"$/],
       [['cron', '0 0/15 * * * ?', '--from', '15/01/2024'], /--from .*, got "15\/01\/2024"$/],

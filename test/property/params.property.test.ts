@@ -87,7 +87,7 @@ describe('parameter parsing (property-based)', () => {
   it('a calendar date that does not exist is refused, not rolled over into the next month', () => {
     // new Date('2024-02-30') is March 1: without the check, a typo would run the job for another day.
     for (const text of ['2024-02-30', '2023-02-29', '1900-02-29', '2024-04-31', '2024-06-31T10:00:00Z', '2024-09-31 08:00']) {
-      expect(refusal(() => resolve({ d: text })).message).toBe(`job j: parameter d must be an ISO-8601 date, got ${JSON.stringify(text)}`);
+      expect(refusal(() => resolve({ d: text })).message).toBe(`job j: parameter d must be an ISO-8601 date, got ${JSON.stringify(text)} (there is no such day)`);
     }
     expect(resolve({ d: '2024-02-29' }).d).toEqual(new Date('2024-02-29T00:00:00Z'));
     expect(resolve({ d: '2000-02-29T12:00:00Z' }).d).toEqual(new Date('2000-02-29T12:00:00Z'));

@@ -171,11 +171,13 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     await bad('/api/executions?limit=0', 'limit must be at least 1, got 0');
     await bad('/api/executions?steps=yes', 'steps must be one of 0, 1, true, false, got "yes"');
     await bad('/api/executions?status=DONE', /^status must be one of STARTING, .* got "DONE"$/);
-    const dateForms = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00Z (UTC unless it ends in Z or an offset)';
+    const dateForms = 'an ISO-8601 date or date-time such as 2024-01-15 or 2024-01-15T10:00:00+02:00 (a time without an offset is UTC)';
     await bad('/api/executions?from=yesterday', `from must be ${dateForms}, got "yesterday"`);
     // Impossible days and times are refused, not rolled over; trailing text is not ignored.
-    await bad('/api/executions?from=2024-02-30', `from must be ${dateForms}, got "2024-02-30"`);
-    await bad('/api/executions?to=2023-02-29T10:00', `to must be ${dateForms}, got "2023-02-29T10:00"`);
+    await bad('/api/executions?from=2024-02-30', `from must be ${dateForms}, got "2024-02-30" (there is no such day)`);
+    await bad('/api/executions?to=2023-02-29T10:00', `to must be ${dateForms}, got "2023-02-29T10:00" (there is no such day)`);
+    // An offset's + sent as is arrives as a space: the answer says how to send it.
+    await bad('/api/executions?from=2024-01-15T10:00+02:00', `from must be ${dateForms}, got "2024-01-15T10:00 02:00": a + in a URL's query string reads as a space, so send an offset's + as %2B`);
     await bad('/api/executions?to=2024-01-15T24:30', `to must be ${dateForms}, got "2024-01-15T24:30"`);
     await bad('/api/executions?to=2024-01-15T24:00', `to must be ${dateForms}, got "2024-01-15T24:00"`);
     await bad('/api/executions?to=2024-01-15T10:00:00Zjunk', `to must be ${dateForms}, got "2024-01-15T10:00:00Zjunk"`);

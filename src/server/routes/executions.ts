@@ -37,6 +37,21 @@ async function refusedAsConflict<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A date in the query string: as the CLI reads one, and when it was refused because an offset's
+ * `+` arrived as a space (a URL's query reads `+` so), saying how to send it.
+ */
+function queryDate(what: string, text: string): Date {
+  try {
+    return isoDateOption(what, text);
+  } catch (err) {
+    if (err instanceof UsageError && /\d \d{2}(:?\d{2})?$/.test(text)) {
+      throw new UsageError(`${errorMessage(err)}: a + in a URL's query string reads as a space, so send an offset's + as %2B`);
+    }
+    throw err;
+  }
+}
+
 interface ListQuery {
   job?: string;
   status?: string;
@@ -66,8 +81,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
           job: { type: 'string', maxLength: 128, description: 'only this job' },
           status: { type: 'string', maxLength: 200, description: `only these statuses, comma-separated (${BATCH_STATUSES.join(', ')})` },
           node: { type: 'string', maxLength: 200, description: 'only executions run by this node' },
-          from: { type: 'string', maxLength: 64, description: 'created at or after this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
-          to: { type: 'string', maxLength: 64, description: 'created before this time: an ISO-8601 date or date-time, UTC unless it ends in Z or an offset' },
+          from: { type: 'string', maxLength: 64, description: "created at or after this time: an ISO-8601 date or date-time (a time without an offset is UTC; send an offset's + as %2B)" },
+          to: { type: 'string', maxLength: 64, description: "created before this time: an ISO-8601 date or date-time (a time without an offset is UTC; send an offset's + as %2B)" },
           q: { type: 'string', minLength: 1, maxLength: 200, description: 'text in the parameters (their JSON form), ignoring case' },
           cursor: { type: 'integer', minimum: 1, description: 'X-Next-Cursor of the previous page' },
           limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 20 },
@@ -96,8 +111,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
       job: q.job,
       ...(statuses?.length === 1 ? { status: statuses[0] as BatchStatus } : statuses ? { statuses: statuses as BatchStatus[] } : {}),
       node: q.node,
-      from: q.from === undefined ? undefined : isoDateOption('from', q.from),
-      to: q.to === undefined ? undefined : isoDateOption('to', q.to),
+      from: q.from === undefined ? undefined : queryDate('from', q.from),
+      to: q.to === undefined ? undefined : queryDate('to', q.to),
       text: q.q,
       before: q.cursor,
       limit: q.limit,
