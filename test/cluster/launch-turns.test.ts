@@ -97,6 +97,9 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     }
     const turnsSeen = (node: string, turns: string) => lines.some((l) => l.includes(`"node":"${node}"`) && l.includes(`"turns":"work: ${turns}"`));
     await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 20_000, 'a and b see a, b and c');
+    // Only what the nodes log from now on (each logs its turns when they change; "a b" was also
+    // what they saw before c joined).
+    lines.length = 0;
     const drainedAt = Date.now();
     expect(await requestDrain(ns.db, 'c')).toBe(true);
     // Within a few beats (200 ms here); the full look comes 30 s apart.
