@@ -50,7 +50,7 @@ export function executionJson(e: JobExecution | ExecutionSummary | ExecutionDeta
     startTime: iso(e.startTime),
     endTime: iso(e.endTime),
     node: e.node,
-    ...('restartedAs' in e ? { restartedAs: e.restartedAs && { id: e.restartedAs.id, status: e.restartedAs.status } } : {}),
+    ...('restartedAs' in e ? { restartedAs: e.restartedAs } : {}),
     ...('steps' in e ? { steps: stepsJson(e.steps) } : {}),
   };
 }

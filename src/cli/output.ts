@@ -87,7 +87,7 @@ export function executionText(e: ExecutionDetails, runs: readonly JobExecution[]
  * An execution's status in a list: with the newest later execution of its instance when there is
  * one (`FAILED → #12 COMPLETED`: a failure a restart has since completed needs nothing more).
  */
-export function listedStatus(e: JobExecution & Partial<Pick<ExecutionSummary, 'restartedAs'>>): string {
+function listedStatus(e: JobExecution & Partial<Pick<ExecutionSummary, 'restartedAs'>>): string {
   return e.restartedAs ? `${e.status} → #${e.restartedAs.id} ${e.restartedAs.status}` : e.status;
 }
 

@@ -129,10 +129,11 @@ export const SQL = {
    * executions an operator asked this node to stop (`stopping`, JSON ids), whether one asked it to
    * drain, the membership version (the newest node id, the newest end of any incarnation, and
    * how many live nodes were asked to drain with the newest such request, on the index of
-   * migration 17: a join, an end, a drain or a resume changes it), whether any peer is late or expired (`late`, on the index of
-   * live nodes' leases), and whether work this node could claim is queued (`queued`, on the
-   * queued-work indexes), and whether execution count deltas wait to be folded
-   * (`counts_pending`, PostgreSQL; see migration 5). Reads only: the heartbeat itself writes one row.
+   * migration 17: a join, an end, a drain or a resume changes it), whether any peer is late or
+   * expired (`late`, on the index of live nodes' leases), and whether work this node could claim
+   * is queued (`queued`, on the queued-work indexes), and whether execution count deltas wait to
+   * be folded (`counts_pending`, PostgreSQL; see migration 5). Reads only: the heartbeat itself
+   * writes one row.
    */
   nodeProbe: (d: Dialect) => {
     const jobs = (col: string) => (d === 'postgres' ? `${col} = ANY($2::text[])` : `${col} IN (SELECT value FROM json_each($2))`);
