@@ -513,7 +513,15 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
 export async function main(argv: string[]): Promise<number> {
   verbose = argv.includes('--verbose');
   const program = buildProgram();
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined, writeErr: () => undefined });
+  // A word a command does not take is refused (`restart 7 failAt=0` would otherwise restart 7 as
+  // it was, silently); commands that take parameters say so with a variadic argument.
+  const settle = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride().configureOutput({ outputError: () => undefined, writeErr: () => undefined }).allowExcessArguments(false);
+      settle(sub);
+    }
+  };
+  settle(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

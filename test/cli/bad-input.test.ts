@@ -124,6 +124,9 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
       [['executions', '--status', 'NOPE'], /NOPE/],
       [['executions', '--status', ' , '], /--status: give at least one status/],
       [['executions', '--from', '2024-02-30'], /^nightshift: --from must be an ISO-8601 date or date-time .*, got "2024-02-30" \(there is no such day\)$/],
+      // A word a command does not take is refused, not ignored (a restart takes no parameters).
+      [['restart', '1', 'failAt=0'], /^nightshift: too many arguments for 'restart'\. Expected 1 argument but got 2\.$/],
+      [['executions', 'FAILED'], /^nightshift: too many arguments for 'executions'/],
       [['executions', '--to', 'yesterday'], /^nightshift: --to must be an ISO-8601 date or date-time .*, got "yesterday"$/],
       [['prune', '--older-than', '1d', '--status', ''], /--status: give at least one status/],
       [['execution', 'abc'], /execution id.*"abc"/],
