@@ -7,8 +7,8 @@
  *    for the probes too: a load balancer or Kubernetes probe that calls by address sends an
  *    allowed Host (`httpHeaders: [{ name: Host, value: localhost }]`), or the address is allowed.
  * 2. Authentication: every route but the public ones (the console's page and assets, the
- *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); repeated wrong tokens
- *    from one address are refused for a while (429).
+ *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); many different wrong
+ *    tokens from one address get its bearer tokens refused for a while (429), not its sessions.
  * 3. Role: a viewer on a route that acts answers 403.
  * 4. Origin: a request that changes something must come from this server's own pages or from
  *    a client that is not a browser (`Origin` absent or same, `Sec-Fetch-Site` absent, `none` or
@@ -17,6 +17,7 @@
  * Actions (routes with `config.audit`) are recorded in the audit log just before their answer
  * is sent, whatever it is: who, what, on what, from where, and how it ended.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type {} from '@fastify/cookie';
@@ -61,8 +62,11 @@ export interface GuardOptions {
   hostAllowed: (host: string | undefined) => boolean;
 }
 
-/** Wrong tokens one address may send per minute before it is refused (429). */
-const FAILURES_PER_MINUTE = 30;
+/**
+ * Different wrong tokens one address may send per minute before it is refused (429). The same
+ * wrong token again (a client with an old one, polling) is no guess and does not count.
+ */
+const GUESSES_PER_MINUTE = 30;
 
 async function guard(app: FastifyInstance, o: GuardOptions) {
   const failures = failureLimiter();
@@ -88,19 +92,21 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
 
   /** Authentication and role; answers (and returns the reply) when they refuse. */
   async function authorize(req: FastifyRequest, reply: FastifyReply, config: RouteSecurity) {
-    if (failures.blocked(req.ip)) {
+    const { principal, problem, wrongToken, session } = authenticate(req, o.authenticator, !!config.bearerOnly);
+    // A session was given by a login, so it is no guess: those logged in keep working while
+    // guesses from their address (a shared proxy, say) are refused.
+    if (!session && failures.blocked(req.ip)) {
       reply.header('retry-after', '60');
       return deny(reply, 429, 'too many failed authentications from this address; try again in a minute');
     }
-    const { principal, problem, wrongToken } = authenticate(req, o.authenticator, !!config.bearerOnly);
     if (!principal) {
       // Only wrong tokens count: a browser without a session yet, or with an ended one, is no attack.
       if (wrongToken) {
         // Logged at most twice per address and minute (its first wrong token, and when it is refused),
         // so that a stream of guesses cannot flood the log; the token itself is never logged.
-        const count = failures.fail(req.ip);
+        const { failures: count, refusedNow } = failures.fail(req.ip, wrongToken);
         if (count === 1) o.log.warn({ remote: req.ip, path: req.url.split('?')[0] }, `a wrong API token from ${req.ip} (its next ones this minute are not logged, unless it is refused)`);
-        if (count === FAILURES_PER_MINUTE) o.log.warn({ remote: req.ip, failures: count }, `refusing ${req.ip} for the rest of the minute after ${count} wrong API tokens`);
+        if (refusedNow) o.log.warn({ remote: req.ip, failures: count }, `refusing ${req.ip} for the rest of the minute after ${GUESSES_PER_MINUTE} different wrong API tokens`);
       }
       reply.header('www-authenticate', 'Bearer realm="nightshift"');
       return deny(reply, 401, problem);
@@ -152,19 +158,20 @@ function deny(reply: FastifyReply, status: number, error: string) {
   return reply.code(status).send({ error });
 }
 
-function authenticate(req: FastifyRequest, auth: Authenticator, bearerOnly: boolean): { principal?: Principal; problem: string; wrongToken?: boolean } {
+/** Who the request is; `wrongToken` is the secret of a bearer token that is not valid, `session` whether a session cookie proved it. */
+function authenticate(req: FastifyRequest, auth: Authenticator, bearerOnly: boolean): { principal?: Principal; problem: string; wrongToken?: string; session?: boolean } {
   if (!auth.enabled) return { principal: auth.bearer(''), problem: '' };
   const header = req.headers.authorization;
   if (header !== undefined) {
     const m = /^Bearer +(\S+) *$/i.exec(header);
     if (!m) return { problem: 'the Authorization header must be "Bearer SECRET"' };
     const principal = auth.bearer(m[1]);
-    return principal ? { principal, problem: '' } : { problem: 'the API token is not valid', wrongToken: true };
+    return principal ? { principal, problem: '' } : { problem: 'the API token is not valid', wrongToken: m[1] };
   }
   const cookie = bearerOnly ? undefined : req.cookies?.[SESSION_COOKIE];
   if (cookie) {
     const principal = auth.session(cookie);
-    return principal ? { principal, problem: '' } : { problem: 'the session has ended; log in again' };
+    return principal ? { principal, problem: '', session: true } : { problem: 'the session has ended; log in again' };
   }
   return { problem: bearerOnly ? 'logging in needs Authorization: Bearer SECRET' : 'this needs an API token: send Authorization: Bearer SECRET, or log in' };
 }
@@ -221,23 +228,35 @@ export function hostAllowList(listenHost: string | undefined, extra: readonly st
   };
 }
 
-/** Counts failed authentications per address in one-minute windows. */
+/**
+ * Counts failed authentications per address in one-minute windows, and the different wrong
+ * tokens among them (as hashes: no secret stays in memory), up to the limit.
+ */
 function failureLimiter() {
-  const windows = new Map<string, { count: number; until: number }>();
+  const windows = new Map<string, { failures: number; guesses: Set<string>; until: number }>();
   const current = (ip: string) => {
     const now = Date.now();
     let w = windows.get(ip);
     if (!w || w.until <= now) {
       if (windows.size > 10_000) for (const [k, v] of windows) if (v.until <= now) windows.delete(k);
-      w = { count: 0, until: now + 60_000 };
+      w = { failures: 0, guesses: new Set(), until: now + 60_000 };
       windows.set(ip, w);
     }
     return w;
   };
   return {
-    blocked: (ip: string) => (windows.get(ip)?.until ?? 0) > Date.now() && windows.get(ip)!.count >= FAILURES_PER_MINUTE,
-    /** Counts a failure; returns how many this address has had in its current window. */
-    fail: (ip: string) => ++current(ip).count,
+    blocked: (ip: string) => {
+      const w = windows.get(ip);
+      return !!w && w.until > Date.now() && w.guesses.size >= GUESSES_PER_MINUTE;
+    },
+    /** Counts a wrong token; says how many failures this address has had in its window, and whether this one got it refused. */
+    fail: (ip: string, token: string) => {
+      const w = current(ip);
+      w.failures++;
+      const before = w.guesses.size;
+      if (before < GUESSES_PER_MINUTE) w.guesses.add(createHash('sha256').update(token).digest('base64'));
+      return { failures: w.failures, refusedNow: before < GUESSES_PER_MINUTE && w.guesses.size === GUESSES_PER_MINUTE };
+    },
   };
 }
 

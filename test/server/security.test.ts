@@ -276,20 +276,34 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     ]);
   });
 
-  it('refuses an address after many failed authentications (429), and logs the first and the refusal, never the token', async () => {
+  it('refuses an address after many different wrong tokens (429), and logs the first and the refusal, never the token', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
     const { ns, app } = await setup('sec-limit', { logger });
+    // Logged in before the guessing starts, from the same address (a shared proxy, say).
+    const session = String((await app.inject({ method: 'POST', url: '/api/session', headers: { ...VIEWER, ...JSON_BODY }, payload: '' })).headers['set-cookie']).split(';')[0];
     let status = 401;
     for (let i = 0; i < 40 && status === 401; i++) status = (await app.inject({ url: '/api/jobs', headers: { authorization: `Bearer guess-${i}` } })).statusCode;
     expect(status).toBe(429);
     const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string; remote?: string }).filter((l) => l.level === 40);
     expect(warned.map((l) => l.msg)).toEqual([
       'a wrong API token from 127.0.0.1 (its next ones this minute are not logged, unless it is refused)',
-      'refusing 127.0.0.1 for the rest of the minute after 30 wrong API tokens',
+      'refusing 127.0.0.1 for the rest of the minute after 30 different wrong API tokens',
     ]);
     expect(lines.join('')).not.toMatch(/guess-/);
     expect((await app.inject({ url: '/api/jobs', headers: VIEWER })).statusCode).toBe(429);
+    // A session came from a login, not a guess: it keeps working; a made-up one does not.
+    expect((await app.inject({ url: '/api/jobs', headers: { cookie: session } })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/jobs', headers: { cookie: 'nightshift_session=v1.made-up' } })).statusCode).toBe(429);
+    // A client that polls with an old token is not guessing: the same wrong token 100 times stays
+    // a 401, logged once, and its neighbours' valid tokens keep working.
+    for (let i = 0; i < 100; i++) {
+      expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer an-old-token' }, remoteAddress: '10.7.7.7' })).statusCode).toBe(401);
+    }
+    expect((await app.inject({ url: '/api/jobs', headers: VIEWER, remoteAddress: '10.7.7.7' })).statusCode).toBe(200);
+    expect(lines.filter((l) => l.includes('10.7.7.7')).map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      'a wrong API token from 10.7.7.7 (its next ones this minute are not logged, unless it is refused)',
+    ]);
     expect((await app.inject({ url: '/api/jobs', headers: { ...VIEWER }, remoteAddress: '10.9.9.9' })).statusCode).toBe(200);
     // Behind a trusted proxy the client is the entry the proxy appends: a guesser that writes its
     // own X-Forwarded-For entries is still one address, and refused.
