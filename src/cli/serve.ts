@@ -15,6 +15,7 @@ import { openDatabaseWhenReachable } from '../repository/open.ts';
 import { SQL } from '../repository/sql.ts';
 import { describeError } from '../server/errors.ts';
 import { createHttpApi } from '../server/http-api.ts';
+import { isWildcardHost } from '../server/guard.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
 import { loadConfigIfAny } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
@@ -104,7 +105,14 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
       } catch (err) {
         throw new UsageError(`cannot listen on ${o.host}:${port}: ${errorMessage(err)}`);
       }
-      out(`listening on ${address}`);
+      // On 0.0.0.0 Fastify names one address (127.0.0.1); the others are served too.
+      out(`listening on ${address}${isWildcardHost(o.host) ? ` and every other address of this machine (--host ${o.host})` : ''}`);
+      if (isWildcardHost(o.host) && !allowedHosts.length) {
+        log.warn(
+          `listening on every address, but requests that name this machine otherwise than localhost or a loopback address are refused (403) ` +
+            `until --allowed-hosts or ${ALLOWED_HOSTS_ENV} lists the names and addresses that clients use (e.g. nightshift.example.com,10.0.0.5)`,
+        );
+      }
       if (o.insecureNoAuth) log.warn('serving without authentication (--insecure-no-auth): anyone who can reach this address can act');
       log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts }, 'serving the API, the console and the metrics');
       await stopped;

@@ -204,6 +204,11 @@ export function hostName(host: string | undefined): string | undefined {
 /** Names that are always allowed: this machine's loopback names. */
 export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
+/** Whether a listen address means every address of the machine (0.0.0.0, ::). */
+export function isWildcardHost(host: string): boolean {
+  return ['0.0.0.0', '::', '::0'].includes(host.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
+}
+
 /**
  * The Host allow-list: the loopback names, the address the server listens on (unless it is a
  * wildcard such as 0.0.0.0), and `extra` names: exact (`nightshift.example.com`), a domain and
@@ -212,7 +217,7 @@ export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 export function hostAllowList(listenHost: string | undefined, extra: readonly string[] = []): (host: string | undefined) => boolean {
   const exact = new Set(LOOPBACK_HOSTS);
   const listen = listenHost && (listenHost.includes(':') && !listenHost.startsWith('[') ? `[${listenHost}]` : listenHost).toLowerCase();
-  if (listen && !['0.0.0.0', '[::]', '[::0]'].includes(listen)) exact.add(listen);
+  if (listen && !isWildcardHost(listen)) exact.add(listen);
   const suffixes: string[] = [];
   let any = false;
   for (const raw of extra) {

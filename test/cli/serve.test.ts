@@ -4,6 +4,7 @@
  * until SIGTERM, closes a request whose body does not arrive in time, answers 503 while its
  * database is unreachable, and refuses bad options with exit 2 and one line naming them.
  */
+import { get } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +62,28 @@ describe('nightshift serve', () => {
       expect(said.slice(-2)).toEqual(['stopping: no new connections; finishing the requests under way', 'stopped']);
     } finally {
       server.child.kill('SIGKILL');
+    }
+  });
+
+  it('on --host 0.0.0.0 says it listens on every address, and warns until --allowed-hosts names how clients call it', async () => {
+    const cli = cliFor(sqlite.freshUrl('servewild'));
+    for (const [extra, warns] of [[[], true], [['--allowed-hosts', 'nightshift.example.com'], false]] as [string[], boolean][]) {
+      const server = cli.spawn(['serve', '--host', '0.0.0.0', '--port', '0', ...extra], { env: { NIGHTSHIFT_API_TOKENS: TOKENS } });
+      try {
+        const base = await listening(server);
+        expect(server.stdout()).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+ and every other address of this machine \(--host 0\.0\.0\.0\)$/m);
+        expect((await fetch(`${base}/healthz`)).status).toBe(200);
+        await waitFor(() => server.stderr().includes('serving the API'), 10_000, 'the serving line');
+        expect(server.stderr().includes('refused (403) until --allowed-hosts'), server.stderr()).toBe(warns);
+        const port = new URL(base).port;
+        // fetch cannot set Host; http.get can.
+        const named = await new Promise<number | undefined>((resolve, reject) => {
+          get({ host: '127.0.0.1', port, path: '/healthz', headers: { host: `nightshift.example.com:${port}` } }, (res) => (res.resume(), resolve(res.statusCode))).on('error', reject);
+        });
+        expect(named).toBe(warns ? 403 : 200);
+      } finally {
+        server.child.kill('SIGKILL');
+      }
     }
   });
 
