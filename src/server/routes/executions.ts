@@ -252,8 +252,8 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
         'Creates the execution at once (STARTING) for a live node that has the job to take; 202 with it. Parameters are ' +
         "checked against the job's declaration (400 names a bad one). `node` sends it to that node, `key` to the node that " +
         'had the same key before (affinity). A launch of an instance that already completed is 409; `next: true` launches ' +
-        "the job's next instance instead, as the CLI's `submit --next`: the job's incrementer's parameters, by default " +
-        '`run.id` one higher than the newest instance\'s, with `params` (and the routing) as given. A server started without a config has no job definitions and answers 409 ' +
+        "the job's next instance instead, as the CLI's `submit --next`: `params` with `run.id` one higher than the newest " +
+        "instance's, or the job's incrementer's parameters with `params` over them; routed as given. A server started without a config has no job definitions and answers 409 " +
         '(an unknown job otherwise is 404, or 409 when live nodes run it but this server\'s config lacks it). Needs the operator role.',
       tags: ['jobs', 'executions'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
@@ -267,7 +267,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
           next: {
             type: 'boolean',
             default: false,
-            description: "launch the job's next instance (as `submit --next`): its incrementer's parameters, by default `run.id` one higher than the newest instance's, with `params` over them",
+            description: "launch the job's next instance, as `submit --next`: `params` with `run.id` one higher than the newest instance's, or the job's incrementer's parameters with `params` over them",
           },
         },
       },
