@@ -517,7 +517,11 @@ export async function main(argv: string[]): Promise<number> {
   // it was, silently); commands that take parameters say so with a variadic argument.
   const settle = (cmd: Command): void => {
     for (const sub of cmd.commands) {
-      sub.exitOverride().configureOutput({ outputError: () => undefined, writeErr: () => undefined }).allowExcessArguments(false);
+      sub.exitOverride((err) => {
+        // Commander names the command alone ("for 'list'"); the user typed "schedule list".
+        throw new CommanderError(err.exitCode, err.code, err.message.replace(`for '${sub.name()}'`, `for '${commandPath(sub)}'`));
+      });
+      sub.configureOutput({ outputError: () => undefined, writeErr: () => undefined }).allowExcessArguments(false);
       settle(sub);
     }
   };

@@ -431,6 +431,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     // The first drain at once; a probe that would undo a resume or a drain is read again first.
     if (p.drainRequested && !draining && resumedAt === -Infinity) void drainHere();
     else if (p.drainRequested !== draining && !shuttingDown) void recheckDrain();
+    // A late peer that beats again takes its turns back at once (a look while it was late left it out).
+    if (peerLate && !p.late) membershipChanged = true;
     peerLate = p.late;
     if (p.membership !== membership) {
       membership = p.membership;

@@ -127,6 +127,8 @@ describe.each(backends())('nightshift bad input on $name', (backend) => {
       // A word a command does not take is refused, not ignored (a restart takes no parameters).
       [['restart', '1', 'failAt=0'], /^nightshift: too many arguments for 'restart'\. Expected 1 argument but got 2\.$/],
       [['executions', 'FAILED'], /^nightshift: too many arguments for 'executions'/],
+      // A group's command is named as typed.
+      [['schedule', 'list', 'nightly'], /^nightshift: too many arguments for 'schedule list'\. Expected 0 arguments but got 1\.$/],
       [['executions', '--to', 'yesterday'], /^nightshift: --to must be an ISO-8601 date or date-time .*, got "yesterday"$/],
       [['prune', '--older-than', '1d', '--status', ''], /--status: give at least one status/],
       [['execution', 'abc'], /execution id.*"abc"/],

@@ -16,7 +16,8 @@ import { announceLaunch } from '../../src/repository/announce.ts';
 import { requestDrain, resumeNode } from '../../src/repository/nodes.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { SQL } from '../../src/repository/sql.ts';
-import { pgBackend, waitFor } from './helpers.ts';
+import { noop } from '../../examples/nightshift.config.ts';
+import { killAll, pgBackend, startNode as startNodeProcess, waitFor } from './helpers.ts';
 
 const backend = pgBackend();
 const nodes: ClusterNode[] = [];
@@ -24,6 +25,7 @@ const pools: Database[] = [];
 let ns: Nightshift | undefined;
 
 afterEach(async () => {
+  await killAll();
   await Promise.all(nodes.splice(0).map((n) => n.shutdown()));
   await Promise.all(pools.splice(0).map((d) => d.close()));
   await ns?.close();
@@ -108,6 +110,32 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     lines.length = 0;
     expect(await resumeNode(ns.db, 'c')).toBe(true);
     await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 10_000, 'a and b take c back into the turns');
+  });
+
+  it('a peer that was late and beats again is back in the turns within a few beats, not at the next full look (30 s)', async () => {
+    const url = backend.freshUrl('turnlate');
+    ns = await createNightshift({ db: url, jobs: [noop], logger: silentLogger });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    // Late two beats (1 s) after its last one; dead only after 15 s, which the pause stays well under.
+    const lease = { heartbeatMs: 500, leaseMs: 15_000 };
+    for (const name of ['a', 'b']) nodes.push(await startNode({ db: url, name, jobs: [noop], concurrency: 2, logger, scheduler: false, lease }));
+    const c = startNodeProcess(url, 'c', { args: ['--heartbeat-ms', String(lease.heartbeatMs), '--lease-ms', String(lease.leaseMs), '--no-scheduler'] });
+    const turnsSeen = (node: string, turns: string) => lines.some((l) => l.includes(`"node":"${node}"`) && l.includes(`noop: ${turns}`));
+    await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 20_000, 'a and b see a, b and c');
+    lines.length = 0;
+    c.child.kill('SIGSTOP');
+    try {
+      await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b"') || turnsSeen(n, 'a b;')), 10_000, 'a and b take the late c out of the turns');
+      lines.length = 0;
+    } finally {
+      c.child.kill('SIGCONT');
+    }
+    const wokeAt = Date.now();
+    // Before, the late peer came back only at the next full look, up to 30 s later.
+    await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 10_000, 'a and b take c back into the turns');
+    expect(Date.now() - wokeAt).toBeLessThan(10_000);
+    expect(c.output()).not.toMatch(/declared dead/);
   });
 
   it('launches announced at once from many pools all start, however their turns fall (two on one node, one on a full node)', async () => {
