@@ -231,13 +231,15 @@ describe('README examples', () => {
       }
       expect(JSON.parse(outputs[0])).toEqual([]);
       expect(JSON.parse(outputs[1])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000 } });
-      expect(outputs[2]).toContain('nightshift_executions{job="count",status="STARTING"} 1');
+      expect(JSON.parse(outputs[2])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000, 'run.id': 1 } });
+      const metrics = outputs[3];
+      expect(metrics).toContain('nightshift_executions{job="count",status="STARTING"} 2');
       // The counter of ends has each ended status of the job at 0 before any end.
-      expect(outputs[2]).toContain('nightshift_executions_ended_total{job="count",status="FAILED"} 0');
+      expect(metrics).toContain('nightshift_executions_ended_total{job="count",status="FAILED"} 0');
       // The README's /metrics row names exactly the metrics served, each with its type.
       const row = README.split('\n').find((l) => l.startsWith('| `GET /metrics` |'))!;
       const listed = [...new Set([...row.matchAll(/`(nightshift_\w+)/g)].map((m) => m[1]))].sort();
-      const served = [...outputs[2].matchAll(/^# TYPE (nightshift_\w+) (\w+)$/gm)].map((m) => [m[1], m[2]]).sort();
+      const served = [...metrics.matchAll(/^# TYPE (nightshift_\w+) (\w+)$/gm)].map((m) => [m[1], m[2]]).sort();
       expect(listed).toEqual(served.map(([name]) => name));
       // A counter ends in _total (Prometheus naming), and only a counter does.
       for (const [name, type] of served) expect(name.endsWith('_total'), name).toBe(type === 'counter');

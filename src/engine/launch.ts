@@ -125,7 +125,7 @@ class Prepared implements PreparedLaunch {
 }
 
 /** The ways to start a job's next instance, named in a message that reaches CLI and API users alike. */
-const NEXT_INSTANCE = '`nightshift run --next` or `submit --next`, `ns.runNextInstance()` or `ns.submitNextInstance()`';
+const NEXT_INSTANCE = '`nightshift run --next` or `submit --next`, `ns.runNextInstance()` or `ns.submitNextInstance()`, or `next: true` in the HTTP API';
 
 export function prepareLaunch(
   def: JobDefinition<ParamsSchema>,

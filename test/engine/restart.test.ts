@@ -384,7 +384,7 @@ describe.each(backends())('engine restart and instance rules ($name)', (backend)
         const err = await rejection(ns.run('plain', params));
         expect(err).toBeInstanceOf(LaunchRefusedError);
         expect(err.message).toBe(
-          `job plain already completed for no identifying parameters (execution ${e.id}); start the job's next instance (\`nightshift run --next\` or \`submit --next\`, \`ns.runNextInstance()\` or \`ns.submitNextInstance()\`) to run it again`,
+          `job plain already completed for no identifying parameters (execution ${e.id}); start the job's next instance (\`nightshift run --next\` or \`submit --next\`, \`ns.runNextInstance()\` or \`ns.submitNextInstance()\`, or \`next: true\` in the HTTP API) to run it again`,
         );
       }
       const next = await ns.runNextInstance('plain');

@@ -248,6 +248,44 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 60_000);
 
+  it("launches a job's next instance from its form: a launch refused as already completed points at the checkbox, which sends next: true (screenshots)", async () => {
+    const params = { items: 2, chunk: 2, tag: 'next-form' };
+    const first = await submit('count', params);
+    await ended(first, ['COMPLETED']);
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, '#/jobs/count');
+    const form = page.locator('#launch-form');
+    const checkbox = form.getByLabel('Run as a new instance (next run.id)');
+    expect(await checkbox.isChecked()).toBe(false);
+    for (const [name, value] of Object.entries(params)) await form.locator(`#param-${name}`).fill(String(value));
+    await form.getByRole('button', { name: 'Launch count' }).click();
+    // The same instance again: refused, the error by the form, and a hint naming the checkbox.
+    const alert = form.locator('[role=alert]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(new RegExp(`^job count already completed for parameters chunk=2 items=2 tag=next-form \\(execution ${first}\\); .*\`next: true\` in the HTTP API\\), to run a new instance$`));
+    expect(await form.locator('#next-hint').textContent()).toBe('To run it again, tick “Run as a new instance (next run.id)” above and launch.');
+    await shoot(page, 'job-launch-refused');
+    // Ticked, the refusal and the hint go (they are answered), and the launch is the job's next instance.
+    await checkbox.check();
+    await alert.waitFor({ state: 'detached' });
+    expect(await form.locator('#next-hint').count()).toBe(0);
+    await shoot(page, 'job-launch-next');
+    await form.getByRole('button', { name: 'Launch count' }).click();
+    await page.waitForURL(/#\/executions\/\d+$/);
+    const id = Number(/(\d+)$/.exec(page.url())![1]);
+    const next = await ended(id, ['COMPLETED']);
+    const { json: launched } = await api<{ instanceId: number; parameters: Record<string, unknown> }>('GET', `/api/executions/${id}`);
+    const { json: original } = await api<{ instanceId: number }>('GET', `/api/executions/${first}`);
+    expect(next.status).toBe('COMPLETED');
+    expect(launched.instanceId).not.toBe(original.instanceId);
+    expect(launched.parameters).toMatchObject({ ...params, 'run.id': expect.any(Number) });
+    const { json: audit } = await api<{ detail: { execution?: number; next?: boolean } | null }[]>('GET', '/api/audit?action=job.submit');
+    expect(audit.find((a) => a.detail?.execution === id)?.detail).toMatchObject({ params, next: true });
+    // The refusal is an answer the test asked for; the browser logs it as an error.
+    expect(problems.filter((p) => !/status of 409/.test(p))).toEqual([]);
+  }, 60_000);
+
   it("shows a partitioned job's timeline with its partitions on both nodes", async () => {
     const id = await submit('partitioned-count', { items: 2400, grid: 8, delayMs: 2, tag: 'timeline' });
     const done = await ended(id, ['COMPLETED'], 40_000);
@@ -568,6 +606,15 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       await filterBy('2024-02-30', '');
       await page.getByText('from must be an ISO-8601 date or date-time', { exact: false }).waitFor();
       expect(await page.locator('#executions').count()).toBe(0);
+      // The next instance: the fields left as the form filled them in are the incrementer's to give
+      // (as `submit --next` without them), so asOf is the day after, not the form's default.
+      await open(page, '#/jobs/report');
+      await page.getByLabel('Run as a new instance (next run.id)').check();
+      await page.locator('#launch-form').getByRole('button', { name: 'Launch report' }).click();
+      await page.waitForURL((u) => /#\/executions\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${id}`));
+      const nextId = Number(/(\d+)$/.exec(page.url())![1]);
+      const following = (await call<{ parameters: Record<string, unknown> }>(dates.base, OPERATOR.secret, 'GET', `/api/executions/${nextId}`)).json;
+      expect(following.parameters).toEqual({ asOf: '2024-07-01T00:00:00.000Z' });
       expect(problems).toEqual([]);
     } finally {
       await dates.stop();

@@ -190,6 +190,8 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(await post('/api/jobs/count/executions', { node: { name: 'a' } })).toMatchObject({ status: 400, body: { error: 'node must be a string, got {"name":"a"}' } });
     expect(await post('/api/jobs/count/executions', { nodes: 'a' })).toMatchObject({ status: 400, body: { error: 'the body has an unknown property nodes' } });
     expect(await post('/api/jobs/count/executions', { node: 'a', key: 'b' })).toMatchObject({ status: 400, body: { error: 'give either node or key, not both' } });
+    expect(await post('/api/jobs/count/executions', { next: 'yes' })).toMatchObject({ status: 400, body: { error: 'next must be true or false, got "yes"' } });
+    expect(await post('/api/jobs/count/executions', { next: true, node: 'a', key: 'b' })).toMatchObject({ status: 400, body: { error: 'give either node or key, not both' } });
     expect(await post('/api/jobs/nope/executions', {})).toMatchObject({ status: 404, body: { error: 'unknown job "nope"' } });
     expect(await post('/api/jobs/count/executions', { params: { items: 'many' } })).toMatchObject({ status: 400, body: { error: 'job count: parameter items must be an integer, got "many"' } });
     expect(await post('/api/jobs/count/executions', { params: { items: null } })).toMatchObject({ status: 400, body: { error: 'job count: parameter items must be an integer, got null' } });
@@ -305,6 +307,58 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     ]);
     expect(submits[2].detail).toEqual({ params: { items: 25, chunk: 10, tag: 'submitted' }, execution: submitted.body.id });
     expect(submits[0].detail).toEqual({ params: {}, key: 'customer-7', execution: routed.body.id });
+  });
+
+  it("launches the job's next instance with next: true, as `submit --next` does, routed as asked; without it a completed instance is 409 saying how", async () => {
+    const { ns, post, send, node, audit } = await setup('api-next');
+    const n = await node('next-node');
+    /** Submits through the API, and waits for the node to complete it. */
+    const submitted = async (job: string, body: Record<string, unknown> = {}) => {
+      const r = await post(`/api/jobs/${job}/executions`, body);
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const done = await ns.waitForEnd(r.body.id, { timeoutMs: 30_000 });
+      expect(done).toMatchObject({ status: 'COMPLETED', node: n.name });
+      return { body: r.body as { id: number; instanceId: number; parameters: Record<string, unknown> }, done };
+    };
+    const params = { items: 3, chunk: 3, tag: 'next' };
+    const first = await submitted('count', { params });
+    const hint = "start the job's next instance (`nightshift run --next` or `submit --next`, `ns.runNextInstance()` or `ns.submitNextInstance()`, or `next: true` in the HTTP API)";
+    expect(await post('/api/jobs/count/executions', { params })).toMatchObject({
+      status: 409,
+      body: { error: `job count already completed for parameters chunk=3 items=3 tag=next (execution ${first.body.id}); change an identifying parameter, or ${hint}, to run a new instance` },
+    });
+    // A new instance each time: run.id one higher than the newest instance's, the parameters as given.
+    const second = await submitted('count', { params, next: true });
+    expect(second.body.parameters).toMatchObject({ ...params, 'run.id': 1 });
+    expect(second.body.instanceId).not.toBe(first.body.instanceId);
+    // With routing: an affinity key, a node.
+    const keyed = await submitted('count', { params, next: true, key: 'customer-9' });
+    expect(keyed.body.parameters).toMatchObject({ ...params, 'run.id': 2 });
+    expect((await ns.explorer.getExecution(keyed.body.id))?.affinityKey).toBe('customer-9');
+    const pinned = await submitted('count', { params, next: true, node: n.name });
+    expect(pinned.body.parameters).toMatchObject({ ...params, 'run.id': 3 });
+    expect((await ns.explorer.getExecution(pinned.body.id))?.targetNode).toBe(n.name);
+    expect(new Set([first, second, keyed, pinned].map((x) => x.body.instanceId)).size).toBe(4);
+
+    // A job without identifying parameters, as the CLI's `submit --next` (ns.submitNextInstance)
+    // does it: a given run.id does not override the default rule, and both count on one another.
+    const plain = await submitted('noop');
+    expect(await post('/api/jobs/noop/executions', {})).toMatchObject({
+      status: 409,
+      body: { error: `job noop already completed for no identifying parameters (execution ${plain.body.id}); ${hint} to run it again` },
+    });
+    expect((await submitted('noop', { params: { 'run.id': 1 }, next: true })).body.parameters).toEqual({ 'run.id': 1 });
+    expect((await ns.waitForEnd((await ns.submitNextInstance('noop', { 'run.id': 1 })).id, { timeoutMs: 30_000 })).params).toEqual({ 'run.id': 2 });
+    expect((await submitted('noop', { params: { 'run.id': 1 }, next: true })).body.parameters).toEqual({ 'run.id': 3 });
+
+    // The audit log says it was a next instance, as it says the routing.
+    const details = (await audit('job.submit')).map((a) => a.detail);
+    expect(details).toContainEqual({ params, key: 'customer-9', next: true, execution: keyed.body.id });
+    expect(details).toContainEqual({ params, node: n.name, next: true, execution: pinned.body.id });
+    expect(details).toContainEqual({ params, execution: first.body.id });
+    const route = (await send('GET', '/api/openapi.json')).body.paths['/api/jobs/{job}/executions'].post;
+    expect(route.description).toContain('`next: true`');
+    expect(route.requestBody.content['application/json'].schema.properties.next).toMatchObject({ type: 'boolean', default: false, description: expect.stringContaining('submit --next') });
   });
 
   it('lists the queue, the next to run first: queued executions no node has claimed, oldest first', async () => {

@@ -49,9 +49,10 @@ function valueOf(p, v) {
   return String(v);
 }
 
-function Field({ name, p, value, onChange }) {
+/** `optional`: the next instance's rule may give the parameter (the job's incrementer). */
+function Field({ name, p, value, onChange, optional }) {
   const id = 'param-' + name;
-  const common = { id, name, required: p.required && p.default == null };
+  const common = { id, name, required: p.required && p.default == null && !optional };
   const hint = [p.type === 'date' ? 'date, ISO 8601 in UTC (e.g. ' + DATE_PLACEHOLDER + ')' : p.type, p.required ? 'required' : 'optional', p.identifying ? 'identifying' : 'not identifying', p.default != null ? 'default ' + (p.type === 'date' ? isoUtc(p.default) : p.default) : null]
     .filter(Boolean)
     .join(', ');
@@ -66,12 +67,21 @@ function Field({ name, p, value, onChange }) {
   return html`<div class="field"><label for=${id}>${name}${p.type === 'date' ? html` <span class="muted">(UTC)</span>` : null}</label>${input}<div class="hint" id=${id + '-hint'}>${hint}${p.description ? ' — ' + p.description : ''}</div></div>`;
 }
 
+/** A refusal of a launch because its instance already completed: the next instance would run. */
+const alreadyCompleted = (err) => err != null && err.status === 409 && /already completed/.test(err.message);
+
 function LaunchForm({ job }) {
   const params = Object.entries(job.parameters);
   const [values, setValues] = useState(Object.fromEntries(params.map(([n, p]) => [n, initial(p)])));
   const [routing, setRouting] = useState({ node: '', key: '' });
+  const [next, setNext] = useState(false);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // Ticking it answers a refusal as already completed: that error has done its work.
+  const onNext = (ev) => {
+    setNext(ev.currentTarget.checked);
+    if (alreadyCompleted(error)) setError(null);
+  };
   const submit = async (ev) => {
     ev.preventDefault();
     setBusy(true);
@@ -79,11 +89,15 @@ function LaunchForm({ job }) {
     try {
       const body = { params: {} };
       for (const [n, p] of params) {
+        // As `submit --next` with only the words typed: a field left as the form filled it in is
+        // not sent, so that the job's incrementer, not the form's default, gives its value.
+        if (next && values[n] === initial(p)) continue;
         const v = valueOf(p, values[n]);
         if (v !== undefined) body.params[n] = v;
       }
       if (routing.node) body.node = routing.node;
       if (routing.key) body.key = routing.key;
+      if (next) body.next = true;
       const { data } = await api('api/jobs/' + encodeURIComponent(job.name) + '/executions', { method: 'POST', body });
       go('executions/' + data.id);
     } catch (err) {
@@ -94,12 +108,17 @@ function LaunchForm({ job }) {
   };
   return html`<form class="launch" id="launch-form" onSubmit=${submit} aria-labelledby="launch-h">
     <h2 id="launch-h">Launch</h2>
-    ${params.length ? params.map(([n, p]) => html`<${Field} name=${n} p=${p} value=${values[n]} onChange=${(v) => setValues({ ...values, [n]: v })} />`) : html`<p class="muted">This job takes no parameters.</p>`}
+    ${params.length ? params.map(([n, p]) => html`<${Field} name=${n} p=${p} value=${values[n]} onChange=${(v) => setValues({ ...values, [n]: v })} optional=${next} />`) : html`<p class="muted">This job takes no parameters.</p>`}
     <details><summary>Routing</summary>
       <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">run it on this node only</div></div>
       <div class="field"><label for="route-key">Affinity key</label><input id="route-key" value=${routing.key} onInput=${(ev) => setRouting({ ...routing, key: ev.currentTarget.value })} /><div class="hint">requests with the same key go to the same node</div></div>
     </details>
+    <div class="field check">
+      <label for="launch-next"><input type="checkbox" id="launch-next" checked=${next} aria-describedby="launch-next-hint" onChange=${onNext} /> Run as a new instance (next run.id)</label>
+      <div class="hint" id="launch-next-hint">the job's next instance, even if one with these parameters completed: run.id one higher than the newest instance's (or what the job's incrementer gives)</div>
+    </div>
     <${Notice} error=${error} />
+    ${alreadyCompleted(error) && !next ? html`<p class="hint" id="next-hint">To run it again, tick “Run as a new instance (next run.id)” above and launch.</p>` : null}
     <button type="submit" class="primary" disabled=${busy}>${busy ? 'Submitting…' : 'Launch ' + job.name}</button>
   </form>`;
 }

@@ -52,6 +52,14 @@ function queryDate(what: string, text: string): Date {
   }
 }
 
+/** The body of a submission: parameters, routing, and whether to launch the job's next instance. */
+interface SubmitBody {
+  params?: Record<string, unknown>;
+  node?: string;
+  key?: string;
+  next?: boolean;
+}
+
 interface ListQuery {
   job?: string;
   status?: string;
@@ -236,14 +244,16 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     });
   }
 
-  app.post<{ Params: { job: string }; Body: { params?: Record<string, unknown>; node?: string; key?: string } }>('/api/jobs/:job/executions', {
+  app.post<{ Params: { job: string }; Body: SubmitBody }>('/api/jobs/:job/executions', {
     config: { role: 'operator', audit: { action: 'job.submit', target: (req) => `job ${(req.params as { job: string }).job}` } },
     schema: {
       summary: 'Submit a job to the cluster',
       description:
         'Creates the execution at once (STARTING) for a live node that has the job to take; 202 with it. Parameters are ' +
         "checked against the job's declaration (400 names a bad one). `node` sends it to that node, `key` to the node that " +
-        'had the same key before (affinity). A server started without a config has no job definitions and answers 409 ' +
+        'had the same key before (affinity). A launch of an instance that already completed is 409; `next: true` launches ' +
+        "the job's next instance instead, as the CLI's `submit --next`: `params` with `run.id` one higher than the newest " +
+        "instance's, or the job's incrementer's parameters with `params` over them; routed as given. A server started without a config has no job definitions and answers 409 " +
         '(an unknown job otherwise is 404, or 409 when live nodes run it but this server\'s config lacks it). Needs the operator role.',
       tags: ['jobs', 'executions'],
       params: { type: 'object', properties: { job: { type: 'string', title: 'job name' } }, required: ['job'] },
@@ -254,6 +264,11 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
           params: paramsBody,
           node: { type: 'string', minLength: 1, maxLength: 200, description: 'run it on this node' },
           key: { type: 'string', minLength: 1, maxLength: 1000, description: 'affinity key: launches with the same key go to the same live node' },
+          next: {
+            type: 'boolean',
+            default: false,
+            description: "launch the job's next instance, as `submit --next`: `params` with `run.id` one higher than the newest instance's, or the job's incrementer's parameters with `params` over them",
+          },
         },
       },
       response: { 202: ref('Execution'), ...errors(400, 401, 403, 404, 409, 413, 415, 503) },
@@ -263,11 +278,11 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
     requireDefinitions(ns, job);
     await refuseIfRunElsewhere(ns, job, 'launch it from here');
     if (!ns.jobs.has(job)) throw notFound(`unknown job ${JSON.stringify(job)}`);
-    const { params = {}, node, key } = req.body;
+    const { params = {}, node, key, next = false } = req.body;
     if (node !== undefined && key !== undefined) throw new UsageError('give either node or key, not both');
     const routing: Routing = node !== undefined ? { node } : key !== undefined ? { affinityKey: key } : 'any';
-    req.auditDetail = { params, ...(node !== undefined ? { node } : {}), ...(key !== undefined ? { key } : {}) };
-    const execution = await ns.submit(job, params, routing);
+    req.auditDetail = { params, ...(node !== undefined ? { node } : {}), ...(key !== undefined ? { key } : {}), ...(next ? { next } : {}) };
+    const execution = await (next ? ns.submitNextInstance(job, params, routing) : ns.submit(job, params, routing));
     req.auditDetail.execution = execution.id;
     return reply.code(202).send({ ...executionJson(execution), steps: [] });
   });
