@@ -698,7 +698,8 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * The CLI's process exit code for the execution's exit code, like Spring Batch's
    * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
    * 0-255; the most specific matching pattern wins. An exit code no pattern matches exits as
-   * usual: 0 for a COMPLETED execution, 2 for one failed by bad input, 1 otherwise.
+   * usual: 0 for a COMPLETED execution, 1 otherwise (a missing input file too); 2 is for bad
+   * usage found before any execution exists (see {@link processExitCode}).
    *
    * @example
    * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }
