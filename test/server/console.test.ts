@@ -481,7 +481,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     }
   }, 90_000);
 
-  it('leaves a failure a restart has since completed out of the overview, and marks it in the executions list with a link to the restart (screenshots)', async () => {
+  it("leaves a failure a restart has since completed out of the overview, and marks it in the executions list and the job's history with a link to the restart (screenshots)", async () => {
     // Two failures: one restarted to completion (with markup in its parameters), one left alone.
     const [fixed, open1] = await Promise.all([
       submit('count', { items: 20, chunk: 5, tag: `fixed ${XSS}`, failAt: 7 }),
@@ -523,6 +523,13 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await mark.locator('a').click();
     await page.locator('.title-row h1', { hasText: `Execution #${restarted.json.id}` }).waitFor();
     await page.locator('.title-row .status', { hasText: 'COMPLETED' }).waitFor();
+    // The job's history marks it the same way.
+    await open(page, '#/jobs/count');
+    const inHistory = page.locator(`#history tr[data-id="${fixed}"] .restarted-as`);
+    await inHistory.waitFor({ timeout: 10_000 });
+    expect((await inHistory.textContent())!.replace(/\s+/g, ' ').trim()).toBe(`→ #${restarted.json.id} COMPLETED`);
+    expect(await page.locator(`#history tr[data-id="${open1}"] .restarted-as`).count()).toBe(0);
+    await shoot(page, 'job-restarted');
     expect(problems).toEqual([]);
   }, 60_000);
 

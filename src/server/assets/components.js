@@ -13,6 +13,9 @@ export const Status = ({ status }) => html`<span class=${'status s-' + String(st
 export const RestartedAs = ({ later }) => html`<span class="restarted-as" data-restarted-as=${later.id}>
   <span aria-hidden="true">→ </span><a href=${'#/executions/' + later.id} aria-label=${'restarted as execution ' + later.id + ', ' + later.status}>#${later.id}</a> <${Status} status=${later.status} /></span>`;
 
+/** An execution's status, and its restart's when it has one (lists of executions). */
+export const ExecutionStatus = ({ e }) => html`<${Status} status=${e.status} />${e.restartedAs ? html` <${RestartedAs} later=${e.restartedAs} />` : null}`;
+
 export function Notice({ error, children }) {
   if (!error && !children) return null;
   return html`<p class=${error ? 'notice error' : 'notice'} role=${error ? 'alert' : 'status'}>${error ? error.message || String(error) : children}</p>`;
