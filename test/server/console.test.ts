@@ -564,6 +564,36 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 40_000);
 
+  it("leaves room right of the duration trend for its time labels: the last is not cut, at desktop or phone width", async () => {
+    // Two finished executions, more than a second apart: the axis has a tick on a whole second.
+    for (const n of [1, 2]) {
+      await ended(await submit('count', { items: n, tag: `trend-${n}` }), ['COMPLETED']);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/jobs/count');
+    const chart = page.locator('.chart').first();
+    await chart.locator('[data-x-ticks]').waitFor();
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 844 });
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      // Any label can be the last, centred on a tick at the plot's right edge: half the widest fits right of the plot.
+      const fit = await chart.evaluate((figure) => {
+        const canvas = figure.querySelector('canvas')!.getBoundingClientRect();
+        const plot = figure.querySelector('.u-over')!.getBoundingClientRect();
+        const ticks = (figure.querySelector('[data-x-ticks]') as HTMLElement).dataset.xTicks!.split(/[|\n]/).filter(Boolean);
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        ctx.font = '12px ' + getComputedStyle(figure.querySelector('.uplot')!).fontFamily; // uPlot's axis font
+        return { room: canvas.right - plot.right, half: Math.max(...ticks.map((t) => ctx.measureText(t).width)) / 2, ticks };
+      });
+      expect(fit.ticks.length, `${width} px: ${JSON.stringify(fit)}`).toBeGreaterThan(0);
+      expect(fit.room, `${width} px: ${JSON.stringify(fit)}`).toBeGreaterThanOrEqual(fit.half);
+    }
+    await shoot(page, 'job-trend');
+    expect(problems).toEqual([]);
+  }, 30_000);
+
   it('takes a date parameter as ISO 8601 text in UTC, whatever the browser\'s locale and time zone', async () => {
     // A serve of its own, with a job that has date parameters (no node runs it: launching queues it).
     const dates = await startServe(pg.freshUrl('console-dates'), 45_000, 'test/fixtures/console/nightshift.config.ts');
