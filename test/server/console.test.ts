@@ -403,7 +403,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 60_000);
 
-  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each', async () => {
+  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each, the date filters whole', async () => {
     const failed = await submit('count', { items: 30, chunk: 5, tag: 'phone-failed', failAt: 12 });
     for (const id of await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit('count', { items: n, tag: `phone-${n}` })))) await ended(id, ['COMPLETED']);
     await ended(failed, ['FAILED']);
@@ -430,6 +430,17 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // One line each for what and how it ended, its parameters, and where and when: about three lines.
     expect(Math.max(...rows), 'a card per execution, a few lines high').toBeLessThan(100);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // The date filters show their placeholders whole, with room to spare for a wider font than this browser's
+    // (a phone's cut the last characters off when the two shared a line).
+    for (const name of ['from', 'to']) {
+      const fit = await page.locator(`.filters input[name=${name}]`).evaluate((input: HTMLInputElement) => {
+        const style = getComputedStyle(input);
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        ctx.font = style.font;
+        return { text: ctx.measureText(input.placeholder).width, room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+      });
+      expect(fit.text * 1.2, `${name}: ${JSON.stringify(fit)}`).toBeLessThanOrEqual(fit.room);
+    }
     await shoot(page, 'executions-compact');
     expect(problems).toEqual([]);
   }, 40_000);
