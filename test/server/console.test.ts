@@ -719,6 +719,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.goto(`${server.base}/`);
     await page.locator('#login-form').waitFor();
     expect(apiRequests, 'no session check before logging in').toEqual([]);
+    // Where the token comes from: either place a server reads tokens from, not the environment as if the only one.
+    expect(await page.locator('#token-hint').textContent()).toBe('a token configured for this server (NIGHTSHIFT_API_TOKENS or --tokens-file)');
+    expect(await page.getByLabel('API token').getAttribute('aria-describedby')).toBe('token-hint');
     expect(errors, 'nothing in the browser console').toEqual([]);
     // Logged in, a reload shows the console at once (its one session check answers 200).
     await page.locator('#token').fill(VIEWER.secret);
