@@ -768,6 +768,8 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('.title-row', { hasText: 'noop' }).waitFor();
     await open(page, '#/schedules');
     await page.locator('#firings td', { hasText: 'manual' }).waitFor();
+    // The firings' node is the one that fired the trigger, not one that ran the execution: it says so.
+    expect(await page.locator('#firings thead th').allTextContents()).toEqual(['Schedule', 'Fire time', 'Fired at', 'Fired by node', 'Outcome', 'Execution']);
     await row.getByRole('button', { name: 'Remove' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Remove' }).click();
     await row.waitFor({ state: 'detached' });
