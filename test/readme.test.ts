@@ -232,8 +232,9 @@ describe('README examples', () => {
       expect(JSON.parse(outputs[0])).toEqual([]);
       expect(JSON.parse(outputs[1])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000 } });
       expect(JSON.parse(outputs[2])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000, 'run.id': 1 } });
-      const metrics = outputs[3];
-      expect(metrics).toContain('nightshift_executions{job="count",status="STARTING"} 2');
+      expect(JSON.parse(outputs[3])).toMatchObject({ id: 1, status: 'STOPPED' });
+      const metrics = outputs[4];
+      expect(metrics).toContain('nightshift_executions{job="count",status="STARTING"} 1');
       // The counter of ends has each ended status of the job at 0 before any end.
       expect(metrics).toContain('nightshift_executions_ended_total{job="count",status="FAILED"} 0');
       // The README's /metrics row names exactly the metrics served, each with its type.

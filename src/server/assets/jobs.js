@@ -110,7 +110,7 @@ function LaunchForm({ job }) {
     <h2 id="launch-h">Launch</h2>
     ${params.length ? params.map(([n, p]) => html`<${Field} name=${n} p=${p} value=${values[n]} onChange=${(v) => setValues({ ...values, [n]: v })} optional=${next} />`) : html`<p class="muted">This job takes no parameters.</p>`}
     <details><summary>Routing</summary>
-      <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">run it on this node only</div></div>
+      <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">start it on this node only (if that node dies or drains, any node with the job takes it over)</div></div>
       <div class="field"><label for="route-key">Affinity key</label><input id="route-key" value=${routing.key} onInput=${(ev) => setRouting({ ...routing, key: ev.currentTarget.value })} /><div class="hint">requests with the same key go to the same node</div></div>
     </details>
     <div class="field check">
