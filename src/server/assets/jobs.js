@@ -1,7 +1,7 @@
 // Jobs: the list, and one job's launch form (typed inputs from its parameter schema), its
 // history and its duration trend.
 import { useState } from './preact-hooks.js';
-import { Chart, Empty, Loading, Notice, Status } from './components.js';
+import { Chart, Empty, ExecutionStatus, Loading, Notice } from './components.js';
 import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, sameExit, span, time, useLoad } from './lib.js';
 
 /** What a server started without a config says of the jobs it cannot launch. */
@@ -137,7 +137,7 @@ function History({ name, wide }) {
       <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
         <div class="table-wrap"><table class="stack compact" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
         <tbody>${list.length
-          ? list.map((e) => html`<tr><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${Status} status=${e.status} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
+          ? list.map((e) => html`<tr data-id=${e.id}><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${ExecutionStatus} e=${e} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
               <td class="nowrap c-bare">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
           : html`<${Empty} cols="6">Never run.</${Empty}>`}</tbody></table></div>
       </section>`;
