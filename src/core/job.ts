@@ -172,15 +172,15 @@ export interface RetryPolicy {
   listeners?: RetryListener[];
 }
 
-/** A skipped item, as seen by skip listeners. */
-export interface SkippedItem {
-  /** Where the item failed. */
-  readonly phase: Phase;
-  /** What was thrown. */
-  readonly error: unknown;
-  /** The item, for process and write skips (read skips have none). */
-  readonly item?: unknown;
-}
+/**
+ * A skipped item, as seen by skip listeners: by `phase`, a read skip has no item (the reader
+ * failed before there was one), a process skip has the item read (`I`), and a write skip the
+ * item processed (`O`), typed as the step's.
+ */
+export type SkippedItem<I = unknown, O = unknown> =
+  | { readonly phase: 'read'; readonly error: unknown; readonly item?: undefined }
+  | { readonly phase: 'process'; readonly error: unknown; readonly item: I }
+  | { readonly phase: 'write'; readonly error: unknown; readonly item: O };
 
 /**
  * Told when a job execution begins and ends (`defineJob({ listeners })`), like Spring Batch's
@@ -252,7 +252,7 @@ export interface ChunkListener<P, I, O> {
   /** When the writer threw; the transaction then rolls back. */
   onWriteError?(items: O[], error: unknown): void | Promise<void>;
   /** Called inside the chunk's transaction, so what it records commits with the chunk. */
-  onSkip?(skip: SkippedItem, chunk: ChunkContext): void | Promise<void>;
+  onSkip?(skip: SkippedItem<I, O>, chunk: ChunkContext): void | Promise<void>;
 }
 
 /** Where a transition goes: another element by name, or the end of the job. */
