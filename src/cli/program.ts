@@ -22,7 +22,7 @@ import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
-import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
+import { addScheduleCommands } from './schedule-commands.ts';
 
 interface Common {
   db?: string;
@@ -336,7 +336,6 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
-      checkDeclaredSchedules(config);
       // Signals that arrive while the node is still starting shut it down once it has started.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
-import { UsageError, errorMessage } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
@@ -8,9 +8,8 @@ import { executionJson } from '../json.ts';
 import { table } from './output.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase, openExistingDatabase } from '../repository/open.ts';
-import { CronError } from '../scheduler/cron.ts';
 import {
-  MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
+  MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, type MisfirePolicy,
   type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
 } from '../scheduler/triggers.ts';
 
@@ -55,16 +54,6 @@ async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) =
 
 /** How a trigger fires: its cron expression, or its interval as --every takes it (`every 5m`). */
 const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
-
-/** Declared schedules of a config, validated for `nightshift node` (errors name the config). */
-export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<typeof validateSchedules>[1]; schedules: readonly ScheduleSpec[] }): void {
-  try {
-    validateSchedules(config.schedules, config.jobs);
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof CronError) throw new UsageError(`config ${config.file}: ${errorMessage(err)}`, { cause: err });
-    throw err;
-  }
-}
 
 /** `nightshift schedule add|list|pause|resume|remove|trigger|history`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
