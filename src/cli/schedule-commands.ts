@@ -10,7 +10,7 @@ import { loadConfig } from './config.ts';
 import { openDatabase, openExistingDatabase } from '../repository/open.ts';
 import {
   MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, type MisfirePolicy,
-  type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
+  type JobsLike, type ScheduleAdmin, type ScheduleSpec, type TriggerDefinition,
 } from '../scheduler/triggers.ts';
 
 interface Common {
@@ -53,7 +53,15 @@ async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) =
 }
 
 /** How a trigger fires: its cron expression, or its interval as --every takes it (`every 5m`). */
-const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
+const timingText = (s: TriggerDefinition) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
+
+/** A trigger's parameters as `k=v` words, or `-`. */
+const paramsText = (s: TriggerDefinition) => Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+
+/** The triggers a config declares, as `jobs` lists them under its jobs. */
+export function declaredTable(triggers: readonly TriggerDefinition[]): string {
+  return table(['schedule', 'job', 'fires', 'params'], triggers.map((s) => [s.name, s.job, timingText(s), paramsText(s)]));
+}
 
 /** `nightshift schedule add|list|pause|resume|remove|trigger|history`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
@@ -106,8 +114,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       else if (!list.length) out('no schedules');
       else {
         out(table(['name', 'job', 'schedule', 'params', 'misfire', 'state', 'next fire time', 'last fire time', 'last execution'], list.map((s) => [
-          s.name, s.job, timingText(s),
-          Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+          s.name, s.job, timingText(s), paramsText(s),
           `${s.misfire} >${s.misfireThresholdMs}ms${s.noConcurrent ? ' no-concurrent' : ''}`,
           s.paused ? 'paused' : 'active',
           s.paused ? '-' : s.nextFireTime?.toISOString() ?? 'never', s.lastFireTime?.toISOString() ?? '-', s.lastExecutionId ?? '-',

@@ -89,6 +89,26 @@ describe('a valid config with schedules', () => {
   { name: 'tick', job: 'j', everyMs: 60000 },
 ];`);
 
+  it('jobs lists its jobs, and its schedules under them in text (JSON: the jobs only, as before)', async () => {
+    const [text, json] = await Promise.all([runCli(['jobs', '--config', file]), runCli(['jobs', '--json', '--config', file])]);
+    expect([text.code, text.stderr]).toEqual([0, '']);
+    expect(text.stdout).toBe(
+      'job  parameters\n' +
+      'j    n:int=1\n' +
+      '\n' +
+      'schedule  job  fires                             params\n' +
+      'x         j    cron 0 30 2 * * ? (Europe/Paris)  n=5\n' +
+      'tick      j    every 1m                          -\n',
+    );
+    expect(json.code, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { name: string }[]).map((j) => j.name)).toEqual(['j']);
+  });
+
+  it('a config without schedules lists its jobs alone', async () => {
+    const r = await runCli(['jobs', '--config', config('plain.config.ts', '')]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'job  parameters\nj    n:int=1\n', '']);
+  });
+
   it.each(all.map((b) => [b.name, b] as const))('run completes and node starts with it, adding its schedules, on %s', async (_, backend) => {
     const url = backend.freshUrl('cfgcheckok');
     const run = await runCli(['run', 'j', 'n=2', '--json', '--db', url, '--config', file]);
