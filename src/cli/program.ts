@@ -385,17 +385,27 @@ export function buildProgram(): Command {
   // Drain and resume a node by name, as the HTTP API and the console do: the node sees the request
   // within a heartbeat.
   const nodeActions = [
-    { name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
-    { name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat', done: 'is asked to resume: within a heartbeat it takes work again' },
+    {
+      name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up',
+      done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs', already: true, alreadyDone: 'was already asked to drain',
+    },
+    {
+      name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat',
+      done: 'is asked to resume: within a heartbeat it takes work again', already: false, alreadyDone: 'was not draining: it takes work already',
+    },
   ] as const;
   for (const action of nodeActions) {
     common(program.command(action.name).description(action.about))
       .argument('<node>', HELP.node)
       .action(act(async (node: string, o: Common) => {
         const ask = (await import('../repository/nodes.ts'))[action.ask];
-        const live = await withOperator(o, async (ns) => ((await ask(ns.db, node)) ? (await ns.nodes()).find((n) => n.name === node) : undefined), {}, EXISTING);
+        const liveNamed = async (ns: Nightshift) => (await ns.nodes()).find((n) => n.name === node && n.status === 'alive');
+        const [before, live] = await withOperator(o, async (ns) => {
+          const was = await liveNamed(ns);
+          return [was, was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined] as const;
+        }, {}, EXISTING);
         if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
-        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${action.done}`);
+        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.already ? action.alreadyDone : action.done}`);
         return EXIT.OK;
       }));
   }

@@ -174,7 +174,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       if (o.json) out(JSON.stringify(fires.map(fireJson), null, 2));
       else if (!fires.length) out(`schedule ${name} has not fired yet`);
       else {
-        out(table(['fire time', 'fired at', 'outcome', 'execution', 'node', 'detail'], fires.map((f) => [
+        out(table(['fire time', 'fired at', 'outcome', 'execution', 'fired by node', 'detail'], fires.map((f) => [
           f.fireTime.toISOString(), f.firedAt.toISOString(), f.outcome, f.executionId ?? '-', f.node ?? '-', f.detail ?? '-',
         ])));
       }

@@ -45,6 +45,24 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(check.exitStatus).toEqual(mode === 'noop' ? { code: 'NOOP', description: 'nothing to do' } : { code: 'COMPLETED', description: '' });
     });
 
+    it("an afterStep code without a description keeps a failed step's reason; the step and the job stay FAILED", async () => {
+      const job = defineJob({
+        name: 'relabel',
+        steps: (s) => [
+          s.tasklet({
+            name: 'work',
+            tasklet: () => { throw new Error('disk on fire'); },
+            listeners: [{ afterStep: () => ({ code: 'COMPLETED_WITH_SKIPS', description: '' }) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('relabel'), [job]);
+      const e = await ns.run('relabel');
+      expect(step(e, 'work')).toMatchObject({ status: 'FAILED', exitStatus: { code: 'COMPLETED_WITH_SKIPS', description: expect.stringContaining('disk on fire') } });
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('disk on fire');
+    });
+
     it('a FAILED step routed to a cleanup step makes the job COMPLETED', async () => {
       const job = defineJob({
         name: 'cleanup',
