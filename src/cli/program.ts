@@ -22,7 +22,7 @@ import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
-import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
+import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 
 interface Common {
   db?: string;
@@ -177,7 +177,7 @@ export function buildProgram(): Command {
       throw new UsageError(word === undefined ? 'no command given (nightshift --help lists them)' : `unknown command ${JSON.stringify(word)} (nightshift --help lists them)`);
     }));
 
-  common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
+  common(program.command('jobs').description('list the jobs in the config and its declared schedules, checked as a node checks them when it starts')).action(act(async (o: Common) => {
     const config = await loadConfig(o.config);
     if (o.json) out(JSON.stringify(config.jobs.map(jobJson), null, 2));
     else {
@@ -185,6 +185,7 @@ export function buildProgram(): Command {
         j.name,
         Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`).join(', ') || '-',
       ])));
+      if (config.triggers.length) out(`\n${declaredTable(config.triggers)}`);
     }
     return EXIT.OK;
   }));
@@ -336,7 +337,6 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
-      checkDeclaredSchedules(config);
       // Signals that arrive while the node is still starting shut it down once it has started.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));

@@ -205,6 +205,6 @@ export const schedules = [{ name: 'declared', job: 'count', everyMs: 1000, param
 export const schedules = [{ name: 'broken', job: 'noop', cron: '0 0 25 * * ?' }];
 `);
     const r = await runCli(['node', '--name', 'x', '--db', all[0].freshUrl('schedbadcfg'), '--config', config]);
-    expectOneLineError(r, /config .*nightshift\.config\.ts: invalid cron expression "0 0 25 \* \* \?": hour: /);
+    expectOneLineError(r, /config .*nightshift\.config\.ts: schedule broken: invalid cron expression "0 0 25 \* \* \?": hour: /);
   }, 30_000);
 });
