@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
-import { compareExitPatterns } from '../../src/core/status.ts';
+import { compareExitPatterns, exitStatus } from '../../src/core/status.ts';
 import pino from 'pino';
 import { backends, waitFor } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
@@ -99,6 +99,21 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(e.exitStatus.code).toBe(code);
       if (description) expect(e.exitStatus.description).toContain(description);
       expect(e.steps.map((s) => s.stepName)).toEqual(['first']);
+    });
+
+    it("a plain 'end' completes the job with the exit code that led there; { end: 'COMPLETED' } says COMPLETED", async () => {
+      const job = defineJob({
+        name: 'end-codes',
+        params: { explicit: p.boolean({ default: false }) },
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => exitStatus('NOOP', 'nothing new'), on: { NOOP: 'check' } }),
+          s.decision({ name: 'check', decide: ({ params }) => (params.explicit ? 'EXPLICIT' : 'PLAIN'), on: { PLAIN: 'end', EXPLICIT: { end: 'COMPLETED' } } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('endcodes'), [job]);
+      expect((await ns.run('end-codes')).exitStatus.code).toBe('PLAIN');
+      const explicit = await ns.run('end-codes', { explicit: true });
+      expect([explicit.status, explicit.exitStatus.code]).toEqual(['COMPLETED', 'COMPLETED']);
     });
 
     it('stop: a restart continues with the next element', async () => {
