@@ -51,6 +51,19 @@ describe('README examples', () => {
     expect(blocks('sh', 'npm test')).toHaveLength(1);
   });
 
+  it('the contents list every section in order, and every link to a heading finds it', () => {
+    const prose = README.replace(/```[\s\S]*?```/g, '');
+    const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replaceAll(' ', '-');
+    const headings = [...prose.matchAll(/^(#{2,4}) (.+)$/gm)].map((m) => ({ level: m[1].length, title: m[2] }));
+    const contents = /^## Contents\n\n((?:- .+\n)+)/m.exec(prose)![1];
+    const listed = [...contents.matchAll(/\[([^\]]+)\]\(#([^)]+)\)/g)].map((m) => [m[1], m[2]]);
+    const sections = headings.filter((h) => (h.level === 2 || h.level === 3) && h.title !== 'Contents');
+    expect(listed).toEqual(sections.map((h) => [h.title, slug(h.title)]));
+    const anchors = new Set(headings.map((h) => slug(h.title)));
+    const links = [...prose.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]);
+    expect(links.filter((l) => !anchors.has(l))).toEqual([]);
+  });
+
   it('the installing example in JavaScript prints what its comment says', async () => {
     const [snippet] = blocks('js', '// app.mjs');
     const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
