@@ -177,10 +177,17 @@ export interface RetryPolicy {
  * failed before there was one), a process skip has the item read (`I`), and a write skip the
  * item processed (`O`), typed as the step's.
  */
-export type SkippedItem<I = unknown, O = unknown> =
-  | { readonly phase: 'read'; readonly error: unknown; readonly item?: undefined }
-  | { readonly phase: 'process'; readonly error: unknown; readonly item: I }
-  | { readonly phase: 'write'; readonly error: unknown; readonly item: O };
+export type SkippedItem<I = unknown, O = unknown> = SkippedIn<'read', undefined> | SkippedIn<'process', I> | SkippedIn<'write', O>;
+
+/** An item skipped in one phase (see {@link SkippedItem}). */
+export interface SkippedIn<Ph extends Phase, T> {
+  /** Where the item failed. */
+  readonly phase: Ph;
+  /** What was thrown. */
+  readonly error: unknown;
+  /** The item: the one read for a process skip, the one processed for a write skip, none for a read skip. */
+  readonly item: T;
+}
 
 /**
  * Told when a job execution begins and ends (`defineJob({ listeners })`), like Spring Batch's
