@@ -435,7 +435,23 @@ export interface DecisionDefinition<P> extends ElementBase {
   /** The element's kind. */
   readonly type: 'decision';
   /** Returns an exit code for the transitions to match. */
-  readonly decide: (ctx: { params: P; jobExecution: JobExecution; lastExitStatus: ExitStatus | undefined }) => string | Promise<string>;
+  readonly decide: (ctx: DecisionContext<P>) => string | Promise<string>;
+}
+
+/** What a decision (`s.decision({ decide })`) decides on. */
+export interface DecisionContext<P> {
+  /** The job's parameters, typed by its schema. */
+  readonly params: P;
+  /** The running job execution. */
+  readonly jobExecution: JobExecution;
+  /** The exit status of the element before the decision (undefined when it comes first). */
+  readonly lastExitStatus: ExitStatus | undefined;
+  /** Job-level ExecutionContext, as the steps left it (read it; steps write it). */
+  readonly jobContext: ExecutionContext;
+  /** Runs SQL against the repository's database, e.g. to decide on the data a step wrote. */
+  readonly db: Database;
+  /** A logger bound to the job, execution and decision. */
+  readonly log: Logger;
 }
 
 /** A flow element that runs several flows at once (`s.split`); splits may nest. */

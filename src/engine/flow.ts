@@ -96,7 +96,10 @@ async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: 
       return runFlow(element.flow.elements as FlowElement<P>[], run, resumeAt);
     case 'decision': {
       await commitPending(run);
-      const code = await element.decide({ params: run.params, jobExecution: run.handle.execution, lastExitStatus: lastExit });
+      const code = await element.decide({
+        params: run.params, jobExecution: run.handle.execution, lastExitStatus: lastExit, jobContext: run.jobContext, db: run.handle.db,
+        log: run.handle.log.child({ decision: element.name }),
+      });
       return { status: 'COMPLETED', exitStatus: exitStatus(code) };
     }
     case 'split': {

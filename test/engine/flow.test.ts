@@ -116,6 +116,29 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect([explicit.status, explicit.exitStatus.code]).toEqual(['COMPLETED', 'COMPLETED']);
     });
 
+    it('a decision reads the job context and the database, and logs as itself', async () => {
+      const lines: string[] = [];
+      const job = defineJob({
+        name: 'decide-on-data',
+        steps: (s) => [
+          s.tasklet({ name: 'load', tasklet: (ctx) => void (ctx.jobContext.loaded = 7) }),
+          s.decision({
+            name: 'enough',
+            decide: async ({ jobContext, db, jobExecution, log }) => {
+              const [{ n }] = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM ns_step_execution WHERE job_execution_id = $1', [jobExecution.id]);
+              log.info(`loaded ${String(jobContext.loaded)} in ${n} step`);
+              return Number(n) === 1 && jobContext.loaded === 7 ? 'ENOUGH' : 'MORE';
+            },
+            on: { ENOUGH: { end: 'ENOUGH' }, MORE: 'fail' },
+          }),
+        ],
+      });
+      const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+      const ns = await pool.create(backend.freshUrl('decidedata'), [job], { logger });
+      expect((await ns.run('decide-on-data')).exitStatus.code).toBe('ENOUGH');
+      expect(lines.map((l) => JSON.parse(l) as { decision?: string; msg: string }).find((l) => l.decision === 'enough')?.msg).toBe('loaded 7 in 1 step');
+    });
+
     it('stop: a restart continues with the next element', async () => {
       const visited: string[] = [];
       const job = defineJob({
