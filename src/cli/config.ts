@@ -6,7 +6,7 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
 import { validateSchedules, type ScheduleSpec, type TriggerDefinition } from '../scheduler/triggers.ts';
 import { CronError } from '../scheduler/cron.ts';
-import { validateHousekeeping, type HousekeepingOptions, type RetentionOptions } from '../cluster/housekeeping.ts';
+import { MIN_RETENTION_EVERY_MS, validateHousekeeping, type HousekeepingOptions, type RetentionOptions } from '../cluster/housekeeping.ts';
 import { parseDuration } from '../core/duration.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { prepareImport } from './loaders.ts';
@@ -201,6 +201,12 @@ function firstLine(s: string): string {
   return s.split('\n').find((l) => l.trim()) ?? s;
 }
 
+/** `ms`, unless it is below `min`: then a UsageError naming the setting as the user wrote it. */
+function atLeast(ms: number, min: number, setting: string, written: unknown): number {
+  if (ms < min) throw new UsageError(`${setting} must be at least ${min / 1000}s, got ${JSON.stringify(written)}`);
+  return ms;
+}
+
 function declaredRetention(file: string, mod: Record<string, unknown>): { retention?: RetentionOptions; nodeRetentionMs?: number } {
   const def = mod.default;
   const found = mod.retention ?? (def && typeof def === 'object' && !Array.isArray(def) ? (def as { retention?: unknown }).retention : undefined);
@@ -239,7 +245,7 @@ function declaredRetention(file: string, mod: Record<string, unknown>): { retent
       statuses,
       keepLast: r.keepLast as number | undefined,
       includeRestartable: r.includeRestartable as boolean | undefined,
-      everyMs: r.every === undefined ? undefined : duration('every'),
+      everyMs: r.every === undefined ? undefined : atLeast(duration('every'), MIN_RETENTION_EVERY_MS, `${where}.every`, r.every),
     },
   };
 }

@@ -17,6 +17,8 @@ export interface HousekeepingOptions {
 }
 
 export const DEFAULT_NODE_RETENTION_MS = 7 * 86_400_000;
+/** The shortest time between automatic retention rounds. */
+export const MIN_RETENTION_EVERY_MS = 1000;
 const FOLD_EVERY_MS = 1000;
 const NODES_EVERY_MS = 60_000;
 
@@ -26,7 +28,7 @@ export function validateHousekeeping(o: HousekeepingOptions): { nodeRetentionMs:
   if (!Number.isSafeInteger(nodeRetentionMs) || nodeRetentionMs < 0) throw new UsageError(`nodeRetentionMs must be a duration of 0 or more, got ${nodeRetentionMs}`);
   const everyMs = o.retention?.everyMs ?? 3_600_000;
   if (o.retention) {
-    if (!Number.isSafeInteger(everyMs) || everyMs < 1000) throw new UsageError(`retention.everyMs must be at least 1000, got ${everyMs}`);
+    if (!Number.isSafeInteger(everyMs) || everyMs < MIN_RETENTION_EVERY_MS) throw new UsageError(`retention.everyMs must be at least ${MIN_RETENTION_EVERY_MS}, got ${everyMs}`);
     if (!Number.isSafeInteger(o.retention.olderThanMs) || o.retention.olderThanMs < 0) {
       throw new UsageError(`retention.olderThanMs must be a duration of 0 or more, got ${o.retention.olderThanMs}`);
     }

@@ -79,7 +79,7 @@ describe('a config whose schedules a node would refuse', () => {
 
   it('so is a retention that a node would refuse', async () => {
     const file = config('retention.config.ts', "export const retention = { olderThan: '30d', every: '500ms' };");
-    expectOneLineError(await runCli(['jobs', '--config', file]), new RegExp(`^nightshift: config ${file}: retention\\.everyMs must be at least 1000, got 500$`));
+    expectOneLineError(await runCli(['jobs', '--config', file]), new RegExp(`^nightshift: config ${file}: retention\\.every must be at least 1s, got "500ms"$`));
   });
 });
 
