@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { listAudit, type AuditRecord } from '../../src/repository/audit.ts';
-import { openDatabase } from '../../src/repository/open.ts';
+import { openExistingDatabase } from '../../src/repository/open.ts';
 import { createHttpApi } from '../../src/server/http-api.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import { killAll, startNode } from '../support/node-procs.ts';
@@ -26,9 +26,9 @@ afterAll(async () => {
   await postgres.cleanup();
 });
 
-/** The audit log, oldest first. */
+/** The audit log, oldest first (a repository that is not there yet is refused, not created). */
 async function auditLog(url: string): Promise<AuditRecord[]> {
-  const db = await openDatabase(url, { poolSize: 1 });
+  const db = await openExistingDatabase(url, { poolSize: 1 });
   try {
     return (await listAudit(db, { limit: 1000 })).records.reverse();
   } finally {
@@ -96,6 +96,21 @@ describe('the CLI in the audit log (sqlite)', () => {
     expect((await cli.run(['schedule', 'history', 'hourly'])).code).toBe(2);
     expect(await auditLog(url)).toHaveLength(log.length);
   }, 120_000);
+
+  it('records a run once, when it launches, not when it ends', async () => {
+    const url = sqlite.freshUrl('cliaudit-launch');
+    const cli = cliFor(url);
+    const run = cli.spawn(['run', 'count', 'items=100000', 'chunk=50', 'delayMs=2', 'tag=launch']);
+    const [launched] = await waitFor(async () => {
+      const log = await auditLog(url).catch(() => []);
+      return log.length ? log : undefined;
+    }, 30_000, 'the run to be recorded');
+    expect(run.child.exitCode).toBeNull();
+    expect(launched).toMatchObject({ action: 'job.run', target: 'job count', outcome: 'ok', actor: ACTOR, detail: { params: { items: '100000', chunk: '50', delayMs: '2', tag: 'launch' }, execution: 1 } });
+    expect((await cli.run(['stop', '1'])).code).toBe(0);
+    expect((await run.exited).code).toBe(1);
+    expect((await auditLog(url)).map(summary)).toEqual([['job.run', 'job count', 'ok'], ['execution.stop', 'execution 1', 'ok']]);
+  }, 60_000);
 
   it('an entry that cannot be written changes nothing of the command but one line on stderr', async () => {
     const url = sqlite.freshUrl('cliaudit-fail');
