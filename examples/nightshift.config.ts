@@ -181,7 +181,7 @@ export const importCsv = defineJob({
           // Runs inside the chunk's transaction: a reject is recorded exactly once.
           onSkip: async ({ error, item }, chunk) => {
             const e = error instanceof ItemParseError ? error : undefined;
-            const row = item as Row | undefined;
+            const row = item; // the Row read or written; a read skip has none
             const reason = e ? e.message.replace(/^.*?, line \d+: /, '') : error instanceof Error ? error.message : String(error);
             await chunk.tx.execute('INSERT INTO people_rejects (execution_id, line, reason, raw) VALUES ($1, $2, $3, $4)', [
               chunk.jobExecutionId, e?.line ?? row?.line ?? null, reason, e?.raw ?? (row ? rawOf(row) : null),

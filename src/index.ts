@@ -6,7 +6,7 @@ export { defineJob, defineFlow, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
-  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, JobListener, StepListener,
+  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, SkippedIn, JobListener, StepListener,
   ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ParamInput, ImplicitParamValues,
   JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';

@@ -51,6 +51,19 @@ describe('README examples', () => {
     expect(blocks('sh', 'npm test')).toHaveLength(1);
   });
 
+  it('the contents list every section in order, and every link to a heading finds it', () => {
+    const prose = README.replace(/```[\s\S]*?```/g, '');
+    const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replaceAll(' ', '-');
+    const headings = [...prose.matchAll(/^(#{2,4}) (.+)$/gm)].map((m) => ({ level: m[1].length, title: m[2] }));
+    const contents = /^## Contents\n\n((?:- .+\n)+)/m.exec(prose)![1];
+    const listed = [...contents.matchAll(/\[([^\]]+)\]\(#([^)]+)\)/g)].map((m) => [m[1], m[2]]);
+    const sections = headings.filter((h) => (h.level === 2 || h.level === 3) && h.title !== 'Contents');
+    expect(listed).toEqual(sections.map((h) => [h.title, slug(h.title)]));
+    const anchors = new Set(headings.map((h) => slug(h.title)));
+    const links = [...prose.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]);
+    expect(links.filter((l) => !anchors.has(l))).toEqual([]);
+  });
+
   it('the installing example in JavaScript prints what its comment says', async () => {
     const [snippet] = blocks('js', '// app.mjs');
     const expected = /console\.log\(.*\); \/\/ (.+)/.exec(snippet)![1];
@@ -62,7 +75,7 @@ describe('README examples', () => {
     function project(): { dir: string; files: Record<string, string> } {
       const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
       const files: Record<string, string> = {};
-      for (const file of ['src/jobs.ts', 'src/main.ts', 'nightshift.config.ts']) {
+      for (const file of ['src/jobs.ts', 'src/main.ts', 'nightshift.config.ts', 'test/labels.test.ts']) {
         const [snippet] = blocks('ts', `// ${file}:`);
         expect(snippet, file).toBeDefined();
         files[file] = snippet;
@@ -107,6 +120,15 @@ describe('README examples', () => {
       // Both run next instances, so src/main.ts runs again after the CLI.
       const again = await run(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/main.ts')], { cwd: dir, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
       expect(again.stdout.trim().split('\n')).toEqual([printed, status]);
+    });
+
+    it("the job's test passes as the README runs it, and fails when the job writes less", async () => {
+      const { dir, files } = project();
+      const test = (cwd: string) => run(process.execPath, [...TSX_FROM_SOURCE, '--test', 'test/labels.test.ts'], { cwd, env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'silent' } });
+      expect(/`node --import tsx --test (\S+)`/.exec(files['test/labels.test.ts'])?.[1]).toBe('test/labels.test.ts');
+      expect((await test(dir)).stdout).toMatch(/^# pass 1$/m);
+      writeFileSync(join(dir, 'src/jobs.ts'), files['src/jobs.ts'].replace('rangeReader(1, params.upTo)', 'rangeReader(1, params.upTo - 1)'));
+      await expect(test(dir)).rejects.toMatchObject({ stdout: expect.stringMatching(/^# fail 1$/m) });
     });
 
     it('compiles with tsc under NodeNext as shown; a .ts specifier needs allowImportingTsExtensions and noEmit', { timeout: 120_000 }, async () => {
@@ -232,8 +254,9 @@ describe('README examples', () => {
       expect(JSON.parse(outputs[0])).toEqual([]);
       expect(JSON.parse(outputs[1])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000 } });
       expect(JSON.parse(outputs[2])).toMatchObject({ jobName: 'count', status: 'STARTING', parameters: { items: 5000, 'run.id': 1 } });
-      const metrics = outputs[3];
-      expect(metrics).toContain('nightshift_executions{job="count",status="STARTING"} 2');
+      expect(JSON.parse(outputs[3])).toMatchObject({ id: 1, status: 'STOPPED' });
+      const metrics = outputs[4];
+      expect(metrics).toContain('nightshift_executions{job="count",status="STARTING"} 1');
       // The counter of ends has each ended status of the job at 0 before any end.
       expect(metrics).toContain('nightshift_executions_ended_total{job="count",status="FAILED"} 0');
       // The README's /metrics row names exactly the metrics served, each with its type.

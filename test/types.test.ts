@@ -25,6 +25,10 @@ describe('public types', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/launches.ts'))).toEqual([]);
   }, 60_000);
 
+  it("a skip listener's item has the step's read type for a process skip, its written type for a write skip, none for a read skip; a CSV record has the columns named", () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/item-types.ts'))).toEqual([]);
+  }, 60_000);
+
   it("a parameter's default has its parameter's type", () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
   }, 60_000);

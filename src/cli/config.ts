@@ -4,8 +4,9 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../core/job.ts';
-import type { ScheduleSpec } from '../scheduler/triggers.ts';
-import type { RetentionOptions } from '../cluster/housekeeping.ts';
+import { validateSchedules, type ScheduleSpec, type TriggerDefinition } from '../scheduler/triggers.ts';
+import { CronError } from '../scheduler/cron.ts';
+import { validateHousekeeping, type HousekeepingOptions, type RetentionOptions } from '../cluster/housekeeping.ts';
 import { parseDuration } from '../core/duration.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import { prepareImport } from './loaders.ts';
@@ -20,11 +21,10 @@ export interface LoadedConfig {
   jobs: JobDefinition[];
   /** Every export, for other parts (e.g. declared schedules). */
   exports: Record<string, unknown>;
-  /**
-   * Declared triggers: the `schedules` export (or the default export's `schedules`), not yet
-   * validated against the jobs (nodes do that when they start; see src/scheduler).
-   */
+  /** Declared triggers: the `schedules` export (or the default export's `schedules`), as given. */
   schedules: ScheduleSpec[];
+  /** The same triggers validated against the jobs, as a node stores them when it starts. */
+  triggers: TriggerDefinition[];
   /**
    * Automatic retention on the nodes: the `retention` export (or the default export's), e.g.
    * `{ olderThan: '30d', statuses: ['COMPLETED'], keepLast: 100, includeRestartable: false,
@@ -97,9 +97,25 @@ export async function loadConfig(explicit: string | undefined): Promise<LoadedCo
   }
   const schedules = declaredSchedules(file, mod);
   const { retention, nodeRetentionMs } = declaredRetention(file, mod);
+  const triggers = checkAsNodeWould(file, jobs, schedules, { retention, nodeRetentionMs });
   // Recorded for processes this one starts (a partitioned step's local workers load the same file).
   process.env.NIGHTSHIFT_CONFIG = file;
-  return { file, jobs, exports: mod, schedules, retention, nodeRetentionMs };
+  return { file, jobs, exports: mod, schedules, triggers, retention, nodeRetentionMs };
+}
+
+/**
+ * Checks what a node checks of its config when it starts (the schedules against the jobs, the
+ * retention), whichever command loads the config: a config is deployed as one, so `jobs` or `run`
+ * refuses one that a node would refuse. Errors name the config.
+ */
+function checkAsNodeWould(file: string, jobs: readonly JobDefinition[], schedules: readonly ScheduleSpec[], housekeeping: HousekeepingOptions): TriggerDefinition[] {
+  try {
+    validateHousekeeping(housekeeping);
+    return validateSchedules(schedules, jobs);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof CronError) throw new UsageError(`config ${file}: ${errorMessage(err)}`, { cause: err });
+    throw err;
+  }
 }
 
 function declaredSchedules(file: string, mod: Record<string, unknown>): ScheduleSpec[] {

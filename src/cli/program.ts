@@ -21,7 +21,7 @@ import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
-import { addScheduleCommands, checkDeclaredSchedules } from './schedule-commands.ts';
+import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 import { audited, isRefusal, type AuditNote, type CliAction } from './audit.ts';
 
 interface Common {
@@ -186,7 +186,7 @@ export function buildProgram(): Command {
       throw new UsageError(word === undefined ? 'no command given (nightshift --help lists them)' : `unknown command ${JSON.stringify(word)} (nightshift --help lists them)`);
     }));
 
-  common(program.command('jobs').description('list the jobs in the config')).action(act(async (o: Common) => {
+  common(program.command('jobs').description('list the jobs in the config and its declared schedules, checked as a node checks them when it starts')).action(act(async (o: Common) => {
     const config = await loadConfig(o.config);
     if (o.json) out(JSON.stringify(config.jobs.map(jobJson), null, 2));
     else {
@@ -194,6 +194,7 @@ export function buildProgram(): Command {
         j.name,
         Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`).join(', ') || '-',
       ])));
+      if (config.triggers.length) out(`\n${declaredTable(config.triggers)}`);
     }
     return EXIT.OK;
   }));
@@ -350,7 +351,6 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
-      checkDeclaredSchedules(config);
       // Signals that arrive while the node is still starting shut it down once it has started.
       let stopRequested: () => void = () => undefined;
       const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -399,17 +399,27 @@ export function buildProgram(): Command {
   // Drain and resume a node by name, as the HTTP API and the console do: the node sees the request
   // within a heartbeat.
   const nodeActions = [
-    { name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up', done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs' },
-    { name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat', done: 'is asked to resume: within a heartbeat it takes work again' },
+    {
+      name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up',
+      done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs', already: true, alreadyDone: 'was already asked to drain',
+    },
+    {
+      name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat',
+      done: 'is asked to resume: within a heartbeat it takes work again', already: false, alreadyDone: 'was not draining: it takes work already',
+    },
   ] as const;
   for (const action of nodeActions) {
     common(program.command(action.name).description(action.about))
       .argument('<node>', HELP.node)
       .action(actAudited(([node]) => ({ action: `node.${action.name}`, target: `node ${node}` }), async (_note: AuditNote, node: string, o: Common) => {
         const ask = (await import('../repository/nodes.ts'))[action.ask];
-        const live = await withOperator(o, async (ns) => ((await ask(ns.db, node)) ? (await ns.nodes()).find((n) => n.name === node) : undefined), {}, EXISTING);
+        const liveNamed = async (ns: Nightshift) => (await ns.nodes()).find((n) => n.name === node && n.status === 'alive');
+        const [before, live] = await withOperator(o, async (ns) => {
+          const was = await liveNamed(ns);
+          return [was, was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined] as const;
+        }, {}, EXISTING);
         if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
-        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${action.done}`);
+        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.already ? action.alreadyDone : action.done}`);
         return EXIT.OK;
       }));
   }

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { UsageError, errorMessage } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
@@ -8,10 +8,9 @@ import { table } from './output.ts';
 import { osUser, type AuditNote, type CliAction } from './audit.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase, openExistingDatabase } from '../repository/open.ts';
-import { CronError } from '../scheduler/cron.ts';
 import {
-  MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, validateSchedules, type MisfirePolicy,
-  type JobsLike, type Schedule, type ScheduleAdmin, type ScheduleSpec,
+  MIN_EVERY_MS, MISFIRE_POLICIES, fireJson, scheduleAdmin, scheduleJson, validateSchedule, type MisfirePolicy,
+  type JobsLike, type ScheduleAdmin, type ScheduleSpec, type TriggerDefinition,
 } from '../scheduler/triggers.ts';
 
 interface Common {
@@ -59,16 +58,14 @@ async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) =
 }
 
 /** How a trigger fires: its cron expression, or its interval as --every takes it (`every 5m`). */
-const timingText = (s: Schedule) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
+const timingText = (s: TriggerDefinition) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
 
-/** Declared schedules of a config, validated for `nightshift node` (errors name the config). */
-export function checkDeclaredSchedules(config: { file: string; jobs: Parameters<typeof validateSchedules>[1]; schedules: readonly ScheduleSpec[] }): void {
-  try {
-    validateSchedules(config.schedules, config.jobs);
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof CronError) throw new UsageError(`config ${config.file}: ${errorMessage(err)}`, { cause: err });
-    throw err;
-  }
+/** A trigger's parameters as `k=v` words, or `-`. */
+const paramsText = (s: TriggerDefinition) => Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+
+/** The triggers a config declares, as `jobs` lists them under its jobs. */
+export function declaredTable(triggers: readonly TriggerDefinition[]): string {
+  return table(['schedule', 'job', 'fires', 'params'], triggers.map((s) => [s.name, s.job, timingText(s), paramsText(s)]));
 }
 
 /** `nightshift schedule add|list|pause|resume|remove|trigger|history`. */
@@ -126,8 +123,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       else if (!list.length) out('no schedules');
       else {
         out(table(['name', 'job', 'schedule', 'params', 'misfire', 'state', 'next fire time', 'last fire time', 'last execution'], list.map((s) => [
-          s.name, s.job, timingText(s),
-          Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+          s.name, s.job, timingText(s), paramsText(s),
           `${s.misfire} >${s.misfireThresholdMs}ms${s.noConcurrent ? ' no-concurrent' : ''}`,
           s.paused ? 'paused' : 'active',
           s.paused ? '-' : s.nextFireTime?.toISOString() ?? 'never', s.lastFireTime?.toISOString() ?? '-', s.lastExecutionId ?? '-',
@@ -188,7 +184,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       if (o.json) out(JSON.stringify(fires.map(fireJson), null, 2));
       else if (!fires.length) out(`schedule ${name} has not fired yet`);
       else {
-        out(table(['fire time', 'fired at', 'outcome', 'execution', 'node', 'detail'], fires.map((f) => [
+        out(table(['fire time', 'fired at', 'outcome', 'execution', 'fired by node', 'detail'], fires.map((f) => [
           f.fireTime.toISOString(), f.firedAt.toISOString(), f.outcome, f.executionId ?? '-', f.node ?? '-', f.detail ?? '-',
         ])));
       }

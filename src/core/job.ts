@@ -172,14 +172,21 @@ export interface RetryPolicy {
   listeners?: RetryListener[];
 }
 
-/** A skipped item, as seen by skip listeners. */
-export interface SkippedItem {
+/**
+ * A skipped item, as seen by skip listeners: by `phase`, a read skip has no item (the reader
+ * failed before there was one), a process skip has the item read (`I`), and a write skip the
+ * item processed (`O`), typed as the step's.
+ */
+export type SkippedItem<I = unknown, O = unknown> = SkippedIn<'read', undefined> | SkippedIn<'process', I> | SkippedIn<'write', O>;
+
+/** An item skipped in one phase (see {@link SkippedItem}). */
+export interface SkippedIn<Ph extends Phase, T> {
   /** Where the item failed. */
-  readonly phase: Phase;
+  readonly phase: Ph;
   /** What was thrown. */
   readonly error: unknown;
-  /** The item, for process and write skips (read skips have none). */
-  readonly item?: unknown;
+  /** The item: the one read for a process skip, the one processed for a write skip, none for a read skip. */
+  readonly item: T;
 }
 
 /**
@@ -204,9 +211,13 @@ export interface StepListener<P> {
   /** Before the step opens its reader and writer. An error it throws fails the step. */
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
   /**
-   * May return a new ExitStatus for the step. If it throws, the error is logged and the step
-   * keeps its status and the exit status it had before its afterStep listeners ran (as in
-   * Spring Batch); the listeners after it are not called.
+   * May return a new ExitStatus for the step; without a description, the step's description (a
+   * failure's reason) is kept. The step's status stays what it was, but transitions and
+   * `exitCodes` follow the code returned, also for a step that FAILED: check
+   * `ctx.stepExecution.status` before replacing a failure's code, unless the flow is meant to
+   * route on it (`on: { MY_CODE: 'cleanup' }` goes on, and the job can then complete). If it
+   * throws, the error is logged and the step keeps its status and the exit status it had before
+   * its afterStep listeners ran (as in Spring Batch); the listeners after it are not called.
    */
   afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
 }
@@ -248,7 +259,7 @@ export interface ChunkListener<P, I, O> {
   /** When the writer threw; the transaction then rolls back. */
   onWriteError?(items: O[], error: unknown): void | Promise<void>;
   /** Called inside the chunk's transaction, so what it records commits with the chunk. */
-  onSkip?(skip: SkippedItem, chunk: ChunkContext): void | Promise<void>;
+  onSkip?(skip: SkippedItem<I, O>, chunk: ChunkContext): void | Promise<void>;
 }
 
 /** Where a transition goes: another element by name, or the end of the job. */
@@ -694,7 +705,8 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * The CLI's process exit code for the execution's exit code, like Spring Batch's
    * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
    * 0-255; the most specific matching pattern wins. An exit code no pattern matches exits as
-   * usual: 0 for a COMPLETED execution, 2 for one failed by bad input, 1 otherwise.
+   * usual: 0 for a COMPLETED execution, 1 otherwise (a missing input file too); 2 is for bad
+   * usage found before any execution exists (see {@link processExitCode}).
    *
    * @example
    * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }

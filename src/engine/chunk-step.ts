@@ -65,7 +65,7 @@ export async function runChunkStep<P, I, O>(
   const committed: StepCounters = { ...pickCounters(step) };
   // Chunks (or parts of one being written item by item) read but not committed yet (two with
   // read-ahead): their skips count toward the limit.
-  const open = new Set<Part>();
+  const open = new Set<Part<I, O>>();
 
   // Synchronous from the count to the caller's increment: skips decided side by side (items
   // processed concurrently) each see the others.
@@ -87,9 +87,9 @@ export async function runChunkStep<P, I, O>(
   let resume = scanMark(ctx.stepContext[SCAN]);
   // A chunk that fails while reading or processing is rolled back like one that fails writing.
   let inChunk = false;
-  let ahead: Promise<Chunk<I>> | undefined;
+  let ahead: Promise<Chunk<I, O>> | undefined;
   // The chunk being read ahead, until the loop takes it: not part of a failure before that.
-  let aheadChunk: Chunk<I> | undefined;
+  let aheadChunk: Chunk<I, O> | undefined;
   try {
     await writer.open?.(ctx.stepContext);
     await saveOpeningState();
@@ -150,8 +150,8 @@ export async function runChunkStep<P, I, O>(
    * and records the reader's position after the last one. Reading ahead yields to I/O now and
    * then, so the previous chunk's commit makes progress while this one is read.
    */
-  async function readChunk(ahead: boolean, limit = chunkSize, stoppable = true): Promise<Chunk<I>> {
-    const chunk: Chunk<I> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false, base: 0 };
+  async function readChunk(ahead: boolean, limit = chunkSize, stoppable = true): Promise<Chunk<I, O>> {
+    const chunk: Chunk<I, O> = { items: itemBuffer ?? [], size: 0, counts: { ...ZERO_COUNTERS }, skips: [], position: {}, eof: false, base: 0 };
     open.add(chunk);
     if (ahead) aheadChunk = chunk;
     const { items, counts } = chunk;
@@ -173,7 +173,7 @@ export async function runChunkStep<P, I, O>(
           if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
           if (checkSkip('read', error, undefined)) {
             counts.readSkipCount++;
-            chunk.skips.push({ phase: 'read', error });
+            chunk.skips.push({ phase: 'read', error, item: undefined });
           } else if (matchesAny(def.noRollback, error)) ignored('read', error, undefined);
           else throw error;
           continue;
@@ -199,7 +199,7 @@ export async function runChunkStep<P, I, O>(
    * buffer). Returns the first promise the reader gives, or undefined when the chunk is full,
    * the reader is exhausted or a stop was requested; a read error is thrown to the caller.
    */
-  function readAtHand(chunk: Chunk<I>, limit: number, stoppable: boolean): Promise<I | undefined> | undefined {
+  function readAtHand(chunk: Chunk<I, O>, limit: number, stoppable: boolean): Promise<I | undefined> | undefined {
     const items = chunk.items;
     let n = chunk.size;
     try {
@@ -220,7 +220,7 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** Runs the chunk's items through the processor; filtered and skipped items drop out. */
-  async function processChunk(chunk: Chunk<I>): Promise<O[]> {
+  async function processChunk(chunk: Chunk<I, O>): Promise<O[]> {
     const { items, size, counts } = chunk;
     if (!processor) return items as unknown as O[];
     if (concurrency > 1) return processConcurrently(chunk);
@@ -288,7 +288,7 @@ export async function runChunkStep<P, I, O>(
    * once. Returns the index of the first item whose processor returned a promise or threw (what
    * it returned or threw is left in `stall`), or `size` when all are done.
    */
-  function processAtHand(chunk: Chunk<I>, from: number, outputs: Collector<O>, stall: Stall): number {
+  function processAtHand(chunk: Chunk<I, O>, from: number, outputs: Collector<O>, stall: Stall): number {
     const { items, size, counts } = chunk;
     const process = processor!;
     const list = outputs.list;
@@ -322,9 +322,9 @@ export async function runChunkStep<P, I, O>(
    * order. An item that fails for good starts no more items: the chunk fails with its error once
    * the items in flight have settled, their filters and skips counted as the failed chunk's.
    */
-  async function processConcurrently(chunk: Chunk<I>): Promise<O[]> {
+  async function processConcurrently(chunk: Chunk<I, O>): Promise<O[]> {
     const { items, size, counts } = chunk;
-    const outcomes = new Array<Processed<O> | undefined>(size);
+    const outcomes = new Array<Processed<I, O> | undefined>(size);
     let next = 0;
     let failure: { error: unknown } | undefined;
     const lane = async () => {
@@ -359,7 +359,7 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** One item through the processor and its listeners, with retries and skips. */
-  async function processOne(chunk: Chunk<I>, item: I): Promise<Processed<O>> {
+  async function processOne(chunk: Chunk<I, O>, item: I): Promise<Processed<I, O>> {
     try {
       if (hooks.beforeProcess) for (const l of listeners) l.beforeProcess?.(item);
       const r = processor!(item, ctx);
@@ -375,7 +375,7 @@ export async function runChunkStep<P, I, O>(
    * After a processing error: retry as the policy allows (telling its listeners), then skip
    * (counted here; the caller records the skip for the listeners) or fail.
    */
-  async function recoverProcess(chunk: Chunk<I>, item: I, first: unknown): Promise<Processed<O>> {
+  async function recoverProcess(chunk: Chunk<I, O>, item: I, first: unknown): Promise<Processed<I, O>> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (hooks.onProcessError) for (const l of listeners) l.onProcessError?.(item, error);
@@ -432,7 +432,7 @@ export async function runChunkStep<P, I, O>(
    * Writes one chunk with retry, then item by item if the failure is skippable or a no-rollback
    * one. With processorTransactional the chunk is processed again after each rollback.
    */
-  async function writeChunk(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
+  async function writeChunk(chunk: Chunk<I, O>, outputs: O[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
         // Nothing read (the end of input, or only read errors): no write, no write listeners.
@@ -484,9 +484,9 @@ export async function runChunkStep<P, I, O>(
    * keeps the position before the chunk and marks how many of its items are done, so a restart
    * reads the chunk again and writes on from there: no item is written twice.
    */
-  async function scan(chunk: Chunk<I>, outputs: O[]): Promise<boolean> {
+  async function scan(chunk: Chunk<I, O>, outputs: O[]): Promise<boolean> {
     const drops = chunk.dropped ?? [];
-    let part: Part = { counts: chunk.counts, skips: chunk.skips, position: undefined };
+    let part: Part<I, O> = { counts: chunk.counts, skips: chunk.skips, position: undefined };
     open.delete(chunk);
     open.add(part);
     let stopping = false;
@@ -529,7 +529,7 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** One item of a chunk written item by item; a no-rollback error keeps what the writer did. */
-  async function writeOne(part: Part, item: O, c: ChunkContext): Promise<number> {
+  async function writeOne(part: Part<I, O>, item: O, c: ChunkContext): Promise<number> {
     try {
       await writeAll([item], c);
       return 1;
@@ -537,7 +537,7 @@ export async function runChunkStep<P, I, O>(
       if (error instanceof FencedError || !matchesAny(def.noRollback, error)) throw error;
       if (checkSkip('write', error, item)) {
         part.counts.writeSkipCount++;
-        const skip: SkippedItem = { phase: 'write', error, item };
+        const skip: SkippedItem<I, O> = { phase: 'write', error, item };
         for (const l of listeners) await l.onSkip?.(skip, c);
         return 0;
       }
@@ -552,7 +552,7 @@ export async function runChunkStep<P, I, O>(
    * counters. `mark` records (or, null, clears) how far a chunk written item by item got.
    */
   async function commit(
-    part: Part,
+    part: Part<I, O>,
     outputs: number,
     work: (tx: Tx, c: ChunkContext) => Promise<unknown>,
     mark?: ScanMark | null,
@@ -611,7 +611,7 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** Processes a rolled-back chunk's items again, forgetting what processing them before gave. */
-  function reprocess(chunk: Chunk<I>): Promise<O[]> {
+  function reprocess(chunk: Chunk<I, O>): Promise<O[]> {
     chunk.counts.filterCount = 0;
     chunk.counts.processSkipCount = 0;
     chunk.skips = chunk.skips.filter((s) => s.phase !== 'process');
@@ -620,7 +620,7 @@ export async function runChunkStep<P, I, O>(
   }
 
   /** Drops the first `done` items of a chunk read again to resume writing it item by item. */
-  function skipDone(chunk: Chunk<I>, done: number): void {
+  function skipDone(chunk: Chunk<I, O>, done: number): void {
     const n = Math.min(done, chunk.size);
     chunk.items = chunk.items.slice(n, chunk.size);
     chunk.size -= n;
@@ -646,7 +646,7 @@ function scanMark(value: unknown): ScanMark | undefined {
 }
 
 /** How processing one item ended: its value (undefined: filtered), or dropped (a skip, or a no-rollback error). */
-type Processed<O> = { skipped: false; value: O | undefined } | { skipped: true; skip?: SkippedItem };
+type Processed<I, O> = { skipped: false; value: O | undefined } | { skipped: true; skip?: SkippedItem<I, O> };
 
 /** Records that a chunk's item at `index` has no output (filtered or skipped): indexes ascend. */
 function dropped(chunk: { dropped?: number[] }, index: number): void {
@@ -654,17 +654,17 @@ function dropped(chunk: { dropped?: number[] }, index: number): void {
 }
 
 /** What one commit adds to the step: a chunk, or part of one written item by item. */
-interface Part {
+interface Part<I, O> {
   /** What it adds to the step's counters when it commits (writes and commits aside). */
   counts: StepCounters;
   /** Its read and process skips (and write skips of items rolled back), told to the skip listeners inside its transaction. */
-  skips: SkippedItem[];
+  skips: SkippedItem<I, O>[];
   /** The reader's position it records (the chunk's end), or undefined to keep the one before. */
   position: ExecutionContext | undefined;
 }
 
 /** One chunk on its way from the reader to its commit. */
-interface Chunk<I> extends Part {
+interface Chunk<I, O> extends Part<I, O> {
   /** Its items are the first `size`; the array may be reused from chunk to chunk (see itemBuffer). */
   items: I[];
   size: number;

@@ -165,7 +165,8 @@ export async function runStep<P>(
   try {
     for (const l of def.listeners ?? []) {
       const changed = await l.afterStep?.(ctx);
-      if (changed) step.exitStatus = exit = changed;
+      // A new code without a description keeps the step's: a failure's reason is not lost.
+      if (changed) step.exitStatus = exit = changed.description ? changed : { code: changed.code, description: exit.description };
     }
   } catch (error) {
     // As in Spring Batch: logged, and the step keeps its status and the exit status it had

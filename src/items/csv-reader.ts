@@ -48,7 +48,11 @@ export interface CsvSyntaxOptions {
 }
 
 /** Options of {@link csvReader}. */
-export interface CsvReaderOptions<T> extends FileReaderOptions, CsvSyntaxOptions {
+/**
+ * `C`: the column names, when `columns` or `expectHeader` lists them (inferred from the list), so
+ * that `map`'s record has exactly those keys; any name otherwise.
+ */
+export interface CsvReaderOptions<T, C extends string = string> extends FileReaderOptions, CsvSyntaxOptions {
   /**
    * Whether the first line is a header. Default: true unless `columns` is given. Records are
    * objects keyed by the header's names, or by `columns` when given (the header line is then
@@ -56,11 +60,14 @@ export interface CsvReaderOptions<T> extends FileReaderOptions, CsvSyntaxOptions
    */
   header?: boolean;
   /** Column names; required when `header` is false. */
-  columns?: string[];
+  columns?: readonly C[];
   /** The header the file must have (exactly); otherwise open() throws a UsageError. */
-  expectHeader?: string[];
-  /** Turns a record into an item; `line` is the 1-based line on which the record starts. */
-  map?: (record: Record<string, string>, line: number) => T;
+  expectHeader?: readonly C[];
+  /**
+   * Turns a record into an item; `line` is the 1-based line on which the record starts. With
+   * `columns` or `expectHeader`, the record's keys are those names (`record.id` is a string).
+   */
+  map?: (record: Record<C, string>, line: number) => T;
 }
 
 /** The part of csv-parse's core (`Parser#api`) that is used. */
@@ -578,13 +585,13 @@ export function csvSplitter(file: string, syntax: CsvSyntaxOptions = {}, parseAl
  * - A missing or unreadable file, an empty file when a header is expected, or a header other
  *   than `expectHeader`, make `open` throw a UsageError naming the file.
  */
-export function csvReader<T = Record<string, string>>(options: CsvReaderOptions<T>): FileItemReader<T> {
+export function csvReader<T = Record<string, string>, C extends string = string>(options: CsvReaderOptions<T, C>): FileItemReader<T> {
   const { path, columns, expectHeader, map } = options;
   const header = options.header ?? columns === undefined;
   if (!header && columns === undefined) throw new UsageError(`csvReader(${path}): give the column names (columns) when the file has no header`);
   if (expectHeader !== undefined && !header) throw new UsageError(`csvReader(${path}): expectHeader needs header: true`);
   const splitter = csvSplitter(path, options);
-  let names: string[] = header ? [] : columns!;
+  let names: readonly string[] = header ? [] : columns!;
 
   return fileRecordReader<string[], T>('csvReader', options, {
     splitter,
@@ -609,7 +616,8 @@ export function csvReader<T = Record<string, string>>(options: CsvReaderOptions<
       if (fields.length !== n) throw new RecordError(`expected ${n} fields, found ${fields.length}`);
       const record: Record<string, string> = {};
       for (let i = 0; i < n; i++) record[names[i]] = fields[i];
-      return map ? map(record, source.line) : (record as T);
+      // Its keys are the names given (C), or the header's when none were.
+      return map ? map(record as Record<C, string>, source.line) : (record as T);
     },
   });
 }

@@ -82,12 +82,16 @@ export class CronError extends Error {
   readonly field: string;
   /** The expression as given by the caller. */
   readonly expression: string;
+  /** What is wrong with the field. */
+  readonly reason: string;
 
-  constructor(expression: string, field: string, reason: string) {
-    super(`invalid cron expression ${JSON.stringify(expression)}: ${field}: ${reason}`);
+  /** `context` names where the expression came from, before the message (e.g. `schedule nightly`). */
+  constructor(expression: string, field: string, reason: string, context?: string) {
+    super(`${context ? `${context}: ` : ''}invalid cron expression ${JSON.stringify(expression)}: ${field}: ${reason}`);
     this.name = 'CronError';
     this.field = field;
     this.expression = expression;
+    this.reason = reason;
   }
 }
 

@@ -120,7 +120,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 
 /**
  * Validates a trigger against the jobs it may run. Errors are UsageErrors (or CronErrors, naming
- * the cron field) with one line naming the problem.
+ * the cron field) with one line naming the problem, and the trigger once its name is known.
  */
 export function validateSchedule(input: ScheduleSpec, jobs: JobsLike): TriggerDefinition {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -131,54 +131,75 @@ export function validateSchedule(input: ScheduleSpec, jobs: JobsLike): TriggerDe
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new UsageError(`schedule name ${JSON.stringify(name)} is not valid (letters, digits and . _ : @ / -, at most 128)`);
   }
+  return namingSchedule(name, () => triggerDefinition(name, spec, jobs));
+}
+
+/**
+ * Runs `fn`; a user error it throws is thrown again naming the schedule (`schedule NAME: ...`),
+ * of the same kind (a CronError keeps its field), so that every message says which schedule.
+ */
+function namingSchedule<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const context = `schedule ${name}`;
+    if (err instanceof CronError) throw new CronError(err.expression, err.field, err.reason, context);
+    if (err instanceof ParameterError) throw new ParameterError(`${context}: ${err.message}`, { cause: err });
+    if (err instanceof UsageError) throw new UsageError(`${context}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** The checks of {@link validateSchedule} once the name is known; its messages leave the name to it. */
+function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: JobsLike): TriggerDefinition {
   const known = new Set(['name', 'job', 'cron', 'tz', 'everyMs', 'params', 'misfire', 'misfireThresholdMs', 'noConcurrent']);
-  for (const k of Object.keys(spec)) if (!known.has(k)) throw new UsageError(`schedule ${name}: unknown property ${k}`);
-  if (typeof spec.job !== 'string') throw new UsageError(`schedule ${name}: job must be a job name`);
+  for (const k of Object.keys(spec)) if (!known.has(k)) throw new UsageError(`unknown property ${k}`);
+  if (typeof spec.job !== 'string') throw new UsageError('job must be a job name');
   const def = requireJob(jobMap(jobs), spec.job);
   const hasCron = spec.cron !== undefined && spec.cron !== null;
   const hasEvery = spec.everyMs !== undefined && spec.everyMs !== null;
-  if (hasCron === hasEvery) throw new UsageError(`schedule ${name}: give either a cron expression or an interval (everyMs), not ${hasCron ? 'both' : 'neither'}`);
+  if (hasCron === hasEvery) throw new UsageError(`give either a cron expression or an interval (everyMs), not ${hasCron ? 'both' : 'neither'}`);
   let cron: string | null = null;
   let tz: string | null = null;
   let everyMs: number | null = null;
   if (hasCron) {
-    if (typeof spec.cron !== 'string') throw new UsageError(`schedule ${name}: cron must be a string`);
+    if (typeof spec.cron !== 'string') throw new UsageError('cron must be a string');
     tz = spec.tz === undefined || spec.tz === null ? 'UTC' : (spec.tz as string);
-    if (typeof tz !== 'string') throw new UsageError(`schedule ${name}: tz must be an IANA time zone name`);
+    if (typeof tz !== 'string') throw new UsageError('tz must be an IANA time zone name');
     let schedule: CronSchedule;
     try {
       schedule = parseCron(spec.cron, tz);
     } catch (err) {
-      if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`schedule ${name}: unknown time zone ${JSON.stringify(tz)}`);
+      if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`unknown time zone ${JSON.stringify(tz)}`);
       throw err;
     }
-    if (schedule.next(new Date()) === null) throw new UsageError(`schedule ${name}: cron expression ${JSON.stringify(spec.cron)} never fires again`);
+    if (schedule.next(new Date()) === null) throw new UsageError(`cron expression ${JSON.stringify(spec.cron)} never fires again`);
     cron = spec.cron;
   } else {
-    if (spec.tz !== undefined && spec.tz !== null) throw new UsageError(`schedule ${name}: tz applies to cron expressions only, not to an interval`);
+    if (spec.tz !== undefined && spec.tz !== null) throw new UsageError('tz applies to cron expressions only, not to an interval');
     const every = spec.everyMs;
     if (typeof every !== 'number' || !Number.isSafeInteger(every) || every < MIN_EVERY_MS) {
-      throw new UsageError(`schedule ${name}: the interval must be a whole number of milliseconds >= ${MIN_EVERY_MS}, got ${JSON.stringify(every)}`);
+      throw new UsageError(`the interval must be a whole number of milliseconds >= ${MIN_EVERY_MS}, got ${JSON.stringify(every)}`);
     }
     everyMs = every;
   }
   const raw = spec.params ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`schedule ${name}: params must be an object`);
-  if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError(`schedule ${name}: parameter fireTime is set by the scheduler (the scheduled time of each firing)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError('params must be an object');
+  if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError('parameter fireTime is set by the scheduler (the scheduled time of each firing)');
   const resolved = resolveParams(def.name, def.params, raw as Record<string, unknown>);
   const json = paramsToJson(resolved);
   const params: JsonParams = {};
   for (const k of Object.keys(raw).sort()) if (json[k] !== undefined) params[k] = json[k];
   const misfire = spec.misfire ?? 'fire-once';
   if (!MISFIRE_POLICIES.includes(misfire as MisfirePolicy)) {
-    throw new UsageError(`schedule ${name}: misfire policy must be fire-once or skip, got ${JSON.stringify(misfire)}`);
+    throw new UsageError(`misfire policy must be fire-once or skip, got ${JSON.stringify(misfire)}`);
   }
   const threshold = spec.misfireThresholdMs ?? DEFAULT_MISFIRE_THRESHOLD_MS;
   if (typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 0) {
-    throw new UsageError(`schedule ${name}: the misfire threshold must be a whole number of milliseconds >= 0, got ${JSON.stringify(threshold)}`);
+    throw new UsageError(`the misfire threshold must be a whole number of milliseconds >= 0, got ${JSON.stringify(threshold)}`);
   }
   const noConcurrent = spec.noConcurrent ?? false;
-  if (typeof noConcurrent !== 'boolean') throw new UsageError(`schedule ${name}: noConcurrent must be true or false`);
+  if (typeof noConcurrent !== 'boolean') throw new UsageError('noConcurrent must be true or false');
   return { name, job: def.name, cron, tz, everyMs, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent };
 }
 

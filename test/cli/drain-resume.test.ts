@@ -28,6 +28,7 @@ describe('nightshift drain and resume', () => {
     expect(drained.code).toBe(0);
     expect(drained.stdout.trim()).toBe('node dr is asked to drain: within a heartbeat it takes no more work and hands over what it runs');
     await waitFor(() => /node dr draining/.test(node.output()) || undefined, 20_000, 'the node to drain');
+    expect((await cli.run(['drain', 'dr'])).stdout.trim()).toBe('node dr was already asked to drain');
     // `nodes` tells a drained node from one that takes work, in the table and in JSON.
     const table = await cli.run(['nodes']);
     expect(table.code).toBe(0);
@@ -59,6 +60,8 @@ describe('nightshift drain and resume', () => {
     }, 30_000, 'the resumed node to run the queued execution');
     expect(done.node).toBe('dr');
     expect(node.output()).toMatch(/node dr resumed: it takes work again/);
+    const again = await cli.run(['resume', 'dr']);
+    expect([again.code, again.stdout.trim()]).toEqual([0, 'node dr was not draining: it takes work already']);
 
     for (const command of ['drain', 'resume']) {
       const r = await cli.run([command, 'nosuch']);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineJob, type TransitionTarget } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
-import { compareExitPatterns } from '../../src/core/status.ts';
+import { compareExitPatterns, exitStatus } from '../../src/core/status.ts';
 import pino from 'pino';
 import { backends, waitFor } from '../support/backends.ts';
 import { deferred, numbers, step, within } from '../fixtures/engine/support.ts';
@@ -45,6 +45,24 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(check.exitStatus).toEqual(mode === 'noop' ? { code: 'NOOP', description: 'nothing to do' } : { code: 'COMPLETED', description: '' });
     });
 
+    it("an afterStep code without a description keeps a failed step's reason; the step and the job stay FAILED", async () => {
+      const job = defineJob({
+        name: 'relabel',
+        steps: (s) => [
+          s.tasklet({
+            name: 'work',
+            tasklet: () => { throw new Error('disk on fire'); },
+            listeners: [{ afterStep: () => ({ code: 'COMPLETED_WITH_SKIPS', description: '' }) }],
+          }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('relabel'), [job]);
+      const e = await ns.run('relabel');
+      expect(step(e, 'work')).toMatchObject({ status: 'FAILED', exitStatus: { code: 'COMPLETED_WITH_SKIPS', description: expect.stringContaining('disk on fire') } });
+      expect(e.status).toBe('FAILED');
+      expect(e.exitStatus.description).toContain('disk on fire');
+    });
+
     it('a FAILED step routed to a cleanup step makes the job COMPLETED', async () => {
       const job = defineJob({
         name: 'cleanup',
@@ -81,6 +99,21 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(e.exitStatus.code).toBe(code);
       if (description) expect(e.exitStatus.description).toContain(description);
       expect(e.steps.map((s) => s.stepName)).toEqual(['first']);
+    });
+
+    it("a plain 'end' completes the job with the exit code that led there; { end: 'COMPLETED' } says COMPLETED", async () => {
+      const job = defineJob({
+        name: 'end-codes',
+        params: { explicit: p.boolean({ default: false }) },
+        steps: (s) => [
+          s.tasklet({ name: 'first', tasklet: () => exitStatus('NOOP', 'nothing new'), on: { NOOP: 'check' } }),
+          s.decision({ name: 'check', decide: ({ params }) => (params.explicit ? 'EXPLICIT' : 'PLAIN'), on: { PLAIN: 'end', EXPLICIT: { end: 'COMPLETED' } } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('endcodes'), [job]);
+      expect((await ns.run('end-codes')).exitStatus.code).toBe('PLAIN');
+      const explicit = await ns.run('end-codes', { explicit: true });
+      expect([explicit.status, explicit.exitStatus.code]).toEqual(['COMPLETED', 'COMPLETED']);
     });
 
     it('stop: a restart continues with the next element', async () => {

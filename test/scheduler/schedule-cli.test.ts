@@ -95,7 +95,7 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     const history = await cli.json<{ trigger: string; fireTime: string; outcome: string; executionId: number; detail: string }[]>(['schedule', 'history', 'nightly']);
     expect(history.map((f) => [f.outcome, f.executionId])).toEqual([['manual', again.id], ['manual', firedId]]);
     expect(history[1]).toMatchObject({ trigger: 'nightly', fireTime: queued.parameters.fireTime, detail: expect.stringMatching(/^fired now by .+ \(CLI\)$|^fired now by the CLI$/) });
-    expect((await cli.run(['schedule', 'history', 'nightly', '--limit', '1'])).stdout).toMatch(new RegExp(`^fire time\\s+fired at\\s+outcome\\s+execution\\s+node\\s+detail\\n\\S+Z\\s+\\S+Z\\s+manual\\s+${again.id}\\s+-\\s+fired now by .+\\n$`));
+    expect((await cli.run(['schedule', 'history', 'nightly', '--limit', '1'])).stdout).toMatch(new RegExp(`^fire time\\s+fired at\\s+outcome\\s+execution\\s+fired by node\\s+detail\\n\\S+Z\\s+\\S+Z\\s+manual\\s+${again.id}\\s+-\\s+fired now by .+\\n$`));
     expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).find((s) => s.name === 'nightly')).toMatchObject({ paused: true, nextFireTime: null });
     for (const args of [['schedule', 'trigger', 'nosuch'], ['schedule', 'history', 'nosuch']]) expectOneLineError(await cli.run(args), /^nightshift: no schedule named nosuch$/);
     expectOneLineError(await cli.run(['schedule', 'history', 'nightly', '--limit', '0']), /^nightshift: --limit must be a whole number from 1 to 1000, got "0"$/);
@@ -205,6 +205,6 @@ export const schedules = [{ name: 'declared', job: 'count', everyMs: 1000, param
 export const schedules = [{ name: 'broken', job: 'noop', cron: '0 0 25 * * ?' }];
 `);
     const r = await runCli(['node', '--name', 'x', '--db', all[0].freshUrl('schedbadcfg'), '--config', config]);
-    expectOneLineError(r, /config .*nightshift\.config\.ts: invalid cron expression "0 0 25 \* \* \?": hour: /);
+    expectOneLineError(r, /config .*nightshift\.config\.ts: schedule broken: invalid cron expression "0 0 25 \* \* \?": hour: /);
   }, 30_000);
 });

@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
+import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { CronError } from '../../src/scheduler/cron.ts';
 import { decide, latestAtOrBefore, nextAfter, validateSchedule, validateSchedules } from '../../src/scheduler/triggers.ts';
 
@@ -99,6 +100,22 @@ describe('validation', () => {
     }
     expect(err).toBeInstanceOf(CronError);
     expect((err as CronError).field).toBe('minute');
+  });
+
+  it.each([
+    [{ name: 'x', job: 'noop', cron: '0 0 25 * * ?' }, 'schedule x: invalid cron expression "0 0 25 * * ?": hour: 25 is out of range 0-23', CronError],
+    [{ name: 'x', job: 'count', everyMs: 1000, params: { items: 'many' } }, 'schedule x: job count: parameter items must be an integer, got "many"', ParameterError],
+    [{ name: 'x', job: 'jj', everyMs: 1000 }, 'schedule x: unknown job jj (known: noop, count)', UsageError],
+    [{ name: 'x', job: 'noop', everyMs: 1000, cronn: 'x' } as never, 'schedule x: unknown property cronn', UsageError],
+  ])('names the schedule in every error, of the same kind: %j', (spec, message, kind) => {
+    let err: unknown;
+    try {
+      validateSchedule(spec, jobs);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(kind);
+    expect((err as Error).message).toBe(message);
   });
 
   it('rejects two declared schedules with one name', () => {

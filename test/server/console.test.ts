@@ -415,7 +415,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(problems).toEqual([]);
   }, 60_000);
 
-  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each', async () => {
+  it('shows tables as compact cards at phone width: the steps without sideways scrolling, the executions a few lines each, the date filters whole', async () => {
     const failed = await submit('count', { items: 30, chunk: 5, tag: 'phone-failed', failAt: 12 });
     for (const id of await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit('count', { items: n, tag: `phone-${n}` })))) await ended(id, ['COMPLETED']);
     await ended(failed, ['FAILED']);
@@ -442,6 +442,17 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // One line each for what and how it ended, its parameters, and where and when: about three lines.
     expect(Math.max(...rows), 'a card per execution, a few lines high').toBeLessThan(100);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // The date filters show their placeholders whole, with room to spare for a wider font than this browser's
+    // (a phone's cut the last characters off when the two shared a line).
+    for (const name of ['from', 'to']) {
+      const fit = await page.locator(`.filters input[name=${name}]`).evaluate((input: HTMLInputElement) => {
+        const style = getComputedStyle(input);
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        ctx.font = style.font;
+        return { text: ctx.measureText(input.placeholder).width, room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+      });
+      expect(fit.text * 1.2, `${name}: ${JSON.stringify(fit)}`).toBeLessThanOrEqual(fit.room);
+    }
     await shoot(page, 'executions-compact');
     expect(problems).toEqual([]);
   }, 40_000);
@@ -493,7 +504,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     }
   }, 90_000);
 
-  it('leaves a failure a restart has since completed out of the overview, and marks it in the executions list with a link to the restart (screenshots)', async () => {
+  it("leaves a failure a restart has since completed out of the overview, and marks it in the executions list and the job's history with a link to the restart (screenshots)", async () => {
     // Two failures: one restarted to completion (with markup in its parameters), one left alone.
     const [fixed, open1] = await Promise.all([
       submit('count', { items: 20, chunk: 5, tag: `fixed ${XSS}`, failAt: 7 }),
@@ -535,6 +546,13 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await mark.locator('a').click();
     await page.locator('.title-row h1', { hasText: `Execution #${restarted.json.id}` }).waitFor();
     await page.locator('.title-row .status', { hasText: 'COMPLETED' }).waitFor();
+    // The job's history marks it the same way.
+    await open(page, '#/jobs/count');
+    const inHistory = page.locator(`#history tr[data-id="${fixed}"] .restarted-as`);
+    await inHistory.waitFor({ timeout: 10_000 });
+    expect((await inHistory.textContent())!.replace(/\s+/g, ' ').trim()).toBe(`→ #${restarted.json.id} COMPLETED`);
+    expect(await page.locator(`#history tr[data-id="${open1}"] .restarted-as`).count()).toBe(0);
+    await shoot(page, 'job-restarted');
     expect(problems).toEqual([]);
   }, 60_000);
 
@@ -568,6 +586,36 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await shoot(page, 'overview-new-york');
     expect(problems).toEqual([]);
   }, 40_000);
+
+  it("leaves room right of the duration trend for its time labels: the last is not cut, at desktop or phone width", async () => {
+    // Two finished executions, more than a second apart: the axis has a tick on a whole second.
+    for (const n of [1, 2]) {
+      await ended(await submit('count', { items: n, tag: `trend-${n}` }), ['COMPLETED']);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, VIEWER.secret);
+    await open(page, '#/jobs/count');
+    const chart = page.locator('.chart').first();
+    await chart.locator('[data-x-ticks]').waitFor();
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 844 });
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      // Any label can be the last, centred on a tick at the plot's right edge: half the widest fits right of the plot.
+      const fit = await chart.evaluate((figure) => {
+        const canvas = figure.querySelector('canvas')!.getBoundingClientRect();
+        const plot = figure.querySelector('.u-over')!.getBoundingClientRect();
+        const ticks = (figure.querySelector('[data-x-ticks]') as HTMLElement).dataset.xTicks!.split(/[|\n]/).filter(Boolean);
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        ctx.font = '12px ' + getComputedStyle(figure.querySelector('.uplot')!).fontFamily; // uPlot's axis font
+        return { room: canvas.right - plot.right, half: Math.max(...ticks.map((t) => ctx.measureText(t).width)) / 2, ticks };
+      });
+      expect(fit.ticks.length, `${width} px: ${JSON.stringify(fit)}`).toBeGreaterThan(0);
+      expect(fit.room, `${width} px: ${JSON.stringify(fit)}`).toBeGreaterThanOrEqual(fit.half);
+    }
+    await shoot(page, 'job-trend');
+    expect(problems).toEqual([]);
+  }, 30_000);
 
   it('takes a date parameter as ISO 8601 text in UTC, whatever the browser\'s locale and time zone', async () => {
     // A serve of its own, with a job that has date parameters (no node runs it: launching queues it).
@@ -683,6 +731,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.goto(`${server.base}/`);
     await page.locator('#login-form').waitFor();
     expect(apiRequests, 'no session check before logging in').toEqual([]);
+    // Where the token comes from: either place a server reads tokens from, not the environment as if the only one.
+    expect(await page.locator('#token-hint').textContent()).toBe('a token configured for this server (NIGHTSHIFT_API_TOKENS or --tokens-file)');
+    expect(await page.getByLabel('API token').getAttribute('aria-describedby')).toBe('token-hint');
     expect(errors, 'nothing in the browser console').toEqual([]);
     // Logged in, a reload shows the console at once (its one session check answers 200).
     await page.locator('#token').fill(VIEWER.secret);
@@ -729,6 +780,8 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await page.locator('.title-row', { hasText: 'noop' }).waitFor();
     await open(page, '#/schedules');
     await page.locator('#firings td', { hasText: 'manual' }).waitFor();
+    // The firings' node is the one that fired the trigger, not one that ran the execution: it says so.
+    expect(await page.locator('#firings thead th').allTextContents()).toEqual(['Schedule', 'Fire time', 'Fired at', 'Fired by node', 'Outcome', 'Execution']);
     await row.getByRole('button', { name: 'Remove' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Remove' }).click();
     await row.waitFor({ state: 'detached' });

@@ -43,9 +43,10 @@ function Login({ onLogin }) {
   return html`<main class="login" id="main">
     <form id="login-form" class="card" onSubmit=${submit}>
       <h1><img src="favicon.ico" alt="" width="32" height="32" /> Nightshift</h1>
-      <p>Log in with an API token (from <code>NIGHTSHIFT_API_TOKENS</code>). It is exchanged for a session cookie.</p>
+      <p>Log in with an API token. It is exchanged for a session cookie.</p>
       <label for="token">API token</label>
-      <input id="token" ref=${input} name="token" type="password" autocomplete="current-password" required value=${token} onInput=${(ev) => setToken(ev.currentTarget.value)} />
+      <input id="token" ref=${input} name="token" type="password" autocomplete="current-password" required aria-describedby="token-hint" value=${token} onInput=${(ev) => setToken(ev.currentTarget.value)} />
+      <div class="hint" id="token-hint">a token configured for this server (<code>NIGHTSHIFT_API_TOKENS</code> or <code>--tokens-file</code>)</div>
       <${Notice} error=${error} />
       <button type="submit" class="primary" disabled=${busy}>${busy ? 'Logging in…' : 'Log in'}</button>
     </form>

@@ -13,6 +13,9 @@ export const Status = ({ status }) => html`<span class=${'status s-' + String(st
 export const RestartedAs = ({ later }) => html`<span class="restarted-as" data-restarted-as=${later.id}>
   <span aria-hidden="true">→ </span><a href=${'#/executions/' + later.id} aria-label=${'restarted as execution ' + later.id + ', ' + later.status}>#${later.id}</a> <${Status} status=${later.status} /></span>`;
 
+/** An execution's status, and its restart's when it has one (lists of executions). */
+export const ExecutionStatus = ({ e }) => html`<${Status} status=${e.status} />${e.restartedAs ? html` <${RestartedAs} later=${e.restartedAs} />` : null}`;
+
 export function Notice({ error, children }) {
   if (!error && !children) return null;
   return html`<p class=${error ? 'notice error' : 'notice'} role=${error ? 'alert' : 'status'}>${error ? error.message || String(error) : children}</p>`;
@@ -114,6 +117,17 @@ function valuesWidth(u, values, axisIdx, cycleNum) {
   return Math.max(40, Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / window.devicePixelRatio));
 }
 
+/**
+ * Room for the time axis' labels in uPlot's 12 px font, whose widest (a date, 2024-01-01) is 70 px:
+ * ticks at least 80 px apart, so that labels do not run into each other at phone width, and 40 px
+ * right of the plot, so that the last label, centred on a tick at the plot's edge, is not cut.
+ */
+const X_SPACE = 80;
+const X_ROOM = 40;
+
+/** The least space between time ticks: X_SPACE, and a second, as ticks between seconds would repeat their second's label. */
+const timeSpace = (u, axisIdx, min, max, plotDim) => Math.max(X_SPACE, (0.99 * plotDim) / (max - min));
+
 /** A uPlot chart that fits its container's width. Time axes and the legend's time are UTC, 24-hour. */
 export function Chart({ series, data, height = 200, label, yLabel, xTime = true }) {
   const box = useRef(null);
@@ -126,12 +140,14 @@ export function Chart({ series, data, height = 200, label, yLabel, xTime = true 
       width: width(),
       height,
       scales: { x: { time: xTime } },
+      padding: [null, X_ROOM, null, null],
       // Ticks on UTC minutes, hours and days, whatever the browser's time zone.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       axes: [
         {
           stroke: '#3a4150',
           grid: { stroke: '#e3e6ec' },
+          space: xTime ? timeSpace : X_SPACE,
           ...(xTime
             ? {
                 values: (u, splits, _axis, _space, increment) => {

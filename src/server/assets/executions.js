@@ -1,7 +1,7 @@
 // Executions: the filterable, cursor-paged list, and one execution's details with its timeline,
 // counters, failure, ExecutionContexts and actions.
 import { useState } from './preact-hooks.js';
-import { ConfirmButton, Empty, Json, Loading, Progress, RestartedAs, Status, Timeline } from './components.js';
+import { ConfirmButton, Empty, ExecutionStatus, Json, Loading, Progress, Status, Timeline } from './components.js';
 import { DATE_PATTERN, DATE_PLACEHOLDER, api, currentStep, duration, go, html, isRunning, number, paramText, sameExit, span, time, useLoad, useNow } from './lib.js';
 
 const STATUSES = ['STARTING', 'STARTED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED', 'ABANDONED', 'UNKNOWN'];
@@ -52,7 +52,7 @@ export function ExecutionList({ query, jobs }) {
       <thead><tr><th>Id</th><th>Job</th><th>Status</th><th>Parameters</th><th>Node</th><th>Created</th><th>Duration</th><th>Exit</th></tr></thead>
       <tbody>${data.length
         ? data.map((e) => html`<tr data-id=${e.id}>
-            <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td class="c-head"><${Status} status=${e.status} />${e.restartedAs ? html` <${RestartedAs} later=${e.restartedAs} />` : null}</td>
+            <td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><a href=${'#/jobs/' + encodeURIComponent(e.jobName)}>${e.jobName}</a></td><td class="c-head"><${ExecutionStatus} e=${e} /></td>
             <td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td><td>${e.node || '—'}</td><td class="nowrap c-bare">${time(e.createTime)}</td>
             <td class="nowrap">${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
         : html`<${Empty} cols="8">No execution matches.</${Empty}>`}</tbody></table></div>

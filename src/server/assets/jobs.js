@@ -1,7 +1,7 @@
 // Jobs: the list, and one job's launch form (typed inputs from its parameter schema), its
 // history and its duration trend.
 import { useState } from './preact-hooks.js';
-import { Chart, Empty, Loading, Notice, Status } from './components.js';
+import { Chart, Empty, ExecutionStatus, Loading, Notice } from './components.js';
 import { DATE_PATTERN, DATE_PLACEHOLDER, api, duration, go, html, isoUtc, paramText, sameExit, span, time, useLoad } from './lib.js';
 
 /** What a server started without a config says of the jobs it cannot launch. */
@@ -110,7 +110,7 @@ function LaunchForm({ job }) {
     <h2 id="launch-h">Launch</h2>
     ${params.length ? params.map(([n, p]) => html`<${Field} name=${n} p=${p} value=${values[n]} onChange=${(v) => setValues({ ...values, [n]: v })} optional=${next} />`) : html`<p class="muted">This job takes no parameters.</p>`}
     <details><summary>Routing</summary>
-      <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">run it on this node only</div></div>
+      <div class="field"><label for="route-node">Node</label><input id="route-node" value=${routing.node} onInput=${(ev) => setRouting({ ...routing, node: ev.currentTarget.value })} /><div class="hint">start it on this node only (if that node dies or drains, any node with the job takes it over)</div></div>
       <div class="field"><label for="route-key">Affinity key</label><input id="route-key" value=${routing.key} onInput=${(ev) => setRouting({ ...routing, key: ev.currentTarget.value })} /><div class="hint">requests with the same key go to the same node</div></div>
     </details>
     <div class="field check">
@@ -137,7 +137,7 @@ function History({ name, wide }) {
       <section class="card wide" aria-labelledby="history-h"><h2 id="history-h">History</h2>
         <div class="table-wrap"><table class="stack compact" id="history"><thead><tr><th>Id</th><th>Status</th><th>Parameters</th><th>Started</th><th>Duration</th><th>Exit</th></tr></thead>
         <tbody>${list.length
-          ? list.map((e) => html`<tr><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${Status} status=${e.status} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
+          ? list.map((e) => html`<tr data-id=${e.id}><td class="c-head"><a href=${'#/executions/' + e.id}>#${e.id}</a></td><td class="c-head"><${ExecutionStatus} e=${e} /></td><td class="params c-full" title=${paramText(e.parameters)}>${paramText(e.parameters)}</td>
               <td class="nowrap c-bare">${time(e.startTime)}</td><td>${duration(span(e.startTime, e.endTime))}</td><td class=${'c-late' + (sameExit(e) ? ' c-redundant' : '')}>${e.exitStatus.code}</td></tr>`)
           : html`<${Empty} cols="6">Never run.</${Empty}>`}</tbody></table></div>
       </section>`;

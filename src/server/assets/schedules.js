@@ -52,7 +52,7 @@ export function Schedules({ session }) {
         : html`<${Empty} cols="8">No schedule. Add one with <code>nightshift schedule add</code> or PUT /api/schedules/NAME.</${Empty}>`}</tbody></table></div>`}</${Loading}>
     <h2>Recent firings</h2>
     <${Loading} state=${fires}>${(list) => html`<div class="table-wrap"><table class="stack" id="firings">
-      <thead><tr><th>Schedule</th><th>Fire time</th><th>Fired at</th><th>Node</th><th>Outcome</th><th>Execution</th></tr></thead>
+      <thead><tr><th>Schedule</th><th>Fire time</th><th>Fired at</th><th>Fired by node</th><th>Outcome</th><th>Execution</th></tr></thead>
       <tbody>${list.length
         ? list.map((f) => html`<tr><td>${f.trigger}</td><td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
             <td>${f.outcome}${f.detail ? html`<div class="desc">${typeof f.detail === 'string' ? f.detail : JSON.stringify(f.detail)}</div>` : null}</td>

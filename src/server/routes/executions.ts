@@ -262,7 +262,7 @@ export async function executionRoutes(app: FastifyInstance, { ns, log }: ApiCont
         additionalProperties: false,
         properties: {
           params: paramsBody,
-          node: { type: 'string', minLength: 1, maxLength: 200, description: 'run it on this node' },
+          node: { type: 'string', minLength: 1, maxLength: 200, description: 'start it on this node only (a failover or a drain hands it to any node with the job)' },
           key: { type: 'string', minLength: 1, maxLength: 1000, description: 'affinity key: launches with the same key go to the same live node' },
           next: {
             type: 'boolean',
