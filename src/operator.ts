@@ -32,7 +32,7 @@ export async function createNightshift<J extends SomeJob = SomeJob>(options: Nig
   // Once close() is called, every method refuses (ClosedError); see Nightshift.close for the calls under way.
   const gate = createCloseGate();
   const queries = createQueries(db, explorer, createLeaseSweep(db, log, lease.heartbeatMs), gate.ending);
-  const launching = createLaunching({ db, explorer, jobs, log, lease: processLease, details: queries.getExecution, onProgress: options.onProgress });
+  const launching = createLaunching({ db, explorer, jobs, log, lease: processLease, details: queries.getExecution, onProgress: options.onProgress, onLaunch: options.onLaunch });
   return gate.guard<Nightshift<J>>({
     db,
     explorer: gate.guard(explorer, {}, 'explorer.'),

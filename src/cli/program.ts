@@ -5,13 +5,12 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { RepositoryMissingError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { RepositoryMissingError, UsageError, errorMessage } from '../core/errors.ts';
 import { processExitCode, resolveJobParams } from '../core/job.ts';
 import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
 import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
-import { CronError } from '../scheduler/cron.ts';
 import { parseDuration } from '../core/duration.ts';
 import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
@@ -23,6 +22,7 @@ import { ago, executionsText, executionText, table, terminalText } from './outpu
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
+import { audited, isRefusal, type AuditNote, type CliAction } from './audit.ts';
 
 interface Common {
   db?: string;
@@ -114,8 +114,11 @@ async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, ex
 
 const configNamed = (o: Common) => o.config !== undefined || !!process.env.NIGHTSHIFT_CONFIG;
 
-/** Runs an execution in this process with a progress display and graceful stop on signals. */
-async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionDetails>, needs: Needs = {}): Promise<number> {
+/**
+ * Runs an execution in this process with a progress display and graceful stop on signals; its
+ * audit entry is recorded once it has launched, with the execution's id.
+ */
+async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => Promise<ExecutionDetails>, needs: Needs = {}): Promise<number> {
   const { createProgress } = await import('./progress.ts');
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
   let jobs: Nightshift['jobs'] = new Map();
@@ -145,7 +148,13 @@ async function runHere(o: Common, launch: (ns: Nightshift) => Promise<ExecutionD
         process.off('SIGTERM', onSignal);
       }
     },
-    { onProgress: (e, s) => progress.update(e, s) },
+    {
+      onProgress: (e, s) => progress.update(e, s),
+      onLaunch: (e) => {
+        note.detail.execution = e.id;
+        note.launched();
+      },
+    },
     needs,
   );
   if (o.json) out(JSON.stringify(executionJson(execution), null, 2));
@@ -194,22 +203,23 @@ export function buildProgram(): Command {
     .argument('<job>', HELP.job)
     .argument('[params...]', HELP.params)
     .option('--next', "run the next instance (the job's incrementer, by default run.id + 1)")
-    .action(act(async (job: string, words: string[], o: Common & { next?: boolean }) => {
+    .action(actAudited(([job]) => ({ action: 'job.run', target: `job ${job}` }), async (note: AuditNote, job: string, words: string[], o: Common & { next?: boolean }) => {
       const config = await loadConfig(o.config);
       const { requireJob } = await import('../engine/launch.ts');
       const def = requireJob(new Map(config.jobs.map((j) => [j.name, j])), job);
       const raw = parseKeyValues(words);
+      Object.assign(note.detail, { params: raw }, o.next ? { next: true } : {});
       if (!o.next) resolveJobParams(def, raw); // bad parameters fail before touching the database
-      return runHere(o, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
+      return runHere(o, note, (ns) => (o.next ? ns.runNextInstance(job, raw) : ns.run(job, raw)));
     }));
 
   common(program.command('restart').description("restart a FAILED or STOPPED execution's instance in this process, with a progress display, until it ends"))
     .argument('<executionId>', HELP.executionId)
-    .action(act(async (id: string, o: Common) => runHere(o, (ns) => ns.restart(positiveInt('execution id', id)), { existing: true })));
+    .action(actAudited(onExecution('restart'), async (note: AuditNote, id: string, o: Common) => runHere(o, note, (ns) => ns.restart(positiveInt('execution id', id)), { existing: true })));
 
   common(program.command('stop').description('stop an execution at its next chunk boundary'))
     .argument('<executionId>', HELP.executionId)
-    .action(act(async (id: string, o: Common) => {
+    .action(actAudited(onExecution('stop'), async (_note: AuditNote, id: string, o: Common) => {
       const n = positiveInt('execution id', id);
       const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
@@ -218,7 +228,7 @@ export function buildProgram(): Command {
 
   common(program.command('abandon').description('abandon an execution that did not complete (stopped, stopping, failed, unknown), so that its instance never runs again'))
     .argument('<executionId>', HELP.executionId)
-    .action(act(async (id: string, o: Common) => {
+    .action(actAudited(onExecution('abandon'), async (_note: AuditNote, id: string, o: Common) => {
       const n = positiveInt('execution id', id);
       const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
@@ -263,12 +273,15 @@ export function buildProgram(): Command {
     .option('--key <key>', 'affinity key: launches with the same key go to the same live node')
     .option('--wait', 'wait until the execution ends (following failovers) and print it')
     .option('--next', "submit the next instance (the job's incrementer, by default run.id + 1)")
-    .action(act(async (job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean; next?: boolean }) => {
+    .action(actAudited(([job]) => ({ action: 'job.submit', target: `job ${job}` }), async (note: AuditNote, job: string, words: string[], o: Common & { node?: string; key?: string; wait?: boolean; next?: boolean }) => {
       if (o.node !== undefined && o.key !== undefined) throw new UsageError('give either --node or --key, not both');
       const routing = o.node !== undefined ? { node: o.node } : o.key !== undefined ? { affinityKey: o.key } : 'any';
       const raw = parseKeyValues(words); // malformed words fail before touching the database
+      Object.assign(note.detail, { params: raw }, o.node !== undefined ? { node: o.node } : {}, o.key !== undefined ? { key: o.key } : {}, o.next ? { next: true } : {});
       return withOperator(o, async (ns) => {
         const execution = await (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing));
+        note.detail.execution = execution.id;
+        note.launched();
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
         // A draining node takes no new work: it does not count.
@@ -293,12 +306,13 @@ export function buildProgram(): Command {
 
   common(program.command('submit-many').description('ask the cluster to run many launches read from a file of JSON lines'))
     .argument('<file>', 'one {"job": NAME, "params": {...}} per line; - reads standard input')
-    .action(act(async (file: string, o: Common) => {
+    .action(actAudited(() => ({ action: 'job.submitMany', target: 'executions' }), async (note: AuditNote, file: string, o: Common) => {
       const items = readSubmitFile(file);
       const name = file === '-' ? 'stdin' : file;
       return withOperator(o, async (ns) => {
         const results = await ns.submitMany(items);
         const failed = results.filter((r) => 'error' in r);
+        Object.assign(note.detail, { items: results.length, submitted: results.length - failed.length, failed: failed.length });
         if (o.json) {
           const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
           out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
@@ -397,7 +411,7 @@ export function buildProgram(): Command {
   for (const action of nodeActions) {
     common(program.command(action.name).description(action.about))
       .argument('<node>', HELP.node)
-      .action(act(async (node: string, o: Common) => {
+      .action(actAudited(([node]) => ({ action: `node.${action.name}`, target: `node ${node}` }), async (_note: AuditNote, node: string, o: Common) => {
         const ask = (await import('../repository/nodes.ts'))[action.ask];
         const liveNamed = async (ns: Nightshift) => (await ns.nodes()).find((n) => n.name === node && n.status === 'alive');
         const [before, live] = await withOperator(o, async (ns) => {
@@ -417,7 +431,9 @@ export function buildProgram(): Command {
     .option('--include-restartable', 'also instances that could still be restarted (their newest execution FAILED, STOPPED or UNKNOWN)')
     .option('--batch-size <n>', 'executions deleted per transaction', '1000')
     .option('--dry-run', 'delete nothing: print what this prune would delete (read only, no locks)')
-    .action(act(async (o: Common & { olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string; dryRun?: boolean }) => {
+    .action(actAudited(([o]) => (o.dryRun ? undefined : { action: 'history.prune', target: 'history' }), async (note: AuditNote, o: Common & {
+      olderThan: string; status?: string; keepLast?: string; includeRestartable?: boolean; batchSize: string; dryRun?: boolean;
+    }) => {
       const options = {
         olderThanMs: parseDuration('--older-than', o.olderThan),
         statuses: o.status === undefined ? undefined : parseStatuses('--status', o.status),
@@ -426,10 +442,12 @@ export function buildProgram(): Command {
         batchSize: positiveInt('--batch-size', o.batchSize),
         dryRun: o.dryRun === true,
       };
+      Object.assign(note.detail, options);
       const { pruneHistory } = await import('../repository/retention.ts');
       const db = await openExistingDatabase(dbUrl(o));
       try {
         const r = await pruneHistory(db, options);
+        note.detail.deleted = { executions: r.executions, steps: r.steps, instances: r.instances, nodes: r.nodes };
         out(o.json ? JSON.stringify(r, null, 2)
           : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
           : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
@@ -475,7 +493,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  addScheduleCommands(program, { common, act, out, dbUrl });
+  addScheduleCommands(program, { common, act, actAudited, out, dbUrl });
 
   program
     .command('demo')
@@ -518,6 +536,17 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
     }
   };
 }
+
+/**
+ * Wraps the action of a command that acts, as `act` does, and records it in the audit log (see
+ * src/cli/audit.ts) as `describe` names it from the command's arguments.
+ */
+function actAudited<A extends unknown[]>(describe: (args: NoInfer<A>) => CliAction | undefined, fn: (note: AuditNote, ...args: A) => Promise<number>): (...args: NoInfer<A>) => Promise<void> {
+  return act(async (...args: A) => audited(dbUrl(args[args.length - 2] as Common), describe(args), (note) => fn(note, ...args)));
+}
+
+/** An action on the execution a command names by id, e.g. `execution.stop` on `execution 12`. */
+const onExecution = (action: 'restart' | 'stop' | 'abandon') => ([id]: readonly [string, ...unknown[]]): CliAction => ({ action: `execution.${action}`, target: `execution ${id}` });
 
 /** Runs the CLI and returns its exit code; errors become one clear line on stderr. */
 export async function main(argv: string[]): Promise<number> {
@@ -563,7 +592,7 @@ function packageVersion(): string {
 }
 
 function report(err: unknown): number {
-  if (isUserError(err) || err instanceof CronError) {
+  if (isRefusal(err)) {
     process.stderr.write(`nightshift: ${terminalText(userMessage(err))}\n`);
     if (verbose) printStack(err);
     return EXIT.USAGE;

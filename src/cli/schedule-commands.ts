@@ -1,4 +1,3 @@
-import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
@@ -6,6 +5,7 @@ import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
 import { table } from './output.ts';
+import { osUser, type AuditNote, type CliAction } from './audit.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase, openExistingDatabase } from '../repository/open.ts';
 import {
@@ -24,6 +24,11 @@ interface Common {
 export interface CliKit {
   common: (cmd: Command, json?: boolean) => Command;
   act: <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+  /** `act` for a command that acts: recorded in the audit log as `describe` names it. */
+  actAudited: <A extends unknown[]>(
+    describe: (args: NoInfer<A>) => CliAction | undefined,
+    fn: (note: AuditNote, ...args: A) => Promise<number>,
+  ) => (...args: NoInfer<A>) => Promise<void>;
   out: (text: string) => void;
   dbUrl: (o: Common) => string;
 }
@@ -65,7 +70,9 @@ export function declaredTable(triggers: readonly TriggerDefinition[]): string {
 
 /** `nightshift schedule add|list|pause|resume|remove|trigger|history`. */
 export function addScheduleCommands(program: Command, kit: CliKit): void {
-  const { common, act, out } = kit;
+  const { common, act, actAudited, out } = kit;
+  /** An action on the trigger a command names, as the API's: `schedule.pause` on `schedule nightly`. */
+  const onSchedule = (action: string) => ([name]: readonly [string, ...unknown[]]): CliAction => ({ action: `schedule.${action}`, target: `schedule ${name}` });
   const group = program.command('schedule').description('add, list and control triggers that run jobs on a cron expression or a fixed interval');
 
   common(group.command('add').description('add or replace a trigger'))
@@ -78,7 +85,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     .addOption(new Option('--misfire <policy>', 'fire times found later than the threshold: fire once now, or skip them').choices(MISFIRE_POLICIES as string[]).default('fire-once'))
     .option('--misfire-threshold <interval>', 'a fire time later than this (milliseconds, or a duration such as 30s) is a misfire', '5000')
     .option('--no-concurrent', 'while the previous firing still runs, wait (a wait past the threshold is a misfire)')
-    .action(act(async (name: string, words: string[], o: Common & {
+    .action(actAudited(onSchedule('put'), async (note: AuditNote, name: string, words: string[], o: Common & {
       job: string; cron?: string; tz?: string; every?: string; misfire: MisfirePolicy; misfireThreshold: string; concurrent: boolean;
     }) => {
       if ((o.cron === undefined) === (o.every === undefined)) {
@@ -99,6 +106,8 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       const config = await loadConfig(o.config);
       validateSchedule(spec, config.jobs); // bad input fails before touching the database
       const { schedule, result } = await withAdmin(o, kit, (admin) => admin.add(spec), config.jobs, false);
+      const { name: _, ...given } = spec;
+      Object.assign(note.detail, { result, ...given });
       if (o.json) out(JSON.stringify(scheduleJson(schedule), null, 2));
       else {
         out(`schedule ${schedule.name} ${result === 'created' ? 'added' : result}: job ${schedule.job}, ${timingText(schedule)}` +
@@ -130,7 +139,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   ] as const) {
     common(group.command(verb).description(description))
       .argument('<name>', HELP.trigger)
-      .action(act(async (name: string, o: Common) => {
+      .action(actAudited(onSchedule(verb), async (_note: AuditNote, name: string, o: Common) => {
         let declared = false;
         const s = await withAdmin(o, kit, async (admin) => {
           if (verb === 'remove') {
@@ -154,9 +163,10 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   // Fire now, as the API's POST /api/schedules/NAME/trigger and the console's button do.
   common(group.command('trigger').description("fire a trigger now (the config must define its job): queue its job with its parameters and fireTime = now, paused or not (its next fire time does not move); prints the execution id"))
     .argument('<name>', HELP.trigger)
-    .action(act(async (name: string, o: Common) => {
+    .action(actAudited(onSchedule('trigger'), async (note: AuditNote, name: string, o: Common) => {
       const config = await loadConfig(o.config);
       const execution = await withAdmin(o, kit, (admin) => admin.fireNow(name, whoIsAsking()), config.jobs);
+      note.detail.execution = execution.id;
       out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
       return 0;
     }));
@@ -184,9 +194,6 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
 
 /** Who fires a trigger by hand, for its fire log: the user running the CLI, where the system knows one. */
 function whoIsAsking(): string {
-  try {
-    return `${userInfo().username} (CLI)`;
-  } catch {
-    return 'the CLI';
-  }
+  const user = osUser();
+  return user === undefined ? 'the CLI' : `${user} (CLI)`;
 }

@@ -1,6 +1,6 @@
 import { route, type Routing } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
-import { UsageError } from '../core/errors.ts';
+import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { resolveJobParams } from '../core/job.ts';
 import { createHandle, findHandle } from '../engine/execution-handle.ts';
@@ -27,14 +27,15 @@ export interface LaunchingParts {
   /** Reads an execution with its steps (what `done` resolves with). */
   readonly details: (id: number) => Promise<ExecutionDetails | undefined>;
   readonly onProgress?: NightshiftOptions['onProgress'];
+  readonly onLaunch?: NightshiftOptions['onLaunch'];
 }
 
-export function createLaunching({ db, explorer, jobs, log, lease, details, onProgress }: LaunchingParts): Launching {
+export function createLaunching({ db, explorer, jobs, log, lease, details, onProgress, onLaunch }: LaunchingParts): Launching {
   const launch = async (def: AnyJob, params: Record<string, unknown>, given = true) => {
     // Bad parameters are refused before anything is written, this process's registration included.
     resolveJobParams(def, params);
     if (given) await refuseForgedFireTime(db, def, params);
-    return lease.launch(
+    const launched = await lease.launch(
       (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
       (execution, me) => {
         const handle = createHandle(db, execution, me, def, log, onProgress && ((step) => onProgress(execution, step)));
@@ -42,6 +43,12 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
         return { handle, done };
       },
     );
+    try {
+      onLaunch?.(launched.execution);
+    } catch (err) {
+      log.warn({ err: errorMessage(err), execution: launched.execution.id }, 'the onLaunch callback failed');
+    }
+    return launched;
   };
 
   async function submit(def: ReturnType<typeof requireJob>, params: Record<string, unknown>, routing: Routing) {

@@ -64,6 +64,11 @@ export interface NightshiftOptions<J extends SomeJob = SomeJob> {
   nodeName?: string;
   /** Called after every chunk commit of an execution run by this process. */
   onProgress?: (execution: JobExecution, step: StepExecution) => void;
+  /**
+   * Called once an execution this process runs (`run`, `start`, `runNextInstance`, `restart`) has
+   * been created, as it starts. What it throws is logged, and the execution runs on.
+   */
+  onLaunch?: (execution: JobExecution) => void;
 }
 
 /** A job definition, whatever its parameters. */

@@ -1,3 +1,4 @@
+import { redactUrls, redactValue } from '../core/redact.ts';
 import type { SqlClient } from './tx.ts';
 import { SQL } from './sql.ts';
 
@@ -6,7 +7,10 @@ export type AuditOutcome = 'ok' | 'refused' | 'forbidden' | 'denied' | 'error';
 
 /** An action to record: who did what to what, from where, and how it ended. */
 export interface AuditEntry {
-  /** The API token's name (null: no token was recognised, e.g. a failed login). */
+  /**
+   * The API token's name (null: no token was recognised, e.g. a failed login), or for the
+   * command line `cli:USER@HOST` (the OS user and host that ran it).
+   */
   actor: string | null;
   role: string | null;
   /** What was done, e.g. `execution.stop`, `schedule.pause`, `login`. */
@@ -15,10 +19,10 @@ export interface AuditEntry {
   target: string | null;
   /** The request's details worth keeping (parameters, routing), as JSON. */
   detail?: Record<string, unknown> | null;
-  /** The client's address. */
+  /** The client's address, or `cli` for the command line. */
   remote: string | null;
   outcome: AuditOutcome;
-  /** The HTTP status answered. */
+  /** The HTTP status answered (null for the command line). */
   statusCode?: number | null;
   /** Why it was refused or failed. */
   message?: string | null;
@@ -38,11 +42,11 @@ export interface AuditQuery {
   limit?: number;
 }
 
-/** Records one action, stamped with the database's time. */
+/** Records one action, stamped with the database's time; URL passwords in its detail and message are hidden. */
 export async function recordAudit(db: SqlClient, e: AuditEntry): Promise<{ id: number; at: Date }> {
   const rows = await db.query<{ id: number | string; at: number | string }>(SQL.insertAudit, [
-    e.actor, e.role, e.action, e.target, e.detail ? JSON.stringify(e.detail) : null, e.remote, e.outcome, e.statusCode ?? null,
-    e.message ?? null,
+    e.actor, e.role, e.action, e.target, e.detail ? JSON.stringify(redactValue(e.detail)) : null, e.remote, e.outcome, e.statusCode ?? null,
+    e.message ? redactUrls(e.message) : null,
   ]);
   return { id: Number(rows[0].id), at: new Date(Number(rows[0].at)) };
 }

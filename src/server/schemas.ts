@@ -150,14 +150,14 @@ const SCHEMAS = {
   AuditRecord: obj({
     id: int,
     at: { ...time, description: "when, by the database's clock" },
-    actor: { ...nullable(str), description: "the token's name (null: no token was recognised)" },
-    role: nullable(str),
+    actor: { ...nullable(str), description: "the token's name (null: no token was recognised), or cli:USER@HOST for the command line" },
+    role: { ...nullable(str), description: "the token's role (null for the command line)" },
     action: str,
     target: nullable(str),
     detail: { type: ['object', 'null'], additionalProperties: true },
-    remote: { ...nullable(str), description: "the client's address" },
+    remote: { ...nullable(str), description: "the client's address, or cli for the command line" },
     outcome: { type: 'string', enum: ['ok', 'refused', 'forbidden', 'denied', 'error'] },
-    statusCode: nullable(int),
+    statusCode: { ...nullable(int), description: 'the HTTP status answered (null for the command line)' },
     message: nullable(str),
   }),
   Session: obj({

@@ -6,6 +6,7 @@
  * log, a partitioned job's timeline across both nodes, markup in user-controlled fields shown as
  * text, and screenshots of every page at desktop and phone widths (test-output/console/).
  */
+import { hostname, userInfo } from 'node:os';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { backends, waitFor } from '../support/backends.ts';
@@ -25,6 +26,7 @@ interface Execution {
   steps: { name: string; node: string | null; partitions?: { node: string | null }[] }[];
 }
 
+let url: string;
 let server: Server;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -77,7 +79,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
   skipAllUnless(hasChromium, `no browser at ${CHROMIUM} (apt-get install chromium)`);
   beforeAll(async () => {
     if (!hasChromium) return; // every test is skipped, with the reason above
-    const url = pg.freshUrl('console');
+    url = pg.freshUrl('console');
     // All at once: the schema is brought up under an advisory lock, by whichever comes first.
     for (const name of ['node-a', 'node-b']) startNode(url, name, { args: ['--concurrency', '3'] });
     [server, browser] = await Promise.all([startServe(url), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
@@ -348,6 +350,10 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // Something running, so that the overview shows live progress.
     const running = await submit('count', { items: 1_000_000, chunk: 20, delayMs: 2, tag: 'screens' });
     onTestFinished(() => stopAll([running]));
+    // Actions from the command line, for the audit page: one done, one refused.
+    for (const args of [['schedule', 'add', 'cli-hourly', '--job', 'noop', '--every', '1h'], ['stop', '999999']]) {
+      await runCli([...args, '--db', url, '--config', 'examples/nightshift.config.ts']);
+    }
     const { page, problems } = await newPage();
     await page.goto(`${server.base}/`);
     await page.locator('#login-form').waitFor();
@@ -391,6 +397,12 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       await page.locator(ready).first().waitFor();
       await shoot(page, name);
     }
+    // The audit page names a CLI action's user and host, from cli, without a role or status.
+    const cells = async (target: string) => page.locator('#audit tbody tr', { hasText: target }).first().locator('td').allTextContents();
+    expect((await cells('schedule cli-hourly')).slice(1)).toEqual([
+      `cli:${userInfo().username}@${hostname()}`, 'schedule.put', expect.stringMatching(/^schedule cli-hourly\{"result":"created"/), 'cli', 'ok',
+    ]);
+    expect((await cells('execution 999999')).slice(1)).toEqual([`cli:${userInfo().username}@${hostname()}`, 'execution.stop', 'execution 999999', 'cli', 'refusedno execution with id 999999']);
     // A confirmation dialog, as it looks.
     await open(page, `#/executions/${running}`);
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();

@@ -55,16 +55,17 @@ export async function sessionRoutes(app: FastifyInstance, { ns, auth }: ApiConte
 
   app.get<{ Querystring: { actor?: string; action?: string; cursor?: number; limit: number } }>('/api/audit', {
     schema: {
-      summary: 'The audit log: every action taken through the API, newest first',
+      summary: 'The audit log: every action taken through the API or the command line, newest first',
       description:
-        "Who (the token's name), what, on what, when (the database's clock), from where, and how it ended. Paged by cursor " +
+        "Who (the token's name, or cli:USER@HOST for the command line), what, on what, when (the database's clock), from where " +
+        '(the address, or cli), and how it ended. Paged by cursor ' +
         'like the executions (Link, X-Next-Cursor).',
       tags: ['audit'],
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: {
-          actor: { type: 'string', maxLength: 64, description: "only this token's actions" },
+          actor: { type: 'string', maxLength: 300, description: "only this token's actions, or a command line user's (cli:USER@HOST)" },
           action: { type: 'string', maxLength: 64, description: 'only this action, e.g. execution.stop' },
           cursor: { type: 'integer', minimum: 1 },
           limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },

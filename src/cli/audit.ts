@@ -1,0 +1,95 @@
+/**
+ * The command line's part of the audit log: each command that acts records one entry, as the
+ * HTTP API records its actions (src/server/guard.ts) and under the same action names, by
+ * `cli:USER@HOST` from `cli`. Read-only commands record nothing.
+ */
+import { hostname, userInfo } from 'node:os';
+import { RepositoryMissingError, errorMessage, isUserError } from '../core/errors.ts';
+import { recordAudit, type AuditEntry, type AuditOutcome } from '../repository/audit.ts';
+import { isConnectionError } from '../repository/connection-errors.ts';
+import { openExistingDatabase } from '../repository/open.ts';
+import { CronError } from '../scheduler/cron.ts';
+import { terminalText } from './output.ts';
+
+/** What a command does, to what, named as the API names it: `execution.stop` on `execution 12`. */
+export interface CliAction {
+  action: string;
+  target: string | null;
+}
+
+/** What a command tells its audit entry while it runs. */
+export interface AuditNote {
+  /** Details worth keeping, as the API keeps them: the parameters, the execution created. */
+  readonly detail: Record<string, unknown>;
+  /** Records the action now, as done: a command that goes on after launching (`run`, `submit --wait`) is recorded at launch. */
+  launched(): void;
+}
+
+/** The OS user running this process, where the system knows one. */
+export function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    // No entry for this uid (a container's arbitrary user).
+    return process.env.USER || process.env.LOGNAME || undefined;
+  }
+}
+
+/** Who acts from the command line, as the audit log names them: `cli:USER@HOST`. */
+export function cliActor(): string {
+  return `cli:${osUser() ?? `uid${process.getuid?.() ?? '?'}`}@${hostname()}`;
+}
+
+/** A refusal of the user's input or of the state acted on (exit 2, recorded as refused), rather than a failure. */
+export function isRefusal(err: unknown): boolean {
+  return isUserError(err) || err instanceof CronError;
+}
+
+/**
+ * Runs a command that acts (`what`; undefined: it acts on nothing this time, e.g. a dry run) and
+ * records it once in the repository at `url`: when it launches (see AuditNote.launched), else
+ * when it ends, as ok, refused or error with the error's message. Recording never changes the
+ * command's result: a failure to record is one line on stderr, and none when the command failed
+ * (its own error says what is wrong). A command that failed because the repository is missing or
+ * unreachable records nothing: there is nowhere to record it.
+ */
+export async function audited(url: string, what: CliAction | undefined, fn: (note: AuditNote) => Promise<number>): Promise<number> {
+  const detail: Record<string, unknown> = {};
+  if (!what) return fn({ detail, launched: () => undefined });
+  let recording: Promise<void> | undefined;
+  const record = (outcome: AuditOutcome, err?: unknown) => (recording ??= store(url, {
+    actor: cliActor(),
+    role: null,
+    ...what,
+    detail: Object.keys(detail).length ? { ...detail } : null,
+    remote: 'cli',
+    outcome,
+    statusCode: null,
+    message: err === undefined ? null : errorMessage(err),
+  }, err !== undefined));
+  try {
+    const code = await fn({ detail, launched: () => void record('ok') });
+    await record('ok');
+    return code;
+  } catch (err) {
+    await (unrecordable(err) ? recording : record(isRefusal(err) ? 'refused' : 'error', err));
+    throw err;
+  }
+}
+
+/** An error that says the repository cannot be written to at all. */
+const unrecordable = (err: unknown) => err instanceof RepositoryMissingError || isConnectionError(err);
+
+/** Records `entry` on a connection of its own; a failure is said on stderr unless `quiet`. */
+async function store(url: string, entry: AuditEntry, quiet: boolean): Promise<void> {
+  try {
+    const db = await openExistingDatabase(url);
+    try {
+      await recordAudit(db, entry);
+    } finally {
+      await db.close();
+    }
+  } catch (err) {
+    if (!quiet) process.stderr.write(`nightshift: ${entry.action} was done but not recorded in the audit log: ${terminalText(errorMessage(err))}\n`);
+  }
+}
