@@ -160,6 +160,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   for (const d of declared) {
     const result = await db.transaction((tx) => upsertTrigger(tx, d, 'config'));
     if (result !== 'unchanged') log.info({ schedule: d.name, result }, `schedule ${d.name} ${result} from the config`);
+    if (nextAfter(d, Date.now()) === null) log.warn({ schedule: d.name }, `schedule ${d.name} never fires again (its cron expression has no time after now): remove it from the config`);
   }
 
   const clock = createDbClock(db);

@@ -121,8 +121,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 /**
  * Validates a trigger against the jobs it may run. Errors are UsageErrors (or CronErrors, naming
  * the cron field) with one line naming the problem, and the trigger once its name is known.
+ * `mustFireAgain` (default true): a cron expression with no fire time after now is refused, as
+ * when a trigger is added; a config's declared schedules pass false, since whether they fire
+ * again depends on the day the config is loaded (such a trigger is kept, with no next fire time).
  */
-export function validateSchedule(input: ScheduleSpec, jobs: JobsLike): TriggerDefinition {
+export function validateSchedule(input: ScheduleSpec, jobs: JobsLike, { mustFireAgain = true }: { mustFireAgain?: boolean } = {}): TriggerDefinition {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new UsageError(`a schedule must be an object with name, job and cron or everyMs, got ${JSON.stringify(input)}`);
   }
@@ -131,7 +134,7 @@ export function validateSchedule(input: ScheduleSpec, jobs: JobsLike): TriggerDe
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new UsageError(`schedule name ${JSON.stringify(name)} is not valid (letters, digits and . _ : @ / -, at most 128)`);
   }
-  return namingSchedule(name, () => triggerDefinition(name, spec, jobs));
+  return namingSchedule(name, () => triggerDefinition(name, spec, jobs, mustFireAgain));
 }
 
 /**
@@ -151,7 +154,7 @@ function namingSchedule<T>(name: string, fn: () => T): T {
 }
 
 /** The checks of {@link validateSchedule} once the name is known; its messages leave the name to it. */
-function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: JobsLike): TriggerDefinition {
+function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: JobsLike, mustFireAgain: boolean): TriggerDefinition {
   const known = new Set(['name', 'job', 'cron', 'tz', 'everyMs', 'params', 'misfire', 'misfireThresholdMs', 'noConcurrent']);
   for (const k of Object.keys(spec)) if (!known.has(k)) throw new UsageError(`unknown property ${k}`);
   if (typeof spec.job !== 'string') throw new UsageError('job must be a job name');
@@ -173,7 +176,7 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
       if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`unknown time zone ${JSON.stringify(tz)}`);
       throw err;
     }
-    if (schedule.next(new Date()) === null) throw new UsageError(`cron expression ${JSON.stringify(spec.cron)} never fires again`);
+    if (mustFireAgain && schedule.next(new Date()) === null) throw new UsageError(`cron expression ${JSON.stringify(spec.cron)} never fires again`);
     cron = spec.cron;
   } else {
     if (spec.tz !== undefined && spec.tz !== null) throw new UsageError('tz applies to cron expressions only, not to an interval');
@@ -203,11 +206,11 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
   return { name, job: def.name, cron, tz, everyMs, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent };
 }
 
-/** Validates a list of declared schedules (names must be unique). */
+/** Validates a list of declared schedules (names must be unique; one that never fires again is kept). */
 export function validateSchedules(specs: readonly ScheduleSpec[], jobs: JobsLike): TriggerDefinition[] {
   const seen = new Set<string>();
   return specs.map((s) => {
-    const d = validateSchedule(s, jobs);
+    const d = validateSchedule(s, jobs, { mustFireAgain: false });
     if (seen.has(d.name)) throw new UsageError(`two schedules are named ${d.name}`);
     seen.add(d.name);
     return d;

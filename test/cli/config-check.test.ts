@@ -83,6 +83,35 @@ describe('a config whose schedules a node would refuse', () => {
   });
 });
 
+describe('a config whose schedule had its last fire time', () => {
+  // Valid the day it was written: whether a cron fires again depends on the day it is loaded.
+  const file = config('expired.config.ts', "export const schedules = [{ name: 'newyear2025', job: 'j', cron: '0 0 0 1 1 ? 2025' }];");
+
+  it('still works with every command; the node keeps the trigger with no next fire time and warns', async () => {
+    const url = `sqlite:${join(dir, 'expired.db')}`;
+    const jobs = await runCli(['jobs', '--config', file]);
+    expect([jobs.code, jobs.stderr]).toEqual([0, '']);
+    const run = await runCli(['run', 'j', '--db', url, '--config', file]);
+    expect(run.code, run.stderr).toBe(0);
+    expect((await runCli(['executions', '--db', url, '--config', file])).code).toBe(0);
+    const node = spawnCli(['node', '--name', 'exp1', '--db', url, '--config', file], { env: { NIGHTSHIFT_LOG_LEVEL: 'warn' } });
+    try {
+      const rows = await waitFor(async () => {
+        const found = await query<{ name: string; next_fire_time: unknown }>(url, 'SELECT name, next_fire_time FROM ns_trigger');
+        return found.length === 1 && found;
+      }, 30_000, 'the declared schedule');
+      expect(rows).toEqual([{ name: 'newyear2025', next_fire_time: null }]);
+      await waitFor(() => node.stderr().includes('schedule newyear2025 never fires again'), 10_000, 'the warning');
+    } finally {
+      node.child.kill('SIGTERM');
+    }
+    expect((await node.exited).code, node.stderr()).toBe(0);
+    // Adding such a trigger now is refused: it would never fire.
+    const add = await runCli(['schedule', 'add', 'late', '--job', 'j', '--cron', '0 0 0 1 1 ? 2025', '--db', url, '--config', file]);
+    expectOneLineError(add, /never fires again/);
+  }, 60_000);
+});
+
 describe('a valid config with schedules', () => {
   const file = config('valid.config.ts', `export const schedules = [
   { name: 'x', job: 'j', cron: '0 30 2 * * ?', tz: 'Europe/Paris', params: { n: '5' } },
