@@ -6,7 +6,7 @@ export { defineJob, defineFlow, processExitCode } from './core/job.ts';
 export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, DecisionContext, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
-  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, SkippedIn, JobListener, StepListener,
+  SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, SkippedIn, ReadSkip, JobListener, StepListener,
   ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ParamInput, ImplicitParamValues,
   JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
@@ -30,7 +30,7 @@ export { rangeReader } from './items/range-reader.ts';
 export { sqlWriter, insertRows, copyRows, type SqlWriterOptions } from './items/sql-writer.ts';
 export { pagingReader, cursorReader } from './items/sql-reader.ts';
 export { ensureTable } from './items/ensure-table.ts';
-export { csvReader, type CsvReaderOptions } from './items/csv-reader.ts';
+export { csvReader, type CsvReaderOptions, type CsvRecordKeys } from './items/csv-reader.ts';
 export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';
 export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';

@@ -177,15 +177,25 @@ export interface RetryPolicy {
  * failed before there was one), a process skip has the item read (`I`), and a write skip the
  * item processed (`O`), typed as the step's.
  */
-export type SkippedItem<I = unknown, O = unknown> = SkippedIn<'read', undefined> | SkippedIn<'process', I> | SkippedIn<'write', O>;
+export type SkippedItem<I = unknown, O = unknown> = ReadSkip | SkippedIn<'process', I> | SkippedIn<'write', O>;
 
-/** An item skipped in one phase (see {@link SkippedItem}). */
-export interface SkippedIn<Ph extends Phase, T> {
+/** A read skip (see {@link SkippedItem}): the reader failed before there was an item. */
+export interface ReadSkip {
+  /** Where the item failed. */
+  readonly phase: 'read';
+  /** What was thrown. */
+  readonly error: unknown;
+  /** None. */
+  readonly item?: undefined;
+}
+
+/** An item skipped in processing or writing (see {@link SkippedItem}). */
+export interface SkippedIn<Ph extends 'process' | 'write', T> {
   /** Where the item failed. */
   readonly phase: Ph;
   /** What was thrown. */
   readonly error: unknown;
-  /** The item: the one read for a process skip, the one processed for a write skip, none for a read skip. */
+  /** The item: the one read for a process skip, the one processed for a write skip. */
   readonly item: T;
 }
 

@@ -173,7 +173,7 @@ export async function runChunkStep<P, I, O>(
           if (hooks.onReadError) for (const l of listeners) l.onReadError?.(error);
           if (checkSkip('read', error, undefined)) {
             counts.readSkipCount++;
-            chunk.skips.push({ phase: 'read', error, item: undefined });
+            chunk.skips.push({ phase: 'read', error });
           } else if (matchesAny(def.noRollback, error)) ignored('read', error, undefined);
           else throw error;
           continue;

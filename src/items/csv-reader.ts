@@ -48,11 +48,15 @@ export interface CsvSyntaxOptions {
 }
 
 /** Options of {@link csvReader}. */
+/** The keys of a CSV record: the `columns` named (C), else the `expectHeader` names (H), else any string. */
+export type CsvRecordKeys<H extends string, C extends string> = string extends C ? H : C;
+
 /**
- * `C`: the column names, when `columns` or `expectHeader` lists them (inferred from the list), so
- * that `map`'s record has exactly those keys; any name otherwise.
+ * `H` and `C`: the names `expectHeader` and `columns` list (inferred from them), so that `map`'s
+ * record has exactly its keys: those of `columns` when given, else those of `expectHeader`, else
+ * any name.
  */
-export interface CsvReaderOptions<T, C extends string = string> extends FileReaderOptions, CsvSyntaxOptions {
+export interface CsvReaderOptions<T, H extends string = string, C extends string = string> extends FileReaderOptions, CsvSyntaxOptions {
   /**
    * Whether the first line is a header. Default: true unless `columns` is given. Records are
    * objects keyed by the header's names, or by `columns` when given (the header line is then
@@ -62,12 +66,12 @@ export interface CsvReaderOptions<T, C extends string = string> extends FileRead
   /** Column names; required when `header` is false. */
   columns?: readonly C[];
   /** The header the file must have (exactly); otherwise open() throws a UsageError. */
-  expectHeader?: readonly C[];
+  expectHeader?: readonly H[];
   /**
    * Turns a record into an item; `line` is the 1-based line on which the record starts. With
    * `columns` or `expectHeader`, the record's keys are those names (`record.id` is a string).
    */
-  map?: (record: Record<C, string>, line: number) => T;
+  map?: (record: Record<CsvRecordKeys<H, C>, string>, line: number) => T;
 }
 
 /** The part of csv-parse's core (`Parser#api`) that is used. */
@@ -585,7 +589,7 @@ export function csvSplitter(file: string, syntax: CsvSyntaxOptions = {}, parseAl
  * - A missing or unreadable file, an empty file when a header is expected, or a header other
  *   than `expectHeader`, make `open` throw a UsageError naming the file.
  */
-export function csvReader<T = Record<string, string>, C extends string = string>(options: CsvReaderOptions<T, C>): FileItemReader<T> {
+export function csvReader<T = Record<string, string>, H extends string = string, C extends string = string>(options: CsvReaderOptions<T, H, C>): FileItemReader<T> {
   const { path, columns, expectHeader, map } = options;
   const header = options.header ?? columns === undefined;
   if (!header && columns === undefined) throw new UsageError(`csvReader(${path}): give the column names (columns) when the file has no header`);
@@ -616,8 +620,8 @@ export function csvReader<T = Record<string, string>, C extends string = string>
       if (fields.length !== n) throw new RecordError(`expected ${n} fields, found ${fields.length}`);
       const record: Record<string, string> = {};
       for (let i = 0; i < n; i++) record[names[i]] = fields[i];
-      // Its keys are the names given (C), or the header's when none were.
-      return map ? map(record as Record<C, string>, source.line) : (record as T);
+      // Its keys are the columns given, else the header's (which expectHeader, if given, checked).
+      return map ? map(record as Record<CsvRecordKeys<H, C>, string>, source.line) : (record as T);
     },
   });
 }
