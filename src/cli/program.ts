@@ -401,11 +401,11 @@ export function buildProgram(): Command {
   const nodeActions = [
     {
       name: 'drain', ask: 'requestDrain', about: 'ask a live node to drain: within a heartbeat it takes no more work and hands over what it runs, but stays up',
-      done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs', already: true, alreadyDone: 'was already asked to drain',
+      done: 'is asked to drain: within a heartbeat it takes no more work and hands over what it runs', unchangedIfDraining: true, unchanged: 'was already asked to drain',
     },
     {
       name: 'resume', ask: 'resumeNode', about: 'ask a drained node to take work again, within a heartbeat',
-      done: 'is asked to resume: within a heartbeat it takes work again', already: false, alreadyDone: 'was not draining: it takes work already',
+      done: 'is asked to resume: within a heartbeat it takes work again', unchangedIfDraining: false, unchanged: 'was not draining: it takes work already',
     },
   ] as const;
   for (const action of nodeActions) {
@@ -419,7 +419,7 @@ export function buildProgram(): Command {
           return [was, was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined] as const;
         }, {}, EXISTING);
         if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
-        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.already ? action.alreadyDone : action.done}`);
+        out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.unchangedIfDraining ? action.unchanged : action.done}`);
         return EXIT.OK;
       }));
   }

@@ -221,8 +221,8 @@ export interface StepListener<P> {
   /** Before the step opens its reader and writer. An error it throws fails the step. */
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
   /**
-   * May return a new ExitStatus for the step; without a description, the step's description (a
-   * failure's reason) is kept. The step's status stays what it was, but transitions and
+   * May return a new ExitStatus for the step; with an empty description, the step's description
+   * (a failure's reason) is kept, so a listener cannot clear it. The step's status stays what it was, but transitions and
    * `exitCodes` follow the code returned, also for a step that FAILED: check
    * `ctx.stepExecution.status` before replacing a failure's code, unless the flow is meant to
    * route on it (`on: { MY_CODE: 'cleanup' }` goes on, and the job can then complete). If it

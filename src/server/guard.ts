@@ -8,7 +8,8 @@
  *    allowed Host (`httpHeaders: [{ name: Host, value: localhost }]`), or the address is allowed.
  * 2. Authentication: every route but the public ones (the console's page and assets, the
  *    probes) needs `Authorization: Bearer SECRET` or a session cookie (401); many different wrong
- *    tokens from one address get its bearer tokens refused for a while (429), not its sessions.
+ *    tokens from one address get its requests refused for a while (429), but for those with a
+ *    valid session.
  * 3. Role: a viewer on a route that acts answers 403.
  * 4. Origin: a request that changes something must come from this server's own pages or from
  *    a client that is not a browser (`Origin` absent or same, `Sec-Fetch-Site` absent, `none` or
@@ -259,7 +260,8 @@ function failureLimiter() {
       const w = current(ip);
       w.failures++;
       const before = w.guesses.size;
-      if (before < GUESSES_PER_MINUTE) w.guesses.add(createHash('sha256').update(token).digest('base64'));
+      // 12 characters of a hash tell 30 guesses apart, and keep an address's window small.
+      if (before < GUESSES_PER_MINUTE) w.guesses.add(createHash('sha256').update(token).digest('base64').slice(0, 12));
       return { failures: w.failures, refusedNow: before < GUESSES_PER_MINUTE && w.guesses.size === GUESSES_PER_MINUTE };
     },
   };

@@ -131,10 +131,8 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     } finally {
       c.child.kill('SIGCONT');
     }
-    const wokeAt = Date.now();
     // Before, the late peer came back only at the next full look, up to 30 s later.
     await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 10_000, 'a and b take c back into the turns');
-    expect(Date.now() - wokeAt).toBeLessThan(10_000);
     expect(c.output()).not.toMatch(/declared dead/);
   });
 

@@ -588,11 +588,10 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
   }, 40_000);
 
   it("leaves room right of the duration trend for its time labels: the last is not cut, at desktop or phone width", async () => {
-    // Two finished executions, more than a second apart: the axis has a tick on a whole second.
-    for (const n of [1, 2]) {
-      await ended(await submit('count', { items: n, tag: `trend-${n}` }), ['COMPLETED']);
-      await new Promise((r) => setTimeout(r, 1100));
-    }
+    // Two finished executions that start more than a second apart (the first lasts 1.2 s): the
+    // axis has a tick on a whole second.
+    await ended(await submit('count', { items: 2, chunk: 1, delayMs: 600, tag: 'trend-1' }), ['COMPLETED']);
+    await ended(await submit('count', { items: 2, tag: 'trend-2' }), ['COMPLETED']);
     const { page, problems } = await newPage();
     await logIn(page, server.base, VIEWER.secret);
     await open(page, '#/jobs/count');
