@@ -4,7 +4,7 @@ import { types } from './types.ts';
 /**
  * Version 4: what the HTTP API needs to run production from.
  *
- * - `ns_audit`: one row per action taken through the API (who, what, on what, when by the
+ * - `ns_audit`: one row per action taken through the API or the CLI (who, what, on what, when by the
  *   database's clock, from where, and how it ended), paged newest first by id.
  * - `ns_node.drain_requested_at`: an operator asked this node to drain (stop taking work and hand
  *   its executions over, as on SIGTERM, but stay up). The node sees it in its membership loop.
