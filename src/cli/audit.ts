@@ -6,6 +6,7 @@
 import { hostname, userInfo } from 'node:os';
 import { RepositoryMissingError, errorMessage, isUserError } from '../core/errors.ts';
 import { recordAudit, type AuditEntry, type AuditOutcome } from '../repository/audit.ts';
+import type { Database } from '../repository/database.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
 import { openExistingDatabase } from '../repository/open.ts';
 import { CronError } from '../scheduler/cron.ts';
@@ -21,8 +22,13 @@ export interface CliAction {
 export interface AuditNote {
   /** Details worth keeping, as the API keeps them: the parameters, the execution created. */
   readonly detail: Record<string, unknown>;
-  /** Records the action now, as done: a command that goes on after launching (`run`, `submit --wait`) is recorded at launch. */
-  launched(): void;
+  /**
+   * Records the action now, as done, on the command's own repository connection (a second one
+   * could be left holding the schema check's lock while a job blocks this process): a command
+   * that goes on after launching (`run`, `submit --wait`) is recorded at launch. Settles once
+   * recorded (or not: see {@link audited}), before that connection closes.
+   */
+  launched(db: Database): Promise<void>;
 }
 
 /** The OS user running this process, where the system knows one. */
@@ -55,9 +61,9 @@ export function isRefusal(err: unknown): boolean {
  */
 export async function audited(url: string, what: CliAction | undefined, fn: (note: AuditNote) => Promise<number>): Promise<number> {
   const detail: Record<string, unknown> = {};
-  if (!what) return fn({ detail, launched: () => undefined });
+  if (!what) return fn({ detail, launched: async () => undefined });
   let recording: Promise<void> | undefined;
-  const record = (outcome: AuditOutcome, err?: unknown) => (recording ??= store(url, {
+  const record = (outcome: AuditOutcome, err?: unknown, db?: Database) => (recording ??= store(db ?? url, {
     actor: cliActor(),
     role: null,
     ...what,
@@ -68,7 +74,7 @@ export async function audited(url: string, what: CliAction | undefined, fn: (not
     message: err === undefined ? null : errorMessage(err),
   }, err !== undefined));
   try {
-    const code = await fn({ detail, launched: () => void record('ok') });
+    const code = await fn({ detail, launched: (db) => record('ok', undefined, db) });
     await record('ok');
     return code;
   } catch (err) {
@@ -80,10 +86,14 @@ export async function audited(url: string, what: CliAction | undefined, fn: (not
 /** An error that says the repository cannot be written to at all. */
 const unrecordable = (err: unknown) => err instanceof RepositoryMissingError || isConnectionError(err);
 
-/** Records `entry` on a connection of its own; a failure is said on stderr unless `quiet`. */
-async function store(url: string, entry: AuditEntry, quiet: boolean): Promise<void> {
+/** Records `entry` in `db`, or on a connection of its own to the URL; a failure is said on stderr unless `quiet`. */
+async function store(target: string | Database, entry: AuditEntry, quiet: boolean): Promise<void> {
   try {
-    const db = await openExistingDatabase(url);
+    if (typeof target !== 'string') {
+      await recordAudit(target, entry);
+      return;
+    }
+    const db = await openExistingDatabase(target);
     try {
       await recordAudit(db, entry);
     } finally {

@@ -122,9 +122,12 @@ async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => P
   const { createProgress } = await import('./progress.ts');
   const progress = createProgress(process.stderr, !o.json || !!process.stderr.isTTY);
   let jobs: Nightshift['jobs'] = new Map();
+  let operator: Nightshift | undefined;
+  let recorded: Promise<void> = Promise.resolve();
   const execution = await withOperator(
     o,
     async (ns) => {
+      operator = ns;
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
@@ -146,13 +149,14 @@ async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => P
         progress.stop();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        await recorded; // before the connection closes
       }
     },
     {
       onProgress: (e, s) => progress.update(e, s),
       onLaunch: (e) => {
         note.detail.execution = e.id;
-        note.launched();
+        if (operator) recorded = note.launched(operator.db);
       },
     },
     needs,
@@ -281,7 +285,7 @@ export function buildProgram(): Command {
       return withOperator(o, async (ns) => {
         const execution = await (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing));
         note.detail.execution = execution.id;
-        note.launched();
+        await note.launched(ns.db);
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
         // A draining node takes no new work: it does not count.

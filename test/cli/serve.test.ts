@@ -51,7 +51,8 @@ describe('nightshift serve', () => {
       expect((await submit('victor-viewer-secret')).status).toBe(403);
       expect((await submit('alice-operator-secret')).status).toBe(202);
       const audit = (await (await fetch(`${base}/api/audit`, { headers: bearer('victor-viewer-secret') })).json()) as { actor: string; outcome: string }[];
-      expect(audit.map((a) => [a.actor, a.outcome])).toEqual([['alice', 'ok'], ['victor', 'forbidden']]);
+      // Newest first: the API's two, then the CLI's run before serve started.
+      expect(audit.map((a) => [a.actor.replace(/^cli:.*/, 'cli'), a.outcome])).toEqual([['alice', 'ok'], ['victor', 'forbidden'], ['cli', 'ok']]);
       // The tokens' secrets never reach the log.
       expect(server.stderr()).not.toMatch(/secret/);
       server.child.kill('SIGTERM');
