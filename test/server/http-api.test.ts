@@ -3,7 +3,7 @@
  * both backends: requests go through Fastify's router in-process with real tokens; nodes started
  * here run what the API submits.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { count, importCsv, noop, partitionedCount } from '../../examples/nightshift.config.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,10 +27,12 @@ const SECRET = { alice: 'alice-operator-secret', victor: 'victor-viewer-secret' 
 
 describe.each(backends())('HTTP API ($name)', (backend) => {
   const opened: (Nightshift | ClusterNode)[] = [];
-  afterAll(async () => {
-    for (const x of opened.reverse()) await ('shutdown' in x ? x.shutdown() : x.close());
-    await backend.cleanup();
+  // Each test's nodes and pools end with it: kept to the end of the file, they added up to
+  // PostgreSQL's max_connections, and a suite file running beside this one could not connect.
+  afterEach(async () => {
+    for (const x of opened.splice(0).reverse()) await ('shutdown' in x ? x.shutdown() : x.close());
   });
+  afterAll(() => backend.cleanup());
   /** `defined`: the jobs the server has definitions of (none: serve without a config). */
   const setup = async (label: string, options: Partial<HttpApiOptions> = {}, defined: typeof jobs = jobs) => {
     const url = backend.freshUrl(label);
