@@ -30,6 +30,8 @@ export interface NodeInfo {
   jobs: string[];
   /** The executions it runs now. */
   running: number[];
+  /** The partitions it runs now (their step execution ids), of its own executions or others'. */
+  runningPartitions: { id: number; executionId: number }[];
   /** The machine it runs on. */
   host: string;
   /** Its process id on that machine. */

@@ -7,6 +7,16 @@ import type { ItemStreamReader } from '../../src/core/items.ts';
 import { backends } from '../support/backends.ts';
 import { itWhen } from '../support/skip.ts';
 
+/** What `promise` rejects with (the test fails if it resolves). */
+async function failure(promise: unknown): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
 async function drain<T>(reader: ItemStreamReader<T>, max = Infinity): Promise<T[]> {
   const out: T[] = [];
   while (out.length < max) {
@@ -122,7 +132,7 @@ describe.each(backends())('SQL items on %s', (backend) => {
     const select = 'SELECT id,\n  nope FROM src';
     const paging = pagingReader({ db, select, key: 'id' });
     await paging.open?.({});
-    const pagingError = await Promise.resolve(paging.read()).catch((err: unknown) => err as Error & { code?: string });
+    const pagingError = await failure(paging.read());
     expect(pagingError.message).toMatch(badColumn);
     expect(pagingError.message).toMatch(/^pagingReader: .* in: SELECT id, nope FROM src$/);
     expect(pagingError.code).toBe(backend.name === 'postgres' ? '42703' : 'SQLITE_ERROR');
@@ -141,7 +151,7 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.transaction(async (tx) => sqlWriter<number>({ table: 'dst', columns: ['id', 'b'], values: (n) => [n, `b${n}`] }).write([1, 2], chunk(tx)));
     for (const copy of backend.name === 'postgres' ? [false, true] : [false]) {
       const writer = sqlWriter<number>({ table: 'dst', columns: ['id', 'b'], values: (n) => [n, `b${n}`], copy });
-      const error = await db.transaction(async (tx) => writer.write([3, 2], chunk(tx))).catch((err: unknown) => err as Error & { code?: string });
+      const error = await failure(db.transaction(async (tx) => writer.write([3, 2], chunk(tx))));
       expect(error.message).toMatch(copy ? /^sqlWriter COPY into dst: / : /^sqlWriter INSERT into dst: /);
       if (backend.name === 'postgres') {
         expect(error.message).toMatch(/duplicate key value violates unique constraint "dst_pkey" \(Key \(id\)=\(2\) already exists\.\)/);
