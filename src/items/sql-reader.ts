@@ -17,11 +17,15 @@ export interface PagingReaderOptions<T> {
   select: string;
   /** The values of the query's `$1`, `$2`, ... placeholders. */
   params?: readonly unknown[];
-  /** The unique, ordered column the pages are keyed on. */
+  /** The unique, ordered column the pages are keyed on: a column (or alias) of `select`'s result. */
   key: string;
   /** Rows per page query (default 1000). */
   pageSize?: number;
-  /** Turns a row into an item (default: the row itself). */
+  /**
+   * Turns a row into an item (default: the row itself). The values are the driver's: on
+   * PostgreSQL a BIGINT or NUMERIC column comes as a string (convert it here, `Number(row.id)`),
+   * on SQLite an INTEGER as a number.
+   */
   map?: (row: Record<string, unknown>) => T;
   /**
    * Count the query's rows once at open (`SELECT count(*)` over it), so that progress displays
