@@ -35,3 +35,18 @@ export async function namingSqlErrors<T>(where: string, sql: string | undefined,
     throw nameSqlError(err, where, sql);
   }
 }
+
+/** PostgreSQL's SQLSTATE, and SQLite's extended codes, of a unique or primary key violation. */
+const UNIQUE_CODES = new Set(['23505', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY']);
+
+/**
+ * True for a unique or primary key violation, on PostgreSQL and SQLite alike: an error matcher
+ * for skip, retry and noRollback rules (Spring Batch's DuplicateKeyException).
+ *
+ * @example
+ * skip: { on: [isUniqueViolation], limit: 10 } // a duplicate row is skipped; the rest of its chunk is written
+ */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && UNIQUE_CODES.has(code);
+}
