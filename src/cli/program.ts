@@ -384,7 +384,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name, and every live one)'))
+  common(program.command('nodes').description('list the cluster members and what each runs, executions and partitions (the newest incarnation of each name, and every live one)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
       // The heartbeats' age by the database's clock, which wrote them (not this machine's).
