@@ -31,7 +31,12 @@ export interface NodeInfo {
   /** The executions it runs now. */
   running: number[];
   /** The partitions it runs now (their step execution ids), of its own executions or others'. */
-  runningPartitions: { id: number; executionId: number }[];
+  runningPartitions: {
+    /** The partition's step execution id. */
+    id: number;
+    /** The job execution it is a partition of. */
+    executionId: number;
+  }[];
   /** The machine it runs on. */
   host: string;
   /** Its process id on that machine. */
