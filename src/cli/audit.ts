@@ -29,6 +29,29 @@ export interface AuditNote {
    * recorded (or not: see {@link audited}), before that connection closes.
    */
   launched(db: Database): Promise<void>;
+  /**
+   * Records how the command ended (`err` undefined: ok), on its own connection `db`, before it
+   * closes: see {@link recordedOn}. Once recorded, later calls change nothing.
+   */
+  ended(db: Database, err?: unknown): Promise<void>;
+}
+
+/**
+ * Runs `fn`, the part of a command that acts on `db`, and records its outcome there, so that a
+ * command opens no second connection for its audit entry. Without a note (a command that records
+ * nothing) it only runs `fn`.
+ */
+export async function recordedOn<T>(note: AuditNote | undefined, db: Database, fn: () => Promise<T>): Promise<T> {
+  if (!note) return fn();
+  let result: T;
+  try {
+    result = await fn();
+  } catch (err) {
+    await note.ended(db, err);
+    throw err;
+  }
+  await note.ended(db);
+  return result;
 }
 
 /** The OS user running this process, where the system knows one. */
@@ -61,7 +84,7 @@ export function isRefusal(err: unknown): boolean {
  */
 export async function audited(url: string, what: CliAction | undefined, fn: (note: AuditNote) => Promise<number>): Promise<number> {
   const detail: Record<string, unknown> = {};
-  if (!what) return fn({ detail, launched: async () => undefined });
+  if (!what) return fn({ detail, launched: async () => undefined, ended: async () => undefined });
   let recording: Promise<void> | undefined;
   const record = (outcome: AuditOutcome, err?: unknown, db?: Database) => (recording ??= store(db ?? url, {
     actor: cliActor(),
@@ -73,12 +96,14 @@ export async function audited(url: string, what: CliAction | undefined, fn: (not
     statusCode: null,
     message: err === undefined ? null : errorMessage(err),
   }, err !== undefined));
+  const ended = (err: unknown, db?: Database) => (err === undefined ? record('ok', undefined, db)
+    : unrecordable(err) ? recording : record(isRefusal(err) ? 'refused' : 'error', err, db));
   try {
-    const code = await fn({ detail, launched: (db) => record('ok', undefined, db) });
+    const code = await fn({ detail, launched: (db) => record('ok', undefined, db), ended: async (db, err) => ended(err, db) });
     await record('ok');
     return code;
   } catch (err) {
-    await (unrecordable(err) ? recording : record(isRefusal(err) ? 'refused' : 'error', err));
+    await ended(err);
     throw err;
   }
 }

@@ -22,7 +22,7 @@ import { ago, executionsText, executionText, partitionsByExecution, table, termi
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
-import { audited, isRefusal, type AuditNote, type CliAction } from './audit.ts';
+import { audited, isRefusal, recordedOn, type AuditNote, type CliAction } from './audit.ts';
 
 interface Common {
   db?: string;
@@ -143,7 +143,7 @@ async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => P
       });
       jobs = ns.jobs;
       try {
-        return await launch(ns);
+        return await recordedOn(note, ns.db, () => launch(ns));
       } finally {
         unwatch();
         progress.stop();
@@ -223,18 +223,18 @@ export function buildProgram(): Command {
 
   common(program.command('stop').description('stop an execution at its next chunk boundary'))
     .argument('<executionId>', HELP.executionId)
-    .action(actAudited(onExecution('stop'), async (_note: AuditNote, id: string, o: Common) => {
+    .action(actAudited(onExecution('stop'), async (note: AuditNote, id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.stop(n), (await ns.getExecution(n))!), {}, EXISTING);
+      const e = await withOperator(o, (ns) => recordedOn(note, ns.db, async () => (await ns.stop(n), (await ns.getExecution(n))!)), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} ${e.status === 'STOPPING' ? 'is stopping at its next chunk boundary' : `is ${e.status}`}`);
       return EXIT.OK;
     }));
 
   common(program.command('abandon').description('abandon an execution that did not complete (stopped, stopping, failed, unknown), so that its instance never runs again'))
     .argument('<executionId>', HELP.executionId)
-    .action(actAudited(onExecution('abandon'), async (_note: AuditNote, id: string, o: Common) => {
+    .action(actAudited(onExecution('abandon'), async (note: AuditNote, id: string, o: Common) => {
       const n = positiveInt('execution id', id);
-      const e = await withOperator(o, async (ns) => (await ns.abandon(n), (await ns.getExecution(n))!), {}, EXISTING);
+      const e = await withOperator(o, (ns) => recordedOn(note, ns.db, async () => (await ns.abandon(n), (await ns.getExecution(n))!)), {}, EXISTING);
       out(o.json ? JSON.stringify(executionJson(e), null, 2) : `execution ${e.id} is ${e.status}`);
       return EXIT.OK;
     }));
@@ -283,9 +283,10 @@ export function buildProgram(): Command {
       const raw = parseKeyValues(words); // malformed words fail before touching the database
       Object.assign(note.detail, { params: raw }, o.node !== undefined ? { node: o.node } : {}, o.key !== undefined ? { key: o.key } : {}, o.next ? { next: true } : {});
       return withOperator(o, async (ns) => {
-        const execution = await (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing));
-        note.detail.execution = execution.id;
-        await note.launched(ns.db);
+        const execution = await recordedOn(note, ns.db, () => (o.next ? ns.submitNextInstance(job, raw, routing) : ns.submit(job, raw, routing)).then((e) => {
+          note.detail.execution = e.id;
+          return e;
+        }));
         // Once, on stderr: work no live node can take waits (STARTING) until one joins, which --wait would otherwise wait out silently.
         const alive = (await ns.nodes()).filter((n) => n.status === 'alive');
         // A draining node takes no new work: it does not count.
@@ -314,9 +315,13 @@ export function buildProgram(): Command {
       const items = readSubmitFile(file);
       const name = file === '-' ? 'stdin' : file;
       return withOperator(o, async (ns) => {
-        const results = await ns.submitMany(items);
+        const results = await recordedOn(note, ns.db, async () => {
+          const all = await ns.submitMany(items);
+          const refused = all.filter((r) => 'error' in r).length;
+          Object.assign(note.detail, { items: all.length, submitted: all.length - refused, failed: refused });
+          return all;
+        });
         const failed = results.filter((r) => 'error' in r);
-        Object.assign(note.detail, { items: results.length, submitted: results.length - failed.length, failed: failed.length });
         if (o.json) {
           const lines = results.map((r) => ({ ...r, line: items[r.index].line }));
           out(JSON.stringify({ submitted: results.length - failed.length, failed: failed.length, results: lines }, null, 2));
@@ -417,14 +422,15 @@ export function buildProgram(): Command {
   for (const action of nodeActions) {
     common(program.command(action.name).description(action.about))
       .argument('<node>', HELP.node)
-      .action(actAudited(([node]) => ({ action: `node.${action.name}`, target: `node ${node}` }), async (_note: AuditNote, node: string, o: Common) => {
+      .action(actAudited(([node]) => ({ action: `node.${action.name}`, target: `node ${node}` }), async (note: AuditNote, node: string, o: Common) => {
         const ask = (await import('../repository/nodes.ts'))[action.ask];
         const liveNamed = async (ns: Nightshift) => (await ns.nodes()).find((n) => n.name === node && n.status === 'alive');
-        const [before, live] = await withOperator(o, async (ns) => {
+        const [before, live] = await withOperator(o, (ns) => recordedOn(note, ns.db, async () => {
           const was = await liveNamed(ns);
-          return [was, was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined] as const;
-        }, {}, EXISTING);
-        if (!live) throw new UsageError(`no live node named ${terminalText(node)}`);
+          const now = was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined;
+          if (!now) throw new UsageError(`no live node named ${terminalText(node)}`);
+          return [was, now] as const;
+        }), {}, EXISTING);
         out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.unchangedIfDraining ? action.unchanged : action.done}`);
         return EXIT.OK;
       }));
@@ -452,8 +458,11 @@ export function buildProgram(): Command {
       const { pruneHistory } = await import('../repository/retention.ts');
       const db = await openExistingDatabase(dbUrl(o));
       try {
-        const r = await pruneHistory(db, options);
-        note.detail.deleted = { executions: r.executions, steps: r.steps, instances: r.instances, nodes: r.nodes };
+        const r = await recordedOn(note, db, async () => {
+          const done = await pruneHistory(db, options);
+          note.detail.deleted = { executions: done.executions, steps: done.steps, instances: done.instances, nodes: done.nodes };
+          return done;
+        });
         out(o.json ? JSON.stringify(r, null, 2)
           : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
           : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);

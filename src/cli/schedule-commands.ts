@@ -5,7 +5,7 @@ import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
 import { table } from './output.ts';
-import { osUser, type AuditNote, type CliAction } from './audit.ts';
+import { osUser, recordedOn, type AuditNote, type CliAction } from './audit.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase, openExistingDatabase } from '../repository/open.ts';
 import {
@@ -47,11 +47,14 @@ function wholeMs(flag: string, raw: string, min: number): number {
   return n;
 }
 
-/** Opens the repository for `fn`; with `existing`, an SQLite repository must already exist (see withOperator). */
-async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, jobs: JobsLike = [], existing = true): Promise<T> {
+/**
+ * Opens the repository for `fn`; with `existing`, an SQLite repository must already exist (see
+ * withOperator). A command that acts records its audit entry there (`note`).
+ */
+async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) => Promise<T>, { jobs = [], existing = true, note }: { jobs?: JobsLike; existing?: boolean; note?: AuditNote } = {}): Promise<T> {
   const db = await (existing ? openExistingDatabase : openDatabase)(kit.dbUrl(o));
   try {
-    return await fn(scheduleAdmin({ db, jobs }));
+    return await recordedOn(note, db, () => fn(scheduleAdmin({ db, jobs })));
   } finally {
     await db.close();
   }
@@ -105,9 +108,12 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
       };
       const config = await loadConfig(o.config);
       validateSchedule(spec, config.jobs); // bad input fails before touching the database
-      const { schedule, result } = await withAdmin(o, kit, (admin) => admin.add(spec), config.jobs, false);
       const { name: _, ...given } = spec;
-      Object.assign(note.detail, { result, ...given });
+      const { schedule, result } = await withAdmin(o, kit, async (admin) => {
+        const added = await admin.add(spec);
+        Object.assign(note.detail, { result: added.result, ...given });
+        return added;
+      }, { jobs: config.jobs, existing: false, note });
       if (o.json) out(JSON.stringify(scheduleJson(schedule), null, 2));
       else {
         out(`schedule ${schedule.name} ${result === 'created' ? 'added' : result}: job ${schedule.job}, ${timingText(schedule)}` +
@@ -139,7 +145,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   ] as const) {
     common(group.command(verb).description(description))
       .argument('<name>', HELP.trigger)
-      .action(actAudited(onSchedule(verb), async (_note: AuditNote, name: string, o: Common) => {
+      .action(actAudited(onSchedule(verb), async (note: AuditNote, name: string, o: Common) => {
         let declared = false;
         const s = await withAdmin(o, kit, async (admin) => {
           if (verb === 'remove') {
@@ -148,7 +154,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
             return undefined;
           }
           return verb === 'pause' ? admin.pause(name) : admin.resume(name);
-        });
+        }, { note });
         if (o.json) out(JSON.stringify(s ? scheduleJson(s) : { name, removed: true }, null, 2));
         else if (verb === 'remove') out(`schedule ${name} removed`);
         else if (verb === 'pause') out(`schedule ${name} paused`);
@@ -165,8 +171,11 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     .argument('<name>', HELP.trigger)
     .action(actAudited(onSchedule('trigger'), async (note: AuditNote, name: string, o: Common) => {
       const config = await loadConfig(o.config);
-      const execution = await withAdmin(o, kit, (admin) => admin.fireNow(name, whoIsAsking()), config.jobs);
-      note.detail.execution = execution.id;
+      const execution = await withAdmin(o, kit, async (admin) => {
+        const fired = await admin.fireNow(name, whoIsAsking());
+        note.detail.execution = fired.id;
+        return fired;
+      }, { jobs: config.jobs, note });
       out(o.json ? JSON.stringify({ ...executionJson(execution), steps: [] }, null, 2) : String(execution.id));
       return 0;
     }));

@@ -7,13 +7,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { listAudit, type AuditRecord } from '../../src/repository/audit.ts';
 import { openExistingDatabase } from '../../src/repository/open.ts';
 import { createHttpApi } from '../../src/server/http-api.ts';
-import { backends, waitFor } from '../support/backends.ts';
+import { PG_BASE, backends, waitFor } from '../support/backends.ts';
 import { killAll, startNode } from '../support/node-procs.ts';
 import { cliFor, query } from './run-cli.ts';
 
@@ -175,5 +176,47 @@ describe('the CLI in the audit log (postgres)', () => {
     } finally {
       await ns.close();
     }
+  }, 120_000);
+});
+
+describe('the CLI in the audit log: on the connection the command acts on (postgres)', () => {
+  it('each command that acts opens its repository once, its entry recorded there, refused or not', async () => {
+    // Each opening of the repository checks its schema version in ns_meta: a command that recorded
+    // its entry on a second connection (a second pool, a second check) reads it twice.
+    const app = `nst_cliaudit_${process.pid}`;
+    const url = `${postgres.freshUrl('cliaudit-once')}&application_name=${app}`;
+    const schema = new URL(url).searchParams.get('schema')!;
+    const observer = new pg.Client({ connectionString: PG_BASE });
+    await observer.connect();
+    onTestFinished(() => observer.end());
+    const stats = async () => (await observer.query<{ reads: string; open: string }>(
+      `SELECT (SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'ns_meta') AS reads,
+              (SELECT count(*) FROM pg_stat_activity WHERE application_name = $2) AS open`, [schema, app])).rows[0];
+    /** Reads of ns_meta so far, once the command's sessions have ended (and so reported theirs). */
+    const metaReads = async (atLeast = 0) => waitFor(async () => {
+      const s = await stats();
+      return Number(s.open) === 0 && Number(s.reads) >= atLeast ? Number(s.reads) : undefined;
+    }, 10_000, 'the command to end its sessions');
+    const cli = cliFor(url);
+    const submitted = await cli.json(['submit', 'noop', 'run.id=1']);
+    const checks: [string, number][] = [];
+    for (const [args, code] of [
+      [['stop', String(submitted.id)], 0],
+      [['abandon', String(submitted.id)], 0],
+      [['stop', String(submitted.id)], 2],
+      [['drain', 'nosuch'], 2],
+      [['schedule', 'add', 'hourly', '--job', 'noop', '--every', '1h', 'run.id=2'], 0],
+      [['schedule', 'pause', 'hourly'], 0],
+      [['schedule', 'trigger', 'hourly'], 0],
+      [['schedule', 'remove', 'hourly'], 0],
+      [['submit', 'noop', 'run.id=3'], 0],
+      [['prune', '--older-than', '30d'], 0],
+    ] as const) {
+      const before = await metaReads();
+      expect((await cli.run([...args])).code, args.join(' ')).toBe(code);
+      checks.push([args.join(' '), (await metaReads(before + 1)) - before]);
+    }
+    expect(checks.filter(([, n]) => n !== 1), 'commands that opened the repository more than once').toEqual([]);
+    expect((await auditLog(url)).map((a) => a.outcome)).toEqual(['ok', 'ok', 'ok', 'refused', 'refused', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
   }, 120_000);
 });
