@@ -30,6 +30,7 @@ export { rangeReader } from './items/range-reader.ts';
 export { sqlWriter, insertRows, copyRows, type SqlWriterOptions } from './items/sql-writer.ts';
 export { pagingReader, cursorReader } from './items/sql-reader.ts';
 export { ensureTable } from './items/ensure-table.ts';
+export { isUniqueViolation } from './items/sql-error.ts';
 export { csvReader, type CsvReaderOptions, type CsvRecordKeys } from './items/csv-reader.ts';
 export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';

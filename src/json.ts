@@ -65,7 +65,7 @@ function stepsJson(steps: StepExecution[]) {
 export function nodeJson(n: NodeInfo) {
   return {
     name: n.name, status: n.status, draining: n.draining, lastHeartbeat: n.lastHeartbeat.toISOString(), jobs: n.jobs, running: n.running,
-    host: n.host, pid: n.pid, concurrency: n.concurrency,
+    runningPartitions: n.runningPartitions, host: n.host, pid: n.pid, concurrency: n.concurrency,
   };
 }
 

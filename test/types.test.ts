@@ -29,6 +29,10 @@ describe('public types', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/item-types.ts'))).toEqual([]);
   }, 60_000);
 
+  it('step and chunk listeners written apart from a job need no type arguments, as job listeners do', () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/listeners.ts'))).toEqual([]);
+  }, 60_000);
+
   it("a parameter's default has its parameter's type", () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
   }, 60_000);

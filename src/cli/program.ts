@@ -18,7 +18,7 @@ import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, idleLimit, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
 import { HELP } from './help-words.ts';
-import { ago, executionsText, executionText, table, terminalText } from './output.ts';
+import { ago, executionsText, executionText, partitionsByExecution, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
@@ -389,7 +389,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('nodes').description('list the cluster members and what each runs (the newest incarnation of each name, and every live one)'))
+  common(program.command('nodes').description('list the cluster members and what each runs, executions and partitions (the newest incarnation of each name, and every live one)'))
     .option('--all', 'every incarnation of each node name still kept, oldest first')
     .action(act(async (o: Common & { all?: boolean }) => {
       // The heartbeats' age by the database's clock, which wrote them (not this machine's).
@@ -398,8 +398,10 @@ export function buildProgram(): Command {
         out(JSON.stringify(nodes.map(nodeJson), null, 2));
       } else if (!nodes.length) out('no nodes have joined');
       else {
-        out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'jobs'], nodes.map((n) => [
-          n.name, n.draining ? 'draining' : n.status, ago(now - n.lastHeartbeat.getTime()), n.host, n.pid, n.concurrency, n.running.join(',') || '-', n.jobs.join(','),
+        // A worker node runs partitions, not executions: without their column it looked idle.
+        out(table(['name', 'status', 'last heartbeat', 'host', 'pid', 'concurrency', 'running', 'partitions', 'jobs'], nodes.map((n) => [
+          n.name, n.draining ? 'draining' : n.status, ago(now - n.lastHeartbeat.getTime()), n.host, n.pid, n.concurrency, n.running.join(',') || '-',
+          partitionsByExecution(n.runningPartitions) || '-', n.jobs.join(','),
         ])));
       }
       return EXIT.OK;

@@ -216,8 +216,9 @@ export interface JobListener<P = Record<string, unknown>> {
 /**
  * Told when a step execution begins and ends (the `listeners` of any step), like Spring Batch's
  * StepExecutionListener. Several listeners are called in the order given, `afterStep` too.
+ * Without type arguments (a listener written once for many jobs), `params` is a plain record.
  */
-export interface StepListener<P> {
+export interface StepListener<P = Record<string, unknown>> {
   /** Before the step opens its reader and writer. An error it throws fails the step. */
   beforeStep?(ctx: StepContext<P>): void | Promise<void>;
   /**
@@ -237,9 +238,10 @@ export interface StepListener<P> {
  * ChunkListener, ItemReadListener, ItemProcessListener, ItemWriteListener and SkipListener in
  * one. Several listeners are called in the order given. Read and process methods are
  * synchronous; the others may return a promise, which is awaited. An error thrown by a
- * listener fails the step, except in `onChunkError` (logged).
+ * listener fails the step, except in `onChunkError` (logged). Without type arguments (a listener
+ * written once for many steps), `params` is a plain record and the items are `unknown`.
  */
-export interface ChunkListener<P, I, O> {
+export interface ChunkListener<P = Record<string, unknown>, I = unknown, O = unknown> {
   /** Before a chunk's first item is read. */
   beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
   /** After the chunk's transaction committed (also for the last chunk, which may be empty). */

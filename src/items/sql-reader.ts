@@ -4,6 +4,7 @@ import type { Database } from '../repository/database.ts';
 import { connectDedicated } from '../repository/postgres.ts';
 import { openSqliteConnection } from '../repository/sqlite.ts';
 import type { SqlClient } from '../repository/tx.ts';
+import { namingSqlErrors } from './sql-error.ts';
 
 /** What {@link pagingReader} reads: a query, its parameters, and the key it pages on. */
 export interface PagingReaderOptions<T> {
@@ -16,11 +17,15 @@ export interface PagingReaderOptions<T> {
   select: string;
   /** The values of the query's `$1`, `$2`, ... placeholders. */
   params?: readonly unknown[];
-  /** The unique, ordered column the pages are keyed on. */
+  /** The unique, ordered column the pages are keyed on: a column (or alias) of `select`'s result. */
   key: string;
   /** Rows per page query (default 1000). */
   pageSize?: number;
-  /** Turns a row into an item (default: the row itself). */
+  /**
+   * Turns a row into an item (default: the row itself). The values are the driver's: on
+   * PostgreSQL a BIGINT or NUMERIC column comes as a string (convert it here, `Number(row.id)`),
+   * on SQLite an INTEGER as a number.
+   */
   map?: (row: Record<string, unknown>) => T;
   /**
    * Count the query's rows once at open (`SELECT count(*)` over it), so that progress displays
@@ -53,12 +58,12 @@ export function pagingReader<T = Record<string, unknown>>(options: PagingReaderO
   return {
     async open(ctx: ExecutionContext) {
       lastKey = ctx[stateKey] ?? null;
-      if (options.countTotal) total = await countRows(options.db, options.select, params);
+      if (options.countTotal) total = await namingSqlErrors('pagingReader (countTotal)', options.select, () => countRows(options.db, options.select, params));
     },
     async read() {
       if (index >= page.length) {
         if (done) return undefined;
-        page = await options.db.query(sql, [...params, lastKey]);
+        page = await namingSqlErrors('pagingReader', options.select, () => options.db.query(sql, [...params, lastKey]));
         index = 0;
         if (page.length < pageSize) done = true;
         if (page.length === 0) return undefined;
@@ -100,61 +105,71 @@ export function cursorReader<T = Record<string, unknown>>(options: {
   let fetchMore: () => Promise<Record<string, unknown>[]> = async () => [];
   let release: () => Promise<void> = async () => undefined;
   const stateKey = 'cursor.position';
+  /** Opens the cursor at row `skip` (on SQLite a statement iterator, on PostgreSQL a server-side cursor). */
+  const openCursor = async (skip: number) => {
+    if (options.countTotal) total = await countRows(options.db, options.select, params);
+    if (options.db.dialect === 'sqlite') {
+      const conn = openSqliteConnection(options.db.connectUrl.slice('sqlite:'.length));
+      let rows: IterableIterator<Record<string, unknown>>;
+      try {
+        rows = conn.prepare(options.select.replace(/\$\d+/g, '?')).iterate(...params) as IterableIterator<Record<string, unknown>>;
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      for (let i = 0; i < skip && !rows.next().done; i++);
+      fetchMore = async () => {
+        const out: Record<string, unknown>[] = [];
+        while (out.length < fetchSize) {
+          const r = rows.next();
+          if (r.done) break;
+          out.push(r.value);
+        }
+        return out;
+      };
+      release = async () => {
+        rows.return?.();
+        conn.close();
+      };
+    } else {
+      // A session the server ends (pg_terminate_backend, a restart, a timeout) is an 'error'
+      // event: unheard, it would crash the process. The statement running then rejects with
+      // the same error, which fails (or retries) only this step.
+      let lost: Error | undefined;
+      const client = await connectDedicated(options.db.connectUrl, 'cursor', (err) => (lost ??= err));
+      try {
+        await client.query('BEGIN READ ONLY');
+        await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);
+        if (skip > 0) await client.query(`MOVE FORWARD ${skip} FROM ns_cursor`);
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
+      }
+      fetchMore = async () => {
+        try {
+          return (await client.query(`FETCH ${fetchSize} FROM ns_cursor`)).rows;
+        } catch (err) {
+          // Name the cause the session ended with, not pg's "not queryable" that follows it.
+          if (!lost) throw err;
+          throw Object.assign(new Error(`its connection was lost: ${lost.message}`, { cause: lost }), { code: (lost as { code?: string }).code });
+        }
+      };
+      release = async () => {
+        await client.query('COMMIT').catch(() => undefined);
+        await client.end().catch(() => undefined);
+      };
+    }
+  };
   return {
     async open(ctx) {
       const skip = Number(ctx[stateKey] ?? 0);
-      if (options.countTotal) total = await countRows(options.db, options.select, params);
-      if (options.db.dialect === 'sqlite') {
-        const conn = openSqliteConnection(options.db.connectUrl.slice('sqlite:'.length));
-        const rows = conn.prepare(options.select.replace(/\$\d+/g, '?')).iterate(...params) as IterableIterator<Record<string, unknown>>;
-        for (let i = 0; i < skip && !rows.next().done; i++);
-        fetchMore = async () => {
-          const out: Record<string, unknown>[] = [];
-          while (out.length < fetchSize) {
-            const r = rows.next();
-            if (r.done) break;
-            out.push(r.value);
-          }
-          return out;
-        };
-        release = async () => {
-          rows.return?.();
-          conn.close();
-        };
-      } else {
-        // A session the server ends (pg_terminate_backend, a restart, a timeout) is an 'error'
-        // event: unheard, it would crash the process. The statement running then rejects with
-        // the same error, which fails (or retries) only this step.
-        let lost: Error | undefined;
-        const client = await connectDedicated(options.db.connectUrl, 'cursor', (err) => (lost ??= err));
-        try {
-          await client.query('BEGIN READ ONLY');
-          await client.query(`DECLARE ns_cursor NO SCROLL CURSOR FOR ${options.select}`, params as unknown[]);
-          if (skip > 0) await client.query(`MOVE FORWARD ${skip} FROM ns_cursor`);
-        } catch (err) {
-          await client.end().catch(() => undefined);
-          throw err;
-        }
-        fetchMore = async () => {
-          try {
-            return (await client.query(`FETCH ${fetchSize} FROM ns_cursor`)).rows;
-          } catch (err) {
-            // Name the cause the session ended with, not pg's "not queryable" that follows it.
-            if (!lost) throw err;
-            throw Object.assign(new Error(`the cursor reader's connection was lost: ${lost.message}`, { cause: lost }), { code: (lost as { code?: string }).code });
-          }
-        };
-        release = async () => {
-          await client.query('COMMIT').catch(() => undefined);
-          await client.end().catch(() => undefined);
-        };
-      }
+      await namingSqlErrors('cursorReader', options.select, () => openCursor(skip));
       position = skip;
     },
     async read() {
       if (index >= buffer.length) {
         if (exhausted) return undefined;
-        buffer = await fetchMore();
+        buffer = await namingSqlErrors('cursorReader', options.select, fetchMore);
         index = 0;
         if (buffer.length < fetchSize) exhausted = true;
         if (buffer.length === 0) return undefined;

@@ -3,6 +3,7 @@ import { keepPrepared } from '../repository/prepared.ts';
 import { nativePg } from '../repository/driver-client.ts';
 import { loadCopyFrom } from '../repository/drivers.ts';
 import type { SqlClient } from '../repository/tx.ts';
+import { nameSqlError } from './sql-error.ts';
 
 // Both dialects cap bound parameters per statement (SQLite 32766, PostgreSQL 65535).
 const MAX_PARAMS = 30_000;
@@ -201,12 +202,19 @@ export function sqlWriter<T>(options: SqlWriterOptions<T>): ItemStreamWriter<T> 
   const buffer: ParamBuffer = {};
   return {
     async write(items, chunk) {
-      if (options.copy && chunk.tx.dialect === 'postgres') {
-        const rows = new Array<readonly unknown[]>(items.length);
-        for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
-        await copyRows(chunk.tx, options.table, options.columns, rows);
-      } else {
-        await insertEach(chunk.tx, shape, items.length, (i) => options.values(items[i], chunk), buffer);
+      const copy = options.copy && chunk.tx.dialect === 'postgres';
+      try {
+        if (copy) {
+          const rows = new Array<readonly unknown[]>(items.length);
+          for (let i = 0; i < items.length; i++) rows[i] = options.values(items[i], chunk);
+          await copyRows(chunk.tx, options.table, options.columns, rows);
+        } else {
+          await insertEach(chunk.tx, shape, items.length, (i) => options.values(items[i], chunk), buffer);
+        }
+      } catch (err) {
+        // A multi-row statement is too long to show: the table and the database's detail (the
+        // duplicate key, the value that broke a constraint) say which rows.
+        throw nameSqlError(err, `sqlWriter ${copy ? 'COPY' : 'INSERT'} into ${options.table}`);
       }
     },
   };

@@ -30,6 +30,13 @@ export interface NodeInfo {
   jobs: string[];
   /** The executions it runs now. */
   running: number[];
+  /** The partitions it runs now (their step execution ids), of its own executions or others'. */
+  runningPartitions: {
+    /** The partition's step execution id. */
+    id: number;
+    /** The job execution it is a partition of. */
+    executionId: number;
+  }[];
   /** The machine it runs on. */
   host: string;
   /** Its process id on that machine. */

@@ -7,6 +7,16 @@ import type { ItemStreamReader } from '../../src/core/items.ts';
 import { backends } from '../support/backends.ts';
 import { itWhen } from '../support/skip.ts';
 
+/** What `promise` rejects with (the test fails if it resolves). */
+async function failure(promise: unknown): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
 async function drain<T>(reader: ItemStreamReader<T>, max = Infinity): Promise<T[]> {
   const out: T[] = [];
   while (out.length < max) {
@@ -112,6 +122,44 @@ describe.each(backends())('SQL items on %s', (backend) => {
     if (backend.name === 'postgres') {
       await db.exec("CREATE TYPE clash AS ENUM ('a')");
       await expect(ensureTable(db, 'CREATE TABLE IF NOT EXISTS clash (a INTEGER)')).rejects.toThrow(/type "clash" already exists/);
+    }
+    await db.close();
+  });
+
+  it('a reader whose query fails names the reader and its query; the error keeps its class and code', async () => {
+    const db = await seeded(3);
+    const badColumn = backend.name === 'postgres' ? /column "nope" does not exist/ : /no such column: nope/;
+    const select = 'SELECT id,\n  nope FROM src';
+    const paging = pagingReader({ db, select, key: 'id' });
+    await paging.open?.({});
+    const pagingError = await failure(paging.read());
+    expect(pagingError.message).toMatch(badColumn);
+    expect(pagingError.message).toMatch(/^pagingReader: .* in: SELECT id, nope FROM src$/);
+    expect(pagingError.code).toBe(backend.name === 'postgres' ? '42703' : 'SQLITE_ERROR');
+    const counted = pagingReader({ db, select, key: 'id', countTotal: true });
+    await expect(Promise.resolve(counted.open?.({}))).rejects.toThrow(/^pagingReader \(countTotal\): .* in: SELECT id, nope FROM src$/);
+    const cursor = cursorReader({ db, select });
+    await expect(Promise.resolve(cursor.open?.({}))).rejects.toThrow(/^cursorReader: .* in: SELECT id, nope FROM src$/);
+    await cursor.close?.();
+    await db.close();
+  });
+
+  it('a writer hitting a unique violation names its table and the duplicate key', async () => {
+    const db = await openDatabase(backend.freshUrl('sqldup'));
+    await db.exec('CREATE TABLE dst (id INTEGER PRIMARY KEY, b TEXT)');
+    const chunk = (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) => ({ tx, context: {}, jobExecutionId: 1, stepExecutionId: 1 });
+    await db.transaction(async (tx) => sqlWriter<number>({ table: 'dst', columns: ['id', 'b'], values: (n) => [n, `b${n}`] }).write([1, 2], chunk(tx)));
+    for (const copy of backend.name === 'postgres' ? [false, true] : [false]) {
+      const writer = sqlWriter<number>({ table: 'dst', columns: ['id', 'b'], values: (n) => [n, `b${n}`], copy });
+      const error = await failure(db.transaction(async (tx) => writer.write([3, 2], chunk(tx))));
+      expect(error.message).toMatch(copy ? /^sqlWriter COPY into dst: / : /^sqlWriter INSERT into dst: /);
+      if (backend.name === 'postgres') {
+        expect(error.message).toMatch(/duplicate key value violates unique constraint "dst_pkey" \(Key \(id\)=\(2\) already exists\.\)/);
+        expect(error.code).toBe('23505');
+      } else {
+        expect(error.message).toMatch(/UNIQUE constraint failed: dst\.id/);
+        expect(error.code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
+      }
     }
     await db.close();
   });
