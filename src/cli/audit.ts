@@ -30,10 +30,10 @@ export interface AuditNote {
    */
   launched(db: Database): Promise<void>;
   /**
-   * Records how the command ended (`err` undefined: ok), on its own connection `db`, before it
-   * closes: see {@link recordedOn}. Once recorded, later calls change nothing.
+   * Records how the command ended, ok or with `failure.error`, on its own connection `db`, before
+   * it closes: see {@link recordedOn}. Once recorded, later calls change nothing.
    */
-  ended(db: Database, err?: unknown): Promise<void>;
+  ended(db: Database, failure?: { error: unknown }): Promise<void>;
 }
 
 /**
@@ -46,9 +46,9 @@ export async function recordedOn<T>(note: AuditNote | undefined, db: Database, f
   let result: T;
   try {
     result = await fn();
-  } catch (err) {
-    await note.ended(db, err);
-    throw err;
+  } catch (error) {
+    await note.ended(db, { error });
+    throw error;
   }
   await note.ended(db);
   return result;
@@ -76,8 +76,10 @@ export function isRefusal(err: unknown): boolean {
 
 /**
  * Runs a command that acts (`what`; undefined: it acts on nothing this time, e.g. a dry run) and
- * records it once in the repository at `url`: when it launches (see AuditNote.launched), else
- * when it ends, as ok, refused or error with the error's message. Recording never changes the
+ * records it once: when it launches (see AuditNote.launched), else when it ends, as ok, refused or
+ * error with the error's message. It is recorded on the command's own connection (see
+ * {@link recordedOn}); a command that failed before it had one records on a connection of its
+ * own to `url`. Recording never changes the
  * command's result: a failure to record is one line on stderr, and none when the command failed
  * (its own error says what is wrong). A command that failed because the repository is missing or
  * unreachable records nothing: there is nowhere to record it.
@@ -96,15 +98,15 @@ export async function audited(url: string, what: CliAction | undefined, fn: (not
     statusCode: null,
     message: err === undefined ? null : errorMessage(err),
   }, err !== undefined));
-  const ended = (err: unknown, db?: Database) => (err === undefined ? record('ok', undefined, db)
-    : unrecordable(err) ? recording : record(isRefusal(err) ? 'refused' : 'error', err, db));
+  const ended = (failure: { error: unknown } | undefined, db?: Database) => (!failure ? record('ok', undefined, db)
+    : unrecordable(failure.error) ? recording : record(isRefusal(failure.error) ? 'refused' : 'error', failure.error, db));
   try {
-    const code = await fn({ detail, launched: (db) => record('ok', undefined, db), ended: async (db, err) => ended(err, db) });
+    const code = await fn({ detail, launched: (db) => record('ok', undefined, db), ended: async (db, failure) => ended(failure, db) });
     await record('ok');
     return code;
-  } catch (err) {
-    await ended(err);
-    throw err;
+  } catch (error) {
+    await ended({ error });
+    throw error;
   }
 }
 

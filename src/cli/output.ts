@@ -38,11 +38,11 @@ export function ago(ms: number): string {
   return `${Math.round(s / 86_400)} d ago`;
 }
 
-/** The partitions a node runs, by execution: `8×3,9×1` (three partitions of execution 8, one of 9). */
+/** The partitions a node runs, by execution: `8x3,9x1` (three partitions of execution 8, one of 9). */
 export function partitionsByExecution(partitions: readonly { executionId: number }[]): string {
   const counts = new Map<number, number>();
   for (const p of partitions) counts.set(p.executionId, (counts.get(p.executionId) ?? 0) + 1);
-  return [...counts].map(([id, n]) => `${id}×${n}`).join(',');
+  return [...counts].map(([id, n]) => `${id}x${n}`).join(',');
 }
 
 /** Executions shown on each side of this one, among its instance's. */

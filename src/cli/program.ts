@@ -427,9 +427,9 @@ export function buildProgram(): Command {
         const liveNamed = async (ns: Nightshift) => (await ns.nodes()).find((n) => n.name === node && n.status === 'alive');
         const [before, live] = await withOperator(o, (ns) => recordedOn(note, ns.db, async () => {
           const was = await liveNamed(ns);
-          const now = was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined;
-          if (!now) throw new UsageError(`no live node named ${terminalText(node)}`);
-          return [was, now] as const;
+          const after = was && (await ask(ns.db, node)) ? await liveNamed(ns) : undefined;
+          if (!after) throw new UsageError(`no live node named ${terminalText(node)}`);
+          return [was, after] as const;
         }), {}, EXISTING);
         out(o.json ? JSON.stringify(nodeJson(live), null, 2) : `node ${terminalText(node)} ${before?.draining === action.unchangedIfDraining ? action.unchanged : action.done}`);
         return EXIT.OK;

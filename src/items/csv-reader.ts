@@ -36,7 +36,7 @@ export interface CsvSyntaxOptions {
   escape?: string;
   /** Accept quotes inside unquoted fields and after closing quotes, as data. Default false. */
   relaxQuotes?: boolean;
-  /** Trim spaces and tabs around unquoted values. Default false. */
+  /** Trim white space around values, outside their quotes (as JavaScript's `trim`: spaces, tabs, no-break and other Unicode spaces). Default false. */
   trim?: boolean;
   /** Skip empty lines. Default true (otherwise an empty line is a record with one empty field). */
   skipEmptyLines?: boolean;

@@ -110,25 +110,27 @@ export function cursorReader<T = Record<string, unknown>>(options: {
     if (options.countTotal) total = await countRows(options.db, options.select, params);
     if (options.db.dialect === 'sqlite') {
       const conn = openSqliteConnection(options.db.connectUrl.slice('sqlite:'.length));
-      let rows: IterableIterator<Record<string, unknown>>;
+      let rows: IterableIterator<Record<string, unknown>> | undefined;
       try {
         rows = conn.prepare(options.select.replace(/\$\d+/g, '?')).iterate(...params) as IterableIterator<Record<string, unknown>>;
+        for (let i = 0; i < skip && !rows.next().done; i++);
       } catch (err) {
+        rows?.return?.();
         conn.close();
         throw err;
       }
-      for (let i = 0; i < skip && !rows.next().done; i++);
+      const open = rows;
       fetchMore = async () => {
         const out: Record<string, unknown>[] = [];
         while (out.length < fetchSize) {
-          const r = rows.next();
+          const r = open.next();
           if (r.done) break;
           out.push(r.value);
         }
         return out;
       };
       release = async () => {
-        rows.return?.();
+        open.return?.();
         conn.close();
       };
     } else {

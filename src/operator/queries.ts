@@ -3,7 +3,7 @@ import type { Database } from '../core/database.ts';
 import { ClosedError, UsageError } from '../core/errors.ts';
 import { isRunning } from '../core/status.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
-import { isDraining, registeredJobs, shownIncarnations } from '../repository/nodes.ts';
+import { isDraining, registeredJobs, runningByNode, shownIncarnations } from '../repository/nodes.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ExecutionDetails, Nightshift, NodeInfo } from './types.ts';
 
@@ -50,21 +50,13 @@ export function createQueries(
     },
     async nodes({ all = false }: { all?: boolean } = {}) {
       await beforeRead();
-      const [rows, running, partitions] = await Promise.all([
-        db.query<NodeRow>(SQL.listNodes),
-        db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
-        db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
-      ]);
-      const runningOf = (nodeId: number) => running.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id));
-      const partitionsOf = (nodeId: number) =>
-        partitions.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => ({ id: Number(x.id), executionId: Number(x.job_execution_id) }));
+      const [rows, runningOf] = await Promise.all([db.query<NodeRow>(SQL.listNodes), runningByNode(db)]);
       return shownIncarnations(rows, all).map((r) => ({
         name: r.name,
         status: r.status as NodeInfo['status'],
         lastHeartbeat: new Date(Number(r.last_heartbeat)),
         jobs: registeredJobs(r.jobs),
-        running: runningOf(Number(r.id)),
-        runningPartitions: partitionsOf(Number(r.id)),
+        ...runningOf(Number(r.id)),
         host: r.host,
         pid: Number(r.pid),
         concurrency: Number(r.concurrency),

@@ -47,15 +47,28 @@ export function shownIncarnations<R extends { name: unknown; id: unknown; status
 export const isDraining = (r: { status: unknown; drain_requested_at?: unknown }) =>
   r.status === 'alive' && r.drain_requested_at !== null && r.drain_requested_at !== undefined;
 
+/** What each node runs now, by node id: its executions and the partitions it claimed. */
+export async function runningByNode(db: Database): Promise<(nodeId: number) => Pick<NodeOverview, 'running' | 'runningPartitions'>> {
+  const [executions, partitions] = await Promise.all([
+    db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
+    db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
+  ]);
+  return (nodeId) => ({
+    running: executions.filter((x) => Number(x.owner_node_id) === nodeId).map((x) => Number(x.id)),
+    runningPartitions: partitions
+      .filter((x) => Number(x.owner_node_id) === nodeId)
+      .map((x) => ({ id: Number(x.id), executionId: Number(x.job_execution_id) })),
+  });
+}
+
 /**
  * Nodes that are alive, or that ended at most `withinMs` ago, oldest first, with what each runs:
  * the newest incarnation of each name and every live one, or with `all` every incarnation.
  */
 export async function recentNodes(db: Database, withinMs: number, all = false): Promise<NodeOverview[]> {
-  const [rows, executions, partitions] = await Promise.all([
+  const [rows, runningOf] = await Promise.all([
     db.query<Record<string, unknown> & { name: unknown; id: unknown; status: unknown }>(SQL.recentNodes, [withinMs]),
-    db.query<{ owner_node_id: number; id: number }>(SQL.runningByNode),
-    db.query<{ owner_node_id: number; id: number; job_execution_id: number }>(SQL.runningPartitionsByNode),
+    runningByNode(db),
   ]);
   return shownIncarnations(rows, all).map((r) => {
     const id = Number(r.id);
@@ -77,10 +90,7 @@ export async function recentNodes(db: Database, withinMs: number, all = false): 
       startedAt: date(r.started_at)!,
       endedAt: date(r.ended_at),
       endReason: (r.end_reason as string | null) ?? null,
-      running: executions.filter((x) => Number(x.owner_node_id) === id).map((x) => Number(x.id)),
-      runningPartitions: partitions
-        .filter((x) => Number(x.owner_node_id) === id)
-        .map((x) => ({ id: Number(x.id), executionId: Number(x.job_execution_id) })),
+      ...runningOf(id),
     };
   });
 }

@@ -191,7 +191,7 @@ describe('the CLI in the audit log: on the connection the command acts on (postg
     onTestFinished(() => observer.end());
     const stats = async () => (await observer.query<{ reads: string; open: string }>(
       `SELECT (SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'ns_meta') AS reads,
-              (SELECT count(*) FROM pg_stat_activity WHERE application_name = $2) AS open`, [schema, app])).rows[0];
+              (SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $2 || '%') AS open`, [schema, app])).rows[0];
     /** Reads of ns_meta so far, once the command's sessions have ended (and so reported theirs). */
     const metaReads = async (atLeast = 0) => waitFor(async () => {
       const s = await stats();
@@ -199,6 +199,8 @@ describe('the CLI in the audit log: on the connection the command acts on (postg
     }, 10_000, 'the command to end its sessions');
     const cli = cliFor(url);
     const submitted = await cli.json(['submit', 'noop', 'run.id=1']);
+    const launches = join(mkdtempSync(join(tmpdir(), 'nightshift-cliaudit-')), 'launches.jsonl');
+    writeFileSync(launches, '{"job": "noop", "params": {"run.id": 4}}\n{"job": "nosuch"}\n');
     const checks: [string, number][] = [];
     for (const [args, code] of [
       [['stop', String(submitted.id)], 0],
@@ -207,9 +209,11 @@ describe('the CLI in the audit log: on the connection the command acts on (postg
       [['drain', 'nosuch'], 2],
       [['schedule', 'add', 'hourly', '--job', 'noop', '--every', '1h', 'run.id=2'], 0],
       [['schedule', 'pause', 'hourly'], 0],
+      [['schedule', 'resume', 'hourly'], 0],
       [['schedule', 'trigger', 'hourly'], 0],
       [['schedule', 'remove', 'hourly'], 0],
       [['submit', 'noop', 'run.id=3'], 0],
+      [['submit-many', launches], 1],
       [['prune', '--older-than', '30d'], 0],
     ] as const) {
       const before = await metaReads();
@@ -217,6 +221,6 @@ describe('the CLI in the audit log: on the connection the command acts on (postg
       checks.push([args.join(' '), (await metaReads(before + 1)) - before]);
     }
     expect(checks.filter(([, n]) => n !== 1), 'commands that opened the repository more than once').toEqual([]);
-    expect((await auditLog(url)).map((a) => a.outcome)).toEqual(['ok', 'ok', 'ok', 'refused', 'refused', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect((await auditLog(url)).map((a) => a.outcome)).toEqual(['ok', 'ok', 'ok', 'refused', 'refused', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
   }, 120_000);
 });

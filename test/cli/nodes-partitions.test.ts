@@ -23,7 +23,7 @@ describe('nightshift nodes', () => {
     const cli = cliFor(url);
     const node = startNode(url, 'pw', { args: ['--concurrency', '4', '--heartbeat-ms', '200'] });
     await waitFor(() => /node pw joined/.test(node.output()) || undefined, 30_000, 'the node to join');
-    const submitted = await cli.json<{ id: number }>(['submit', 'partitioned-count', 'items=200', 'grid=2', 'delayMs=40']);
+    const submitted = await cli.json<{ id: number }>(['submit', 'partitioned-count', 'items=800', 'grid=2', 'delayMs=40']);
     const listed = await waitFor(async () => {
       const nodes = await cli.json<NodeJson[]>(['nodes']);
       const pw = nodes.find((n) => n.name === 'pw');
@@ -34,7 +34,7 @@ describe('nightshift nodes', () => {
     const table = await cli.run(['nodes']);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/^name\s+status\s+last heartbeat\s+host\s+pid\s+concurrency\s+running\s+partitions\s+jobs$/m);
-    expect(table.stdout).toMatch(new RegExp(`^pw\\s+alive\\s+.*\\s${submitted.id}\\s+${submitted.id}×2\\s+\\S*partitioned-count`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^pw\\s+alive\\s+.*\\s${submitted.id}\\s+${submitted.id}x2\\s+\\S*partitioned-count`, 'm'));
     const done = await waitFor(async () => {
       const e = await cli.json<{ status: string }>(['execution', String(submitted.id)]);
       return e.status === 'COMPLETED' ? e : undefined;

@@ -52,6 +52,12 @@ describe('csvReader', () => {
     expect(await readAll(csv({ path: tsv, delimiter: '\t' }))).toEqual([{ a: '1', b: '2\t3' }]);
   });
 
+  it('trims white space outside quotes with trim, Unicode spaces too; keeps it without', async () => {
+    const path = tempFile('a,b,c\n x ,\u00a0y\t," z "\n');
+    expect(await readAll(csv({ path, trim: true }))).toEqual([{ a: 'x', b: 'y', c: ' z ' }]);
+    expect(await readAll(csv({ path }))).toEqual([{ a: ' x ', b: '\u00a0y\t', c: ' z ' }]);
+  });
+
   it('uses explicit column names, with or without a header line', async () => {
     const noHeader = tempFile('1,Ann\n2,Bob\n');
     expect(await readAll(csv({ path: noHeader, columns: ['id', 'name'] }))).toEqual([

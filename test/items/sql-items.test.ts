@@ -164,6 +164,21 @@ describe.each(backends())('SQL items on %s', (backend) => {
     await db.close();
   });
 
+  it("a writer names only the database's errors: the user's own pass as thrown, a failing row's values stay out", async () => {
+    const db = await openDatabase(backend.freshUrl('sqlown'));
+    await db.exec('CREATE TABLE dst (id INTEGER PRIMARY KEY, secret TEXT NOT NULL)');
+    const chunk = (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) => ({ tx, context: {}, jobExecutionId: 1, stepExecutionId: 1 });
+    const own = Object.freeze(new Error('bad amount on item 2'));
+    const mine = sqlWriter<number>({ table: 'dst', columns: ['id', 'secret'], values: (n) => { if (n === 2) throw own; return [n, 's']; } });
+    expect(await failure(db.transaction(async (tx) => mine.write([1, 2], chunk(tx))))).toBe(own);
+    expect(own.message).toBe('bad amount on item 2');
+    const nulls = sqlWriter<number>({ table: 'dst', columns: ['id', 'secret'], values: (n) => [n, n === 2 ? null : 'hunter2'] });
+    const error = await failure(db.transaction(async (tx) => nulls.write([1, 2], chunk(tx))));
+    expect(error.message).toMatch(/^sqlWriter INSERT into dst: .*(null value in column "secret"|NOT NULL constraint failed: dst\.secret)/);
+    expect(error.message).not.toContain('hunter2');
+    await db.close();
+  });
+
   it('rejects table and column names that are not plain identifiers', () => {
     expect(() => sqlWriter({ table: 'dst; DROP TABLE x', columns: ['a'], values: () => [] })).toThrow(/not a plain SQL identifier/);
   });
