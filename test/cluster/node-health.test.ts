@@ -2,7 +2,8 @@
  * What an application that runs a node in its own process needs around it (Kubernetes probes and
  * a stop grace): `node.health()` follows the node's state and its lease (the database cut off by
  * a real TCP proxy), and `node.shutdown({ timeoutMs })` leaves within the grace with a step still
- * in a long chunk, which a real peer `nightshift node` process then resumes, exactly once.
+ * in a long chunk, which a real peer `nightshift node` process then resumes, exactly once; the
+ * CLI's `node --stop-timeout-ms` does the same on SIGTERM.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
@@ -98,5 +99,30 @@ describe('a node embedded in an application (PostgreSQL)', () => {
     // The step this process left behind ends on its own (its commit is fenced) before the pool closes.
     await waitFor(() => node.running().length === 0, 15_000, 'the step left behind to end');
     expect(peer.exit).toBeUndefined();
+  }, 60_000);
+
+  it('nightshift node --stop-timeout-ms: on SIGTERM it exits 0 within the timeout while a chunk runs on, and a peer resumes the work exactly once', async () => {
+    const url = backend.freshUrl('stop-timeout-cli');
+    const ns = await createNightshift({ db: url, jobs: [count], logger: silentLogger });
+    cleanups.push(() => ns.close());
+    const a = startNode(url, 'a', { args: ['--stop-timeout-ms', '300'] });
+    await waitAlive(ns, ['a']);
+    const submitted = await ns.submit('count', { items: 20, chunk: 10, tag: 'cli-grace', delayMs: 600 }, { node: 'a' });
+    await waitFor(async () => (await ns.getExecution(submitted.id))?.status === 'STARTED', 10_000, 'a to run the execution');
+    startNode(url, 'b');
+    await waitAlive(ns, ['b']);
+
+    const t0 = performance.now();
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    expect(performance.now() - t0).toBeLessThan(4000);
+    expect(a.output()).toContain('did not stop within 300 ms');
+
+    const end = await ns.waitForEnd(submitted.id, { timeoutMs: 30_000 });
+    expect(end.status).toBe('COMPLETED');
+    const rows = await ns.db.query<{ n: number; d: number }>(`SELECT count(*)::int AS n, count(DISTINCT item)::int AS d FROM count_items WHERE tag = 'cli-grace'`);
+    expect(rows[0]).toEqual({ n: 20, d: 20 });
+    const all = await instanceExecutions(ns, submitted.id);
+    expect(all.filter((e) => ['STARTING', 'STARTED', 'STOPPING'].includes(e.status))).toEqual([]);
   }, 60_000);
 });
