@@ -177,6 +177,8 @@ describe('README examples', () => {
       const url = (path: string) => `http://127.0.0.1:${port}${path}`;
       try {
         await until(async () => (await fetch(url('/readyz'))).status === 200, 'the service ready');
+        const bad = await fetch(url('/labels'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upTo: 'many' }) });
+        expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'job labels: parameter upTo must be an integer, got "many"']);
         const submitted = await fetch(url('/labels'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upTo: 3 }) });
         expect(submitted.status).toBe(202);
         const { id } = (await submitted.json()) as { id: number };
