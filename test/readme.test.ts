@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PG_BASE } from './support/backends.ts';
@@ -226,6 +227,37 @@ describe('README examples', () => {
     const [line] = blocks('sh', 'run sync-orders')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
     expect((await sh(line.replace('examples/', `${ROOT}/examples/`), dir)).code).toBe(0);
     expect(JSON.parse((await sh(`npx nightshift execution 1 --json --config ${ROOT}/examples/external-writes/nightshift.config.ts`, dir)).stdout)).toMatchObject({ status: 'COMPLETED' });
+  });
+
+  it('the other-database example reads every row from PostgreSQL into an SQLite repository', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    const [config] = blocks('ts', '// the source is another database');
+    writeFileSync(join(dir, 'nightshift.config.ts'), config);
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules')); // its `import pg from 'pg'`
+    const schema = `nst_readme_sales_${process.pid}`;
+    const admin = new pg.Client({ connectionString: PG_BASE });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      await admin.query(`CREATE TABLE ${schema}.orders (id BIGINT PRIMARY KEY, amount NUMERIC NOT NULL)`);
+      await admin.query(`INSERT INTO ${schema}.orders SELECT n, n * 1.5 FROM generate_series(1, 2500) n`);
+      const sales = new URL(PG_BASE);
+      sales.searchParams.set('options', `-c search_path=${schema}`);
+      const repository = join(dir, 'repo.db');
+      const env = { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined, SALES_DB: sales.href };
+      const { stdout } = await run(process.execPath, [BIN, 'run', 'import-orders', '--db', `sqlite:${repository}`, '--json'], { cwd: dir, env });
+      expect(JSON.parse(stdout)).toMatchObject({ status: 'COMPLETED', steps: [{ readCount: 2500, writeCount: 2500 }] });
+      const written = new Database(repository, { readonly: true });
+      try {
+        expect(written.prepare('SELECT count(DISTINCT id) AS n, min(id) AS lo, max(id) AS hi FROM orders').get()).toEqual({ n: 2500, lo: 1, hi: 2500 });
+        expect(written.prepare('SELECT amount FROM orders WHERE id = 7').get()).toEqual({ amount: '10.5' });
+      } finally {
+        written.close();
+      }
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
   });
 
   it('the quick start runs as written', async () => {
