@@ -24,6 +24,7 @@ export { createLogger, silentLogger, type Logger } from './core/logger.ts';
 export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type ExecutionSummary, type NodeInfo, type ParamsOf } from './operator.ts';
 export type { ExecutionQuery } from './repository/job-repository.ts';
 export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
+export { DatabaseUnreachableError } from './repository/connection-errors.ts';
 export type { Database } from './core/database.ts';
 export type { SqlClient, Tx, Dialect } from './core/database.ts';
 export { rangeReader } from './items/range-reader.ts';
@@ -42,7 +43,7 @@ export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent }
 export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
-export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent } from './cluster/node.ts';
+export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent, type NodeHealth } from './cluster/node.ts';
 export type { RetentionOptions } from './cluster/housekeeping.ts';
 export { pruneHistory, type PruneOptions, type PruneResult } from './repository/retention.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { PG_BASE } from './support/backends.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -20,6 +20,16 @@ const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const run = promisify(execFile);
 /** Node flags that run a TypeScript file with 'nightshift' resolving to the source (scripts/dev-alias.mjs). */
 const TSX_FROM_SOURCE = ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, '--import', pathToFileURL(join(ROOT, 'scripts/dev-alias.mjs')).href];
+
+/** Polls `check` until it holds (errors count as not yet), or fails naming `what` after 20 s. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** The fenced code blocks of a language that contain `marker`. */
 function blocks(lang: string, marker: string): string[] {
@@ -78,7 +88,7 @@ describe('README examples', () => {
     function project(): { dir: string; files: Record<string, string> } {
       const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
       const files: Record<string, string> = {};
-      for (const file of ['src/jobs.ts', 'src/main.ts', 'nightshift.config.ts', 'test/labels.test.ts']) {
+      for (const file of ['src/jobs.ts', 'src/main.ts', 'src/server.ts', 'nightshift.config.ts', 'test/labels.test.ts']) {
         const [snippet] = blocks('ts', `// ${file}:`);
         expect(snippet, file).toBeDefined();
         files[file] = snippet;
@@ -89,6 +99,8 @@ describe('README examples', () => {
       mkdirSync(join(dir, 'node_modules'));
       symlinkSync(ROOT, join(dir, 'node_modules/nightshift'));
       symlinkSync(join(ROOT, 'node_modules/@types'), join(dir, 'node_modules/@types'));
+      // What src/server.ts (an HTTP service running a node) imports besides Nightshift.
+      for (const dep of ['fastify', 'pino', 'prom-client']) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep));
       return { dir, files };
     }
     const tsc = (dir: string, compilerOptions: Record<string, unknown>) => {
@@ -142,6 +154,61 @@ describe('README examples', () => {
       writeFileSync(join(dir, 'nightshift.config.ts'), files['nightshift.config.ts'].replace("'./src/jobs.js'", "'./src/jobs.ts'"));
       expect((await tsc(dir, { noEmit: true })).out).toContain('error TS5097');
       expect(await tsc(dir, { noEmit: true, allowImportingTsExtensions: true })).toEqual({ code: 0, out: '' });
+    });
+    it('src/server.ts runs a node in an HTTP service: submits and reports over its routes, one /metrics, probes, and a clean SIGTERM', { timeout: 60_000 }, async () => {
+      const { dir } = project();
+      const schema = `nst_readme_server_${process.pid}`;
+      const port = 20_000 + (process.pid % 20_000);
+      const child = spawn(process.execPath, [...TSX_FROM_SOURCE, join(dir, 'src/server.ts')], {
+        cwd: dir,
+        env: { ...process.env, NIGHTSHIFT_DB: `${PG_BASE}?schema=${schema}`, PORT: String(port), NIGHTSHIFT_API_TOKENS: 'ops:viewer:readme-server-test-token-0123' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      // Also when the test times out: no process and no schema left behind.
+      onTestFinished(async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        const client = new pg.Client({ connectionString: PG_BASE });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
+      });
+      const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+      try {
+        await until(async () => (await fetch(url('/readyz'))).status === 200, 'the service ready');
+        const bad = await fetch(url('/labels'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upTo: 'many' }) });
+        expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'job labels: parameter upTo must be an integer, got "many"']);
+        const submitted = await fetch(url('/labels'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upTo: 3 }) });
+        expect(submitted.status).toBe(202);
+        const { id } = (await submitted.json()) as { id: number };
+        await until(async () => ((await (await fetch(url(`/labels/${id}`))).json()) as { status: string }).status === 'COMPLETED', 'the job to complete');
+        expect(await (await fetch(url(`/labels/${id}`))).json()).toEqual({ status: 'COMPLETED', written: 3 });
+        const metrics = await (await fetch(url('/metrics'))).text();
+        expect(metrics).toContain('nightshift_executions{job="labels",status="COMPLETED"} 1\n');
+        expect(metrics.match(/^# TYPE process_cpu_user_seconds_total/gm)).toHaveLength(1);
+        expect(await (await fetch(url('/livez'))).json()).toMatchObject({ state: 'running', ready: true });
+        // The console and its API under /batch, the API with its token.
+        const auth = { authorization: 'Bearer readme-server-test-token-0123' };
+        expect((await fetch(url(`/batch/api/executions/${id}`))).status).toBe(401);
+        expect(await (await fetch(url(`/batch/api/executions/${id}`), { headers: auth })).json()).toMatchObject({ id, jobName: 'labels', status: 'COMPLETED' });
+        const redirect = await fetch(url('/batch'), { redirect: 'manual' });
+        expect([redirect.status, redirect.headers.get('location')]).toEqual([308, '/batch/']);
+        const html = await (await fetch(url('/batch/'))).text();
+        expect(html).toContain('src="assets/app.js"');
+        expect((await fetch(url('/batch/assets/app.js'))).status).toBe(200);
+        expect((await fetch(url('/batch/healthz'))).status).toBe(200);
+        // A console's event stream open at SIGTERM does not hold the shutdown.
+        const events = await fetch(url('/batch/api/events'), { headers: auth });
+        expect(events.status).toBe(200);
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        await events.body?.cancel().catch(() => undefined);
+        expect(out).toContain('"msg":"stopped"');
+      } catch (err) {
+        throw new Error(`${String(err)}\n--- src/server.ts ---\n${out}`);
+      }
     });
   });
 

@@ -344,11 +344,13 @@ export function buildProgram(): Command {
     .option('--pool-size <n>', 'most pooled connections (PostgreSQL; default concurrency + 4)')
     .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
     .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
+    .option('--stop-timeout-ms <ms>', 'on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then leave, and a live node resumes what still runs', '60000')
     .action(act(async (o: Common & {
       name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
-      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean;
+      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean; stopTimeoutMs: string;
     }) => {
       const concurrency = positiveInt('--concurrency', o.concurrency);
+      const stopTimeoutMs = positiveInt('--stop-timeout-ms', o.stopTimeoutMs);
       const poolSize = o.poolSize === undefined ? undefined : positiveInt('--pool-size', o.poolSize);
       const poolIdleMs = positiveInt('--pool-idle-ms', o.poolIdleMs);
       if (poolIdleMs < 10) throw new UsageError(`--pool-idle-ms must be at least 10, got ${poolIdleMs}`);
@@ -385,7 +387,7 @@ export function buildProgram(): Command {
       unwatch();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await node.shutdown();
+      await node.shutdown({ timeoutMs: stopTimeoutMs });
       return EXIT.OK;
     }));
 

@@ -25,7 +25,13 @@ import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, va
 
 /** What {@link startNode} takes. */
 export interface NodeOptions {
-  /** The job repository (PostgreSQL for a cluster): a URL, or an open Database. */
+  /**
+   * The job repository (PostgreSQL for a cluster): a URL, or an open Database. From a URL the node
+   * opens a pool of its own (`poolSize`, `poolIdleMs`) and closes it on shutdown. A Database you
+   * opened (`openDatabase`, to share one pool with `createNightshift` in the same process) stays
+   * open after shutdown, yours to close; `poolSize` and `poolIdleMs` do not apply to it: open it
+   * with a pool of concurrency + 4 or more for the node, plus what your other uses need.
+   */
   db: string | Database;
   /** The jobs this node runs: it claims only executions of these. */
   jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -130,8 +136,52 @@ export interface ClusterNode extends EventEmitter<NodeEvents> {
    * node sees that within a heartbeat.
    */
   resume(): Promise<void>;
-  /** Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave. */
-  shutdown(): Promise<void>;
+  /**
+   * Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave.
+   * It waits for the running steps to stop for up to `timeoutMs` (default 60,000 ms): give it less
+   * than your platform's stop grace (Kubernetes' `terminationGracePeriodSeconds`, 30 s by
+   * default), less what the rest of your shutdown takes. A step still running then (a chunk
+   * longer than that) is left behind as the node leaves: a live node resumes it at once from its
+   * last committed chunk, as after a failover, and what the step commits meanwhile is fenced off
+   * once it resumed elsewhere. A {@link Database} you gave in {@link NodeOptions.db} stays open;
+   * one it opened from a URL is closed. Calling it again returns the first call's promise.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * This node's state now, for health and readiness probes (it reads nothing: call it as often as
+   * probes come). See {@link NodeHealth}.
+   */
+  health(): NodeHealth;
+}
+
+/** What {@link ClusterNode.health} says. */
+export interface NodeHealth {
+  /**
+   * `running`: takes work; `draining`: takes none and hands over what it ran, but stays a member
+   * (see {@link ClusterNode.drain}); `stopping`: {@link ClusterNode.shutdown} is under way;
+   * `stopped`: it has left the cluster.
+   */
+  readonly state: 'running' | 'draining' | 'stopping' | 'stopped';
+  /**
+   * Milliseconds since the node's heartbeat thread last renewed its lease, by this process's
+   * monotonic clock; null before the first renewal and once stopped. It grows while the database
+   * does not answer, while the event loop is blocked for longer than the lease's `stuckAfterMs`,
+   * or if the heartbeat thread died.
+   */
+  readonly sinceLeaseRenewedMs: number | null;
+  /** The node's lease (`lease.leaseMs`): a node not renewed for this long is declared dead by its peers. */
+  readonly leaseMs: number;
+  /**
+   * Whether the lease was renewed within `leaseMs`: the cluster counts the node as alive, and what
+   * it runs can commit. False while the database is unreachable, so a liveness probe that
+   * restarts the process on it would restart every replica during a database outage: use it for
+   * readiness, or for liveness only with a failure threshold longer than the outages you ride out.
+   */
+  readonly leaseCurrent: boolean;
+  /** Whether the node takes work: `state` is `running` and `leaseCurrent`. */
+  readonly ready: boolean;
+  /** How many executions the node runs now (see {@link ClusterNode.running}). */
+  readonly running: number;
 }
 
 /** Starts a cluster node: it registers, heartbeats, claims submitted work, and watches peers. */
@@ -171,6 +221,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
   // see FIRST_LEASE_MS); the node claims nothing before.
   let beaten = false;
+  // When the lease was last renewed (performance.now()), for health().
+  let lastBeatAt: number | undefined;
+  let stopped = false;
+  let shutdownDone: Promise<void> | undefined;
   // Set to `wake` once the claim loop exists (the first beat may come while the node joins).
   let afterFirstBeat = () => {};
 
@@ -189,6 +243,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       // Wakes that came before the first beat were dropped (a launch announced while the node
       // joined, the listener's catch-up): look once it may claim.
       onBeat: () => {
+        lastBeatAt = performance.now();
         if (beaten) return;
         beaten = true;
         afterFirstBeat();
@@ -605,26 +660,44 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       await resumeNode(db, me.name);
       await resumeHere(performance.now());
     },
-    async shutdown() {
-      if (shuttingDown) return;
-      shuttingDown = true;
-      clearInterval(poll);
-      clearInterval(monitor);
-      await housekeeping.stop();
-      await stopSchedulerHere();
-      for (const h of running.values()) handOver(h);
-      for (const p of partitions.values()) if (p.handle) handOver(p.handle);
-      if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
-      const deadline = Date.now() + 60_000;
-      while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      await heartbeat.stop();
-      await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));
-      // Listening until it left: the others still give it turns, which it passes on.
-      await listener.close();
-      log.info(`node ${me.name} left`);
-      if (typeof options.db !== 'object') await db.close();
+    health(): NodeHealth {
+      const since = stopped || lastBeatAt === undefined ? null : Math.round(performance.now() - lastBeatAt);
+      const state = stopped ? 'stopped' : shuttingDown ? 'stopping' : draining ? 'draining' : 'running';
+      const leaseCurrent = since !== null && since < lease.leaseMs;
+      return { state, sinceLeaseRenewedMs: since, leaseMs: lease.leaseMs, leaseCurrent, ready: state === 'running' && leaseCurrent, running: running.size };
+    },
+    shutdown(shutdownOptions?: { timeoutMs?: number }) {
+      const timeoutMs = shutdownOptions?.timeoutMs ?? 60_000;
+      if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return Promise.reject(new UsageError(`shutdown timeoutMs must be a number of milliseconds >= 0, got ${timeoutMs}`));
+      return (shutdownDone ??= shutdownNode(timeoutMs));
     },
   }) as ClusterNode;
+
+  async function shutdownNode(timeoutMs: number): Promise<void> {
+    shuttingDown = true;
+    clearInterval(poll);
+    clearInterval(monitor);
+    await housekeeping.stop();
+    await stopSchedulerHere();
+    for (const h of running.values()) handOver(h);
+    for (const p of partitions.values()) if (p.handle) handOver(p.handle);
+    if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
+    const deadline = Date.now() + timeoutMs;
+    while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (running.size || partitions.size) {
+      log.warn(
+        { running: [...running.keys()], partitions: [...partitions.keys()], timeoutMs },
+        `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: a live node resumes it from its last checkpoint`,
+      );
+    }
+    await heartbeat.stop();
+    await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));
+    // Listening until it left: the others still give it turns, which it passes on.
+    await listener.close();
+    log.info(`node ${me.name} left`);
+    stopped = true;
+    if (typeof options.db !== 'object') await db.close();
+  }
 }
 
 /** The longest a node goes without a full look at the cluster's membership (see watch). */

@@ -8,6 +8,7 @@ const DNS_FAILURES = ['ENOTFOUND', 'EAI_AGAIN'];
  * its driver's error as the cause. A usage error: at start-up it is likelier a wrong URL.
  */
 export class DatabaseUnreachableError extends UsageError {
+  /** `'DatabaseUnreachableError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
   override readonly name: string = 'DatabaseUnreachableError';
 }
 

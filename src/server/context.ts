@@ -18,12 +18,15 @@ export interface ApiContext {
 
 /**
  * Sets the paging headers of a list: `Link: <...>; rel="next"` (RFC 8288) and `X-Next-Cursor`,
- * when there is a next page. The list itself stays a plain JSON array (the CLI's shape).
+ * when there is a next page. The list itself stays a plain JSON array (the CLI's shape). The link
+ * is relative to the request (`<executions?limit=3&cursor=7>`), so that it stays right where an
+ * application serves the API under a prefix of its own (`/batch/api/executions`), which this
+ * server does not see.
  */
 export function pageHeaders(reply: FastifyReply, url: string, nextCursor: number | null): void {
   if (nextCursor === null) return;
   const next = new URL(url, 'http://x');
   next.searchParams.set('cursor', String(nextCursor));
-  reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+  reply.header('link', `<${next.pathname.slice(next.pathname.lastIndexOf('/') + 1)}${next.search}>; rel="next"`);
   reply.header('x-next-cursor', String(nextCursor));
 }

@@ -21,14 +21,15 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { siteRoutes } from './routes/site.ts';
 import { addSchemas } from './schemas.ts';
-import { MIN_SECRET_LENGTH, shortTokens, type ApiToken } from './tokens.ts';
+import { MIN_SECRET_LENGTH, TOKENS_ENV, shortTokens, type ApiToken } from './tokens.ts';
 import { AJV_OPTIONS, schemaErrorFormatter } from './validation.ts';
 
 /** Options of {@link createHttpApi}. */
 export interface HttpApiOptions {
   /**
-   * The API tokens (see loadTokens), or `'none'` to serve without authentication: every request
-   * then acts as an operator named `anonymous`. Only for a server on a loopback address.
+   * The API tokens (see loadTokens), at least one, or `'none'` to serve without authentication:
+   * every request then acts as an operator named `anonymous`. Only for a server on a loopback
+   * address. An empty list is refused (a UsageError), as `serve` refuses to start without a token.
    */
   tokens: readonly ApiToken[] | 'none';
   /** The address the server listens on: allowed as a Host header besides localhost, 127.0.0.1 and [::1]. */
@@ -69,6 +70,13 @@ export const DEFAULT_BODY_LIMIT = 1.5 * 1024 * 1024;
 export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyInstance {
   if (options?.tokens === undefined) {
     throw new UsageError("createHttpApi needs tokens (see loadTokens), or tokens: 'none' to serve without authentication");
+  }
+  if (options.tokens !== 'none' && options.tokens.length === 0) {
+    // As `serve` refuses to start without one: an API no token opens is locked for everyone, and
+    // the likely cause is an unset NIGHTSHIFT_API_TOKENS, which loadTokens reads as none.
+    throw new UsageError(
+      `createHttpApi got no API tokens, so every request would be refused: give at least one (loadTokens reads ${TOKENS_ENV} and a tokens file), or tokens: 'none' to serve without authentication`,
+    );
   }
   const log = redactingLogger(options.logger ?? ns.log).child({ component: 'http' });
   if (options.tokens !== 'none') {

@@ -5,4 +5,4 @@
  */
 export { createHttpApi, type HttpApiOptions } from './http-api.ts';
 export { loadTokens, type ApiToken, type Role } from './tokens.ts';
-export { createMetrics } from './metrics.ts';
+export { createMetrics, type Metrics, type MetricsOptions } from './metrics.ts';

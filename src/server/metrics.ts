@@ -5,10 +5,27 @@ import { endedCounts, executionCounts, foldExecutionCountsIfBacklog } from '../r
 
 /** A Prometheus registry, and the scrape that refreshes it from the repository. */
 export interface Metrics {
-  /** The prom-client registry holding the metrics (add your own to it). */
+  /** The prom-client registry holding the metrics: the one given in {@link MetricsOptions}, else their own (add yours to it). */
   readonly registry: Registry;
-  /** Reads the repository, then renders every metric in the text exposition format. */
+  /** Renders every metric of the registry in the text exposition format (`registry.metrics()`, which reads the repository). */
   scrape(): Promise<string>;
+}
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /**
+   * The registry to add Nightshift's metrics to: your application's own, so that its `/metrics`
+   * serves them with yours. Nightshift's metrics read the repository whenever the registry is
+   * collected (`registry.metrics()`, as your route calls it), so nothing else has to refresh them.
+   * Default: a registry of their own.
+   */
+  registry?: Registry;
+  /**
+   * Also collect this process's default metrics (CPU, memory, event-loop lag: prom-client's
+   * `collectDefaultMetrics`) into the registry. Default: true for a registry of their own, false
+   * for one you give, which has its own already (registering them twice throws).
+   */
+  defaultMetrics?: boolean;
 }
 
 /**
@@ -17,16 +34,23 @@ export interface Metrics {
  * `nightshift_executions` is a gauge of the executions the repository holds (a prune lowers it);
  * `nightshift_executions_ended_total` is a counter of the executions that ended, kept in the
  * repository, which only goes up (for `rate()` and `increase()`).
- * This process's own metrics (CPU, memory, event-loop lag) come with them.
+ * This process's own metrics (CPU, memory, event-loop lag) come with them, unless they go into a
+ * registry of yours (see {@link MetricsOptions}): `createMetrics(ns, { registry })` adds them to
+ * your application's registry, whose `metrics()` then reads the repository at each scrape. A
+ * scrape fails (rejects) while the repository does not answer.
  */
-export function createMetrics(ns: Nightshift): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Metrics {
+  const registry = options.registry ?? new Registry();
+  if (options.defaultMetrics ?? !options.registry) collectDefaultMetrics({ register: registry });
+  // Every metric below reads the repository when collected; the collects of one
+  // `registry.metrics()` start together and share one read (see refresh).
+  const collect = () => refresh();
   const executions = new Gauge({
     name: 'nightshift_executions',
     help: 'Job executions in the repository, by job and batch status',
     labelNames: ['job', 'status'],
     registers: [registry],
+    collect,
   });
   // A counter of the cluster's ends, kept in the repository (migration 12), not in this process:
   // the process serving /metrics (`nightshift serve`) runs no job, and every process serving it
@@ -36,43 +60,45 @@ export function createMetrics(ns: Nightshift): Metrics {
     help: 'Job executions that ended, by job and the status they ended in (a later abandon counts again as ABANDONED); kept in the repository, so prune does not lower it',
     labelNames: ['job', 'status'],
     registers: [registry],
+    collect,
   });
-  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes (the newest incarnation of each name, and every live one), by status (alive, dead, left)', labelNames: ['status'], registers: [registry] });
+  const nodes = new Gauge({ name: 'nightshift_nodes', help: 'Cluster nodes (the newest incarnation of each name, and every live one), by status (alive, dead, left)', labelNames: ['status'], registers: [registry], collect });
   const running = new Gauge({
     name: 'nightshift_node_running_executions',
     help: 'Executions each live node is running',
     labelNames: ['node'],
     registers: [registry],
+    collect,
   });
   const oldestQueued = new Gauge({
     name: 'nightshift_oldest_queued_seconds',
     help: 'How long the oldest execution waiting for a node has waited (queued, claimed by no node), by the database\'s clock; 0 when none waits',
     registers: [registry],
+    collect,
   });
-  return {
-    registry,
-    async scrape() {
-      // The counters kept as executions change state (never a GROUP BY over history), and the
-      // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
-      // scrape folds only a backlog (no node running), so that its own reads stay short.
-      await foldExecutionCountsIfBacklog(ns.db);
-      const [counts, ends, members, waitedMs] = await Promise.all([executionCounts(ns.db), endedCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
-      // All data first, then every gauge set with no await in between: scrapes that overlap
-      // cannot mix their counts.
-      executions.reset();
-      for (const r of counts) executions.set({ job: r.job, status: r.status }, r.count);
-      // Every ended status of every job the repository knows, 0 until one ends so: a series that
-      // appears at 1 shows no increase() to an alert.
-      ended.reset();
-      for (const job of new Set([...counts, ...ends].map((r) => r.job))) for (const status of ENDED_STATUSES) ended.inc({ job, status }, 0);
-      for (const r of ends) ended.inc({ job: r.job, status: r.status }, r.count);
-      nodes.reset();
-      for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
-      oldestQueued.set(waitedMs / 1000);
-      running.reset();
-      // Summed: two live incarnations of one name (a restart within the lease) are one series.
-      for (const n of members) if (n.status === 'alive') running.inc({ node: n.name }, n.running.length);
-      return registry.metrics();
-    },
+  let reading: Promise<void> | undefined;
+  const refresh = (): Promise<void> => (reading ??= read().finally(() => (reading = undefined)));
+  const read = async (): Promise<void> => {
+    // The counters kept as executions change state (never a GROUP BY over history), and the
+    // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
+    // scrape folds only a backlog (no node running), so that its own reads stay short.
+    await foldExecutionCountsIfBacklog(ns.db);
+    const [counts, ends, members, waitedMs] = await Promise.all([executionCounts(ns.db), endedCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
+    // All data first, then every gauge set with no await in between: scrapes that overlap
+    // cannot mix their counts.
+    executions.reset();
+    for (const r of counts) executions.set({ job: r.job, status: r.status }, r.count);
+    // Every ended status of every job the repository knows, 0 until one ends so: a series that
+    // appears at 1 shows no increase() to an alert.
+    ended.reset();
+    for (const job of new Set([...counts, ...ends].map((r) => r.job))) for (const status of ENDED_STATUSES) ended.inc({ job, status }, 0);
+    for (const r of ends) ended.inc({ job: r.job, status: r.status }, r.count);
+    nodes.reset();
+    for (const status of ['alive', 'dead', 'left']) nodes.set({ status }, members.filter((n) => n.status === status).length);
+    oldestQueued.set(waitedMs / 1000);
+    running.reset();
+    // Summed: two live incarnations of one name (a restart within the lease) are one series.
+    for (const n of members) if (n.status === 'alive') running.inc({ node: n.name }, n.running.length);
   };
+  return { registry, scrape: () => registry.metrics() };
 }
