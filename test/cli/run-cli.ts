@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { openDatabase } from '../../src/repository/open.ts';
+import { builtCliEnv } from '../support/built-cli.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = join(ROOT, 'bin', 'nightshift.js');
@@ -27,7 +28,7 @@ export interface CliOptions {
 }
 
 function childEnv(extra: CliOptions['env'] = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { ...builtCliEnv() };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NIGHTSHIFT_') && !k.startsWith('VITEST') && v !== undefined) env[k] = v;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { builtCliEnv } from './built-cli.ts';
 
 // As in node-procs.ts (not imported from there: that module needs vitest's runner).
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,7 +34,7 @@ export interface Server {
 export async function startServe(db: string, timeoutMs = 45_000, config = CONFIG): Promise<Server> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db, '--config', config], {
     cwd: ROOT,
-    env: { ...process.env, NIGHTSHIFT_API_TOKENS: TOKENS, NIGHTSHIFT_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...builtCliEnv(), NIGHTSHIFT_API_TOKENS: TOKENS, NIGHTSHIFT_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

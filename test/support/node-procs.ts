@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
 import type { Backend } from './backends.ts';
+import { builtCliEnv } from './built-cli.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(ROOT, 'bin/nightshift.js');
@@ -34,7 +35,7 @@ const spawned = new Set<NodeProc>();
 export function startNode(url: string, name: string, options: StartOptions = {}): NodeProc {
   const child = spawn(process.execPath, [CLI, 'node', '--name', name, '--db', url, '--config', options.config ?? CONFIG, ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, NIGHTSHIFT_LOG_LEVEL: 'info', ...options.env },
+    env: { ...process.env, ...builtCliEnv(), NIGHTSHIFT_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
