@@ -17,7 +17,9 @@ export interface MetricsOptions {
    * The registry to add Nightshift's metrics to: your application's own, so that its `/metrics`
    * serves them with yours. Nightshift's metrics read the repository whenever the registry is
    * collected (`registry.metrics()`, as your route calls it), so nothing else has to refresh them.
-   * Default: a registry of their own.
+   * While the repository does not answer, your metrics are still served: Nightshift's are left
+   * out of that collect (no series, for an `absent()` alert) and the node's log says why, once
+   * per collect. Default: a registry of their own, whose collect fails instead.
    */
   registry?: Registry;
   /**
@@ -37,7 +39,8 @@ export interface MetricsOptions {
  * This process's own metrics (CPU, memory, event-loop lag) come with them, unless they go into a
  * registry of yours (see {@link MetricsOptions}): `createMetrics(ns, { registry })` adds them to
  * your application's registry, whose `metrics()` then reads the repository at each scrape. A
- * scrape fails (rejects) while the repository does not answer.
+ * scrape of their own registry fails (rejects) while the repository does not answer; one of
+ * yours goes on without them.
  */
 export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
@@ -76,8 +79,15 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     registers: [registry],
     collect,
   });
+  const ours = [executions, ended, nodes, running, oldestQueued];
+  /** The repository did not answer: in the app's registry, its other metrics are served without ours. */
+  const unread = (err: unknown): void => {
+    if (!options.registry) throw err;
+    for (const m of ours) m.reset();
+    ns.log.warn({ err }, "Prometheus metrics: the job repository did not answer; this collect leaves Nightshift's metrics out");
+  };
   let reading: Promise<void> | undefined;
-  const refresh = (): Promise<void> => (reading ??= read().finally(() => (reading = undefined)));
+  const refresh = (): Promise<void> => (reading ??= read().catch(unread).finally(() => (reading = undefined)));
   const read = async (): Promise<void> => {
     // The counters kept as executions change state (never a GROUP BY over history), and the
     // newest incarnation of each node name. Nodes fold the counters' deltas every second; a

@@ -6,7 +6,7 @@
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { noop } from '../../examples/nightshift.config.ts';
-import { silentLogger } from '../../src/core/logger.ts';
+import { createLogger, silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { createHttpApi } from '../../src/server/http-api.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
@@ -41,6 +41,26 @@ describe.each(backends())('metrics in an application registry ($name)', (backend
     } finally {
       await ns.close();
     }
+  });
+
+  it("serves the app's metrics without Nightshift's while the repository does not answer, and says so in the log", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
+    const warnings = () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const ns = await createNightshift({ db: backend.freshUrl('metrics-down'), jobs: [noop], logger });
+    const registry = new Registry();
+    new Counter({ name: 'app_requests_total', help: 'requests', registers: [registry] }).inc(2);
+    const own = createMetrics(ns);
+    createMetrics(ns, { registry });
+    await ns.run('noop');
+    expect(await registry.metrics()).toContain('nightshift_executions{job="noop",status="COMPLETED"} 1\n');
+    await ns.close(); // its repository connection is gone: every read fails
+    const text = await registry.metrics();
+    expect(text).toContain('app_requests_total 2');
+    expect(text).not.toMatch(/^nightshift_executions\{/m);
+    expect(warnings()).toEqual(["Prometheus metrics: the job repository did not answer; this collect leaves Nightshift's metrics out"]);
+    // Nightshift's own registry (serve's /metrics) fails its scrape instead.
+    await expect(own.scrape()).rejects.toThrow();
   });
 
   it('keeps a registry of its own, with the default metrics, when given none', async () => {
