@@ -30,7 +30,9 @@ export interface NodeOptions {
    * opens a pool of its own (`poolSize`, `poolIdleMs`) and closes it on shutdown. A Database you
    * opened (`openDatabase`, to share one pool with `createNightshift` in the same process) stays
    * open after shutdown, yours to close; `poolSize` and `poolIdleMs` do not apply to it: open it
-   * with a pool of concurrency + 4 or more for the node, plus what your other uses need.
+   * with a pool of concurrency + 4 or more for the node, plus what your other uses need, and on
+   * PostgreSQL with `idleInTransactionMs` no more than the lease's `leaseMs` (the node warns at
+   * start otherwise: a paused node would keep its locks after its lease ran out).
    */
   db: string | Database;
   /** The jobs this node runs: it claims only executions of these. */
@@ -184,6 +186,22 @@ export interface NodeHealth {
   readonly running: number;
 }
 
+/**
+ * A Database the application opened itself may let a transaction sit idle longer than the lease
+ * (`idleInTransactionMs` not given): then a paused owner keeps its locks after its lease ran out,
+ * and the node that takes its work over waits for them. Said once, at start.
+ */
+async function warnIfIdleUnbounded(db: Database, limitMs: number, log: Logger): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  const [row] = await db.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'");
+  const ms = Number(row?.setting);
+  if (ms > 0 && ms <= limitMs) return;
+  log.warn(
+    `the Database this node was given lets a transaction sit idle ${ms > 0 ? `for ${ms} ms` : 'for ever'} (idle_in_transaction_session_timeout): ` +
+      `open it with idleInTransactionMs: ${limitMs} (the lease) or less, so that a paused node's locks are released by the time its lease runs out`,
+  );
+}
+
 /** Starts a cluster node: it registers, heartbeats, claims submitted work, and watches peers. */
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateNodeName(options.name);
@@ -202,6 +220,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   }
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ node: options.name });
+  if (typeof options.db === 'object') await warnIfIdleUnbounded(db, idleLimit(lease), log);
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
   const explorer = createJobExplorer(db);
   const emitter = new EventEmitter<NodeEvents>();

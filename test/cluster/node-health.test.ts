@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
-import { silentLogger } from '../../src/core/logger.ts';
+import { createLogger, silentLogger } from '../../src/core/logger.ts';
 import { startNode as startNodeHere, type ClusterNode } from '../../src/cluster/node.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { DatabaseUnreachableError } from '../../src/index.ts';
@@ -34,6 +34,23 @@ describe('a node embedded in an application (PostgreSQL)', () => {
     expect(err).toBeInstanceOf(DatabaseUnreachableError);
     expect((err as Error).message).toMatch(new RegExp(`^cannot connect to postgres://postgres@127\\.0\\.0\\.1:${proxy.port}/test.*ECONNREFUSED`));
     expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  it('given a Database that lets a transaction sit idle past its lease, it says so once at start; given one bounded by the lease, nothing', async () => {
+    const url = backend.freshUrl('idle');
+    const said: string[] = [];
+    const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void said.push((JSON.parse(line) as { msg: string }).msg) } });
+    const lease = { heartbeatMs: 200, leaseMs: 3000 };
+    for (const idleInTransactionMs of [undefined, 10_000, 3000]) {
+      const db = await openDatabase(url, { poolSize: 8, ...(idleInTransactionMs === undefined ? {} : { idleInTransactionMs }) });
+      cleanups.push(() => db.close());
+      const node = await startNodeHere({ db, jobs: [noop], logger, lease });
+      await node.shutdown({ timeoutMs: 0 });
+    }
+    expect(said).toEqual([
+      'the Database this node was given lets a transaction sit idle for ever (idle_in_transaction_session_timeout): open it with idleInTransactionMs: 3000 (the lease) or less, so that a paused node\'s locks are released by the time its lease runs out',
+      'the Database this node was given lets a transaction sit idle for 10000 ms (idle_in_transaction_session_timeout): open it with idleInTransactionMs: 3000 (the lease) or less, so that a paused node\'s locks are released by the time its lease runs out',
+    ]);
   });
 
   it('health() follows its state and whether its lease is being renewed', async () => {
