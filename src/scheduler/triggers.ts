@@ -424,12 +424,14 @@ export interface ScheduleAdmin {
 export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): ScheduleAdmin {
   const { db } = target;
   const jobs = jobMap(target.jobs);
-  const get = async (name: string) => {
-    const rows = await db.query<TriggerRow>(SCHED_SQL.getTrigger, [name]);
+  // A change returns the trigger as its own transaction left it: read after the commit, a node
+  // could have fired it already and moved its next fire time past the one announced.
+  const get = async (name: string, client: Pick<Tx, 'query'> = db) => {
+    const rows = await client.query<TriggerRow>(SCHED_SQL.getTrigger, [name]);
     return rows.length ? toSchedule(rows[0]) : undefined;
   };
-  const mustGet = async (name: string) => {
-    const s = await get(name);
+  const mustGet = async (name: string, client: Pick<Tx, 'query'> = db) => {
+    const s = await get(name, client);
     if (!s) throw new UsageError(`no schedule named ${name}`);
     return s;
   };
@@ -441,27 +443,30 @@ export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): Schedul
   return {
     async add(spec) {
       const d = validateSchedule(spec, jobs);
-      const result = await db.transaction((tx) => upsertTrigger(tx, d, 'runtime'));
-      return { schedule: (await get(d.name))!, result };
+      return db.transaction(async (tx) => {
+        const result = await upsertTrigger(tx, d, 'runtime');
+        return { schedule: (await get(d.name, tx))!, result };
+      });
     },
     list: async () => (await db.query<TriggerRow>(SCHED_SQL.listTriggers)).map(toSchedule),
-    get,
+    get: (name) => get(name),
     async pause(name) {
-      await db.transaction(async (tx) => {
+      return db.transaction(async (tx) => {
         await locked(tx, name);
         await tx.execute(SCHED_SQL.pause, [name]);
         await notify(tx, name);
+        return mustGet(name, tx);
       });
-      return mustGet(name);
     },
     async resume(name) {
-      await db.transaction(async (tx) => {
+      return db.transaction(async (tx) => {
         const row = await locked(tx, name);
-        if (!bool(row.paused)) return;
-        await tx.execute(SCHED_SQL.resume, [name, nextAfter(rowTiming(row), Number(row.now))]);
-        await notify(tx, name);
+        if (bool(row.paused)) {
+          await tx.execute(SCHED_SQL.resume, [name, nextAfter(rowTiming(row), Number(row.now))]);
+          await notify(tx, name);
+        }
+        return mustGet(name, tx);
       });
-      return mustGet(name);
     },
     async remove(name) {
       await db.transaction(async (tx) => {
