@@ -17,14 +17,15 @@ import { endQueuedPartitions } from './partition-worker.ts';
 /**
  * Runs a job execution that this process owns, from its flow's start (or its restart point)
  * to the end, and records how it ended. A lost ownership (fencing) ends it without writing.
- * `firstStep` is the first step's execution when the claim started it already.
+ * `firstStep` is the first step's execution when the claim started it already. Resolves with
+ * whether this process recorded the end (false: fenced, what the repository holds is others' doing).
  */
 export async function runJobExecution(
   def: JobDefinition<ParamsSchema>,
   handle: ExecutionHandle,
   explorer: JobExplorer,
   firstStep?: StepExecution,
-): Promise<void> {
+): Promise<boolean> {
   const execution = handle.execution;
   const executionNumber =
     execution.executionNumber ??
@@ -70,7 +71,7 @@ export async function runJobExecution(
   } catch (error) {
     if (error instanceof FencedError) {
       handle.log.warn(error.message);
-      return;
+      return false;
     }
     status = 'FAILED';
     exit = exitStatus('FAILED', errorMessage(error));
@@ -86,7 +87,7 @@ export async function runJobExecution(
   } catch (error) {
     if (!(error instanceof FencedError)) throw error;
     handle.log.warn(error.message);
-    return;
+    return false;
   }
   try {
     for (const l of def.listeners) await l.afterJob?.(execution, run.params);
@@ -137,9 +138,11 @@ export async function runJobExecution(
       await endAfterRefusal(handle, recordEnd);
     }
     handle.log.info({ status: execution.status, exitCode: execution.exitStatus.code }, `job ${def.name} execution ${execution.id} ${execution.status}`);
+    return true;
   } catch (error) {
     if (!(error instanceof FencedError)) throw error;
     handle.log.warn(error.message);
+    return false;
   }
 }
 

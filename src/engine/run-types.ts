@@ -27,8 +27,11 @@ export interface JobRun<P> {
   readonly runJob: RunJob;
 }
 
-/** Runs a job execution this process owns to its end and records how it ended (job-run's runJobExecution). */
-export type RunJob = (def: JobDefinition<ParamsSchema>, handle: ExecutionHandle, explorer: JobExplorer) => Promise<void>;
+/**
+ * Runs a job execution this process owns to its end and records how it ended (job-run's
+ * runJobExecution); resolves with whether it recorded the end (false: fenced).
+ */
+export type RunJob = (def: JobDefinition<ParamsSchema>, handle: ExecutionHandle, explorer: JobExplorer) => Promise<boolean>;
 
 export interface ElementOutcome {
   status: BatchStatus;
