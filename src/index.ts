@@ -43,7 +43,7 @@ export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent }
 export {
   scheduleAdmin, validateSchedule, type ScheduleAdmin, type ScheduleSpec, type Schedule, type FireRecord, type MisfirePolicy,
 } from './scheduler/triggers.ts';
-export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent, type NodeHealth } from './cluster/node.ts';
+export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type NodeEvent, type NodeHealth, type ExecutionEnd } from './cluster/node.ts';
 export type { RetentionOptions } from './cluster/housekeeping.ts';
 export { pruneHistory, type PruneOptions, type PruneResult } from './repository/retention.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';

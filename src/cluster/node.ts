@@ -3,7 +3,7 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import { hasPartitionedStep, type JobDefinition } from '../core/job.ts';
 import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
-import type { JobExecution, StepExecution } from '../core/model.ts';
+import type { ExecutionSummary, JobExecution, StepExecution } from '../core/model.ts';
 import { createHandle, findHandle, type ExecutionHandle } from '../engine/execution-handle.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { claimPartitions, releasePartition, runPartition } from '../engine/partition-worker.ts';
@@ -17,6 +17,7 @@ import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare, wakeTurn } from './fair-share.ts';
 import { reapDeadNodes, releaseExecution } from './failover.ts';
+import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
@@ -83,7 +84,11 @@ export interface NodeOptions {
   retention?: HousekeepingOptions['retention'];
 }
 
-/** Membership and failover events, as seen by this node. */
+/**
+ * Membership and failover events, as seen by this node, and the executions it runs. Listeners are
+ * called in turn, synchronously; what one throws (or an async one rejects with) is logged as a
+ * warning and the node goes on, the other listeners included.
+ */
 export interface NodeEvents {
   /** A node (this one or a peer) is seen alive for the first time. */
   joined: [NodeEvent];
@@ -110,6 +115,49 @@ export interface NodeEvents {
   draining: [NodeEvent];
   /** The drain request was withdrawn (see {@link ClusterNode.resume}): this draining node takes work again. */
   resumed: [NodeEvent];
+  /**
+   * An execution this node claimed starts running here: the execution as the claim left it in
+   * the repository (status STARTED, `node` this node, `startTime` set; `params` all its
+   * parameters). Emitted once per execution this node claims, before its first step runs; a
+   * restart or a failover that resumes it elsewhere is another execution, with its own events
+   * on the node that claims it. Not emitted for the child executions of job steps, nor for
+   * partitions run for a partitioned step. The node claims nothing until the turn of the event
+   * loop after {@link startNode} resolves: listeners attached as soon as it does hear every one.
+   */
+  executionStarted: [JobExecution];
+  /**
+   * An execution this node ran (see `executionStarted`, which always came first) is no longer
+   * this node's to run. Emitted once per execution, after its end was written, with the
+   * execution read back from the repository then (see {@link ExecutionEnd}); if that read fails
+   * (the repository unreachable for longer than the lease), the node logs it instead. The event
+   * costs that one read per execution, made only while a listener is attached.
+   */
+  executionEnded: [ExecutionEnd];
+}
+
+/** What {@link NodeEvents.executionEnded} carries. */
+export interface ExecutionEnd {
+  /**
+   * The execution as the repository holds it once this node is done with it, read back then; its
+   * `restartedAs` names the execution queued to resume its instance, if any (see `ending`).
+   */
+  execution: ExecutionSummary;
+  /**
+   * Why it ended here:
+   * - `ended`: it ran to an end this node recorded: COMPLETED, FAILED (a step or a listener
+   *   threw: `exitStatus.description` says what), or STOPPED (an operator's stop), as the job's
+   *   flow ended it; a FAILED or STOPPED one is not resumed unless someone restarts it.
+   * - `handedOver`: this node drained or shut down, so the execution stopped at a chunk
+   *   boundary: STOPPED, and in the same transaction queued again as `restartedAs` (STARTING, or
+   *   already claimed by then) to resume from its last checkpoint on any node that runs its job.
+   * - `lost`: this node lost ownership of it (its lease ran out, it was declared dead, or the
+   *   execution was taken from it) and wrote no end: the status is what the cluster made of it,
+   *   STARTED still under this node's old incarnation until a live node fails it over, or FAILED
+   *   by that failover (`exitStatus.description` names the node), `restartedAs` resuming it.
+   * - `released`: its end could not be recorded (the repository refused it): this node failed it,
+   *   naming itself and the cause, and queued it again as `restartedAs`.
+   */
+  ending: 'ended' | 'handedOver' | 'lost' | 'released';
 }
 
 /** The node a membership event is about. */
@@ -224,6 +272,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
   const explorer = createJobExplorer(db);
   const emitter = new EventEmitter<NodeEvents>();
+  const emit = <K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]) => emitSafely(emitter, log, event, args);
   const running = new Map<number, ExecutionHandle>();
   // The executions of `running` that still hold a slot of `concurrency` (their end not yet being written).
   const working = new Set<number>();
@@ -244,6 +293,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let lastBeatAt: number | undefined;
   let stopped = false;
   let shutdownDone: Promise<void> | undefined;
+  // Set a turn of the event loop after startNode returned: the node claims nothing before, so
+  // that listeners attached as soon as it resolves hear the first executionStarted.
+  let returned = false;
   // Set to `wake` once the claim loop exists (the first beat may come while the node joins).
   let afterFirstBeat = () => {};
 
@@ -288,7 +340,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     const old = me;
     for (const h of running.values()) h.lost.abort();
     for (const p of partitions.values()) p.handle?.lost.abort();
-    emitter.emit('lost', { node: old.name });
+    emit('lost', { node: old.name });
     await heartbeat.stop().catch(() => undefined);
     if (!shuttingDown) await join().catch((err) => log.error({ err: errorMessage(err) }, 'rejoin failed'));
   };
@@ -341,7 +393,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const wake = () => look(undefined);
   afterFirstBeat = wake;
   const look = (turn: LaunchWake | undefined) => {
-    if (shuttingDown || draining || !beaten) {
+    if (shuttingDown || draining || !beaten || !returned) {
       if (turn) passOn([turn]);
       return;
     }
@@ -415,21 +467,42 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     handle.onFinishing = () => {
       if (working.delete(id)) slotFreed();
     };
+    // A copy: the run changes its execution as it goes, and a listener must not.
+    if (emitter.listenerCount('executionStarted')) emit('executionStarted', structuredClone(execution));
+    let ending: ExecutionEnd['ending'] = 'lost';
     try {
-      await runJobExecution(def, handle, explorer, firstStep);
+      const recorded = await runJobExecution(def, handle, explorer, firstStep);
+      // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
+      if (recorded) ending = handle.handingOver && execution.status === 'STOPPED' ? 'handedOver' : 'ended';
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
       // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
-      if (!handle.lost.aborted) {
-        await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`)
-          .then((f) => f && log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run'))
-          .catch((e) => log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run'));
-      }
+      if (!handle.lost.aborted) ending = await release(id, err);
     } finally {
-      // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
-      if (handle.handingOver && execution.status === 'STOPPED' && !handle.lost.aborted) log.info({ execution: id }, `execution ${id} handed over to the cluster`);
-      running.delete(id);
+      if (ending === 'handedOver') log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       if (working.delete(id)) slotFreed();
+      // Before it leaves `running`: a shutdown waits for it.
+      if (emitter.listenerCount('executionEnded')) await tellEnded(id, ending);
+      running.delete(id);
+    }
+  };
+  const release = async (id: number, err: unknown): Promise<ExecutionEnd['ending']> => {
+    try {
+      const f = await releaseExecution(db, me, id, `node ${me.name} could not run it: ${errorMessage(err)}`);
+      if (!f) return 'lost';
+      log.warn({ execution: id, restartedAs: f.newExecutionId }, 'released an execution this node could not run');
+    } catch (e) {
+      log.error({ err: errorMessage(e), execution: id }, 'could not release an execution this node cannot run');
+    }
+    return 'released';
+  };
+  // executionEnded, with the execution as the repository holds it now.
+  const tellEnded = async (id: number, ending: ExecutionEnd['ending']) => {
+    try {
+      const execution = await retryingConnectionErrors(() => explorer.getExecutionSummary(id), lease.leaseMs);
+      if (execution) emit('executionEnded', { execution, ending });
+    } catch (err) {
+      log.warn({ err: errorMessage(err), execution: id, ending }, `could not read execution ${id} back after it ended here (${ending}): no executionEnded event for it`);
     }
   };
 
@@ -535,7 +608,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           { peer: f.node, failedExecutionId: f.failedExecutionId, newExecutionId: f.newExecutionId },
           `execution ${f.failedExecutionId} of dead node ${f.node} failed over as execution ${f.newExecutionId}`,
         );
-        emitter.emit('failover', f);
+        emit('failover', f);
       }
       if (failedOver.length) wake();
       const nodes = await db.query<{ id: number; name: string; status: string; suspected: boolean | number; drain_requested_at: unknown; jobs: string; now: number }>(
@@ -554,9 +627,9 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
         seen.add(id);
         const prev = known.get(id);
         const suspected = n.status === 'alive' && (n.suspected === true || n.suspected === 1);
-        if (!prev && n.status === 'alive') emitter.emit('joined', { node: n.name });
-        if (prev && prev.status !== n.status) emitter.emit(n.status === 'dead' ? 'dead' : 'left', { node: n.name });
-        if (suspected && !prev?.suspected) emitter.emit('suspected', { node: n.name });
+        if (!prev && n.status === 'alive') emit('joined', { node: n.name });
+        if (prev && prev.status !== n.status) emit(n.status === 'dead' ? 'dead' : 'left', { node: n.name });
+        if (suspected && !prev?.suspected) emit('suspected', { node: n.name });
         known.set(id, { name: n.name, status: n.status, suspected });
       }
       // Ended longer ago (and reported then): forget them.
@@ -596,7 +669,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     drainingSince = performance.now();
     clearInterval(poll);
     log.info({ running: [...running.keys()], partitions: [...partitions.keys()] }, `node ${me.name} draining: it takes no more work and hands over what it runs`);
-    emitter.emit('draining', { node: me.name });
+    emit('draining', { node: me.name });
     for (const h of running.values()) handOver(h);
     for (const p of partitions.values()) if (p.handle) handOver(p.handle);
     // Asked for now, so that a resume that follows starts the scheduler after this stop.
@@ -619,7 +692,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     poll = startPolling();
     void startSchedulerHere().catch((err) => log.error({ err: errorMessage(err) }, 'could not start the scheduler again; other nodes fire the triggers'));
     log.info(`node ${me.name} resumed: it takes work again`);
-    emitter.emit('resumed', { node: me.name });
+    emit('resumed', { node: me.name });
     wake();
   };
   // Drains or resumes as the repository said, in a look that began at `lookedAt`: a request seen
@@ -661,11 +734,14 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   };
   const listener = options.listen === false ? { close: async () => undefined } : listenForLaunches(db, onLaunch, log);
   void watch();
-  wake();
   // Asked for before anything can drain this node (nothing has awaited since the probes began):
   // a drain's stop comes after it.
   await startSchedulerHere();
 
+  setImmediate(() => {
+    returned = true;
+    wake();
+  });
   return Object.assign(emitter, {
     get name() {
       return me.name;
@@ -716,6 +792,23 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     log.info(`node ${me.name} left`);
     stopped = true;
     if (typeof options.db !== 'object') await db.close();
+  }
+}
+
+/**
+ * Calls each listener of `event` in turn, as `emit` does, but what one throws (or an async one
+ * rejects with) is logged: it neither breaks the node's work that emitted it nor keeps the event
+ * from the listeners after it.
+ */
+function emitSafely<K extends keyof NodeEvents>(emitter: EventEmitter<NodeEvents>, log: Logger, event: K, args: NodeEvents[K]): void {
+  const failed = (err: unknown) => log.warn({ err: errorMessage(err), event }, `a listener of the node's ${event} event failed`);
+  for (const listener of emitter.rawListeners(event) as ((...a: unknown[]) => unknown)[]) {
+    try {
+      const result = listener.apply(emitter, args);
+      if (result instanceof Promise) result.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 }
 
