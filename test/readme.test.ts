@@ -185,6 +185,11 @@ describe('README examples', () => {
         const { id } = (await submitted.json()) as { id: number };
         await until(async () => ((await (await fetch(url(`/labels/${id}`))).json()) as { status: string }).status === 'COMPLETED', 'the job to complete');
         expect(await (await fetch(url(`/labels/${id}`))).json()).toEqual({ status: 'COMPLETED', written: 3 });
+        // The node's execution events, in the service's log.
+        await until(async () => out.includes('"msg":"execution ended here"'), 'the execution ended event');
+        const logged = (msg: string) => out.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(logged('execution started')).toEqual([expect.objectContaining({ execution: id, job: 'labels', params: expect.objectContaining({ upTo: 3 }) })]);
+        expect(logged('execution ended here')).toEqual([expect.objectContaining({ execution: id, job: 'labels', status: 'COMPLETED', ending: 'ended' })]);
         const metrics = await (await fetch(url('/metrics'))).text();
         expect(metrics).toContain('nightshift_executions{job="labels",status="COMPLETED"} 1\n');
         expect(metrics.match(/^# TYPE process_cpu_user_seconds_total/gm)).toHaveLength(1);
