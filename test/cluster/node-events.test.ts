@@ -13,7 +13,8 @@ import { startNode, type ClusterNode, type ExecutionEnd } from '../../src/cluste
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import { createJobExplorer } from '../../src/repository/job-repository.ts';
 import { backends } from '../support/backends.ts';
-import { waitFor } from './helpers.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { pgBackend, waitFor } from './helpers.ts';
 
 const lease = { heartbeatMs: 200, leaseMs: 3000 };
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -22,8 +23,8 @@ afterEach(async () => {
 });
 
 /** A node that records the execution events it emits. */
-async function recordingNode(url: string, name: string, logger = silentLogger) {
-  const node: ClusterNode = await startNode({ db: url, jobs: [noop, count], name, lease, pollMs: 100, logger, scheduler: false });
+async function recordingNode(url: string, name: string, logger = silentLogger, nodeLease = lease) {
+  const node: ClusterNode = await startNode({ db: url, jobs: [noop, count], name, lease: nodeLease, pollMs: 100, logger, scheduler: false });
   cleanups.push(() => node.shutdown({ timeoutMs: 0 }));
   const started: JobExecution[] = [];
   const ended: ExecutionEnd[] = [];
@@ -141,4 +142,36 @@ describe.each(backends())('node execution events ($name)', (backend) => {
     ]);
     expect(node.health()).toMatchObject({ state: 'running', running: 0 });
   });
+});
+
+describe('node execution events when the node loses its lease (postgres, the database cut off by a TCP proxy)', () => {
+  const backend = pgBackend();
+  afterAll(() => backend.cleanup());
+
+  it('ends `lost`, with the FAILED and the restart the failover wrote, not an end of its own', async () => {
+    const url = backend.freshUrl('lost');
+    const ns = await operator(url);
+    const proxy = await startTcpProxy('127.0.0.1', 5432);
+    cleanups.push(() => proxy.close());
+    const a = await recordingNode(url.replace('@127.0.0.1:5432/', `@127.0.0.1:${proxy.port}/`), 'a', silentLogger, { heartbeatMs: 200, leaseMs: 1500 });
+    // A peer that does not run the job: it declares a dead and fails its execution over.
+    const peer = await startNode({ db: url, jobs: [noop], name: 'peer', lease, pollMs: 100, logger: silentLogger, scheduler: false });
+    cleanups.push(() => peer.shutdown({ timeoutMs: 0 }));
+    const failovers: { failedExecutionId: number; newExecutionId: number | null }[] = [];
+    peer.on('failover', (f) => failovers.push(f));
+    const submitted = await ns.submit('count', { items: 60, chunk: 1, tag: 'lost', delayMs: 50 });
+    await a.startOf(submitted.id);
+    await waitFor(async () => (await ns.getExecution(submitted.id))?.steps[0]?.writeCount, 20_000, 'a chunk committed');
+
+    await proxy.cut();
+    const failover = await waitFor(() => failovers.find((f) => f.failedExecutionId === submitted.id), 20_000, 'the failover');
+    await proxy.restore();
+    const end = await a.endOf(submitted.id);
+    expect(end.ending).toBe('lost');
+    const now = await readBack(ns, submitted.id);
+    // The restart may have moved on since (a claimed it again): its id is what is compared.
+    expect({ ...end.execution, restartedAs: end.execution.restartedAs?.id }).toEqual({ ...now, restartedAs: now.restartedAs?.id });
+    expect(end.execution).toMatchObject({ status: 'FAILED', restartedAs: { id: failover.newExecutionId } });
+    expect(end.execution.exitStatus.description).toContain('node a lost');
+  }, 60_000);
 });
