@@ -3,7 +3,7 @@
  * `executionEnded`), on a real SQLite file and a real PostgreSQL schema, with in-process nodes:
  * each payload is what the repository reads back, a completed and a failed execution end
  * `ended`, one a drain or a shutdown stops ends `handedOver` with the execution that resumes it,
- * and a listener that throws (or rejects) is logged while the node and the other listeners go on.
+ * one whose node loses its lease ends `lost` with what its peer's failover wrote, and a listener that throws (or rejects) is logged while the node and the other listeners go on.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
