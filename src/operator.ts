@@ -1,6 +1,6 @@
 import { idleLimit } from './cluster/node-identity.ts';
 import { UsageError } from './core/errors.ts';
-import { isJobDefinition } from './core/job.ts';
+import { isJobDefinition, runnableJob } from './core/job.ts';
 import { createLogger, redactingLogger } from './core/logger.ts';
 import { createJobExplorer } from './repository/job-repository.ts';
 import { createCloseGate } from './operator/closing.ts';
@@ -52,7 +52,7 @@ function jobsByName(defs: NightshiftOptions['jobs']): Map<string, AnyJob> {
   for (const job of defs) {
     if (!isJobDefinition(job)) throw new UsageError(`createNightshift: jobs must be made by defineJob, got ${JSON.stringify((job as { name?: unknown } | null)?.name ?? null)} that was not`);
     if (jobs.has(job.name)) throw new UsageError(`two jobs are named ${job.name}`);
-    jobs.set(job.name, job as AnyJob);
+    jobs.set(job.name, runnableJob(job));
   }
   return jobs;
 }

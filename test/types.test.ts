@@ -33,6 +33,10 @@ describe('public types', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/listeners.ts'))).toEqual([]);
   }, 60_000);
 
+  it("lists of differently typed jobs (a node's, a scheduler's, an operator's) take each job as typed; chunk items, skip limits and job-step parameters are still checked", () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/job-lists.ts'))).toEqual([]);
+  }, 60_000);
+
   it("a parameter's default has its parameter's type", () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
   }, 60_000);

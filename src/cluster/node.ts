@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { hasPartitionedStep, type JobDefinition } from '../core/job.ts';
+import { hasPartitionedStep, runnableJob, type JobDefinition, type SomeJob } from '../core/job.ts';
 import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { ExecutionSummary, JobExecution, StepExecution } from '../core/model.ts';
@@ -37,7 +37,7 @@ export interface NodeOptions {
    */
   db: string | Database;
   /** The jobs this node runs: it claims only executions of these. */
-  jobs: readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  jobs: readonly SomeJob[];
   /** Unique name in the cluster (default node-HOST-PID). */
   name?: string;
   /** The cluster name recorded with the node's identity (default `default`). */
@@ -269,7 +269,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ node: options.name });
   if (typeof options.db === 'object') await warnIfIdleUnbounded(db, idleLimit(lease), log);
-  const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, j as JobDefinition<ParamsSchema>]));
+  const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, runnableJob(j)]));
   const explorer = createJobExplorer(db);
   const emitter = new EventEmitter<NodeEvents>();
   const emit = <K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]) => emitSafely(emitter, log, event, args);

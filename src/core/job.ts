@@ -92,7 +92,7 @@ export interface SkipMatchers {
  * skip: { on: [BadRecordError], limit: 100 }
  * skip: { on: [LookupError], policy: ({ skipCount, phase }) => phase === 'process' && skipCount < 10 }
  */
-export type SkipPolicy<P = any> = SkipMatchers & // eslint-disable-line @typescript-eslint/no-explicit-any
+export type SkipPolicy<P = Record<string, unknown>> = SkipMatchers &
   (
     | {
         /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
@@ -413,7 +413,7 @@ export interface PartitionedStepDefinition<P> extends StepBase<P> {
   /** How many partitions the partitioner is asked for (its `gridSize`); default 4. */
   readonly gridSize?: number | ((ctx: StepContext<P>) => number);
   /** The step each partition runs; its StepContext's `stepContext` starts as the partition's context. */
-  readonly worker: TaskletStepDefinition<P> | ChunkStepDefinition<P, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  readonly worker: TaskletStepDefinition<P> | SomeChunkStep<P>;
   /**
    * `cluster` (default): any live node that has the job claims partitions, this process
    * included; `local`: only this process runs them.
@@ -515,15 +515,11 @@ export interface SubflowDefinition extends ElementBase {
   /** The element's kind. */
   readonly type: 'flow';
   /** The reusable flow. */
-  readonly flow: FlowDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  readonly flow: SomeFlow;
 }
 
 /** Any kind of step: tasklet, chunk, partitioned, or job step. */
-export type StepDefinition<P> =
-  | TaskletStepDefinition<P>
-  | ChunkStepDefinition<P, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-  | PartitionedStepDefinition<P>
-  | JobStepDefinition<P, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type StepDefinition<P> = TaskletStepDefinition<P> | SomeChunkStep<P> | PartitionedStepDefinition<P> | SomeJobStep<P>;
 /** One element of a job's flow: a step, a decision, a split, or a reusable flow. */
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
@@ -606,6 +602,73 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema, N extends 
 export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: StepContext['db'] }) =>
   Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
 
+/*
+ * Erased types. JobDefinition<S>, ChunkStepDefinition<P, I, O>, JobStepDefinition<P, C> and
+ * FlowDefinition<S> are invariant in their type arguments (their callbacks take the types they
+ * are made of), so a list of differently typed ones is typed by these: what a definition gives
+ * is typed by its widest type, and what its callbacks take by `never` (a type not known here).
+ * Every definition is one of its erased type. The engine, which hands each job only parameters
+ * typed by its own schema and each processor and writer only what the step's own reader and
+ * processor produced, takes them back by the functions after them: the only casts between the two.
+ */
+
+/**
+ * Any job made by {@link defineJob}, whatever its parameters and name: what a list of jobs holds
+ * (`createNightshift({ jobs })`, `startNode({ jobs })`, a job step's child). Every
+ * `JobDefinition<S, N>` is one.
+ */
+export interface SomeJob extends Omit<JobDefinition, 'flow' | 'listeners' | 'validators' | 'incrementer'> {
+  /** The job's elements in order, taking parameters of the job's own type. */
+  readonly flow: FlowElement<never>[];
+  /** The job listeners, in order. */
+  readonly listeners: JobListener<never>[];
+  /** The job's parameter validators. */
+  readonly validators: readonly ParamsValidator<never>[];
+  /** The next-instance incrementer. */
+  readonly incrementer?: (previous: never) => ParamsInput<ParamsSchema>;
+}
+
+/**
+ * A chunk step whatever its item types, as a flow holds it: every `ChunkStepDefinition<P, I, O>`
+ * is one. Its reader's items are `unknown`; its processor, writer and chunk listeners take items
+ * of the step's own types.
+ */
+export interface SomeChunkStep<P> extends Omit<ChunkStepDefinition<P, unknown, unknown>, 'processor' | 'writer' | 'chunkListeners'> {
+  /** Turns an item into what is written; returning `undefined` filters it out. */
+  readonly processor?: (item: never, ctx: StepContext<P>) => unknown;
+  /** Makes the step's writer; called once per step execution. */
+  readonly writer: (ctx: StepContext<P>) => ItemWriter<never>;
+  /** Listeners to each chunk and item (see {@link ChunkListener}). */
+  readonly chunkListeners?: ChunkListener<P, never, never>[];
+}
+
+/** A job step whatever its child job's parameters, as a flow holds it: every `JobStepDefinition<P, C>` is one. */
+export interface SomeJobStep<P> extends Omit<JobStepDefinition<P, ParamsSchema>, 'job'> {
+  /** The child job. */
+  readonly job: SomeJob;
+}
+
+/** A reusable flow whatever its parameters, as a job's flow holds it: every `FlowDefinition<S>` is one. */
+export interface SomeFlow extends Omit<FlowDefinition, 'elements'> {
+  /** The flow's elements in order, taking parameters of the flow's own type. */
+  readonly elements: FlowElement<never>[];
+}
+
+/** A job as the engine runs it, with parameters typed by its own schema (resolveJobParams). */
+export function runnableJob(job: SomeJob): JobDefinition {
+  return job as JobDefinition;
+}
+
+/** A chunk step as the engine runs it, its processor given its own reader's items and its writer its own processor's. */
+export function runnableChunkStep<P>(step: SomeChunkStep<P>): ChunkStepDefinition<P, unknown, unknown> {
+  return step as ChunkStepDefinition<P, unknown, unknown>;
+}
+
+/** A reusable flow's elements as elements of a job's flow: the job declares the flow's parameters, with their types (checkSubflowParams). */
+export function subflowElements<P>(flow: SomeFlow): FlowElement<P>[] {
+  return flow.elements as FlowElement<P>[];
+}
+
 /** Builders for flow elements with the job's parameter type bound. */
 export interface FlowBuilder<P> {
   /** A tasklet step (see {@link TaskletStepDefinition}). */
@@ -645,7 +708,7 @@ export function* allElements<P>(flow: readonly FlowElement<P>[]): Generator<Flow
   for (const el of flow) {
     yield el;
     if (el.type === 'split') for (const f of el.flows) yield* allElements(f);
-    if (el.type === 'flow') yield* allElements(el.flow.elements as FlowElement<P>[]);
+    if (el.type === 'flow') yield* allElements(subflowElements<P>(el.flow));
   }
 }
 
@@ -799,7 +862,7 @@ function checkSubflowParams<P>(job: string, params: ParamsSchema, elements: Flow
       if (!own) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} (${spec.kind}), which the job does not declare`);
       if (own.kind !== spec.kind) throw new UsageError(`job ${job}: flow ${el.name} uses parameter ${name} as ${spec.kind}, but the job declares it ${own.kind}`);
     }
-    checkSubflowParams(job, params, el.flow.elements as FlowElement<P>[]);
+    checkSubflowParams(job, params, subflowElements<P>(el.flow));
   }
 }
 
@@ -921,7 +984,7 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
       }
       if (el.type === 'decision' && !el.on) throw new UsageError(`${owner}: decision ${el.name} needs transitions (on)`);
       if (el.type === 'job' && !isJobDefinition(el.job)) throw new UsageError(`${owner}: job step ${el.name} needs a job made by defineJob`);
-      if (el.type === 'flow') collect(el.flow.elements as FlowElement<P>[], `flow ${el.name}`);
+      if (el.type === 'flow') collect(subflowElements<P>(el.flow), `flow ${el.name}`);
     }
   };
   collect(flow, 'the flow');
@@ -972,7 +1035,7 @@ function checkStepFunctions<P>(where: string, el: FlowElement<P>): void {
 }
 
 /** The chunk step options of concurrent processing and the policy hooks. */
-function validateChunkOptions<P>(where: string, el: ChunkStepDefinition<P, unknown, unknown>): void {
+function validateChunkOptions<P>(where: string, el: SomeChunkStep<P>): void {
   const { skip, retry, processConcurrency } = el;
   if (skip && skip.limit === undefined && typeof skip.policy !== 'function') {
     throw new UsageError(`${where}: skip needs a limit or a policy function`);

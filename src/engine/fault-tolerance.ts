@@ -12,7 +12,7 @@ export function matchesAny(matchers: readonly ErrorMatcher[] | undefined, error:
   return !!matchers && matchers.some((m) => matches(m, error));
 }
 
-export function isSkippable(policy: SkipPolicy | undefined, error: unknown): boolean {
+export function isSkippable<P>(policy: SkipPolicy<P> | undefined, error: unknown): boolean {
   if (!policy) return false;
   if (matchesAny(policy.never, error)) return false;
   return policy.on ? matchesAny(policy.on, error) : true;
@@ -27,7 +27,7 @@ export function isRetryable(policy: RetryPolicy | undefined, error: unknown): bo
  * one). A promise is refused: the answer must come at once, or skips decided side by side
  * would both see the same skip count.
  */
-export function policyAllows(policy: SkipPolicy | undefined, query: SkipQuery): boolean {
+export function policyAllows<P>(policy: SkipPolicy<P> | undefined, query: SkipQuery): boolean {
   const decide = policy?.policy;
   if (!decide) return true;
   const answer: unknown = decide(query);

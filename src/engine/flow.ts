@@ -1,4 +1,4 @@
-import { allElements, type FlowElement, type SubflowDefinition, type TransitionTarget } from '../core/job.ts';
+import { allElements, subflowElements, type FlowElement, type SubflowDefinition, type TransitionTarget } from '../core/job.ts';
 import { exitStatus, mostSpecificMatch, worstStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import type { ElementOutcome, JobRun } from './run-types.ts';
 import { commitPending, executeStep } from './step-runner.ts';
@@ -86,14 +86,14 @@ function pickTransition(on: Record<string, TransitionTarget>, code: string): Tra
 
 /** Whether a reusable flow holds an element of that name (in its splits and flows too). */
 function contains(flow: SubflowDefinition, name: string): boolean {
-  for (const el of allElements(flow.flow.elements as FlowElement<unknown>[])) if (el.name === name) return true;
+  for (const el of allElements(flow.flow.elements)) if (el.name === name) return true;
   return false;
 }
 
 async function runElement<P>(element: FlowElement<P>, run: JobRun<P>, lastExit: ExitStatus, resumeAt: string | undefined): Promise<FlowResult> {
   switch (element.type) {
     case 'flow':
-      return runFlow(element.flow.elements as FlowElement<P>[], run, resumeAt);
+      return runFlow(subflowElements<P>(element.flow), run, resumeAt);
     case 'decision': {
       await commitPending(run);
       const code = await element.decide({

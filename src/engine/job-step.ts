@@ -1,4 +1,4 @@
-import type { JobStepDefinition, StepContext } from '../core/job.ts';
+import { runnableJob, type SomeJobStep, type StepContext } from '../core/job.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
 import { IMPLICIT_PARAMS, type JsonParams, type ParamsSchema } from '../core/params.ts';
 import { exitStatus, type BatchStatus } from '../core/status.ts';
@@ -21,14 +21,14 @@ const CHILD_EXECUTION = 'ns.job.execution';
  * request or lost ownership of the parent reaches the child.
  */
 export async function runJobStep<P>(
-  def: JobStepDefinition<P, ParamsSchema>,
+  def: SomeJobStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
   run: JobRun<P> | undefined,
 ): Promise<ElementOutcome> {
   if (!run) throw new Error(`job step ${def.name} can only run as an element of a job's flow`);
-  const child = def.job;
+  const child = runnableJob(def.job);
   const context = ctx.stepContext;
   const saved = context[CHILD_PARAMS];
   if (isObject(saved)) {

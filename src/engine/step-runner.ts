@@ -1,6 +1,6 @@
 import { lazyChild } from '../core/logger.ts';
 import { FencedError, StartLimitExceededError, errorMessage } from '../core/errors.ts';
-import type { StepContext, StepDefinition, TaskletStepDefinition } from '../core/job.ts';
+import { runnableChunkStep, type StepContext, type StepDefinition, type TaskletStepDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
@@ -145,7 +145,7 @@ export async function runStep<P>(
     for (const l of def.listeners ?? []) await l.beforeStep?.(ctx);
     const end =
       def.type === 'chunk'
-        ? await runChunkStep(def, ctx, handle, step)
+        ? await runChunkStep(runnableChunkStep(def), ctx, handle, step)
         : def.type === 'tasklet'
           ? await runTasklet(def, ctx, handle, step, pending !== undefined)
           : def.type === 'job'

@@ -1,7 +1,7 @@
 import type { LeaseOptions } from '../cluster/node-identity.ts';
 import type { Routing } from '../cluster/routing.ts';
 import type { Database } from '../core/database.ts';
-import type { JobDefinition, ParamsInput } from '../core/job.ts';
+import type { JobDefinition, ParamsInput, SomeJob } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ExecutionSummary, JobExecution, StepExecution } from '../core/model.ts';
 import type { ParamsSchema } from '../core/params.ts';
@@ -47,8 +47,7 @@ export interface NodeInfo {
   draining: boolean;
 }
 
-/** Any job definition, whatever its parameters and name: what a process may be given. */
-export type SomeJob = JobDefinition<any, string>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type { SomeJob } from '../core/job.ts';
 
 /**
  * What {@link createNightshift} takes: the repository, the jobs, and this process's settings.

@@ -1,5 +1,5 @@
 import { ParameterError, UsageError } from '../core/errors.ts';
-import type { JobDefinition } from '../core/job.ts';
+import { runnableJob, type JobDefinition, type SomeJob } from '../core/job.ts';
 import { paramsToJson, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution } from '../core/model.ts';
 import { createExecutionIn, requireJob } from '../engine/launch.ts';
@@ -109,11 +109,11 @@ export interface FireRecord {
 
 type AnyJob = JobDefinition<ParamsSchema>;
 /** Jobs by name, or a list of jobs. */
-export type JobsLike = ReadonlyMap<string, JobDefinition<ParamsSchema>> | readonly JobDefinition<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type JobsLike = ReadonlyMap<string, JobDefinition<ParamsSchema>> | readonly SomeJob[];
 
 export function jobMap(jobs: JobsLike): ReadonlyMap<string, AnyJob> {
   if (jobs instanceof Map) return jobs as ReadonlyMap<string, AnyJob>;
-  return new Map((jobs as readonly AnyJob[]).map((j) => [j.name, j]));
+  return new Map((jobs as readonly SomeJob[]).map((j) => [j.name, runnableJob(j)]));
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
