@@ -320,6 +320,19 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   };
 
   /**
+   * The taken rows less the no-concurrent triggers whose previous instance still runs, judged
+   * after their rows were locked (see SCHED_SQL.stillRunning). A row left out stays locked,
+   * unchanged, until this transaction ends: it waits for that instance as if never taken.
+   */
+  const withoutBlocked = async (tx: Tx, rows: DueRow[]): Promise<DueRow[]> => {
+    const waitsOn = (r: DueRow) => (r.no_concurrent === true || Number(r.no_concurrent) === 1) && r.last_instance_id !== null;
+    const waits = rows.filter(waitsOn).map((r) => Number(r.last_instance_id));
+    if (!waits.length) return rows;
+    const running = new Set((await tx.query<{ instance_id: number | string }>(SCHED_SQL.stillRunning, [waits])).map((r) => Number(r.instance_id)));
+    return rows.filter((r) => !(waitsOn(r) && running.has(Number(r.last_instance_id))));
+  };
+
+  /**
    * Fires up to `limit` due triggers in one transaction: all of them commit, or none. How many
    * fired; 'lost' when another process moved a trigger first. A batch that fails on a race or on
    * an already handled fire time is retried one trigger at a time, which sorts that out.
@@ -331,9 +344,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       const claim = async (tx: Tx) => {
         const rows = await tx.query<DueRow>(SCHED_SQL.claimDue(tx.dialect),
           tx.dialect === 'postgres' ? [jobsParam, limit, ahead(), BATCH_SPREAD_MS, IDLE_TX_TIMEOUT] : [jobsParam, limit, 0]);
-        plans = rows.map(planOf);
+        plans = (tx.dialect === 'postgres' ? await withoutBlocked(tx, rows) : rows).map(planOf);
         // A full batch: there may be more due at once, for the other lanes.
-        if (plans.length >= limit) callHelpers();
+        if (rows.length >= limit) callHelpers();
         if (plans.length === 1) last = { name: plans[0].row.name, cur: plans[0].cur, next: nextAfter(rowTiming(plans[0].row), plans[0].cur) };
       };
       if (db.dialect === 'postgres') {

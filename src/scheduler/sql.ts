@@ -70,6 +70,15 @@ export const SCHED_SQL = {
         AND ${hasJob(d, 1)} AND ${NOT_BLOCKED}
       ORDER BY t.next_fire_time, t.name LIMIT $2`,
   /**
+   * Which of the instances `$1` still run, read after their triggers' rows were locked. claimDue
+   * cannot tell by itself on PostgreSQL: when another process fires a no-concurrent trigger and
+   * commits while claimDue is on its way to that row, PostgreSQL re-checks the row's newest
+   * version, but reads the executions as of the statement's start, before the launch that
+   * process just committed. A statement of its own starts after the lock was taken, so it sees it.
+   */
+  stillRunning: keepPrepared(`SELECT DISTINCT e.instance_id FROM ns_job_execution e
+    WHERE e.instance_id = ANY($1::bigint[]) AND e.status IN ('STARTING', 'STARTED', 'STOPPING')`),
+  /**
    * Fires (or skips) the fire time `$2`: moves the trigger on to `$3`. The WHERE makes it happen
    * once: zero rows means another process got there first, and the caller rolls back.
    */

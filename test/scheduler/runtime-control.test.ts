@@ -98,6 +98,44 @@ describe('triggers changed at runtime (PostgreSQL)', () => {
     }
   }, 90_000);
 
+  it('a no-concurrent trigger with a backlog never overlaps itself while several nodes fire it', async () => {
+    // Each run takes longer than the interval and the threshold is far off, so fire times pile
+    // up: whenever a run ends, the next is due at once, and every node reaches for it at its next
+    // poll. The nodes poll in step (the NOTIFY of the last add woke them together), so they often
+    // reach for it in the same instant. Only one may launch it. Triggers of a job that runs on
+    // other nodes (long overdue there) make each node's look at the due triggers take a while, as
+    // on a busy cluster, which widens that instant.
+    const { db, url, admin } = await newRepo('schedncrace');
+    await db.execute(`INSERT INTO ns_trigger (name, job_name, every_ms, misfire, misfire_threshold_ms, next_fire_time, source, create_time, update_time)
+      SELECT 'other-' || i, 'other-job', 1000, 'skip', 5000, 1000, 'runtime', 0, 0 FROM generate_series(1, 30000) AS i`);
+    const t0 = await dbNow(db);
+    startNode(url, 'a');
+    startNode(url, 'b');
+    startNode(url, 'c');
+    await waitAlive(db, ['a', 'b', 'c'], t0);
+    const tags = ['nc1', 'nc2', 'nc3', 'nc4'];
+    for (const tag of tags) {
+      await admin.add({ name: tag, job: 'count', everyMs: 1000, noConcurrent: true, misfireThresholdMs: 60_000,
+        params: { items: 3, chunk: 1, delayMs: 300, tag } });
+    }
+    for (const tag of tags) {
+      await waitFor(async () => (await runsOf(db, 'count', tag)).filter((r) => r.status === 'COMPLETED').length >= 8, 60_000, `8 runs of ${tag}`);
+    }
+    for (const tag of tags) await admin.pause(tag);
+    await untilQuiet(db);
+
+    for (const tag of tags) {
+      const runs = (await runsOf(db, 'count', tag)).sort((x, y) => x.createTime - y.createTime);
+      expect(runs.every((r) => r.status === 'COMPLETED')).toBe(true);
+      for (let i = 1; i < runs.length; i++) {
+        expect(runs[i].createTime, `${tag}: run ${runs[i].id} created after run ${runs[i - 1].id} ended`).toBeGreaterThanOrEqual(runs[i - 1].endTime!);
+      }
+      // Fired in order, each fire time once, none skipped (all within the threshold).
+      const fireTimes = runs.map((r) => r.fireTime);
+      expect(fireTimes).toEqual(fireTimes.map((_, i) => fireTimes[0] + i * 1000));
+    }
+  }, 90_000);
+
   it('applies both misfire policies after the whole cluster was down', async () => {
     const DOWN_MS = SOAK ? 60_000 : 5_000;
     const { db, url, admin } = await newRepo('schedmis');
