@@ -149,6 +149,9 @@ export const SCHED_SQL = {
   /** The newest handled fire times of all triggers (index on fired_at). */
   recentFires: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
     FROM ns_trigger_fire ORDER BY fired_at DESC, trigger_name LIMIT $1`,
+  /** The newest execution of instance `$1` that still runs, if one does (a manual fire of a no-concurrent trigger waits for none). */
+  runningOf: `SELECT e.id, e.status FROM ns_job_execution e
+    WHERE e.instance_id = $1 AND e.status IN ('STARTING', 'STARTED', 'STOPPING') ORDER BY e.id DESC LIMIT 1`,
   /** A firing asked for by an operator: the trigger's last execution, which no-concurrent waits for. */
   recordManualFire: `UPDATE ns_trigger SET last_execution_id = $2, last_instance_id = $3, version = version + 1 WHERE name = $1`,
   /** Wakes the nodes' scheduler loops (PostgreSQL only; delivered at commit). */

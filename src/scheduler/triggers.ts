@@ -1,4 +1,4 @@
-import { ParameterError, UsageError } from '../core/errors.ts';
+import { LaunchRefusedError, ParameterError, UsageError } from '../core/errors.ts';
 import { runnableJob, type JobDefinition, type SomeJob } from '../core/job.ts';
 import { paramsToJson, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution } from '../core/model.ts';
@@ -409,6 +409,7 @@ export interface ScheduleAdmin {
    * Fires a trigger now, whatever its timing or paused state: its job is queued for the cluster
    * with the trigger's parameters and `fireTime` = now (database time), and the fire log records
    * it (outcome `manual`, `detail` naming `by`). Its next scheduled fire time does not move.
+   * A no-concurrent trigger whose previous firing still runs is refused (LaunchRefusedError).
    */
   fireNow(name: string, by?: string): Promise<JobExecution>;
   /** The newest handled fire times of a trigger, newest first. */
@@ -479,6 +480,12 @@ export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): Schedul
     async fireNow(name, by) {
       return db.transaction(async (tx) => {
         const row = await locked(tx, name);
+        if (bool(row.no_concurrent) && row.last_instance_id !== null) {
+          const [running] = await tx.query<{ id: number | string; status: string }>(SCHED_SQL.runningOf, [row.last_instance_id]);
+          if (running) {
+            throw new LaunchRefusedError(`schedule ${name} is no-concurrent and its previous firing still runs (execution ${running.id}, ${running.status}): fire it again once that ends`);
+          }
+        }
         const now = Number(row.now);
         const params = { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(now) };
         const execution = await createExecutionIn(tx, requireJob(jobs, row.job_name), params, { kind: 'queued', targetNode: null, affinityKey: null });

@@ -107,6 +107,27 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     expect((await cli.run(['schedule', 'list'], { env: {} })).code).toBe(0);
   }, 120_000);
 
+  it('fires a no-concurrent trigger now only while its previous firing does not run', async () => {
+    // As Quartz's triggerJob on a @DisallowConcurrentExecution job: a fire now would otherwise
+    // run beside the firing it must not overlap. No node runs here, so a firing stays queued.
+    const url = backend.freshUrl('schedncnow');
+    const cli = cliFor(url);
+    await cli.json(['schedule', 'add', 'solo', '--job', 'noop', '--every', '1h', '--no-concurrent']);
+    const first = await cli.json<{ id: number; status: string }>(['schedule', 'trigger', 'solo']);
+    expect(first.status).toBe('STARTING');
+    expectOneLineError(await cli.run(['schedule', 'trigger', 'solo']),
+      new RegExp(`^nightshift: schedule solo is no-concurrent and its previous firing still runs \\(execution ${first.id}, STARTING\\): fire it again once that ends$`));
+    expect((await cli.json<{ outcome: string }[]>(['schedule', 'history', 'solo'])).map((f) => f.outcome)).toEqual(['manual']);
+    // Once it ended (here: stopped before a node took it), the trigger fires now again.
+    expect((await cli.run(['stop', String(first.id)])).code).toBe(0);
+    const second = await cli.json<{ id: number }>(['schedule', 'trigger', 'solo']);
+    expect(second.id).toBeGreaterThan(first.id);
+    // A trigger that allows overlapping firings fires now whatever runs.
+    await cli.json(['schedule', 'add', 'many', '--job', 'noop', '--every', '1h']);
+    await cli.json(['schedule', 'trigger', 'many']);
+    expect((await cli.run(['schedule', 'trigger', 'many'])).code).toBe(0);
+  }, 60_000);
+
   it('rejects bad input with exit 2 and one line naming the problem', async () => {
     const url = backend.freshUrl('schedbad');
     const cli = cliFor(url);

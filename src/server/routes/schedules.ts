@@ -113,7 +113,8 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
       description:
         "Queues the trigger's job with its parameters and fireTime = now (the database's clock), whether or not it is paused; " +
         'its next scheduled fire time does not move. The fire log records it (outcome manual). 202 with the execution. ' +
-        'A server started without a config cannot (409). Needs the operator role.',
+        'A no-concurrent trigger whose previous firing is still queued or running is refused (409), ' +
+        'and so is any trigger on a server started without a config. Needs the operator role.',
       tags: ['schedules'],
       params: nameParam,
       response: { 202: ref('Execution'), ...errors(400, 401, 403, 404, 409, 415, 503) },
