@@ -1,5 +1,5 @@
-import type { PartitionedStepDefinition, StepContext } from '../core/job.ts';
-import { ZERO_COUNTERS, type ExecutionContext, type StepExecution } from '../core/model.ts';
+import type { SomePartitionedStep, StepContext } from '../core/job.ts';
+import { ZERO_COUNTERS, type StepExecution } from '../core/model.ts';
 import { isRunning, worstStatus, type BatchStatus } from '../core/status.ts';
 import { toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -25,7 +25,7 @@ const RECHECK_MS = 250;
  * of theirs.
  */
 export async function runPartitionedStep<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
@@ -140,7 +140,7 @@ export async function runPartitionedStep<P>(
  * partitions. A launch that fails is logged, and the partitions run on the nodes there are.
  */
 async function launchWorkers<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   partitions: number,
@@ -168,11 +168,11 @@ async function launchWorkers<P>(
 
 /** The partitions to queue: new ones from the partitioner, or on a restart the unfinished ones. */
 async function planPartitions<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   prefix: string,
-): Promise<{ name: string; context: ExecutionContext }[]> {
+): Promise<{ name: string; context: object }[]> {
   const rows = await handle.db.query<Row>(SQL.partitionsOfInstance, [handle.execution.instanceId, `${prefix}%`]);
   // LIKE is only a first filter: `_` is a wildcard (a_b matches a.b's partitions) and SQLite's
   // LIKE ignores case. Keep this step's own partitions only.
