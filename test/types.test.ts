@@ -37,6 +37,10 @@ describe('public types', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/job-lists.ts'))).toEqual([]);
   }, 60_000);
 
+  it("a partitioned step's worker sees its partition typed as its partitioner returns it, which holds only what JSON gives back as it was", () => {
+    expect(diagnostics(join(ROOT, 'test/fixtures/types/partitions.ts'))).toEqual([]);
+  }, 60_000);
+
   it("a parameter's default has its parameter's type", () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
   }, 60_000);
