@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
+import { defineJob } from '../../src/core/job.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { createAuthenticator } from '../../src/server/auth.ts';
@@ -21,7 +22,12 @@ import { backends, PG_BASE } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { itWhen } from '../support/skip.ts';
 
-const jobs = [noop, count];
+/** A job whose failure names a URL with its password, as a driver's or a user's error may. */
+const leaky = defineJob({
+  name: 'leaky',
+  steps: (s) => [s.tasklet({ name: 'connect', tasklet: () => { throw new Error('cannot reach postgres://etl:hunter2-secret@warehouse.internal/dw'); } })],
+});
+const jobs = [noop, count, leaky];
 const TOKENS: HttpApiOptions['tokens'] = [
   { name: 'alice', role: 'operator', secret: 'alice-operator-secret' },
   { name: 'victor', role: 'viewer', secret: 'victor-viewer-secret' },
@@ -337,6 +343,21 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const logins = audit.filter((a) => a.action === 'login');
     expect(logins).toHaveLength(30);
     expect(logins.every((a) => a.actor === null && a.outcome === 'denied')).toBe(true);
+  });
+
+  it("hides the password of a URL in a failure's message from everyone who reads the execution", async () => {
+    const { ns, app } = await setup('sec-exit-url');
+    const ended = await ns.run('leaky');
+    expect(ended.status).toBe('FAILED');
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const text = await (await fetch(`${base}/api/executions/${ended.id}`, { headers: VIEWER })).text();
+    expect(text).toContain('cannot reach postgres://etl:***@warehouse.internal/dw');
+    const list = await (await fetch(`${base}/api/executions?steps=1`, { headers: VIEWER })).text();
+    expect(list).toContain('postgres://etl:***@warehouse.internal/dw');
+    // Nor does the repository keep it, for the readers that come later (the CLI, embedding code).
+    const again = await ns.getExecution(ended.id);
+    expect(JSON.stringify(again)).toContain('postgres://etl:***@warehouse.internal/dw');
+    expect(`${text}${list}${JSON.stringify(again)}`).not.toContain('hunter2');
   });
 
   it("without authentication ('none') acts as anonymous, still checks the Host, and records actions", async () => {
