@@ -156,7 +156,7 @@ async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => P
       onProgress: (e, s) => progress.update(e, s),
       onLaunch: (e) => {
         note.detail.execution = e.id;
-        if (operator) recorded = note.launched(operator.db);
+        if (operator) recorded = note.record(operator.db);
       },
     },
     needs,
