@@ -10,6 +10,7 @@ import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
 import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
 import { FencedError, errorMessage } from '../core/errors.ts';
+import { redactUrls } from '../core/redact.ts';
 import { latestPartitions } from '../core/partitions.ts';
 
 type Row = Record<string, unknown>;
@@ -118,7 +119,7 @@ export async function runPartitionedStep<P>(
     // The running ones end FAILED too, as at the timeout: their owners are fenced from now on, so
     // none goes on writing while the flow moves past this step.
     if (!settled && !(error instanceof FencedError)) {
-      const why = `step ${step.stepName} of job execution ${handle.execution.id} failed: ${errorMessage(error)}`;
+      const why = `step ${step.stepName} of job execution ${handle.execution.id} failed: ${redactUrls(errorMessage(error))}`;
       await retryOnDisconnect(handle, () =>
         runFenced(handle, async (tx) => {
           await tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, 'FAILED', `not run: ${why}`]);
