@@ -65,10 +65,11 @@ export const partitionedCount = defineJob({
           from: Math.floor((params.items * i) / gridSize) + 1,
           to: Math.floor((params.items * (i + 1)) / gridSize),
         })),
-      worker: s.chunk<number>({
+      // Its steps see their partition, typed as the partitioner returns it: { from: number; to: number }.
+      worker: (w) => w.chunk<number>({
         name: 'count-range',
         chunkSize: 100,
-        reader: ({ stepContext }) => rangeReader(Number(stepContext.from), Number(stepContext.to)),
+        reader: ({ partition }) => rangeReader(partition.from, partition.to),
         processor: (item, { params }) => (params.delayMs > 0 ? sleep(params.delayMs, item) : item),
         writer: ({ params, db }) => countItemsWriter(db, params.tag),
       }),

@@ -55,7 +55,10 @@ export {
 export type { PartitionWorkers } from './core/job.ts';
 
 // Types the API above names, exported so that applications can name them too.
-export type { SkipMatchers, PartitionedStepDefinition, PartitionMode, SomeChunkStep, SomeJobStep, SomeFlow } from './core/job.ts';
+export type {
+  SkipMatchers, PartitionedStepDefinition, PartitionedStepSpec, PartitionWorker, PartitionWorkerBuilder, PartitionValues, JsonSafe, PartitionMode,
+  SomeChunkStep, SomePartitionedStep, SomeJobStep, SomeFlow,
+} from './core/job.ts';
 export type { ParamOptions, Resolved, KindValue } from './core/params.ts';
 export type { ReadProgress } from './core/items.ts';
 export type { Statement } from './core/database.ts';

@@ -23,17 +23,13 @@ export interface AuditNote {
   /** Details worth keeping, as the API keeps them: the parameters, the execution created. */
   readonly detail: Record<string, unknown>;
   /**
-   * Records the action now, as done, on the command's own repository connection (a second one
-   * could be left holding the schema check's lock while a job blocks this process): a command
-   * that goes on after launching (`run`, `submit --wait`) is recorded at launch. Settles once
-   * recorded (or not: see {@link audited}), before that connection closes.
+   * Records the command's outcome now, ok or with `failure.error`, on its own repository
+   * connection `db` (a second one could be left holding the schema check's lock while a job
+   * blocks this process), before that connection closes: when it ends (see {@link recordedOn}),
+   * or at launch for a command that goes on after launching (`run`, `submit --wait`). Settles
+   * once recorded (or not: see {@link audited}); once recorded, later calls change nothing.
    */
-  launched(db: Database): Promise<void>;
-  /**
-   * Records how the command ended, ok or with `failure.error`, on its own connection `db`, before
-   * it closes: see {@link recordedOn}. Once recorded, later calls change nothing.
-   */
-  ended(db: Database, failure?: { error: unknown }): Promise<void>;
+  record(db: Database, failure?: { error: unknown }): Promise<void>;
 }
 
 /**
@@ -47,10 +43,10 @@ export async function recordedOn<T>(note: AuditNote | undefined, db: Database, f
   try {
     result = await fn();
   } catch (error) {
-    await note.ended(db, { error });
+    await note.record(db, { error });
     throw error;
   }
-  await note.ended(db);
+  await note.record(db);
   return result;
 }
 
@@ -76,7 +72,7 @@ export function isRefusal(err: unknown): boolean {
 
 /**
  * Runs a command that acts (`what`; undefined: it acts on nothing this time, e.g. a dry run) and
- * records it once: when it launches (see AuditNote.launched), else when it ends, as ok, refused or
+ * records it once: when it launches (see AuditNote.record), else when it ends, as ok, refused or
  * error with the error's message. It is recorded on the command's own connection (see
  * {@link recordedOn}); a command that failed before it had one records on a connection of its
  * own to `url`. Recording never changes the
@@ -86,7 +82,7 @@ export function isRefusal(err: unknown): boolean {
  */
 export async function audited(url: string, what: CliAction | undefined, fn: (note: AuditNote) => Promise<number>): Promise<number> {
   const detail: Record<string, unknown> = {};
-  if (!what) return fn({ detail, launched: async () => undefined, ended: async () => undefined });
+  if (!what) return fn({ detail, record: async () => undefined });
   let recording: Promise<void> | undefined;
   const record = (outcome: AuditOutcome, err?: unknown, db?: Database) => (recording ??= store(db ?? url, {
     actor: cliActor(),
@@ -101,7 +97,7 @@ export async function audited(url: string, what: CliAction | undefined, fn: (not
   const ended = (failure: { error: unknown } | undefined, db?: Database) => (!failure ? record('ok', undefined, db)
     : unrecordable(failure.error) ? recording : record(isRefusal(failure.error) ? 'refused' : 'error', failure.error, db));
   try {
-    const code = await fn({ detail, launched: (db) => record('ok', undefined, db), ended: async (db, failure) => ended(failure, db) });
+    const code = await fn({ detail, record: async (db, failure) => ended(failure, db) });
     await record('ok');
     return code;
   } catch (error) {

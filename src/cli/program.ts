@@ -156,7 +156,7 @@ async function runHere(o: Common, note: AuditNote, launch: (ns: Nightshift) => P
       onProgress: (e, s) => progress.update(e, s),
       onLaunch: (e) => {
         note.detail.execution = e.id;
-        if (operator) recorded = note.launched(operator.db);
+        if (operator) recorded = note.record(operator.db);
       },
     },
     needs,
@@ -480,7 +480,7 @@ export function buildProgram(): Command {
     .option('--tokens-file <file>', 'API tokens, one NAME:ROLE:SECRET per line (besides env NIGHTSHIFT_API_TOKENS)')
     .option('--allowed-hosts <names>', 'more Host names to serve, comma-separated (.domain for its subdomains, * for any; env NIGHTSHIFT_ALLOWED_HOSTS)')
     .option('--request-timeout <ms>', 'a request not received within this time is answered 408 and closed', '10000')
-    .option('--trust-proxy', "take the client's address from X-Forwarded-For (behind a proxy you trust)")
+    .option('--trust-proxy [addresses]', "take the client's address from X-Forwarded-For when the peer is the proxy: its addresses or subnets, comma-separated (bare: a proxy on this machine)")
     .option('--insecure-no-auth', 'serve without API tokens, on a loopback address only')
     .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o) }, out)));
 

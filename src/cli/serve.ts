@@ -16,6 +16,7 @@ import { SQL } from '../repository/sql.ts';
 import { describeError } from '../server/errors.ts';
 import { createHttpApi } from '../server/http-api.ts';
 import { isWildcardHost } from '../server/guard.ts';
+import { LOOPBACK_PROXIES } from '../server/proxies.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
 import { loadConfigIfAny } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
@@ -31,7 +32,8 @@ export interface ServeCommandOptions {
   tokensFile?: string;
   allowedHosts?: string;
   requestTimeout: string;
-  trustProxy?: boolean;
+  /** Bare (true): a proxy on this machine; else its addresses and subnets, comma-separated. */
+  trustProxy?: boolean | string;
 }
 
 /** The environment variable of extra allowed Host names (comma-separated, like --allowed-hosts). */
@@ -41,6 +43,24 @@ export const ALLOWED_HOSTS_ENV = 'NIGHTSHIFT_ALLOWED_HOSTS';
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
   return h === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h);
+}
+
+/**
+ * The proxies whose X-Forwarded-For `serve` believes. Bare, `--trust-proxy` is for a proxy on
+ * this machine, so it needs a loopback `--host`: elsewhere a client that reaches the port
+ * directly would write its own X-Forwarded-For, and choose its address (a new one per guess past
+ * the guess limit, any one in the audit log), unless the proxy's addresses are named.
+ */
+function trustedProxies(o: ServeCommandOptions): readonly string[] | undefined {
+  if (typeof o.trustProxy === 'string') return o.trustProxy.split(',').map((a) => a.trim()).filter(Boolean);
+  if (!o.trustProxy) return undefined;
+  if (!isLoopback(o.host)) {
+    throw new UsageError(
+      `--trust-proxy on ${o.host} needs the proxy's addresses (--trust-proxy 10.0.0.7, or a subnet: 10.0.0.0/8): ` +
+        'a client that reaches this port past the proxy could otherwise write its own X-Forwarded-For',
+    );
+  }
+  return LOOPBACK_PROXIES;
 }
 
 /** Runs `serve` until a signal; returns the exit code. */
@@ -62,6 +82,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
         'or serve without authentication on this machine only with --insecure-no-auth',
     );
   }
+  const trustProxy = trustedProxies(o);
   const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
   const log = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
@@ -98,7 +119,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
     }
     const ns = await createNightshift({ db, jobs: config?.jobs ?? [], logger: log });
     try {
-      const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy: o.trustProxy, logger: log });
+      const app = createHttpApi(ns, { tokens: o.insecureNoAuth ? 'none' : tokens, host: o.host, allowedHosts, requestTimeoutMs, trustProxy, logger: log });
       let address: string;
       try {
         address = await app.listen({ port, host: o.host });
@@ -114,7 +135,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
         );
       }
       if (o.insecureNoAuth) log.warn('serving without authentication (--insecure-no-auth): anyone who can reach this address can act');
-      log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts }, 'serving the API, the console and the metrics');
+      log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts, trustedProxies: trustProxy ?? [] }, 'serving the API, the console and the metrics');
       await stopped;
       log.info({ address }, 'stopping: no new connections; finishing the requests under way');
       await app.close();

@@ -104,8 +104,20 @@ function parseIds(v) {
   return Array.isArray(ids) ? ids.map(Number) : [];
 }
 
-const timer = setInterval(() => void tick(), intervalMs);
-void tick();
+// One tick at a time: a tick slower than the interval (a slow database) makes the next one skip,
+// never run beside it on the same connection or open a second one.
+let ticking = false;
+const guardedTick = async () => {
+  if (ticking) return;
+  ticking = true;
+  try {
+    await tick();
+  } finally {
+    ticking = false;
+  }
+};
+const timer = setInterval(() => void guardedTick(), intervalMs);
+void guardedTick();
 
 parentPort.on('message', async (msg) => {
   if (msg === 'ping') {

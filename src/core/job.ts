@@ -8,8 +8,12 @@ import type { Logger } from './logger.ts';
 import type { ThreadedProcessor } from './threaded-processor.ts';
 import type { WorkerLauncher } from './worker-launcher.ts';
 
-/** What every step callback gets: typed parameters, the executions, and their contexts. */
-export interface StepContext<P = Record<string, unknown>> {
+/**
+ * What every step callback gets: typed parameters, the executions, and their contexts. `X` is
+ * the type of a partitioned step's partition (see {@link PartitionedStepDefinition}), for the
+ * worker step that runs it.
+ */
+export interface StepContext<P = Record<string, unknown>, X = unknown> {
   /** The job's parameters, typed by its schema. */
   readonly params: P;
   /** The running job execution. */
@@ -20,6 +24,16 @@ export interface StepContext<P = Record<string, unknown>> {
   readonly jobContext: ExecutionContext;
   /** Step-level ExecutionContext: saved with every commit, restored on restart. */
   readonly stepContext: ExecutionContext;
+  /**
+   * In a partitioned step's worker: the partition's values, typed as its partitioner returned
+   * them (see {@link PartitionedStepSpec.worker}). Whichever node runs the partition reads them
+   * back from the job repository, as JSON, the first time as on a retry or restart, so every run
+   * sees the same values. The worker's `stepContext` starts as a copy of them and keeps the
+   * worker's checkpoints, which a later run of the partition then finds here too, beside the
+   * partitioner's values. `undefined` in any other step (typed `unknown` there, as in a worker
+   * made by `s.chunk` or `s.tasklet`, which reads the values from its `stepContext`).
+   */
+  readonly partition: X;
   /** 1 for the instance's first execution, 2 for its first restart, ... */
   readonly executionNumber: number;
   /** Runs SQL outside the chunk transaction against the repository's database (e.g. DDL, readers). */
@@ -39,7 +53,7 @@ export interface StepContext<P = Record<string, unknown>> {
 }
 
 /** A tasklet's context adds the transaction its call commits in. */
-export interface TaskletContext<P> extends StepContext<P> {
+export interface TaskletContext<P, X = unknown> extends StepContext<P, X> {
   /** The call's transaction in the repository's database; it commits with the step's checkpoint (unless `transactional: false`). */
   readonly tx: Tx;
 }
@@ -92,17 +106,17 @@ export interface SkipMatchers {
  * skip: { on: [BadRecordError], limit: 100 }
  * skip: { on: [LookupError], policy: ({ skipCount, phase }) => phase === 'process' && skipCount < 10 }
  */
-export type SkipPolicy<P = Record<string, unknown>> = SkipMatchers &
+export type SkipPolicy<P = Record<string, unknown>, X = unknown> = SkipMatchers &
   (
     | {
         /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
-        limit: number | ((ctx: StepContext<P>) => number);
+        limit: number | ((ctx: StepContext<P, X>) => number);
         /** See {@link SkipDecider}. */
         policy?: SkipDecider;
       }
     | {
         /** Total skips allowed in the step (read + process + write); exceeding it fails the step. */
-        limit?: number | ((ctx: StepContext<P>) => number);
+        limit?: number | ((ctx: StepContext<P, X>) => number);
         /** See {@link SkipDecider}. */
         policy: SkipDecider;
       }
@@ -218,9 +232,9 @@ export interface JobListener<P = Record<string, unknown>> {
  * StepExecutionListener. Several listeners are called in the order given, `afterStep` too.
  * Without type arguments (a listener written once for many jobs), `params` is a plain record.
  */
-export interface StepListener<P = Record<string, unknown>> {
+export interface StepListener<P = Record<string, unknown>, X = unknown> {
   /** Before the step opens its reader and writer. An error it throws fails the step. */
-  beforeStep?(ctx: StepContext<P>): void | Promise<void>;
+  beforeStep?(ctx: StepContext<P, X>): void | Promise<void>;
   /**
    * May return a new ExitStatus for the step; with an empty description, the step's description
    * (a failure's reason) is kept, so a listener cannot clear it. The step's status stays what it was, but transitions and
@@ -230,7 +244,7 @@ export interface StepListener<P = Record<string, unknown>> {
    * throws, the error is logged and the step keeps its status and the exit status it had before
    * its afterStep listeners ran (as in Spring Batch); the listeners after it are not called.
    */
-  afterStep?(ctx: StepContext<P>): ExitStatus | void | Promise<ExitStatus | void>;
+  afterStep?(ctx: StepContext<P, X>): ExitStatus | void | Promise<ExitStatus | void>;
 }
 
 /**
@@ -241,17 +255,17 @@ export interface StepListener<P = Record<string, unknown>> {
  * listener fails the step, except in `onChunkError` (logged). Without type arguments (a listener
  * written once for many steps), `params` is a plain record and the items are `unknown`.
  */
-export interface ChunkListener<P = Record<string, unknown>, I = unknown, O = unknown> {
+export interface ChunkListener<P = Record<string, unknown>, I = unknown, O = unknown, X = unknown> {
   /** Before a chunk's first item is read. */
-  beforeChunk?(ctx: StepContext<P>): void | Promise<void>;
+  beforeChunk?(ctx: StepContext<P, X>): void | Promise<void>;
   /** After the chunk's transaction committed (also for the last chunk, which may be empty). */
-  afterChunk?(ctx: StepContext<P>): void | Promise<void>;
+  afterChunk?(ctx: StepContext<P, X>): void | Promise<void>;
   /**
    * Told of each rollback the step's rollback counter counts, as in Spring Batch: a chunk that
    * fails while it is read, processed or written, each attempt at writing it that fails, and
    * each item whose own transaction rolls back while the chunk is written item by item.
    */
-  onChunkError?(ctx: StepContext<P>, error: unknown): void | Promise<void>;
+  onChunkError?(ctx: StepContext<P, X>, error: unknown): void | Promise<void>;
   /** Before each call of the reader, the one that finds the end of input included. */
   beforeRead?(): void;
   /** After the reader returned an item. */
@@ -304,13 +318,13 @@ interface ElementBase {
   readonly on?: Transitions;
 }
 
-interface StepBase<P> extends ElementBase {
+interface StepBase<P, X = unknown> extends ElementBase {
   /** Run the step again on a restart even if it COMPLETED in an earlier execution. */
   readonly allowStartIfComplete?: boolean;
   /** How many times this step may be started within one instance (0: never). A step at its limit fails the job. */
   readonly startLimit?: number;
   /** Told when the step begins and ends (see {@link StepListener}). */
-  readonly listeners?: StepListener<P>[];
+  readonly listeners?: StepListener<P, X>[];
 }
 
 /**
@@ -318,11 +332,11 @@ interface StepBase<P> extends ElementBase {
  * in a transaction that commits with the step's checkpoint, and a call returning `'CONTINUABLE'`
  * is followed by another.
  */
-export interface TaskletStepDefinition<P> extends StepBase<P> {
+export interface TaskletStepDefinition<P, X = unknown> extends StepBase<P, X> {
   /** The element's kind. */
   readonly type: 'tasklet';
   /** The work: called once, or again while it returns `'CONTINUABLE'`; each call commits. */
-  readonly tasklet: (ctx: TaskletContext<P>) => TaskletResult | Promise<TaskletResult>;
+  readonly tasklet: (ctx: TaskletContext<P, X>) => TaskletResult | Promise<TaskletResult>;
   /** Run the tasklet inside the commit's transaction (default true). */
   readonly transactional?: boolean;
 }
@@ -332,15 +346,15 @@ export interface TaskletStepDefinition<P> extends StepBase<P> {
  * writes commit in one transaction with the step's checkpoint (counters, reader position,
  * ExecutionContext), so a restart resumes after the last committed chunk.
  */
-export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
+export interface ChunkStepDefinition<P, I, O, X = unknown> extends StepBase<P, X> {
   /** The element's kind. */
   readonly type: 'chunk';
   /** Items per chunk (and per transaction). */
-  readonly chunkSize: number | ((ctx: StepContext<P>) => number);
+  readonly chunkSize: number | ((ctx: StepContext<P, X>) => number);
   /** Makes the step's reader; called once per step execution. */
-  readonly reader: (ctx: StepContext<P>) => ItemReader<I>;
+  readonly reader: (ctx: StepContext<P, X>) => ItemReader<I>;
   /** Turns an item into what is written; returning `undefined` filters it out (counted as filtered). */
-  readonly processor?: (item: I, ctx: StepContext<P>) => O | undefined | Promise<O | undefined>;
+  readonly processor?: (item: I, ctx: StepContext<P, X>) => O | undefined | Promise<O | undefined>;
   /**
    * Whether a chunk rolled back by its writer is processed again before it is written again
    * (retried, or written item by item), as Spring Batch does by default. Default false: each
@@ -367,9 +381,9 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    */
   readonly processConcurrency?: number;
   /** Makes the step's writer; called once per step execution. It writes each chunk through `chunk.tx`. */
-  readonly writer: (ctx: StepContext<P>) => ItemWriter<O>;
+  readonly writer: (ctx: StepContext<P, X>) => ItemWriter<O>;
   /** Which failed items are skipped instead of failing the step. */
-  readonly skip?: SkipPolicy<P>;
+  readonly skip?: SkipPolicy<P, X>;
   /** Which failed items or chunks are tried again first. */
   readonly retry?: RetryPolicy;
   /**
@@ -382,7 +396,7 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
    */
   readonly noRollback?: ErrorMatcher[];
   /** Listeners to each chunk and item (see {@link ChunkListener}). */
-  readonly chunkListeners?: ChunkListener<P, I, O>[];
+  readonly chunkListeners?: ChunkListener<P, I, O, X>[];
   /**
    * Read the next chunk while the previous one is being written and committed (PostgreSQL
    * only; ignored on SQLite, whose writes run on this thread). Pays off when reading costs CPU
@@ -399,21 +413,60 @@ export interface ChunkStepDefinition<P, I, O> extends StepBase<P> {
 export type PartitionMode = 'local' | 'cluster';
 
 /**
- * A step split into partitions that run concurrently: the partitioner returns one
- * ExecutionContext per partition (e.g. a key range), and each runs `worker` (a chunk or
- * tasklet step) as a step execution of its own, with its own counters and checkpoints. The
- * manager step sums their counters and takes the worst status. A restart re-runs only the
- * partitions that did not complete.
+ * A value that comes back from JSON as it went in, checked part by part: `T` itself where it
+ * does, and where it does not a type naming why (a Date comes back as a string, `undefined` in an
+ * array as null; functions, bigints and symbols are not kept), which `T` is then not assignable
+ * to. An object's property may be `undefined` (or optional): it comes back absent, which reads
+ * as `undefined` too. A value typed `unknown` is left as it is.
  */
-export interface PartitionedStepDefinition<P> extends StepBase<P> {
+export type JsonSafe<T> = unknown extends T
+  ? T
+  : T extends string | number | boolean | null | undefined
+    ? T
+    : T extends Date
+      ? 'a Date comes back from JSON as a string: store date.toISOString()'
+      : T extends (...args: never[]) => unknown
+        ? 'a function is not kept in JSON'
+        : T extends readonly unknown[]
+          ? { [K in keyof T]: undefined extends T[K] ? 'undefined in an array comes back from JSON as null' : JsonSafe<T[K]> }
+          : T extends object
+            ? { [K in keyof T]: JsonSafe<T[K]> }
+            : 'not kept in JSON as it is';
+
+/**
+ * What a partition's values `X` must be (`X extends PartitionValues<X>`): an object (a type
+ * literal or an interface) whose every value is {@link JsonSafe}, since a partition is
+ * saved in the job repository as JSON and read back from there by the node that runs it.
+ */
+export type PartitionValues<X> = object & {
+  [K in keyof X]: X extends readonly unknown[] ? 'a partition is an object of named values, not an array' : JsonSafe<X[K]>;
+};
+
+/** The step each partition of a partitioned step runs: a tasklet or chunk step, seeing the partition's values `X` as `ctx.partition`. */
+export type PartitionWorker<P, X> = TaskletStepDefinition<P, X> | SomeChunkStep<P, X>;
+
+/**
+ * A step split into partitions that run concurrently: the partitioner returns the values of
+ * each partition (e.g. a key range), and each partition runs `worker` (a chunk or tasklet step)
+ * as a step execution of its own, with its own counters and checkpoints, its callbacks seeing
+ * the partition's values, typed `X`, as `ctx.partition`. The manager step sums their counters
+ * and takes the worst status. A restart re-runs only the partitions that did not complete.
+ */
+export interface PartitionedStepDefinition<P, X = ExecutionContext> extends StepBase<P> {
   /** The element's kind. */
   readonly type: 'partitioned';
-  /** Returns the partitions' contexts; `gridSize` is a hint of how many to make. */
-  readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => ExecutionContext[] | Promise<ExecutionContext[]>;
+  /**
+   * Returns each partition's values (its ExecutionContext, saved as JSON: see
+   * {@link PartitionValues}); `gridSize` is a hint of how many to make.
+   */
+  readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => X[] | Promise<X[]>;
   /** How many partitions the partitioner is asked for (its `gridSize`); default 4. */
   readonly gridSize?: number | ((ctx: StepContext<P>) => number);
-  /** The step each partition runs; its StepContext's `stepContext` starts as the partition's context. */
-  readonly worker: TaskletStepDefinition<P> | SomeChunkStep<P>;
+  /**
+   * The step each partition runs. Its callbacks get the partition's values as `ctx.partition`,
+   * and its `stepContext` starts as a copy of them (where it also keeps its own checkpoints).
+   */
+  readonly worker: PartitionWorker<P, X>;
   /**
    * `cluster` (default): any live node that has the job claims partitions, this process
    * included; `local`: only this process runs them.
@@ -430,6 +483,24 @@ export interface PartitionedStepDefinition<P> extends StepBase<P> {
    * `localProcessLauncher()` (local `nightshift node` processes).
    */
   readonly workers?: PartitionWorkers<P>;
+}
+
+/**
+ * A partitioned step as `s.partitioned` takes it: its `worker` may also be made by a function of
+ * a builder whose steps see the partition's values typed as the partitioner returns them
+ * (`worker: (w) => w.chunk({ reader: ({ partition }) => ... })`).
+ */
+export interface PartitionedStepSpec<P, X> extends Omit<PartitionedStepDefinition<P, X>, 'type' | 'worker'> {
+  /** The step each partition runs (see {@link PartitionedStepDefinition.worker}), or a function making it with `w`. */
+  readonly worker: PartitionWorker<P, X> | ((w: PartitionWorkerBuilder<P, X>) => PartitionWorker<P, X>);
+}
+
+/** Builders for a partitioned step's worker, whose callbacks see the partition's values `X` as `ctx.partition`. */
+export interface PartitionWorkerBuilder<P, X> {
+  /** A tasklet step (see {@link TaskletStepDefinition}). */
+  tasklet(def: Omit<TaskletStepDefinition<P, X>, 'type'>): TaskletStepDefinition<P, X>;
+  /** A chunk step reading `I` and writing `O` (see {@link ChunkStepDefinition}). */
+  chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O, X>, 'type'>): ChunkStepDefinition<P, I, O, X>;
 }
 
 /** The elastic workers of a partitioned step. */
@@ -519,7 +590,7 @@ export interface SubflowDefinition extends ElementBase {
 }
 
 /** Any kind of step: tasklet, chunk, partitioned, or job step. */
-export type StepDefinition<P> = TaskletStepDefinition<P> | SomeChunkStep<P> | PartitionedStepDefinition<P> | SomeJobStep<P>;
+export type StepDefinition<P> = TaskletStepDefinition<P> | SomeChunkStep<P> | SomePartitionedStep<P> | SomeJobStep<P>;
 /** One element of a job's flow: a step, a decision, a split, or a reusable flow. */
 export type FlowElement<P> = StepDefinition<P> | DecisionDefinition<P> | SplitDefinition<P> | SubflowDefinition;
 
@@ -633,13 +704,25 @@ export interface SomeJob extends Omit<JobDefinition, 'flow' | 'listeners' | 'val
  * is one. Its reader's items are `unknown`; its processor, writer and chunk listeners take items
  * of the step's own types.
  */
-export interface SomeChunkStep<P> extends Omit<ChunkStepDefinition<P, unknown, unknown>, 'processor' | 'writer' | 'chunkListeners'> {
+export interface SomeChunkStep<P, X = unknown> extends Omit<ChunkStepDefinition<P, unknown, unknown, X>, 'processor' | 'writer' | 'chunkListeners'> {
   /** Turns an item into what is written; returning `undefined` filters it out. */
-  readonly processor?: (item: never, ctx: StepContext<P>) => unknown;
+  readonly processor?: (item: never, ctx: StepContext<P, X>) => unknown;
   /** Makes the step's writer; called once per step execution. */
-  readonly writer: (ctx: StepContext<P>) => ItemWriter<never>;
+  readonly writer: (ctx: StepContext<P, X>) => ItemWriter<never>;
   /** Listeners to each chunk and item (see {@link ChunkListener}). */
-  readonly chunkListeners?: ChunkListener<P, never, never>[];
+  readonly chunkListeners?: ChunkListener<P, never, never, X>[];
+}
+
+/**
+ * A partitioned step whatever its partitions' type, as a flow holds it: every
+ * `PartitionedStepDefinition<P, X>` is one. Its partitioner returns objects; its worker's
+ * callbacks take the partition's values of the step's own type.
+ */
+export interface SomePartitionedStep<P> extends Omit<PartitionedStepDefinition<P>, 'partitioner' | 'worker'> {
+  /** Returns each partition's values. */
+  readonly partitioner: (ctx: StepContext<P> & { gridSize: number }) => readonly object[] | Promise<readonly object[]>;
+  /** The step each partition runs, taking the partition's values of the step's own type. */
+  readonly worker: PartitionWorker<P, never>;
 }
 
 /** A job step whatever its child job's parameters, as a flow holds it: every `JobStepDefinition<P, C>` is one. */
@@ -664,6 +747,11 @@ export function runnableChunkStep<P>(step: SomeChunkStep<P>): ChunkStepDefinitio
   return step as ChunkStepDefinition<P, unknown, unknown>;
 }
 
+/** A partitioned step's worker as the engine runs it: its `ctx.partition` is what the step's own partitioner returned, read back from JSON. */
+export function runnableWorker<P>(step: SomePartitionedStep<P>): TaskletStepDefinition<P> | SomeChunkStep<P> {
+  return step.worker as TaskletStepDefinition<P> | SomeChunkStep<P>;
+}
+
 /** A reusable flow's elements as elements of a job's flow: the job declares the flow's parameters, with their types (checkSubflowParams). */
 export function subflowElements<P>(flow: SomeFlow): FlowElement<P>[] {
   return flow.elements as FlowElement<P>[];
@@ -675,8 +763,20 @@ export interface FlowBuilder<P> {
   tasklet(def: Omit<TaskletStepDefinition<P>, 'type'>): TaskletStepDefinition<P>;
   /** A chunk step reading `I` and writing `O` (see {@link ChunkStepDefinition}). */
   chunk<I, O = I>(def: Omit<ChunkStepDefinition<P, I, O>, 'type'>): ChunkStepDefinition<P, I, O>;
-  /** A partitioned step (see {@link PartitionedStepDefinition}). */
-  partitioned(def: Omit<PartitionedStepDefinition<P>, 'type'>): PartitionedStepDefinition<P>;
+  /**
+   * A partitioned step (see {@link PartitionedStepDefinition}) whose partitions' values have the
+   * type its partitioner returns (`X`), which its worker's callbacks see as `ctx.partition` when
+   * it is made by `worker: (w) => w.chunk(...)` (or `w.tasklet`). `X` is inferred from the
+   * partitioner when it comes before the worker; else name it: `s.partitioned<Range>({ ... })`.
+   *
+   * @example
+   * s.partitioned({
+   *   name: 'load',
+   *   partitioner: ({ gridSize }) => Array.from({ length: gridSize }, (_, i) => ({ shard: i, of: gridSize })),
+   *   worker: (w) => w.tasklet({ name: 'load-shard', tasklet: ({ partition }) => loadShard(partition.shard, partition.of) }),
+   * })
+   */
+  partitioned<X extends PartitionValues<X> = ExecutionContext>(def: PartitionedStepSpec<P, X>): PartitionedStepDefinition<P, X>;
   /** A decision (see {@link DecisionDefinition}). */
   decision(def: Omit<DecisionDefinition<P>, 'type'>): DecisionDefinition<P>;
   /** A split (see {@link SplitDefinition}). */
@@ -693,10 +793,14 @@ export interface FlowBuilder<P> {
   }): SubflowDefinition;
 }
 
+function workerBuilder<P, X>(): PartitionWorkerBuilder<P, X> {
+  return { tasklet: (def) => ({ ...def, type: 'tasklet' }), chunk: (def) => ({ ...def, type: 'chunk' }) };
+}
+
 const builder: FlowBuilder<never> = {
   tasklet: (def) => ({ ...def, type: 'tasklet' }),
   chunk: (def) => ({ ...def, type: 'chunk' }),
-  partitioned: (def) => ({ ...def, type: 'partitioned' }),
+  partitioned: (def) => ({ ...def, worker: typeof def.worker === 'function' ? def.worker(workerBuilder()) : def.worker, type: 'partitioned' }),
   decision: (def) => ({ ...def, type: 'decision' }),
   split: (def) => ({ ...def, type: 'split' }),
   job: (def) => ({ ...def, type: 'job' }),
@@ -967,7 +1071,7 @@ function validateFlow<P>(owner: string, flow: FlowElement<P>[]): void {
         if (!el.worker || (el.worker.type !== 'chunk' && el.worker.type !== 'tasklet')) {
           throw new UsageError(`${owner}: partitioned step ${el.name} needs a chunk or tasklet worker step`);
         }
-        checkStepFunctions(`${owner}: partitioned step ${el.name}: worker step ${el.worker.name}`, el.worker);
+        checkStepFunctions(`${owner}: partitioned step ${el.name}: worker step ${el.worker.name}`, runnableWorker(el));
         if (el.concurrency !== undefined && (!Number.isInteger(el.concurrency) || el.concurrency < 1)) {
           throw new UsageError(`${owner}: step ${el.name}: concurrency must be a positive integer, got ${el.concurrency}`);
         }

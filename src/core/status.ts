@@ -1,4 +1,5 @@
 import { UsageError } from './errors.ts';
+import { redactUrls } from './redact.ts';
 
 /** The lifecycle state of a job or step execution, as in Spring Batch. */
 export type BatchStatus =
@@ -50,6 +51,16 @@ export interface ExitStatus {
  */
 export function exitStatus(code: string, description = ''): ExitStatus {
   return { code, description };
+}
+
+/**
+ * The exit status as the repository keeps it: the passwords of URLs in its description hidden.
+ * A failure's message is its description, and the repository serves it to every viewer of the
+ * API and console, which see no other secret.
+ */
+export function storedExitStatus(exit: ExitStatus): ExitStatus {
+  const description = redactUrls(exit.description);
+  return description === exit.description ? exit : { code: exit.code, description };
 }
 
 export const ExitStatuses = {

@@ -140,7 +140,7 @@ export function createHandle(
 }
 
 /** A step context's fields other than its signals, which {@link stepContext} adds. */
-export type StepFields<P> = Omit<StepContext<P>, 'signal' | 'stopSignal'>;
+export type StepFields<P> = Omit<StepContext<P>, 'signal' | 'stopSignal' | 'partition'> & { readonly partition?: unknown };
 
 /**
  * A step's context: `f`, and the handle's `signal` and `stopSignal` as getters, since a handle
@@ -155,6 +155,7 @@ export function stepContext<P>(f: StepFields<P>, handle: ExecutionHandle): StepC
     stepExecution: f.stepExecution,
     jobContext: f.jobContext,
     stepContext: f.stepContext,
+    partition: f.partition,
     executionNumber: f.executionNumber,
     db: f.db,
     log: f.log,
@@ -175,6 +176,7 @@ export function taskletContext<P>(ctx: StepContext<P>, tx: Tx): TaskletContext<P
     stepExecution: ctx.stepExecution,
     jobContext: ctx.jobContext,
     stepContext: ctx.stepContext,
+    partition: ctx.partition,
     executionNumber: ctx.executionNumber,
     db: ctx.db,
     log: ctx.log,

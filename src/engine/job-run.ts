@@ -2,7 +2,7 @@ import { FencedError, errorMessage } from '../core/errors.ts';
 import { hasPartitionedStep, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
-import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { exitStatus, storedExitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, type JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import { fencedMessage, rememberJobContext, retryOnDisconnect } from './checkpoint.ts';
@@ -78,7 +78,7 @@ export async function runJobExecution(
     handle.log.error({ err: error }, `job ${def.name} failed: ${errorMessage(error)}`);
   }
   execution.status = status;
-  execution.exitStatus = exit;
+  execution.exitStatus = exit = storedExitStatus(exit);
   // A stop requested before the flow began: the step started by the claim never ran.
   if (run.firstStep) run.pending.push(endUnrun(run.firstStep, status, exit));
   try {
@@ -95,6 +95,7 @@ export async function runJobExecution(
     execution.status = status = 'FAILED';
     execution.exitStatus = exit = exitStatus('FAILED', `afterJob listener failed: ${errorMessage(error)}`);
   }
+  execution.exitStatus = storedExitStatus(execution.exitStatus);
   handle.onFinishing?.();
   const partitioned = hasPartitionedStep(def.flow);
   const recordEnd = () =>

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { FencedError, errorMessage } from '../core/errors.ts';
-import { allElements, type FlowElement, type JobDefinition, type PartitionedStepDefinition } from '../core/job.ts';
+import { allElements, runnableWorker, type FlowElement, type JobDefinition, type SomePartitionedStep } from '../core/job.ts';
 import { lazyChild, type Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
@@ -19,7 +19,7 @@ export const partitionEvents = new EventEmitter<{ ended: [managerId: number] }>(
 partitionEvents.setMaxListeners(0);
 
 /** Finds the partitioned step a partition belongs to, by the partition's step name. */
-export function partitionedStepOf(job: JobDefinition<ParamsSchema>, partitionName: string): PartitionedStepDefinition<unknown> | undefined {
+export function partitionedStepOf(job: JobDefinition<ParamsSchema>, partitionName: string): SomePartitionedStep<unknown> | undefined {
   const manager = partitionName.replace(PARTITION_SUFFIX, '');
   for (const el of allElements(job.flow as FlowElement<unknown>[])) if (el.type === 'partitioned' && el.name === manager) return el;
   return undefined;
@@ -86,12 +86,14 @@ export async function runPartition(
       // Partitions read the job's context; only the manager's execution writes it.
       jobContext: { ...execution.context },
       stepContext: step.context,
+      // A copy: what the worker writes into its stepContext (its checkpoints) does not change it.
+      partition: structuredClone(step.context),
       executionNumber: Number(executionNumber),
       db,
       log: lazyChild(handle.log, { step: step.stepName }),
     }, handle);
     ctx.log.info(`partition ${step.stepName} started on ${node.name}`);
-    await runStep(def.worker, ctx, handle, step);
+    await runStep(runnableWorker(def), ctx, handle, step);
     // Ended without recording its end (fenced because its execution ended meanwhile, say).
     await releasePartition(db, node, partitionId, `partition ${step.stepName} stopped on node ${node.name} without an end`, handle.log);
   } catch (err) {

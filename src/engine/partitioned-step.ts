@@ -1,5 +1,5 @@
-import type { PartitionedStepDefinition, StepContext } from '../core/job.ts';
-import { ZERO_COUNTERS, type ExecutionContext, type StepExecution } from '../core/model.ts';
+import type { SomePartitionedStep, StepContext } from '../core/job.ts';
+import { ZERO_COUNTERS, type StepExecution } from '../core/model.ts';
 import { isRunning, worstStatus, type BatchStatus } from '../core/status.ts';
 import { toStepExecution } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -10,6 +10,7 @@ import { addCounters } from './chunk-step.ts';
 import { claimPartitions, partitionEvents, runPartition } from './partition-worker.ts';
 import { localProcessLauncher, type LaunchedWorkers } from './worker-launcher.ts';
 import { FencedError, errorMessage } from '../core/errors.ts';
+import { redactUrls } from '../core/redact.ts';
 import { latestPartitions } from '../core/partitions.ts';
 
 type Row = Record<string, unknown>;
@@ -25,7 +26,7 @@ const RECHECK_MS = 250;
  * of theirs.
  */
 export async function runPartitionedStep<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   step: StepExecution,
@@ -118,7 +119,7 @@ export async function runPartitionedStep<P>(
     // The running ones end FAILED too, as at the timeout: their owners are fenced from now on, so
     // none goes on writing while the flow moves past this step.
     if (!settled && !(error instanceof FencedError)) {
-      const why = `step ${step.stepName} of job execution ${handle.execution.id} failed: ${errorMessage(error)}`;
+      const why = `step ${step.stepName} of job execution ${handle.execution.id} failed: ${redactUrls(errorMessage(error))}`;
       await retryOnDisconnect(handle, () =>
         runFenced(handle, async (tx) => {
           await tx.execute(SQL.endQueuedPartitionsOfManager, [step.id, 'FAILED', `not run: ${why}`]);
@@ -140,7 +141,7 @@ export async function runPartitionedStep<P>(
  * partitions. A launch that fails is logged, and the partitions run on the nodes there are.
  */
 async function launchWorkers<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   partitions: number,
@@ -168,11 +169,11 @@ async function launchWorkers<P>(
 
 /** The partitions to queue: new ones from the partitioner, or on a restart the unfinished ones. */
 async function planPartitions<P>(
-  def: PartitionedStepDefinition<P>,
+  def: SomePartitionedStep<P>,
   ctx: StepContext<P>,
   handle: ExecutionHandle,
   prefix: string,
-): Promise<{ name: string; context: ExecutionContext }[]> {
+): Promise<{ name: string; context: object }[]> {
   const rows = await handle.db.query<Row>(SQL.partitionsOfInstance, [handle.execution.instanceId, `${prefix}%`]);
   // LIKE is only a first filter: `_` is a wildcard (a_b matches a.b's partitions) and SQLite's
   // LIKE ignores case. Keep this step's own partitions only.

@@ -2,7 +2,7 @@ import { lazyChild } from '../core/logger.ts';
 import { FencedError, StartLimitExceededError, errorMessage } from '../core/errors.ts';
 import { runnableChunkStep, type StepContext, type StepDefinition, type TaskletStepDefinition } from '../core/job.ts';
 import type { ExecutionContext, StepExecution } from '../core/model.ts';
-import { exitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
+import { exitStatus, storedExitStatus, type BatchStatus, type ExitStatus } from '../core/status.ts';
 import { counterParams, toStepExecution } from '../repository/job-repository.ts';
 import { runGrouped } from '../repository/grouped-statement.ts';
 import { SQL } from '../repository/sql.ts';
@@ -174,6 +174,7 @@ export async function runStep<P>(
     step.exitStatus = exit = ended;
     ctx.log.error({ err: error }, `an afterStep listener of step ${step.stepName} failed: ${errorMessage(error)}; the step stays ${status}`);
   }
+  step.exitStatus = exit = storedExitStatus(exit);
   const end: StepEnd = [step.id, ...counterParams(step), JSON.stringify(context), status, exit.code, exit.description];
   if (pending) pending.push(end);
   else {

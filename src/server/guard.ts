@@ -71,6 +71,10 @@ const GUESSES_PER_MINUTE = 30;
 
 async function guard(app: FastifyInstance, o: GuardOptions) {
   const failures = failureLimiter();
+  // Failed logins worth recording: each different wrong token once, within an address's guess
+  // budget. The others (no token, the same wrong one again, any while refused) anyone can send
+  // without limit, and recording them would let them fill the audit log.
+  const recordedFailures = new WeakSet<FastifyRequest>();
   app.decorateRequest('principal', undefined);
   app.decorateRequest('auditDetail', undefined);
 
@@ -105,7 +109,8 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
       if (wrongToken) {
         // Logged at most twice per address and minute (its first wrong token, and when it is refused),
         // so that a stream of guesses cannot flood the log; the token itself is never logged.
-        const { failures: count, refusedNow } = failures.fail(req.ip, wrongToken);
+        const { failures: count, refusedNow, newGuess } = failures.fail(req.ip, wrongToken);
+        if (newGuess) recordedFailures.add(req);
         if (count === 1) o.log.warn({ remote: req.ip, path: req.url.split('?')[0] }, `a wrong API token from ${req.ip} (its next ones this minute are not logged, unless it is refused)`);
         if (refusedNow) o.log.warn({ remote: req.ip, failures: count }, `refusing ${req.ip} for the rest of the minute after ${GUESSES_PER_MINUTE} different wrong API tokens`);
       }
@@ -124,8 +129,9 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
     if (!audit) return payload;
     const status = reply.statusCode;
     const principal = req.principal;
-    // An unrecognised token is recorded for logins only: anyone could fill the log otherwise.
-    if (!principal && audit.action !== 'login') return payload;
+    // A request no token proved is recorded only as a failed login, at most once per different
+    // wrong token and within the guess budget: anyone could fill the log otherwise.
+    if (!principal && !(audit.action === 'login' && recordedFailures.has(req))) return payload;
     const outcome: AuditOutcome = status < 400 ? 'ok' : status === 401 ? 'denied' : status === 403 ? 'forbidden' : status >= 500 ? 'error' : 'refused';
     let target: string | null = null;
     try {
@@ -255,14 +261,17 @@ function failureLimiter() {
       const w = windows.get(ip);
       return !!w && w.until > Date.now() && w.guesses.size >= GUESSES_PER_MINUTE;
     },
-    /** Counts a wrong token; says how many failures this address has had in its window, and whether this one got it refused. */
+    /**
+     * Counts a wrong token; says how many failures this address has had in its window, whether
+     * this token is a new guess in it, and whether this one got the address refused.
+     */
     fail: (ip: string, token: string) => {
       const w = current(ip);
       w.failures++;
       const before = w.guesses.size;
       // 12 characters of a hash tell 30 guesses apart, and keep an address's window small.
       if (before < GUESSES_PER_MINUTE) w.guesses.add(createHash('sha256').update(token).digest('base64').slice(0, 12));
-      return { failures: w.failures, refusedNow: before < GUESSES_PER_MINUTE && w.guesses.size === GUESSES_PER_MINUTE };
+      return { failures: w.failures, newGuess: w.guesses.size > before, refusedNow: before < GUESSES_PER_MINUTE && w.guesses.size === GUESSES_PER_MINUTE };
     },
   };
 }

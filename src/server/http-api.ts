@@ -21,6 +21,7 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { siteRoutes } from './routes/site.ts';
 import { addSchemas } from './schemas.ts';
+import { trustProxyOption, type TrustedProxies } from './proxies.ts';
 import { MIN_SECRET_LENGTH, TOKENS_ENV, shortTokens, type ApiToken } from './tokens.ts';
 import { AJV_OPTIONS, schemaErrorFormatter } from './validation.ts';
 
@@ -46,8 +47,13 @@ export interface HttpApiOptions {
   bodyLimit?: number;
   /** How often the live-events stream looks at the repository. Default 1000 ms. */
   eventsPollMs?: number;
-  /** Take the client's address from the X-Forwarded-For entry the proxy in front adds (behind one proxy you trust). Default false. */
-  trustProxy?: boolean;
+  /**
+   * Take the client's address from the X-Forwarded-For entry the proxy in front adds, and the
+   * protocol from its X-Forwarded-Proto: `true` whatever the peer's address (only when no client
+   * can reach the server but through the proxy), or the proxy's addresses and subnets, so that a
+   * client that reaches the server directly cannot choose its own address. Default false.
+   */
+  trustProxy?: TrustedProxies;
   /** The server log (default: the operator's). Secrets never reach it. */
   logger?: Logger;
 }
@@ -92,9 +98,8 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
     handlerTimeout: options.handlerTimeoutMs ?? 30_000,
     keepAliveTimeout: 10_000,
     routerOptions: { maxParamLength: 300 },
-    // One hop, the proxy in front: the address it appends to X-Forwarded-For. Trusting every hop
-    // would take the leftmost entry, which the client writes itself (a new address per guess).
-    trustProxy: options.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
+    // One hop, the proxy in front: the address it appends to X-Forwarded-For.
+    trustProxy: trustProxyOption(options.trustProxy),
     // Node checks request timeouts this often (30 s by default), and waits this long for headers.
     http: { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: requestTimeout },
     ajv: AJV_OPTIONS,

@@ -4,5 +4,6 @@
  * importing `nightshift` does not load the HTTP server (fastify) and metrics libraries.
  */
 export { createHttpApi, type HttpApiOptions } from './http-api.ts';
+export type { TrustedProxies } from './proxies.ts';
 export { loadTokens, type ApiToken, type Role } from './tokens.ts';
 export { createMetrics, type Metrics, type MetricsOptions } from './metrics.ts';

@@ -147,6 +147,47 @@ describe('nightshift serve', () => {
     for (const r of results) expect(r.stderr).not.toContain('hush-hush-secret');
   });
 
+  it("believes X-Forwarded-For only from the proxy's addresses: a client past the proxy cannot choose its address", async () => {
+    const cli = cliFor(sqlite.freshUrl('serve-proxy'));
+    const env = { NIGHTSHIFT_API_TOKENS: TOKENS };
+    // Bare, the flag is for a proxy on this machine: off loopback it needs the proxy's addresses.
+    const refused = await Promise.all([
+      cli.run(['serve', '--port', '0', '--host', '0.0.0.0', '--trust-proxy'], { env }),
+      cli.run(['serve', '--port', '0', '--trust-proxy', 'proxy.example.com'], { env }),
+    ]);
+    expectOneLineError(refused[0], /^nightshift: --trust-proxy on 0\.0\.0\.0 needs the proxy's addresses \(--trust-proxy 10\.0\.0\.7, or a subnet: 10\.0\.0\.0\/8\)/);
+    expectOneLineError(refused[1], /^nightshift: trusted proxy "proxy\.example\.com" is not an IP address or subnet/);
+    /** The address the audit log gives to a stop from this client, which says it is `claimed`. */
+    const recordedAs = async (base: string, claimed: string) => {
+      await fetch(`${base}/api/executions/999/stop`, { method: 'POST', headers: { ...bearer('alice-operator-secret'), 'content-type': 'application/json', 'x-forwarded-for': claimed } });
+      const [last] = (await (await fetch(`${base}/api/audit?limit=1`, { headers: bearer('victor-viewer-secret') })).json()) as { remote: string }[];
+      return last.remote;
+    };
+    // The proxy is elsewhere (10.255.255.1): this client reaches the port directly, and what it
+    // writes in X-Forwarded-For is not believed: a new address per guess still gets it refused.
+    const elsewhere = cli.spawn(['serve', '--port', '0', '--trust-proxy', '10.255.255.1,fd00::/8'], { env });
+    try {
+      const base = await listening(elsewhere);
+      expect(await recordedAs(base, '203.0.113.9')).toBe('127.0.0.1');
+      const statuses: number[] = [];
+      for (let i = 0; i < 31; i++) {
+        statuses.push((await fetch(`${base}/api/jobs`, { headers: { ...bearer(`guess-${i}`), 'x-forwarded-for': `203.0.113.${i}` } })).status);
+      }
+      expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
+      expect(statuses[30]).toBe(429);
+    } finally {
+      elsewhere.child.kill('SIGKILL');
+    }
+    // The proxy on this machine: the entry it appends is the client.
+    const here = cli.spawn(['serve', '--port', '0', '--trust-proxy'], { env });
+    try {
+      const base = await listening(here);
+      expect(await recordedAs(base, '198.51.100.4, 203.0.113.9')).toBe('203.0.113.9');
+    } finally {
+      here.child.kill('SIGKILL');
+    }
+  });
+
   it('starts without a config when none is given or here: history, stop and abandon work, launching answers 409 saying why; a missing --config is exit 2', async () => {
     const url = sqlite.freshUrl('serve-no-config');
     const cli = cliFor(url);

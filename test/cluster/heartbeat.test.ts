@@ -4,7 +4,8 @@ import { startHeartbeat } from '../../src/cluster/heartbeat.ts';
 import { DEFAULT_LEASE, registerNode } from '../../src/cluster/node-identity.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { openDatabase } from '../../src/repository/open.ts';
-import { backends } from '../support/backends.ts';
+import { backends, waitFor } from '../support/backends.ts';
+import { killAll, startNode } from '../support/node-procs.ts';
 
 const noEvents = { onLost: () => undefined, onStopRequested: () => undefined };
 
@@ -73,6 +74,37 @@ describe('heartbeat thread whose database is unreachable (postgres)', () => {
       expect(warnings).toContain('heartbeat failed; retrying');
     } finally {
       await heartbeat.stop();
+      await db.close();
+    }
+  });
+});
+
+describe('heartbeat thread whose beats are slower than its interval (postgres, a real node process)', () => {
+  const backend = backends().find((b) => b.name === 'postgres')!;
+  afterAll(async () => {
+    await killAll();
+    await backend.cleanup();
+  });
+
+  it('beats one at a time on its one connection: a beat held up by a lock makes the next ones skip, not pile up behind it', async () => {
+    const url = backend.freshUrl('heartbeat-slow');
+    const node = startNode(url, 'slowbeat', { args: ['--heartbeat-ms', '100', '--lease-ms', '10000', '--no-scheduler', '--no-listen'] });
+    const db = await openDatabase(url);
+    try {
+      const beatOf = async () => (await db.query<{ b: number }>("SELECT last_heartbeat AS b FROM ns_node WHERE name = 'slowbeat' AND status = 'alive'"))[0]?.b;
+      await waitFor(async () => (await beatOf()) !== undefined, 20_000, 'the node is alive');
+      // The fault: another transaction holds the node's row for 1.5 s, fifteen intervals, so every
+      // beat meanwhile would wait behind the first.
+      await db.transaction(async (tx) => {
+        await tx.query("SELECT id FROM ns_node WHERE name = 'slowbeat' AND status = 'alive' FOR UPDATE");
+        await new Promise((r) => setTimeout(r, 1500));
+      });
+      const [{ now }] = await db.query<{ now: number }>('SELECT ns_now() AS now');
+      await waitFor(async () => Number(await beatOf()) > Number(now), 10_000, 'the node beats again after the lock');
+      // pg warns when a query is sent on a client still running one (pg 9 will refuse it).
+      expect(node.output()).not.toMatch(/already executing a query/);
+      expect(node.output()).not.toMatch(/declared dead|lost its lease/);
+    } finally {
       await db.close();
     }
   });

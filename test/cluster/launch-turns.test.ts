@@ -95,7 +95,9 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
     for (const name of ['a', 'b', 'c']) {
-      nodes.push(await startNode({ db: url, name, jobs: [work], concurrency: 2, logger, scheduler: false, lease: { heartbeatMs: 200, leaseMs: 2000 } }));
+      // Beats 500 ms apart: a peer is late after two missed beats, which 200 ms made a loaded host's
+      // stalls enough for (the turns then flapped); still far under the 30 s of a full look.
+      nodes.push(await startNode({ db: url, name, jobs: [work], concurrency: 2, logger, scheduler: false, lease: { heartbeatMs: 500, leaseMs: 5000 } }));
     }
     const turnsSeen = (node: string, turns: string) => lines.some((l) => l.includes(`"node":"${node}"`) && l.includes(`"turns":"work: ${turns}"`));
     await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b c')), 20_000, 'a and b see a, b and c');
@@ -104,7 +106,7 @@ describe('lone launches take turns (postgres, 3 in-process nodes)', () => {
     lines.length = 0;
     const drainedAt = Date.now();
     expect(await requestDrain(ns.db, 'c')).toBe(true);
-    // Within a few beats (200 ms here); the full look comes 30 s apart.
+    // Within a few beats (500 ms here); the full look comes 30 s apart.
     await waitFor(() => ['a', 'b'].every((n) => turnsSeen(n, 'a b')), 10_000, 'a and b take c out of the turns');
     expect(Date.now() - drainedAt).toBeLessThan(10_000);
     lines.length = 0;

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
+import { defineJob } from '../../src/core/job.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { createAuthenticator } from '../../src/server/auth.ts';
@@ -21,7 +22,12 @@ import { backends, PG_BASE } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { itWhen } from '../support/skip.ts';
 
-const jobs = [noop, count];
+/** A job whose failure names a URL with its password, as a driver's or a user's error may. */
+const leaky = defineJob({
+  name: 'leaky',
+  steps: (s) => [s.tasklet({ name: 'connect', tasklet: () => { throw new Error('cannot reach postgres://etl:hunter2-secret@warehouse.internal/dw'); } })],
+});
+const jobs = [noop, count, leaky];
 const TOKENS: HttpApiOptions['tokens'] = [
   { name: 'alice', role: 'operator', secret: 'alice-operator-secret' },
   { name: 'victor', role: 'viewer', secret: 'victor-viewer-secret' },
@@ -271,8 +277,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect((await login({ authorization: 'Bearer guess' })).statusCode).toBe(401);
     const audit = (await app.inject({ url: '/api/audit', headers: VIEWER })).json() as { actor: string | null; action: string; outcome: string }[];
     expect(audit.filter((a) => a.action === 'login' || a.action === 'logout').map((a) => [a.action, a.actor, a.outcome])).toEqual([
-      ['login', null, 'denied'], ['logout', 'victor', 'ok'], ['login', 'victor', 'ok'], ['login', 'alice', 'ok'], ['login', null, 'denied'],
-      ['login', 'victor', 'ok'],
+      ['login', null, 'denied'], ['logout', 'victor', 'ok'], ['login', 'victor', 'ok'], ['login', 'alice', 'ok'], ['login', 'victor', 'ok'],
     ]);
   });
 
@@ -315,6 +320,44 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     }
     expect(behind).toBe(429);
     expect((await proxied.inject({ url: '/api/jobs', headers: { ...VIEWER, 'x-forwarded-for': '198.51.100.8' } })).statusCode).toBe(200);
+  });
+
+  it('records failed logins only as many as the guess limit allows: what anyone can send without end does not fill the audit log', async () => {
+    const { app } = await setup('sec-login-flood');
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const login = (headers: Record<string, string>) => fetch(`${base}/api/session`, { method: 'POST', headers: { ...JSON_BODY, ...headers } }).then((r) => r.status);
+    // Without a token, with one that is not "Bearer SECRET", or with the same wrong token again
+    // and again: nothing was guessed, and nothing is recorded.
+    for (let i = 0; i < 50; i++) {
+      expect(await login({})).toBe(401);
+      expect(await login({ authorization: 'Basic YWxpY2U6eA==' })).toBe(401);
+      expect(await login({ authorization: 'Bearer the-same-wrong-one' })).toBe(401);
+    }
+    // Different wrong tokens: each recorded once, until the address is refused; the refused
+    // attempts after that are not recorded (the server's log tells of the refusal).
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) statuses.push(await login({ authorization: `Bearer guess-${i}` }));
+    expect(statuses.filter((s) => s === 401)).toHaveLength(29);
+    expect(statuses.slice(29).every((s) => s === 429)).toBe(true);
+    const audit = (await app.inject({ url: '/api/audit?limit=1000', headers: VIEWER, remoteAddress: '10.1.1.1' })).json() as { action: string; actor: string | null; outcome: string }[];
+    const logins = audit.filter((a) => a.action === 'login');
+    expect(logins).toHaveLength(30);
+    expect(logins.every((a) => a.actor === null && a.outcome === 'denied')).toBe(true);
+  });
+
+  it("hides the password of a URL in a failure's message from everyone who reads the execution", async () => {
+    const { ns, app } = await setup('sec-exit-url');
+    const ended = await ns.run('leaky');
+    expect(ended.status).toBe('FAILED');
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const text = await (await fetch(`${base}/api/executions/${ended.id}`, { headers: VIEWER })).text();
+    expect(text).toContain('cannot reach postgres://etl:***@warehouse.internal/dw');
+    const list = await (await fetch(`${base}/api/executions?steps=1`, { headers: VIEWER })).text();
+    expect(list).toContain('postgres://etl:***@warehouse.internal/dw');
+    // Nor does the repository keep it, for the readers that come later (the CLI, embedding code).
+    const again = await ns.getExecution(ended.id);
+    expect(JSON.stringify(again)).toContain('postgres://etl:***@warehouse.internal/dw');
+    expect(`${text}${list}${JSON.stringify(again)}`).not.toContain('hunter2');
   });
 
   it("without authentication ('none') acts as anonymous, still checks the Host, and records actions", async () => {
