@@ -218,7 +218,7 @@ describe.each(backends())('tasklets ($name)', (backend) => {
       stopped.resolve();
       const e = await done;
       expect(seen).toEqual({
-        keys: ['db', 'executionNumber', 'jobContext', 'jobExecution', 'log', 'params', 'signal', 'stepContext', 'stepExecution', 'stopSignal', 'tx'],
+        keys: ['db', 'executionNumber', 'jobContext', 'jobExecution', 'log', 'params', 'partition', 'signal', 'stepContext', 'stepExecution', 'stopSignal', 'tx'],
         stopAborted: true,
         lostAborted: false,
         sameTx: true,
