@@ -9,7 +9,7 @@ import { JobDetail, JobList } from './jobs.js';
 import { api, connectLive, disconnectLive, html, onUnauthorized, parseHash, useLoad } from './lib.js';
 import { Nodes } from './nodes.js';
 import { Overview } from './overview.js';
-import { Schedules } from './schedules.js';
+import { ScheduleDetail, Schedules } from './schedules.js';
 
 const NAV = [
   ['', 'Overview'],
@@ -82,6 +82,7 @@ function Shell({ session, onLogout }) {
   else if (section === 'executions') page = html`<${ExecutionList} query=${query} jobs=${jobs.data} />`;
   else if (section === 'jobs' && parts[1]) page = html`<${JobDetail} name=${parts[1]} session=${session} jobs=${jobs.data} key=${parts[1]} />`;
   else if (section === 'jobs') page = jobs.data ? html`<${JobList} jobs=${jobs.data} />` : html`<${Notice} error=${jobs.error} />`;
+  else if (section === 'schedules' && parts[1]) page = html`<${ScheduleDetail} name=${parts[1]} query=${query} session=${session} key=${parts[1]} />`;
   else if (section === 'schedules') page = html`<${Schedules} session=${session} />`;
   else if (section === 'nodes') page = html`<${Nodes} session=${session} />`;
   else if (section === 'audit') page = html`<${Audit} query=${query} key=${query.toString()} />`;

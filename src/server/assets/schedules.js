@@ -1,12 +1,19 @@
 // Schedules: each trigger with its next fire time (none while paused) and its actions, and the
-// recent firings with their outcomes.
+// recent firings with their outcomes; one trigger's page shows its settings and its own firings,
+// which fast triggers cannot push out of view.
 import { ConfirmButton, Empty, Loading, Notice } from './components.js';
 import { api, go, html, interval, paramText, time, useLoad } from './lib.js';
 import { useState } from './preact-hooks.js';
 
 const timing = (s) => (s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + interval(s.everyMs));
 
-function Actions({ s, reload, setError }) {
+const scheduleHref = (name) => '#/schedules/' + encodeURIComponent(name);
+
+/** Firings shown on a schedule's page at first, and added by each "Show older" (the API gives at most 1000). */
+const PAGE = 50;
+const MAX = 1000;
+
+function Actions({ s, reload, setError, onRemoved, inline = true }) {
   const post = (action) => async () => {
     try {
       setError(null);
@@ -22,15 +29,27 @@ function Actions({ s, reload, setError }) {
   };
   const remove = async () => {
     await api('api/schedules/' + encodeURIComponent(s.name), { method: 'DELETE' });
-    reload();
+    (onRemoved || reload)();
   };
-  return html`<div class="actions inline">
+  return html`<div class=${inline ? 'actions inline' : 'actions'} id=${inline ? undefined : 'actions'}>
     ${s.paused
       ? html`<button type="button" class="small" onClick=${post('resume')}>Resume</button>`
       : html`<button type="button" class="small" onClick=${post('pause')}>Pause</button>`}
     <${ConfirmButton} small label="Trigger now" message=${'Run job ' + s.job + ' now with the parameters of schedule ' + s.name + '.'} run=${trigger} />
     <${ConfirmButton} small danger label="Remove" message=${'Remove schedule ' + s.name + ' and its history. Executions it started stay.'} run=${remove} />
   </div>`;
+}
+
+/** A table of firings; `own`: one schedule's, without the schedule column. */
+function Firings({ list, own, empty }) {
+  const cols = own ? 5 : 6;
+  return html`<div class="table-wrap"><table class="stack" id="firings">
+    <thead><tr>${own ? null : html`<th>Schedule</th>`}<th>Fire time</th><th>Fired at</th><th>Fired by node</th><th>Outcome</th><th>Execution</th></tr></thead>
+    <tbody>${list.length
+      ? list.map((f) => html`<tr>${own ? null : html`<td><a href=${scheduleHref(f.trigger)}>${f.trigger}</a></td>`}<td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
+          <td>${f.outcome}${f.detail ? html`<div class="desc">${typeof f.detail === 'string' ? f.detail : JSON.stringify(f.detail)}</div>` : null}</td>
+          <td>${f.executionId ? html`<a href=${'#/executions/' + f.executionId}>#${f.executionId}</a>` : '—'}</td></tr>`)
+      : html`<${Empty} cols=${cols}>${empty}</${Empty}>`}</tbody></table></div>`;
 }
 
 export function Schedules({ session }) {
@@ -43,7 +62,7 @@ export function Schedules({ session }) {
     <${Loading} state=${state}>${(list) => html`<div class="table-wrap"><table class="stack" id="schedules">
       <thead><tr><th>Name</th><th>Job</th><th>Timing</th><th>Parameters</th><th>State</th><th>Next fire time</th><th>Last fired</th>${operator ? html`<th>Actions</th>` : null}</tr></thead>
       <tbody>${list.length
-        ? list.map((s) => html`<tr data-name=${s.name}><th scope="row">${s.name}</th><td><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></td>
+        ? list.map((s) => html`<tr data-name=${s.name}><th scope="row"><a href=${scheduleHref(s.name)}>${s.name}</a></th><td><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></td>
             <td><code>${timing(s)}</code></td><td class="params">${paramText(s.params)}</td>
             <td>${s.paused ? html`<span class="status s-stopped">paused</span>` : html`<span class="status s-completed">active</span>`}</td>
             <td class="nowrap">${s.paused ? '— (paused)' : time(s.nextFireTime)}</td>
@@ -51,11 +70,41 @@ export function Schedules({ session }) {
             ${operator ? html`<td><${Actions} s=${s} reload=${reload} setError=${setError} /></td>` : null}</tr>`)
         : html`<${Empty} cols="8">No schedule. Add one with <code>nightshift schedule add</code> or PUT /api/schedules/NAME.</${Empty}>`}</tbody></table></div>`}</${Loading}>
     <h2>Recent firings</h2>
-    <${Loading} state=${fires}>${(list) => html`<div class="table-wrap"><table class="stack" id="firings">
-      <thead><tr><th>Schedule</th><th>Fire time</th><th>Fired at</th><th>Fired by node</th><th>Outcome</th><th>Execution</th></tr></thead>
-      <tbody>${list.length
-        ? list.map((f) => html`<tr><td>${f.trigger}</td><td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
-            <td>${f.outcome}${f.detail ? html`<div class="desc">${typeof f.detail === 'string' ? f.detail : JSON.stringify(f.detail)}</div>` : null}</td>
-            <td>${f.executionId ? html`<a href=${'#/executions/' + f.executionId}>#${f.executionId}</a>` : '—'}</td></tr>`)
-        : html`<${Empty} cols="6">No firing yet.</${Empty}>`}</tbody></table></div>`}</${Loading}>`;
+    <p class="muted small">The last 20 of all schedules; a schedule's own firings are on its page (click its name).</p>
+    <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} empty="No firing yet." />`}</${Loading}>`;
+}
+
+/** One schedule: its settings, its actions and its own firings, newest first, PAGE more at a time. */
+export function ScheduleDetail({ name, query, session }) {
+  const limit = Math.min(MAX, Math.max(PAGE, Number(query.get('limit')) || PAGE));
+  const mine = (k, d) => (k === 'schedule' || k === 'schedule-removed') && d != null && d.name === name;
+  const path = 'api/schedules/' + encodeURIComponent(name);
+  const [state, reload] = useLoad(async () => (await api(path)).data, [name], mine);
+  const [fires] = useLoad(async () => (await api(path + '/firings?limit=' + limit)).data, [name, limit], mine, 2000);
+  const [error, setError] = useState(null);
+  return html`<${Loading} state=${state}>${(s) => html`<div class="title-row"><h1>Schedule ${s.name}</h1>
+      ${s.paused ? html`<span class="status s-stopped">paused</span>` : html`<span class="status s-completed">active</span>`}</div>
+    <p class="muted small"><a href="#/schedules">← All schedules</a></p>
+    ${session.role === 'operator' ? html`<${Actions} s=${s} reload=${reload} setError=${setError} onRemoved=${() => go('schedules')} inline=${false} />` : null}
+    <${Notice} error=${error} />
+    <div class="grid two">
+      <section class="card wide" aria-labelledby="settings-h"><h2 id="settings-h">Settings</h2>
+        <dl class="facts" id="schedule-settings">
+          <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></dd>
+          <dt>Timing</dt><dd><code>${timing(s)}</code></dd>
+          <dt>Parameters</dt><dd class="params">${paramText(s.params) || '—'}</dd>
+          <dt>Next fire time</dt><dd>${s.paused ? '— (paused)' : time(s.nextFireTime)}</dd>
+          <dt>Last fired</dt><dd>${time(s.lastFireTime)}${s.lastExecutionId ? html` <a href=${'#/executions/' + s.lastExecutionId}>#${s.lastExecutionId}</a>` : null}</dd>
+          <dt>Misfire</dt><dd>${s.misfire === 'skip' ? 'skip' : 'fire once'} a fire time more than ${interval(s.misfireThresholdMs)} late</dd>
+          <dt>Concurrent</dt><dd>${s.noConcurrent ? 'no: a due firing waits while the previous one runs' : 'yes'}</dd>
+          <dt>Defined in</dt><dd>${s.source === 'config' ? 'the config' : 'the API or CLI'}</dd>
+        </dl>
+      </section>
+      <section class="card wide" aria-labelledby="firings-h"><h2 id="firings-h">Firings</h2>
+        <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} own empty="Never fired." />
+          ${list.length >= limit && limit < MAX
+            ? html`<nav class="pager" aria-label="Pages"><button type="button" class="secondary" onClick=${() => go('schedules/' + encodeURIComponent(name), { limit: Math.min(MAX, limit + PAGE) })}>Show older</button></nav>`
+            : null}`}</${Loading}>
+      </section>
+    </div>`}</${Loading}>`;
 }
