@@ -313,7 +313,7 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect((await api('PUT', '/api/schedules/markup', { job: 'count', cron: '0 0 3 * * ?', params: { tag: XSS } })).status).toBe(201);
     const { page, problems } = await newPage();
     await logIn(page, server.base, OPERATOR.secret);
-    for (const hash of ['#/executions', `#/executions/${id}`, '#/jobs/count', '#/schedules', '#/audit', `#/executions?q=${encodeURIComponent('<b>bold</b>')}`]) {
+    for (const hash of ['#/executions', `#/executions/${id}`, '#/jobs/count', '#/schedules', '#/schedules/markup', '#/audit', `#/executions?q=${encodeURIComponent('<b>bold</b>')}`]) {
       await open(page, hash);
       await page.getByText('<b>bold</b>').first().waitFor({ timeout: 10_000 }).catch(() => {
         throw new Error(`${hash}: the markup is not shown as text`);
@@ -754,6 +754,49 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect((await fetch(`${server.base}/api/session`, { headers: { cookie: 'nightshift_session=forged' } })).status).toBe(401);
     expect((await fetch(`${server.base}/api/session`, { headers: { cookie } })).status).toBe(200);
   }, 40_000);
+
+  it("shows a slow trigger's firings on its own page while a fast trigger pushes them out of the recent firings (screenshots)", async () => {
+    expect((await api('PUT', '/api/schedules/slow-nightly', { job: 'noop', cron: '0 0 2 * * ?' })).status).toBe(201);
+    const fired = await api<{ id: number }>('POST', '/api/schedules/slow-nightly/trigger', {});
+    expect(fired.status).toBe(202);
+    expect((await api('PUT', '/api/schedules/fast', { job: 'noop', everyMs: 500 })).status).toBe(201);
+    onTestFinished(async () => {
+      for (const name of ['fast', 'slow-nightly']) await api('DELETE', `/api/schedules/${name}`);
+    });
+    type Firing = { trigger: string; fireTime: string };
+    const recent = async () => (await api<Firing[]>('GET', '/api/firings?limit=20')).json;
+    await waitFor(async () => (await recent()).every((f) => f.trigger === 'fast'), 30_000, 'the fast trigger to fill the recent firings');
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, '#/schedules');
+    await page.locator('#firings td', { hasText: 'fast' }).first().waitFor();
+    expect(await page.locator('#firings td', { hasText: 'slow-nightly' }).count(), 'gone from the recent firings').toBe(0);
+    // By keyboard: the schedule's name is a link to its page.
+    await page.locator('#schedules tr[data-name=slow-nightly] th a').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/schedules\/slow-nightly$/);
+    await page.locator('main h1', { hasText: 'Schedule slow-nightly' }).waitFor();
+    expect(await page.locator('#schedule-settings dd').allTextContents()).toEqual(expect.arrayContaining(['noop', '0 0 2 * * ?']));
+    expect(await page.locator('#firings thead th').allTextContents()).toEqual(['Fire time', 'Fired at', 'Fired by node', 'Outcome', 'Execution']);
+    const own = page.locator('#firings tbody tr');
+    await own.first().locator('td', { hasText: 'manual' }).waitFor();
+    // The fast trigger fires on: the slow trigger's firing stays on its page, alone.
+    for (let i = 0; i < 2; i++) {
+      const before = (await recent())[0]!.fireTime;
+      await waitFor(async () => (await recent())[0]!.fireTime !== before, 10_000, 'the fast trigger to fire again');
+    }
+    expect(await own.count()).toBe(1);
+    expect(await own.locator('a').getAttribute('href')).toBe(`#/executions/${fired.json.id}`);
+    await shoot(page, 'schedule');
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), 'no sideways scrolling at phone width').toBeLessThanOrEqual(390);
+    expect(await own.locator('td[data-label=Outcome]').textContent()).toMatch(/^manual/);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // An unknown schedule says so.
+    await page.evaluate(() => (location.hash = '#/schedules/nope'));
+    await page.locator('main .notice.error', { hasText: 'no schedule named nope' }).waitFor();
+    expect(problems.filter((p) => !/status of 404/.test(p))).toEqual([]);
+  }, 60_000);
 
   it("acts on schedules (pause, resume, trigger now, remove) and nodes (drain, resume) from their pages", async () => {
     expect((await api('PUT', '/api/schedules/hourly', { job: 'noop', cron: '0 0 * * * ?' })).status).toBe(201);
