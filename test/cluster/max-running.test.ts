@@ -202,6 +202,29 @@ describe('maxRunning across nodes on PostgreSQL', () => {
   }, 120_000);
 });
 
+describe('in-process launches racing on PostgreSQL', () => {
+  const backend = backends().find((b) => b.name === 'postgres')!;
+  const fresh = perTest(backend);
+
+  it('of many starts at once from two processes (operators), exactly the limit run; the others are refused, nothing created for them', async () => {
+    const { url, ns, db } = await fresh('mr-start-race');
+    const other = await createNightshift({ db: url, jobs: JOBS, logger: silentLogger });
+    try {
+      const starts = Array.from({ length: 8 }, (_, i) => (i % 2 ? other : ns).start('duo', { n: i, ms: 1_000 }));
+      const settled = await Promise.allSettled(starts);
+      const started = settled.filter((r) => r.status === 'fulfilled');
+      const refused = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(refused.map((r) => (r.reason as Error).name)).toEqual(Array(6).fill('MaxRunningError'));
+      expect(started).toHaveLength(2);
+      await Promise.all(started.map((r) => r.value.done));
+      const runs = await runsOf(db, 'duo');
+      expect(runs.map((r) => r.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
+});
+
 describe('maxRunning on one SQLite node', () => {
   const backend = backends().find((b) => b.name === 'sqlite')!;
   const fresh = perTest(backend);
