@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // One temporary folder per run, removed at its end (see test/support/temp-root.ts).
+    globalSetup: ['./test/support/temp-root.ts'],
     // Real processes and databases: two files at a time on this 2-core machine.
     pool: 'forks',
     maxWorkers: 2,

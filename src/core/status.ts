@@ -59,8 +59,17 @@ export function exitStatus(code: string, description = ''): ExitStatus {
  * API and console, which see no other secret.
  */
 export function storedExitStatus(exit: ExitStatus): ExitStatus {
-  const description = redactUrls(exit.description);
+  const description = storedDescription(exit.description);
   return description === exit.description ? exit : { code: exit.code, description };
+}
+
+/**
+ * An exit description as the repository keeps it (see {@link storedExitStatus}): for the
+ * descriptions written without an ExitStatus (a node's release of what it could not run, an
+ * orphan's failure, a released partition), which may quote a driver's error.
+ */
+export function storedDescription(description: string): string {
+  return redactUrls(description);
 }
 
 export const ExitStatuses = {

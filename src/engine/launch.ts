@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { LaunchRefusedError, MaxRunningError, ParameterError, UsageError } from '../core/errors.ts';
 import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
+import { storedDescription } from '../core/status.ts';
 import {
   identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
@@ -240,8 +241,9 @@ export function processAlive(pid: number): boolean {
 export async function failOrphan(
   tx: Tx,
   r: Pick<RunningRow, 'id' | 'owner_node_id' | 'node_status'>,
-  reason: string,
+  why: string,
 ): Promise<boolean> {
+  const reason = storedDescription(why);
   if (r.node_status === 'alive') await tx.query(SQL.declareDeadNow, [r.owner_node_id, reason]);
   const changed = await tx.execute(SQL.failOrphan, [r.id, reason, r.owner_node_id]);
   if (changed) {

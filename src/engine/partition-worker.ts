@@ -5,7 +5,7 @@ import { lazyChild, type Logger } from '../core/logger.ts';
 import { PARTITION_SUFFIX } from '../core/partitions.ts';
 import { paramsFromJson, type ParamsSchema } from '../core/params.ts';
 import type { JobExecution, StepExecution } from '../core/model.ts';
-import type { BatchStatus } from '../core/status.ts';
+import { storedDescription, type BatchStatus } from '../core/status.ts';
 import type { Statement, Tx } from '../repository/tx.ts';
 import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import type { Database } from '../repository/database.ts';
@@ -144,7 +144,7 @@ export async function releasePartition(db: Database, node: { id: number; name: s
     await retryingConnectionErrors(
       () =>
         db.transaction(async (tx) => {
-          if (await tx.execute(SQL.releasePartition, [partitionId, reason, node.id])) await requeuePartition(tx, partitionId);
+          if (await tx.execute(SQL.releasePartition, [partitionId, storedDescription(reason), node.id])) await requeuePartition(tx, partitionId);
         }),
       RELEASE_FOR_MS,
     );

