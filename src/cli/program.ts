@@ -11,7 +11,7 @@ import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
 import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
-import { parseDuration } from '../core/duration.ts';
+import { parseDuration, spellDuration } from '../core/duration.ts';
 import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
@@ -475,8 +475,9 @@ export function buildProgram(): Command {
           return done;
         });
         out(o.json ? JSON.stringify(r, null, 2)
-          : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
-          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
+          // The age in words: `--older-than 1m` is a minute, not a month.
+          : r.dryRun ? `would delete ${r.executions} executions that ended over ${spellDuration(options.olderThanMs)} ago (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
+          : `deleted ${r.executions} executions that ended over ${spellDuration(options.olderThanMs)} ago (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
       } finally {
         await db.close();
       }
