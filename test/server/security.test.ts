@@ -431,6 +431,9 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const log = lines.join('');
     expect(log).toMatch(/"level":50.*ECONNREFUSED|"level":50.*Connection terminated/);
     expect(log).toContain('"route":"/api/executions"');
+    // Each error once, by its type: not its cause appended again, nor an empty "caused by" (pino's serializer).
+    expect(log).not.toContain('"type":"Object"');
+    expect(log).not.toMatch(/caused by: "|(ECONNREFUSED \S+): connect \1|(Connection terminated[^"]*): Connection terminated/);
     expect(log).not.toContain('hunter2-db-password');
     expect(log).not.toContain('alice-operator-secret');
     await proxy.restore();
