@@ -21,6 +21,8 @@ import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, partitionsByExecution, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
+import type { ClusterNode } from '../cluster/node.ts';
+import { SAME_SIGNAL_MS, nodeSignals } from './node-signals.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 import { audited, isRefusal, recordedOn, type AuditNote, type CliAction } from './audit.ts';
 
@@ -344,7 +346,7 @@ export function buildProgram(): Command {
     .option('--pool-size <n>', 'most pooled connections (PostgreSQL; default concurrency + 4)')
     .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
     .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
-    .option('--stop-timeout-ms <ms>', 'on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then leave, and a live node resumes what still runs', '60000')
+    .option('--stop-timeout-ms <ms>', `on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then hand over what still runs (a live node resumes it from its last commit) and leave. A second signal, ${SAME_SIGNAL_MS / 1000} s or more after the first, hands over at once; one sooner is the same request`, '60000')
     .action(act(async (o: Common & {
       name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
       listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean; stopTimeoutMs: string;
@@ -362,32 +364,32 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
-      // Signals that arrive while the node is still starting shut it down once it has started.
-      let stopRequested: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-      const onSignal = () => stopRequested();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
+      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
+      // graceful shutdown, a later one hands what still runs over now; none kills it.
+      const started: { node?: ClusterNode } = {};
+      const signals = nodeSignals({ stopTimeoutMs, logger, running: () => started.node?.running().length, handOverNow: () => void started.node?.shutdown({ timeoutMs: 0 }).catch(() => undefined) });
+      process.on('SIGINT', signals.onSignal);
+      process.on('SIGTERM', signals.onSignal);
       // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
       // gone it is re-parented.
       const parent = process.ppid;
-      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
-      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
       const unwatch = whenParentEnds(() => {
         if (!o.exitWithParent) logger.warn(PARENT_ENDED);
-        stopRequested();
+        signals.stop();
       }, o.exitWithParent === true, parent);
-      const node = await startNode({
+      const node = (started.node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
         logger,
-      });
-      await stopped;
+      }));
+      await signals.stopped;
       unwatch();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await node.shutdown({ timeoutMs: stopTimeoutMs });
+      // A second signal that came while the node was starting hands over at once too. The
+      // handlers stay: a signal during the shutdown must not kill the process (the exit follows).
+      await node.shutdown({ timeoutMs: signals.now() ? 0 : stopTimeoutMs });
       return EXIT.OK;
     }));
 
