@@ -14,6 +14,7 @@ import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
 import { parseDuration } from '../core/duration.ts';
 import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
+import { envLogLevel } from '../core/log-level.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, idleLimit, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
@@ -52,7 +53,7 @@ const common = (cmd: Command, json = true) => {
 };
 
 const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL;
-const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
+const logLevel = (o: Common) => envLogLevel() ?? (o.verbose ? 'info' : 'silent');
 
 /** Writes to stdout, control characters escaped (see terminalText). */
 /** A comma-separated list of batch statuses, any case. */
@@ -365,7 +366,7 @@ export function buildProgram(): Command {
       }
       const config = await loadConfig(o.config);
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
-      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+      const logger = createLogger({ level: envLogLevel() ?? 'info' });
       // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
       // graceful shutdown, a later one hands what still runs over now; none kills it.
       const started: { node?: ClusterNode } = {};
@@ -541,6 +542,8 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
     const cmd = args[args.length - 1] as Command;
     const own = args[args.length - 2] as Record<string, unknown>;
     try {
+      // Checked for every command, before it does anything: a bad level is bad usage (exit 2).
+      envLogLevel();
       let root = cmd;
       while (root.parent) root = root.parent;
       for (const option of root.options) {
