@@ -97,11 +97,13 @@ const EXISTING: Needs = { repositoryOnly: true, existing: true };
 async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
   // An existing repository is opened here, checked on the connection the operator then uses
   // (no second one), with the idle limit the operator would set; any other, by the operator.
-  const existing = needs.existing ? await openExistingDatabase(dbUrl(o), { idleInTransactionMs: idleLimit({ ...DEFAULT_LEASE, ...extra.lease }) }) : undefined;
+  const { createLogger } = await import('../core/logger.ts');
+  const logger = createLogger({ level: logLevel(o) });
+  const existing = needs.existing ? await openExistingDatabase(dbUrl(o), { idleInTransactionMs: idleLimit({ ...DEFAULT_LEASE, ...extra.lease }), logger }) : undefined;
   try {
     const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
-    const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
-    const ns = await createNightshift({ db: existing ?? dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+    const { createNightshift } = await import('../operator.ts');
+    const ns = await createNightshift({ db: existing ?? dbUrl(o), jobs, logger, ...extra });
     try {
       return await fn(ns);
     } finally {
