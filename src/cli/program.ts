@@ -476,6 +476,15 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
+  common(program.command('migrate').description('create the job repository or bring its schema up to this version (run it at deploy time with the role that owns the schema)'))
+    .action(act(async (o: Common) => {
+      const [{ migrateDatabase }, { createLogger }] = await Promise.all([import('../repository/open.ts'), import('../core/logger.ts')]);
+      const { from, to } = await migrateDatabase(dbUrl(o), { logger: createLogger({ level: logLevel(o) }) });
+      out(o.json ? JSON.stringify({ from, to, migrated: from !== to }, null, 2)
+        : from === to ? `schema already at ${to}` : from === 0 ? `schema created at ${to}` : `schema migrated from ${from} to ${to}`);
+      return EXIT.OK;
+    }));
+
   common(program.command('serve').description('serve the web console (/), the REST API (/api) and Prometheus metrics (/metrics) until SIGTERM/SIGINT'), false)
     .option('--port <n>', 'TCP port; 0 picks a free one', '8080')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
