@@ -476,7 +476,7 @@ export function buildProgram(): Command {
       return EXIT.OK;
     }));
 
-  common(program.command('migrate').description('create the job repository or bring its schema up to this version (run it at deploy time with the role that owns the schema)'))
+  common(program.command('migrate').description('create the job repository or bring its schema up to this version, run at deploy time by the role that owns the schema'))
     .action(act(async (o: Common) => {
       const [{ migrateDatabase }, { createLogger }] = await Promise.all([import('../repository/open.ts'), import('../core/logger.ts')]);
       const { from, to } = await migrateDatabase(dbUrl(o), { logger: createLogger({ level: logLevel(o) }) });
