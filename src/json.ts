@@ -74,6 +74,8 @@ export function jobJson(j: JobDefinition) {
     name: j.name,
     description: j.description ?? null,
     restartable: j.restartable,
+    // Only for a job that has one: a job without a limit lists as it always did.
+    ...(j.maxRunning === undefined ? {} : { maxRunning: j.maxRunning }),
     parameters: Object.fromEntries(
       Object.entries(j.params).map(([name, spec]) => [
         name,

@@ -415,6 +415,26 @@ describe('README examples', () => {
     expect(holiday).toMatchObject({ status: 'COMPLETED', exitStatus: { code: 'NOOP' }, steps: [{ name: 'export', exitStatus: { code: 'NOOP' } }] });
   });
 
+  it("the maxRunning example refuses a second run while the first runs, queues a submit, and lists the limit", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', 'maxRunning: 1,')[0]);
+    const [background, ...lines] = blocks('sh', 'run etl day=')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const words = background.replace(/&\s+#.*$/, '').trim().split(/\s+/).slice(2);
+    const first = spawn(process.execPath, [BIN, ...words], { cwd: dir, env: { ...process.env, NIGHTSHIFT_DB: undefined, NIGHTSHIFT_CONFIG: undefined }, stdio: 'ignore' });
+    const firstEnded = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
+    onTestFinished(() => void first.kill('SIGKILL'));
+    await until(async () => JSON.parse((await sh('npx nightshift execution 1 --json', dir)).stdout).status === 'STARTED', 'execution 1 running');
+    const results = [];
+    for (const line of lines) results.push({ line, ...(await sh(line, dir)) });
+    expect(results.map((r) => r.code)).toEqual(lines.map((l) => Number(/# exit (\d+)/.exec(l)?.[1] ?? 0)));
+    const jobs = JSON.parse(results.find((r) => r.line.includes('jobs --json'))!.stdout);
+    expect(jobs).toMatchObject([{ name: 'etl', restartable: true, maxRunning: 1 }]);
+    // Nothing was written for the refused run; the submit is queued behind execution 1.
+    expect((await firstEnded)).toBe(0);
+    const all = JSON.parse((await sh('npx nightshift executions --json', dir)).stdout);
+    expect(all.map((e: { id: number; status: string }) => [e.id, e.status])).toEqual([[2, 'STARTING'], [1, 'COMPLETED']]);
+  });
+
   it('the cron examples print fire times', async () => {
     const [commands] = blocks('sh', 'nightshift cron');
     for (const line of commands.split('\n').filter((l) => l.startsWith('npx nightshift cron'))) {

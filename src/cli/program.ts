@@ -11,7 +11,7 @@ import { parseKeyValues, positiveInt } from '../core/params.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../core/status.ts';
 import type { ExecutionDetails, Nightshift, NightshiftOptions } from '../operator.ts';
 import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
-import { parseDuration } from '../core/duration.ts';
+import { parseDuration, spellDuration } from '../core/duration.ts';
 import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
@@ -21,6 +21,9 @@ import { HELP } from './help-words.ts';
 import { ago, executionsText, executionText, partitionsByExecution, table, terminalText } from './output.ts';
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
+import type { NodeProbes } from './node-probes.ts';
+import type { ClusterNode } from '../cluster/node.ts';
+import type { Logger } from '../core/logger.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 import { audited, isRefusal, recordedOn, type AuditNote, type CliAction } from './audit.ts';
 
@@ -347,10 +350,14 @@ export function buildProgram(): Command {
     .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
     .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
     .option('--stop-timeout-ms <ms>', 'on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then leave, and a live node resumes what still runs', '60000')
+    .option('--health-port <n>', 'serve GET /livez and /readyz on this port (no token: they show only the node\'s health); 0 picks a free one')
+    .option('--health-host <host>', 'the address the probes listen on (0.0.0.0 for Kubernetes probes)', '127.0.0.1')
     .action(act(async (o: Common & {
       name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
-      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean; stopTimeoutMs: string;
+      listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean; stopTimeoutMs: string; healthPort?: string; healthHost: string;
     }) => {
+      const healthPort = o.healthPort === undefined ? undefined : o.healthPort === '0' ? 0 : positiveInt('--health-port', o.healthPort);
+      if (healthPort !== undefined && healthPort > 65535) throw new UsageError(`--health-port must be at most 65535, got ${healthPort}`);
       const concurrency = positiveInt('--concurrency', o.concurrency);
       const stopTimeoutMs = positiveInt('--stop-timeout-ms', o.stopTimeoutMs);
       const poolSize = o.poolSize === undefined ? undefined : positiveInt('--pool-size', o.poolSize);
@@ -385,11 +392,13 @@ export function buildProgram(): Command {
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
         logger,
       });
+      const probes = healthPort === undefined ? undefined : await startProbes(node, o.healthHost, healthPort, logger);
       await stopped;
       unwatch();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await node.shutdown({ timeoutMs: stopTimeoutMs });
+      await probes?.close();
       return EXIT.OK;
     }));
 
@@ -468,8 +477,9 @@ export function buildProgram(): Command {
           return done;
         });
         out(o.json ? JSON.stringify(r, null, 2)
-          : r.dryRun ? `would delete ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
-          : `deleted ${r.executions} executions (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
+          // The age in words: `--older-than 1m` is a minute, not a month.
+          : r.dryRun ? `would delete ${r.executions} executions that ended over ${spellDuration(options.olderThanMs)} ago (${r.steps} step executions, ${r.instances} instances) and ${r.nodes} ended node incarnations; nothing deleted`
+          : `deleted ${r.executions} executions that ended over ${spellDuration(options.olderThanMs)} ago (${r.steps} step executions, ${r.instances} instances) in ${r.batches} batches, and ${r.nodes} ended node incarnations`);
       } finally {
         await db.close();
       }
@@ -545,6 +555,22 @@ let exitCode: number = EXIT.OK;
  * Options given before the command (`nightshift --db URL run ...`) count as the command's own,
  * when it has them.
  */
+/**
+ * The probes of `node --health-port`, once the node runs. A port that cannot be bound is bad
+ * usage: the node leaves the cluster again and the command exits 2 naming the address.
+ */
+async function startProbes(node: Pick<ClusterNode, 'health' | 'shutdown'>, host: string, port: number, log: Logger): Promise<NodeProbes> {
+  const { serveNodeProbes } = await import('./node-probes.ts');
+  try {
+    const probes = await serveNodeProbes(() => node.health(), host, port);
+    log.info({ probes: probes.url }, `probes at ${probes.url}/livez and ${probes.url}/readyz`);
+    return probes;
+  } catch (err) {
+    await node.shutdown();
+    throw new UsageError(`cannot serve the probes on ${host}:${port} (--health-host, --health-port): ${errorMessage(err)}`);
+  }
+}
+
 function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
     const cmd = args[args.length - 1] as Command;

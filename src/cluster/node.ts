@@ -21,7 +21,8 @@ import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
-import { encodeLaunchWake, type LaunchWake } from '../repository/announce.ts';
+import { announceLaunch, encodeLaunchWake, type LaunchWake } from '../repository/announce.ts';
+import { claimLimitedJob } from '../repository/max-running.ts';
 import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 /** What {@link startNode} takes. */
@@ -284,6 +285,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let heartbeat: Heartbeat;
   const names = [...jobs.keys()];
   const claimNames = db.dialect === 'postgres' ? names : JSON.stringify(names);
+  // Jobs with a maxRunning are claimed apart (claimLimitedJob, under the job's slot lock); the
+  // claim of the others stays one statement, with no cost added for the limit.
+  const limited = [...jobs.values()].filter((j) => j.maxRunning !== undefined).map((j) => ({ name: j.name, limit: j.maxRunning! }));
+  const unlimitedNames = names.filter((n) => !limited.some((l) => l.name === n));
+  const hotClaimNames = db.dialect === 'postgres' ? unlimitedNames : JSON.stringify(unlimitedNames);
   // Set once the node is up (see watch); probes that come earlier are dropped.
   const probes: { handle?: (p: ProbeResult) => void } = {};
   // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
@@ -349,7 +355,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
   // On PostgreSQL the claim itself starts the first step of jobs that begin with one and have no
   // beforeJob listener: a round trip and a commit less per launch.
-  const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].flatMap(startableInClaim) : [];
+  const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].filter((j) => j.maxRunning === undefined).flatMap(startableInClaim) : [];
   const spreadEvenly = spread === 'even';
   // Without notifications on PostgreSQL the heartbeat's probe wakes the node (see watch): a
   // launch may wait a heartbeat before anyone looks, which must not make it stale already.
@@ -368,12 +374,23 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     deep = { surplus: s.surplus, nodes: s.nodes };
     return s.take;
   };
-  const claim = (free: number) =>
-    firstSteps.length
+  const hotClaim = (free: number) =>
+    !unlimitedNames.length
+      ? Promise.resolve([])
+      : firstSteps.length
       ? db.query<Record<string, unknown>>(SQL.claimStartingStep, [
-          me.id, me.name, claimNames, free, firstSteps.map((f) => f.job), firstSteps.map((f) => f.step),
+          me.id, me.name, hotClaimNames, free, firstSteps.map((f) => f.job), firstSteps.map((f) => f.step),
         ])
-      : db.query<Record<string, unknown>>(SQL.claim(db.dialect), [me.id, me.name, claimNames, free]);
+      : db.query<Record<string, unknown>>(SQL.claim(db.dialect), [me.id, me.name, hotClaimNames, free]);
+  // Then the limited jobs' queued work, with the slots left, each job under its own slot lock.
+  const claim = async (free: number) => {
+    const rows = await hotClaim(free);
+    for (const l of limited) {
+      if (rows.length >= free || shuttingDown || draining) break;
+      rows.push(...(await claimLimitedJob(db, me, l.name, l.limit, free - rows.length)));
+    }
+    return rows;
+  };
   // Only jobs with a partitioned step can have partitions to claim.
   const partitionJobs = [...jobs.values()].filter((j) => hasPartitionedStep(j.flow)).map((j) => j.name);
   let claiming = false;
@@ -481,10 +498,17 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     } finally {
       if (ending === 'handedOver') log.info({ execution: id }, `execution ${id} handed over to the cluster`);
       if (working.delete(id)) slotFreed();
+      // A limited job's end frees one of its slots in the whole cluster: every node that runs the
+      // job looks for its queued executions now (this one too), not at its next poll.
+      if (def.maxRunning !== undefined) slotOfJobFreed(def.name);
       // Before it leaves `running`: a shutdown waits for it.
       if (emitter.listenerCount('executionEnded')) await tellEnded(id, ending);
       running.delete(id);
     }
+  };
+  const slotOfJobFreed = (job: string) => {
+    wake();
+    if (db.dialect === 'postgres') announceLaunch(db, job).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'telling the nodes that a slot of a limited job freed up failed'));
   };
   const release = async (id: number, err: unknown): Promise<ExecutionEnd['ending']> => {
     try {

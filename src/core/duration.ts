@@ -24,3 +24,11 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+const WORDS: Record<string, string> = { ms: 'millisecond', s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week' };
+
+/** Whole milliseconds in words, in the unit {@link formatDuration} picks: `1 minute`, `30 days`. */
+export function spellDuration(ms: number): string {
+  const [, n, unit] = /^(\d+)(\D+)$/.exec(formatDuration(ms))!;
+  return `${n} ${WORDS[unit]}${n === '1' ? '' : 's'}`;
+}

@@ -29,6 +29,29 @@ export class LaunchRefusedError extends UsageError {
 }
 
 /**
+ * An in-process launch (`run`, `restart`, `ns.run`, `ns.start`) of a job whose `maxRunning`
+ * executions already run in the cluster: nothing was created. `submit` queues the launch instead,
+ * and a node starts it once one of those ends.
+ */
+export class MaxRunningError extends LaunchRefusedError {
+  /** `'MaxRunningError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
+  override readonly name: string = 'MaxRunningError';
+  constructor(
+    /** The job. */
+    readonly job: string,
+    /** Its `maxRunning`. */
+    readonly limit: number,
+    /** The ids of its executions that run now (STARTED or STOPPING), oldest first. */
+    readonly running: readonly number[],
+  ) {
+    super(
+      `job ${job} allows at most ${limit} running execution${limit === 1 ? '' : 's'} (maxRunning) and ${running.length === 1 ? 'execution' : 'executions'} ` +
+        `${running.join(', ')} ${running.length === 1 ? 'is' : 'are'} running: wait for ${running.length === 1 ? 'it' : 'one'} to end, or use submit to queue it`,
+    );
+  }
+}
+
+/**
  * The job repository's file is damaged (SQLite: SQLITE_CORRUPT, SQLITE_NOTADB, a failed quick
  * check). Nothing is read from or written to it; the CLI exits 2 naming the file.
  */

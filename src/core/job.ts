@@ -653,6 +653,11 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema, N extends 
   readonly flow: FlowElement<ParamValues<S>>[];
   /** Whether a failed or stopped instance may run again. */
   readonly restartable: boolean;
+  /**
+   * At most this many executions of the job run at once in the whole cluster (see
+   * {@link JobSpec.maxRunning}); undefined: no limit.
+   */
+  readonly maxRunning?: number;
   /** The job listeners, in order. */
   readonly listeners: JobListener<ParamValues<S>>[];
   /** The job's parameter validators (see {@link JobSpec.validate}), run by `resolveJobParams` at every launch. */
@@ -875,6 +880,22 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
   /** A job that is not restartable refuses a second execution of a failed instance. */
   restartable?: boolean;
+  /**
+   * At most this many executions of this job run at once, across the whole cluster and whatever
+   * launched them (a positive integer; no limit when not given): Quartz's
+   * `@DisallowConcurrentExecution` with `maxRunning: 1`, a graphile-worker named queue, a pg-boss
+   * singleton. Executions that are STARTED or STOPPING count, on any node or in any process
+   * (`nightshift run`); queued ones (STARTING) do not. A node claims no execution of the job
+   * while the limit is reached: submitted, scheduled and failed-over executions wait queued, in
+   * id order, and the next is claimed as soon as one ends. An in-process launch (`run`,
+   * `restart`, `ns.run`, `ns.start`) while the limit is reached is refused with a
+   * `MaxRunningError` naming the running executions: `submit` queues it instead. Give every node and process the same
+   * limit (the config's). The child executions of job steps are not limited.
+   *
+   * @example
+   * maxRunning: 1 // a nightly ETL never overlaps a manual re-run with other parameters
+   */
+  maxRunning?: number;
   /** Told when each execution begins and ends (see {@link JobListener}). */
   listeners?: JobListener<ParamValues<S>>[];
   /**
@@ -946,6 +967,7 @@ export function defineJob<S extends ParamsSchema = Record<never, never>, N exten
     params,
     flow,
     restartable: spec.restartable ?? true,
+    ...(spec.maxRunning === undefined ? {} : { maxRunning: checkMaxRunning(spec.name, spec.maxRunning) }),
     listeners: spec.listeners ?? [],
     exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
     validators: checkFunctions(spec.name, 'validate', spec.validate),
@@ -954,6 +976,14 @@ export function defineJob<S extends ParamsSchema = Record<never, never>, N exten
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
   return job;
+}
+
+/** A job's maxRunning: a positive integer (a string, a fraction or 0 would limit nothing or everything by mistake). */
+function checkMaxRunning(job: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`job ${job}: maxRunning must be a positive integer (executions of the job that may run at once), got ${typeof value === 'number' ? value : typeof value === 'string' ? `the string ${JSON.stringify(value)}` : describeValue(value)}`);
+  }
+  return value;
 }
 
 /** Every reusable flow in the job's flow (splits and flows included) finds its parameters declared by the job, with the same kinds. */

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { LaunchRefusedError, ParameterError, UsageError } from '../core/errors.ts';
+import { LaunchRefusedError, MaxRunningError, ParameterError, UsageError } from '../core/errors.ts';
 import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import { storedDescription } from '../core/status.ts';
@@ -8,6 +8,7 @@ import {
 } from '../core/params.ts';
 import { announceLaunch, encodeLaunchWake } from '../repository/announce.ts';
 import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
+import { lockRunningOfJob } from '../repository/max-running.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 import { endQueuedPartitions } from './partition-worker.ts';
@@ -44,6 +45,16 @@ export async function createExecution(
   parentExecutionId?: number,
 ): Promise<JobExecution> {
   const launch = prepareLaunch(def, rawParams, owner, parentExecutionId);
+  // A job with a maxRunning starts in this process only while it has a free slot, decided under
+  // the job's slot lock, which the nodes' claims of its queued work take too. (A job step's child
+  // is not limited: its parent already runs, and refusing it would fail the parent.)
+  const limit = def.maxRunning;
+  if (owner.kind === 'local' && limit !== undefined && parentExecutionId === undefined) {
+    return db.transaction(async (tx) => {
+      refuseAtMaxRunning(def.name, limit, await lockRunningOfJob(tx, def.name));
+      return launchIn(tx, def, launch, owner, true);
+    });
+  }
   if (db.dialect === 'postgres') {
     const rows = await db.query<Record<string, unknown>>(SQL.launchNewInstance, [
       def.name, launch.key, JSON.stringify(launch.ident), ...launch.columns({}),
@@ -242,6 +253,11 @@ export async function failOrphan(
     await tx.execute(SQL.failOrphanSteps, [r.id, reason]);
   }
   return changed > 0;
+}
+
+/** Refuses an in-process launch of job `job` while `running` (its running executions) fill its maxRunning `limit`. */
+export function refuseAtMaxRunning(job: string, limit: number | undefined, running: readonly number[]): void {
+  if (limit !== undefined && running.length >= limit) throw new MaxRunningError(job, limit, running);
 }
 
 function describeParams(ident: JsonParams): string {

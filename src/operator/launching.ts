@@ -7,7 +7,9 @@ import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { endQueuedPartitions } from '../engine/partition-worker.ts';
-import { createExecution, failOrphan, nextInstanceParams, ownerGone, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
+import { createExecution, failOrphan, nextInstanceParams, ownerGone, refuseAtMaxRunning, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
+import { announceLaunch } from '../repository/announce.ts';
+import { runningOfJob } from '../repository/max-running.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
 import type { ProcessLease } from './lease.ts';
@@ -35,11 +37,18 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     // Bad parameters are refused before anything is written, this process's registration included.
     resolveJobParams(def, params);
     if (given) await refuseForgedFireTime(db, def, params);
+    // A job at its maxRunning is refused before this process registers (createExecution checks
+    // again under the job's slot lock).
+    if (def.maxRunning !== undefined) refuseAtMaxRunning(def.name, def.maxRunning, await runningOfJob(db, def.name));
     const launched = await lease.launch(
       (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
       (execution, me) => {
         const handle = createHandle(db, execution, me, def, log, onProgress && ((step) => onProgress(execution, step)));
-        const done = runJobExecution(def, handle, explorer).then(async () => ({ ...(await details(execution.id))!, failure: handle.failure }));
+        const done = runJobExecution(def, handle, explorer).then(async () => {
+          // Its end frees a slot of the job's maxRunning: the nodes look for the job's queued work now.
+          if (def.maxRunning !== undefined && db.dialect === 'postgres') await announceLaunch(db, def.name);
+          return { ...(await details(execution.id))!, failure: handle.failure };
+        });
         return { handle, done };
       },
     );

@@ -411,6 +411,35 @@ export const SQL = {
       WHERE c.execution_number = 1
       RETURNING ${STEP_COLS.replace(/s\./g, '')})
     SELECT c.*, to_json(s) AS first_step FROM claimed c LEFT JOIN first s ON s.job_execution_id = c.id`),
+  // ---- per-job concurrency limit (a job's maxRunning) -------------------------------------------
+  /**
+   * Serialises, per job `$1`, the transactions that count the job's running executions and then
+   * start one (a node's claim, an in-process launch): under READ COMMITTED two of them could both
+   * count one free slot and both take it. A transaction-level advisory lock in the two-key space
+   * (which never meets the one-key locks of the fold and migrations), keyed by the schema and the
+   * job, so that clusters in other schemas do not wait on each other. SQLite needs none: its
+   * transactions begin IMMEDIATE, one writer at a time.
+   */
+  lockJobSlots: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.nightshift-max-running'), hashtext($1))`,
+  /** Job `$1`'s executions that hold a slot of its maxRunning (running or stopping, anywhere), oldest first. */
+  runningOfJob: `SELECT id FROM ns_job_execution WHERE job_name = $1 AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
+  /** Whether job `$1` has work queued that node `$2` (by name) may claim: a limited job's claim looks first, without its lock. */
+  hasQueuedOfJob: `SELECT 1 AS queued FROM ns_job_execution WHERE job_name = $1 AND status = 'STARTING' AND owner_node_id IS NULL
+      AND (target_node IS NULL OR target_node = $2) LIMIT 1`,
+  /**
+   * Claims up to `$4` queued executions of the one job `$3` for node `$1` named `$2`, the oldest
+   * first, as CLAIM does (same columns, same checks of the node and of the target): the claim of a
+   * job with a maxRunning, in the transaction that holds lockJobSlots and counted its running ones.
+   */
+  claimOfJob: (d: Dialect) => `UPDATE ns_job_execution SET status = 'STARTED', exit_code = 'EXECUTING', owner_node_id = $1,
+      owner_epoch = owner_epoch + 1, node_name = $2, start_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id IN (
+      SELECT id FROM ns_job_execution
+      WHERE job_name = $3 AND status = 'STARTING' AND owner_node_id IS NULL AND (target_node IS NULL OR target_node = $2)
+        AND EXISTS (SELECT 1 FROM ns_node n WHERE n.id = $1 AND n.status = 'alive' AND n.lease_until >= ns_now()
+          AND n.drain_requested_at IS NULL)
+      ORDER BY id LIMIT $4${d === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''})
+    RETURNING ${RUN_COLS}`,
   /** Alive nodes whose lease ran out by the database's clock: candidates to declare dead. */
   expiredNodes: `SELECT id, name, kind FROM ns_node WHERE status = 'alive' AND lease_until < ns_now() AND id <> $1`,
   /**

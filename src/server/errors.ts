@@ -41,14 +41,22 @@ export function isRepositoryUnavailable(err: unknown): boolean {
  */
 export function describeError(err: unknown): Record<string, unknown> {
   const e = err as { code?: unknown; cause?: unknown; stack?: unknown } | undefined;
-  const cause = e?.cause as { message?: unknown; code?: unknown } | undefined;
-  return {
+  const message = redactUrls(errorMessage(err));
+  const cause = e?.cause as { message?: unknown; code?: unknown; name?: unknown } | undefined;
+  const causeMessage = cause && redactUrls(errorMessage(cause));
+  // Under pino's `err` key its error serializer reads this again: with no prototype it takes the
+  // type from `name` (not "Object"), and the cause is not `cause`, which it would append to the
+  // message and stack once more (a DatabaseUnreachableError's message quotes its cause already).
+  return Object.assign(Object.create(null) as Record<string, unknown>, {
+    name: err instanceof Error ? err.name : typeof err,
     type: err instanceof Error ? err.name : typeof err,
-    message: redactUrls(errorMessage(err)),
+    message,
     ...(e?.code !== undefined ? { code: e.code } : {}),
-    ...(cause ? { cause: { message: redactUrls(errorMessage(cause)), ...(cause.code !== undefined ? { code: cause.code } : {}) } } : {}),
+    ...(cause && causeMessage && !message.includes(causeMessage)
+      ? { causedBy: { message: causeMessage, ...(cause.code !== undefined ? { code: cause.code } : {}) } }
+      : {}),
     ...(typeof e?.stack === 'string' ? { stack: redactUrls(e.stack) } : {}),
-  };
+  });
 }
 
 /** The status an error answers with, and the one line the client sees. */

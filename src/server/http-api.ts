@@ -64,7 +64,7 @@ export const DEFAULT_BODY_LIMIT = 1.5 * 1024 * 1024;
 /**
  * The HTTP API over one operator: REST and JSON in the CLI's shapes, described by the OpenAPI
  * document at `GET /api/openapi.json`, with the web console at `/`, Prometheus metrics at
- * `/metrics`, live events at `/api/events`, and probes at `/healthz` and `/readyz`.
+ * `/metrics`, live events at `/api/events`, and probes at `/livez`, `/healthz` and `/readyz`.
  *
  * Secure by default: every route but the console's files and the probes needs
  * a bearer token or a session cookie; actions need the operator role and are recorded in the

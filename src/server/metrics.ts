@@ -79,7 +79,20 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     registers: [registry],
     collect,
   });
-  const ours = [executions, ended, nodes, running, oldestQueued];
+  const draining = new Gauge({
+    name: 'nightshift_nodes_draining',
+    help: 'Live nodes asked to drain: they take no work (counted as alive in nightshift_nodes); a drain left in place shows here',
+    registers: [registry],
+    collect,
+  });
+  const heartbeatAge = new Gauge({
+    name: 'nightshift_node_heartbeat_age_seconds',
+    help: "Seconds since each live node's last heartbeat, by the database's clock: near the heartbeat interval while it is well; peers declare it dead past its lease",
+    labelNames: ['node'],
+    registers: [registry],
+    collect,
+  });
+  const ours = [executions, ended, nodes, running, oldestQueued, draining, heartbeatAge];
   /** The repository did not answer: in the app's registry, its other metrics are served without ours. */
   const unread = (err: unknown): void => {
     if (!options.registry) throw err;
@@ -93,7 +106,9 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     // newest incarnation of each node name. Nodes fold the counters' deltas every second; a
     // scrape folds only a backlog (no node running), so that its own reads stay short.
     await foldExecutionCountsIfBacklog(ns.db);
-    const [counts, ends, members, waitedMs] = await Promise.all([executionCounts(ns.db), endedCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs()]);
+    const [counts, ends, members, waitedMs, now] = await Promise.all([
+      executionCounts(ns.db), endedCounts(ns.db), ns.nodes(), ns.explorer.oldestQueuedAgeMs(), ns.explorer.dbNow(),
+    ]);
     // All data first, then every gauge set with no await in between: scrapes that overlap
     // cannot mix their counts.
     executions.reset();
@@ -109,6 +124,13 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     running.reset();
     // Summed: two live incarnations of one name (a restart within the lease) are one series.
     for (const n of members) if (n.status === 'alive') running.inc({ node: n.name }, n.running.length);
+    const live = members.filter((n) => n.status === 'alive');
+    draining.set(live.filter((n) => n.draining).length);
+    heartbeatAge.reset();
+    // Two live incarnations of one name: the one that beat last speaks for the name.
+    const ages = new Map<string, number>();
+    for (const n of live) ages.set(n.name, Math.min(ages.get(n.name) ?? Infinity, Math.max(0, now - n.lastHeartbeat.getTime()) / 1000));
+    for (const [node, age] of ages) heartbeatAge.set({ node }, age);
   };
   return { registry, scrape: () => registry.metrics() };
 }

@@ -114,6 +114,7 @@ const SCHEMAS = {
     name: str,
     description: nullable(str),
     restartable: { ...nullable(bool), description: 'null when this server has no definition of the job (launchable false)' },
+    maxRunning: { ...int, description: 'at most this many executions of the job run at once in the cluster (its maxRunning); absent when it has no limit' },
     parameters: { type: 'object', additionalProperties: { $ref: 'JobParameter#' } },
     steps: { type: 'array', items: obj({ name: str, type: str }) },
     launchable: {

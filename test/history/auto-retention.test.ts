@@ -62,6 +62,10 @@ describe('retention in the config', () => {
     const { parseDuration } = await import('../../src/core/duration.ts');
     expect(parseDuration('x', '30d')).toBe(30 * DAY);
     expect(parseDuration('x', '90m')).toBe(90 * 60_000);
+    // What prune prints back: `m` is minutes, said in words.
+    const { spellDuration } = await import('../../src/core/duration.ts');
+    expect([parseDuration('x', '1m'), parseDuration('x', '30d'), parseDuration('x', '1.5h'), parseDuration('x', '2w')].map(spellDuration))
+      .toEqual(['1 minute', '30 days', '90 minutes', '2 weeks']);
     expect(() => parseDuration('retention.olderThan', '30 days')).toThrow(/retention.olderThan: expected a duration such as 30d/);
     const good = await load(`export const retention = { olderThan: '30d', statuses: ['COMPLETED'], keepLast: 3, every: '1h', nodes: '7d' };`);
     const config = await good.loadConfig(good.file);

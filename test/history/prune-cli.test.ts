@@ -50,11 +50,11 @@ describe('nightshift prune and nodes --all (CLI)', () => {
     expect(r2.code).toBe(0);
     expect((JSON.parse(r2.stdout) as { executions: number }).executions).toBe(total - 10 - 14);
     const r3 = await runCli(['prune', '--older-than', '1d', '--db', db]);
-    expect(r3.stdout).toBe('deleted 0 executions (0 step executions, 0 instances) in 0 batches, and 0 ended node incarnations\n');
+    expect(r3.stdout).toBe('deleted 0 executions that ended over 1 day ago (0 step executions, 0 instances) in 0 batches, and 0 ended node incarnations\n');
     const [third] = readmePruneLines().slice(2);
     expect(third).toBe('npx nightshift prune --older-than 30d --keep-last 100 --dry-run');
     const r4 = await runCli(words(third), { env: { NIGHTSHIFT_DB: db } });
-    expect(r4.stdout).toBe('would delete 0 executions (0 step executions, 0 instances) and 0 ended node incarnations; nothing deleted\n');
+    expect(r4.stdout).toBe('would delete 0 executions that ended over 30 days ago (0 step executions, 0 instances) and 0 ended node incarnations; nothing deleted\n');
   });
 
   it('--dry-run prints what the same prune would delete, deletes nothing, and the prune then deletes that', async () => {
@@ -78,7 +78,7 @@ describe('nightshift prune and nodes --all (CLI)', () => {
     const line = await runCli([...args, '--dry-run']);
     expect(line.stderr).toBe('');
     expect(line.code).toBe(0);
-    const m = /^would delete (\d+) executions \((\d+) step executions, (\d+) instances\) and (\d+) ended node incarnations; nothing deleted\n$/.exec(line.stdout);
+    const m = /^would delete (\d+) executions that ended over \d+ \w+ ago \((\d+) step executions, (\d+) instances\) and (\d+) ended node incarnations; nothing deleted\n$/.exec(line.stdout);
     expect(m, line.stdout).not.toBeNull();
     const json = await runCli([...args, '--dry-run', '--json']);
     expect(json.code, json.stderr).toBe(0);

@@ -768,8 +768,18 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(waited(text)).toBe(0);
     expect(text).toMatch(/^nightshift_nodes\{status="alive"\} 1$/m);
     expect(text).toContain(`nightshift_node_running_executions{node="${n.name}"} 0`);
+    // Its heartbeat's age by the database's clock, under its lease while it beats; no drain yet.
+    const age = Number(new RegExp(`^nightshift_node_heartbeat_age_seconds\\{node="${n.name}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(n.health().leaseMs / 1000);
+    expect(text).toMatch(/^nightshift_nodes_draining 0$/m);
+    await n.drain();
+    expect(await scrape()).toMatch(/^nightshift_nodes_draining 1$/m);
     await n.shutdown();
-    expect(await scrape()).toMatch(/^nightshift_nodes\{status="left"\} 1$/m);
+    text = await scrape();
+    expect(text).toMatch(/^nightshift_nodes\{status="left"\} 1$/m);
+    expect(text).toMatch(/^nightshift_nodes_draining 0$/m);
+    expect(text).not.toContain('nightshift_node_heartbeat_age_seconds{');
   });
 
   it('counts ended executions in a counter that only goes up: a prune does not lower it', async () => {

@@ -411,6 +411,10 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
       await app.inject({ url: '/metrics', headers: VIEWER }),
       await app.inject({ method: 'POST', url: '/api/jobs/noop/executions', headers: { ...OPERATOR, ...JSON_BODY }, payload: '{}' }),
     ];
+    // The process itself is alive: a liveness probe must not restart it for the database's outage.
+    const live = await app.inject({ url: '/livez' });
+    expect([live.statusCode, live.json()]).toEqual([200, { status: 'ok' }]);
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(503);
     for (const r of down) {
       expect(r.statusCode, r.body).toBe(503);
       expect(r.json()).toEqual({ error: 'the job repository is unavailable; try again later' });
@@ -427,6 +431,9 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const log = lines.join('');
     expect(log).toMatch(/"level":50.*ECONNREFUSED|"level":50.*Connection terminated/);
     expect(log).toContain('"route":"/api/executions"');
+    // Each error once, by its type: not its cause appended again, nor an empty "caused by" (pino's serializer).
+    expect(log).not.toContain('"type":"Object"');
+    expect(log).not.toMatch(/caused by: "|(ECONNREFUSED \S+): connect \1|(Connection terminated[^"]*): Connection terminated/);
     expect(log).not.toContain('hunter2-db-password');
     expect(log).not.toContain('alice-operator-secret');
     await proxy.restore();

@@ -76,6 +76,17 @@ export async function siteRoutes(app: FastifyInstance, { ns, auth, log, stopping
   const probe = { public: true } as const;
   const health = { 200: ref('Health'), 503: ref('Health') };
 
+  app.get('/livez', {
+    config: probe,
+    schema: {
+      summary: 'Liveness of this process: 200 while it answers, without asking the job repository',
+      description: 'Needs no token. For a liveness probe that must not restart every server during a database outage (/healthz and /readyz answer 503 then).',
+      tags: ['probes'],
+      security: [],
+      response: { 200: ref('Health') },
+    },
+  }, async () => ({ status: 'ok' }));
+
   app.get('/healthz', {
     config: probe,
     schema: {

@@ -1,0 +1,48 @@
+import type { Database } from './database.ts';
+import { SQL } from './sql.ts';
+import type { Tx } from './tx.ts';
+
+/**
+ * A job's `maxRunning` in the repository: how many of its executions run (STARTED or STOPPING,
+ * on any node or in any process), counted and acted on while holding the job's slot lock, so that
+ * claims and in-process launches on several nodes at once never start more than the limit.
+ */
+
+/**
+ * Takes job `job`'s slot lock for the rest of `tx` (PostgreSQL: an advisory transaction lock;
+ * SQLite: its IMMEDIATE transaction is the lock already) and returns the ids of the job's
+ * running executions, oldest first. Statements after it in `tx` see every commit made before it.
+ */
+export async function lockRunningOfJob(tx: Tx, job: string): Promise<number[]> {
+  if (tx.dialect === 'postgres') await tx.query(SQL.lockJobSlots, [job]);
+  return (await tx.query<{ id: number | string }>(SQL.runningOfJob, [job])).map((r) => Number(r.id));
+}
+
+/** Job `job`'s running executions, without the lock (a first look, before the locked one). */
+export async function runningOfJob(db: Database, job: string): Promise<number[]> {
+  return (await db.query<{ id: number | string }>(SQL.runningOfJob, [job])).map((r) => Number(r.id));
+}
+
+/**
+ * Claims for node `node` up to `room` queued executions of job `job`, whose `maxRunning` is
+ * `limit`, the oldest first, and never so many that more than `limit` run: in one transaction
+ * that holds the job's slot lock, counts its running executions and claims at most the slots left.
+ * Returns the claimed rows (as SQL.claim does), in id order; none when nothing is queued for the
+ * node (read first, without the lock) or the limit is reached.
+ */
+export async function claimLimitedJob(
+  db: Database,
+  node: { id: number; name: string },
+  job: string,
+  limit: number,
+  room: number,
+): Promise<Record<string, unknown>[]> {
+  if (room <= 0) return [];
+  if (!(await db.query(SQL.hasQueuedOfJob, [job, node.name])).length) return [];
+  const rows = await db.transaction(async (tx) => {
+    const slots = limit - (await lockRunningOfJob(tx, job)).length;
+    if (slots <= 0) return [];
+    return tx.query<Record<string, unknown>>(SQL.claimOfJob(tx.dialect), [node.id, node.name, job, Math.min(room, slots)]);
+  });
+  return rows.sort((a, b) => Number(a.id) - Number(b.id));
+}
