@@ -38,7 +38,7 @@ export { fixedWidthReader } from './items/fixed-width-reader.ts';
 export { jsonlReader } from './items/jsonl-reader.ts';
 export { fileWriter, csvWriter, jsonlWriter } from './items/file-writer.ts';
 export { compositeWriter, classifierWriter } from './items/composite-writer.ts';
-export { commandTasklet, CommandError, type CommandSpec } from './tasklets/command.ts';
+export { commandTasklet, CommandError, COMMAND_WITHHELD_ENV, type CommandSpec } from './tasklets/command.ts';
 export { parseCron, nextFireTimes, CronError, type CronSchedule } from './scheduler/cron.ts';
 export { startScheduler, type Scheduler, type SchedulerOptions, type FireEvent } from './scheduler/scheduler.ts';
 export {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createLogger } from '../core/logger.ts';
+import { createLogger, envLogLevel } from '../core/logger.ts';
 import { createNightshift } from '../operator.ts';
 import { createProgress } from './progress.ts';
 import { executionText } from './output.ts';
@@ -83,7 +83,7 @@ export async function runDemo(options: { dir?: string; rows: number }): Promise<
   const ns = await createNightshift({
     db,
     jobs: await exampleJobs(),
-    logger: createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'silent' }),
+    logger: createLogger({ level: envLogLevel() ?? 'silent' }),
     onProgress: (e, s) => progress.update(e, s),
   });
   try {

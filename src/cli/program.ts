@@ -14,6 +14,7 @@ import { DEFAULT_DB_URL, openExistingDatabase } from '../repository/open.ts';
 import { parseDuration, spellDuration } from '../core/duration.ts';
 import { isoDateOption } from '../core/dates.ts';
 import { DEFAULT_CONFIG_NAMES, loadConfig } from './config.ts';
+import { envLogLevel } from '../core/log-level.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
 import { DEFAULT_LEASE, idleLimit, validateLease } from '../cluster/node-identity.ts';
 import { executionJson, jobJson, nodeJson } from '../json.ts';
@@ -24,6 +25,7 @@ import type { ServeCommandOptions } from './serve.ts';
 import type { NodeProbes } from './node-probes.ts';
 import type { ClusterNode } from '../cluster/node.ts';
 import type { Logger } from '../core/logger.ts';
+import { SAME_SIGNAL_MS, nodeSignals } from './node-signals.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 import { audited, isRefusal, recordedOn, type AuditNote, type CliAction } from './audit.ts';
 
@@ -53,7 +55,7 @@ const common = (cmd: Command, json = true) => {
 };
 
 const dbUrl = (o: Common) => o.db ?? process.env.NIGHTSHIFT_DB ?? DEFAULT_DB_URL;
-const logLevel = (o: Common) => process.env.NIGHTSHIFT_LOG_LEVEL ?? (o.verbose ? 'info' : 'silent');
+const logLevel = (o: Common) => envLogLevel() ?? (o.verbose ? 'info' : 'silent');
 
 /** Writes to stdout, control characters escaped (see terminalText). */
 /** A comma-separated list of batch statuses, any case. */
@@ -349,7 +351,7 @@ export function buildProgram(): Command {
     .option('--pool-size <n>', 'most pooled connections (PostgreSQL; default concurrency + 4)')
     .option('--pool-idle-ms <ms>', 'close a pooled connection idle this long (PostgreSQL)', '10000')
     .option('--no-scheduler', 'do not run the scheduler loop that fires triggers on this node')
-    .option('--stop-timeout-ms <ms>', 'on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then leave, and a live node resumes what still runs', '60000')
+    .option('--stop-timeout-ms <ms>', `on SIGTERM/SIGINT, wait this long for running steps to stop at a chunk boundary; then hand over what still runs (a live node resumes it from its last commit) and leave. A second signal, ${SAME_SIGNAL_MS / 1000} s or more after the first, hands over at once; one sooner is the same request`, '60000')
     .option('--health-port <n>', 'serve GET /livez and /readyz on this port (no token: they show only the node\'s health); 0 picks a free one')
     .option('--health-host <host>', 'the address the probes listen on (0.0.0.0 for Kubernetes probes)', '127.0.0.1')
     .action(act(async (o: Common & {
@@ -371,33 +373,33 @@ export function buildProgram(): Command {
         throw new UsageError(`bad node options: ${errorMessage(err)}`);
       }
       const config = await loadConfig(o.config);
-      // Signals that arrive while the node is still starting shut it down once it has started.
-      let stopRequested: () => void = () => undefined;
-      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-      const onSignal = () => stopRequested();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
+      const logger = createLogger({ level: envLogLevel() ?? 'info' });
+      // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
+      // graceful shutdown, a later one hands what still runs over now; none kills it.
+      const started: { node?: ClusterNode } = {};
+      const signals = nodeSignals({ stopTimeoutMs, logger, running: () => started.node?.running().length, handOverNow: () => void started.node?.shutdown({ timeoutMs: 0 }).catch(() => undefined) });
+      process.on('SIGINT', signals.onSignal);
+      process.on('SIGTERM', signals.onSignal);
       // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
       // gone it is re-parented.
       const parent = process.ppid;
-      const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
-      const logger = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
       const unwatch = whenParentEnds(() => {
         if (!o.exitWithParent) logger.warn(PARENT_ENDED);
-        stopRequested();
+        signals.stop();
       }, o.exitWithParent === true, parent);
-      const node = await startNode({
+      const node = (started.node = await startNode({
         db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
         listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
         retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
         logger,
-      });
+      }));
       const probes = healthPort === undefined ? undefined : await startProbes(node, o.healthHost, healthPort, logger);
-      await stopped;
+      await signals.stopped;
       unwatch();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await node.shutdown({ timeoutMs: stopTimeoutMs });
+      // A second signal that came while the node was starting hands over at once too. The
+      // handlers stay: a signal during the shutdown must not kill the process (the exit follows).
+      await node.shutdown({ timeoutMs: signals.now() ? 0 : stopTimeoutMs });
       await probes?.close();
       return EXIT.OK;
     }));
@@ -576,6 +578,8 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
     const cmd = args[args.length - 1] as Command;
     const own = args[args.length - 2] as Record<string, unknown>;
     try {
+      // Checked for every command, before it does anything: a bad level is bad usage (exit 2).
+      envLogLevel();
       let root = cmd;
       while (root.parent) root = root.parent;
       for (const option of root.options) {

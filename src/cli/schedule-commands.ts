@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
+import { isoDateOption } from '../core/dates.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
@@ -183,12 +184,14 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   common(group.command('history').description("a trigger's recent firings, newest first, with their outcomes (fired, misfired, skipped, refused, manual)"))
     .argument('<name>', HELP.trigger)
     .option('--limit <n>', 'at most this many firings (at most 1000)', '20')
-    .action(act(async (name: string, o: Common & { limit: string }) => {
+    .option('--before <time>', 'only fire times before this one (ISO-8601): the oldest fire time shown pages further back')
+    .action(act(async (name: string, o: Common & { limit: string; before?: string }) => {
       const limit = Number(o.limit);
       if (!/^\d+$/.test(o.limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, got ${JSON.stringify(o.limit)}`);
+      const before = o.before === undefined ? undefined : isoDateOption('--before', o.before);
       const fires = await withAdmin(o, kit, async (admin) => {
         if (!(await admin.get(name))) throw new UsageError(`no schedule named ${name}`);
-        return admin.history(name, limit);
+        return admin.history(name, limit, before);
       });
       if (o.json) out(JSON.stringify(fires.map(fireJson), null, 2));
       else if (!fires.length) out(`schedule ${name} has not fired yet`);

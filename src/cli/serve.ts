@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
+import { createLogger, envLogLevel } from '../core/logger.ts';
 import { positiveInt } from '../core/params.ts';
 import { createNightshift } from '../operator.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
@@ -84,7 +84,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   }
   const trustProxy = trustedProxies(o);
   const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
-  const log = createLogger({ level: process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info' });
+  const log = createLogger({ level: envLogLevel() ?? 'info' });
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
     log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
   }

@@ -3,6 +3,8 @@ import type { Tx } from '../repository/tx.ts';
 import { SQL } from '../repository/sql.ts';
 import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import { PARENT_EXECUTION, failOrphan } from '../engine/launch.ts';
+import { endQueuedPartitions } from '../engine/partition-worker.ts';
+import { storedDescription } from '../core/status.ts';
 
 export interface FailedOver {
   node: string;
@@ -124,5 +126,34 @@ export async function releaseExecution(
         return r ? failOver(tx, r, { ...node, kind: 'node' }, reason) : undefined;
       }),
     forMs,
+  );
+}
+
+/**
+ * An execution this node still runs as it leaves, handed over now rather than at its chunk
+ * boundary (a second signal, or a shutdown's timeout): in one transaction, ended STOPPED naming
+ * `reason` (its running steps too), which fences off the chunk under way here (it rolls back),
+ * and queued again so that a live node resumes it at once from its last commit, as a drain's
+ * hand-over does. A child execution of a job step is only stopped: its parent's restart reruns
+ * it. Nothing happens if the node no longer runs it (it ended meanwhile). Returns the queued
+ * execution's id, or null when none was queued, or undefined when nothing was handed over.
+ */
+export async function handOverExecution(db: Database, node: { id: number }, executionId: number, reason: string): Promise<number | null | undefined> {
+  return retryingConnectionErrors(
+    () =>
+      db.transaction(async (tx) => {
+        const [r] = await tx.query<{ id: number; job_name: string; context: string }>(SQL.runningOfNodeById, [node.id, executionId]);
+        if (!r) return undefined;
+        const why = storedDescription(reason);
+        if (!(await tx.execute(SQL.handOverRunning, [r.id, why, node.id]))) return undefined;
+        const end = endQueuedPartitions(r.id, 'STOPPED', `stopped: ${why}`);
+        await tx.execute(end.sql, end.params);
+        await tx.execute(SQL.handOverRunningSteps, [r.id, why]);
+        if (isChildExecution(r.context)) return null;
+        const requeued = Number((await tx.query<{ id: number }>(SQL.requeue, [r.id]))[0].id);
+        if (tx.dialect === 'postgres') await tx.query(SQL.notifyLaunch, [r.job_name]);
+        return requeued;
+      }),
+    10_000,
   );
 }

@@ -16,7 +16,7 @@ import { SQL } from '../repository/sql.ts';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../scheduler/triggers.ts';
 import { claimShare, wakeTurn } from './fair-share.ts';
-import { reapDeadNodes, releaseExecution } from './failover.ts';
+import { handOverExecution, reapDeadNodes, releaseExecution } from './failover.ts';
 import { retryingConnectionErrors } from '../repository/connection-errors.ts';
 import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
@@ -191,11 +191,14 @@ export interface ClusterNode extends EventEmitter<NodeEvents> {
    * Graceful shutdown: stop claiming, stop running steps at a chunk boundary, hand them over, leave.
    * It waits for the running steps to stop for up to `timeoutMs` (default 60,000 ms): give it less
    * than your platform's stop grace (Kubernetes' `terminationGracePeriodSeconds`, 30 s by
-   * default), less what the rest of your shutdown takes. A step still running then (a chunk
-   * longer than that) is left behind as the node leaves: a live node resumes it at once from its
-   * last committed chunk, as after a failover, and what the step commits meanwhile is fenced off
-   * once it resumed elsewhere. A {@link Database} you gave in {@link NodeOptions.db} stays open;
-   * one it opened from a URL is closed. Calling it again returns the first call's promise.
+   * default), less what the rest of your shutdown takes. An execution still running then (a
+   * chunk longer than that) is handed over as the node leaves: ended STOPPED and queued again in
+   * one transaction, so that a live node resumes it at once from its last committed chunk; the
+   * chunk under way here is fenced off (it rolls back). A {@link Database} you gave in
+   * {@link NodeOptions.db} stays open; one it opened from a URL is closed. Calling it again
+   * returns the first call's promise, and may shorten the wait (never lengthen it):
+   * `shutdown({ timeoutMs: 0 })` during a shutdown hands over what still runs now (what
+   * `nightshift node` does on a second signal).
    */
   shutdown(options?: { timeoutMs?: number }): Promise<void>;
   /**
@@ -299,6 +302,13 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   let lastBeatAt: number | undefined;
   let stopped = false;
   let shutdownDone: Promise<void> | undefined;
+  // When a shutdown stops waiting for running steps to reach a chunk boundary (Date.now()): its
+  // timeout, or sooner when a later shutdown call gives a shorter one.
+  let leaveBy = Infinity;
+  // Whether a later shutdown call shortened the wait.
+  let hurried = false;
+  // Executions handed over by a shutdown that stopped waiting for them (see handOverNow).
+  const handedOverNow = new Set<number>();
   // Set a turn of the event loop after startNode returned: the node claims nothing before, so
   // that listeners attached as soon as it resolves hear the first executionStarted.
   let returned = false;
@@ -491,6 +501,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       const recorded = await runJobExecution(def, handle, explorer, firstStep);
       // A handed-over execution's end was written with its requeue (see ExecutionHandle.handingOver).
       if (recorded) ending = handle.handingOver && execution.status === 'STOPPED' ? 'handedOver' : 'ended';
+      else if (handedOverNow.has(id)) ending = 'handedOver';
     } catch (err) {
       log.error({ err: errorMessage(err), execution: id }, 'execution ended with an error');
       // Its end could not be recorded (e.g. no connection): release it rather than claim to run it.
@@ -788,9 +799,35 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     shutdown(shutdownOptions?: { timeoutMs?: number }) {
       const timeoutMs = shutdownOptions?.timeoutMs ?? 60_000;
       if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return Promise.reject(new UsageError(`shutdown timeoutMs must be a number of milliseconds >= 0, got ${timeoutMs}`));
+      // A later call may only shorten the wait (0: hand over now), never lengthen it.
+      const sooner = shutdownDone !== undefined && Date.now() + timeoutMs < leaveBy;
+      leaveBy = Math.min(leaveBy, Date.now() + timeoutMs);
+      hurried ||= sooner;
+      if (sooner) log.info({ running: [...running.keys()], timeoutMs }, `node ${me.name} stops waiting for chunk boundaries ${timeoutMs ? `in ${timeoutMs} ms` : 'now'}`);
       return (shutdownDone ??= shutdownNode(timeoutMs));
     },
   }) as ClusterNode;
+
+  /**
+   * Hands over an execution still running here as the node leaves (see handOverExecution): STOPPED
+   * and queued again at once, its chunk under way fenced off, rather than left running for a peer
+   * to find orphaned and fail. What still runs here of it is told it lost the execution.
+   */
+  async function handOverNow(h: ExecutionHandle): Promise<void> {
+    const id = h.execution.id;
+    const reason = `node ${me.name} left before the execution reached a chunk boundary: handed over from its last commit`;
+    try {
+      const requeued = await handOverExecution(db, me, id, reason);
+      // undefined: it ended meanwhile, and its end is written as it should be.
+      if (requeued === undefined) return;
+      handedOverNow.add(id);
+      h.lost.abort(new Error(`execution ${id} was handed over as node ${me.name} left`));
+      log.info({ execution: id, restartedAs: requeued }, `execution ${id} handed over to the cluster`);
+    } catch (err) {
+      // Left running under a node that leaves: a peer's sweep fails it over instead.
+      log.warn({ err: errorMessage(err), execution: id }, `could not hand execution ${id} over; a live node fails it over once this node has left`);
+    }
+  }
 
   async function shutdownNode(timeoutMs: number): Promise<void> {
     shuttingDown = true;
@@ -801,13 +838,15 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     for (const h of running.values()) handOver(h);
     for (const p of partitions.values()) if (p.handle) handOver(p.handle);
     if (running.size) await db.execute(SQL.stopAllOfNode, [me.id]).catch(() => undefined);
-    const deadline = Date.now() + timeoutMs;
-    while ((running.size || partitions.size || claiming) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((running.size || partitions.size || claiming) && Date.now() < leaveBy) await new Promise((r) => setTimeout(r, 20));
     if (running.size || partitions.size) {
       log.warn(
         { running: [...running.keys()], partitions: [...partitions.keys()], timeoutMs },
-        `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: a live node resumes it from its last checkpoint`,
+        hurried
+          ? `node ${me.name} leaves without waiting for its work to reach a chunk boundary: it hands it over, and a live node resumes it from its last commit`
+          : `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: it hands it over, and a live node resumes it from its last commit`,
       );
+      await Promise.all([...running.values()].map((h) => handOverNow(h)));
     }
     await heartbeat.stop();
     await db.execute(SQL.leaveNode, [me.id, 'shutdown']).catch((err: unknown) => log.warn({ err }, 'could not record that this node left; its lease will run out instead'));

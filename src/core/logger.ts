@@ -4,6 +4,9 @@ import pino from 'pino';
 // of pino, a CommonJS module, is error TS1259 under "module": "CommonJS" without it).
 import type { Bindings, ChildLoggerOptions, DestinationStream, LogFn, LoggerOptions, Logger as PinoLogger } from 'pino';
 import { redactArgs, redactValue } from './redact.ts';
+import { envLogLevel } from './log-level.ts';
+
+export { LOG_LEVELS, LOG_LEVEL_ENV, envLogLevel } from './log-level.ts';
 
 /** The structured logger Nightshift writes to (pino). */
 export type Logger = PinoLogger;
@@ -15,7 +18,7 @@ export type Logger = PinoLogger;
  */
 export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   return ownLogger(
-    { level: options.level ?? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'info', name: options.name ?? 'nightshift', base: undefined },
+    { level: options.level ?? envLogLevel() ?? 'info', name: options.name ?? 'nightshift', base: undefined },
     options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
 }

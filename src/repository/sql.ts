@@ -381,6 +381,17 @@ export const SQL = {
   failOrphanSteps: `UPDATE ns_step_execution SET status = 'FAILED', exit_code = 'FAILED', exit_description = $2,
       end_time = ns_now(), last_updated = ns_now(), version = version + 1
     WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING')`,
+  /**
+   * A running execution of node `$3` that the node hands over without waiting for its chunk
+   * boundary (it leaves: see handOverExecution): STOPPED, naming why. Its WHERE is the fence of
+   * the node's own commits, which this end makes fail: the chunk under way rolls back.
+   */
+  handOverRunning: `UPDATE ns_job_execution SET status = 'STOPPED', exit_code = 'STOPPED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE id = $1 AND status IN ('STARTED', 'STOPPING') AND owner_node_id = $3`,
+  handOverRunningSteps: `UPDATE ns_step_execution SET status = 'STOPPED', exit_code = 'STOPPED', exit_description = $2,
+      end_time = ns_now(), last_updated = ns_now(), version = version + 1
+    WHERE job_execution_id = $1 AND status IN ('STARTING', 'STARTED', 'STOPPING')`,
   requestStop: `UPDATE ns_job_execution SET status = 'STOPPING', last_updated = ns_now(), version = version + 1
     WHERE id = $1 AND status = 'STARTED'`,
   /** A queued execution that no node has taken yet stops at once. */

@@ -145,7 +145,7 @@ export const SCHED_SQL = {
   remove: `DELETE FROM ns_trigger WHERE name = $1`,
   removeFires: `DELETE FROM ns_trigger_fire WHERE trigger_name = $1`,
   firesOf: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
-    FROM ns_trigger_fire WHERE trigger_name = $1 ORDER BY fire_time DESC LIMIT $2`,
+    FROM ns_trigger_fire WHERE trigger_name = $1 AND fire_time < $3 ORDER BY fire_time DESC LIMIT $2`,
   /** The newest handled fire times of all triggers (index on fired_at). */
   recentFires: `SELECT trigger_name, fire_time, fired_at, node_name, outcome, execution_id, missed_from, detail
     FROM ns_trigger_fire ORDER BY fired_at DESC, trigger_name LIMIT $1`,

@@ -412,8 +412,11 @@ export interface ScheduleAdmin {
    * A no-concurrent trigger whose previous firing still runs is refused (LaunchRefusedError).
    */
   fireNow(name: string, by?: string): Promise<JobExecution>;
-  /** The newest handled fire times of a trigger, newest first. */
-  history(name: string, limit?: number): Promise<FireRecord[]>;
+  /**
+   * The newest handled fire times of a trigger, newest first; with `before`, those before that
+   * fire time (the oldest fire time of a page asks for the page after it).
+   */
+  history(name: string, limit?: number, before?: Date): Promise<FireRecord[]>;
   /** The newest handled fire times of all triggers, newest first. */
   recentFires(limit?: number): Promise<FireRecord[]>;
 }
@@ -494,7 +497,8 @@ export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): Schedul
         return execution;
       });
     },
-    history: async (name, limit = 100) => (await db.query<FireRow>(SCHED_SQL.firesOf, [name, limit])).map(toFireRecord),
+    history: async (name, limit = 100, before) =>
+      (await db.query<FireRow>(SCHED_SQL.firesOf, [name, limit, before ? before.getTime() : Number.MAX_SAFE_INTEGER])).map(toFireRecord),
     recentFires: async (limit = 100) => (await db.query<FireRow>(SCHED_SQL.recentFires, [limit])).map(toFireRecord),
   };
 }

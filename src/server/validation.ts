@@ -5,7 +5,8 @@
  * only briefly, so a huge one never comes back in the answer.
  */
 import type { FastifySchemaValidationError } from 'fastify';
-import { UsageError } from '../core/errors.ts';
+import { isoDateOption } from '../core/dates.ts';
+import { UsageError, errorMessage } from '../core/errors.ts';
 
 /** What a schema validated: Fastify's SchemaErrorDataVar. */
 type SchemaErrorDataVar = 'body' | 'headers' | 'params' | 'querystring';
@@ -70,4 +71,19 @@ export function validationMessage(e: AjvError, dataVar: SchemaErrorDataVar): str
 /** Fastify's schemaErrorFormatter: the first error, as a UsageError (answered 400). */
 export function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: SchemaErrorDataVar): Error {
   return new UsageError(validationMessage(errors[0] as AjvError, dataVar));
+}
+
+/**
+ * A date in the query string: as the CLI reads one, and when it was refused because an offset's
+ * `+` arrived as a space (a URL's query reads `+` so), saying how to send it.
+ */
+export function queryDate(what: string, text: string): Date {
+  try {
+    return isoDateOption(what, text);
+  } catch (err) {
+    if (err instanceof UsageError && /\d \d{2}(:?\d{2})?$/.test(text)) {
+      throw new UsageError(`${errorMessage(err)}: a + in a URL's query string reads as a space, so send an offset's + as %2B`);
+    }
+    throw err;
+  }
 }

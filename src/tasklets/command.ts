@@ -13,7 +13,13 @@ export interface CommandSpec {
   readonly args?: readonly string[];
   /** Working directory (default: this process's). */
   readonly cwd?: string;
-  /** Variables set for the command on top of this process's environment; `undefined` removes one. */
+  /**
+   * Variables set for the command on top of this process's environment; `undefined` removes one.
+   * The command inherits this process's environment except Nightshift's secrets
+   * ({@link COMMAND_WITHHELD_ENV}: `NIGHTSHIFT_DB`, whose URL may hold the database password, and
+   * `NIGHTSHIFT_API_TOKENS`): a command that needs one gets it only when it is given here, e.g.
+   * `env: { NIGHTSHIFT_DB: process.env.NIGHTSHIFT_DB }`.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** The command and every process it started are killed once it has run this long; the step fails. */
   readonly timeoutMs: number;
@@ -35,6 +41,13 @@ export class CommandError extends NightshiftError {
   override readonly name: string = 'CommandError';
 }
 
+/**
+ * The variables of this process's environment that a command run by {@link commandTasklet} does
+ * not inherit: Nightshift's secrets (the job repository's URL, which may hold its password, and
+ * the HTTP API's tokens). A command gets one only through {@link CommandSpec.env}.
+ */
+export const COMMAND_WITHHELD_ENV: readonly string[] = ['NIGHTSHIFT_DB', 'NIGHTSHIFT_API_TOKENS'];
+
 const DEFAULT_GRACE_MS = 5000;
 const DEFAULT_MAX_LOG_BYTES = 64 * 1024;
 /** How long stdout and stderr may stay open after the process exited (a grandchild may hold them). */
@@ -44,7 +57,9 @@ const DRAIN_MS = 1000;
  * A tasklet step's body that runs a system command, like Spring Batch's SystemCommandTasklet.
  * The command runs without a shell (arguments are passed as they are), in its own process
  * group, with a timeout that kills the whole process tree. Its output goes to the step's log,
- * line by line, up to `maxLogBytes`. The process's exit code becomes the step's exit status
+ * line by line, up to `maxLogBytes`. Its environment is this process's without Nightshift's
+ * secrets ({@link COMMAND_WITHHELD_ENV}), plus `env`: pass a secret there when the command needs it.
+ * The process's exit code becomes the step's exit status
  * through `exitCodes`. A stop request kills the command and ends the step STOPPED (restartable).
  * The result runs outside any transaction (`transactional: false`): a long command holds no lock.
  *
@@ -90,6 +105,7 @@ async function runCommand(spec: CommandSpec, ctx: StepContext<unknown>): Promise
   ctx.stopSignal.throwIfAborted();
   if (spec.cwd !== undefined && !isDirectory(spec.cwd)) throw new CommandError(`command ${name}: working directory ${JSON.stringify(spec.cwd)} does not exist`);
   const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of COMMAND_WITHHELD_ENV) delete env[key];
   for (const [key, value] of Object.entries(spec.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;

@@ -99,6 +99,11 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     expect((await cli.json<ScheduleJson[]>(['schedule', 'list'])).find((s) => s.name === 'nightly')).toMatchObject({ paused: true, nextFireTime: null });
     for (const args of [['schedule', 'trigger', 'nosuch'], ['schedule', 'history', 'nosuch']]) expectOneLineError(await cli.run(args), /^nightshift: no schedule named nosuch$/);
     expectOneLineError(await cli.run(['schedule', 'history', 'nightly', '--limit', '0']), /^nightshift: --limit must be a whole number from 1 to 1000, got "0"$/);
+    // Paging back: --before the oldest fire time shown gives the firings before it.
+    const older = await cli.json<{ executionId: number }[]>(['schedule', 'history', 'nightly', '--limit', '1', '--before', history[0].fireTime]);
+    expect(older.map((f) => f.executionId)).toEqual([firedId]);
+    expect(await cli.json(['schedule', 'history', 'nightly', '--before', history[1].fireTime])).toEqual([]);
+    expectOneLineError(await cli.run(['schedule', 'history', 'nightly', '--before', 'yesterday']), /^nightshift: --before must be /);
 
     expect((await cli.run(['schedule', 'remove', 'nightly'])).stdout).toBe('schedule nightly removed\n');
     expect(await cli.json(['schedule', 'remove', 'tick'])).toEqual({ name: 'tick', removed: true });

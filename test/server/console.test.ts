@@ -792,6 +792,20 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect(await page.evaluate(() => document.documentElement.scrollWidth), 'no sideways scrolling at phone width').toBeLessThanOrEqual(390);
     expect(await own.locator('td[data-label=Outcome]').textContent()).toMatch(/^manual/);
     await page.setViewportSize({ width: 1280, height: 800 });
+    // A schedule's firings page back by fire time: "Older" shows those before the page's oldest, "Newest" returns.
+    await page.evaluate(() => (location.hash = '#/schedules/fast?limit=5'));
+    const fastRows = page.locator('#firings tbody tr[data-fire-time]');
+    await waitFor(async () => ((await fastRows.count()) === 5 ? true : undefined), 10_000, 'the first page of the fast trigger');
+    const firstPage = await fastRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-fire-time')!));
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.locator('#firings-h', { hasText: 'Firings before' }).waitFor();
+    await page.waitForURL(/#\/schedules\/fast\?limit=5&before=/);
+    await waitFor(async () => ((await fastRows.count()) === 5 ? true : undefined), 10_000, 'the older page');
+    const olderPage = await fastRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-fire-time')!));
+    expect(olderPage.every((t) => t < firstPage.at(-1)!), `${olderPage} before ${firstPage}`).toBe(true);
+    expect([...olderPage].sort().reverse()).toEqual(olderPage);
+    await page.getByRole('button', { name: 'Newest' }).click();
+    await page.locator('#firings-h', { hasText: /^Firings$/ }).waitFor();
     // An unknown schedule says so.
     await page.evaluate(() => (location.hash = '#/schedules/nope'));
     await page.locator('main .notice.error', { hasText: 'no schedule named nope' }).waitFor();

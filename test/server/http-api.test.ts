@@ -577,6 +577,10 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     expect(firings).toEqual([expect.objectContaining({ trigger: 'nightly', outcome: 'manual', executionId: fired.body.id, detail: 'fired now by alice' })]);
     expect(firings[0].fireTime).toBe(fired.body.parameters.fireTime);
     expect((await get('/api/firings')).body).toEqual(firings);
+    expect((await get(`/api/schedules/nightly/firings?before=${encodeURIComponent(firings[0].fireTime)}`)).body).toEqual([]);
+    const after = new Date(Date.parse(firings[0].fireTime) + 1).toISOString();
+    expect((await get(`/api/schedules/nightly/firings?before=${after}`)).body).toEqual(firings);
+    expect(await get('/api/schedules/nightly/firings?before=soon')).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^before must be /) } });
     expect((await get('/api/schedules/nightly')).body.nextFireTime).toBe(resumed.body.nextFireTime);
     expect(await post('/api/schedules/nope/pause')).toMatchObject({ status: 404, body: { error: 'no schedule named nope' } });
     expect((await send('DELETE', '/api/schedules/nightly')).status).toBe(204);

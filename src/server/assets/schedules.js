@@ -9,9 +9,8 @@ const timing = (s) => (s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz +
 
 const scheduleHref = (name) => '#/schedules/' + encodeURIComponent(name);
 
-/** Firings shown on a schedule's page at first, and added by each "Show older" (the API gives at most 1000). */
+/** Firings on a page of a schedule's page (`?limit=` another number, up to the API's 1000); "Older" reads the page before its oldest fire time. */
 const PAGE = 50;
-const MAX = 1000;
 
 function Actions({ s, reload, setError, onRemoved, inline = true }) {
   const post = (action) => async () => {
@@ -46,7 +45,7 @@ function Firings({ list, own, empty }) {
   return html`<div class="table-wrap"><table class="stack" id="firings">
     <thead><tr>${own ? null : html`<th>Schedule</th>`}<th>Fire time</th><th>Fired at</th><th>Fired by node</th><th>Outcome</th><th>Execution</th></tr></thead>
     <tbody>${list.length
-      ? list.map((f) => html`<tr>${own ? null : html`<td><a href=${scheduleHref(f.trigger)}>${f.trigger}</a></td>`}<td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
+      ? list.map((f) => html`<tr data-fire-time=${f.fireTime}>${own ? null : html`<td><a href=${scheduleHref(f.trigger)}>${f.trigger}</a></td>`}<td class="nowrap">${time(f.fireTime)}</td><td class="nowrap">${time(f.firedAt)}</td><td>${f.node || '—'}</td>
           <td>${f.outcome}${f.detail ? html`<div class="desc">${typeof f.detail === 'string' ? f.detail : JSON.stringify(f.detail)}</div>` : null}</td>
           <td>${f.executionId ? html`<a href=${'#/executions/' + f.executionId}>#${f.executionId}</a>` : '—'}</td></tr>`)
       : html`<${Empty} cols=${cols}>${empty}</${Empty}>`}</tbody></table></div>`;
@@ -74,13 +73,16 @@ export function Schedules({ session }) {
     <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} empty="No firing yet." />`}</${Loading}>`;
 }
 
-/** One schedule: its settings, its actions and its own firings, newest first, PAGE more at a time. */
+/** One schedule: its settings, its actions and its own firings, newest first, PAGE at a time. */
 export function ScheduleDetail({ name, query, session }) {
-  const limit = Math.min(MAX, Math.max(PAGE, Number(query.get('limit')) || PAGE));
+  const before = query.get('before') || '';
+  const limit = Math.min(1000, Math.max(1, Number(query.get('limit')) || PAGE));
   const mine = (k, d) => (k === 'schedule' || k === 'schedule-removed') && d != null && d.name === name;
   const path = 'api/schedules/' + encodeURIComponent(name);
   const [state, reload] = useLoad(async () => (await api(path)).data, [name], mine);
-  const [fires] = useLoad(async () => (await api(path + '/firings?limit=' + limit)).data, [name, limit], mine, 2000);
+  const firingsUrl = path + '/firings?limit=' + limit + (before ? '&before=' + encodeURIComponent(before) : '');
+  const [fires] = useLoad(async () => (await api(firingsUrl)).data, [name, before, limit], mine, 2000);
+  const here = 'schedules/' + encodeURIComponent(name);
   const [error, setError] = useState(null);
   return html`<${Loading} state=${state}>${(s) => html`<div class="title-row"><h1>Schedule ${s.name}</h1>
       ${s.paused ? html`<span class="status s-stopped">paused</span>` : html`<span class="status s-completed">active</span>`}</div>
@@ -100,10 +102,13 @@ export function ScheduleDetail({ name, query, session }) {
           <dt>Defined in</dt><dd>${s.source === 'config' ? 'the config' : 'the API or CLI'}</dd>
         </dl>
       </section>
-      <section class="card wide" aria-labelledby="firings-h"><h2 id="firings-h">Firings</h2>
-        <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} own empty="Never fired." />
-          ${list.length >= limit && limit < MAX
-            ? html`<nav class="pager" aria-label="Pages"><button type="button" class="secondary" onClick=${() => go('schedules/' + encodeURIComponent(name), { limit: Math.min(MAX, limit + PAGE) })}>Show older</button></nav>`
+      <section class="card wide" aria-labelledby="firings-h"><h2 id="firings-h">${before ? 'Firings before ' + time(before) : 'Firings'}</h2>
+        <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} own empty=${before ? 'None older.' : 'Never fired.'} />
+          ${before || list.length >= limit
+            ? html`<nav class="pager" aria-label="Pages">
+                ${before ? html`<button type="button" class="secondary" onClick=${() => go(here, { limit: query.get('limit') })}>Newest</button>` : null}
+                ${list.length >= limit ? html`<button type="button" class="secondary" onClick=${() => go(here, { limit: query.get('limit'), before: list[list.length - 1].fireTime })}>Older</button>` : null}
+              </nav>`
             : null}`}</${Loading}>
       </section>
     </div>`}</${Loading}>`;

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isoDateOption } from '../../core/dates.ts';
 import { UsageError, errorMessage } from '../../core/errors.ts';
 import type { JobExecution } from '../../core/model.ts';
 import { BATCH_STATUSES, type BatchStatus } from '../../core/status.ts';
@@ -11,6 +10,7 @@ import { type ApiContext, pageHeaders } from '../context.ts';
 import { jobsRunElsewhere, notInConfigMessage, refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
+import { queryDate } from '../validation.ts';
 import { executionDetailJson } from '../views.ts';
 
 /** The most executions one list request returns. */
@@ -34,21 +34,6 @@ async function refusedAsConflict<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     throw err instanceof UsageError ? conflict(errorMessage(err)) : err;
-  }
-}
-
-/**
- * A date in the query string: as the CLI reads one, and when it was refused because an offset's
- * `+` arrived as a space (a URL's query reads `+` so), saying how to send it.
- */
-function queryDate(what: string, text: string): Date {
-  try {
-    return isoDateOption(what, text);
-  } catch (err) {
-    if (err instanceof UsageError && /\d \d{2}(:?\d{2})?$/.test(text)) {
-      throw new UsageError(`${errorMessage(err)}: a + in a URL's query string reads as a space, so send an offset's + as %2B`);
-    }
-    throw err;
   }
 }
 

@@ -5,6 +5,7 @@ import type { ApiContext } from '../context.ts';
 import { refuseIfRunElsewhere, requireDefinition, requireDefinitions } from '../definitions.ts';
 import { notFound } from '../errors.ts';
 import { errors, paramsBody, ref } from '../schemas.ts';
+import { queryDate } from '../validation.ts';
 
 const nameParam = {
   type: 'object',
@@ -126,18 +127,23 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
     return reply.code(202).send({ ...executionJson(execution), steps: [] });
   });
 
-  app.get<{ Params: { name: string }; Querystring: { limit: number } }>('/api/schedules/:name/firings', {
+  app.get<{ Params: { name: string }; Querystring: { limit: number; before?: string } }>('/api/schedules/:name/firings', {
     schema: {
       summary: "A trigger's recent firings, newest first",
-      description: 'Each handled fire time with its outcome: fired, misfired (fired once for missed times), skipped, refused, or manual.',
+      description: 'Each handled fire time with its outcome: fired, misfired (fired once for missed times), skipped, refused, or manual. '
+        + 'Older pages: `before` = the oldest `fireTime` of the page read.',
       tags: ['schedules'],
       params: nameParam,
-      querystring: limitQuery,
+      querystring: {
+        ...limitQuery,
+        properties: { ...limitQuery.properties, before: { type: 'string', description: 'only fire times before this one (ISO-8601)' } },
+      },
       response: { 200: { type: 'array', items: ref('Firing') }, ...errors(400, 401, 404, 503) },
     },
   }, async (req) => {
+    const before = req.query.before === undefined ? undefined : queryDate('before', req.query.before);
     await mustGet(req.params.name);
-    return (await schedules.history(req.params.name, req.query.limit)).map(fireJson);
+    return (await schedules.history(req.params.name, req.query.limit, before)).map(fireJson);
   });
 
   app.get<{ Querystring: { limit: number } }>('/api/firings', {
