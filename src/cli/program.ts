@@ -375,6 +375,10 @@ export function buildProgram(): Command {
       const config = await loadConfig(o.config);
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
       const logger = createLogger({ level: envLogLevel() ?? 'info' });
+      // A deployment that lost its NIGHTSHIFT_DB would otherwise run alone on a file of its own.
+      if (o.db === undefined && process.env.NIGHTSHIFT_DB === undefined) {
+        logger.warn(`no --db or NIGHTSHIFT_DB: this node's repository is ${DEFAULT_DB_URL} in ${process.cwd()}, shared only by the processes on this machine that use that file; set NIGHTSHIFT_DB=postgres://... to join a PostgreSQL cluster`);
+      }
       // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
       // graceful shutdown, a later one hands what still runs over now; none kills it.
       const started: { node?: ClusterNode } = {};

@@ -6,7 +6,10 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends, waitFor } from '../support/backends.ts';
 import { killAll, startNode } from '../support/node-procs.ts';
-import { cliFor, expectOneLineError } from './run-cli.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLES, cliFor, expectOneLineError, spawnCli } from './run-cli.ts';
 
 const sqlite = backends().find((b) => b.name === 'sqlite')!;
 
@@ -73,5 +76,16 @@ describe('nightshift node --health-port', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('warns when no --db or NIGHTSHIFT_DB names the repository, so a deployment that lost its URL does not run alone unnoticed', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'nightshift-nodb-'));
+    const node = spawnCli(['node', '--name', 'alone', '--config', EXAMPLES, '--health-port', '0'], { cwd, env: { NIGHTSHIFT_LOG_LEVEL: 'info' } });
+    await waitFor(() => /probes at http/.test(node.stderr()) || undefined, 30_000, 'the node to start');
+    node.child.kill('SIGTERM');
+    const r = await node.exited;
+    expect(r.code, r.stderr).toBe(0);
+    const warning = r.stderr.split('\n').find((l) => l.includes('no --db or NIGHTSHIFT_DB'));
+    expect(JSON.parse(warning!)).toMatchObject({ level: 40, msg: expect.stringContaining(`this node's repository is sqlite:nightshift.db in ${cwd}`) });
   });
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/program.ts';
 import { CLI, ROOT } from '../support/node-procs.ts';
 
 const DEPLOY = join(ROOT, 'examples/deploy');
@@ -86,7 +87,9 @@ describe('examples/deploy', () => {
     // The unit keeps the node's default wait (its ExecStart names none): systemd's must be longer.
     const unit = readFileSync(join(DEPLOY, 'nightshift-node.service'), 'utf8');
     expect(unit).not.toMatch(/^ExecStart=.*--stop-timeout-ms/m);
-    const defaultMs = Number(/'--stop-timeout-ms <ms>',[^)]*'(\d+)'\)/.exec(readFileSync(join(ROOT, 'src/cli/program.ts'), 'utf8'))![1]);
+    const node = buildProgram().commands.find((c) => c.name() === 'node')!;
+    const defaultMs = Number(node.options.find((opt) => opt.long === '--stop-timeout-ms')!.defaultValue);
+    expect(defaultMs).toBeGreaterThan(0);
     expect(Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)![1]) * 1000 - defaultMs).toBeGreaterThanOrEqual(5_000);
   });
 
