@@ -24,6 +24,7 @@ export { createLogger, silentLogger, type Logger } from './core/logger.ts';
 export { createNightshift, type Nightshift, type NightshiftOptions, type ExecutionDetails, type ExecutionSummary, type NodeInfo, type ParamsOf } from './operator.ts';
 export type { ExecutionQuery } from './repository/job-repository.ts';
 export { openDatabase, DEFAULT_DB_URL } from './repository/open.ts';
+export type { OpenOptions } from './repository/open.ts';
 export { DatabaseUnreachableError } from './repository/connection-errors.ts';
 export type { Database } from './core/database.ts';
 export type { SqlClient, Tx, Dialect } from './core/database.ts';

@@ -23,10 +23,10 @@ export async function createNightshift<J extends SomeJob = SomeJob>(options: Nig
   }
   const lease = leaseOptions(options.lease);
   const jobs = jobsByName(options.jobs);
-  const repository = await openOperatorRepository(options.db, idleLimit(lease));
-  const { db } = repository;
   // A user's logger gets Nightshift's lines with URL passwords hidden, as Nightshift's own logger does.
   const log = options.logger ? redactingLogger(options.logger) : createLogger();
+  const repository = await openOperatorRepository(options.db, idleLimit(lease), log);
+  const { db } = repository;
   const explorer = createJobExplorer(db);
   const processLease = createProcessLease(db, { lease, nodeName: options.nodeName, jobs }, log);
   // Once close() is called, every method refuses (ClosedError); see Nightshift.close for the calls under way.

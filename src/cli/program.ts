@@ -102,11 +102,13 @@ const EXISTING: Needs = { repositoryOnly: true, existing: true };
 async function withOperator<T>(o: Common, fn: (ns: Nightshift) => Promise<T>, extra: Partial<NightshiftOptions> = {}, needs: Needs = {}): Promise<T> {
   // An existing repository is opened here, checked on the connection the operator then uses
   // (no second one), with the idle limit the operator would set; any other, by the operator.
-  const existing = needs.existing ? await openExistingDatabase(dbUrl(o), { idleInTransactionMs: idleLimit({ ...DEFAULT_LEASE, ...extra.lease }) }) : undefined;
+  const { createLogger } = await import('../core/logger.ts');
+  const logger = createLogger({ level: logLevel(o) });
+  const existing = needs.existing ? await openExistingDatabase(dbUrl(o), { idleInTransactionMs: idleLimit({ ...DEFAULT_LEASE, ...extra.lease }), logger }) : undefined;
   try {
     const jobs = needs.repositoryOnly && !configNamed(o) ? [] : (await loadConfig(o.config)).jobs;
-    const [{ createNightshift }, { createLogger }] = await Promise.all([import('../operator.ts'), import('../core/logger.ts')]);
-    const ns = await createNightshift({ db: existing ?? dbUrl(o), jobs, logger: createLogger({ level: logLevel(o) }), ...extra });
+    const { createNightshift } = await import('../operator.ts');
+    const ns = await createNightshift({ db: existing ?? dbUrl(o), jobs, logger, ...extra });
     try {
       return await fn(ns);
     } finally {
@@ -487,6 +489,15 @@ export function buildProgram(): Command {
       } finally {
         await db.close();
       }
+      return EXIT.OK;
+    }));
+
+  common(program.command('migrate').description('create the job repository or bring its schema up to this version, run at deploy time by the role that owns the schema'))
+    .action(act(async (o: Common) => {
+      const [{ migrateDatabase }, { createLogger }] = await Promise.all([import('../repository/open.ts'), import('../core/logger.ts')]);
+      const { from, to } = await migrateDatabase(dbUrl(o), { logger: createLogger({ level: logLevel(o) }) });
+      out(o.json ? JSON.stringify({ from, to, migrated: from !== to }, null, 2)
+        : from === to ? `schema already at ${to}` : from === 0 ? `schema created at ${to}` : `schema migrated from ${from} to ${to}`);
       return EXIT.OK;
     }));
 

@@ -109,7 +109,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   // The server starts while its database is unreachable too: it answers 503 (and its probes say
   // so) until the database answers, and brings the schema up to date then.
   // A short wait for a connection: while the database is away, /healthz and the API answer 503 soon.
-  const db = openDatabaseWhenReachable(o.db, { connectRetryMs: 2000 });
+  const db = openDatabaseWhenReachable(o.db, { connectRetryMs: 2000, logger: log });
   try {
     try {
       await db.query(SQL.dbNow);

@@ -270,8 +270,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   if (poolIdleMs !== undefined && (!Number.isInteger(poolIdleMs) || poolIdleMs < 10)) {
     throw new UsageError(`poolIdleMs must be a whole number of milliseconds >= 10, got ${poolIdleMs}`);
   }
-  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease) });
   const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ node: options.name });
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { poolSize, idleTimeoutMs: poolIdleMs, idleInTransactionMs: idleLimit(lease), logger: log });
   if (typeof options.db === 'object') await warnIfIdleUnbounded(db, idleLimit(lease), log);
   const jobs = new Map<string, JobDefinition<ParamsSchema>>(options.jobs.map((j) => [j.name, runnableJob(j)]));
   const explorer = createJobExplorer(db);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { RepositoryMissingError, UsageError } from '../core/errors.ts';
+import { errorMessage, RepositoryMissingError, UsageError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
 import { openPostgres, parsePgUrl } from './postgres.ts';
@@ -23,15 +24,29 @@ const PG_FENCE_LOST = `CREATE OR REPLACE FUNCTION ns_fence_lost() RETURNS TEXT L
  * Opens the job repository's database from a URL (`sqlite:PATH` or `postgres://...`, optionally
  * with `?schema=NAME`) and brings its schema up to date.
  */
-export async function openDatabase(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Promise<Database> {
+export async function openDatabase(url: string = DEFAULT_DB_URL, options: OpenOptions = {}): Promise<Database> {
   const db = open(url, options);
   try {
-    await migrate(db, url);
+    await migrate(db, url, options.logger);
   } catch (err) {
     await db.close().catch(() => undefined);
     throw err;
   }
   return db;
+}
+
+/**
+ * Creates the job repository or brings its schema up to this Nightshift's version (as the first
+ * process to open it would), then closes it: what `nightshift migrate` runs at deploy time with
+ * the role that owns the schema. Returns the version found (0: none) and the version now.
+ */
+export async function migrateDatabase(url: string = DEFAULT_DB_URL, options: OpenOptions = {}): Promise<SchemaMigration> {
+  const db = open(url, { ...options, poolSize: 1 });
+  try {
+    return await migrate(db, url, options.logger);
+  } finally {
+    await db.close();
+  }
 }
 
 /** The file of an SQLite URL (`sqlite:PATH`, `sqlite:///abs/path`); undefined for another URL. */
@@ -64,12 +79,12 @@ export function assertRepositoryExists(url: string = DEFAULT_DB_URL): void {
  * runs on the pool that is then migrated and returned, before anything is created: no second
  * connection. A repository of an older version passes (and is migrated).
  */
-export async function openExistingDatabase(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Promise<Database> {
+export async function openExistingDatabase(url: string = DEFAULT_DB_URL, options: OpenOptions = {}): Promise<Database> {
   assertRepositoryExists(url);
   const db = open(url, options);
   try {
     if (db.dialect === 'postgres') await assertSchemaPresent(db, url);
-    await migrate(db, url);
+    await migrate(db, url, options.logger);
   } catch (err) {
     await db.close().catch(() => undefined);
     throw err;
@@ -104,11 +119,11 @@ function open(url: string, options: PgOptions): Database {
  * server that must start (and answer 503) while its database is down. A malformed URL still
  * fails at once.
  */
-export function openDatabaseWhenReachable(url: string = DEFAULT_DB_URL, options: PgOptions = {}): Database {
+export function openDatabaseWhenReachable(url: string = DEFAULT_DB_URL, options: OpenOptions = {}): Database {
   const db = open(url, options);
-  let ready: Promise<void> | undefined;
+  let ready: Promise<SchemaMigration> | undefined;
   const migrated = () =>
-    (ready ??= migrate(db, url).catch((err: unknown) => {
+    (ready ??= migrate(db, url, options.logger).catch((err: unknown) => {
       ready = undefined;
       throw err;
     }));
@@ -125,8 +140,86 @@ export function openDatabaseWhenReachable(url: string = DEFAULT_DB_URL, options:
   };
 }
 
-async function migrate(db: Database, url: string): Promise<void> {
+/** What opening did to the repository's schema: the version it found (0: none) and the one it is at now. */
+export interface SchemaMigration {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** How {@link openDatabase} opens a repository: PostgreSQL's pool options, and where a migration is logged. */
+export interface OpenOptions extends PgOptions {
+  /** Gets one info line when opening migrates the schema (from and to versions). */
+  readonly logger?: Pick<Logger, 'info'>;
+}
+
+/**
+ * Brings the repository's schema up to this Nightshift's version. A PostgreSQL schema already at
+ * this version is only read: no DDL, no lock, so a role with only the runtime privileges (see
+ * the README's "Database roles and privileges") can open it. Otherwise the schema is created or
+ * migrated under an advisory lock, the version read again under it (another process may have
+ * migrated meanwhile).
+ */
+async function migrate(db: Database, url: string, logger?: Pick<Logger, 'info'>): Promise<SchemaMigration> {
+  let found: number | undefined;
   if (db.dialect === 'postgres') {
+    found = await readVersion(db);
+    if (found !== undefined) refuseNewer(db, found);
+    if (found === SCHEMA_VERSION) return { from: found, to: found };
+  }
+  let done: SchemaMigration;
+  try {
+    done = await migrateLocked(db, url, found !== undefined);
+  } catch (err) {
+    if (db.dialect === 'postgres' && (err as { code?: string }).code === INSUFFICIENT_PRIVILEGE) throw await mayNotMigrate(db, found, err);
+    throw err;
+  }
+  if (done.from !== done.to) {
+    logger?.info({ from: done.from, to: done.to }, `job repository schema migrated from version ${done.from} to ${done.to}`);
+  }
+  return done;
+}
+
+/** PostgreSQL's insufficient_privilege: the role may not create or change the schema. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * The schema version of a PostgreSQL repository, read without creating anything (the first
+ * schema of the search_path, which `?schema=` sets): 0 without a version row; undefined when
+ * ns_meta is not there or this role may not see or read it.
+ */
+async function readVersion(db: Database): Promise<number | undefined> {
+  const [meta] = await db.query<{ present: boolean; readable: boolean }>(SQL.schemaMetaPresent);
+  if (!meta.present || !meta.readable) return undefined;
+  const rows = await db.query<{ value: string }>(SQL.schemaVersion);
+  return rows.length ? Number(rows[0].value) : 0;
+}
+
+function refuseNewer(db: Database, current: number): void {
+  if (current > SCHEMA_VERSION) {
+    throw new UsageError(
+      `the job repository ${db.url} has schema version ${current}, newer than this Nightshift (${SCHEMA_VERSION}): upgrade Nightshift`,
+    );
+  }
+}
+
+/**
+ * The error for a role that may not create or migrate the schema (a runtime role after an
+ * upgrade, or before the owner created the repository): what to run, rather than the server's
+ * bare "permission denied".
+ */
+async function mayNotMigrate(db: Database, found: number | undefined, err: unknown): Promise<UsageError> {
+  const role = await db.query<{ role: string }>(SQL.currentRole).then(([r]) => r.role, () => 'this role');
+  const denied = errorMessage(err);
+  const fix = `run \`nightshift migrate\` with the role that owns the schema (it needs version ${SCHEMA_VERSION}), then start this again`;
+  return new UsageError(found === undefined || found === 0
+    ? `no Nightshift schema that role ${role} can read at ${db.url}, and it may not create one (${denied}): ${fix}; if the schema exists, grant ${role} the runtime privileges (README: Database roles and privileges)`
+    : `the job repository ${db.url} has schema version ${found}, older than this Nightshift (${SCHEMA_VERSION}), and role ${role} may not migrate it (${denied}): ${fix}`,
+  { cause: err });
+}
+
+/** Creates or migrates the schema under the advisory lock; `schemaFound`: ns_meta is there, so its schema is too (not created again). */
+async function migrateLocked(db: Database, url: string, schemaFound: boolean): Promise<SchemaMigration> {
+  if (db.dialect === 'postgres' && !schemaFound) {
     const { schema } = parsePgUrl(url);
     if (schema) {
       try {
@@ -138,31 +231,29 @@ async function migrate(db: Database, url: string): Promise<void> {
     }
   }
   const steps = migrations(db.dialect);
-  await db.transaction(async (tx) => {
+  const current = await db.transaction(async (tx) => {
     if (db.dialect === 'postgres') {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.nightshift-migrate'))`);
     }
     await tx.exec(`CREATE TABLE IF NOT EXISTS ns_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    const rows = await tx.query<{ value: string }>(`SELECT value FROM ns_meta WHERE key = 'schema_version'`);
+    const rows = await tx.query<{ value: string }>(SQL.schemaVersion);
     const current = rows.length ? Number(rows[0].value) : 0;
-    if (current > SCHEMA_VERSION) {
-      throw new UsageError(
-        `the job repository ${db.url} has schema version ${current}, newer than this Nightshift (${SCHEMA_VERSION}): upgrade Nightshift`,
-      );
-    }
+    refuseNewer(db, current);
+    if (current === SCHEMA_VERSION) return current;
+    // Replaced with each migration only: replacing a function needs its ownership.
     if (db.dialect === 'postgres') await tx.exec(`${PG_NOW}; ${PG_FENCE_LOST}`);
     for (let v = current; v < SCHEMA_VERSION; v++) {
       for (const statement of steps[v]) await tx.exec(statement);
     }
-    if (current !== SCHEMA_VERSION) {
-      await tx.execute(
-        `INSERT INTO ns_meta (key, value) VALUES ('schema_version', $1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-        [String(SCHEMA_VERSION)],
-      );
-    }
+    await tx.execute(
+      `INSERT INTO ns_meta (key, value) VALUES ('schema_version', $1)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [String(SCHEMA_VERSION)],
+    );
+    return current;
   });
   // PostgreSQL keeps a transaction's connection for the next one until the event loop turns; a
   // statement right after opening would meanwhile open a second connection. Let it go back first.
   if (db.dialect === 'postgres') await new Promise((resolveTurn) => setImmediate(resolveTurn));
+  return { from: current, to: SCHEMA_VERSION };
 }

@@ -593,6 +593,17 @@ export const SQL = {
    * PostgreSQL: whether the schema `$1` (else the connection's current schema) exists and holds a
    * repository. The schema is created unquoted, so PostgreSQL folded its name to lower case.
    */
+  /**
+   * Whether ns_meta is in the search_path (`?schema=` sets it) and this role may read it
+   * (PostgreSQL): read before anything is created, so a repository at this version is opened
+   * without DDL. A schema the role may not use is not searched: the table is then not present.
+   */
+  schemaMetaPresent: `SELECT to_regclass('ns_meta') IS NOT NULL AS present,
+      coalesce(has_table_privilege(to_regclass('ns_meta'), 'SELECT'), false) AS readable`,
+  /** The repository's schema version (a row of ns_meta); none before the first migration. */
+  schemaVersion: `SELECT value FROM ns_meta WHERE key = 'schema_version'`,
+  /** The role this session acts as (PostgreSQL), named when it may not migrate. */
+  currentRole: `SELECT current_user AS role`,
   repositoryPresent: `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,
       EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = s.name AND c.relname = 'ns_meta') AS present
     FROM (SELECT coalesce(lower($1::text), current_schema()) AS name) s`,

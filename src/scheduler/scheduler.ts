@@ -137,9 +137,9 @@ function isUniqueViolation(err: unknown): boolean {
 export async function startScheduler(options: SchedulerOptions): Promise<Scheduler> {
   const jobs = jobMap(options.jobs);
   const declared = validateSchedules(options.schedules ?? [], jobs);
-  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db);
-  const ownsDb = typeof options.db !== 'object';
   const log = (options.logger ? redactingLogger(options.logger) : createLogger()).child({ component: 'scheduler' });
+  const db = typeof options.db === 'object' ? options.db : await openDatabase(options.db, { logger: log });
+  const ownsDb = typeof options.db !== 'object';
   const pollMs = options.pollMs ?? 1000;
   const resyncMs = options.resyncMs ?? 10_000;
   const retention = options.fireLogRetentionMs ?? 7 * 24 * 3600_000;

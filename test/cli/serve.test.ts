@@ -149,6 +149,8 @@ describe('nightshift serve', () => {
 
   it("believes X-Forwarded-For only from the proxy's addresses: a client past the proxy cannot choose its address", async () => {
     const cli = cliFor(sqlite.freshUrl('serve-proxy'));
+    // Created beforehand: serve logs the creation of a new repository (one info line).
+    expect((await cli.run(['migrate'])).code).toBe(0);
     const env = { NIGHTSHIFT_API_TOKENS: TOKENS };
     // Bare, the flag is for a proxy on this machine: off loopback it needs the proxy's addresses.
     const refused = await Promise.all([
@@ -235,6 +237,8 @@ describe('nightshift serve', () => {
 
   it('refuses a bad port, and one already in use, with exit 2 and one line', async () => {
     const cli = cliFor(sqlite.freshUrl('serve-bad'));
+    // Created beforehand: serve logs the creation of a new repository (one info line).
+    expect((await cli.run(['migrate'])).code).toBe(0);
     const env = { NIGHTSHIFT_API_TOKENS: TOKENS };
     const bad = await cli.run(['serve', '--port', '70000'], { env });
     expect(bad.code).toBe(2);
