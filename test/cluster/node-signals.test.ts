@@ -21,8 +21,9 @@ async function signalledTwice(label: string, gapMs: number, params: { items: num
   try {
     await waitAlive(ns, ['x', 'y']);
     const submitted = await ns.submit('count', { ...params, tag: label }, { node: 'x' });
-    // Running on x, within its first chunk.
-    await waitFor(async () => (await ns.getExecution(submitted.id))?.status === 'STARTED', 15_000, 'x to run the execution');
+    // Running on x, within its second chunk: its first has committed, and the next one, read
+    // ahead, is under way (a signal before a chunk begins stops the step at once, and x leaves).
+    await waitFor(async () => ((await ns.getExecution(submitted.id))?.steps[0]?.writeCount ?? 0) >= params.chunk, 15_000, 'x to commit its first chunk');
     const t0 = performance.now();
     x.child.kill('SIGTERM');
     // The first signal is logged at once, not at the chunk boundary.
@@ -53,14 +54,15 @@ async function signalledTwice(label: string, gapMs: number, params: { items: num
 }
 
 it('SIGTERM twice 100 ms apart (pid and group): one graceful shutdown, x exits 0 and left, its execution STOPPED and resumed on y exactly once', async () => {
-  const { x } = await signalledTwice('twice-fast', 100, { items: 30, chunk: 10, delayMs: 100 });
+  // Chunks of 3 s: both signals come early in the second chunk, which x then finishes.
+  const { x } = await signalledTwice('twice-fast', 100, { items: 30, chunk: 10, delayMs: 300 });
   expect(x.output()).toContain('as the same request');
   expect(x.output()).toContain('node x left');
 }, 60_000);
 
 it('SIGTERM again later: x hands its execution over at once, without waiting for the chunk boundary, exits 0 and left; y resumes it exactly once', async () => {
-  // Chunks of 10 items at 500 ms each: 5 s a chunk, far longer than the time the node takes to leave.
-  const { x, exitedAfterMs } = await signalledTwice('twice-slow', 1500, { items: 20, chunk: 10, delayMs: 500 });
+  // Chunks of 3 s: the second signal comes 1.5 s into the second chunk, long before it would end.
+  const { x, exitedAfterMs } = await signalledTwice('twice-slow', 1500, { items: 30, chunk: 10, delayMs: 300 });
   expect(x.output()).toMatch(/received SIGTERM again: handing over 1 running execution now/);
   expect(exitedAfterMs).toBeLessThan(4500);
   expect(x.output()).toContain('node x left');
