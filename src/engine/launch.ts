@@ -8,7 +8,7 @@ import {
 } from '../core/params.ts';
 import { announceLaunch, encodeLaunchWake } from '../repository/announce.ts';
 import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
-import { lockRunningOfJob } from '../repository/max-running.ts';
+import { lockRunningOfJob, type RunningOfJob } from '../repository/max-running.ts';
 import type { Database } from '../repository/database.ts';
 import { SQL } from '../repository/sql.ts';
 import { endQueuedPartitions } from './partition-worker.ts';
@@ -19,16 +19,8 @@ export type LaunchOwner =
   | { kind: 'local'; nodeId: number; nodeName: string }
   | { kind: 'queued'; targetNode: string | null; affinityKey: string | null };
 
-interface RunningRow {
-  id: number;
-  status: string;
-  owner_node_id: number | null;
-  node_name: string | null;
-  node_status: string | null;
-  host: string | null;
-  pid: number | null;
-  lease_expired: number | boolean | null;
-}
+/** A running execution with its owner (the rows of SQL.runningOfInstance and runningOfJob). */
+type RunningRow = RunningOfJob;
 
 /**
  * Creates a job execution for the given parameters, applying the instance rules in one
@@ -51,7 +43,7 @@ export async function createExecution(
   const limit = def.maxRunning;
   if (owner.kind === 'local' && limit !== undefined && parentExecutionId === undefined) {
     return db.transaction(async (tx) => {
-      refuseAtMaxRunning(def.name, limit, await lockRunningOfJob(tx, def.name));
+      refuseAtMaxRunning(def.name, limit, await liveRunningOfJob(tx, await lockRunningOfJob(tx, def.name)));
       return launchIn(tx, def, launch, owner, true);
     });
   }
@@ -253,6 +245,26 @@ export async function failOrphan(
     await tx.execute(SQL.failOrphanSteps, [r.id, reason]);
   }
   return changed > 0;
+}
+
+/**
+ * The ids of a limited job's running executions whose owners live. Those whose owner is gone (a
+ * `nightshift run` killed with no node to notice) are failed here first, as a launch of their
+ * own instance would, so that they do not hold the job's slots until some other process sweeps.
+ */
+async function liveRunningOfJob(tx: Tx, running: readonly RunningOfJob[]): Promise<number[]> {
+  const live: number[] = [];
+  for (const r of running) {
+    const gone = ownerGone(r);
+    if (gone) await failOrphan(tx, r, gone);
+    else live.push(Number(r.id));
+  }
+  return live;
+}
+
+/** The ids of a limited job's running executions whose owners live, read without its lock (a first look). */
+export function liveIds(running: readonly RunningOfJob[]): number[] {
+  return running.filter((r) => !ownerGone(r)).map((r) => Number(r.id));
 }
 
 /** Refuses an in-process launch of job `job` while `running` (its running executions) fill its maxRunning `limit`. */

@@ -7,7 +7,7 @@ import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { endQueuedPartitions } from '../engine/partition-worker.ts';
-import { createExecution, failOrphan, nextInstanceParams, ownerGone, refuseAtMaxRunning, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
+import { createExecution, failOrphan, liveIds, nextInstanceParams, ownerGone, refuseAtMaxRunning, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
 import { announceLaunch } from '../repository/announce.ts';
 import { runningOfJob } from '../repository/max-running.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
@@ -39,7 +39,7 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     if (given) await refuseForgedFireTime(db, def, params);
     // A job at its maxRunning is refused before this process registers (createExecution checks
     // again under the job's slot lock).
-    if (def.maxRunning !== undefined) refuseAtMaxRunning(def.name, def.maxRunning, await runningOfJob(db, def.name));
+    if (def.maxRunning !== undefined) refuseAtMaxRunning(def.name, def.maxRunning, liveIds(await runningOfJob(db, def.name)));
     const launched = await lease.launch(
       (me) => createExecution(db, def, params, { kind: 'local', nodeId: me.id, nodeName: me.name }),
       (execution, me) => {

@@ -8,19 +8,32 @@ import type { Tx } from './tx.ts';
  * claims and in-process launches on several nodes at once never start more than the limit.
  */
 
+/** A running execution of a limited job, with its owner (see SQL.runningOfJob). */
+export interface RunningOfJob {
+  id: number;
+  status: string;
+  owner_node_id: number | null;
+  node_name: string | null;
+  node_status: string | null;
+  host: string | null;
+  pid: number | null;
+  lease_expired: number | boolean | null;
+}
+
 /**
  * Takes job `job`'s slot lock for the rest of `tx` (PostgreSQL: an advisory transaction lock;
- * SQLite: its IMMEDIATE transaction is the lock already) and returns the ids of the job's
- * running executions, oldest first. Statements after it in `tx` see every commit made before it.
+ * SQLite: its IMMEDIATE transaction is the lock already) and returns the job's running
+ * executions with their owners, oldest first. Statements after it in `tx` see every commit made
+ * before it.
  */
-export async function lockRunningOfJob(tx: Tx, job: string): Promise<number[]> {
+export async function lockRunningOfJob(tx: Tx, job: string): Promise<RunningOfJob[]> {
   if (tx.dialect === 'postgres') await tx.query(SQL.lockJobSlots, [job]);
-  return (await tx.query<{ id: number | string }>(SQL.runningOfJob, [job])).map((r) => Number(r.id));
+  return tx.query<RunningOfJob>(SQL.runningOfJob, [job]);
 }
 
 /** Job `job`'s running executions, without the lock (a first look, before the locked one). */
-export async function runningOfJob(db: Database, job: string): Promise<number[]> {
-  return (await db.query<{ id: number | string }>(SQL.runningOfJob, [job])).map((r) => Number(r.id));
+export async function runningOfJob(db: Database, job: string): Promise<RunningOfJob[]> {
+  return db.query<RunningOfJob>(SQL.runningOfJob, [job]);
 }
 
 /**
@@ -40,6 +53,8 @@ export async function claimLimitedJob(
   if (room <= 0) return [];
   if (!(await db.query(SQL.hasQueuedOfJob, [job, node.name])).length) return [];
   const rows = await db.transaction(async (tx) => {
+    // Every running one counts here, a dead owner's too: the nodes' failover sweep ends those
+    // within a lease (and queues them again), which this claim then sees.
     const slots = limit - (await lockRunningOfJob(tx, job)).length;
     if (slots <= 0) return [];
     return tx.query<Record<string, unknown>>(SQL.claimOfJob(tx.dialect), [node.id, node.name, job, Math.min(room, slots)]);

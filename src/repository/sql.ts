@@ -432,8 +432,15 @@ export const SQL = {
    * transactions begin IMMEDIATE, one writer at a time.
    */
   lockJobSlots: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.nightshift-max-running'), hashtext($1))`,
-  /** Job `$1`'s executions that hold a slot of its maxRunning (running or stopping, anywhere), oldest first. */
-  runningOfJob: `SELECT id FROM ns_job_execution WHERE job_name = $1 AND status IN ('STARTED', 'STOPPING') ORDER BY id`,
+  /**
+   * Job `$1`'s executions that hold a slot of its maxRunning (running or stopping, anywhere),
+   * oldest first, with their owners (as runningOfInstance), so that one whose owner is gone can be
+   * told from one that runs.
+   */
+  runningOfJob: `SELECT e.id, e.status, e.owner_node_id, e.node_name, n.status AS node_status, n.host, n.pid,
+      (n.lease_until < ns_now()) AS lease_expired
+    FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id
+    WHERE e.job_name = $1 AND e.status IN ('STARTED', 'STOPPING') ORDER BY e.id`,
   /** Whether job `$1` has work queued that node `$2` (by name) may claim: a limited job's claim looks first, without its lock. */
   hasQueuedOfJob: `SELECT 1 AS queued FROM ns_job_execution WHERE job_name = $1 AND status = 'STARTING' AND owner_node_id IS NULL
       AND (target_node IS NULL OR target_node = $2) LIMIT 1`,

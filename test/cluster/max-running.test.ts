@@ -295,6 +295,20 @@ describe.each(backends())('in-process launches of a limited job on $name', (back
     expect((await ns.run('free', { n: 1, ms: 10 })).status).toBe('COMPLETED');
   }, 120_000);
 
+  it("a run killed with kill -9 holds no slot: the next run fails it (its process is gone) and runs, with no node or other command to sweep first", async () => {
+    const { url, db } = await fresh('mr-killed');
+    const cli = cliFor(url, CONFIG);
+    const killed = cli.spawn(['run', 'solo', 'n=1', 'ms=60000']);
+    const first = await waitFor(async () => (await runsOf(db, 'solo')).find((r) => r.status === 'STARTED'), 30_000, `run solo started: ${killed.stderr()}`);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    const next = await cli.json<{ id: number; status: string }>(['run', 'solo', 'n=2', 'ms=10']);
+    expect(next.status).toBe('COMPLETED');
+    const dead = await cli.json<{ status: string; exitStatus: { description: string } }>(['execution', String(first.id)]);
+    expect(dead.status).toBe('FAILED');
+    expect(dead.exitStatus.description).toMatch(/died: its process \d+ on .+ is gone/);
+  }, 60_000);
+
   it('jobs --json shows maxRunning for a limited job only', async () => {
     const { url } = await fresh('mr-jobs');
     const jobs = await cliFor(url, CONFIG).json<{ name: string; maxRunning?: number }[]>(['jobs']);
