@@ -392,13 +392,16 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
           me.id, me.name, hotClaimNames, free, firstSteps.map((f) => f.job), firstSteps.map((f) => f.step),
         ])
       : db.query<Record<string, unknown>>(SQL.claim(db.dialect), [me.id, me.name, hotClaimNames, free]);
-  // Then the limited jobs' queued work, with the slots left, each job under its own slot lock.
+  // The limited jobs' queued work first, each job under its own slot lock, then the rest with the
+  // slots left: a limited job takes at most its limit, so it cannot starve the others, while
+  // after them it would wait behind every backlog of unlimited work, however much older it is.
   const claim = async (free: number) => {
-    const rows = await hotClaim(free);
+    const rows: Record<string, unknown>[] = [];
     for (const l of limited) {
       if (rows.length >= free || shuttingDown || draining) break;
       rows.push(...(await claimLimitedJob(db, me, l.name, l.limit, free - rows.length)));
     }
+    if (rows.length < free) rows.push(...(await hotClaim(free - rows.length)));
     return rows;
   };
   // Only jobs with a partitioned step can have partitions to claim.

@@ -244,6 +244,18 @@ describe('maxRunning on one SQLite node', () => {
     expect(Math.max(...frees.map((f) => f.start!))).toBeLessThan(runs[2].start!);
   }, 90_000);
 
+  it('a limited job queued before a backlog of unlimited work starts first, not after the backlog', async () => {
+    const { url, ns, db, nodes } = await fresh('mr-order');
+    const early = await ns.submit('solo', { n: 1, ms: 10 });
+    for (let n = 1; n <= 4; n++) await ns.submit('free', { n, ms: 10 });
+    nodes.push(await startNodeHere({ db: url, name: 'only', jobs: JOBS, concurrency: 1, pollMs: 100, logger: silentLogger, scheduler: false }));
+    await waitFor(async () => [...(await runsOf(db, 'solo')), ...(await runsOf(db, 'free'))].every((r) => r.status === 'COMPLETED'), 60_000, 'all completed');
+    const [solo1] = await runsOf(db, 'solo');
+    expect(solo1.id).toBe(early.id);
+    const frees = await runsOf(db, 'free');
+    expect(frees.every((f) => f.start! >= solo1.end!), 'the backlog ran after the older limited execution').toBe(true);
+  }, 60_000);
+
   it("a trigger's firings of a limited job wait queued for a slot", async () => {
     const { url, db, nodes } = await fresh('mr-sqlite-sched');
     nodes.push(await startNodeHere({
