@@ -557,11 +557,6 @@ export function buildProgram(): Command {
 let exitCode: number = EXIT.OK;
 
 /**
- * Wraps a command's action: its result is the exit code, and errors are reported as one line.
- * Options given before the command (`nightshift --db URL run ...`) count as the command's own,
- * when it has them.
- */
-/**
  * The probes of `node --health-port`, once the node runs. A port that cannot be bound is bad
  * usage: the node leaves the cluster again and the command exits 2 naming the address.
  */
@@ -577,6 +572,11 @@ async function startProbes(node: Pick<ClusterNode, 'health' | 'shutdown'>, host:
   }
 }
 
+/**
+ * Wraps a command's action: its result is the exit code, and errors are reported as one line.
+ * Options given before the command (`nightshift --db URL run ...`) count as the command's own,
+ * when it has them.
+ */
 function act<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
     const cmd = args[args.length - 1] as Command;

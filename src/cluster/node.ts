@@ -819,14 +819,16 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   async function handOverNow(h: ExecutionHandle): Promise<void> {
     const id = h.execution.id;
     const reason = `node ${me.name} left before the execution reached a chunk boundary: handed over from its last commit`;
+    // Marked before the hand-over commits: the run, fenced by that commit, may end before this
+    // function resumes, and must then say `handedOver` (it logs that line), not `lost`.
+    handedOverNow.add(id);
     try {
       const requeued = await handOverExecution(db, me, id, reason);
       // undefined: it ended meanwhile, and its end is written as it should be.
-      if (requeued === undefined) return;
-      handedOverNow.add(id);
-      h.lost.abort(new Error(`execution ${id} was handed over as node ${me.name} left`));
-      log.info({ execution: id, restartedAs: requeued }, `execution ${id} handed over to the cluster`);
+      if (requeued === undefined) handedOverNow.delete(id);
+      else h.lost.abort(new Error(`execution ${id} was handed over as node ${me.name} left`));
     } catch (err) {
+      handedOverNow.delete(id);
       // Left running under a node that leaves: a peer's sweep fails it over instead.
       log.warn({ err: errorMessage(err), execution: id }, `could not hand execution ${id} over; a live node fails it over once this node has left`);
     }
