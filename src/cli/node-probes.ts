@@ -16,18 +16,26 @@ export interface NodeProbes {
   close(): Promise<void>;
 }
 
-const CHECKS: Record<string, (h: NodeHealth) => boolean> = {
+/** What the probes say before the node has started (it may be waiting for its database). */
+const STARTING = { state: 'starting', ready: false } as const;
+
+type ProbeHealth = NodeHealth | typeof STARTING;
+
+const CHECKS: Record<string, (h: ProbeHealth) => boolean> = {
   '/livez': (h) => h.state !== 'stopped',
   '/readyz': (h) => h.ready,
 };
 
-/** Serves `/livez` and `/readyz` from `health` on `host`:`port`. */
-export async function serveNodeProbes(health: () => NodeHealth, host: string, port: number): Promise<NodeProbes> {
+/**
+ * Serves `/livez` and `/readyz` from `health` on `host`:`port`; while `health` gives undefined
+ * (the node is starting) the process is live and not ready.
+ */
+export async function serveNodeProbes(health: () => NodeHealth | undefined, host: string, port: number): Promise<NodeProbes> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const check = CHECKS[(req.url ?? '').split('?')[0]];
     if (!check) return send(res, 404, { error: 'not found: the probes are /livez and /readyz' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'only GET and HEAD' }, { allow: 'GET, HEAD' });
-    const h = health();
+    const h = health() ?? STARTING;
     send(res, check(h) ? 200 : 503, h, {}, req.method === 'HEAD');
   });
   // A probe is one short request: a slow or stuck client must not hold sockets open.

@@ -1,5 +1,5 @@
 /**
- * What `nightshift node` does on SIGTERM/SIGINT, for its whole life (a signal never kills it):
+ * What `nightshift node` does on SIGTERM/SIGINT, for its whole life (no signal kills it unawares):
  *
  * - the first starts the graceful shutdown, and says so at once: the node takes no more work and
  *   stops its running executions at their next chunk boundary, for up to `--stop-timeout-ms`;
@@ -9,7 +9,10 @@
  *   boundaries: the node hands what still runs over now (STOPPED and queued again, the chunk under
  *   way rolled back), a live node resumes it from its last commit, and the node leaves and exits 0.
  *
- * Either way the executions are handed over and the node is recorded as `left`: none is left to
+ * - a signal after that one (the hand-over hangs: a database that stopped answering) exits at
+ *   once with 130, as a Ctrl-C would kill it; what still runs fails over through the lease.
+ *
+ * Short of that the executions are handed over and the node is recorded as `left`: none is left to
  * fail over through its lease.
  */
 import type { Logger } from '../core/logger.ts';
@@ -37,6 +40,10 @@ export function nodeSignals(options: {
   running: () => number | undefined;
   /** Stops waiting for chunk boundaries (the node's shutdown with a timeout of 0). */
   handOverNow: () => void;
+  /** Ends the process at once (a signal after the one that asked to hand over now). */
+  exitNow: () => void;
+  /** Default {@link SAME_SIGNAL_MS}. */
+  sameSignalMs?: number;
 }): NodeSignals {
   const { logger: log } = options;
   let stopRequested: () => void = () => undefined;
@@ -64,11 +71,15 @@ export function nodeSignals(options: {
         return;
       }
       if (now) {
-        log.info({ signal }, `received ${signal} again: already handing over; the node leaves as soon as it has`);
+        // A hand-over that does not end (a database that stopped answering without refusing):
+        // the operator asked three times; what still runs fails over once the lease runs out.
+        log.warn({ signal }, `received ${signal} a third time: exiting now, without waiting for the hand-over; a live node fails over what still runs once this node's lease runs out`);
+        options.exitNow();
         return;
       }
-      if (performance.now() - firstAt < SAME_SIGNAL_MS) {
-        log.info({ signal }, `received ${signal} again within ${SAME_SIGNAL_MS} ms of the first: taken as the same request (a later signal hands the running executions over now)`);
+      const sameMs = options.sameSignalMs ?? SAME_SIGNAL_MS;
+      if (performance.now() - firstAt < sameMs) {
+        log.info({ signal }, `received ${signal} again within ${sameMs} ms of the first: taken as the same request (a later signal hands the running executions over now)`);
         return;
       }
       now = true;

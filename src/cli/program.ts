@@ -23,7 +23,7 @@ import { ago, executionsText, executionText, partitionsByExecution, table, termi
 import { readSubmitFile } from './submit-file.ts';
 import type { ServeCommandOptions } from './serve.ts';
 import type { NodeProbes } from './node-probes.ts';
-import type { ClusterNode } from '../cluster/node.ts';
+import type { ClusterNode, NodeHealth } from '../cluster/node.ts';
 import type { Logger } from '../core/logger.ts';
 import { SAME_SIGNAL_MS, nodeSignals } from './node-signals.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
@@ -382,7 +382,7 @@ export function buildProgram(): Command {
       // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
       // graceful shutdown, a later one hands what still runs over now; none kills it.
       const started: { node?: ClusterNode } = {};
-      const signals = nodeSignals({ stopTimeoutMs, logger, running: () => started.node?.running().length, handOverNow: () => void started.node?.shutdown({ timeoutMs: 0 }).catch(() => undefined) });
+      const signals = nodeSignals({ stopTimeoutMs, logger, running: () => started.node?.running().length, handOverNow: () => void started.node?.shutdown({ timeoutMs: 0 }).catch(() => undefined), exitNow: () => process.exit(130) });
       process.on('SIGINT', signals.onSignal);
       process.on('SIGTERM', signals.onSignal);
       // A launched worker (see localProcessLauncher), or a node started by npx: once its parent is
@@ -392,19 +392,24 @@ export function buildProgram(): Command {
         if (!o.exitWithParent) logger.warn(PARENT_ENDED);
         signals.stop();
       }, o.exitWithParent === true, parent);
-      const node = (started.node = await startNode({
-        db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
-        listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
-        retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
-        logger,
-      }));
-      const probes = healthPort === undefined ? undefined : await startProbes(node, o.healthHost, healthPort, logger);
-      await signals.stopped;
-      unwatch();
-      // A second signal that came while the node was starting hands over at once too. The
-      // handlers stay: a signal during the shutdown must not kill the process (the exit follows).
-      await node.shutdown({ timeoutMs: signals.now() ? 0 : stopTimeoutMs });
-      await probes?.close();
+      // The probes answer from the start (live, not ready), also while the node waits for its
+      // database (connect_retry_ms): a liveness probe must not restart it meanwhile.
+      const probes = healthPort === undefined ? undefined : await startProbes(() => started.node?.health(), o.healthHost, healthPort, logger);
+      try {
+        const node = (started.node = await startNode({
+          db: dbUrl(o), jobs: config.jobs, name: o.name, concurrency, lease: { heartbeatMs, leaseMs }, schedules: config.schedules, spread: o.spread,
+          listen: o.listen, poolSize, poolIdleMs, scheduler: o.scheduler,
+          retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
+          logger,
+        }));
+        await signals.stopped;
+        unwatch();
+        // A second signal that came while the node was starting hands over at once too. The
+        // handlers stay: a signal during the shutdown must not kill the process (the exit follows).
+        await node.shutdown({ timeoutMs: signals.now() ? 0 : stopTimeoutMs });
+      } finally {
+        await probes?.close();
+      }
       return EXIT.OK;
     }));
 
@@ -557,17 +562,16 @@ export function buildProgram(): Command {
 let exitCode: number = EXIT.OK;
 
 /**
- * The probes of `node --health-port`, once the node runs. A port that cannot be bound is bad
- * usage: the node leaves the cluster again and the command exits 2 naming the address.
+ * The probes of `node --health-port`, from before the node starts (`health` is undefined until
+ * it has). A port that cannot be bound is bad usage: the command exits 2 naming the address.
  */
-async function startProbes(node: Pick<ClusterNode, 'health' | 'shutdown'>, host: string, port: number, log: Logger): Promise<NodeProbes> {
+async function startProbes(health: () => NodeHealth | undefined, host: string, port: number, log: Logger): Promise<NodeProbes> {
   const { serveNodeProbes } = await import('./node-probes.ts');
   try {
-    const probes = await serveNodeProbes(() => node.health(), host, port);
+    const probes = await serveNodeProbes(health, host, port);
     log.info({ probes: probes.url }, `probes at ${probes.url}/livez and ${probes.url}/readyz`);
     return probes;
   } catch (err) {
-    await node.shutdown();
     throw new UsageError(`cannot serve the probes on ${host}:${port} (--health-host, --health-port): ${errorMessage(err)}`);
   }
 }

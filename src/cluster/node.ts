@@ -848,8 +848,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       log.warn(
         { running: [...running.keys()], partitions: [...partitions.keys()], timeoutMs },
         hurried
-          ? `node ${me.name} leaves without waiting for its work to reach a chunk boundary: it hands it over, and a live node resumes it from its last commit`
-          : `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: it hands it over, and a live node resumes it from its last commit`,
+          ? `node ${me.name} leaves without waiting for its work to reach a chunk boundary: it hands its executions over, and a live node resumes them from their last commit (partitions: once it fails them over)`
+          : `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: it hands its executions over, and a live node resumes them from their last commit (partitions: once it fails them over)`,
       );
       await Promise.all([...running.values()].map((h) => handOverNow(h)));
     }

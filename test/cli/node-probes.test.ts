@@ -57,7 +57,7 @@ describe('nightshift node --health-port', () => {
     await expect(fetch(`${base}/livez`)).rejects.toThrow();
   });
 
-  it('refuses a bad port with exit 2, and one it cannot bind with exit 2 after leaving the cluster again', async () => {
+  it('refuses a bad port with exit 2, and one it cannot bind with exit 2 before joining the cluster', async () => {
     const url = sqlite.freshUrl('probesbad');
     const cli = cliFor(url);
     expectOneLineError(await cli.run(['node', '--health-port', '70000']), /^nightshift: --health-port must be at most 65535, got 70000$/);
@@ -71,8 +71,8 @@ describe('nightshift node --health-port', () => {
       const exit = await node.exited;
       expect(exit.code, node.output()).toBe(2);
       expect(node.output()).toContain(`nightshift: cannot serve the probes on 127.0.0.1:${port} (--health-host, --health-port): listen EADDRINUSE`);
-      const nodes = await cli.json<{ name: string; status: string }[]>(['nodes']);
-      expect(nodes.find((n) => n.name === 'unbound')?.status).toBe('left');
+      // Checked before the node joins: it never did.
+      expect(node.output()).not.toContain('joined');
     } finally {
       taken.close();
     }
@@ -87,5 +87,15 @@ describe('nightshift node --health-port', () => {
     expect(r.code, r.stderr).toBe(0);
     const warning = r.stderr.split('\n').find((l) => l.includes('no --db or NIGHTSHIFT_DB'));
     expect(JSON.parse(warning!)).toMatchObject({ level: 40, msg: expect.stringContaining(`this node's repository is sqlite:nightshift.db in ${cwd}`) });
+  });
+
+  it('answers while the node waits for its database: live (a restart would not help), not ready', async () => {
+    // Nothing listens on port 1: the node retries for connect_retry_ms, then gives up (exit 2).
+    const node = startNode('postgres://postgres@127.0.0.1:1/test?connect_retry_ms=6000', 'waiting', { args: ['--health-port', '0'] });
+    const base = await waitFor(() => /probes at (http:\/\/127\.0\.0\.1:\d+)\/livez/.exec(node.output())?.[1], 30_000, 'the probes to listen');
+    expect(await probe(`${base}/livez`)).toMatchObject({ status: 200, body: { state: 'starting' } });
+    expect(await probe(`${base}/readyz`)).toMatchObject({ status: 503, body: { state: 'starting', ready: false } });
+    expect((await node.exited).code).toBe(2);
+    expect(node.output()).toMatch(/cannot connect to postgres:\/\/postgres@127\.0\.0\.1:1\/test/);
   });
 });
