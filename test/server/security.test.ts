@@ -98,7 +98,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     const guarded = ops.filter((o) => !o.open);
     expect(guarded.map((o) => o.path)).toEqual(expect.arrayContaining(['/metrics', '/api/openapi.json', '/api/events']));
     expect(guarded.every((o) => o.path.startsWith('/api/') || o.path === '/metrics')).toBe(true);
-    expect(ops.filter((o) => o.open).map((o) => `${o.method} ${o.path}`).sort()).toEqual(['GET /', 'GET /assets/{file}', 'GET /favicon.ico', 'GET /healthz', 'GET /readyz']);
+    expect(ops.filter((o) => o.open).map((o) => `${o.method} ${o.path}`).sort()).toEqual(['GET /', 'GET /assets/{file}', 'GET /favicon.ico', 'GET /healthz', 'GET /livez', 'GET /readyz']);
     for (const o of guarded) {
       for (const headers of [{}, { authorization: 'Bearer wrong-secret' }, { authorization: 'Basic YWxpY2U6eA==' }] as Record<string, string>[]) {
         const r = await send(o.method, o.path, headers);
