@@ -358,8 +358,7 @@ export function buildProgram(): Command {
       name?: string; concurrency: string; heartbeatMs: string; leaseMs: string; exitWithParent?: boolean; spread: 'even' | 'first-come';
       listen: boolean; poolSize?: string; poolIdleMs: string; scheduler: boolean; stopTimeoutMs: string; healthPort?: string; healthHost: string;
     }) => {
-      const healthPort = o.healthPort === undefined ? undefined : o.healthPort === '0' ? 0 : positiveInt('--health-port', o.healthPort);
-      if (healthPort !== undefined && healthPort > 65535) throw new UsageError(`--health-port must be at most 65535, got ${healthPort}`);
+      const healthPort = o.healthPort === undefined ? undefined : o.healthPort === '0' ? 0 : positiveInt('--health-port', o.healthPort, 65535);
       const concurrency = positiveInt('--concurrency', o.concurrency);
       const stopTimeoutMs = positiveInt('--stop-timeout-ms', o.stopTimeoutMs);
       const poolSize = o.poolSize === undefined ? undefined : positiveInt('--pool-size', o.poolSize);
@@ -374,7 +373,7 @@ export function buildProgram(): Command {
       }
       const config = await loadConfig(o.config);
       const [{ startNode }, { createLogger }] = await Promise.all([import('../cluster/node.ts'), import('../core/logger.ts')]);
-      const logger = createLogger({ level: envLogLevel() ?? 'info' });
+      const logger = createLogger();
       // A deployment that lost its NIGHTSHIFT_DB would otherwise run alone on a file of its own.
       if (o.db === undefined && process.env.NIGHTSHIFT_DB === undefined) {
         logger.warn(`no --db or NIGHTSHIFT_DB: this node's repository is ${DEFAULT_DB_URL} in ${process.cwd()}, shared only by the processes on this machine that use that file; set NIGHTSHIFT_DB=postgres://... to join a PostgreSQL cluster`);

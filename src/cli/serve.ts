@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { UsageError, errorMessage } from '../core/errors.ts';
-import { createLogger, envLogLevel } from '../core/logger.ts';
+import { createLogger } from '../core/logger.ts';
 import { positiveInt } from '../core/params.ts';
 import { createNightshift } from '../operator.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
@@ -65,8 +65,7 @@ function trustedProxies(o: ServeCommandOptions): readonly string[] | undefined {
 
 /** Runs `serve` until a signal; returns the exit code. */
 export async function serveCommand(o: ServeCommandOptions, out: (line: string) => void): Promise<number> {
-  const port = o.port === '0' ? 0 : positiveInt('--port', o.port);
-  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const port = o.port === '0' ? 0 : positiveInt('--port', o.port, 65535);
   const requestTimeoutMs = positiveInt('--request-timeout', o.requestTimeout);
   const tokens = loadTokens({ env: process.env[TOKENS_ENV], file: o.tokensFile });
   if (o.insecureNoAuth) {
@@ -84,7 +83,7 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   }
   const trustProxy = trustedProxies(o);
   const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
-  const log = createLogger({ level: envLogLevel() ?? 'info' });
+  const log = createLogger();
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
     log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
   }

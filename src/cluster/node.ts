@@ -22,7 +22,7 @@ import { startHousekeeping, validateHousekeeping, type HousekeepingOptions } fro
 import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts';
 import { listenForLaunches } from './launch-listener.ts';
 import { announceLaunch, encodeLaunchWake, type LaunchWake } from '../repository/announce.ts';
-import { claimLimitedJob } from '../repository/max-running.ts';
+import { claimLimitedJob, limitedJobsQueued } from '../repository/max-running.ts';
 import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 /** What {@link startNode} takes. */
@@ -290,9 +290,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const claimNames = db.dialect === 'postgres' ? names : JSON.stringify(names);
   // Jobs with a maxRunning are claimed apart (claimLimitedJob, under the job's slot lock); the
   // claim of the others stays one statement, with no cost added for the limit.
-  const limited = [...jobs.values()].filter((j) => j.maxRunning !== undefined).map((j) => ({ name: j.name, limit: j.maxRunning! }));
-  const unlimitedNames = names.filter((n) => !limited.some((l) => l.name === n));
+  const limited = [...jobs.values()].flatMap((j) => (j.maxRunning === undefined ? [] : [{ name: j.name, limit: j.maxRunning }]));
+  const unlimited = [...jobs.values()].filter((j) => j.maxRunning === undefined);
+  const unlimitedNames = unlimited.map((j) => j.name);
   const hotClaimNames = db.dialect === 'postgres' ? unlimitedNames : JSON.stringify(unlimitedNames);
+  const limitedNames = db.dialect === 'postgres' ? limited.map((l) => l.name) : JSON.stringify(limited.map((l) => l.name));
   // Set once the node is up (see watch); probes that come earlier are dropped.
   const probes: { handle?: (p: ProbeResult) => void } = {};
   // Whether this incarnation's heartbeat thread has renewed its lease (its first lease is long:
@@ -365,7 +367,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
 
   // On PostgreSQL the claim itself starts the first step of jobs that begin with one and have no
   // beforeJob listener: a round trip and a commit less per launch.
-  const firstSteps = db.dialect === 'postgres' ? [...jobs.values()].filter((j) => j.maxRunning === undefined).flatMap(startableInClaim) : [];
+  const firstSteps = db.dialect === 'postgres' ? unlimited.flatMap(startableInClaim) : [];
   const spreadEvenly = spread === 'even';
   // Without notifications on PostgreSQL the heartbeat's probe wakes the node (see watch): a
   // launch may wait a heartbeat before anyone looks, which must not make it stale already.
@@ -397,9 +399,11 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   // after them it would wait behind every backlog of unlimited work, however much older it is.
   const claim = async (free: number) => {
     const rows: Record<string, unknown>[] = [];
+    // One look for all of them (not one per job) at which have work queued for this node.
+    const queued = limited.length ? await limitedJobsQueued(db, me.name, limitedNames) : new Set<string>();
     for (const l of limited) {
       if (rows.length >= free || shuttingDown || draining) break;
-      rows.push(...(await claimLimitedJob(db, me, l.name, l.limit, free - rows.length)));
+      if (queued.has(l.name)) rows.push(...(await claimLimitedJob(db, me, l.name, l.limit, free - rows.length)));
     }
     if (rows.length < free) rows.push(...(await hotClaim(free - rows.length)));
     return rows;
@@ -847,9 +851,8 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
     if (running.size || partitions.size) {
       log.warn(
         { running: [...running.keys()], partitions: [...partitions.keys()], timeoutMs },
-        hurried
-          ? `node ${me.name} leaves without waiting for its work to reach a chunk boundary: it hands its executions over, and a live node resumes them from their last commit (partitions: once it fails them over)`
-          : `node ${me.name} leaves with work that did not stop within ${timeoutMs} ms: it hands its executions over, and a live node resumes them from their last commit (partitions: once it fails them over)`,
+        `node ${me.name} leaves ${hurried ? 'without waiting for its work to reach a chunk boundary' : `with work that did not stop within ${timeoutMs} ms`}: ` +
+          'it hands its executions over, and a live node resumes them from their last commit (partitions: once it fails them over)',
       );
       await Promise.all([...running.values()].map((h) => handOverNow(h)));
     }

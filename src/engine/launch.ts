@@ -268,8 +268,8 @@ export function liveIds(running: readonly RunningOfJob[]): number[] {
 }
 
 /** Refuses an in-process launch of job `job` while `running` (its running executions) fill its maxRunning `limit`. */
-export function refuseAtMaxRunning(job: string, limit: number | undefined, running: readonly number[]): void {
-  if (limit !== undefined && running.length >= limit) throw new MaxRunningError(job, limit, running);
+export function refuseAtMaxRunning(job: string, limit: number, running: readonly number[]): void {
+  if (running.length >= limit) throw new MaxRunningError(job, limit, running);
 }
 
 function describeParams(ident: JsonParams): string {

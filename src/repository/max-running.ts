@@ -40,8 +40,8 @@ export async function runningOfJob(db: Database, job: string): Promise<RunningOf
  * Claims for node `node` up to `room` queued executions of job `job`, whose `maxRunning` is
  * `limit`, the oldest first, and never so many that more than `limit` run: in one transaction
  * that holds the job's slot lock, counts its running executions and claims at most the slots left.
- * Returns the claimed rows (as SQL.claim does), in id order; none when nothing is queued for the
- * node (read first, without the lock) or the limit is reached.
+ * Returns the claimed rows (as SQL.claim does), in id order; none when the limit is reached or
+ * nothing is queued for the node (look first with {@link limitedJobsQueued}, without the lock).
  */
 export async function claimLimitedJob(
   db: Database,
@@ -51,7 +51,6 @@ export async function claimLimitedJob(
   room: number,
 ): Promise<Record<string, unknown>[]> {
   if (room <= 0) return [];
-  if (!(await db.query(SQL.hasQueuedOfJob, [job, node.name])).length) return [];
   const rows = await db.transaction(async (tx) => {
     // Every running one counts here, a dead owner's too: the nodes' failover sweep ends those
     // within a lease (and queues them again), which this claim then sees.
@@ -60,4 +59,12 @@ export async function claimLimitedJob(
     return tx.query<Record<string, unknown>>(SQL.claimOfJob(tx.dialect), [node.id, node.name, job, Math.min(room, slots)]);
   });
   return rows.sort((a, b) => Number(a.id) - Number(b.id));
+}
+
+/**
+ * Which of the limited jobs `names` (an array on PostgreSQL, its JSON text on SQLite, as the
+ * claim takes them) have work queued that node `nodeName` may claim, in one statement.
+ */
+export async function limitedJobsQueued(db: Database, nodeName: string, names: string[] | string): Promise<Set<string>> {
+  return new Set((await db.query<{ name: string }>(SQL.limitedJobsQueued(db.dialect), [names, nodeName])).map((r) => r.name));
 }

@@ -441,9 +441,14 @@ export const SQL = {
       (n.lease_until < ns_now()) AS lease_expired
     FROM ns_job_execution e LEFT JOIN ns_node n ON n.id = e.owner_node_id
     WHERE e.job_name = $1 AND e.status IN ('STARTED', 'STOPPING') ORDER BY e.id`,
-  /** Whether job `$1` has work queued that node `$2` (by name) may claim: a limited job's claim looks first, without its lock. */
-  hasQueuedOfJob: `SELECT 1 AS queued FROM ns_job_execution WHERE job_name = $1 AND status = 'STARTING' AND owner_node_id IS NULL
-      AND (target_node IS NULL OR target_node = $2) LIMIT 1`,
+  /**
+   * Which of the limited jobs `$1` have work queued that node `$2` (by name) may claim: one
+   * look for all of them, each an index probe of `(job_name, status, id)` that stops at its
+   * first row, before their claims take their slot locks.
+   */
+  limitedJobsQueued: (d: Dialect) => `SELECT j.name FROM ${d === 'postgres' ? 'unnest($1::text[]) AS j (name)' : '(SELECT value AS name FROM json_each($1)) j'}
+    WHERE EXISTS (SELECT 1 FROM ns_job_execution e WHERE e.job_name = j.name AND e.status = 'STARTING' AND e.owner_node_id IS NULL
+      AND (e.target_node IS NULL OR e.target_node = $2))`,
   /**
    * Claims up to `$4` queued executions of the one job `$3` for node `$1` named `$2`, the oldest
    * first, as CLAIM does (same columns, same checks of the node and of the target): the claim of a
