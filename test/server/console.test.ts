@@ -798,12 +798,14 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await waitFor(async () => ((await fastRows.count()) === 5 ? true : undefined), 10_000, 'the first page of the fast trigger');
     const firstPage = await fastRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-fire-time')!));
     await page.getByRole('button', { name: 'Older' }).click();
-    await page.locator('#firings-h', { hasText: 'Firings before' }).waitFor();
+    // Not "before HH:MM:SS": shown to the second, the cursor read as if the page's first row were after it.
+    await page.locator('#firings-h', { hasText: 'Older firings' }).waitFor();
     await page.waitForURL(/#\/schedules\/fast\?limit=5&before=/);
     await waitFor(async () => ((await fastRows.count()) === 5 ? true : undefined), 10_000, 'the older page');
     const olderPage = await fastRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-fire-time')!));
     expect(olderPage.every((t) => t < firstPage.at(-1)!), `${olderPage} before ${firstPage}`).toBe(true);
     expect([...olderPage].sort().reverse()).toEqual(olderPage);
+    await shoot(page, 'schedule-older');
     await page.getByRole('button', { name: 'Newest' }).click();
     await page.locator('#firings-h', { hasText: /^Firings$/ }).waitFor();
     // An unknown schedule says so.

@@ -102,7 +102,7 @@ export function ScheduleDetail({ name, query, session }) {
           <dt>Defined in</dt><dd>${s.source === 'config' ? 'the config' : 'the API or CLI'}</dd>
         </dl>
       </section>
-      <section class="card wide" aria-labelledby="firings-h"><h2 id="firings-h">${before ? 'Firings before ' + time(before) : 'Firings'}</h2>
+      <section class="card wide" aria-labelledby="firings-h"><h2 id="firings-h">${before ? 'Older firings' : 'Firings'}</h2>
         <${Loading} state=${fires}>${(list) => html`<${Firings} list=${list} own empty=${before ? 'None older.' : 'Never fired.'} />
           ${before || list.length >= limit
             ? html`<nav class="pager" aria-label="Pages">
