@@ -16,6 +16,7 @@ import { genericQueuePlansSchema } from './migrations/014-generic-queue-plans.ts
 import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
 import { executionsByInstanceSchema } from './migrations/016-executions-by-instance.ts';
 import { drainingNodesSchema } from './migrations/017-draining-nodes.ts';
+import { claimWindowSchema } from './migrations/018-claim-window.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -26,7 +27,7 @@ import { drainingNodesSchema } from './migrations/017-draining-nodes.ts';
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
   claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema, newestInstanceSchema,
-  executionsByInstanceSchema, drainingNodesSchema,
+  executionsByInstanceSchema, drainingNodesSchema, claimWindowSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -149,6 +149,29 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     }
   });
 
+  it('a claim of one, while a peer\'s claim holds the head of the queue, takes the first id past it', async () => {
+    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
+    // A peer's claim of 40 in flight (version 11 looked at four ids here and took none).
+    const held = Array.from({ length: 40 }, (_, k) => Number(first.id) + k);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const peer = ns.db.transaction(async (tx) => {
+      await tx.query(`SELECT id FROM ns_job_execution WHERE id = ANY($1::bigint[]) FOR UPDATE`, [held]);
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      expect(await queuedIds(['noop', 'third'], 1)).toEqual([Number(first.id) + 40]);
+      expect(await queuedIds(['noop', 'third'], 3)).toEqual([40, 41, 42].map((k) => Number(first.id) + k));
+    } finally {
+      release();
+      await peer;
+    }
+  });
+
   it('the queue\'s functions keep a generic plan (migration 14; a function redefined without it would plan each call)', async () => {
     const rows = await ns.db.query<{ proname: string; proconfig: string[] }>(
       `SELECT p.proname, p.proconfig FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace

@@ -18,7 +18,7 @@ let opened: { ns: Nightshift; procs: NodeProc[] } | undefined;
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail' && opened) {
-    for (const p of opened.procs) console.log(`--- node ${p.name} ---\n${p.output().split('\n').slice(-30).join('\n')}`);
+    for (const p of opened.procs) console.log(`--- node ${p.name} ---\n${p.output().split("\n").slice(-30).join("\n")}`);
   }
   await killAll();
   await opened?.ns.close().catch(() => undefined);
@@ -77,6 +77,14 @@ describe('draining a deep queue (postgres, 2 real node processes)', () => {
       const procs = ['a', 'b'].map((n) => startNode(url, n, { args: ['--concurrency', '32'] }));
       opened = { ns, procs };
       await waitAlive(ns, ['a', 'b']);
+      // A node claims only after its first beat: one whose heartbeat thread is slow to start (a
+      // loaded host) could find the queue drained by the other once the lock goes.
+      await waitFor(async () => {
+        const beaten = await ns.db.query<{ name: string }>(
+          `SELECT name FROM ns_node WHERE name IN ('a', 'b') AND status = 'alive' AND last_heartbeat > started_at`,
+        );
+        return beaten.length === 2;
+      }, 30_000, 'both nodes beat once');
     });
     await waitFor(async () => (await unfinished(ns)) === 0, 120_000, 'the queue drained');
     const rows = await history(ns);
