@@ -124,7 +124,7 @@ function declaredSchedules(file: string, mod: Record<string, unknown>): Schedule
   const found = mod.schedules ?? fromDefault;
   if (found === undefined) return [];
   if (!Array.isArray(found) || !found.every((s) => typeof s === 'object' && s !== null && !Array.isArray(s))) {
-    throw new UsageError(`config ${file}: schedules must be an array of { name, job, cron or everyMs, ... }`);
+    throw new UsageError(`config ${file}: schedules must be an array of { name, job, cron, everyMs or at, ... }`);
   }
   return found as ScheduleSpec[];
 }

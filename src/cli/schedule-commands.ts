@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/duration.ts';
-import { isoDateOption } from '../core/dates.ts';
+import { INSTANT_FORMS, instantOption, isoDateOption } from '../core/dates.ts';
 import { parseKeyValues } from '../core/params.ts';
 import { HELP } from './help-words.ts';
 import { executionJson } from '../json.ts';
@@ -61,8 +61,33 @@ async function withAdmin<T>(o: Common, kit: CliKit, fn: (admin: ScheduleAdmin) =
   }
 }
 
-/** How a trigger fires: its cron expression, or its interval as --every takes it (`every 5m`). */
-const timingText = (s: TriggerDefinition) => (s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`);
+/**
+ * How a trigger fires: once at its time, or its cron expression or its interval as --every takes
+ * it (`every 5m`), with its bounds (`from ... until ...`).
+ */
+export function timingText(s: TriggerDefinition): string {
+  if (s.at) return `once at ${s.at.toISOString()}`;
+  const repeat = s.cron !== null ? `cron ${s.cron}${s.tz && s.tz !== 'UTC' ? ` (${s.tz})` : ''}` : `every ${formatDuration(s.everyMs!)}`;
+  return `${repeat}${s.startAt ? ` from ${s.startAt.toISOString()}` : ''}${s.endAt ? ` until ${s.endAt.toISOString()}` : ''}`;
+}
+
+/** The timing flags of `schedule add` as a schedule's timing fields: one of --cron, --every and --at, and the bounds. */
+function timingFlags(o: { cron?: string; tz?: string; every?: string; at?: string; startAt?: string; endAt?: string }): Pick<ScheduleSpec, 'cron' | 'tz' | 'everyMs' | 'at' | 'startAt' | 'endAt'> {
+  const kinds = [o.cron !== undefined && '--cron', o.every !== undefined && '--every', o.at !== undefined && '--at'].filter((k) => k !== false);
+  if (kinds.length !== 1) {
+    throw new UsageError(`schedule add: give one of --cron EXPR, --every INTERVAL and --at TIME, not ${kinds.length ? kinds.join(' and ') : 'none'}`);
+  }
+  if (o.tz !== undefined && o.cron === undefined) throw new UsageError('schedule add: --tz applies to --cron only');
+  if (o.at !== undefined) {
+    const extra = [o.startAt !== undefined && '--start-at', o.endAt !== undefined && '--end-at'].filter((k) => k !== false);
+    if (extra.length) throw new UsageError(`schedule add: ${extra.join(' and ')} bound --cron and --every, not --at (a one-shot fires once)`);
+  }
+  const time = (flag: string, raw: string | undefined) => (raw === undefined ? undefined : instantOption(flag, raw));
+  return {
+    cron: o.cron, tz: o.tz, everyMs: o.every === undefined ? undefined : wholeMs('--every', o.every, MIN_EVERY_MS),
+    at: time('--at', o.at), startAt: time('--start-at', o.startAt), endAt: time('--end-at', o.endAt),
+  };
+}
 
 /** A trigger's parameters as `k=v` words, or `-`. */
 const paramsText = (s: TriggerDefinition) => Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
@@ -77,7 +102,7 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
   const { common, act, actAudited, out } = kit;
   /** An action on the trigger a command names, as the API's: `schedule.pause` on `schedule nightly`. */
   const onSchedule = (action: string) => ([name]: readonly [string, ...unknown[]]): CliAction => ({ action: `schedule.${action}`, target: `schedule ${name}` });
-  const group = program.command('schedule').description('add, list and control triggers that run jobs on a cron expression or a fixed interval');
+  const group = program.command('schedule').description('add, list and control triggers that run jobs on a cron expression, a fixed interval or once');
 
   common(group.command('add').description('add or replace a trigger'))
     .argument('<name>', HELP.trigger)
@@ -86,22 +111,20 @@ export function addScheduleCommands(program: Command, kit: CliKit): void {
     .option('--cron <expr>', HELP.cron)
     .option('--tz <zone>', 'IANA time zone of --cron (default UTC)')
     .option('--every <interval>', `fixed interval in milliseconds or as a duration (30s, 5m, 1h; >= ${MIN_EVERY_MS} ms); fires at multiples of it since the Unix epoch`)
+    .option('--at <time>', `fire once, at this time (${INSTANT_FORMS}); a time already past fires at once as a misfire (--misfire)`)
+    .option('--start-at <time>', 'no fire time of --cron or --every before this time (same form as --at)')
+    .option('--end-at <time>', 'no fire time of --cron or --every after this time (same form as --at); then it has no next fire time')
     .addOption(new Option('--misfire <policy>', 'fire times found later than the threshold: fire once now, or skip them').choices(MISFIRE_POLICIES as string[]).default('fire-once'))
     .option('--misfire-threshold <interval>', 'a fire time later than this (milliseconds, or a duration such as 30s) is a misfire', '5000')
     .option('--no-concurrent', 'while the previous firing still runs, wait (a wait past the threshold is a misfire)')
     .action(actAudited(onSchedule('put'), async (note: AuditNote, name: string, words: string[], o: Common & {
-      job: string; cron?: string; tz?: string; every?: string; misfire: MisfirePolicy; misfireThreshold: string; concurrent: boolean;
+      job: string; cron?: string; tz?: string; every?: string; at?: string; startAt?: string; endAt?: string;
+      misfire: MisfirePolicy; misfireThreshold: string; concurrent: boolean;
     }) => {
-      if ((o.cron === undefined) === (o.every === undefined)) {
-        throw new UsageError(`schedule add: give either --cron EXPR or --every INTERVAL, not ${o.cron === undefined ? 'neither' : 'both'}`);
-      }
-      if (o.tz !== undefined && o.cron === undefined) throw new UsageError('schedule add: --tz applies to --cron only');
       const spec: ScheduleSpec = {
         name,
         job: o.job,
-        cron: o.cron,
-        tz: o.tz,
-        everyMs: o.every === undefined ? undefined : wholeMs('--every', o.every, MIN_EVERY_MS),
+        ...timingFlags(o),
         params: parseKeyValues(words),
         misfire: o.misfire,
         misfireThresholdMs: wholeMs('--misfire-threshold', o.misfireThreshold, 0),

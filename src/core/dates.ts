@@ -68,3 +68,33 @@ export function isoDateOption(what: string, text: string): Date {
   if (!d) throw new UsageError(`${what} must be ${ISO_DATE_FORMS}, got ${JSON.stringify(text)}${whyNoDate(text)}`);
   return d;
 }
+
+/**
+ * A date-time with an explicit offset (Z or +HH:MM), as schedules take their `at`, `startAt` and
+ * `endAt`: a local time alone would name another instant on each machine, and a date alone would
+ * hide which midnight was meant.
+ */
+const ZONED_INSTANT = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)$/;
+
+/** What instantOption accepts, for error messages. */
+export const INSTANT_FORMS = 'an ISO-8601 date-time with an offset or Z, such as 2027-01-15T10:00:00Z or 2027-01-15T11:00:00+01:00';
+
+/**
+ * A Date (that is a valid time) or an ISO-8601 date-time text with an explicit offset, as an
+ * instant; anything else (a local time without an offset, a date alone, an impossible date) is a
+ * UsageError naming `what` (an option or a field) and the value.
+ */
+export function instantOption(what: string, value: unknown): Date {
+  if (value instanceof Date) {
+    if (!Number.isNaN(value.getTime())) return value;
+    throw new UsageError(`${what} is an invalid Date`);
+  }
+  if (typeof value === 'string') {
+    const t = value.trim();
+    const d = ZONED_INSTANT.test(t) ? parseIsoDate(t) : undefined;
+    if (d) return d;
+    if (ISO_DATE.test(t) && !whyNoDate(t)) throw new UsageError(`${what} must name its offset (Z or +HH:MM), got ${JSON.stringify(value)}: a local time is ambiguous across machines and zones`);
+    throw new UsageError(`${what} must be ${INSTANT_FORMS}, got ${JSON.stringify(value)}${whyNoDate(t)}`);
+  }
+  throw new UsageError(`${what} must be ${INSTANT_FORMS} or a Date, got ${JSON.stringify(value) ?? typeof value}`);
+}

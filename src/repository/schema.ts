@@ -17,6 +17,7 @@ import { newestInstanceSchema } from './migrations/015-newest-instance.ts';
 import { executionsByInstanceSchema } from './migrations/016-executions-by-instance.ts';
 import { drainingNodesSchema } from './migrations/017-draining-nodes.ts';
 import { claimWindowSchema } from './migrations/018-claim-window.ts';
+import { triggerTimesSchema } from './migrations/019-trigger-times.ts';
 
 /**
  * The repository schema, as ordered migrations, one file each in ./migrations. Times are epoch
@@ -27,7 +28,7 @@ import { claimWindowSchema } from './migrations/018-claim-window.ts';
 const MIGRATIONS: ((d: Dialect) => string[])[] = [
   coreSchema, schedulerSchema, partitionSchema, operationsSchema, historySchema, historyFiltersSchema, bulkSubmitSchema, drainSchema, claimOrderSchema, claimByJobSchema,
   claimByKeyRangeSchema, endedCountersSchema, endedInStatementSchema, genericQueuePlansSchema, newestInstanceSchema,
-  executionsByInstanceSchema, drainingNodesSchema, claimWindowSchema,
+  executionsByInstanceSchema, drainingNodesSchema, claimWindowSchema, triggerTimesSchema,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

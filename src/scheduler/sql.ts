@@ -7,7 +7,7 @@ import type { Dialect } from '../repository/tx.ts';
  * question of time (is a trigger due, how late is it). Node clocks only decide when to wake up.
  */
 
-export const TRIGGER_COLS = `t.name, t.job_name, t.cron_expr, t.time_zone, t.every_ms, t.params, t.misfire,
+export const TRIGGER_COLS = `t.name, t.job_name, t.cron_expr, t.time_zone, t.every_ms, t.once_at, t.start_at, t.end_at, t.params, t.misfire,
   t.misfire_threshold_ms, t.no_concurrent, t.paused, t.next_fire_time, t.last_fire_time, t.last_execution_id,
   t.last_instance_id, t.source, t.version, t.create_time, t.update_time`;
 
@@ -132,12 +132,13 @@ export const SCHED_SQL = {
   lockTrigger: (d: Dialect) => `SELECT ${TRIGGER_COLS}, ns_now() AS now FROM ns_trigger t WHERE t.name = $1${d === 'postgres' ? ' FOR UPDATE' : ''}`,
   listTriggers: `SELECT ${TRIGGER_COLS} FROM ns_trigger t ORDER BY t.name`,
   insertTrigger: `INSERT INTO ns_trigger (name, job_name, cron_expr, time_zone, every_ms, params, misfire, misfire_threshold_ms,
-      no_concurrent, paused, next_fire_time, source, create_time, update_time)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, ns_now(), ns_now())
+      no_concurrent, paused, next_fire_time, source, once_at, start_at, end_at, create_time, update_time)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, ns_now(), ns_now())
     ON CONFLICT (name) DO NOTHING`,
   /** Replaces a trigger's definition; its paused state and history stay. */
   updateTrigger: `UPDATE ns_trigger SET job_name = $2, cron_expr = $3, time_zone = $4, every_ms = $5, params = $6, misfire = $7,
-      misfire_threshold_ms = $8, no_concurrent = $9, next_fire_time = $10, source = $11, update_time = ns_now(),
+      misfire_threshold_ms = $8, no_concurrent = $9, next_fire_time = $10, source = $11, once_at = $12, start_at = $13, end_at = $14,
+      update_time = ns_now(),
       version = version + 1
     WHERE name = $1`,
   pause: `UPDATE ns_trigger SET paused = 1, update_time = ns_now(), version = version + 1 WHERE name = $1`,

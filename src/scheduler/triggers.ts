@@ -1,3 +1,4 @@
+import { instantOption } from '../core/dates.ts';
 import { LaunchRefusedError, ParameterError, UsageError } from '../core/errors.ts';
 import { runnableJob, type JobDefinition, type SomeJob } from '../core/job.ts';
 import { paramsToJson, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
@@ -19,7 +20,11 @@ export const MIN_EVERY_MS = 100;
 
 /**
  * A trigger as declared (in the config's `schedules` export) or added at runtime: a cron
- * expression in an IANA time zone, or a fixed interval, that runs a job.
+ * expression in an IANA time zone, a fixed interval, or one time (`at`), that runs a job. A cron
+ * or interval trigger may be bounded by `startAt` and `endAt`.
+ *
+ * Times (`at`, `startAt`, `endAt`) are Dates or ISO-8601 date-times with an offset or Z
+ * (`2027-01-15T10:00:00Z`); a local time without an offset is refused as ambiguous.
  */
 export interface ScheduleSpec {
   /** Unique name of the trigger. */
@@ -32,6 +37,17 @@ export interface ScheduleSpec {
   tz?: string;
   /** A fixed interval instead of `cron`: fires at every multiple of it since the Unix epoch. */
   everyMs?: number;
+  /**
+   * One fire time instead of `cron` or `everyMs` (Quartz's SimpleTrigger with no repeat): fires
+   * once in the whole cluster, then has no next fire time, and stays listed until removed. A time
+   * already past when it is added is a misfire, handled by `misfire` at once (as in Quartz):
+   * `fire-once` fires it now, `skip` records it skipped.
+   */
+  at?: Date | string;
+  /** A cron or interval trigger fires no fire time before this one (inclusive). Default: no bound. */
+  startAt?: Date | string;
+  /** A cron or interval trigger fires no fire time after this one (inclusive); then it has no next fire time. */
+  endAt?: Date | string;
   /** Job parameters (typed by the job's declaration). `fireTime` is added by the scheduler. */
   params?: Record<string, unknown>;
   /** Default `fire-once`. */
@@ -54,6 +70,12 @@ export interface TriggerDefinition {
   tz: string | null;
   /** The interval of an interval trigger, in ms (fires at multiples of it since the epoch), or null. */
   everyMs: number | null;
+  /** The one fire time of a one-shot trigger, or null. */
+  at: Date | null;
+  /** No fire time before this one (cron and interval triggers), or null. */
+  startAt: Date | null;
+  /** No fire time after this one (cron and interval triggers), or null. */
+  endAt: Date | null;
   /** The job parameters of every firing (`fireTime` is added). */
   params: JsonParams;
   /** What to do with fire times found later than the threshold. */
@@ -68,7 +90,7 @@ export interface TriggerDefinition {
 export interface Schedule extends TriggerDefinition {
   /** Paused triggers do not fire. */
   paused: boolean;
-  /** The next fire time (null: paused, or the cron expression never fires again). */
+  /** The next fire time (null: paused, a one-shot that fired, past its `endAt`, or a cron expression that never fires again). */
   nextFireTime: Date | null;
   /** The scheduled time of the newest firing. */
   lastFireTime: Date | null;
@@ -127,7 +149,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
  */
 export function validateSchedule(input: ScheduleSpec, jobs: JobsLike, { mustFireAgain = true }: { mustFireAgain?: boolean } = {}): TriggerDefinition {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new UsageError(`a schedule must be an object with name, job and cron or everyMs, got ${JSON.stringify(input)}`);
+    throw new UsageError(`a schedule must be an object with name, job and cron, everyMs or at, got ${JSON.stringify(input)}`);
   }
   const spec = input as unknown as Record<string, unknown>;
   const name = spec.name;
@@ -155,37 +177,13 @@ function namingSchedule<T>(name: string, fn: () => T): T {
 
 /** The checks of {@link validateSchedule} once the name is known; its messages leave the name to it. */
 function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: JobsLike, mustFireAgain: boolean): TriggerDefinition {
-  const known = new Set(['name', 'job', 'cron', 'tz', 'everyMs', 'params', 'misfire', 'misfireThresholdMs', 'noConcurrent']);
+  const known = new Set(['name', 'job', 'cron', 'tz', 'everyMs', 'at', 'startAt', 'endAt', 'params', 'misfire', 'misfireThresholdMs', 'noConcurrent']);
   for (const k of Object.keys(spec)) if (!known.has(k)) throw new UsageError(`unknown property ${k}`);
   if (typeof spec.job !== 'string') throw new UsageError('job must be a job name');
   const def = requireJob(jobMap(jobs), spec.job);
-  const hasCron = spec.cron !== undefined && spec.cron !== null;
-  const hasEvery = spec.everyMs !== undefined && spec.everyMs !== null;
-  if (hasCron === hasEvery) throw new UsageError(`give either a cron expression or an interval (everyMs), not ${hasCron ? 'both' : 'neither'}`);
-  let cron: string | null = null;
-  let tz: string | null = null;
-  let everyMs: number | null = null;
-  if (hasCron) {
-    if (typeof spec.cron !== 'string') throw new UsageError('cron must be a string');
-    tz = spec.tz === undefined || spec.tz === null ? 'UTC' : (spec.tz as string);
-    if (typeof tz !== 'string') throw new UsageError('tz must be an IANA time zone name');
-    let schedule: CronSchedule;
-    try {
-      schedule = parseCron(spec.cron, tz);
-    } catch (err) {
-      if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`unknown time zone ${JSON.stringify(tz)}`);
-      throw err;
-    }
-    if (mustFireAgain && schedule.next(new Date()) === null) throw new UsageError(`cron expression ${JSON.stringify(spec.cron)} never fires again`);
-    cron = spec.cron;
-  } else {
-    if (spec.tz !== undefined && spec.tz !== null) throw new UsageError('tz applies to cron expressions only, not to an interval');
-    const every = spec.everyMs;
-    if (typeof every !== 'number' || !Number.isSafeInteger(every) || every < MIN_EVERY_MS) {
-      throw new UsageError(`the interval must be a whole number of milliseconds >= ${MIN_EVERY_MS}, got ${JSON.stringify(every)}`);
-    }
-    everyMs = every;
-  }
+  const timing = timingOf(spec);
+  if (mustFireAgain) mustFireAfterNow(timing);
+  const { cron, tz, everyMs, at, startAt, endAt } = timing;
   const raw = spec.params ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError('params must be an object');
   if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError('parameter fireTime is set by the scheduler (the scheduled time of each firing)');
@@ -203,7 +201,69 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
   }
   const noConcurrent = spec.noConcurrent ?? false;
   if (typeof noConcurrent !== 'boolean') throw new UsageError('noConcurrent must be true or false');
-  return { name, job: def.name, cron, tz, everyMs, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent };
+  return {
+    name, job: def.name, cron, tz, everyMs, at, startAt, endAt, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent,
+  };
+}
+
+/** Refuses a cron or interval trigger with no fire time left after now (a one-shot in the past is a misfire instead). */
+function mustFireAfterNow(t: Timing): void {
+  if (t.at || nextAfter(t, Date.now()) !== null) return;
+  if (t.endAt && nextAfter({ ...t, endAt: null }, Date.now()) !== null) throw new UsageError(`endAt ${t.endAt.toISOString()} leaves no fire time after now`);
+  throw new UsageError(`cron expression ${JSON.stringify(t.cron)} never fires again`);
+}
+
+const given = (v: unknown) => v !== undefined && v !== null;
+
+/** The timing fields of a schedule: exactly one of cron, everyMs and at; bounds for the first two only. */
+function timingOf(spec: Record<string, unknown>): Required<Timing> {
+  const kinds = (['cron', 'everyMs', 'at'] as const).filter((k) => given(spec[k]));
+  if (kinds.length !== 1) {
+    throw new UsageError(kinds.length === 0
+      ? 'give a cron expression (cron), an interval (everyMs) or one time (at)'
+      : `give one of cron, everyMs and at, not ${kinds.join(' and ')}`);
+  }
+  if (kinds[0] === 'at') return oneShot(spec);
+  const bounds = boundsOf(spec);
+  return kinds[0] === 'cron' ? { ...cronTiming(spec), ...bounds } : { ...intervalTiming(spec), ...bounds };
+}
+
+function oneShot(spec: Record<string, unknown>): Required<Timing> {
+  for (const k of ['tz', 'startAt', 'endAt'] as const) {
+    if (given(spec[k])) throw new UsageError(`${k} does not apply to a one-shot trigger (at): it fires once, at that time`);
+  }
+  return { cron: null, tz: null, everyMs: null, at: instantOption('at', spec.at), startAt: null, endAt: null };
+}
+
+function boundsOf(spec: Record<string, unknown>): Pick<Required<Timing>, 'startAt' | 'endAt'> {
+  const startAt = given(spec.startAt) ? instantOption('startAt', spec.startAt) : null;
+  const endAt = given(spec.endAt) ? instantOption('endAt', spec.endAt) : null;
+  if (startAt && endAt && endAt.getTime() <= startAt.getTime()) {
+    throw new UsageError(`endAt ${endAt.toISOString()} must be after startAt ${startAt.toISOString()}`);
+  }
+  return { startAt, endAt };
+}
+
+function cronTiming(spec: Record<string, unknown>): Required<Timing> {
+  if (typeof spec.cron !== 'string') throw new UsageError('cron must be a string');
+  const tz = given(spec.tz) ? spec.tz : 'UTC';
+  if (typeof tz !== 'string') throw new UsageError('tz must be an IANA time zone name');
+  try {
+    parseCron(spec.cron, tz);
+  } catch (err) {
+    if (err instanceof CronError && err.field === 'time zone') throw new UsageError(`unknown time zone ${JSON.stringify(tz)}`);
+    throw err;
+  }
+  return { cron: spec.cron, tz, everyMs: null, at: null, startAt: null, endAt: null };
+}
+
+function intervalTiming(spec: Record<string, unknown>): Required<Timing> {
+  if (given(spec.tz)) throw new UsageError('tz applies to cron expressions only, not to an interval');
+  const every = spec.everyMs;
+  if (typeof every !== 'number' || !Number.isSafeInteger(every) || every < MIN_EVERY_MS) {
+    throw new UsageError(`the interval must be a whole number of milliseconds >= ${MIN_EVERY_MS}, got ${JSON.stringify(every)}`);
+  }
+  return { cron: null, tz: null, everyMs: every, at: null, startAt: null, endAt: null };
 }
 
 /** Validates a list of declared schedules (names must be unique; one that never fires again is kept). */
@@ -219,12 +279,17 @@ export function validateSchedules(specs: readonly ScheduleSpec[], jobs: JobsLike
 
 // ---- timing (pure: all instants are epoch milliseconds of the database's clock) ----------------------
 
-/** The timing part of a trigger. */
+/** The timing part of a trigger (the times of a one-shot and the bounds are optional: none). */
 export interface Timing {
   cron: string | null;
   tz: string | null;
   everyMs: number | null;
+  at?: Date | null;
+  startAt?: Date | null;
+  endAt?: Date | null;
 }
+
+const ms = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
 
 const cronCache = new Map<string, CronSchedule>();
 function cronOf(t: Timing): CronSchedule {
@@ -238,15 +303,36 @@ function cronOf(t: Timing): CronSchedule {
   return c;
 }
 
-/** The first fire time strictly after `after`, or null if there is none. */
+/** The first fire time strictly after `after` (within `startAt`..`endAt`), or null if there is none. */
 export function nextAfter(t: Timing, after: number): number | null {
+  const at = ms(t.at);
+  if (at !== null) return at > after ? at : null;
+  const start = ms(t.startAt);
+  const from = start === null ? after : Math.max(after, start - 1);
+  const next = unboundedNextAfter(t, from);
+  const end = ms(t.endAt);
+  return next === null || (end !== null && next > end) ? null : next;
+}
+
+function unboundedNextAfter(t: Timing, after: number): number | null {
   if (t.everyMs !== null) return (Math.floor(after / t.everyMs) + 1) * t.everyMs;
   const next = cronOf(t).next(new Date(after));
   return next === null ? null : next.getTime();
 }
 
-/** The latest fire time in [`from`, `now`], given that `from` is a fire time <= `now`. */
-export function latestAtOrBefore(t: Timing, from: number, now: number): number {
+/**
+ * A new (or re-timed) trigger's first fire time, `now` being the database's clock: a one-shot's
+ * time even when it is past (then found late, it is a misfire, as in Quartz), otherwise the first
+ * fire time after now.
+ */
+export function firstFireTime(t: Timing, now: number): number | null {
+  return ms(t.at) ?? nextAfter(t, now);
+}
+
+/** The latest fire time in [`from`, `now`] (and not after `endAt`), given that `from` is a fire time <= `now`. */
+export function latestAtOrBefore(t: Timing, from: number, until: number): number {
+  if (ms(t.at) !== null) return from;
+  const now = Math.max(from, Math.min(until, ms(t.endAt) ?? until));
   if (t.everyMs !== null) return Math.max(from, Math.floor(now / t.everyMs) * t.everyMs);
   // Search backwards from now in growing windows, so a long outage costs few iterations.
   for (let window = 60_000; ; window *= 4) {
@@ -284,6 +370,10 @@ interface TriggerRow {
   cron_expr: string | null;
   time_zone: string | null;
   every_ms: number | string | null;
+  /** Null in rows written before schema version 19, as by older code. */
+  once_at: number | string | null;
+  start_at: number | string | null;
+  end_at: number | string | null;
   params: string;
   misfire: string;
   misfire_threshold_ms: number | string;
@@ -306,7 +396,7 @@ const bool = (v: number | boolean) => v === true || v === 1;
 
 export function rowTiming(r: TriggerRow): Timing & { misfire: MisfirePolicy; misfireThresholdMs: number } {
   return {
-    cron: r.cron_expr, tz: r.time_zone, everyMs: num(r.every_ms),
+    cron: r.cron_expr, tz: r.time_zone, everyMs: num(r.every_ms), at: date(r.once_at), startAt: date(r.start_at), endAt: date(r.end_at),
     misfire: r.misfire as MisfirePolicy, misfireThresholdMs: Number(r.misfire_threshold_ms),
   };
 }
@@ -318,6 +408,9 @@ export function toSchedule(r: TriggerRow): Schedule {
     cron: r.cron_expr,
     tz: r.time_zone,
     everyMs: num(r.every_ms),
+    at: date(r.once_at),
+    startAt: date(r.start_at),
+    endAt: date(r.end_at),
     params: JSON.parse(r.params) as JsonParams,
     misfire: r.misfire as MisfirePolicy,
     misfireThresholdMs: Number(r.misfire_threshold_ms),
@@ -341,6 +434,9 @@ export function scheduleJson(s: Schedule) {
     cron: s.cron,
     tz: s.tz,
     everyMs: s.everyMs,
+    at: s.at?.toISOString() ?? null,
+    startAt: s.startAt?.toISOString() ?? null,
+    endAt: s.endAt?.toISOString() ?? null,
     params: s.params,
     misfire: s.misfire,
     misfireThresholdMs: s.misfireThresholdMs,
@@ -353,7 +449,8 @@ export function scheduleJson(s: Schedule) {
   };
 }
 
-const sameTiming = (a: Timing, b: Timing) => a.cron === b.cron && a.tz === b.tz && a.everyMs === b.everyMs;
+const sameTiming = (a: Timing, b: Timing) => a.cron === b.cron && a.tz === b.tz && a.everyMs === b.everyMs &&
+  ms(a.at) === ms(b.at) && ms(a.startAt) === ms(b.startAt) && ms(a.endAt) === ms(b.endAt);
 
 async function notify(tx: Tx, name: string): Promise<void> {
   if (tx.dialect === 'postgres') await tx.query(SCHED_SQL.notifyTrigger, [name]);
@@ -361,7 +458,7 @@ async function notify(tx: Tx, name: string): Promise<void> {
 
 /**
  * Inserts or replaces a trigger in a transaction. A new trigger's first fire time is the first
- * one after now (database time). A replaced trigger keeps its paused state, its history and, if
+ * one after now (database time), or a one-shot's time (see firstFireTime). A replaced trigger keeps its paused state, its history and, if
  * its timing did not change, its pending fire time. Returns whether it was created, changed or
  * already identical.
  */
@@ -369,8 +466,9 @@ export async function upsertTrigger(tx: Tx, d: TriggerDefinition, source: Schedu
   const now = Number((await tx.query<{ now: number | string }>(SCHED_SQL.dbNow))[0].now);
   const values = (next: number | null) => [
     d.name, d.job, d.cron, d.tz, d.everyMs, JSON.stringify(d.params), d.misfire, d.misfireThresholdMs, d.noConcurrent ? 1 : 0, next, source,
+    ms(d.at), ms(d.startAt), ms(d.endAt),
   ];
-  const inserted = await tx.execute(SCHED_SQL.insertTrigger, values(nextAfter(d, now)));
+  const inserted = await tx.execute(SCHED_SQL.insertTrigger, values(firstFireTime(d, now)));
   if (inserted) {
     await notify(tx, d.name);
     return 'created';
@@ -380,7 +478,7 @@ export async function upsertTrigger(tx: Tx, d: TriggerDefinition, source: Schedu
   const unchanged = old.job === d.job && sameTiming(old, d) && JSON.stringify(old.params) === JSON.stringify(d.params) &&
     old.misfire === d.misfire && old.misfireThresholdMs === d.misfireThresholdMs && old.noConcurrent === d.noConcurrent && old.source === source;
   if (unchanged) return 'unchanged';
-  const next = sameTiming(old, d) ? num(row.next_fire_time) : nextAfter(d, now);
+  const next = sameTiming(old, d) ? num(row.next_fire_time) : firstFireTime(d, now);
   await tx.execute(SCHED_SQL.updateTrigger, values(next));
   await notify(tx, d.name);
   return 'replaced';

@@ -138,9 +138,12 @@ const SCHEMAS = {
   }),
   Schedule: obj({
     name: str, job: str, cron: nullable(str), tz: nullable(str), everyMs: nullable(int),
+    at: { ...nullable(time), description: 'the one fire time of a one-shot trigger' },
+    startAt: { ...nullable(time), description: 'no fire time before this one (cron and interval triggers)' },
+    endAt: { ...nullable(time), description: 'no fire time after this one (cron and interval triggers)' },
     params: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
     misfire: { type: 'string', enum: ['fire-once', 'skip'] }, misfireThresholdMs: int, noConcurrent: bool, paused: bool,
-    nextFireTime: { ...nullable(time), description: 'null while paused, or when it never fires again' },
+    nextFireTime: { ...nullable(time), description: 'null while paused, or when it never fires again (a one-shot that fired, a trigger past its endAt)' },
     lastFireTime: nullable(time), lastExecutionId: nullable(int), source: { type: 'string', enum: ['config', 'runtime'] },
   }),
   Firing: obj({

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { count, noop } from '../../examples/nightshift.config.ts';
 import { ParameterError, UsageError } from '../../src/core/errors.ts';
 import { CronError } from '../../src/scheduler/cron.ts';
-import { decide, latestAtOrBefore, nextAfter, validateSchedule, validateSchedules } from '../../src/scheduler/triggers.ts';
+import { decide, firstFireTime, latestAtOrBefore, nextAfter, validateSchedule, validateSchedules } from '../../src/scheduler/triggers.ts';
 
 const jobs = [noop, count];
 const T = (iso: string) => Date.parse(iso);
@@ -64,7 +64,7 @@ describe('the misfire decision', () => {
 describe('validation', () => {
   it('accepts cron and interval triggers and keeps only the given parameters, typed', () => {
     expect(validateSchedule({ name: 'n1', job: 'count', cron: '0 * * * * ?', tz: 'Europe/Paris', params: { items: '5' } }, jobs)).toEqual({
-      name: 'n1', job: 'count', cron: '0 * * * * ?', tz: 'Europe/Paris', everyMs: null, params: { items: 5 },
+      name: 'n1', job: 'count', cron: '0 * * * * ?', tz: 'Europe/Paris', everyMs: null, at: null, startAt: null, endAt: null, params: { items: 5 },
       misfire: 'fire-once', misfireThresholdMs: 5000, noConcurrent: false,
     });
     expect(validateSchedule({ name: 'n2', job: 'noop', everyMs: 1000, misfire: 'skip', noConcurrent: true }, jobs)).toMatchObject({
@@ -74,8 +74,8 @@ describe('validation', () => {
 
   it.each([
     [{ name: 'x', job: 'nope', everyMs: 1000 }, /unknown job nope/],
-    [{ name: 'x', job: 'noop' }, /either a cron expression or an interval/],
-    [{ name: 'x', job: 'noop', everyMs: 1000, cron: '* * * * * ?' }, /not both/],
+    [{ name: 'x', job: 'noop' }, /give a cron expression \(cron\), an interval \(everyMs\) or one time \(at\)/],
+    [{ name: 'x', job: 'noop', everyMs: 1000, cron: '* * * * * ?' }, /give one of cron, everyMs and at, not cron and everyMs/],
     [{ name: 'x', job: 'noop', everyMs: 50 }, /interval must be a whole number of milliseconds >= 100/],
     [{ name: 'x', job: 'noop', everyMs: 1000, tz: 'UTC' }, /tz applies to cron expressions only/],
     [{ name: 'x', job: 'noop', cron: '0 0 * * * ?', tz: 'Mars/Olympus' }, /unknown time zone "Mars\/Olympus"/],
@@ -120,5 +120,91 @@ describe('validation', () => {
 
   it('rejects two declared schedules with one name', () => {
     expect(() => validateSchedules([{ name: 'a', job: 'noop', everyMs: 1000 }, { name: 'a', job: 'noop', everyMs: 2000 }], jobs)).toThrow(/two schedules are named a/);
+  });
+});
+
+describe('one-shot triggers and bounds', () => {
+  const D = (iso: string) => new Date(iso);
+  const at = { cron: null, tz: null, everyMs: null, at: D('2024-01-01T00:00:10Z') };
+  const bounded = { cron: null, tz: null, everyMs: 1000, startAt: D('2024-01-01T00:00:05.500Z'), endAt: D('2024-01-01T00:00:09Z') };
+  const cronBounded = { cron: '*/2 * * * * ?', tz: 'UTC', everyMs: null, startAt: D('2024-01-01T00:00:05Z'), endAt: D('2024-01-01T00:00:09Z') };
+
+  it('a one-shot has its time as first fire time, even when past, and none after it', () => {
+    expect(firstFireTime(at, T('2024-01-01T00:00:00Z'))).toBe(T('2024-01-01T00:00:10Z'));
+    expect(firstFireTime(at, T('2024-06-01T00:00:00Z'))).toBe(T('2024-01-01T00:00:10Z'));
+    expect(nextAfter(at, T('2024-01-01T00:00:09.999Z'))).toBe(T('2024-01-01T00:00:10Z'));
+    expect(nextAfter(at, T('2024-01-01T00:00:10Z'))).toBeNull();
+  });
+
+  it('a one-shot found late fires once as a misfire (or is skipped), then has no next fire time', () => {
+    const cur = T('2024-01-01T00:00:10Z');
+    const t = { ...at, misfireThresholdMs: 5000 };
+    expect(decide({ ...t, misfire: 'fire-once' }, cur, cur + 3)).toEqual({ action: 'fire', fireTime: cur, next: null, late: 3 });
+    expect(decide({ ...t, misfire: 'fire-once' }, cur, cur + 60_000)).toEqual({
+      action: 'misfire', policy: 'fire-once', fireTime: cur, missedFrom: cur, next: null, late: 60_000,
+    });
+    expect(decide({ ...t, misfire: 'skip' }, cur, cur + 60_000)).toMatchObject({ action: 'misfire', policy: 'skip', fireTime: cur, next: null });
+  });
+
+  it('startAt and endAt bound interval and cron fire times, both inclusive', () => {
+    expect(firstFireTime(bounded, T('2024-01-01T00:00:00Z'))).toBe(T('2024-01-01T00:00:06Z'));
+    expect(nextAfter(bounded, T('2024-01-01T00:00:07.5Z'))).toBe(T('2024-01-01T00:00:08Z'));
+    expect(nextAfter(bounded, T('2024-01-01T00:00:08Z'))).toBe(T('2024-01-01T00:00:09Z'));
+    expect(nextAfter(bounded, T('2024-01-01T00:00:09Z'))).toBeNull();
+    expect(firstFireTime(cronBounded, T('2024-01-01T00:00:00Z'))).toBe(T('2024-01-01T00:00:06Z'));
+    expect(nextAfter({ ...cronBounded, startAt: D('2024-01-01T00:00:04Z') }, 0)).toBe(T('2024-01-01T00:00:04Z'));
+    expect(nextAfter(cronBounded, T('2024-01-01T00:00:08Z'))).toBeNull();
+  });
+
+  it('a misfire never fires past endAt: the latest missed time within the bounds, then nothing', () => {
+    const cur = T('2024-01-01T00:00:06Z');
+    expect(latestAtOrBefore(bounded, cur, T('2024-01-01T01:00:00Z'))).toBe(T('2024-01-01T00:00:09Z'));
+    expect(latestAtOrBefore(cronBounded, cur, T('2024-01-01T01:00:00Z'))).toBe(T('2024-01-01T00:00:08Z'));
+    expect(decide({ ...bounded, misfire: 'fire-once', misfireThresholdMs: 1000 }, cur, T('2024-01-01T01:00:00Z'))).toMatchObject({
+      action: 'misfire', fireTime: T('2024-01-01T00:00:09Z'), next: null,
+    });
+  });
+
+  it('validates times with an offset, and keeps them as Dates', () => {
+    expect(validateSchedule({ name: 'o', job: 'noop', at: '2020-01-01T10:00:00+02:00' }, jobs)).toMatchObject({
+      cron: null, everyMs: null, at: D('2020-01-01T08:00:00Z'), startAt: null, endAt: null,
+    });
+    const later = new Date(Date.now() + 3600_000);
+    expect(validateSchedule({ name: 'b', job: 'noop', everyMs: 1000, startAt: '2020-01-01T00:00:00Z', endAt: later }, jobs)).toMatchObject({
+      at: null, startAt: D('2020-01-01T00:00:00Z'), endAt: later,
+    });
+  });
+
+  it.each([
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00' }, 'schedule x: at must name its offset (Z or +HH:MM), got "2027-01-15T10:00:00": a local time is ambiguous across machines and zones'],
+    [{ name: 'x', job: 'noop', at: '2027-01-15' }, /schedule x: at must name its offset/],
+    [{ name: 'x', job: 'noop', at: 'tomorrow' }, /schedule x: at must be an ISO-8601 date-time with an offset or Z, such as .*, got "tomorrow"$/],
+    [{ name: 'x', job: 'noop', at: '2027-02-30T10:00:00Z' }, /schedule x: at must be .*\(there is no such day\)$/],
+    [{ name: 'x', job: 'noop', at: new Date(NaN) }, 'schedule x: at is an invalid Date'],
+    [{ name: 'x', job: 'noop', at: 5 as never }, /schedule x: at must be .* or a Date, got 5$/],
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00Z', everyMs: 1000 }, 'schedule x: give one of cron, everyMs and at, not everyMs and at'],
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00Z', cron: '* * * * * ?' }, 'schedule x: give one of cron, everyMs and at, not cron and at'],
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00Z', startAt: '2027-01-15T10:00:00Z' }, /schedule x: startAt does not apply to a one-shot trigger \(at\)/],
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00Z', endAt: '2027-01-15T10:00:00Z' }, /schedule x: endAt does not apply to a one-shot trigger/],
+    [{ name: 'x', job: 'noop', at: '2027-01-15T10:00:00Z', tz: 'UTC' }, /schedule x: tz does not apply to a one-shot trigger/],
+    [{ name: 'x', job: 'noop', everyMs: 1000, startAt: '2099-01-02T00:00:00Z', endAt: '2099-01-01T00:00:00Z' },
+      'schedule x: endAt 2099-01-01T00:00:00.000Z must be after startAt 2099-01-02T00:00:00.000Z'],
+    [{ name: 'x', job: 'noop', everyMs: 1000, startAt: '2099-01-01T00:00:00Z', endAt: '2099-01-01T00:00:00Z' }, /endAt .* must be after startAt/],
+    [{ name: 'x', job: 'noop', cron: '* * * * * ?', endAt: '2020-01-01T00:00:00Z' }, 'schedule x: endAt 2020-01-01T00:00:00.000Z leaves no fire time after now'],
+    [{ name: 'x', job: 'noop', everyMs: 1000, startAt: '2027-01-15 10:00' }, /schedule x: startAt must name its offset/],
+  ])('refuses %j naming the field', (spec, message) => {
+    let err: unknown;
+    try {
+      validateSchedule(spec, jobs);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UsageError);
+    if (typeof message === 'string') expect((err as Error).message).toBe(message);
+    else expect((err as Error).message).toMatch(message);
+  });
+
+  it('a declared trigger past its endAt is kept (it never fires again), as a cron that never fires again is', () => {
+    expect(validateSchedules([{ name: 'old', job: 'noop', everyMs: 1000, endAt: '2020-01-01T00:00:00Z' }], jobs)).toMatchObject([{ endAt: D('2020-01-01T00:00:00Z') }]);
   });
 });

@@ -5,7 +5,12 @@ import { ConfirmButton, Empty, Loading, Notice } from './components.js';
 import { api, go, html, interval, paramText, time, useLoad } from './lib.js';
 import { useState } from './preact-hooks.js';
 
-const timing = (s) => (s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + interval(s.everyMs));
+/** How a schedule fires: once at its time, or its cron expression or interval with its bounds (times in UTC, as everywhere here). */
+function timing(s) {
+  if (s.at) return 'once at ' + time(s.at);
+  const repeat = s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + interval(s.everyMs);
+  return repeat + (s.startAt ? ' from ' + time(s.startAt) : '') + (s.endAt ? ' until ' + time(s.endAt) : '');
+}
 
 const scheduleHref = (name) => '#/schedules/' + encodeURIComponent(name);
 

@@ -45,7 +45,8 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
     schema: {
       summary: 'Add a trigger, or replace the one with this name',
       description:
-        'A cron expression (Quartz, with seconds) in a time zone, or a fixed interval, that runs a job with fixed parameters. ' +
+        'A cron expression (Quartz, with seconds) in a time zone, or a fixed interval (either bounded by startAt and endAt if wanted), ' +
+        'or one time (at), that runs a job with fixed parameters. ' +
         'A replaced trigger keeps its paused state, its history, and its pending fire time if its timing did not change. ' +
         '201 when created, 200 when replaced or unchanged. The job and parameters are checked against its definition: a server ' +
         'started without a config answers 409. Needs the operator role.',
@@ -60,6 +61,9 @@ export async function scheduleRoutes(app: FastifyInstance, { ns, schedules }: Ap
           cron: { type: 'string', maxLength: 500, description: 'a Quartz cron expression, e.g. 0 0/15 9-17 ? * MON-FRI' },
           tz: { type: 'string', maxLength: 100, description: 'the IANA time zone of cron (default UTC)' },
           everyMs: { type: 'integer', description: 'a fixed interval instead of cron' },
+          at: { type: 'string', maxLength: 64, description: 'one fire time instead of cron or everyMs: an ISO-8601 date-time with an offset or Z. A past time fires at once as a misfire' },
+          startAt: { type: 'string', maxLength: 64, description: 'no fire time of cron or everyMs before this one (ISO-8601 with an offset or Z)' },
+          endAt: { type: 'string', maxLength: 64, description: 'no fire time of cron or everyMs after this one (ISO-8601 with an offset or Z)' },
           params: paramsBody,
           misfire: { type: 'string', enum: ['fire-once', 'skip'] },
           misfireThresholdMs: { type: 'integer', minimum: 0 },
