@@ -28,6 +28,9 @@ interface ScheduleJson {
   cron: string | null;
   tz: string | null;
   everyMs: number | null;
+  at: string | null;
+  startAt: string | null;
+  endAt: string | null;
   params: Record<string, unknown>;
   misfire: string;
   misfireThresholdMs: number;
@@ -53,11 +56,11 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     expect(list.map((s) => s.name)).toEqual(['nightly', 'tick']);
     const [nightly, tick] = list;
     expect(Object.keys(nightly).sort()).toEqual([
-      'cron', 'everyMs', 'job', 'lastExecutionId', 'lastFireTime', 'misfire', 'misfireThresholdMs', 'name', 'nextFireTime', 'noConcurrent',
-      'params', 'paused', 'source', 'tz',
+      'at', 'cron', 'endAt', 'everyMs', 'job', 'lastExecutionId', 'lastFireTime', 'misfire', 'misfireThresholdMs', 'name', 'nextFireTime', 'noConcurrent',
+      'params', 'paused', 'source', 'startAt', 'tz',
     ]);
     expect(nightly).toMatchObject({
-      job: 'count', cron: '0 30 2 * * ?', tz: 'Europe/Paris', everyMs: null, params: { items: 50, tag: 'n' }, misfire: 'fire-once',
+      job: 'count', cron: '0 30 2 * * ?', tz: 'Europe/Paris', everyMs: null, at: null, startAt: null, endAt: null, params: { items: 50, tag: 'n' }, misfire: 'fire-once',
       misfireThresholdMs: 5000, noConcurrent: false, paused: false, lastFireTime: null, lastExecutionId: null, source: 'runtime',
     });
     expect(nightly.nextFireTime).toMatch(ISO_MS);
@@ -153,8 +156,17 @@ describe.each(all)('schedule commands ($name)', (backend) => {
       [add('--job', 'noop', '--every', 'soon'), /--every must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least 100 ms, got "soon"/],
       [add('--job', 'noop', '--every', '10'), /--every must be a whole number of milliseconds or a duration such as 30s, 5m or 1h, of at least 100 ms, got "10"/],
       [add('--job', 'noop', '--every', '0.05s'), /--every must be .* of at least 100 ms, got "0\.05s"/],
-      [add('--job', 'noop', '--every', '1000', '--cron', '* * * * * ?'), /either --cron EXPR or --every INTERVAL, not both/],
-      [add('--job', 'noop'), /either --cron EXPR or --every INTERVAL, not neither/],
+      [add('--job', 'noop', '--every', '1000', '--cron', '* * * * * ?'), /^nightshift: schedule add: give one of --cron EXPR, --every INTERVAL and --at TIME, not --cron and --every$/],
+      [add('--job', 'noop'), /^nightshift: schedule add: give one of --cron EXPR, --every INTERVAL and --at TIME, not none$/],
+      [add('--job', 'noop', '--every', '1000', '--at', '2099-01-01T00:00:00Z'), /not --every and --at$/],
+      [add('--job', 'noop', '--at', '2099-01-01T00:00:00Z', '--start-at', '2099-01-01T00:00:00Z'), /^nightshift: schedule add: --start-at bound --cron and --every, not --at \(a one-shot fires once\)$/],
+      [add('--job', 'noop', '--at', '2099-01-01T00:00:00Z', '--tz', 'Europe/Paris'), /--tz applies to --cron only/],
+      [add('--job', 'noop', '--at', '2099-01-01 10:00'), /^nightshift: --at must name its offset \(Z or \+HH:MM\), got "2099-01-01 10:00": a local time is ambiguous across machines and zones$/],
+      [add('--job', 'noop', '--at', 'noon'), /^nightshift: --at must be an ISO-8601 date-time with an offset or Z, such as .*, got "noon"$/],
+      [add('--job', 'noop', '--every', '1s', '--end-at', '2099-02-30T00:00:00Z'), /^nightshift: --end-at must be .*\(there is no such day\)$/],
+      [add('--job', 'noop', '--every', '1s', '--start-at', '2099-01-02T00:00:00Z', '--end-at', '2099-01-01T00:00:00+01:00'),
+        /^nightshift: schedule x: endAt 2098-12-31T23:00:00\.000Z must be after startAt 2099-01-02T00:00:00\.000Z$/],
+      [add('--job', 'noop', '--cron', '* * * * * ?', '--end-at', '2020-01-01T00:00:00Z'), /^nightshift: schedule x: endAt 2020-01-01T00:00:00\.000Z leaves no fire time after now$/],
       [add('--job', 'noop', '--every', '1000', '--tz', 'UTC'), /--tz applies to --cron only/],
       [add('--job', 'noop', '--every', '1000', '--misfire', 'later'), /--misfire.*later.*fire-once, skip/],
       [add('--job', 'noop', '--every', '1000', '--misfire-threshold', '-5'), /--misfire-threshold must be a whole number/],
@@ -172,6 +184,28 @@ describe.each(all)('schedule commands ($name)', (backend) => {
     // Nothing was added by any of them.
     expect(await cli.json(['schedule', 'list'])).toEqual([]);
   }, 90_000);
+});
+
+describe.each(all)('one-shot and bounded triggers in the CLI ($name)', (backend) => {
+  it('adds them with --at, --start-at and --end-at, and lists them as once at / from ... until ...', async () => {
+    const cli = cliFor(backend.freshUrl('schedat'));
+    const once = await cli.run(['schedule', 'add', 'launch', '--job', 'noop', '--at', '2099-01-15T11:00:00+01:00']);
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stdout).toBe('schedule launch added: job noop, once at 2099-01-15T10:00:00.000Z; next fire time 2099-01-15T10:00:00.000Z\n');
+    const window = await cli.json<ScheduleJson>(['schedule', 'add', 'window', '--job', 'noop', '--every', '1h', '--start-at', '2099-01-01T00:00:00Z', '--end-at', '2099-01-02T00:00:00Z']);
+    expect(window).toMatchObject({ everyMs: 3600_000, at: null, startAt: '2099-01-01T00:00:00.000Z', endAt: '2099-01-02T00:00:00.000Z', nextFireTime: '2099-01-01T00:00:00.000Z' });
+    const list = await cli.json<ScheduleJson[]>(['schedule', 'list']);
+    expect(list.map((s) => [s.name, s.at, s.startAt, s.endAt, s.nextFireTime])).toEqual([
+      ['launch', '2099-01-15T10:00:00.000Z', null, null, '2099-01-15T10:00:00.000Z'],
+      ['window', null, '2099-01-01T00:00:00.000Z', '2099-01-02T00:00:00.000Z', '2099-01-01T00:00:00.000Z'],
+    ]);
+    const text = (await cli.run(['schedule', 'list'])).stdout;
+    expect(text).toMatch(/launch\s+noop\s+once at 2099-01-15T10:00:00\.000Z\s/);
+    expect(text).toMatch(/window\s+noop\s+every 1h from 2099-01-01T00:00:00\.000Z until 2099-01-02T00:00:00\.000Z\s/);
+    // Replacing with other bounds re-times it; the same bounds keep its pending fire time.
+    const moved = await cli.json<ScheduleJson>(['schedule', 'add', 'window', '--job', 'noop', '--every', '1h', '--start-at', '2099-01-01T05:30:00Z']);
+    expect(moved).toMatchObject({ startAt: '2099-01-01T05:30:00.000Z', endAt: null, nextFireTime: '2099-01-01T06:00:00.000Z' });
+  }, 60_000);
 });
 
 describe('an interval as schedule list and add print it', () => {
