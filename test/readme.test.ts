@@ -4,7 +4,7 @@
  * test/cluster and test/scheduler.)
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -433,6 +433,25 @@ describe('README examples', () => {
     expect((await firstEnded)).toBe(0);
     const all = JSON.parse((await sh('npx nightshift executions --json', dir)).stdout);
     expect(all.map((e: { id: number; status: string }) => [e.id, e.status])).toEqual([[2, 'STARTING'], [1, 'COMPLETED']]);
+  });
+
+  it("the scheduler's one-shot and bounded examples add and list those triggers, and its declared schedules pass a node's checks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const [declared] = blocks('ts', "at: '2099-01-15T10:00:00Z'");
+    writeFileSync(join(dir, 'nightshift.config.ts'), `export { default } from ${JSON.stringify(join(ROOT, 'examples/nightshift.config.ts'))};\n${declared}`);
+    const checked = await sh('npx nightshift jobs --json', dir);
+    expect(checked.code).toBe(0);
+    const [commands] = blocks('sh', 'schedule add launch');
+    for (const line of commands.split('\n').filter((l) => l.startsWith('npx nightshift schedule add'))) expect((await sh(line, dir)).code, line).toBe(0);
+    const list = JSON.parse((await sh('npx nightshift schedule list --json', dir)).stdout) as Record<string, unknown>[];
+    expect(list).toMatchObject([
+      { name: 'campaign', everyMs: 3600_000, at: null, startAt: '2099-01-01T00:00:00.000Z', endAt: '2099-01-31T22:00:00.000Z', nextFireTime: '2099-01-01T00:00:00.000Z' },
+      { name: 'launch', at: '2099-01-15T10:00:00.000Z', nextFireTime: '2099-01-15T10:00:00.000Z' },
+    ]);
+    const text = (await sh('npx nightshift schedule list', dir)).stdout;
+    expect(text).toMatch(/launch\s+noop\s+once at 2099-01-15T10:00:00\.000Z/);
+    expect(text).toMatch(/campaign\s+count\s+every 1h from 2099-01-01T00:00:00\.000Z until 2099-01-31T22:00:00\.000Z/);
   });
 
   it('the cron examples print fire times', async () => {
