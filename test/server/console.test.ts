@@ -755,6 +755,22 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     expect((await fetch(`${server.base}/api/session`, { headers: { cookie } })).status).toBe(200);
   }, 40_000);
 
+  it('shows a one-shot as "once at" and a bounded trigger as "from ... until ..." in the list and on its page', async () => {
+    expect((await api('PUT', '/api/schedules/launch', { job: 'noop', at: '2099-01-15T11:00:00+01:00' })).status).toBe(201);
+    expect((await api('PUT', '/api/schedules/window', { job: 'noop', everyMs: 3600_000, startAt: '2099-01-01T00:00:00Z', endAt: '2099-01-02T00:00:00Z' })).status).toBe(201);
+    onTestFinished(async () => {
+      for (const name of ['launch', 'window']) await api('DELETE', `/api/schedules/${name}`);
+    });
+    const { page, problems } = await newPage();
+    await logIn(page, server.base, OPERATOR.secret);
+    await open(page, '#/schedules');
+    await page.locator('#schedules tr[data-name=launch] code', { hasText: 'once at 2099-01-15 10:00:00' }).waitFor();
+    expect(await page.locator('#schedules tr[data-name=window] code').textContent()).toBe('every 1h from 2099-01-01 00:00:00 until 2099-01-02 00:00:00');
+    await open(page, '#/schedules/launch');
+    await page.locator('#schedule-settings dd', { hasText: 'once at 2099-01-15 10:00:00' }).waitFor();
+    expect(problems).toEqual([]);
+  });
+
   it("shows a slow trigger's firings on its own page while a fast trigger pushes them out of the recent firings (screenshots)", async () => {
     expect((await api('PUT', '/api/schedules/slow-nightly', { job: 'noop', cron: '0 0 2 * * ?' })).status).toBe(201);
     const fired = await api<{ id: number }>('POST', '/api/schedules/slow-nightly/trigger', {});

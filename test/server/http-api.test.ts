@@ -594,6 +594,26 @@ describe.each(backends())('HTTP API ($name)', (backend) => {
     ]);
   });
 
+  it('adds one-shot and bounded schedules (at, startAt, endAt) and lists them; a bad time is a 400 naming the field', async () => {
+    const { get, send } = await setup('api-sched-times');
+    const put = (name: string, body: unknown) => send('PUT', `/api/schedules/${name}`, { body });
+    expect(await put('launch', { job: 'noop', at: '2099-01-15T11:00:00+01:00' })).toMatchObject({
+      status: 201, body: { name: 'launch', at: '2099-01-15T10:00:00.000Z', startAt: null, endAt: null, cron: null, everyMs: null, nextFireTime: '2099-01-15T10:00:00.000Z' },
+    });
+    expect(await put('window', { job: 'noop', everyMs: 3600_000, startAt: '2099-01-01T00:30:00Z', endAt: '2099-01-02T00:00:00Z' })).toMatchObject({
+      status: 201, body: { at: null, startAt: '2099-01-01T00:30:00.000Z', endAt: '2099-01-02T00:00:00.000Z', nextFireTime: '2099-01-01T01:00:00.000Z' },
+    });
+    expect((await get('/api/schedules')).body.map((x: { name: string; at: string | null; endAt: string | null }) => [x.name, x.at, x.endAt])).toEqual([
+      ['launch', '2099-01-15T10:00:00.000Z', null], ['window', null, '2099-01-02T00:00:00.000Z'],
+    ]);
+    expect(await put('bad', { job: 'noop', at: '2099-01-15T10:00:00' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^schedule bad: at must name its offset/) } });
+    expect(await put('bad', { job: 'noop', at: '2099-01-15T10:00:00Z', everyMs: 1000 })).toMatchObject({ status: 400, body: { error: 'schedule bad: give one of cron, everyMs and at, not everyMs and at' } });
+    expect(await put('bad', { job: 'noop', everyMs: 1000, startAt: '2099-01-02T00:00:00Z', endAt: '2099-01-01T00:00:00Z' })).toMatchObject({
+      status: 400, body: { error: 'schedule bad: endAt 2099-01-01T00:00:00.000Z must be after startAt 2099-01-02T00:00:00.000Z' },
+    });
+    expect((await get('/api/schedules/bad')).status).toBe(404);
+  });
+
   it('drains a node: it takes no more work, hands its running execution to another node, and stays up', async () => {
     const { ns, get, post, node, audit } = await setup('api-drain');
     const a = await node('drain-a', { concurrency: 1 });
