@@ -160,7 +160,7 @@ describe('nightshift migrate', () => {
     expect(JSON.parse((await runCli(['migrate', '--db', url, '--json'])).stdout)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION, migrated: false });
     // A schema of the version before: without what the last migration adds.
     const schema = schemaOf(url);
-    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION - 1}' WHERE key = 'schema_version'; DROP INDEX ${schema}.ns_node_draining`));
+    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION - 1}' WHERE key = 'schema_version'; ALTER TABLE ${schema}.ns_trigger DROP COLUMN once_at, DROP COLUMN start_at, DROP COLUMN end_at`));
     expect((await runCli(['migrate', '--db', url])).stdout).toBe(`schema migrated from ${SCHEMA_VERSION - 1} to ${SCHEMA_VERSION}\n`);
     await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION + 1}' WHERE key = 'schema_version'`));
     expectOneLineError(await runCli(['migrate', '--db', url, '--json']),

@@ -10,7 +10,11 @@ import { silentLogger } from '../../src/core/logger.ts';
 import { startScheduler, type FireEvent } from '../../src/scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../../src/scheduler/triggers.ts';
 import { count, noop } from '../../examples/nightshift.config.ts';
+import { openDatabase } from '../../src/repository/open.ts';
+import { SCHEMA_VERSION, versionOf } from '../../src/repository/schema.ts';
+import { triggerTimesSchema } from '../../src/repository/migrations/019-trigger-times.ts';
 import { backends } from '../support/backends.ts';
+import { undoTriggerTimes } from '../support/schema-undo.ts';
 import { dbNow, fireLog, openRepo, runsOf, untilDbTime, waitFor, type Repo } from './helpers.ts';
 
 describe.each(backends())('one-shot triggers and bounds ($name)', (backend) => {
@@ -26,6 +30,26 @@ describe.each(backends())('one-shot triggers and bounds ($name)', (backend) => {
   };
   const loop = (r: Repo, events: FireEvent[], schedules: ScheduleSpec[] = []) =>
     startScheduler({ db: r.db, jobs: [noop, count], schedules, logger: silentLogger, pollMs: 100, onFire: (e) => events.push(e) });
+
+  it('a repository of version 18 upgrades; its triggers read with no times, and version 18 code still inserts and reads rows', async () => {
+    const r = await open('upgrade19');
+    await r.admin.add({ name: 'old', job: 'noop', everyMs: 60_000 });
+    for (const statement of undoTriggerTimes(r.db.dialect)) await r.db.exec(statement);
+    await r.db.execute(`UPDATE ns_meta SET value = $1 WHERE key = 'schema_version'`, [String(versionOf(triggerTimesSchema) - 1)]);
+    const db = await openDatabase(r.url);
+    try {
+      expect(await db.query(`SELECT value FROM ns_meta WHERE key = 'schema_version'`)).toEqual([{ value: String(SCHEMA_VERSION) }]);
+      // Version 18's insert (src/scheduler/sql.ts before version 19) names none of the new columns.
+      await db.execute(`INSERT INTO ns_trigger (name, job_name, cron_expr, time_zone, every_ms, params, misfire, misfire_threshold_ms,
+          no_concurrent, paused, next_fire_time, source, create_time, update_time)
+        VALUES ('older', 'noop', NULL, NULL, 1000, '{}', 'skip', 5000, 0, 0, NULL, 'runtime', ns_now(), ns_now())`);
+      const older = await db.query<{ name: string; every_ms: number | string }>(`SELECT name, every_ms FROM ns_trigger ORDER BY name`);
+      expect(older.map((x) => [x.name, Number(x.every_ms)])).toEqual([['old', 60_000], ['older', 1000]]);
+    } finally {
+      await db.close();
+    }
+    expect((await r.admin.list()).map((s) => [s.name, s.at, s.startAt, s.endAt])).toEqual([['old', null, null, null], ['older', null, null, null]]);
+  });
 
   it('fires a one-shot once, then has no next fire time, and never again after a restart', async () => {
     const r = await open('oneshot');

@@ -7,9 +7,14 @@ import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
+/** Before migration 19: no one-shot or bounded triggers. */
+export function undoTriggerTimes(_d: Dialect): string[] {
+  return ['once_at', 'start_at', 'end_at'].map((c) => `ALTER TABLE ns_trigger DROP COLUMN ${c}`);
+}
+
 /** Before migration 17: no index of the live nodes asked to drain. */
-export function undoDrainingNodes(_d: Dialect): string[] {
-  return [`DROP INDEX ns_node_draining`];
+export function undoDrainingNodes(d: Dialect): string[] {
+  return [...undoTriggerTimes(d), `DROP INDEX ns_node_draining`];
 }
 
 /** Before migration 16: an instance's executions indexed by instance alone. */
