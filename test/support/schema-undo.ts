@@ -7,9 +7,17 @@ import { drainSchema } from '../../src/repository/migrations/008-drain.ts';
 import { endedCountersSchema } from '../../src/repository/migrations/012-ended-counters.ts';
 import type { Dialect } from '../../src/repository/tx.ts';
 
+/** Before migration 18: version 11's claim function, which running 18 again replaces: nothing to take back. */
+export function undoClaimWindow(_d: Dialect): string[] {
+  return [];
+}
+
+/** Takes a fully migrated repository back to the version before the last one. */
+export const undoLastMigration = undoClaimWindow;
+
 /** Before migration 17: no index of the live nodes asked to drain. */
-export function undoDrainingNodes(_d: Dialect): string[] {
-  return [`DROP INDEX ns_node_draining`];
+export function undoDrainingNodes(d: Dialect): string[] {
+  return [...undoClaimWindow(d), `DROP INDEX ns_node_draining`];
 }
 
 /** Before migration 16: an instance's executions indexed by instance alone. */
