@@ -207,12 +207,12 @@ function metaOf(rows: readonly { key: string; value: string }[]): SchemaMeta {
 function unchanged(db: Database, found: SchemaMeta, logger: Pick<Logger, 'info'> | undefined): SchemaMigration {
   if (found.version > SCHEMA_VERSION) {
     if (found.compatibleFrom > SCHEMA_VERSION) {
-      const from = found.compatibleFrom === found.version ? '' : ` (processes of version ${found.compatibleFrom} or later can run on it)`;
+      const from = found.compatibleFrom === found.version ? '' : ` (processes of schema version ${found.compatibleFrom} or later can run on it)`;
       throw new UsageError(`the job repository ${db.url} has schema version ${found.version}, newer than this Nightshift (${SCHEMA_VERSION})${from}: upgrade Nightshift`);
     }
     logger?.info(
       { version: found.version, compatibleFrom: found.compatibleFrom, thisVersion: SCHEMA_VERSION },
-      `job repository schema version ${found.version} is newer than this Nightshift (${SCHEMA_VERSION}), which can run on it (it runs processes of version ${found.compatibleFrom} or later): upgrade Nightshift when you can`,
+      `job repository schema version ${found.version} is newer than this Nightshift (${SCHEMA_VERSION}), which can run on it (processes of schema version ${found.compatibleFrom} or later can): upgrade Nightshift when you can`,
     );
   }
   return { from: found.version, to: found.version, compatibleFrom: found.compatibleFrom };

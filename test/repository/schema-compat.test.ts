@@ -71,7 +71,7 @@ describe.each(backends())('a repository of another version ($name)', (backend) =
     const db = await openDatabase(url, { logger });
     await db.close();
     expect(lines.map((l) => l.msg)).toEqual([
-      `job repository schema version ${SCHEMA_VERSION + 2} is newer than this Nightshift (${SCHEMA_VERSION}), which can run on it (it runs processes of version ${SCHEMA_VERSION} or later): upgrade Nightshift when you can`,
+      `job repository schema version ${SCHEMA_VERSION + 2} is newer than this Nightshift (${SCHEMA_VERSION}), which can run on it (processes of schema version ${SCHEMA_VERSION} or later can): upgrade Nightshift when you can`,
     ]);
     const ns = await createNightshift({ db: url, jobs: [noop] });
     try {
@@ -90,7 +90,7 @@ describe.each(backends())('a repository of another version ($name)', (backend) =
     await created(url);
     const where = await raw(url, async (db) => db.url);
     for (const [compatible, says] of [
-      [SCHEMA_VERSION + 1, ` (processes of version ${SCHEMA_VERSION + 1} or later can run on it)`],
+      [SCHEMA_VERSION + 1, ` (processes of schema version ${SCHEMA_VERSION + 1} or later can run on it)`],
       [null, ''],
     ] as const) {
       await setMeta(url, SCHEMA_VERSION + 2, compatible);
