@@ -66,7 +66,7 @@ export type { Statement } from './core/database.ts';
 export type { PgOptions } from './repository/database.ts';
 export type { ExecutionPage } from './repository/job-repository.ts';
 export type { PagingReaderOptions } from './items/sql-reader.ts';
-export type { FileItemReader } from './items/record-source.ts';
+export { UnreadableFileError, type FileItemReader } from './items/record-source.ts';
 export type { FixedWidthReaderOptions, FixedWidthField } from './items/fixed-width-reader.ts';
 export type { JsonlReaderOptions } from './items/jsonl-reader.ts';
 export type { FileItemWriter, FileWriterOptions, CsvWriterOptions, CsvColumn, JsonlWriterOptions } from './items/file-writer.ts';

@@ -498,10 +498,13 @@ export function buildProgram(): Command {
 
   common(program.command('migrate').description('create the job repository or bring its schema up to this version, run at deploy time by the role that owns the schema'))
     .action(act(async (o: Common) => {
-      const [{ migrateDatabase }, { createLogger }] = await Promise.all([import('../repository/open.ts'), import('../core/logger.ts')]);
-      const { from, to } = await migrateDatabase(dbUrl(o), { logger: createLogger({ level: logLevel(o) }) });
-      out(o.json ? JSON.stringify({ from, to, migrated: from !== to }, null, 2)
-        : from === to ? `schema already at ${to}` : from === 0 ? `schema created at ${to}` : `schema migrated from ${from} to ${to}`);
+      const [{ migrateDatabase }, { createLogger }, { SCHEMA_VERSION }] = await Promise.all([import('../repository/open.ts'), import('../core/logger.ts'), import('../repository/schema.ts')]);
+      const { from, to, compatibleFrom } = await migrateDatabase(dbUrl(o), { logger: createLogger({ level: logLevel(o) }) });
+      // Which older processes may keep running: what a rolling upgrade needs to know.
+      const older = compatibleFrom < to ? `; processes of schema version ${compatibleFrom} or later can run on it` : '';
+      out(o.json ? JSON.stringify({ from, to, migrated: from !== to, compatibleFrom }, null, 2)
+        : to > SCHEMA_VERSION ? `schema at ${to}, newer than this Nightshift (${SCHEMA_VERSION})${older}: nothing to do`
+        : from === to ? `schema already at ${to}` : from === 0 ? `schema created at ${to}` : `schema migrated from ${from} to ${to}${older}`);
       return EXIT.OK;
     }));
 

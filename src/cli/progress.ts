@@ -25,6 +25,8 @@ interface View {
   job: string;
   executionId: number;
   step: string;
+  /** A partitioned step: other nodes may run some of its partitions, and the counts are this process's. */
+  partitioned: boolean;
   progress: StepProgress | null;
   read: number;
   written: number;
@@ -170,7 +172,7 @@ function createTracker(clock: () => number): Tracker {
             : undefined;
     const left = progress && progress.total !== null ? progress.total - progress.done : undefined;
     return {
-      job, executionId, step: name, progress, read,
+      job, executionId, step: name, partitioned, progress, read,
       written: steps.reduce((n, s) => n + s.written, 0),
       skipped: steps.reduce((n, s) => n + s.skipped, 0),
       rate,
@@ -265,8 +267,10 @@ function etaText(v: View): string | undefined {
 /** A line of the log: `count #3 count: 4,500 of 20,000 items (22.5%), 1,234 items/s, ETA 13s; 4,500 read, 4,500 written, 0 skipped, 3.6s`. */
 function progressLine(v: View): string {
   const head = [doneText(v), rateText(v), etaText(v)].filter(Boolean).join(', ');
-  return `${v.job} #${v.executionId} ${v.step}: ${head}; ${count(v.read)} read, ${count(v.written)} written, ${count(v.skipped)} skipped, ${v.elapsed.toFixed(1)}s`;
+  return `${v.job} #${v.executionId} ${stepLabel(v)}: ${head}; ${count(v.read)} read, ${count(v.written)} written, ${count(v.skipped)} skipped, ${v.elapsed.toFixed(1)}s`;
 }
+
+const stepLabel = (v: View): string => (v.partitioned ? `${v.step} (partitions run here)` : v.step);
 
 const BAR_WIDTH = 24;
 
@@ -277,5 +281,5 @@ function barLine(v: View): string {
   const bar = share === undefined ? '' : ` ${'█'.repeat(Math.round(share * BAR_WIDTH))}${'░'.repeat(BAR_WIDTH - Math.round(share * BAR_WIDTH))}`;
   const parts = [doneText(v), rateText(v), etaText(v), `${formatDuration(v.elapsed)} elapsed`];
   if (v.skipped) parts.push(`${count(v.skipped)} skipped`);
-  return ` ${v.step}${bar} ${parts.filter(Boolean).join(' | ')}`;
+  return ` ${stepLabel(v)}${bar} ${parts.filter(Boolean).join(' | ')}`;
 }

@@ -91,7 +91,10 @@ export interface SkipQuery {
 
 /** Which errors a skip policy considers at all (see {@link SkipPolicy}). */
 export interface SkipMatchers {
-  /** Errors that may be skipped; default: any error. */
+  /**
+   * Errors that may be skipped; default: any error but a UsageError, which no policy skips (it
+   * says the job, its setup or its input must be fixed: an `UnreadableFileError`, say).
+   */
   on?: ErrorMatcher[];
   /** Errors that are never skipped, even if `on` matches. */
   never?: ErrorMatcher[];

@@ -35,7 +35,10 @@ export interface ExecutionHandle {
   failure?: unknown;
   /** Aborted when ownership is lost: nothing more may be committed. */
   readonly lost: LazyAbort;
+  /** The execution's logger: `baseLog` with the execution and job bound. */
   readonly log: Logger;
+  /** The logger the execution's was made from: for handles of its partitions, which bind the same again. */
+  readonly baseLog: Logger;
   /**
    * Whether a partitioned step's manager runs cluster-mode partitions itself. A cluster node
    * turns this off: its own claim loop runs partitions within the node's concurrency.
@@ -133,6 +136,7 @@ export function createHandle(
     managerRunsPartitions: true,
     lost,
     log: lazyChild(log, { execution: execution.id, job: execution.jobName }),
+    baseLog: log,
     onProgress,
     partition,
     children: new Set(),

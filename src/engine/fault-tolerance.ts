@@ -1,4 +1,4 @@
-import { ItemParseError, SkipLimitExceededError } from '../core/errors.ts';
+import { ItemParseError, SkipLimitExceededError, UsageError } from '../core/errors.ts';
 import type { ErrorMatcher, Phase, RetryEvent, RetryListener, RetryPolicy, SkipPolicy, SkipQuery } from '../core/job.ts';
 
 function matches(matcher: ErrorMatcher, error: unknown): boolean {
@@ -12,8 +12,13 @@ export function matchesAny(matchers: readonly ErrorMatcher[] | undefined, error:
   return !!matchers && matchers.some((m) => matches(m, error));
 }
 
+/**
+ * Whether the skip policy skips the error. A UsageError never is: it says the job, its setup or
+ * its input must be fixed (a file the reader cannot find the next record in, say, which would
+ * fail every read after it), whatever a policy without `on`, or with `on: [Error]`, would skip.
+ */
 export function isSkippable<P>(policy: SkipPolicy<P> | undefined, error: unknown): boolean {
-  if (!policy) return false;
+  if (!policy || error instanceof UsageError) return false;
   if (matchesAny(policy.never, error)) return false;
   return policy.on ? matchesAny(policy.on, error) : true;
 }

@@ -51,19 +51,18 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
         index++;
         continue;
       }
-      const why = last.exitStatus.description ? `: ${last.exitStatus.description}` : '';
       return {
         status: 'FAILED',
-        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}${why}`),
+        exitStatus: exitStatus('FAILED', `no transition from ${element.name} matches exit code ${last.exitStatus.code}${why(last)}`),
       };
     }
     if (typeof target === 'object') {
       if ('end' in target) return { status: 'COMPLETED', exitStatus: exitStatus(target.end) };
-      if ('fail' in target) return { status: 'FAILED', exitStatus: exitStatus(target.fail, `failed by transition from ${element.name}`) };
+      if ('fail' in target) return { status: 'FAILED', exitStatus: exitStatus(target.fail, `failed by transition from ${element.name} on ${last.exitStatus.code}${why(last)}`) };
       return { status: 'STOPPED', exitStatus: exitStatus('STOPPED', `stopped by transition from ${element.name}`), restartAt: target.stop };
     }
     if (target === 'end') return { status: 'COMPLETED', exitStatus: last.status === 'COMPLETED' ? last.exitStatus : exitStatus('COMPLETED') };
-    if (target === 'fail') return { status: 'FAILED', exitStatus: exitStatus('FAILED', `failed by transition from ${element.name} on ${last.exitStatus.code}`) };
+    if (target === 'fail') return { status: 'FAILED', exitStatus: exitStatus('FAILED', `failed by transition from ${element.name} on ${last.exitStatus.code}${why(last)}`) };
     if (target === 'stop') {
       return {
         status: 'STOPPED',
@@ -78,6 +77,12 @@ export async function runFlow<P>(elements: FlowElement<P>[], run: JobRun<P>, sta
     index = next;
   }
 }
+
+/**
+ * What the element's exit said, for the job's exit description when its transition ends the job:
+ * the step's failure, where a job failed by a transition would otherwise name only the step.
+ */
+const why = (last: FlowResult): string => (last.exitStatus.description ? `: ${last.exitStatus.description}` : '');
 
 function pickTransition(on: Record<string, TransitionTarget>, code: string): TransitionTarget | undefined {
   const match = mostSpecificMatch(Object.keys(on), code);

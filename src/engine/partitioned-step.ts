@@ -70,7 +70,7 @@ export async function runPartitionedStep<P>(
       const free = stopping ? 0 : def.mode === 'local' || handle.managerRunsPartitions ? concurrency - mine.size : 0;
       for (const id of await claimPartitions(db, node, [handle.execution.jobName], free, step.id)) {
         let own: ExecutionHandle | undefined;
-        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.log, runStep, (h) => handles.add((own = h)), handle.onProgress).finally(() => {
+        const run: Promise<void> = runPartition(db, node, handle.job, id, handle.baseLog, runStep, (h) => handles.add((own = h)), handle.onProgress).finally(() => {
           mine.delete(run);
           if (own) handles.delete(own);
           wake(); // a slot is free now: claim the next partition without waiting for the re-check

@@ -20,6 +20,7 @@ import {
   type Splitter,
   type SplitterFactory,
 } from './record-source.ts';
+import { requireFileOptions } from './file-options.ts';
 
 /** The syntax of a delimited file (options of {@link csvReader} and {@link csvSplitter}). */
 export interface CsvSyntaxOptions {
@@ -590,6 +591,7 @@ export function csvSplitter(file: string, syntax: CsvSyntaxOptions = {}, parseAl
  *   than `expectHeader`, make `open` throw a UsageError naming the file.
  */
 export function csvReader<T = Record<string, string>, H extends string = string, C extends string = string>(options: CsvReaderOptions<T, H, C>): FileItemReader<T> {
+  requireFileOptions('csvReader', options);
   const { path, columns, expectHeader, map } = options;
   const header = options.header ?? columns === undefined;
   if (!header && columns === undefined) throw new UsageError(`csvReader(${path}): give the column names (columns) when the file has no header`);

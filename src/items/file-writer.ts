@@ -10,6 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { ChunkContext, ItemStreamWriter } from '../core/items.ts';
 import type { ExecutionContext } from '../core/model.ts';
 import { NightshiftError, UsageError } from '../core/errors.ts';
+import { requireFileOptions } from './file-options.ts';
 
 /** Options common to the file writers. */
 export interface FileWriterBaseOptions {
@@ -175,6 +176,7 @@ async function openOutput(path: string, flags: 'r+' | 'w', what: string): Promis
  * the file to the committed offset and appends from there.
  */
 export function fileWriter<T>(options: FileWriterOptions<T>): FileItemWriter<T> {
+  requireFileOptions('fileWriter', options);
   return new FileWriter(options);
 }
 
@@ -206,6 +208,7 @@ export interface CsvWriterOptions<T> extends Omit<FileWriterBaseOptions, 'header
  * as JSON.
  */
 export function csvWriter<T>(options: CsvWriterOptions<T>): FileItemWriter<T> {
+  requireFileOptions('csvWriter', options);
   const delimiter = options.delimiter ?? ',';
   const quote = options.quote ?? '"';
   const quoteAll = options.quoteAll ?? false;
@@ -249,6 +252,7 @@ export interface JsonlWriterOptions<T> extends FileWriterBaseOptions {
 
 /** A restartable JSON Lines writer: one `JSON.stringify`-ed value per line. */
 export function jsonlWriter<T>(options: JsonlWriterOptions<T>): FileItemWriter<T> {
+  requireFileOptions('jsonlWriter', options);
   const map = options.map;
   return fileWriter<T>({ ...options, format: (item) => JSON.stringify(map ? map(item) : item) ?? 'null' });
 }

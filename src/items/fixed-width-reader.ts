@@ -2,6 +2,7 @@ import { UsageError } from '../core/errors.ts';
 import type { FileItemReader } from './record-source.ts';
 import { RecordError } from './record-source.ts';
 import { lineReader, type LineReaderOptions } from './line-source.ts';
+import { requireFileOptions } from './file-options.ts';
 
 /**
  * A field of a fixed-width record, in characters (UTF-16 code units): either `start` (0-based)
@@ -45,6 +46,7 @@ export interface FixedWidthReaderOptions<T> extends LineReaderOptions {
  * than the fields need is a recoverable ItemParseError naming the file and line.
  */
 export function fixedWidthReader<T = Record<string, string>>(options: FixedWidthReaderOptions<T>): FileItemReader<T> {
+  requireFileOptions('fixedWidthReader', options);
   const names: string[] = [];
   const starts: number[] = [];
   const ends: number[] = [];

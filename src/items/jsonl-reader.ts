@@ -1,6 +1,7 @@
 import type { FileItemReader } from './record-source.ts';
 import { RecordError } from './record-source.ts';
 import { lineReader, type LineReaderOptions } from './line-source.ts';
+import { requireFileOptions } from './file-options.ts';
 
 /** Options of {@link jsonlReader}. */
 export interface JsonlReaderOptions<T> extends LineReaderOptions {
@@ -14,6 +15,7 @@ export interface JsonlReaderOptions<T> extends LineReaderOptions {
  * naming the file and line: the next `read()` returns the following line.
  */
 export function jsonlReader<T = unknown>(options: JsonlReaderOptions<T>): FileItemReader<T> {
+  requireFileOptions('jsonlReader', options);
   const map = options.map;
   return lineReader<T>('jsonlReader', options, (line, lineNumber) => {
     let value: unknown;

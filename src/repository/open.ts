@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.ts';
 import { redactUrls } from '../core/redact.ts';
 import type { Database, PgOptions } from './database.ts';
 import { openPostgres, parsePgUrl } from './postgres.ts';
-import { migrations, SCHEMA_VERSION } from './schema.ts';
+import { compatibleFrom, migrations, SCHEMA_VERSION } from './schema.ts';
 import { SQL } from './sql.ts';
 import { openSqlite } from './sqlite.ts';
 
@@ -144,11 +144,19 @@ export function openDatabaseWhenReachable(url: string = DEFAULT_DB_URL, options:
 export interface SchemaMigration {
   readonly from: number;
   readonly to: number;
+  /**
+   * The oldest schema version whose processes can run on the repository as it is now: below
+   * `to` when processes of older versions may keep running on it (a rolling upgrade).
+   */
+  readonly compatibleFrom: number;
 }
 
 /** How {@link openDatabase} opens a repository: PostgreSQL's pool options, and where a migration is logged. */
 export interface OpenOptions extends PgOptions {
-  /** Gets one info line when opening migrates the schema (from and to versions). */
+  /**
+   * Gets one info line when opening migrates the schema (from and to versions), or finds it at
+   * a newer version that this Nightshift can run on.
+   */
   readonly logger?: Pick<Logger, 'info'>;
 }
 
@@ -157,20 +165,20 @@ export interface OpenOptions extends PgOptions {
  * this version is only read: no DDL, no lock, so a role with only the runtime privileges (see
  * the README's "Database roles and privileges") can open it. Otherwise the schema is created or
  * migrated under an advisory lock, the version read again under it (another process may have
- * migrated meanwhile).
+ * migrated meanwhile). A schema of a newer version is left as it is: this Nightshift runs on it
+ * when the newer one says it can (see compatibleFrom), and refuses it otherwise.
  */
 async function migrate(db: Database, url: string, logger?: Pick<Logger, 'info'>): Promise<SchemaMigration> {
-  let found: number | undefined;
+  let found: SchemaMeta | undefined;
   if (db.dialect === 'postgres') {
-    found = await readVersion(db);
-    if (found !== undefined) refuseNewer(db, found);
-    if (found === SCHEMA_VERSION) return { from: found, to: found };
+    found = await readMeta(db);
+    if (found !== undefined && found.version >= SCHEMA_VERSION) return unchanged(db, found, logger);
   }
   let done: SchemaMigration;
   try {
-    done = await migrateLocked(db, url, found !== undefined);
+    done = await migrateLocked(db, url, found !== undefined, logger);
   } catch (err) {
-    if (db.dialect === 'postgres' && (err as { code?: string }).code === INSUFFICIENT_PRIVILEGE) throw await mayNotMigrate(db, found, err);
+    if (db.dialect === 'postgres' && (err as { code?: string }).code === INSUFFICIENT_PRIVILEGE) throw await mayNotMigrate(db, found?.version, err);
     throw err;
   }
   if (done.from !== done.to) {
@@ -179,27 +187,49 @@ async function migrate(db: Database, url: string, logger?: Pick<Logger, 'info'>)
   return done;
 }
 
+/** A repository's schema version (0: none), and the oldest version that can run on it. */
+interface SchemaMeta {
+  version: number;
+  compatibleFrom: number;
+}
+
+/** ns_meta's rows; a schema of before version 18 did not say what can run on it: only its own version. */
+function metaOf(rows: readonly { key: string; value: string }[]): SchemaMeta {
+  const value = (key: string) => Number(rows.find((r) => r.key === key)?.value ?? 0);
+  const version = value('schema_version');
+  return { version, compatibleFrom: value('compatible_from') || version };
+}
+
+/**
+ * A repository at this version or a newer one, left as it is: at a newer one, this Nightshift
+ * runs only if that version says processes of this one can (and says so in the log).
+ */
+function unchanged(db: Database, found: SchemaMeta, logger: Pick<Logger, 'info'> | undefined): SchemaMigration {
+  if (found.version > SCHEMA_VERSION) {
+    if (found.compatibleFrom > SCHEMA_VERSION) {
+      const from = found.compatibleFrom === found.version ? '' : ` (processes of schema version ${found.compatibleFrom} or later can run on it)`;
+      throw new UsageError(`the job repository ${db.url} has schema version ${found.version}, newer than this Nightshift (${SCHEMA_VERSION})${from}: upgrade Nightshift`);
+    }
+    logger?.info(
+      { version: found.version, compatibleFrom: found.compatibleFrom, thisVersion: SCHEMA_VERSION },
+      `job repository schema version ${found.version} is newer than this Nightshift (${SCHEMA_VERSION}), which can run on it (processes of schema version ${found.compatibleFrom} or later can): upgrade Nightshift when you can`,
+    );
+  }
+  return { from: found.version, to: found.version, compatibleFrom: found.compatibleFrom };
+}
+
 /** PostgreSQL's insufficient_privilege: the role may not create or change the schema. */
 const INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
  * The schema version of a PostgreSQL repository, read without creating anything (the first
- * schema of the search_path, which `?schema=` sets): 0 without a version row; undefined when
- * ns_meta is not there or this role may not see or read it.
+ * schema of the search_path, which `?schema=` sets): version 0 without a version row; undefined
+ * when ns_meta is not there or this role may not see or read it.
  */
-async function readVersion(db: Database): Promise<number | undefined> {
+async function readMeta(db: Database): Promise<SchemaMeta | undefined> {
   const [meta] = await db.query<{ present: boolean; readable: boolean }>(SQL.schemaMetaPresent);
   if (!meta.present || !meta.readable) return undefined;
-  const rows = await db.query<{ value: string }>(SQL.schemaVersion);
-  return rows.length ? Number(rows[0].value) : 0;
-}
-
-function refuseNewer(db: Database, current: number): void {
-  if (current > SCHEMA_VERSION) {
-    throw new UsageError(
-      `the job repository ${db.url} has schema version ${current}, newer than this Nightshift (${SCHEMA_VERSION}): upgrade Nightshift`,
-    );
-  }
+  return metaOf(await db.query<{ key: string; value: string }>(SQL.schemaVersion));
 }
 
 /**
@@ -218,7 +248,7 @@ async function mayNotMigrate(db: Database, found: number | undefined, err: unkno
 }
 
 /** Creates or migrates the schema under the advisory lock; `schemaFound`: ns_meta is there, so its schema is too (not created again). */
-async function migrateLocked(db: Database, url: string, schemaFound: boolean): Promise<SchemaMigration> {
+async function migrateLocked(db: Database, url: string, schemaFound: boolean, logger: Pick<Logger, 'info'> | undefined): Promise<SchemaMigration> {
   if (db.dialect === 'postgres' && !schemaFound) {
     const { schema } = parsePgUrl(url);
     if (schema) {
@@ -231,29 +261,26 @@ async function migrateLocked(db: Database, url: string, schemaFound: boolean): P
     }
   }
   const steps = migrations(db.dialect);
-  const current = await db.transaction(async (tx) => {
+  const done = await db.transaction(async (tx): Promise<SchemaMigration> => {
     if (db.dialect === 'postgres') {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.nightshift-migrate'))`);
     }
     await tx.exec(`CREATE TABLE IF NOT EXISTS ns_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    const rows = await tx.query<{ value: string }>(SQL.schemaVersion);
-    const current = rows.length ? Number(rows[0].value) : 0;
-    refuseNewer(db, current);
-    if (current === SCHEMA_VERSION) return current;
+    const found = metaOf(await tx.query<{ key: string; value: string }>(SQL.schemaVersion));
+    if (found.version >= SCHEMA_VERSION) return unchanged(db, found, logger);
     // Replaced with each migration only: replacing a function needs its ownership.
     if (db.dialect === 'postgres') await tx.exec(`${PG_NOW}; ${PG_FENCE_LOST}`);
-    for (let v = current; v < SCHEMA_VERSION; v++) {
+    for (let v = found.version; v < SCHEMA_VERSION; v++) {
       for (const statement of steps[v]) await tx.exec(statement);
     }
-    await tx.execute(
-      `INSERT INTO ns_meta (key, value) VALUES ('schema_version', $1)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      [String(SCHEMA_VERSION)],
-    );
-    return current;
+    const migrated = { from: found.version, to: SCHEMA_VERSION, compatibleFrom: compatibleFrom() };
+    for (const [key, value] of [['schema_version', migrated.to], ['compatible_from', migrated.compatibleFrom]] as const) {
+      await tx.execute(`INSERT INTO ns_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, String(value)]);
+    }
+    return migrated;
   });
   // PostgreSQL keeps a transaction's connection for the next one until the event loop turns; a
   // statement right after opening would meanwhile open a second connection. Let it go back first.
   if (db.dialect === 'postgres') await new Promise((resolveTurn) => setImmediate(resolveTurn));
-  return { from: current, to: SCHEMA_VERSION };
+  return done;
 }

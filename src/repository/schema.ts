@@ -33,6 +33,26 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * Migrations that a process of the version before can run on: they change nothing that version
+ * reads or writes the meaning of (a function replaced by one with the same contract, an index, a
+ * column that version never reads and need not write). Listed here only after checking that
+ * version's statements against the migration; a migration not listed needs every process
+ * upgraded before it runs.
+ */
+const KEEPS_PREVIOUS: ReadonlySet<(d: Dialect) => string[]> = new Set([claimWindowSchema]);
+
+/**
+ * The oldest schema version whose processes can run on a repository at `version` (stored as
+ * ns_meta's `compatible_from` by each migration): nodes of that version or later keep running,
+ * and may restart, while the others are upgraded one at a time.
+ */
+export function compatibleFrom(version: number = SCHEMA_VERSION): number {
+  let from = version;
+  while (from > 1 && KEEPS_PREVIOUS.has(MIGRATIONS[from - 1])) from--;
+  return from;
+}
+
 /** The schema version a migration brings the repository to (its place in the list). */
 export function versionOf(migration: (d: Dialect) => string[]): number {
   return MIGRATIONS.indexOf(migration) + 1;

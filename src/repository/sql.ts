@@ -612,8 +612,11 @@ export const SQL = {
    */
   schemaMetaPresent: `SELECT to_regclass('ns_meta') IS NOT NULL AS present,
       coalesce(has_table_privilege(to_regclass('ns_meta'), 'SELECT'), false) AS readable`,
-  /** The repository's schema version (a row of ns_meta); none before the first migration. */
-  schemaVersion: `SELECT value FROM ns_meta WHERE key = 'schema_version'`,
+  /**
+   * The repository's schema version and the oldest version of Nightshift's schema that can run
+   * on it (rows of ns_meta; none before the first migration, no `compatible_from` before version 18).
+   */
+  schemaVersion: `SELECT key, value FROM ns_meta WHERE key IN ('schema_version', 'compatible_from')`,
   /** The role this session acts as (PostgreSQL), named when it may not migrate. */
   currentRole: `SELECT current_user AS role`,
   repositoryPresent: `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,

@@ -17,9 +17,7 @@ export interface MetricsOptions {
    * The registry to add Nightshift's metrics to: your application's own, so that its `/metrics`
    * serves them with yours. Nightshift's metrics read the repository whenever the registry is
    * collected (`registry.metrics()`, as your route calls it), so nothing else has to refresh them.
-   * While the repository does not answer, your metrics are still served: Nightshift's are left
-   * out of that collect (no series, for an `absent()` alert) and the node's log says why, once
-   * per collect. Default: a registry of their own, whose collect fails instead.
+   * Default: a registry of their own.
    */
   registry?: Registry;
   /**
@@ -38,9 +36,10 @@ export interface MetricsOptions {
  * repository, which only goes up (for `rate()` and `increase()`).
  * This process's own metrics (CPU, memory, event-loop lag) come with them, unless they go into a
  * registry of yours (see {@link MetricsOptions}): `createMetrics(ns, { registry })` adds them to
- * your application's registry, whose `metrics()` then reads the repository at each scrape. A
- * scrape of their own registry fails (rejects) while the repository does not answer; one of
- * yours goes on without them.
+ * your application's registry, whose `metrics()` then reads the repository at each scrape.
+ * While the repository does not answer, a scrape still succeeds, as exporters' do: it reports
+ * `nightshift_repository_up 0` (1 when it read the repository) and the process's metrics, leaves
+ * the others out (no series rather than stale ones), and the log says why, once per scrape.
  */
 export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
@@ -92,12 +91,20 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     registers: [registry],
     collect,
   });
+  const up = new Gauge({
+    name: 'nightshift_repository_up',
+    help: 'Whether this scrape read the job repository (1) or it did not answer (0: the other nightshift_ metrics are left out)',
+    registers: [registry],
+    collect,
+  });
   const ours = [executions, ended, nodes, running, oldestQueued, draining, heartbeatAge];
-  /** The repository did not answer: in the app's registry, its other metrics are served without ours. */
   const unread = (err: unknown): void => {
-    if (!options.registry) throw err;
+    // No series rather than stale ones; an unlabelled metric's reset leaves it at 0, which would
+    // read as "nothing waits": remove() takes its one series out.
     for (const m of ours) m.reset();
-    ns.log.warn({ err }, "Prometheus metrics: the job repository did not answer; this collect leaves Nightshift's metrics out");
+    for (const m of [oldestQueued, draining]) m.remove();
+    up.set(0);
+    ns.log.warn({ err }, "Prometheus metrics: the job repository did not answer; this scrape reports nightshift_repository_up 0 and leaves Nightshift's other metrics out");
   };
   let reading: Promise<void> | undefined;
   const refresh = (): Promise<void> => (reading ??= read().catch(unread).finally(() => (reading = undefined)));
@@ -131,6 +138,7 @@ export function createMetrics(ns: Nightshift, options: MetricsOptions = {}): Met
     const ages = new Map<string, number>();
     for (const n of live) ages.set(n.name, Math.min(ages.get(n.name) ?? Infinity, Math.max(0, now - n.lastHeartbeat.getTime()) / 1000));
     for (const [node, age] of ages) heartbeatAge.set({ node }, age);
+    up.set(1);
   };
   return { registry, scrape: () => registry.metrics() };
 }

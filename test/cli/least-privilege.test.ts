@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.ts';
 import { migrateDatabase, openDatabase } from '../../src/repository/open.ts';
-import { SCHEMA_VERSION } from '../../src/repository/schema.ts';
+import { compatibleFrom, SCHEMA_VERSION } from '../../src/repository/schema.ts';
+import { undoLastMigration } from '../support/schema-undo.ts';
 import { backends, waitFor } from '../support/backends.ts';
 import { admin } from '../support/pg-admin.ts';
 import { cliFor, expectOneLineError, query, ROOT, runCli, type ExecutionJson } from './run-cli.ts';
@@ -154,17 +155,27 @@ describe('nightshift migrate', () => {
 
   it('creates a fresh schema, finds it at its version the next time, and refuses a newer one (exit 2)', async () => {
     const url = postgres.freshUrl('migrate');
-    expect(JSON.parse((await runCli(['migrate', '--db', url, '--json'])).stdout)).toEqual({ from: 0, to: SCHEMA_VERSION, migrated: true });
+    const compatible = compatibleFrom();
+    expect(JSON.parse((await runCli(['migrate', '--db', url, '--json'])).stdout)).toEqual({ from: 0, to: SCHEMA_VERSION, migrated: true, compatibleFrom: compatible });
     const again = await runCli(['migrate', '--db', url]);
     expect([again.code, again.stdout]).toEqual([0, `schema already at ${SCHEMA_VERSION}\n`]);
-    expect(JSON.parse((await runCli(['migrate', '--db', url, '--json'])).stdout)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION, migrated: false });
+    expect(JSON.parse((await runCli(['migrate', '--db', url, '--json'])).stdout)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION, migrated: false, compatibleFrom: compatible });
     // A schema of the version before: without what the last migration adds.
     const schema = schemaOf(url);
-    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION - 1}' WHERE key = 'schema_version'; ALTER TABLE ${schema}.ns_trigger DROP COLUMN once_at, DROP COLUMN start_at, DROP COLUMN end_at`));
-    expect((await runCli(['migrate', '--db', url])).stdout).toBe(`schema migrated from ${SCHEMA_VERSION - 1} to ${SCHEMA_VERSION}\n`);
-    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION + 1}' WHERE key = 'schema_version'`));
+    await admin((c) => c.query(`SET search_path TO ${schema}; UPDATE ns_meta SET value = '${SCHEMA_VERSION - 1}' WHERE key = 'schema_version'; ${undoLastMigration('postgres').join('; ')}`));
+    const older = compatible < SCHEMA_VERSION ? `; processes of schema version ${compatible} or later can run on it` : '';
+    expect((await runCli(['migrate', '--db', url])).stdout).toBe(`schema migrated from ${SCHEMA_VERSION - 1} to ${SCHEMA_VERSION}${older}\n`);
+    // A newer Nightshift migrated it, and says processes of this version cannot run on it.
+    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION + 1}' WHERE key IN ('schema_version', 'compatible_from')`));
     expectOneLineError(await runCli(['migrate', '--db', url, '--json']),
       new RegExp(`^nightshift: the job repository .* has schema version ${SCHEMA_VERSION + 1}, newer than this Nightshift \\(${SCHEMA_VERSION}\\): upgrade Nightshift$`));
+    // It says they can: nothing to do (and nothing changed).
+    await admin((c) => c.query(`UPDATE ${schema}.ns_meta SET value = '${SCHEMA_VERSION}' WHERE key = 'compatible_from'`));
+    const newer = await runCli(['migrate', '--db', url]);
+    expect([newer.code, newer.stdout]).toEqual([0,
+      `schema at ${SCHEMA_VERSION + 1}, newer than this Nightshift (${SCHEMA_VERSION}); processes of schema version ${SCHEMA_VERSION} or later can run on it: nothing to do\n`]);
+    expect((await admin((c) => c.query(`SELECT key, value FROM ${schema}.ns_meta ORDER BY key`))).rows).toEqual([
+      { key: 'compatible_from', value: String(SCHEMA_VERSION) }, { key: 'schema_version', value: String(SCHEMA_VERSION + 1) }]);
   }, 60_000);
 
   it('migrates an SQLite repository too', async () => {

@@ -62,7 +62,7 @@ describe.each(backends())('nightshift run progress, stderr not a terminal ($name
     );
     const parts = await cli.run(['run', 'partitioned-count', 'items=1000', 'grid=4', 'tag=pc'], { env });
     expect(parts.code, parts.stderr).toBe(0);
-    expect(progressLines(parts.stderr, 'partitioned-count #2 count: ').at(-1)).toMatch(/^partitioned-count #2 count: 1,000 items(, [\d,]+ items\/s)?; 1,000 read, 1,000 written, 0 skipped, /);
+    expect(progressLines(parts.stderr, 'partitioned-count #2 count (partitions run here): ').at(-1)).toMatch(/^partitioned-count #2 count \(partitions run here\): 1,000 items(, [\d,]+ items\/s)?; 1,000 read, 1,000 written, 0 skipped, /);
     expect(parts.stderr).not.toMatch(/partition\d/);
   });
 });

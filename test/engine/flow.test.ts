@@ -79,11 +79,25 @@ describe.each(backends())('engine flows and listeners ($name)', (backend) => {
       expect(step(e, 'work').exitStatus.description).toContain('work broke');
     });
 
+    it("a job failed by a transition from a failed step says the step's failure, not only the step's name", async () => {
+      const job = defineJob({
+        name: 'fail-on',
+        steps: (s) => [
+          s.tasklet({ name: 'load', tasklet: () => { throw new Error('row 30000 broke the load'); }, on: { FAILED: { fail: 'LOAD_FAILED' }, '*': 'next' } }),
+          s.tasklet({ name: 'next', tasklet: () => undefined, on: { '*': 'fail' } }),
+        ],
+      });
+      const ns = await pool.create(backend.freshUrl('failon'), [job]);
+      const e = await ns.run('fail-on');
+      expect([e.status, e.exitStatus.code]).toEqual(['FAILED', 'LOAD_FAILED']);
+      expect(e.exitStatus.description).toMatch(/^failed by transition from load on FAILED: .*row 30000 broke the load/);
+    });
+
     it.each<{ target: TransitionTarget; status: string; code: string; description?: string }>([
       { target: 'end', status: 'COMPLETED', code: 'COMPLETED' },
       { target: { end: 'PARTIAL' }, status: 'COMPLETED', code: 'PARTIAL' },
       { target: 'fail', status: 'FAILED', code: 'FAILED', description: 'failed by transition from first' },
-      { target: { fail: 'BAD_DATA' }, status: 'FAILED', code: 'BAD_DATA', description: 'first' },
+      { target: { fail: 'BAD_DATA' }, status: 'FAILED', code: 'BAD_DATA', description: 'failed by transition from first on COMPLETED' },
       { target: 'stop', status: 'STOPPED', code: 'STOPPED', description: 'stopped by transition from first' },
     ])('transition to $target ends the job $status with exit code $code', async ({ target, status, code, description }) => {
       const job = defineJob({

@@ -18,6 +18,7 @@ import { redactArgs, redactValue } from '../../src/core/redact.ts';
 import { createNightshift, type Nightshift } from '../../src/operator.ts';
 import { backends, PG_BASE } from '../support/backends.ts';
 import { itWhen } from '../support/skip.ts';
+import { partitionedCount } from '../../examples/nightshift.config.ts';
 
 const SECRET = 'Hunter2-db-Pa55';
 const LEAKY_URL = `postgres://loader:${SECRET}@db.example.com:5432/warehouse`;
@@ -70,7 +71,7 @@ const unreachable = defineJob({
   ],
 });
 
-const jobs = [leaky, fine, unreachable];
+const jobs = [leaky, fine, unreachable, partitionedCount];
 
 describe.each(backends())('a user-supplied logger ($name)', (backend) => {
   const opened: (Nightshift | ClusterNode)[] = [];
@@ -108,6 +109,18 @@ describe.each(backends())('a user-supplied logger ($name)', (backend) => {
     ns.log.warn(new Error(`via ns.log ${LEAKY_URL}`));
     expect(user.lines.at(-1)).not.toContain(SECRET);
     expect(user.records().at(-1)).toMatchObject({ level: 40, msg: `via ns.log ${hidden}` });
+  });
+
+  it("binds each of a partition's keys once: the execution and job of its lines are not repeated", async () => {
+    const user = userLogger();
+    const ns = await operator(user.logger);
+    const done = await ns.run('partitioned-count', { items: 40, grid: 2, tag: `keys-${backend.name}` });
+    expect(done.status).toBe('COMPLETED');
+    const lines = user.lines.filter((l) => l.includes('"step":"count:partition'));
+    expect(lines.some((l) => l.includes('started on')), user.text()).toBe(true);
+    for (const line of lines) {
+      for (const key of ['execution', 'job', 'step']) expect(line.split(`"${key}":`).length - 1, line).toBe(1);
+    }
   });
 
   it('decides by the user\'s level, as it is at each call', async () => {

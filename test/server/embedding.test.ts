@@ -43,7 +43,7 @@ describe.each(backends())('metrics in an application registry ($name)', (backend
     }
   });
 
-  it("serves the app's metrics without Nightshift's while the repository does not answer, and says so in the log", async () => {
+  it("serves the app's metrics, and nightshift_repository_up 0 without Nightshift's others, while the repository does not answer, and says so in the log", async () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
     const warnings = () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
@@ -53,14 +53,22 @@ describe.each(backends())('metrics in an application registry ($name)', (backend
     const own = createMetrics(ns);
     createMetrics(ns, { registry });
     await ns.run('noop');
-    expect(await registry.metrics()).toContain('nightshift_executions{job="noop",status="COMPLETED"} 1\n');
+    const before = await registry.metrics();
+    expect(before).toContain('nightshift_executions{job="noop",status="COMPLETED"} 1\n');
+    expect(before).toContain('nightshift_repository_up 1\n');
     await ns.close(); // its repository connection is gone: every read fails
     const text = await registry.metrics();
     expect(text).toContain('app_requests_total 2');
-    expect(text).not.toMatch(/^nightshift_executions\{/m);
-    expect(warnings()).toEqual(["Prometheus metrics: the job repository did not answer; this collect leaves Nightshift's metrics out"]);
-    // Nightshift's own registry (serve's /metrics) fails its scrape instead.
-    await expect(own.scrape()).rejects.toThrow();
+    expect(text).toContain('nightshift_repository_up 0\n');
+    expect(text).not.toMatch(/^nightshift_(executions|nodes|oldest_queued_seconds)[{ ]/m);
+    const warning = "Prometheus metrics: the job repository did not answer; this scrape reports nightshift_repository_up 0 and leaves Nightshift's other metrics out";
+    expect(warnings()).toEqual([warning]);
+    // Nightshift's own registry (serve's /metrics) answers alike, with the process's metrics.
+    const ownText = await own.scrape();
+    expect(ownText).toContain('nightshift_repository_up 0\n');
+    expect(ownText).toContain('process_cpu_user_seconds_total');
+    expect(ownText).not.toMatch(/^nightshift_executions\{/m);
+    expect(warnings()).toEqual([warning, warning]);
   });
 
   it('keeps a registry of its own, with the default metrics, when given none', async () => {

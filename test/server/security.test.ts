@@ -408,9 +408,13 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
       await app.inject({ url: '/api/executions/1', headers: VIEWER }),
       await app.inject({ url: '/api/schedules', headers: VIEWER }),
       await app.inject({ url: '/api/nodes', headers: VIEWER }),
-      await app.inject({ url: '/metrics', headers: VIEWER }),
       await app.inject({ method: 'POST', url: '/api/jobs/noop/executions', headers: { ...OPERATOR, ...JSON_BODY }, payload: '{}' }),
     ];
+    // The scrape succeeds, as an exporter's does, and says the repository is down.
+    const metrics = await app.inject({ url: '/metrics', headers: VIEWER });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('nightshift_repository_up 0\n');
+    expect(metrics.body).not.toMatch(/^nightshift_executions\{/m);
     // The process itself is alive: a liveness probe must not restart it for the database's outage.
     const live = await app.inject({ url: '/livez' });
     expect([live.statusCode, live.json()]).toEqual([200, { status: 'ok' }]);
@@ -438,6 +442,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect(log).not.toContain('alice-operator-secret');
     await proxy.restore();
     expect((await app.inject({ url: '/api/executions', headers: VIEWER })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/metrics', headers: VIEWER })).body).toContain('nightshift_repository_up 1\n');
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
   });
 });

@@ -12,9 +12,17 @@ export function undoTriggerTimes(_d: Dialect): string[] {
   return ['once_at', 'start_at', 'end_at'].map((c) => `ALTER TABLE ns_trigger DROP COLUMN ${c}`);
 }
 
+/** Before migration 18: version 11's claim function, which running 18 again replaces: nothing else to take back. */
+export function undoClaimWindow(d: Dialect): string[] {
+  return [...undoTriggerTimes(d)];
+}
+
+/** Takes a fully migrated repository back to the version before the last one. */
+export const undoLastMigration = undoTriggerTimes;
+
 /** Before migration 17: no index of the live nodes asked to drain. */
 export function undoDrainingNodes(d: Dialect): string[] {
-  return [...undoTriggerTimes(d), `DROP INDEX ns_node_draining`];
+  return [...undoClaimWindow(d), `DROP INDEX ns_node_draining`];
 }
 
 /** Before migration 16: an instance's executions indexed by instance alone. */
