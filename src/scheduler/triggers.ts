@@ -208,9 +208,11 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
 
 /** Refuses a cron or interval trigger with no fire time left after now (a one-shot in the past is a misfire instead). */
 function mustFireAfterNow(t: Timing): void {
-  if (t.at || nextAfter(t, Date.now()) !== null) return;
-  if (t.endAt && nextAfter({ ...t, endAt: null }, Date.now()) !== null) throw new UsageError(`endAt ${t.endAt.toISOString()} leaves no fire time after now`);
-  throw new UsageError(`cron expression ${JSON.stringify(t.cron)} never fires again`);
+  const now = Date.now();
+  if (t.at || nextAfter(t, now) !== null) return;
+  if (nextAfter({ ...t, startAt: null, endAt: null }, now) === null) throw new UsageError(`cron expression ${JSON.stringify(t.cron)} never fires again`);
+  const bounds = [t.startAt && `startAt ${t.startAt.toISOString()}`, t.endAt && `endAt ${t.endAt.toISOString()}`].filter(Boolean);
+  throw new UsageError(`${bounds.join(' and ')} ${bounds.length > 1 ? 'leave' : 'leaves'} no fire time after now`);
 }
 
 const given = (v: unknown) => v !== undefined && v !== null;

@@ -192,6 +192,9 @@ describe('one-shot triggers and bounds', () => {
     [{ name: 'x', job: 'noop', everyMs: 1000, startAt: '2099-01-01T00:00:00Z', endAt: '2099-01-01T00:00:00Z' }, /endAt .* must be after startAt/],
     [{ name: 'x', job: 'noop', cron: '* * * * * ?', endAt: '2020-01-01T00:00:00Z' }, 'schedule x: endAt 2020-01-01T00:00:00.000Z leaves no fire time after now'],
     [{ name: 'x', job: 'noop', everyMs: 1000, startAt: '2027-01-15 10:00' }, /schedule x: startAt must name its offset/],
+    [{ name: 'x', job: 'noop', cron: '0 0 0 1 1 ? 2090', startAt: '2091-01-01T00:00:00Z' }, 'schedule x: startAt 2091-01-01T00:00:00.000Z leaves no fire time after now'],
+    [{ name: 'x', job: 'noop', cron: '0 0 * * * ?', startAt: '2091-01-01T00:01:00Z', endAt: '2091-01-01T00:59:00Z' },
+      'schedule x: startAt 2091-01-01T00:01:00.000Z and endAt 2091-01-01T00:59:00.000Z leave no fire time after now'],
   ])('refuses %j naming the field', (spec, message) => {
     let err: unknown;
     try {
