@@ -28,6 +28,7 @@ import type { Logger } from '../core/logger.ts';
 import { SAME_SIGNAL_MS, nodeSignals } from './node-signals.ts';
 import { addScheduleCommands, declaredTable } from './schedule-commands.ts';
 import { audited, isRefusal, recordedOn, type AuditNote, type CliAction } from './audit.ts';
+import { dbFlagWarning } from './db-flag.ts';
 
 interface Common {
   db?: string;
@@ -378,6 +379,8 @@ export function buildProgram(): Command {
       if (o.db === undefined && process.env.NIGHTSHIFT_DB === undefined) {
         logger.warn(`no --db or NIGHTSHIFT_DB: this node's repository is ${DEFAULT_DB_URL} in ${process.cwd()}, shared only by the processes on this machine that use that file; set NIGHTSHIFT_DB=postgres://... to join a PostgreSQL cluster`);
       }
+      const exposed = dbFlagWarning(o.db);
+      if (exposed) logger.warn(exposed);
       // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
       // graceful shutdown, a later one hands what still runs over now; none kills it.
       const started: { node?: ClusterNode } = {};
@@ -516,7 +519,7 @@ export function buildProgram(): Command {
     .option('--request-timeout <ms>', 'a request not received within this time is answered 408 and closed', '10000')
     .option('--trust-proxy [addresses]', "take the client's address from X-Forwarded-For when the peer is the proxy: its addresses or subnets, comma-separated (bare: a proxy on this machine)")
     .option('--insecure-no-auth', 'serve without API tokens, on a loopback address only')
-    .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o) }, out)));
+    .action(act(async (o: Common & Omit<ServeCommandOptions, 'db'>) => (await import('./serve.ts')).serveCommand({ ...o, db: dbUrl(o), dbFlag: o.db }, out)));
 
   program
     .command('cron')

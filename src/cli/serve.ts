@@ -20,11 +20,14 @@ import { LOOPBACK_PROXIES } from '../server/proxies.ts';
 import { loadTokens, TOKENS_ENV } from '../server/tokens.ts';
 import { loadConfigIfAny } from './config.ts';
 import { PARENT_ENDED, whenParentEnds } from './parent.ts';
+import { dbFlagWarning } from './db-flag.ts';
 
 /** The serve command's options, as given. */
 export interface ServeCommandOptions {
   /** The job repository's URL. */
   db: string;
+  /** The `--db` flag as given, if it was (its password, if any, shows in the process list: see dbFlagWarning). */
+  dbFlag?: string;
   config?: string;
   port: string;
   host: string;
@@ -84,6 +87,8 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   const trustProxy = trustedProxies(o);
   const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
   const log = createLogger();
+  const exposed = dbFlagWarning(o.dbFlag);
+  if (exposed) log.warn(exposed);
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
     log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
   }

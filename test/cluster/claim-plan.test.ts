@@ -125,51 +125,43 @@ describe('the drain statements right after a bulk submit (postgres)', () => {
     }
   });
 
-  it('a node with several jobs takes the next queued executions when a peer holds the first ones', async () => {
-    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
-    const held = Array.from({ length: 20 }, (_, k) => Number(first.id) + 2 * k);
+  /** The id of the first queued noop, and `check` run while a peer's claim in flight holds the rows `held` gives from it. */
+  async function whilePeerHolds(held: (first: number) => number[], check: (first: number, held: number[]) => Promise<void>): Promise<void> {
+    const [row] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
+    const first = Number(row.id);
+    const ids = held(first);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let locked!: () => void;
     const isLocked = new Promise<void>((r) => (locked = r));
-    // A peer's claim in flight: every other one of the first 40 is locked.
     const peer = ns.db.transaction(async (tx) => {
-      await tx.query(`SELECT id FROM ns_job_execution WHERE id = ANY($1::bigint[]) FOR UPDATE`, [held]);
+      await tx.query(`SELECT id FROM ns_job_execution WHERE id = ANY($1::bigint[]) FOR UPDATE`, [ids]);
       locked();
       await released;
     });
     await isLocked;
     try {
-      const ids = await queuedIds(['noop', 'third'], 16);
-      const free = Array.from({ length: 60 }, (_, k) => Number(first.id) + k).filter((id) => !held.includes(id));
-      expect(ids).toEqual(free.slice(0, 16));
+      await check(first, ids);
     } finally {
       release();
       await peer;
     }
+  }
+
+  it('a node with several jobs takes the next queued executions when a peer holds the first ones', async () => {
+    // Every other one of the first 40 is locked.
+    await whilePeerHolds((first) => Array.from({ length: 20 }, (_, k) => first + 2 * k), async (first, held) => {
+      const free = Array.from({ length: 60 }, (_, k) => first + k).filter((id) => !held.includes(id));
+      expect(await queuedIds(['noop', 'third'], 16)).toEqual(free.slice(0, 16));
+    });
   });
 
   it('a claim of one, while a peer\'s claim holds the head of the queue, takes the first id past it', async () => {
-    const [first] = await ns.db.query<{ id: string }>(`SELECT min(id) AS id FROM ns_job_execution WHERE job_name = 'noop' AND status = 'STARTING'`);
-    // A peer's claim of 40 in flight (version 11 looked at four ids here and took none).
-    const held = Array.from({ length: 40 }, (_, k) => Number(first.id) + k);
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const peer = ns.db.transaction(async (tx) => {
-      await tx.query(`SELECT id FROM ns_job_execution WHERE id = ANY($1::bigint[]) FOR UPDATE`, [held]);
-      locked();
-      await released;
+    // A claim of 40 (version 11 looked at four ids here and took none).
+    await whilePeerHolds((first) => Array.from({ length: 40 }, (_, k) => first + k), async (first) => {
+      expect(await queuedIds(['noop', 'third'], 1)).toEqual([first + 40]);
+      expect(await queuedIds(['noop', 'third'], 3)).toEqual([first + 40, first + 41, first + 42]);
     });
-    await isLocked;
-    try {
-      expect(await queuedIds(['noop', 'third'], 1)).toEqual([Number(first.id) + 40]);
-      expect(await queuedIds(['noop', 'third'], 3)).toEqual([40, 41, 42].map((k) => Number(first.id) + k));
-    } finally {
-      release();
-      await peer;
-    }
   });
 
   it('the queue\'s functions keep a generic plan (migration 14; a function redefined without it would plan each call)', async () => {
