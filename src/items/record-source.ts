@@ -45,7 +45,9 @@ export class UnreadableFileError extends UsageError {
   override readonly name: string = 'UnreadableFileError';
   constructor(
     message: string,
+    /** The file that cannot be read on. */
     readonly file: string,
+    /** The 1-based line where reading stopped. */
     readonly line: number,
   ) {
     super(message);

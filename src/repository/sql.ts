@@ -615,8 +615,9 @@ export const SQL = {
   /**
    * The repository's schema version and the oldest version of Nightshift's schema that can run
    * on it (rows of ns_meta; none before the first migration, no `compatible_from` before version 18).
+   * The table holds only such rows: read whole, it is one scan of a page.
    */
-  schemaVersion: `SELECT key, value FROM ns_meta WHERE key IN ('schema_version', 'compatible_from')`,
+  schemaVersion: `SELECT key, value FROM ns_meta`,
   /** The role this session acts as (PostgreSQL), named when it may not migrate. */
   currentRole: `SELECT current_user AS role`,
   repositoryPresent: `SELECT s.name, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s.name) AS schema_exists,
