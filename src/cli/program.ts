@@ -379,8 +379,6 @@ export function buildProgram(): Command {
       if (o.db === undefined && process.env.NIGHTSHIFT_DB === undefined) {
         logger.warn(`no --db or NIGHTSHIFT_DB: this node's repository is ${DEFAULT_DB_URL} in ${process.cwd()}, shared only by the processes on this machine that use that file; set NIGHTSHIFT_DB=postgres://... to join a PostgreSQL cluster`);
       }
-      const exposed = dbFlagWarning(o.db);
-      if (exposed) logger.warn(exposed);
       // The node handles SIGTERM/SIGINT for its whole life (see nodeSignals): the first starts the
       // graceful shutdown, a later one hands what still runs over now; none kills it.
       const started: { node?: ClusterNode } = {};
@@ -404,6 +402,9 @@ export function buildProgram(): Command {
           retention: config.retention, nodeRetentionMs: config.nodeRetentionMs,
           logger,
         }));
+        // Once it runs (a command that fails at once says one line only: its error).
+        const exposed = dbFlagWarning(o.db);
+        if (exposed) logger.warn(exposed);
         await signals.stopped;
         unwatch();
         // A second signal that came while the node was starting hands over at once too. The

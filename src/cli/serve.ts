@@ -87,8 +87,6 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
   const trustProxy = trustedProxies(o);
   const allowedHosts = [o.allowedHosts, process.env[ALLOWED_HOSTS_ENV]].flatMap((list) => (list ? list.split(',') : [])).map((h) => h.trim()).filter(Boolean);
   const log = createLogger();
-  const exposed = dbFlagWarning(o.dbFlag);
-  if (exposed) log.warn(exposed);
   if (o.tokensFile && (statSync(o.tokensFile).mode & 0o077) !== 0) {
     log.warn({ file: o.tokensFile }, 'the tokens file can be read by other users of this machine: chmod 600 it');
   }
@@ -139,6 +137,9 @@ export async function serveCommand(o: ServeCommandOptions, out: (line: string) =
         );
       }
       if (o.insecureNoAuth) log.warn('serving without authentication (--insecure-no-auth): anyone who can reach this address can act');
+      // Once it serves (a command that fails at once says one line only: its error).
+      const exposed = dbFlagWarning(o.dbFlag);
+      if (exposed) log.warn(exposed);
       log.info({ address, tokens: tokens.map((t) => ({ name: t.name, role: t.role })), allowedHosts, trustedProxies: trustProxy ?? [] }, 'serving the API, the console and the metrics');
       await stopped;
       log.info({ address }, 'stopping: no new connections; finishing the requests under way');
