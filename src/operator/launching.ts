@@ -100,12 +100,17 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
       return (await launch(def, execution.params, false)).done;
     },
     async stop(executionId) {
-      const execution = await explorer.getExecution(executionId);
+      // A node may claim a queued execution between the read and the update that stops it
+      // queued: it then runs, and the stop is asked of it as of any running one.
+      let execution = await explorer.getExecution(executionId);
+      for (let look = 1; execution?.status === 'STARTING' && !(await db.execute(SQL.stopQueued, [executionId])); look++) {
+        if (look === 3) throw new UsageError(`execution ${executionId} is being started; stop it again in a moment`);
+        execution = await explorer.getExecution(executionId);
+      }
       if (!execution) throw new UsageError(`no execution with id ${executionId}`);
       const local = findHandle([...lease.running.values()].map((r) => r.handle), executionId);
       if (local) local.stopRequested = true;
-      if (execution.status === 'STARTING') await db.execute(SQL.stopQueued, [executionId]);
-      else if (execution.status === 'STARTED') {
+      if (execution.status === 'STARTED') {
         const gone = await orphanReason(executionId);
         if (gone) await db.transaction((tx) => failOrphan(tx, { id: executionId, owner_node_id: execution.ownerNodeId, node_status: 'alive' }, gone));
         else {
@@ -118,7 +123,8 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
             }
           });
         }
-      } else if (execution.status !== 'STOPPING') {
+      } else if (execution.status !== 'STOPPING' && execution.status !== 'STARTING') {
+        // (STARTING: stopped while queued, above.)
         throw new UsageError(`execution ${executionId} is not running (it is ${execution.status})`);
       }
       return (await explorer.getExecution(executionId))!;
