@@ -676,6 +676,10 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
       }
       // Ended longer ago (and reported then): forget them.
       for (const [id, k] of known) if (!seen.has(id) && k.status !== 'alive') known.delete(id);
+      // A peer left out of the turns for a beat or two it missed (a loaded host) is taken back at
+      // the next look, a tick away: the probe tells of a late peer only past `lateMs`, much later,
+      // and the full look comes 30 s apart.
+      if ([...known.values()].some((k) => k.status === 'alive' && k.suspected)) membershipChanged = true;
     } catch (err) {
       membershipChanged = true;
       log.warn({ err: errorMessage(err) }, 'watching the cluster failed; will retry');
