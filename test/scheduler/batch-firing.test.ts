@@ -4,26 +4,17 @@
  * handled already) is recorded for that trigger while the others of the batch still fire once.
  */
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { startScheduler, type FireEvent } from '../../src/scheduler/scheduler.ts';
 import { count, noop } from '../../examples/nightshift.config.ts';
 import { backends } from '../support/backends.ts';
-import { dbNow, openRepo, waitFor, type Repo } from './helpers.ts';
+import { dbNow, suiteRepos, waitFor, type Repo } from './helpers.ts';
 
 const HOUR = 3600_000;
 
 describe.each(backends())('batched firing ($name)', (backend) => {
-  const repos: Repo[] = [];
-  afterAll(async () => {
-    for (const r of repos) await r.close();
-    await backend.cleanup();
-  });
-  const open = async (label: string) => {
-    const r = await openRepo(backend, label);
-    repos.push(r);
-    return r;
-  };
+  const open = suiteRepos(backend);
 
   /** Adds hourly triggers, then makes their next fire time due now (a second ago, by the database's clock). */
   async function dueTriggers(r: Repo, specs: { name: string; job: 'noop' | 'count'; params?: Record<string, unknown> }[]) {

@@ -9,6 +9,7 @@ import { count, noop } from '../../examples/nightshift.config.ts';
 import type { Database } from '../../src/repository/database.ts';
 import { openDatabase } from '../../src/repository/open.ts';
 import { scheduleAdmin, type ScheduleAdmin } from '../../src/scheduler/triggers.ts';
+import { afterAll } from 'vitest';
 import { waitFor, type Backend } from '../support/backends.ts';
 
 export { CONFIG, freshPerTest, kill, killAll, startNode, type NodeProc } from '../support/node-procs.ts';
@@ -41,6 +42,20 @@ export async function openRepo(backend: Backend, label: string): Promise<Repo> {
   const url = backend.freshUrl(label);
   const db = await openDatabase(url);
   return { url, db, admin: scheduleAdmin({ db, jobs: [noop, count] }), close: () => db.close() };
+}
+
+/** Opens repositories for one suite (`describe`), and closes them and cleans the backend up after it. */
+export function suiteRepos(backend: Backend): (label: string) => Promise<Repo> {
+  const repos: Repo[] = [];
+  afterAll(async () => {
+    for (const r of repos) await r.close();
+    await backend.cleanup();
+  });
+  return async (label) => {
+    const r = await openRepo(backend, label);
+    repos.push(r);
+    return r;
+  };
 }
 
 export async function dbNow(db: Database): Promise<number> {

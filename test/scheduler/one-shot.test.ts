@@ -5,7 +5,7 @@
  * handled by its policy (as Quartz does); a bounded trigger fires only within its bounds, then has
  * no next fire time; a declared trigger picks up changed bounds.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.ts';
 import { startScheduler, type FireEvent } from '../../src/scheduler/scheduler.ts';
 import type { ScheduleSpec } from '../../src/scheduler/triggers.ts';
@@ -15,19 +15,10 @@ import { SCHEMA_VERSION, versionOf } from '../../src/repository/schema.ts';
 import { triggerTimesSchema } from '../../src/repository/migrations/019-trigger-times.ts';
 import { backends } from '../support/backends.ts';
 import { undoTriggerTimes } from '../support/schema-undo.ts';
-import { dbNow, fireLog, openRepo, runsOf, untilDbTime, waitFor, type Repo } from './helpers.ts';
+import { dbNow, suiteRepos, fireLog, runsOf, untilDbTime, waitFor, type Repo } from './helpers.ts';
 
 describe.each(backends())('one-shot triggers and bounds ($name)', (backend) => {
-  const repos: Repo[] = [];
-  afterAll(async () => {
-    for (const r of repos) await r.close();
-    await backend.cleanup();
-  });
-  const open = async (label: string) => {
-    const r = await openRepo(backend, label);
-    repos.push(r);
-    return r;
-  };
+  const open = suiteRepos(backend);
   const loop = (r: Repo, events: FireEvent[], schedules: ScheduleSpec[] = []) =>
     startScheduler({ db: r.db, jobs: [noop, count], schedules, logger: silentLogger, pollMs: 100, onFire: (e) => events.push(e) });
 
