@@ -7,7 +7,7 @@ export type {
   JobDefinition, JobSpec, StepContext, TaskletContext, FlowElement, StepDefinition, ChunkStepDefinition,
   TaskletStepDefinition, TaskletResult, DecisionDefinition, DecisionContext, SplitDefinition, Transitions, TransitionTarget, SkipPolicy,
   SkipQuery, SkipDecider, RetryPolicy, RetryListener, RetryEvent, ErrorMatcher, SkippedItem, SkippedIn, ReadSkip, JobListener, StepListener,
-  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, ParamsInput, ParamInput, ImplicitParamValues,
+  ChunkListener, RepeatStatus, Phase, ParamsProblem, ParamsValidator, ParamsIncrementer, Firing, FiringParams, ParamsInput, ParamInput, ImplicitParamValues,
   JobStepDefinition, FlowDefinition, FlowSpec, SubflowDefinition, FlowBuilder, JobSummary,
 } from './core/job.ts';
 export { p } from './core/params.ts';

@@ -280,6 +280,25 @@ describe('README examples', () => {
     expect(execution.steps[0]).toMatchObject({ readCount: 1000, writeCount: 1000, commitCount: 21 });
   });
 
+  it('the business-date example makes one instance per date, whether a firing or a run makes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
+    writeFileSync(join(dir, 'nightshift.config.ts'), blocks('ts', "name: 'settle'")[0]);
+    const lines = blocks('sh', 'run settle')[0].split('\n').filter((l) => l.startsWith('npx nightshift'));
+    const codes = [];
+    for (const line of lines) codes.push((await sh(line, dir)).code);
+    expect(codes).toEqual([0, 0]);
+    const fired = await sh('npx nightshift schedule trigger settle-nightly', dir);
+    expect(fired.code).toBe(0);
+    const execution = JSON.parse((await sh(`npx nightshift execution ${fired.stdout.trim().match(/\d+/)![0]} --json`, dir)).stdout);
+    const yesterdayInParis = new Date(new Date(execution.parameters.fireTime).toLocaleString('en-US', { timeZone: 'Europe/Paris' }));
+    yesterdayInParis.setDate(yesterdayInParis.getDate() - 1);
+    const day = `${yesterdayInParis.getFullYear()}-${String(yesterdayInParis.getMonth() + 1).padStart(2, '0')}-${String(yesterdayInParis.getDate()).padStart(2, '0')}`;
+    expect(execution.parameters).toMatchObject({ businessDate: `${day}T00:00:00.000Z`, region: 'eu' });
+    // The date run by hand is one instance: run again, it is refused as completed.
+    const again = await sh('npx nightshift run settle businessDate=2027-01-14', dir);
+    expect(again.code).toBe(2);
+  });
+
   it('the example-job commands end as their comments say', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nightshift-readme-'));
     const [commands] = blocks('sh', 'run count items=5000');

@@ -98,3 +98,16 @@ export function instantOption(what: string, value: unknown): Date {
   }
   throw new UsageError(`${what} must be ${INSTANT_FORMS} or a Date, got ${JSON.stringify(value) ?? typeof value}`);
 }
+
+/**
+ * The calendar date of `instant` in IANA time zone `tz`, moved by `offsetDays`, as `YYYY-MM-DD`
+ * (a business date: `calendarDay(fireTime, 'Europe/Paris', -1)` is the day before, in Paris).
+ */
+export function calendarDay(instant: Date, tz: string, offsetDays = 0): string {
+  if (!Number.isInteger(offsetDays)) throw new UsageError(`a day offset must be a whole number of days, got ${String(offsetDays)}`);
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(instant);
+  const part = (type: string) => Number(parts.find((x) => x.type === type)?.value);
+  // Days are counted in UTC, where every day has 24 hours, from the zone's date at noon.
+  const day = new Date(Date.UTC(part('year'), part('month') - 1, part('day') + offsetDays, 12));
+  return day.toISOString().slice(0, 10);
+}

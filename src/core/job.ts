@@ -641,6 +641,27 @@ export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamV
  */
 export type ParamsIncrementer<S extends ParamsSchema> = (previous: (ParamValues<S> & ImplicitParamValues) | undefined) => ParamsInput<S>;
 
+/** One scheduled firing of a job, as its {@link JobSpec.firingParams} sees it. */
+export interface Firing<P> {
+  /** The firing's scheduled time (for a trigger fired by hand, when it was, by the database's clock). */
+  readonly fireTime: Date;
+  /** The trigger's name. */
+  readonly trigger: string;
+  /** The trigger's IANA time zone (its `tz`); `UTC` for a trigger without one. */
+  readonly tz: string;
+  /** The trigger's parameters, typed, with the job's defaults; a required one the trigger leaves out is absent. */
+  readonly params: Partial<P>;
+  /**
+   * The fire time's calendar date in the trigger's time zone, moved by `offsetDays` (default 0),
+   * as `YYYY-MM-DD`, which a `p.date()` parameter takes: `day(-1)` is the business date of a
+   * nightly run.
+   */
+  day(offsetDays?: number): string;
+}
+
+/** What a job's {@link JobSpec.firingParams} returns: the job's own parameters to set on a firing (`fireTime` is the scheduler's). */
+export type FiringParams<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> };
+
 /**
  * A job's definition, as produced by {@link defineJob}: `S` its parameter declarations, `N` its
  * name (a string literal type, so that launching by name is checked: see `Nightshift.run`).
@@ -669,6 +690,10 @@ export interface JobDefinition<S extends ParamsSchema = ParamsSchema, N extends 
   readonly incrementer?: ParamsIncrementer<S>;
   /** Process exit codes for the job's exit codes (see {@link JobSpec.exitCodes}). */
   readonly exitCodes?: Readonly<Record<string, number>>;
+  /** Computes each scheduled firing's parameters (see {@link JobSpec.firingParams}). */
+  readonly firingParams?: (firing: Firing<ParamValues<S>>) => FiringParams<S>;
+  /** Whether a firing's `fireTime` identifies its instance (see {@link JobSpec.fireTimeIdentifying}). */
+  readonly fireTimeIdentifying: boolean;
   /** Reads the execution summary the HTTP API shows (see {@link JobSummary}). */
   readonly summary?: JobSummary;
 }
@@ -696,7 +721,7 @@ export type JobSummary = (ctx: { readonly execution: JobExecution; readonly db: 
  * (`createNightshift({ jobs })`, `startNode({ jobs })`, a job step's child). Every
  * `JobDefinition<S, N>` is one.
  */
-export interface SomeJob extends Omit<JobDefinition, 'flow' | 'listeners' | 'validators' | 'incrementer'> {
+export interface SomeJob extends Omit<JobDefinition, 'flow' | 'listeners' | 'validators' | 'incrementer' | 'firingParams'> {
   /** The job's elements in order, taking parameters of the job's own type. */
   readonly flow: FlowElement<never>[];
   /** The job listeners, in order. */
@@ -705,6 +730,8 @@ export interface SomeJob extends Omit<JobDefinition, 'flow' | 'listeners' | 'val
   readonly validators: readonly ParamsValidator<never>[];
   /** The next-instance incrementer. */
   readonly incrementer?: (previous: never) => ParamsInput<ParamsSchema>;
+  /** Computes each scheduled firing's parameters. */
+  readonly firingParams?: (firing: never) => FiringParams<ParamsSchema>;
 }
 
 /**
@@ -921,6 +948,37 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    */
   incrementer?: ParamsIncrementer<S>;
   /**
+   * Computes the parameters of each scheduled firing of the job, on the node that fires it (and
+   * for `schedule trigger`), from the firing: its fire time, trigger, time zone and the trigger's
+   * parameters. What it returns is set over the trigger's parameters, then `fireTime` is added.
+   * Triggers may leave out a required parameter it sets. Adding a trigger (`schedule add`, the
+   * API, a node loading its config) tries it on the trigger's next fire time and refuses the
+   * trigger if what it returns does not fit the job (an unknown or missing parameter, a wrong
+   * type). It runs inside the firing's transaction: keep it quick and without I/O (a promise is
+   * refused). A throw, or parameters the job refuses, makes that firing `refused` in the fire
+   * log, with the reason, and the trigger moves on (a throw when the trigger is added lets it be
+   * added: it may refuse some days on purpose). With `fireTimeIdentifying: false`
+   * it gives Spring Batch's business-date instances (see the example there).
+   *
+   * @example
+   * firingParams: (firing) => ({ businessDate: firing.day(-1) }) // each night's run loads the day before, in the trigger's zone
+   */
+  firingParams?: (firing: Firing<ParamValues<S>>) => FiringParams<S>;
+  /**
+   * Whether each firing's `fireTime` identifies its job instance. By default it does: every fire
+   * time is an instance of its own. With false the job's own identifying parameters alone make the
+   * instance, `fireTime` is still recorded, and Spring Batch's JobInstance rules hold across
+   * firings and launches by hand alike: a firing, `run` or `submit` of an instance that completed
+   * is refused, one of an instance that failed restarts it from its last checkpoint.
+   *
+   * @example
+   * // One instance per business date, whether a trigger or an operator starts it:
+   * params: { businessDate: p.date({ required: true }) },
+   * firingParams: (firing) => ({ businessDate: firing.day(-1) }),
+   * fireTimeIdentifying: false,
+   */
+  fireTimeIdentifying?: boolean;
+  /**
    * The CLI's process exit code for the execution's exit code, like Spring Batch's
    * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
    * 0-255; the most specific matching pattern wins. An exit code no pattern matches exits as
@@ -975,6 +1033,8 @@ export function defineJob<S extends ParamsSchema = Record<never, never>, N exten
     exitCodes: spec.exitCodes === undefined ? undefined : checkExitCodes(spec.name, spec.exitCodes),
     validators: checkFunctions(spec.name, 'validate', spec.validate),
     incrementer: checkFunctions(spec.name, 'incrementer', spec.incrementer)[0],
+    firingParams: checkFunctions(spec.name, 'firingParams', spec.firingParams)[0],
+    fireTimeIdentifying: checkFireTimeIdentifying(spec.name, spec.fireTimeIdentifying),
     ...(spec.summary ? { summary: spec.summary } : {}),
   };
   Object.defineProperty(job, JOB_BRAND, { value: true });
@@ -986,6 +1046,12 @@ function checkMaxRunning(job: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new UsageError(`job ${job}: maxRunning must be a positive integer (executions of the job that may run at once), got ${typeof value === 'number' ? value : typeof value === 'string' ? `the string ${JSON.stringify(value)}` : describeValue(value)}`);
   }
+  return value;
+}
+
+function checkFireTimeIdentifying(job: string, value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') throw new UsageError(`job ${job}: fireTimeIdentifying must be true or false, got ${typeof value === 'string' ? JSON.stringify(value) : describeValue(value)}`);
   return value;
 }
 

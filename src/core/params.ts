@@ -226,9 +226,16 @@ export function checkDefaults(job: string, schema: ParamsSchema): void {
 
 /**
  * Validates and types raw parameters against a job's schema, applying defaults. Unknown,
- * missing and mistyped parameters are rejected with an error naming the parameter.
+ * missing and mistyped parameters are rejected with an error naming the parameter; `partial`
+ * leaves a missing required one out instead (a trigger's parameters, which a job's
+ * `firingParams` completes).
  */
-export function resolveParams(job: string, schema: ParamsSchema, raw: Record<string, unknown>): Record<string, unknown> {
+export function resolveParams(
+  job: string,
+  schema: ParamsSchema,
+  raw: Record<string, unknown>,
+  { partial = false }: { partial?: boolean } = {},
+): Record<string, unknown> {
   // A null-prototype map: a parameter named __proto__ or constructor is a plain entry here.
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, value] of Object.entries(raw)) {
@@ -245,7 +252,7 @@ export function resolveParams(job: string, schema: ParamsSchema, raw: Record<str
   for (const [name, spec] of Object.entries(schema)) {
     if (!Object.hasOwn(out, name) || out[name] === undefined) {
       if (spec.default !== undefined) out[name] = spec.default;
-      else if (spec.required) throw new ParameterError(`job ${job}: missing required parameter ${name}`);
+      else if (spec.required && !partial) throw new ParameterError(`job ${job}: missing required parameter ${name}`);
     }
     if (out[name] !== undefined && spec.validate) {
       const problem = spec.validate(out[name] as never);
@@ -276,12 +283,15 @@ export function paramsFromJson(job: string, schema: ParamsSchema, json: JsonPara
   return out;
 }
 
-/** The identifying subset of resolved parameters, in JSON form. */
-export function identifyingParams(schema: ParamsSchema, values: Record<string, unknown>): JsonParams {
+/**
+ * The identifying subset of resolved parameters, in JSON form; `fireTime` among them unless
+ * `fireTimeIdentifying` is false (a job whose firings are identified by parameters of its own).
+ */
+export function identifyingParams(schema: ParamsSchema, values: Record<string, unknown>, fireTimeIdentifying = true): JsonParams {
   const ident: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
     const spec = specFor(schema, name);
-    if (spec?.identifying !== false) ident[name] = value;
+    if (spec?.identifying !== false && (fireTimeIdentifying || name !== 'fireTime')) ident[name] = value;
   }
   return paramsToJson(ident);
 }

@@ -138,7 +138,7 @@ export function prepareLaunch(
   parentExecutionId?: number,
 ): PreparedLaunch {
   const values = resolveJobParams(def, rawParams);
-  const ident = identifyingParams(def.params, values);
+  const ident = identifyingParams(def.params, values, def.fireTimeIdentifying);
   return new Prepared(ident, instanceKey(ident), JSON.stringify(paramsToJson(values)), owner, parentExecutionId);
 }
 
@@ -285,7 +285,7 @@ function describeParams(ident: JsonParams): string {
  */
 export async function refuseForgedFireTime(db: Database, def: JobDefinition<ParamsSchema>, params: Record<string, unknown>): Promise<void> {
   if (!Object.hasOwn(params, 'fireTime') || params.fireTime === undefined) return;
-  const key = instanceKey(identifyingParams(def.params, resolveJobParams(def, params)));
+  const key = instanceKey(identifyingParams(def.params, resolveJobParams(def, params), def.fireTimeIdentifying));
   if ((await db.query(SQL.findInstance, [def.name, key])).length) return;
   throw new ParameterError(
     `job ${def.name}: parameter fireTime is set by the scheduler for its firings; a launch may give it only to run a firing's instance again ` +

@@ -182,7 +182,8 @@ async function migrate(db: Database, url: string, logger?: Pick<Logger, 'info'>)
     throw err;
   }
   if (done.from !== done.to) {
-    logger?.info({ from: done.from, to: done.to }, `job repository schema migrated from version ${done.from} to ${done.to}`);
+    const msg = done.from === 0 ? `job repository schema created at version ${done.to}` : `job repository schema migrated from version ${done.from} to ${done.to}`;
+    logger?.info({ from: done.from, to: done.to }, msg);
   }
   return done;
 }

@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, redactingLogger, type Logger } from '../core/logger.ts';
-import type { JsonParams } from '../core/params.ts';
 import { insertNewQueued } from '../engine/bulk-launch.ts';
 import { createExecutionIn, prepareLaunch, type PreparedLaunch } from '../engine/launch.ts';
 import type { Database } from '../repository/database.ts';
@@ -10,8 +9,9 @@ import { openDatabase } from '../repository/open.ts';
 import { createDbClock, type DbClock } from './clock.ts';
 import { listenOn } from '../repository/listen.ts';
 import { SCHED_SQL } from './sql.ts';
+import { firingParams } from './firing.ts';
 import {
-  decide, jobMap, nextAfter, rowTiming, upsertTrigger, validateSchedules, type FireRecord, type JobsLike, type ScheduleSpec,
+  decide, jobMap, nextAfter, rowTiming, triggerOf, upsertTrigger, validateSchedules, type FireRecord, type JobsLike, type ScheduleSpec,
   type TriggerRow,
 } from './triggers.ts';
 
@@ -220,8 +220,15 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const d = decide(rowTiming(row), cur, now);
     const launch = d.action === 'fire' || d.policy === 'fire-once';
     const outcome: FireRecord['outcome'] = d.action === 'fire' ? 'fired' : d.policy === 'fire-once' ? 'misfired' : 'skipped';
-    const params = launch ? { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(d.fireTime) } : undefined;
-    return { row, now, cur, d, at: now, outcome, detail: null, params };
+    const plan: Plan = { row, now, cur, d, at: now, outcome, detail: null };
+    if (launch) {
+      try {
+        plan.params = firingParams(jobs.get(row.job_name)!, triggerOf(row), d.fireTime);
+      } catch (err) {
+        refuse(plan, err);
+      }
+    }
+    return plan;
   };
 
   /**

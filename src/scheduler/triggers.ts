@@ -8,6 +8,7 @@ import type { Database } from '../repository/database.ts';
 import type { Tx } from '../repository/tx.ts';
 import { CronError, parseCron, type CronSchedule } from './cron.ts';
 import { SCHED_SQL } from './sql.ts';
+import { FiringParamsThrew, firingParams, type FiringTrigger } from './firing.ts';
 
 /** What to do with fire times found more than the misfire threshold late. */
 export type MisfirePolicy = 'fire-once' | 'skip';
@@ -187,10 +188,11 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
   const raw = spec.params ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError('params must be an object');
   if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError('parameter fireTime is set by the scheduler (the scheduled time of each firing)');
-  const resolved = resolveParams(def.name, def.params, raw as Record<string, unknown>);
+  const resolved = resolveParams(def.name, def.params, raw as Record<string, unknown>, { partial: def.firingParams !== undefined });
   const json = paramsToJson(resolved);
   const params: JsonParams = {};
   for (const k of Object.keys(raw).sort()) if (json[k] !== undefined) params[k] = json[k];
+  if (def.firingParams) tryFiringParams(def, { name, tz: tz ?? null, params }, timing);
   const misfire = spec.misfire ?? 'fire-once';
   if (!MISFIRE_POLICIES.includes(misfire as MisfirePolicy)) {
     throw new UsageError(`misfire policy must be fire-once or skip, got ${JSON.stringify(misfire)}`);
@@ -204,6 +206,26 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
   return {
     name, job: def.name, cron, tz, everyMs, at, startAt, endAt, params, misfire: misfire as MisfirePolicy, misfireThresholdMs: threshold, noConcurrent,
   };
+}
+
+/**
+ * Runs the job's firingParams for the trigger's next fire time (or its one time, or now) and
+ * checks the parameters it returns, so that a trigger whose firings would all be refused (an
+ * unknown or missing parameter, a wrong type) is refused when it is added instead. One that
+ * throws is let through: it may refuse some fire times on purpose, and adding a trigger (or
+ * starting a node with its config) must not depend on the day it is done.
+ */
+function tryFiringParams(def: JobDefinition<ParamsSchema>, trigger: FiringTrigger, timing: Timing): void {
+  const now = Date.now();
+  const fireTime = timing.at?.getTime() ?? nextAfter(timing, now) ?? now;
+  let params;
+  try {
+    params = firingParams(def, trigger, fireTime);
+  } catch (err) {
+    if (err instanceof FiringParamsThrew) return;
+    throw err;
+  }
+  resolveParams(def.name, def.params, params);
 }
 
 /** Refuses a cron or interval trigger with no fire time left after now (a one-shot in the past is a misfire instead). */
@@ -391,6 +413,11 @@ interface TriggerRow {
   update_time: number | string;
 }
 export type { TriggerRow };
+
+/** What a firing needs of its trigger's row. */
+export const triggerOf = (row: Pick<TriggerRow, 'name' | 'time_zone' | 'params'>): FiringTrigger => ({
+  name: row.name, tz: row.time_zone, params: JSON.parse(row.params) as JsonParams,
+});
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
 const date = (v: number | string | null): Date | null => (v === null ? null : new Date(Number(v)));
@@ -590,8 +617,8 @@ export function scheduleAdmin(target: { db: Database; jobs: JobsLike }): Schedul
           }
         }
         const now = Number(row.now);
-        const params = { ...(JSON.parse(row.params) as JsonParams), fireTime: new Date(now) };
-        const execution = await createExecutionIn(tx, requireJob(jobs, row.job_name), params, { kind: 'queued', targetNode: null, affinityKey: null });
+        const def = requireJob(jobs, row.job_name);
+        const execution = await createExecutionIn(tx, def, firingParams(def, triggerOf(row), now), { kind: 'queued', targetNode: null, affinityKey: null });
         await tx.execute(SCHED_SQL.logFire, [name, now, null, 'manual', execution.id, null, by ? `fired now by ${by}` : 'fired now']);
         await tx.execute(SCHED_SQL.recordManualFire, [name, execution.id, execution.instanceId]);
         return execution;

@@ -195,7 +195,7 @@ describe('nightshift migrate', () => {
     const url = postgres.freshUrl('migratelog');
     await (await openDatabase(url, { logger })).close();
     expect(lines.map((l) => JSON.parse(l) as { msg: string; from: number; to: number }))
-      .toEqual([expect.objectContaining({ level: 30, from: 0, to: SCHEMA_VERSION, msg: `job repository schema migrated from version 0 to ${SCHEMA_VERSION}` })]);
+      .toEqual([expect.objectContaining({ level: 30, from: 0, to: SCHEMA_VERSION, msg: `job repository schema created at version ${SCHEMA_VERSION}` })]);
     await (await openDatabase(url, { logger })).close();
     expect(lines).toHaveLength(1);
   });
