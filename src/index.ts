@@ -48,6 +48,7 @@ export { startNode, type ClusterNode, type NodeOptions, type NodeEvents, type No
 export type { RetentionOptions } from './cluster/housekeeping.ts';
 export { pruneHistory, type PruneOptions, type PruneResult } from './repository/retention.ts';
 export type { Routing, NodeCandidate } from './cluster/routing.ts';
+export type { PgTransactionClient } from './repository/foreign-transaction.ts';
 export type { SubmitItem, SubmitResult } from './engine/bulk-launch.ts';
 export { threadedProcessor, ThreadedProcessError, type ThreadedProcessor } from './engine/threaded-processor.ts';
 export {

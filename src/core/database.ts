@@ -39,6 +39,8 @@ export interface Database extends SqlClient {
   readonly url: string;
   /** The URL to open another connection to the same database (e.g. from a worker thread). */
   readonly connectUrl: string;
+  /** PostgreSQL: the schema the repository's tables are in (`?schema=`); undefined: the connection's default (public). */
+  readonly schema?: string | undefined;
   /**
    * Runs `fn` in a transaction. On SQLite transactions are serialised in this process and start
    * with BEGIN IMMEDIATE; on PostgreSQL each gets its own pooled connection.

@@ -7,8 +7,9 @@ import { createHandle, findHandle } from '../engine/execution-handle.ts';
 import { submitMany } from '../engine/bulk-launch.ts';
 import { runJobExecution } from '../engine/job-run.ts';
 import { endQueuedPartitions } from '../engine/partition-worker.ts';
-import { createExecution, failOrphan, liveIds, nextInstanceParams, ownerGone, refuseAtMaxRunning, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
+import { createExecution, createExecutionIn, failOrphan, liveIds, nextInstanceParams, ownerGone, refuseAtMaxRunning, refuseForgedFireTime, requireJob } from '../engine/launch.ts';
 import { announceLaunch } from '../repository/announce.ts';
+import { inForeignTransaction, type PgTransactionClient } from '../repository/foreign-transaction.ts';
 import { runningOfJob } from '../repository/max-running.ts';
 import type { JobExplorer } from '../repository/job-repository.ts';
 import { SQL } from '../repository/sql.ts';
@@ -16,7 +17,7 @@ import type { ProcessLease } from './lease.ts';
 import type { AnyJob, ExecutionDetails, Nightshift, NightshiftOptions } from './types.ts';
 
 /** How an operator starts, restarts, submits, stops and abandons executions. */
-export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'submitNextInstance' | 'submitMany' | 'stop' | 'abandon'>;
+export type Launching = Pick<Nightshift, 'run' | 'start' | 'runNextInstance' | 'restart' | 'submit' | 'submitInTransaction' | 'submitNextInstance' | 'submitMany' | 'stop' | 'abandon'>;
 
 /** What launching works with. */
 export interface LaunchingParts {
@@ -60,11 +61,13 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     return launched;
   };
 
-  async function submit(def: ReturnType<typeof requireJob>, params: Record<string, unknown>, routing: Routing) {
+  async function submit(def: ReturnType<typeof requireJob>, params: Record<string, unknown>, routing: Routing, client?: PgTransactionClient) {
     resolveJobParams(def, params);
     await refuseForgedFireTime(db, def, params);
     const decision = await route(db, def.name, routing);
-    return createExecution(db, def, params, { kind: 'queued', ...decision });
+    const owner = { kind: 'queued', ...decision } as const;
+    if (!client) return createExecution(db, def, params, owner);
+    return inForeignTransaction(client, db.schema, (tx) => createExecutionIn(tx, def, params, owner));
   }
 
   async function orphanReason(executionId: number): Promise<string | undefined> {
@@ -165,6 +168,12 @@ export function createLaunching({ db, explorer, jobs, log, lease, details, onPro
     },
     async submit(job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
       return submit(requireJob(jobs, job), params, routing);
+    },
+    async submitInTransaction(client, job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
+      if (db.dialect !== 'postgres') {
+        throw new UsageError(`submitInTransaction needs a PostgreSQL job repository (this one is ${db.url}): use submit`);
+      }
+      return submit(requireJob(jobs, job), params, routing, client);
     },
     async submitNextInstance(job: string, params: Record<string, unknown> = {}, routing: Routing = 'any') {
       const def = requireJob(jobs, job);

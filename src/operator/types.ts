@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.ts';
 import type { ExecutionSummary, JobExecution, StepExecution } from '../core/model.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import type { SubmitResult } from '../engine/bulk-launch.ts';
+import type { PgTransactionClient } from '../repository/foreign-transaction.ts';
 import type { ExecutionQuery, JobExplorer } from '../repository/job-repository.ts';
 
 export type { ExecutionSummary } from '../core/model.ts';
@@ -141,6 +142,24 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
    * that has the job takes it, as routed (any free node by default).
    */
   submit<N extends J['name']>(job: N, params?: ParamsOf<JobNamed<J, N>>, routing?: Routing): Promise<JobExecution>;
+  /**
+   * Submits as `submit` does, inside a PostgreSQL transaction of yours: `client` is a `pg` Client
+   * or PoolClient on the repository's database on which you ran `BEGIN`. The execution exists,
+   * and the nodes hear of it, only once your transaction commits, and not at all if it rolls
+   * back (graphile-worker's `add_job` or pg-boss's `send` with your `db`): an order row and the
+   * job that processes it commit together. Nightshift's statements run under a savepoint with the
+   * repository's schema on the search path, so a refused submit (it throws, as `submit` would)
+   * leaves your transaction usable and its search path as it was. Until you commit, the execution
+   * is yours alone: other connections (and `getExecution`) do not see it, and its instance is
+   * locked against another launch of the same parameters. PostgreSQL only.
+   *
+   * @example
+   * await client.query('BEGIN');
+   * await client.query('INSERT INTO orders (id) VALUES ($1)', [id]);
+   * await ns.submitInTransaction(client, 'invoice', { order: id });
+   * await client.query('COMMIT');
+   */
+  submitInTransaction<N extends J['name']>(client: PgTransactionClient, job: N, params?: ParamsOf<JobNamed<J, N>>, routing?: Routing): Promise<JobExecution>;
   /**
    * Submits the next instance of a job to the cluster, as `submit` does: its parameters are the
    * job's `incrementer`'s (by default `run.id` one more than the newest instance's) with `params`

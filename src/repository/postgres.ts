@@ -9,7 +9,7 @@ import type { DriverClient } from './driver-client.ts';
 import type { Statement, Tx } from './tx.ts';
 
 // BIGINT columns hold epoch milliseconds and ids, all far below 2^53.
-const types = {
+export const types = {
   getTypeParser(oid: number, format?: string) {
     if (oid === 20) return (v: string) => Number(v);
     return loadPg().types.getTypeParser(oid, format as 'text');
@@ -289,6 +289,7 @@ export function openPostgres(url: string, options: PgOptions = {}): Database {
     dialect: 'postgres',
     url: target.display,
     connectUrl: url,
+    schema: target.schema,
     async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
       const client = await connect();
       try {
