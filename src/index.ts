@@ -17,7 +17,7 @@ export { exitStatus } from './core/status.ts';
 export type { JobExecution, JobInstance, StepExecution, ExecutionContext, StepCounters, LaterExecution } from './core/model.ts';
 export type { ItemReader, ItemStreamReader, ItemWriter, ItemStreamWriter, ItemProcessor, ChunkContext } from './core/items.ts';
 export {
-  NightshiftError, UsageError, ParameterError, LaunchRefusedError, MaxRunningError, ItemParseError, FencedError, SkipLimitExceededError,
+  NightshiftError, UsageError, ParameterError, UnknownJobError, LaunchRefusedError, MaxRunningError, ItemParseError, FencedError, SkipLimitExceededError,
   StartLimitExceededError, ClosedError,
 } from './core/errors.ts';
 export { createLogger, silentLogger, type Logger } from './core/logger.ts';

@@ -22,6 +22,23 @@ export class ParameterError extends UsageError {
   override readonly name: string = 'ParameterError';
 }
 
+/**
+ * A job name this process does not know (it was not given to `createNightshift` or `startNode`,
+ * or the config does not define it): a 404 for an HTTP route of yours. Its message lists the known
+ * jobs, for a developer; `job` alone is the name asked for.
+ */
+export class UnknownJobError extends UsageError {
+  /** `'UnknownJobError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */
+  override readonly name: string = 'UnknownJobError';
+  constructor(
+    /** The job name asked for. */
+    readonly job: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A launch refused because of the instance's state (already complete, running, not restartable...). */
 export class LaunchRefusedError extends UsageError {
   /** `'LaunchRefusedError'`: stable, so it can be tested where `instanceof` cannot (another copy of the package). */

@@ -236,6 +236,11 @@ export function resolveParams(
   raw: Record<string, unknown>,
   { partial = false }: { partial?: boolean } = {},
 ): Record<string, unknown> {
+  if (raw === undefined) raw = {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    const got = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : `${typeof raw} ${JSON.stringify(raw)}`;
+    throw new ParameterError(`job ${job}: parameters must be an object of parameter names to values, got ${got}`);
+  }
   // A null-prototype map: a parameter named __proto__ or constructor is a plain entry here.
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, value] of Object.entries(raw)) {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { LaunchRefusedError, MaxRunningError, ParameterError, UsageError } from '../core/errors.ts';
+import { LaunchRefusedError, MaxRunningError, ParameterError, UnknownJobError, UsageError } from '../core/errors.ts';
 import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import { storedDescription } from '../core/status.ts';
@@ -323,7 +323,7 @@ export function requireJob(jobs: ReadonlyMap<string, JobDefinition<ParamsSchema>
   const def = jobs.get(name);
   if (!def) {
     const known = [...jobs.keys()];
-    throw new UsageError(`unknown job ${name}` + (known.length ? ` (known: ${known.join(', ')})` : ' (the config defines no jobs)'));
+    throw new UnknownJobError(name, `unknown job ${name}` + (known.length ? ` (known: ${known.join(', ')})` : ' (the config defines no jobs)'));
   }
   return def;
 }

@@ -1,4 +1,5 @@
 import type { ExecutionContext, ExecutionSummary, JobExecution, JobInstance, StepCounters, StepExecution } from '../core/model.ts';
+import { requireId } from '../core/ids.ts';
 import type { JsonParams } from '../core/params.ts';
 import type { BatchStatus, ExitStatus } from '../core/status.ts';
 import type { Database } from './database.ts';
@@ -202,7 +203,7 @@ export function createJobExplorer(db: Database) {
   return {
     /** One job execution, or undefined. */
     async getExecution(id: number, client: SqlClient = db): Promise<JobExecution | undefined> {
-      const rows = await client.query<Row>(SQL.getExecution, [id]);
+      const rows = await client.query<Row>(SQL.getExecution, [requireId('an execution id', id)]);
       return rows.length ? toJobExecution(rows[0]) : undefined;
     },
     /**
@@ -210,17 +211,17 @@ export function createJobExplorer(db: Database) {
      * undefined: what operators are shown (getExecution, which the engine reads, does without it).
      */
     async getExecutionSummary(id: number): Promise<ExecutionSummary | undefined> {
-      const rows = await db.query<Row>(SQL.getExecutionSummary, [id]);
+      const rows = await db.query<Row>(SQL.getExecutionSummary, [requireId('an execution id', id)]);
       return rows.length ? toExecutionWithRestart(rows[0]) : undefined;
     },
     /** One job instance, or undefined. */
     async getInstance(id: number): Promise<JobInstance | undefined> {
-      const rows = await db.query<Row>(SQL.getInstance, [id]);
+      const rows = await db.query<Row>(SQL.getInstance, [requireId('an instance id', id)]);
       return rows.length ? toInstance(rows[0]) : undefined;
     },
     /** The executions of a job instance, newest first. */
     async executionsOfInstance(instanceId: number, client: SqlClient = db): Promise<JobExecution[]> {
-      return (await client.query<Row>(SQL.executionsOfInstance, [instanceId])).map(toJobExecution);
+      return (await client.query<Row>(SQL.executionsOfInstance, [requireId('an instance id', instanceId)])).map(toJobExecution);
     },
     /** Executions matching the query, newest first (one page; see `pageExecutions` for the next). */
     async listExecutions(q: ExecutionQuery = {}): Promise<ExecutionSummary[]> {
@@ -230,7 +231,7 @@ export function createJobExplorer(db: Database) {
     pageExecutions,
     /** The step executions of a job execution, in start order. */
     async stepsOf(jobExecutionId: number, client: SqlClient = db): Promise<StepExecution[]> {
-      return (await client.query<Row>(SQL.stepsOfExecution, [jobExecutionId])).map(toStepExecution);
+      return (await client.query<Row>(SQL.stepsOfExecution, [requireId('an execution id', jobExecutionId)])).map(toStepExecution);
     },
     /** The steps of several executions in one query, by execution id (each in step order). */
     async stepsOfMany(jobExecutionIds: readonly number[]): Promise<Map<number, StepExecution[]>> {
@@ -251,7 +252,7 @@ export function createJobExplorer(db: Database) {
         partitions: StepExecution[];
       }[]
     > {
-      const rows = await db.query<Row>(SQL.stepTreeOfExecution, [jobExecutionId]);
+      const rows = await db.query<Row>(SQL.stepTreeOfExecution, [requireId('an execution id', jobExecutionId)]);
       const tree = new Map<number, { step: StepExecution; partitions: StepExecution[] }>();
       for (const r of rows) if (r.manager_id === null || r.manager_id === undefined) tree.set(Number(r.id), { step: toStepExecution(r), partitions: [] });
       for (const r of rows) if (r.manager_id !== null && r.manager_id !== undefined) tree.get(Number(r.manager_id))?.partitions.push(toStepExecution(r));
@@ -259,7 +260,7 @@ export function createJobExplorer(db: Database) {
     },
     /** One step execution, or undefined. */
     async getStep(id: number): Promise<StepExecution | undefined> {
-      const rows = await db.query<Row>(SQL.getStep, [id]);
+      const rows = await db.query<Row>(SQL.getStep, [requireId('a step execution id', id)]);
       return rows.length ? toStepExecution(rows[0]) : undefined;
     },
     /** The newest execution of a step in an instance, with how often the step was started. */

@@ -159,10 +159,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
   for (const d of declared) {
     const result = await db.transaction((tx) => upsertTrigger(tx, d, 'config'));
-    if (result !== 'unchanged') log.info({ schedule: d.name, result }, `schedule ${d.name} ${result} from the config`);
+    if (result !== 'unchanged') log.info({ schedule: d.name, result }, `schedule ${d.name} ${result} from the declared schedules`);
     if (d.at === null && nextAfter(d, Date.now()) === null) {
       const why = d.endAt ? `its endAt ${d.endAt.toISOString()} has passed` : 'its cron expression has no time after now';
-      log.warn({ schedule: d.name }, `schedule ${d.name} never fires again (${why}): remove it from the config`);
+      log.warn({ schedule: d.name }, `schedule ${d.name} never fires again (${why}): remove it from the declared schedules`);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ClosedError, LaunchRefusedError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
+import { ClosedError, LaunchRefusedError, UnknownJobError, UsageError, errorMessage, isUserError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { isConnectionError } from '../repository/connection-errors.ts';
 import { CronError } from '../scheduler/cron.ts';
@@ -68,6 +68,7 @@ export function classify(err: unknown): { status: number; message: string; log?:
   // An operator closed under a server that embeds it: the server is going away, not the request wrong.
   if (err instanceof ClosedError) return { status: 503, message: 'the server is shutting down; try again later' };
   if (err instanceof LaunchRefusedError) return { status: 409, message: errorMessage(err) };
+  if (err instanceof UnknownJobError) return { status: 404, message: errorMessage(err) };
   if (isUserError(err) || err instanceof CronError) return { status: 400, message: errorMessage(err) };
   // Fastify's own 4xx: a body too large, a bad content type, malformed JSON.
   const status = (err as FastifyError | undefined)?.statusCode;

@@ -81,7 +81,7 @@ async function guard(app: FastifyInstance, o: GuardOptions) {
   app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
     if (!o.hostAllowed(req.headers.host)) {
-      return deny(reply, 403, `host ${JSON.stringify(hostName(req.headers.host) ?? '')} is not allowed (allowed hosts are set with --allowed-hosts)`);
+      return deny(reply, 403, `host ${JSON.stringify(hostName(req.headers.host) ?? '')} is not allowed (allowed hosts are set with serve --allowed-hosts, or allowedHosts in createHttpApi)`);
     }
     if (!config.public) {
       const denied = await authorize(req, reply, config);

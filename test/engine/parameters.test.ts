@@ -5,7 +5,7 @@
  * instance's. Runs unchanged on SQLite and PostgreSQL.
  */
 import { describe, expect, it } from 'vitest';
-import { ParameterError, UsageError } from '../../src/core/errors.ts';
+import { ParameterError, UnknownJobError, UsageError } from '../../src/core/errors.ts';
 import { defineJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import type { Nightshift } from '../../src/operator.ts';
@@ -51,6 +51,29 @@ const NOTHING = { ns_job_instance: 0, ns_job_execution: 0, ns_step_execution: 0,
 
 describe.each(backends())('job parameters ($name)', (backend) => {
   const pool = suiteInstances(backend);
+
+  describe("a caller's mistakes, as a route of the user's service makes them", () => {
+    it('parameters that are not an object, an unknown job and an id that is not one are refused with their classes and one line, before any SQL', async () => {
+      const ns = await pool.create(backend.freshUrl('caller'), [reportJob()]);
+      const any: Nightshift = ns;
+      for (const [given, got] of [[null, 'null'], ['from=2024-01-01', 'string "from=2024-01-01"'], [[1], 'an array']] as const) {
+        const err = await rejection(any.submit('report', given as never));
+        expect(err, got).toBeInstanceOf(ParameterError);
+        expect(err.message).toBe(`job report: parameters must be an object of parameter names to values, got ${got}`);
+      }
+      const unknown = await rejection(any.submit('reprot', {}));
+      expect(unknown).toBeInstanceOf(UnknownJobError);
+      expect([unknown.message, (unknown as UnknownJobError).job]).toEqual(['unknown job reprot (known: report)', 'reprot']);
+      for (const bad of [Number('abc'), 0, 1.5, -3]) {
+        for (const call of [() => ns.getExecution(bad), () => ns.stop(bad), () => ns.restart(bad), () => ns.waitForEnd(bad), () => ns.explorer.stepsOf(bad)]) {
+          const err = await rejection(call());
+          expect(err, `${bad}`).toBeInstanceOf(UsageError);
+          expect(err.message).toMatch(/^an execution id must be a positive whole number, got (NaN|0|1\.5|-3)$/);
+        }
+      }
+      expect(await written(ns)).toEqual(NOTHING);
+    });
+  });
 
   describe('validators', () => {
     it('parameters that pass every validator run the job with their typed values', async () => {

@@ -350,6 +350,18 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     // Something running, so that the overview shows live progress.
     const running = await submit('count', { items: 1_000_000, chunk: 20, delayMs: 2, tag: 'screens' });
     onTestFinished(() => stopAll([running]));
+    // Triggers of every kind for the schedules page: a one-shot to come, a one-shot that has fired
+    // (it never fires again: no next fire time), and a cron in a time zone bounded by startAt and
+    // endAt (the longest timing text).
+    const triggers: [string, Record<string, unknown>][] = [
+      ['once-later', { job: 'noop', at: '2099-01-15T10:00:00Z' }],
+      ['once-fired', { job: 'noop', at: new Date(Date.now() + 1000).toISOString() }],
+      ['bounded', { job: 'noop', cron: '0 30 1 * * ?', tz: 'Europe/Paris', startAt: '2099-01-01T00:00:00Z', endAt: '2099-03-31T00:00:00Z' }],
+    ];
+    for (const [name, body] of triggers) expect((await api('PUT', `/api/schedules/${name}`, body)).status).toBe(201);
+    onTestFinished(async () => {
+      for (const [name] of triggers) await api('DELETE', `/api/schedules/${name}`);
+    });
     // Actions from the command line, for the audit page: one done, one refused.
     for (const args of [['schedule', 'add', 'cli-hourly', '--job', 'noop', '--every', '1h'], ['stop', '999999']]) {
       await runCli([...args, '--db', url, '--config', 'examples/nightshift.config.ts']);
@@ -384,7 +396,9 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       ['execution-failed', `#/executions/${failed.id}`, 'pre.exit-description'],
       ['jobs', '#/jobs', '#jobs'],
       ['job', '#/jobs/count', '#history'],
-      ['schedules', '#/schedules', '#schedules'],
+      ['schedules', '#/schedules', '#schedules tr[data-name=once-fired]'],
+      ['schedule-once-fired', '#/schedules/once-fired', '#schedule-settings'],
+      ['schedule-bounded', '#/schedules/bounded', '#schedule-settings'],
       ['nodes', '#/nodes', '#nodes'],
       ['audit', '#/audit', '#audit'],
     ];
@@ -392,6 +406,12 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
     await open(page, '#/jobs');
     await page.locator('#jobs tbody tr').first().waitFor();
     for (const row of await page.locator('#jobs tbody tr').all()) expect((await row.locator('td').nth(1).textContent())!.trim(), (await row.textContent()) ?? '').not.toBe('');
+    type Trigger = { lastFireTime: string | null; nextFireTime: string | null };
+    const fired = await waitFor(async () => {
+      const t = (await api<Trigger>('GET', '/api/schedules/once-fired')).json;
+      return t.lastFireTime ? t : null;
+    }, 20_000, 'the one-shot to fire');
+    expect(fired.nextFireTime).toBeNull();
     for (const [name, hash, ready] of pages) {
       await open(page, hash);
       await page.locator(ready).first().waitFor();
@@ -403,6 +423,45 @@ describe('web console (chromium, postgres, real serve and node processes)', () =
       `cli:${userInfo().username}@${hostname()}`, 'schedule.put', expect.stringMatching(/^schedule cli-hourly\{"result":"created"/), 'cli', 'ok',
     ]);
     expect((await cells('execution 999999')).slice(1)).toEqual([`cli:${userInfo().username}@${hostname()}`, 'execution.stop', 'execution 999999', 'cli', 'refusedno execution with id 999999']);
+    // The schedules list shows each kind of trigger in its columns, and at phone width every cell
+    // of theirs stays within the card (no sideways scrolling, no text cut off).
+    await open(page, '#/schedules');
+    const cell = (name: string, column: string) => page.locator(`#schedules tr[data-name=${name}] td[data-label="${column}"]`);
+    await cell('once-fired', 'Next fire time').waitFor();
+    const firedAt = fired.lastFireTime!.replace('T', ' ').slice(0, 19);
+    expect(await cell('once-later', 'Timing').textContent()).toBe('once at 2099-01-15 10:00:00');
+    expect(await cell('once-later', 'Next fire time').textContent()).toBe('2099-01-15 10:00:00');
+    expect(await cell('once-later', 'Last fired').textContent()).toBe('—');
+    expect(await cell('once-fired', 'Timing').textContent()).toMatch(/^once at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    // A one-shot that fired never fires again: it says so, where a bare dash looked like a time missing.
+    expect(await cell('once-fired', 'State').textContent()).toBe('done');
+    expect(await cell('once-fired', 'Next fire time').textContent()).toBe('— (done)');
+    expect(await cell('once-later', 'State').textContent()).toBe('active');
+    expect(await cell('once-fired', 'Last fired').textContent()).toMatch(new RegExp(`^${firedAt}( #\\d+)?$`));
+    expect(await cell('bounded', 'Timing').textContent()).toBe('0 30 1 * * ? (Europe/Paris) from 2099-01-01 00:00:00 until 2099-03-31 00:00:00');
+    // 01:30 in Paris on the first day of the window is 00:30 UTC.
+    expect(await cell('bounded', 'Next fire time').textContent()).toBe('2099-01-01 00:30:00');
+    // 360: a narrower phone than the screenshots', where a bound and its date on one line must still fit.
+    for (const width of [1280, 390, 360]) {
+      await page.setViewportSize({ width, height: 844 });
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `no sideways scrolling at ${width}`).toBeLessThanOrEqual(width);
+      const overflowing = await page.locator('#schedules tbody tr').evaluateAll((rows) =>
+        rows.flatMap((tr) => [...tr.querySelectorAll('td, th')].filter((c) => c.scrollWidth > c.clientWidth + 1).map((c) => `${tr.getAttribute('data-name')}: ${c.getAttribute('data-label')}`)),
+      );
+      expect(overflowing, `cells whose text overflows at ${width}`).toEqual([]);
+    }
+    // A bounded trigger's page, as narrow: its timing wraps between its parts, within the card.
+    await open(page, '#/schedules/bounded');
+    const timingDd = page.locator('#schedule-settings dt', { hasText: 'Timing' }).locator('+ dd');
+    expect(await timingDd.textContent()).toBe('0 30 1 * * ? (Europe/Paris) from 2099-01-01 00:00:00 until 2099-03-31 00:00:00');
+    const fit = await timingDd.evaluate((dd) => ({ overflow: dd.scrollWidth - dd.clientWidth, page: document.documentElement.scrollWidth }));
+    expect(fit, 'the timing fits its card at 360').toEqual({ overflow: 0, page: 360 });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await open(page, '#/schedules/once-fired');
+    await page.locator('#schedule-settings dd', { hasText: /^once at / }).waitFor();
+    expect(await page.locator('#schedule-settings dt', { hasText: 'Next fire time' }).locator('+ dd').textContent()).toBe('— (done)');
+    expect(await page.locator('.title-row .status').textContent()).toBe('done');
     // A confirmation dialog, as it looks.
     await open(page, `#/executions/${running}`);
     await page.locator('#actions').getByRole('button', { name: 'Stop' }).click();

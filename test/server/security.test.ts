@@ -143,7 +143,7 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     }
     const refused = await app.inject({ url: '/', headers: { host: 'attacker.test:8080' } });
     expect(refused.statusCode).toBe(403);
-    expect(refused.json()).toEqual({ error: 'host "attacker.test" is not allowed (allowed hosts are set with --allowed-hosts)' });
+    expect(refused.json()).toEqual({ error: 'host "attacker.test" is not allowed (allowed hosts are set with serve --allowed-hosts, or allowedHosts in createHttpApi)' });
     for (const url of ['/healthz', '/readyz', '/metrics', '/favicon.ico', '/api/openapi.json']) expect(await status('10.0.0.7:8080', url), url).toBe(403);
     expect(await status('localhost:8080', '/healthz')).toBe(200);
     const anyHost = (await setup('sec-host-any', { allowedHosts: ['*'] })).app;

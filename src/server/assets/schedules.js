@@ -1,16 +1,40 @@
-// Schedules: each trigger with its next fire time (none while paused) and its actions, and the
+// Schedules: each trigger with its next fire time (none while paused, or once it never fires again) and its actions, and the
 // recent firings with their outcomes; one trigger's page shows its settings and its own firings,
 // which fast triggers cannot push out of view.
 import { ConfirmButton, Empty, Loading, Notice } from './components.js';
 import { api, go, html, interval, paramText, time, useLoad } from './lib.js';
 import { useState } from './preact-hooks.js';
 
-/** How a schedule fires: once at its time, or its cron expression or interval with its bounds (times in UTC, as everywhere here). */
+/**
+ * How a schedule fires: once at its time, or its cron expression or interval with its bounds (times
+ * in UTC, as everywhere here). A time, and a bound with its time, never break across lines: a
+ * narrow column wraps between them ("from 2099-01-01 00:00:00" / "until 2099-03-31 00:00:00"), not
+ * inside a date at its hyphens.
+ */
 function timing(s) {
-  if (s.at) return 'once at ' + time(s.at);
+  if (s.at) return html`once at <span class="nowrap">${time(s.at)}</span>`;
   const repeat = s.cron ? s.cron + (s.tz && s.tz !== 'UTC' ? ' (' + s.tz + ')' : '') : 'every ' + interval(s.everyMs);
-  return repeat + (s.startAt ? ' from ' + time(s.startAt) : '') + (s.endAt ? ' until ' + time(s.endAt) : '');
+  return html`${repeat}${s.startAt ? html` <span class="nowrap">from ${time(s.startAt)}</span>` : null}${s.endAt ? html` <span class="nowrap">until ${time(s.endAt)}</span>` : null}`;
 }
+
+/**
+ * Why a trigger that is not paused has no next fire time: a one-shot is done (it fired, or its time
+ * passed as a skipped misfire), a bounded trigger ended (past its endAt). Null while it will fire.
+ */
+function over(s) {
+  if (s.paused || s.nextFireTime) return null;
+  return s.at ? 'done' : s.endAt ? 'ended' : null;
+}
+
+/** Its state as a badge: paused, done or ended (it never fires again), or active. */
+function State({ s }) {
+  if (s.paused) return html`<span class="status s-stopped">paused</span>`;
+  const o = over(s);
+  return o ? html`<span class="status">${o}</span>` : html`<span class="status s-completed">active</span>`;
+}
+
+/** Its next fire time, or a dash that says why there is none. */
+const nextFire = (s) => (s.paused ? '— (paused)' : over(s) ? '— (' + over(s) + ')' : time(s.nextFireTime));
 
 const scheduleHref = (name) => '#/schedules/' + encodeURIComponent(name);
 
@@ -68,8 +92,8 @@ export function Schedules({ session }) {
       <tbody>${list.length
         ? list.map((s) => html`<tr data-name=${s.name}><th scope="row"><a href=${scheduleHref(s.name)}>${s.name}</a></th><td><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></td>
             <td><code>${timing(s)}</code></td><td class="params">${paramText(s.params)}</td>
-            <td>${s.paused ? html`<span class="status s-stopped">paused</span>` : html`<span class="status s-completed">active</span>`}</td>
-            <td class="nowrap">${s.paused ? '— (paused)' : time(s.nextFireTime)}</td>
+            <td><${State} s=${s} /></td>
+            <td class="nowrap">${nextFire(s)}</td>
             <td class="nowrap">${time(s.lastFireTime)}${s.lastExecutionId ? html` <a href=${'#/executions/' + s.lastExecutionId}>#${s.lastExecutionId}</a>` : null}</td>
             ${operator ? html`<td><${Actions} s=${s} reload=${reload} setError=${setError} /></td>` : null}</tr>`)
         : html`<${Empty} cols="8">No schedule. Add one with <code>nightshift schedule add</code> or PUT /api/schedules/NAME.</${Empty}>`}</tbody></table></div>`}</${Loading}>
@@ -90,7 +114,7 @@ export function ScheduleDetail({ name, query, session }) {
   const here = 'schedules/' + encodeURIComponent(name);
   const [error, setError] = useState(null);
   return html`<${Loading} state=${state}>${(s) => html`<div class="title-row"><h1>Schedule ${s.name}</h1>
-      ${s.paused ? html`<span class="status s-stopped">paused</span>` : html`<span class="status s-completed">active</span>`}</div>
+      <${State} s=${s} /></div>
     <p class="muted small"><a href="#/schedules">← All schedules</a></p>
     ${session.role === 'operator' ? html`<${Actions} s=${s} reload=${reload} setError=${setError} onRemoved=${() => go('schedules')} inline=${false} />` : null}
     <${Notice} error=${error} />
@@ -100,7 +124,7 @@ export function ScheduleDetail({ name, query, session }) {
           <dt>Job</dt><dd><a href=${'#/jobs/' + encodeURIComponent(s.job)}>${s.job}</a></dd>
           <dt>Timing</dt><dd><code>${timing(s)}</code></dd>
           <dt>Parameters</dt><dd class="params">${paramText(s.params) || '—'}</dd>
-          <dt>Next fire time</dt><dd>${s.paused ? '— (paused)' : time(s.nextFireTime)}</dd>
+          <dt>Next fire time</dt><dd>${nextFire(s)}</dd>
           <dt>Last fired</dt><dd>${time(s.lastFireTime)}${s.lastExecutionId ? html` <a href=${'#/executions/' + s.lastExecutionId}>#${s.lastExecutionId}</a>` : null}</dd>
           <dt>Misfire</dt><dd>${s.misfire === 'skip' ? 'skip' : 'fire once'} a fire time more than ${interval(s.misfireThresholdMs)} late</dd>
           <dt>Concurrent</dt><dd>${s.noConcurrent ? 'no: a due firing waits while the previous one runs' : 'yes'}</dd>
