@@ -35,6 +35,23 @@ function diagnostics(file: string): string[] {
     });
 }
 
+/**
+ * The diagnostics of a fixture compiled as the strictest users compile their services
+ * (`exactOptionalPropertyTypes`, `noUncheckedIndexedAccess`): only the fixture's own, since
+ * such a user sees Nightshift's declarations, not its sources compiled under their settings.
+ */
+function strictDiagnostics(file: string): string[] {
+  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+  if (!config) throw new Error('cannot read tsconfig.json');
+  const program = ts.createProgram([file], { ...config.options, noEmit: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true });
+  return ts
+    .getPreEmitDiagnostics(program, program.getSourceFile(file))
+    .map((d) => {
+      const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+      return `${where ? `line ${where.line + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
+}
+
 describe('public types', () => {
   it('launching by name: job names and parameter types are checked', () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/launches.ts'))).toEqual([]);
@@ -59,4 +76,8 @@ describe('public types', () => {
   it("a parameter's default has its parameter's type", () => {
     expect(diagnostics(join(ROOT, 'test/fixtures/types/param-defaults.ts'))).toEqual([]);
   }, 60_000);
+
+  it('under exactOptionalPropertyTypes, options and launch parameters that may be left out take an explicit undefined (not given), and a wrong type is still refused', () => {
+    expect(strictDiagnostics(join(ROOT, 'test/fixtures/types/exact-optional.ts'))).toEqual([]);
+  }, 120_000);
 });

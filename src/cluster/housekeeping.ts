@@ -6,14 +6,14 @@ import { foldExecutionCounts, pruneHistory, pruneNodes, type PruneOptions } from
 /** Automatic history retention on a node: `prune` with these rules, every `everyMs`. */
 export type RetentionOptions = Omit<PruneOptions, 'onBatch' | 'nodes' | 'dryRun'> & {
   /** How often (default hourly). */
-  everyMs?: number;
+  everyMs?: number | undefined;
 };
 
 export interface HousekeepingOptions {
   /** Ended node incarnations are deleted this long after they ended (default 7 days). */
-  nodeRetentionMs?: number;
+  nodeRetentionMs?: number | undefined;
   /** Off unless given. */
-  retention?: RetentionOptions;
+  retention?: RetentionOptions | undefined;
 }
 
 export const DEFAULT_NODE_RETENTION_MS = 7 * 86_400_000;

@@ -17,6 +17,15 @@ export interface LeaseOptions {
 /** Defaults chosen so that a dead node's work runs again elsewhere within 5 s. */
 export const DEFAULT_LEASE: LeaseOptions = { heartbeatMs: 1000, leaseMs: 3500, stuckAfterMs: 30_000 };
 
+/** The lease settings given, each left out or undefined one its default (an explicit undefined is not given). */
+export function withLeaseDefaults(options: { [K in keyof LeaseOptions]?: LeaseOptions[K] | undefined } = {}): LeaseOptions {
+  return {
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_LEASE.heartbeatMs,
+    leaseMs: options.leaseMs ?? DEFAULT_LEASE.leaseMs,
+    stuckAfterMs: options.stuckAfterMs ?? DEFAULT_LEASE.stuckAfterMs,
+  };
+}
+
 /** A registered node: a cluster member, or a single process running jobs (`nightshift run`). */
 export interface NodeIdentity {
   readonly id: number;

@@ -23,7 +23,7 @@ import { startHeartbeat, type Heartbeat, type ProbeResult } from './heartbeat.ts
 import { listenForLaunches } from './launch-listener.ts';
 import { announceLaunch, encodeLaunchWake, type LaunchWake } from '../repository/announce.ts';
 import { claimLimitedJob, limitedJobsQueued } from '../repository/max-running.ts';
-import { DEFAULT_LEASE, idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
+import { idleLimit, isEarlierRun, registerNode, validateLease, validateNodeName, withLeaseDefaults, type LeaseOptions, type NodeIdentity } from './node-identity.ts';
 
 /** What {@link startNode} takes. */
 export interface NodeOptions {
@@ -40,15 +40,15 @@ export interface NodeOptions {
   /** The jobs this node runs: it claims only executions of these. */
   jobs: readonly SomeJob[];
   /** Unique name in the cluster (default node-HOST-PID). */
-  name?: string;
+  name?: string | undefined;
   /** The cluster name recorded with the node's identity (default `default`). */
-  cluster?: string;
+  cluster?: string | undefined;
   /** Executions (and partitions) run at once. Default 4. */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Heartbeat, lease and stuck-loop limits (defaults 1000 ms, 3500 ms, 30 s). */
-  lease?: Partial<LeaseOptions>;
+  lease?: { [K in keyof LeaseOptions]?: LeaseOptions[K] | undefined } | undefined;
   /** Polling fallback for launches when no notification arrives. Default 1000 ms. */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /**
    * Hold a LISTEN connection (PostgreSQL) that wakes the node at once when work is submitted, a
    * partition ends or a trigger changes (default true). With `false` the node holds one
@@ -57,32 +57,32 @@ export interface NodeOptions {
    * scheduler polls every second. For many nodes on a small `max_connections`, and behind a
    * pooler in transaction mode (which cannot LISTEN). See the README's connection budget.
    */
-  listen?: boolean;
+  listen?: boolean | undefined;
   /** Most connections the node's pool opens (PostgreSQL; default concurrency + 4). */
-  poolSize?: number;
+  poolSize?: number | undefined;
   /**
    * How long a pooled connection may sit idle before it is closed (PostgreSQL; default
    * 10,000 ms). An idle node's own checks run on its heartbeat connection, so with a value below
    * its poll and scheduler intervals (and `scheduler: false`) an idle node holds its heartbeat
    * connection only; each burst of work then opens a connection again.
    */
-  poolIdleMs?: number;
+  poolIdleMs?: number | undefined;
   /** Where the node logs (default: pino JSON lines on stderr at NIGHTSHIFT_LOG_LEVEL). A logger of yours gets the node's lines with URL passwords hidden. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Declared triggers (a config's `schedules`), added or replaced at start. */
-  schedules?: readonly ScheduleSpec[];
+  schedules?: readonly ScheduleSpec[] | undefined;
   /** Run the scheduler loop that fires triggers (default true). */
-  scheduler?: boolean;
+  scheduler?: boolean | undefined;
   /**
    * How queued work is shared among the live nodes that run the same jobs. `even` (default): a
    * node claims at most its even share while others have free slots (work left waiting for two
    * polls is anyone's); `first-come`: a node claims all it has room for.
    */
-  spread?: 'even' | 'first-come';
+  spread?: 'even' | 'first-come' | undefined;
   /** Ended node incarnations are deleted this long after they ended (default 7 days). */
-  nodeRetentionMs?: HousekeepingOptions['nodeRetentionMs'];
+  nodeRetentionMs?: HousekeepingOptions['nodeRetentionMs'] | undefined;
   /** Automatic history retention (`prune` with these rules, every `everyMs`); off unless given. */
-  retention?: HousekeepingOptions['retention'];
+  retention?: HousekeepingOptions['retention'] | undefined;
 }
 
 /**
@@ -257,7 +257,7 @@ async function warnIfIdleUnbounded(db: Database, limitMs: number, log: Logger): 
 /** Starts a cluster node: it registers, heartbeats, claims submitted work, and watches peers. */
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   validateNodeName(options.name);
-  const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options.lease };
+  const lease: LeaseOptions = withLeaseDefaults(options.lease);
   validateLease(lease);
   validateHousekeeping(options);
   const concurrency = options.concurrency ?? 4;

@@ -630,8 +630,8 @@ export interface ImplicitParamValues {
 export type ParamInput<T> = T extends Date ? Date | string : T;
 
 /** Parameters as a launch takes them: any of the job's own, typed, and the implicit ones. */
-export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> } & {
-  -readonly [K in keyof ImplicitParamValues]?: ParamInput<ImplicitParamValues[K]>;
+export type ParamsInput<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> | undefined } & {
+  -readonly [K in keyof ImplicitParamValues]?: ParamInput<ImplicitParamValues[K]> | undefined;
 };
 
 /**
@@ -660,7 +660,7 @@ export interface Firing<P> {
 }
 
 /** What a job's {@link JobSpec.firingParams} returns: the job's own parameters to set on a firing (`fireTime` is the scheduler's). */
-export type FiringParams<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> };
+export type FiringParams<S extends ParamsSchema> = { -readonly [K in keyof ParamValues<S>]?: ParamInput<ParamValues<S>[K]> | undefined };
 
 /**
  * A job's definition, as produced by {@link defineJob}: `S` its parameter declarations, `N` its
@@ -864,7 +864,7 @@ export interface FlowSpec<S extends ParamsSchema> {
   /** The flow's name: letters, digits and `_ . : -`. */
   name: string;
   /** The parameters the flow's steps use; their types flow into the steps' callbacks. */
-  params?: S;
+  params?: S | undefined;
   /** The flow's elements in order, made with the builder `s`. */
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
 }
@@ -903,13 +903,13 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
   /** The job's name: letters, digits and `_ . : -`; unique among the jobs a process is given. */
   name: N;
   /** Shown by `nightshift jobs`, the HTTP API and the dashboard. */
-  description?: string;
+  description?: string | undefined;
   /** Parameter declarations; their types flow into every step callback. */
-  params?: S;
+  params?: S | undefined;
   /** The job's elements in order; `on` transitions can branch between them. */
   steps: (s: FlowBuilder<ParamValues<S>>) => FlowElement<ParamValues<S>>[];
   /** A job that is not restartable refuses a second execution of a failed instance. */
-  restartable?: boolean;
+  restartable?: boolean | undefined;
   /**
    * At most this many executions of this job run at once, across the whole cluster and whatever
    * launched them (a positive integer; no limit when not given): Quartz's
@@ -925,9 +925,9 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * @example
    * maxRunning: 1 // a nightly ETL never overlaps a manual re-run with other parameters
    */
-  maxRunning?: number;
+  maxRunning?: number | undefined;
   /** Told when each execution begins and ends (see {@link JobListener}). */
-  listeners?: JobListener<ParamValues<S>>[];
+  listeners?: JobListener<ParamValues<S>>[] | undefined;
   /**
    * Validators that see all parameters together (cross-field rules), after each parameter was
    * typed and checked on its own. Every launch runs them before anything is written (run,
@@ -937,7 +937,7 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * @example
    * validate: ({ from, to }) => (from > to ? { params: ['from', 'to'], message: 'from must not be after to' } : undefined)
    */
-  validate?: ParamsValidator<ParamValues<S>> | readonly ParamsValidator<ParamValues<S>>[];
+  validate?: ParamsValidator<ParamValues<S>> | readonly ParamsValidator<ParamValues<S>>[] | undefined;
   /**
    * How `run --next` and `runNextInstance` compute the next instance's parameters from the
    * newest instance's. Without one, the next instance gets `run.id` one higher than the newest
@@ -946,7 +946,7 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * @example
    * incrementer: (previous) => ({ day: previous ? addDays(previous.day, 1) : new Date('2024-01-01') })
    */
-  incrementer?: ParamsIncrementer<S>;
+  incrementer?: ParamsIncrementer<S> | undefined;
   /**
    * Computes the parameters of each scheduled firing of the job, on the node that fires it (and
    * for `schedule trigger`), from the firing: its fire time, trigger, time zone and the trigger's
@@ -963,7 +963,7 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * @example
    * firingParams: (firing) => ({ businessDate: firing.day(-1) }) // each night's run loads the day before, in the trigger's zone
    */
-  firingParams?: (firing: Firing<ParamValues<S>>) => FiringParams<S>;
+  firingParams?: ((firing: Firing<ParamValues<S>>) => FiringParams<S>) | undefined;
   /**
    * Whether each firing's `fireTime` identifies its job instance. By default it does: every fire
    * time is an instance of its own. With false the job's own identifying parameters alone make the
@@ -977,7 +977,7 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * firingParams: (firing) => ({ businessDate: firing.day(-1) }),
    * fireTimeIdentifying: false,
    */
-  fireTimeIdentifying?: boolean;
+  fireTimeIdentifying?: boolean | undefined;
   /**
    * The CLI's process exit code for the execution's exit code, like Spring Batch's
    * ExitCodeMapper: keys are exit-code patterns as in transitions (`NOOP`, `PARTIAL*`), values
@@ -988,9 +988,9 @@ export interface JobSpec<S extends ParamsSchema, N extends string = string> {
    * @example
    * exitCodes: { NOOP: 3, 'PARTIAL*': 4 }
    */
-  exitCodes?: Readonly<Record<string, number>>;
+  exitCodes?: Readonly<Record<string, number>> | undefined;
   /** What the execution details show as its summary (e.g. rejected rows); see {@link JobSummary}. */
-  summary?: JobSummary;
+  summary?: JobSummary | undefined;
 }
 
 const RESERVED_TARGETS = new Set(['end', 'fail', 'stop']);

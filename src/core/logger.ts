@@ -16,7 +16,7 @@ export type Logger = PinoLogger;
  * level from NIGHTSHIFT_LOG_LEVEL (default `info`). `destination`: where the lines go instead of
  * stderr.
  */
-export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(options: { level?: string | undefined; name?: string | undefined; destination?: DestinationStream | undefined } = {}): Logger {
   return ownLogger(
     { level: options.level ?? envLogLevel() ?? 'info', name: options.name ?? 'nightshift', base: undefined },
     options.destination ?? pino.destination({ fd: 2, sync: true }),

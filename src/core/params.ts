@@ -24,13 +24,13 @@ export interface ParamOptions<T> {
   /** Used when the parameter is not given. A parameter with a default is never undefined. */
   default?: T;
   /** A parameter without default that must be given. */
-  required?: boolean;
+  required?: boolean | undefined;
   /** Identifying parameters (the default) tell job instances apart; others do not. */
-  identifying?: boolean;
+  identifying?: boolean | undefined;
   /** What the parameter means, shown by `nightshift jobs` and the API. */
-  description?: string;
+  description?: string | undefined;
   /** Extra validation: return an error message, or undefined when the value is fine. */
-  validate?: (value: T) => string | undefined;
+  validate?: ((value: T) => string | undefined) | undefined;
 }
 
 /** A declared job parameter. `T` is the type the job sees. */
@@ -265,6 +265,15 @@ export function resolveParams(
     }
   }
   return out;
+}
+
+/**
+ * The parameters given, without those whose value is undefined: an explicit undefined means not
+ * given, also where parameters from two sources are laid over each other (so that it does not
+ * hide the value under it).
+ */
+export function givenParams(raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined));
 }
 
 /** The JSON form of resolved parameters: dates become ISO-8601 UTC strings with milliseconds. */

@@ -11,7 +11,7 @@ export interface SubmitItem {
   /** The job's name. */
   job: string;
   /** Its parameters, typed and checked as for `submit`. */
-  params?: Record<string, unknown>;
+  params?: Record<string, unknown> | undefined;
 }
 
 /** What became of one item of a batch: its queued execution, or why it was refused. */

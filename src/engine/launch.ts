@@ -4,7 +4,7 @@ import { resolveJobParams, type JobDefinition } from '../core/job.ts';
 import type { ExecutionContext, JobExecution } from '../core/model.ts';
 import { storedDescription } from '../core/status.ts';
 import {
-  identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
+  givenParams, identifyingParams, instanceKey, paramsFromJson, paramsToJson, type JsonParams, type ParamsSchema,
 } from '../core/params.ts';
 import { announceLaunch, encodeLaunchWake } from '../repository/announce.ts';
 import { toJobExecution, type JobExplorer } from '../repository/job-repository.ts';
@@ -316,7 +316,7 @@ export async function nextInstanceParams(
   if (typeof next !== 'object' || next === null || Array.isArray(next)) {
     throw new UsageError(`job ${def.name}: its incrementer must return the next instance's parameters as an object, got ${JSON.stringify(next)}`);
   }
-  return { ...next, ...given };
+  return { ...next, ...givenParams(given) };
 }
 
 export function requireJob(jobs: ReadonlyMap<string, JobDefinition<ParamsSchema>>, name: string): JobDefinition<ParamsSchema> {

@@ -12,7 +12,7 @@ export type { ThreadedProcessor };
  * @example
  * processInThreads: threadedProcessor(new URL('./score.ts', import.meta.url), { exportName: 'score' })
  */
-export function threadedProcessor(module: string | URL, options: { exportName?: string; threads?: number } = {}): ThreadedProcessor {
+export function threadedProcessor(module: string | URL, options: { exportName?: string | undefined; threads?: number | undefined } = {}): ThreadedProcessor {
   const url = module instanceof URL ? module.href : module.startsWith('file:') ? module : pathToFileURL(module).href;
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);

@@ -8,15 +8,15 @@ export type { LaunchRequest, LaunchedWorkers, WorkerLauncher } from '../core/wor
 /** What {@link localProcessLauncher} takes. */
 export interface LocalProcessLauncherOptions {
   /** The config file the workers load (default: the request's, i.e. the file the CLI loaded; env NIGHTSHIFT_CONFIG). */
-  config?: string;
+  config?: string | undefined;
   /** Time a worker gets to shut down gracefully after SIGTERM before it is killed (default 30 s). */
-  graceMs?: number;
+  graceMs?: number | undefined;
   /** Log level of the workers (default NIGHTSHIFT_LOG_LEVEL, else warn). */
-  logLevel?: string;
+  logLevel?: string | undefined;
   /** Extra environment for the workers. */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** Working directory of the workers (default this process's). */
-  cwd?: string;
+  cwd?: string | undefined;
 }
 
 const CLI = fileURLToPath(new URL('../../bin/nightshift.js', import.meta.url));

@@ -25,27 +25,27 @@ import { requireFileOptions } from './file-options.ts';
 /** The syntax of a delimited file (options of {@link csvReader} and {@link csvSplitter}). */
 export interface CsvSyntaxOptions {
   /** Field delimiter (one or more characters). Default `,`. */
-  delimiter?: string;
+  delimiter?: string | undefined;
   /**
    * Record delimiters. Default `['\r\n', '\n']`: Unix and Windows line ends, even mixed (for
    * old Mac files, pass `'\r'`).
    */
-  recordDelimiter?: string | string[];
+  recordDelimiter?: string | string[] | undefined;
   /** Quote character, or false for none. Default `"`. */
-  quote?: string | false;
+  quote?: string | false | undefined;
   /** Escape character inside quoted fields. Default: the quote (`""` stands for `"`). */
-  escape?: string;
+  escape?: string | undefined;
   /** Accept quotes inside unquoted fields and after closing quotes, as data. Default false. */
-  relaxQuotes?: boolean;
+  relaxQuotes?: boolean | undefined;
   /** Trim white space around values, outside their quotes (as JavaScript's `trim`: spaces, tabs, no-break and other Unicode spaces). Default false. */
-  trim?: boolean;
+  trim?: boolean | undefined;
   /** Skip empty lines. Default true (otherwise an empty line is a record with one empty field). */
-  skipEmptyLines?: boolean;
+  skipEmptyLines?: boolean | undefined;
   /**
    * A record longer than this (in bytes, checked per chunk read) is an unrecoverable error; it
    * protects memory from an unterminated quote in a large file. Default 16 MiB; 0 for no limit.
    */
-  maxRecordSize?: number;
+  maxRecordSize?: number | undefined;
 }
 
 /** Options of {@link csvReader}. */
@@ -63,16 +63,16 @@ export interface CsvReaderOptions<T, H extends string = string, C extends string
    * objects keyed by the header's names, or by `columns` when given (the header line is then
    * skipped, and must have as many fields).
    */
-  header?: boolean;
+  header?: boolean | undefined;
   /** Column names; required when `header` is false. */
-  columns?: readonly C[];
+  columns?: readonly C[] | undefined;
   /** The header the file must have (exactly); otherwise open() throws a UsageError. */
-  expectHeader?: readonly H[];
+  expectHeader?: readonly H[] | undefined;
   /**
    * Turns a record into an item; `line` is the 1-based line on which the record starts. With
    * `columns` or `expectHeader`, the record's keys are those names (`record.id` is a string).
    */
-  map?: (record: Record<CsvRecordKeys<H, C>, string>, line: number) => T;
+  map?: ((record: Record<CsvRecordKeys<H, C>, string>, line: number) => T) | undefined;
 }
 
 /** The part of csv-parse's core (`Parser#api`) that is used. */

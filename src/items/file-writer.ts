@@ -20,15 +20,15 @@ export interface FileWriterBaseOptions {
    * Key under which the committed byte offset is kept in the step's ExecutionContext. Defaults
    * to `fileWriter:<path>`; set it when the path may change between runs.
    */
-  name?: string;
+  name?: string | undefined;
   /** Written as the first line on a first run. */
-  header?: string;
+  header?: string | undefined;
   /** Written as the last line by `close()` (also when the step failed; a restart removes it). */
-  footer?: string | (() => string);
+  footer?: string | (() => string) | undefined;
   /** Line separator. Default `\n`. */
-  lineSeparator?: string;
+  lineSeparator?: string | undefined;
   /** `fdatasync` after each chunk's write, before the chunk commits. Default false. */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
 }
 
 /** Options of {@link fileWriter}. */
@@ -193,13 +193,13 @@ export interface CsvWriterOptions<T> extends Omit<FileWriterBaseOptions, 'header
   /** The columns, in order: the header row and each item's values. */
   columns: CsvColumn<T>[];
   /** Write a header line with the column names. Default true. */
-  header?: boolean;
+  header?: boolean | undefined;
   /** Default `,`. */
-  delimiter?: string;
+  delimiter?: string | undefined;
   /** Default `"`; a quote in a value is doubled. */
-  quote?: string;
+  quote?: string | undefined;
   /** Quote every field, not only those that need it. Default false. */
-  quoteAll?: boolean;
+  quoteAll?: boolean | undefined;
 }
 
 /**
@@ -247,7 +247,7 @@ export function csvField(value: unknown, delimiter = ',', quote = '"', quoteAll 
 /** Options of {@link jsonlWriter}. */
 export interface JsonlWriterOptions<T> extends FileWriterBaseOptions {
   /** What to serialise for an item. Default: the item. */
-  map?: (item: T) => unknown;
+  map?: ((item: T) => unknown) | undefined;
 }
 
 /** A restartable JSON Lines writer: one `JSON.stringify`-ed value per line. */

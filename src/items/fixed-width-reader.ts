@@ -31,14 +31,14 @@ export interface FixedWidthReaderOptions<T> extends LineReaderOptions {
   /** The fields each line is cut into. */
   fields: FixedWidthField[];
   /** Trim spaces around each value. Default true. */
-  trim?: boolean;
+  trim?: boolean | undefined;
   /**
    * Accept a line shorter than the last field's end when the missing part is only trailing
    * padding: the fields past the end are empty (or cut). Default false: a short line is an error.
    */
-  allowShortLines?: boolean;
+  allowShortLines?: boolean | undefined;
   /** Turns the record into an item; `line` is its 1-based line number. */
-  map?: (record: Record<string, string>, line: number) => T;
+  map?: ((record: Record<string, string>, line: number) => T) | undefined;
 }
 
 /**

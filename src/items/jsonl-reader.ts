@@ -6,7 +6,7 @@ import { requireFileOptions } from './file-options.ts';
 /** Options of {@link jsonlReader}. */
 export interface JsonlReaderOptions<T> extends LineReaderOptions {
   /** Turns a parsed line into an item (e.g. validates it); `line` is its 1-based line number. */
-  map?: (value: unknown, line: number) => T;
+  map?: ((value: unknown, line: number) => T) | undefined;
 }
 
 /**

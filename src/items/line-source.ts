@@ -7,11 +7,11 @@ import { UnreadableFileError, at, fileRecordReader, type FileItemReader, type Fi
 /** Options common to the line-oriented readers. */
 export interface LineReaderOptions extends FileReaderOptions {
   /** Lines to skip at the start of the file on a first run (headers). Default 0. */
-  linesToSkip?: number;
+  linesToSkip?: number | undefined;
   /** Skip empty and blank (spaces/tabs only) lines. Default true. */
-  skipBlankLines?: boolean;
+  skipBlankLines?: boolean | undefined;
   /** A longer line is an unrecoverable error. Default 16 MiB (in bytes). */
-  maxLineLength?: number;
+  maxLineLength?: number | undefined;
 }
 
 const NL = 10;

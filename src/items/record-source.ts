@@ -250,9 +250,9 @@ export interface FileReaderOptions {
    * Prefix of the keys this reader keeps in the step's ExecutionContext (`<name>.offset`,
    * `<name>.line`). Defaults to `<kind>:<path>`; set it when the path may change between runs.
    */
-  name?: string;
+  name?: string | undefined;
   /** Bytes read at a time. Default 64 KiB. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 /** A restartable file reader. */

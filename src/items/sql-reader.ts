@@ -16,22 +16,22 @@ export interface PagingReaderOptions<T> {
    */
   select: string;
   /** The values of the query's `$1`, `$2`, ... placeholders. */
-  params?: readonly unknown[];
+  params?: readonly unknown[] | undefined;
   /** The unique, ordered column the pages are keyed on: a column (or alias) of `select`'s result. */
   key: string;
   /** Rows per page query (default 1000). */
-  pageSize?: number;
+  pageSize?: number | undefined;
   /**
    * Turns a row into an item (default: the row itself). The values are the driver's: on
    * PostgreSQL a BIGINT or NUMERIC column comes as a string (convert it here, `Number(row.id)`),
    * on SQLite an INTEGER as a number.
    */
-  map?: (row: Record<string, unknown>) => T;
+  map?: ((row: Record<string, unknown>) => T) | undefined;
   /**
    * Count the query's rows once at open (`SELECT count(*)` over it), so that progress displays
    * show done of total. Default false: the count is a second pass over the query.
    */
-  countTotal?: boolean;
+  countTotal?: boolean | undefined;
 }
 
 /** The number of rows `select` returns, for a reader's expected total. */
@@ -89,11 +89,11 @@ export function cursorReader<T = Record<string, unknown>>(options: {
   /** The repository database (the step context's `db`); the reader opens its own connection to it. */
   db: Database;
   select: string;
-  params?: readonly unknown[];
-  fetchSize?: number;
-  map?: (row: Record<string, unknown>) => T;
+  params?: readonly unknown[] | undefined;
+  fetchSize?: number | undefined;
+  map?: ((row: Record<string, unknown>) => T) | undefined;
   /** Count the query's rows once at open, for progress displays (see PagingReaderOptions). */
-  countTotal?: boolean;
+  countTotal?: boolean | undefined;
 }): ItemStreamReader<T> {
   const fetchSize = options.fetchSize ?? 1000;
   const params = options.params ?? [];

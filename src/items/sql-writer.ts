@@ -185,9 +185,9 @@ export interface SqlWriterOptions<T> {
   /** The column values of one item, in `columns` order. */
   values: (item: T, chunk: ChunkContext) => readonly unknown[];
   /** Appended to each INSERT, e.g. `ON CONFLICT (id) DO NOTHING`. Not used with COPY. */
-  onConflict?: string;
+  onConflict?: string | undefined;
   /** On PostgreSQL, load with COPY instead of INSERT (fastest; no ON CONFLICT). */
-  copy?: boolean;
+  copy?: boolean | undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { startHeartbeat, type Heartbeat } from '../cluster/heartbeat.ts';
-import { DEFAULT_LEASE, registerNode, validateLease, type LeaseOptions, type NodeIdentity } from '../cluster/node-identity.ts';
+import { registerNode, validateLease, withLeaseDefaults, type LeaseOptions, type NodeIdentity } from '../cluster/node-identity.ts';
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobExecution } from '../core/model.ts';
@@ -37,8 +37,8 @@ export interface ProcessLease {
 }
 
 /** The lease settings: the defaults overridden by `options`, validated. */
-export function leaseOptions(options: Partial<LeaseOptions> = {}): LeaseOptions {
-  const lease: LeaseOptions = { ...DEFAULT_LEASE, ...options };
+export function leaseOptions(options: { [K in keyof LeaseOptions]?: LeaseOptions[K] | undefined } = {}): LeaseOptions {
+  const lease: LeaseOptions = withLeaseDefaults(options);
   validateLease(lease);
   return lease;
 }

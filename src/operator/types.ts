@@ -56,7 +56,7 @@ export type { SomeJob } from '../core/job.ts';
  */
 export interface NightshiftOptions<J extends SomeJob = SomeJob> {
   /** `sqlite:PATH` (default `sqlite:nightshift.db`), `postgres://...`, or an open Database. */
-  db?: string | Database;
+  db?: string | Database | undefined;
   /** The jobs this process may launch and run. */
   jobs: readonly J[];
   /**
@@ -64,18 +64,18 @@ export interface NightshiftOptions<J extends SomeJob = SomeJob> {
    * A logger of yours gets Nightshift's lines with the passwords of URLs hidden, at its own level
    * and with its bindings; the instance is not changed, and your own calls to it are not touched.
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Heartbeat and lease of this process while it runs executions. */
-  lease?: Partial<LeaseOptions>;
+  lease?: { [K in keyof LeaseOptions]?: LeaseOptions[K] | undefined } | undefined;
   /** The name this process registers under while running executions. */
-  nodeName?: string;
+  nodeName?: string | undefined;
   /** Called after every chunk commit of an execution run by this process. */
-  onProgress?: (execution: JobExecution, step: StepExecution) => void;
+  onProgress?: ((execution: JobExecution, step: StepExecution) => void) | undefined;
   /**
    * Called once an execution this process runs (`run`, `start`, `runNextInstance`, `restart`) has
    * been created, as it starts. What it throws is logged, and the execution runs on.
    */
-  onLaunch?: (execution: JobExecution) => void;
+  onLaunch?: ((execution: JobExecution) => void) | undefined;
 }
 
 /** A job definition, whatever its parameters. */
@@ -94,7 +94,7 @@ export type SubmitItemOf<J extends SomeJob> = J extends SomeJob
       /** The job's name. */
       job: J['name'];
       /** Its parameters, typed and checked as for `submit`. */
-      params?: ParamsOf<J>;
+      params?: ParamsOf<J> | undefined;
     }
   : never;
 
@@ -178,20 +178,20 @@ export interface Nightshift<J extends SomeJob = SomeJob> {
    * Waits until an execution's instance has ended: follows failovers (a failed-over execution is
    * replaced by a new one) and resolves with the last execution.
    */
-  waitForEnd(executionId: number, options?: { pollMs?: number; timeoutMs?: number }): Promise<ExecutionDetails>;
+  waitForEnd(executionId: number, options?: { pollMs?: number | undefined; timeoutMs?: number | undefined }): Promise<ExecutionDetails>;
   /**
    * Cluster members and what each runs: the newest incarnation of each node name (a node that
    * restarts under its name is a new incarnation) and every live one (two nodes started with one
    * name are both listed), or with `all: true` every incarnation kept
    * (ended ones are kept for the nodes' `nodeRetentionMs`, or until `prune`).
    */
-  nodes(options?: { all?: boolean }): Promise<NodeInfo[]>;
+  nodes(options?: { all?: boolean | undefined }): Promise<NodeInfo[]>;
   /** One execution with its steps, or undefined. */
   getExecution(id: number): Promise<ExecutionDetails | undefined>;
   /** Executions, newest first; with `steps: true` each comes with its steps (two queries in all). */
   listExecutions(query: ExecutionQuery & { steps: true }): Promise<ExecutionDetails[]>;
   /** Executions, newest first, without their steps. */
-  listExecutions(query?: ExecutionQuery & { steps?: boolean }): Promise<ExecutionSummary[]>;
+  listExecutions(query?: ExecutionQuery & { steps?: boolean | undefined }): Promise<ExecutionSummary[]>;
   /**
    * Requests a graceful stop of everything this process runs. It may be called at any time, also
    * while close() waits for those executions (from a signal handler, say) and after it (then it

@@ -88,27 +88,27 @@ export function counterParams(s: StepCounters): number[] {
 /** Filters for listing executions, newest first. */
 export interface ExecutionQuery {
   /** Executions of this job. */
-  job?: string;
+  job?: string | undefined;
   /** Executions in this status. */
-  status?: BatchStatus;
+  status?: BatchStatus | undefined;
   /** Any of these statuses (with `status`, both must hold). */
-  statuses?: readonly BatchStatus[];
+  statuses?: readonly BatchStatus[] | undefined;
   /** The node that ran (or runs) the execution. */
-  node?: string;
+  node?: string | undefined;
   /** Created at or after this time. */
-  from?: Date;
+  from?: Date | undefined;
   /** Created before this time. */
-  to?: Date;
+  to?: Date | undefined;
   /** Executions with an id below this one: the cursor of the next page. */
-  before?: number;
+  before?: number | undefined;
   /**
    * Text contained in the parameters (their JSON form), ignoring case. No index serves it within
    * the latency goal (see README, History and retention), so one page looks at a window of at
    * most `SEARCH_WINDOW` ids and says where to go on.
    */
-  text?: string;
+  text?: string | undefined;
   /** Most executions returned (default 20). */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /** A page of executions, newest first, and the cursor of the next page (null: there is none). */

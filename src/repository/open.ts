@@ -157,7 +157,7 @@ export interface OpenOptions extends PgOptions {
    * Gets one info line when opening migrates the schema (from and to versions), or finds it at
    * a newer version that this Nightshift can run on.
    */
-  readonly logger?: Pick<Logger, 'info'>;
+  readonly logger?: Pick<Logger, 'info'> | undefined;
 }
 
 /**

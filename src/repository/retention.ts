@@ -9,26 +9,26 @@ export interface PruneOptions {
   /** Executions that ended (or, never started, were created) more than this long ago. */
   olderThanMs: number;
   /** Only executions with one of these statuses (default: every status that is not running). */
-  statuses?: readonly BatchStatus[];
+  statuses?: readonly BatchStatus[] | undefined;
   /** Keeps the newest N executions of every job, however old. */
-  keepLast?: number;
+  keepLast?: number | undefined;
   /**
    * Also instances that could still be restarted (their newest execution FAILED, STOPPED or
    * UNKNOWN). Default false: such an instance keeps its whole history, which its restart reads.
    */
-  includeRestartable?: boolean;
+  includeRestartable?: boolean | undefined;
   /** Executions deleted per transaction (default 1000): each batch is a short transaction. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Also node incarnations that ended more than `olderThanMs` ago (default true). */
-  nodes?: boolean;
+  nodes?: boolean | undefined;
   /**
    * Deletes nothing: counts what a prune with the same options would delete now (see
    * {@link pruneHistory}). It only reads, statement by statement, and takes no lock that running
    * work could wait for. Default false.
    */
-  dryRun?: boolean;
+  dryRun?: boolean | undefined;
   /** Told after each batch that deleted something (in a dry run: that would delete something). */
-  onBatch?: (deleted: PruneResult) => void;
+  onBatch?: ((deleted: PruneResult) => void) | undefined;
 }
 
 /** What a prune deleted, or in a dry run what it would delete. */

@@ -6,7 +6,7 @@
 import { calendarDay } from '../core/dates.ts';
 import { ParameterError, errorMessage } from '../core/errors.ts';
 import type { Firing, JobDefinition } from '../core/job.ts';
-import { resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
+import { givenParams, resolveParams, type JsonParams, type ParamsSchema } from '../core/params.ts';
 
 /** The trigger a firing belongs to: its name, time zone and stored parameters. */
 export interface FiringTrigger {
@@ -50,6 +50,7 @@ export function firingParams(def: JobDefinition<ParamsSchema>, trigger: FiringTr
   if (typeof derived !== 'object' || derived === null || Array.isArray(derived)) {
     throw failed(`must return an object of parameters, returned ${Array.isArray(derived) ? 'an array' : String(derived)}`);
   }
-  if (Object.hasOwn(derived, 'fireTime')) throw failed('returned fireTime, which the scheduler sets');
-  return { ...trigger.params, ...(derived as Record<string, unknown>), fireTime: at };
+  const given = givenParams(derived as Record<string, unknown>);
+  if (Object.hasOwn(given, 'fireTime')) throw failed('returned fireTime, which the scheduler sets');
+  return { ...trigger.params, ...given, fireTime: at };
 }

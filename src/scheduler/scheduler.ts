@@ -22,21 +22,21 @@ export interface SchedulerOptions {
   /** The jobs this process can launch: it fires only triggers of these jobs. */
   jobs: JobsLike;
   /** Declared triggers (a config's `schedules`): validated, then added or replaced at start. */
-  schedules?: readonly ScheduleSpec[];
+  schedules?: readonly ScheduleSpec[] | undefined;
   /** Recorded in the fire log as the process that fired. */
-  nodeName?: string;
+  nodeName?: string | undefined;
   /** Where the loop logs firings and misfires (URL passwords hidden, also in a logger of yours). */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Longest sleep between two looks at the triggers (the safety net under notifications). Default 1000 ms. */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /** How often to re-measure the offset to the database's clock. Default 10 s. */
-  resyncMs?: number;
+  resyncMs?: number | undefined;
   /**
    * Firing transactions this process runs at once when many triggers are due (each takes a batch
    * of triggers and holds a connection; only one looks at the triggers while few are due).
    * Default 4 on PostgreSQL, 1 on SQLite.
    */
-  fireConcurrency?: number;
+  fireConcurrency?: number | undefined;
   /**
    * PostgreSQL: at most how long before a fire time a firing transaction may take its trigger,
    * launch its execution and move the trigger on, so that at the fire time only the fire-log row
@@ -47,18 +47,18 @@ export interface SchedulerOptions {
    * change to it (pause, update) waits for the firing. Default 500 ms; 0 fires only triggers
    * already due. SQLite (one writer at a time) always uses 0.
    */
-  fireAheadMs?: number;
+  fireAheadMs?: number | undefined;
   /** Fire-log rows older than this are deleted. Default 7 days. */
-  fireLogRetentionMs?: number;
+  fireLogRetentionMs?: number | undefined;
   /**
    * Due triggers this process fires in one transaction, when many are due at once. Default 250.
    * Larger batches fire more triggers a second; each batch commits or rolls back whole.
    */
-  fireBatchSize?: number;
+  fireBatchSize?: number | undefined;
   /** Called after each committed firing, misfire or refusal. */
-  onFire?: (event: FireEvent) => void;
+  onFire?: ((event: FireEvent) => void) | undefined;
   /** LISTEN for trigger changes (PostgreSQL; default true). With false it polls (`pollMs`) only. */
-  listen?: boolean;
+  listen?: boolean | undefined;
 }
 
 /** A committed firing decision. */

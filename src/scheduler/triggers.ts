@@ -33,30 +33,30 @@ export interface ScheduleSpec {
   /** The job it runs. */
   job: string;
   /** A Quartz cron expression (with seconds), e.g. `0 0/15 9-17 ? * MON-FRI`. */
-  cron?: string;
+  cron?: string | undefined;
   /** The IANA time zone of `cron` (default UTC). */
-  tz?: string;
+  tz?: string | undefined;
   /** A fixed interval instead of `cron`: fires at every multiple of it since the Unix epoch. */
-  everyMs?: number;
+  everyMs?: number | undefined;
   /**
    * One fire time instead of `cron` or `everyMs` (Quartz's SimpleTrigger with no repeat): fires
    * once in the whole cluster, then has no next fire time, and stays listed until removed. A time
    * already past when it is added is a misfire, handled by `misfire` at once (as in Quartz):
    * `fire-once` fires it now, `skip` records it skipped.
    */
-  at?: Date | string;
+  at?: Date | string | undefined;
   /** A cron or interval trigger fires no fire time before this one (inclusive). Default: no bound. */
-  startAt?: Date | string;
+  startAt?: Date | string | undefined;
   /** A cron or interval trigger fires no fire time after this one (inclusive); then it has no next fire time. */
-  endAt?: Date | string;
+  endAt?: Date | string | undefined;
   /** Job parameters (typed by the job's declaration). `fireTime` is added by the scheduler. */
-  params?: Record<string, unknown>;
+  params?: Record<string, unknown> | undefined;
   /** Default `fire-once`. */
-  misfire?: MisfirePolicy;
+  misfire?: MisfirePolicy | undefined;
   /** Default 5000 ms. */
-  misfireThresholdMs?: number;
+  misfireThresholdMs?: number | undefined;
   /** While the previous firing's execution still runs, a due firing waits. Default false. */
-  noConcurrent?: boolean;
+  noConcurrent?: boolean | undefined;
 }
 
 /** A validated trigger definition, in its stored form. */
@@ -148,7 +148,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
  * when a trigger is added; a config's declared schedules pass false, since whether they fire
  * again depends on the day the config is loaded (such a trigger is kept, with no next fire time).
  */
-export function validateSchedule(input: ScheduleSpec, jobs: JobsLike, { mustFireAgain = true }: { mustFireAgain?: boolean } = {}): TriggerDefinition {
+export function validateSchedule(input: ScheduleSpec, jobs: JobsLike, { mustFireAgain = true }: { mustFireAgain?: boolean | undefined } = {}): TriggerDefinition {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new UsageError(`a schedule must be an object with name, job and cron, everyMs or at, got ${JSON.stringify(input)}`);
   }
@@ -187,7 +187,7 @@ function triggerDefinition(name: string, spec: Record<string, unknown>, jobs: Jo
   const { cron, tz, everyMs, at, startAt, endAt } = timing;
   const raw = spec.params ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError('params must be an object');
-  if (Object.hasOwn(raw, 'fireTime')) throw new ParameterError('parameter fireTime is set by the scheduler (the scheduled time of each firing)');
+  if ((raw as Record<string, unknown>).fireTime !== undefined) throw new ParameterError('parameter fireTime is set by the scheduler (the scheduled time of each firing)');
   const resolved = resolveParams(def.name, def.params, raw as Record<string, unknown>, { partial: def.firingParams !== undefined });
   const json = paramsToJson(resolved);
   const params: JsonParams = {};

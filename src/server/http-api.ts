@@ -34,28 +34,28 @@ export interface HttpApiOptions {
    */
   tokens: readonly ApiToken[] | 'none';
   /** The address the server listens on: allowed as a Host header besides localhost, 127.0.0.1 and [::1]. */
-  host?: string;
+  host?: string | undefined;
   /** More Host names to allow: exact, `.domain` (with its subdomains), or `*` for any. */
-  allowedHosts?: readonly string[];
+  allowedHosts?: readonly string[] | undefined;
   /** How long a login session lasts. Default 12 h. */
-  sessionTtlMs?: number;
+  sessionTtlMs?: number | undefined;
   /** A request whose head and body have not arrived within this time is answered 408 and closed. Default 10 s. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** A request the server has not answered within this time is answered 503. Default 30 s. */
-  handlerTimeoutMs?: number;
+  handlerTimeoutMs?: number | undefined;
   /** The largest request body, in bytes (answered 413). Default 1.5 MiB. */
-  bodyLimit?: number;
+  bodyLimit?: number | undefined;
   /** How often the live-events stream looks at the repository. Default 1000 ms. */
-  eventsPollMs?: number;
+  eventsPollMs?: number | undefined;
   /**
    * Take the client's address from the X-Forwarded-For entry the proxy in front adds, and the
    * protocol from its X-Forwarded-Proto: `true` whatever the peer's address (only when no client
    * can reach the server but through the proxy), or the proxy's addresses and subnets, so that a
    * client that reaches the server directly cannot choose its own address. Default false.
    */
-  trustProxy?: TrustedProxies;
+  trustProxy?: TrustedProxies | undefined;
   /** The server log (default: the operator's). Secrets never reach it. */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** The largest request body by default: above the largest parameter value (64 KiB) by far, below 2 MB. */

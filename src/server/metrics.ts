@@ -19,13 +19,13 @@ export interface MetricsOptions {
    * collected (`registry.metrics()`, as your route calls it), so nothing else has to refresh them.
    * Default: a registry of their own.
    */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /**
    * Also collect this process's default metrics (CPU, memory, event-loop lag: prom-client's
    * `collectDefaultMetrics`) into the registry. Default: true for a registry of their own, false
    * for one you give, which has its own already (registering them twice throws).
    */
-  defaultMetrics?: boolean;
+  defaultMetrics?: boolean | undefined;
 }
 
 /**

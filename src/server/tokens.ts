@@ -81,7 +81,7 @@ export function shortTokens(tokens: readonly ApiToken[]): ApiToken[] {
  * tokens file (one `NAME:ROLE:SECRET` per line). A malformed entry, a name given twice or a
  * secret shared by two tokens is a UsageError naming the entry, never showing a secret.
  */
-export function loadTokens(sources: { env?: string; file?: string }): ApiToken[] {
+export function loadTokens(sources: { env?: string | undefined; file?: string | undefined }): ApiToken[] {
   const entries = [...(sources.env ? envEntries(sources.env) : []), ...(sources.file ? fileEntries(sources.file) : [])];
   const tokens: ApiToken[] = [];
   for (const entry of entries) {

@@ -10,9 +10,9 @@ export interface CommandSpec {
   /** The program: a name looked up on PATH, or a path. It is run directly, never through a shell. */
   readonly command: string;
   /** Its arguments, passed as they are: nothing in them is interpreted by a shell. */
-  readonly args?: readonly string[];
+  readonly args?: readonly string[] | undefined;
   /** Working directory (default: this process's). */
-  readonly cwd?: string;
+  readonly cwd?: string | undefined;
   /**
    * Variables set for the command on top of this process's environment; `undefined` removes one.
    * The command inherits this process's environment except Nightshift's secrets
@@ -20,19 +20,19 @@ export interface CommandSpec {
    * `NIGHTSHIFT_API_TOKENS`): a command that needs one gets it only when it is given here, e.g.
    * `env: { NIGHTSHIFT_DB: process.env.NIGHTSHIFT_DB }`.
    */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   /** The command and every process it started are killed once it has run this long; the step fails. */
   readonly timeoutMs: number;
   /** After SIGTERM, how long the process tree has to end before SIGKILL (default 5000 ms). */
-  readonly killGraceMs?: number;
+  readonly killGraceMs?: number | undefined;
   /**
    * The step's exit code for each process exit code. Unlisted codes: 0 is COMPLETED, any other
    * FAILED. A code mapped to FAILED fails the step; any other code ends it COMPLETED with that
    * exit code, for the flow's transitions (e.g. `{ 1: 'NOOP' }`).
    */
-  readonly exitCodes?: Readonly<Record<number, string>> | ((processExitCode: number) => string);
+  readonly exitCodes?: Readonly<Record<number, string>> | ((processExitCode: number) => string) | undefined;
   /** How many bytes of the command's output (stdout and stderr together) go to the log (default 64 KiB). */
-  readonly maxLogBytes?: number;
+  readonly maxLogBytes?: number | undefined;
 }
 
 /** A command that could not run, failed, or was killed. */

@@ -168,6 +168,13 @@ describe.each(backends())('job parameters ($name)', (backend) => {
       expect(first.params['run.id']).toBeUndefined();
     });
 
+    it("a parameter given as undefined is not given: the incrementer's value for it stands", async () => {
+      const ns = await pool.create(backend.freshUrl('incrundef'), [daily([])]);
+      await ns.runNextInstance('daily', { region: 'us' });
+      const next = await ns.runNextInstance('daily', { region: undefined, note: undefined });
+      expect(next.params).toEqual({ day: '2024-01-02T00:00:00.000Z', region: 'us' });
+    });
+
     it('an incrementer that lands on a completed instance is refused as any launch of it is', async () => {
       const job = defineJob({
         name: 'stuck',

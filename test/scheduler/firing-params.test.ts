@@ -94,6 +94,22 @@ describe.each(backends())('business-date firings ($name)', (backend) => {
     expect(await executions(r, 'nightly')).toHaveLength(2);
   });
 
+  it("an undefined a firingParams returns, or a trigger gives, is not given: the trigger's value (or the default) stands", async () => {
+    const r = await open('bizundef');
+    const keeps = defineJob({
+      name: 'keeps',
+      params: { businessDate: p.date({ required: true }), region: p.string({ default: 'eu' }) },
+      firingParams: (firing) => ({ businessDate: firing.day(-1), region: undefined }),
+      steps: (s) => [s.tasklet({ name: 't', tasklet: () => undefined })],
+    });
+    const admin = scheduleAdmin({ db: r.db, jobs: [keeps] });
+    await admin.add({ name: 'us', job: 'keeps', everyMs: 60_000, params: { region: 'us', fireTime: undefined } });
+    await admin.fireNow('us');
+    const [x] = await executions(r, 'keeps');
+    expect(x.params.region).toBe('us');
+    expect(x.params.fireTime).toEqual(expect.any(String));
+  });
+
   it('the instance is the business date: a firing for a date that completed is refused, for one that failed restarts it', async () => {
     const r = await open('bizinstance');
     const ns = await createNightshift({ db: r.url, jobs, logger: silentLogger });
