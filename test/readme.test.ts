@@ -105,8 +105,9 @@ describe('README examples', () => {
     }
     const tsc = (dir: string, compilerOptions: Record<string, unknown>) => {
       writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-        // noUncheckedIndexedAccess: `tsc --init` turns it on, so the example must hold under it.
-        compilerOptions: { strict: true, noUncheckedIndexedAccess: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', skipLibCheck: false, types: ['node'], ...compilerOptions },
+        // noUncheckedIndexedAccess: `tsc --init` turns it on, so the example must hold under it;
+        // exactOptionalPropertyTypes too (a service passes process.env values to options).
+        compilerOptions: { strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', skipLibCheck: false, types: ['node'], ...compilerOptions },
         include: ['src', 'nightshift.config.ts'],
       }));
       return run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir }).then(
