@@ -9,7 +9,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { jobJson } from '../../src/json.ts';
 import { createHttpApi } from '../../src/server/http-api.ts';
-import { defineJob } from '../../src/core/job.ts';
+import { defineJob, runnableJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
@@ -75,8 +75,8 @@ describe('a business-date job as the CLI and the HTTP API list it', () => {
   const [sqlite] = backends();
   afterAll(() => sqlite.cleanup());
   it('says fireTime does not identify its instances, and says nothing for a job whose fireTime does', async () => {
-    expect(jobJson(nightly)).toMatchObject({ fireTimeIdentifying: false });
-    expect(jobJson(weekdays)).not.toHaveProperty('fireTimeIdentifying');
+    expect(jobJson(runnableJob(nightly))).toMatchObject({ fireTimeIdentifying: false });
+    expect(jobJson(runnableJob(weekdays))).not.toHaveProperty('fireTimeIdentifying');
     const ns = await createNightshift({ db: sqlite.freshUrl('listed'), jobs, logger: silentLogger });
     const api = createHttpApi(ns, { tokens: 'none' });
     try {
