@@ -76,6 +76,8 @@ export function jobJson(j: JobDefinition) {
     restartable: j.restartable,
     // Only for a job that has one: a job without a limit lists as it always did.
     ...(j.maxRunning === undefined ? {} : { maxRunning: j.maxRunning }),
+    // Only for a job whose firings are instances of its own parameters (a business date).
+    ...(j.fireTimeIdentifying ? {} : { fireTimeIdentifying: false }),
     parameters: Object.fromEntries(
       Object.entries(j.params).map(([name, spec]) => [
         name,

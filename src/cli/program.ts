@@ -204,7 +204,8 @@ export function buildProgram(): Command {
     else {
       out(table(['job', 'parameters'], config.jobs.map((j) => [
         j.name,
-        Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`).join(', ') || '-',
+        Object.entries(j.params).map(([k, s]) => `${k}:${s.kind}${s.default !== undefined ? `=${s.default instanceof Date ? s.default.toISOString() : s.default}` : s.required ? ' (required)' : ''}${s.identifying ? '' : ' (non-identifying)'}`)
+          .concat(j.fireTimeIdentifying ? [] : ['fireTime (non-identifying)']).join(', ') || '-',
       ])));
       if (config.triggers.length) out(`\n${declaredTable(config.triggers)}`);
     }

@@ -12,6 +12,8 @@ export interface ApiContext {
   readonly auth: Authenticator;
   readonly hub: EventHub;
   readonly log: Logger;
+  /** The session cookie's Path: the mount path (see HttpApiOptions.mountPath). */
+  readonly sessionPath: string;
   /** Whether the server is shutting down (readiness answers 503). */
   readonly stopping: () => boolean;
 }

@@ -56,6 +56,21 @@ export interface HttpApiOptions {
   trustProxy?: TrustedProxies | undefined;
   /** The server log (default: the operator's). Secrets never reach it. */
   logger?: Logger | undefined;
+  /**
+   * The path prefix your service serves this API and its console under (`/batch`), when it
+   * mounts them in its own HTTP server: the login's session cookie then goes only to paths under
+   * it (its `Path`), not to the service's other routes. Default `/`.
+   */
+  mountPath?: string | undefined;
+}
+
+/** A mount path as a cookie's Path: `/` or `/a/b` (no trailing slash, nothing a cookie attribute cannot hold). */
+function cookiePath(mountPath: string | undefined): string {
+  if (mountPath === undefined || mountPath === '/') return '/';
+  if (typeof mountPath !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(mountPath)) {
+    throw new UsageError(`createHttpApi: mountPath must be a path such as /batch (a leading slash, no trailing one), got ${JSON.stringify(mountPath)}`);
+  }
+  return mountPath;
 }
 
 /** The largest request body by default: above the largest parameter value (64 KiB) by far, below 2 MB. */
@@ -90,6 +105,7 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
       log.warn({ token: t.name }, `API token ${t.name} is short (${t.secret.length} characters), so easier to guess: use ${MIN_SECRET_LENGTH} or more random characters (openssl rand -hex 32)`);
     }
   }
+  const sessionPath = cookiePath(options.mountPath);
   const requestTimeout = options.requestTimeoutMs ?? 10_000;
   const app = Fastify({
     logger: false,
@@ -109,7 +125,7 @@ export function createHttpApi(ns: Nightshift, options: HttpApiOptions): FastifyI
   const schedules = scheduleAdmin({ db: ns.db, jobs: ns.jobs });
   const hub = createEventHub({ db: ns.db, explorer: ns.explorer, schedules, log, pollMs: options.eventsPollMs });
   let stopping = false;
-  const context: ApiContext = { ns, schedules, auth, hub, log, stopping: () => stopping };
+  const context: ApiContext = { ns, schedules, auth, hub, log, sessionPath, stopping: () => stopping };
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {

@@ -115,6 +115,10 @@ const SCHEMAS = {
     description: nullable(str),
     restartable: { ...nullable(bool), description: 'null when this server has no definition of the job (launchable false)' },
     maxRunning: { ...int, description: 'at most this many executions of the job run at once in the cluster (its maxRunning); absent when it has no limit' },
+    fireTimeIdentifying: {
+      ...bool,
+      description: "false for a job whose scheduled firings are instances of its own parameters (a business date), not of their fireTime; absent otherwise",
+    },
     parameters: { type: 'object', additionalProperties: { $ref: 'JobParameter#' } },
     steps: { type: 'array', items: obj({ name: str, type: str }) },
     launchable: {

@@ -6,8 +6,10 @@
  * it; a firingParams that throws refuses its firing and the trigger moves on; adding a trigger
  * refuses one whose derived parameters do not fit the job.
  */
-import { describe, expect, it } from 'vitest';
-import { defineJob } from '../../src/core/job.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { jobJson } from '../../src/json.ts';
+import { createHttpApi } from '../../src/server/http-api.ts';
+import { defineJob, runnableJob } from '../../src/core/job.ts';
 import { p } from '../../src/core/params.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createNightshift } from '../../src/operator.ts';
@@ -66,6 +68,24 @@ describe('firingParams and fireTimeIdentifying as defineJob takes them', () => {
     expect(() => defineJob({ ...base, firingParams: { businessDate: 'yesterday' } as never })).toThrow('job x: firingParams must be a function');
     expect(() => defineJob({ ...base, fireTimeIdentifying: 'no' as never })).toThrow('job x: fireTimeIdentifying must be true or false, got "no"');
     expect(defineJob(base).fireTimeIdentifying).toBe(true);
+  });
+});
+
+describe('a business-date job as the CLI and the HTTP API list it', () => {
+  const [sqlite] = backends();
+  afterAll(() => sqlite.cleanup());
+  it('says fireTime does not identify its instances, and says nothing for a job whose fireTime does', async () => {
+    expect(jobJson(runnableJob(nightly))).toMatchObject({ fireTimeIdentifying: false });
+    expect(jobJson(runnableJob(weekdays))).not.toHaveProperty('fireTimeIdentifying');
+    const ns = await createNightshift({ db: sqlite.freshUrl('listed'), jobs, logger: silentLogger });
+    const api = createHttpApi(ns, { tokens: 'none' });
+    try {
+      expect((await api.inject({ url: '/api/jobs/nightly' })).json()).toMatchObject({ name: 'nightly', fireTimeIdentifying: false });
+      expect((await api.inject({ url: '/api/jobs/weekdays' })).json()).not.toHaveProperty('fireTimeIdentifying');
+    } finally {
+      await api.close();
+      await ns.close();
+    }
   });
 });
 

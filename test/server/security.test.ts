@@ -271,6 +271,16 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     opened.push(tls);
     const secure = await tls.inject({ method: 'POST', url: '/api/session', headers: { ...VIEWER, ...JSON_BODY, 'x-forwarded-proto': 'https' }, payload: '' });
     expect(String(secure.headers['set-cookie'])).toMatch(/; Secure;/);
+    // Mounted under a prefix in an application's server, the cookie goes only there; a bad prefix is refused.
+    const mounted = createHttpApi(ns, { tokens: TOKENS, mountPath: '/ops/batch' });
+    opened.push(mounted);
+    const under = await mounted.inject({ method: 'POST', url: '/api/session', headers: { ...VIEWER, ...JSON_BODY }, payload: '' });
+    expect(String(under.headers['set-cookie'])).toMatch(/; Path=\/ops\/batch; HttpOnly; SameSite=Strict$/);
+    const leaving = await mounted.inject({ method: 'DELETE', url: '/api/session', headers: { cookie: String(under.headers['set-cookie']).split(';')[0] } });
+    expect(String(leaving.headers['set-cookie'])).toContain('; Path=/ops/batch;');
+    for (const bad of ['batch', '/batch/', '/a b', '/batch;Domain=evil.test']) {
+      expect(() => createHttpApi(ns, { tokens: TOKENS, mountPath: bad })).toThrow(`createHttpApi: mountPath must be a path such as /batch (a leading slash, no trailing one), got ${JSON.stringify(bad)}`);
+    }
     // Removing (or rotating) the token ends its sessions, on any server that has the new tokens.
     const rotated = createHttpApi(ns, { tokens: [{ name: 'victor', role: 'viewer', secret: 'victor-new-secret' }] });
     opened.push(rotated);
@@ -281,7 +291,8 @@ describe.each(backends())('HTTP API security ($name)', (backend) => {
     expect((await login({ authorization: 'Bearer guess' })).statusCode).toBe(401);
     const audit = (await app.inject({ url: '/api/audit', headers: VIEWER })).json() as { actor: string | null; action: string; outcome: string }[];
     expect(audit.filter((a) => a.action === 'login' || a.action === 'logout').map((a) => [a.action, a.actor, a.outcome])).toEqual([
-      ['login', null, 'denied'], ['logout', 'victor', 'ok'], ['login', 'victor', 'ok'], ['login', 'alice', 'ok'], ['login', 'victor', 'ok'],
+      ['login', null, 'denied'], ['logout', 'victor', 'ok'], ['logout', 'victor', 'ok'], ['login', 'victor', 'ok'], ['login', 'victor', 'ok'],
+      ['login', 'alice', 'ok'], ['login', 'victor', 'ok'],
     ]);
   });
 

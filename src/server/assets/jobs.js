@@ -160,7 +160,7 @@ export function JobDetail({ name, session, jobs }) {
     }
     return html`<h1>Job ${job.name}</h1>
     ${job.description ? html`<p>${job.description}</p>` : null}
-    <p class="muted small">Steps: ${job.steps.map((s) => s.name + ' (' + s.type + ')').join(' → ')}${job.restartable ? '' : ' · not restartable'}${job.maxRunning ? ' · at most ' + job.maxRunning + ' running at once' : ''}</p>
+    <p class="muted small">Steps: ${job.steps.map((s) => s.name + ' (' + s.type + ')').join(' → ')}${job.restartable ? '' : ' · not restartable'}${job.maxRunning ? ' · at most ' + job.maxRunning + ' running at once' : ''}${job.fireTimeIdentifying === false ? ' · fireTime does not identify its instances' : ''}</p>
     <div class="grid two">
       ${session.role === 'operator' ? html`<section class="card">${html`<${LaunchForm} job=${job} />`}</section>` : null}
       <${History} name=${job.name} wide=${session.role !== 'operator'} />

@@ -5,7 +5,7 @@ import { SESSION_COOKIE } from '../guard.ts';
 import { errors, ref } from '../schemas.ts';
 import { auditJson, sessionJson } from '../views.ts';
 
-export async function sessionRoutes(app: FastifyInstance, { ns, auth }: ApiContext) {
+export async function sessionRoutes(app: FastifyInstance, { ns, auth, sessionPath }: ApiContext) {
   app.post('/api/session', {
     config: { bearerOnly: true, audit: { action: 'login', target: () => null } },
     schema: {
@@ -23,7 +23,7 @@ export async function sessionRoutes(app: FastifyInstance, { ns, auth }: ApiConte
     if (!auth.enabled) return sessionJson(principal);
     const { value, expiresAt } = auth.createSession(principal);
     reply.setCookie(SESSION_COOKIE, value, {
-      path: '/',
+      path: sessionPath,
       httpOnly: true,
       sameSite: 'strict',
       secure: req.protocol === 'https',
@@ -49,7 +49,7 @@ export async function sessionRoutes(app: FastifyInstance, { ns, auth }: ApiConte
       response: { 204: { type: 'null', description: 'logged out' }, ...errors(401) },
     },
   }, async (req, reply) => {
-    reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure: req.protocol === 'https' });
+    reply.clearCookie(SESSION_COOKIE, { path: sessionPath, httpOnly: true, sameSite: 'strict', secure: req.protocol === 'https' });
     return reply.code(204).send();
   });
 
