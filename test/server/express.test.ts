@@ -57,7 +57,7 @@ describe.each(backends())('the console and API mounted in Express ($name)', (bac
   it('serves the API with tokens, the console and its assets, JSON POSTs beside express.json(), and closes cleanly', async () => {
     const ns = await createNightshift({ db: backend.freshUrl('express'), jobs: [noop, count], logger: silentLogger });
     try {
-      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger });
+      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger, mountPath: '/batch' });
       await consoleApi.ready();
       const app = express();
       mountConsole(app, consoleApi);
@@ -92,7 +92,9 @@ describe.each(backends())('the console and API mounted in Express ($name)', (bac
         // JSON POSTs reach the API with their bodies: logging in (the console's form)...
         const login = await fetch(`${base}/batch/api/session`, { method: 'POST', headers: { ...bearer(OPERATOR), ...json }, body: '{}' });
         expect(login.status).toBe(200);
-        const cookie = login.headers.get('set-cookie')!.split(';')[0];
+        const setCookie = login.headers.get('set-cookie')!;
+        expect(setCookie).toMatch(/; Path=\/batch(;|$)/); // mountPath: the service's other routes never get it
+        const cookie = setCookie.split(';')[0]!;
         expect(cookie).toMatch(/^nightshift_session=/);
         const session = await fetch(`${base}/batch/api/session`, { headers: { cookie } });
         expect(await session.json()).toMatchObject({ name: 'ops', role: 'operator', via: 'session' });
@@ -146,7 +148,7 @@ describe.each(backends())('the console and API mounted in Express ($name)', (bac
   it("closed the other way round, server.close() waits on a console's open event stream", async () => {
     const ns = await createNightshift({ db: backend.freshUrl('express-close'), jobs: [noop], logger: silentLogger });
     try {
-      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger });
+      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger, mountPath: '/batch' });
       await consoleApi.ready();
       const app = express();
       mountConsole(app, consoleApi);
@@ -177,7 +179,7 @@ describe.each(backends())('the console and API mounted in Express ($name)', (bac
   it("mounted after express.json(), the API's JSON POSTs hang: their body was read already", async () => {
     const ns = await createNightshift({ db: backend.freshUrl('express-late'), jobs: [noop], logger: silentLogger });
     try {
-      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger });
+      const consoleApi = createHttpApi(ns, { tokens: [...tokens], logger: silentLogger, mountPath: '/batch' });
       await consoleApi.ready();
       const app = express();
       ownRoutes(app);
@@ -210,6 +212,7 @@ describe("the README's Express recipe", () => {
       expect(i, line).toBeGreaterThanOrEqual(0);
       return i;
     };
+    at("logger, mountPath: '/batch' });");
     at('await consoleApi.ready();');
     const mount = at("app.use('/batch', (req, res) => {");
     at("if (!req.originalUrl.startsWith('/batch/')) return void res.redirect(308, '/batch/');");
