@@ -36,9 +36,10 @@ describe('a stop racing a claim (postgres)', () => {
         [queued.id, node.id],
       );
       const stopping = ns.stop(queued.id);
-      // The stop read it queued, and its update now waits for the claim's row lock.
-      await waitFor(async () => (await claimer.query(
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stopped before it started%'`)).rowCount, 10_000, 'the stop to wait on the claim');
+      // The stop read it queued, and its update now waits for the claim's row lock. (Looked at from
+      // outside the claim's transaction: within one, pg_stat_activity is read once and kept.)
+      await waitFor(async () => (await ns.db.query(
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stopped before it started%'`)).length, 10_000, 'the stop to wait on the claim');
       await claimer.query('COMMIT');
       const stopped = await stopping;
       expect(stopped.status).toBe('STOPPING');
